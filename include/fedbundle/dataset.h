@@ -1,0 +1,97 @@
+// include/fedbundle/dataset.h: a bundle-recommendation dataset in memory.
+// The on-disk form is the standard bundle-dataset folder (BGCN/CrossCBR):
+// <Name>_data_size.txt ("#users\t#bundles\t#items", optionally "\t#attrs"),
+// user_bundle_{train,tune,test}.txt, bundle_item.txt, optional user_item.txt
+// and, a fedbundle addition, optional item_attr.txt ("item\tattr").
+// In memory every relation is a CSR matrix with sorted, unique columns.
+// Thread-safety: a loaded dataset is immutable and may be read by any
+// number of threads.
+#ifndef FB_INCLUDE_FEDBUNDLE_DATASET_H
+#define FB_INCLUDE_FEDBUNDLE_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedbundle/err.h"
+
+// Compressed sparse rows: row r holds col[row_ptr[r] .. row_ptr[r+1]),
+// strictly increasing. row_ptr has n_rows + 1 entries.
+struct fb_csr {
+	uint32_t n_rows;
+	uint32_t n_cols;
+	uint64_t *row_ptr;
+	uint32_t *col;
+};
+
+// Number of stored entries.
+static inline uint64_t
+fb_csr_nnz(const struct fb_csr *m)
+{
+	return m->row_ptr != NULL ? m->row_ptr[m->n_rows] : 0;
+}
+
+// Number of entries of row r.
+static inline uint32_t
+fb_csr_row_len(const struct fb_csr *m, uint32_t r)
+{
+	return (uint32_t)(m->row_ptr[r + 1] - m->row_ptr[r]);
+}
+
+// Pointer to the first column of row r.
+static inline const uint32_t *
+fb_csr_row(const struct fb_csr *m, uint32_t r)
+{
+	return m->col + m->row_ptr[r];
+}
+
+// True if (r, c) is stored (binary search; rows are sorted).
+bool fb_csr_has(const struct fb_csr *m, uint32_t r, uint32_t c);
+
+// Builds a CSR from n (row, col) pairs (any order); duplicates are an error
+// (FB_EFORMAT, detail names the first duplicate) unless allow_dups, in which
+// case they are merged. On success *out owns its arrays (fb_csr_finish).
+fb_err fb_csr_from_pairs(struct fb_csr *out, uint32_t n_rows, uint32_t n_cols,
+		const uint32_t *rows, const uint32_t *cols, size_t n,
+		bool allow_dups);
+
+// The transpose of m (n_cols x n_rows), sorted. The caller finishes *out.
+fb_err fb_csr_transpose(struct fb_csr *out, const struct fb_csr *m);
+
+// Frees the arrays of m and zeroes it; NULL-safe and idempotent.
+void fb_csr_finish(struct fb_csr *m);
+
+struct fb_dataset {
+	char *name; // e.g. "Youshu": prefix of <Name>_data_size.txt
+	uint32_t n_users;
+	uint32_t n_bundles;
+	uint32_t n_items;
+	uint32_t n_attrs;       // 0 when the dataset has no item attributes
+	struct fb_csr ub_train; // users x bundles
+	struct fb_csr ub_tune;  // users x bundles
+	struct fb_csr ub_test;  // users x bundles
+	struct fb_csr ui;       // users x items; nnz 0 if user_item.txt absent
+	struct fb_csr bi;       // bundles x items
+	struct fb_csr ia;       // items x attrs; nnz 0 if item_attr.txt absent
+};
+
+// Loads and validates the dataset folder dir. Every problem is an error
+// whose detail names the file, the line and the problem: a malformed line,
+// an id out of range, a duplicate pair, an empty bundle, a pair present in
+// two splits. On success *out is owned by the caller (fb_dataset_destroy).
+fb_err fb_dataset_load(struct fb_dataset **out, const char *dir);
+
+// Writes ds into dir (created if missing) in the same format, each file
+// written to a temporary name, fsync'd and renamed.
+fb_err fb_dataset_save(const struct fb_dataset *ds, const char *dir);
+
+// Creates an empty dataset with the given sizes and all relations empty;
+// for builders (generator, importer, partitioner). The caller fills the CSRs.
+fb_err fb_dataset_create(struct fb_dataset **out, const char *name,
+		uint32_t n_users, uint32_t n_bundles, uint32_t n_items,
+		uint32_t n_attrs);
+
+// Frees ds; NULL is a no-op.
+void fb_dataset_destroy(struct fb_dataset *ds);
+
+#endif

@@ -1,0 +1,86 @@
+// tools/cli.c: shared helpers of the `fedbundle` subcommands.
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "fedbundle %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'fedbundle %s --help')\n", cmd);
+	return 2;
+}
+
+int
+cli_fail(const char *cmd, fb_err err, const char *what)
+{
+	fprintf(stderr, "fedbundle %s: %s: %s\n", cmd, what,
+			fb_last_error(err));
+	return 1;
+}
+
+bool
+cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	if (s == NULL || *s == '\0' || *s == '-') {
+		goto bad;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0') {
+		goto bad;
+	}
+	*out = v;
+	return true;
+bad:
+	cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", opt,
+			s != NULL ? s : "");
+	return false;
+}
+
+bool
+cli_parse_u32(const char *cmd, const char *opt, const char *s, uint32_t *out)
+{
+	uint64_t v;
+	if (!cli_parse_u64(cmd, opt, s, &v)) {
+		return false;
+	}
+	if (v > UINT32_MAX) {
+		cli_usage_error(cmd, "%s: %s is too large", opt, s);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+bool
+cli_parse_double(const char *cmd, const char *opt, const char *s, double *out)
+{
+	char *end = NULL;
+	errno = 0;
+	double v = s != NULL ? strtod(s, &end) : 0;
+	if (s == NULL || *s == '\0' || errno != 0 || *end != '\0' ||
+			!isfinite(v)) {
+		cli_usage_error(cmd, "%s: '%s' is not a finite number", opt,
+				s != NULL ? s : "");
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+bool
+cli_stderr_is_tty(void)
+{
+	return isatty(STDERR_FILENO) == 1;
+}

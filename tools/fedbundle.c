@@ -1,0 +1,63 @@
+// tools/fedbundle.c: the `fedbundle` command-line tool. It only dispatches:
+// each subcommand lives in tools/cmd-<name>.c and parses its own options.
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fb_config.h"
+
+static int
+cmd_version(int argc, char **argv)
+{
+	printf("fedbundle %s\n", FB_VERSION);
+	return 0;
+}
+
+static const struct cli_command commands[] = {
+		// One line per subcommand, in the order `fedbundle --help` lists them.
+		{"version", "print the version", cmd_version},
+};
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+			"usage: fedbundle <command> [options]\n\n"
+			"A privacy-preserving federated bundle recommender.\n\n"
+			"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		fprintf(fp, "  %-10s %s\n", commands[i].name,
+				commands[i].summary);
+	}
+	fprintf(fp, "\n'fedbundle <command> --help' describes a command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr, "fedbundle: libsodium failed to initialise\n");
+		return 1;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+			strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		return cmd_version(argc - 1, argv + 1);
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "fedbundle: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
