@@ -44,5 +44,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_privacy(int argc, char **argv);
+int cmd_ledger(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 #endif

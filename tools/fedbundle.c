@@ -16,6 +16,23 @@ cmd_version(int argc, char **argv)
 
 static const struct cli_command commands[] = {
 		// One line per subcommand, in the order `fedbundle --help` lists them.
+		{"train", "train the recommender centrally (reference run)",
+				cmd_train},
+		{"import", "turn CSV exports into a dataset folder",
+				cmd_import},
+		{"eval", "evaluate a model: Recall, NDCG, Precision, F1 at K",
+				cmd_eval},
+		{"recommend", "top-K bundles for a user, or the score of an item set",
+				cmd_recommend},
+		{"datagen", "generate a synthetic consortium dataset",
+				cmd_datagen},
+		{"partition", "split a dataset's users across retailers",
+				cmd_partition},
+		{"keygen", "create an identity key pair (PREFIX.key, PREFIX.pub)",
+				cmd_keygen},
+		{"ledger", "verify or show a privacy ledger", cmd_ledger},
+		{"privacy", "epsilon for a noise level, or sigma for a target",
+				cmd_privacy},
 		{"version", "print the version", cmd_version},
 };
 

@@ -94,4 +94,64 @@ fb_err fb_dataset_create(struct fb_dataset **out, const char *name,
 // Frees ds; NULL is a no-op.
 void fb_dataset_destroy(struct fb_dataset *ds);
 
+// Checks the invariants load guarantees: name usable as a file prefix
+// (non-empty, no '/' or control character), every relation shaped after
+// the counts with sorted, unique, in-range columns, every bundle with at
+// least one item, and no user-bundle pair in two splits. FB_EINVAL with a
+// detail naming the relation, row and problem. fb_dataset_save calls it.
+fb_err fb_dataset_check(const struct fb_dataset *ds);
+
+// Largest dataset file fb_dataset_load reads; bigger ones are FB_EFORMAT.
+#define FB_DATASET_MAX_FILE_BYTES ((uint64_t)16 << 30)
+
+// Largest count of users, bundles, items or attributes a size file may
+// declare (FB_EFORMAT beyond): a relation costs 8 bytes per row up front.
+#define FB_DATASET_MAX_COUNT (1u << 28)
+
+// How to read one two-column file: its label for messages and what each
+// column holds. Ids of the first column must be < n_first, of the second
+// < n_second. Names are singular nouns ("user", "bundle", "item", "attr").
+struct fb_pairs_spec {
+	const char *label; // e.g. "data/youshu/bundle_item.txt"
+	const char *first_name;
+	const char *second_name;
+	uint32_t n_first;
+	uint32_t n_second;
+};
+
+// The records of a two-column file in file order: pair k comes from line
+// k + 1 (a file has no blank or comment lines). Caller storage.
+struct fb_pairs {
+	uint32_t *first;
+	uint32_t *second;
+	size_t n;
+};
+
+// Parses buf[0 .. len) (need not be NUL-terminated; NUL bytes are
+// malformed input) as lines "<first>\t<second>\n" of decimal ids in range.
+// A final line without its LF is accepted; CR LF, blank lines, spaces,
+// signs and numbers over UINT32_MAX are not. FB_EFORMAT with a detail
+// "<label>:<line>: <problem>", FB_ENOMEM. On success initialises *out,
+// which the caller releases with fb_pairs_finish. Thread-safe.
+fb_err fb_pairs_parse(struct fb_pairs *out, const struct fb_pairs_spec *spec,
+		const char *buf, size_t len);
+
+// Builds an n_first x n_second CSR (rows sorted, unique) from pairs parsed
+// by fb_pairs_parse with the same spec. A repeated pair is FB_EFORMAT
+// "<label>:<line>: duplicate pair (a, b) (first at line <k>)"; an id out of
+// range is FB_EINVAL. pairs is not modified; the caller finishes both
+// pairs and, on success, *out (fb_csr_finish).
+fb_err fb_pairs_to_csr(struct fb_csr *out, const struct fb_pairs *pairs,
+		const struct fb_pairs_spec *spec);
+
+// Frees the arrays of pairs and zeroes it; NULL-safe and idempotent.
+void fb_pairs_finish(struct fb_pairs *pairs);
+
+// fb_pairs_parse followed by fb_pairs_to_csr, with the same result and the
+// same errors, but straight into the CSR when the file is sorted by its
+// first column (the usual case), which needs a third of the memory.
+// On success the caller finishes *out. Thread-safe.
+fb_err fb_pairs_parse_csr(struct fb_csr *out, const struct fb_pairs_spec *spec,
+		const char *buf, size_t len);
+
 #endif

@@ -1,0 +1,354 @@
+// common/dp.c: the release protocol of include/fedbundle/dp.h: budget
+// check, durable ledger entry, dense fixed-point discrete Gaussian noise.
+// The accountant is replayed from the ledger at open, so what the budget
+// check sees is exactly what the ledger proves.
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/dp.h"
+#include "fedbundle/ledger.h"
+#include "fedbundle/log.h"
+#include "fedbundle/noise.h"
+
+struct fb_dp {
+	struct fb_dp_config cfg;
+	struct fb_ledger *ledger;
+	struct fb_acct *acct;
+	struct fb_noise *noise;
+	size_t dim;
+	double granularity;
+	double sigma_noise;     // std / clip
+	double sigma_accounted; // std / (clip + granularity sqrt(dim))
+};
+
+static const char *const mode_names[] = {"none", "user", "client", NULL};
+static const char *const acct_names[] = {"rdp", "pld", NULL};
+
+const char *
+fb_dp_mode_name(enum fb_dp_mode mode)
+{
+	return (unsigned)mode < 3 ? mode_names[mode] : "?";
+}
+
+void
+fb_dp_config_defaults(struct fb_dp_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mode = FB_DP_NONE;
+	cfg->epsilon = 8;
+	cfg->delta = 1e-6;
+	cfg->clip = 1;
+	cfg->q = 0.25;
+	cfg->sigma = 0;
+	cfg->steps = 0;
+	cfg->accountant = FB_ACCT_PLD;
+	cfg->granularity_log2 = -20;
+	cfg->seeded = false;
+	cfg->seed = 0;
+}
+
+#define F(f) offsetof(struct fb_dp_config, f)
+static const struct fb_cfg_field dp_fields[] = {
+		{.name = "mode",
+				.type = FB_CFG_ENUM,
+				.offset = F(mode),
+				.choices = mode_names,
+				.help = "privacy granularity: none, user or client"},
+		{.name = "epsilon",
+				.type = FB_CFG_DOUBLE,
+				.offset = F(epsilon),
+				.min = 1e-6,
+				.max = 1e6,
+				.help = "privacy budget epsilon"},
+		{.name = "delta",
+				.type = FB_CFG_DOUBLE,
+				.offset = F(delta),
+				.min = 1e-300,
+				.max = 0.1,
+				.help = "privacy budget delta"},
+		{.name = "clip",
+				.type = FB_CFG_DOUBLE,
+				.offset = F(clip),
+				.min = 1e-9,
+				.max = 1e6,
+				.help = "L2 clipping norm of one contribution"},
+		{.name = "q",
+				.type = FB_CFG_DOUBLE,
+				.offset = F(q),
+				.min = 1e-9,
+				.max = 1,
+				.help = "sampling rate per step"},
+		{.name = "sigma",
+				.type = FB_CFG_DOUBLE,
+				.offset = F(sigma),
+				.min = 0,
+				.max = 1e6,
+				.help = "noise multiplier (0: smallest meeting the budget)"},
+		{.name = "steps",
+				.type = FB_CFG_U32,
+				.offset = F(steps),
+				.min = 0,
+				.max = 1e9,
+				.help = "planned releases for calibration (0: from epochs)"},
+		{.name = "accountant",
+				.type = FB_CFG_ENUM,
+				.offset = F(accountant),
+				.choices = acct_names,
+				.help = "rdp or pld"},
+		{.name = "seeded",
+				.type = FB_CFG_BOOL,
+				.offset = F(seeded),
+				.help = "reproducible noise: NOT private, tests only"},
+		{.name = "seed",
+				.type = FB_CFG_U64,
+				.offset = F(seed),
+				.min = 0,
+				.max = 9007199254740992.0,
+				.help = "seed of seeded noise"},
+};
+
+const struct fb_cfg_field *
+fb_dp_config_fields(size_t *n)
+{
+	// The grid (granularity_log2) is not a JSON key: it is a property of
+	// the sampler, checked against the noise std at open.
+	*n = sizeof(dp_fields) / sizeof(dp_fields[0]);
+	return dp_fields;
+}
+
+fb_err
+fb_dp_config_check(const struct fb_dp_config *c)
+{
+	if ((unsigned)c->mode > FB_DP_CLIENT) {
+		return fb_errorf(FB_EINVAL, "dp.mode: unknown");
+	}
+	if (c->mode == FB_DP_NONE) {
+		return FB_OK;
+	}
+	if (!(c->epsilon > 0) || !(c->delta > 0 && c->delta < 1)) {
+		return fb_errorf(FB_EINVAL,
+				"dp: epsilon must be > 0 and delta in (0, 1)");
+	}
+	if (!(c->clip > 0) || !isfinite(c->clip)) {
+		return fb_errorf(FB_EINVAL, "dp.clip: must be > 0");
+	}
+	if (!(c->q > 0 && c->q <= 1)) {
+		return fb_errorf(FB_EINVAL, "dp.q: must be in (0, 1]");
+	}
+	if (!(c->sigma >= 0) || !isfinite(c->sigma)) {
+		return fb_errorf(FB_EINVAL, "dp.sigma: must be >= 0");
+	}
+	if (c->granularity_log2 < -40 || c->granularity_log2 > 0) {
+		return fb_errorf(FB_EINVAL,
+				"dp: granularity 2^%d outside 2^-40..1",
+				c->granularity_log2);
+	}
+	return FB_OK;
+}
+
+void
+fb_dp_close(struct fb_dp *dp)
+{
+	if (dp == NULL) {
+		return;
+	}
+	fb_ledger_close(dp->ledger);
+	fb_acct_destroy(dp->acct);
+	fb_noise_destroy(dp->noise);
+	free(dp);
+}
+
+fb_err
+fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
+		const char *ledger_path, bool create_ledger, size_t dim,
+		uint64_t planned_steps)
+{
+	fb_err err = fb_dp_config_check(cfg);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (cfg->mode == FB_DP_NONE) {
+		return fb_errorf(FB_EINVAL, "dp: mode none has no DP state");
+	}
+	struct fb_dp *dp = calloc(1, sizeof(*dp));
+	if (dp == NULL) {
+		return FB_ENOMEM;
+	}
+	dp->cfg = *cfg;
+	dp->dim = dim;
+	dp->granularity = ldexp(1.0, cfg->granularity_log2);
+	// The grid inflates the sensitivity by kappa (see dp.h).
+	double kappa = 1.0 + dp->granularity * sqrt((double)dim) / cfg->clip;
+	if (cfg->sigma > 0) {
+		dp->sigma_noise = cfg->sigma;
+		dp->sigma_accounted = cfg->sigma / kappa;
+	} else {
+		uint64_t steps = cfg->steps > 0 ? cfg->steps : planned_steps;
+		if (steps == 0) {
+			err = fb_errorf(FB_EINVAL,
+					"dp: sigma 0 needs planned steps to "
+					"calibrate");
+			goto fail;
+		}
+		err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q, steps,
+				cfg->epsilon, cfg->delta, &dp->sigma_accounted);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		dp->sigma_noise = dp->sigma_accounted * kappa;
+		dp->cfg.steps = (uint32_t)steps;
+	}
+	dp->cfg.sigma = dp->sigma_noise;
+	double std_steps = dp->sigma_noise * cfg->clip / dp->granularity;
+	if (std_steps > FB_NOISE_SIGMA_INT_MAX ||
+			std_steps < FB_NOISE_SIGMA_INT_MIN) {
+		err = fb_errorf(FB_EINVAL,
+				"dp: noise std %g is %g grid steps of 2^%d, "
+				"outside what the sampler supports",
+				dp->sigma_noise * cfg->clip, std_steps,
+				cfg->granularity_log2);
+		goto fail;
+	}
+	err = fb_ledger_open(&dp->ledger, ledger_path, create_ledger);
+	if (err == FB_OK) {
+		err = fb_ledger_accountant(
+				dp->ledger, cfg->accountant, &dp->acct);
+	}
+	if (err != FB_OK) {
+		goto fail;
+	}
+	if (cfg->seeded) {
+		uint8_t seed[FB_NOISE_SEED_LEN] = {0};
+		for (int k = 0; k < 8; k++) {
+			seed[k] = (uint8_t)(cfg->seed >> (8 * k));
+		}
+		err = fb_noise_create_seeded(&dp->noise, seed);
+		fb_log(FB_LOG_WARN,
+				"seeded noise: this run is reproducible and NOT "
+				"private");
+	} else {
+		err = fb_noise_create(&dp->noise);
+	}
+	if (err != FB_OK) {
+		goto fail;
+	}
+	*out = dp;
+	return FB_OK;
+fail:
+	fb_dp_close(dp);
+	return err;
+}
+
+fb_err
+fb_dp_begin_release(struct fb_dp *dp, uint64_t round)
+{
+	bool exceed = false;
+	fb_err err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
+			dp->sigma_accounted, 1, dp->cfg.epsilon, dp->cfg.delta,
+			&exceed);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (exceed) {
+		double spent = 0;
+		fb_acct_epsilon(dp->acct, dp->cfg.delta, &spent);
+		return fb_errorf(FB_EBUDGET,
+				"privacy budget (epsilon %g, delta %g) would be "
+				"exceeded by one more release after %zu: spent "
+				"epsilon %.4f; no update computed",
+				dp->cfg.epsilon, dp->cfg.delta,
+				fb_ledger_count(dp->ledger), spent);
+	}
+	struct fb_ledger_entry e = {0};
+	e.round = round;
+	strcpy(e.mode, dp->cfg.mode == FB_DP_USER ? "user" : "client");
+	e.q = dp->cfg.q;
+	e.sigma = dp->sigma_accounted;
+	e.steps = 1;
+	e.clip = dp->cfg.clip;
+	e.delta = dp->cfg.delta;
+	err = fb_ledger_append(dp->ledger, &e);
+	if (err == FB_OK) {
+		err = fb_acct_add(dp->acct, e.q, e.sigma, 1);
+	}
+	return err;
+}
+
+fb_err
+fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g)
+{
+	size_t n = fb_matrix_len(&g->bundle) + fb_matrix_len(&g->item);
+	if (n != dp->dim) {
+		return fb_errorf(FB_EINVAL,
+				"dp: release of %zu coordinates, "
+				"opened for %zu",
+				n, dp->dim);
+	}
+	double std = dp->sigma_noise * dp->cfg.clip;
+	fb_err err = fb_noise_add_gaussian_fixed(dp->noise, g->bundle.data,
+			fb_matrix_len(&g->bundle), std, dp->granularity);
+	if (err == FB_OK) {
+		err = fb_noise_add_gaussian_fixed(dp->noise, g->item.data,
+				fb_matrix_len(&g->item), std, dp->granularity);
+	}
+	return err;
+}
+
+void
+fb_dp_sample(struct fb_dp *dp, const uint32_t *candidates, uint32_t n,
+		uint32_t *out, uint32_t *m)
+{
+	// P[u64 < threshold] = threshold / 2^64 = q up to 2^-64.
+	double q = dp->cfg.q;
+	uint64_t threshold = q >= 1 ? UINT64_MAX : (uint64_t)ldexp(q, 64);
+	uint32_t k = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		if (q >= 1 || fb_noise_u64(dp->noise) < threshold) {
+			out[k++] = candidates[j];
+		}
+	}
+	*m = k;
+}
+
+fb_err
+fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases)
+{
+	*releases = fb_ledger_count(dp->ledger);
+	if (*releases == 0) {
+		*epsilon = 0;
+		return FB_OK;
+	}
+	return fb_acct_epsilon(dp->acct, dp->cfg.delta, epsilon);
+}
+
+size_t
+fb_dp_releases(const struct fb_dp *dp)
+{
+	return fb_ledger_count(dp->ledger);
+}
+
+double
+fb_dp_sigma_noise(const struct fb_dp *dp)
+{
+	return dp->sigma_noise;
+}
+
+double
+fb_dp_sigma_accounted(const struct fb_dp *dp)
+{
+	return dp->sigma_accounted;
+}
+
+bool
+fb_dp_is_private(const struct fb_dp *dp)
+{
+	return fb_noise_is_private(dp->noise);
+}
+
+const struct fb_dp_config *
+fb_dp_config_of(const struct fb_dp *dp)
+{
+	return &dp->cfg;
+}

@@ -1,0 +1,896 @@
+// common/train.c: the BPR trainer. A batch of users is split into one
+// contiguous range per worker thread; each worker runs its users' samples
+// against the batch's (fixed) representations, updates their user factors
+// by SGD, and sums their representation gradients into its own
+// accumulator, clipping each user's contribution first when asked. The
+// accumulators are reduced in thread order, so a run depends only on the
+// seed and the thread count. The optimizer then updates V, W, M through the
+// catalogue's public linear map and the representations are recomputed.
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fedbundle/parallel.h"
+#include "fedbundle/train.h"
+
+#define MAX_WORKERS 64
+#define NEG_TRIES 16 // rejection-sampling attempts for a negative
+
+// A set of rows of a matrix, with O(1) insertion and cheap reset.
+struct rowset {
+	uint8_t *mark;
+	uint32_t *rows;
+	uint32_t n;
+};
+
+struct worker {
+	struct fb_trainer *t;
+	struct fb_rep_grad acc;     // this worker's sum over its users
+	struct rowset acc_b, acc_i; // rows of acc that are non-zero
+	struct fb_rep_grad one;     // one user's contribution (clipping)
+	struct rowset one_b, one_i;
+	float *urep; // d floats: the current user's representation
+	float *gu;   // d floats: one sample's gradient w.r.t. urep
+	float *gh;   // d floats: summed gradient w.r.t. the user's item view
+	// The current task.
+	const uint32_t *users;
+	uint32_t n_users;
+	const struct fb_batch_opts *opts;
+	uint64_t stream;
+	struct fb_train_stats stats;
+};
+
+struct fb_trainer {
+	const struct fb_dataset *ds;
+	struct fb_catalog cat;
+	struct fb_model *model;
+	struct fb_matrix *P;
+	struct fb_train_config cfg;
+	struct fb_reps reps;
+	int n_workers;
+	struct worker workers[MAX_WORKERS];
+	struct fb_rep_grad batch;   // reduced batch gradient
+	struct fb_matrix grad_item; // gradient of item reps incl. bundle view
+	struct fb_model grad;       // gradient of V, W, M
+	struct fb_model adam_m, adam_v;
+	uint64_t adam_t;
+	float *inv_bundle_size; // 1 / |b|
+	float *inv_attr_count;  // 1 / |attrs(i)|
+	uint32_t *active;       // users with training interactions
+	uint32_t n_active;
+	uint32_t *order; // epoch's shuffled copy of active
+};
+
+void
+fb_train_config_defaults(struct fb_train_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->dim = 64;
+	cfg->epochs = 60;
+	cfg->eval_every = 1;
+	cfg->patience = 8;
+	cfg->batch_users = 512;
+	cfg->neg_per_pos = 1;
+	cfg->lr = 0.01;
+	cfg->lr_user = 0.05;
+	cfg->l2 = 1e-4;
+	cfg->item_weight = 0.5;
+	cfg->init_std = 0.1;
+	cfg->optimizer = FB_OPT_ADAM;
+	cfg->adam_beta1 = 0.9;
+	cfg->adam_beta2 = 0.999;
+	cfg->adam_eps = 1e-8;
+	cfg->item_view = true;
+	cfg->use_attrs = true;
+	cfg->user_item_view = true;
+	cfg->threads = 1;
+	cfg->seed = 1;
+	cfg->n_k = 2;
+	cfg->ks[0] = 20;
+	cfg->ks[1] = 40;
+}
+
+#define F(field) offsetof(struct fb_train_config, field)
+
+static const char *const optimizer_names[] = {"sgd", "adam", NULL};
+
+static const struct fb_cfg_field train_fields[] = {
+		{"dim", FB_CFG_U32, F(dim), 1, 4096,
+				.help = "factor dimension d"},
+		{"epochs", FB_CFG_U32, F(epochs), 1, 1e6,
+				.help = "maximum epochs"},
+		{"eval_every", FB_CFG_U32, F(eval_every), 1, 1e6,
+				.help = "evaluate on the tune split every N epochs"},
+		{"patience", FB_CFG_U32, F(patience), 0, 1e6,
+				.help = "stop after N evaluations without improvement "
+					"(0: never)"},
+		{"batch_users", FB_CFG_U32, F(batch_users), 1, 1e9,
+				.help = "users per batch"},
+		{"neg_per_pos", FB_CFG_U32, F(neg_per_pos), 1, 64,
+				.help = "negatives sampled per positive pair"},
+		{"lr", FB_CFG_DOUBLE, F(lr), 1e-12, 1e3,
+				.help = "learning rate of item, bundle and attribute factors"},
+		{"lr_user", FB_CFG_DOUBLE, F(lr_user), 0, 1e3,
+				.help = "learning rate of user factors (SGD)"},
+		{"l2", FB_CFG_DOUBLE, F(l2), 0, 1e3, .help = "L2 weight"},
+		{"item_weight", FB_CFG_DOUBLE, F(item_weight), 0, 1e3,
+				.help = "weight of the user-item BPR term"},
+		{"init_std", FB_CFG_DOUBLE, F(init_std), 0, 10,
+				.help = "std of the initial factors"},
+		{"optimizer", FB_CFG_ENUM, F(optimizer),
+				.choices = optimizer_names,
+				.help = "optimizer of the shared factors: sgd or adam"},
+		{"adam_beta1", FB_CFG_DOUBLE, F(adam_beta1), 0, 0.999999,
+				.help = "Adam first-moment decay"},
+		{"adam_beta2", FB_CFG_DOUBLE, F(adam_beta2), 0, 0.999999999,
+				.help = "Adam second-moment decay"},
+		{"adam_eps", FB_CFG_DOUBLE, F(adam_eps), 1e-30, 1,
+				.help = "Adam epsilon"},
+		{"item_view", FB_CFG_BOOL, F(item_view),
+				.help = "bundle representation includes its items' mean"},
+		{"use_attrs", FB_CFG_BOOL, F(use_attrs),
+				.help = "item representation includes attribute factors"},
+		{"user_item_view", FB_CFG_BOOL, F(user_item_view),
+				.help = "user representation for bundles includes the mean "
+					"of the user's items"},
+		{"threads", FB_CFG_U32, F(threads), 1, MAX_WORKERS,
+				.help = "worker threads"},
+		{"seed", FB_CFG_U64, F(seed), 0, 9007199254740992.0,
+				.help = "random seed"},
+		{"ks", FB_CFG_U32_LIST, F(ks), 1, FB_METRICS_MAX_CUTOFF,
+				.list_max = FB_METRICS_MAX_K,
+				.count_offset = F(n_k),
+				.help = "evaluation cut-offs"},
+};
+
+const struct fb_cfg_field *
+fb_train_config_fields(size_t *n)
+{
+	*n = sizeof(train_fields) / sizeof(train_fields[0]);
+	return train_fields;
+}
+
+fb_err
+fb_train_config_check(const struct fb_train_config *c)
+{
+	if (c->dim < 1 || c->dim > 4096) {
+		return fb_errorf(FB_EINVAL, "dim: %u outside 1..4096", c->dim);
+	}
+	if (c->epochs < 1) {
+		return fb_errorf(FB_EINVAL, "epochs: must be at least 1");
+	}
+	if (c->eval_every < 1) {
+		return fb_errorf(FB_EINVAL, "eval_every: must be at least 1");
+	}
+	if (c->batch_users < 1) {
+		return fb_errorf(FB_EINVAL, "batch_users: must be at least 1");
+	}
+	if (c->neg_per_pos < 1 || c->neg_per_pos > 64) {
+		return fb_errorf(FB_EINVAL, "neg_per_pos: outside 1..64");
+	}
+	if (!(c->lr > 0) || !(c->lr_user >= 0) || !(c->l2 >= 0) ||
+			!(c->item_weight >= 0) || !(c->init_std >= 0)) {
+		return fb_errorf(FB_EINVAL,
+				"lr must be > 0; lr_user, l2, item_weight, "
+				"init_std must be >= 0");
+	}
+	if (!(c->adam_beta1 >= 0 && c->adam_beta1 < 1) ||
+			!(c->adam_beta2 >= 0 && c->adam_beta2 < 1) ||
+			!(c->adam_eps > 0)) {
+		return fb_errorf(FB_EINVAL,
+				"adam: betas must be in [0, 1), eps > 0");
+	}
+	if (c->threads < 1 || c->threads > MAX_WORKERS) {
+		return fb_errorf(FB_EINVAL, "threads: outside 1..%d",
+				MAX_WORKERS);
+	}
+	struct fb_metrics m;
+	fb_err err = fb_metrics_init(&m, c->ks, c->n_k);
+	if (err != FB_OK) {
+		return fb_errorf(err, "ks: %s", fb_last_error(err));
+	}
+	return FB_OK;
+}
+
+fb_err
+fb_rep_grad_init(struct fb_rep_grad *g, const struct fb_model *model)
+{
+	memset(g, 0, sizeof(*g));
+	if (fb_matrix_init(&g->bundle, model->n_bundles, model->dim) != FB_OK ||
+			fb_matrix_init(&g->item, model->n_items, model->dim) !=
+					FB_OK) {
+		fb_rep_grad_finish(g);
+		return FB_ENOMEM;
+	}
+	return FB_OK;
+}
+
+void
+fb_rep_grad_finish(struct fb_rep_grad *g)
+{
+	if (g == NULL) {
+		return;
+	}
+	fb_matrix_finish(&g->bundle);
+	fb_matrix_finish(&g->item);
+}
+
+static fb_err
+rowset_init(struct rowset *s, size_t n)
+{
+	s->n = 0;
+	s->mark = calloc(n > 0 ? n : 1, 1);
+	s->rows = malloc((n > 0 ? n : 1) * sizeof(*s->rows));
+	return s->mark != NULL && s->rows != NULL ? FB_OK : FB_ENOMEM;
+}
+
+static void
+rowset_finish(struct rowset *s)
+{
+	free(s->mark);
+	free(s->rows);
+	memset(s, 0, sizeof(*s));
+}
+
+static inline void
+rowset_add(struct rowset *s, uint32_t r)
+{
+	if (!s->mark[r]) {
+		s->mark[r] = 1;
+		s->rows[s->n++] = r;
+	}
+}
+
+// Zeroes the listed rows of m and empties the set.
+static void
+rowset_clear(struct rowset *s, struct fb_matrix *m)
+{
+	for (uint32_t k = 0; k < s->n; k++) {
+		s->mark[s->rows[k]] = 0;
+		memset(fb_matrix_row(m, s->rows[k]), 0,
+				m->cols * sizeof(float));
+	}
+	s->n = 0;
+}
+
+static void
+worker_finish(struct worker *w)
+{
+	fb_rep_grad_finish(&w->acc);
+	fb_rep_grad_finish(&w->one);
+	rowset_finish(&w->acc_b);
+	rowset_finish(&w->acc_i);
+	rowset_finish(&w->one_b);
+	rowset_finish(&w->one_i);
+	free(w->urep);
+	free(w->gu);
+	free(w->gh);
+	w->urep = w->gu = w->gh = NULL;
+}
+
+static fb_err
+worker_init(struct worker *w, struct fb_trainer *t)
+{
+	memset(w, 0, sizeof(*w));
+	w->t = t;
+	const struct fb_model *m = t->model;
+	w->urep = malloc(m->dim * sizeof(float));
+	w->gu = malloc(m->dim * sizeof(float));
+	w->gh = malloc(m->dim * sizeof(float));
+	if (w->urep == NULL || w->gu == NULL || w->gh == NULL ||
+			fb_rep_grad_init(&w->acc, m) != FB_OK ||
+			fb_rep_grad_init(&w->one, m) != FB_OK ||
+			rowset_init(&w->acc_b, m->n_bundles) != FB_OK ||
+			rowset_init(&w->acc_i, m->n_items) != FB_OK ||
+			rowset_init(&w->one_b, m->n_bundles) != FB_OK ||
+			rowset_init(&w->one_i, m->n_items) != FB_OK) {
+		worker_finish(w);
+		return FB_ENOMEM;
+	}
+	return FB_OK;
+}
+
+void
+fb_trainer_destroy(struct fb_trainer *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	for (int k = 0; k < t->n_workers; k++) {
+		worker_finish(&t->workers[k]);
+	}
+	fb_catalog_finish(&t->cat);
+	fb_reps_finish(&t->reps);
+	fb_rep_grad_finish(&t->batch);
+	fb_matrix_finish(&t->grad_item);
+	fb_model_finish(&t->grad);
+	fb_model_finish(&t->adam_m);
+	fb_model_finish(&t->adam_v);
+	free(t->inv_bundle_size);
+	free(t->inv_attr_count);
+	free(t->active);
+	free(t->order);
+	free(t);
+}
+
+fb_err
+fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
+		struct fb_model *model, struct fb_matrix *P,
+		const struct fb_train_config *cfg)
+{
+	fb_err err = fb_train_config_check(cfg);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (model->n_items != ds->n_items ||
+			model->n_bundles != ds->n_bundles ||
+			P->rows != ds->n_users || P->cols != model->dim ||
+			(model->n_attrs != 0 &&
+					model->n_attrs != ds->n_attrs)) {
+		return fb_errorf(FB_EINVAL,
+				"model (%u items, %u bundles, %u attrs, d=%u) "
+				"and users (%zu x %zu) do not fit the dataset "
+				"(%u users, %u items, %u bundles, %u attrs)",
+				model->n_items, model->n_bundles,
+				model->n_attrs, model->dim, P->rows, P->cols,
+				ds->n_users, ds->n_items, ds->n_bundles,
+				ds->n_attrs);
+	}
+	struct fb_trainer *t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		return FB_ENOMEM;
+	}
+	t->ds = ds;
+	t->model = model;
+	t->P = P;
+	t->cfg = *cfg;
+	err = fb_catalog_init(&t->cat, ds);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	err = FB_ENOMEM;
+	struct fb_rep_opts ro = {
+			cfg->item_view, cfg->use_attrs, cfg->user_item_view};
+	if (fb_reps_init(&t->reps, model, &ro) != FB_OK ||
+			fb_rep_grad_init(&t->batch, model) != FB_OK ||
+			fb_matrix_init(&t->grad_item, model->n_items,
+					model->dim) != FB_OK ||
+			fb_model_init(&t->grad, model->n_items,
+					model->n_bundles, model->n_attrs,
+					model->dim) != FB_OK) {
+		goto fail;
+	}
+	if (cfg->optimizer == FB_OPT_ADAM &&
+			(fb_model_init(&t->adam_m, model->n_items,
+					 model->n_bundles, model->n_attrs,
+					 model->dim) != FB_OK ||
+					fb_model_init(&t->adam_v,
+							model->n_items,
+							model->n_bundles,
+							model->n_attrs,
+							model->dim) != FB_OK)) {
+		goto fail;
+	}
+	t->inv_bundle_size = calloc(ds->n_bundles + 1, sizeof(float));
+	t->inv_attr_count = calloc(ds->n_items + 1, sizeof(float));
+	t->active = malloc(((size_t)ds->n_users + 1) * sizeof(uint32_t));
+	t->order = malloc(((size_t)ds->n_users + 1) * sizeof(uint32_t));
+	if (t->inv_bundle_size == NULL || t->inv_attr_count == NULL ||
+			t->active == NULL || t->order == NULL) {
+		goto fail;
+	}
+	for (uint32_t b = 0; b < ds->n_bundles; b++) {
+		uint32_t n = fb_csr_row_len(&ds->bi, b);
+		t->inv_bundle_size[b] = n > 0 ? 1.0f / (float)n : 0.0f;
+	}
+	for (uint32_t i = 0; i < ds->n_items && ds->ia.row_ptr != NULL; i++) {
+		uint32_t n = fb_csr_row_len(&ds->ia, i);
+		t->inv_attr_count[i] = n > 0 ? 1.0f / (float)n : 0.0f;
+	}
+	for (uint32_t u = 0; u < ds->n_users; u++) {
+		if (fb_csr_row_len(&ds->ub_train, u) > 0 ||
+				(cfg->item_weight > 0 &&
+						fb_csr_row_len(&ds->ui, u) >
+								0)) {
+			t->active[t->n_active++] = u;
+		}
+	}
+	for (uint32_t k = 0; k < cfg->threads; k++) {
+		err = worker_init(&t->workers[k], t);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		t->n_workers++;
+	}
+	t->reps.threads = (int)cfg->threads;
+	fb_reps_compute(&t->reps, model, &t->cat);
+	*out = t;
+	return FB_OK;
+fail:
+	fb_trainer_destroy(t);
+	return err;
+}
+
+const struct fb_reps *
+fb_trainer_reps(const struct fb_trainer *t)
+{
+	return &t->reps;
+}
+
+void
+fb_trainer_refresh(struct fb_trainer *t)
+{
+	fb_reps_compute(&t->reps, t->model, &t->cat);
+}
+
+const uint32_t *
+fb_trainer_active_users(const struct fb_trainer *t, uint32_t *n)
+{
+	*n = t->n_active;
+	return t->active;
+}
+
+static inline double
+softplus(double x)
+{
+	return x > 30 ? x : log1p(exp(x));
+}
+
+// Draws a column of [0, n_cols) that is not in the sorted row; returns
+// UINT32_MAX if NEG_TRIES draws all hit the row (a user who has nearly
+// everything), in which case the sample is skipped.
+static uint32_t
+draw_negative(struct fb_rng *rng, uint32_t n_cols, const uint32_t *row,
+		uint32_t len)
+{
+	for (int k = 0; k < NEG_TRIES; k++) {
+		uint32_t c = fb_rng_below(rng, n_cols);
+		// Binary search in the user's (short, sorted) row.
+		uint32_t lo = 0, hi = len;
+		while (lo < hi) {
+			uint32_t mid = (lo + hi) / 2;
+			if (row[mid] < c) {
+				lo = mid + 1;
+			} else {
+				hi = mid;
+			}
+		}
+		if (lo == len || row[lo] != c) {
+			return c;
+		}
+	}
+	return UINT32_MAX;
+}
+
+// One BPR triple for the user representation u: adds the gradient of the
+// loss with respect to the positive and negative representations into
+// g_pos and g_neg, and writes the gradient with respect to u into gu.
+// Returns the sample's loss.
+static double
+bpr_triple(const float *restrict u, const float *restrict pos,
+		const float *restrict neg, float *restrict g_pos,
+		float *restrict g_neg, float weight, float *restrict gu,
+		size_t d)
+{
+	float x = fb_dot(u, pos, d) - fb_dot(u, neg, d);
+	double loss = weight * softplus(-(double)x);
+	float s = weight / (1.0f + expf(x)); // weight * sigmoid(-x)
+	// d loss / d pos = -s u, d loss / d neg = +s u, d loss / d u =
+	// -s (pos - neg), all at the current u.
+	fb_axpy(g_pos, -s, u, d);
+	fb_axpy(g_neg, s, u, d);
+	for (size_t k = 0; k < d; k++) {
+		gu[k] = s * (neg[k] - pos[k]);
+	}
+	return loss;
+}
+
+// SGD step of the user's factors p from the gradient gu of one sample;
+// the same step is applied to the representation u built on p.
+static void
+user_step(float *restrict p, float *restrict u, const float *restrict gu,
+		float lr, float l2, size_t d)
+{
+	for (size_t k = 0; k < d; k++) {
+		float step = -lr * (gu[k] + l2 * p[k]);
+		p[k] += step;
+		u[k] += step;
+	}
+}
+
+// Runs one user's samples, adding its representation gradient into
+// (gb, sb) and (gi, si). Bundle scores use the user representation
+// p_u + h_u, where h_u = mean of the item reps of the user's items when
+// cfg->user_item_view (its gradient flows to those items); item scores use
+// p_u alone, so that an item never scores itself through h_u.
+static void
+run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
+		struct rowset *sb, struct fb_matrix *gi, struct rowset *si)
+{
+	const struct fb_trainer *t = w->t;
+	const struct fb_dataset *ds = t->ds;
+	const struct fb_train_config *cfg = &t->cfg;
+	size_t d = t->model->dim;
+	float *p = fb_matrix_row(t->P, u);
+	float lr_user = (float)cfg->lr_user, l2 = (float)cfg->l2;
+	float *urep = w->urep, *gu = w->gu, *gh = w->gh;
+
+	const uint32_t *items = NULL;
+	uint32_t n_items = 0;
+	if (ds->ui.row_ptr != NULL) {
+		items = fb_csr_row(&ds->ui, u);
+		n_items = fb_csr_row_len(&ds->ui, u);
+	}
+	bool view = cfg->user_item_view && n_items > 0;
+	memcpy(urep, p, d * sizeof(float));
+	if (view) {
+		memset(gh, 0, d * sizeof(float));
+		float wt = 1.0f / (float)n_items;
+		for (uint32_t k = 0; k < n_items; k++) {
+			fb_axpy(urep, wt,
+					fb_matrix_row(&t->reps.item, items[k]),
+					d);
+		}
+	}
+
+	const uint32_t *row = fb_csr_row(&ds->ub_train, u);
+	uint32_t len = fb_csr_row_len(&ds->ub_train, u);
+	for (uint32_t k = 0; k < len; k++) {
+		for (uint32_t r = 0; r < cfg->neg_per_pos; r++) {
+			uint32_t neg = draw_negative(
+					rng, ds->n_bundles, row, len);
+			if (neg == UINT32_MAX) {
+				continue;
+			}
+			rowset_add(sb, row[k]);
+			rowset_add(sb, neg);
+			w->stats.loss += bpr_triple(urep,
+					fb_matrix_row(&t->reps.bundle, row[k]),
+					fb_matrix_row(&t->reps.bundle, neg),
+					fb_matrix_row(gb, row[k]),
+					fb_matrix_row(gb, neg), 1.0f, gu, d);
+			w->stats.samples++;
+			user_step(p, urep, gu, lr_user, l2, d);
+			if (view) {
+				fb_axpy(gh, 1.0f, gu, d);
+			}
+		}
+	}
+	if (view) {
+		// h_u = mean of the user's item reps: its gradient is spread
+		// evenly over them.
+		float wt = 1.0f / (float)n_items;
+		for (uint32_t k = 0; k < n_items; k++) {
+			rowset_add(si, items[k]);
+			fb_axpy(fb_matrix_row(gi, items[k]), wt, gh, d);
+		}
+	}
+	if (cfg->item_weight <= 0) {
+		return;
+	}
+	for (uint32_t k = 0; k < n_items; k++) {
+		for (uint32_t r = 0; r < cfg->neg_per_pos; r++) {
+			uint32_t neg = draw_negative(
+					rng, ds->n_items, items, n_items);
+			if (neg == UINT32_MAX) {
+				continue;
+			}
+			rowset_add(si, items[k]);
+			rowset_add(si, neg);
+			w->stats.loss += bpr_triple(p,
+					fb_matrix_row(&t->reps.item, items[k]),
+					fb_matrix_row(&t->reps.item, neg),
+					fb_matrix_row(gi, items[k]),
+					fb_matrix_row(gi, neg),
+					(float)cfg->item_weight, gu, d);
+			w->stats.samples++;
+			user_step(p, urep, gu, lr_user, l2, d);
+		}
+	}
+}
+
+static double
+rowset_sqnorm(const struct rowset *s, const struct fb_matrix *m)
+{
+	double sum = 0;
+	for (uint32_t k = 0; k < s->n; k++) {
+		const float *r = fb_matrix_row(m, s->rows[k]);
+		for (size_t j = 0; j < m->cols; j++) {
+			sum += (double)r[j] * r[j];
+		}
+	}
+	return sum;
+}
+
+// acc += scale * one over one's rows, then one is cleared.
+static void
+fold_user(struct rowset *acc_s, struct fb_matrix *acc, struct rowset *one_s,
+		struct fb_matrix *one, float scale)
+{
+	for (uint32_t k = 0; k < one_s->n; k++) {
+		uint32_t r = one_s->rows[k];
+		rowset_add(acc_s, r);
+		fb_axpy(fb_matrix_row(acc, r), scale, fb_matrix_row(one, r),
+				acc->cols);
+	}
+	rowset_clear(one_s, one);
+}
+
+static void
+worker_run(void *ctx, int thread, size_t begin, size_t end)
+{
+	struct fb_trainer *t = ctx;
+	struct worker *w = &t->workers[thread];
+	double clip = w->opts->clip;
+	struct fb_rng rng;
+	fb_rng_seed(&rng, t->cfg.seed, w->stream * MAX_WORKERS + thread);
+	memset(&w->stats, 0, sizeof(w->stats));
+	for (size_t k = begin; k < end; k++) {
+		uint32_t u = w->users[k];
+		w->stats.users++;
+		if (clip <= 0) {
+			run_user(w, &rng, u, &w->acc.bundle, &w->acc_b,
+					&w->acc.item, &w->acc_i);
+			continue;
+		}
+		run_user(w, &rng, u, &w->one.bundle, &w->one_b, &w->one.item,
+				&w->one_i);
+		double norm = sqrt(rowset_sqnorm(&w->one_b, &w->one.bundle) +
+				rowset_sqnorm(&w->one_i, &w->one.item));
+		float scale = 1.0f;
+		if (norm > clip) {
+			// Round the factor down so the clipped norm never
+			// exceeds clip in float arithmetic.
+			scale = nextafterf((float)(clip / norm), 0.0f);
+			w->stats.clipped++;
+		}
+		if (norm > w->stats.max_user_norm) {
+			w->stats.max_user_norm = norm;
+		}
+		fold_user(&w->acc_b, &w->acc.bundle, &w->one_b, &w->one.bundle,
+				scale);
+		fold_user(&w->acc_i, &w->acc.item, &w->one_i, &w->one.item,
+				scale);
+	}
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// g += scale * acc over acc's rows, then acc is cleared.
+static void
+reduce_rows(struct fb_matrix *g, struct rowset *s, struct fb_matrix *acc,
+		float scale)
+{
+	for (uint32_t k = 0; k < s->n; k++) {
+		uint32_t r = s->rows[k];
+		fb_axpy(fb_matrix_row(g, r), scale, fb_matrix_row(acc, r),
+				g->cols);
+	}
+	rowset_clear(s, acc);
+}
+
+fb_err
+fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
+		uint32_t n, const struct fb_batch_opts *opts, uint64_t stream,
+		struct fb_rep_grad *g, struct fb_train_stats *stats)
+{
+	if (!(opts->normalizer > 0) || !(opts->clip >= 0)) {
+		return fb_errorf(FB_EINVAL,
+				"batch: normalizer must be > 0, clip >= 0");
+	}
+	if (g->bundle.rows != t->model->n_bundles ||
+			g->item.rows != t->model->n_items ||
+			g->bundle.cols != t->model->dim) {
+		return fb_errorf(FB_EINVAL, "batch: gradient shape mismatch");
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		if (users[k] >= t->ds->n_users) {
+			return fb_errorf(FB_EINVAL, "batch: user %u of %u",
+					users[k], t->ds->n_users);
+		}
+	}
+	double t0 = now_seconds();
+	for (int k = 0; k < t->n_workers; k++) {
+		t->workers[k].users = users;
+		t->workers[k].opts = opts;
+		t->workers[k].stream = stream;
+		memset(&t->workers[k].stats, 0, sizeof(t->workers[k].stats));
+	}
+	fb_parallel_for(t->n_workers, n, worker_run, t);
+	fb_matrix_zero(&g->bundle);
+	fb_matrix_zero(&g->item);
+	float scale = (float)(1.0 / opts->normalizer);
+	struct fb_train_stats sum = {0};
+	for (int k = 0; k < t->n_workers; k++) {
+		struct worker *w = &t->workers[k];
+		reduce_rows(&g->bundle, &w->acc_b, &w->acc.bundle, scale);
+		reduce_rows(&g->item, &w->acc_i, &w->acc.item, scale);
+		sum.loss += w->stats.loss;
+		sum.samples += w->stats.samples;
+		sum.users += w->stats.users;
+		sum.clipped += w->stats.clipped;
+		if (w->stats.max_user_norm > sum.max_user_norm) {
+			sum.max_user_norm = w->stats.max_user_norm;
+		}
+	}
+	sum.seconds = now_seconds() - t0;
+	if (stats != NULL) {
+		*stats = sum;
+	}
+	return FB_OK;
+}
+
+// Parallel pieces of fb_trainer_apply, each over disjoint output rows.
+struct apply_ctx {
+	struct fb_trainer *t;
+	const struct fb_rep_grad *g;
+};
+
+// grad_item[i] = g.item[i] + sum over bundles b containing i of
+// g.bundle[b] / |b| (the bundle view's mean is linear in the item reps).
+static void
+apply_item_grad(void *arg, int thread, size_t begin, size_t end)
+{
+	struct apply_ctx *c = arg;
+	struct fb_trainer *t = c->t;
+	size_t d = t->model->dim;
+	for (size_t i = begin; i < end; i++) {
+		float *out = fb_matrix_row(&t->grad_item, i);
+		memcpy(out, fb_matrix_row(&c->g->item, i), d * sizeof(float));
+		if (!t->reps.opts.item_view) {
+			continue;
+		}
+		uint32_t n = fb_csr_row_len(&t->cat.ib, (uint32_t)i);
+		const uint32_t *bs = fb_csr_row(&t->cat.ib, (uint32_t)i);
+		for (uint32_t k = 0; k < n; k++) {
+			fb_axpy(out, t->inv_bundle_size[bs[k]],
+					fb_matrix_row(&c->g->bundle, bs[k]), d);
+		}
+	}
+}
+
+// grad M[a] = sum over items i with attribute a of grad_item[i] / |attrs(i)|.
+static void
+apply_attr_grad(void *arg, int thread, size_t begin, size_t end)
+{
+	struct apply_ctx *c = arg;
+	struct fb_trainer *t = c->t;
+	size_t d = t->model->dim;
+	for (size_t a = begin; a < end; a++) {
+		float *out = fb_matrix_row(&t->grad.M, a);
+		memset(out, 0, d * sizeof(float));
+		uint32_t n = fb_csr_row_len(&t->cat.ai, (uint32_t)a);
+		const uint32_t *items = fb_csr_row(&t->cat.ai, (uint32_t)a);
+		for (uint32_t k = 0; k < n; k++) {
+			fb_axpy(out, t->inv_attr_count[items[k]],
+					fb_matrix_row(&t->grad_item, items[k]),
+					d);
+		}
+	}
+}
+
+// One optimizer step on a flat parameter array [begin, end).
+static void
+step_params(const struct fb_trainer *t, float *restrict param,
+		const float *restrict grad, float *restrict m,
+		float *restrict v, size_t begin, size_t end)
+{
+	float lr = (float)t->cfg.lr, l2 = (float)t->cfg.l2;
+	if (t->cfg.optimizer == FB_OPT_SGD) {
+		for (size_t k = begin; k < end; k++) {
+			param[k] -= lr * (grad[k] + l2 * param[k]);
+		}
+		return;
+	}
+	float b1 = (float)t->cfg.adam_beta1, b2 = (float)t->cfg.adam_beta2;
+	float eps = (float)t->cfg.adam_eps;
+	double tt = (double)t->adam_t;
+	float c1 = (float)(1.0 / (1.0 - pow(t->cfg.adam_beta1, tt)));
+	float c2 = (float)(1.0 / (1.0 - pow(t->cfg.adam_beta2, tt)));
+	for (size_t k = begin; k < end; k++) {
+		float gk = grad[k] + l2 * param[k];
+		m[k] = b1 * m[k] + (1.0f - b1) * gk;
+		v[k] = b2 * v[k] + (1.0f - b2) * gk * gk;
+		param[k] -= lr * (m[k] * c1) / (sqrtf(v[k] * c2) + eps);
+	}
+}
+
+struct step_ctx {
+	struct fb_trainer *t;
+	struct fb_matrix *param, *grad, *m, *v;
+};
+
+static void
+step_range(void *arg, int thread, size_t begin, size_t end)
+{
+	struct step_ctx *c = arg;
+	step_params(c->t, c->param->data, c->grad->data,
+			c->m != NULL ? c->m->data : NULL,
+			c->v != NULL ? c->v->data : NULL, begin, end);
+}
+
+static void
+step_matrix(struct fb_trainer *t, struct fb_matrix *param,
+		struct fb_matrix *grad, struct fb_matrix *m,
+		struct fb_matrix *v)
+{
+	struct step_ctx c = {t, param, grad,
+			t->cfg.optimizer == FB_OPT_ADAM ? m : NULL,
+			t->cfg.optimizer == FB_OPT_ADAM ? v : NULL};
+	fb_parallel_for(t->n_workers, fb_matrix_len(param), step_range, &c);
+}
+
+fb_err
+fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
+{
+	if (g->bundle.rows != t->model->n_bundles ||
+			g->item.rows != t->model->n_items ||
+			g->bundle.cols != t->model->dim ||
+			g->item.cols != t->model->dim) {
+		return fb_errorf(FB_EINVAL, "apply: gradient shape mismatch");
+	}
+	struct apply_ctx c = {t, g};
+	fb_parallel_for(t->n_workers, t->model->n_items, apply_item_grad, &c);
+	if (t->reps.opts.use_attrs) {
+		fb_parallel_for(t->n_workers, t->model->n_attrs,
+				apply_attr_grad, &c);
+	}
+	t->adam_t++;
+	step_matrix(t, &t->model->W, (struct fb_matrix *)&g->bundle,
+			&t->adam_m.W, &t->adam_v.W);
+	step_matrix(t, &t->model->V, &t->grad_item, &t->adam_m.V, &t->adam_v.V);
+	if (t->reps.opts.use_attrs) {
+		step_matrix(t, &t->model->M, &t->grad.M, &t->adam_m.M,
+				&t->adam_v.M);
+	}
+	fb_reps_compute(&t->reps, t->model, &t->cat);
+	return FB_OK;
+}
+
+fb_err
+fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
+		struct fb_train_stats *stats)
+{
+	double t0 = now_seconds();
+	struct fb_rng rng;
+	fb_rng_seed(&rng, t->cfg.seed, 0x5eed0000ULL + epoch);
+	memcpy(t->order, t->active, t->n_active * sizeof(uint32_t));
+	fb_rng_shuffle_u32(&rng, t->order, t->n_active);
+	struct fb_train_stats total = {0};
+	uint32_t batch = t->cfg.batch_users;
+	for (uint32_t first = 0, k = 0; first < t->n_active;
+			first += batch, k++) {
+		uint32_t n = t->n_active - first < batch ? t->n_active - first
+							 : batch;
+		struct fb_batch_opts opts = {0.0, (double)n};
+		struct fb_train_stats s;
+		uint64_t stream = ((uint64_t)epoch << 24) + k;
+		fb_err err = fb_trainer_batch_gradient(t, t->order + first, n,
+				&opts, stream, &t->batch, &s);
+		if (err == FB_OK) {
+			err = fb_trainer_apply(t, &t->batch);
+		}
+		if (err != FB_OK) {
+			return err;
+		}
+		total.loss += s.loss;
+		total.samples += s.samples;
+		total.users += s.users;
+	}
+	if (total.samples > 0) {
+		total.loss /= (double)total.samples;
+	}
+	total.seconds = now_seconds() - t0;
+	if (stats != NULL) {
+		*stats = total;
+	}
+	return FB_OK;
+}

@@ -1,0 +1,116 @@
+// include/fedbundle/dp.h: differential privacy of releases of summed
+// per-user gradients (granularity "user") or of a whole client update
+// (granularity "client"): budget check, ledger entry, then noise.
+//
+// One release, in this order (and nothing else may release the data):
+//   1. fb_dp_begin_release(): refuses with FB_EBUDGET if the release would
+//      take the accountant past the owner's (epsilon, delta) budget;
+//      otherwise appends the release to the ledger and fsyncs it;
+//   2. the caller computes the clipped sum (train.h: fb_batch_opts.clip);
+//   3. fb_dp_noise(): rounds every coordinate of the sum to the fixed-point
+//      grid and adds exact discrete Gaussian noise of std sigma * clip
+//      (noise.h, from libsodium's CSPRNG) to EVERY coordinate, so the
+//      release is dense and its shape never depends on the data;
+//   4. the caller divides by the expected batch size q * |U| (never the
+//      realised one, which would leak it).
+// Rounding the sum to the grid can move a neighbour's sum by up to
+// granularity * sqrt(D) (D coordinates), so the ledger records the noise
+// multiplier against that inflated sensitivity, sigma * clip /
+// (clip + granularity * sqrt(D)): the accounted epsilon is exact for what
+// is released. A seeded (reproducible) noise source is available for tests
+// and simulations; it is NOT private and fb_dp_is_private() says so.
+// Thread-safety: a struct fb_dp belongs to one thread.
+#ifndef FB_INCLUDE_FEDBUNDLE_DP_H
+#define FB_INCLUDE_FEDBUNDLE_DP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedbundle/accountant.h"
+#include "fedbundle/config.h"
+#include "fedbundle/err.h"
+#include "fedbundle/train.h"
+
+enum fb_dp_mode {
+	FB_DP_NONE = 0,   // non-private baseline, labelled as such
+	FB_DP_USER = 1,   // each customer of a data owner is protected
+	FB_DP_CLIENT = 2, // each retailer's whole contribution is the unit
+};
+
+// "none", "user", "client".
+const char *fb_dp_mode_name(enum fb_dp_mode mode);
+
+struct fb_dp_config {
+	enum fb_dp_mode mode;
+	double epsilon; // budget (and calibration target)
+	double delta;   // budget delta
+	double clip;    // L2 clipping norm C
+	double q;       // sampling rate per step
+	double sigma;   // noise multiplier; 0: calibrate from epsilon
+	uint32_t steps; // planned steps (calibration), 0: from epochs
+	enum fb_acct_kind accountant;
+	int32_t granularity_log2; // fixed-point grid = 2^granularity_log2
+	bool seeded;              // reproducible NOT-private noise (tests only)
+	uint64_t seed;            // seed of the seeded mode
+};
+
+// Defaults: mode none, epsilon 8, delta 1e-6, clip 1, q 0.25, sigma 0
+// (calibrate), steps 0, accountant pld, grid 2^-20, secure noise.
+void fb_dp_config_defaults(struct fb_dp_config *cfg);
+
+// The JSON schema of struct fb_dp_config (config.h), n entries.
+const struct fb_cfg_field *fb_dp_config_fields(size_t *n);
+
+// Range checks; FB_EINVAL naming the field.
+fb_err fb_dp_config_check(const struct fb_dp_config *cfg);
+
+struct fb_dp;
+
+// Opens the DP state of a data owner: the ledger at ledger_path (created
+// only if create_ledger; a missing or corrupt ledger is an error, never a
+// fresh start), the accountant replayed from it, and the noise source.
+// dim is the number of coordinates of every release. If cfg->sigma is 0
+// it is calibrated so that planned_steps releases at rate cfg->q meet
+// (cfg->epsilon, cfg->delta), accounting for the grid's inflation.
+fb_err fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
+		const char *ledger_path, bool create_ledger, size_t dim,
+		uint64_t planned_steps);
+
+// Closes the ledger and wipes the noise source; NULL is a no-op.
+void fb_dp_close(struct fb_dp *dp);
+
+// Step 1 above for `round`: FB_EBUDGET (nothing written) if the release
+// would exceed the budget; FB_EIO if the ledger cannot be written (the
+// release must then not happen).
+fb_err fb_dp_begin_release(struct fb_dp *dp, uint64_t round);
+
+// Step 3 above, on both matrices of g (the summed, clipped gradient).
+fb_err fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g);
+
+// Poisson sampling with rate q from the CSPRNG: writes the users of
+// candidates[0..n) that are sampled into out (room for n) and their
+// number into *m.
+void fb_dp_sample(struct fb_dp *dp, const uint32_t *candidates, uint32_t n,
+		uint32_t *out, uint32_t *m);
+
+// Epsilon spent so far (at the configured delta) by the configured
+// accountant, and the number of releases in the ledger.
+fb_err fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases);
+
+// Number of releases in the ledger.
+size_t fb_dp_releases(const struct fb_dp *dp);
+
+// The noise multiplier added (std / clip) and the one accounted (std /
+// inflated sensitivity).
+double fb_dp_sigma_noise(const struct fb_dp *dp);
+double fb_dp_sigma_accounted(const struct fb_dp *dp);
+
+// False if the noise source is seeded: then every output must say the run
+// is not private.
+bool fb_dp_is_private(const struct fb_dp *dp);
+
+// The configuration in use (sigma filled in after calibration).
+const struct fb_dp_config *fb_dp_config_of(const struct fb_dp *dp);
+
+#endif

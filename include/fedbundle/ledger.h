@@ -1,0 +1,79 @@
+// include/fedbundle/ledger.h: the privacy ledger of a data owner: every
+// release of a noised statistic with its (q, sigma, steps), appended and
+// fsync'd BEFORE the release leaves the process, so a crash can only make
+// the ledger over-count, never under-count.
+// File format: one JSON object per line (human-auditable), fields in a fixed
+// order, the last two being "prev" (hash of the previous entry; the first
+// entry's prev is BLAKE2b-256("fedbundle-ledger-v1")) and "hash" =
+// BLAKE2b-256(the line's bytes up to, not including, ',"hash":'). Altering
+// or removing an entry breaks the chain; removing entries at the end is
+// detected by comparing the count and head hash with an anchor kept
+// elsewhere (the client's state file, the aggregator's log).
+// Thread-safety: a ledger belongs to one thread.
+#ifndef FB_INCLUDE_FEDBUNDLE_LEDGER_H
+#define FB_INCLUDE_FEDBUNDLE_LEDGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedbundle/accountant.h"
+#include "fedbundle/err.h"
+#include "fedbundle/hash.h"
+
+struct fb_ledger_entry {
+	uint64_t seq;   // 1, 2, ... (written by the ledger)
+	uint64_t round; // training step or federated round it belongs to
+	char mode[8];   // "user" or "client"
+	double q;       // sampling rate of the release
+	double sigma;   // noise multiplier: noise std / L2 sensitivity
+	uint64_t steps; // number of identical compositions it stands for
+	double clip;    // clipping norm used (informational)
+	double delta;   // the owner's delta target (informational)
+	char time[24];  // UTC, ISO 8601 (written by the ledger)
+};
+
+struct fb_ledger;
+
+// Opens the ledger at path, verifying every entry and the chain. A missing
+// file is created (empty) only if create is true; otherwise, and for a
+// corrupt file, an error names the file and the first bad line. A final
+// line without its newline is a torn append from a crash: the release it
+// guarded never left (appends are fsync'd first), so it is dropped with a
+// warning. The caller destroys *out.
+fb_err fb_ledger_open(struct fb_ledger **out, const char *path, bool create);
+
+// Closes the ledger; NULL is a no-op.
+void fb_ledger_close(struct fb_ledger *l);
+
+// Appends e (seq and time are filled in), fsyncs, and only then returns
+// FB_OK. On failure nothing was appended (a partial line is truncated
+// away) and the release must not happen.
+fb_err fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *e);
+
+// Number of entries.
+size_t fb_ledger_count(const struct fb_ledger *l);
+
+// Entry k (0-based) into *out.
+fb_err fb_ledger_entry_at(const struct fb_ledger *l, size_t k,
+		struct fb_ledger_entry *out);
+
+// Hash of the last entry (the genesis hash if empty).
+void fb_ledger_head(const struct fb_ledger *l, uint8_t out[FB_HASH_LEN]);
+
+// Hash after the first n entries (n <= count), for anchor checks.
+fb_err fb_ledger_head_at(
+		const struct fb_ledger *l, size_t n, uint8_t out[FB_HASH_LEN]);
+
+// Checks an anchor (count and head hash recorded elsewhere): FB_EFORMAT if
+// the ledger has fewer entries or a different hash at that count (entries
+// were removed or replaced).
+fb_err fb_ledger_check_anchor(const struct fb_ledger *l, size_t count,
+		const uint8_t head[FB_HASH_LEN]);
+
+// Replays every entry into a new accountant of the given kind. The caller
+// destroys *out.
+fb_err fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
+		struct fb_acct **out);
+
+#endif

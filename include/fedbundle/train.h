@@ -1,0 +1,145 @@
+// include/fedbundle/train.h: BPR training of the bundle model.
+// Loss, per user u (DESIGN.md "Model"):
+//   sum over train pairs (u, b+) of -log sigmoid(s(u,b+) - s(u,b-))
+//   + item_weight * sum over (u, i+) of -log sigmoid(s(u,i+) - s(u,i-))
+//   + l2 * (|p_u|^2 + |shared params|^2)
+// with b-, i- drawn uniformly among the bundles/items u has not interacted
+// with in training. User factors P are updated by per-sample SGD inside a
+// batch (they are local to their owner); the shared parameters by SGD or
+// Adam once per batch, from the batch's summed gradient.
+//
+// Per-user contributions. The gradient a user contributes to the shared
+// parameters is computed with respect to the item and bundle
+// *representations* (item reps |I| x d, bundle reps |B| x d, see model.h);
+// the gradients of V, W and M follow from it by the public linear map of the
+// catalogue (fb_trainer_apply). Each user's contribution is formed on its
+// own before it is added to the batch sum, so it can be clipped to an L2 norm
+// (struct fb_batch_opts.clip): this is what user-level DP needs, and because
+// the map to V, W, M is public, noise added to the summed representation
+// gradient protects V, W and M by post-processing.
+//
+// Determinism: results depend only on the seed and the thread count.
+// Thread-safety: a trainer is used by one thread; it runs its own workers.
+#ifndef FB_INCLUDE_FEDBUNDLE_TRAIN_H
+#define FB_INCLUDE_FEDBUNDLE_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/config.h"
+#include "fedbundle/dataset.h"
+#include "fedbundle/err.h"
+#include "fedbundle/eval.h"
+#include "fedbundle/model.h"
+
+enum fb_optimizer {
+	FB_OPT_SGD,
+	FB_OPT_ADAM,
+};
+
+// Hyper-parameters. fb_train_config_defaults() gives the defaults; the JSON
+// config (include/fedbundle/config.h) overrides them key by key.
+struct fb_train_config {
+	uint32_t dim;         // factor dimension d
+	uint32_t epochs;      // maximum number of epochs
+	uint32_t eval_every;  // evaluate on tune every this many epochs
+	uint32_t patience;    // stop after this many evaluations without gain
+	uint32_t batch_users; // users per batch (shared update per batch)
+	uint32_t neg_per_pos; // negatives per positive pair
+	double lr;            // learning rate of the shared parameters
+	double lr_user;       // learning rate of the user factors (SGD)
+	double l2;            // L2 weight
+	double item_weight;   // weight of the user-item BPR term
+	double init_std;      // std of the N(0, std^2) initialisation
+	enum fb_optimizer optimizer;
+	double adam_beta1;
+	double adam_beta2;
+	double adam_eps;
+	bool item_view; // bundle rep includes the mean of its items
+	bool use_attrs; // item rep includes the attribute projection
+	// User rep for bundles adds the mean of the user's item reps (computed
+	// where the user's data lives; never shared).
+	bool user_item_view;
+	uint32_t threads; // worker threads (>= 1)
+	uint64_t seed;
+	uint32_t n_k; // evaluation cut-offs
+	uint32_t ks[FB_METRICS_MAX_K];
+};
+
+// Fills cfg with the defaults.
+void fb_train_config_defaults(struct fb_train_config *cfg);
+
+// The JSON schema of struct fb_train_config (see config.h), n entries.
+const struct fb_cfg_field *fb_train_config_fields(size_t *n);
+
+// Checks ranges; FB_EINVAL with the offending field named.
+fb_err fb_train_config_check(const struct fb_train_config *cfg);
+
+// Gradient with respect to the representations, summed over users.
+struct fb_rep_grad {
+	struct fb_matrix bundle; // n_bundles x d
+	struct fb_matrix item;   // n_items x d
+};
+
+// Allocates a zeroed gradient of model's shapes.
+fb_err fb_rep_grad_init(struct fb_rep_grad *g, const struct fb_model *model);
+
+// Frees g; NULL-safe.
+void fb_rep_grad_finish(struct fb_rep_grad *g);
+
+// How a batch forms its gradient.
+struct fb_batch_opts {
+	double clip;       // > 0: clip each user's contribution to this L2 norm
+	double normalizer; // the summed gradient is divided by this (> 0)
+};
+
+// Statistics of a batch or an epoch.
+struct fb_train_stats {
+	double loss;          // mean BPR loss per sample (both terms)
+	uint64_t samples;     // (u, pos, neg) triples processed
+	uint64_t users;       // users processed
+	uint64_t clipped;     // users whose contribution was scaled down
+	double max_user_norm; // largest unclipped user contribution norm
+	double seconds;
+};
+
+struct fb_trainer;
+
+// Creates a trainer over ds (which must outlive it) for model (shared,
+// borrowed) and P (the users' factors, ds->n_users x dim, borrowed).
+// Only ds's training relations are read.
+fb_err fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
+		struct fb_model *model, struct fb_matrix *P,
+		const struct fb_train_config *cfg);
+
+// Frees the trainer (not the model, P or ds); NULL is a no-op.
+void fb_trainer_destroy(struct fb_trainer *t);
+
+// One non-private epoch: every user with training interactions once, in
+// a seeded shuffled order, in batches of cfg->batch_users.
+fb_err fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
+		struct fb_train_stats *stats);
+
+// Runs users[0..n) against the current representations, updates their
+// factors in P, and writes into g the sum of their (clipped, if
+// opts->clip > 0) representation gradients divided by opts->normalizer.
+// g is overwritten. stream seeds the negative sampling.
+fb_err fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
+		uint32_t n, const struct fb_batch_opts *opts, uint64_t stream,
+		struct fb_rep_grad *g, struct fb_train_stats *stats);
+
+// One optimizer step of the shared parameters from the representation
+// gradient g (plus L2), then recomputes the representations.
+fb_err fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g);
+
+// The current representations (valid until the next apply).
+const struct fb_reps *fb_trainer_reps(const struct fb_trainer *t);
+
+// Recomputes the representations after the caller changed the model.
+void fb_trainer_refresh(struct fb_trainer *t);
+
+// Users with training interactions (the ones an epoch visits).
+const uint32_t *fb_trainer_active_users(
+		const struct fb_trainer *t, uint32_t *n);
+
+#endif

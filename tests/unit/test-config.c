@@ -1,0 +1,165 @@
+// tests/unit/test-config.c: the strict JSON config parser: defaults kept,
+// values copied, and every kind of bad input refused with the key path.
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedbundle/config.h"
+#include "fedbundle/train.h"
+#include "harness.h"
+
+struct sample {
+	uint32_t n;
+	double x;
+	bool flag;
+	int mode;
+	uint32_t list[4];
+	uint32_t n_list;
+	char name[8];
+	uint64_t big;
+};
+
+static const char *const modes[] = {"fast", "slow", NULL};
+
+#define O(f) offsetof(struct sample, f)
+static const struct fb_cfg_field fields[] = {
+		{.name = "n",
+				.type = FB_CFG_U32,
+				.offset = O(n),
+				.min = 1,
+				.max = 10},
+		{.name = "x",
+				.type = FB_CFG_DOUBLE,
+				.offset = O(x),
+				.min = 0,
+				.max = 1},
+		{.name = "flag", .type = FB_CFG_BOOL, .offset = O(flag)},
+		{.name = "mode",
+				.type = FB_CFG_ENUM,
+				.offset = O(mode),
+				.choices = modes},
+		{.name = "list",
+				.type = FB_CFG_U32_LIST,
+				.offset = O(list),
+				.min = 1,
+				.max = 100,
+				.list_max = 4,
+				.count_offset = O(n_list)},
+		{.name = "name",
+				.type = FB_CFG_STRING,
+				.offset = O(name),
+				.str_cap = 8},
+};
+
+struct inner {
+	uint64_t big;
+};
+static const struct fb_cfg_field inner_fields[] = {
+		{.name = "big",
+				.type = FB_CFG_U64,
+				.offset = 0,
+				.min = 0,
+				.max = 9007199254740992.0},
+};
+
+static fb_err
+parse(const char *text, struct sample *s, struct inner *in)
+{
+	struct fb_cfg_section sections[2] = {
+			{"", fields, sizeof(fields) / sizeof(fields[0]), s},
+			{"inner", inner_fields, 1, in},
+	};
+	return fb_config_parse("t.json", text, strlen(text), sections, 2);
+}
+
+TEST(values_are_copied_and_defaults_kept)
+{
+	struct sample s = {.n = 3, .x = 0.5, .mode = 1};
+	struct inner in = {7};
+	CHECK_OK(parse("{\"x\": 0.25, \"flag\": true, \"mode\": \"fast\", "
+		       "\"list\": [20, 40], \"name\": \"abc\", "
+		       "\"inner\": {\"big\": 4294967296}}",
+			&s, &in));
+	CHECK(s.n == 3); // default kept
+	CHECK(s.x == 0.25 && s.flag && s.mode == 0);
+	CHECK(s.n_list == 2 && s.list[0] == 20 && s.list[1] == 40);
+	CHECK(strcmp(s.name, "abc") == 0);
+	CHECK(in.big == 4294967296ULL);
+}
+
+static void
+expect_error(const char *text, const char *needle)
+{
+	struct sample s = {0};
+	struct inner in = {0};
+	fb_err err = parse(text, &s, &in);
+	if (err != FB_EINVAL) {
+		HARNESS_FAIL("accepted: %s", text);
+	}
+	CHECK_STR_CONTAINS(fb_last_error(err), "t.json");
+	CHECK_STR_CONTAINS(fb_last_error(err), needle);
+}
+
+TEST(bad_input_is_refused_with_the_key_path)
+{
+	expect_error("{\"nn\": 1}", "nn: unknown key");
+	expect_error("{\"N\": 1}", "N: unknown key"); // case-sensitive
+	expect_error("{\"n\": \"1\"}", "n: expected an integer, got a string");
+	expect_error("{\"n\": 1.5}", "n: 1.5 is not an integer");
+	expect_error("{\"n\": 11}", "n: 11 outside 1..10");
+	expect_error("{\"n\": 0}", "n: 0 outside");
+	expect_error("{\"n\": -3}", "n: -3 outside");
+	expect_error("{\"x\": true}", "x: expected a number, got a boolean");
+	expect_error("{\"x\": 2}", "x: 2 outside 0..1");
+	expect_error("{\"flag\": 1}", "flag: expected true or false");
+	expect_error("{\"mode\": \"medium\"}",
+			"mode: \"medium\" is not one of: "
+			"fast, slow");
+	expect_error("{\"list\": []}", "list: needs 1 to 4 elements");
+	expect_error("{\"list\": [1,2,3,4,5]}", "list: needs 1 to 4");
+	expect_error("{\"list\": [1, 0]}", "list[1]: 0 outside");
+	expect_error("{\"list\": 5}", "list: expected an array");
+	expect_error("{\"name\": \"toolongname\"}", "name: longer than 7");
+	expect_error("{\"inner\": {\"bigg\": 1}}", "inner.bigg: unknown key");
+	expect_error("{\"inner\": 3}", "inner: expected an object");
+	expect_error("{\"n\": 1, \"n\": 2}", "n: key appears twice");
+	expect_error("[1, 2]", "expected a JSON object, got an array");
+	expect_error("{\"n\": 1} x", "trailing characters");
+	expect_error("{\"n\": 1,\n \"x\": }", "t.json:2:");
+	expect_error("", "invalid JSON");
+}
+
+TEST(train_schema_accepts_a_full_config_and_refuses_typos)
+{
+	struct fb_train_config cfg;
+	fb_train_config_defaults(&cfg);
+	size_t n;
+	const struct fb_cfg_field *f = fb_train_config_fields(&n);
+	struct fb_cfg_section s = {"", f, n, &cfg};
+	const char *ok = "{\"dim\": 32, \"lr\": 0.002, \"optimizer\": \"sgd\", "
+			 "\"item_view\": false, \"ks\": [10, 20, 40], "
+			 "\"seed\": 123456789012}";
+	CHECK_OK(fb_config_parse("train.json", ok, strlen(ok), &s, 1));
+	CHECK(cfg.dim == 32 && cfg.lr == 0.002 && cfg.optimizer == FB_OPT_SGD);
+	CHECK(!cfg.item_view && cfg.n_k == 3 && cfg.ks[2] == 40);
+	CHECK(cfg.seed == 123456789012ULL);
+	CHECK_OK(fb_train_config_check(&cfg));
+	const char *typo = "{\"learning_rate\": 0.1}";
+	CHECK_ERR(fb_config_parse("train.json", typo, strlen(typo), &s, 1),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"train.json: learning_rate: unknown key");
+	// Every key of the schema has a help line (docs are generated from it).
+	for (size_t k = 0; k < n; k++) {
+		CHECK(f[k].help != NULL && f[k].help[0] != '\0');
+	}
+}
+
+int
+main(void)
+{
+	RUN(values_are_copied_and_defaults_kept);
+	RUN(bad_input_is_refused_with_the_key_path);
+	RUN(train_schema_accepts_a_full_config_and_refuses_typos);
+	return harness_done();
+}

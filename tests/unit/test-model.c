@@ -1,0 +1,260 @@
+// tests/unit/test-model.c: representations against hand computation, the
+// sgemm scoring path against naive dot products, and model files: round
+// trip, and refusal of every corrupted or truncated variant.
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fedbundle/dataset.h"
+#include "fedbundle/fsutil.h"
+#include "fedbundle/model.h"
+#include "fedbundle/modelio.h"
+#include "fedbundle/tensorfile.h"
+#include "harness.h"
+
+// 2 users, 3 bundles, 4 items, 2 attributes, d = 2.
+static struct fb_dataset *
+tiny_dataset(void)
+{
+	struct fb_dataset *ds = NULL;
+	if (fb_dataset_create(&ds, "tiny", 2, 3, 4, 2) != FB_OK) {
+		return NULL;
+	}
+	uint32_t bi_r[] = {0, 0, 1, 2, 2, 2}, bi_c[] = {0, 1, 2, 1, 2, 3};
+	uint32_t ia_r[] = {0, 1, 1, 3}, ia_c[] = {0, 0, 1, 1};
+	uint32_t ui_r[] = {0, 0, 1}, ui_c[] = {1, 3, 0};
+	fb_csr_finish(&ds->bi);
+	fb_csr_finish(&ds->ia);
+	fb_csr_finish(&ds->ui);
+	if (fb_csr_from_pairs(&ds->bi, 3, 4, bi_r, bi_c, 6, false) != FB_OK ||
+			fb_csr_from_pairs(&ds->ia, 4, 2, ia_r, ia_c, 4,
+					false) != FB_OK ||
+			fb_csr_from_pairs(&ds->ui, 2, 4, ui_r, ui_c, 3,
+					false) != FB_OK) {
+		fb_dataset_destroy(ds);
+		return NULL;
+	}
+	return ds;
+}
+
+static void
+fill(struct fb_matrix *m, float start)
+{
+	for (size_t k = 0; k < fb_matrix_len(m); k++) {
+		m->data[k] = start + (float)k;
+	}
+}
+
+TEST(reps_match_hand_computation)
+{
+	struct fb_dataset *ds = tiny_dataset();
+	CHECK(ds != NULL);
+	struct fb_model m;
+	CHECK_OK(fb_model_init(&m, 4, 3, 2, 2));
+	fill(&m.V, 0);   // V = [0 1; 2 3; 4 5; 6 7]
+	fill(&m.W, 100); // W = [100 101; 102 103; 104 105]
+	fill(&m.M, 10);  // M = [10 11; 12 13]
+	struct fb_catalog cat;
+	CHECK_OK(fb_catalog_init(&cat, ds));
+	struct fb_rep_opts opts = {true, true, true};
+	struct fb_reps r;
+	CHECK_OK(fb_reps_init(&r, &m, &opts));
+	fb_reps_compute(&r, &m, &cat);
+	// Items: 0 has attr 0; 1 has attrs 0,1; 2 none; 3 has attr 1.
+	float want_item[8] = {10, 12, 2 + 11, 3 + 12, 4, 5, 18, 20};
+	for (int k = 0; k < 8; k++) {
+		CHECK_NEAR(r.item.data[k], want_item[k], 1e-5);
+	}
+	// Bundle 0 = W0 + mean(item 0, item 1); 2 = W2 + mean(1, 2, 3).
+	CHECK_NEAR(fb_matrix_row(&r.bundle, 0)[0], 100 + (10 + 13) / 2.0, 1e-4);
+	CHECK_NEAR(fb_matrix_row(&r.bundle, 1)[1], 103 + 5, 1e-4);
+	CHECK_NEAR(fb_matrix_row(&r.bundle, 2)[1], 105 + (15 + 5 + 20) / 3.0,
+			1e-4);
+	// Users: P + mean of their items' reps.
+	struct fb_matrix P, U;
+	CHECK_OK(fb_matrix_init(&P, 2, 2));
+	CHECK_OK(fb_matrix_init(&U, 2, 2));
+	fill(&P, 1);
+	fb_user_reps_compute(&U, &P, &ds->ui, &r);
+	CHECK_NEAR(U.data[0], 1 + (13 + 18) / 2.0, 1e-4);
+	CHECK_NEAR(U.data[3], 4 + 12, 1e-4);
+	// Switches off: reps are the raw factors.
+	struct fb_rep_opts off = {false, false, false};
+	struct fb_reps r0;
+	CHECK_OK(fb_reps_init(&r0, &m, &off));
+	fb_reps_compute(&r0, &m, &cat);
+	CHECK(memcmp(r0.bundle.data, m.W.data, 6 * sizeof(float)) == 0);
+	CHECK(memcmp(r0.item.data, m.V.data, 8 * sizeof(float)) == 0);
+	fb_user_reps_compute(&U, &P, &ds->ui, &r0);
+	CHECK(memcmp(U.data, P.data, 4 * sizeof(float)) == 0);
+	fb_reps_finish(&r);
+	fb_reps_finish(&r0);
+	fb_matrix_finish(&P);
+	fb_matrix_finish(&U);
+	fb_catalog_finish(&cat);
+	fb_model_finish(&m);
+	fb_dataset_destroy(ds);
+}
+
+TEST(score_block_matches_naive)
+{
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 7, 0);
+	struct fb_matrix U, B;
+	CHECK_OK(fb_matrix_init(&U, 37, 19));
+	CHECK_OK(fb_matrix_init(&B, 53, 19));
+	fb_matrix_randn(&U, &rng, 1);
+	fb_matrix_randn(&B, &rng, 1);
+	float *out = malloc(10 * 53 * sizeof(float));
+	CHECK(out != NULL);
+	fb_model_score_block(&U, 5, 10, &B, out);
+	for (size_t u = 0; u < 10; u++) {
+		for (size_t b = 0; b < 53; b++) {
+			double s = 0;
+			for (size_t k = 0; k < 19; k++) {
+				s += (double)fb_matrix_row(&U, 5 + u)[k] *
+						fb_matrix_row(&B, b)[k];
+			}
+			CHECK_NEAR(out[u * 53 + b], s, 1e-4);
+			CHECK_NEAR(fb_dot(fb_matrix_row(&U, 5 + u),
+						   fb_matrix_row(&B, b), 19),
+					s, 1e-4);
+		}
+	}
+	free(out);
+	fb_matrix_finish(&U);
+	fb_matrix_finish(&B);
+}
+
+static char tmpdir[64];
+
+static char *
+tmp_path(const char *name)
+{
+	return fb_path_join(tmpdir, name);
+}
+
+TEST(model_file_round_trip)
+{
+	struct fb_model m;
+	CHECK_OK(fb_model_init(&m, 5, 3, 2, 4));
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 1, 0);
+	fb_model_randomize(&m, &rng, 1);
+	struct fb_matrix P;
+	CHECK_OK(fb_matrix_init(&P, 6, 4));
+	fb_matrix_randn(&P, &rng, 1);
+	struct fb_model_meta meta = {{true, false, true}, "tiny", 17};
+	char *path = tmp_path("m.fbm");
+	CHECK_OK(fb_modelio_save(path, &m, &P, &meta));
+	struct fb_model m2;
+	struct fb_matrix P2;
+	struct fb_model_meta meta2;
+	CHECK_OK(fb_modelio_load(path, &m2, &P2, &meta2));
+	CHECK(m2.dim == 4 && m2.n_items == 5 && m2.n_bundles == 3 &&
+			m2.n_attrs == 2);
+	CHECK(memcmp(m2.V.data, m.V.data, 20 * sizeof(float)) == 0);
+	CHECK(memcmp(m2.W.data, m.W.data, 12 * sizeof(float)) == 0);
+	CHECK(memcmp(m2.M.data, m.M.data, 8 * sizeof(float)) == 0);
+	CHECK(memcmp(P2.data, P.data, 24 * sizeof(float)) == 0);
+	CHECK(meta2.epoch == 17 && strcmp(meta2.dataset, "tiny") == 0);
+	CHECK(meta2.opts.item_view && !meta2.opts.use_attrs &&
+			meta2.opts.user_item_view);
+	fb_model_finish(&m2);
+	fb_matrix_finish(&P2);
+
+	// Every single-byte corruption and every truncation is refused.
+	char *buf;
+	size_t len;
+	CHECK_OK(fb_read_file(path, 1 << 20, &buf, &len));
+	for (size_t k = 0; k < len; k++) {
+		char *copy = malloc(len);
+		memcpy(copy, buf, len);
+		copy[k] ^= 0x20;
+		struct fb_tfile *f = NULL;
+		CHECK_ERR(fb_tfile_parse(&f, "corrupt", copy, len,
+					  FB_TFILE_MODEL),
+				FB_EFORMAT);
+	}
+	for (size_t cut = 0; cut < len; cut += 7) {
+		char *copy = malloc(cut + 1);
+		memcpy(copy, buf, cut);
+		struct fb_tfile *f = NULL;
+		CHECK_ERR(fb_tfile_parse(&f, "truncated", copy, cut,
+					  FB_TFILE_MODEL),
+				FB_EFORMAT);
+	}
+	// The wrong kind is refused too.
+	char *copy = malloc(len);
+	memcpy(copy, buf, len);
+	struct fb_tfile *f = NULL;
+	CHECK_ERR(fb_tfile_parse(&f, "kind", copy, len, FB_TFILE_CHECKPOINT),
+			FB_EFORMAT);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "kind");
+	free(buf);
+	free(path);
+	fb_model_finish(&m);
+	fb_matrix_finish(&P);
+}
+
+TEST(failed_write_keeps_previous_file)
+{
+	struct fb_model m;
+	CHECK_OK(fb_model_init(&m, 50, 30, 0, 8));
+	struct fb_model_meta meta = {{true, true, true}, "x", 1};
+	char *path = tmp_path("keep.fbm");
+	CHECK_OK(fb_modelio_save(path, &m, NULL, &meta));
+	struct stat before;
+	CHECK(stat(path, &before) == 0);
+	m.V.data[0] = 42;
+	setenv("FB_FAULT_WRITE_AFTER", "100", 1);
+	CHECK_ERR(fb_modelio_save(path, &m, NULL, &meta), FB_EIO);
+	unsetenv("FB_FAULT_WRITE_AFTER");
+	struct fb_model m2;
+	struct fb_model_meta meta2;
+	CHECK_OK(fb_modelio_load(path, &m2, NULL, &meta2));
+	CHECK(m2.V.data[0] == 0); // the old content, intact
+	// No temporary file is left behind.
+	char *tmp = malloc(strlen(path) + 32);
+	snprintf(tmp, strlen(path) + 32, "%s.tmp.%ld", path, (long)getpid());
+	CHECK(access(tmp, F_OK) != 0);
+	free(tmp);
+	// A model file without user factors cannot serve P.
+	struct fb_model m3;
+	struct fb_matrix P3;
+	CHECK_ERR(fb_modelio_load(path, &m3, &P3, &meta2), FB_EFORMAT);
+	fb_model_finish(&m2);
+	fb_model_finish(&m);
+	free(path);
+}
+
+TEST(missing_file_is_an_io_error_naming_it)
+{
+	struct fb_model m;
+	struct fb_model_meta meta;
+	CHECK_ERR(fb_modelio_load("/nonexistent/model.fbm", &m, NULL, &meta),
+			FB_EIO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EIO), "/nonexistent/model.fbm");
+}
+
+int
+main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/fb-test-model-XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		return 99;
+	}
+	RUN(reps_match_hand_computation);
+	RUN(score_block_matches_naive);
+	RUN(model_file_round_trip);
+	RUN(failed_write_keeps_previous_file);
+	RUN(missing_file_is_an_io_error_naming_it);
+	int rc = harness_done();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0) {
+		return 99;
+	}
+	return rc;
+}

@@ -1,0 +1,613 @@
+// tests/vectors/test-vectors.c: the golden vectors of protocols/wire-v1.md
+// §10, one session between fixed identities with a deterministic
+// randombytes implementation (tests only). Check mode (default): every
+// tests/vectors/*.hex file must be byte-for-byte what this program writes,
+// each side consumes the other side's bytes as read from the files, and an
+// independent re-derivation of the key schedule from the spec's formulas
+// opens every sealed vector. Write mode (--write DIR) regenerates the files.
+// Usage: test-vectors [--write] DIR
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/fsutil.h"
+#include "fedbundle/handshake.h"
+#include "harness.h"
+
+// ---- deterministic randombytes (tests only) ----
+
+// Draw k (0-based) of n bytes = randombytes_buf_deterministic(n, seed_k),
+// seed_k = BLAKE2b-256(key = MASTER, message = k as u64 big-endian).
+static const uint8_t master[32] = "fedbundle wire-v1 golden vectors";
+static uint64_t draw_count;
+
+static void
+draw(uint64_t k, void *buf, size_t n)
+{
+	uint8_t kb[8], seed[32];
+	fb_wire_store_u64(kb, k);
+	crypto_generichash(seed, sizeof(seed), kb, sizeof(kb), master,
+			sizeof(master));
+	randombytes_buf_deterministic(buf, n, seed);
+}
+
+static const char *
+det_name(void)
+{
+	return "fedbundle-test-deterministic";
+}
+
+static void
+det_buf(void *const buf, const size_t size)
+{
+	draw(draw_count++, buf, size);
+}
+
+static uint32_t
+det_random(void)
+{
+	uint32_t r;
+	det_buf(&r, sizeof(r));
+	return r;
+}
+
+static randombytes_implementation det_impl = {
+		.implementation_name = det_name,
+		.random = det_random,
+		.buf = det_buf,
+};
+
+// ---- vector files ----
+
+static bool write_mode;
+static const char *dir;
+static char text[65536];
+static size_t text_len;
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+note(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(text + text_len, sizeof(text) - text_len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(text) - text_len) {
+		fb_panic("vector text too long");
+	}
+	text_len += (size_t)n;
+}
+
+static void
+note_hex(const char *label, const uint8_t *p, size_t n)
+{
+	note("# %s (%zu bytes):\n", label, n);
+	for (size_t i = 0; i < n; i += 32) {
+		note("#   ");
+		for (size_t j = i; j < n && j < i + 32; j++) {
+			note("%02x", p[j]);
+		}
+		note("\n");
+	}
+}
+
+static void
+begin(const char *title, const char *section, const char *direction)
+{
+	text_len = 0;
+	note("# fedbundle wire-v1 golden vector: %s (protocols/wire-v1.md "
+	     "%s)\n",
+			title, section);
+	note("# Direction: %s.\n# Lines starting with '#' are comments; the "
+	     "other lines are the message\n# bytes in hex, 32 per line.\n",
+			direction);
+}
+
+// Finishes the current file with the message bytes. Write mode: writes
+// DIR/name. Check mode: the file must equal the text exactly. Either way
+// returns the message as read back from the text (what the peer consumes).
+static size_t
+emit(const char *name, const uint8_t *msg, size_t len, uint8_t *out)
+{
+	for (size_t i = 0; i < len; i += 32) {
+		for (size_t j = i; j < len && j < i + 32; j++) {
+			note("%02x", msg[j]);
+		}
+		note("\n");
+	}
+	char *path = fb_path_join(dir, name);
+	CHECK(path != NULL);
+	char *file = NULL;
+	size_t file_len = 0;
+	if (write_mode) {
+		CHECK_OK(fb_write_file_atomic(path, text, text_len, 0644));
+	}
+	fb_err err = fb_read_file(path, 1 << 20, &file, &file_len);
+	free(path);
+	CHECK_OK(err);
+	if (file_len != text_len || memcmp(file, text, text_len) != 0) {
+		size_t i = 0;
+		while (i < file_len && i < text_len && file[i] == text[i]) {
+			i++;
+		}
+		free(file);
+		HARNESS_FAIL("%s differs from what the code produces at "
+			     "character %zu (regenerate only for a deliberate "
+			     "protocol change)",
+				name, i);
+	}
+	// Parse the hex lines back: the peer consumes the file's bytes.
+	size_t n = 0;
+	for (char *line = file; line < file + file_len;) {
+		char *nl = strchr(line, '\n');
+		size_t ll = nl != NULL ? (size_t)(nl - line) : strlen(line);
+		if (ll > 0 && line[0] != '#') {
+			size_t got = 0;
+			CHECK(sodium_hex2bin(out + n, 65536 - n, line, ll, NULL,
+					      &got, NULL) == 0);
+			n += got;
+		}
+		line += ll + 1;
+	}
+	free(file);
+	CHECK(n == len);
+	return n;
+}
+
+// ---- the session ----
+
+static struct fb_identity *server_id, *client_id, *stranger_id;
+static struct fb_roster *roster;
+static struct fb_peer_key pin;
+static struct fb_hs_client *hc;
+static struct fb_hs_server *hs;
+static struct fb_session *cs, *ss; // client's and server's sessions
+static uint8_t hello[65536], welcome[65536], auth[65536], auth_ok[65536];
+static size_t hello_len, welcome_len, auth_len, auth_ok_len;
+static const uint64_t max_msg_len = 1048576;
+
+static const float plan_v[6] = {0.5f, -0.25f, 1.0f, 2.0f, -1.5f, 0.125f};
+static const float plan_w[4] = {1.0f, -1.0f, 0.5f, 0.75f};
+static const float upd_v[6] = {0.0625f, -0.125f, 0.25f, -0.5f, 1.0f, -2.0f};
+static const int32_t upd_w[4] = {256, -128, 3, -1};
+
+static struct fb_wire_plan
+expected_plan(void)
+{
+	struct fb_wire_plan p;
+	memset(&p, 0, sizeof(p));
+	p.kind = FB_WIRE_PLAN_TRAIN;
+	p.deadline_ms = 600000;
+	p.config = (struct fb_wire_round_config){
+			.granularity = FB_WIRE_GRAN_USER,
+			.sampling_rate = 0.05,
+			.noise_multiplier = 1.0,
+			.clip_norm = 1.0,
+			.delta = 1e-5,
+			.local_epochs = 1,
+			.local_steps = 0,
+			.learning_rate = 0.05,
+			.l2 = 1e-4,
+			.item_loss_weight = 0.5,
+			.negatives = 1,
+			.dim = 2,
+			.report_eval = true,
+			.update_dtype = FB_WIRE_DTYPE_F32,
+			.update_exp = 0,
+	};
+	p.n_tensors = 2;
+	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, 3, 2, plan_v};
+	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_F32, 0, 2, 2, plan_w};
+	return p;
+}
+
+static struct fb_wire_update
+expected_update(void)
+{
+	struct fb_wire_update u;
+	memset(&u, 0, sizeof(u));
+	u.clip_norm = 1.0;
+	u.noise_multiplier = 1.0;
+	u.epsilon_spent = 0.4375;
+	u.train_loss = 0.6875;
+	u.recall_sum = 1.5;
+	u.ndcg_sum = 0.875;
+	u.eval_users = 4;
+	u.n_tensors = 2;
+	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, 3, 2, upd_v};
+	u.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_I32, -8, 2, 2, upd_w};
+	return u;
+}
+
+static const struct fb_wire_limits lim = {4, 16, 16, true};
+
+// The key schedule of §3.6 from the spec's formulas, the deterministic
+// draws and the HELLO and WELCOME bytes, without the handshake code.
+static uint8_t spec_th[32], spec_shared[32], spec_c2s[32], spec_s2c[32];
+
+static void
+derive_from_spec(void)
+{
+	uint8_t eph_c[32], eph_s[32], e_s[32];
+	draw(0, eph_c, 32);
+	draw(2, eph_s, 32);
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st,
+			(const uint8_t *)"fedbundle/wire-v1/transcript", 28);
+	crypto_generichash_update(&st, hello, 108);
+	crypto_generichash_update(&st, welcome, 124);
+	crypto_generichash_final(&st, spec_th, 32);
+	CHECK(crypto_scalarmult_base(e_s, eph_s) == 0);
+	CHECK(crypto_scalarmult(spec_shared, eph_c, e_s) == 0);
+	uint8_t m[57];
+	memcpy(m, "fedbundle/wire-v1/key-c2s", 25);
+	memcpy(m + 25, spec_th, 32);
+	crypto_generichash(spec_c2s, 32, m, 57, spec_shared, 32);
+	memcpy(m, "fedbundle/wire-v1/key-s2c", 25);
+	crypto_generichash(spec_s2c, 32, m, 57, spec_shared, 32);
+}
+
+TEST(handshake_vectors)
+{
+	uint8_t pk[32];
+	memcpy(pk, fb_identity_public_key(client_id), 32);
+	CHECK_OK(fb_hs_client_create(&hc, client_id, &pin));
+	struct fb_hs_server_config cfg = {.max_msg_len = max_msg_len};
+	CHECK_OK(fb_hs_server_create(&hs, server_id, roster, &cfg));
+	uint8_t msg[65536];
+	size_t len = 0;
+
+	CHECK_OK(fb_hs_client_hello(hc, msg, sizeof(msg), &len));
+	begin("HELLO", "§3.2", "Client -> server, plaintext");
+	note("# client identity: Ed25519 seed = 32 bytes 0x43, name "
+	     "retailer-a\n");
+	note_hex("client identity public key", pk, 32);
+	uint8_t eph[32];
+	draw(0, eph, 32);
+	note_hex("client ephemeral X25519 secret (draw 0)", eph, 32);
+	note("# layout: header 46 42 01 01 00000000 | ver_min 01 | ver_max 01 "
+	     "|\n#   reserved 0000 | client pk | client ephemeral pk | "
+	     "client nonce (draw 1)\n");
+	hello_len = emit("hello.hex", msg, len, hello);
+
+	struct fb_session *none = NULL;
+	CHECK_OK(fb_hs_server_handle(hs, 0, hello, hello_len, msg, sizeof(msg),
+			&len, &none));
+	begin("WELCOME", "§3.3", "Server -> client, plaintext");
+	note("# server identity: Ed25519 seed = 32 bytes 0x53, name "
+	     "aggregator\n");
+	note_hex("server identity public key", pin.pk, 32);
+	draw(2, eph, 32);
+	note_hex("server ephemeral X25519 secret (draw 2)", eph, 32);
+	uint8_t th[32];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st,
+			(const uint8_t *)"fedbundle/wire-v1/transcript", 28);
+	crypto_generichash_update(&st, hello, hello_len);
+	crypto_generichash_update(&st, msg, 124);
+	crypto_generichash_final(&st, th, 32);
+	note_hex("transcript hash TH = BLAKE2b-256(\"fedbundle/wire-v1/"
+		 "transcript\" || HELLO || WELCOME[0..124))",
+			th, 32);
+	note("# layout: header 46 42 01 02 00000000 | reserved 00000000 | "
+	     "server pk |\n#   server ephemeral pk | server nonce (draw 3) | "
+	     "session id (draw 4) |\n#   Ed25519 signature of "
+	     "\"fedbundle/wire-v1/server-signature\" || TH\n");
+	welcome_len = emit("welcome.hex", msg, len, welcome);
+
+	CHECK_OK(fb_hs_client_welcome(
+			hc, welcome, welcome_len, msg, sizeof(msg), &len));
+	begin("AUTH", "§3.4", "Client -> server, plaintext");
+	note("# layout: header 46 42 01 03 00000000 | session id |\n#   "
+	     "Ed25519 signature of \"fedbundle/wire-v1/client-signature\" "
+	     "|| TH\n");
+	auth_len = emit("auth.hex", msg, len, auth);
+
+	CHECK_OK(fb_hs_server_handle(
+			hs, 1, auth, auth_len, msg, sizeof(msg), &len, &ss));
+	begin("AUTH_OK", "§3.5", "Server -> client, sealed with k_s2c, seq 0");
+	derive_from_spec();
+	note("# key schedule of this session (§3.6):\n");
+	note_hex("X25519 shared secret", spec_shared, 32);
+	note_hex("k_c2s = BLAKE2b-256(key = shared, "
+		 "\"fedbundle/wire-v1/key-c2s\" || TH)",
+			spec_c2s, 32);
+	note_hex("k_s2c = BLAKE2b-256(key = shared, "
+		 "\"fedbundle/wire-v1/key-s2c\" || TH)",
+			spec_s2c, 32);
+	uint8_t body[8];
+	fb_wire_store_u64(body, max_msg_len);
+	note_hex("plaintext body: max_msg_len u64", body, 8);
+	auth_ok_len = emit("auth_ok.hex", msg, len, auth_ok);
+	uint64_t max = 0;
+	memcpy(msg, auth_ok, auth_ok_len); // opened in place: keep the vector
+	CHECK_OK(fb_hs_client_finish(hc, msg, auth_ok_len, &cs, &max));
+	CHECK(max == max_msg_len);
+	CHECK(strcmp(fb_session_peer_name(ss), "retailer-a") == 0);
+}
+
+// Rebuilds the key schedule of §3.6 from the spec's formulas and the
+// deterministic draws, without the handshake code, and opens AUTH_OK.
+static struct fb_session *spec_c, *spec_s;
+
+TEST(key_schedule_from_the_spec)
+{
+	uint8_t eph_c[32], eph_s[32], nonce_c[32], nonce_s[32], sid[16];
+	draw(0, eph_c, 32);
+	draw(1, nonce_c, 32);
+	draw(2, eph_s, 32);
+	draw(3, nonce_s, 32);
+	draw(4, sid, 16);
+	uint8_t e_c[32], e_s[32];
+	CHECK(crypto_scalarmult_base(e_c, eph_c) == 0);
+	CHECK(crypto_scalarmult_base(e_s, eph_s) == 0);
+	// HELLO, by hand.
+	uint8_t h[108] = {0x46, 0x42, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0};
+	memcpy(h + 12, fb_identity_public_key(client_id), 32);
+	memcpy(h + 44, e_c, 32);
+	memcpy(h + 76, nonce_c, 32);
+	CHECK(hello_len == 108 && memcmp(h, hello, 108) == 0);
+	// WELCOME up to the signature, by hand.
+	uint8_t w[124] = {0x46, 0x42, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+	memcpy(w + 12, pin.pk, 32);
+	memcpy(w + 44, e_s, 32);
+	memcpy(w + 76, nonce_s, 32);
+	memcpy(w + 108, sid, 16);
+	CHECK(welcome_len == 188 && memcmp(w, welcome, 124) == 0);
+	uint8_t th[32];
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st,
+			(const uint8_t *)"fedbundle/wire-v1/transcript", 28);
+	crypto_generichash_update(&st, h, 108);
+	crypto_generichash_update(&st, w, 124);
+	crypto_generichash_final(&st, th, 32);
+	uint8_t m[80];
+	memcpy(m, "fedbundle/wire-v1/server-signature", 34);
+	memcpy(m + 34, th, 32);
+	CHECK(crypto_sign_verify_detached(welcome + 124, m, 66, pin.pk) == 0);
+	memcpy(m, "fedbundle/wire-v1/client-signature", 34);
+	CHECK(crypto_sign_verify_detached(auth + 24, m, 66,
+			      fb_identity_public_key(client_id)) == 0);
+	CHECK(memcmp(auth + 8, sid, 16) == 0);
+	// Both sides compute the same X25519 secret, and TH as above.
+	uint8_t x2[32];
+	CHECK(crypto_scalarmult(x2, eph_s, e_c) == 0);
+	CHECK(memcmp(spec_shared, x2, 32) == 0);
+	CHECK(memcmp(spec_th, th, 32) == 0);
+	CHECK_OK(fb_session_create(&spec_c, 1, sid, spec_c2s, spec_s2c, pin.pk,
+			"aggregator"));
+	CHECK_OK(fb_session_create(&spec_s, 1, sid, spec_s2c, spec_c2s,
+			fb_identity_public_key(client_id), "retailer-a"));
+	uint8_t copy[64];
+	memcpy(copy, auth_ok, auth_ok_len);
+	struct fb_wire_header hdr;
+	uint8_t *body;
+	size_t blen;
+	CHECK_OK(fb_env_open(spec_c, copy, auth_ok_len, &hdr, &body, &blen));
+	CHECK(hdr.type == FB_WIRE_AUTH_OK && blen == 8);
+	CHECK(fb_wire_load_u64(body) == max_msg_len);
+	sodium_memzero(x2, 32);
+}
+
+// Seals body (len bytes) with the sender's session, compares with the
+// file, then opens the file's bytes with the receiver's session and with
+// the spec-derived one; returns the opened body in *out.
+static size_t
+sealed_vector(const char *name, const char *title, const char *section,
+		bool from_client, uint8_t type, uint32_t round,
+		const uint8_t *body, size_t len, uint8_t *file_msg,
+		uint8_t **out)
+{
+	struct fb_session *tx = from_client ? cs : ss;
+	struct fb_session *rx = from_client ? ss : cs;
+	struct fb_session *spec_rx = from_client ? spec_s : spec_c;
+	static _Alignas(16) uint8_t msg[65536];
+	static _Alignas(16) uint8_t copy[65536];
+	memcpy(msg + FB_ENV_BODY_OFF, body, len);
+	uint64_t seq = fb_session_tx_seq(tx);
+	char dirn[128];
+	snprintf(dirn, sizeof(dirn), "%s, sealed with %s, seq %llu",
+			from_client ? "Client -> server" : "Server -> client",
+			from_client ? "k_c2s" : "k_s2c",
+			(unsigned long long)seq);
+	begin(title, section, dirn);
+	note_hex("plaintext body", body, len);
+	CHECK_OK(fb_env_seal(tx, msg, FB_SEALED_LEN(len), type, round));
+	size_t n = emit(name, msg, FB_SEALED_LEN(len), file_msg);
+	struct fb_wire_header hdr;
+	uint8_t *p;
+	size_t plen;
+	memcpy(copy, file_msg, n);
+	CHECK_OK(fb_env_open(spec_rx, copy, n, &hdr, &p, &plen));
+	CHECK(plen == len && memcmp(p, body, len) == 0);
+	CHECK_OK(fb_env_open(rx, file_msg, n, &hdr, &p, &plen));
+	CHECK(hdr.type == type && hdr.round_id == round && hdr.ver == 1);
+	*out = p;
+	return plen;
+}
+
+static _Alignas(16) uint8_t file_msg[65536];
+static _Alignas(16) uint8_t body_buf[65536];
+
+TEST(poll_vector)
+{
+	size_t len;
+	struct fb_wire_poll poll = {.status = FB_WIRE_POLL_READY};
+	CHECK_OK(fb_wire_poll_encode(body_buf, sizeof(body_buf), &poll, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("poll.hex", "POLL", "§5.2", true, FB_WIRE_POLL,
+			0, body_buf, len, file_msg, &p);
+	struct fb_wire_poll d;
+	CHECK_OK(fb_wire_poll_decode(&d, p, n));
+	CHECK(d.status == FB_WIRE_POLL_READY);
+}
+
+TEST(plan_vector)
+{
+	struct fb_wire_plan plan = expected_plan();
+	size_t len;
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("plan.hex", "PLAN (TRAIN, round 1)", "§5.3",
+			false, FB_WIRE_PLAN, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.kind == FB_WIRE_PLAN_TRAIN && d.deadline_ms == 600000);
+	CHECK(d.config.sampling_rate == 0.05 && d.config.delta == 1e-5);
+	CHECK(d.config.item_loss_weight == 0.5 && d.config.dim == 2);
+	CHECK(d.n_tensors == 2 && d.tensors[0].rows == 3);
+	CHECK(memcmp(d.tensors[0].data, plan_v, sizeof(plan_v)) == 0);
+	CHECK(memcmp(d.tensors[1].data, plan_w, sizeof(plan_w)) == 0);
+	CHECK(d.tensors[0].data == file_msg + FB_ENV_BODY_OFF + 156 + 12);
+}
+
+TEST(update_vector)
+{
+	struct fb_wire_update u = expected_update();
+	size_t len;
+	CHECK_OK(fb_wire_update_encode(
+			body_buf, sizeof(body_buf), &u, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("update.hex", "UPDATE (round 1)", "§5.4", true,
+			FB_WIRE_UPDATE, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_update d;
+	CHECK_OK(fb_wire_update_decode(&d, p, n, &lim));
+	CHECK(d.epsilon_spent == 0.4375 && d.train_loss == 0.6875);
+	CHECK(d.recall_sum == 1.5 && d.ndcg_sum == 0.875 && d.eval_users == 4);
+	CHECK(d.tensors[1].dtype == FB_WIRE_DTYPE_I32 &&
+			d.tensors[1].exp == -8);
+	CHECK(memcmp(d.tensors[0].data, upd_v, sizeof(upd_v)) == 0);
+	CHECK(memcmp(d.tensors[1].data, upd_w, sizeof(upd_w)) == 0);
+}
+
+TEST(ack_vector)
+{
+	struct fb_wire_ack a = {.status = FB_WIRE_ACK_ACCEPTED};
+	strcpy(a.text, "update accepted");
+	size_t len;
+	CHECK_OK(fb_wire_ack_encode(body_buf, sizeof(body_buf), &a, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("ack.hex", "ACK (round 1, accepted)", "§5.6",
+			false, FB_WIRE_ACK, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_ack d;
+	CHECK_OK(fb_wire_ack_decode(&d, p, n));
+	CHECK(d.status == FB_WIRE_ACK_ACCEPTED && d.reason == 0);
+	CHECK(strcmp(d.text, "update accepted") == 0);
+}
+
+TEST(refuse_vector)
+{
+	struct fb_wire_reason_text r = {
+			.reason = FB_WIRE_REASON_BUDGET_EXHAUSTED};
+	strcpy(r.text, "epsilon budget exhausted");
+	size_t len;
+	CHECK_OK(fb_wire_refuse_encode(body_buf, sizeof(body_buf), &r, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("refuse.hex", "REFUSE (round 2)", "§5.5", true,
+			FB_WIRE_REFUSE, 2, body_buf, len, file_msg, &p);
+	struct fb_wire_reason_text d;
+	CHECK_OK(fb_wire_refuse_decode(&d, p, n));
+	CHECK(d.reason == FB_WIRE_REASON_BUDGET_EXHAUSTED);
+	CHECK(strcmp(d.text, "epsilon budget exhausted") == 0);
+}
+
+TEST(error_vectors)
+{
+	struct fb_wire_reason_text r = {.reason = FB_WIRE_REASON_WRONG_ROUND};
+	strcpy(r.text, "round 2 was not offered to you");
+	size_t len;
+	CHECK_OK(fb_wire_error_encode(body_buf, sizeof(body_buf), &r, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("error.hex", "ERROR (sealed, round 2)", "§5.7",
+			false, FB_WIRE_ERROR, 2, body_buf, len, file_msg, &p);
+	struct fb_wire_reason_text d;
+	CHECK_OK(fb_wire_error_decode(&d, p, n));
+	CHECK(d.reason == FB_WIRE_REASON_WRONG_ROUND);
+
+	// The plaintext ERROR: the server refusing a HELLO of a stranger.
+	struct fb_hs_client *c = NULL;
+	CHECK_OK(fb_hs_client_create(&c, stranger_id, &pin));
+	uint8_t h[FB_HS_MSG_MAX], msg[FB_HS_MSG_MAX];
+	size_t hl, ml;
+	CHECK_OK(fb_hs_client_hello(c, h, sizeof(h), &hl));
+	struct fb_session *none = NULL;
+	CHECK_ERR(fb_hs_server_handle(
+				  hs, 2, h, hl, msg, sizeof(msg), &ml, &none),
+			FB_ECRYPTO);
+	begin("ERROR (plaintext)", "§5.7",
+			"Server -> client, plaintext: the reply to a HELLO "
+			"whose client key\n# is not in the roster");
+	n = emit("error-plain.hex", msg, ml, file_msg);
+	struct fb_wire_header hdr;
+	CHECK_OK(fb_wire_header_decode(&hdr, file_msg, n));
+	CHECK(hdr.type == FB_WIRE_ERROR_PLAIN && hdr.ver == 1);
+	CHECK_OK(fb_wire_error_decode(&d, file_msg + 8, n - 8));
+	CHECK(d.reason == FB_WIRE_REASON_UNKNOWN_KEY);
+	fb_hs_client_destroy(c);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--write") == 0) {
+		write_mode = true;
+		dir = argv[2];
+	} else if (argc == 2) {
+		dir = argv[1];
+	} else {
+		fprintf(stderr, "usage: test-vectors [--write] DIR\n");
+		return 99;
+	}
+	// Must precede sodium_init(); the draws are counted from 0 after it.
+	randombytes_set_implementation(&det_impl);
+	if (sodium_init() < 0) {
+		return 99;
+	}
+	draw_count = 0;
+	uint8_t seed[32];
+	memset(seed, 0x53, 32);
+	fb_err e1 = fb_identity_from_seed(&server_id, seed, "aggregator");
+	memset(seed, 0x43, 32);
+	fb_err e2 = fb_identity_from_seed(&client_id, seed, "retailer-a");
+	memset(seed, 0x58, 32);
+	fb_err e3 = fb_identity_from_seed(&stranger_id, seed, "stranger");
+	if (e1 != FB_OK || e2 != FB_OK || e3 != FB_OK ||
+			fb_roster_create(&roster) != FB_OK ||
+			fb_roster_add(roster, fb_identity_public_key(client_id),
+					"retailer-a") != FB_OK) {
+		return 99;
+	}
+	memcpy(pin.pk, fb_identity_public_key(server_id), 32);
+	strcpy(pin.name, "aggregator");
+	RUN(handshake_vectors);
+	RUN(key_schedule_from_the_spec);
+	RUN(poll_vector);
+	RUN(plan_vector);
+	RUN(update_vector);
+	RUN(ack_vector);
+	RUN(refuse_vector);
+	RUN(error_vectors);
+	fb_session_destroy(cs);
+	fb_session_destroy(ss);
+	fb_session_destroy(spec_c);
+	fb_session_destroy(spec_s);
+	fb_hs_client_destroy(hc);
+	fb_hs_server_destroy(hs);
+	fb_roster_destroy(roster);
+	fb_identity_destroy(server_id);
+	fb_identity_destroy(client_id);
+	fb_identity_destroy(stranger_id);
+	return harness_done();
+}

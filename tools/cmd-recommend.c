@@ -1,0 +1,295 @@
+// tools/cmd-recommend.c: `fedbundle recommend`: the top-K catalogue
+// bundles for one user, or the user's preference for a new bundle composed
+// of given items (the item view of a bundle: the mean of its items' reps,
+// with no bundle factor since the bundle is new). Scores are BPR scores:
+// only their order is meaningful, so an item set's score is also given as
+// the share of catalogue bundles it outranks for that user.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fedbundle/dataset.h"
+#include "fedbundle/metrics.h"
+#include "fedbundle/modelio.h"
+
+static const char *const usage_text =
+		"usage: fedbundle recommend --data DIR --model FILE --user ID "
+		"[options]\n"
+		"\n"
+		"Prints the K best catalogue bundles for a user (training bundles "
+		"excluded),\nor with --items the user's preference for a bundle "
+		"made of those items.\n"
+		"\n"
+		"options:\n"
+		"  --data DIR       dataset folder (required)\n"
+		"  --model FILE     model file (required)\n"
+		"  --user ID        dense user id (required)\n"
+		"  -k, --top K      number of bundles (default 10)\n"
+		"  --items LIST     score the item set LIST (comma-separated "
+		"item ids)\n"
+		"  --include-seen   do not exclude the user's training bundles\n"
+		"  --json           JSON output\n"
+		"  --help           this text\n";
+
+struct context {
+	struct fb_dataset *ds;
+	struct fb_model model;
+	struct fb_matrix P;
+	struct fb_model_meta meta;
+	struct fb_catalog cat;
+	struct fb_reps reps;
+	float *user;   // the user's representation
+	float *scores; // the user's score of every catalogue bundle
+};
+
+static void
+context_finish(struct context *c)
+{
+	free(c->user);
+	free(c->scores);
+	fb_reps_finish(&c->reps);
+	fb_catalog_finish(&c->cat);
+	fb_model_finish(&c->model);
+	fb_matrix_finish(&c->P);
+	fb_dataset_destroy(c->ds);
+}
+
+static fb_err
+context_init(struct context *c, const char *data, const char *model_path,
+		uint32_t user)
+{
+	memset(c, 0, sizeof(*c));
+	fb_err err = fb_dataset_load(&c->ds, data);
+	if (err != FB_OK) {
+		return err;
+	}
+	err = fb_modelio_load(model_path, &c->model, &c->P, &c->meta);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (c->model.n_items != c->ds->n_items ||
+			c->model.n_bundles != c->ds->n_bundles ||
+			c->P.rows != c->ds->n_users) {
+		return fb_errorf(FB_EINVAL,
+				"%s does not fit dataset %s (%zu users, %u items, "
+				"%u bundles in the model)",
+				model_path, c->ds->name, c->P.rows,
+				c->model.n_items, c->model.n_bundles);
+	}
+	if (user >= c->ds->n_users) {
+		return fb_errorf(FB_EINVAL, "user %u: the dataset has %u users",
+				user, c->ds->n_users);
+	}
+	if ((err = fb_catalog_init(&c->cat, c->ds)) != FB_OK ||
+			(err = fb_reps_init(&c->reps, &c->model,
+					 &c->meta.opts)) != FB_OK) {
+		return err;
+	}
+	fb_reps_compute(&c->reps, &c->model, &c->cat);
+	size_t d = c->model.dim;
+	c->user = calloc(d, sizeof(float));
+	c->scores = calloc(c->ds->n_bundles + 1, sizeof(float));
+	if (c->user == NULL || c->scores == NULL) {
+		return FB_ENOMEM;
+	}
+	// The user's representation: one row of fb_user_reps_compute.
+	struct fb_matrix one = {1, d, c->user};
+	struct fb_matrix p_row = {1, d, fb_matrix_row(&c->P, user)};
+	struct fb_csr ui_row = {1, c->ds->n_items, NULL, NULL};
+	uint64_t ptr[2] = {0, 0};
+	if (c->ds->ui.row_ptr != NULL) {
+		ptr[1] = fb_csr_row_len(&c->ds->ui, user);
+		ui_row.col = (uint32_t *)fb_csr_row(&c->ds->ui, user);
+	}
+	ui_row.row_ptr = ptr;
+	fb_user_reps_compute(&one, &p_row, &ui_row, &c->reps);
+	fb_model_score_block(&one, 0, 1, &c->reps.bundle, c->scores);
+	return FB_OK;
+}
+
+static int
+recommend_items(struct context *c, uint32_t user, const char *list, int json)
+{
+	uint32_t items[256], n = 0;
+	char buf[4096];
+	if (strlen(list) >= sizeof(buf)) {
+		return cli_usage_error("recommend", "--items: list too long");
+	}
+	strcpy(buf, list);
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
+			tok = strtok_r(NULL, ",", &save)) {
+		if (n == 256) {
+			return cli_usage_error("recommend",
+					"--items: at most 256 items");
+		}
+		if (!cli_parse_u32("recommend", "--items", tok, &items[n])) {
+			return 2;
+		}
+		if (items[n] >= c->ds->n_items) {
+			return cli_usage_error("recommend",
+					"--items: item %u out of range (%u items)",
+					items[n], c->ds->n_items);
+		}
+		n++;
+	}
+	if (n == 0) {
+		return cli_usage_error("recommend", "--items: empty list");
+	}
+	size_t d = c->model.dim;
+	float q[4096] = {0};
+	for (uint32_t k = 0; k < n; k++) {
+		fb_axpy(q, 1.0f / (float)n,
+				fb_matrix_row(&c->reps.item, items[k]), d);
+	}
+	float score = fb_dot(c->user, q, d);
+	uint32_t below = 0;
+	for (uint32_t b = 0; b < c->ds->n_bundles; b++) {
+		below += c->scores[b] < score;
+	}
+	double share = c->ds->n_bundles > 0 ? (double)below / c->ds->n_bundles
+					    : 0;
+	if (json) {
+		printf("{\"user\": %u, \"items\": [", user);
+		for (uint32_t k = 0; k < n; k++) {
+			printf("%s%u", k > 0 ? ", " : "", items[k]);
+		}
+		printf("], \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
+				score, share);
+	} else {
+		printf("user %u, bundle of %u item(s): score %.4f, above %.1f%% "
+		       "of the %u catalogue bundles for this user\n",
+				user, n, score, 100 * share, c->ds->n_bundles);
+	}
+	return 0;
+}
+
+static int
+recommend_top(struct context *c, uint32_t user, uint32_t k, int include_seen,
+		int json)
+{
+	const struct fb_dataset *ds = c->ds;
+	uint32_t *top = malloc((size_t)k * sizeof(*top));
+	if (top == NULL) {
+		return cli_fail("recommend", FB_ENOMEM, "out of memory");
+	}
+	const uint32_t *seen =
+			include_seen ? NULL : fb_csr_row(&ds->ub_train, user);
+	uint32_t n_seen =
+			include_seen ? 0 : fb_csr_row_len(&ds->ub_train, user);
+	uint32_t n = fb_topk(c->scores, ds->n_bundles, seen, n_seen, k, top);
+	if (json) {
+		printf("{\"user\": %u, \"k\": %u, \"bundles\": [", user, k);
+	} else {
+		printf("top %u bundles for user %u (%u training bundles %s):\n",
+				n, user, fb_csr_row_len(&ds->ub_train, user),
+				include_seen ? "included" : "excluded");
+		printf("%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
+				"items", "held out");
+	}
+	for (uint32_t r = 0; r < n; r++) {
+		uint32_t b = top[r];
+		const char *held = fb_csr_has(&ds->ub_test, user, b) ? "test"
+				: fb_csr_has(&ds->ub_tune, user, b)  ? "tune"
+								     : "";
+		if (json) {
+			printf("%s{\"rank\": %u, \"bundle\": %u, \"score\": "
+			       "%.6f, \"items\": %u, \"held_out\": \"%s\"}",
+					r > 0 ? ", " : "", r + 1, b,
+					c->scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		} else {
+			printf("%5u %8u %9.4f %6u  %s\n", r + 1, b,
+					c->scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		}
+	}
+	if (json) {
+		printf("]}\n");
+	}
+	free(top);
+	return 0;
+}
+
+int
+cmd_recommend(int argc, char **argv)
+{
+	static const struct option opts[] = {
+			{"data", required_argument, NULL, 'd'},
+			{"model", required_argument, NULL, 'm'},
+			{"user", required_argument, NULL, 'u'},
+			{"top", required_argument, NULL, 'k'},
+			{"items", required_argument, NULL, 'i'},
+			{"include-seen", no_argument, NULL, 's'},
+			{"json", no_argument, NULL, 'j'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
+	};
+	const char *data = NULL, *model_path = NULL, *items = NULL;
+	uint32_t user = 0, k = 10;
+	int have_user = 0, include_seen = 0, json = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			data = optarg;
+			break;
+		case 'm':
+			model_path = optarg;
+			break;
+		case 'u':
+			if (!cli_parse_u32("recommend", "--user", optarg,
+					    &user)) {
+				return 2;
+			}
+			have_user = 1;
+			break;
+		case 'k':
+			if (!cli_parse_u32("recommend", "-k", optarg, &k)) {
+				return 2;
+			}
+			if (k == 0 || k > FB_METRICS_MAX_CUTOFF) {
+				return cli_usage_error("recommend",
+						"-k must be 1..%d",
+						FB_METRICS_MAX_CUTOFF);
+			}
+			break;
+		case 'i':
+			items = optarg;
+			break;
+		case 's':
+			include_seen = 1;
+			break;
+		case 'j':
+			json = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		default:
+			return cli_usage_error("recommend", "unknown option");
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error("recommend", "unexpected argument '%s'",
+				argv[optind]);
+	}
+	if (data == NULL || model_path == NULL || !have_user) {
+		return cli_usage_error("recommend",
+				"--data, --model and --user are required");
+	}
+	fb_blas_set_threads(1);
+	struct context ctx;
+	fb_err err = context_init(&ctx, data, model_path, user);
+	int status;
+	if (err != FB_OK) {
+		status = cli_fail("recommend", err, "cannot score");
+	} else if (items != NULL) {
+		status = recommend_items(&ctx, user, items, json);
+	} else {
+		status = recommend_top(&ctx, user, k, include_seen, json);
+	}
+	context_finish(&ctx);
+	return status;
+}

@@ -1,0 +1,503 @@
+// tools/cmd-train.c: `fedbundle train`, the centralized reference run,
+// non-private or with user-level differential privacy.
+// Contract (scripts rely on it): with --json the last thing on stdout is
+// one JSON object with at least "recall@20", "ndcg@20", "recall@40",
+// "ndcg@40" (test split, best tune epoch) and "epoch"; progress goes to
+// stderr; --metrics-out appends one JSON line per epoch.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "fedbundle/dataset.h"
+#include "fedbundle/dp.h"
+#include "fedbundle/fit.h"
+#include "fedbundle/fsutil.h"
+#include "fedbundle/modelio.h"
+#include "report.h"
+
+static const char *const usage_text =
+		"usage: fedbundle train --data DIR [options]\n"
+		"\n"
+		"Trains the bundle recommender on one dataset folder (the "
+		"centralized,\nnon-federated reference), with early stopping on "
+		"the tune split, and\nreports test metrics at the best tune "
+		"epoch beside a popularity baseline.\n"
+		"\n"
+		"options:\n"
+		"  --data DIR          dataset folder (required)\n"
+		"  --config FILE       JSON hyper-parameters (see "
+		"docs/configuration.md)\n"
+		"  --out FILE          write the best model (with user "
+		"factors) here\n"
+		"  --json              print the result as one JSON object on "
+		"stdout\n"
+		"  --metrics-out FILE  append one JSON line per epoch to FILE\n"
+		"  --epochs N          override the config's epochs\n"
+		"  --threads N         override the config's threads\n"
+		"  --seed N            override the config's seed\n"
+		"  --quiet             no progress on stderr\n"
+		"  --help              this text\n"
+		"\n"
+		"user-level differential privacy (each user's contribution "
+		"clipped,\nexact discrete Gaussian noise from libsodium's "
+		"CSPRNG, budget enforced):\n"
+		"  --dp MODE           none (default) or user\n"
+		"  --epsilon E         budget epsilon (default 8)\n"
+		"  --delta D           budget delta (default 1e-6)\n"
+		"  --clip C            L2 clipping norm per user (default 1)\n"
+		"  --q Q               user sampling rate per step (default "
+		"0.25)\n"
+		"  --sigma S           noise multiplier (default: the smallest "
+		"that spends\n"
+		"                      the budget over the planned epochs)\n"
+		"  --accountant A      pld (default, tightest) or rdp\n"
+		"  --ledger FILE       privacy ledger (default "
+		"DATA/privacy.ledger)\n"
+		"  --new-ledger        create the ledger if it does not exist\n"
+		"  --seeded-noise N    reproducible noise: NOT private (tests "
+		"only)\n"
+		"The config file may hold the same settings in a \"dp\" "
+		"object.\n";
+
+struct progress {
+	FILE *metrics;
+	int quiet;
+	uint32_t k0;
+	int dp;
+};
+
+static void
+on_epoch(void *ctx, const struct fb_fit_progress *p)
+{
+	struct progress *pr = ctx;
+	if (!pr->quiet) {
+		fprintf(stderr, "epoch %4u  loss %.4f  %6.2fs", p->epoch,
+				p->stats.loss, p->stats.seconds);
+		if (pr->dp) {
+			fprintf(stderr, "  eps %.3f", p->epsilon);
+		}
+		if (p->evaluated) {
+			fprintf(stderr, "  tune Recall@%u %.4f  NDCG@%u %.4f%s",
+					pr->k0, p->tune.mean.recall[0], pr->k0,
+					p->tune.mean.ndcg[0],
+					p->best ? "  *" : "");
+		}
+		fputc('\n', stderr);
+	}
+	if (pr->metrics != NULL) {
+		fprintf(pr->metrics,
+				"{\"epoch\": %u, \"loss\": %.6f, \"samples\": "
+				"%llu, \"seconds\": %.4f",
+				p->epoch, p->stats.loss,
+				(unsigned long long)p->stats.samples,
+				p->stats.seconds);
+		if (pr->dp) {
+			fprintf(pr->metrics,
+					", \"epsilon\": %.6f, \"releases\": %zu, "
+					"\"clipped_users\": %llu",
+					p->epsilon, p->releases,
+					(unsigned long long)p->stats.clipped);
+		}
+		if (p->evaluated) {
+			fprintf(pr->metrics, ", \"split\": \"tune\", ");
+			report_metrics_json(pr->metrics, &p->tune.mean);
+		}
+		fprintf(pr->metrics, "}\n");
+		fflush(pr->metrics);
+	}
+}
+
+// Options as parsed; DP values of 0 / -1 mean "not given".
+struct train_args {
+	const char *data, *config, *out, *metrics, *ledger;
+	int json, quiet, new_ledger, seeded, have_seed;
+	uint32_t epochs, threads;
+	uint64_t seed, noise_seed;
+	int dp_mode, accountant;
+	double epsilon, delta, clip, q, sigma;
+};
+
+static int
+parse_args(int argc, char **argv, struct train_args *a)
+{
+	static const struct option opts[] = {
+			{"data", required_argument, NULL, 'd'},
+			{"config", required_argument, NULL, 'c'},
+			{"out", required_argument, NULL, 'o'},
+			{"json", no_argument, NULL, 'j'},
+			{"metrics-out", required_argument, NULL, 'm'},
+			{"epochs", required_argument, NULL, 'e'},
+			{"threads", required_argument, NULL, 't'},
+			{"seed", required_argument, NULL, 's'},
+			{"quiet", no_argument, NULL, 'q'},
+			{"help", no_argument, NULL, 'h'},
+			{"dp", required_argument, NULL, 'D'},
+			{"epsilon", required_argument, NULL, 'E'},
+			{"delta", required_argument, NULL, 'L'},
+			{"clip", required_argument, NULL, 'C'},
+			{"q", required_argument, NULL, 'Q'},
+			{"sigma", required_argument, NULL, 'S'},
+			{"accountant", required_argument, NULL, 'A'},
+			{"ledger", required_argument, NULL, 'G'},
+			{"new-ledger", no_argument, NULL, 'N'},
+			{"seeded-noise", required_argument, NULL, 'R'},
+			{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof(*a));
+	a->dp_mode = -1;
+	a->accountant = -1;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		bool ok = true;
+		switch (c) {
+		case 'd':
+			a->data = optarg;
+			break;
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'o':
+			a->out = optarg;
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'm':
+			a->metrics = optarg;
+			break;
+		case 'e':
+			ok = cli_parse_u32("train", "--epochs", optarg,
+					&a->epochs);
+			if (ok && a->epochs == 0) {
+				return cli_usage_error("train",
+						"--epochs must be positive");
+			}
+			break;
+		case 't':
+			ok = cli_parse_u32("train", "--threads", optarg,
+					&a->threads);
+			break;
+		case 's':
+			ok = cli_parse_u64("train", "--seed", optarg, &a->seed);
+			a->have_seed = 1;
+			break;
+		case 'q':
+			a->quiet = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return -1;
+		case 'D':
+			if (strcmp(optarg, "none") == 0) {
+				a->dp_mode = FB_DP_NONE;
+			} else if (strcmp(optarg, "user") == 0) {
+				a->dp_mode = FB_DP_USER;
+			} else {
+				return cli_usage_error("train",
+						"--dp: '%s' is not none or user "
+						"(client-level DP needs a "
+						"federation)",
+						optarg);
+			}
+			break;
+		case 'E':
+			ok = cli_parse_double("train", "--epsilon", optarg,
+					&a->epsilon);
+			break;
+		case 'L':
+			ok = cli_parse_double(
+					"train", "--delta", optarg, &a->delta);
+			break;
+		case 'C':
+			ok = cli_parse_double(
+					"train", "--clip", optarg, &a->clip);
+			break;
+		case 'Q':
+			ok = cli_parse_double("train", "--q", optarg, &a->q);
+			break;
+		case 'S':
+			ok = cli_parse_double(
+					"train", "--sigma", optarg, &a->sigma);
+			break;
+		case 'A': {
+			enum fb_acct_kind k;
+			if (fb_acct_kind_parse(optarg, &k) != FB_OK) {
+				return cli_usage_error("train",
+						"--accountant: '%s' is not rdp "
+						"or pld",
+						optarg);
+			}
+			a->accountant = (int)k;
+			break;
+		}
+		case 'G':
+			a->ledger = optarg;
+			break;
+		case 'N':
+			a->new_ledger = 1;
+			break;
+		case 'R':
+			ok = cli_parse_u64("train", "--seeded-noise", optarg,
+					&a->noise_seed);
+			a->seeded = 1;
+			break;
+		default:
+			return cli_usage_error("train", "unknown option");
+		}
+		if (!ok) {
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error("train", "unexpected argument '%s'",
+				argv[optind]);
+	}
+	if (a->data == NULL) {
+		return cli_usage_error("train", "--data is required");
+	}
+	return 0;
+}
+
+// Config file first, then command-line overrides, then checks.
+static int
+resolve_config(const struct train_args *a, struct fb_train_config *cfg,
+		struct fb_dp_config *dpc)
+{
+	fb_train_config_defaults(cfg);
+	fb_dp_config_defaults(dpc);
+	if (a->config != NULL) {
+		size_t n, n_dp;
+		const struct fb_cfg_field *f = fb_train_config_fields(&n);
+		const struct fb_cfg_field *fd = fb_dp_config_fields(&n_dp);
+		struct fb_cfg_section s[2] = {
+				{"", f, n, cfg},
+				{"dp", fd, n_dp, dpc},
+		};
+		fb_err err = fb_config_load(a->config, s, 2);
+		if (err != FB_OK) {
+			return cli_fail("train", err, "bad config");
+		}
+	}
+	cfg->epochs = a->epochs > 0 ? a->epochs : cfg->epochs;
+	cfg->threads = a->threads > 0 ? a->threads : cfg->threads;
+	cfg->seed = a->have_seed ? a->seed : cfg->seed;
+	dpc->mode = a->dp_mode >= 0 ? (enum fb_dp_mode)a->dp_mode : dpc->mode;
+	dpc->accountant = a->accountant >= 0 ? (enum fb_acct_kind)a->accountant
+					     : dpc->accountant;
+	dpc->epsilon = a->epsilon != 0 ? a->epsilon : dpc->epsilon;
+	dpc->delta = a->delta != 0 ? a->delta : dpc->delta;
+	dpc->clip = a->clip != 0 ? a->clip : dpc->clip;
+	dpc->q = a->q != 0 ? a->q : dpc->q;
+	dpc->sigma = a->sigma != 0 ? a->sigma : dpc->sigma;
+	if (a->seeded) {
+		dpc->seeded = true;
+		dpc->seed = a->noise_seed;
+	}
+	fb_err err = fb_train_config_check(cfg);
+	if (err == FB_OK) {
+		err = fb_dp_config_check(dpc);
+	}
+	if (err != FB_OK) {
+		return cli_fail("train", err, "bad configuration");
+	}
+	if (dpc->mode == FB_DP_CLIENT) {
+		return cli_usage_error("train",
+				"dp mode client needs a federation "
+				"(fedbundle-server and fedbundle-client)");
+	}
+	return 0;
+}
+
+static void
+print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
+		const struct fb_fit_result *res)
+{
+	if (dp == NULL) {
+		printf("\"privacy\": {\"mode\": \"none\", \"private\": false}");
+		return;
+	}
+	printf("\"privacy\": {\"mode\": \"user\", \"private\": %s, "
+	       "\"epsilon_spent\": %.6f, \"epsilon_at_best\": %.6f, "
+	       "\"epsilon_budget\": %g, \"delta\": %g, \"accountant\": \"%s\", "
+	       "\"q\": %g, \"clip\": %g, \"sigma\": %.6f, "
+	       "\"sigma_accounted\": %.6f, \"releases\": %zu, "
+	       "\"budget_reached\": %s}",
+			fb_dp_is_private(dp) ? "true" : "false", res->epsilon,
+			res->epsilon_at_best, c->epsilon, c->delta,
+			fb_acct_kind_name(c->accountant), c->q, c->clip,
+			fb_dp_sigma_noise(dp), fb_dp_sigma_accounted(dp),
+			res->releases, res->budget_reached ? "true" : "false");
+}
+
+static fb_err
+open_dp(const struct train_args *a, const struct fb_dataset *ds,
+		const struct fb_train_config *cfg,
+		const struct fb_dp_config *dpc, struct fb_dp **dp)
+{
+	char *ledger = a->ledger != NULL
+			? strdup(a->ledger)
+			: fb_path_join(a->data, "privacy.ledger");
+	if (ledger == NULL) {
+		return FB_ENOMEM;
+	}
+	size_t dim = ((size_t)ds->n_bundles + ds->n_items) * cfg->dim;
+	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, dim,
+			fb_fit_dp_steps(cfg->epochs, dpc->q));
+	if (err == FB_OK && !a->quiet) {
+		double spent = 0;
+		size_t releases = 0;
+		err = fb_dp_spent(*dp, &spent, &releases);
+		fprintf(stderr,
+				"train: user-level DP%s: budget epsilon %g "
+				"delta %g, clip %g, q %g, noise multiplier %.4f "
+				"(accounted %.4f, %s), ledger %s: %zu releases, "
+				"epsilon %.4f spent before this run\n",
+				fb_dp_is_private(*dp)
+						? ""
+						: " WITH SEEDED NOISE (NOT PRIVATE)",
+				dpc->epsilon, dpc->delta, dpc->clip, dpc->q,
+				fb_dp_sigma_noise(*dp),
+				fb_dp_sigma_accounted(*dp),
+				fb_acct_kind_name(dpc->accountant), ledger,
+				releases, spent);
+	}
+	free(ledger);
+	return err;
+}
+
+int
+cmd_train(int argc, char **argv)
+{
+	struct train_args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	struct fb_train_config cfg;
+	struct fb_dp_config dpc;
+	rc = resolve_config(&a, &cfg, &dpc);
+	if (rc != 0) {
+		return rc;
+	}
+	fb_blas_set_threads(1);
+	struct fb_dataset *ds = NULL;
+	fb_err err = fb_dataset_load(&ds, a.data);
+	if (err != FB_OK) {
+		return cli_fail("train", err, "cannot load the dataset");
+	}
+	struct progress pr = {NULL, a.quiet, cfg.ks[0], dpc.mode == FB_DP_USER};
+	struct fb_model model = {0};
+	struct fb_matrix P = {0};
+	struct fb_fit_result res;
+	struct fb_eval_result pop;
+	struct fb_dp *dp = NULL;
+	int status = 1;
+	if (a.metrics != NULL) {
+		pr.metrics = fopen(a.metrics, "a");
+		if (pr.metrics == NULL) {
+			cli_fail("train",
+					fb_errorf(FB_EIO, "%s: cannot open",
+							a.metrics),
+					"--metrics-out");
+			goto out;
+		}
+	}
+	if (!a.quiet) {
+		fprintf(stderr,
+				"train: %s: %u users, %u bundles, %u items, "
+				"%llu train pairs; d=%u, %s, %u thread(s)%s\n",
+				ds->name, ds->n_users, ds->n_bundles,
+				ds->n_items,
+				(unsigned long long)fb_csr_nnz(&ds->ub_train),
+				cfg.dim,
+				cfg.optimizer == FB_OPT_ADAM ? "adam" : "sgd",
+				cfg.threads,
+				dpc.mode == FB_DP_NONE ? ", non-private" : "");
+	}
+	if (dpc.mode == FB_DP_USER) {
+		err = open_dp(&a, ds, &cfg, &dpc, &dp);
+		if (err != FB_OK) {
+			cli_fail("train", err, "cannot set up privacy");
+			goto out;
+		}
+	}
+	err = fb_fit(ds, &cfg, dp, &model, &P, on_epoch, &pr, &res);
+	if (err != FB_OK) {
+		cli_fail("train", err, "training failed");
+		goto out;
+	}
+	err = fb_eval_popularity(
+			&ds->ub_train, &ds->ub_test, cfg.ks, cfg.n_k, &pop);
+	if (err != FB_OK) {
+		cli_fail("train", err, "popularity baseline failed");
+		goto out;
+	}
+	if (a.out != NULL) {
+		struct fb_model_meta meta = {
+				{cfg.item_view, cfg.use_attrs,
+						cfg.user_item_view},
+				"", res.best_epoch};
+		snprintf(meta.dataset, sizeof(meta.dataset), "%s", ds->name);
+		err = fb_modelio_save(a.out, &model, &P, &meta);
+		if (err != FB_OK) {
+			cli_fail("train", err, "cannot save the model");
+			goto out;
+		}
+	}
+	double per_epoch = res.epochs_run > 0
+			? res.train_seconds / res.epochs_run
+			: 0;
+	const struct fb_dp_config *used =
+			dp != NULL ? fb_dp_config_of(dp) : &dpc;
+	if (a.json) {
+		printf("{\"dataset\": \"%s\", \"epoch\": %u, \"epochs_run\": "
+		       "%u, \"users_evaluated\": %llu, \"train_seconds\": %.3f, "
+		       "\"seconds_per_epoch\": %.4f, \"eval_seconds\": %.3f, ",
+				ds->name, res.best_epoch, res.epochs_run,
+				(unsigned long long)res.test.n_users,
+				res.train_seconds, per_epoch, res.eval_seconds);
+		print_privacy_json(dp, used, &res);
+		printf(", ");
+		report_metrics_json(stdout, &res.test.mean);
+		printf(", \"tune\": {");
+		report_metrics_json(stdout, &res.tune.mean);
+		printf("}, \"popularity\": {");
+		report_metrics_json(stdout, &pop.mean);
+		printf("}}\n");
+	} else {
+		printf("test split, %llu users, best tune epoch %u of %u "
+		       "(%.3f s/epoch), ",
+				(unsigned long long)res.test.n_users,
+				res.best_epoch, res.epochs_run, per_epoch);
+		if (dp == NULL) {
+			printf("non-private:\n");
+		} else {
+			printf("user-level DP%s, epsilon %.3f spent (%.3f at "
+			       "the best epoch), delta %g%s:\n",
+					fb_dp_is_private(dp)
+							? ""
+							: " with SEEDED noise "
+							  "(NOT PRIVATE)",
+					res.epsilon, res.epsilon_at_best,
+					used->delta,
+					res.budget_reached ? ", budget reached"
+							   : "");
+		}
+		report_metrics_table(stdout, "fedbundle", &res.test.mean, 1);
+		report_metrics_table(
+				stdout, "popularity baseline", &pop.mean, 0);
+	}
+	status = 0;
+out:
+	fb_dp_close(dp);
+	if (pr.metrics != NULL) {
+		fclose(pr.metrics);
+	}
+	fb_model_finish(&model);
+	fb_matrix_finish(&P);
+	fb_dataset_destroy(ds);
+	return status;
+}
