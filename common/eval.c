@@ -10,7 +10,7 @@
 
 #include "fedbundle/eval.h"
 
-#define BLOCK 256
+#define BLOCK 128
 
 struct eval_job {
 	const struct fb_matrix *user_reps;

@@ -2,6 +2,8 @@
 // bounded min-heap keyed by (score, -id), so each candidate costs one
 // comparison against the current K-th best in the common case.
 #include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedbundle/metrics.h"
@@ -36,73 +38,212 @@ fb_metrics_find(const struct fb_metrics *m, uint32_t k)
 	return -1;
 }
 
-// Candidate a ranks strictly before b: higher score, then lower id. NaN
-// ranks as -infinity so that it never displaces a number.
-static inline int
-before(const float *scores, uint32_t a, uint32_t b)
+// A kept candidate: its score (NaN replaced by -infinity) and id.
+struct cand {
+	float s;
+	uint32_t id;
+};
+
+// a ranks strictly before b: higher score, then lower id.
+static inline bool
+before(struct cand a, struct cand b)
 {
-	float sa = isnan(scores[a]) ? -INFINITY : scores[a];
-	float sb = isnan(scores[b]) ? -INFINITY : scores[b];
-	return sa > sb || (sa == sb && a < b);
+	return a.s > b.s || (a.s == b.s && a.id < b.id);
 }
 
 // Restores the min-heap (root = worst kept candidate) below i.
 static void
-sift_down(uint32_t *heap, const float *scores, uint32_t n, uint32_t i)
+sift_down(struct cand *heap, uint32_t n, uint32_t i)
 {
+	struct cand x = heap[i];
 	for (;;) {
-		uint32_t l = 2 * i + 1, r = l + 1, worst = i;
-		if (l < n && before(scores, heap[worst], heap[l])) {
-			worst = l;
+		uint32_t l = 2 * i + 1, r = l + 1, worst = l;
+		if (l >= n) {
+			break;
 		}
-		if (r < n && before(scores, heap[worst], heap[r])) {
+		if (r < n && before(heap[l], heap[r])) {
 			worst = r;
 		}
-		if (worst == i) {
-			return;
+		if (!before(x, heap[worst])) {
+			break;
 		}
-		uint32_t t = heap[i];
 		heap[i] = heap[worst];
-		heap[worst] = t;
 		i = worst;
 	}
+	heap[i] = x;
+}
+
+static void
+heap_push(struct cand *heap, uint32_t size, struct cand x)
+{
+	uint32_t i = size;
+	while (i > 0 && before(heap[(i - 1) / 2], x)) {
+		heap[i] = heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	heap[i] = x;
+}
+
+static inline bool
+excluded(const uint32_t *exclude, uint32_t n_exclude, uint32_t *ex, uint32_t c)
+{
+	while (*ex < n_exclude && exclude[*ex] < c) {
+		(*ex)++;
+	}
+	return *ex < n_exclude && exclude[*ex] == c;
+}
+
+static inline struct cand
+cand_of(const float *scores, uint32_t c)
+{
+	struct cand x = {isnan(scores[c]) ? -INFINITY : scores[c], c};
+	return x;
+}
+
+// The heap selection over candidates cand[0..n) (ids ascending), writing
+// the ranked ids into top. Returns the number written.
+static uint32_t
+select_heap(const float *scores, const uint32_t *ids, uint32_t n_ids,
+		uint32_t n, const uint32_t *exclude, uint32_t n_exclude,
+		uint32_t max_k, uint32_t *top, struct cand *heap)
+{
+	uint32_t size = 0, ex = 0, j = 0;
+	// ids == NULL means every candidate 0..n-1.
+	uint32_t count = ids != NULL ? n_ids : n;
+	for (; j < count && size < max_k; j++) {
+		uint32_t c = ids != NULL ? ids[j] : j;
+		if (!excluded(exclude, n_exclude, &ex, c)) {
+			heap_push(heap, size++, cand_of(scores, c));
+		}
+	}
+	// Candidates come in increasing id, so a later one with the same
+	// score as the worst kept one ranks after it: only a strictly
+	// greater score enters. Without an id list, blocks whose scores are
+	// all <= the threshold cost one vectorised comparison; NaN compares
+	// false and never enters.
+	enum { BLOCK = 16 };
+	while (j < count) {
+		if (ids == NULL) {
+			float thr = heap[0].s;
+			uint32_t end = count - j >= BLOCK ? j + BLOCK : count;
+			int any = 0;
+			for (uint32_t k = j; k < end; k++) {
+				any |= scores[k] > thr;
+			}
+			if (!any) {
+				j = end;
+				continue;
+			}
+			for (; j < end; j++) {
+				if (scores[j] > heap[0].s &&
+						!excluded(exclude, n_exclude,
+								&ex, j)) {
+					heap[0] = cand_of(scores, j);
+					sift_down(heap, size, 0);
+				}
+			}
+			continue;
+		}
+		uint32_t c = ids[j++];
+		if (scores[c] > heap[0].s &&
+				!excluded(exclude, n_exclude, &ex, c)) {
+			heap[0] = cand_of(scores, c);
+			sift_down(heap, size, 0);
+		}
+	}
+	// Heap sort: move the worst to the end until the list is ranked.
+	for (uint32_t end = size; end > 1; end--) {
+		struct cand t = heap[0];
+		heap[0] = heap[end - 1];
+		heap[end - 1] = t;
+		sift_down(heap, end - 1, 0);
+	}
+	for (uint32_t k = 0; k < size; k++) {
+		top[k] = heap[k].id;
+	}
+	return size;
+}
+
+// A threshold that about 2 max_k scores reach, from every STRIDE-th score:
+// the r-th largest sample. Any value is correct (the caller checks that
+// enough candidates reach it); a good one makes the second pass small.
+#define STRIDE 8
+static float
+sample_threshold(const float *scores, uint32_t n, uint32_t max_k,
+		struct cand *heap)
+{
+	uint32_t r = (2 * max_k + STRIDE - 1) / STRIDE + 2, size = 0;
+	for (uint32_t c = 0; c < n; c += STRIDE) {
+		struct cand x = cand_of(scores, c);
+		if (size < r) {
+			heap_push(heap, size++, x);
+		} else if (before(x, heap[0])) {
+			heap[0] = x;
+			sift_down(heap, size, 0);
+		}
+	}
+	return heap[0].s;
 }
 
 uint32_t
 fb_topk(const float *scores, uint32_t n, const uint32_t *exclude,
 		uint32_t n_exclude, uint32_t max_k, uint32_t *top)
 {
-	uint32_t size = 0, ex = 0;
 	if (max_k == 0) {
 		return 0;
 	}
-	for (uint32_t c = 0; c < n; c++) {
-		while (ex < n_exclude && exclude[ex] < c) {
-			ex++;
-		}
-		if (ex < n_exclude && exclude[ex] == c) {
-			continue;
-		}
-		if (size < max_k) {
-			uint32_t i = size++;
-			while (i > 0 && before(scores, top[(i - 1) / 2], c)) {
-				top[i] = top[(i - 1) / 2];
-				i = (i - 1) / 2;
+	size_t cap = max_k + 64;
+	struct cand stack_heap[320];
+	struct cand *heap =
+			cap <= 320 ? stack_heap : malloc(cap * sizeof(*heap));
+	uint32_t stack_ids[4096];
+	uint32_t *ids = stack_ids;
+	uint32_t n_written = 0;
+	if (heap == NULL) {
+		return 0;
+	}
+	// Long rows: keep only the scores >= a sampled threshold, then select
+	// among them. If fewer than max_k eligible candidates reach it (the
+	// threshold was too high, or the user's masked bundles were among
+	// them), fall back to the full scan. Either way the result is exact.
+	if (n >= 64 * (uint64_t)max_k && 4 * (uint64_t)max_k + 64 <= 4096) {
+		float thr = sample_threshold(scores, n, max_k, heap);
+		uint32_t m = 0, cap_ids = 4 * max_k + 64;
+		enum { BLOCK = 16 };
+		for (uint32_t c = 0; c < n && m <= cap_ids;) {
+			uint32_t end = n - c >= BLOCK ? c + BLOCK : n;
+			int any = 0;
+			for (uint32_t k = c; k < end; k++) {
+				any |= scores[k] >= thr;
 			}
-			top[i] = c;
-		} else if (before(scores, c, top[0])) {
-			top[0] = c;
-			sift_down(top, scores, size, 0);
+			for (; any && c < end && m <= cap_ids; c++) {
+				if (scores[c] >= thr) {
+					if (m == cap_ids) {
+						m++; // too many: fall back
+						break;
+					}
+					ids[m++] = c;
+				}
+			}
+			c = end > c ? end : c;
+		}
+		uint32_t eligible = m;
+		for (uint32_t k = 0, ex = 0; k < m && m <= cap_ids; k++) {
+			eligible -= excluded(exclude, n_exclude, &ex, ids[k]);
+		}
+		if (m <= cap_ids && eligible >= max_k) {
+			n_written = select_heap(scores, ids, m, n, exclude,
+					n_exclude, max_k, top, heap);
+			goto out;
 		}
 	}
-	// Heap sort: move the worst to the end until the list is ranked.
-	for (uint32_t end = size; end > 1; end--) {
-		uint32_t t = top[0];
-		top[0] = top[end - 1];
-		top[end - 1] = t;
-		sift_down(top, scores, end - 1, 0);
+	n_written = select_heap(scores, NULL, 0, n, exclude, n_exclude, max_k,
+			top, heap);
+out:
+	if (heap != stack_heap) {
+		free(heap);
 	}
-	return size;
+	return n_written;
 }
 
 static int

@@ -76,6 +76,66 @@ TEST(topk_matches_full_sort_on_random_scores)
 	}
 }
 
+// Reference ranking by full sort.
+static const float *ref_scores;
+
+static int
+ref_order(const void *pa, const void *pb)
+{
+	uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+	float sa = isnan(ref_scores[a]) ? -INFINITY : ref_scores[a];
+	float sb = isnan(ref_scores[b]) ? -INFINITY : ref_scores[b];
+	if (sa != sb) {
+		return sa > sb ? -1 : 1;
+	}
+	return a < b ? -1 : a > b;
+}
+
+// Long rows take the sampled-threshold path; it must agree exactly with a
+// full sort, including ties, NaN and masked candidates among the best.
+TEST(topk_long_rows_match_full_sort)
+{
+	enum { N = 5000 };
+	static float s[N];
+	static uint32_t all[N];
+	uint32_t seed = 99;
+	for (int trial = 0; trial < 40; trial++) {
+		for (uint32_t k = 0; k < N; k++) {
+			seed = seed * 1103515245u + 12345u;
+			uint32_t v = seed >> 8;
+			// Mixes: heavy ties, a few NaN, skewed scores.
+			s[k] = trial % 3 == 0 ? (float)(v % 50)
+					: trial % 3 == 1
+					? (float)(v % 100000) * 1e-3f
+					: (float)((v % 1000) * (v % 7 == 0));
+			if (v % 997 == 0) {
+				s[k] = NAN;
+			}
+		}
+		// Mask some of the best candidates and some random ones.
+		uint32_t ex[64], n_ex = 0;
+		for (uint32_t k = 0; k < N && n_ex < 64; k += 79 + trial) {
+			ex[n_ex++] = k;
+		}
+		uint32_t n_all = 0, e = 0;
+		for (uint32_t k = 0; k < N; k++) {
+			if (e < n_ex && ex[e] == k) {
+				e++;
+				continue;
+			}
+			all[n_all++] = k;
+		}
+		ref_scores = s;
+		qsort(all, n_all, sizeof(uint32_t), ref_order);
+		uint32_t kk = trial % 2 == 0 ? 40 : 20;
+		uint32_t top[40];
+		CHECK(fb_topk(s, N, ex, n_ex, kk, top) == kk);
+		for (uint32_t k = 0; k < kk; k++) {
+			CHECK(top[k] == all[k]);
+		}
+	}
+}
+
 TEST(metrics_hand_computed)
 {
 	const uint32_t top[5] = {0, 2, 1, 5, 3};
@@ -199,6 +259,7 @@ main(void)
 	RUN(topk_all_ties_rank_by_id);
 	RUN(topk_nan_ranks_last);
 	RUN(topk_matches_full_sort_on_random_scores);
+	RUN(topk_long_rows_match_full_sort);
 	RUN(metrics_hand_computed);
 	RUN(metrics_more_positives_than_k);
 	RUN(metrics_no_hit_and_short_list);
