@@ -438,6 +438,12 @@ fb_roster_count(const struct fb_roster *roster)
 }
 
 const struct fb_peer_key *
+fb_roster_at(const struct fb_roster *roster, size_t i)
+{
+	return i < roster->n ? &roster->keys[i] : NULL;
+}
+
+const struct fb_peer_key *
 fb_roster_find(const struct fb_roster *roster, const uint8_t pk[FB_ID_PK_LEN])
 {
 	for (size_t i = 0; i < roster->n; i++) {

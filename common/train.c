@@ -68,16 +68,16 @@ fb_train_config_defaults(struct fb_train_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->dim = 64;
-	cfg->epochs = 60;
+	cfg->epochs = 200;
 	cfg->eval_every = 1;
-	cfg->patience = 8;
-	cfg->batch_users = 512;
-	cfg->neg_per_pos = 1;
-	cfg->lr = 0.01;
+	cfg->patience = 20;
+	cfg->batch_users = 2048;
+	cfg->neg_per_pos = 2;
+	cfg->lr = 0.003;
 	cfg->lr_user = 0.05;
-	cfg->l2 = 1e-4;
-	cfg->item_weight = 0.5;
-	cfg->init_std = 0.1;
+	cfg->l2 = 6e-4;
+	cfg->item_weight = 0.2;
+	cfg->init_std = 0.05;
 	cfg->optimizer = FB_OPT_ADAM;
 	cfg->adam_beta1 = 0.9;
 	cfg->adam_beta2 = 0.999;

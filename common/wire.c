@@ -470,7 +470,17 @@ static const struct field fields[] = {
 		{0x000d, F_BOOL, true, CFG(report_eval), "report_eval"},
 		{0x000e, F_U8, false, CFG(update_dtype), "update_dtype"},
 		{0x000f, F_I8, false, CFG(update_exp), "update_exp"},
+		// Optional training switches: encoded only with has_train_opts.
+		{0x0010, F_BOOL, false, CFG(train.item_view), "item_view"},
+		{0x0011, F_BOOL, false, CFG(train.use_attrs), "use_attrs"},
+		{0x0012, F_BOOL, false, CFG(train.user_item_view),
+				"user_item_view"},
+		{0x0013, F_U32, false, CFG(train.batch_users), "batch_users"},
+		{0x0014, F_F64, false, CFG(train.lr_user), "lr_user"},
+		{0x0015, F_U8, false, CFG(train.optimizer), "local_optimizer"},
+		{0x0016, F_F64, false, CFG(train.init_std), "init_std"},
 };
+#define FIRST_TRAIN_OPT 0x0010
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -488,12 +498,34 @@ field_size(uint8_t kind)
 	}
 }
 
+void
+fb_wire_train_opts_defaults(struct fb_wire_train_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->item_view = true;
+	o->use_attrs = true;
+	o->user_item_view = true;
+	o->batch_users = 512;
+	o->lr_user = 0.05;
+	o->optimizer = FB_WIRE_OPT_ADAM;
+	o->init_std = 0.1;
+}
+
+// True if field f is sent for configuration c.
+static bool
+field_sent(const struct field *f, const struct fb_wire_round_config *c)
+{
+	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
+}
+
 static size_t
-config_len(void)
+config_len(const struct fb_wire_round_config *c)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < N_FIELDS; i++) {
-		n += 4 + field_size(fields[i].kind);
+		if (field_sent(&fields[i], c)) {
+			n += 4 + field_size(fields[i].kind);
+		}
 	}
 	return n;
 }
@@ -542,6 +574,21 @@ config_problem(const struct fb_wire_round_config *c)
 	if (c->update_dtype == FB_WIRE_DTYPE_F32 && c->update_exp != 0) {
 		return "update_exp is not 0 with update_dtype f32";
 	}
+	if (!c->has_train_opts) {
+		return NULL;
+	}
+	if (c->train.batch_users == 0) {
+		return "batch_users is 0";
+	}
+	if (!(isfinite(c->train.lr_user) && c->train.lr_user >= 0)) {
+		return "lr_user is not finite and >= 0";
+	}
+	if (c->train.optimizer > FB_WIRE_OPT_ADAM) {
+		return "local_optimizer is not 0 (sgd) or 1 (adam)";
+	}
+	if (!(isfinite(c->train.init_std) && c->train.init_std >= 0)) {
+		return "init_std is not finite and >= 0";
+	}
 	return NULL;
 }
 
@@ -552,6 +599,9 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 	size_t off = 0;
 	for (size_t i = 0; i < N_FIELDS; i++) {
 		const struct field *f = &fields[i];
+		if (!field_sent(f, c)) {
+			continue;
+		}
 		size_t n = field_size(f->kind);
 		fb_wire_store_u16(p + off, f->type);
 		fb_wire_store_u16(p + off + 2, (uint16_t)n);
@@ -593,6 +643,7 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.update_exp = 0,
 	};
+	fb_wire_train_opts_defaults(&c.train);
 	uint8_t *dst = (uint8_t *)&c;
 	bool seen[N_FIELDS] = {false};
 	size_t off = 0;
@@ -635,6 +686,9 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 					f->name, type, base_off + off);
 		}
 		seen[k] = true;
+		if (type >= FIRST_TRAIN_OPT) {
+			c.has_train_opts = true;
+		}
 		if (n != field_size(f->kind)) {
 			return fb_errorf(FB_EPROTO,
 					"PLAN: config field %s at offset %zu "
@@ -963,7 +1017,8 @@ fb_wire_plan_len(const struct fb_wire_plan *plan)
 	if (t == 0) {
 		return 0;
 	}
-	size_t cfg = plan->kind == FB_WIRE_PLAN_TRAIN ? pad4(config_len()) : 0;
+	size_t cfg = plan->kind == FB_WIRE_PLAN_TRAIN ? pad4(config_len(&plan->config))
+					       : 0;
 	return PLAN_FIXED_LEN + cfg + t;
 }
 

@@ -107,6 +107,11 @@ const struct fb_peer_key *fb_roster_find(
 // Number of enrolled clients.
 size_t fb_roster_count(const struct fb_roster *roster);
 
+// The i-th enrolled client (file order), or NULL if i >= count. Valid
+// until the roster is destroyed.
+const struct fb_peer_key *fb_roster_at(
+		const struct fb_roster *roster, size_t i);
+
 // Frees the roster; NULL is a no-op.
 void fb_roster_destroy(struct fb_roster *roster);
 

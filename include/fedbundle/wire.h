@@ -217,6 +217,25 @@ enum fb_wire_granularity {
 	FB_WIRE_GRAN_CLIENT = 2,
 };
 
+// §5.3.1 optional training switches of a TRAIN plan: how the client forms
+// representations and runs its local optimizer.
+enum fb_wire_local_optimizer {
+	FB_WIRE_OPT_SGD = 0,
+	FB_WIRE_OPT_ADAM = 1,
+};
+struct fb_wire_train_opts {
+	bool item_view;      // bundle rep adds the mean of its items (1)
+	bool use_attrs;      // item rep adds its attribute factors (1)
+	bool user_item_view; // user rep adds the mean of its items (1)
+	uint32_t batch_users; // users per non-private local batch, >= 1 (512)
+	double lr_user;       // SGD rate of the user factors, >= 0 (0.05)
+	uint8_t optimizer;    // enum fb_wire_local_optimizer (adam)
+	double init_std;      // std of a new client's user factors (0.1)
+};
+
+// Fills o with the defaults in parentheses above.
+void fb_wire_train_opts_defaults(struct fb_wire_train_opts *o);
+
 // §5.3.1 the round configuration of a TRAIN plan (a TLV block on the wire).
 struct fb_wire_round_config {
 	uint8_t granularity;     // enum fb_wire_granularity
@@ -234,6 +253,11 @@ struct fb_wire_round_config {
 	bool report_eval;        // send Recall/NDCG sums in the UPDATE
 	uint8_t update_dtype;    // enum fb_wire_dtype of the UPDATE tensors
 	int8_t update_exp;       // its exponent (0 for F32)
+	// §5.3.1 optional training switches (types 0x0010-0x0016). They are
+	// encoded only when has_train_opts is true; a decoder sets it when any
+	// of them was present and fills absent ones from the defaults.
+	bool has_train_opts;
+	struct fb_wire_train_opts train;
 };
 
 // §5.3 PLAN. TRAIN carries config and the model; WAIT carries only
