@@ -279,17 +279,18 @@ fb_dp_begin_release(struct fb_dp *dp, uint64_t round)
 fb_err
 fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g)
 {
-	size_t n = fb_matrix_len(&g->bundle) + fb_matrix_len(&g->item);
-	if (n != dp->dim) {
+	size_t nb = fb_matrix_len(&g->bundle), ni = fb_matrix_len(&g->item);
+	bool items = nb + ni == dp->dim;
+	if (!items && nb != dp->dim) {
 		return fb_errorf(FB_EINVAL,
-				"dp: release of %zu coordinates, "
+				"dp: release of %zu (+ %zu) coordinates, "
 				"opened for %zu",
-				n, dp->dim);
+				nb, ni, dp->dim);
 	}
 	double std = dp->sigma_noise * dp->cfg.clip;
 	fb_err err = fb_noise_add_gaussian_fixed(dp->noise, g->bundle.data,
 			fb_matrix_len(&g->bundle), std, dp->granularity);
-	if (err == FB_OK) {
+	if (err == FB_OK && items) {
 		err = fb_noise_add_gaussian_fixed(dp->noise, g->item.data,
 				fb_matrix_len(&g->item), std, dp->granularity);
 	}

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "fedbundle/fit.h"
+#include "fedbundle/pretrain.h"
 
 static double
 now_seconds(void)
@@ -145,6 +146,18 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
 	fb_model_randomize(&cur, &rng, (float)cfg->init_std);
 	fb_matrix_randn(&users, &rng, (float)cfg->init_std);
+	if (cfg->public_init) {
+		err = fb_pretrain_items(&cur.V, &ds->bi, 20,
+				(float)(cfg->init_std * sqrt((double)cfg->dim)),
+				&rng);
+		if (err != FB_OK) {
+			goto out;
+		}
+		// The bundle view then starts as the mean of its items' public
+		// factors, not drowned in random bundle factors.
+		fb_matrix_zero(&cur.W);
+	}
+	fb_train_init_bias(cfg, &cur, &users);
 	err = fb_trainer_create(&t, ds, &cur, &users, cfg);
 	if (err != FB_OK) {
 		goto out;
@@ -226,8 +239,8 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 	}
 	double t0 = now_seconds();
-	struct fb_rep_opts ro = {
-			cfg->item_view, cfg->use_attrs, cfg->user_item_view};
+	struct fb_rep_opts ro;
+	fb_train_rep_opts(cfg, &ro);
 	err = fb_fit_evaluate(ds, &best, &best_users, &ro, &ds->ub_test,
 			cfg->ks, cfg->n_k, (int)cfg->threads, &r.test);
 	r.eval_seconds += now_seconds() - t0;

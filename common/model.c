@@ -345,6 +345,9 @@ fb_user_reps_compute(struct fb_matrix *out, const struct fb_matrix *P,
 					fb_matrix_row(&reps->item, items[k]),
 					d);
 		}
+		if (reps->opts.bias) {
+			row[d - 1] = fb_matrix_row(P, u)[d - 1];
+		}
 	}
 }
 

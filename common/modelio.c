@@ -32,6 +32,9 @@ static const struct fb_cfg_field meta_fields[] = {
 		{.name = "user_item_view",
 				.type = FB_CFG_BOOL,
 				.offset = META(opts.user_item_view)},
+		{.name = "bias",
+				.type = FB_CFG_BOOL,
+				.offset = META(opts.bias)},
 		{.name = "dataset",
 				.type = FB_CFG_STRING,
 				.offset = META(dataset),
@@ -58,12 +61,13 @@ fb_modelio_save(const char *path, const struct fb_model *model,
 	}
 	snprintf(json, sizeof(json),
 			"{\"format\":1,\"item_view\":%s,\"use_attrs\":%s,"
-			"\"user_item_view\":%s,\"dataset\":\"%s\","
+			"\"user_item_view\":%s,\"bias\":%s,\"dataset\":\"%s\","
 			"\"epoch\":%u}",
 			meta->opts.item_view ? "true" : "false",
 			meta->opts.use_attrs ? "true" : "false",
 			meta->opts.user_item_view ? "true" : "false",
-			meta->dataset, meta->epoch);
+			meta->opts.bias ? "true" : "false", meta->dataset,
+			meta->epoch);
 	struct fb_tensor_view t[4];
 	size_t n = 0;
 	t[n++] = (struct fb_tensor_view){

@@ -31,9 +31,11 @@ struct worker {
 	struct rowset acc_b, acc_i; // rows of acc that are non-zero
 	struct fb_rep_grad one;     // one user's contribution (clipping)
 	struct rowset one_b, one_i;
-	float *urep; // d floats: the current user's representation
-	float *gu;   // d floats: one sample's gradient w.r.t. urep
-	float *gh;   // d floats: summed gradient w.r.t. the user's item view
+	float *urep;    // d floats: the current user's representation
+	float *gu;      // d floats: one sample's gradient w.r.t. urep
+	float *gh;      // d floats: summed gradient w.r.t. the user's item view
+	float *sink;    // 2 d floats: where item gradients go when items are
+			// not trained
 	// The current task.
 	const uint32_t *users;
 	uint32_t n_users;
@@ -85,6 +87,10 @@ fb_train_config_defaults(struct fb_train_config *cfg)
 	cfg->item_view = true;
 	cfg->use_attrs = true;
 	cfg->user_item_view = true;
+	cfg->public_init = false;
+	cfg->bias = false;
+	cfg->train_items = true;
+	cfg->bundle_rank = 0;
 	cfg->threads = 1;
 	cfg->seed = 1;
 	cfg->n_k = 2;
@@ -135,6 +141,18 @@ static const struct fb_cfg_field train_fields[] = {
 		{"user_item_view", FB_CFG_BOOL, F(user_item_view),
 				.help = "user representation for bundles includes the mean "
 					"of the user's items"},
+		{"public_init", FB_CFG_BOOL, F(public_init),
+				.help = "initialise item factors from the public catalogue "
+					"(bundle co-membership eigenvectors)"},
+		{"bias", FB_CFG_BOOL, F(bias),
+				.help = "reserve the last factor coordinate for a popularity "
+					"bias"},
+		{"train_items", FB_CFG_BOOL, F(train_items),
+				.help = "train item and attribute factors (false: keep their "
+					"initialisation; only bundle factors are trained)"},
+		{"bundle_rank", FB_CFG_U32, F(bundle_rank), 0, 4096,
+				.help = "train only this many leading bundle-factor "
+					"coordinates (plus the bias; 0: all)"},
 		{"threads", FB_CFG_U32, F(threads), 1, MAX_WORKERS,
 				.help = "worker threads"},
 		{"seed", FB_CFG_U64, F(seed), 0, 9007199254740992.0,
@@ -150,6 +168,45 @@ fb_train_config_fields(size_t *n)
 {
 	*n = sizeof(train_fields) / sizeof(train_fields[0]);
 	return train_fields;
+}
+
+void
+fb_train_rep_opts(const struct fb_train_config *cfg, struct fb_rep_opts *out)
+{
+	out->item_view = cfg->item_view;
+	out->use_attrs = cfg->use_attrs;
+	out->user_item_view = cfg->user_item_view;
+	out->bias = cfg->bias;
+}
+
+size_t
+fb_train_release_dim(
+		const struct fb_train_config *cfg, const struct fb_model *model)
+{
+	size_t n = fb_matrix_len(&model->W);
+	return cfg->train_items ? n + fb_matrix_len(&model->V) : n;
+}
+
+static void
+set_column(struct fb_matrix *m, size_t col, float value)
+{
+	for (size_t r = 0; r < m->rows; r++) {
+		fb_matrix_row(m, r)[col] = value;
+	}
+}
+
+void
+fb_train_init_bias(const struct fb_train_config *cfg, struct fb_model *model,
+		struct fb_matrix *P)
+{
+	if (!cfg->bias) {
+		return;
+	}
+	size_t last = model->dim - 1;
+	set_column(P, last, 1.0f);
+	set_column(&model->V, last, 0.0f);
+	set_column(&model->W, last, 0.0f);
+	set_column(&model->M, last, 0.0f);
 }
 
 fb_err
@@ -267,7 +324,8 @@ worker_finish(struct worker *w)
 	free(w->urep);
 	free(w->gu);
 	free(w->gh);
-	w->urep = w->gu = w->gh = NULL;
+	free(w->sink);
+	w->urep = w->gu = w->gh = w->sink = NULL;
 }
 
 static fb_err
@@ -279,7 +337,9 @@ worker_init(struct worker *w, struct fb_trainer *t)
 	w->urep = malloc(m->dim * sizeof(float));
 	w->gu = malloc(m->dim * sizeof(float));
 	w->gh = malloc(m->dim * sizeof(float));
+	w->sink = malloc(2 * m->dim * sizeof(float));
 	if (w->urep == NULL || w->gu == NULL || w->gh == NULL ||
+			w->sink == NULL ||
 			fb_rep_grad_init(&w->acc, m) != FB_OK ||
 			fb_rep_grad_init(&w->one, m) != FB_OK ||
 			rowset_init(&w->acc_b, m->n_bundles) != FB_OK ||
@@ -351,8 +411,8 @@ fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
 		goto fail;
 	}
 	err = FB_ENOMEM;
-	struct fb_rep_opts ro = {
-			cfg->item_view, cfg->use_attrs, cfg->user_item_view};
+	struct fb_rep_opts ro;
+	fb_train_rep_opts(cfg, &ro);
 	if (fb_reps_init(&t->reps, model, &ro) != FB_OK ||
 			fb_rep_grad_init(&t->batch, model) != FB_OK ||
 			fb_matrix_init(&t->grad_item, model->n_items,
@@ -493,6 +553,7 @@ static void
 user_step(float *restrict p, float *restrict u, const float *restrict gu,
 		float lr, float l2, size_t d)
 {
+	// d excludes a bias coordinate, which stays at 1.
 	for (size_t k = 0; k < d; k++) {
 		float step = -lr * (gu[k] + l2 * p[k]);
 		p[k] += step;
@@ -516,6 +577,10 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 	float *p = fb_matrix_row(t->P, u);
 	float lr_user = (float)cfg->lr_user, l2 = (float)cfg->l2;
 	float *urep = w->urep, *gu = w->gu, *gh = w->gh;
+	size_t d_user = cfg->bias ? d - 1 : d; // coordinates p_u learns
+	bool items_trained = cfg->train_items;
+	// Item gradients go nowhere when items are not trained.
+	float *sink_pos = w->sink, *sink_neg = w->sink + d;
 
 	const uint32_t *items = NULL;
 	uint32_t n_items = 0;
@@ -532,6 +597,9 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 			fb_axpy(urep, wt,
 					fb_matrix_row(&t->reps.item, items[k]),
 					d);
+		}
+		if (cfg->bias) {
+			urep[d - 1] = p[d - 1];
 		}
 	}
 
@@ -552,13 +620,13 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 					fb_matrix_row(gb, row[k]),
 					fb_matrix_row(gb, neg), 1.0f, gu, d);
 			w->stats.samples++;
-			user_step(p, urep, gu, lr_user, l2, d);
+			user_step(p, urep, gu, lr_user, l2, d_user);
 			if (view) {
 				fb_axpy(gh, 1.0f, gu, d);
 			}
 		}
 	}
-	if (view) {
+	if (view && items_trained) {
 		// h_u = mean of the user's item reps: its gradient is spread
 		// evenly over them.
 		float wt = 1.0f / (float)n_items;
@@ -577,16 +645,20 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 			if (neg == UINT32_MAX) {
 				continue;
 			}
-			rowset_add(si, items[k]);
-			rowset_add(si, neg);
+			float *g_pos = sink_pos, *g_neg = sink_neg;
+			if (items_trained) {
+				rowset_add(si, items[k]);
+				rowset_add(si, neg);
+				g_pos = fb_matrix_row(gi, items[k]);
+				g_neg = fb_matrix_row(gi, neg);
+			}
 			w->stats.loss += bpr_triple(p,
 					fb_matrix_row(&t->reps.item, items[k]),
 					fb_matrix_row(&t->reps.item, neg),
-					fb_matrix_row(gi, items[k]),
-					fb_matrix_row(gi, neg),
-					(float)cfg->item_weight, gu, d);
+					g_pos, g_neg, (float)cfg->item_weight,
+					gu, d);
 			w->stats.samples++;
-			user_step(p, urep, gu, lr_user, l2, d);
+			user_step(p, urep, gu, lr_user, l2, d_user);
 		}
 	}
 }
@@ -618,6 +690,25 @@ fold_user(struct rowset *acc_s, struct fb_matrix *acc, struct rowset *one_s,
 	rowset_clear(one_s, one);
 }
 
+// Zeroes the bundle-factor coordinates that are not trained
+// (cfg->bundle_rank) in the rows of m listed in s, or in every row if s is
+// NULL.
+static void
+mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
+		const struct rowset *s)
+{
+	size_t d = m->cols, end = t->cfg.bias ? d - 1 : d;
+	size_t rank = t->cfg.bundle_rank;
+	if (rank == 0 || rank >= end) {
+		return;
+	}
+	size_t n = s != NULL ? s->n : m->rows;
+	for (size_t k = 0; k < n; k++) {
+		float *row = fb_matrix_row(m, s != NULL ? s->rows[k] : k);
+		memset(row + rank, 0, (end - rank) * sizeof(float));
+	}
+}
+
 static void
 worker_run(void *ctx, int thread, size_t begin, size_t end)
 {
@@ -637,6 +728,7 @@ worker_run(void *ctx, int thread, size_t begin, size_t end)
 		}
 		run_user(w, &rng, u, &w->one.bundle, &w->one_b, &w->one.item,
 				&w->one_i);
+		mask_bundle_rows(t, &w->one.bundle, &w->one_b);
 		double norm = sqrt(rowset_sqnorm(&w->one_b, &w->one.bundle) +
 				rowset_sqnorm(&w->one_i, &w->one.item));
 		float scale = 1.0f;
@@ -721,6 +813,7 @@ fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 			sum.max_user_norm = w->stats.max_user_norm;
 		}
 	}
+	mask_bundle_rows(t, &g->bundle, NULL);
 	sum.seconds = now_seconds() - t0;
 	if (stats != NULL) {
 		*stats = sum;
@@ -844,8 +937,15 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 				apply_attr_grad, &c);
 	}
 	t->adam_t++;
-	step_matrix(t, &t->model->W, (struct fb_matrix *)&g->bundle,
-			&t->adam_m.W, &t->adam_v.W);
+	// The gradient of W, with untrained coordinates (bundle_rank) zeroed:
+	// under DP they carry only noise.
+	fb_matrix_copy(&t->grad.W, &g->bundle);
+	mask_bundle_rows(t, &t->grad.W, NULL);
+	step_matrix(t, &t->model->W, &t->grad.W, &t->adam_m.W, &t->adam_v.W);
+	if (!t->cfg.train_items) {
+		fb_reps_compute(&t->reps, t->model, &t->cat);
+		return FB_OK;
+	}
 	step_matrix(t, &t->model->V, &t->grad_item, &t->adam_m.V, &t->adam_v.V);
 	if (t->reps.opts.use_attrs) {
 		step_matrix(t, &t->model->M, &t->grad.M, &t->adam_m.M,

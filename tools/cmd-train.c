@@ -343,7 +343,12 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	if (ledger == NULL) {
 		return FB_ENOMEM;
 	}
-	size_t dim = ((size_t)ds->n_bundles + ds->n_items) * cfg->dim;
+	struct fb_model shape = {.dim = cfg->dim};
+	shape.W.rows = ds->n_bundles;
+	shape.W.cols = cfg->dim;
+	shape.V.rows = ds->n_items;
+	shape.V.cols = cfg->dim;
+	size_t dim = fb_train_release_dim(cfg, &shape);
 	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, dim,
 			fb_fit_dp_steps(cfg->epochs, dpc->q));
 	if (err == FB_OK && !a->quiet) {
@@ -436,10 +441,8 @@ cmd_train(int argc, char **argv)
 		goto out;
 	}
 	if (a.out != NULL) {
-		struct fb_model_meta meta = {
-				{cfg.item_view, cfg.use_attrs,
-						cfg.user_item_view},
-				"", res.best_epoch};
+		struct fb_model_meta meta = {.epoch = res.best_epoch};
+		fb_train_rep_opts(&cfg, &meta.opts);
 		snprintf(meta.dataset, sizeof(meta.dataset), "%s", ds->name);
 		err = fb_modelio_save(a.out, &model, &P, &meta);
 		if (err != FB_OK) {

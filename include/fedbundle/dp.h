@@ -85,7 +85,10 @@ void fb_dp_close(struct fb_dp *dp);
 // release must then not happen).
 fb_err fb_dp_begin_release(struct fb_dp *dp, uint64_t round);
 
-// Step 3 above, on both matrices of g (the summed, clipped gradient).
+// Step 3 above, on the matrices of g (the summed, clipped gradient) that
+// are released: both if dp was opened for their total size, only the
+// bundle one if it was opened for that (items not trained: g->item is
+// then not released and must not be used).
 fb_err fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g);
 
 // Poisson sampling with rate q from the CSPRNG: writes the users of

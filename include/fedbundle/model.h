@@ -117,6 +117,9 @@ struct fb_rep_opts {
 	// User rep (for bundles) adds the mean of the user's item reps;
 	// computed where the user's data lives, never shared.
 	bool user_item_view;
+	// The last coordinate is a bias: every user's is fixed to 1, so an
+	// item's or bundle's last coordinate is its popularity term.
+	bool bias;
 };
 
 // Derived representations of items and bundles (see the top of this file).

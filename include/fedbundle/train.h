@@ -60,6 +60,20 @@ struct fb_train_config {
 	// User rep for bundles adds the mean of the user's item reps (computed
 	// where the user's data lives; never shared).
 	bool user_item_view;
+	// V starts from the public catalogue's co-membership eigenvectors
+	// (pretrain.h) instead of noise.
+	bool public_init;
+	// The last factor coordinate is a popularity bias (model.h).
+	bool bias;
+	// Item and attribute factors are trained (false: they stay at their
+	// initialisation, e.g. public_init, and only W is trained and, under
+	// DP, released: a release of |B| x d instead of (|B| + |I|) x d).
+	bool train_items;
+	// Only the first bundle_rank coordinates of W (and the bias, if any)
+	// are trained; the others stay 0. 0: all. A low rank concentrates a
+	// user's clipped contribution on few coordinates, which is what DP
+	// noise hurts least.
+	uint32_t bundle_rank;
 	uint32_t threads; // worker threads (>= 1)
 	uint64_t seed;
 	uint32_t n_k; // evaluation cut-offs
@@ -71,6 +85,20 @@ void fb_train_config_defaults(struct fb_train_config *cfg);
 
 // The JSON schema of struct fb_train_config (see config.h), n entries.
 const struct fb_cfg_field *fb_train_config_fields(size_t *n);
+
+// The representation switches of cfg.
+void fb_train_rep_opts(
+		const struct fb_train_config *cfg, struct fb_rep_opts *out);
+
+// Coordinates of one DP release under cfg: the bundle representation
+// gradient, plus the item one when items are trained.
+size_t fb_train_release_dim(const struct fb_train_config *cfg,
+		const struct fb_model *model);
+
+// Sets the bias coordinate (cfg->bias): user factors' last coordinate 1,
+// V's, W's and M's 0. A no-op without the bias.
+void fb_train_init_bias(const struct fb_train_config *cfg,
+		struct fb_model *model, struct fb_matrix *P);
 
 // Checks ranges; FB_EINVAL with the offending field named.
 fb_err fb_train_config_check(const struct fb_train_config *cfg);

@@ -57,7 +57,7 @@ TEST(reps_match_hand_computation)
 	fill(&m.M, 10);  // M = [10 11; 12 13]
 	struct fb_catalog cat;
 	CHECK_OK(fb_catalog_init(&cat, ds));
-	struct fb_rep_opts opts = {true, true, true};
+	struct fb_rep_opts opts = {true, true, true, false};
 	struct fb_reps r;
 	CHECK_OK(fb_reps_init(&r, &m, &opts));
 	fb_reps_compute(&r, &m, &cat);
@@ -80,7 +80,7 @@ TEST(reps_match_hand_computation)
 	CHECK_NEAR(U.data[0], 1 + (13 + 18) / 2.0, 1e-4);
 	CHECK_NEAR(U.data[3], 4 + 12, 1e-4);
 	// Switches off: reps are the raw factors.
-	struct fb_rep_opts off = {false, false, false};
+	struct fb_rep_opts off = {false, false, false, false};
 	struct fb_reps r0;
 	CHECK_OK(fb_reps_init(&r0, &m, &off));
 	fb_reps_compute(&r0, &m, &cat);
@@ -145,7 +145,7 @@ TEST(model_file_round_trip)
 	struct fb_matrix P;
 	CHECK_OK(fb_matrix_init(&P, 6, 4));
 	fb_matrix_randn(&P, &rng, 1);
-	struct fb_model_meta meta = {{true, false, true}, "tiny", 17};
+	struct fb_model_meta meta = {{true, false, true, true}, "tiny", 17};
 	char *path = tmp_path("m.fbm");
 	CHECK_OK(fb_modelio_save(path, &m, &P, &meta));
 	struct fb_model m2;
@@ -202,7 +202,7 @@ TEST(failed_write_keeps_previous_file)
 {
 	struct fb_model m;
 	CHECK_OK(fb_model_init(&m, 50, 30, 0, 8));
-	struct fb_model_meta meta = {{true, true, true}, "x", 1};
+	struct fb_model_meta meta = {{true, true, true, false}, "x", 1};
 	char *path = tmp_path("keep.fbm");
 	CHECK_OK(fb_modelio_save(path, &m, NULL, &meta));
 	struct stat before;

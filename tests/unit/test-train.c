@@ -298,6 +298,60 @@ TEST(learns_planted_communities)
 	fb_dataset_destroy(ds);
 }
 
+// bias, train_items = false and bundle_rank restrict what is trained:
+// the bias coordinate of users stays 1, V does not move, and the untrained
+// coordinates of W stay exactly 0, also under clipping.
+TEST(restricted_training_keeps_what_it_must)
+{
+	struct fb_train_config cfg;
+	fb_train_config_defaults(&cfg);
+	cfg.dim = 8;
+	cfg.bias = true;
+	cfg.train_items = false;
+	cfg.bundle_rank = 3;
+	cfg.batch_users = 8;
+	struct rig r;
+	CHECK_OK(rig_init(&r, &cfg, 40));
+	fb_matrix_zero(&r.model.W);
+	fb_train_init_bias(&cfg, &r.model, &r.P);
+	fb_trainer_refresh(r.t);
+	struct fb_matrix V0;
+	CHECK_OK(fb_matrix_init(&V0, r.model.V.rows, r.model.V.cols));
+	CHECK_OK(fb_matrix_copy(&V0, &r.model.V));
+	for (uint32_t e = 1; e <= 3; e++) {
+		CHECK_OK(fb_trainer_epoch(r.t, e, NULL));
+	}
+	uint32_t all[40];
+	for (uint32_t u = 0; u < 40; u++) {
+		all[u] = u;
+	}
+	struct fb_batch_opts o = {0.1, 1};
+	CHECK_OK(fb_trainer_batch_gradient(r.t, all, 40, &o, 7, &r.g, NULL));
+	CHECK_OK(fb_trainer_apply(r.t, &r.g));
+	CHECK(memcmp(V0.data, r.model.V.data, fb_matrix_len(&V0) * 4) == 0);
+	double trained = 0;
+	for (size_t b = 0; b < r.model.W.rows; b++) {
+		const float *w = fb_matrix_row(&r.model.W, b);
+		for (size_t k = 3; k < 7; k++) {
+			CHECK(w[k] == 0.0f);
+		}
+		trained += fabs(w[0]) + fabs(w[7]);
+		const float *gb = fb_matrix_row(&r.g.bundle, b);
+		for (size_t k = 3; k < 7; k++) {
+			CHECK(gb[k] == 0.0f);
+		}
+	}
+	CHECK(trained > 0); // the rank and bias coordinates did learn
+	for (size_t u = 0; u < r.P.rows; u++) {
+		CHECK(fb_matrix_row(&r.P, u)[7] == 1.0f);
+	}
+	// The release is the bundle gradient only.
+	CHECK(fb_train_release_dim(&cfg, &r.model) ==
+			fb_matrix_len(&r.model.W));
+	fb_matrix_finish(&V0);
+	rig_finish(&r);
+}
+
 TEST(config_is_checked)
 {
 	struct fb_train_config cfg;
@@ -322,6 +376,7 @@ main(void)
 	RUN(clipping_bounds_every_user);
 	RUN(training_is_reproducible);
 	RUN(learns_planted_communities);
+	RUN(restricted_training_keeps_what_it_must);
 	RUN(config_is_checked);
 	return harness_done();
 }
