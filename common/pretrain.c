@@ -67,14 +67,14 @@ orthonormalise(struct fb_matrix *X, double *col_a, double *col_b)
 }
 
 fb_err
-fb_pretrain_items(struct fb_matrix *V, const struct fb_csr *bi,
-		uint32_t iters, float row_norm, struct fb_rng *rng)
+fb_pretrain_items(struct fb_matrix *V, const struct fb_csr *bi, uint32_t iters,
+		float row_norm, struct fb_rng *rng)
 {
 	size_t n = V->rows, d = V->cols;
 	if (bi->n_cols != n || d == 0 || d > n) {
 		return fb_errorf(FB_EINVAL,
-				"pretrain: %zu x %zu factors for %u items", n, d,
-				bi->n_cols);
+				"pretrain: %zu x %zu factors for %u items", n,
+				d, bi->n_cols);
 	}
 	struct fb_matrix Y = {0}, tmp = {0};
 	float *inv_sqrt = malloc((bi->n_rows + 1) * sizeof(float));
@@ -105,7 +105,7 @@ fb_pretrain_items(struct fb_matrix *V, const struct fb_csr *bi,
 	for (size_t r = 0; r < n; r++) {
 		for (size_t j = 0; j < d; j++) {
 			lambda[j] += (double)fb_matrix_row(V, r)[j] *
-				     fb_matrix_row(&Y, r)[j];
+					fb_matrix_row(&Y, r)[j];
 		}
 	}
 	double total = 0;
@@ -132,8 +132,8 @@ fb_pretrain_items(struct fb_matrix *V, const struct fb_csr *bi,
 	for (size_t r = 0; r < n; r++) {
 		float *row = fb_matrix_row(V, r);
 		for (size_t j = 0; j < d; j++) {
-			row[j] = seen[r] ? row[j] * scale :
-					   (float)(fb_rng_normal(rng) * std);
+			row[j] = seen[r] ? row[j] * scale
+					 : (float)(fb_rng_normal(rng) * std);
 		}
 	}
 	free(seen);

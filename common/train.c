@@ -87,7 +87,7 @@ fb_train_config_defaults(struct fb_train_config *cfg)
 	cfg->item_view = true;
 	cfg->use_attrs = true;
 	cfg->user_item_view = true;
-	cfg->public_init = false;
+	cfg->public_init = true;
 	cfg->bias = false;
 	cfg->train_items = true;
 	cfg->bundle_rank = 0;
@@ -177,6 +177,19 @@ fb_train_rep_opts(const struct fb_train_config *cfg, struct fb_rep_opts *out)
 	out->use_attrs = cfg->use_attrs;
 	out->user_item_view = cfg->user_item_view;
 	out->bias = cfg->bias;
+}
+
+void
+fb_train_config_defaults_dp(struct fb_train_config *cfg)
+{
+	fb_train_config_defaults(cfg);
+	cfg->epochs = 30;
+	cfg->optimizer = FB_OPT_SGD;
+	cfg->lr = 20;
+	cfg->public_init = true;
+	cfg->train_items = false;
+	cfg->bias = true;
+	cfg->bundle_rank = 16;
 }
 
 size_t

@@ -1017,8 +1017,9 @@ fb_wire_plan_len(const struct fb_wire_plan *plan)
 	if (t == 0) {
 		return 0;
 	}
-	size_t cfg = plan->kind == FB_WIRE_PLAN_TRAIN ? pad4(config_len(&plan->config))
-					       : 0;
+	size_t cfg = plan->kind == FB_WIRE_PLAN_TRAIN
+			? pad4(config_len(&plan->config))
+			: 0;
 	return PLAN_FIXED_LEN + cfg + t;
 }
 

@@ -43,7 +43,9 @@ static const char *const usage_text =
 		"user-level differential privacy (each user's contribution "
 		"clipped,\nexact discrete Gaussian noise from libsodium's "
 		"CSPRNG, budget enforced):\n"
-		"  --dp MODE           none (default) or user\n"
+		"  --dp MODE           none (default) or user; user switches the\n"
+		"                      training defaults to the DP ones (public item\n"
+		"                      factors, low-rank bundle factors, SGD)\n"
 		"  --epsilon E         budget epsilon (default 8)\n"
 		"  --delta D           budget delta (default 1e-6)\n"
 		"  --clip C            L2 clipping norm per user (default 1)\n"
@@ -268,7 +270,10 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 {
 	fb_train_config_defaults(cfg);
 	fb_dp_config_defaults(dpc);
-	if (a->config != NULL) {
+	// The training defaults depend on the privacy mode, which may come
+	// from the file: read it once for the mode, then for real over the
+	// mode's defaults.
+	for (int pass = 0; pass < 2 && a->config != NULL; pass++) {
 		size_t n, n_dp;
 		const struct fb_cfg_field *f = fb_train_config_fields(&n);
 		const struct fb_cfg_field *fd = fb_dp_config_fields(&n_dp);
@@ -280,6 +285,19 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 		if (err != FB_OK) {
 			return cli_fail("train", err, "bad config");
 		}
+		if (pass == 0) {
+			int mode = a->dp_mode >= 0 ? a->dp_mode
+						   : (int)dpc->mode;
+			if (mode == FB_DP_USER) {
+				fb_train_config_defaults_dp(cfg);
+			} else {
+				fb_train_config_defaults(cfg);
+			}
+			fb_dp_config_defaults(dpc);
+		}
+	}
+	if (a->config == NULL && a->dp_mode == FB_DP_USER) {
+		fb_train_config_defaults_dp(cfg);
 	}
 	cfg->epochs = a->epochs > 0 ? a->epochs : cfg->epochs;
 	cfg->threads = a->threads > 0 ? a->threads : cfg->threads;

@@ -80,8 +80,13 @@ struct fb_train_config {
 	uint32_t ks[FB_METRICS_MAX_K];
 };
 
-// Fills cfg with the defaults.
+// Fills cfg with the defaults (tuned on Youshu's tune split, non-private).
 void fb_train_config_defaults(struct fb_train_config *cfg);
+
+// The defaults for user-level DP training (tuned the same way): items keep
+// their public factors, the release is a low-rank bundle gradient plus a
+// bias, and plain SGD, which DP noise hurts far less than Adam.
+void fb_train_config_defaults_dp(struct fb_train_config *cfg);
 
 // The JSON schema of struct fb_train_config (see config.h), n entries.
 const struct fb_cfg_field *fb_train_config_fields(size_t *n);

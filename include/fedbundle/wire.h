@@ -224,9 +224,9 @@ enum fb_wire_local_optimizer {
 	FB_WIRE_OPT_ADAM = 1,
 };
 struct fb_wire_train_opts {
-	bool item_view;      // bundle rep adds the mean of its items (1)
-	bool use_attrs;      // item rep adds its attribute factors (1)
-	bool user_item_view; // user rep adds the mean of its items (1)
+	bool item_view;       // bundle rep adds the mean of its items (1)
+	bool use_attrs;       // item rep adds its attribute factors (1)
+	bool user_item_view;  // user rep adds the mean of its items (1)
 	uint32_t batch_users; // users per non-private local batch, >= 1 (512)
 	double lr_user;       // SGD rate of the user factors, >= 0 (0.05)
 	uint8_t optimizer;    // enum fb_wire_local_optimizer (adam)

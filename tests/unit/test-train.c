@@ -277,6 +277,7 @@ TEST(learns_planted_communities)
 	cfg.epochs = 30;
 	cfg.batch_users = 32;
 	cfg.lr = 0.03;
+	cfg.public_init = false; // learn the communities from the data alone
 	const uint32_t ks[1] = {5};
 	memcpy(cfg.ks, ks, sizeof(ks));
 	cfg.n_k = 1;
