@@ -297,6 +297,69 @@ fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g)
 	return err;
 }
 
+size_t
+fb_dp_shape_count(const struct fb_dp_shape *s, const struct fb_rep_grad *g)
+{
+	size_t cols = g->bundle.cols;
+	size_t used = s->bundle_cols < cols ? s->bundle_cols : cols;
+	if (s->bundle_last_col && used < cols) {
+		used++;
+	}
+	return g->bundle.rows * used + (s->items ? fb_matrix_len(&g->item) : 0);
+}
+
+fb_err
+fb_dp_noise_shaped(struct fb_dp *dp, struct fb_rep_grad *g,
+		const struct fb_dp_shape *s)
+{
+	size_t n = fb_dp_shape_count(s, g);
+	if (n != dp->dim) {
+		return fb_errorf(FB_EINVAL,
+				"dp: shaped release of %zu coordinates, opened "
+				"for %zu",
+				n, dp->dim);
+	}
+	size_t rows = g->bundle.rows, cols = g->bundle.cols;
+	size_t lead = s->bundle_cols < cols ? s->bundle_cols : cols;
+	bool last = s->bundle_last_col && lead < cols;
+	size_t per_row = lead + (last ? 1 : 0);
+	// Pack the released bundle coordinates, noise them in one pass,
+	// unpack; everything else of the bundle gradient becomes 0.
+	float *packed = malloc((rows * per_row + 1) * sizeof(float));
+	if (packed == NULL) {
+		return FB_ENOMEM;
+	}
+	for (size_t r = 0; r < rows; r++) {
+		const float *row = fb_matrix_row(&g->bundle, r);
+		memcpy(packed + r * per_row, row, lead * sizeof(float));
+		if (last) {
+			packed[r * per_row + lead] = row[cols - 1];
+		}
+	}
+	double std = dp->sigma_noise * dp->cfg.clip;
+	fb_err err = fb_noise_add_gaussian_fixed(dp->noise, packed,
+			rows * per_row, std, dp->granularity);
+	if (err == FB_OK && s->items) {
+		err = fb_noise_add_gaussian_fixed(dp->noise, g->item.data,
+				fb_matrix_len(&g->item), std, dp->granularity);
+	}
+	if (err == FB_OK) {
+		for (size_t r = 0; r < rows; r++) {
+			float *row = fb_matrix_row(&g->bundle, r);
+			memcpy(row, packed + r * per_row, lead * sizeof(float));
+			memset(row + lead, 0, (cols - lead) * sizeof(float));
+			if (last) {
+				row[cols - 1] = packed[r * per_row + lead];
+			}
+		}
+		if (!s->items) {
+			fb_matrix_zero(&g->item);
+		}
+	}
+	free(packed);
+	return err;
+}
+
 void
 fb_dp_sample(struct fb_dp *dp, const uint32_t *candidates, uint32_t n,
 		uint32_t *out, uint32_t *m)

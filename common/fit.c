@@ -87,7 +87,9 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct fb_rep_grad *g,
 		err = fb_trainer_batch_gradient(
 				t, sampled, m, &opts, stream, g, &st);
 		if (err == FB_OK) {
-			err = fb_dp_noise(dp, g);
+			struct fb_dp_shape shape;
+			fb_train_release_shape(fb_trainer_config(t), &shape);
+			err = fb_dp_noise_shaped(dp, g, &shape);
 		}
 		if (err != FB_OK) {
 			break;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/dp.h"
 #include "fedbundle/parallel.h"
 #include "fedbundle/train.h"
 
@@ -198,6 +199,17 @@ fb_train_release_dim(
 {
 	size_t n = fb_matrix_len(&model->W);
 	return cfg->train_items ? n + fb_matrix_len(&model->V) : n;
+}
+
+void
+fb_train_release_shape(
+		const struct fb_train_config *cfg, struct fb_dp_shape *out)
+{
+	size_t end = cfg->bias ? cfg->dim - 1 : cfg->dim;
+	size_t rank = cfg->bundle_rank;
+	out->bundle_cols = rank > 0 && rank < end ? rank : end;
+	out->bundle_last_col = cfg->bias;
+	out->items = cfg->train_items;
 }
 
 static void
@@ -484,6 +496,12 @@ fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
 fail:
 	fb_trainer_destroy(t);
 	return err;
+}
+
+const struct fb_train_config *
+fb_trainer_config(const struct fb_trainer *t)
+{
+	return &t->cfg;
 }
 
 const struct fb_reps *

@@ -361,12 +361,12 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	if (ledger == NULL) {
 		return FB_ENOMEM;
 	}
-	struct fb_model shape = {.dim = cfg->dim};
-	shape.W.rows = ds->n_bundles;
-	shape.W.cols = cfg->dim;
-	shape.V.rows = ds->n_items;
-	shape.V.cols = cfg->dim;
-	size_t dim = fb_train_release_dim(cfg, &shape);
+	// Shapes only: no storage is needed to count coordinates.
+	struct fb_rep_grad g = {{ds->n_bundles, cfg->dim, NULL},
+			{ds->n_items, cfg->dim, NULL}};
+	struct fb_dp_shape shape;
+	fb_train_release_shape(cfg, &shape);
+	size_t dim = fb_dp_shape_count(&shape, &g);
 	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, dim,
 			fb_fit_dp_steps(cfg->epochs, dpc->q));
 	if (err == FB_OK && !a->quiet) {

@@ -91,6 +91,24 @@ fb_err fb_dp_begin_release(struct fb_dp *dp, uint64_t round);
 // then not released and must not be used).
 fb_err fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g);
 
+// Which coordinates of a representation gradient a release holds: the
+// others are data-independent zeros (not trained), so leaving them out of
+// the release costs nothing and saves their noise.
+struct fb_dp_shape {
+	size_t bundle_cols;   // leading columns of the bundle gradient
+	bool bundle_last_col; // and its last column (a bias), if not in them
+	bool items;           // and the whole item gradient
+};
+
+// Number of coordinates a release of g's shape holds under s.
+size_t fb_dp_shape_count(
+		const struct fb_dp_shape *s, const struct fb_rep_grad *g);
+
+// Step 3 above on the coordinates s releases (dp must have been opened
+// with dim = fb_dp_shape_count); the other coordinates of g are set to 0.
+fb_err fb_dp_noise_shaped(struct fb_dp *dp, struct fb_rep_grad *g,
+		const struct fb_dp_shape *s);
+
 // Poisson sampling with rate q from the CSPRNG: writes the users of
 // candidates[0..n) that are sampled into out (room for n) and their
 // number into *m.

@@ -32,6 +32,8 @@
 #include "fedbundle/eval.h"
 #include "fedbundle/model.h"
 
+struct fb_dp_shape; // dp.h
+
 enum fb_optimizer {
 	FB_OPT_SGD,
 	FB_OPT_ADAM,
@@ -100,6 +102,12 @@ void fb_train_rep_opts(
 size_t fb_train_release_dim(const struct fb_train_config *cfg,
 		const struct fb_model *model);
 
+// What a DP release holds under cfg (dp.h): the trained bundle
+// coordinates (bundle_rank leading ones and the bias, or all) and the item
+// gradient if items are trained.
+void fb_train_release_shape(
+		const struct fb_train_config *cfg, struct fb_dp_shape *out);
+
 // Sets the bias coordinate (cfg->bias): user factors' last coordinate 1,
 // V's, W's and M's 0. A no-op without the bias.
 void fb_train_init_bias(const struct fb_train_config *cfg,
@@ -164,6 +172,9 @@ fb_err fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 // One optimizer step of the shared parameters from the representation
 // gradient g (plus L2), then recomputes the representations.
 fb_err fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g);
+
+// The configuration the trainer runs with.
+const struct fb_train_config *fb_trainer_config(const struct fb_trainer *t);
 
 // The current representations (valid until the next apply).
 const struct fb_reps *fb_trainer_reps(const struct fb_trainer *t);
