@@ -21,7 +21,56 @@ struct fb_dp {
 	double granularity;
 	double sigma_noise;     // std / clip
 	double sigma_accounted; // std / (clip + granularity sqrt(dim))
+	// Releases that still fit in the budget, found once by search over
+	// the accountant (monotone in the count) instead of an accountant
+	// call per release.
+	uint64_t remaining;
+	bool remaining_known;
 };
+
+// The largest k such that k more releases keep the accountant within
+// the budget.
+static fb_err
+count_remaining(struct fb_dp *dp, uint64_t *out)
+{
+	bool exceed = false;
+	uint64_t lo = 0, hi = 1;
+	fb_err err;
+	// Exponential search for a count that exceeds, then bisection.
+	for (;;) {
+		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
+				dp->sigma_accounted, hi, dp->cfg.epsilon,
+				dp->cfg.delta, &exceed);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (exceed) {
+			break;
+		}
+		lo = hi;
+		if (hi >= (UINT64_C(1) << 40)) {
+			*out = hi;
+			return FB_OK;
+		}
+		hi *= 2;
+	}
+	while (hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
+				dp->sigma_accounted, mid, dp->cfg.epsilon,
+				dp->cfg.delta, &exceed);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (exceed) {
+			hi = mid;
+		} else {
+			lo = mid;
+		}
+	}
+	*out = lo;
+	return FB_OK;
+}
 
 static const char *const mode_names[] = {"none", "user", "client", NULL};
 static const char *const acct_names[] = {"rdp", "pld", NULL};
@@ -231,6 +280,10 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 	} else {
 		err = fb_noise_create(&dp->noise);
 	}
+	if (err == FB_OK) {
+		err = count_remaining(dp, &dp->remaining);
+		dp->remaining_known = err == FB_OK;
+	}
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -241,17 +294,18 @@ fail:
 	return err;
 }
 
-fb_err
-fb_dp_begin_release(struct fb_dp *dp, uint64_t round)
+static fb_err
+begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 {
-	bool exceed = false;
-	fb_err err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
-			dp->sigma_accounted, 1, dp->cfg.epsilon, dp->cfg.delta,
-			&exceed);
-	if (err != FB_OK) {
-		return err;
+	fb_err err = FB_OK;
+	if (!dp->remaining_known) {
+		err = count_remaining(dp, &dp->remaining);
+		if (err != FB_OK) {
+			return err;
+		}
+		dp->remaining_known = true;
 	}
-	if (exceed) {
+	if (dp->remaining == 0) {
 		double spent = 0;
 		fb_acct_epsilon(dp->acct, dp->cfg.delta, &spent);
 		return fb_errorf(FB_EBUDGET,
@@ -269,11 +323,35 @@ fb_dp_begin_release(struct fb_dp *dp, uint64_t round)
 	e.steps = 1;
 	e.clip = dp->cfg.clip;
 	e.delta = dp->cfg.delta;
-	err = fb_ledger_append(dp->ledger, &e);
+	err = sync ? fb_ledger_append(dp->ledger, &e)
+		   : fb_ledger_append_deferred(dp->ledger, &e);
 	if (err == FB_OK) {
 		err = fb_acct_add(dp->acct, e.q, e.sigma, 1);
 	}
+	if (err == FB_OK) {
+		dp->remaining--;
+	} else {
+		dp->remaining_known = false; // recount from what is recorded
+	}
 	return err;
+}
+
+fb_err
+fb_dp_begin_release(struct fb_dp *dp, uint64_t round)
+{
+	return begin_release(dp, round, true);
+}
+
+fb_err
+fb_dp_begin_release_deferred(struct fb_dp *dp, uint64_t round)
+{
+	return begin_release(dp, round, false);
+}
+
+fb_err
+fb_dp_sync(struct fb_dp *dp)
+{
+	return fb_ledger_sync(dp->ledger);
 }
 
 fb_err

@@ -75,7 +75,10 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct fb_rep_grad *g,
 	struct fb_train_stats total = {0};
 	fb_err err = FB_OK;
 	for (uint64_t s = 0; s < steps; s++) {
-		err = fb_dp_begin_release(dp, fb_dp_releases(dp) + 1);
+		// The noisy steps stay in this process: their entries are
+		// synced once per epoch, before anything is evaluated,
+		// printed or saved.
+		err = fb_dp_begin_release_deferred(dp, fb_dp_releases(dp) + 1);
 		if (err != FB_OK) {
 			break;
 		}
@@ -108,6 +111,10 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct fb_rep_grad *g,
 		if (st.max_user_norm > total.max_user_norm) {
 			total.max_user_norm = st.max_user_norm;
 		}
+	}
+	fb_err sync_err = fb_dp_sync(dp);
+	if (err == FB_OK || err == FB_EBUDGET) {
+		err = sync_err != FB_OK ? sync_err : err;
 	}
 	if (total.samples > 0) {
 		total.loss /= (double)total.samples;

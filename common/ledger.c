@@ -30,6 +30,7 @@ struct fb_ledger {
 	uint8_t (*heads)[FB_HASH_LEN]; // heads[k] = hash after k entries
 	size_t n;
 	size_t cap;
+	bool unsynced; // appended entries not yet fsync'd
 };
 
 // A parsed line: the entry plus its chain fields.
@@ -311,8 +312,18 @@ fail:
 	return err;
 }
 
-fb_err
-fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *in)
+// Fault injection for tests: FB_FAULT_LEDGER_APPEND=N makes the N-th
+// append of this process write half its line and fail with ENOSPC.
+static bool
+inject_fault(void)
+{
+	static long count;
+	const char *v = getenv("FB_FAULT_LEDGER_APPEND");
+	return v != NULL && ++count == atol(v);
+}
+
+static fb_err
+append(struct fb_ledger *l, const struct fb_ledger_entry *in, bool sync)
 {
 	struct fb_ledger_entry e = *in;
 	if (!valid_mode(e.mode) || !(e.q > 0 && e.q <= 1) || !(e.sigma > 0) ||
@@ -345,8 +356,15 @@ fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *in)
 	if (fstat(l->fd, &st) != 0) {
 		return fb_errorf(FB_EIO, "%s: %s", l->path, strerror(errno));
 	}
-	ssize_t w = write(l->fd, line, total);
-	if (w != (ssize_t)total || fsync(l->fd) != 0) {
+	ssize_t w;
+	if (inject_fault()) {
+		w = write(l->fd, line, total / 2);
+		errno = ENOSPC;
+		w = -1;
+	} else {
+		w = write(l->fd, line, total);
+	}
+	if (w != (ssize_t)total || (sync && fsync(l->fd) != 0)) {
 		int saved = errno;
 		// Take back a partial line so the file stays a valid ledger.
 		if (ftruncate(l->fd, st.st_size) != 0) {
@@ -363,6 +381,34 @@ fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *in)
 	l->entries[l->n] = e;
 	memcpy(l->heads[l->n + 1], digest, FB_HASH_LEN);
 	l->n++;
+	l->unsynced = !sync;
+	return FB_OK;
+}
+
+fb_err
+fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *e)
+{
+	return append(l, e, true);
+}
+
+fb_err
+fb_ledger_append_deferred(struct fb_ledger *l, const struct fb_ledger_entry *e)
+{
+	return append(l, e, false);
+}
+
+fb_err
+fb_ledger_sync(struct fb_ledger *l)
+{
+	if (l->unsynced) {
+		if (fsync(l->fd) != 0) {
+			return fb_errorf(FB_EIO,
+					"%s: ledger sync failed (%s): nothing "
+					"may be released",
+					l->path, strerror(errno));
+		}
+		l->unsynced = false;
+	}
 	return FB_OK;
 }
 

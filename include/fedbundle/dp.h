@@ -85,6 +85,14 @@ void fb_dp_close(struct fb_dp *dp);
 // release must then not happen).
 fb_err fb_dp_begin_release(struct fb_dp *dp, uint64_t round);
 
+// Like fb_dp_begin_release() but the ledger entry is not yet fsync'd
+// (fb_ledger_append_deferred): for releases that stay in the process.
+// fb_dp_sync() MUST run before anything derived from them leaves it.
+fb_err fb_dp_begin_release_deferred(struct fb_dp *dp, uint64_t round);
+
+// Makes deferred ledger entries durable. FB_EIO: nothing may leave.
+fb_err fb_dp_sync(struct fb_dp *dp);
+
 // Step 3 above, on the matrices of g (the summed, clipped gradient) that
 // are released: both if dp was opened for their total size, only the
 // bundle one if it was opened for that (items not trained: g->item is

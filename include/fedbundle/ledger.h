@@ -51,6 +51,18 @@ void fb_ledger_close(struct fb_ledger *l);
 // away) and the release must not happen.
 fb_err fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *e);
 
+// Like fb_ledger_append() but without the fsync: the entry is written
+// (and counted) but not yet durable. For releases that stay inside the
+// process until a later fb_ledger_sync() (centralized training: a step's
+// noisy gradient never leaves, the final model does); every such release
+// MUST be followed by fb_ledger_sync() before anything derived from it
+// leaves the process.
+fb_err fb_ledger_append_deferred(
+		struct fb_ledger *l, const struct fb_ledger_entry *e);
+
+// Makes every deferred append durable. FB_EIO: nothing may be released.
+fb_err fb_ledger_sync(struct fb_ledger *l);
+
 // Number of entries.
 size_t fb_ledger_count(const struct fb_ledger *l);
 

@@ -1,0 +1,164 @@
+// bench/bench-dp.c: what user-level DP costs per epoch on Youshu.
+// Both runs use the DP training configuration (fb_train_config_defaults_dp):
+//   plain   non-private epochs with the same number of optimizer steps per
+//           epoch (batches of q * |users| users), no clipping, no noise;
+//   dp      DP epochs: ceil(1/q) releases, each a Poisson sample, per-user
+//           clipping, the ledger append (fsync), exact discrete Gaussian
+//           noise on every released coordinate, the optimizer step.
+// It also times one release's noise alone and the ledger append alone.
+// Usage: bench-dp [--youshu DIR] [--epochs N] [--threads T] [--json]
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fedbundle/dp.h"
+#include "fedbundle/fit.h"
+
+static double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *youshu = "../shared/data/youshu";
+	uint32_t epochs = 3, threads = 1;
+	int json = 0, c;
+	static const struct option opts[] = {
+			{"youshu", required_argument, NULL, 'y'},
+			{"epochs", required_argument, NULL, 'e'},
+			{"threads", required_argument, NULL, 't'},
+			{"json", no_argument, NULL, 'j'},
+			{NULL, 0, NULL, 0},
+	};
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'y') {
+			youshu = optarg;
+		} else if (c == 'e') {
+			epochs = (uint32_t)strtoul(optarg, NULL, 10);
+		} else if (c == 't') {
+			threads = (uint32_t)strtoul(optarg, NULL, 10);
+		} else if (c == 'j') {
+			json = 1;
+		} else {
+			fprintf(stderr,
+					"usage: bench-dp [--youshu DIR] "
+					"[--epochs N] [--threads T] [--json]\n");
+			return 2;
+		}
+	}
+	fb_blas_set_threads(1);
+	struct fb_dataset *ds = NULL;
+	fb_err err = fb_dataset_load(&ds, youshu);
+	if (err != FB_OK) {
+		fprintf(stderr, "bench-dp: %s (skipped)\n", fb_last_error(err));
+		return 77;
+	}
+	struct fb_train_config cfg;
+	fb_train_config_defaults_dp(&cfg);
+	cfg.epochs = epochs;
+	cfg.eval_every = epochs; // evaluation is not what is measured
+	cfg.threads = threads;
+	struct fb_dp_config dpc;
+	fb_dp_config_defaults(&dpc);
+	dpc.mode = FB_DP_USER;
+	dpc.epsilon = 100; // a budget that does not stop the benchmark
+	dpc.sigma = 1.0;
+
+	// Users with training interactions, as the trainer counts them.
+	uint32_t active = 0;
+	for (uint32_t u = 0; u < ds->n_users; u++) {
+		active += fb_csr_row_len(&ds->ub_train, u) > 0 ||
+				fb_csr_row_len(&ds->ui, u) > 0;
+	}
+	struct fb_train_config plain = cfg;
+	plain.batch_users = (uint32_t)(dpc.q * active + 0.5);
+
+	struct fb_model model = {0};
+	struct fb_matrix P = {0};
+	struct fb_fit_result plain_res, dp_res;
+	err = fb_fit(ds, &plain, NULL, &model, &P, NULL, NULL, &plain_res);
+	fb_model_finish(&model);
+	fb_matrix_finish(&P);
+	if (err != FB_OK) {
+		fprintf(stderr, "bench-dp: %s\n", fb_last_error(err));
+		return 1;
+	}
+
+	char ledger[] = "/tmp/fb-bench-dp-XXXXXX";
+	int fd = mkstemp(ledger);
+	if (fd < 0) {
+		return 1;
+	}
+	close(fd);
+	unlink(ledger);
+	struct fb_rep_grad shape_g = {{ds->n_bundles, cfg.dim, NULL},
+			{ds->n_items, cfg.dim, NULL}};
+	struct fb_dp_shape shape;
+	fb_train_release_shape(&cfg, &shape);
+	size_t dim = fb_dp_shape_count(&shape, &shape_g);
+	struct fb_dp *dp = NULL;
+	err = fb_dp_open(&dp, &dpc, ledger, true, dim, 0);
+	if (err == FB_OK) {
+		err = fb_fit(ds, &cfg, dp, &model, &P, NULL, NULL, &dp_res);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "bench-dp: %s\n", fb_last_error(err));
+		return 1;
+	}
+	// One release's parts, alone.
+	struct fb_rep_grad g;
+	err = fb_rep_grad_init(&g, &model);
+	double t0 = now();
+	for (int k = 0; k < 5 && err == FB_OK; k++) {
+		err = fb_dp_noise_shaped(dp, &g, &shape);
+	}
+	double noise_s = (now() - t0) / 5;
+	t0 = now();
+	for (int k = 0; k < 5 && err == FB_OK; k++) {
+		err = fb_dp_begin_release(dp, 1000 + (uint64_t)k);
+	}
+	double ledger_s = (now() - t0) / 5;
+	if (err != FB_OK) {
+		fprintf(stderr, "bench-dp: %s\n", fb_last_error(err));
+		return 1;
+	}
+	double plain_e = plain_res.train_seconds / plain_res.epochs_run;
+	double dp_e = dp_res.train_seconds / dp_res.epochs_run;
+	if (json) {
+		printf("{\"threads\": %u, \"plain_seconds_per_epoch\": %.4f, "
+		       "\"dp_seconds_per_epoch\": %.4f, \"ratio\": %.3f, "
+		       "\"released_coordinates\": %zu, \"noise_seconds\": "
+		       "%.4f, \"noise_per_second\": %.0f, "
+		       "\"ledger_append_seconds\": %.5f}\n",
+				threads, plain_e, dp_e, dp_e / plain_e, dim,
+				noise_s, dim / noise_s, ledger_s);
+	} else {
+		printf("Youshu, DP configuration, %u thread(s), %u epochs:\n",
+				threads, epochs);
+		printf("  non-private  %.3f s/epoch (%u users per step)\n",
+				plain_e, plain.batch_users);
+		printf("  user-level DP %.3f s/epoch (q %g, %u releases per "
+		       "epoch): %.2fx\n",
+				dp_e, dpc.q, (unsigned)(1.0 / dpc.q + 0.999),
+				dp_e / plain_e);
+		printf("  one release: noise on %zu coordinates %.1f ms "
+		       "(%.1f M/s), ledger append + fsync %.2f ms\n",
+				dim, noise_s * 1e3, dim / noise_s / 1e6,
+				ledger_s * 1e3);
+	}
+	unlink(ledger);
+	fb_rep_grad_finish(&g);
+	fb_dp_close(dp);
+	fb_model_finish(&model);
+	fb_matrix_finish(&P);
+	fb_dataset_destroy(ds);
+	return 0;
+}
