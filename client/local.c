@@ -1,0 +1,554 @@
+// client/local.c: see local.h. Invariants: no ledger entry is written and
+// nothing is trained before every policy check passed; in user mode the
+// whole round's releases are checked against the budget first, so a round
+// is either refused before any release or fully accounted; the update is
+// written straight into the message buffer (no copy of the model).
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fedbundle/dp.h"
+#include "fedbundle/envelope.h"
+#include "fedbundle/fit.h"
+#include "fedbundle/ledger.h"
+#include "fedbundle/log.h"
+#include "fedbundle/rng.h"
+#include "fedbundle/train.h"
+#include "local.h"
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static fb_err __attribute__((format(printf, 3, 4)))
+refuse(struct node_round *out, uint16_t reason, const char *fmt, ...)
+{
+	out->refuse = true;
+	out->reason = reason;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out->text, sizeof(out->text), fmt, ap);
+	va_end(ap);
+	return FB_OK;
+}
+
+// The plan's tensor of id, or NULL.
+static const struct fb_wire_tensor *
+plan_tensor(const struct fb_wire_plan *plan, uint16_t id)
+{
+	for (uint32_t k = 0; k < plan->n_tensors; k++) {
+		if (plan->tensors[k].id == id) {
+			return &plan->tensors[k];
+		}
+	}
+	return NULL;
+}
+
+static bool
+tensor_fits(const struct fb_wire_tensor *t, uint32_t rows, uint32_t cols)
+{
+	return t != NULL && t->dtype == FB_WIRE_DTYPE_F32 && t->exp == 0 &&
+			t->rows == rows && t->cols == cols;
+}
+
+static const char *const gran_names[] = {"none", "user", "client"};
+
+// Policy checks of §5.3.1 / §6.1 that need no budget. Sets out->refuse.
+static void
+check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
+		const struct fb_wire_round_config *c,
+		const struct fb_wire_plan *plan, struct node_round *out)
+{
+	bool allowed = (c->granularity == FB_WIRE_GRAN_NONE &&
+				       pol->allow_none) ||
+			(c->granularity == FB_WIRE_GRAN_USER &&
+					pol->allow_user) ||
+			(c->granularity == FB_WIRE_GRAN_CLIENT &&
+					pol->allow_client);
+	if (!allowed) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"granularity %s is not allowed by the policy",
+				gran_names[c->granularity]);
+		return;
+	}
+	if (c->report_eval && !pol->report_eval) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"the policy does not report metrics");
+		return;
+	}
+	if (c->dim > pol->max_dim) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"dimension %u over the policy's %u", c->dim,
+				pol->max_dim);
+		return;
+	}
+	if (c->granularity != FB_WIRE_GRAN_NONE &&
+			(c->noise_multiplier < pol->min_noise_multiplier ||
+					!(c->noise_multiplier > 0))) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"noise multiplier %g below the policy's %g",
+				c->noise_multiplier, pol->min_noise_multiplier);
+		return;
+	}
+	if (c->update_dtype != FB_WIRE_DTYPE_F32) {
+		refuse(out, FB_WIRE_REASON_UNSUPPORTED_FIELD,
+				"only f32 updates are supported");
+		return;
+	}
+	bool attrs = c->train.use_attrs && ds->n_attrs > 0;
+	const struct fb_wire_tensor *m =
+			plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ);
+	if (!tensor_fits(plan_tensor(plan, FB_WIRE_TENSOR_ITEMS), ds->n_items,
+			    c->dim) ||
+			!tensor_fits(plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES),
+					ds->n_bundles, c->dim) ||
+			(attrs && !tensor_fits(m, ds->n_attrs, c->dim)) ||
+			(!attrs && m != NULL)) {
+		refuse(out, FB_WIRE_REASON_SHAPE_MISMATCH,
+				"the model does not fit the catalogue (%u items, "
+				"%u bundles, %u attrs, d=%u)",
+				ds->n_items, ds->n_bundles, ds->n_attrs,
+				c->dim);
+		return;
+	}
+}
+
+// The UPDATE descriptor for the model's shapes (payloads left to fill).
+static void
+update_shape(struct fb_wire_update *u, const struct fb_model *m,
+		const struct fb_wire_round_config *c)
+{
+	memset(u, 0, sizeof(*u));
+	u->clip_norm = c->clip_norm;
+	u->noise_multiplier = c->noise_multiplier;
+	u->epsilon_spent = INFINITY;
+	u->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, m->n_items, m->dim, NULL};
+	u->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_F32, 0, m->n_bundles, m->dim, NULL};
+	u->n_tensors = 2;
+	if (m->n_attrs > 0) {
+		u->tensors[2] = (struct fb_wire_tensor){
+				FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
+				m->n_attrs, m->dim, NULL};
+		u->n_tensors = 3;
+	}
+}
+
+static void
+copy_plan_tensor(struct fb_matrix *dst, const struct fb_wire_tensor *t)
+{
+	if (t != NULL && fb_matrix_len(dst) > 0) {
+		memcpy(dst->data, t->data, fb_matrix_len(dst) * sizeof(float));
+	}
+}
+
+// The training configuration a plan asks for.
+static void
+train_config(struct fb_train_config *tc, const struct node_policy *pol,
+		const struct fb_wire_round_config *c, uint32_t round)
+{
+	fb_train_config_defaults(tc);
+	tc->dim = c->dim;
+	tc->epochs = 1;
+	tc->batch_users = c->train.batch_users;
+	tc->neg_per_pos = c->negatives;
+	tc->lr = c->learning_rate;
+	tc->lr_user = c->train.lr_user;
+	tc->l2 = c->l2;
+	tc->item_weight = c->item_loss_weight;
+	tc->init_std = c->train.init_std;
+	tc->optimizer = c->train.optimizer == FB_WIRE_OPT_SGD ? FB_OPT_SGD
+							      : FB_OPT_ADAM;
+	tc->item_view = c->train.item_view;
+	tc->use_attrs = c->train.use_attrs;
+	tc->user_item_view = c->train.user_item_view;
+	tc->threads = pol->threads;
+	// Per-round seed of negative sampling and shuffling (not of noise).
+	tc->seed = (pol->seed ^ ((uint64_t)round * 0x9E3779B97F4A7C15ULL)) &
+			((UINT64_C(1) << 53) - 1);
+}
+
+// Non-private local training: local_epochs epochs, or local_steps batches
+// of batch_users users from a shuffled cycle over the active users.
+static fb_err
+train_plain(struct fb_trainer *t, const struct fb_model *local,
+		const struct fb_wire_round_config *c,
+		const struct fb_train_config *tc, uint32_t round,
+		struct node_round *out)
+{
+	double loss = 0;
+	uint64_t samples = 0;
+	if (c->local_steps == 0) {
+		for (uint32_t e = 1; e <= c->local_epochs; e++) {
+			struct fb_train_stats s;
+			fb_err err = fb_trainer_epoch(t, e, &s);
+			if (err != FB_OK) {
+				return err;
+			}
+			loss += s.loss * (double)s.samples;
+			samples += s.samples;
+		}
+		out->steps = c->local_epochs;
+		out->loss = samples > 0 ? loss / (double)samples : 0;
+		return FB_OK;
+	}
+	uint32_t n_active;
+	const uint32_t *active = fb_trainer_active_users(t, &n_active);
+	uint32_t *order = malloc(((size_t)n_active + 1) * sizeof(*order));
+	struct fb_rep_grad g = {0};
+	fb_err err = order == NULL ? FB_ENOMEM : fb_rep_grad_init(&g, local);
+	if (err != FB_OK || n_active == 0) {
+		goto out;
+	}
+	memcpy(order, active, n_active * sizeof(*order));
+	struct fb_rng rng;
+	fb_rng_seed(&rng, tc->seed, 0x57e95ULL);
+	fb_rng_shuffle_u32(&rng, order, n_active);
+	uint32_t pos = 0;
+	for (uint32_t s = 0; s < c->local_steps; s++) {
+		uint32_t n = tc->batch_users < n_active ? tc->batch_users
+							: n_active;
+		if (pos + n > n_active) {
+			fb_rng_shuffle_u32(&rng, order, n_active);
+			pos = 0;
+		}
+		struct fb_batch_opts opts = {0.0, (double)n};
+		struct fb_train_stats st;
+		uint64_t stream = ((uint64_t)round << 24) + s;
+		err = fb_trainer_batch_gradient(
+				t, order + pos, n, &opts, stream, &g, &st);
+		if (err == FB_OK) {
+			err = fb_trainer_apply(t, &g);
+		}
+		if (err != FB_OK) {
+			goto out;
+		}
+		pos += n;
+		loss += st.loss;
+		samples += st.samples;
+	}
+	out->steps = c->local_steps;
+	out->loss = samples > 0 ? loss / (double)samples : 0;
+out:
+	fb_rep_grad_finish(&g);
+	free(order);
+	return err;
+}
+
+// User-level DP: the DP state of this round (the client's ledger and
+// budget from its policy, the plan's q, clip and sigma). Refuses (out) a
+// round whose releases would not all fit in the budget, before any.
+static fb_err
+open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
+		const struct fb_wire_round_config *c, uint32_t steps,
+		uint64_t ledger_count, struct fb_dp **dp,
+		struct node_round *out)
+{
+	struct fb_dp_config d;
+	fb_dp_config_defaults(&d);
+	d.mode = FB_DP_USER;
+	d.epsilon = pol->epsilon;
+	d.delta = pol->delta;
+	d.clip = c->clip_norm;
+	d.q = c->sampling_rate;
+	d.sigma = c->noise_multiplier;
+	d.accountant = (enum fb_acct_kind)pol->accountant;
+	size_t dim = ((size_t)ds->n_items + ds->n_bundles) * c->dim;
+	// The ledger may be created only by a client whose state has never
+	// recorded a release (state.h): otherwise a missing ledger is an error.
+	bool create = ledger_count == 0;
+	fb_err err = fb_dp_open(dp, &d, pol->ledger, create, dim, steps);
+	if (err == FB_EINVAL) {
+		// A plan the sampler or the accountant cannot honour.
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED, "%s",
+				fb_last_error(err));
+		return FB_OK;
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_ledger *l = NULL;
+	struct fb_acct *acct = NULL;
+	bool exceed = false;
+	err = fb_ledger_open(&l, pol->ledger, false);
+	if (err == FB_OK) {
+		err = fb_ledger_accountant(l, d.accountant, &acct);
+	}
+	if (err == FB_OK) {
+		err = fb_acct_would_exceed(acct, d.q,
+				fb_dp_sigma_accounted(*dp), steps, d.epsilon,
+				d.delta, &exceed);
+	}
+	fb_acct_destroy(acct);
+	fb_ledger_close(l);
+	if (err != FB_OK) {
+		fb_dp_close(*dp);
+		*dp = NULL;
+		return err;
+	}
+	if (exceed) {
+		double spent = 0;
+		size_t rel = 0;
+		fb_dp_spent(*dp, &spent, &rel);
+		fb_dp_close(*dp);
+		*dp = NULL;
+		out->exhausted = true;
+		refuse(out, FB_WIRE_REASON_BUDGET_EXHAUSTED,
+				"%u more releases would exceed epsilon %g "
+				"(spent %.4f)",
+				steps, d.epsilon, spent);
+	}
+	return FB_OK;
+}
+
+// One DP release per step, as fit.c's dp_epoch (include/fedbundle/dp.h).
+static fb_err
+train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
+		const struct fb_wire_round_config *c, uint32_t steps,
+		uint32_t round, struct node_round *out)
+{
+	uint32_t n_active;
+	const uint32_t *active = fb_trainer_active_users(t, &n_active);
+	uint32_t *sampled = malloc(((size_t)n_active + 1) * sizeof(*sampled));
+	struct fb_rep_grad g = {0};
+	fb_err err = sampled == NULL ? FB_ENOMEM : fb_rep_grad_init(&g, local);
+	double loss = 0;
+	uint64_t samples = 0;
+	for (uint32_t s = 0; s < steps && err == FB_OK; s++) {
+		err = fb_dp_begin_release(dp, round);
+		if (err != FB_OK) {
+			break;
+		}
+		uint32_t m = 0;
+		fb_dp_sample(dp, active, n_active, sampled, &m);
+		struct fb_batch_opts opts = {c->clip_norm, 1.0};
+		struct fb_train_stats st;
+		uint64_t stream = ((uint64_t)round << 24) + s;
+		err = fb_trainer_batch_gradient(
+				t, sampled, m, &opts, stream, &g, &st);
+		if (err == FB_OK) {
+			err = fb_dp_noise(dp, &g);
+		}
+		if (err != FB_OK) {
+			break;
+		}
+		// The expected batch size, never the realised one.
+		float inv = (float)(1.0 /
+				(c->sampling_rate *
+						(n_active > 0 ? n_active : 1)));
+		fb_matrix_scale(&g.bundle, inv);
+		fb_matrix_scale(&g.item, inv);
+		err = fb_trainer_apply(t, &g);
+		loss += st.loss;
+		samples += st.samples;
+		out->steps = s + 1;
+	}
+	out->loss = samples > 0 ? loss / (double)samples : 0;
+	fb_rep_grad_finish(&g);
+	free(sampled);
+	return err;
+}
+
+static double
+delta_sqnorm(const struct fb_matrix *a, const struct fb_matrix *b)
+{
+	double s = 0;
+	size_t n = fb_matrix_len(a);
+	for (size_t k = 0; k < n; k++) {
+		double d = (double)a->data[k] - b->data[k];
+		s += d * d;
+	}
+	return s;
+}
+
+static void
+write_delta(float *dst, const struct fb_matrix *local,
+		const struct fb_matrix *global, float scale)
+{
+	size_t n = fb_matrix_len(local);
+	for (size_t k = 0; k < n; k++) {
+		dst[k] = scale * (local->data[k] - global->data[k]);
+	}
+}
+
+fb_err
+node_local_eval(const struct node_policy *pol, const struct fb_dataset *ds,
+		const struct node_state *st, double *recall_sum,
+		double *ndcg_sum, uint32_t *users)
+{
+	if (st->global.dim == 0 || st->P.rows != ds->n_users ||
+			st->P.cols != st->global.dim) {
+		return fb_errorf(FB_ESTATE,
+				"no trained state to evaluate yet (no round "
+				"completed)");
+	}
+	static const uint32_t ks[1] = {20};
+	struct fb_eval_result r;
+	fb_err err = fb_fit_evaluate(ds, &st->global, &st->P, &st->opts,
+			&ds->ub_test, ks, 1, (int)pol->threads, &r);
+	if (err != FB_OK) {
+		return err;
+	}
+	*recall_sum = r.sum.recall[0];
+	*ndcg_sum = r.sum.ndcg[0];
+	*users = (uint32_t)r.n_users;
+	return FB_OK;
+}
+
+fb_err
+node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
+		struct node_state *st, const struct fb_wire_plan *plan,
+		uint32_t round, struct node_round *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->epsilon = INFINITY;
+	const struct fb_wire_round_config *c = &plan->config;
+	check_policy(pol, ds, c, plan, out);
+	if (out->refuse) {
+		return FB_OK;
+	}
+	uint32_t n_attrs = c->train.use_attrs ? ds->n_attrs : 0;
+	struct fb_model recv = {0}, local = {0};
+	struct fb_trainer *t = NULL;
+	struct fb_dp *dp = NULL;
+	struct fb_msg *msg = NULL;
+	fb_err err = fb_model_init(
+			&recv, ds->n_items, ds->n_bundles, n_attrs, c->dim);
+	if (err != FB_OK) {
+		goto out;
+	}
+	struct fb_wire_update u;
+	update_shape(&u, &recv, c);
+	size_t blen = fb_wire_update_len(&u);
+	if (blen == 0) {
+		err = fb_errorf(FB_EINVAL, "cannot size the UPDATE");
+		goto out;
+	}
+	if (pol->max_update_bytes > 0 &&
+			FB_SEALED_LEN(blen) > pol->max_update_bytes) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"an update of %zu bytes is over the policy's "
+				"%llu",
+				FB_SEALED_LEN(blen),
+				(unsigned long long)pol->max_update_bytes);
+		goto out;
+	}
+	uint32_t steps = c->local_steps > 0 ? c->local_steps
+					    : c->local_epochs *
+					(uint32_t)ceil(1.0 / c->sampling_rate);
+	if (c->granularity == FB_WIRE_GRAN_USER) {
+		err = open_dp(pol, ds, c, steps, st->ledger_count, &dp, out);
+		if (err != FB_OK || out->refuse) {
+			goto out;
+		}
+	}
+	copy_plan_tensor(&recv.V, plan_tensor(plan, FB_WIRE_TENSOR_ITEMS));
+	copy_plan_tensor(&recv.W, plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES));
+	copy_plan_tensor(&recv.M, plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ));
+	if ((err = fb_model_copy(&local, &recv)) != FB_OK) {
+		goto out;
+	}
+	struct fb_train_config tc;
+	train_config(&tc, pol, c, round);
+	if (st->P.rows != ds->n_users || st->P.cols != c->dim) {
+		// First round (or a new dimension): fresh user factors.
+		fb_matrix_finish(&st->P);
+		if ((err = fb_matrix_init(&st->P, ds->n_users, c->dim)) !=
+				FB_OK) {
+			goto out;
+		}
+		struct fb_rng rng;
+		fb_rng_seed(&rng, pol->seed, 0x9a11ULL);
+		fb_matrix_randn(&st->P, &rng, (float)c->train.init_std);
+	}
+	if ((err = fb_trainer_create(&t, ds, &local, &st->P, &tc)) != FB_OK) {
+		goto out;
+	}
+	double t0 = mono_s();
+	if (dp != NULL) {
+		err = train_dp(t, &local, dp, c, steps, round, out);
+	} else {
+		err = train_plain(t, &local, c, &tc, round, out);
+	}
+	out->train_s = mono_s() - t0;
+	if (err != FB_OK) {
+		goto out;
+	}
+	if (!fb_matrix_all_finite(&local.V) ||
+			!fb_matrix_all_finite(&local.W) ||
+			!fb_matrix_all_finite(&local.M) ||
+			!fb_matrix_all_finite(&st->P)) {
+		err = fb_errorf(FB_ESTATE,
+				"local training diverged (non-finite factors): "
+				"the plan's learning rate is too high");
+		goto out;
+	}
+	// The received model becomes the latest global one.
+	fb_model_finish(&st->global);
+	st->global = recv;
+	memset(&recv, 0, sizeof(recv));
+	// The representation switches the trainer actually used.
+	st->opts = fb_trainer_reps(t)->opts;
+	if (dp != NULL) {
+		err = fb_dp_spent(dp, &out->epsilon, &out->releases);
+		if (err != FB_OK) {
+			goto out;
+		}
+	}
+	t0 = mono_s();
+	if (c->report_eval) {
+		err = node_local_eval(pol, ds, st, &out->recall_sum,
+				&out->ndcg_sum, &out->eval_users);
+		if (err != FB_OK) {
+			goto out;
+		}
+	}
+	out->eval_s = mono_s() - t0;
+	u.epsilon_spent = out->epsilon;
+	u.train_loss = isfinite(out->loss) ? out->loss : 0;
+	u.recall_sum = out->recall_sum;
+	u.ndcg_sum = out->ndcg_sum;
+	u.eval_users = out->eval_users;
+	if ((err = fb_msg_alloc(&msg, FB_SEALED_LEN(blen))) != FB_OK) {
+		goto out;
+	}
+	void *slots[3] = {NULL, NULL, NULL};
+	err = fb_wire_update_encode(fb_msg_data(msg) + FB_ENV_BODY_OFF, blen,
+			&u, &blen, slots);
+	if (err != FB_OK) {
+		goto out;
+	}
+	float scale = 1.0f;
+	const struct fb_model *g = &st->global;
+	if (c->granularity == FB_WIRE_GRAN_CLIENT) {
+		// DP-FedAvg: the whole contribution clipped to C.
+		double norm = sqrt(delta_sqnorm(&local.V, &g->V) +
+				delta_sqnorm(&local.W, &g->W) +
+				delta_sqnorm(&local.M, &g->M));
+		if (norm > c->clip_norm) {
+			scale = nextafterf((float)(c->clip_norm / norm), 0.0f);
+		}
+	}
+	write_delta(slots[0], &local.V, &g->V, scale);
+	write_delta(slots[1], &local.W, &g->W, scale);
+	if (n_attrs > 0) {
+		write_delta(slots[2], &local.M, &g->M, scale);
+	}
+	out->update = msg;
+	msg = NULL;
+out:
+	fb_msg_free(msg);
+	fb_trainer_destroy(t);
+	fb_dp_close(dp);
+	fb_model_finish(&local);
+	fb_model_finish(&recv);
+	return err;
+}

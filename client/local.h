@@ -1,0 +1,58 @@
+// client/local.h: what a client does with a TRAIN plan
+// (protocols/wire-v1.md §6.1): check it against its policy and budget,
+// train locally from the received global model, and build the UPDATE body
+// (the delta local - received for every shared tensor, dense), ready to be
+// sealed in place. Granularity none: plain local epochs. Granularity user:
+// each local step is one DP release exactly as fit.c's DP epoch does it:
+// budget check and durable ledger entry (fb_dp_begin_release), Poisson
+// sample of the client's users from the CSPRNG, clipped summed gradient,
+// discrete Gaussian noise on every coordinate, division by q * |users|,
+// optimizer step; the ledger is on disk before the update exists.
+// Granularity client: plain local training, then the whole delta clipped
+// to clip_norm (the aggregator adds the noise).
+// Thread-safety: one call at a time (it runs its own trainer threads).
+#ifndef FB_CLIENT_LOCAL_H
+#define FB_CLIENT_LOCAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/dataset.h"
+#include "fedbundle/err.h"
+#include "fedbundle/transport.h"
+#include "fedbundle/wire.h"
+#include "policy.h"
+#include "state.h"
+
+struct node_round {
+	bool refuse;     // answer REFUSE (reason, text) instead
+	bool exhausted;  // the refusal is budget-exhausted
+	uint16_t reason; // enum fb_wire_reason
+	char text[160];
+	struct fb_msg *update; // FB_SEALED_LEN(body) bytes, body encoded
+	uint32_t steps;        // local steps (DP releases in user mode)
+	double loss;           // mean local loss
+	double epsilon;        // reported (INFINITY when not private)
+	size_t releases;       // ledger entries in total
+	double recall_sum, ndcg_sum;
+	uint32_t eval_users;
+	double train_s, eval_s;
+};
+
+// Handles a decoded TRAIN plan for round. On success either out->refuse is
+// set (nothing was trained, nothing released) or out->update holds the
+// UPDATE message (the caller seals, sends and frees it), st->P holds the
+// trained user factors and st->global the received model. Errors
+// (FB_ENOMEM, FB_EIO writing the ledger...) mean nothing may be sent.
+fb_err node_local_round(const struct node_policy *pol,
+		const struct fb_dataset *ds, struct node_state *st,
+		const struct fb_wire_plan *plan, uint32_t round,
+		struct node_round *out);
+
+// Evaluates st->P with st->global on the test split of ds (Recall@20 and
+// NDCG@20 sums and the number of users), as fb_fit_evaluate does.
+fb_err node_local_eval(const struct node_policy *pol,
+		const struct fb_dataset *ds, const struct node_state *st,
+		double *recall_sum, double *ndcg_sum, uint32_t *users);
+
+#endif

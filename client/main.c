@@ -1,0 +1,333 @@
+// client/main.c: `fedbundle-client`, a retailer's node. Subcommands:
+//   run        take part in the federation (node.h) until training is over;
+//   recommend  the top-K catalogue bundles for one of the retailer's users,
+//              from its state (its user factors and the latest global
+//              model) and its data, like `fedbundle recommend`;
+//   eval       the retailer's test-split Recall@20 / NDCG@20 sums and user
+//              count for the state (what a round reports, on demand).
+// Everything comes from the policy file (policy.h).
+#include <getopt.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/log.h"
+#include "fedbundle/metrics.h"
+#include "fedbundle/model.h"
+#include "fedbundle/transport.h"
+#include "local.h"
+#include "node.h"
+#include "policy.h"
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+			"usage: fedbundle-client run --policy FILE [--log-level L]\n"
+			"       fedbundle-client recommend --policy FILE --user ID "
+			"[-k K] [--json]\n"
+			"       fedbundle-client eval --policy FILE [--json]\n"
+			"\n"
+			"A retailer's node of the fedbundle federation: trains "
+			"on its own customers,\nsends only clipped, noised "
+			"updates of the shared item and bundle factors,\nand "
+			"enforces its own privacy budget (protocols/wire-v1.md).\n"
+			"\n"
+			"run        connect to the aggregator and take part until "
+			"training is over\n"
+			"recommend  top-K bundles for one of this retailer's users "
+			"(dense local id)\n"
+			"eval       test-split Recall@20 / NDCG@20 of the current "
+			"state\n"
+			"\n"
+			"policy keys (relative paths are relative to the policy "
+			"file):\n");
+	node_policy_print_keys(fp);
+}
+
+static int
+usage_error(const char *msg, const char *arg)
+{
+	fprintf(stderr, "fedbundle-client: ");
+	fprintf(stderr, msg, arg);
+	fprintf(stderr, " (see --help)\n");
+	return 2;
+}
+
+static int
+fail(const char *what, fb_err err)
+{
+	fprintf(stderr, "fedbundle-client: %s: %s\n", what, fb_last_error(err));
+	return 1;
+}
+
+struct args {
+	const char *policy;
+	uint32_t user, k;
+	int have_user, json;
+};
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+			{"policy", required_argument, NULL, 'p'},
+			{"user", required_argument, NULL, 'u'},
+			{"top", required_argument, NULL, 'k'},
+			{"json", no_argument, NULL, 'j'},
+			{"log-level", required_argument, NULL, 'L'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof(*a));
+	a->k = 10;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
+		char *end = NULL;
+		unsigned long v;
+		switch (c) {
+		case 'p':
+			a->policy = optarg;
+			break;
+		case 'u':
+		case 'k':
+			v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || optarg[0] == '-' ||
+					v > UINT32_MAX) {
+				return usage_error(
+						"'%s' is not a number", optarg);
+			}
+			if (c == 'u') {
+				a->user = (uint32_t)v;
+				a->have_user = 1;
+			} else if (v == 0 || v > FB_METRICS_MAX_CUTOFF) {
+				return usage_error("-k %s: must be 1..1000",
+						optarg);
+			} else {
+				a->k = (uint32_t)v;
+			}
+			break;
+		case 'j':
+			a->json = 1;
+			break;
+		case 'L': {
+			enum fb_log_level lv;
+			if (!fb_log_parse_level(optarg, &lv)) {
+				return usage_error("--log-level: unknown level "
+						   "'%s'",
+						optarg);
+			}
+			fb_log_set_level(lv);
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			return usage_error("%s", "unknown option");
+		}
+	}
+	if (optind < argc) {
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	}
+	if (a->policy == NULL) {
+		return usage_error("%s", "--policy FILE is required");
+	}
+	return 0;
+}
+
+static int
+cmd_run(const struct node_policy *pol)
+{
+	struct node n;
+	fb_err err = node_open(&n, pol, false);
+	if (err != FB_OK) {
+		node_close(&n);
+		return fail("cannot start", err);
+	}
+	static char tag[FB_ID_NAME_MAX + 1];
+	snprintf(tag, sizeof(tag), "%s", fb_identity_name(n.id));
+	fb_log_set_tag(tag);
+	int rc = node_run(&n);
+	node_close(&n);
+	return rc;
+}
+
+static int
+cmd_eval(const struct node_policy *pol, int json)
+{
+	struct node n;
+	fb_err err = node_open(&n, pol, true);
+	double recall = 0, ndcg = 0;
+	uint32_t users = 0;
+	if (err == FB_OK) {
+		err = node_local_eval(pol, n.ds, &n.st, &recall, &ndcg, &users);
+	}
+	if (err != FB_OK) {
+		node_close(&n);
+		return fail("cannot evaluate", err);
+	}
+	if (json) {
+		printf("{\"recall_sum\": %.17g, \"ndcg_sum\": %.17g, "
+		       "\"users\": %u, \"last_completed\": %u}\n",
+				recall, ndcg, users, n.st.last_completed);
+	} else {
+		printf("test split: %u users, Recall@20 %.4f, NDCG@20 %.4f "
+		       "(state after round %u)\n",
+				users, users > 0 ? recall / users : 0,
+				users > 0 ? ndcg / users : 0,
+				n.st.last_completed);
+	}
+	node_close(&n);
+	return 0;
+}
+
+static int
+cmd_recommend(const struct node_policy *pol, const struct args *a)
+{
+	if (!a->have_user) {
+		return usage_error("%s", "--user ID is required");
+	}
+	struct node n;
+	fb_err err = node_open(&n, pol, true);
+	if (err == FB_OK &&
+			(n.st.global.dim == 0 ||
+					n.st.P.rows != n.ds->n_users)) {
+		err = fb_errorf(FB_ESTATE,
+				"no trained state yet (no round "
+				"completed)");
+	}
+	if (err == FB_OK && a->user >= n.ds->n_users) {
+		err = fb_errorf(FB_EINVAL,
+				"user %u: this retailer has %u users", a->user,
+				n.ds->n_users);
+	}
+	struct fb_catalog cat = {0};
+	struct fb_reps reps = {0};
+	float *urep = NULL, *scores = NULL;
+	uint32_t *top = NULL;
+	const struct fb_dataset *ds = n.ds;
+	bool cat_ok = false;
+	if (err == FB_OK && (err = fb_catalog_init(&cat, ds)) == FB_OK) {
+		cat_ok = true;
+		err = fb_reps_init(&reps, &n.st.global, &n.st.opts);
+	}
+	if (err == FB_OK) {
+		size_t d = n.st.global.dim;
+		urep = calloc(d, sizeof(float));
+		scores = calloc((size_t)ds->n_bundles + 1, sizeof(float));
+		top = calloc(a->k, sizeof(uint32_t));
+		err = urep == NULL || scores == NULL || top == NULL ? FB_ENOMEM
+								    : FB_OK;
+	}
+	if (err != FB_OK) {
+		free(urep);
+		free(scores);
+		free(top);
+		fb_reps_finish(&reps);
+		if (cat_ok) {
+			fb_catalog_finish(&cat);
+		}
+		node_close(&n);
+		return fail("cannot recommend", err);
+	}
+	fb_reps_compute(&reps, &n.st.global, &cat);
+	size_t d = n.st.global.dim;
+	// One row of fb_user_reps_compute: p_u plus the user's item view.
+	struct fb_matrix one = {1, d, urep};
+	struct fb_matrix p_row = {1, d, fb_matrix_row(&n.st.P, a->user)};
+	uint64_t ptr[2] = {0, 0};
+	struct fb_csr ui_row = {1, ds->n_items, ptr, NULL};
+	if (ds->ui.row_ptr != NULL) {
+		ptr[1] = fb_csr_row_len(&ds->ui, a->user);
+		ui_row.col = (uint32_t *)fb_csr_row(&ds->ui, a->user);
+	}
+	fb_user_reps_compute(&one, &p_row, &ui_row, &reps);
+	fb_model_score_block(&one, 0, 1, &reps.bundle, scores);
+	const uint32_t *seen = fb_csr_row(&ds->ub_train, a->user);
+	uint32_t n_seen = fb_csr_row_len(&ds->ub_train, a->user);
+	uint32_t got = fb_topk(scores, ds->n_bundles, seen, n_seen, a->k, top);
+	if (a->json) {
+		printf("{\"user\": %u, \"k\": %u, \"round\": %u, \"bundles\": [",
+				a->user, a->k, n.st.last_completed);
+	} else {
+		printf("top %u bundles for user %u of this retailer (federated "
+		       "model after round %u; %u training bundles excluded):\n",
+				got, a->user, n.st.last_completed, n_seen);
+		printf("%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
+				"items", "held out");
+	}
+	for (uint32_t r = 0; r < got; r++) {
+		uint32_t b = top[r];
+		const char *held = fb_csr_has(&ds->ub_test, a->user, b) ? "test"
+				: fb_csr_has(&ds->ub_tune, a->user, b)  ? "tune"
+									: "";
+		if (a->json) {
+			printf("%s{\"rank\": %u, \"bundle\": %u, \"score\": "
+			       "%.6f, \"items\": %u, \"held_out\": \"%s\"}",
+					r > 0 ? ", " : "", r + 1, b, scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		} else {
+			printf("%5u %8u %9.4f %6u  %s\n", r + 1, b, scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		}
+	}
+	if (a->json) {
+		printf("]}\n");
+	}
+	free(urep);
+	free(scores);
+	free(top);
+	fb_reps_finish(&reps);
+	fb_catalog_finish(&cat);
+	node_close(&n);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr,
+				"fedbundle-client: libsodium failed to "
+				"initialise\n");
+		return 1;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+			strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "recommend") != 0 &&
+			strcmp(cmd, "eval") != 0) {
+		return usage_error("unknown command '%s'", cmd);
+	}
+	fb_log_set_tag("client");
+	struct args a;
+	int rc = parse_args(argc - 1, argv + 1, &a);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	static struct node_policy pol;
+	fb_err err = node_policy_load(&pol, a.policy);
+	if (err != FB_OK) {
+		return fail("bad policy", err);
+	}
+	fb_blas_set_threads(1);
+	if (strcmp(cmd, "run") == 0) {
+		rc = cmd_run(&pol);
+	} else if (strcmp(cmd, "eval") == 0) {
+		rc = cmd_eval(&pol, a.json);
+	} else {
+		rc = cmd_recommend(&pol, &a);
+	}
+	fb_transport_fini();
+	return rc;
+}

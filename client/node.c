@@ -1,0 +1,694 @@
+// client/node.c: see node.h. Invariants: a session is used only while
+// every message of it opened; any refusal, sealed ERROR, timeout or reply
+// on another connection drops it (§4.4, §5.1); the round counts as
+// completed only when its ACK was opened; the state file is rewritten
+// only after that, with the ledger anchor of that moment.
+#include <math.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fedbundle/envelope.h"
+#include "fedbundle/fsutil.h"
+#include "fedbundle/handshake.h"
+#include "fedbundle/log.h"
+#include "fedbundle/transport.h"
+#include "fedbundle/wire.h"
+#include "local.h"
+#include "node.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONFIG_SLACK 4096 // room for config fields this client does not know
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+sleep_ms(uint32_t ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) != 0 && stop_signal == 0) {
+	}
+}
+
+// ms plus a uniform jitter of up to 20% (§6.1).
+static uint32_t
+jitter(uint32_t ms)
+{
+	uint32_t extra = ms / 5;
+	return ms + (extra > 0 ? randombytes_uniform(extra + 1) : 0);
+}
+
+fb_err
+node_open(struct node *n, const struct node_policy *pol, bool need_state)
+{
+	memset(n, 0, sizeof(*n));
+	n->pol = pol;
+	fb_err err = fb_identity_load(&n->id, pol->key);
+	if (err == FB_OK) {
+		err = fb_peer_key_load(&n->server, pol->server_key);
+	}
+	if (err == FB_OK) {
+		err = fb_dataset_load(&n->ds, pol->data_dir);
+	}
+	if (err == FB_OK) {
+		err = fb_mkdir_p(pol->state_dir);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	snprintf(n->state_path, sizeof(n->state_path), "%s/state.fbc",
+			pol->state_dir);
+	bool found = false;
+	err = node_state_load(&n->st, n->state_path, &found);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (!found && need_state) {
+		return fb_errorf(FB_ESTATE,
+				"%s: no client state yet (run the "
+				"client first)",
+				n->state_path);
+	}
+	if (found && n->st.P.rows > 0 && n->st.P.rows != n->ds->n_users) {
+		return fb_errorf(FB_EFORMAT,
+				"%s: state of %zu users, the dataset has %u",
+				n->state_path, n->st.P.rows, n->ds->n_users);
+	}
+	bool exists = false;
+	err = node_state_check_ledger(&n->st, pol->ledger, &exists);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (!found) {
+		// A first start: anchor whatever ledger is already there.
+		err = node_state_anchor(&n->st, pol->ledger);
+	}
+	return err;
+}
+
+void
+node_close(struct node *n)
+{
+	if (n == NULL) {
+		return;
+	}
+	node_state_finish(&n->st);
+	fb_dataset_destroy(n->ds);
+	fb_identity_destroy(n->id);
+	n->ds = NULL;
+	n->id = NULL;
+}
+
+struct conn {
+	struct fb_dialer *d;
+	struct fb_session *s;
+	uint32_t pipe;
+	size_t recv_max;
+	uint32_t backoff_ms;
+	uint64_t last_ok_ms;
+};
+
+static void
+drop_session(struct conn *c)
+{
+	fb_session_destroy(c->s);
+	c->s = NULL;
+}
+
+static void
+backoff(struct conn *c)
+{
+	c->backoff_ms = c->backoff_ms == 0 ? BACKOFF_MIN_MS : c->backoff_ms * 2;
+	if (c->backoff_ms > BACKOFF_MAX_MS) {
+		c->backoff_ms = BACKOFF_MAX_MS;
+	}
+}
+
+// The largest PLAN this client accepts: the catalogue's model at max_dim.
+static size_t
+max_plan_len(const struct node *n)
+{
+	const struct fb_dataset *ds = n->ds;
+	uint32_t d = n->pol->max_dim;
+	struct fb_wire_plan p;
+	memset(&p, 0, sizeof(p));
+	p.kind = FB_WIRE_PLAN_TRAIN;
+	p.deadline_ms = 1;
+	p.config = (struct fb_wire_round_config){
+			.sampling_rate = 1,
+			.clip_norm = 1,
+			.local_epochs = 1,
+			.learning_rate = 1,
+			.negatives = 1,
+			.dim = d,
+			.update_dtype = FB_WIRE_DTYPE_F32,
+			.has_train_opts = true,
+	};
+	fb_wire_train_opts_defaults(&p.config.train);
+	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, ds->n_items, d, NULL};
+	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_F32, 0, ds->n_bundles, d, NULL};
+	p.tensors[2] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ATTR_PROJ,
+			FB_WIRE_DTYPE_F32, 0, ds->n_attrs > 0 ? ds->n_attrs : 1,
+			d, NULL};
+	p.n_tensors = 3;
+	return FB_SEALED_LEN(fb_wire_plan_len(&p)) + CONFIG_SLACK;
+}
+
+static fb_err
+call(struct node *n, struct conn *c, struct fb_msg *req, struct fb_msg **reply)
+{
+	return fb_dialer_call_take(
+			c->d, req, (int)n->pol->request_timeout_ms, reply);
+}
+
+static fb_err
+call_copy(struct node *n, struct conn *c, const uint8_t *buf, size_t len,
+		struct fb_msg **reply)
+{
+	struct fb_msg *m = NULL;
+	fb_err err = fb_msg_alloc(&m, len);
+	if (err != FB_OK) {
+		return err;
+	}
+	memcpy(fb_msg_data(m), buf, len);
+	return call(n, c, m, reply);
+}
+
+// The reason of a plaintext ERROR reply, 0 if msg is not one.
+static uint16_t
+plain_reason(struct fb_msg *m)
+{
+	struct fb_wire_header h;
+	struct fb_wire_reason_text e;
+	if (fb_wire_header_decode(&h, fb_msg_data(m), fb_msg_len(m)) != FB_OK ||
+			h.type != FB_WIRE_ERROR_PLAIN ||
+			fb_wire_error_decode(&e,
+					fb_msg_data(m) + FB_WIRE_HDR_LEN,
+					fb_msg_len(m) - FB_WIRE_HDR_LEN) !=
+					FB_OK) {
+		return 0;
+	}
+	return e.reason;
+}
+
+// HELLO -> WELCOME -> AUTH -> AUTH_OK (§3). *fatal for a refusal that
+// retrying cannot fix (this key is not enrolled).
+static fb_err
+handshake(struct node *n, struct conn *c, bool *fatal)
+{
+	struct fb_hs_client *hs = NULL;
+	struct fb_msg *reply = NULL;
+	uint8_t buf[FB_HS_MSG_MAX];
+	size_t len = 0;
+	*fatal = false;
+	fb_err err = fb_hs_client_create(&hs, n->id, &n->server);
+	if (err == FB_OK) {
+		err = fb_hs_client_hello(hs, buf, sizeof(buf), &len);
+	}
+	if (err == FB_OK) {
+		err = call_copy(n, c, buf, len, &reply);
+	}
+	if (err == FB_OK) {
+		err = fb_hs_client_welcome(hs, fb_msg_data(reply),
+				fb_msg_len(reply), buf, sizeof(buf), &len);
+		if (err != FB_OK && fb_hs_client_refusal(hs) != 0) {
+			uint16_t r = fb_hs_client_refusal(hs);
+			*fatal = r == FB_WIRE_REASON_UNKNOWN_KEY;
+			err = fb_errorf(FB_EPROTO,
+					"the aggregator refused HELLO: %s",
+					fb_wire_reason_name(r));
+		}
+		fb_msg_free(reply);
+		reply = NULL;
+	}
+	if (err == FB_OK) {
+		err = call_copy(n, c, buf, len, &reply);
+	}
+	uint64_t max_msg = 0;
+	if (err == FB_OK) {
+		uint32_t pipe = fb_msg_pipe(reply);
+		uint16_t r = plain_reason(reply);
+		err = fb_hs_client_finish(hs, fb_msg_data(reply),
+				fb_msg_len(reply), &c->s, &max_msg);
+		if (err != FB_OK && r != 0) {
+			err = fb_errorf(FB_EPROTO,
+					"the aggregator refused AUTH: %s",
+					fb_wire_reason_name(r));
+		}
+		c->pipe = pipe;
+		fb_msg_free(reply);
+	}
+	fb_hs_client_destroy(hs);
+	if (err != FB_OK) {
+		return err;
+	}
+	fb_log(FB_LOG_INFO, "session established with %s (pipe %u)",
+			n->server.name, c->pipe);
+	if (max_msg > c->recv_max) {
+		fb_log(FB_LOG_WARN,
+				"the aggregator announces messages of up to %llu "
+				"bytes, over this client's limit of %zu "
+				"(max_dim): large plans will be dropped",
+				(unsigned long long)max_msg, c->recv_max);
+	}
+	return FB_OK;
+}
+
+// Seals the body at FB_ENV_BODY_OFF of m (taken), sends it and opens the
+// reply. On success *reply holds the opened reply (the caller frees it).
+// Any failure drops the session.
+static fb_err
+sealed_call(struct node *n, struct conn *c, struct fb_msg *m, uint8_t type,
+		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
+		uint8_t **body, size_t *blen)
+{
+	fb_err err = fb_env_seal(
+			c->s, fb_msg_data(m), fb_msg_len(m), type, round);
+	if (err != FB_OK) {
+		fb_msg_free(m);
+		drop_session(c);
+		return err;
+	}
+	struct fb_msg *r = NULL;
+	err = call(n, c, m, &r);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN, "%s (round %u): %s",
+				fb_wire_type_name(type), round,
+				fb_last_error(err));
+		drop_session(c);
+		return err;
+	}
+	uint16_t reason = plain_reason(r);
+	if (reason != 0) {
+		fb_log(FB_LOG_WARN, "the aggregator refused %s (round %u): %s",
+				fb_wire_type_name(type), round,
+				fb_wire_reason_name(reason));
+		fb_msg_free(r);
+		drop_session(c);
+		return fb_errorf(FB_EPROTO, "refused: %s",
+				fb_wire_reason_name(reason));
+	}
+	if (fb_msg_pipe(r) != c->pipe) {
+		fb_log(FB_LOG_WARN, "reply on a new connection: new handshake");
+		fb_msg_free(r);
+		drop_session(c);
+		return fb_errorf(FB_ECLOSED, "connection changed");
+	}
+	err = fb_env_open(c->s, fb_msg_data(r), fb_msg_len(r), h, body, blen);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN, "reply to %s refused: %s",
+				fb_wire_type_name(type), fb_last_error(err));
+		fb_msg_free(r);
+		drop_session(c);
+		return err;
+	}
+	if (h->type == FB_WIRE_ERROR) {
+		struct fb_wire_reason_text e;
+		if (fb_wire_error_decode(&e, *body, *blen) == FB_OK) {
+			fb_log(FB_LOG_WARN,
+					"the aggregator answered %s (round "
+					"%u) with ERROR %s: %s",
+					fb_wire_type_name(type), round,
+					fb_wire_reason_name(e.reason), e.text);
+		}
+		fb_msg_free(r);
+		drop_session(c);
+		return fb_errorf(FB_EPROTO, "sealed ERROR");
+	}
+	*reply = r;
+	return FB_OK;
+}
+
+static fb_err
+alloc_body(struct fb_msg **m, size_t body_len)
+{
+	return fb_msg_alloc(m, FB_SEALED_LEN(body_len));
+}
+
+// True if the PLAN body has a critical config entry (§5.3.1, bit 15): no
+// such entry is known to this client, so it must refuse the plan.
+static bool
+has_critical_field(const uint8_t *body, size_t len)
+{
+	if (len < 16 || body[0] != FB_WIRE_PLAN_TRAIN) {
+		return false;
+	}
+	size_t cfg = fb_wire_load_u32(body + 12);
+	size_t end = cfg <= len - 16 ? 16 + cfg : len;
+	for (size_t off = 16; off + 4 <= end;) {
+		uint16_t type = fb_wire_load_u16(body + off);
+		if (type & 0x8000u) {
+			return true;
+		}
+		off += 4 + fb_wire_load_u16(body + off + 2);
+	}
+	return false;
+}
+
+// Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
+static bool
+answer_round(struct node *n, struct conn *c, uint32_t round,
+		struct node_round *res)
+{
+	struct fb_msg *m = res->update;
+	res->update = NULL;
+	uint8_t type = FB_WIRE_UPDATE;
+	if (res->refuse) {
+		struct fb_wire_reason_text r = {.reason = res->reason};
+		snprintf(r.text, sizeof(r.text), "%s", res->text);
+		size_t blen = fb_wire_reason_text_len(r.text);
+		if (alloc_body(&m, blen) != FB_OK ||
+				fb_wire_refuse_encode(fb_msg_data(m) +
+								FB_ENV_BODY_OFF,
+						blen, &r, &blen) != FB_OK) {
+			fb_msg_free(m);
+			drop_session(c);
+			return false;
+		}
+		type = FB_WIRE_REFUSE;
+	}
+	size_t sent = fb_msg_len(m);
+	struct fb_msg *reply = NULL;
+	struct fb_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	if (sealed_call(n, c, m, type, round, &reply, &h, &body, &blen) !=
+			FB_OK) {
+		return false;
+	}
+	struct fb_wire_ack ack;
+	fb_err err = h.type == FB_WIRE_ACK
+			? fb_wire_ack_decode(&ack, body, blen)
+			: fb_errorf(FB_EPROTO, "%s instead of ACK",
+					  fb_wire_type_name(h.type));
+	fb_msg_free(reply);
+	if (err != FB_OK || h.round_id != round) {
+		fb_log(FB_LOG_WARN, "round %u: bad answer to %s: %s", round,
+				fb_wire_type_name(type), fb_last_error(err));
+		drop_session(c);
+		return false;
+	}
+	static const char *const st[] = {"accepted", "late", "rejected"};
+	if (res->refuse) {
+		fb_log(FB_LOG_INFO, "round %u: refused (%s: %s); ACK %s", round,
+				fb_wire_reason_name(res->reason), res->text,
+				ack.status < 3 ? st[ack.status] : "?");
+		return true;
+	}
+	if (isfinite(res->epsilon)) {
+		fb_log(FB_LOG_INFO,
+				"round %u: %u DP steps in %.2fs, local loss "
+				"%.4f, epsilon %.4f spent (delta %g, %zu "
+				"releases); update %.2f MB %s%s%s%s",
+				round, res->steps, res->train_s, res->loss,
+				res->epsilon, n->pol->delta, res->releases,
+				(double)sent / 1e6,
+				ack.status < 3 ? st[ack.status] : "?",
+				ack.reason != 0 ? " (" : "",
+				ack.reason != 0 ? fb_wire_reason_name(
+								  ack.reason)
+						: "",
+				ack.reason != 0 ? ")" : "");
+	} else {
+		fb_log(FB_LOG_INFO,
+				"round %u: %u local steps in %.2fs, local loss "
+				"%.4f, NOT private at the client (epsilon inf); "
+				"update %.2f MB %s%s%s%s",
+				round, res->steps, res->train_s, res->loss,
+				(double)sent / 1e6,
+				ack.status < 3 ? st[ack.status] : "?",
+				ack.reason != 0 ? " (" : "",
+				ack.reason != 0 ? fb_wire_reason_name(
+								  ack.reason)
+						: "",
+				ack.reason != 0 ? ")" : "");
+	}
+	return true;
+}
+
+static fb_err
+save_state(struct node *n)
+{
+	fb_err err = node_state_anchor(&n->st, n->pol->ledger);
+	if (err == FB_OK) {
+		err = node_state_save(&n->st, n->state_path);
+	}
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "cannot write the state: %s",
+				fb_last_error(err));
+	}
+	return err;
+}
+
+// PLAN DONE: keep the final model when it fits the catalogue.
+static void
+keep_final(struct node *n, const struct fb_wire_plan *plan)
+{
+	const struct fb_wire_tensor *v = NULL, *w = NULL, *m = NULL;
+	for (uint32_t k = 0; k < plan->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &plan->tensors[k];
+		if (t->dtype != FB_WIRE_DTYPE_F32) {
+			continue;
+		}
+		v = t->id == FB_WIRE_TENSOR_ITEMS ? t : v;
+		w = t->id == FB_WIRE_TENSOR_BUNDLES ? t : w;
+		m = t->id == FB_WIRE_TENSOR_ATTR_PROJ ? t : m;
+	}
+	const struct fb_dataset *ds = n->ds;
+	if (v == NULL || w == NULL || v->rows != ds->n_items ||
+			w->rows != ds->n_bundles || v->cols != w->cols ||
+			(m != NULL &&
+					(m->rows != ds->n_attrs ||
+							m->cols != v->cols))) {
+		fb_log(FB_LOG_WARN,
+				"PLAN DONE without a usable model: keeping "
+				"the last one received");
+		return;
+	}
+	struct fb_model g = {0};
+	if (fb_model_init(&g, ds->n_items, ds->n_bundles,
+			    m != NULL ? ds->n_attrs : 0, v->cols) != FB_OK) {
+		return;
+	}
+	memcpy(g.V.data, v->data, fb_matrix_len(&g.V) * sizeof(float));
+	memcpy(g.W.data, w->data, fb_matrix_len(&g.W) * sizeof(float));
+	if (m != NULL) {
+		memcpy(g.M.data, m->data, fb_matrix_len(&g.M) * sizeof(float));
+	}
+	fb_model_finish(&n->st.global);
+	n->st.global = g;
+	n->st.opts.use_attrs = m != NULL;
+}
+
+enum step { STEP_AGAIN, STEP_DONE, STEP_FATAL };
+
+// One POLL and what follows it.
+static enum step
+poll_once(struct node *n, struct conn *c)
+{
+	struct fb_wire_poll poll = {.status = n->st.exhausted
+					? FB_WIRE_POLL_BUDGET_EXHAUSTED
+					: FB_WIRE_POLL_READY};
+	struct fb_msg *m = NULL;
+	size_t blen = FB_WIRE_POLL_LEN;
+	if (alloc_body(&m, blen) != FB_OK ||
+			fb_wire_poll_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
+					blen, &poll, &blen) != FB_OK) {
+		fb_msg_free(m);
+		return STEP_FATAL;
+	}
+	struct fb_msg *reply = NULL;
+	struct fb_wire_header h;
+	uint8_t *body;
+	if (sealed_call(n, c, m, FB_WIRE_POLL, n->st.last_completed, &reply, &h,
+			    &body, &blen) != FB_OK) {
+		backoff(c);
+		return STEP_AGAIN;
+	}
+	c->last_ok_ms = now_ms();
+	c->backoff_ms = 0;
+	const struct fb_dataset *ds = n->ds;
+	uint32_t rows = ds->n_items > ds->n_bundles ? ds->n_items
+						    : ds->n_bundles;
+	rows = rows > ds->n_attrs ? rows : ds->n_attrs;
+	struct fb_wire_limits lim = {
+			FB_WIRE_MAX_TENSORS, rows, n->pol->max_dim, true};
+	struct fb_wire_plan plan;
+	fb_err err = h.type == FB_WIRE_PLAN
+			? fb_wire_plan_decode(&plan, body, blen, &lim)
+			: fb_errorf(FB_EPROTO, "%s instead of PLAN",
+					  fb_wire_type_name(h.type));
+	if (err != FB_OK) {
+		bool critical = h.type == FB_WIRE_PLAN &&
+				has_critical_field(body, blen);
+		fb_log(FB_LOG_WARN, "refusing the plan of round %u: %s",
+				h.round_id, fb_last_error(err));
+		fb_msg_free(reply);
+		if (critical) {
+			struct node_round res = {.refuse = true,
+					.reason = FB_WIRE_REASON_UNSUPPORTED_FIELD};
+			snprintf(res.text, sizeof(res.text),
+					"unknown critical config field");
+			answer_round(n, c, h.round_id, &res);
+		} else {
+			drop_session(c);
+			backoff(c);
+		}
+		return STEP_AGAIN;
+	}
+	enum step next = STEP_AGAIN;
+	if (plan.kind == FB_WIRE_PLAN_WAIT) {
+		fb_msg_free(reply);
+		uint32_t ms = plan.retry_after_ms < 100 ? 100
+							: plan.retry_after_ms;
+		sleep_ms(jitter(ms));
+		return STEP_AGAIN;
+	}
+	if (plan.kind == FB_WIRE_PLAN_DONE) {
+		keep_final(n, &plan);
+		fb_msg_free(reply);
+		n->st.done = true;
+		fb_log(FB_LOG_INFO,
+				"training over (round %u): %u rounds "
+				"trained, last completed %u",
+				h.round_id, n->st.rounds_trained,
+				n->st.last_completed);
+		return save_state(n) == FB_OK ? STEP_DONE : STEP_FATAL;
+	}
+	uint32_t round = h.round_id;
+	struct node_round res;
+	if (round <= n->st.last_completed) {
+		memset(&res, 0, sizeof(res));
+		res.refuse = true;
+		res.reason = FB_WIRE_REASON_WRONG_ROUND;
+		snprintf(res.text, sizeof(res.text),
+				"round %u is already completed", round);
+		err = FB_OK;
+	} else {
+		static const char *const gran[] = {"non-private",
+				"user-level DP", "client-level DP"};
+		fb_log(FB_LOG_INFO,
+				"round %u: plan received (%s, %.2f MB), "
+				"training",
+				round, gran[plan.config.granularity],
+				(double)FB_SEALED_LEN(blen) / 1e6);
+		err = node_local_round(
+				n->pol, n->ds, &n->st, &plan, round, &res);
+	}
+	fb_msg_free(reply); // the plan's tensors are not needed any more
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u: %s", round, fb_last_error(err));
+		return STEP_FATAL;
+	}
+	bool trained = !res.refuse;
+	if (answer_round(n, c, round, &res)) {
+		n->st.last_completed = round;
+		n->st.rounds_trained += trained;
+		if (res.exhausted) {
+			n->st.exhausted = true;
+			fb_log(FB_LOG_INFO,
+					"privacy budget exhausted: this "
+					"client will not train again");
+		}
+		if (save_state(n) != FB_OK) {
+			next = STEP_FATAL;
+		}
+	} else {
+		fb_msg_free(res.update);
+		backoff(c);
+	}
+	return next;
+}
+
+int
+node_run(struct node *n)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	struct conn c = {0};
+	c.recv_max = max_plan_len(n);
+	struct fb_dialer_config dc = {
+			n->pol->server_url, c.recv_max, 100, 1000};
+	fb_err err = fb_dialer_create(&c.d, &dc);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "%s", fb_last_error(err));
+		return 1;
+	}
+	fb_log(FB_LOG_INFO,
+			"client of %s at %s: %u users, last completed round "
+			"%u%s",
+			n->server.name, n->pol->server_url, n->ds->n_users,
+			n->st.last_completed,
+			n->st.exhausted ? ", privacy budget exhausted" : "");
+	c.last_ok_ms = now_ms();
+	int rc = 0;
+	while (stop_signal == 0) {
+		uint64_t now = now_ms();
+		if (n->pol->give_up_ms > 0 &&
+				now - c.last_ok_ms > n->pol->give_up_ms) {
+			fb_log(FB_LOG_ERROR,
+					"no answer from the aggregator for %u ms: "
+					"giving up",
+					n->pol->give_up_ms);
+			rc = 3;
+			break;
+		}
+		if (c.s == NULL) {
+			if (c.backoff_ms > 0) {
+				sleep_ms(jitter(c.backoff_ms));
+			}
+			bool fatal = false;
+			err = handshake(n, &c, &fatal);
+			if (fatal) {
+				fb_log(FB_LOG_ERROR,
+						"%s: this client is not "
+						"enrolled",
+						fb_last_error(err));
+				rc = 1;
+				break;
+			}
+			if (err != FB_OK) {
+				fb_log(FB_LOG_DEBUG, "handshake: %s",
+						fb_last_error(err));
+				backoff(&c);
+				continue;
+			}
+			c.backoff_ms = 0;
+			c.last_ok_ms = now_ms();
+		}
+		enum step s = poll_once(n, &c);
+		if (s == STEP_DONE) {
+			break;
+		}
+		if (s == STEP_FATAL) {
+			rc = 1;
+			break;
+		}
+	}
+	drop_session(&c);
+	fb_dialer_destroy(c.d);
+	return rc;
+}

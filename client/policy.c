@@ -1,0 +1,161 @@
+// client/policy.c: the policy schema (policy.h). Every key has a range and
+// a help line; required paths are checked after loading.
+#include <libgen.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "fedbundle/accountant.h"
+#include "fedbundle/config.h"
+#include "policy.h"
+
+static const char *const acct_names[] = {"rdp", "pld", NULL};
+
+#define P(f) offsetof(struct node_policy, f)
+#define S(f) .str_cap = sizeof(((struct node_policy *)0)->f)
+static const struct fb_cfg_field fields[] = {
+		{"data", FB_CFG_STRING, P(data_dir), S(data_dir),
+				.help = "the retailer's dataset folder (its "
+					"customers, the public catalogue)"},
+		{"server_url", FB_CFG_STRING, P(server_url), S(server_url),
+				.help = "the aggregator's URL (tcp://host:port, "
+					"ipc:///path)"},
+		{"server_key", FB_CFG_STRING, P(server_key), S(server_key),
+				.help = "the aggregator's pinned .pub file"},
+		{"key", FB_CFG_STRING, P(key), S(key),
+				.help = "this client's identity key file "
+					"(fedbundle keygen)"},
+		{"state_dir", FB_CFG_STRING, P(state_dir), S(state_dir),
+				.help = "where the client's durable state lives"},
+		{"ledger", FB_CFG_STRING, P(ledger), S(ledger),
+				.help = "the privacy ledger (default: "
+					"state_dir/privacy.ledger)"},
+		{"epsilon", FB_CFG_DOUBLE, P(epsilon), 1e-6, 1e6,
+				.help = "privacy budget epsilon over all rounds"},
+		{"delta", FB_CFG_DOUBLE, P(delta), 1e-300, 0.1,
+				.help = "privacy budget delta (epsilon is "
+					"reported at this delta)"},
+		{"allow_none", FB_CFG_BOOL, P(allow_none),
+				.help = "take part in non-private rounds"},
+		{"allow_user", FB_CFG_BOOL, P(allow_user),
+				.help = "take part in user-level DP rounds"},
+		{"allow_client", FB_CFG_BOOL, P(allow_client),
+				.help = "take part in client-level DP rounds "
+					"(noise added by the aggregator)"},
+		{"min_noise_multiplier", FB_CFG_DOUBLE, P(min_noise_multiplier),
+				0, 1e6,
+				.help = "refuse private rounds with a smaller "
+					"sigma"},
+		{"max_update_bytes", FB_CFG_U64, P(max_update_bytes), 0,
+				9007199254740992.0,
+				.help = "refuse rounds whose UPDATE would be "
+					"larger (0: no limit)"},
+		{"max_dim", FB_CFG_U32, P(max_dim), 1, 4096,
+				.help = "largest factor dimension accepted "
+					"(bounds the message size)"},
+		{"report_eval", FB_CFG_BOOL, P(report_eval),
+				.help = "allow reporting Recall/NDCG sums (false: "
+					"refuse plans asking for them)"},
+		{"accountant", FB_CFG_ENUM, P(accountant),
+				.choices = acct_names, .help = "rdp or pld"},
+		{"threads", FB_CFG_U32, P(threads), 1, 64,
+				.help = "local training threads"},
+		{"seed", FB_CFG_U64, P(seed), 0, 9007199254740992.0,
+				.help = "seed of initialisation and sampling of "
+					"negatives (never of noise)"},
+		{"request_timeout_ms", FB_CFG_U32, P(request_timeout_ms), 100,
+				36e5, .help = "wait this long for a reply"},
+		{"give_up_ms", FB_CFG_U32, P(give_up_ms), 0, 864e5,
+				.help = "stop after this long without reaching "
+					"the aggregator (0: never)"},
+};
+#undef S
+#undef P
+#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
+
+void
+node_policy_defaults(struct node_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	strcpy(p->state_dir, "state");
+	p->epsilon = 8;
+	p->delta = 1e-5;
+	p->allow_none = false;
+	p->allow_user = true;
+	p->allow_client = false;
+	p->min_noise_multiplier = 0.3;
+	p->max_update_bytes = 0;
+	p->max_dim = 256;
+	p->report_eval = true;
+	p->accountant = FB_ACCT_PLD;
+	p->threads = 1;
+	p->seed = 1;
+	p->request_timeout_ms = 60000;
+	p->give_up_ms = 120000;
+}
+
+static fb_err
+resolve(char *path, size_t cap, const char *base, const char *key)
+{
+	if (path[0] == '\0' || path[0] == '/') {
+		return FB_OK;
+	}
+	char tmp[NODE_PATH_MAX];
+	int n = snprintf(tmp, sizeof(tmp), "%s/%s", base, path);
+	if (n < 0 || (size_t)n >= cap) {
+		return fb_errorf(FB_EINVAL, "%s: path too long", key);
+	}
+	memcpy(path, tmp, (size_t)n + 1);
+	return FB_OK;
+}
+
+fb_err
+node_policy_load(struct node_policy *p, const char *path)
+{
+	struct node_policy c;
+	node_policy_defaults(&c);
+	struct fb_cfg_section s = {"", fields, N_FIELDS, &c};
+	fb_err err = fb_config_load(path, &s, 1);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (c.data_dir[0] == '\0' || c.server_url[0] == '\0' ||
+			c.server_key[0] == '\0' || c.key[0] == '\0') {
+		return fb_errorf(FB_EINVAL,
+				"%s: data, server_url, server_key and key are "
+				"required",
+				path);
+	}
+	char dir_buf[NODE_PATH_MAX];
+	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+	const char *base = dirname(dir_buf);
+	if ((err = resolve(c.data_dir, sizeof(c.data_dir), base, "data")) !=
+					FB_OK ||
+			(err = resolve(c.server_key, sizeof(c.server_key), base,
+					 "server_key")) != FB_OK ||
+			(err = resolve(c.key, sizeof(c.key), base, "key")) !=
+					FB_OK ||
+			(err = resolve(c.state_dir, sizeof(c.state_dir), base,
+					 "state_dir")) != FB_OK ||
+			(err = resolve(c.ledger, sizeof(c.ledger), base,
+					 "ledger")) != FB_OK) {
+		return fb_errorf(err, "%s: %s", path, fb_last_error(err));
+	}
+	if (c.ledger[0] == '\0') {
+		int n = snprintf(c.ledger, sizeof(c.ledger),
+				"%s/privacy.ledger", c.state_dir);
+		if (n < 0 || (size_t)n >= sizeof(c.ledger)) {
+			return fb_errorf(FB_EINVAL, "%s: state_dir too long",
+					path);
+		}
+	}
+	*p = c;
+	return FB_OK;
+}
+
+void
+node_policy_print_keys(FILE *fp)
+{
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		fprintf(fp, "  %-22s %s\n", fields[i].name, fields[i].help);
+	}
+}

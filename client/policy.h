@@ -1,0 +1,54 @@
+// client/policy.h: a retailer's policy file (strict JSON via
+// include/fedbundle/config.h): where its data, keys, state and privacy
+// ledger live, the aggregator it talks to (URL and pinned key), and what
+// it agrees to: its privacy budget (epsilon, delta), the granularities it
+// allows, the smallest noise multiplier, the largest update and factor
+// dimension. The aggregator cannot override any of it: a plan that
+// violates it is refused (protocols/wire-v1.md §5.3.1, §6.1). Relative
+// paths are relative to the policy file's folder.
+// Thread-safety: plain data; parse once in main().
+#ifndef FB_CLIENT_POLICY_H
+#define FB_CLIENT_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fedbundle/err.h"
+
+#define NODE_PATH_MAX 1024
+
+struct node_policy {
+	char data_dir[NODE_PATH_MAX];
+	char server_url[NODE_PATH_MAX];
+	char server_key[NODE_PATH_MAX];
+	char key[NODE_PATH_MAX];
+	char state_dir[NODE_PATH_MAX];
+	char ledger[NODE_PATH_MAX];
+	double epsilon;
+	double delta;
+	bool allow_none;
+	bool allow_user;
+	bool allow_client;
+	double min_noise_multiplier;
+	uint64_t max_update_bytes; // 0: no limit
+	uint32_t max_dim;
+	bool report_eval; // false: refuse plans that ask for metrics
+	int accountant;   // enum fb_acct_kind
+	uint32_t threads;
+	uint64_t seed; // training randomness only (noise is a CSPRNG)
+	uint32_t request_timeout_ms;
+	uint32_t give_up_ms; // 0: retry forever
+};
+
+// Fills p with the defaults.
+void node_policy_defaults(struct node_policy *p);
+
+// Loads path over the defaults and resolves relative paths. FB_EINVAL /
+// FB_EIO with a detail naming the file and the key.
+fb_err node_policy_load(struct node_policy *p, const char *path);
+
+// Prints every key with its help line (for --help).
+void node_policy_print_keys(FILE *fp);
+
+#endif

@@ -1,0 +1,52 @@
+// client/state.h: the client's durable state, one tensor file of kind
+// CLIENT written atomically after every round: its users' factors P, the
+// latest global model it received, the last round it completed, and the
+// anchor of its privacy ledger (entry count and head hash at that time).
+// On start the ledger is checked against the anchor: a ledger that is
+// missing, corrupt, or shorter than the anchor refuses the start (the
+// budget would otherwise restart from zero). Entries after the anchor are
+// fine: they are releases of a round that was cut short.
+// Thread-safety: plain data owned by the client's one thread.
+#ifndef FB_CLIENT_STATE_H
+#define FB_CLIENT_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/err.h"
+#include "fedbundle/hash.h"
+#include "fedbundle/model.h"
+
+struct node_state {
+	struct fb_matrix P;      // n_users x d; 0 rows before the first round
+	struct fb_model global;  // latest global model; dim 0 before any
+	struct fb_rep_opts opts; // how the global model forms representations
+	uint32_t last_completed; // last round whose UPDATE/REFUSE was acked
+	uint32_t rounds_trained; // rounds it sent an update for
+	bool exhausted;          // its privacy budget is spent
+	bool done;               // it received PLAN DONE
+	uint64_t ledger_count;   // anchor of the privacy ledger
+	uint8_t ledger_head[FB_HASH_LEN];
+};
+
+// Frees the matrices; NULL-safe.
+void node_state_finish(struct node_state *st);
+
+// Reads path into *st (zeroed first); *found is false (and *st empty) if
+// there is no file. FB_EFORMAT/FB_EIO for a corrupt or unreadable one.
+fb_err node_state_load(struct node_state *st, const char *path, bool *found);
+
+// Writes *st to path atomically. FB_EIO.
+fb_err node_state_save(const struct node_state *st, const char *path);
+
+// Checks the ledger at ledger_path against the anchor of st: FB_EIO if it
+// is missing while the anchor counts entries, FB_EFORMAT if it is corrupt
+// or entries were removed or replaced. A missing ledger with a zero
+// anchor is fine (*exists false).
+fb_err node_state_check_ledger(const struct node_state *st,
+		const char *ledger_path, bool *exists);
+
+// Sets the anchor of st from the ledger now (count 0 if it does not exist).
+fb_err node_state_anchor(struct node_state *st, const char *ledger_path);
+
+#endif

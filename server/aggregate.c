@@ -1,0 +1,229 @@
+// server/aggregate.c: see aggregate.h. The tensors of an update are views
+// into the opened message (wire.h); they are added straight into the
+// accumulator with fb_axpy, so no copy of an update is ever made.
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "aggregate.h"
+#include "config.h"
+
+fb_err
+agg_accum_init(struct agg_accum *a, const struct fb_model *model)
+{
+	memset(a, 0, sizeof(*a));
+	return fb_model_init(&a->sum, model->n_items, model->n_bundles,
+			model->n_attrs, model->dim);
+}
+
+void
+agg_accum_finish(struct agg_accum *a)
+{
+	if (a != NULL) {
+		fb_model_finish(&a->sum);
+	}
+}
+
+void
+agg_accum_reset(struct agg_accum *a)
+{
+	fb_matrix_zero(&a->sum.V);
+	fb_matrix_zero(&a->sum.W);
+	if (a->sum.n_attrs > 0) {
+		fb_matrix_zero(&a->sum.M);
+	}
+	a->n = 0;
+	a->clipped = 0;
+	a->recall_sum = 0;
+	a->ndcg_sum = 0;
+	a->eval_users = 0;
+	a->loss_sum = 0;
+}
+
+// The model matrix a tensor id stands for, NULL for an unknown id.
+static const struct fb_matrix *
+target(const struct fb_model *m, uint16_t id)
+{
+	switch (id) {
+	case FB_WIRE_TENSOR_ITEMS:
+		return &m->V;
+	case FB_WIRE_TENSOR_BUNDLES:
+		return &m->W;
+	case FB_WIRE_TENSOR_ATTR_PROJ:
+		return m->n_attrs > 0 ? &m->M : NULL;
+	}
+	return NULL;
+}
+
+uint16_t
+agg_update_check(const struct fb_wire_update *u,
+		const struct fb_wire_round_config *cfg,
+		const struct fb_model *model, char *text, size_t cap)
+{
+	bool seen[4] = {false, false, false, false};
+	for (uint32_t k = 0; k < u->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &u->tensors[k];
+		const struct fb_matrix *m = target(model, t->id);
+		if (m == NULL) {
+			continue; // §5.8: unknown ids are ignored
+		}
+		if (t->dtype != FB_WIRE_DTYPE_F32 || t->exp != 0) {
+			snprintf(text, cap,
+					"tensor %u: dtype %u, plan wants "
+					"f32",
+					t->id, t->dtype);
+			return FB_WIRE_REASON_SHAPE_MISMATCH;
+		}
+		if (t->rows != m->rows || t->cols != m->cols) {
+			snprintf(text, cap,
+					"tensor %u is %ux%u, model is %zux%zu",
+					t->id, t->rows, t->cols, m->rows,
+					m->cols);
+			return FB_WIRE_REASON_SHAPE_MISMATCH;
+		}
+		seen[t->id] = true;
+	}
+	for (uint16_t id = 1; id <= 3; id++) {
+		if (target(model, id) != NULL && !seen[id]) {
+			snprintf(text, cap, "tensor %u is missing", id);
+			return FB_WIRE_REASON_SHAPE_MISMATCH;
+		}
+	}
+	if (u->clip_norm != cfg->clip_norm ||
+			u->noise_multiplier != cfg->noise_multiplier) {
+		snprintf(text, cap,
+				"claimed clip %g sigma %g, plan has clip %g "
+				"sigma %g",
+				u->clip_norm, u->noise_multiplier,
+				cfg->clip_norm, cfg->noise_multiplier);
+		return FB_WIRE_REASON_PRIVACY_MISMATCH;
+	}
+	text[0] = '\0';
+	return FB_WIRE_REASON_NONE;
+}
+
+static double
+sqnorm(const float *x, size_t n)
+{
+	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	size_t k = 0;
+	for (; k + 4 <= n; k += 4) {
+		s0 += (double)x[k] * x[k];
+		s1 += (double)x[k + 1] * x[k + 1];
+		s2 += (double)x[k + 2] * x[k + 2];
+		s3 += (double)x[k + 3] * x[k + 3];
+	}
+	for (; k < n; k++) {
+		s0 += (double)x[k] * x[k];
+	}
+	return s0 + s1 + s2 + s3;
+}
+
+void
+agg_accum_add(struct agg_accum *a, const struct fb_wire_update *u, double clip,
+		double *norm)
+{
+	double sq = 0;
+	for (uint32_t k = 0; k < u->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &u->tensors[k];
+		if (target(&a->sum, t->id) != NULL) {
+			sq += sqnorm(t->data, (size_t)t->rows * t->cols);
+		}
+	}
+	double nrm = sqrt(sq);
+	float scale = 1.0f;
+	if (clip > 0 && nrm > clip) {
+		// Rounded down so the clipped norm never exceeds clip.
+		scale = nextafterf((float)(clip / nrm), 0.0f);
+		a->clipped++;
+	}
+	for (uint32_t k = 0; k < u->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &u->tensors[k];
+		struct fb_matrix *m =
+				(struct fb_matrix *)target(&a->sum, t->id);
+		if (m != NULL) {
+			fb_axpy(m->data, scale, t->data, fb_matrix_len(m));
+		}
+	}
+	a->n++;
+	a->recall_sum += u->recall_sum;
+	a->ndcg_sum += u->ndcg_sum;
+	a->eval_users += u->eval_users;
+	a->loss_sum += u->train_loss;
+	if (norm != NULL) {
+		*norm = nrm;
+	}
+}
+
+fb_err
+agg_opt_init(struct agg_opt *o, int kind, double lr, double beta1, double beta2,
+		double tau, const struct fb_model *model)
+{
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	o->lr = lr;
+	o->beta1 = beta1;
+	o->beta2 = beta2;
+	o->tau = tau;
+	if (kind != AGG_OPT_FEDADAM) {
+		return FB_OK;
+	}
+	fb_err err = fb_model_init(&o->m, model->n_items, model->n_bundles,
+			model->n_attrs, model->dim);
+	if (err == FB_OK) {
+		err = fb_model_init(&o->v, model->n_items, model->n_bundles,
+				model->n_attrs, model->dim);
+	}
+	if (err != FB_OK) {
+		agg_opt_finish(o);
+	}
+	return err;
+}
+
+void
+agg_opt_finish(struct agg_opt *o)
+{
+	if (o == NULL) {
+		return;
+	}
+	fb_model_finish(&o->m);
+	fb_model_finish(&o->v);
+}
+
+static void
+adam_matrix(const struct agg_opt *o, struct fb_matrix *x,
+		const struct fb_matrix *sum, struct fb_matrix *m,
+		struct fb_matrix *v, double inv)
+{
+	float b1 = (float)o->beta1, b2 = (float)o->beta2;
+	float lr = (float)o->lr, tau = (float)o->tau, s = (float)inv;
+	size_t n = fb_matrix_len(x);
+	for (size_t k = 0; k < n; k++) {
+		float g = -sum->data[k] * s; // pseudo-gradient: -mean delta
+		m->data[k] = b1 * m->data[k] + (1.0f - b1) * g;
+		v->data[k] = b2 * v->data[k] + (1.0f - b2) * g * g;
+		x->data[k] -= lr * m->data[k] / (sqrtf(v->data[k]) + tau);
+	}
+}
+
+void
+agg_opt_apply(struct agg_opt *o, struct fb_model *model,
+		const struct fb_model *sum, double divisor)
+{
+	double inv = 1.0 / divisor;
+	o->t++;
+	if (o->kind == AGG_OPT_FEDAVG) {
+		float a = (float)(o->lr * inv);
+		fb_matrix_axpy(&model->V, a, &sum->V);
+		fb_matrix_axpy(&model->W, a, &sum->W);
+		if (model->n_attrs > 0) {
+			fb_matrix_axpy(&model->M, a, &sum->M);
+		}
+		return;
+	}
+	adam_matrix(o, &model->V, &sum->V, &o->m.V, &o->v.V, inv);
+	adam_matrix(o, &model->W, &sum->W, &o->m.W, &o->v.W, inv);
+	if (model->n_attrs > 0) {
+		adam_matrix(o, &model->M, &sum->M, &o->m.M, &o->v.M, inv);
+	}
+}

@@ -1,0 +1,41 @@
+// server/checkpoint.h: the aggregator's durable state. After every commit
+// the checkpoint (tensor file kind CHECKPOINT, written atomically) holds
+// the global model, the FedAdam moments and, in its metadata JSON, the last
+// committed round, the per-client epsilon as reported, and the anchor
+// (count, head hash) of the aggregator's own ledger for client-level DP.
+// Before a round's first PLAN leaves, its id is written to a small marker
+// file, so a restarted aggregator never reuses the id of a round that was
+// collecting when it died (that round is abandoned, never applied twice).
+// Thread-safety: reentrant; called from the owner thread.
+#ifndef FB_SERVER_CHECKPOINT_H
+#define FB_SERVER_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/err.h"
+#include "fedbundle/hash.h"
+#include "round.h"
+
+// What the checkpoint says of the aggregator's ledger.
+struct agg_ledger_anchor {
+	uint64_t count;
+	uint8_t head[FB_HASH_LEN];
+};
+
+// Writes fed's checkpoint to fed->ckpt_path atomically. FB_EIO.
+fb_err agg_checkpoint_save(const struct agg_fed *fed);
+
+// Loads fed->ckpt_path into fed (model, moments, rounds, clients) if it
+// exists (*found false otherwise, fed untouched). Shapes must match the
+// model fed was set up with. FB_EFORMAT/FB_EIO with a detail.
+fb_err agg_checkpoint_load(struct agg_fed *fed, bool *found,
+		struct agg_ledger_anchor *anchor);
+
+// Writes the last planned round id to path (atomically, fsync'd). FB_EIO.
+fb_err agg_planned_write(const char *path, uint32_t round);
+
+// Reads it; *round = 0 if the file does not exist. FB_EFORMAT, FB_EIO.
+fb_err agg_planned_read(const char *path, uint32_t *round);
+
+#endif

@@ -1,0 +1,348 @@
+// server/config.c: the aggregator's JSON schema (server/config.h). Every
+// key has a range and a help line; relative paths are resolved against
+// the configuration file's folder so that a work folder can be moved.
+#include <libgen.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fedbundle/accountant.h"
+#include "fedbundle/config.h"
+#include "fedbundle/train.h"
+#include "fedbundle/wire.h"
+
+static const char *const gran_names[] = {"none", "user", "client", NULL};
+static const char *const part_names[] = {"all", "sampled", NULL};
+static const char *const sopt_names[] = {"fedavg", "fedadam", NULL};
+static const char *const lopt_names[] = {"sgd", "adam", NULL};
+static const char *const acct_names[] = {"rdp", "pld", NULL};
+
+#define T(f) offsetof(struct agg_config, f)
+#define S(f) .str_cap = sizeof(((struct agg_config *)0)->f)
+static const struct fb_cfg_field top_fields[] = {
+		{"listen", FB_CFG_STRING, T(listen), S(listen),
+				.help = "URLs to listen on, comma-separated "
+					"(tcp://host:port, ipc:///path)"},
+		{"key", FB_CFG_STRING, T(key), S(key),
+				.help = "the aggregator's identity key file "
+					"(fedbundle keygen)"},
+		{"roster", FB_CFG_STRING, T(roster), S(roster),
+				.help = "enrolled clients: one .pub line each"},
+		{"catalog", FB_CFG_STRING, T(catalog), S(catalog),
+				.help = "dataset folder of the public catalogue "
+					"(only sizes, bundle_item, item_attr "
+					"are used)"},
+		{"checkpoint_dir", FB_CFG_STRING, T(checkpoint_dir),
+				S(checkpoint_dir),
+				.help = "where the checkpoint (and the client-level "
+					"DP ledger) live"},
+		{"rounds", FB_CFG_U32, T(rounds), 1, 1e6,
+				.help = "round ids to run (committed or abandoned)"},
+		{"quorum", FB_CFG_U32, T(quorum), 1, 1e6,
+				.help = "updates needed to commit a round"},
+		{"min_clients", FB_CFG_U32, T(min_clients), 0, 1e6,
+				.help = "connected clients to wait for before "
+					"planning a round (0: all enrolled)"},
+		{"plan_wait_ms", FB_CFG_U32, T(plan_wait_ms), 0, 864e5,
+				.help = "after this wait, plan with a quorum of "
+					"connected clients"},
+		{"deadline_ms", FB_CFG_U32, T(deadline_ms), 1, 864e5,
+				.help = "collection time of a round"},
+		{"retry_after_ms", FB_CFG_U32, T(retry_after_ms), 0, 36e5,
+				.help = "PLAN WAIT: poll again after this"},
+		{"linger_ms", FB_CFG_U32, T(linger_ms), 0, 36e5,
+				.help = "after the last round, keep answering DONE "
+					"this long"},
+		{"participation", FB_CFG_ENUM, T(participation),
+				.choices = part_names,
+				.help = "all (connected clients) or sampled "
+					"(Poisson, rate q_clients)"},
+		{"q_clients", FB_CFG_DOUBLE, T(q_clients), 1e-9, 1,
+				.help = "client sampling rate (participation "
+					"sampled)"},
+		{"server_optimizer", FB_CFG_ENUM, T(server_optimizer),
+				.choices = sopt_names,
+				.help = "fedavg or fedadam"},
+		{"server_lr", FB_CFG_DOUBLE, T(server_lr), 1e-9, 1e3,
+				.help = "server learning rate"},
+		{"server_beta1", FB_CFG_DOUBLE, T(server_beta1), 0, 0.999999,
+				.help = "FedAdam first-moment decay"},
+		{"server_beta2", FB_CFG_DOUBLE, T(server_beta2), 0, 0.999999999,
+				.help = "FedAdam second-moment decay"},
+		{"server_tau", FB_CFG_DOUBLE, T(server_tau), 1e-12, 1,
+				.help = "FedAdam adaptivity (epsilon)"},
+		{"init_std", FB_CFG_DOUBLE, T(init_std), 0, 10,
+				.help = "std of the initial global factors"},
+		{"public_init", FB_CFG_BOOL, T(public_init),
+				.help = "initialise item factors from the public "
+					"catalogue (co-membership eigenvectors) and "
+					"bundle factors at 0"},
+		{"seed", FB_CFG_U64, T(seed), 0, 9007199254740992.0,
+				.help = "seed of the initial model"},
+		{"accountant", FB_CFG_ENUM, T(accountant),
+				.choices = acct_names,
+				.help = "rdp or pld: calibration and the "
+					"client-level ledger"},
+		{"contexts", FB_CFG_U32, T(contexts), 1, 1024,
+				.help = "requests served concurrently (NNG "
+					"contexts)"},
+};
+#undef S
+#undef T
+
+#define R(f) offsetof(struct agg_round_config, f)
+static const struct fb_cfg_field round_fields[] = {
+		{"granularity", FB_CFG_ENUM, R(granularity),
+				.choices = gran_names,
+				.help = "privacy unit: none, user (DP at each "
+					"client) or client (DP-FedAvg, noise "
+					"here)"},
+		{"q", FB_CFG_DOUBLE, R(q), 1e-9, 1,
+				.help = "user sampling rate of a local DP step"},
+		{"noise_multiplier", FB_CFG_DOUBLE, R(noise_multiplier), 0, 1e6,
+				.help = "sigma (0: calibrate to target_epsilon)"},
+		{"target_epsilon", FB_CFG_DOUBLE, R(target_epsilon), 0, 1e6,
+				.help = "epsilon to spend over all rounds "
+					"(calibration; client-level budget)"},
+		{"clip", FB_CFG_DOUBLE, R(clip), 1e-9, 1e6,
+				.help = "L2 clipping norm per user (user) or per "
+					"client update (client)"},
+		{"delta", FB_CFG_DOUBLE, R(delta), 0, 0.1,
+				.help = "delta of the accounting"},
+		{"local_epochs", FB_CFG_U32, R(local_epochs), 0, 1e6,
+				.help = "local passes per round"},
+		{"local_steps", FB_CFG_U32, R(local_steps), 0, 1e6,
+				.help = "local steps per round (0: local_epochs)"},
+		{"lr", FB_CFG_DOUBLE, R(lr), 1e-12, 1e3,
+				.help = "local learning rate of the shared factors"},
+		{"lr_user", FB_CFG_DOUBLE, R(lr_user), 0, 1e3,
+				.help = "learning rate of the user factors"},
+		{"l2", FB_CFG_DOUBLE, R(l2), 0, 1e3, .help = "L2 weight"},
+		{"item_weight", FB_CFG_DOUBLE, R(item_weight), 0, 1e3,
+				.help = "weight of the user-item BPR term"},
+		{"negatives", FB_CFG_U32, R(negatives), 1, 64,
+				.help = "negatives per positive"},
+		{"dim", FB_CFG_U32, R(dim), 1, 4096,
+				.help = "factor dimension d"},
+		{"batch_users", FB_CFG_U32, R(batch_users), 1, 1e9,
+				.help = "users per non-private local batch"},
+		{"optimizer", FB_CFG_ENUM, R(optimizer), .choices = lopt_names,
+				.help = "local optimizer: sgd or adam"},
+		{"init_std", FB_CFG_DOUBLE, R(init_std), 0, 10,
+				.help = "std of a new client's user factors"},
+		{"item_view", FB_CFG_BOOL, R(item_view),
+				.help = "bundle rep adds the mean of its items"},
+		{"use_attrs", FB_CFG_BOOL, R(use_attrs),
+				.help = "item rep adds its attribute factors"},
+		{"user_item_view", FB_CFG_BOOL, R(user_item_view),
+				.help = "user rep adds the mean of its items"},
+		{"report_eval", FB_CFG_BOOL, R(report_eval),
+				.help = "clients report Recall@20/NDCG@20 sums"},
+};
+#undef R
+
+void
+agg_config_defaults(struct agg_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->listen, "tcp://127.0.0.1:7411");
+	strcpy(cfg->checkpoint_dir, "checkpoint");
+	cfg->rounds = 10;
+	cfg->quorum = 1;
+	cfg->min_clients = 0;
+	cfg->plan_wait_ms = 2000;
+	cfg->deadline_ms = 60000;
+	cfg->retry_after_ms = 200;
+	cfg->linger_ms = 3000;
+	cfg->participation = AGG_PART_ALL;
+	cfg->q_clients = 1.0;
+	cfg->server_optimizer = AGG_OPT_FEDAVG;
+	cfg->server_lr = 1.0;
+	cfg->server_beta1 = 0.9;
+	cfg->server_beta2 = 0.99;
+	cfg->server_tau = 1e-3;
+	// The model hyper-parameters follow the centralized defaults
+	// (fb_train_config_defaults), so that both runs agree by default.
+	struct fb_train_config tc;
+	fb_train_config_defaults(&tc);
+	cfg->init_std = tc.init_std;
+	cfg->public_init = tc.public_init;
+	cfg->seed = 1;
+	cfg->accountant = FB_ACCT_PLD;
+	cfg->contexts = 32;
+	struct agg_round_config *r = &cfg->round;
+	r->granularity = FB_WIRE_GRAN_USER;
+	r->q = 0.1;
+	r->noise_multiplier = 0;
+	r->target_epsilon = 8;
+	r->clip = 1;
+	r->delta = 1e-5;
+	r->local_epochs = 1;
+	r->local_steps = 0;
+	r->lr = tc.lr;
+	r->lr_user = tc.lr_user;
+	r->l2 = tc.l2;
+	r->item_weight = tc.item_weight;
+	r->negatives = tc.neg_per_pos;
+	r->dim = tc.dim;
+	r->batch_users = tc.batch_users;
+	r->optimizer = tc.optimizer == FB_OPT_SGD ? FB_WIRE_OPT_SGD
+						  : FB_WIRE_OPT_ADAM;
+	r->init_std = tc.init_std;
+	r->item_view = tc.item_view;
+	r->use_attrs = tc.use_attrs;
+	r->user_item_view = tc.user_item_view;
+	r->report_eval = true;
+}
+
+// Makes a relative path relative to base_dir, in place.
+static fb_err
+resolve(char *path, size_t cap, const char *base_dir, const char *key)
+{
+	if (path[0] == '\0' || path[0] == '/') {
+		return FB_OK;
+	}
+	char tmp[AGG_PATH_MAX];
+	int n = snprintf(tmp, sizeof(tmp), "%s/%s", base_dir, path);
+	if (n < 0 || (size_t)n >= cap) {
+		return fb_errorf(FB_EINVAL,
+				"%s: path too long after joining "
+				"the config folder",
+				key);
+	}
+	memcpy(path, tmp, (size_t)n + 1);
+	return FB_OK;
+}
+
+fb_err
+agg_config_split_urls(struct agg_config *cfg)
+{
+	strcpy(cfg->url_buf, cfg->listen);
+	cfg->n_urls = 0;
+	for (char *save = NULL, *tok = strtok_r(cfg->url_buf, ",", &save);
+			tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ') {
+			tok++;
+		}
+		if (*tok == '\0') {
+			continue;
+		}
+		if (cfg->n_urls == AGG_MAX_URLS) {
+			return fb_errorf(FB_EINVAL, "listen: more than %d URLs",
+					AGG_MAX_URLS);
+		}
+		cfg->urls[cfg->n_urls++] = tok;
+	}
+	if (cfg->n_urls == 0) {
+		return fb_errorf(FB_EINVAL, "listen: no URL");
+	}
+	return FB_OK;
+}
+
+static fb_err
+check(const struct agg_config *c, const char *path)
+{
+	const struct agg_round_config *r = &c->round;
+	if (c->key[0] == '\0' || c->roster[0] == '\0' ||
+			c->catalog[0] == '\0') {
+		return fb_errorf(FB_EINVAL,
+				"%s: key, roster and catalog are "
+				"required",
+				path);
+	}
+	if (r->local_epochs == 0 && r->local_steps == 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round.local_epochs and round.local_steps "
+				"are both 0",
+				path);
+	}
+	if (r->granularity != FB_WIRE_GRAN_NONE && r->noise_multiplier == 0 &&
+			r->target_epsilon <= 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round: granularity %s needs "
+				"noise_multiplier > 0 or target_epsilon > 0",
+				path, gran_names[r->granularity]);
+	}
+	if (r->granularity != FB_WIRE_GRAN_NONE && !(r->delta > 0)) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round.delta must be > 0 with privacy",
+				path);
+	}
+	if (r->granularity == FB_WIRE_GRAN_CLIENT && r->target_epsilon <= 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round.target_epsilon is the aggregator's "
+				"budget with granularity client: must be > 0",
+				path);
+	}
+	return FB_OK;
+}
+
+fb_err
+agg_config_load(struct agg_config *cfg, const char *path)
+{
+	struct agg_config c;
+	agg_config_defaults(&c);
+	struct fb_cfg_section s[2] = {
+			{"", top_fields,
+					sizeof(top_fields) /
+							sizeof(top_fields[0]),
+					&c},
+			{"round", round_fields,
+					sizeof(round_fields) /
+							sizeof(round_fields[0]),
+					&c.round},
+	};
+	fb_err err = fb_config_load(path, s, 2);
+	if (err != FB_OK) {
+		return err;
+	}
+	char dir_buf[AGG_PATH_MAX];
+	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+	const char *base = dirname(dir_buf);
+	if ((err = resolve(c.key, sizeof(c.key), base, "key")) != FB_OK ||
+			(err = resolve(c.roster, sizeof(c.roster), base,
+					 "roster")) != FB_OK ||
+			(err = resolve(c.catalog, sizeof(c.catalog), base,
+					 "catalog")) != FB_OK ||
+			(err = resolve(c.checkpoint_dir,
+					 sizeof(c.checkpoint_dir), base,
+					 "checkpoint_dir")) != FB_OK) {
+		return fb_errorf(err, "%s: %s", path, fb_last_error(err));
+	}
+	if ((err = check(&c, path)) != FB_OK) {
+		return err;
+	}
+	*cfg = c;
+	return agg_config_split_urls(cfg);
+}
+
+static void
+print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
+		size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s%s", prefix, f[i].name);
+		fprintf(fp, "  %-24s %s", name, f[i].help);
+		if (f[i].type == FB_CFG_ENUM) {
+			fprintf(fp, " [");
+			for (size_t k = 0; f[i].choices[k] != NULL; k++) {
+				fprintf(fp, "%s%s", k > 0 ? "|" : "",
+						f[i].choices[k]);
+			}
+			fprintf(fp, "]");
+		}
+		fputc('\n', fp);
+	}
+}
+
+void
+agg_config_print_keys(FILE *fp)
+{
+	print_fields(fp, "", top_fields,
+			sizeof(top_fields) / sizeof(top_fields[0]));
+	print_fields(fp, "round.", round_fields,
+			sizeof(round_fields) / sizeof(round_fields[0]));
+}

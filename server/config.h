@@ -1,0 +1,100 @@
+// server/config.h: the aggregator's configuration file (strict JSON via
+// include/fedbundle/config.h): where it listens, its identity and roster,
+// the public catalogue, the round schedule and the round configuration it
+// plans (protocols/wire-v1.md §5.3.1). Relative paths are taken relative
+// to the folder of the configuration file.
+// Thread-safety: plain data; parse once in main().
+#ifndef FB_SERVER_CONFIG_H
+#define FB_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fedbundle/err.h"
+
+#define AGG_PATH_MAX 1024
+#define AGG_MAX_URLS 8
+
+enum agg_participation {
+	AGG_PART_ALL = 0,     // every connected client with budget left
+	AGG_PART_SAMPLED = 1, // Poisson sample of the enrolled clients
+};
+
+enum agg_server_opt {
+	AGG_OPT_FEDAVG = 0,  // global += lr * sum / n
+	AGG_OPT_FEDADAM = 1, // Reddi et al. 2021, -mean delta as gradient
+};
+
+// The "round" section: what every TRAIN plan carries.
+struct agg_round_config {
+	int granularity;         // enum fb_wire_granularity
+	double q;                // user sampling rate per local DP step
+	double noise_multiplier; // sigma; 0 with target_epsilon: calibrate
+	double target_epsilon;   // calibration target over all rounds
+	double clip;             // C
+	double delta;
+	uint32_t local_epochs;
+	uint32_t local_steps;
+	double lr;
+	double lr_user;
+	double l2;
+	double item_weight;
+	uint32_t negatives;
+	uint32_t dim;
+	uint32_t batch_users;
+	int optimizer; // enum fb_wire_local_optimizer
+	double init_std;
+	bool item_view;
+	bool use_attrs;
+	bool user_item_view;
+	bool report_eval;
+};
+
+struct agg_config {
+	char listen[AGG_PATH_MAX]; // comma-separated URLs
+	char key[AGG_PATH_MAX];
+	char roster[AGG_PATH_MAX];
+	char catalog[AGG_PATH_MAX];
+	char checkpoint_dir[AGG_PATH_MAX];
+	uint32_t rounds;
+	uint32_t quorum;
+	uint32_t min_clients; // 0: every enrolled client
+	uint32_t plan_wait_ms;
+	uint32_t deadline_ms;
+	uint32_t retry_after_ms;
+	uint32_t linger_ms;
+	int participation; // enum agg_participation
+	double q_clients;
+	int server_optimizer; // enum agg_server_opt
+	double server_lr;
+	double server_beta1;
+	double server_beta2;
+	double server_tau;
+	double init_std;
+	bool public_init; // V from the public catalogue (pretrain.h), W = 0
+	uint64_t seed;
+	int accountant; // enum fb_acct_kind (client-level DP ledger)
+	uint32_t contexts;
+	struct agg_round_config round;
+	// Derived by agg_config_load().
+	char *urls[AGG_MAX_URLS];
+	size_t n_urls;
+	char url_buf[AGG_PATH_MAX];
+};
+
+// Fills cfg with the defaults.
+void agg_config_defaults(struct agg_config *cfg);
+
+// Loads path over the defaults, resolves relative paths against its
+// folder, splits the URLs and checks ranges. FB_EINVAL/FB_EIO with a
+// detail naming the file and the key.
+fb_err agg_config_load(struct agg_config *cfg, const char *path);
+
+// Splits cfg->listen into cfg->urls (after an override of listen).
+fb_err agg_config_split_urls(struct agg_config *cfg);
+
+// Prints every key with its help line (for --help).
+void agg_config_print_keys(FILE *fp);
+
+#endif

@@ -1,0 +1,311 @@
+// server/main.c: `fedbundle-server`, the aggregator. Reads its strict JSON
+// configuration, loads its identity, the roster and the public catalogue,
+// resumes from its checkpoint if there is one, and runs the round loop:
+// one owner thread takes requests from the transport's queue, answers
+// each (serve.h) and advances the schedule (round.h) between them. Ends
+// after the last round once the connected clients got PLAN DONE, or on
+// SIGINT/SIGTERM (a collecting round is then abandoned; the checkpoint of
+// the last commit stands).
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "fedbundle/dataset.h"
+#include "fedbundle/handshake.h"
+#include "fedbundle/identity.h"
+#include "fedbundle/log.h"
+#include "fedbundle/model.h"
+#include "fedbundle/transport.h"
+#include "oplog.h"
+#include "round.h"
+#include "serve.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+			"usage: fedbundle-server --config FILE [options]\n"
+			"\n"
+			"The fedbundle aggregator: plans rounds, sends the global "
+			"model to the\nenrolled clients (protocols/wire-v1.md), "
+			"sums their updates and applies\nthe server optimizer, "
+			"checkpointing after every committed round.\n"
+			"\n"
+			"options:\n"
+			"  --config FILE       JSON configuration (keys below; "
+			"required)\n"
+			"  --metrics-out FILE  append one JSON line per round\n"
+			"  --listen URLS       override the config's listen\n"
+			"  --rounds N          override the config's rounds\n"
+			"  --log-level L       silent, error, warn, info "
+			"(default) or debug\n"
+			"  --quiet             no per-round lines on stdout\n"
+			"  --help              this text\n"
+			"\n"
+			"configuration keys (relative paths are relative to the "
+			"config file):\n");
+	agg_config_print_keys(fp);
+}
+
+struct args {
+	const char *config, *metrics, *listen;
+	uint32_t rounds;
+	int quiet;
+};
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "fedbundle-server: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see --help)\n");
+	return 2;
+}
+
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+			{"config", required_argument, NULL, 'c'},
+			{"metrics-out", required_argument, NULL, 'm'},
+			{"listen", required_argument, NULL, 'l'},
+			{"rounds", required_argument, NULL, 'r'},
+			{"log-level", required_argument, NULL, 'L'},
+			{"quiet", no_argument, NULL, 'q'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
+	};
+	memset(a, 0, sizeof(*a));
+	int c;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'm':
+			a->metrics = optarg;
+			break;
+		case 'l':
+			a->listen = optarg;
+			break;
+		case 'r': {
+			char *end = NULL;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || v == 0 ||
+					v > 1000000) {
+				return usage_error("--rounds: '%s' is not a "
+						   "number in 1..1000000",
+						optarg);
+			}
+			a->rounds = (uint32_t)v;
+			break;
+		}
+		case 'L': {
+			enum fb_log_level lv;
+			if (!fb_log_parse_level(optarg, &lv)) {
+				return usage_error("--log-level: unknown level "
+						   "'%s'",
+						optarg);
+			}
+			fb_log_set_level(lv);
+			break;
+		}
+		case 'q':
+			a->quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			return usage_error("%s", "unknown option");
+		}
+	}
+	if (optind < argc) {
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	}
+	if (a->config == NULL) {
+		return usage_error("%s", "--config FILE is required");
+	}
+	return 0;
+}
+
+static int
+fail(const char *what, fb_err err)
+{
+	fprintf(stderr, "fedbundle-server: %s: %s\n", what, fb_last_error(err));
+	return 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (sodium_init() < 0) {
+		fprintf(stderr,
+				"fedbundle-server: libsodium failed to "
+				"initialise\n");
+		return 1;
+	}
+	fb_log_set_tag("server");
+	struct args a;
+	int rc = parse_args(argc, argv, &a);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	static struct agg_config cfg;
+	fb_err err = agg_config_load(&cfg, a.config);
+	if (err != FB_OK) {
+		return fail("bad configuration", err);
+	}
+	if (a.listen != NULL) {
+		snprintf(cfg.listen, sizeof(cfg.listen), "%s", a.listen);
+		if ((err = agg_config_split_urls(&cfg)) != FB_OK) {
+			return fail("--listen", err);
+		}
+	}
+	if (a.rounds > 0) {
+		cfg.rounds = a.rounds;
+	}
+	fb_blas_set_threads(1);
+	struct fb_identity *id = NULL;
+	struct fb_roster *roster = NULL;
+	struct fb_dataset *cat = NULL;
+	struct fb_hs_server *hs = NULL;
+	struct fb_listener *listener = NULL;
+	static struct agg_fed fed;
+	struct agg_server srv = {0};
+	bool fed_ok = false;
+	rc = 1;
+	if ((err = fb_identity_load(&id, cfg.key)) != FB_OK) {
+		fail("cannot load the identity key", err);
+		goto out;
+	}
+	if ((err = fb_roster_load(&roster, cfg.roster)) != FB_OK) {
+		fail("cannot load the roster", err);
+		goto out;
+	}
+	if ((err = fb_dataset_load(&cat, cfg.catalog)) != FB_OK) {
+		fail("cannot load the catalogue", err);
+		goto out;
+	}
+	if ((err = agg_fed_init(&fed, &cfg, cat, roster, now_ms())) != FB_OK) {
+		fail("cannot set up the federation", err);
+		goto out;
+	}
+	fed_ok = true;
+	if (a.quiet) {
+		fed.human = NULL;
+	}
+	if (a.metrics != NULL) {
+		fed.metrics = fopen(a.metrics, "a");
+		if (fed.metrics == NULL) {
+			fail("--metrics-out",
+					fb_errorf(FB_EIO, "%s: cannot open",
+							a.metrics));
+			goto out;
+		}
+	}
+	size_t max_msg = agg_fed_max_msg(&fed);
+	struct fb_hs_server_config hc = {0, 0, max_msg};
+	if ((err = fb_hs_server_create(&hs, id, roster, &hc)) != FB_OK ||
+			(err = agg_sessions_init(&srv.sessions,
+					 4 * (size_t)fed.n_clients + 16)) !=
+					FB_OK) {
+		fail("cannot set up the handshake", err);
+		goto out;
+	}
+	struct fb_listener_config lc = {(const char *const *)cfg.urls,
+			cfg.n_urls, max_msg, cfg.contexts};
+	if ((err = fb_listener_create(&listener, &lc)) != FB_OK) {
+		fail("cannot listen", err);
+		goto out;
+	}
+	// Clients may wait for a quorum from now on, not from start-up
+	// (calibrating sigma can take a while).
+	fed.idle_since_ms = now_ms();
+	srv.roster = roster;
+	srv.hs = hs;
+	srv.fed = &fed;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	static const char *const gran[] = {"none (NOT private)",
+			"user-level DP", "client-level DP (central noise)"};
+	fprintf(stderr,
+			"fedbundle-server: %s listening on %s; %u client(s) "
+			"enrolled; %u rounds, quorum %u, deadline %u ms; %s, "
+			"noise multiplier %.4f; model %u items, %u bundles, "
+			"%u attrs, d=%u; largest message %.2f MB\n",
+			fb_identity_name(id), cfg.listen, fed.n_clients,
+			cfg.rounds, cfg.quorum, cfg.deadline_ms,
+			gran[cfg.round.granularity],
+			fed.plan_cfg.noise_multiplier, fed.model.n_items,
+			fed.model.n_bundles, fed.model.n_attrs, fed.model.dim,
+			(double)max_msg / 1e6);
+	while (true) {
+		uint64_t now = now_ms();
+		if (stop_signal != 0) {
+			agg_fed_stop(&fed, now, "stopped by a signal");
+			break;
+		}
+		agg_fed_tick(&fed, now);
+		if (agg_fed_finished(&fed, now)) {
+			break;
+		}
+		struct fb_listener_event ev;
+		err = fb_listener_wait(
+				listener, agg_fed_wakeup_ms(&fed, now), &ev);
+		if (err != FB_OK) {
+			continue;
+		}
+		if (ev.kind == FB_LISTENER_REQUEST) {
+			agg_serve_request(&srv, ev.req, now_ms());
+		} else {
+			agg_serve_pipe_closed(&srv, ev.pipe);
+		}
+	}
+	// Replies still queued in NNG are dropped on close: give them time.
+	struct timespec ts = {0, 200 * 1000000L};
+	nanosleep(&ts, NULL);
+	agg_oplog_summary(&fed, stdout, now_ms());
+	fprintf(stdout, "  refused messages: %llu\n",
+			(unsigned long long)srv.refused);
+	rc = fed.fatal ? 1 : 0;
+out:
+	fb_listener_destroy(listener);
+	agg_sessions_finish(&srv.sessions);
+	fb_hs_server_destroy(hs);
+	if (fed.metrics != NULL) {
+		fclose(fed.metrics);
+	}
+	if (fed_ok) {
+		agg_fed_finish(&fed);
+	}
+	fb_dataset_destroy(cat);
+	fb_roster_destroy(roster);
+	fb_identity_destroy(id);
+	fb_transport_fini();
+	return rc;
+}

@@ -1,0 +1,210 @@
+// server/oplog.c: see oplog.h. JSON numbers that may be infinite (a
+// non-private client's epsilon) are written as null with "private": false.
+#include <math.h>
+#include <string.h>
+
+#include "oplog.h"
+
+static const char *
+status_name(enum agg_client_status s)
+{
+	switch (s) {
+	case AGG_CL_IDLE:
+		return "idle";
+	case AGG_CL_WAITING:
+		return "missing";
+	case AGG_CL_UPDATE:
+		return "update";
+	case AGG_CL_REFUSED:
+		return "refused";
+	case AGG_CL_REJECTED:
+		return "rejected";
+	case AGG_CL_DROPPED:
+		return "dropped";
+	}
+	return "?";
+}
+
+static double
+mb(uint64_t bytes)
+{
+	return (double)bytes / 1e6;
+}
+
+static void
+human_line(const struct agg_fed *fed)
+{
+	FILE *fp = fed->human;
+	const struct agg_round_stats *st = &fed->st;
+	fprintf(fp,
+			"round %3u %-9s participants %u  updates %u refusals "
+			"%u late %u rejected %u  in %.2f MB out %.2f MB  "
+			"broadcast %.2fs collection %.2fs aggregation %.3fs "
+			"commit %.3fs",
+			fed->round, st->committed ? "committed" : "abandoned",
+			st->participants, st->updates, st->refusals, st->late,
+			st->rejected, mb(st->bytes_in), mb(st->bytes_out),
+			st->broadcast_s, st->collection_s, st->aggregation_s,
+			st->commit_s);
+	if (fed->acc.eval_users > 0) {
+		fprintf(fp, "  Recall@20 %.4f NDCG@20 %.4f (%llu users)",
+				fed->acc.recall_sum / fed->acc.eval_users,
+				fed->acc.ndcg_sum / fed->acc.eval_users,
+				(unsigned long long)fed->acc.eval_users);
+	}
+	fprintf(fp, "  epsilon");
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		const struct agg_client *cl = &fed->clients[c];
+		if (!cl->participant) {
+			continue;
+		}
+		if (cl->status != AGG_CL_UPDATE) {
+			fprintf(fp, " %s=%s", cl->name,
+					status_name(cl->status));
+		} else if (isfinite(cl->epsilon)) {
+			fprintf(fp, " %s=%.3f", cl->name, cl->epsilon);
+		} else {
+			fprintf(fp, " %s=inf(not private)", cl->name);
+		}
+	}
+	fputc('\n', fp);
+	fflush(fp);
+}
+
+static void
+json_line(const struct agg_fed *fed)
+{
+	FILE *fp = fed->metrics;
+	const struct agg_round_stats *st = &fed->st;
+	static const char *const gran[] = {"none", "user", "client"};
+	fprintf(fp,
+			"{\"round\": %u, \"status\": \"%s\", \"granularity\": "
+			"\"%s\", \"noise_multiplier\": %.17g, \"participants\": "
+			"%u, \"updates\": %u, \"refusals\": %u, \"late\": %u, "
+			"\"rejected\": %u, \"dropped\": %u, \"bytes_in\": %llu, "
+			"\"bytes_out\": %llu, \"broadcast_s\": %.4f, "
+			"\"collection_s\": %.4f, \"aggregation_s\": %.4f, "
+			"\"commit_s\": %.4f, \"eval_users\": %llu",
+			fed->round, st->committed ? "committed" : "abandoned",
+			gran[fed->plan_cfg.granularity],
+			fed->plan_cfg.noise_multiplier, st->participants,
+			st->updates, st->refusals, st->late, st->rejected,
+			st->dropped, (unsigned long long)st->bytes_in,
+			(unsigned long long)st->bytes_out, st->broadcast_s,
+			st->collection_s, st->aggregation_s, st->commit_s,
+			(unsigned long long)fed->acc.eval_users);
+	if (fed->acc.eval_users > 0) {
+		fprintf(fp, ", \"recall@20\": %.6f, \"ndcg@20\": %.6f",
+				fed->acc.recall_sum / fed->acc.eval_users,
+				fed->acc.ndcg_sum / fed->acc.eval_users);
+	}
+	if (fed->dp != NULL) {
+		double eps = 0;
+		size_t rel = 0;
+		if (fb_dp_spent(fed->dp, &eps, &rel) == FB_OK) {
+			fprintf(fp,
+					", \"aggregator_epsilon\": %.17g, "
+					"\"aggregator_releases\": %zu",
+					eps, rel);
+		}
+	}
+	fprintf(fp, ", \"clients\": [");
+	int first = 1;
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		const struct agg_client *cl = &fed->clients[c];
+		if (!cl->participant) {
+			continue;
+		}
+		fprintf(fp, "%s{\"name\": \"%s\", \"status\": \"%s\"",
+				first ? "" : ", ", cl->name,
+				status_name(cl->status));
+		first = 0;
+		if (cl->status == AGG_CL_UPDATE) {
+			if (isfinite(cl->epsilon)) {
+				fprintf(fp,
+						", \"epsilon\": %.17g, "
+						"\"private\": true",
+						cl->epsilon);
+			} else {
+				fprintf(fp,
+						", \"epsilon\": null, "
+						"\"private\": false");
+			}
+		}
+		if (cl->status == AGG_CL_REFUSED) {
+			fprintf(fp, ", \"reason\": \"%s\"",
+					fb_wire_reason_name(cl->refuse_reason));
+		}
+		fputc('}', fp);
+	}
+	fprintf(fp, "]}\n");
+	fflush(fp);
+}
+
+void
+agg_oplog_round(const struct agg_fed *fed)
+{
+	if (fed->human != NULL) {
+		human_line(fed);
+	}
+	if (fed->metrics != NULL) {
+		json_line(fed);
+	}
+}
+
+void
+agg_oplog_summary(const struct agg_fed *fed, FILE *fp, uint64_t now_ms)
+{
+	static const char *const gran[] = {"none (NOT private)",
+			"user-level DP (at each client)",
+			"client-level DP (DP-FedAvg, noise at the aggregator)"};
+	fprintf(fp,
+			"federation finished: %s\n"
+			"  rounds: %u committed, %u abandoned (last committed "
+			"round %u)%s\n"
+			"  privacy: %s, noise multiplier %.4f, clip %g\n",
+			fed->over_reason, fed->n_committed, fed->n_abandoned,
+			fed->last_committed,
+			fed->resumed ? ", resumed from a checkpoint" : "",
+			gran[fed->plan_cfg.granularity],
+			fed->plan_cfg.noise_multiplier,
+			fed->plan_cfg.clip_norm);
+	if (fed->dp != NULL) {
+		double eps = 0;
+		size_t rel = 0;
+		if (fb_dp_spent(fed->dp, &eps, &rel) == FB_OK) {
+			fprintf(fp,
+					"  aggregator ledger %s: %zu releases, "
+					"epsilon %.4f (delta %g)\n",
+					fed->ledger_path, rel, eps,
+					fed->plan_cfg.delta);
+		}
+	}
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		const struct agg_client *cl = &fed->clients[c];
+		fprintf(fp, "  client %-16s %3u updates", cl->name,
+				cl->updates);
+		if (!cl->reported) {
+			fprintf(fp, ", no epsilon reported");
+		} else if (isfinite(cl->epsilon)) {
+			fprintf(fp, ", epsilon %.4f as reported", cl->epsilon);
+		} else {
+			fprintf(fp, ", not private");
+		}
+		fprintf(fp, "%s\n", cl->exhausted ? ", budget exhausted" : "");
+	}
+	if (fed->have_eval) {
+		fprintf(fp,
+				"  global test metrics of the last round: "
+				"Recall@20 %.4f NDCG@20 %.4f over %llu users\n",
+				fed->last_recall, fed->last_ndcg,
+				(unsigned long long)fed->last_eval_users);
+	}
+	fprintf(fp,
+			"  traffic: %.2f MB in, %.2f MB out; wall time %.1f s; "
+			"checkpoint %s\n",
+			mb(fed->total_in), mb(fed->total_out),
+			(double)(now_ms - fed->started_ms) / 1000.0,
+			fed->ckpt_path);
+	fflush(fp);
+}

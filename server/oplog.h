@@ -1,0 +1,22 @@
+// server/oplog.h: what the operator sees: one human line per round on
+// stdout (participants, updates / refusals / late, bytes, durations of
+// broadcast, collection, aggregation and commit, the epsilon each client
+// reported, the global Recall@20 / NDCG@20 = sum of the clients' sums /
+// sum of their counts), the same as one JSON line in --metrics-out, and a
+// summary at the end. Never user data, keys or update values.
+// Thread-safety: owner thread only.
+#ifndef FB_SERVER_OPLOG_H
+#define FB_SERVER_OPLOG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "round.h"
+
+// Reports the round that just closed (fed->st, fed->clients).
+void agg_oplog_round(const struct agg_fed *fed);
+
+// The end-of-run summary to fp.
+void agg_oplog_summary(const struct agg_fed *fed, FILE *fp, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,770 @@
+// server/round.c: the round state machine of protocols/wire-v1.md §6.2 and
+// the federation state it drives (round.h). Invariants: the model changes
+// only in commit(), and only for a round that reached the quorum; a round
+// id is written to disk (planned marker) before its first PLAN leaves and
+// is never planned again; the running sum holds only checked updates of
+// the current round's participants that arrived before the deadline.
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "fedbundle/accountant.h"
+#include "fedbundle/envelope.h"
+#include "fedbundle/fsutil.h"
+#include "fedbundle/ledger.h"
+#include "fedbundle/log.h"
+#include "fedbundle/pretrain.h"
+#include "fedbundle/rng.h"
+#include "oplog.h"
+#include "round.h"
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+set_over(struct agg_fed *fed, uint64_t now_ms, const char *fmt, ...)
+{
+	if (fed->state == AGG_OVER) {
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(fed->over_reason, sizeof(fed->over_reason), fmt, ap);
+	va_end(ap);
+	fed->state = AGG_OVER;
+	fed->over_since_ms = now_ms;
+	fb_log(FB_LOG_INFO, "training over: %s", fed->over_reason);
+}
+
+// The plan's configuration from the "round" section and the model.
+static void
+fill_plan_config(struct agg_fed *fed)
+{
+	const struct agg_round_config *r = &fed->cfg->round;
+	struct fb_wire_round_config *p = &fed->plan_cfg;
+	memset(p, 0, sizeof(*p));
+	p->granularity = (uint8_t)r->granularity;
+	p->sampling_rate = r->q;
+	p->noise_multiplier = 0;
+	p->clip_norm = r->clip;
+	p->delta = r->delta;
+	p->local_epochs = r->local_epochs;
+	p->local_steps = r->local_steps;
+	p->learning_rate = r->lr;
+	p->l2 = r->l2;
+	p->item_loss_weight = r->item_weight;
+	p->negatives = r->negatives;
+	p->dim = r->dim;
+	p->report_eval = r->report_eval;
+	p->update_dtype = FB_WIRE_DTYPE_F32;
+	p->update_exp = 0;
+	p->has_train_opts = true;
+	p->train.item_view = r->item_view;
+	p->train.use_attrs = fed->model.n_attrs > 0;
+	p->train.user_item_view = r->user_item_view;
+	p->train.batch_users = r->batch_users;
+	p->train.lr_user = r->lr_user;
+	p->train.optimizer = (uint8_t)r->optimizer;
+	p->train.init_std = r->init_std;
+	fed->steps_per_round = r->local_steps > 0
+			? r->local_steps
+			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
+}
+
+// User-level DP: the noise multiplier every client adds. Calibrated, when
+// not given, so that rounds x steps releases at rate q spend
+// target_epsilon; multiplied by the fixed-point grid's inflation of the
+// sensitivity that the clients' fb_dp accounts for (dp.h), so that their
+// accounted sigma is exactly the calibrated one.
+static fb_err
+user_sigma(struct agg_fed *fed, double *sigma)
+{
+	const struct agg_config *cfg = fed->cfg;
+	const struct agg_round_config *r = &cfg->round;
+	if (r->noise_multiplier > 0) {
+		*sigma = r->noise_multiplier;
+		return FB_OK;
+	}
+	struct fb_dp_config d;
+	fb_dp_config_defaults(&d);
+	double grid = ldexp(1.0, d.granularity_log2);
+	size_t dim = ((size_t)fed->model.n_items + fed->model.n_bundles) *
+			fed->model.dim;
+	double kappa = 1.0 + grid * sqrt((double)dim) / r->clip;
+	double s = 0;
+	uint64_t steps = (uint64_t)cfg->rounds * fed->steps_per_round;
+	fb_err err = fb_acct_calibrate_sigma((enum fb_acct_kind)cfg->accountant,
+			r->q, steps, r->target_epsilon, r->delta, &s);
+	if (err != FB_OK) {
+		return err;
+	}
+	*sigma = s * kappa;
+	fb_log(FB_LOG_INFO,
+			"user-level DP: noise multiplier %.6f calibrated for "
+			"epsilon %g, delta %g over %u rounds x %u releases at "
+			"q %g (%s)",
+			*sigma, r->target_epsilon, r->delta, cfg->rounds,
+			fed->steps_per_round, r->q,
+			fb_acct_kind_name((enum fb_acct_kind)cfg->accountant));
+	return FB_OK;
+}
+
+// Client-level DP: the aggregator's own ledger and accountant.
+static fb_err
+open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
+{
+	const struct agg_config *cfg = fed->cfg;
+	const struct agg_round_config *r = &cfg->round;
+	struct fb_dp_config d;
+	fb_dp_config_defaults(&d);
+	d.mode = FB_DP_CLIENT;
+	d.epsilon = r->target_epsilon;
+	d.delta = r->delta;
+	d.clip = r->clip;
+	d.q = cfg->participation == AGG_PART_SAMPLED ? cfg->q_clients : 1.0;
+	d.sigma = r->noise_multiplier;
+	d.accountant = (enum fb_acct_kind)cfg->accountant;
+	size_t dim = fb_matrix_len(&fed->model.V) +
+			fb_matrix_len(&fed->model.W) +
+			fb_matrix_len(&fed->model.M);
+	bool create = anchor->count == 0;
+	if (!create) {
+		// The ledger must hold at least what the checkpoint saw.
+		struct fb_ledger *l = NULL;
+		fb_err err = fb_ledger_open(&l, fed->ledger_path, false);
+		if (err == FB_OK) {
+			err = fb_ledger_check_anchor(
+					l, anchor->count, anchor->head);
+		}
+		fb_ledger_close(l);
+		if (err != FB_OK) {
+			return fb_errorf(err,
+					"aggregator ledger %s does not match "
+					"the checkpoint (%llu entries): %s",
+					fed->ledger_path,
+					(unsigned long long)anchor->count,
+					fb_last_error(err));
+		}
+	}
+	fb_err err = fb_dp_open(&fed->dp, &d, fed->ledger_path, create, dim,
+			cfg->rounds);
+	if (err != FB_OK) {
+		return err;
+	}
+	double spent = 0;
+	size_t rel = 0;
+	fb_dp_spent(fed->dp, &spent, &rel);
+	fb_log(FB_LOG_INFO,
+			"client-level DP at the aggregator: noise multiplier "
+			"%.6f, clip %g, q %g, budget epsilon %g delta %g; "
+			"ledger %s: %zu releases, epsilon %.4f spent",
+			fb_dp_sigma_noise(fed->dp), r->clip, d.q, d.epsilon,
+			d.delta, fed->ledger_path, rel, spent);
+	return FB_OK;
+}
+
+fb_err
+agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
+		const struct fb_dataset *ds, const struct fb_roster *roster,
+		uint64_t now_ms)
+{
+	memset(fed, 0, sizeof(*fed));
+	fed->cfg = cfg;
+	fed->started_ms = now_ms;
+	fed->human = stdout;
+	const struct agg_round_config *r = &cfg->round;
+	uint32_t n_attrs = r->use_attrs ? ds->n_attrs : 0;
+	fb_err err = fb_model_init(&fed->model, ds->n_items, ds->n_bundles,
+			n_attrs, r->dim);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	struct fb_rng rng;
+	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
+	fb_model_randomize(&fed->model, &rng, (float)cfg->init_std);
+	if (cfg->public_init) {
+		// As fb_fit does: public item factors, bundle factors from 0.
+		err = fb_pretrain_items(&fed->model.V, &ds->bi, 20,
+				(float)(cfg->init_std * sqrt((double)r->dim)),
+				&rng);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		fb_matrix_zero(&fed->model.W);
+	}
+	if ((err = agg_opt_init(&fed->opt, cfg->server_optimizer,
+			     cfg->server_lr, cfg->server_beta1,
+			     cfg->server_beta2, cfg->server_tau,
+			     &fed->model)) != FB_OK ||
+			(err = agg_accum_init(&fed->acc, &fed->model)) !=
+					FB_OK ||
+			(err = fb_noise_create(&fed->rng)) != FB_OK) {
+		goto fail;
+	}
+	fed->n_clients = (uint32_t)fb_roster_count(roster);
+	if (fed->n_clients == 0) {
+		err = fb_errorf(FB_EINVAL, "the roster enrolls no client");
+		goto fail;
+	}
+	fed->clients = calloc(fed->n_clients, sizeof(*fed->clients));
+	if (fed->clients == NULL) {
+		err = FB_ENOMEM;
+		goto fail;
+	}
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		snprintf(fed->clients[c].name, sizeof(fed->clients[c].name),
+				"%s", fb_roster_at(roster, c)->name);
+	}
+	if (cfg->quorum > fed->n_clients) {
+		err = fb_errorf(FB_EINVAL,
+				"quorum %u is more than the %u enrolled clients",
+				cfg->quorum, fed->n_clients);
+		goto fail;
+	}
+	err = fb_mkdir_p(cfg->checkpoint_dir);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	snprintf(fed->ckpt_path, sizeof(fed->ckpt_path), "%s/checkpoint.fbc",
+			cfg->checkpoint_dir);
+	snprintf(fed->planned_path, sizeof(fed->planned_path),
+			"%s/planned-round", cfg->checkpoint_dir);
+	snprintf(fed->ledger_path, sizeof(fed->ledger_path),
+			"%s/aggregator.ledger", cfg->checkpoint_dir);
+	bool found = false;
+	struct agg_ledger_anchor anchor = {0};
+	if ((err = agg_checkpoint_load(fed, &found, &anchor)) != FB_OK) {
+		goto fail;
+	}
+	fed->resumed = found;
+	uint32_t planned = 0;
+	if ((err = agg_planned_read(fed->planned_path, &planned)) != FB_OK) {
+		goto fail;
+	}
+	if (planned > fed->last_planned) {
+		fed->last_planned = planned;
+	}
+	if (found) {
+		fb_log(FB_LOG_INFO,
+				"resuming from %s: last committed round %u, "
+				"last planned round %u",
+				fed->ckpt_path, fed->last_committed,
+				fed->last_planned);
+	}
+	fed->round = fed->last_planned;
+	fill_plan_config(fed);
+	if (r->granularity == FB_WIRE_GRAN_USER) {
+		err = user_sigma(fed, &fed->plan_cfg.noise_multiplier);
+	} else if (r->granularity == FB_WIRE_GRAN_CLIENT) {
+		err = open_client_dp(fed, &anchor);
+		if (err == FB_OK) {
+			fed->plan_cfg.noise_multiplier =
+					fb_dp_sigma_noise(fed->dp);
+		}
+	}
+	if (err != FB_OK) {
+		goto fail;
+	}
+	fed->state = AGG_IDLE;
+	fed->idle_since_ms = now_ms;
+	return FB_OK;
+fail:
+	agg_fed_finish(fed);
+	return err;
+}
+
+void
+agg_fed_finish(struct agg_fed *fed)
+{
+	if (fed == NULL) {
+		return;
+	}
+	fb_model_finish(&fed->model);
+	agg_opt_finish(&fed->opt);
+	agg_accum_finish(&fed->acc);
+	free(fed->clients);
+	fed->clients = NULL;
+	fb_noise_destroy(fed->rng);
+	fed->rng = NULL;
+	fb_dp_close(fed->dp);
+	fed->dp = NULL;
+}
+
+static bool
+answered(const struct agg_client *cl)
+{
+	return cl->status != AGG_CL_WAITING;
+}
+
+static void
+commit(struct agg_fed *fed, uint64_t now_ms)
+{
+	double t0 = mono_s();
+	const struct fb_wire_round_config *p = &fed->plan_cfg;
+	double divisor = fed->acc.n;
+	if (p->granularity == FB_WIRE_GRAN_CLIENT) {
+		// DP-FedAvg with central noise: budget check and ledger entry,
+		// then noise on the sum of clipped deltas, then the division
+		// by the EXPECTED number of participants.
+		fb_err err = fb_dp_begin_release(fed->dp, fed->round);
+		if (err == FB_EBUDGET) {
+			fb_log(FB_LOG_WARN, "round %u abandoned: %s",
+					fed->round, fb_last_error(err));
+			set_over(fed, now_ms,
+					"the aggregator's client-level privacy "
+					"budget is spent");
+			return;
+		}
+		double std = fb_dp_sigma_noise(fed->dp) * p->clip_norm;
+		double grid = ldexp(1.0,
+				fb_dp_config_of(fed->dp)->granularity_log2);
+		struct fb_matrix *mats[3] = {&fed->acc.sum.V, &fed->acc.sum.W,
+				&fed->acc.sum.M};
+		for (int k = 0; k < 3 && err == FB_OK; k++) {
+			err = fb_noise_add_gaussian_fixed(fed->rng,
+					mats[k]->data, fb_matrix_len(mats[k]),
+					std, grid);
+		}
+		if (err != FB_OK) {
+			fb_log(FB_LOG_ERROR, "round %u: noise failed: %s",
+					fed->round, fb_last_error(err));
+			fed->fatal = true;
+			set_over(fed, now_ms, "internal error adding noise");
+			return;
+		}
+		divisor = fed->cfg->participation == AGG_PART_SAMPLED
+				? fed->cfg->q_clients * fed->n_clients
+				: fed->st.participants;
+	}
+	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
+	fed->last_committed = fed->round;
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		struct agg_client *cl = &fed->clients[c];
+		if (cl->participant && cl->status == AGG_CL_UPDATE) {
+			cl->updates++;
+			cl->last_round = fed->round;
+		}
+	}
+	fb_err err = agg_checkpoint_save(fed);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u: checkpoint not written: %s",
+				fed->round, fb_last_error(err));
+		fed->fatal = true;
+		set_over(fed, now_ms, "the checkpoint could not be written");
+	}
+	fed->st.committed = true;
+	fed->n_committed++;
+	fed->st.commit_s = mono_s() - t0;
+}
+
+static void
+close_round(struct agg_fed *fed, uint64_t now_ms)
+{
+	fed->st.collection_s = (double)(now_ms - fed->round_start_ms) / 1000.0;
+	fed->st.committed = false;
+	if (fed->acc.n >= fed->cfg->quorum && fed->acc.n > 0) {
+		commit(fed, now_ms);
+	}
+	if (!fed->st.committed) {
+		fed->n_abandoned++;
+		fb_log(FB_LOG_INFO,
+				"round %u abandoned: %u update(s), quorum %u; the "
+				"model is unchanged",
+				fed->round, fed->acc.n, fed->cfg->quorum);
+	}
+	if (fed->acc.eval_users > 0) {
+		fed->have_eval = true;
+		fed->last_recall = fed->acc.recall_sum / fed->acc.eval_users;
+		fed->last_ndcg = fed->acc.ndcg_sum / fed->acc.eval_users;
+		fed->last_eval_users = fed->acc.eval_users;
+	}
+	fed->total_in += fed->st.bytes_in;
+	fed->total_out += fed->st.bytes_out;
+	agg_oplog_round(fed);
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		fed->clients[c].participant = false;
+		fed->clients[c].status = AGG_CL_IDLE;
+	}
+	if (fed->state == AGG_COLLECTING) {
+		fed->state = AGG_IDLE;
+	}
+	fed->idle_since_ms = now_ms;
+	memset(&fed->st, 0, sizeof(fed->st));
+}
+
+static void
+plan_round(struct agg_fed *fed, uint64_t now_ms)
+{
+	const struct agg_config *cfg = fed->cfg;
+	uint32_t next = (fed->last_planned > fed->last_committed
+							? fed->last_planned
+							: fed->last_committed) +
+			1;
+	if (next > cfg->rounds) {
+		set_over(fed, now_ms, "all %u rounds run", cfg->rounds);
+		return;
+	}
+	uint32_t eligible = 0, ready = 0;
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		const struct agg_client *cl = &fed->clients[c];
+		eligible += !cl->exhausted;
+		ready += !cl->exhausted && !cl->paused && cl->connected;
+	}
+	if (eligible < cfg->quorum) {
+		set_over(fed, now_ms,
+				"%u client(s) with privacy budget left, fewer "
+				"than the quorum %u",
+				eligible, cfg->quorum);
+		return;
+	}
+	uint32_t want = cfg->min_clients > 0 ? cfg->min_clients
+					     : fed->n_clients;
+	want = want < eligible ? want : eligible;
+	bool waited = now_ms - fed->idle_since_ms >= cfg->plan_wait_ms;
+	if (ready < want && !(waited && ready >= cfg->quorum)) {
+		return;
+	}
+	fb_err err = agg_planned_write(fed->planned_path, next);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "cannot record round %u: %s", next,
+				fb_last_error(err));
+		fed->fatal = true;
+		set_over(fed, now_ms, "the round marker could not be written");
+		return;
+	}
+	fed->last_planned = next;
+	fed->round = next;
+	agg_accum_reset(&fed->acc);
+	uint64_t bytes_in = fed->st.bytes_in, bytes_out = fed->st.bytes_out;
+	memset(&fed->st, 0, sizeof(fed->st));
+	fed->st.bytes_in = bytes_in; // traffic between rounds counts here
+	fed->st.bytes_out = bytes_out;
+	uint64_t threshold = cfg->q_clients >= 1
+			? UINT64_MAX
+			: (uint64_t)ldexp(cfg->q_clients, 64);
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		struct agg_client *cl = &fed->clients[c];
+		bool in;
+		if (cfg->participation == AGG_PART_SAMPLED) {
+			// Poisson sampling over the enrolled population, from
+			// the CSPRNG (client-level DP amplification).
+			in = !cl->exhausted &&
+					(cfg->q_clients >= 1 ||
+							fb_noise_u64(fed->rng) <
+									threshold);
+		} else {
+			in = cl->connected && !cl->exhausted && !cl->paused;
+		}
+		cl->participant = in;
+		cl->status = in ? AGG_CL_WAITING : AGG_CL_IDLE;
+		fed->st.participants += in;
+	}
+	fed->state = AGG_COLLECTING;
+	fed->round_start_ms = now_ms;
+	fed->deadline_ms = now_ms + cfg->deadline_ms;
+	fb_log(FB_LOG_INFO,
+			"round %u planned: %u participant(s), deadline %u ms",
+			next, fed->st.participants, cfg->deadline_ms);
+}
+
+void
+agg_fed_tick(struct agg_fed *fed, uint64_t now_ms)
+{
+	if (fed->state == AGG_COLLECTING) {
+		bool all = true;
+		for (uint32_t c = 0; c < fed->n_clients && all; c++) {
+			const struct agg_client *cl = &fed->clients[c];
+			all = !cl->participant || answered(cl);
+		}
+		if (all || now_ms >= fed->deadline_ms) {
+			close_round(fed, now_ms);
+		}
+	}
+	if (fed->state == AGG_IDLE && !fed->fatal) {
+		plan_round(fed, now_ms);
+	}
+}
+
+int
+agg_fed_wakeup_ms(const struct agg_fed *fed, uint64_t now_ms)
+{
+	uint64_t t = 100;
+	if (fed->state == AGG_COLLECTING && fed->deadline_ms > now_ms &&
+			fed->deadline_ms - now_ms < t) {
+		t = fed->deadline_ms - now_ms;
+	}
+	return t > 0 ? (int)t : 1;
+}
+
+void
+agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status, uint64_t now_ms,
+		struct fb_wire_plan *plan)
+{
+	struct agg_client *cl = &fed->clients[c];
+	cl->exhausted = status == FB_WIRE_POLL_BUDGET_EXHAUSTED;
+	cl->paused = status == FB_WIRE_POLL_PAUSED;
+	if ((cl->exhausted || cl->paused) && cl->participant &&
+			cl->status == AGG_CL_WAITING) {
+		cl->status = AGG_CL_DROPPED;
+		fed->st.dropped++;
+	}
+	memset(plan, 0, sizeof(*plan));
+	if (fed->state == AGG_OVER) {
+		plan->kind = FB_WIRE_PLAN_DONE;
+		cl->done_sent = true;
+	} else if (fed->state == AGG_COLLECTING && cl->participant &&
+			cl->status == AGG_CL_WAITING &&
+			status == FB_WIRE_POLL_READY &&
+			now_ms < fed->deadline_ms) {
+		plan->kind = FB_WIRE_PLAN_TRAIN;
+		plan->deadline_ms = (uint32_t)(fed->deadline_ms - now_ms);
+		plan->config = fed->plan_cfg;
+		cl->offered = fed->round;
+		double t = (double)(now_ms - fed->round_start_ms) / 1000.0;
+		if (t > fed->st.broadcast_s) {
+			fed->st.broadcast_s = t;
+		}
+	} else {
+		plan->kind = FB_WIRE_PLAN_WAIT;
+		plan->retry_after_ms = fed->cfg->retry_after_ms;
+		return;
+	}
+	const struct fb_model *m = &fed->model;
+	plan->n_tensors = 0;
+	plan->tensors[plan->n_tensors++] = (struct fb_wire_tensor){
+			FB_WIRE_TENSOR_ITEMS, FB_WIRE_DTYPE_F32, 0, m->n_items,
+			m->dim, m->V.data};
+	plan->tensors[plan->n_tensors++] = (struct fb_wire_tensor){
+			FB_WIRE_TENSOR_BUNDLES, FB_WIRE_DTYPE_F32, 0,
+			m->n_bundles, m->dim, m->W.data};
+	if (m->n_attrs > 0) {
+		plan->tensors[plan->n_tensors++] = (struct fb_wire_tensor){
+				FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
+				m->n_attrs, m->dim, m->M.data};
+	}
+}
+
+static void
+ack(struct agg_outcome *out, uint8_t status, uint16_t reason, const char *text)
+{
+	memset(out, 0, sizeof(*out));
+	out->status = status;
+	out->reason = reason;
+	snprintf(out->text, sizeof(out->text), "%s", text);
+}
+
+static void
+error_out(struct agg_outcome *out, uint16_t reason, const char *text)
+{
+	memset(out, 0, sizeof(*out));
+	out->error = true;
+	out->reason = reason;
+	snprintf(out->text, sizeof(out->text), "%s", text);
+}
+
+// The checks common to UPDATE and REFUSE (§6.2 step 2). Returns true if
+// the message is for the current round from a waiting participant;
+// otherwise *out holds the answer.
+static bool
+current_participant(struct agg_fed *fed, struct agg_client *cl,
+		uint32_t round_id, bool is_update, uint64_t now_ms,
+		struct agg_outcome *out)
+{
+	bool current = fed->state == AGG_COLLECTING && round_id == fed->round;
+	if (!current) {
+		if (round_id != 0 && cl->offered == round_id) {
+			// Committed, abandoned or never reached: §6.3.
+			if (is_update) {
+				fed->st.late++;
+				ack(out, FB_WIRE_ACK_LATE, FB_WIRE_REASON_LATE,
+						"the round is closed");
+			} else {
+				ack(out, FB_WIRE_ACK_ACCEPTED,
+						FB_WIRE_REASON_NONE, "");
+			}
+		} else {
+			error_out(out, FB_WIRE_REASON_WRONG_ROUND,
+					"not a round you were offered");
+		}
+		return false;
+	}
+	if (!cl->participant) {
+		ack(out, FB_WIRE_ACK_REJECTED, FB_WIRE_REASON_NOT_SELECTED,
+				"not a participant of this round");
+		return false;
+	}
+	if (cl->offered != round_id) {
+		error_out(out, FB_WIRE_REASON_WRONG_ROUND,
+				"not a round you were offered");
+		return false;
+	}
+	if (cl->status != AGG_CL_WAITING) {
+		if (is_update && cl->status == AGG_CL_UPDATE) {
+			ack(out, FB_WIRE_ACK_REJECTED, FB_WIRE_REASON_DUPLICATE,
+					"already counted");
+		} else if (is_update) {
+			ack(out, FB_WIRE_ACK_REJECTED, FB_WIRE_REASON_DUPLICATE,
+					"already answered");
+		} else {
+			ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
+		}
+		return false;
+	}
+	if (now_ms >= fed->deadline_ms) {
+		if (is_update) {
+			fed->st.late++;
+			ack(out, FB_WIRE_ACK_LATE, FB_WIRE_REASON_LATE,
+					"after the deadline");
+		} else {
+			ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
+		}
+		return false;
+	}
+	return true;
+}
+
+void
+agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		const uint8_t *body, size_t len, uint64_t now_ms,
+		struct agg_outcome *out)
+{
+	struct agg_client *cl = &fed->clients[c];
+	if (!current_participant(fed, cl, round_id, true, now_ms, out)) {
+		return;
+	}
+	const struct fb_model *m = &fed->model;
+	uint32_t rows = m->n_items > m->n_bundles ? m->n_items : m->n_bundles;
+	rows = rows > m->n_attrs ? rows : m->n_attrs;
+	struct fb_wire_limits lim = {FB_WIRE_MAX_TENSORS, rows, m->dim, true};
+	struct fb_wire_update u;
+	fb_err err = fb_wire_update_decode(&u, body, len, &lim);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN,
+				"refused UPDATE from %s (round %u): "
+				"malformed: %s",
+				cl->name, round_id, fb_last_error(err));
+		error_out(out, FB_WIRE_REASON_MALFORMED, "malformed UPDATE");
+		return;
+	}
+	char text[128];
+	uint16_t reason = agg_update_check(
+			&u, &fed->plan_cfg, m, text, sizeof(text));
+	if (reason != FB_WIRE_REASON_NONE) {
+		fb_log(FB_LOG_WARN, "refused UPDATE from %s (round %u): %s: %s",
+				cl->name, round_id, fb_wire_reason_name(reason),
+				text);
+		cl->status = AGG_CL_REJECTED;
+		fed->st.rejected++;
+		ack(out, FB_WIRE_ACK_REJECTED, reason, text);
+		return;
+	}
+	double norm = 0;
+	double clip = fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT
+			? fed->plan_cfg.clip_norm
+			: 0;
+	agg_accum_add(&fed->acc, &u, clip, &norm);
+	cl->status = AGG_CL_UPDATE;
+	cl->epsilon = u.epsilon_spent;
+	cl->reported = true;
+	fed->st.updates++;
+	fb_log(FB_LOG_DEBUG, "round %u: update of %s counted (norm %.4g)",
+			round_id, cl->name, norm);
+	ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
+}
+
+void
+agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		const struct fb_wire_reason_text *refuse, uint64_t now_ms,
+		struct agg_outcome *out)
+{
+	struct agg_client *cl = &fed->clients[c];
+	if (refuse->reason == FB_WIRE_REASON_BUDGET_EXHAUSTED) {
+		cl->exhausted = true;
+	}
+	if (!current_participant(fed, cl, round_id, false, now_ms, out)) {
+		return;
+	}
+	fb_log(FB_LOG_INFO, "round %u: %s refused: %s (%s)", round_id, cl->name,
+			fb_wire_reason_name(refuse->reason), refuse->text);
+	cl->status = AGG_CL_REFUSED;
+	cl->refuse_reason = refuse->reason;
+	fed->st.refusals++;
+	ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
+}
+
+bool
+agg_fed_finished(const struct agg_fed *fed, uint64_t now_ms)
+{
+	if (fed->fatal) {
+		return true;
+	}
+	if (fed->state != AGG_OVER) {
+		return false;
+	}
+	uint64_t since = now_ms - fed->over_since_ms;
+	if (since >= fed->cfg->linger_ms) {
+		return true;
+	}
+	if (since < 500) {
+		return false;
+	}
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		const struct agg_client *cl = &fed->clients[c];
+		if (cl->connected && !cl->done_sent) {
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+agg_fed_stop(struct agg_fed *fed, uint64_t now_ms, const char *why)
+{
+	if (fed->state == AGG_COLLECTING) {
+		fb_log(FB_LOG_INFO, "round %u abandoned: %s", fed->round, why);
+		fed->acc.n = 0; // never commit a round on the way out
+		close_round(fed, now_ms);
+	}
+	set_over(fed, now_ms, "%s", why);
+}
+
+size_t
+agg_fed_max_msg(const struct agg_fed *fed)
+{
+	const struct fb_model *m = &fed->model;
+	struct fb_wire_plan p;
+	memset(&p, 0, sizeof(p));
+	p.kind = FB_WIRE_PLAN_TRAIN;
+	p.deadline_ms = 1;
+	p.config = fed->plan_cfg;
+	struct fb_wire_update u;
+	memset(&u, 0, sizeof(u));
+	u.clip_norm = fed->plan_cfg.clip_norm;
+	struct fb_wire_tensor t[3] = {
+			{FB_WIRE_TENSOR_ITEMS, FB_WIRE_DTYPE_F32, 0, m->n_items,
+					m->dim, NULL},
+			{FB_WIRE_TENSOR_BUNDLES, FB_WIRE_DTYPE_F32, 0,
+					m->n_bundles, m->dim, NULL},
+			{FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
+					m->n_attrs, m->dim, NULL},
+	};
+	uint32_t n = m->n_attrs > 0 ? 3 : 2;
+	for (uint32_t k = 0; k < n; k++) {
+		p.tensors[k] = t[k];
+		u.tensors[k] = t[k];
+	}
+	p.n_tensors = n;
+	u.n_tensors = n;
+	size_t a = FB_SEALED_LEN(fb_wire_plan_len(&p));
+	size_t b = FB_SEALED_LEN(fb_wire_update_len(&u));
+	return a > b ? a : b;
+}

@@ -1,0 +1,165 @@
+// server/round.h: the federation as the aggregator sees it: the global
+// model, the enrolled clients and the round state machine of
+// protocols/wire-v1.md §6.2: IDLE (between rounds) -> plan r ->
+// COLLECTING (answer POLL with PLAN TRAIN r, sum UPDATEs) -> at the
+// deadline or when every participant answered: commit (quorum reached:
+// server optimizer, checkpoint) or abandon (model untouched; the id is
+// never reused) -> IDLE ... -> OVER (answer PLAN DONE). Round ids strictly
+// increase, also across restarts: the last planned id is written to disk
+// before any PLAN of it leaves (checkpoint.h).
+// Thread-safety: owned by the server's one owner thread.
+#ifndef FB_SERVER_ROUND_H
+#define FB_SERVER_ROUND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "aggregate.h"
+#include "config.h"
+#include "fedbundle/dataset.h"
+#include "fedbundle/dp.h"
+#include "fedbundle/identity.h"
+#include "fedbundle/noise.h"
+#include "fedbundle/wire.h"
+
+enum agg_client_status {
+	AGG_CL_IDLE = 0, // not a participant of the current round
+	AGG_CL_WAITING,  // participant, not answered yet
+	AGG_CL_UPDATE,   // its update was counted
+	AGG_CL_REFUSED,  // it sent REFUSE
+	AGG_CL_REJECTED, // its update failed the checks
+	AGG_CL_DROPPED,  // it reported no budget or a pause
+};
+
+struct agg_client {
+	char name[FB_ID_NAME_MAX + 1];
+	bool connected; // has a live session (kept by the server loop)
+	bool exhausted; // reported its privacy budget spent
+	bool paused;
+	bool done_sent;      // got PLAN DONE
+	uint32_t offered;    // last round it was sent PLAN TRAIN for
+	double epsilon;      // last epsilon reported (INFINITY: not private)
+	bool reported;       // epsilon is valid
+	uint32_t updates;    // updates counted over the run
+	uint32_t last_round; // round of its last counted update
+	// The current round.
+	bool participant;
+	enum agg_client_status status;
+	uint16_t refuse_reason;
+};
+
+enum agg_state {
+	AGG_IDLE,
+	AGG_COLLECTING,
+	AGG_OVER,
+};
+
+struct agg_round_stats {
+	uint32_t participants;
+	uint32_t updates, refusals, late, rejected, dropped;
+	uint64_t bytes_in, bytes_out;
+	double broadcast_s;   // round start -> last PLAN TRAIN sent
+	double collection_s;  // round start -> close
+	double aggregation_s; // opening, checking and summing updates
+	double commit_s;      // noise, optimizer, checkpoint
+	bool committed;
+};
+
+struct agg_fed {
+	const struct agg_config *cfg;
+	struct fb_wire_round_config plan_cfg; // what TRAIN plans carry
+	uint32_t steps_per_round;             // DP releases per round
+	struct fb_model model;
+	struct agg_opt opt;
+	struct agg_accum acc;
+	struct agg_client *clients;
+	uint32_t n_clients;
+	struct fb_noise *rng; // CSPRNG: client sampling, central noise
+	// Client-level DP (granularity client): the aggregator's ledger.
+	struct fb_dp *dp;
+	char ledger_path[AGG_PATH_MAX + 32];
+	// Schedule.
+	enum agg_state state;
+	uint32_t round;          // current (or last) round id
+	uint32_t last_committed; // 0: none
+	uint32_t last_planned;   // 0: none
+	uint64_t round_start_ms;
+	uint64_t deadline_ms; // absolute, monotonic
+	uint64_t idle_since_ms;
+	uint64_t over_since_ms;
+	char over_reason[160];
+	struct agg_round_stats st;
+	// Totals.
+	uint32_t n_committed, n_abandoned;
+	uint64_t total_in, total_out;
+	bool have_eval;
+	double last_recall, last_ndcg; // global metrics of the last round
+	uint64_t last_eval_users;
+	uint64_t started_ms;
+	bool fatal; // a commit could not be made durable: stop
+	// Output.
+	FILE *metrics; // JSON lines, or NULL
+	FILE *human;   // one line per round
+	char ckpt_path[AGG_PATH_MAX + 32];
+	char planned_path[AGG_PATH_MAX + 32];
+	bool resumed; // started from a checkpoint
+};
+
+// Sets up the federation: the model from the checkpoint in
+// cfg->checkpoint_dir if there is one (else from cfg->seed), the clients
+// of roster, the privacy calibration and, for granularity client, the
+// aggregator's ledger. ds is the catalogue (only its sizes and bundle /
+// attribute relations are used). FB_EINVAL for a configuration that does
+// not fit, FB_EFORMAT/FB_EIO for a bad checkpoint or ledger.
+fb_err agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
+		const struct fb_dataset *ds, const struct fb_roster *roster,
+		uint64_t now_ms);
+
+// Frees everything; NULL-safe.
+void agg_fed_finish(struct agg_fed *fed);
+
+// Advances the schedule: closes a round at its deadline or when every
+// participant answered, plans the next one when enough clients are
+// connected, and decides when training is over.
+void agg_fed_tick(struct agg_fed *fed, uint64_t now_ms);
+
+// Milliseconds until the next deadline the schedule cares about (for the
+// event wait), at least 1.
+int agg_fed_wakeup_ms(const struct agg_fed *fed, uint64_t now_ms);
+
+// A POLL from client c with status (enum fb_wire_poll_status). Fills *plan
+// with the reply (TRAIN with views of the model, WAIT or DONE).
+void agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status,
+		uint64_t now_ms, struct fb_wire_plan *plan);
+
+// What to answer an UPDATE, REFUSE or client ERROR.
+struct agg_outcome {
+	bool error;      // answer a sealed ERROR (reason) and end the session
+	uint8_t status;  // else an ACK with this status
+	uint16_t reason; // enum fb_wire_reason
+	char text[160];
+};
+
+// An UPDATE for round_id from client c, its opened body (4-byte aligned,
+// decoded here). Counts it when it is acceptable.
+void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		const uint8_t *body, size_t len, uint64_t now_ms,
+		struct agg_outcome *out);
+
+// A REFUSE for round_id from client c, decoded.
+void agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		const struct fb_wire_reason_text *refuse, uint64_t now_ms,
+		struct agg_outcome *out);
+
+// True once training is over and every client that is connected has been
+// sent DONE (or linger_ms passed).
+bool agg_fed_finished(const struct agg_fed *fed, uint64_t now_ms);
+
+// Ends training now (signal): a collecting round is abandoned.
+void agg_fed_stop(struct agg_fed *fed, uint64_t now_ms, const char *why);
+
+// The largest message of a session: PLAN TRAIN or UPDATE with the model.
+size_t agg_fed_max_msg(const struct agg_fed *fed);
+
+#endif

@@ -1,0 +1,201 @@
+# tests/integration/lib.sh: shared set-up of the integration tests (sourced).
+# Makes a work folder with the `toy` synthetic consortium partitioned
+# across retailers, a catalogue-only folder for the aggregator, keys, a
+# roster, and writes configs; starts processes and kills every one of them
+# on exit. Binaries come from the environment meson test sets:
+# FB_TOOL, FB_SERVER, FB_CLIENT (and FB_MALLORY, FB_CURIOUS).
+set -euo pipefail
+
+: "${FB_TOOL:?set by meson test}"
+: "${FB_SERVER:?set by meson test}"
+: "${FB_CLIENT:?set by meson test}"
+
+WORK=$(mktemp -d /tmp/fb-it-XXXXXX)
+PIDS=()
+N_CHECKS=0
+N_FAILED=0
+
+cleanup() {
+	local pid
+	for pid in "${PIDS[@]:-}"; do
+		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [ "$N_FAILED" -eq 0 ] && [ -z "${FB_KEEP_WORK:-}" ]; then
+		rm -rf "$WORK"
+	else
+		echo "# work folder kept: $WORK"
+	fi
+}
+trap cleanup EXIT
+
+check() { # check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	N_CHECKS=$((N_CHECKS + 1))
+	if "$@"; then
+		echo "ok $N_CHECKS - $what"
+	else
+		echo "not ok $N_CHECKS - $what"
+		N_FAILED=$((N_FAILED + 1))
+	fi
+}
+
+# quiet COMMAND...: runs it silently; its output is shown (as TAP
+# comments) only if it fails.
+quiet() {
+	local out
+	if out=$("$@" 2>&1); then
+		return 0
+	fi
+	echo "$out" | sed 's/^/# /'
+	return 1
+}
+
+finish() {
+	echo "1..$N_CHECKS"
+	[ "$N_FAILED" -eq 0 ]
+}
+
+# fed_data [RETAILERS] [PARTITION OPTIONS...]: toy data, partition,
+# catalogue, keys and roster in $WORK.
+fed_data() {
+	local k=${1:-4}
+	shift || true
+	"$FB_TOOL" datagen --preset toy --seed 1 --out "$WORK/data" >/dev/null 2>&1
+	"$FB_TOOL" partition --data "$WORK/data" --retailers "$k" \
+		--out "$WORK/parts" --seed 1 "${@:---iid}" >/dev/null 2>&1
+	mkdir -p "$WORK/catalog" "$WORK/keys"
+	cp "$WORK/data/bundle_item.txt" "$WORK/data/item_attr.txt" "$WORK/catalog/"
+	local size
+	size=$(ls "$WORK/data/"*_data_size.txt)
+	awk -F '\t' 'BEGIN { OFS = "\t" } { $1 = 0; print }' "$size" \
+		>"$WORK/catalog/$(basename "$size")"
+	for f in train tune test; do : >"$WORK/catalog/user_bundle_$f.txt"; done
+	"$FB_TOOL" keygen --out "$WORK/keys/aggregator" --name aggregator >/dev/null 2>&1
+	: >"$WORK/roster.txt"
+	local i
+	for ((i = 0; i < k; i++)); do
+		"$FB_TOOL" keygen --out "$WORK/keys/retailer-$i" --name "retailer-$i" >/dev/null 2>&1
+		cat "$WORK/keys/retailer-$i.pub" >>"$WORK/roster.txt"
+	done
+}
+
+SOCK="ipc://$WORK/aggregator.sock"
+
+# server_config ROUNDS QUORUM DEADLINE_MS ROUND_JSON [EXTRA_TOP_JSON]
+server_config() {
+	cat >"$WORK/server.json" <<EOF
+{"listen": "$SOCK", "key": "keys/aggregator.key", "roster": "roster.txt",
+ "catalog": "catalog", "checkpoint_dir": "checkpoint", "rounds": $1,
+ "quorum": $2, "deadline_ms": $3, "retry_after_ms": 50, "linger_ms": 3000,
+ "plan_wait_ms": ${PLAN_WAIT_MS:-5000}${5:+, $5},
+ "round": $4}
+EOF
+}
+
+# policy I [EXTRA_JSON]: the policy of retailer I.
+policy() {
+	local i=$1
+	cat >"$WORK/policy-$i.json" <<EOF
+{"data": "parts/retailer-0$i", "server_url": "$SOCK",
+ "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
+ "state_dir": "state-$i", "allow_none": true, "allow_user": true,
+ "give_up_ms": 30000, "request_timeout_ms": 20000${2:+, $2}}
+EOF
+}
+
+start_server() { # start_server [OUTPUT SUFFIX]
+	local tag=${1:-}
+	"$FB_SERVER" --config "$WORK/server.json" \
+		--metrics-out "$WORK/metrics.jsonl" \
+		>"$WORK/server$tag.out" 2>"$WORK/server$tag.err" &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+}
+
+start_client() { # start_client I [OUTPUT SUFFIX]
+	local i=$1 tag=${2:-}
+	"$FB_CLIENT" run --policy "$WORK/policy-$i.json" \
+		>"$WORK/client-$i$tag.out" 2>"$WORK/client-$i$tag.err" &
+	CLIENT_PID[$i]=$!
+	PIDS+=("${CLIENT_PID[$i]}")
+}
+declare -a CLIENT_PID
+
+# wait_pid PID SECONDS: waits for a process; non-zero if it is still
+# running after SECONDS (it is then killed) or exited non-zero.
+wait_pid() {
+	local pid=$1 limit=$2 t=0
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$t" -ge $((limit * 10)) ]; then
+			echo "# process $pid still running after ${limit}s: killed"
+			kill -9 "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+			return 1
+		fi
+		sleep 0.1
+		t=$((t + 1))
+	done
+	wait "$pid"
+}
+
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
+wait_for() {
+	local file=$1 pattern=$2 limit=$3 t=0
+	until [ -f "$file" ] && grep -q -- "$pattern" "$file"; do
+		if [ "$t" -ge $((limit * 20)) ]; then
+			echo "# timed out waiting for '$pattern' in $file"
+			return 1
+		fi
+		sleep 0.05
+		t=$((t + 1))
+	done
+}
+
+# metric ROUND KEY: a numeric field of a round's JSON line.
+metric() {
+	awk -v r="\"round\": $1," -v k="\"$2\": " '
+		index($0, r) == 2 {
+			i = index($0, k)
+			if (i > 0) {
+				s = substr($0, i + length(k))
+				sub(/[,}].*/, "", s)
+				print s
+			}
+		}' "$WORK/metrics.jsonl"
+}
+
+# client_field ROUND NAME KEY: a field of one client's entry in a round.
+client_field() {
+	awk -v r="\"round\": $1," -v n="{\"name\": \"$2\"" -v k="\"$3\": " '
+		index($0, r) == 2 {
+			i = index($0, n)
+			if (i > 0) {
+				s = substr($0, i)
+				sub(/}.*/, "", s)
+				j = index(s, k)
+				if (j > 0) {
+					s = substr(s, j + length(k))
+					sub(/,.*/, "", s)
+					gsub(/"/, "", s)
+					print s
+				}
+			}
+		}' "$WORK/metrics.jsonl"
+}
+
+# federated_eval N: the final federated Recall@20 over N retailers (sum of
+# sums / sum of counts), from each client's state.
+federated_eval() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		"$FB_CLIENT" eval --policy "$WORK/policy-$i.json" --json
+	done | awk -F '[{}:, ]+' '{ r += $3; u += $7 } END { printf "%.6f\n", r / u }'
+}
+
+# ge A B / near A B TOL / rel_within A B FRACTION: float comparisons.
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
+rel_within() { awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= f * b) }'; }
