@@ -170,6 +170,9 @@ train_config(struct fb_train_config *tc, const struct node_policy *pol,
 	tc->item_view = c->train.item_view;
 	tc->use_attrs = c->train.use_attrs;
 	tc->user_item_view = c->train.user_item_view;
+	tc->bias = c->train.bias;
+	tc->train_items = c->train.train_items;
+	tc->bundle_rank = c->train.bundle_rank;
 	tc->threads = pol->threads;
 	// Per-round seed of negative sampling and shuffling (not of noise).
 	tc->seed = (pol->seed ^ ((uint64_t)round * 0x9E3779B97F4A7C15ULL)) &
@@ -261,7 +264,13 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	d.q = c->sampling_rate;
 	d.sigma = c->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)pol->accountant;
-	size_t dim = ((size_t)ds->n_items + ds->n_bundles) * c->dim;
+	struct fb_train_config tc;
+	train_config(&tc, pol, c, 0);
+	struct fb_rep_grad shape_g = {{ds->n_bundles, c->dim, NULL},
+			{ds->n_items, c->dim, NULL}};
+	struct fb_dp_shape shape;
+	fb_train_release_shape(&tc, &shape);
+	size_t dim = fb_dp_shape_count(&shape, &shape_g);
 	// The ledger may be created only by a client whose state has never
 	// recorded a release (state.h): otherwise a missing ledger is an error.
 	bool create = ledger_count == 0;
@@ -335,7 +344,9 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		err = fb_trainer_batch_gradient(
 				t, sampled, m, &opts, stream, &g, &st);
 		if (err == FB_OK) {
-			err = fb_dp_noise(dp, &g);
+			struct fb_dp_shape shape;
+			fb_train_release_shape(fb_trainer_config(t), &shape);
+			err = fb_dp_noise_shaped(dp, &g, &shape);
 		}
 		if (err != FB_OK) {
 			break;
@@ -468,6 +479,12 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 		struct fb_rng rng;
 		fb_rng_seed(&rng, pol->seed, 0x9a11ULL);
 		fb_matrix_randn(&st->P, &rng, (float)c->train.init_std);
+		if (c->train.bias) {
+			// The users' bias coordinate is fixed to 1 (model.h).
+			for (size_t r = 0; r < st->P.rows; r++) {
+				fb_matrix_row(&st->P, r)[c->dim - 1] = 1.0f;
+			}
+		}
 	}
 	if ((err = fb_trainer_create(&t, ds, &local, &st->P, &tc)) != FB_OK) {
 		goto out;

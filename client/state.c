@@ -29,6 +29,7 @@ struct meta {
 	bool item_view;
 	bool use_attrs;
 	bool user_item_view;
+	bool bias;
 };
 
 #define M(f) offsetof(struct meta, f)
@@ -57,6 +58,7 @@ static const struct fb_cfg_field meta_fields[] = {
 		{"use_attrs", FB_CFG_BOOL, M(use_attrs), .help = "rep option"},
 		{"user_item_view", FB_CFG_BOOL, M(user_item_view),
 				.help = "rep option"},
+		{"bias", FB_CFG_BOOL, M(bias), .help = "rep option"},
 };
 #undef M
 
@@ -84,7 +86,7 @@ node_state_save(const struct node_state *st, const char *path)
 			"%s, \"ledger_count\": %llu, \"ledger_head\": \"%s\", "
 			"\"have_P\": %s, \"have_global\": %s, \"dim\": %u, "
 			"\"n_attrs\": %u, \"item_view\": %s, \"use_attrs\": %s, "
-			"\"user_item_view\": %s}",
+			"\"user_item_view\": %s, \"bias\": %s}",
 			STATE_FORMAT, st->last_completed, st->rounds_trained,
 			st->exhausted ? "true" : "false",
 			st->done ? "true" : "false",
@@ -95,7 +97,8 @@ node_state_save(const struct node_state *st, const char *path)
 			st->global.n_attrs,
 			st->opts.item_view ? "true" : "false",
 			st->opts.use_attrs ? "true" : "false",
-			st->opts.user_item_view ? "true" : "false");
+			st->opts.user_item_view ? "true" : "false",
+			st->opts.bias ? "true" : "false");
 	struct fb_tensor_view t[4];
 	size_t n = 0;
 	if (st->P.rows > 0) {
@@ -195,7 +198,8 @@ node_state_load(struct node_state *st, const char *path, bool *found)
 	}
 	st->opts = (struct fb_rep_opts){.item_view = m.item_view,
 			.use_attrs = m.use_attrs,
-			.user_item_view = m.user_item_view};
+			.user_item_view = m.user_item_view,
+			.bias = m.bias};
 	st->last_completed = m.last_completed;
 	st->rounds_trained = m.rounds_trained;
 	st->exhausted = m.exhausted;

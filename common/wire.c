@@ -479,6 +479,9 @@ static const struct field fields[] = {
 		{0x0014, F_F64, false, CFG(train.lr_user), "lr_user"},
 		{0x0015, F_U8, false, CFG(train.optimizer), "local_optimizer"},
 		{0x0016, F_F64, false, CFG(train.init_std), "init_std"},
+		{0x0017, F_BOOL, false, CFG(train.bias), "bias"},
+		{0x0018, F_BOOL, false, CFG(train.train_items), "train_items"},
+		{0x0019, F_U32, false, CFG(train.bundle_rank), "bundle_rank"},
 };
 #define FIRST_TRAIN_OPT 0x0010
 #undef CFG
@@ -509,6 +512,9 @@ fb_wire_train_opts_defaults(struct fb_wire_train_opts *o)
 	o->lr_user = 0.05;
 	o->optimizer = FB_WIRE_OPT_ADAM;
 	o->init_std = 0.1;
+	o->bias = false;
+	o->train_items = true;
+	o->bundle_rank = 0;
 }
 
 // True if field f is sent for configuration c.
@@ -576,6 +582,12 @@ config_problem(const struct fb_wire_round_config *c)
 	}
 	if (!c->has_train_opts) {
 		return NULL;
+	}
+	if (c->train.bundle_rank > c->dim) {
+		return "bundle_rank is larger than dim";
+	}
+	if (c->train.bias && c->dim < 2) {
+		return "bias needs dim >= 2";
 	}
 	if (c->train.batch_users == 0) {
 		return "batch_users is 0";

@@ -68,8 +68,10 @@ cat >"$fed/server.json" <<EOF
  "catalog": "catalog", "checkpoint_dir": "checkpoint", "rounds": 10,
  "quorum": 3, "deadline_ms": 60000, "retry_after_ms": 100,
  "server_optimizer": "fedavg", "server_lr": 1.0,
- "round": {"granularity": "user", "q": 0.2, "local_steps": 3,
-  "target_epsilon": 8, "delta": 1e-5, "clip": 1.0, "dim": 32, "lr": 0.1}}
+ "round": {"granularity": "user", "q": 0.25, "local_steps": 4,
+  "target_epsilon": 8, "delta": 1e-5, "clip": 1.0, "dim": 32,
+  "optimizer": "sgd", "lr": 20, "bias": true, "train_items": false,
+  "bundle_rank": 16}}
 EOF
 echo "aggregator: $fed/server.json; retailers: $fed/policy-{0..3}.json"
 

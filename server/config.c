@@ -138,6 +138,15 @@ static const struct fb_cfg_field round_fields[] = {
 				.help = "item rep adds its attribute factors"},
 		{"user_item_view", FB_CFG_BOOL, R(user_item_view),
 				.help = "user rep adds the mean of its items"},
+		{"bias", FB_CFG_BOOL, R(bias),
+				.help = "last factor coordinate is a popularity "
+					"bias"},
+		{"train_items", FB_CFG_BOOL, R(train_items),
+				.help = "train item factors (false: keep the "
+					"initial, e.g. public, ones)"},
+		{"bundle_rank", FB_CFG_U32, R(bundle_rank), 0, 4096,
+				.help = "leading bundle-factor coordinates "
+					"trained (0: all)"},
 		{"report_eval", FB_CFG_BOOL, R(report_eval),
 				.help = "clients report Recall@20/NDCG@20 sums"},
 };
@@ -194,6 +203,9 @@ agg_config_defaults(struct agg_config *cfg)
 	r->item_view = tc.item_view;
 	r->use_attrs = tc.use_attrs;
 	r->user_item_view = tc.user_item_view;
+	r->bias = tc.bias;
+	r->train_items = tc.train_items;
+	r->bundle_rank = tc.bundle_rank;
 	r->report_eval = true;
 }
 

@@ -48,6 +48,9 @@ struct agg_round_config {
 	bool item_view;
 	bool use_attrs;
 	bool user_item_view;
+	bool bias;
+	bool train_items;
+	uint32_t bundle_rank;
 	bool report_eval;
 };
 

@@ -75,6 +75,9 @@ fill_plan_config(struct agg_fed *fed)
 	p->train.lr_user = r->lr_user;
 	p->train.optimizer = (uint8_t)r->optimizer;
 	p->train.init_std = r->init_std;
+	p->train.bias = r->bias;
+	p->train.train_items = r->train_items;
+	p->train.bundle_rank = r->bundle_rank;
 	fed->steps_per_round = r->local_steps > 0
 			? r->local_steps
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
@@ -97,8 +100,15 @@ user_sigma(struct agg_fed *fed, double *sigma)
 	struct fb_dp_config d;
 	fb_dp_config_defaults(&d);
 	double grid = ldexp(1.0, d.granularity_log2);
-	size_t dim = ((size_t)fed->model.n_items + fed->model.n_bundles) *
-			fed->model.dim;
+	// The coordinates every client's release holds (dp.h shapes).
+	size_t width = fed->model.dim, end = r->bias ? width - 1 : width;
+	size_t cols = r->bundle_rank > 0 && r->bundle_rank < end
+			? r->bundle_rank
+			: end;
+	cols += r->bias && cols < width ? 1 : 0;
+	size_t dim = (size_t)fed->model.n_bundles * cols +
+			(r->train_items ? (size_t)fed->model.n_items * width
+					: 0);
 	double kappa = 1.0 + grid * sqrt((double)dim) / r->clip;
 	double s = 0;
 	uint64_t steps = (uint64_t)cfg->rounds * fed->steps_per_round;
@@ -200,6 +210,16 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 			goto fail;
 		}
 		fb_matrix_zero(&fed->model.W);
+	}
+	if (r->bias) {
+		// The bias coordinates start at 0 (train.h fb_train_init_bias).
+		struct fb_matrix *mats[3] = {
+				&fed->model.V, &fed->model.W, &fed->model.M};
+		for (int k = 0; k < 3; k++) {
+			for (size_t row = 0; row < mats[k]->rows; row++) {
+				fb_matrix_row(mats[k], row)[r->dim - 1] = 0.0f;
+			}
+		}
 	}
 	if ((err = agg_opt_init(&fed->opt, cfg->server_optimizer,
 			     cfg->server_lr, cfg->server_beta1,

@@ -231,6 +231,9 @@ struct fb_wire_train_opts {
 	double lr_user;       // SGD rate of the user factors, >= 0 (0.05)
 	uint8_t optimizer;    // enum fb_wire_local_optimizer (adam)
 	double init_std;      // std of a new client's user factors (0.1)
+	bool bias;            // last coordinate is a popularity bias (0)
+	bool train_items;     // item/attribute factors are trained (1)
+	uint32_t bundle_rank; // leading bundle coordinates trained, 0 all (0)
 };
 
 // Fills o with the defaults in parentheses above.
@@ -253,7 +256,7 @@ struct fb_wire_round_config {
 	bool report_eval;        // send Recall/NDCG sums in the UPDATE
 	uint8_t update_dtype;    // enum fb_wire_dtype of the UPDATE tensors
 	int8_t update_exp;       // its exponent (0 for F32)
-	// §5.3.1 optional training switches (types 0x0010-0x0016). They are
+	// §5.3.1 optional training switches (types 0x0010-0x0019). They are
 	// encoded only when has_train_opts is true; a decoder sets it when any
 	// of them was present and fills absent ones from the defaults.
 	bool has_train_opts;
