@@ -120,32 +120,6 @@ fb_matrix_axpy(struct fb_matrix *y, float alpha, const struct fb_matrix *x)
 	return FB_OK;
 }
 
-float
-fb_dot(const float *restrict a, const float *restrict b, size_t d)
-{
-	float acc[8] = {0};
-	size_t i = 0;
-	for (; i + 8 <= d; i += 8) {
-		for (size_t k = 0; k < 8; k++) {
-			acc[k] += a[i + k] * b[i + k];
-		}
-	}
-	float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
-			((acc[4] + acc[5]) + (acc[6] + acc[7]));
-	for (; i < d; i++) {
-		s += a[i] * b[i];
-	}
-	return s;
-}
-
-void
-fb_axpy(float *restrict y, float alpha, const float *restrict x, size_t d)
-{
-	for (size_t i = 0; i < d; i++) {
-		y[i] += alpha * x[i];
-	}
-}
-
 fb_err
 fb_model_init(struct fb_model *model, uint32_t n_items, uint32_t n_bundles,
 		uint32_t n_attrs, uint32_t dim)

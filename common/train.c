@@ -32,11 +32,12 @@ struct worker {
 	struct rowset acc_b, acc_i; // rows of acc that are non-zero
 	struct fb_rep_grad one;     // one user's contribution (clipping)
 	struct rowset one_b, one_i;
-	float *urep;    // d floats: the current user's representation
-	float *gu;      // d floats: one sample's gradient w.r.t. urep
-	float *gh;      // d floats: summed gradient w.r.t. the user's item view
-	float *sink;    // 2 d floats: where item gradients go when items are
-			// not trained
+	float *urep; // d floats: the current user's representation
+	float *gu;   // d floats: one sample's gradient w.r.t. urep
+	float *gh;   // d floats: summed gradient w.r.t. the user's item view
+	// 2 d floats: where item gradients go when items are not trained.
+	float *sink;
+	uint32_t *spos, *sneg; // one user's samples (positive, negative)
 	// The current task.
 	const uint32_t *users;
 	uint32_t n_users;
@@ -350,7 +351,10 @@ worker_finish(struct worker *w)
 	free(w->gu);
 	free(w->gh);
 	free(w->sink);
+	free(w->spos);
+	free(w->sneg);
 	w->urep = w->gu = w->gh = w->sink = NULL;
+	w->spos = w->sneg = NULL;
 }
 
 static fb_err
@@ -363,8 +367,21 @@ worker_init(struct worker *w, struct fb_trainer *t)
 	w->gu = malloc(m->dim * sizeof(float));
 	w->gh = malloc(m->dim * sizeof(float));
 	w->sink = malloc(2 * m->dim * sizeof(float));
+	// Room for the samples of the user with the most interactions.
+	const struct fb_dataset *ds = t->ds;
+	size_t most = 1;
+	for (uint32_t u = 0; u < ds->n_users; u++) {
+		size_t a = fb_csr_row_len(&ds->ub_train, u);
+		size_t b = ds->ui.row_ptr != NULL ? fb_csr_row_len(&ds->ui, u)
+						  : 0;
+		most = a > most ? a : most;
+		most = b > most ? b : most;
+	}
+	most *= t->cfg.neg_per_pos;
+	w->spos = malloc(most * sizeof(uint32_t));
+	w->sneg = malloc(most * sizeof(uint32_t));
 	if (w->urep == NULL || w->gu == NULL || w->gh == NULL ||
-			w->sink == NULL ||
+			w->sink == NULL || w->spos == NULL || w->sneg == NULL ||
 			fb_rep_grad_init(&w->acc, m) != FB_OK ||
 			fb_rep_grad_init(&w->one, m) != FB_OK ||
 			rowset_init(&w->acc_b, m->n_bundles) != FB_OK ||
@@ -592,6 +609,29 @@ user_step(float *restrict p, float *restrict u, const float *restrict gu,
 	}
 }
 
+// Samples ahead whose rows are prefetched.
+#define PREFETCH 4
+
+// Draws cfg->neg_per_pos negatives for every positive of row (sorted,
+// len entries) into w->spos / w->sneg; returns the number of samples.
+static uint32_t
+draw_samples(struct worker *w, struct fb_rng *rng, const uint32_t *row,
+		uint32_t len, uint32_t n_cols)
+{
+	uint32_t n = 0, per = w->t->cfg.neg_per_pos;
+	for (uint32_t k = 0; k < len; k++) {
+		for (uint32_t r = 0; r < per; r++) {
+			uint32_t neg = draw_negative(rng, n_cols, row, len);
+			if (neg == UINT32_MAX) {
+				continue;
+			}
+			w->spos[n] = row[k];
+			w->sneg[n++] = neg;
+		}
+	}
+	return n;
+}
+
 // Runs one user's samples, adding its representation gradient into
 // (gb, sb) and (gi, si). Bundle scores use the user representation
 // p_u + h_u, where h_u = mean of the item reps of the user's items when
@@ -634,27 +674,33 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 		}
 	}
 
+	// The samples are drawn first, so that the rows of the ones a few
+	// places ahead can be prefetched while the current one is computed:
+	// the rows are random, and their cache misses dominate otherwise.
 	const uint32_t *row = fb_csr_row(&ds->ub_train, u);
 	uint32_t len = fb_csr_row_len(&ds->ub_train, u);
-	for (uint32_t k = 0; k < len; k++) {
-		for (uint32_t r = 0; r < cfg->neg_per_pos; r++) {
-			uint32_t neg = draw_negative(
-					rng, ds->n_bundles, row, len);
-			if (neg == UINT32_MAX) {
-				continue;
-			}
-			rowset_add(sb, row[k]);
-			rowset_add(sb, neg);
-			w->stats.loss += bpr_triple(urep,
-					fb_matrix_row(&t->reps.bundle, row[k]),
-					fb_matrix_row(&t->reps.bundle, neg),
-					fb_matrix_row(gb, row[k]),
-					fb_matrix_row(gb, neg), 1.0f, gu, d);
-			w->stats.samples++;
-			user_step(p, urep, gu, lr_user, l2, d_user);
-			if (view) {
-				fb_axpy(gh, 1.0f, gu, d);
-			}
+	uint32_t n = draw_samples(w, rng, row, len, ds->n_bundles);
+	for (uint32_t s = 0; s < n; s++) {
+		if (s + PREFETCH < n) {
+			uint32_t ap = w->spos[s + PREFETCH];
+			uint32_t an = w->sneg[s + PREFETCH];
+			fb_prefetch_row(fb_matrix_row(&t->reps.bundle, ap), d);
+			fb_prefetch_row(fb_matrix_row(&t->reps.bundle, an), d);
+			fb_prefetch_row(fb_matrix_row(gb, ap), d);
+			fb_prefetch_row(fb_matrix_row(gb, an), d);
+		}
+		uint32_t pos = w->spos[s], neg = w->sneg[s];
+		rowset_add(sb, pos);
+		rowset_add(sb, neg);
+		w->stats.loss += bpr_triple(urep,
+				fb_matrix_row(&t->reps.bundle, pos),
+				fb_matrix_row(&t->reps.bundle, neg),
+				fb_matrix_row(gb, pos), fb_matrix_row(gb, neg),
+				1.0f, gu, d);
+		w->stats.samples++;
+		user_step(p, urep, gu, lr_user, l2, d_user);
+		if (view) {
+			fb_axpy(gh, 1.0f, gu, d);
 		}
 	}
 	if (view && items_trained) {
@@ -669,28 +715,32 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 	if (cfg->item_weight <= 0) {
 		return;
 	}
-	for (uint32_t k = 0; k < n_items; k++) {
-		for (uint32_t r = 0; r < cfg->neg_per_pos; r++) {
-			uint32_t neg = draw_negative(
-					rng, ds->n_items, items, n_items);
-			if (neg == UINT32_MAX) {
-				continue;
-			}
-			float *g_pos = sink_pos, *g_neg = sink_neg;
+	n = draw_samples(w, rng, items, n_items, ds->n_items);
+	for (uint32_t s = 0; s < n; s++) {
+		if (s + PREFETCH < n) {
+			uint32_t ap = w->spos[s + PREFETCH];
+			uint32_t an = w->sneg[s + PREFETCH];
+			fb_prefetch_row(fb_matrix_row(&t->reps.item, ap), d);
+			fb_prefetch_row(fb_matrix_row(&t->reps.item, an), d);
 			if (items_trained) {
-				rowset_add(si, items[k]);
-				rowset_add(si, neg);
-				g_pos = fb_matrix_row(gi, items[k]);
-				g_neg = fb_matrix_row(gi, neg);
+				fb_prefetch_row(fb_matrix_row(gi, ap), d);
+				fb_prefetch_row(fb_matrix_row(gi, an), d);
 			}
-			w->stats.loss += bpr_triple(p,
-					fb_matrix_row(&t->reps.item, items[k]),
-					fb_matrix_row(&t->reps.item, neg),
-					g_pos, g_neg, (float)cfg->item_weight,
-					gu, d);
-			w->stats.samples++;
-			user_step(p, urep, gu, lr_user, l2, d_user);
 		}
+		uint32_t pos = w->spos[s], neg = w->sneg[s];
+		float *g_pos = sink_pos, *g_neg = sink_neg;
+		if (items_trained) {
+			rowset_add(si, pos);
+			rowset_add(si, neg);
+			g_pos = fb_matrix_row(gi, pos);
+			g_neg = fb_matrix_row(gi, neg);
+		}
+		w->stats.loss += bpr_triple(p,
+				fb_matrix_row(&t->reps.item, pos),
+				fb_matrix_row(&t->reps.item, neg), g_pos, g_neg,
+				(float)cfg->item_weight, gu, d);
+		w->stats.samples++;
+		user_step(p, urep, gu, lr_user, l2, d_user);
 	}
 }
 

@@ -159,9 +159,46 @@ void fb_model_score_block(const struct fb_matrix *users, size_t u0, size_t nu,
 
 // Dot product of two d-vectors with several partial sums (vectorises
 // without -ffast-math).
-float fb_dot(const float *restrict a, const float *restrict b, size_t d);
+static inline float
+fb_dot(const float *restrict a, const float *restrict b, size_t d)
+{
+	float acc[8] = {0};
+	size_t blocks = d / 8;
+	for (size_t j = 0; j < blocks; j++) {
+		for (size_t k = 0; k < 8; k++) {
+			acc[k] += a[8 * j + k] * b[8 * j + k];
+		}
+	}
+	float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+			((acc[4] + acc[5]) + (acc[6] + acc[7]));
+	for (size_t k = 8 * blocks; k < d; k++) {
+		s += a[k] * b[k];
+	}
+	return s;
+}
 
 // y += alpha * x over d elements.
-void fb_axpy(float *restrict y, float alpha, const float *restrict x, size_t d);
+static inline void
+fb_axpy(float *restrict y, float alpha, const float *restrict x, size_t d)
+{
+	for (size_t i = 0; i < d; i++) {
+		y[i] += alpha * x[i];
+	}
+}
+
+// Hints that the d floats at p will be read soon (a no-op where the
+// compiler has no prefetch builtin).
+static inline void
+fb_prefetch_row(const float *p, size_t d)
+{
+#if defined(__GNUC__)
+	for (size_t k = 0; k < d; k += 16) {
+		__builtin_prefetch(p + k);
+	}
+#else
+	(void)p;
+	(void)d;
+#endif
+}
 
 #endif
