@@ -191,7 +191,8 @@ fb_train_config_defaults_dp(struct fb_train_config *cfg)
 	cfg->public_init = true;
 	cfg->train_items = false;
 	cfg->bias = true;
-	cfg->bundle_rank = 16;
+	cfg->bundle_rank = 8;
+	cfg->lr_user = 0.02;
 }
 
 size_t
