@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/crashpoint.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/fit.h"
@@ -198,6 +199,7 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 			}
 			loss += s.loss * (double)s.samples;
 			samples += s.samples;
+			fb_crashpoint("client.train");
 		}
 		out->steps = c->local_epochs;
 		out->loss = samples > 0 ? loss / (double)samples : 0;
@@ -237,6 +239,7 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 		pos += n;
 		loss += st.loss;
 		samples += st.samples;
+		fb_crashpoint("client.train");
 	}
 	out->steps = c->local_steps;
 	out->loss = samples > 0 ? loss / (double)samples : 0;
@@ -264,6 +267,8 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	d.q = c->sampling_rate;
 	d.sigma = c->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)pol->accountant;
+	d.seeded = pol->seeded_noise; // a simulation only (policy.h)
+	d.seed = pol->noise_seed ^ (ledger_count * 0x9E3779B97F4A7C15ULL);
 	struct fb_train_config tc;
 	train_config(&tc, pol, c, 0);
 	struct fb_rep_grad shape_g = {{ds->n_bundles, c->dim, NULL},
@@ -336,6 +341,7 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		if (err != FB_OK) {
 			break;
 		}
+		fb_crashpoint("client.after_ledger"); // entry durable
 		uint32_t m = 0;
 		fb_dp_sample(dp, active, n_active, sampled, &m);
 		struct fb_batch_opts opts = {c->clip_norm, 1.0};
@@ -358,6 +364,7 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		fb_matrix_scale(&g.bundle, inv);
 		fb_matrix_scale(&g.item, inv);
 		err = fb_trainer_apply(t, &g);
+		fb_crashpoint("client.train");
 		loss += st.loss;
 		samples += st.samples;
 		out->steps = s + 1;

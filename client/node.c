@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/fsutil.h"
 #include "fedbundle/handshake.h"
@@ -56,21 +57,13 @@ jitter(uint32_t ms)
 	return ms + (extra > 0 ? randombytes_uniform(extra + 1) : 0);
 }
 
-fb_err
-node_open(struct node *n, const struct node_policy *pol, bool need_state)
+// What node_open and node_open_with share once the identity, the pinned
+// key and the dataset are there: the state and the ledger check.
+static fb_err
+open_state(struct node *n, bool need_state)
 {
-	memset(n, 0, sizeof(*n));
-	n->pol = pol;
-	fb_err err = fb_identity_load(&n->id, pol->key);
-	if (err == FB_OK) {
-		err = fb_peer_key_load(&n->server, pol->server_key);
-	}
-	if (err == FB_OK) {
-		err = fb_dataset_load(&n->ds, pol->data_dir);
-	}
-	if (err == FB_OK) {
-		err = fb_mkdir_p(pol->state_dir);
-	}
+	const struct node_policy *pol = n->pol;
+	fb_err err = fb_mkdir_p(pol->state_dir);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -104,6 +97,40 @@ node_open(struct node *n, const struct node_policy *pol, bool need_state)
 	return err;
 }
 
+fb_err
+node_open(struct node *n, const struct node_policy *pol, bool need_state)
+{
+	memset(n, 0, sizeof(*n));
+	n->pol = pol;
+	n->keep_global = true;
+	fb_err err = fb_identity_load(&n->id, pol->key);
+	if (err == FB_OK) {
+		err = fb_peer_key_load(&n->server, pol->server_key);
+	}
+	if (err == FB_OK) {
+		err = fb_dataset_load(&n->ds, pol->data_dir);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	return open_state(n, need_state);
+}
+
+fb_err
+node_open_with(struct node *n, const struct node_policy *pol,
+		struct fb_identity *id, const struct fb_peer_key *server,
+		struct fb_dataset *ds)
+{
+	memset(n, 0, sizeof(*n));
+	n->pol = pol;
+	n->keep_global = true;
+	n->id = id;
+	n->server = *server;
+	n->ds = ds;
+	n->ds_borrowed = true;
+	return open_state(n, false);
+}
+
 void
 node_close(struct node *n)
 {
@@ -111,30 +138,23 @@ node_close(struct node *n)
 		return;
 	}
 	node_state_finish(&n->st);
-	fb_dataset_destroy(n->ds);
+	if (!n->ds_borrowed) {
+		fb_dataset_destroy(n->ds);
+	}
 	fb_identity_destroy(n->id);
 	n->ds = NULL;
 	n->id = NULL;
 }
 
-struct conn {
-	struct fb_dialer *d;
-	struct fb_session *s;
-	uint32_t pipe;
-	size_t recv_max;
-	uint32_t backoff_ms;
-	uint64_t last_ok_ms;
-};
-
 static void
-drop_session(struct conn *c)
+drop_session(struct node_conn *c)
 {
 	fb_session_destroy(c->s);
 	c->s = NULL;
 }
 
 static void
-backoff(struct conn *c)
+backoff(struct node_conn *c)
 {
 	c->backoff_ms = c->backoff_ms == 0 ? BACKOFF_MIN_MS : c->backoff_ms * 2;
 	if (c->backoff_ms > BACKOFF_MAX_MS) {
@@ -175,14 +195,15 @@ max_plan_len(const struct node *n)
 }
 
 static fb_err
-call(struct node *n, struct conn *c, struct fb_msg *req, struct fb_msg **reply)
+call(struct node *n, struct node_conn *c, struct fb_msg *req,
+		struct fb_msg **reply)
 {
 	return fb_dialer_call_take(
 			c->d, req, (int)n->pol->request_timeout_ms, reply);
 }
 
 static fb_err
-call_copy(struct node *n, struct conn *c, const uint8_t *buf, size_t len,
+call_copy(struct node *n, struct node_conn *c, const uint8_t *buf, size_t len,
 		struct fb_msg **reply)
 {
 	struct fb_msg *m = NULL;
@@ -214,7 +235,7 @@ plain_reason(struct fb_msg *m)
 // HELLO -> WELCOME -> AUTH -> AUTH_OK (§3). *fatal for a refusal that
 // retrying cannot fix (this key is not enrolled).
 static fb_err
-handshake(struct node *n, struct conn *c, bool *fatal)
+handshake(struct node *n, struct node_conn *c, bool *fatal)
 {
 	struct fb_hs_client *hs = NULL;
 	struct fb_msg *reply = NULL;
@@ -278,7 +299,7 @@ handshake(struct node *n, struct conn *c, bool *fatal)
 // reply. On success *reply holds the opened reply (the caller frees it).
 // Any failure drops the session.
 static fb_err
-sealed_call(struct node *n, struct conn *c, struct fb_msg *m, uint8_t type,
+sealed_call(struct node *n, struct node_conn *c, struct fb_msg *m, uint8_t type,
 		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
 		uint8_t **body, size_t *blen)
 {
@@ -367,7 +388,7 @@ has_critical_field(const uint8_t *body, size_t len)
 
 // Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
 static bool
-answer_round(struct node *n, struct conn *c, uint32_t round,
+answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		struct node_round *res)
 {
 	struct fb_msg *m = res->update;
@@ -388,6 +409,9 @@ answer_round(struct node *n, struct conn *c, uint32_t round,
 		type = FB_WIRE_REFUSE;
 	}
 	size_t sent = fb_msg_len(m);
+	if (!res->refuse) {
+		fb_crashpoint("client.send"); // with a delay: mid-send
+	}
 	struct fb_msg *reply = NULL;
 	struct fb_wire_header h;
 	uint8_t *body;
@@ -500,11 +524,9 @@ keep_final(struct node *n, const struct fb_wire_plan *plan)
 	n->st.opts.use_attrs = m != NULL;
 }
 
-enum step { STEP_AGAIN, STEP_DONE, STEP_FATAL };
-
 // One POLL and what follows it.
-static enum step
-poll_once(struct node *n, struct conn *c)
+static enum node_step
+poll_once(struct node *n, struct node_conn *c)
 {
 	struct fb_wire_poll poll = {.status = n->st.exhausted
 					? FB_WIRE_POLL_BUDGET_EXHAUSTED
@@ -515,7 +537,7 @@ poll_once(struct node *n, struct conn *c)
 			fb_wire_poll_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
 					blen, &poll, &blen) != FB_OK) {
 		fb_msg_free(m);
-		return STEP_FATAL;
+		return NODE_STEP_FATAL;
 	}
 	struct fb_msg *reply = NULL;
 	struct fb_wire_header h;
@@ -523,7 +545,7 @@ poll_once(struct node *n, struct conn *c)
 	if (sealed_call(n, c, m, FB_WIRE_POLL, n->st.last_completed, &reply, &h,
 			    &body, &blen) != FB_OK) {
 		backoff(c);
-		return STEP_AGAIN;
+		return NODE_STEP_AGAIN;
 	}
 	c->last_ok_ms = now_ms();
 	c->backoff_ms = 0;
@@ -554,18 +576,20 @@ poll_once(struct node *n, struct conn *c)
 			drop_session(c);
 			backoff(c);
 		}
-		return STEP_AGAIN;
+		return NODE_STEP_AGAIN;
 	}
-	enum step next = STEP_AGAIN;
+	enum node_step next = NODE_STEP_AGAIN;
 	if (plan.kind == FB_WIRE_PLAN_WAIT) {
 		fb_msg_free(reply);
 		uint32_t ms = plan.retry_after_ms < 100 ? 100
 							: plan.retry_after_ms;
 		sleep_ms(jitter(ms));
-		return STEP_AGAIN;
+		return NODE_STEP_AGAIN;
 	}
 	if (plan.kind == FB_WIRE_PLAN_DONE) {
-		keep_final(n, &plan);
+		if (n->keep_global) {
+			keep_final(n, &plan);
+		}
 		fb_msg_free(reply);
 		n->st.done = true;
 		fb_log(FB_LOG_INFO,
@@ -573,7 +597,8 @@ poll_once(struct node *n, struct conn *c)
 				"trained, last completed %u",
 				h.round_id, n->st.rounds_trained,
 				n->st.last_completed);
-		return save_state(n) == FB_OK ? STEP_DONE : STEP_FATAL;
+		return save_state(n) == FB_OK ? NODE_STEP_DONE
+					      : NODE_STEP_FATAL;
 	}
 	uint32_t round = h.round_id;
 	struct node_round res;
@@ -596,12 +621,17 @@ poll_once(struct node *n, struct conn *c)
 				n->pol, n->ds, &n->st, &plan, round, &res);
 	}
 	fb_msg_free(reply); // the plan's tensors are not needed any more
+	if (!n->keep_global) {
+		fb_model_finish(&n->st.global);
+		memset(&n->st.global, 0, sizeof(n->st.global));
+	}
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "round %u: %s", round, fb_last_error(err));
-		return STEP_FATAL;
+		return NODE_STEP_FATAL;
 	}
 	bool trained = !res.refuse;
 	if (answer_round(n, c, round, &res)) {
+		fb_crashpoint("client.after_ack"); // acknowledged, state not saved
 		n->st.last_completed = round;
 		n->st.rounds_trained += trained;
 		if (res.exhausted) {
@@ -611,13 +641,97 @@ poll_once(struct node *n, struct conn *c)
 					"client will not train again");
 		}
 		if (save_state(n) != FB_OK) {
-			next = STEP_FATAL;
+			next = NODE_STEP_FATAL;
 		}
 	} else {
 		fb_msg_free(res.update);
 		backoff(c);
 	}
 	return next;
+}
+
+fb_err
+node_conn_open(struct node *n, struct node_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->recv_max = max_plan_len(n);
+	struct fb_dialer_config dc = {
+			n->pol->server_url, c->recv_max, 100, 1000};
+	fb_err err = fb_dialer_create(&c->d, &dc);
+	if (err != FB_OK) {
+		return err;
+	}
+	c->last_ok_ms = now_ms();
+	return FB_OK;
+}
+
+void
+node_conn_close(struct node_conn *c)
+{
+	drop_session(c);
+	fb_dialer_destroy(c->d);
+	c->d = NULL;
+}
+
+// A handshake that timed out means no connection for request_timeout_ms:
+// NNG 1.5.2's dialer was seen never to reconnect after the aggregator was
+// killed mid-request (tests/integration/test-fed-crash-server.sh), so
+// start a fresh dialer. The old one is kept if a new one cannot be made.
+static void
+redial(struct node *n, struct node_conn *c)
+{
+	struct fb_dialer_config dc = {
+			n->pol->server_url, c->recv_max, 100, 1000};
+	struct fb_dialer *d = NULL;
+	if (fb_dialer_create(&d, &dc) == FB_OK) {
+		fb_dialer_destroy(c->d);
+		c->d = d;
+		fb_log(FB_LOG_WARN,
+				"no connection to the aggregator within %u ms: "
+				"dialing again",
+				n->pol->request_timeout_ms);
+	}
+}
+
+enum node_step
+node_connect(struct node *n, struct node_conn *c)
+{
+	if (c->s == NULL) {
+		if (c->backoff_ms > 0) {
+			sleep_ms(jitter(c->backoff_ms));
+		}
+		bool fatal = false;
+		fb_err err = handshake(n, c, &fatal);
+		if (fatal) {
+			fb_log(FB_LOG_ERROR, "%s: this client is not enrolled",
+					fb_last_error(err));
+			return NODE_STEP_FATAL;
+		}
+		if (err != FB_OK) {
+			fb_log(FB_LOG_DEBUG, "handshake: %s",
+					fb_last_error(err));
+			if (err == FB_ETIMEOUT) {
+				redial(n, c);
+			}
+			backoff(c);
+			return NODE_STEP_AGAIN;
+		}
+		c->backoff_ms = 0;
+		c->last_ok_ms = now_ms();
+	}
+	return NODE_STEP_AGAIN;
+}
+
+enum node_step
+node_step(struct node *n, struct node_conn *c)
+{
+	if (c->s == NULL) {
+		enum node_step s = node_connect(n, c);
+		if (s != NODE_STEP_AGAIN || c->s == NULL) {
+			return s;
+		}
+	}
+	return poll_once(n, c);
 }
 
 int
@@ -628,11 +742,8 @@ node_run(struct node *n)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	struct conn c = {0};
-	c.recv_max = max_plan_len(n);
-	struct fb_dialer_config dc = {
-			n->pol->server_url, c.recv_max, 100, 1000};
-	fb_err err = fb_dialer_create(&c.d, &dc);
+	struct node_conn c;
+	fb_err err = node_conn_open(n, &c);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "%s", fb_last_error(err));
 		return 1;
@@ -643,7 +754,6 @@ node_run(struct node *n)
 			n->server.name, n->pol->server_url, n->ds->n_users,
 			n->st.last_completed,
 			n->st.exhausted ? ", privacy budget exhausted" : "");
-	c.last_ok_ms = now_ms();
 	int rc = 0;
 	while (stop_signal == 0) {
 		uint64_t now = now_ms();
@@ -656,39 +766,15 @@ node_run(struct node *n)
 			rc = 3;
 			break;
 		}
-		if (c.s == NULL) {
-			if (c.backoff_ms > 0) {
-				sleep_ms(jitter(c.backoff_ms));
-			}
-			bool fatal = false;
-			err = handshake(n, &c, &fatal);
-			if (fatal) {
-				fb_log(FB_LOG_ERROR,
-						"%s: this client is not "
-						"enrolled",
-						fb_last_error(err));
-				rc = 1;
-				break;
-			}
-			if (err != FB_OK) {
-				fb_log(FB_LOG_DEBUG, "handshake: %s",
-						fb_last_error(err));
-				backoff(&c);
-				continue;
-			}
-			c.backoff_ms = 0;
-			c.last_ok_ms = now_ms();
-		}
-		enum step s = poll_once(n, &c);
-		if (s == STEP_DONE) {
+		enum node_step s = node_step(n, &c);
+		if (s == NODE_STEP_DONE) {
 			break;
 		}
-		if (s == STEP_FATAL) {
+		if (s == NODE_STEP_FATAL) {
 			rc = 1;
 			break;
 		}
 	}
-	drop_session(&c);
-	fb_dialer_destroy(c.d);
+	node_conn_close(&c);
 	return rc;
 }

@@ -25,6 +25,11 @@ struct node {
 	struct fb_dataset *ds;
 	struct node_state st;
 	char state_path[NODE_PATH_MAX + 32];
+	bool ds_borrowed; // ds belongs to the caller (node_open_with)
+	// Keep the received global model in st after a round (true). A
+	// simulation of many clients in one process drops it: it is the same
+	// model for every client, and one copy each would grow with them.
+	bool keep_global;
 };
 
 // Loads the identity, the pinned key, the dataset and the state, and
@@ -33,8 +38,50 @@ struct node {
 fb_err node_open(
 		struct node *n, const struct node_policy *pol, bool need_state);
 
+// Like node_open() without need_state, for a client whose files are
+// already in memory (a simulation): takes id, copies server, borrows ds
+// (which must outlive n). The state and ledger still live in pol's
+// state_dir and ledger. On failure id is destroyed by node_close().
+fb_err node_open_with(struct node *n, const struct node_policy *pol,
+		struct fb_identity *id, const struct fb_peer_key *server,
+		struct fb_dataset *ds);
+
 // Frees what node_open loaded; NULL-safe.
 void node_close(struct node *n);
+
+// The connection of a client to the aggregator: its dialer, the session
+// (NULL: none yet) and the retry state.
+struct node_conn {
+	struct fb_dialer *d;
+	struct fb_session *s;
+	uint32_t pipe;
+	size_t recv_max;
+	uint32_t backoff_ms;
+	uint64_t last_ok_ms;
+};
+
+// Opens the dialer to pol->server_url (in the background). FB_ENET,
+// FB_EINVAL, FB_ENOMEM. The caller closes c.
+fb_err node_conn_open(struct node *n, struct node_conn *c);
+
+// Drops the session and closes the dialer; safe on a zeroed c.
+void node_conn_close(struct node_conn *c);
+
+enum node_step {
+	NODE_STEP_AGAIN, // go on
+	NODE_STEP_DONE,  // PLAN DONE received, state written
+	NODE_STEP_FATAL, // not enrolled, or the state cannot be kept
+};
+
+// Establishes a session if c has none: a handshake, after the backoff
+// of an earlier failure. NODE_STEP_AGAIN (c->s is NULL if it failed and
+// is worth retrying) or NODE_STEP_FATAL (this client is not enrolled).
+enum node_step node_connect(struct node *n, struct node_conn *c);
+
+// One turn of the POLL loop: a handshake if there is no session (after
+// the backoff), then one POLL and what follows it (WAIT sleeps; TRAIN
+// trains, answers and writes the state). node_run() is this in a loop.
+enum node_step node_step(struct node *n, struct node_conn *c);
 
 // Runs the POLL loop until PLAN DONE (0), a fatal refusal or giving up
 // (non-zero exit status).

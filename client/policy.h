@@ -39,6 +39,12 @@ struct node_policy {
 	uint64_t seed; // training randomness only (noise is a CSPRNG)
 	uint32_t request_timeout_ms;
 	uint32_t give_up_ms; // 0: retry forever
+	// Set only in memory by a simulation (tools/sim.c), never from the
+	// file: user-level DP noise and sampling from a seeded generator
+	// (keyed by noise_seed and the ledger's length), a reproducible run
+	// that is NOT private (noise.h).
+	bool seeded_noise;
+	uint64_t noise_seed;
 };
 
 // Fills p with the defaults.

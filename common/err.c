@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "fedbundle/err.h"
 
@@ -45,10 +46,15 @@ fb_strerror(fb_err err)
 fb_err
 fb_errorf(fb_err err, const char *fmt, ...)
 {
+	// Formatted aside first: callers wrap the previous detail, e.g.
+	// fb_errorf(e, "%s: %s", path, fb_last_error(e)), and vsnprintf
+	// into the buffer it reads from is undefined (it gave "").
+	char buf[sizeof(detail)];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	memcpy(detail, buf, sizeof(detail));
 	detail_err = err;
 	return err;
 }

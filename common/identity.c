@@ -180,7 +180,7 @@ decode_key32(uint8_t out[32], const char *b64, size_t len)
 fb_err
 fb_peer_key_parse(struct fb_peer_key *out, const char *line)
 {
-	struct fb_peer_key pk;
+	struct fb_peer_key pk = {{0}, {0}};
 	const char *key = NULL;
 	size_t key_len = 0;
 	fb_err err = split_line(line, strlen(line), FB_ID_PUB_TAG, &key,

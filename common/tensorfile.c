@@ -209,6 +209,17 @@ fb_tfile_parse(struct fb_tfile **out, const char *label, char *buf, size_t len,
 				label);
 		goto fail;
 	}
+	// Every tensor needs its header: refuse a count the file cannot
+	// hold before allocating for it (a checksummed 100-byte file could
+	// otherwise announce 2^32 tensors).
+	if (n > (body - off - meta_len) / TENSOR_HEADER_LEN) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: %zu tensors announced, the file has room "
+				"for %zu",
+				label, n,
+				(body - off - meta_len) / TENSOR_HEADER_LEN);
+		goto fail;
+	}
 	f->meta = malloc(meta_len + 1);
 	f->entries = calloc(n > 0 ? n : 1, sizeof(*f->entries));
 	if (f->meta == NULL || f->entries == NULL) {

@@ -55,6 +55,13 @@ target(const struct fb_model *m, uint16_t id)
 	return NULL;
 }
 
+static double sqnorm(const float *x, size_t n);
+
+// Granularity client: a delta above the clipping norm never comes from an
+// honest client (it clips, rounding its scale down), so it is refused, not
+// silently clipped; 1e-5 of slack covers float rounding of the scaling.
+#define NORM_SLACK 1e-5
+
 uint16_t
 agg_update_check(const struct fb_wire_update *u,
 		const struct fb_wire_round_config *cfg,
@@ -97,6 +104,21 @@ agg_update_check(const struct fb_wire_update *u,
 				u->clip_norm, u->noise_multiplier,
 				cfg->clip_norm, cfg->noise_multiplier);
 		return FB_WIRE_REASON_PRIVACY_MISMATCH;
+	}
+	if (cfg->granularity == FB_WIRE_GRAN_CLIENT) {
+		double sq = 0;
+		for (uint32_t k = 0; k < u->n_tensors; k++) {
+			const struct fb_wire_tensor *t = &u->tensors[k];
+			if (target(model, t->id) != NULL) {
+				sq += sqnorm(t->data,
+						(size_t)t->rows * t->cols);
+			}
+		}
+		if (sqrt(sq) > cfg->clip_norm * (1 + NORM_SLACK)) {
+			snprintf(text, cap, "update norm %g above the clip %g",
+					sqrt(sq), cfg->clip_norm);
+			return FB_WIRE_REASON_PRIVACY_MISMATCH;
+		}
 	}
 	text[0] = '\0';
 	return FB_WIRE_REASON_NONE;

@@ -39,7 +39,9 @@ void agg_accum_reset(struct agg_accum *a);
 // Checks a decoded UPDATE against the plan's configuration and the model
 // (protocols/wire-v1.md §5.4, §6.2): every model tensor exactly once with
 // the model's shape, dtype f32 (unknown tensor ids are ignored), and the
-// claimed clip_norm and noise_multiplier equal to the plan's. Returns 0 if
+// claimed clip_norm and noise_multiplier equal to the plan's, and, for
+// granularity client, an L2 norm (all tensors) within the clip_norm (plus
+// 1e-5 relative for rounding). Returns 0 if
 // acceptable, else the reason code (shape-mismatch, privacy-mismatch) with
 // a short text for the ACK in text (cap >= 128).
 uint16_t agg_update_check(const struct fb_wire_update *u,

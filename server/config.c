@@ -327,7 +327,12 @@ agg_config_load(struct agg_config *cfg, const char *path)
 		return err;
 	}
 	*cfg = c;
-	return agg_config_split_urls(cfg);
+	err = agg_config_split_urls(cfg);
+	if (err != FB_OK) {
+		// Name the file, like every other configuration error.
+		return fb_errorf(err, "%s: %s", path, fb_last_error(err));
+	}
+	return FB_OK;
 }
 
 static void
@@ -357,4 +362,21 @@ agg_config_print_keys(FILE *fp)
 			sizeof(top_fields) / sizeof(top_fields[0]));
 	print_fields(fp, "round.", round_fields,
 			sizeof(round_fields) / sizeof(round_fields[0]));
+}
+
+const struct fb_cfg_field *
+agg_config_fields(bool round, size_t *n)
+{
+	if (round) {
+		*n = sizeof(round_fields) / sizeof(round_fields[0]);
+		return round_fields;
+	}
+	*n = sizeof(top_fields) / sizeof(top_fields[0]);
+	return top_fields;
+}
+
+fb_err
+agg_config_check(const struct agg_config *cfg, const char *label)
+{
+	return check(cfg, label);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fedbundle/config.h"
 #include "fedbundle/err.h"
 
 #define AGG_PATH_MAX 1024
@@ -84,6 +85,11 @@ struct agg_config {
 	char *urls[AGG_MAX_URLS];
 	size_t n_urls;
 	char url_buf[AGG_PATH_MAX];
+	// Set only in memory by a simulation (tools/sim.c), never from the
+	// file: client sampling and central noise from a seeded generator, a
+	// reproducible run that is NOT private (noise.h).
+	bool seeded_noise;
+	uint64_t noise_seed;
 };
 
 // Fills cfg with the defaults.
@@ -99,5 +105,14 @@ fb_err agg_config_split_urls(struct agg_config *cfg);
 
 // Prints every key with its help line (for --help).
 void agg_config_print_keys(FILE *fp);
+
+// The schema of the top-level keys (round false) or of the "round" section
+// (round true), for tools that embed the configuration (the simulation);
+// static storage, *n entries.
+const struct fb_cfg_field *agg_config_fields(bool round, size_t *n);
+
+// The consistency checks agg_config_load() applies after parsing; label
+// names the input in the detail. FB_EINVAL.
+fb_err agg_config_check(const struct agg_config *cfg, const char *label);
 
 #endif

@@ -33,6 +33,13 @@ on_signal(int sig)
 	stop_signal = sig;
 }
 
+// agg_serve_loop's stop test: the reason once a signal came.
+static const char *
+signalled(void *ctx)
+{
+	return stop_signal != 0 ? "stopped by a signal" : NULL;
+}
+
 static uint64_t
 now_ms(void)
 {
@@ -264,28 +271,7 @@ main(int argc, char **argv)
 			fed.plan_cfg.noise_multiplier, fed.model.n_items,
 			fed.model.n_bundles, fed.model.n_attrs, fed.model.dim,
 			(double)max_msg / 1e6);
-	while (true) {
-		uint64_t now = now_ms();
-		if (stop_signal != 0) {
-			agg_fed_stop(&fed, now, "stopped by a signal");
-			break;
-		}
-		agg_fed_tick(&fed, now);
-		if (agg_fed_finished(&fed, now)) {
-			break;
-		}
-		struct fb_listener_event ev;
-		err = fb_listener_wait(
-				listener, agg_fed_wakeup_ms(&fed, now), &ev);
-		if (err != FB_OK) {
-			continue;
-		}
-		if (ev.kind == FB_LISTENER_REQUEST) {
-			agg_serve_request(&srv, ev.req, now_ms());
-		} else {
-			agg_serve_pipe_closed(&srv, ev.pipe);
-		}
-	}
+	agg_serve_loop(&srv, listener, signalled, NULL);
 	// Replies still queued in NNG are dropped on close: give them time.
 	struct timespec ts = {0, 200 * 1000000L};
 	nanosleep(&ts, NULL);

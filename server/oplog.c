@@ -93,6 +93,8 @@ json_line(const struct agg_fed *fed)
 			(unsigned long long)st->bytes_out, st->broadcast_s,
 			st->collection_s, st->aggregation_s, st->commit_s,
 			(unsigned long long)fed->acc.eval_users);
+	fprintf(fp, ", \"open_s\": %.4f, \"seal_s\": %.4f", st->open_s,
+			st->seal_s);
 	if (fed->acc.eval_users > 0) {
 		fprintf(fp, ", \"recall@20\": %.6f, \"ndcg@20\": %.6f",
 				fed->acc.recall_sum / fed->acc.eval_users,

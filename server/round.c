@@ -13,6 +13,7 @@
 
 #include "checkpoint.h"
 #include "fedbundle/accountant.h"
+#include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/fsutil.h"
 #include "fedbundle/ledger.h"
@@ -43,6 +44,9 @@ set_over(struct agg_fed *fed, uint64_t now_ms, const char *fmt, ...)
 	fed->state = AGG_OVER;
 	fed->over_since_ms = now_ms;
 	fb_log(FB_LOG_INFO, "training over: %s", fed->over_reason);
+	if (fed->observer != NULL) {
+		fed->observer(fed->observer_ctx, fed, AGG_EV_OVER);
+	}
 }
 
 // The plan's configuration from the "round" section and the model.
@@ -182,6 +186,20 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	return FB_OK;
 }
 
+// The aggregator's CSPRNG, or the seeded generator of a simulation.
+static fb_err
+open_noise(struct agg_fed *fed)
+{
+	if (!fed->cfg->seeded_noise) {
+		return fb_noise_create(&fed->rng);
+	}
+	uint8_t seed[FB_NOISE_SEED_LEN] = {0};
+	for (int k = 0; k < 8; k++) {
+		seed[k] = (uint8_t)(fed->cfg->noise_seed >> (8 * k));
+	}
+	return fb_noise_create_seeded(&fed->rng, seed);
+}
+
 fb_err
 agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 		const struct fb_dataset *ds, const struct fb_roster *roster,
@@ -227,7 +245,7 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 			     &fed->model)) != FB_OK ||
 			(err = agg_accum_init(&fed->acc, &fed->model)) !=
 					FB_OK ||
-			(err = fb_noise_create(&fed->rng)) != FB_OK) {
+			(err = open_noise(fed)) != FB_OK) {
 		goto fail;
 	}
 	fed->n_clients = (uint32_t)fb_roster_count(roster);
@@ -344,6 +362,15 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 					"budget is spent");
 			return;
 		}
+		if (err != FB_OK) {
+			// No ledger entry, no release: the round is abandoned.
+			fb_log(FB_LOG_ERROR, "round %u not committed: %s",
+					fed->round, fb_last_error(err));
+			fed->fatal = true;
+			set_over(fed, now_ms,
+					"the privacy ledger could not be written");
+			return;
+		}
 		double std = fb_dp_sigma_noise(fed->dp) * p->clip_norm;
 		double grid = ldexp(1.0,
 				fb_dp_config_of(fed->dp)->granularity_log2);
@@ -366,6 +393,8 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				: fed->st.participants;
 	}
 	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
+	fb_crashpoint("agg.aggregate"); // applied in memory, not on disk
+	uint32_t prev_committed = fed->last_committed;
 	fed->last_committed = fed->round;
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		struct agg_client *cl = &fed->clients[c];
@@ -380,10 +409,15 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				fed->round, fb_last_error(err));
 		fed->fatal = true;
 		set_over(fed, now_ms, "the checkpoint could not be written");
+		// Not durable, so not committed: a restart resumes from the
+		// previous checkpoint and this round counts as abandoned.
+		fed->last_committed = prev_committed;
+		return;
 	}
 	fed->st.committed = true;
 	fed->n_committed++;
 	fed->st.commit_s = mono_s() - t0;
+	fb_crashpoint("agg.after_commit"); // checkpoint durable, log not yet
 }
 
 static void
@@ -410,6 +444,9 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	fed->total_in += fed->st.bytes_in;
 	fed->total_out += fed->st.bytes_out;
 	agg_oplog_round(fed);
+	if (fed->observer != NULL) {
+		fed->observer(fed->observer_ctx, fed, AGG_EV_CLOSED);
+	}
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		fed->clients[c].participant = false;
 		fed->clients[c].status = AGG_CL_IDLE;
@@ -494,6 +531,10 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	fb_log(FB_LOG_INFO,
 			"round %u planned: %u participant(s), deadline %u ms",
 			next, fed->st.participants, cfg->deadline_ms);
+	fb_crashpoint("agg.after_plan"); // marker on disk, no PLAN sent
+	if (fed->observer != NULL) {
+		fed->observer(fed->observer_ctx, fed, AGG_EV_PLANNED);
+	}
 }
 
 void
@@ -696,6 +737,7 @@ agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 	cl->epsilon = u.epsilon_spent;
 	cl->reported = true;
 	fed->st.updates++;
+	fb_crashpoint("agg.collect"); // counted, not acknowledged
 	fb_log(FB_LOG_DEBUG, "round %u: update of %s counted (norm %.4g)",
 			round_id, cl->name, norm);
 	ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");

@@ -62,8 +62,17 @@ struct agg_round_stats {
 	double broadcast_s;   // round start -> last PLAN TRAIN sent
 	double collection_s;  // round start -> close
 	double aggregation_s; // opening, checking and summing updates
+	double open_s;        // of which opening (AEAD) the UPDATEs
+	double seal_s;        // sealing replies (PLANs, ACKs)
 	double commit_s;      // noise, optimizer, checkpoint
 	bool committed;
+};
+
+// What an observer of the federation is told (struct agg_fed.observer).
+enum agg_event {
+	AGG_EV_PLANNED = 1, // fed->round was planned (participants chosen)
+	AGG_EV_CLOSED,      // fed->round closed: committed or abandoned
+	AGG_EV_OVER,        // training is over (fed->over_reason)
 };
 
 struct agg_fed {
@@ -104,6 +113,13 @@ struct agg_fed {
 	char ckpt_path[AGG_PATH_MAX + 32];
 	char planned_path[AGG_PATH_MAX + 32];
 	bool resumed; // started from a checkpoint
+	// Optional observer (a simulation), called on the owner thread when
+	// a round is planned, when it closed (after the commit and the
+	// operator's log, before the round's state is reset) and when
+	// training is over. NULL: none.
+	void (*observer)(void *ctx, const struct agg_fed *fed,
+			enum agg_event event);
+	void *observer_ctx;
 };
 
 // Sets up the federation: the model from the checkpoint in

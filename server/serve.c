@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/log.h"
 #include "fedbundle/wire.h"
@@ -136,8 +137,10 @@ seal_and_send(struct agg_server *srv, struct fb_request *req,
 		struct agg_session *e, struct fb_msg *m, uint8_t type,
 		uint32_t round)
 {
+	double t0 = mono_s();
 	fb_err err = fb_env_seal(
 			e->s, fb_msg_data(m), fb_msg_len(m), type, round);
+	srv->fed->st.seal_s += mono_s() - t0;
 	if (err != FB_OK) {
 		fb_msg_free(m);
 		fb_log(FB_LOG_ERROR, "cannot seal %s: %s",
@@ -237,6 +240,7 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 				srv->fed->round,
 				srv->fed->clients[e->client].name,
 				FB_SEALED_LEN(plen));
+		fb_crashpoint("agg.broadcast"); // before this PLAN leaves
 	}
 	seal_and_send(srv, req, e, m, FB_WIRE_PLAN, srv->fed->round);
 }
@@ -287,6 +291,7 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		on_poll(srv, req, e, &h, body, blen, now_ms);
 		return;
 	case FB_WIRE_UPDATE:
+		srv->fed->st.open_s += mono_s() - t0;
 		agg_fed_update(srv->fed, e->client, h.round_id, body, blen,
 				now_ms, &o);
 		srv->fed->st.aggregation_s += mono_s() - t0;
@@ -385,5 +390,43 @@ agg_serve_pipe_closed(struct agg_server *srv, uint32_t pipe)
 		fb_log(FB_LOG_DEBUG, "pipe %u closed: %zu session(s) discarded",
 				pipe, n);
 		sync_connected(srv);
+	}
+}
+
+static uint64_t
+loop_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
+		const char *(*stop)(void *ctx), void *ctx)
+{
+	struct agg_fed *fed = srv->fed;
+	while (true) {
+		uint64_t now = loop_now_ms();
+		const char *why = stop != NULL ? stop(ctx) : NULL;
+		if (why != NULL) {
+			agg_fed_stop(fed, now, why);
+			break;
+		}
+		agg_fed_tick(fed, now);
+		if (agg_fed_finished(fed, now)) {
+			break;
+		}
+		struct fb_listener_event ev;
+		fb_err err = fb_listener_wait(
+				listener, agg_fed_wakeup_ms(fed, now), &ev);
+		if (err != FB_OK) {
+			continue;
+		}
+		if (ev.kind == FB_LISTENER_REQUEST) {
+			agg_serve_request(srv, ev.req, loop_now_ms());
+		} else {
+			agg_serve_pipe_closed(srv, ev.pipe);
+		}
 	}
 }

@@ -32,4 +32,12 @@ void agg_serve_request(struct agg_server *srv, struct fb_request *req,
 // Forgets the sessions of a closed connection.
 void agg_serve_pipe_closed(struct agg_server *srv, uint32_t pipe);
 
+// The aggregator's event loop once it is set up (fedbundle-server, or a
+// simulation): advances the schedule, answers the requests of listener
+// and forgets closed connections, until training is over and the
+// connected clients got PLAN DONE, or until stop(ctx) (NULL: never)
+// returns a reason, which abandons a collecting round and ends training.
+void agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
+		const char *(*stop)(void *ctx), void *ctx);
+
 #endif

@@ -46,5 +46,8 @@ int cmd_recommend(int argc, char **argv);
 int cmd_privacy(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

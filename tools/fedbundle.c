@@ -33,6 +33,12 @@ static const struct cli_command commands[] = {
 		{"ledger", "verify or show a privacy ledger", cmd_ledger},
 		{"privacy", "epsilon for a noise level, or sigma for a target",
 				cmd_privacy},
+		{"simulate", "a whole consortium on this machine (research)",
+				cmd_simulate},
+		{"sweep", "many simulations over a grid, into one CSV (resumable)",
+				cmd_sweep},
+		{"plot", "figures of a sweep's results.csv (gnuplot)",
+				cmd_plot},
 		{"version", "print the version", cmd_version},
 };
 

@@ -13,11 +13,42 @@
 // honest clients' rounds go on. Prints TAP; exit 0 if every attack was
 // refused as the spec says.
 // usage: mallory URL SERVER.pub ENROLLED.key STRANGER.key
+//
+// Two more modes for test-fed-hostile.sh (issue 6, hostile input):
+//   mallory --hostile URL SERVER.pub ENROLLED.key ATTACKS
+//     ATTACKS is a comma list, one entry per round; each entry is one
+//     attack that makes the aggregator reject the round's UPDATE, or
+//     "errors+" followed by one: first the attacks that cost the sender
+//     its session (sealed ERROR or a dropped connection), then that one.
+//       errors  NaN and +infinity in a payload, a body cut short inside a
+//               valid envelope (-> sealed ERROR malformed), UPDATEs for a
+//               round 7 ahead and for round 0 (-> sealed ERROR
+//               wrong-round), a message 1 MiB over the announced maximum
+//               (-> connection dropped, no reply), then a new handshake
+//               must still succeed;
+//       under   the items tensor one row short     -> shape-mismatch
+//       over    the bundles tensor one row long (the items tensor one
+//               short: same size, within the limit) -> shape-mismatch
+//       cols    every tensor one column short      -> shape-mismatch
+//       missing only the items tensor              -> shape-mismatch
+//       claim   clip_norm claimed twice the plan's -> privacy-mismatch
+//       norm    every coordinate 1 (granularity client: norm far above
+//               the clip)                          -> privacy-mismatch
+//     then it polls PAUSED (out of later rounds) and exits.
+//   mallory --flood URL SERVER.pub ENROLLED.key SECONDS CONNECTIONS
+//     forks 4 processes (before any NNG call) that for SECONDS keep
+//     CONNECTIONS/4 connections each busy with HELLOs of the enrolled key
+//     (a public-key operation each), sealed messages of unknown sessions
+//     and garbage; one of them instead floods POLLs (status PAUSED) over
+//     one authenticated session. Every request must get its one reply.
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fedbundle/envelope.h"
 #include "fedbundle/handshake.h"
@@ -28,6 +59,7 @@
 static int n_checks, n_failed;
 static struct fb_dialer *dialer;
 static struct fb_peer_key server;
+static uint64_t server_max_msg; // AUTH_OK's max_msg_len of the last session
 
 static void
 report(bool ok, const char *what)
@@ -98,6 +130,7 @@ handshake(const struct fb_identity *id, uint16_t *refusal)
 						&max) != FB_OK) {
 			s = NULL;
 		}
+		server_max_msg = s != NULL ? max : server_max_msg;
 	}
 	*refusal = fb_hs_client_refusal(hs);
 	fb_msg_free(r);
@@ -200,9 +233,451 @@ sealed_update(struct fb_session *s, const struct fb_wire_plan *plan,
 	return buf;
 }
 
+// ---- --hostile ----
+
+enum attack {
+	ATK_UNDER,
+	ATK_OVER,
+	ATK_COLS,
+	ATK_MISSING,
+	ATK_CLAIM,
+	ATK_NORM,
+	ATK_NAN,
+	ATK_INF,
+	ATK_CUT,
+};
+
+// A sealed UPDATE for round shaped like plan but bent by attack; *len is
+// the message length. NULL on failure.
+static uint8_t *
+bad_update(struct fb_session *s, const struct fb_wire_plan *plan,
+		uint32_t round, enum attack a, size_t *len)
+{
+	struct fb_wire_update u;
+	memset(&u, 0, sizeof(u));
+	u.clip_norm = plan->config.clip_norm;
+	u.noise_multiplier = plan->config.noise_multiplier;
+	u.n_tensors = plan->n_tensors;
+	for (uint32_t k = 0; k < plan->n_tensors; k++) {
+		u.tensors[k] = plan->tensors[k];
+		u.tensors[k].data = NULL;
+		if (a == ATK_COLS) {
+			u.tensors[k].cols--;
+		}
+	}
+	if (a == ATK_UNDER) {
+		u.tensors[0].rows--;
+	} else if (a == ATK_OVER) {
+		// One row too many, yet the same size (so within the limit).
+		u.tensors[1].rows++;
+		u.tensors[0].rows--;
+	} else if (a == ATK_MISSING) {
+		u.n_tensors = 1;
+	} else if (a == ATK_CLAIM) {
+		u.clip_norm = 2 * plan->config.clip_norm + 1;
+	}
+	size_t blen = fb_wire_update_len(&u);
+	uint8_t *buf = aligned_alloc(16, (FB_SEALED_LEN(blen) + 15) / 16 * 16);
+	void *slots[FB_WIRE_MAX_TENSORS] = {NULL};
+	if (buf == NULL ||
+			fb_wire_update_encode(buf + FB_ENV_BODY_OFF, blen, &u,
+					&blen, slots) != FB_OK) {
+		free(buf);
+		return NULL;
+	}
+	float *v = slots[0];
+	if (a == ATK_NAN) {
+		v[5] = NAN;
+	} else if (a == ATK_INF) {
+		((float *)slots[1])[0] = INFINITY;
+	} else if (a == ATK_NORM) {
+		for (uint32_t k = 0; k < u.n_tensors; k++) {
+			float *x = slots[k];
+			size_t n = (size_t)u.tensors[k].rows *
+					u.tensors[k].cols;
+			for (size_t i = 0; i < n; i++) {
+				x[i] = 1.0f;
+			}
+		}
+	}
+	// A body cut short: 8 bytes fewer sealed (the tag stays valid).
+	size_t sealed = a == ATK_CUT ? blen - 8 : blen;
+	if (fb_env_seal(s, buf, FB_SEALED_LEN(sealed), FB_WIRE_UPDATE, round) !=
+			FB_OK) {
+		free(buf);
+		return NULL;
+	}
+	*len = FB_SEALED_LEN(sealed);
+	return buf;
+}
+
+// Sends a sealed message and tells what came back: the ACK status and
+// reason, or a sealed ERROR's reason (*error), or nothing (returns false).
+static bool
+exchange(struct fb_session *s, uint8_t *msg, size_t len, bool *error,
+		uint8_t *status, uint16_t *reason)
+{
+	struct fb_msg *r = send_bytes(msg, len);
+	struct fb_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	bool ok = false;
+	*error = false;
+	*reason = 0;
+	uint8_t type = open_reply(s, r, &h, &body, &blen);
+	if (type == FB_WIRE_ERROR) {
+		struct fb_wire_reason_text e;
+		ok = fb_wire_error_decode(&e, body, blen) == FB_OK;
+		*error = true;
+		*reason = e.reason;
+	} else if (type == FB_WIRE_ACK) {
+		struct fb_wire_ack a;
+		ok = fb_wire_ack_decode(&a, body, blen) == FB_OK;
+		*status = a.status;
+		*reason = a.reason;
+	} else if (r != NULL) {
+		*reason = plain_reason(r);
+		ok = *reason != 0;
+		*error = ok;
+	}
+	fb_msg_free(r);
+	return ok;
+}
+
+// One attack that ends in a sealed ERROR with want (the session is gone:
+// a new one is made). Returns the new session.
+static struct fb_session *
+error_attack(struct fb_session *s, const struct fb_identity *me,
+		const struct fb_wire_plan *plan, uint32_t round, enum attack a,
+		uint16_t want, const char *what)
+{
+	size_t len = 0;
+	uint8_t *m = bad_update(s, plan, round, a, &len);
+	bool error = false;
+	uint8_t status = 0;
+	uint16_t reason = 0;
+	bool got = m != NULL && exchange(s, m, len, &error, &status, &reason);
+	printf("# %s: %s %s\n", what, error ? "ERROR" : "ACK",
+			fb_wire_reason_name(reason));
+	report(got && error && reason == want, what);
+	free(m);
+	fb_session_destroy(s);
+	uint16_t refusal = 0;
+	return handshake(me, &refusal);
+}
+
+static int
+hostile_main(int argc, char **argv)
+{
+	if (argc != 5) {
+		fprintf(stderr,
+				"usage: mallory --hostile URL SERVER.pub "
+				"ENROLLED.key ATTACKS\n");
+		return 99;
+	}
+	struct fb_identity *me = NULL;
+	if (fb_peer_key_load(&server, argv[2]) != FB_OK ||
+			fb_identity_load(&me, argv[3]) != FB_OK) {
+		fprintf(stderr, "mallory: %s\n", fb_last_error(FB_EIO));
+		return 99;
+	}
+	struct fb_dialer_config dc = {argv[1], 64u << 20, 50, 500};
+	if (fb_dialer_create(&dialer, &dc) != FB_OK) {
+		return 99;
+	}
+	uint16_t refusal = 0;
+	struct fb_session *s = handshake(me, &refusal);
+	report(s != NULL, "hostile: session established");
+	char list[256];
+	snprintf(list, sizeof(list), "%s", argv[4]);
+	uint32_t round = 0;
+	for (char *save = NULL, *tok = strtok_r(list, ",", &save);
+			tok != NULL && s != NULL;
+			tok = strtok_r(NULL, ",", &save)) {
+		struct fb_wire_plan plan;
+		struct fb_msg *plan_msg = NULL;
+		if (!poll_until_train(
+				    s, &plan, &round, &plan_msg, NULL, NULL)) {
+			report(false, "PLAN TRAIN received");
+			break;
+		}
+		printf("# round %u: %s\n", round, tok);
+		if (strncmp(tok, "errors+", 7) == 0) {
+			tok += 7;
+			s = error_attack(s, me, &plan, round, ATK_NAN,
+					FB_WIRE_REASON_MALFORMED,
+					"NaN in a payload: sealed ERROR malformed");
+			s = s == NULL ? s
+				      : error_attack(s, me, &plan, round,
+							ATK_INF,
+							FB_WIRE_REASON_MALFORMED,
+							"+infinity in a payload: "
+							"sealed ERROR malformed");
+			s = s == NULL ? s
+				      : error_attack(s, me, &plan, round,
+							ATK_CUT,
+							FB_WIRE_REASON_MALFORMED,
+							"body cut inside a valid "
+							"envelope: sealed ERROR "
+							"malformed");
+			s = s == NULL ? s
+				      : error_attack(s, me, &plan, round + 7,
+							ATK_CLAIM,
+							FB_WIRE_REASON_WRONG_ROUND,
+							"UPDATE for round+7: sealed "
+							"ERROR wrong-round");
+			s = s == NULL ? s
+				      : error_attack(s, me, &plan, 0, ATK_CLAIM,
+							FB_WIRE_REASON_WRONG_ROUND,
+							"UPDATE for round 0: sealed "
+							"ERROR wrong-round");
+			// Over the announced maximum: NNG drops the message
+			// and the connection, so no reply comes.
+			size_t big = (size_t)server_max_msg + (1u << 20);
+			uint8_t *junk = big > (1u << 20) ? calloc(1, big)
+							 : NULL;
+			bool no_reply = false;
+			if (junk != NULL) {
+				memcpy(junk, "FB\x01\x84", 4);
+				struct fb_msg *r = send_bytes(junk, big);
+				no_reply = r == NULL;
+				fb_msg_free(r);
+				free(junk);
+			}
+			printf("# %zu bytes sent, announced maximum %llu\n",
+					big,
+					(unsigned long long)server_max_msg);
+			report(no_reply,
+					"message 1 MiB over the maximum: "
+					"dropped, no reply");
+			fb_session_destroy(s);
+			s = handshake(me, &refusal);
+			report(s != NULL,
+					"a new handshake succeeds after the "
+					"oversized message");
+			if (s == NULL) {
+				fb_msg_free(plan_msg);
+				break;
+			}
+		}
+		static const struct {
+			const char *name;
+			enum attack a;
+			uint16_t want;
+		} rej[] = {
+				{"under", ATK_UNDER,
+						FB_WIRE_REASON_SHAPE_MISMATCH},
+				{"over", ATK_OVER,
+						FB_WIRE_REASON_SHAPE_MISMATCH},
+				{"cols", ATK_COLS,
+						FB_WIRE_REASON_SHAPE_MISMATCH},
+				{"missing", ATK_MISSING,
+						FB_WIRE_REASON_SHAPE_MISMATCH},
+				{"claim", ATK_CLAIM,
+						FB_WIRE_REASON_PRIVACY_MISMATCH},
+				{"norm", ATK_NORM,
+						FB_WIRE_REASON_PRIVACY_MISMATCH},
+		};
+		bool known = false;
+		for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
+			if (strcmp(tok, rej[k].name) != 0) {
+				continue;
+			}
+			known = true;
+			size_t len = 0;
+			uint8_t *m = bad_update(
+					s, &plan, round, rej[k].a, &len);
+			bool error = false;
+			uint8_t status = 0;
+			uint16_t reason = 0;
+			bool got = m != NULL &&
+					exchange(s, m, len, &error, &status,
+							&reason);
+			free(m);
+			char what[96];
+			snprintf(what, sizeof(what),
+					"%s: ACK rejected %s (round %u)", tok,
+					fb_wire_reason_name(rej[k].want),
+					round);
+			printf("# %s: got %s %u %s\n", tok,
+					error ? "ERROR" : "ACK", status,
+					fb_wire_reason_name(reason));
+			report(got && !error && status == FB_WIRE_ACK_REJECTED &&
+							reason == rej[k].want,
+					what);
+		}
+		if (!known) {
+			fprintf(stderr, "mallory: unknown attack %s\n", tok);
+			fb_msg_free(plan_msg);
+			return 99;
+		}
+		fb_msg_free(plan_msg);
+	}
+	// Out of the later rounds.
+	uint8_t buf[64];
+	size_t len = s != NULL ? sealed_poll(s, buf, FB_WIRE_POLL_PAUSED, round)
+			       : 0;
+	struct fb_msg *r = len > 0 ? send_bytes(buf, len) : NULL;
+	struct fb_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	report(open_reply(s, r, &h, &body, &blen) == FB_WIRE_PLAN,
+			"PAUSED poll answered with a PLAN");
+	fb_msg_free(r);
+	fb_session_destroy(s);
+	fb_dialer_destroy(dialer);
+	fb_identity_destroy(me);
+	fb_transport_fini();
+	printf("1..%d\n", n_checks);
+	return n_failed == 0 ? 0 : 1;
+}
+
+// ---- --flood ----
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// One flooding process: counts requests sent and replies received.
+static int
+flood_child(int who, const char *url, const char *key, double seconds,
+		int conns)
+{
+	struct fb_identity *me = NULL;
+	if (fb_identity_load(&me, key) != FB_OK) {
+		return 99;
+	}
+	struct fb_dialer **d = calloc((size_t)conns, sizeof(*d));
+	if (d == NULL) {
+		return 99;
+	}
+	struct fb_dialer_config dc = {url, 1u << 20, 50, 500};
+	for (int k = 0; k < conns; k++) {
+		if (fb_dialer_create(&d[k], &dc) != FB_OK) {
+			return 99;
+		}
+	}
+	unsigned long sent = 0, replied = 0;
+	double end = now_s() + seconds;
+	struct fb_session *s = NULL;
+	if (who == 0) {
+		// POLLs over one authenticated session.
+		dialer = d[0];
+		uint16_t refusal = 0;
+		s = handshake(me, &refusal);
+	}
+	while (now_s() < end) {
+		for (int k = 0; k < conns && now_s() < end; k++) {
+			uint8_t buf[FB_HS_MSG_MAX];
+			size_t len = 0;
+			struct fb_hs_client *hs = NULL;
+			int kind = (int)(sent % 3);
+			if (who == 0 && s != NULL) {
+				len = sealed_poll(
+						s, buf, FB_WIRE_POLL_PAUSED, 0);
+				k = 0;
+			} else if (kind == 0 &&
+					fb_hs_client_create(&hs, me, &server) ==
+							FB_OK) {
+				(void)fb_hs_client_hello(
+						hs, buf, sizeof(buf), &len);
+			} else {
+				// A sealed message of no session, or garbage.
+				randombytes_buf(buf, 96);
+				memcpy(buf, kind == 1 ? "FB\x01\x82" : "XXXX",
+						4);
+				len = 96;
+			}
+			fb_hs_client_destroy(hs);
+			struct fb_msg *m = NULL, *r = NULL;
+			if (len == 0 || fb_msg_alloc(&m, len) != FB_OK) {
+				continue;
+			}
+			memcpy(fb_msg_data(m), buf, len);
+			sent++;
+			if (fb_dialer_call_take(d[k], m, 5000, &r) == FB_OK) {
+				replied++;
+				if (who == 0 && s != NULL) {
+					struct fb_wire_header h;
+					uint8_t *body;
+					size_t blen;
+					if (open_reply(s, r, &h, &body,
+							    &blen) == 0) {
+						fb_session_destroy(s);
+						s = NULL;
+					}
+				}
+				fb_msg_free(r);
+			}
+		}
+	}
+	printf("# flood %d: %lu requests over %d connection(s), %lu "
+	       "replies (%.0f/s)\n",
+			who, sent, who == 0 ? 1 : conns, replied,
+			(double)replied / seconds);
+	fflush(stdout);
+	fb_session_destroy(s);
+	for (int k = 0; k < conns; k++) {
+		fb_dialer_destroy(d[k]);
+	}
+	free(d);
+	fb_identity_destroy(me);
+	fb_transport_fini();
+	// Each request gets its one reply (a few may be cut by the end).
+	return replied + 2 >= sent && sent > 0 ? 0 : 1;
+}
+
+static int
+flood_main(int argc, char **argv)
+{
+	if (argc != 6) {
+		fprintf(stderr,
+				"usage: mallory --flood URL SERVER.pub "
+				"ENROLLED.key SECONDS CONNECTIONS\n");
+		return 99;
+	}
+	if (fb_peer_key_load(&server, argv[2]) != FB_OK) {
+		return 99;
+	}
+	double seconds = atof(argv[4]);
+	int conns = atoi(argv[5]);
+	conns = conns < 4 ? 4 : conns;
+	pid_t kids[4];
+	for (int w = 0; w < 4; w++) {
+		fflush(stdout);
+		kids[w] = fork(); // before any NNG call in this process
+		if (kids[w] == 0) {
+			_exit(flood_child(w, argv[1], argv[3], seconds,
+					conns / 4));
+		}
+	}
+	int bad = 0;
+	for (int w = 0; w < 4; w++) {
+		int st = 0;
+		if (kids[w] < 0 || waitpid(kids[w], &st, 0) < 0 ||
+				!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			bad++;
+		}
+	}
+	report(bad == 0, "every flooding request got its reply");
+	printf("1..%d\n", n_checks);
+	return bad == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--hostile") == 0) {
+		return sodium_init() < 0 ? 99
+					 : hostile_main(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "--flood") == 0) {
+		return sodium_init() < 0 ? 99 : flood_main(argc - 1, argv + 1);
+	}
 	if (argc != 5 || sodium_init() < 0) {
 		fprintf(stderr,
 				"usage: mallory URL SERVER.pub ENROLLED.key "

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# tests/integration/test-fed-load.sh: one aggregator against 4, 16 and 64
+# client processes over tcp:// on loopback (the toy consortium split
+# IID; non-private; 3 rounds, quorum = all, local_epochs 1). Every round
+# must commit with every client's update. Reported per size: the
+# aggregator's peak resident memory (VmHWM, sampled from /proc while it
+# runs), its mean round time (collection) and aggregation time. The
+# aggregator sums updates as they arrive (memory O(model), not
+# O(clients x model)), so its peak may grow with the number of clients by
+# at most what the transport holds per connection: one message of the
+# largest size in flight per connection plus 1 MB of slack is allowed
+# ((VmHWM(64) - VmHWM(4)) / 60 <= largest message + 1 MB). The figures go
+# to $FB_LOAD_REPORT when set (docs/benchmarks-federation.md).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-hard.sh"
+
+"$FB_TOOL" datagen --preset toy --seed 1 --out "$WORK/data" >/dev/null 2>&1
+mkdir -p "$WORK/catalog" "$WORK/keys"
+cp "$WORK/data/bundle_item.txt" "$WORK/data/item_attr.txt" "$WORK/catalog/"
+size=$(ls "$WORK/data/"*_data_size.txt)
+awk -F '\t' 'BEGIN { OFS = "\t" } { $1 = 0; print }' "$size" >"$WORK/catalog/$(basename "$size")"
+for f in train tune test; do : >"$WORK/catalog/user_bundle_$f.txt"; done
+"$FB_TOOL" keygen --out "$WORK/keys/aggregator" --name aggregator >/dev/null 2>&1
+for ((i = 0; i < 64; i++)); do
+	"$FB_TOOL" keygen --out "$WORK/keys/retailer-$i" --name "retailer-$i" >/dev/null 2>&1
+done
+PORT=$((20000 + $$ % 20000))
+report=()
+
+run_size() {
+	local n=$1 i
+	rm -rf "$WORK/parts" "$WORK/checkpoint" "$WORK"/state-* "$WORK/metrics.jsonl"
+	"$FB_TOOL" partition --data "$WORK/data" --retailers "$n" --out "$WORK/parts" \
+		--seed 1 --iid >/dev/null 2>&1
+	: >"$WORK/roster.txt"
+	for ((i = 0; i < n; i++)); do cat "$WORK/keys/retailer-$i.pub" >>"$WORK/roster.txt"; done
+	SOCK="tcp://127.0.0.1:$PORT" server_config 3 "$n" 120000 \
+		'{"granularity": "none", "local_epochs": 1}' "\"min_clients\": $n, \"contexts\": 32"
+	for ((i = 0; i < n; i++)); do
+		local d
+		d=$(printf "retailer-%02d" "$i")
+		cat >"$WORK/policy-$i.json" <<EOP
+{"data": "parts/$d", "server_url": "tcp://127.0.0.1:$PORT",
+ "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
+ "state_dir": "state-$i", "allow_none": true,
+ "give_up_ms": 120000, "request_timeout_ms": 60000}
+EOP
+	done
+	start_server ".$n"
+	local spid=$SERVER_PID
+	for ((i = 0; i < n; i++)); do start_client "$i" ".$n"; done
+	local hwm=0 h t=0
+	while kill -0 "$spid" 2>/dev/null && [ "$t" -lt 3000 ]; do
+		h=$(awk '/^VmHWM/ { print $2 }' "/proc/$spid/status" 2>/dev/null || echo 0)
+		[ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
+		sleep 0.1
+		t=$((t + 1))
+	done
+	wait_exit "$spid" 10
+	check "$n clients: the aggregator finished" test "$RC" = 0
+	local bad=0
+	for ((i = 0; i < n; i++)); do
+		wait_exit "${CLIENT_PID[$i]}" 60
+		[ "$RC" = 0 ] || bad=$((bad + 1))
+	done
+	check "$n clients: every client finished" test "$bad" = 0
+	check "$n clients: 3 rounds committed with $n updates each" test \
+		"$(grep -c "\"status\": \"committed\".*\"updates\": $n," "$WORK/metrics.jsonl")" = 3
+	local round agg maxmsg
+	round=$(awk -F '"collection_s": ' '{ split($2, a, ","); s += a[1]; n++ } END { printf "%.3f", s / n }' "$WORK/metrics.jsonl")
+	agg=$(awk -F '"aggregation_s": ' '{ split($2, a, ","); s += a[1]; n++ } END { printf "%.4f", s / n }' "$WORK/metrics.jsonl")
+	maxmsg=$(grep -o "largest message [0-9.]* MB" "$WORK/server.$n.err" | awk '{ print $3 }')
+	echo "# $n clients: aggregator VmHWM $hwm kB, mean round $round s, aggregation $agg s per round, largest message $maxmsg MB"
+	HWM[$n]=$hwm
+	MAXMSG=$maxmsg
+	report+=("| $n | $hwm | $round | $agg |")
+}
+declare -A HWM
+run_size 4
+run_size 16
+run_size 64
+per=$(((${HWM[64]} - ${HWM[4]}) / 60))
+limit=$(awk -v m="$MAXMSG" 'BEGIN { printf "%d", m * 1000 + 1024 }')
+echo "# growth 4 -> 64 clients: $per kB per extra client (allowed: $limit kB)"
+check_memory "memory grows by at most one message + 1 MB per client" test "$per" -le "$limit"
+if [ -n "${FB_LOAD_REPORT:-}" ]; then
+	{
+		echo "| clients | aggregator VmHWM (kB) | mean round (s) | aggregation per round (s) |"
+		echo "|---:|---:|---:|---:|"
+		printf '%s\n' "${report[@]}"
+		echo
+		echo "Growth from 4 to 64 clients: $per kB per extra client (largest message $MAXMSG MB)."
+	} >"$FB_LOAD_REPORT"
+fi
+finish

@@ -1,0 +1,1104 @@
+// tools/cmd-sweep.c: `fedbundle sweep`, many simulations (sim.h) over the
+// cartesian product of chosen parameters, resumable, into one CSV.
+// Grid file: {"base": "sim.json" or {...a simulation config...},
+//             "axes": {"epsilon": [1, 2, "inf"], "privacy": ["user"], ...}}
+// An axis is any key of the simulation config ("rounds", "round.lr",
+// "server.server_lr", ...) or one of: epsilon (a number, or "inf" for the
+// non-private run), partition ("iid", or a number: Dirichlet alpha),
+// clip, q, local_epochs (round.clip, round.q, round.local_epochs).
+// Every point is checked before anything runs. Points that differ only in
+// what their privacy mode ignores (epsilon, clip and q without privacy; q
+// under client-level DP) are one run.
+// Resumable: each point runs in its own child process (forked by this
+// parent, which never touches NNG) into OUT/points/<id>/ and, when it
+// finished, writes OUT/points/<id>/done atomically (its results, and the
+// hash of its resolved configuration). A rerun skips points whose marker
+// holds the same hash; OUT/results.csv is rewritten atomically from the
+// markers after every point, so it holds each finished point once.
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fb_vcs.h"
+#include "fedbundle/fsutil.h"
+#include "fedbundle/hash.h"
+#include "fedbundle/log.h"
+#include "sim.h"
+
+static const char cmd[] = "sweep";
+
+#define MAX_AXES 16
+#define MAX_VALUES 64
+#define VALUE_MAX 128
+#define MAX_POINTS 100000
+
+struct axis {
+	char name[64]; // as written in the grid
+	char key[64];  // the config key it sets ("round.clip")
+	char values[MAX_VALUES][VALUE_MAX]; // JSON text of each value
+	size_t n;
+};
+
+struct point {
+	struct sim_config cfg;
+	size_t value[MAX_AXES]; // index of each axis's value
+	char id[512];           // folder name
+	char hash[2 * FB_HASH_LEN + 1];
+	bool done;
+	bool failed;
+	double wall_s;
+	pid_t pid;
+};
+
+struct grid {
+	char path[SIM_PATH_MAX];
+	char base_label[2 * SIM_PATH_MAX + 32];
+	char *base_text; // the base configuration's JSON
+	size_t base_len;
+	char base_dir[SIM_PATH_MAX];
+	struct axis axes[MAX_AXES];
+	size_t n_axes;
+	char *per_privacy[3]; // JSON fragment applied to points of a mode
+};
+
+static void
+usage(void)
+{
+	printf("usage: fedbundle sweep --grid FILE --out DIR [--jobs N] "
+	       "[--scratch DIR]\n"
+	       "\n"
+	       "Runs one simulation (`fedbundle simulate`) per point of the "
+	       "cartesian product\nof the grid's axes and collects "
+	       "OUT/results.csv: one row per point with\nits parameters, "
+	       "final and best Recall@20, NDCG@20, Recall@40, NDCG@40,\n"
+	       "the epsilon spent, the rounds and the wall time. Each point "
+	       "runs in its own\nprocess into OUT/points/<id>/ (the "
+	       "simulation's files) and leaves a 'done'\nmarker: an "
+	       "interrupted sweep run again skips the finished points.\n"
+	       "Every run: %s.\n"
+	       "\n"
+	       "grid file:\n"
+	       "  {\"base\": \"sim.json\" (relative to the grid file) or "
+	       "{...inline config...},\n"
+	       "   \"axes\": {\"epsilon\": [1, 2, 4, 8, \"inf\"], \"privacy\": "
+	       "[\"user\", \"client\"],\n"
+	       "            \"retailers\": [4, 16], \"partition\": [\"iid\", "
+	       "0.5], \"seed\": [1, 2, 3]}}\n"
+	       "  axes: any simulation key (\"rounds\", \"round.lr\", "
+	       "\"server.server_lr\"...),\n"
+	       "  epsilon (\"inf\": the non-private run), partition (\"iid\" or "
+	       "a Dirichlet alpha),\n"
+	       "  clip, q, local_epochs (the round's clip, q, "
+	       "local_epochs).\n"
+	       "  Points a privacy mode makes identical (epsilon, clip, q "
+	       "without privacy;\n"
+	       "  q with client-level DP) run once.\n"
+	       "  \"per_privacy\": {\"none\": {...}, \"user\": {...}, "
+	       "\"client\": {...}} (optional):\n"
+	       "  keys applied to the points of that privacy mode after the "
+	       "axes (e.g. the\n"
+	       "  non-private runs' own optimizer).\n"
+	       "\n"
+	       "options:\n"
+	       "  --grid FILE     the grid (required)\n"
+	       "  --out DIR       output folder (required; reuse it to "
+	       "resume)\n"
+	       "  --jobs N        points run at the same time (default 1; "
+	       "each uses the\n"
+	       "                  configuration's threads)\n"
+	       "  --scratch DIR   ledgers, states and checkpoints under DIR "
+	       "(e.g. tmpfs)\n"
+	       "  --keep-work     keep each point's work folder (ledgers, "
+	       "states)\n"
+	       "  --dry-run       list the points and exit\n"
+	       "  --help          this text\n",
+			SIM_NOISE_NOTE);
+}
+
+static const char *
+json_type(const cJSON *v)
+{
+	return cJSON_IsNumber(v)            ? "a number"
+			: cJSON_IsString(v) ? "a string"
+			: cJSON_IsBool(v)   ? "a boolean"
+			: cJSON_IsNull(v)   ? "null"
+			: cJSON_IsArray(v)  ? "an array"
+					    : "an object";
+}
+
+// The config key an axis name sets.
+static void
+axis_key(const char *name, char *key, size_t cap)
+{
+	static const char *const alias[][2] = {{"clip", "round.clip"},
+			{"q", "round.q"},
+			{"local_epochs", "round.local_epochs"}, {NULL, NULL}};
+	const char *k = name;
+	for (size_t i = 0; alias[i][0] != NULL; i++) {
+		if (strcmp(name, alias[i][0]) == 0) {
+			k = alias[i][1];
+		}
+	}
+	size_t n = strlen(k) < cap ? strlen(k) : cap - 1;
+	memmove(key, k, n);
+	key[n] = '\0';
+}
+
+static fb_err
+parse_axis(const char *path, const cJSON *a, struct axis *ax)
+{
+	memset(ax, 0, sizeof(*ax));
+	if (strlen(a->string) >= sizeof(ax->name)) {
+		return fb_errorf(FB_EINVAL, "%s: axes.%.60s...: name too long",
+				path, a->string);
+	}
+	strcpy(ax->name, a->string);
+	axis_key(ax->name, ax->key, sizeof(ax->key));
+	if (!cJSON_IsArray(a)) {
+		return fb_errorf(FB_EINVAL,
+				"%s: axes.%s: expected an array of values, got %s",
+				path, ax->name, json_type(a));
+	}
+	size_t n = (size_t)cJSON_GetArraySize(a);
+	if (n == 0 || n > MAX_VALUES) {
+		return fb_errorf(FB_EINVAL,
+				"%s: axes.%s: needs 1 to %d values, has %zu",
+				path, ax->name, MAX_VALUES, n);
+	}
+	const cJSON *v;
+	cJSON_ArrayForEach(v, a)
+	{
+		char *text = NULL;
+		if (cJSON_IsNumber(v) || cJSON_IsString(v) || cJSON_IsBool(v)) {
+			text = cJSON_PrintUnformatted(v);
+		}
+		if (text == NULL || strlen(text) >= VALUE_MAX) {
+			free(text);
+			return fb_errorf(FB_EINVAL,
+					"%s: axes.%s[%zu]: expected a number, a "
+					"short string or a boolean, got %s",
+					path, ax->name, ax->n, json_type(v));
+		}
+		strcpy(ax->values[ax->n++], text);
+		free(text);
+	}
+	for (size_t i = 0; i < ax->n; i++) {
+		for (size_t j = i + 1; j < ax->n; j++) {
+			if (strcmp(ax->values[i], ax->values[j]) == 0) {
+				return fb_errorf(FB_EINVAL,
+						"%s: axes.%s: value %s appears "
+						"twice",
+						path, ax->name, ax->values[i]);
+			}
+		}
+	}
+	return FB_OK;
+}
+
+static fb_err
+grid_load(struct grid *g, const char *path)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->path, sizeof(g->path), "%s", path);
+	char *text = NULL;
+	size_t len = 0;
+	fb_err err = fb_read_file(path, 1u << 20, &text, &len);
+	if (err != FB_OK) {
+		return err;
+	}
+	char dir_buf[SIM_PATH_MAX];
+	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+	snprintf(g->base_dir, sizeof(g->base_dir), "%s", dirname(dir_buf));
+	cJSON *root = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (root == NULL || !cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return fb_errorf(FB_EINVAL, "%s: not a JSON object", path);
+	}
+	const cJSON *base = NULL, *axes = NULL, *per = NULL;
+	for (const cJSON *v = root->child; v != NULL; v = v->next) {
+		const cJSON **slot = strcmp(v->string, "base") == 0     ? &base
+				: strcmp(v->string, "axes") == 0        ? &axes
+				: strcmp(v->string, "per_privacy") == 0 ? &per
+									: NULL;
+		if (slot == NULL) {
+			err = fb_errorf(FB_EINVAL,
+					"%s: %s: unknown key (expected \"base\", "
+					"\"axes\" and \"per_privacy\")",
+					path, v->string);
+			goto out;
+		}
+		if (*slot != NULL) {
+			err = fb_errorf(FB_EINVAL, "%s: %s: key appears twice",
+					path, v->string);
+			goto out;
+		}
+		*slot = v;
+	}
+	if (base == NULL || axes == NULL) {
+		err = fb_errorf(FB_EINVAL, "%s: %s: required", path,
+				base == NULL ? "base" : "axes");
+		goto out;
+	}
+	if (cJSON_IsString(base)) {
+		char bpath[2 * SIM_PATH_MAX];
+		const char *b = base->valuestring;
+		snprintf(bpath, sizeof(bpath), "%s%s%s",
+				b[0] == '/' ? "" : g->base_dir,
+				b[0] == '/' ? "" : "/", b);
+		err = fb_read_file(
+				bpath, 1u << 20, &g->base_text, &g->base_len);
+		if (err != FB_OK) {
+			err = fb_errorf(err, "%s: base: %s", path,
+					fb_last_error(err));
+			goto out;
+		}
+		snprintf(g->base_label, sizeof(g->base_label), "%s", bpath);
+		snprintf(g->base_dir, sizeof(g->base_dir), "%s",
+				dirname(bpath));
+	} else if (cJSON_IsObject(base)) {
+		g->base_text = cJSON_PrintUnformatted(base);
+		if (g->base_text == NULL) {
+			err = FB_ENOMEM;
+			goto out;
+		}
+		g->base_len = strlen(g->base_text);
+		snprintf(g->base_label, sizeof(g->base_label), "%s: base",
+				path);
+	} else {
+		err = fb_errorf(FB_EINVAL,
+				"%s: base: expected a file name or an object, "
+				"got %s",
+				path, json_type(base));
+		goto out;
+	}
+	if (!cJSON_IsObject(axes)) {
+		err = fb_errorf(FB_EINVAL,
+				"%s: axes: expected an object, got %s", path,
+				json_type(axes));
+		goto out;
+	}
+	for (const cJSON *a = axes->child; a != NULL; a = a->next) {
+		if (g->n_axes == MAX_AXES) {
+			err = fb_errorf(FB_EINVAL,
+					"%s: axes: more than %d axes", path,
+					MAX_AXES);
+			goto out;
+		}
+		for (size_t i = 0; i < g->n_axes; i++) {
+			if (strcmp(g->axes[i].name, a->string) == 0) {
+				err = fb_errorf(FB_EINVAL,
+						"%s: axes.%s: key appears twice",
+						path, a->string);
+				goto out;
+			}
+		}
+		if ((err = parse_axis(path, a, &g->axes[g->n_axes])) != FB_OK) {
+			goto out;
+		}
+		g->n_axes++;
+	}
+	if (g->n_axes == 0) {
+		err = fb_errorf(FB_EINVAL, "%s: axes: no axis", path);
+		goto out;
+	}
+	if (per != NULL && !cJSON_IsObject(per)) {
+		err = fb_errorf(FB_EINVAL,
+				"%s: per_privacy: expected an object, got %s",
+				path, json_type(per));
+		goto out;
+	}
+	for (const cJSON *v = per != NULL ? per->child : NULL; v != NULL;
+			v = v->next) {
+		int m = -1;
+		for (int k = 0; k < 3; k++) {
+			m = strcmp(v->string, sim_privacy_name(k)) == 0 ? k : m;
+		}
+		if (m < 0 || !cJSON_IsObject(v) || g->per_privacy[m] != NULL) {
+			err = fb_errorf(FB_EINVAL,
+					"%s: per_privacy.%s: expected one object "
+					"for each of none, user, client",
+					path, v->string);
+			goto out;
+		}
+		g->per_privacy[m] = cJSON_PrintUnformatted(v);
+		if (g->per_privacy[m] == NULL) {
+			err = FB_ENOMEM;
+			goto out;
+		}
+	}
+out:
+	cJSON_Delete(root);
+	return err;
+}
+
+// Applies "key": value (key "a" or "section.a") on cfg.
+static fb_err
+apply_key(struct sim_config *cfg, const char *label, const char *key,
+		const char *value)
+{
+	char text[512];
+	const char *dot = strchr(key, '.');
+	if (dot != NULL) {
+		snprintf(text, sizeof(text), "{\"%.*s\": {\"%s\": %s}}",
+				(int)(dot - key), key, dot + 1, value);
+	} else {
+		snprintf(text, sizeof(text), "{\"%s\": %s}", key, value);
+	}
+	struct sim_config c = *cfg;
+	fb_err err = sim_config_parse(&c, label, text, strlen(text), NULL);
+	if (err == FB_OK) {
+		*cfg = c;
+	}
+	return err;
+}
+
+// Sets one axis value on cfg, with the axes' special meanings.
+static fb_err
+apply_axis(struct sim_config *cfg, const struct grid *g, const struct axis *ax,
+		size_t vi)
+{
+	const char *v = ax->values[vi];
+	char label[SIM_PATH_MAX + 128];
+	snprintf(label, sizeof(label), "%s: axes.%s[%zu]", g->path, ax->name,
+			vi);
+	if (strcmp(ax->key, "epsilon") == 0 && strcmp(v, "\"inf\"") == 0) {
+		return apply_key(cfg, label, "privacy", "\"none\"");
+	}
+	if (strcmp(ax->key, "partition") == 0 && v[0] != '"') {
+		fb_err err = apply_key(
+				cfg, label, "partition", "\"dirichlet\"");
+		return err == FB_OK ? apply_key(cfg, label, "alpha", v) : err;
+	}
+	return apply_key(cfg, label, ax->key, v);
+}
+
+// A point's configuration with what its privacy mode ignores set to fixed
+// values, as JSON text: two points with the same text are the same run.
+static char *
+canonical_text(const struct sim_config *cfg)
+{
+	struct sim_config c = *cfg;
+	if (c.privacy == SIM_PRIV_NONE) {
+		c.epsilon = 1;
+		c.server.round.clip = 1;
+		c.server.round.q = 1;
+	} else if (c.privacy == SIM_PRIV_CLIENT) {
+		c.server.round.q = 1;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	if (fp == NULL) {
+		return NULL;
+	}
+	sim_config_write_json(fp, &c, 0);
+	fclose(fp);
+	return buf;
+}
+
+// Folder name: axis=value pairs, the value as the point runs it.
+static void
+point_id(struct point *p, const struct grid *g)
+{
+	char *s = p->id;
+	size_t cap = sizeof(p->id), n = 0;
+	for (size_t i = 0; i < g->n_axes && n < cap; i++) {
+		const char *v = g->axes[i].values[p->value[i]];
+		char val[VALUE_MAX];
+		// A string value without its quotes.
+		size_t len = strnlen(v, VALUE_MAX - 1);
+		size_t skip = len >= 2 && v[0] == '"' ? 1 : 0;
+		memcpy(val, v + skip, len - 2 * skip);
+		val[len - 2 * skip] = '\0';
+		bool none = p->cfg.privacy == SIM_PRIV_NONE;
+		if (none && (strcmp(g->axes[i].key, "epsilon") == 0)) {
+			strcpy(val, "inf");
+		}
+		if (none && strcmp(g->axes[i].key, "privacy") == 0) {
+			strcpy(val, "none");
+		}
+		n += (size_t)snprintf(s + n, cap - n, "%s%s=%s",
+				i > 0 ? "_" : "", g->axes[i].name, val);
+	}
+	if (strlen(s) > 100) {
+		// Long names: a readable prefix and the configuration's hash.
+		snprintf(s + 80, cap - 80, "-%.12s", p->hash);
+	}
+	for (char *c = s; *c != '\0'; c++) {
+		bool ok = (*c >= 'a' && *c <= 'z') ||
+				(*c >= 'A' && *c <= 'Z') ||
+				(*c >= '0' && *c <= '9') || *c == '.' ||
+				*c == '=' || *c == '_' || *c == '-' ||
+				*c == '+';
+		if (!ok) {
+			*c = '-';
+		}
+	}
+}
+
+// Builds every point, checks it and drops the duplicates.
+static fb_err
+make_points(const struct grid *g, struct point **out, size_t *n_out)
+{
+	size_t total = 1;
+	for (size_t i = 0; i < g->n_axes; i++) {
+		total *= g->axes[i].n;
+		if (total > MAX_POINTS) {
+			return fb_errorf(FB_EINVAL, "%s: more than %d points",
+					g->path, MAX_POINTS);
+		}
+	}
+	struct sim_config base;
+	sim_config_defaults(&base);
+	fb_err err = sim_config_parse(&base, g->base_label, g->base_text,
+			g->base_len, g->base_dir);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct point *pts = calloc(total, sizeof(*pts));
+	char **canon = calloc(total, sizeof(*canon));
+	if (pts == NULL || canon == NULL) {
+		free(pts);
+		free(canon);
+		return FB_ENOMEM;
+	}
+	size_t n = 0;
+	size_t idx[MAX_AXES] = {0};
+	for (size_t t = 0; t < total && err == FB_OK; t++) {
+		struct point *p = &pts[n];
+		p->cfg = base;
+		// The privacy axis first, so that "inf" (privacy none) wins.
+		for (size_t pass = 0; pass < 2 && err == FB_OK; pass++) {
+			for (size_t i = 0; i < g->n_axes && err == FB_OK; i++) {
+				bool eps = strcmp(g->axes[i].key, "epsilon") ==
+						0;
+				if ((pass == 0) == eps) {
+					continue;
+				}
+				p->value[i] = idx[i];
+				err = apply_axis(&p->cfg, g, &g->axes[i],
+						idx[i]);
+			}
+		}
+		const char *frag = err == FB_OK ? g->per_privacy[p->cfg.privacy]
+						: NULL;
+		if (frag != NULL) {
+			char label[SIM_PATH_MAX + 64];
+			snprintf(label, sizeof(label), "%s: per_privacy.%s",
+					g->path,
+					sim_privacy_name(p->cfg.privacy));
+			struct sim_config cc = p->cfg;
+			err = sim_config_parse(&cc, label, frag, strlen(frag),
+					g->base_dir);
+			if (err == FB_OK && cc.privacy != p->cfg.privacy) {
+				err = fb_errorf(FB_EINVAL,
+						"%s: privacy: cannot be changed "
+						"here",
+						label);
+			}
+			if (err == FB_OK) {
+				p->cfg = cc;
+			}
+		}
+		char *text = err == FB_OK ? canonical_text(&p->cfg) : NULL;
+		if (err == FB_OK && text == NULL) {
+			err = FB_ENOMEM;
+		}
+		bool dup = false;
+		for (size_t j = 0; err == FB_OK && j < n && !dup; j++) {
+			dup = strcmp(canon[j], text) == 0;
+		}
+		if (err == FB_OK && !dup) {
+			uint8_t h[FB_HASH_LEN];
+			fb_hash_buf(text, strlen(text), h);
+			fb_hash_hex(h, p->hash);
+			point_id(p, g);
+			canon[n++] = text;
+		} else {
+			free(text);
+		}
+		// Next index, the last axis fastest.
+		for (size_t i = g->n_axes; i-- > 0;) {
+			if (++idx[i] < g->axes[i].n) {
+				break;
+			}
+			idx[i] = 0;
+		}
+	}
+	for (size_t j = 0; j < n; j++) {
+		free(canon[j]);
+	}
+	free(canon);
+	if (err != FB_OK) {
+		free(pts);
+		return err;
+	}
+	*out = pts;
+	*n_out = n;
+	return FB_OK;
+}
+
+// ---- done markers and the CSV ----
+
+// The columns of results.csv, in order.
+static const char *const columns[] = {"point", "dataset", "privacy", "epsilon",
+		"delta", "retailers", "partition", "alpha", "seed", "clip", "q",
+		"local_epochs", "rounds", "lr", "noise_multiplier",
+		"epsilon_spent", "final_recall@20", "final_ndcg@20",
+		"final_recall@40", "final_ndcg@40", "best_recall@20",
+		"best_ndcg@20", "best_recall@40", "best_ndcg@40", "best_round",
+		"rounds_run", "wall_s", "rounds_per_min", "peak_rss_mb", "dir",
+		"noise", NULL};
+#define N_COLUMNS 31
+#define COL_FINAL_RECALL20 16
+
+static void
+fmt_num(char *buf, size_t cap, double v)
+{
+	if (isnan(v)) {
+		snprintf(buf, cap, "%s", "");
+	} else if (isinf(v)) {
+		snprintf(buf, cap, "%s", v > 0 ? "inf" : "-inf");
+	} else {
+		snprintf(buf, cap, "%.6g", v);
+	}
+}
+
+// The marker: "column<TAB>value" lines, then "hash<TAB>...".
+static fb_err
+write_done(const char *dir, const struct point *p, const struct sim_result *r)
+{
+	const struct sim_config *c = &p->cfg;
+	const struct agg_round_config *rc = &c->server.round;
+	bool none = c->privacy == SIM_PRIV_NONE;
+	static char v[N_COLUMNS][128];
+	size_t k = 0;
+	char data[SIM_PATH_MAX];
+	snprintf(data, sizeof(data), "%s", c->data);
+	snprintf(v[k++], 128, "%.120s", p->id);
+	snprintf(v[k++], 128, "%s", basename(data));
+	snprintf(v[k++], 128, "%s", sim_privacy_name(c->privacy));
+	fmt_num(v[k++], 128, none ? INFINITY : c->epsilon);
+	fmt_num(v[k++], 128, none ? NAN : rc->delta);
+	snprintf(v[k++], 128, "%u", c->retailers);
+	snprintf(v[k++], 128, "%s",
+			c->partition == SIM_PART_IID ? "iid" : "dirichlet");
+	fmt_num(v[k++], 128, c->partition == SIM_PART_IID ? NAN : c->alpha);
+	snprintf(v[k++], 128, "%llu", (unsigned long long)c->seed);
+	fmt_num(v[k++], 128, none ? NAN : rc->clip);
+	fmt_num(v[k++], 128, c->privacy == SIM_PRIV_USER ? rc->q : NAN);
+	snprintf(v[k++], 128, "%u", rc->local_epochs);
+	snprintf(v[k++], 128, "%u", c->rounds);
+	fmt_num(v[k++], 128, rc->lr);
+	fmt_num(v[k++], 128, r->noise_multiplier);
+	fmt_num(v[k++], 128, r->epsilon);
+	for (int i = 0; i < 4; i++) {
+		fmt_num(v[k++], 128, r->have_eval ? r->final_metric[i] : NAN);
+	}
+	for (int i = 0; i < 4; i++) {
+		fmt_num(v[k++], 128, r->have_eval ? r->best_metric[i] : NAN);
+	}
+	snprintf(v[k++], 128, "%u", r->best_round);
+	snprintf(v[k++], 128, "%u", r->rounds);
+	snprintf(v[k++], 128, "%.2f", r->wall_s);
+	snprintf(v[k++], 128, "%.3f", r->rounds_per_min);
+	snprintf(v[k++], 128, "%.1f", (double)r->peak_rss_kb / 1024.0);
+	snprintf(v[k++], 128, "points/%.100s", p->id);
+	snprintf(v[k++], 128, "%s", SIM_NOISE_NOTE);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	if (fp == NULL) {
+		return FB_ENOMEM;
+	}
+	for (size_t i = 0; i < k && columns[i] != NULL; i++) {
+		fprintf(fp, "%s\t%s\n", columns[i], v[i]);
+	}
+	fprintf(fp, "hash\t%s\n", p->hash);
+	fclose(fp);
+	char *path = fb_path_join(dir, "done");
+	fb_err err = path == NULL ? FB_ENOMEM
+				  : fb_write_file_atomic(path, text, len, 0644);
+	free(path);
+	free(text);
+	return err;
+}
+
+// Reads a marker into vals (one per column); true if it is there and its
+// hash is the point's.
+static bool
+read_done(const char *out, const struct point *p, char vals[][128])
+{
+	char path[SIM_PATH_MAX + 600];
+	snprintf(path, sizeof(path), "%s/points/%s/done", out, p->id);
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		return false;
+	}
+	bool hash_ok = false;
+	char line[1024];
+	for (size_t i = 0; columns[i] != NULL; i++) {
+		vals[i][0] = '\0';
+	}
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		char *tab = strchr(line, '\t');
+		if (tab == NULL) {
+			continue;
+		}
+		*tab = '\0';
+		if (strcmp(line, "hash") == 0) {
+			hash_ok = strcmp(tab + 1, p->hash) == 0;
+			continue;
+		}
+		for (size_t i = 0; columns[i] != NULL; i++) {
+			if (strcmp(line, columns[i]) == 0) {
+				snprintf(vals[i], 128, "%s", tab + 1);
+			}
+		}
+	}
+	fclose(fp);
+	return hash_ok;
+}
+
+static void
+csv_field(FILE *fp, const char *s)
+{
+	if (strpbrk(s, ",\"\n") == NULL) {
+		fputs(s, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		if (*s == '"') {
+			fputc('"', fp);
+		}
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+// Rewrites OUT/results.csv from the markers, in grid order. *n_done
+// receives the number of finished points.
+static fb_err
+write_csv(const char *out, const struct point *pts, size_t n, size_t *n_done)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	if (fp == NULL) {
+		return FB_ENOMEM;
+	}
+	for (size_t i = 0; columns[i] != NULL; i++) {
+		fprintf(fp, "%s%s", i > 0 ? "," : "", columns[i]);
+	}
+	fputc('\n', fp);
+	static char vals[N_COLUMNS][128];
+	size_t done = 0;
+	for (size_t j = 0; j < n; j++) {
+		if (!read_done(out, &pts[j], vals)) {
+			continue;
+		}
+		done++;
+		for (size_t i = 0; columns[i] != NULL; i++) {
+			if (i > 0) {
+				fputc(',', fp);
+			}
+			csv_field(fp, vals[i]);
+		}
+		fputc('\n', fp);
+	}
+	fclose(fp);
+	char *path = fb_path_join(out, "results.csv");
+	fb_err err = path == NULL ? FB_ENOMEM
+				  : fb_write_file_atomic(path, text, len, 0644);
+	free(path);
+	free(text);
+	*n_done = done;
+	return err;
+}
+
+// ---- running points ----
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+struct sweep {
+	const char *out;
+	const char *scratch;
+	bool keep_work;
+	struct point *pts;
+	size_t n;
+};
+
+// The child: one simulation, then its marker. Its output goes to
+// OUT/points/<id>/log.txt.
+static int
+run_point(const struct sweep *sw, struct point *p)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	char dir[SIM_PATH_MAX + 600], log[SIM_PATH_MAX + 700];
+	snprintf(dir, sizeof(dir), "%s/points/%s", sw->out, p->id);
+	if (fb_mkdir_p(dir) != FB_OK) {
+		return 1;
+	}
+	snprintf(log, sizeof(log), "%s/log.txt", dir);
+	if (freopen(log, "w", stdout) == NULL ||
+			dup2(fileno(stdout), STDERR_FILENO) < 0) {
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	char scratch[SIM_PATH_MAX + 600];
+	struct sim_options so = {0};
+	so.quiet = false;
+	so.command = "fedbundle sweep";
+	if (sw->scratch != NULL) {
+		snprintf(scratch, sizeof(scratch), "%s/%s", sw->scratch, p->id);
+		so.scratch = scratch;
+	}
+	struct sim_result r;
+	fb_err err = sim_run(&p->cfg, dir, &so, &r);
+	if (err == FB_OK) {
+		err = write_done(dir, p, &r);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle sweep: %s: %s\n", p->id,
+				fb_last_error(err));
+		return 1;
+	}
+	if (!sw->keep_work) {
+		char work[SIM_PATH_MAX + 700];
+		// The simulation's work folder: the scratch one, or OUT/work.
+		if (sw->scratch != NULL) {
+			snprintf(work, sizeof(work), "%s", scratch);
+		} else {
+			snprintf(work, sizeof(work), "%s/work", dir);
+		}
+		err = sim_remove_tree(work);
+		if (err != FB_OK) {
+			fprintf(stderr, "%s\n", fb_last_error(err));
+		}
+	}
+	return 0;
+}
+
+static void
+hms(char *buf, size_t cap, double s)
+{
+	long t = s > 0 ? (long)(s + 0.5) : 0;
+	snprintf(buf, cap, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+// The last line of a failed point's log.
+static void
+last_line(const char *out, const struct point *p, char *buf, size_t cap)
+{
+	char path[SIM_PATH_MAX + 700];
+	snprintf(path, sizeof(path), "%s/points/%s/log.txt", out, p->id);
+	snprintf(buf, cap, "%s", "(no log)");
+	FILE *fp = fopen(path, "r");
+	if (fp == NULL) {
+		return;
+	}
+	char line[512];
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] != '\0') {
+			snprintf(buf, cap, "%s", line);
+		}
+	}
+	fclose(fp);
+}
+
+// The terminal's progress line while points run: done, elapsed, the
+// estimate of the time left and the points running.
+static void
+redraw(const struct sweep *sw, size_t n_done, double elapsed, size_t ran,
+		double work_s, size_t todo, uint32_t jobs)
+{
+	char e[32], l[32] = "?";
+	hms(e, sizeof(e), elapsed);
+	if (ran > 0) {
+		hms(l, sizeof(l),
+				(double)(todo - ran) * (work_s / (double)ran) /
+						(double)jobs);
+	}
+	fprintf(stderr, "\r\033[K[%zu/%zu] %3.0f%%  elapsed %s  left ~%s  running:",
+			n_done, sw->n, 100.0 * (double)n_done / (double)sw->n,
+			e, l);
+	for (size_t i = 0, shown = 0; i < sw->n && shown < 2; i++) {
+		if (sw->pts[i].pid > 0) {
+			fprintf(stderr, " %.60s", sw->pts[i].id);
+			shown++;
+		}
+	}
+	fflush(stderr);
+}
+
+int
+cmd_sweep(int argc, char **argv)
+{
+	static const struct option opts[] = {
+			{"grid", required_argument, NULL, 'g'},
+			{"out", required_argument, NULL, 'o'},
+			{"jobs", required_argument, NULL, 'j'},
+			{"scratch", required_argument, NULL, 'S'},
+			{"keep-work", no_argument, NULL, 'k'},
+			{"dry-run", no_argument, NULL, 'n'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
+	};
+	const char *grid_path = NULL;
+	struct sweep sw = {0};
+	uint32_t jobs = 1;
+	bool dry = false;
+	fb_log_set_level(FB_LOG_ERROR);
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			grid_path = optarg;
+			break;
+		case 'o':
+			sw.out = optarg;
+			break;
+		case 'j':
+			if (!cli_parse_u32(cmd, "--jobs", optarg, &jobs)) {
+				return 2;
+			}
+			if (jobs == 0 || jobs > 64) {
+				return cli_usage_error(
+						cmd, "--jobs: must be 1..64");
+			}
+			break;
+		case 'S':
+			sw.scratch = optarg;
+			break;
+		case 'k':
+			sw.keep_work = true;
+			break;
+		case 'n':
+			dry = true;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		case ':':
+			return cli_usage_error(cmd, "%s needs a value",
+					argv[optind - 1]);
+		default:
+			return cli_usage_error(cmd, "unknown option '%s'",
+					argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error(
+				cmd, "unexpected argument '%s'", argv[optind]);
+	}
+	if (grid_path == NULL) {
+		return cli_usage_error(cmd, "--grid FILE is required");
+	}
+	if (sw.out == NULL && !dry) {
+		return cli_usage_error(cmd, "--out DIR is required");
+	}
+	static struct grid g;
+	fb_err err = grid_load(&g, grid_path);
+	if (err == FB_OK) {
+		err = make_points(&g, &sw.pts, &sw.n);
+	}
+	free(g.base_text);
+	for (int k = 0; k < 3; k++) {
+		free(g.per_privacy[k]);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle %s: %s\n", cmd, fb_last_error(err));
+		return 1;
+	}
+	if (dry) {
+		for (size_t i = 0; i < sw.n; i++) {
+			printf("%s\n", sw.pts[i].id);
+		}
+		printf("%zu points\n", sw.n);
+		free(sw.pts);
+		return 0;
+	}
+	char *points_dir = fb_path_join(sw.out, "points");
+	if (points_dir == NULL || (err = fb_mkdir_p(points_dir)) != FB_OK) {
+		free(points_dir);
+		free(sw.pts);
+		return cli_fail(cmd, err == FB_OK ? FB_ENOMEM : err, sw.out);
+	}
+	free(points_dir);
+	static char vals[N_COLUMNS][128];
+	size_t skipped = 0;
+	for (size_t i = 0; i < sw.n; i++) {
+		sw.pts[i].done = read_done(sw.out, &sw.pts[i], vals);
+		skipped += sw.pts[i].done;
+	}
+	size_t n_done = 0;
+	if ((err = write_csv(sw.out, sw.pts, sw.n, &n_done)) != FB_OK) {
+		free(sw.pts);
+		return cli_fail(cmd, err, "writing results.csv");
+	}
+	bool tty = cli_stderr_is_tty();
+	fprintf(stderr,
+			"fedbundle sweep: %zu points (%zu already done), %u at "
+			"a time; %s\n",
+			sw.n, skipped, jobs, SIM_NOISE_NOTE);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	double t0 = now_s(), work_s = 0;
+	size_t next = 0, running = 0, ran = 0, failed = 0;
+	size_t todo = sw.n - skipped;
+	fflush(NULL);
+	while (stop_signal == 0) {
+		while (running < jobs && next < sw.n) {
+			struct point *p = &sw.pts[next++];
+			if (p->done) {
+				continue;
+			}
+			p->wall_s = now_s();
+			pid_t pid = fork();
+			if (pid < 0) {
+				fprintf(stderr, "fedbundle sweep: fork: %s\n",
+						strerror(errno));
+				stop_signal = SIGTERM;
+				break;
+			}
+			if (pid == 0) {
+				_exit(run_point(&sw, p));
+			}
+			p->pid = pid;
+			running++;
+		}
+		if (running == 0) {
+			break;
+		}
+		int st = 0;
+		pid_t pid = waitpid(-1, &st, tty ? WNOHANG : 0);
+		if (pid == 0) {
+			// On a terminal the line ticks while points run.
+			redraw(&sw, n_done, now_s() - t0, ran, work_s, todo,
+					jobs);
+			struct timespec ts = {0, 200 * 1000000L};
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		if (pid < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			break;
+		}
+		struct point *p = NULL;
+		for (size_t i = 0; i < sw.n; i++) {
+			if (sw.pts[i].pid == pid) {
+				p = &sw.pts[i];
+			}
+		}
+		if (p == NULL) {
+			continue;
+		}
+		running--;
+		p->pid = 0;
+		p->wall_s = now_s() - p->wall_s;
+		work_s += p->wall_s;
+		ran++;
+		bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		p->done = ok && read_done(sw.out, p, vals);
+		if (!p->done) {
+			p->failed = true;
+			failed++;
+		}
+		if ((err = write_csv(sw.out, sw.pts, sw.n, &n_done)) != FB_OK) {
+			fprintf(stderr, "fedbundle sweep: results.csv: %s\n",
+					fb_last_error(err));
+		}
+		double elapsed = now_s() - t0;
+		double left = (double)(todo - ran) * (work_s / (double)ran) /
+				(double)jobs;
+		char e[32], l[32];
+		hms(e, sizeof(e), elapsed);
+		hms(l, sizeof(l), left);
+		char what[1200];
+		if (p->done) {
+			snprintf(what, sizeof(what), "%s: Recall@20 %s", p->id,
+					vals[COL_FINAL_RECALL20][0] != '\0'
+							? vals[COL_FINAL_RECALL20]
+							: "-");
+		} else {
+			char why[512];
+			last_line(sw.out, p, why, sizeof(why));
+			snprintf(what, sizeof(what), "%s FAILED: %.400s", p->id,
+					why);
+		}
+		if (tty) {
+			fprintf(stderr,
+					"\r\033[K[%zu/%zu] %3.0f%%  elapsed %s  "
+					"left ~%s  %s%s",
+					n_done, sw.n,
+					100.0 * (double)n_done / (double)sw.n,
+					e, l, what, p->done ? "" : "\n");
+		} else {
+			fprintf(stderr,
+					"point %zu/%zu done in %.1f s (elapsed %s, "
+					"~%s left): %s\n",
+					n_done, sw.n, p->wall_s, e, l, what);
+		}
+	}
+	if (stop_signal != 0) {
+		for (size_t i = 0; i < sw.n; i++) {
+			if (sw.pts[i].pid > 0) {
+				kill(sw.pts[i].pid, SIGKILL);
+				waitpid(sw.pts[i].pid, NULL, 0);
+			}
+		}
+	}
+	if (tty) {
+		fputc('\n', stderr);
+	}
+	char e[32];
+	hms(e, sizeof(e), now_s() - t0);
+	fprintf(stderr,
+			"fedbundle sweep: %zu of %zu points done (%zu run now, "
+			"%zu failed) in %s; results in %s/results.csv\n",
+			n_done, sw.n, ran, failed, e, sw.out);
+	free(sw.pts);
+	if (stop_signal != 0) {
+		return 130;
+	}
+	return failed > 0 ? 1 : 0;
+}
