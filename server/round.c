@@ -87,6 +87,87 @@ fill_plan_config(struct agg_fed *fed)
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
 }
 
+// The leading bundle-factor columns the round trains (train.h
+// bundle_rank) and whether the last one, the bias, is trained too.
+static size_t
+trained_bundle_cols(
+		const struct agg_round_config *r, size_t width, bool *bias_col)
+{
+	size_t end = r->bias ? width - 1 : width;
+	*bias_col = r->bias;
+	return r->bundle_rank > 0 && r->bundle_rank < end ? r->bundle_rank
+							  : end;
+}
+
+// How many coordinates of V, W (and M if with_attrs) the round trains:
+// the others stay as planned, so they carry no data.
+static size_t
+trained_coordinates(const struct agg_fed *fed, bool with_attrs)
+{
+	const struct agg_round_config *r = &fed->cfg->round;
+	bool bias_col;
+	size_t cols = trained_bundle_cols(r, fed->model.dim, &bias_col);
+	size_t n = (size_t)fed->model.n_bundles * (cols + (bias_col ? 1 : 0));
+	if (r->train_items) {
+		n += fb_matrix_len(&fed->model.V);
+		n += with_attrs ? fb_matrix_len(&fed->model.M) : 0;
+	}
+	return n;
+}
+
+// Zeroes, in the summed update, the coordinates the round does not train:
+// honest clients send exact zeros there, and nothing else may reach the
+// model unnoised.
+static void
+mask_untrained(const struct agg_fed *fed, struct fb_model *sum)
+{
+	const struct agg_round_config *r = &fed->cfg->round;
+	bool bias_col;
+	size_t width = sum->dim;
+	size_t cols = trained_bundle_cols(r, width, &bias_col);
+	size_t end = bias_col ? width - 1 : width;
+	for (size_t b = 0; b < sum->W.rows && cols < end; b++) {
+		memset(fb_matrix_row(&sum->W, b) + cols, 0,
+				(end - cols) * sizeof(float));
+	}
+	if (!r->train_items) {
+		fb_matrix_zero(&sum->V);
+		fb_matrix_zero(&sum->M);
+	}
+}
+
+// Client-level DP: Gaussian noise of std on every trained coordinate of
+// the summed update (and none on the others, which mask_untrained set to
+// zero).
+static fb_err
+noise_trained(struct agg_fed *fed, struct fb_model *sum, double std,
+		double grid)
+{
+	const struct agg_round_config *r = &fed->cfg->round;
+	bool bias_col;
+	size_t width = sum->dim;
+	size_t cols = trained_bundle_cols(r, width, &bias_col);
+	fb_err err = FB_OK;
+	for (size_t b = 0; b < sum->W.rows && err == FB_OK; b++) {
+		float *row = fb_matrix_row(&sum->W, b);
+		err = fb_noise_add_gaussian_fixed(
+				fed->rng, row, cols, std, grid);
+		if (err == FB_OK && bias_col && cols < width) {
+			err = fb_noise_add_gaussian_fixed(fed->rng,
+					row + width - 1, 1, std, grid);
+		}
+	}
+	if (err == FB_OK && r->train_items) {
+		err = fb_noise_add_gaussian_fixed(fed->rng, sum->V.data,
+				fb_matrix_len(&sum->V), std, grid);
+		if (err == FB_OK && fb_matrix_len(&sum->M) > 0) {
+			err = fb_noise_add_gaussian_fixed(fed->rng, sum->M.data,
+					fb_matrix_len(&sum->M), std, grid);
+		}
+	}
+	return err;
+}
+
 // User-level DP: the noise multiplier every client adds. Calibrated, when
 // not given, so that rounds x steps releases at rate q spend
 // target_epsilon; multiplied by the fixed-point grid's inflation of the
@@ -104,15 +185,9 @@ user_sigma(struct agg_fed *fed, double *sigma)
 	struct fb_dp_config d;
 	fb_dp_config_defaults(&d);
 	double grid = ldexp(1.0, d.granularity_log2);
-	// The coordinates every client's release holds (dp.h shapes).
-	size_t width = fed->model.dim, end = r->bias ? width - 1 : width;
-	size_t cols = r->bundle_rank > 0 && r->bundle_rank < end
-			? r->bundle_rank
-			: end;
-	cols += r->bias && cols < width ? 1 : 0;
-	size_t dim = (size_t)fed->model.n_bundles * cols +
-			(r->train_items ? (size_t)fed->model.n_items * width
-					: 0);
+	// The coordinates every client's release holds (dp.h shapes); the
+	// clients' releases hold no attribute projection.
+	size_t dim = trained_coordinates(fed, false);
 	double kappa = 1.0 + grid * sqrt((double)dim) / r->clip;
 	double s = 0;
 	uint64_t steps = (uint64_t)cfg->rounds * fed->steps_per_round;
@@ -147,9 +222,7 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	d.q = cfg->participation == AGG_PART_SAMPLED ? cfg->q_clients : 1.0;
 	d.sigma = r->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)cfg->accountant;
-	size_t dim = fb_matrix_len(&fed->model.V) +
-			fb_matrix_len(&fed->model.W) +
-			fb_matrix_len(&fed->model.M);
+	size_t dim = trained_coordinates(fed, true);
 	bool create = anchor->count == 0;
 	if (!create) {
 		// The ledger must hold at least what the checkpoint saw.
@@ -374,13 +447,8 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		double std = fb_dp_sigma_noise(fed->dp) * p->clip_norm;
 		double grid = ldexp(1.0,
 				fb_dp_config_of(fed->dp)->granularity_log2);
-		struct fb_matrix *mats[3] = {&fed->acc.sum.V, &fed->acc.sum.W,
-				&fed->acc.sum.M};
-		for (int k = 0; k < 3 && err == FB_OK; k++) {
-			err = fb_noise_add_gaussian_fixed(fed->rng,
-					mats[k]->data, fb_matrix_len(mats[k]),
-					std, grid);
-		}
+		mask_untrained(fed, &fed->acc.sum);
+		err = noise_trained(fed, &fed->acc.sum, std, grid);
 		if (err != FB_OK) {
 			fb_log(FB_LOG_ERROR, "round %u: noise failed: %s",
 					fed->round, fb_last_error(err));
@@ -392,6 +460,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				? fed->cfg->q_clients * fed->n_clients
 				: fed->st.participants;
 	}
+	mask_untrained(fed, &fed->acc.sum);
 	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
 	fb_crashpoint("agg.aggregate"); // applied in memory, not on disk
 	uint32_t prev_committed = fed->last_committed;
