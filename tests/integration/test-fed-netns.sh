@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# tests/integration/test-fed-netns.sh: 4 clients, each in a network
-# namespace of its own joined to the aggregator's (the root namespace) by
-# a veth pair, over tcp://, user-level DP (d = 8, so an update is ~80 KB),
+# tests/integration/test-fed-netns.sh: the aggregator and 4 clients, each
+# in a network namespace of its own, every client joined to the
+# aggregator's namespace by a veth pair, over tcp://. Nothing is added to
+# the root namespace, so addresses or links left over elsewhere (a killed
+# run, the host's own) cannot shadow the test's routes; user-level DP (d = 8, so an update is ~80 KB),
 # 5 rounds, quorum 3, deadline 12 s. Every link gets 200 ms of round-trip
 # latency and 5% packet loss each way: with `tc netem` where the kernel
 # has it; otherwise the latency comes from tests/integration/delayproxy
@@ -22,27 +24,29 @@ skip() {
 [ "$(id -u)" = 0 ] || skip "network namespaces need root"
 command -v ip >/dev/null || skip "no ip command (apt-get install iproute2)"
 tag="f$(($$ % 100000))"
-ip netns add "${tag}n0" 2>/dev/null || skip "cannot create a network namespace (no CAP_NET_ADMIN?)"
+HUB=${tag}s
+ip netns add "$HUB" 2>/dev/null || skip "cannot create a network namespace (no CAP_NET_ADMIN?)"
 net=10.213
 PORT=$((20000 + $$ % 20000))
 NS=()
+# Deleting a namespace destroys the veth ends inside it, and so the pairs.
 cleanup_net() {
 	local i
 	for i in 0 1 2 3; do
-		ip link del "${tag}h$i" 2>/dev/null || true
 		ip netns del "${tag}n$i" 2>/dev/null || true
 	done
+	ip netns del "$HUB" 2>/dev/null || true
 }
 trap 'cleanup; cleanup_net' EXIT
 
+ip -n "$HUB" link set lo up
 for i in 0 1 2 3; do
 	ns=${tag}n$i
-	[ "$i" = 0 ] || ip netns add "$ns"
+	ip netns add "$ns"
 	NS[$i]=$ns
-	ip link add "${tag}h$i" type veth peer name "${tag}c$i"
-	ip link set "${tag}c$i" netns "$ns"
-	ip addr add "$net.$i.1/24" dev "${tag}h$i"
-	ip link set "${tag}h$i" up
+	ip -n "$HUB" link add "${tag}h$i" type veth peer name "${tag}c$i" netns "$ns"
+	ip -n "$HUB" addr add "$net.$i.1/24" dev "${tag}h$i"
+	ip -n "$HUB" link set "${tag}h$i" up
 	ip -n "$ns" addr add "$net.$i.2/24" dev "${tag}c$i"
 	ip -n "$ns" link set "${tag}c$i" up
 	ip -n "$ns" link set lo up
@@ -50,10 +54,10 @@ done
 
 # Impairment: netem, or delayproxy + iptables.
 mode=""
-if tc qdisc add dev "${tag}h0" root netem delay 100ms loss 5% 2>/dev/null; then
+if tc -n "$HUB" qdisc add dev "${tag}h0" root netem delay 100ms loss 5% 2>/dev/null; then
 	mode=netem
 	for i in 0 1 2 3; do
-		[ "$i" = 0 ] || tc qdisc add dev "${tag}h$i" root netem delay 100ms loss 5%
+		[ "$i" = 0 ] || tc -n "$HUB" qdisc add dev "${tag}h$i" root netem delay 100ms loss 5%
 		tc -n "${NS[$i]}" qdisc add dev "${tag}c$i" root netem delay 100ms loss 5%
 	done
 elif [ -n "${FB_DELAYPROXY:-}" ] && command -v iptables >/dev/null &&
@@ -88,19 +92,31 @@ for i in 0 1 2 3; do
 		hard_policy "$i" '"epsilon": 20, "delta": 1e-5'
 done
 t0=$(date +%s)
-start_server
+ip netns exec "$HUB" "$FB_SERVER" --config "$WORK/server.json" \
+	--metrics-out "$WORK/metrics.jsonl" >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER_PID=$!
+PIDS+=("$SERVER_PID")
 for i in 0 1 2 3; do
 	ip netns exec "${NS[$i]}" "$FB_CLIENT" run --policy "$WORK/policy-$i.json" \
 		>"$WORK/client-$i.out" 2>"$WORK/client-$i.err" &
 	CLIENT_PID[$i]=$!
 	PIDS+=("${CLIENT_PID[$i]}")
 done
+# Every client must reach the aggregator through its namespace before any
+# fault is injected; if not, the set-up is broken: say why and stop rather
+# than wait out every later timeout.
+if ! check "round 1 planned (all 4 clients reached the aggregator)" \
+	wait_for "$WORK/server.err" "round 1 planned" 90; then
+	tail -n 5 "$WORK/server.err" "$WORK"/client-*.err | sed 's/^/# /'
+	finish
+	exit 1
+fi
 check "round 2 planned" wait_for "$WORK/server.err" "round 2 planned" 120
-ip link set "${tag}h3" down
+ip -n "$HUB" link set "${tag}h3" down
 echo "# retailer-3 cut off at round 2 ($(($(date +%s) - t0)) s)"
 check "round 3 planned" wait_for "$WORK/server.err" "round 3 planned" 120
 sleep 1
-ip link set "${tag}h3" up
+ip -n "$HUB" link set "${tag}h3" up
 echo "# retailer-3 back at round 3 ($(($(date +%s) - t0)) s)"
 wait_exit "$SERVER_PID" 300
 check "the aggregator finished" test "$RC" = 0
