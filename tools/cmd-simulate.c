@@ -51,6 +51,11 @@ usage(void)
 	       "                    per-round metrics are the clients' "
 	       "reported Recall@20\n"
 	       "                    of the previous round's model)\n"
+	       "  --tcp             in-process, but over tcp loopback "
+	       "instead of inproc://\n"
+	       "                    (sockets, framing and kernel buffers "
+	       "exercised; as\n"
+	       "                    deterministic as the inproc run)\n"
 	       "  --scratch DIR     ledgers, states and checkpoint here "
 	       "instead of OUT/work\n"
 	       "                    (e.g. on tmpfs; emptied first)\n"
@@ -95,6 +100,7 @@ cmd_simulate(int argc, char **argv)
 			{"config", required_argument, NULL, 'c'},
 			{"out", required_argument, NULL, 'o'},
 			{"processes", no_argument, NULL, 'p'},
+			{"tcp", no_argument, NULL, 'T'},
 			{"scratch", required_argument, NULL, 'S'},
 			{"seed", required_argument, NULL, 's'},
 			{"rounds", required_argument, NULL, 'r'},
@@ -123,6 +129,9 @@ cmd_simulate(int argc, char **argv)
 			break;
 		case 'p':
 			so.processes = true;
+			break;
+		case 'T':
+			so.tcp = true;
 			break;
 		case 'S':
 			so.scratch = optarg;

@@ -938,7 +938,9 @@ write_manifest(struct run *R)
 			"  \"privacy\": {\"mode\": \"%s\", \"noise_multiplier\": ",
 			when, (unsigned long long)cfg->seed,
 			R->opt->processes ? "processes (tcp loopback)"
-					  : "in-process (inproc)",
+					: R->opt->tcp
+					? "in-process (tcp loopback)"
+					: "in-process (inproc)",
 			sim_privacy_name(cfg->privacy));
 	json_number(fp, R->res.noise_multiplier);
 	fprintf(fp, ", \"target_epsilon\": ");
@@ -1227,7 +1229,7 @@ drive(struct run *R)
 	return FB_OK;
 }
 
-// A free tcp port on the loopback interface, for --processes.
+// A free tcp port on the loopback interface, for --processes and --tcp.
 static fb_err
 free_port(int *port)
 {
@@ -1521,7 +1523,7 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 			(err = sync_init(&R->sync, k)) != FB_OK) {
 		goto out;
 	}
-	if (opt->processes) {
+	if (opt->processes || opt->tcp) {
 		int port = 0;
 		if ((err = free_port(&port)) != FB_OK) {
 			goto out;

@@ -96,6 +96,7 @@ const char *sim_trust_text(int privacy);
 
 struct sim_options {
 	bool processes;      // clients as processes over tcp loopback
+	bool tcp;            // in-process clients, but over tcp loopback
 	bool quiet;          // no per-round lines on stdout
 	const char *scratch; // folder for ledgers, states, checkpoints
 			     // (NULL: OUT/work)

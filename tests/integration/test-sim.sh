@@ -57,6 +57,13 @@ check "config.json runs as it is" \
 check "... with the same per-round lines" \
 	cmp "$WORK/run1/rounds.jsonl" "$WORK/run4/rounds.jsonl"
 
+# --- in-process over tcp loopback: the same round logic over sockets ---
+check "simulate --tcp runs" sim runt --tcp
+check "--tcp: the same per-round lines as inproc://" \
+	cmp "$WORK/run1/rounds.jsonl" "$WORK/runt/rounds.jsonl"
+check "--tcp: the manifest says tcp loopback" \
+	grep -q '"mode": "in-process (tcp loopback)"' "$WORK/runt/manifest.json"
+
 # --- separate processes over tcp loopback ---
 check "simulate --processes runs" sim runp --processes
 check "--processes: 3 rounds committed" \
