@@ -1,12 +1,17 @@
-// common/metrics.c: top-K selection and the ranking metrics. Selection is a
-// bounded min-heap keyed by (score, -id), so each candidate costs one
-// comparison against the current K-th best in the common case.
+// common/metrics.c: top-K selection and the ranking metrics. Long rows are
+// filtered against a sampled threshold and the few candidates left are
+// selected by integer rank keys; short rows, and long rows the filter
+// cannot settle, go through a bounded min-heap keyed by (score, -id).
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fedbundle/metrics.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 fb_err
 fb_metrics_init(struct fb_metrics *m, const uint32_t *ks, uint32_t n_k)
@@ -100,55 +105,42 @@ cand_of(const float *scores, uint32_t c)
 	return x;
 }
 
-// The heap selection over candidates cand[0..n) (ids ascending), writing
+// The heap selection over every score of the row (ids ascending), writing
 // the ranked ids into top. Returns the number written.
 static uint32_t
-select_heap(const float *scores, const uint32_t *ids, uint32_t n_ids,
-		uint32_t n, const uint32_t *exclude, uint32_t n_exclude,
-		uint32_t max_k, uint32_t *top, struct cand *heap)
+select_heap(const float *scores, uint32_t n, const uint32_t *exclude,
+		uint32_t n_exclude, uint32_t max_k, uint32_t *top,
+		struct cand *heap)
 {
 	uint32_t size = 0, ex = 0, j = 0;
-	// ids == NULL means every candidate 0..n-1.
-	uint32_t count = ids != NULL ? n_ids : n;
-	for (; j < count && size < max_k; j++) {
-		uint32_t c = ids != NULL ? ids[j] : j;
-		if (!excluded(exclude, n_exclude, &ex, c)) {
-			heap_push(heap, size++, cand_of(scores, c));
+	for (; j < n && size < max_k; j++) {
+		if (!excluded(exclude, n_exclude, &ex, j)) {
+			heap_push(heap, size++, cand_of(scores, j));
 		}
 	}
 	// Candidates come in increasing id, so a later one with the same
 	// score as the worst kept one ranks after it: only a strictly
-	// greater score enters. Without an id list, blocks whose scores are
-	// all <= the threshold cost one vectorised comparison; NaN compares
-	// false and never enters.
+	// greater score enters. Blocks whose scores are all <= the worst
+	// kept cost one vectorised comparison; NaN compares false and never
+	// enters.
 	enum { BLOCK = 16 };
-	while (j < count) {
-		if (ids == NULL) {
-			float thr = heap[0].s;
-			uint32_t end = count - j >= BLOCK ? j + BLOCK : count;
-			int any = 0;
-			for (uint32_t k = j; k < end; k++) {
-				any |= scores[k] > thr;
-			}
-			if (!any) {
-				j = end;
-				continue;
-			}
-			for (; j < end; j++) {
-				if (scores[j] > heap[0].s &&
-						!excluded(exclude, n_exclude,
-								&ex, j)) {
-					heap[0] = cand_of(scores, j);
-					sift_down(heap, size, 0);
-				}
-			}
+	while (j < n) {
+		float thr = heap[0].s;
+		uint32_t end = n - j >= BLOCK ? j + BLOCK : n;
+		int any = 0;
+		for (uint32_t k = j; k < end; k++) {
+			any |= scores[k] > thr;
+		}
+		if (!any) {
+			j = end;
 			continue;
 		}
-		uint32_t c = ids[j++];
-		if (scores[c] > heap[0].s &&
-				!excluded(exclude, n_exclude, &ex, c)) {
-			heap[0] = cand_of(scores, c);
-			sift_down(heap, size, 0);
+		for (; j < end; j++) {
+			if (scores[j] > heap[0].s &&
+					!excluded(exclude, n_exclude, &ex, j)) {
+				heap[0] = cand_of(scores, j);
+				sift_down(heap, size, 0);
+			}
 		}
 	}
 	// Heap sort: move the worst to the end until the list is ranked.
@@ -168,21 +160,135 @@ select_heap(const float *scores, const uint32_t *ids, uint32_t n_ids,
 // the r-th largest sample. Any value is correct (the caller checks that
 // enough candidates reach it); a good one makes the second pass small.
 #define STRIDE 8
+// Room for candidates of the fast path (4 max_k + 64 at most).
+#define TOPK_FAST_CAP 4096
 static float
-sample_threshold(const float *scores, uint32_t n, uint32_t max_k,
-		struct cand *heap)
+sample_threshold(const float *scores, uint32_t n, uint32_t max_k)
 {
-	uint32_t r = (2 * max_k + STRIDE - 1) / STRIDE + 2, size = 0;
+	// The r largest samples so far, in decreasing order; a sample enters
+	// only if it beats the smallest kept, which random order makes rare
+	// (about r ln(n / (STRIDE r)) insertions). NaN never enters.
+	float best[TOPK_FAST_CAP / STRIDE + 2];
+	uint32_t r = (2 * max_k + STRIDE - 1) / STRIDE + 2;
+	for (uint32_t j = 0; j < r; j++) {
+		best[j] = -INFINITY;
+	}
 	for (uint32_t c = 0; c < n; c += STRIDE) {
-		struct cand x = cand_of(scores, c);
-		if (size < r) {
-			heap_push(heap, size++, x);
-		} else if (before(x, heap[0])) {
-			heap[0] = x;
-			sift_down(heap, size, 0);
+		float x = scores[c];
+		if (x > best[r - 1]) {
+			uint32_t j = r - 1;
+			while (j > 0 && best[j - 1] < x) {
+				best[j] = best[j - 1];
+				j--;
+			}
+			best[j] = x;
 		}
 	}
-	return heap[0].s;
+	return best[r - 1];
+}
+
+// A candidate's rank as one integer: a larger key ranks first (higher
+// score, then lower id). The float's bits are mapped to an unsigned order
+// (negative scores flipped, positive ones offset), -0 made +0 so that the
+// two zeros tie as they do under float comparison. Only finite and
+// infinite scores reach here, never NaN.
+static inline uint64_t
+rank_key(float s, uint32_t id)
+{
+	uint32_t b;
+	s += 0.0f; // -0 -> +0
+	memcpy(&b, &s, sizeof(b));
+	b = (b & 0x80000000u) != 0 ? ~b : b | 0x80000000u;
+	return (uint64_t)b << 32 | (uint64_t)(UINT32_MAX - id);
+}
+
+// Moves the k largest of keys[0..n) (distinct) to keys[0..k), in order,
+// best first: quickselect around a median-of-three pivot, then insertion
+// sort of the k kept. n is small (a few hundred at most).
+static void
+select_keys(uint64_t *keys, uint32_t n, uint32_t k)
+{
+	uint32_t lo = 0, hi = n; // the k-th largest lies in [lo, hi)
+	while (hi - lo > 16) {
+		uint64_t a = keys[lo], b = keys[lo + (hi - lo) / 2],
+			 c = keys[hi - 1];
+		uint64_t pivot = a < b ? (b < c ? b : (a < c ? c : a))
+				       : (a < c ? a : (b < c ? c : b));
+		// Partition [lo, hi): keys > pivot first.
+		uint32_t i = lo;
+		for (uint32_t j = lo; j < hi; j++) {
+			uint64_t x = keys[j];
+			if (x > pivot) {
+				keys[j] = keys[i];
+				keys[i++] = x;
+			}
+		}
+		// Put the pivot right after the larger keys.
+		for (uint32_t j = i; j < hi; j++) {
+			if (keys[j] == pivot) {
+				keys[j] = keys[i];
+				keys[i] = pivot;
+				break;
+			}
+		}
+		if (i >= k) {
+			hi = i; // the k largest are all > pivot
+		} else if (i + 1 == k) {
+			hi = k; // the pivot is the k-th
+			break;
+		} else {
+			lo = i + 1; // the pivot is kept: look among the smaller
+		}
+	}
+	// keys[0..hi) holds the k largest (and at most 16 more): sort it.
+	for (uint32_t i = 1; i < hi; i++) {
+		uint64_t x = keys[i];
+		uint32_t j = i;
+		while (j > 0 && keys[j - 1] < x) {
+			keys[j] = keys[j - 1];
+			j--;
+		}
+		keys[j] = x;
+	}
+}
+
+// Appends to keys[*m..] the ids c of scores[c] >= thr (NaN never), in
+// increasing order, 16 scores at a time; stops once more than cap were
+// found (keys needs room for cap + 16). Returns where it stopped (n when
+// the whole row was scanned). Most blocks of 16 hold no candidate and
+// cost four vector comparisons.
+static uint32_t
+collect(const float *scores, uint32_t n, float thr, uint32_t cap,
+		uint64_t *keys, uint32_t *m)
+{
+	uint32_t c = 0, found = *m;
+#ifdef __SSE2__
+	__m128 t = _mm_set1_ps(thr);
+	for (; c + 16 <= n && found <= cap; c += 16) {
+		const float *p = scores + c;
+		unsigned bits = (unsigned)_mm_movemask_ps(_mm_cmpge_ps(
+						_mm_loadu_ps(p), t)) |
+				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
+						_mm_loadu_ps(p + 4), t))
+						<< 4 |
+				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
+						_mm_loadu_ps(p + 8), t))
+						<< 8 |
+				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
+						_mm_loadu_ps(p + 12), t))
+						<< 12;
+		while (bits != 0) {
+			keys[found++] = c + (uint32_t)__builtin_ctz(bits);
+			bits &= bits - 1;
+		}
+	}
+#endif
+	for (; c < n && found <= cap; c++) {
+		keys[found] = c;
+		found += scores[c] >= thr;
+	}
+	*m = found;
+	return c;
 }
 
 uint32_t
@@ -196,49 +302,44 @@ fb_topk(const float *scores, uint32_t n, const uint32_t *exclude,
 	struct cand stack_heap[320];
 	struct cand *heap =
 			cap <= 320 ? stack_heap : malloc(cap * sizeof(*heap));
-	uint32_t stack_ids[4096];
-	uint32_t *ids = stack_ids;
+	uint64_t keys[TOPK_FAST_CAP + 64];
 	uint32_t n_written = 0;
 	if (heap == NULL) {
 		return 0;
 	}
-	// Long rows: keep only the scores >= a sampled threshold, then select
-	// among them. If fewer than max_k eligible candidates reach it (the
-	// threshold was too high, or the user's masked bundles were among
-	// them), fall back to the full scan. Either way the result is exact.
-	if (n >= 64 * (uint64_t)max_k && 4 * (uint64_t)max_k + 64 <= 4096) {
-		float thr = sample_threshold(scores, n, max_k, heap);
-		uint32_t m = 0, cap_ids = 4 * max_k + 64;
-		enum { BLOCK = 16 };
-		for (uint32_t c = 0; c < n && m <= cap_ids;) {
-			uint32_t end = n - c >= BLOCK ? c + BLOCK : n;
-			int any = 0;
-			for (uint32_t k = c; k < end; k++) {
-				any |= scores[k] >= thr;
-			}
-			for (; any && c < end && m <= cap_ids; c++) {
-				if (scores[c] >= thr) {
-					if (m == cap_ids) {
-						m++; // too many: fall back
-						break;
-					}
-					ids[m++] = c;
+	// Long rows: keep only the scores >= a sampled threshold (branch-free
+	// append), drop the masked ones, then select among the few left by
+	// integer keys. If too many or too few eligible candidates reach it,
+	// or the threshold is not a real number, fall back to the full scan.
+	// Either way the result is exact.
+	uint32_t cap_keys = 4 * max_k + 64;
+	if (n >= 64 * (uint64_t)max_k && cap_keys <= TOPK_FAST_CAP) {
+		float thr = sample_threshold(scores, n, max_k);
+		uint32_t m = 0;
+		uint32_t c = 0;
+		if (thr > -INFINITY) {
+			c = collect(scores, n, thr, cap_keys, keys, &m);
+		}
+		if (c >= n && m <= cap_keys) {
+			uint32_t kept = 0;
+			for (uint32_t k = 0, ex = 0; k < m; k++) {
+				uint32_t id = (uint32_t)keys[k];
+				if (!excluded(exclude, n_exclude, &ex, id)) {
+					keys[kept++] = rank_key(scores[id], id);
 				}
 			}
-			c = end > c ? end : c;
-		}
-		uint32_t eligible = m;
-		for (uint32_t k = 0, ex = 0; k < m && m <= cap_ids; k++) {
-			eligible -= excluded(exclude, n_exclude, &ex, ids[k]);
-		}
-		if (m <= cap_ids && eligible >= max_k) {
-			n_written = select_heap(scores, ids, m, n, exclude,
-					n_exclude, max_k, top, heap);
-			goto out;
+			if (kept >= max_k) {
+				select_keys(keys, kept, max_k);
+				for (uint32_t k = 0; k < max_k; k++) {
+					top[k] = UINT32_MAX - (uint32_t)keys[k];
+				}
+				n_written = max_k;
+				goto out;
+			}
 		}
 	}
-	n_written = select_heap(scores, NULL, 0, n, exclude, n_exclude, max_k,
-			top, heap);
+	n_written = select_heap(
+			scores, n, exclude, n_exclude, max_k, top, heap);
 out:
 	if (heap != stack_heap) {
 		free(heap);

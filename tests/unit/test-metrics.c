@@ -92,7 +92,8 @@ ref_order(const void *pa, const void *pb)
 }
 
 // Long rows take the sampled-threshold path; it must agree exactly with a
-// full sort, including ties, NaN and masked candidates among the best.
+// full sort, including ties, NaN, signed zeros, infinities and masked
+// candidates among the best.
 TEST(topk_long_rows_match_full_sort)
 {
 	enum { N = 5000 };
@@ -104,10 +105,18 @@ TEST(topk_long_rows_match_full_sort)
 			seed = seed * 1103515245u + 12345u;
 			uint32_t v = seed >> 8;
 			// Mixes: heavy ties, a few NaN, skewed scores.
-			s[k] = trial % 3 == 0 ? (float)(v % 50)
-					: trial % 3 == 1
+			s[k] = trial % 4 == 0 ? (float)(v % 50)
+					: trial % 4 == 1
 					? (float)(v % 100000) * 1e-3f
-					: (float)((v % 1000) * (v % 7 == 0));
+					: trial % 4 == 2
+					? (float)((v % 1000) * (v % 7 == 0))
+					// Negative scores, signed zeros and
+					// infinities, which must tie or order
+					// as float comparison does.
+					: v % 5 == 0 ? (v % 2 ? -0.0f : 0.0f)
+					: v % 211 == 0
+					? (v % 2 ? INFINITY : -INFINITY)
+					: -(float)(v % 3000) * 1e-2f;
 			if (v % 997 == 0) {
 				s[k] = NAN;
 			}
@@ -127,7 +136,7 @@ TEST(topk_long_rows_match_full_sort)
 		}
 		ref_scores = s;
 		qsort(all, n_all, sizeof(uint32_t), ref_order);
-		uint32_t kk = trial % 2 == 0 ? 40 : 20;
+		uint32_t kk = (trial / 4) % 2 == 0 ? 40 : 20;
 		uint32_t top[40];
 		CHECK(fb_topk(s, N, ex, n_ex, kk, top) == kk);
 		for (uint32_t k = 0; k < kk; k++) {
