@@ -156,35 +156,116 @@ select_heap(const float *scores, uint32_t n, const uint32_t *exclude,
 	return size;
 }
 
-// A threshold that about 2 max_k scores reach, from every STRIDE-th score:
-// the r-th largest sample. Any value is correct (the caller checks that
-// enough candidates reach it); a good one makes the second pass small.
-#define STRIDE 8
-// Room for candidates of the fast path (4 max_k + 64 at most).
+// Room for candidates of the fast path; the longest row it takes (in
+// blocks of TOPK_BLOCK scores); the histogram's resolution.
 #define TOPK_FAST_CAP 4096
-static float
-sample_threshold(const float *scores, uint32_t n, uint32_t max_k)
+#define TOPK_BLOCK 16
+#define TOPK_MAX_BLOCKS 4096
+#define TOPK_BINS 64
+
+// The largest score of each whole block into bmax (NaN skipped: a block
+// of NaN only gets -infinity), and their least and greatest.
+static void
+block_maxima(const float *scores, uint32_t n_blocks, float *bmax, float *lo,
+		float *hi)
 {
-	// The r largest samples so far, in decreasing order; a sample enters
-	// only if it beats the smallest kept, which random order makes rare
-	// (about r ln(n / (STRIDE r)) insertions). NaN never enters.
-	float best[TOPK_FAST_CAP / STRIDE + 2];
-	uint32_t r = (2 * max_k + STRIDE - 1) / STRIDE + 2;
-	for (uint32_t j = 0; j < r; j++) {
-		best[j] = -INFINITY;
+	float l = INFINITY, h = -INFINITY;
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		const float *p = scores + (size_t)b * TOPK_BLOCK;
+		float m = -INFINITY;
+#ifdef __SSE2__
+		// max_ps(x, acc) returns acc when x is NaN.
+		__m128 acc = _mm_set1_ps(-INFINITY);
+		for (uint32_t k = 0; k < TOPK_BLOCK; k += 4) {
+			acc = _mm_max_ps(_mm_loadu_ps(p + k), acc);
+		}
+		acc = _mm_max_ps(acc, _mm_movehl_ps(acc, acc));
+		acc = _mm_max_ps(acc, _mm_shuffle_ps(acc, acc, 1));
+		m = _mm_cvtss_f32(acc);
+#else
+		for (uint32_t k = 0; k < TOPK_BLOCK; k++) {
+			m = p[k] > m ? p[k] : m;
+		}
+#endif
+		bmax[b] = m;
+		l = m < l ? m : l;
+		h = m > h ? m : h;
 	}
-	for (uint32_t c = 0; c < n; c += STRIDE) {
-		float x = scores[c];
-		if (x > best[r - 1]) {
-			uint32_t j = r - 1;
-			while (j > 0 && best[j - 1] < x) {
-				best[j] = best[j - 1];
-				j--;
-			}
-			best[j] = x;
+	*lo = l;
+	*hi = h;
+}
+
+// Appends to keys[0..) the ids of the scores >= t such that at least r
+// scores reach t, few more, and returns how many; UINT32_MAX if the row
+// is not settled this way (too short or too long, r above the number of
+// blocks, infinite or equal block maxima) or more than cap reach t (keys
+// needs room for cap + TOPK_BLOCK). t is the least block maximum among
+// the histogram bins from the top down to the one where r block maxima
+// are reached: r blocks, so r distinct scores, reach it. Only blocks
+// whose maximum reaches t are scanned, and the tail.
+static uint32_t
+threshold_candidates(const float *scores, uint32_t n, uint32_t r, uint32_t cap,
+		uint64_t *keys)
+{
+	uint32_t n_blocks = n / TOPK_BLOCK;
+	if (n_blocks > TOPK_MAX_BLOCKS || r > n_blocks || r == 0) {
+		return UINT32_MAX;
+	}
+	float bmax[TOPK_MAX_BLOCKS];
+	uint8_t bin[TOPK_MAX_BLOCKS];
+	float lo, hi;
+	block_maxima(scores, n_blocks, bmax, &lo, &hi);
+	// The spread and the scale must be finite and positive, so that every
+	// bin index below is a number in [0, TOPK_BINS].
+	float spread = hi - lo, scale = (float)TOPK_BINS / spread;
+	if (!(lo > -INFINITY && hi < INFINITY && spread > 0 &&
+			    spread < INFINITY && scale > 0 &&
+			    scale < INFINITY)) {
+		return UINT32_MAX;
+	}
+	uint32_t count[TOPK_BINS] = {0};
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		int j = (int)((bmax[b] - lo) * scale);
+		j = j < 0 ? 0 : j >= TOPK_BINS ? TOPK_BINS - 1 : j;
+		bin[b] = (uint8_t)j;
+		count[j]++;
+	}
+	int top_bin = TOPK_BINS - 1;
+	for (uint32_t reached = 0;; top_bin--) {
+		reached += count[top_bin];
+		if (reached >= r || top_bin == 0) {
+			break;
 		}
 	}
-	return best[r - 1];
+	// Without a branch: blocks below top_bin are pushed to +infinity.
+	static const float lift[2] = {INFINITY, 0.0f};
+	float t = INFINITY;
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		float x = bmax[b] + lift[bin[b] >= top_bin];
+		t = x < t ? x : t;
+	}
+	// The blocks to scan, listed without a branch: which blocks reach t
+	// is unpredictable, a loop over the list is not.
+	uint16_t chosen[TOPK_MAX_BLOCKS];
+	uint32_t n_chosen = 0;
+	for (uint32_t b = 0; b < n_blocks; b++) {
+		chosen[n_chosen] = (uint16_t)b;
+		n_chosen += bmax[b] >= t;
+	}
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < n_chosen && m <= cap; i++) {
+		uint32_t b = chosen[i];
+		const float *p = scores + (size_t)b * TOPK_BLOCK;
+		for (uint32_t k = 0; k < TOPK_BLOCK; k++) {
+			keys[m] = (uint64_t)b * TOPK_BLOCK + k;
+			m += p[k] >= t;
+		}
+	}
+	for (uint32_t c = n_blocks * TOPK_BLOCK; c < n && m <= cap; c++) {
+		keys[m] = c;
+		m += scores[c] >= t;
+	}
+	return m <= cap ? m : UINT32_MAX;
 }
 
 // A candidate's rank as one integer: a larger key ranks first (higher
@@ -252,45 +333,6 @@ select_keys(uint64_t *keys, uint32_t n, uint32_t k)
 	}
 }
 
-// Appends to keys[*m..] the ids c of scores[c] >= thr (NaN never), in
-// increasing order, 16 scores at a time; stops once more than cap were
-// found (keys needs room for cap + 16). Returns where it stopped (n when
-// the whole row was scanned). Most blocks of 16 hold no candidate and
-// cost four vector comparisons.
-static uint32_t
-collect(const float *scores, uint32_t n, float thr, uint32_t cap,
-		uint64_t *keys, uint32_t *m)
-{
-	uint32_t c = 0, found = *m;
-#ifdef __SSE2__
-	__m128 t = _mm_set1_ps(thr);
-	for (; c + 16 <= n && found <= cap; c += 16) {
-		const float *p = scores + c;
-		unsigned bits = (unsigned)_mm_movemask_ps(_mm_cmpge_ps(
-						_mm_loadu_ps(p), t)) |
-				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
-						_mm_loadu_ps(p + 4), t))
-						<< 4 |
-				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
-						_mm_loadu_ps(p + 8), t))
-						<< 8 |
-				(unsigned)_mm_movemask_ps(_mm_cmpge_ps(
-						_mm_loadu_ps(p + 12), t))
-						<< 12;
-		while (bits != 0) {
-			keys[found++] = c + (uint32_t)__builtin_ctz(bits);
-			bits &= bits - 1;
-		}
-	}
-#endif
-	for (; c < n && found <= cap; c++) {
-		keys[found] = c;
-		found += scores[c] >= thr;
-	}
-	*m = found;
-	return c;
-}
-
 uint32_t
 fb_topk(const float *scores, uint32_t n, const uint32_t *exclude,
 		uint32_t n_exclude, uint32_t max_k, uint32_t *top)
@@ -302,40 +344,35 @@ fb_topk(const float *scores, uint32_t n, const uint32_t *exclude,
 	struct cand stack_heap[320];
 	struct cand *heap =
 			cap <= 320 ? stack_heap : malloc(cap * sizeof(*heap));
-	uint64_t keys[TOPK_FAST_CAP + 64];
+	uint64_t keys[TOPK_FAST_CAP + TOPK_BLOCK];
 	uint32_t n_written = 0;
 	if (heap == NULL) {
 		return 0;
 	}
-	// Long rows: keep only the scores >= a sampled threshold (branch-free
-	// append), drop the masked ones, then select among the few left by
-	// integer keys. If too many or too few eligible candidates reach it,
-	// or the threshold is not a real number, fall back to the full scan.
-	// Either way the result is exact.
+	// Long rows: keep only the scores at or above a threshold that at
+	// least max_k + n_exclude of them reach (so at least max_k that are
+	// not masked), drop the masked ones, then select among the few left
+	// by integer keys. Rows the threshold cannot settle go through the
+	// full heap scan. Either way the result is exact.
 	uint32_t cap_keys = 4 * max_k + 64;
-	if (n >= 64 * (uint64_t)max_k && cap_keys <= TOPK_FAST_CAP) {
-		float thr = sample_threshold(scores, n, max_k);
-		uint32_t m = 0;
-		uint32_t c = 0;
-		if (thr > -INFINITY) {
-			c = collect(scores, n, thr, cap_keys, keys, &m);
+	if (n >= 64 * (uint64_t)max_k && cap_keys <= TOPK_FAST_CAP &&
+			(uint64_t)max_k + n_exclude <= UINT32_MAX) {
+		uint32_t m = threshold_candidates(
+				scores, n, max_k + n_exclude, cap_keys, keys);
+		uint32_t kept = 0;
+		for (uint32_t k = 0, ex = 0; m != UINT32_MAX && k < m; k++) {
+			uint32_t id = (uint32_t)keys[k];
+			if (!excluded(exclude, n_exclude, &ex, id)) {
+				keys[kept++] = rank_key(scores[id], id);
+			}
 		}
-		if (c >= n && m <= cap_keys) {
-			uint32_t kept = 0;
-			for (uint32_t k = 0, ex = 0; k < m; k++) {
-				uint32_t id = (uint32_t)keys[k];
-				if (!excluded(exclude, n_exclude, &ex, id)) {
-					keys[kept++] = rank_key(scores[id], id);
-				}
+		if (m != UINT32_MAX && kept >= max_k) {
+			select_keys(keys, kept, max_k);
+			for (uint32_t k = 0; k < max_k; k++) {
+				top[k] = UINT32_MAX - (uint32_t)keys[k];
 			}
-			if (kept >= max_k) {
-				select_keys(keys, kept, max_k);
-				for (uint32_t k = 0; k < max_k; k++) {
-					top[k] = UINT32_MAX - (uint32_t)keys[k];
-				}
-				n_written = max_k;
-				goto out;
-			}
+			n_written = max_k;
+			goto out;
 		}
 	}
 	n_written = select_heap(
