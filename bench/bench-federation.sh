@@ -19,7 +19,7 @@ build=${1:-build}
 tool=$build/tools/fedbundle
 server=$build/server/fedbundle-server
 client=$build/client/fedbundle-client
-work=$(mktemp -d /tmp/fb-bench-fed-XXXXXX)
+work=$(mktemp -d "${TMPDIR:-/tmp}/fb-bench-fed-XXXXXX")
 pids=()
 trap 'for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 n=16
