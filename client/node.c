@@ -386,7 +386,94 @@ has_critical_field(const uint8_t *body, size_t len)
 	return false;
 }
 
+enum upload_ask {
+	ASK_GO,       // PLAN UPLOAD: send the update now
+	ASK_ANSWERED, // the aggregator answered for the round (*ack)
+	ASK_FAILED,   // no answer; the session is dropped
+};
+
+// Asks for an upload slot for round's update (§5.2 POLL UPLOAD) until the
+// aggregator grants one (PLAN UPLOAD), or answers for the round as it
+// would answer the UPDATE (an ACK: late, duplicate, not selected). While
+// every slot is taken it answers PLAN WAIT and the client asks again
+// after retry_after_ms (at least 100 ms, plus jitter). This keeps the
+// aggregator's memory for uploads in flight bounded by its slots, not by
+// the number of clients.
+static enum upload_ask
+ask_upload(struct node *n, struct node_conn *c, uint32_t round,
+		struct fb_wire_ack *ack)
+{
+	const struct fb_dataset *ds = n->ds;
+	uint32_t rows = ds->n_items > ds->n_bundles ? ds->n_items
+						    : ds->n_bundles;
+	rows = rows > ds->n_attrs ? rows : ds->n_attrs;
+	struct fb_wire_limits lim = {
+			FB_WIRE_MAX_TENSORS, rows, n->pol->max_dim, true};
+	while (stop_signal == 0) {
+		struct fb_wire_poll poll = {.status = FB_WIRE_POLL_UPLOAD};
+		struct fb_msg *m = NULL;
+		size_t blen = FB_WIRE_POLL_LEN;
+		if (alloc_body(&m, blen) != FB_OK ||
+				fb_wire_poll_encode(fb_msg_data(m) +
+								FB_ENV_BODY_OFF,
+						blen, &poll, &blen) != FB_OK) {
+			fb_msg_free(m);
+			drop_session(c);
+			return ASK_FAILED;
+		}
+		struct fb_msg *reply = NULL;
+		struct fb_wire_header h;
+		uint8_t *body;
+		if (sealed_call(n, c, m, FB_WIRE_POLL, round, &reply, &h, &body,
+				    &blen) != FB_OK) {
+			return ASK_FAILED;
+		}
+		struct fb_wire_plan plan;
+		fb_err err = FB_OK;
+		if (h.type == FB_WIRE_ACK) {
+			err = fb_wire_ack_decode(ack, body, blen);
+		} else if (h.type == FB_WIRE_PLAN) {
+			err = fb_wire_plan_decode(&plan, body, blen, &lim);
+		} else {
+			err = fb_errorf(FB_EPROTO, "%s instead of PLAN or ACK",
+					fb_wire_type_name(h.type));
+		}
+		fb_msg_free(reply);
+		if (err == FB_OK && h.round_id != round) {
+			err = fb_errorf(FB_EPROTO, "an answer for round %u",
+					h.round_id);
+		}
+		if (err == FB_OK && h.type == FB_WIRE_PLAN &&
+				plan.kind != FB_WIRE_PLAN_UPLOAD &&
+				plan.kind != FB_WIRE_PLAN_WAIT) {
+			err = fb_errorf(FB_EPROTO,
+					"PLAN kind %u to an upload request",
+					plan.kind);
+		}
+		if (err != FB_OK) {
+			fb_log(FB_LOG_WARN,
+					"round %u: bad answer to the upload "
+					"request: %s",
+					round, fb_last_error(err));
+			drop_session(c);
+			return ASK_FAILED;
+		}
+		if (h.type == FB_WIRE_ACK) {
+			return ASK_ANSWERED;
+		}
+		if (plan.kind == FB_WIRE_PLAN_UPLOAD) {
+			return ASK_GO;
+		}
+		sleep_ms(jitter(plan.retry_after_ms < 100
+						? 100
+						: plan.retry_after_ms));
+	}
+	drop_session(c);
+	return ASK_FAILED;
+}
+
 // Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
+// An UPDATE is sent only once an upload slot is granted (ask_upload).
 static bool
 answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		struct node_round *res)
@@ -409,23 +496,35 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		type = FB_WIRE_REFUSE;
 	}
 	size_t sent = fb_msg_len(m);
-	if (!res->refuse) {
-		fb_crashpoint("client.send"); // with a delay: mid-send
-	}
-	struct fb_msg *reply = NULL;
-	struct fb_wire_header h;
-	uint8_t *body;
-	size_t blen;
-	if (sealed_call(n, c, m, type, round, &reply, &h, &body, &blen) !=
-			FB_OK) {
+	struct fb_wire_ack ack;
+	fb_err err = FB_OK;
+	struct fb_wire_header h = {.type = FB_WIRE_ACK, .round_id = round};
+	enum upload_ask ask =
+			res->refuse ? ASK_GO : ask_upload(n, c, round, &ack);
+	if (ask == ASK_FAILED) {
+		fb_msg_free(m);
 		return false;
 	}
-	struct fb_wire_ack ack;
-	fb_err err = h.type == FB_WIRE_ACK
-			? fb_wire_ack_decode(&ack, body, blen)
-			: fb_errorf(FB_EPROTO, "%s instead of ACK",
-					  fb_wire_type_name(h.type));
-	fb_msg_free(reply);
+	if (ask == ASK_ANSWERED) {
+		fb_msg_free(m); // the aggregator does not want it any more
+		sent = 0;
+	} else {
+		if (!res->refuse) {
+			fb_crashpoint("client.send"); // with a delay: mid-send
+		}
+		struct fb_msg *reply = NULL;
+		uint8_t *body;
+		size_t blen;
+		if (sealed_call(n, c, m, type, round, &reply, &h, &body,
+				    &blen) != FB_OK) {
+			return false;
+		}
+		err = h.type == FB_WIRE_ACK
+				? fb_wire_ack_decode(&ack, body, blen)
+				: fb_errorf(FB_EPROTO, "%s instead of ACK",
+						  fb_wire_type_name(h.type));
+		fb_msg_free(reply);
+	}
 	if (err != FB_OK || h.round_id != round) {
 		fb_log(FB_LOG_WARN, "round %u: bad answer to %s: %s", round,
 				fb_wire_type_name(type), fb_last_error(err));

@@ -230,7 +230,7 @@ fb_err
 fb_wire_poll_encode(uint8_t *body, size_t cap, const struct fb_wire_poll *poll,
 		size_t *len)
 {
-	if (poll->status > FB_WIRE_POLL_PAUSED) {
+	if (poll->status > FB_WIRE_POLL_UPLOAD) {
 		return fb_errorf(FB_EINVAL, "POLL: status %u is not defined",
 				poll->status);
 	}
@@ -253,7 +253,7 @@ fb_wire_poll_decode(struct fb_wire_poll *out, const uint8_t *body, size_t len)
 				"POLL: body of %zu bytes, expected %d", len,
 				FB_WIRE_POLL_LEN);
 	}
-	if (body[0] > FB_WIRE_POLL_PAUSED) {
+	if (body[0] > FB_WIRE_POLL_UPLOAD) {
 		return fb_errorf(FB_EPROTO,
 				"POLL: status %u at offset 0 is not defined",
 				body[0]);
@@ -1015,8 +1015,19 @@ plan_problem(const struct fb_wire_plan *plan)
 			       "DONE plan";
 		}
 		return NULL;
+	case FB_WIRE_PLAN_UPLOAD:
+		if (plan->retry_after_ms != 0) {
+			return "retry_after_ms is not 0 in an UPLOAD plan";
+		}
+		if (plan->deadline_ms == 0) {
+			return "deadline_ms is 0 in an UPLOAD plan";
+		}
+		if (plan->n_tensors != 0) {
+			return "an UPLOAD plan carries tensors";
+		}
+		return NULL;
 	}
-	return "kind is not 1 (TRAIN), 2 (WAIT) or 3 (DONE)";
+	return "kind is not 1 (TRAIN), 2 (WAIT), 3 (DONE) or 4 (UPLOAD)";
 }
 
 size_t

@@ -52,6 +52,16 @@ static const struct fb_cfg_field top_fields[] = {
 				.help = "collection time of a round"},
 		{"retry_after_ms", FB_CFG_U32, T(retry_after_ms), 0, 36e5,
 				.help = "PLAN WAIT: poll again after this"},
+		{"upload_slots", FB_CFG_U32, T(upload_slots), 0, 1e6,
+				.help = "clients allowed to upload at once "
+					"(bounds the memory of updates in "
+					"flight; 0: no limit)"},
+		{"upload_grant_ms", FB_CFG_U32, T(upload_grant_ms), 1, 36e5,
+				.help = "an upload slot not used within this is "
+					"given to another client"},
+		{"upload_retry_ms", FB_CFG_U32, T(upload_retry_ms), 0, 6e4,
+				.help = "a client waiting for an upload slot asks "
+					"again after this (at least 100 ms)"},
 		{"linger_ms", FB_CFG_U32, T(linger_ms), 0, 36e5,
 				.help = "after the last round, keep answering DONE "
 					"this long"},
@@ -164,6 +174,9 @@ agg_config_defaults(struct agg_config *cfg)
 	cfg->plan_wait_ms = 2000;
 	cfg->deadline_ms = 60000;
 	cfg->retry_after_ms = 200;
+	cfg->upload_slots = 4;
+	cfg->upload_grant_ms = 10000;
+	cfg->upload_retry_ms = 100;
 	cfg->linger_ms = 3000;
 	cfg->participation = AGG_PART_ALL;
 	cfg->q_clients = 1.0;

@@ -95,6 +95,10 @@ json_line(const struct agg_fed *fed)
 			(unsigned long long)fed->acc.eval_users);
 	fprintf(fp, ", \"open_s\": %.4f, \"seal_s\": %.4f", st->open_s,
 			st->seal_s);
+	fprintf(fp,
+			", \"upload_grants\": %u, \"upload_waits\": %u, "
+			"\"uploads_peak\": %u",
+			st->upload_grants, st->upload_waits, st->uploads_peak);
 	if (fed->acc.eval_users > 0) {
 		fprintf(fp, ", \"recall@20\": %.6f, \"ndcg@20\": %.6f",
 				fed->acc.recall_sum / fed->acc.eval_users,

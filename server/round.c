@@ -592,6 +592,7 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 		}
 		cl->participant = in;
 		cl->status = in ? AGG_CL_WAITING : AGG_CL_IDLE;
+		cl->granted = false;
 		fed->st.participants += in;
 	}
 	fed->state = AGG_COLLECTING;
@@ -759,6 +760,58 @@ current_participant(struct agg_fed *fed, struct agg_client *cl,
 		}
 		return false;
 	}
+	return true;
+}
+
+// True if client cl holds a live upload slot: a grant younger than
+// upload_grant_ms while it is a participant that has not answered.
+static bool
+holds_slot(const struct agg_fed *fed, const struct agg_client *cl,
+		uint64_t now_ms)
+{
+	return cl->participant && cl->status == AGG_CL_WAITING && cl->granted &&
+			now_ms - cl->grant_ms < fed->cfg->upload_grant_ms;
+}
+
+// The number of live upload slots.
+static uint32_t
+slots_held(const struct agg_fed *fed, uint64_t now_ms)
+{
+	uint32_t held = 0;
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		held += holds_slot(fed, &fed->clients[c], now_ms);
+	}
+	return held;
+}
+
+bool
+agg_fed_upload_ask(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		uint64_t now_ms, struct fb_wire_plan *plan,
+		struct agg_outcome *out)
+{
+	struct agg_client *cl = &fed->clients[c];
+	if (!current_participant(fed, cl, round_id, true, now_ms, out)) {
+		return false;
+	}
+	memset(plan, 0, sizeof(*plan));
+	bool holds = holds_slot(fed, cl, now_ms);
+	uint32_t held = slots_held(fed, now_ms);
+	uint32_t slots = fed->cfg->upload_slots;
+	if (!holds && slots > 0 && held >= slots) {
+		plan->kind = FB_WIRE_PLAN_WAIT;
+		plan->retry_after_ms = fed->cfg->upload_retry_ms;
+		fed->st.upload_waits++;
+		return true;
+	}
+	held += !holds;
+	cl->granted = true;
+	cl->grant_ms = now_ms; // asking again (a lost reply) renews it
+	fed->st.upload_grants++;
+	if (held > fed->st.uploads_peak) {
+		fed->st.uploads_peak = held;
+	}
+	plan->kind = FB_WIRE_PLAN_UPLOAD;
+	plan->deadline_ms = (uint32_t)(fed->deadline_ms - now_ms);
 	return true;
 }
 

@@ -47,6 +47,8 @@ struct agg_client {
 	bool participant;
 	enum agg_client_status status;
 	uint16_t refuse_reason;
+	bool granted;      // holds an upload slot (§5.2 POLL UPLOAD)
+	uint64_t grant_ms; // when it was granted
 };
 
 enum agg_state {
@@ -59,12 +61,15 @@ struct agg_round_stats {
 	uint32_t participants;
 	uint32_t updates, refusals, late, rejected, dropped;
 	uint64_t bytes_in, bytes_out;
-	double broadcast_s;   // round start -> last PLAN TRAIN sent
-	double collection_s;  // round start -> close
-	double aggregation_s; // opening, checking and summing updates
-	double open_s;        // of which opening (AEAD) the UPDATEs
-	double seal_s;        // sealing replies (PLANs, ACKs)
-	double commit_s;      // noise, optimizer, checkpoint
+	double broadcast_s;     // round start -> last PLAN TRAIN sent
+	double collection_s;    // round start -> close
+	double aggregation_s;   // opening, checking and summing updates
+	double open_s;          // of which opening (AEAD) the UPDATEs
+	double seal_s;          // sealing replies (PLANs, ACKs)
+	double commit_s;        // noise, optimizer, checkpoint
+	uint32_t upload_grants; // PLAN UPLOAD answers (renewals included)
+	uint32_t upload_waits;  // PLAN WAIT answers to upload requests
+	uint32_t uploads_peak;  // most upload slots held at once
 	bool committed;
 };
 
@@ -166,6 +171,14 @@ void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 // A REFUSE for round_id from client c, decoded.
 void agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		const struct fb_wire_reason_text *refuse, uint64_t now_ms,
+		struct agg_outcome *out);
+
+// A POLL UPLOAD for round_id from client c. True with *plan: UPLOAD
+// (a slot is granted: send now) or WAIT (every slot is taken). False with
+// *out: what the UPDATE would be answered now (late, duplicate, not a
+// participant, wrong round), which the client takes as the round's answer.
+bool agg_fed_upload_ask(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		uint64_t now_ms, struct fb_wire_plan *plan,
 		struct agg_outcome *out);
 
 // True once training is over and every client that is connected has been

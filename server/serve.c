@@ -222,7 +222,16 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		return;
 	}
 	struct fb_wire_plan plan;
-	agg_fed_poll(srv->fed, e->client, poll.status, now_ms, &plan);
+	if (poll.status == FB_WIRE_POLL_UPLOAD) {
+		struct agg_outcome o;
+		if (!agg_fed_upload_ask(srv->fed, e->client, h->round_id,
+				    now_ms, &plan, &o)) {
+			send_ack(srv, req, e, h->round_id, &o);
+			return;
+		}
+	} else {
+		agg_fed_poll(srv->fed, e->client, poll.status, now_ms, &plan);
+	}
 	size_t plen = fb_wire_plan_len(&plan);
 	struct fb_msg *m = plen > 0 ? alloc_sealed(plen) : NULL;
 	if (m == NULL ||

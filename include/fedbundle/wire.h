@@ -192,12 +192,14 @@ fb_wire_tensor_bytes(const struct fb_wire_tensor *t)
 }
 
 // §5.2 POLL: "I am ready, give me the current plan". The header round_id
-// is the last round the client completed (0: none).
+// is the last round the client completed (0: none); with status UPLOAD,
+// the round whose update the client holds.
 #define FB_WIRE_POLL_LEN 4
 enum fb_wire_poll_status {
 	FB_WIRE_POLL_READY = 0,            // can train now
 	FB_WIRE_POLL_BUDGET_EXHAUSTED = 1, // will not train again
 	FB_WIRE_POLL_PAUSED = 2,           // will not train for now
+	FB_WIRE_POLL_UPLOAD = 3,           // holds an update: may it send?
 };
 struct fb_wire_poll {
 	uint8_t status; // enum fb_wire_poll_status
@@ -208,6 +210,7 @@ enum fb_wire_plan_kind {
 	FB_WIRE_PLAN_TRAIN = 1,
 	FB_WIRE_PLAN_WAIT = 2,
 	FB_WIRE_PLAN_DONE = 3,
+	FB_WIRE_PLAN_UPLOAD = 4, // answer to POLL UPLOAD: send the update now
 };
 
 // §5.3.1 privacy granularity.

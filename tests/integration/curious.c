@@ -182,6 +182,17 @@ on_sealed(struct fb_request *req)
 		fb_request_drop(req);
 		return;
 	}
+	struct fb_wire_poll poll;
+	if (h.type == FB_WIRE_POLL &&
+			fb_wire_poll_decode(&poll, body, blen) == FB_OK &&
+			poll.status == FB_WIRE_POLL_UPLOAD) {
+		// An honest aggregator's answer: upload now.
+		struct fb_wire_plan p = {.kind = FB_WIRE_PLAN_UPLOAD,
+				.deadline_ms = 60000};
+		reply_sealed(req, cl, FB_WIRE_PLAN, h.round_id, &p,
+				fb_wire_plan_len(&p), enc_plan);
+		return;
+	}
 	if (h.type == FB_WIRE_POLL) {
 		struct fb_wire_plan p;
 		if (cl->phase < 2) {

@@ -35,7 +35,7 @@ run_size() {
 	: >"$WORK/roster.txt"
 	for ((i = 0; i < n; i++)); do cat "$WORK/keys/retailer-$i.pub" >>"$WORK/roster.txt"; done
 	SOCK="tcp://127.0.0.1:$PORT" server_config 3 "$n" 120000 \
-		'{"granularity": "none", "local_epochs": 1}' "\"min_clients\": $n, \"contexts\": 32"
+		'{"granularity": "none", "local_epochs": 1}' "\"min_clients\": $n, \"contexts\": 32, \"upload_slots\": 2"
 	for ((i = 0; i < n; i++)); do
 		local d
 		d=$(printf "retailer-%02d" "$i")
@@ -66,6 +66,15 @@ EOP
 	check "$n clients: every client finished" test "$bad" = 0
 	check "$n clients: 3 rounds committed with $n updates each" test \
 		"$(grep -c "\"status\": \"committed\".*\"updates\": $n," "$WORK/metrics.jsonl")" = 3
+	# Every update was sent after a granted upload slot, and never more
+	# than upload_slots (2 here) were held at once.
+	check "$n clients: every update asked for an upload slot" awk -v n="$n" -F '"upload_grants": ' \
+		'{ split($2, a, ","); if (a[1] + 0 < n) bad = 1 } END { exit bad }' "$WORK/metrics.jsonl"
+	check "$n clients: at most 2 upload slots held at once" awk -F '"uploads_peak": ' \
+		'{ split($2, a, /[,}]/); if (a[1] + 0 > 2 || a[1] + 0 < 1) bad = 1 } END { exit bad }' "$WORK/metrics.jsonl"
+	local waits
+	waits=$(awk -F '"upload_waits": ' '{ split($2, a, ","); s += a[1] } END { print s + 0 }' "$WORK/metrics.jsonl")
+	echo "# $n clients: $waits upload requests told to wait over 3 rounds"
 	local round agg maxmsg
 	round=$(awk -F '"collection_s": ' '{ split($2, a, ","); s += a[1]; n++ } END { printf "%.3f", s / n }' "$WORK/metrics.jsonl")
 	agg=$(awk -F '"aggregation_s": ' '{ split($2, a, ","); s += a[1]; n++ } END { printf "%.4f", s / n }' "$WORK/metrics.jsonl")

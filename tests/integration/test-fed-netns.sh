@@ -4,13 +4,16 @@
 # aggregator's namespace by a veth pair, over tcp://. Nothing is added to
 # the root namespace, so addresses or links left over elsewhere (a killed
 # run, the host's own) cannot shadow the test's routes; user-level DP (d = 8, so an update is ~80 KB),
-# 5 rounds, quorum 3, deadline 12 s. Every link gets 200 ms of round-trip
+# 5 rounds, quorum 2, deadline 12 s. Every link gets 200 ms of round-trip
 # latency and 5% packet loss each way: with `tc netem` where the kernel
 # has it; otherwise the latency comes from tests/integration/delayproxy
 # (100 ms each way, inside the client's namespace) and the loss from
 # iptables' statistic match (inside the namespace, both directions).
 # Retailer-3's link is taken down when round 2 is planned and brought back
-# one second after round 3 is planned: it misses round 2 entirely. The
+# one second after round 3 is planned: it misses round 2 entirely.
+# Quorum 2: over lossy links a client may take several seconds to connect
+# (SYN and handshake retransmissions), so a round may be planned with 3
+# of the 4; with retailer-3 cut off, 2 updates must still commit it. The
 # training must complete, and retailer-3 must take part again afterwards.
 # Skips (TAP) without root, without `ip`, or where namespaces cannot be
 # made (no CAP_NET_ADMIN).
@@ -80,7 +83,7 @@ echo "# impairment: $mode (200 ms round trip, 5% loss each way)"
 
 fed_data 4
 urls="tcp://$net.0.1:$PORT,tcp://$net.1.1:$PORT,tcp://$net.2.1:$PORT,tcp://$net.3.1:$PORT"
-SOCK=$urls PLAN_WAIT_MS=2000 server_config 5 3 12000 '{"granularity": "user", "q": 0.5,
+SOCK=$urls PLAN_WAIT_MS=2000 server_config 5 2 12000 '{"granularity": "user", "q": 0.5,
  "local_steps": 2, "dim": 8, "target_epsilon": 20, "delta": 1e-5, "clip": 1.0}' '"min_clients": 4'
 for i in 0 1 2 3; do
 	if [ "$mode" = netem ]; then

@@ -127,9 +127,12 @@ TEST(poll_bytes_and_refusals)
 	buf[2] = 1;
 	REFUSED(fb_wire_poll_decode(&d, buf, 4), "reserved");
 	buf[2] = 0;
-	buf[0] = 3;
+	buf[0] = 3; // UPLOAD
+	CHECK_OK(fb_wire_poll_decode(&d, buf, 4));
+	CHECK(d.status == FB_WIRE_POLL_UPLOAD);
+	buf[0] = 4;
 	d.status = 77;
-	REFUSED(fb_wire_poll_decode(&d, buf, 4), "status 3");
+	REFUSED(fb_wire_poll_decode(&d, buf, 4), "status 4");
 	CHECK(d.status == 77); // untouched on failure
 	p.status = 9;
 	CHECK_ERR(fb_wire_poll_encode(buf, sizeof(buf), &p, &len), FB_EINVAL);
@@ -301,6 +304,27 @@ TEST(plan_wait_done)
 	CHECK(len == 16 + 4 + 36 + 28);
 	CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
 	CHECK(d.kind == FB_WIRE_PLAN_DONE && d.n_tensors == 2);
+
+	// UPLOAD: a deadline, no retry, no config, no tensors.
+	struct fb_wire_plan up = {
+			.kind = FB_WIRE_PLAN_UPLOAD, .deadline_ms = 0x01020304};
+	CHECK_OK(fb_wire_plan_encode(buf, sizeof(buf), &up, &len, NULL));
+	const uint8_t want_up[20] = {4, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 0, 0,
+			0, 0, 0, 0, 0, 0};
+	CHECK(len == 20 && memcmp(buf, want_up, 20) == 0);
+	CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
+	CHECK(d.kind == FB_WIRE_PLAN_UPLOAD && d.deadline_ms == 0x01020304);
+	buf[11] = 0;
+	buf[10] = 0;
+	buf[9] = 0;
+	buf[8] = 0;
+	REFUSED(fb_wire_plan_decode(&d, buf, len, &lim), "deadline_ms is 0");
+	buf[8] = 1;
+	buf[7] = 1;
+	REFUSED(fb_wire_plan_decode(&d, buf, len, &lim), "retry_after_ms");
+	up.retry_after_ms = 5;
+	CHECK_ERR(fb_wire_plan_encode(buf, sizeof(buf), &up, &len, NULL),
+			FB_EINVAL);
 }
 
 TEST(zero_copy_slots)

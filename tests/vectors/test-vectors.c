@@ -558,6 +558,34 @@ TEST(error_vectors)
 	fb_hs_client_destroy(c);
 }
 
+// The upload request and its grant (§5.2 status 3, §5.3 kind 4), sealed
+// after the others: their sequence numbers continue each direction's.
+TEST(upload_vectors)
+{
+	struct fb_wire_poll poll = {.status = FB_WIRE_POLL_UPLOAD};
+	size_t len;
+	CHECK_OK(fb_wire_poll_encode(body_buf, sizeof(body_buf), &poll, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("poll-upload.hex",
+			"POLL (UPLOAD, round 1: may I send my update?)", "§5.2",
+			true, FB_WIRE_POLL, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_poll d;
+	CHECK_OK(fb_wire_poll_decode(&d, p, n));
+	CHECK(d.status == FB_WIRE_POLL_UPLOAD);
+
+	struct fb_wire_plan plan = {
+			.kind = FB_WIRE_PLAN_UPLOAD, .deadline_ms = 30000};
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	n = sealed_vector("plan-upload.hex",
+			"PLAN (UPLOAD, round 1: send it now)", "§5.3", false,
+			FB_WIRE_PLAN, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_plan dp;
+	CHECK_OK(fb_wire_plan_decode(&dp, p, n, &lim));
+	CHECK(dp.kind == FB_WIRE_PLAN_UPLOAD && dp.deadline_ms == 30000);
+	CHECK(dp.n_tensors == 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -599,6 +627,7 @@ main(int argc, char **argv)
 	RUN(ack_vector);
 	RUN(refuse_vector);
 	RUN(error_vectors);
+	RUN(upload_vectors);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);
