@@ -386,6 +386,37 @@ has_critical_field(const uint8_t *body, size_t len)
 	return false;
 }
 
+// The decoder limits of a PLAN for this client: its catalogue's largest
+// dimension and its policy's max_dim.
+static struct fb_wire_limits
+plan_limits(const struct node *n)
+{
+	const struct fb_dataset *ds = n->ds;
+	uint32_t rows = ds->n_items > ds->n_bundles ? ds->n_items
+						    : ds->n_bundles;
+	rows = rows > ds->n_attrs ? rows : ds->n_attrs;
+	struct fb_wire_limits lim = {
+			FB_WIRE_MAX_TENSORS, rows, n->pol->max_dim, true};
+	return lim;
+}
+
+// A POLL with status, its body encoded at FB_ENV_BODY_OFF; NULL when out
+// of memory.
+static struct fb_msg *
+poll_message(uint8_t status)
+{
+	struct fb_wire_poll poll = {.status = status};
+	struct fb_msg *m = NULL;
+	size_t blen = FB_WIRE_POLL_LEN;
+	if (alloc_body(&m, blen) != FB_OK ||
+			fb_wire_poll_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
+					blen, &poll, &blen) != FB_OK) {
+		fb_msg_free(m);
+		return NULL;
+	}
+	return m;
+}
+
 enum upload_ask {
 	ASK_GO,       // PLAN UPLOAD: send the update now
 	ASK_ANSWERED, // the aggregator answered for the round (*ack)
@@ -403,24 +434,14 @@ static enum upload_ask
 ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 		struct fb_wire_ack *ack)
 {
-	const struct fb_dataset *ds = n->ds;
-	uint32_t rows = ds->n_items > ds->n_bundles ? ds->n_items
-						    : ds->n_bundles;
-	rows = rows > ds->n_attrs ? rows : ds->n_attrs;
-	struct fb_wire_limits lim = {
-			FB_WIRE_MAX_TENSORS, rows, n->pol->max_dim, true};
+	struct fb_wire_limits lim = plan_limits(n);
 	while (stop_signal == 0) {
-		struct fb_wire_poll poll = {.status = FB_WIRE_POLL_UPLOAD};
-		struct fb_msg *m = NULL;
-		size_t blen = FB_WIRE_POLL_LEN;
-		if (alloc_body(&m, blen) != FB_OK ||
-				fb_wire_poll_encode(fb_msg_data(m) +
-								FB_ENV_BODY_OFF,
-						blen, &poll, &blen) != FB_OK) {
-			fb_msg_free(m);
+		struct fb_msg *m = poll_message(FB_WIRE_POLL_UPLOAD);
+		if (m == NULL) {
 			drop_session(c);
 			return ASK_FAILED;
 		}
+		size_t blen;
 		struct fb_msg *reply = NULL;
 		struct fb_wire_header h;
 		uint8_t *body;
@@ -627,17 +648,13 @@ keep_final(struct node *n, const struct fb_wire_plan *plan)
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
 {
-	struct fb_wire_poll poll = {.status = n->st.exhausted
+	struct fb_msg *m = poll_message(n->st.exhausted
 					? FB_WIRE_POLL_BUDGET_EXHAUSTED
-					: FB_WIRE_POLL_READY};
-	struct fb_msg *m = NULL;
-	size_t blen = FB_WIRE_POLL_LEN;
-	if (alloc_body(&m, blen) != FB_OK ||
-			fb_wire_poll_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
-					blen, &poll, &blen) != FB_OK) {
-		fb_msg_free(m);
+					: FB_WIRE_POLL_READY);
+	if (m == NULL) {
 		return NODE_STEP_FATAL;
 	}
+	size_t blen;
 	struct fb_msg *reply = NULL;
 	struct fb_wire_header h;
 	uint8_t *body;
@@ -648,12 +665,7 @@ poll_once(struct node *n, struct node_conn *c)
 	}
 	c->last_ok_ms = now_ms();
 	c->backoff_ms = 0;
-	const struct fb_dataset *ds = n->ds;
-	uint32_t rows = ds->n_items > ds->n_bundles ? ds->n_items
-						    : ds->n_bundles;
-	rows = rows > ds->n_attrs ? rows : ds->n_attrs;
-	struct fb_wire_limits lim = {
-			FB_WIRE_MAX_TENSORS, rows, n->pol->max_dim, true};
+	struct fb_wire_limits lim = plan_limits(n);
 	struct fb_wire_plan plan;
 	fb_err err = h.type == FB_WIRE_PLAN
 			? fb_wire_plan_decode(&plan, body, blen, &lim)
