@@ -331,3 +331,19 @@ fb_config_load(const char *path, const struct fb_cfg_section *sections,
 	free(text);
 	return err;
 }
+
+void
+fb_config_print_key(FILE *fp, const char *prefix, const struct fb_cfg_field *f)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+	fprintf(fp, "  %-24s %s", name, f->help);
+	if (f->type == FB_CFG_ENUM) {
+		fprintf(fp, " [");
+		for (size_t k = 0; f->choices[k] != NULL; k++) {
+			fprintf(fp, "%s%s", k > 0 ? "|" : "", f->choices[k]);
+		}
+		fprintf(fp, "]");
+	}
+	fputc('\n', fp);
+}

@@ -353,18 +353,7 @@ print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
 		size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s%s", prefix, f[i].name);
-		fprintf(fp, "  %-24s %s", name, f[i].help);
-		if (f[i].type == FB_CFG_ENUM) {
-			fprintf(fp, " [");
-			for (size_t k = 0; f[i].choices[k] != NULL; k++) {
-				fprintf(fp, "%s%s", k > 0 ? "|" : "",
-						f[i].choices[k]);
-			}
-			fprintf(fp, "]");
-		}
-		fputc('\n', fp);
+		fb_config_print_key(fp, prefix, &f[i]);
 	}
 }
 

@@ -511,6 +511,35 @@ mode_label(const char *privacy)
 			: "non-private";
 }
 
+// The legend of one curve of the training-curves and retailers figures:
+// mode m (0 user DP, 1 client DP, 2 none) at target epsilon eps.
+static void
+series_label(char *buf, size_t cap, int m, double eps)
+{
+	if (m == 2) {
+		snprintf(buf, cap, "non-private");
+	} else {
+		snprintf(buf, cap, "%s, ε = %g",
+				m == 0 ? "user DP" : "client DP", eps);
+	}
+}
+
+// One clause of a gnuplot "plot" command: data block `block` of `dat`
+// drawn with `style` (columns and style, e.g. "1:2 with linespoints"),
+// client DP dashed. *first tells whether the clause opens the command.
+static void
+plot_series(FILE *gp, bool *first, const char *dat, size_t block,
+		const char *style, const char *colour, int point,
+		double point_size, int m, const char *label)
+{
+	fprintf(gp,
+			"%s'%s' index %zu using %s lc rgb '%s' pt %d ps %g "
+			"dt %d title \"%s\"",
+			*first ? "plot " : ", \\\n     ", dat, block, style,
+			colour, point, point_size, m == 1 ? 2 : 1, label);
+	*first = false;
+}
+
 struct ctx {
 	struct table t;
 	const char *out;
@@ -943,26 +972,12 @@ plot_curves(struct ctx *c)
 				char colour[16], label[96];
 				series_colour(modes[m], i, n_eps, colour,
 						sizeof(colour));
-				if (m == 2) {
-					snprintf(label, sizeof(label),
-							"non-private");
-				} else {
-					snprintf(label, sizeof(label),
-							"%s, ε = %g",
-							m == 0 ? "user DP"
-							       : "client DP",
-							eps[i]);
-				}
-				fprintf(gp,
-						"%s'training-curves.dat' index %zu "
-						"using 1:2 with linespoints lc rgb "
-						"'%s' pt %d ps 0.9 dt %d title "
-						"\"%s\"",
-						first ? "plot " : ", \\\n     ",
-						block, colour,
-						series_point(modes[m], i),
-						m == 1 ? 2 : 1, label);
-				first = false;
+				series_label(label, sizeof(label), m, eps[i]);
+				plot_series(gp, &first, "training-curves.dat",
+						block, "1:2 with linespoints",
+						colour,
+						series_point(modes[m], i), 0.9,
+						m, label);
 				block++;
 			}
 		}
@@ -1117,25 +1132,12 @@ plot_retailers(struct ctx *c)
 				}
 				series_colour(modes[m], rank, n_eps, colour,
 						sizeof(colour));
-				if (m == 2) {
-					snprintf(label, sizeof(label),
-							"non-private");
-				} else {
-					snprintf(label, sizeof(label),
-							"%s, ε = %g",
-							m == 0 ? "user DP"
-							       : "client DP",
-							show[i]);
-				}
-				fprintf(gp,
-						"%s'retailers.dat' index %zu using "
-						"1:2:3 with yerrorlines lc rgb '%s' pt "
-						"%d ps 1.1 dt %d title \"%s\"",
-						first ? "plot " : ", \\\n     ",
-						block, colour,
+				series_label(label, sizeof(label), m, show[i]);
+				plot_series(gp, &first, "retailers.dat", block,
+						"1:2:3 with yerrorlines",
+						colour,
 						series_point(modes[m], rank),
-						m == 1 ? 2 : 1, label);
-				first = false;
+						1.1, m, label);
 				block++;
 			}
 		}

@@ -78,7 +78,8 @@ round_key_skipped(const char *name)
 			strcmp(name, "target_epsilon") == 0;
 }
 
-#define MAX_SERVER_FIELDS 16
+// Room for every key of server_keys (it ends with NULL).
+#define MAX_SERVER_FIELDS (sizeof(server_keys) / sizeof(server_keys[0]) - 1)
 
 // Copies the allowed entries of the aggregator's top-level schema.
 static size_t
@@ -267,8 +268,8 @@ sim_config_load(struct sim_config *out, const char *path)
 	return err;
 }
 
-static void
-write_string(FILE *fp, const char *s)
+void
+sim_json_string(FILE *fp, const char *s)
 {
 	fputc('"', fp);
 	for (; *s != '\0'; s++) {
@@ -305,7 +306,7 @@ write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 		fputs(*(const bool *)(const void *)p ? "true" : "false", fp);
 		break;
 	case FB_CFG_ENUM:
-		write_string(fp, f->choices[*(const int *)(const void *)p]);
+		sim_json_string(fp, f->choices[*(const int *)(const void *)p]);
 		break;
 	case FB_CFG_U32_LIST: {
 		uint32_t n = *(const uint32_t *)(const void
@@ -320,7 +321,7 @@ write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 		break;
 	}
 	case FB_CFG_STRING:
-		write_string(fp, p);
+		sim_json_string(fp, p);
 		break;
 	}
 }
@@ -371,18 +372,7 @@ print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
 		if (round && round_key_skipped(f[i].name)) {
 			continue;
 		}
-		char name[64];
-		snprintf(name, sizeof(name), "%s%s", prefix, f[i].name);
-		fprintf(fp, "  %-24s %s", name, f[i].help);
-		if (f[i].type == FB_CFG_ENUM) {
-			fprintf(fp, " [");
-			for (size_t k = 0; f[i].choices[k] != NULL; k++) {
-				fprintf(fp, "%s%s", k > 0 ? "|" : "",
-						f[i].choices[k]);
-			}
-			fprintf(fp, "]");
-		}
-		fputc('\n', fp);
+		fb_config_print_key(fp, prefix, &f[i]);
 	}
 }
 

@@ -96,23 +96,6 @@ derive(uint64_t seed, enum seed_tag tag, uint64_t k)
 			((UINT64_C(1) << 53) - 1);
 }
 
-static void
-json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			fprintf(fp, "\\%c", ch);
-		} else if (ch < 0x20) {
-			fprintf(fp, "\\u%04x", ch);
-		} else {
-			fputc(ch, fp);
-		}
-	}
-	fputc('"', fp);
-}
-
 // A finite number, or null.
 static void
 json_number(FILE *fp, double v)
@@ -345,7 +328,7 @@ write_checksums(FILE *fp, const char *dir)
 				fb_hash_hex(digest, hex);
 				fprintf(fp, "%s\n    {\"file\": ",
 						first ? "" : ",");
-				json_string(fp, names[i]->d_name);
+				sim_json_string(fp, names[i]->d_name);
 				fprintf(fp,
 						", \"bytes\": %lld, \"blake2b-256\": "
 						"\"%s\"}",
@@ -759,7 +742,7 @@ write_round_line(FILE *fp, const struct sim_config *cfg,
 						: INFINITY;
 			}
 		} else {
-			json_string(fp,
+			sim_json_string(fp,
 					status_names[r->client_status[c] < 6
 									? r->client_status[c]
 									: 0]);
@@ -929,9 +912,9 @@ write_manifest(struct run *R)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(fp, "{\n  \"tool\": \"fedbundle simulate\",\n  \"version\": ");
-	json_string(fp, FB_VCS_TAG);
+	sim_json_string(fp, FB_VCS_TAG);
 	fprintf(fp, ",\n  \"command\": ");
-	json_string(fp, R->opt->command != NULL ? R->opt->command : "");
+	sim_json_string(fp, R->opt->command != NULL ? R->opt->command : "");
 	fprintf(fp,
 			",\n  \"started\": \"%s\",\n  \"noise\": \"" SIM_NOISE_NOTE
 			"\",\n  \"seed\": %llu,\n  \"mode\": \"%s\",\n"
@@ -948,11 +931,11 @@ write_manifest(struct run *R)
 			cfg->privacy == SIM_PRIV_NONE ? INFINITY
 						      : cfg->epsilon);
 	fprintf(fp, ", \"delta\": %.10g, \"trust\": ", cfg->server.round.delta);
-	json_string(fp, sim_trust_text(cfg->privacy));
+	sim_json_string(fp, sim_trust_text(cfg->privacy));
 	fprintf(fp, "},\n  \"config\": ");
 	sim_config_write_json(fp, cfg, 2);
 	fprintf(fp, ",\n  \"dataset\": {\"path\": ");
-	json_string(fp, cfg->data);
+	sim_json_string(fp, cfg->data);
 	fprintf(fp,
 			", \"users\": %u, \"bundles\": %u, \"items\": %u, "
 			"\"attrs\": %u,\n  \"files\": ",
@@ -1468,7 +1451,7 @@ write_summary(struct run *R)
 			s->best_round, (unsigned long long)s->eval_users,
 			(unsigned long long)s->bytes, s->wall_s,
 			s->rounds_per_min, s->peak_rss_kb);
-	json_string(fp, sim_trust_text(R->cfg->privacy));
+	sim_json_string(fp, sim_trust_text(R->cfg->privacy));
 	fprintf(fp, "}\n");
 	bool bad = ferror(fp) != 0;
 	bad |= fclose(fp) != 0;

@@ -88,6 +88,10 @@ void sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent);
 // Prints every key with its help line (for --help).
 void sim_config_print_keys(FILE *fp);
 
+// Writes s as a JSON string literal (quotes, backslashes and control
+// characters escaped).
+void sim_json_string(FILE *fp, const char *s);
+
 // "none", "user", "client".
 const char *sim_privacy_name(int privacy);
 

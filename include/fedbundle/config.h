@@ -13,6 +13,7 @@
 #define FB_INCLUDE_FEDBUNDLE_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "fedbundle/err.h"
 
@@ -52,6 +53,10 @@ struct fb_cfg_section {
 // On error the targets may be partly written: callers parse into a copy.
 fb_err fb_config_parse(const char *label, const char *text, size_t len,
 		const struct fb_cfg_section *sections, size_t n_sections);
+
+// Prints one key's --help line: "  PREFIXname  help [choice|...]".
+void fb_config_print_key(
+		FILE *fp, const char *prefix, const struct fb_cfg_field *f);
 
 // Reads the file at path (at most 1 MiB) and parses it.
 fb_err fb_config_load(const char *path, const struct fb_cfg_section *sections,
