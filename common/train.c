@@ -516,6 +516,43 @@ fail:
 	return err;
 }
 
+fb_err
+fb_trainer_restart(struct fb_trainer *t, const struct fb_train_config *cfg)
+{
+	fb_err err = fb_train_config_check(cfg);
+	if (err != FB_OK) {
+		return err;
+	}
+	// What fb_trainer_create sized or selected from the configuration.
+	const struct fb_train_config *was = &t->cfg;
+	struct fb_rep_opts ro, had;
+	fb_train_rep_opts(cfg, &ro);
+	fb_train_rep_opts(was, &had);
+	if (cfg->threads != was->threads || cfg->optimizer != was->optimizer ||
+			cfg->neg_per_pos != was->neg_per_pos ||
+			(cfg->item_weight > 0) != (was->item_weight > 0) ||
+			ro.item_view != had.item_view ||
+			ro.use_attrs != had.use_attrs ||
+			ro.user_item_view != had.user_item_view ||
+			ro.bias != had.bias) {
+		return fb_errorf(FB_EINVAL,
+				"restart: the configuration changed what the "
+				"trainer was built for");
+	}
+	t->cfg = *cfg;
+	if (cfg->optimizer == FB_OPT_ADAM) {
+		fb_matrix_zero(&t->adam_m.V);
+		fb_matrix_zero(&t->adam_m.W);
+		fb_matrix_zero(&t->adam_m.M);
+		fb_matrix_zero(&t->adam_v.V);
+		fb_matrix_zero(&t->adam_v.W);
+		fb_matrix_zero(&t->adam_v.M);
+	}
+	t->adam_t = 0;
+	fb_reps_compute(&t->reps, t->model, &t->cat);
+	return FB_OK;
+}
+
 const struct fb_train_config *
 fb_trainer_config(const struct fb_trainer *t)
 {

@@ -153,6 +153,17 @@ fb_err fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
 		struct fb_model *model, struct fb_matrix *P,
 		const struct fb_train_config *cfg);
 
+// Makes t what fb_trainer_create(ds, model, P, cfg) would make of its
+// model's and P's current values, keeping its buffers (about six model
+// sizes): a fresh optimizer state and representations recomputed. A
+// client that trains every round from a new global model saves the
+// allocation and page faults of a new trainer this way. FB_EINVAL (t
+// unchanged) if cfg is invalid or differs in what the buffers were built
+// for (threads, optimizer, negatives per positive, representation
+// switches, whether item_weight is 0); then create a new trainer.
+fb_err fb_trainer_restart(
+		struct fb_trainer *t, const struct fb_train_config *cfg);
+
 // Frees the trainer (not the model, P or ds); NULL is a no-op.
 void fb_trainer_destroy(struct fb_trainer *t);
 

@@ -267,6 +267,68 @@ TEST(training_is_reproducible)
 	fb_model_finish(&d);
 }
 
+// A trainer restarted on a new model (a client's next round) trains
+// exactly as a new trainer on that model would, with either optimizer;
+// a configuration the buffers were not built for is refused.
+static void
+restart_matches_create(enum fb_optimizer opt)
+{
+	struct fb_train_config cfg;
+	fb_train_config_defaults(&cfg);
+	cfg.dim = 8;
+	cfg.batch_users = 16;
+	cfg.optimizer = opt;
+	struct rig r;
+	CHECK_OK(rig_init(&r, &cfg, 64));
+	for (uint32_t e = 1; e <= 2; e++) {
+		CHECK_OK(fb_trainer_epoch(r.t, e, NULL));
+	}
+	// The next round: a new model, other learning rates and seed.
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 12, 0);
+	fb_model_randomize(&r.model, &rng, 0.5f);
+	cfg.lr *= 2;
+	cfg.lr_user *= 0.5;
+	cfg.seed = 99;
+	struct fb_model fresh = {0};
+	struct fb_matrix P = {0};
+	CHECK_OK(fb_model_copy(&fresh, &r.model));
+	CHECK_OK(fb_matrix_init(&P, r.P.rows, r.P.cols));
+	CHECK_OK(fb_matrix_copy(&P, &r.P));
+	struct fb_trainer *t = NULL;
+	CHECK_OK(fb_trainer_create(&t, r.ds, &fresh, &P, &cfg));
+	CHECK_OK(fb_trainer_restart(r.t, &cfg));
+	for (uint32_t e = 1; e <= 2; e++) {
+		CHECK_OK(fb_trainer_epoch(r.t, e, NULL));
+		CHECK_OK(fb_trainer_epoch(t, e, NULL));
+	}
+	CHECK(memcmp(fresh.V.data, r.model.V.data,
+			      fb_matrix_len(&fresh.V) * sizeof(float)) == 0);
+	CHECK(memcmp(fresh.W.data, r.model.W.data,
+			      fb_matrix_len(&fresh.W) * sizeof(float)) == 0);
+	CHECK(memcmp(P.data, r.P.data, fb_matrix_len(&P) * sizeof(float)) == 0);
+	struct fb_train_config other = cfg;
+	other.threads = 2;
+	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "restart");
+	other = cfg;
+	other.neg_per_pos++;
+	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
+	other = cfg;
+	other.item_view = !other.item_view;
+	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
+	fb_trainer_destroy(t);
+	fb_model_finish(&fresh);
+	fb_matrix_finish(&P);
+	rig_finish(&r);
+}
+
+TEST(restart_equals_a_new_trainer)
+{
+	restart_matches_create(FB_OPT_ADAM);
+	restart_matches_create(FB_OPT_SGD);
+}
+
 TEST(learns_planted_communities)
 {
 	struct fb_dataset *ds = planted(200, 40, 80, 5);
@@ -376,6 +438,7 @@ main(void)
 	RUN(gradient_matches_finite_differences);
 	RUN(clipping_bounds_every_user);
 	RUN(training_is_reproducible);
+	RUN(restart_equals_a_new_trainer);
 	RUN(learns_planted_communities);
 	RUN(restricted_training_keeps_what_it_must);
 	RUN(config_is_checked);
