@@ -28,6 +28,14 @@ mono_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+double
+node_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static fb_err __attribute__((format(printf, 3, 4)))
 refuse(struct node_round *out, uint16_t reason, const char *fmt, ...)
 {
@@ -421,10 +429,21 @@ node_local_eval(const struct node_policy *pol, const struct fb_dataset *ds,
 	return FB_OK;
 }
 
+void
+node_work_finish(struct node_work *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	fb_trainer_destroy(w->trainer);
+	fb_model_finish(&w->local);
+	memset(w, 0, sizeof(*w));
+}
+
 fb_err
 node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 		struct node_state *st, const struct fb_wire_plan *plan,
-		uint32_t round, struct node_round *out)
+		uint32_t round, struct node_work *work, struct node_round *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->epsilon = INFINITY;
@@ -433,9 +452,11 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	if (out->refuse) {
 		return FB_OK;
 	}
+	double cpu0 = node_cpu_s();
 	uint32_t n_attrs = c->train.use_attrs ? ds->n_attrs : 0;
-	struct fb_model recv = {0}, local = {0};
-	struct fb_trainer *t = NULL;
+	struct fb_model recv = {0}, own = {0};
+	struct fb_model *local = work != NULL ? &work->local : &own;
+	struct fb_trainer *t = work != NULL ? work->trainer : NULL;
 	struct fb_dp *dp = NULL;
 	struct fb_msg *msg = NULL;
 	fb_err err = fb_model_init(
@@ -471,7 +492,16 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	copy_plan_tensor(&recv.V, plan_tensor(plan, FB_WIRE_TENSOR_ITEMS));
 	copy_plan_tensor(&recv.W, plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES));
 	copy_plan_tensor(&recv.M, plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ));
-	if ((err = fb_model_copy(&local, &recv)) != FB_OK) {
+	if (local->dim != recv.dim || local->n_items != recv.n_items ||
+			local->n_bundles != recv.n_bundles ||
+			local->n_attrs != recv.n_attrs) {
+		// A new shape (or the first round): a new workspace.
+		fb_trainer_destroy(t);
+		t = NULL;
+		fb_model_finish(local);
+		memset(local, 0, sizeof(*local));
+	}
+	if ((err = fb_model_copy(local, &recv)) != FB_OK) {
 		goto out;
 	}
 	struct fb_train_config tc;
@@ -493,22 +523,31 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 			}
 		}
 	}
-	if ((err = fb_trainer_create(&t, ds, &local, &st->P, &tc)) != FB_OK) {
+	if (t != NULL && fb_trainer_restart(t, &tc) != FB_OK) {
+		fb_trainer_destroy(t); // built for another configuration
+		t = NULL;
+	}
+	if (t == NULL &&
+			(err = fb_trainer_create(&t, ds, local, &st->P, &tc)) !=
+					FB_OK) {
 		goto out;
 	}
-	double t0 = mono_s();
+	double t0 = mono_s(), cpu1 = node_cpu_s();
+	out->cpu.prepare = cpu1 - cpu0;
 	if (dp != NULL) {
-		err = train_dp(t, &local, dp, c, steps, round, out);
+		err = train_dp(t, local, dp, c, steps, round, out);
 	} else {
-		err = train_plain(t, &local, c, &tc, round, out);
+		err = train_plain(t, local, c, &tc, round, out);
 	}
 	out->train_s = mono_s() - t0;
+	cpu0 = node_cpu_s();
+	out->cpu.train = cpu0 - cpu1;
 	if (err != FB_OK) {
 		goto out;
 	}
-	if (!fb_matrix_all_finite(&local.V) ||
-			!fb_matrix_all_finite(&local.W) ||
-			!fb_matrix_all_finite(&local.M) ||
+	if (!fb_matrix_all_finite(&local->V) ||
+			!fb_matrix_all_finite(&local->W) ||
+			!fb_matrix_all_finite(&local->M) ||
 			!fb_matrix_all_finite(&st->P)) {
 		err = fb_errorf(FB_ESTATE,
 				"local training diverged (non-finite factors): "
@@ -528,6 +567,7 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 		}
 	}
 	t0 = mono_s();
+	cpu1 = node_cpu_s();
 	if (c->report_eval) {
 		err = node_local_eval(pol, ds, st, &out->recall_sum,
 				&out->ndcg_sum, &out->eval_users);
@@ -536,6 +576,7 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 		}
 	}
 	out->eval_s = mono_s() - t0;
+	out->cpu.eval = node_cpu_s() - cpu1;
 	u.epsilon_spent = out->epsilon;
 	u.train_loss = isfinite(out->loss) ? out->loss : 0;
 	u.recall_sum = out->recall_sum;
@@ -554,25 +595,31 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	const struct fb_model *g = &st->global;
 	if (c->granularity == FB_WIRE_GRAN_CLIENT) {
 		// DP-FedAvg: the whole contribution clipped to C.
-		double norm = sqrt(delta_sqnorm(&local.V, &g->V) +
-				delta_sqnorm(&local.W, &g->W) +
-				delta_sqnorm(&local.M, &g->M));
+		double norm = sqrt(delta_sqnorm(&local->V, &g->V) +
+				delta_sqnorm(&local->W, &g->W) +
+				delta_sqnorm(&local->M, &g->M));
 		if (norm > c->clip_norm) {
 			scale = nextafterf((float)(c->clip_norm / norm), 0.0f);
 		}
 	}
-	write_delta(slots[0], &local.V, &g->V, scale);
-	write_delta(slots[1], &local.W, &g->W, scale);
+	write_delta(slots[0], &local->V, &g->V, scale);
+	write_delta(slots[1], &local->W, &g->W, scale);
 	if (n_attrs > 0) {
-		write_delta(slots[2], &local.M, &g->M, scale);
+		write_delta(slots[2], &local->M, &g->M, scale);
 	}
 	out->update = msg;
 	msg = NULL;
+	// The checks of the trained factors, the DP account and the encoding.
+	out->cpu.encode = node_cpu_s() - cpu0 - out->cpu.eval;
 out:
 	fb_msg_free(msg);
-	fb_trainer_destroy(t);
+	if (work != NULL) {
+		work->trainer = t;
+	} else {
+		fb_trainer_destroy(t);
+	}
 	fb_dp_close(dp);
-	fb_model_finish(&local);
+	fb_model_finish(&own);
 	fb_model_finish(&recv);
 	return err;
 }

@@ -19,10 +19,23 @@
 
 #include "fedbundle/dataset.h"
 #include "fedbundle/err.h"
+#include "fedbundle/train.h"
 #include "fedbundle/transport.h"
 #include "fedbundle/wire.h"
 #include "policy.h"
 #include "state.h"
+
+// CPU seconds of the client's thread in each stage of one round, for the
+// operator and bench/bench-federation.sh: what the round costs the client
+// beside its training (open and decode the PLAN, prepare the model and
+// trainer, encode and seal the UPDATE, save the state). Training threads
+// beyond the first (policy "threads") are not counted.
+struct node_cpu {
+	double open, decode, prepare, train, eval, encode, seal, save;
+};
+
+// CPU seconds of the calling thread.
+double node_cpu_s(void);
 
 struct node_round {
 	bool refuse;     // answer REFUSE (reason, text) instead
@@ -37,17 +50,32 @@ struct node_round {
 	double recall_sum, ndcg_sum;
 	uint32_t eval_users;
 	double train_s, eval_s;
+	struct node_cpu cpu; // prepare, train, eval and encode filled here
 };
+
+// What a client keeps between rounds so that it does not build them again
+// (about seven model sizes of buffers, their allocation and page faults):
+// its working copy of the model and the trainer over it, restarted on
+// each round's global model (fb_trainer_restart). Not saved.
+struct node_work {
+	struct fb_model local;
+	struct fb_trainer *trainer;
+};
+
+// Frees w's model and trainer; NULL-safe.
+void node_work_finish(struct node_work *w);
 
 // Handles a decoded TRAIN plan for round. On success either out->refuse is
 // set (nothing was trained, nothing released) or out->update holds the
 // UPDATE message (the caller seals, sends and frees it), st->P holds the
-// trained user factors and st->global the received model. Errors
-// (FB_ENOMEM, FB_EIO writing the ledger...) mean nothing may be sent.
+// trained user factors and st->global the received model. The workspace
+// work (NULL: a temporary one) is reused and kept for the next round.
+// Errors (FB_ENOMEM, FB_EIO writing the ledger...) mean nothing may be
+// sent.
 fb_err node_local_round(const struct node_policy *pol,
 		const struct fb_dataset *ds, struct node_state *st,
 		const struct fb_wire_plan *plan, uint32_t round,
-		struct node_round *out);
+		struct node_work *work, struct node_round *out);
 
 // Evaluates st->P with st->global on the test split of ds (Recall@20 and
 // NDCG@20 sums and the number of users), as fb_fit_evaluate does.

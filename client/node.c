@@ -137,6 +137,7 @@ node_close(struct node *n)
 	if (n == NULL) {
 		return;
 	}
+	node_work_finish(&n->work); // before the dataset its trainer reads
 	node_state_finish(&n->st);
 	if (!n->ds_borrowed) {
 		fb_dataset_destroy(n->ds);
@@ -303,8 +304,10 @@ sealed_call(struct node *n, struct node_conn *c, struct fb_msg *m, uint8_t type,
 		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
 		uint8_t **body, size_t *blen)
 {
+	double cpu0 = node_cpu_s();
 	fb_err err = fb_env_seal(
 			c->s, fb_msg_data(m), fb_msg_len(m), type, round);
+	n->cpu.seal += node_cpu_s() - cpu0;
 	if (err != FB_OK) {
 		fb_msg_free(m);
 		drop_session(c);
@@ -335,7 +338,9 @@ sealed_call(struct node *n, struct node_conn *c, struct fb_msg *m, uint8_t type,
 		drop_session(c);
 		return fb_errorf(FB_ECLOSED, "connection changed");
 	}
+	cpu0 = node_cpu_s();
 	err = fb_env_open(c->s, fb_msg_data(r), fb_msg_len(r), h, body, blen);
+	n->cpu.open += node_cpu_s() - cpu0;
 	if (err != FB_OK) {
 		fb_log(FB_LOG_WARN, "reply to %s refused: %s",
 				fb_wire_type_name(type), fb_last_error(err));
@@ -593,10 +598,12 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 static fb_err
 save_state(struct node *n)
 {
+	double cpu0 = node_cpu_s();
 	fb_err err = node_state_anchor(&n->st, n->pol->ledger);
 	if (err == FB_OK) {
 		err = node_state_save(&n->st, n->state_path);
 	}
+	n->cpu.save += node_cpu_s() - cpu0;
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "cannot write the state: %s",
 				fb_last_error(err));
@@ -644,6 +651,18 @@ keep_final(struct node *n, const struct fb_wire_plan *plan)
 	n->st.opts.use_attrs = m != NULL;
 }
 
+// The round's CPU seconds per stage (struct node_cpu), one INFO line.
+static void
+log_cpu(const struct node *n, uint32_t round, const struct node_cpu *local)
+{
+	fb_log(FB_LOG_INFO,
+			"round %u: cpu s: open %.4f decode %.4f prepare %.4f "
+			"train %.4f eval %.4f encode %.4f seal %.4f save %.4f",
+			round, n->cpu.open, n->cpu.decode, local->prepare,
+			local->train, local->eval, local->encode, n->cpu.seal,
+			n->cpu.save);
+}
+
 // One POLL and what follows it.
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
@@ -654,6 +673,7 @@ poll_once(struct node *n, struct node_conn *c)
 	if (m == NULL) {
 		return NODE_STEP_FATAL;
 	}
+	memset(&n->cpu, 0, sizeof(n->cpu));
 	size_t blen;
 	struct fb_msg *reply = NULL;
 	struct fb_wire_header h;
@@ -667,10 +687,12 @@ poll_once(struct node *n, struct node_conn *c)
 	c->backoff_ms = 0;
 	struct fb_wire_limits lim = plan_limits(n);
 	struct fb_wire_plan plan;
+	double cpu0 = node_cpu_s();
 	fb_err err = h.type == FB_WIRE_PLAN
 			? fb_wire_plan_decode(&plan, body, blen, &lim)
 			: fb_errorf(FB_EPROTO, "%s instead of PLAN",
 					  fb_wire_type_name(h.type));
+	n->cpu.decode = node_cpu_s() - cpu0;
 	if (err != FB_OK) {
 		bool critical = h.type == FB_WIRE_PLAN &&
 				has_critical_field(body, blen);
@@ -728,8 +750,8 @@ poll_once(struct node *n, struct node_conn *c)
 				"training",
 				round, gran[plan.config.granularity],
 				(double)FB_SEALED_LEN(blen) / 1e6);
-		err = node_local_round(
-				n->pol, n->ds, &n->st, &plan, round, &res);
+		err = node_local_round(n->pol, n->ds, &n->st, &plan, round,
+				n->keep_global ? &n->work : NULL, &res);
 	}
 	fb_msg_free(reply); // the plan's tensors are not needed any more
 	if (!n->keep_global) {
@@ -753,6 +775,9 @@ poll_once(struct node *n, struct node_conn *c)
 		}
 		if (save_state(n) != FB_OK) {
 			next = NODE_STEP_FATAL;
+		}
+		if (trained) {
+			log_cpu(n, round, &res.cpu);
 		}
 	} else {
 		fb_msg_free(res.update);

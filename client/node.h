@@ -15,6 +15,7 @@
 #include "fedbundle/dataset.h"
 #include "fedbundle/err.h"
 #include "fedbundle/identity.h"
+#include "local.h"
 #include "policy.h"
 #include "state.h"
 
@@ -26,10 +27,13 @@ struct node {
 	struct node_state st;
 	char state_path[NODE_PATH_MAX + 32];
 	bool ds_borrowed; // ds belongs to the caller (node_open_with)
-	// Keep the received global model in st after a round (true). A
-	// simulation of many clients in one process drops it: it is the same
-	// model for every client, and one copy each would grow with them.
+	// Keep the received global model in st and the training workspace in
+	// work after a round (true). A simulation of many clients in one
+	// process drops both: the model is the same for every client, and a
+	// copy and a trainer each would grow with them.
 	bool keep_global;
+	struct node_work work;
+	struct node_cpu cpu; // this round's open, decode, seal and save
 };
 
 // Loads the identity, the pinned key, the dataset and the state, and
