@@ -62,6 +62,18 @@ static const struct fb_cfg_field top_fields[] = {
 		{"upload_retry_ms", FB_CFG_U32, T(upload_retry_ms), 0, 6e4,
 				.help = "a client waiting for an upload slot asks "
 					"again after this (at least 100 ms)"},
+		{"download_slots", FB_CFG_U32, T(download_slots), 0, 1e6,
+				.help = "clients sent the model (PLAN TRAIN or "
+					"DONE) at once (bounds the memory of "
+					"replies in flight; 0: no limit)"},
+		{"download_grant_ms", FB_CFG_U32, T(download_grant_ms), 1, 36e5,
+				.help = "a model download the client has not "
+					"confirmed (by its next message) frees "
+					"its slot after this"},
+		{"download_retry_ms", FB_CFG_U32, T(download_retry_ms), 0, 6e4,
+				.help = "a client waiting for a download slot "
+					"polls again after this (at least "
+					"100 ms)"},
 		{"linger_ms", FB_CFG_U32, T(linger_ms), 0, 36e5,
 				.help = "after the last round, keep answering DONE "
 					"this long"},
@@ -177,6 +189,9 @@ agg_config_defaults(struct agg_config *cfg)
 	cfg->upload_slots = 4;
 	cfg->upload_grant_ms = 10000;
 	cfg->upload_retry_ms = 100;
+	cfg->download_slots = 4;
+	cfg->download_grant_ms = 10000;
+	cfg->download_retry_ms = 100;
 	cfg->linger_ms = 3000;
 	cfg->participation = AGG_PART_ALL;
 	cfg->q_clients = 1.0;

@@ -67,9 +67,12 @@ struct agg_config {
 	uint32_t plan_wait_ms;
 	uint32_t deadline_ms;
 	uint32_t retry_after_ms;
-	uint32_t upload_slots;    // uploads granted at once (0: no limit)
-	uint32_t upload_grant_ms; // an unused grant lapses after this
-	uint32_t upload_retry_ms; // PLAN WAIT to an upload request
+	uint32_t upload_slots;      // uploads granted at once (0: no limit)
+	uint32_t upload_grant_ms;   // an unused grant lapses after this
+	uint32_t upload_retry_ms;   // PLAN WAIT to an upload request
+	uint32_t download_slots;    // model downloads at once (0: no limit)
+	uint32_t download_grant_ms; // an unconfirmed download lapses after
+	uint32_t download_retry_ms; // PLAN WAIT while every slot is taken
 	uint32_t linger_ms;
 	int participation; // enum agg_participation
 	double q_clients;

@@ -97,8 +97,11 @@ json_line(const struct agg_fed *fed)
 			st->seal_s);
 	fprintf(fp,
 			", \"upload_grants\": %u, \"upload_waits\": %u, "
-			"\"uploads_peak\": %u",
-			st->upload_grants, st->upload_waits, st->uploads_peak);
+			"\"uploads_peak\": %u, \"download_grants\": %u, "
+			"\"download_waits\": %u, \"downloads_peak\": %u",
+			st->upload_grants, st->upload_waits, st->uploads_peak,
+			st->download_grants, st->download_waits,
+			st->downloads_peak);
 	if (fed->acc.eval_users > 0) {
 		fprintf(fp, ", \"recall@20\": %.6f, \"ndcg@20\": %.6f",
 				fed->acc.recall_sum / fed->acc.eval_users,

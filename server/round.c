@@ -636,6 +636,47 @@ agg_fed_wakeup_ms(const struct agg_fed *fed, uint64_t now_ms)
 	return t > 0 ? (int)t : 1;
 }
 
+// True if client cl holds a live download slot: it was sent the model
+// less than download_grant_ms ago and has not been heard from since.
+static bool
+holds_download(const struct agg_fed *fed, const struct agg_client *cl,
+		uint64_t now_ms)
+{
+	return cl->downloading &&
+			now_ms - cl->download_ms < fed->cfg->download_grant_ms;
+}
+
+// Takes (or renews) a download slot for cl; false if every slot is held
+// by other clients (§5.2). The model's replies in flight, each held by the
+// transport until written, are then at most download_slots.
+static bool
+download_slot(struct agg_fed *fed, struct agg_client *cl, uint64_t now_ms)
+{
+	uint32_t held = 0;
+	for (uint32_t k = 0; k < fed->n_clients; k++) {
+		held += holds_download(fed, &fed->clients[k], now_ms);
+	}
+	bool holds = holds_download(fed, cl, now_ms);
+	uint32_t slots = fed->cfg->download_slots;
+	if (!holds && slots > 0 && held >= slots) {
+		return false;
+	}
+	held += !holds;
+	cl->downloading = true;
+	cl->download_ms = now_ms;
+	fed->st.download_grants++;
+	if (held > fed->st.downloads_peak) {
+		fed->st.downloads_peak = held;
+	}
+	return true;
+}
+
+void
+agg_fed_heard(struct agg_fed *fed, uint32_t c)
+{
+	fed->clients[c].downloading = false;
+}
+
 void
 agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status, uint64_t now_ms,
 		struct fb_wire_plan *plan)
@@ -649,13 +690,21 @@ agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status, uint64_t now_ms,
 		fed->st.dropped++;
 	}
 	memset(plan, 0, sizeof(*plan));
+	bool train = fed->state == AGG_COLLECTING && cl->participant &&
+			cl->status == AGG_CL_WAITING &&
+			status == FB_WIRE_POLL_READY &&
+			now_ms < fed->deadline_ms;
+	if ((train || fed->state == AGG_OVER) &&
+			!download_slot(fed, cl, now_ms)) {
+		plan->kind = FB_WIRE_PLAN_WAIT;
+		plan->retry_after_ms = fed->cfg->download_retry_ms;
+		fed->st.download_waits++;
+		return;
+	}
 	if (fed->state == AGG_OVER) {
 		plan->kind = FB_WIRE_PLAN_DONE;
 		cl->done_sent = true;
-	} else if (fed->state == AGG_COLLECTING && cl->participant &&
-			cl->status == AGG_CL_WAITING &&
-			status == FB_WIRE_POLL_READY &&
-			now_ms < fed->deadline_ms) {
+	} else if (train) {
 		plan->kind = FB_WIRE_PLAN_TRAIN;
 		plan->deadline_ms = (uint32_t)(fed->deadline_ms - now_ms);
 		plan->config = fed->plan_cfg;

@@ -49,6 +49,9 @@ struct agg_client {
 	uint16_t refuse_reason;
 	bool granted;      // holds an upload slot (§5.2 POLL UPLOAD)
 	uint64_t grant_ms; // when it was granted
+	// Holds a download slot (§5.2): sent the model, not heard from since.
+	bool downloading;
+	uint64_t download_ms; // when the model was sent
 };
 
 enum agg_state {
@@ -61,15 +64,18 @@ struct agg_round_stats {
 	uint32_t participants;
 	uint32_t updates, refusals, late, rejected, dropped;
 	uint64_t bytes_in, bytes_out;
-	double broadcast_s;     // round start -> last PLAN TRAIN sent
-	double collection_s;    // round start -> close
-	double aggregation_s;   // opening, checking and summing updates
-	double open_s;          // of which opening (AEAD) the UPDATEs
-	double seal_s;          // sealing replies (PLANs, ACKs)
-	double commit_s;        // noise, optimizer, checkpoint
-	uint32_t upload_grants; // PLAN UPLOAD answers (renewals included)
-	uint32_t upload_waits;  // PLAN WAIT answers to upload requests
-	uint32_t uploads_peak;  // most upload slots held at once
+	double broadcast_s;       // round start -> last PLAN TRAIN sent
+	double collection_s;      // round start -> close
+	double aggregation_s;     // opening, checking and summing updates
+	double open_s;            // of which opening (AEAD) the UPDATEs
+	double seal_s;            // sealing replies (PLANs, ACKs)
+	double commit_s;          // noise, optimizer, checkpoint
+	uint32_t upload_grants;   // PLAN UPLOAD answers (renewals included)
+	uint32_t upload_waits;    // PLAN WAIT answers to upload requests
+	uint32_t uploads_peak;    // most upload slots held at once
+	uint32_t download_grants; // PLAN TRAIN or DONE with the model sent
+	uint32_t download_waits;  // PLAN WAIT answers for want of a slot
+	uint32_t downloads_peak;  // most download slots held at once
 	bool committed;
 };
 
@@ -172,6 +178,11 @@ void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 void agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		const struct fb_wire_reason_text *refuse, uint64_t now_ms,
 		struct agg_outcome *out);
+
+// Client c was heard from (a sealed message opened) or its connection
+// closed: the model sent to it, if any, has left the aggregator's memory,
+// and its download slot is free.
+void agg_fed_heard(struct agg_fed *fed, uint32_t c);
 
 // A POLL UPLOAD for round_id from client c. True with *plan: UPLOAD
 // (a slot is granted: send now) or WAIT (every slot is taken). False with

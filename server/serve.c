@@ -294,6 +294,7 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		return;
 	}
 	e->last_ms = now_ms;
+	agg_fed_heard(srv->fed, e->client); // it has what it was sent
 	struct agg_outcome o;
 	switch (h.type) {
 	case FB_WIRE_POLL:
@@ -394,6 +395,12 @@ agg_serve_request(
 void
 agg_serve_pipe_closed(struct agg_server *srv, uint32_t pipe)
 {
+	for (size_t i = 0; i < srv->sessions.cap; i++) {
+		const struct agg_session *e = &srv->sessions.v[i];
+		if (e->s != NULL && e->pipe == pipe) {
+			agg_fed_heard(srv->fed, e->client); // reply dropped
+		}
+	}
 	size_t n = agg_sessions_pipe_closed(&srv->sessions, pipe);
 	if (n > 0) {
 		fb_log(FB_LOG_DEBUG, "pipe %u closed: %zu session(s) discarded",

@@ -1198,15 +1198,21 @@ drive(struct run *R)
 	if (err != FB_OK) {
 		return err;
 	}
-	// Training is over: every client fetches PLAN DONE.
+	// Training is over: every client fetches PLAN DONE and hangs up, as
+	// fedbundle-client does, which frees its download slot (§5.2); until
+	// then others may be told to wait (at least 100 ms a time).
 	for (uint32_t c = 0; c < k; c++) {
 		struct client *cl = &R->cl[c];
-		for (int tries = 0; !cl->n.st.done && tries < 5; tries++) {
+		for (int tries = 0; !cl->n.st.done && tries < 100; tries++) {
 			if (node_step(&cl->n, &cl->conn) == NODE_STEP_FATAL) {
 				return fb_errorf(FB_ESTATE,
 						"retailer-%03u failed at the end",
 						c);
 			}
+		}
+		if (cl->conn_open) {
+			node_conn_close(&cl->conn);
+			cl->conn_open = false;
 		}
 	}
 	return FB_OK;
