@@ -5,12 +5,16 @@
 # --items 100000), d = 64: a 100k x 64 item model, 25.6 MB per tensor;
 # non-private, 3 rounds, one local batch of 64 users per round (so client
 # training stays small beside the transfer). From the aggregator's
-# per-round JSON lines (rounds 2-3) it prints the time spent sealing
-# (PLANs), opening (UPDATEs), checking and summing, and committing, each
-# beside the machine's limit for the same bytes: libsodium's
-# XChaCha20-Poly1305 and the buffered sum from bench-machine, and the
-# transport from bench-transport (fedbundle's NNG transport, 25.6 MB
-# request + reply on loopback). Build with --buildtype=release.
+# per-round JSON lines and the clients' "cpu s:" log lines (rounds 2-3) it
+# prints the time spent sealing and opening on both sides, checking and
+# summing, the clients' other per-round work, and the rest of the round
+# (transport and waiting), each beside the machine's limit for the same
+# bytes where there is one: libsodium's XChaCha20-Poly1305 and the
+# buffered sum from bench-machine, and the transport from bench-transport
+# (fedbundle's NNG transport, 25.6 MB request + reply on loopback). The
+# round's overhead is the round minus the clients' training and
+# evaluation, against the sum of those limits. Build with
+# --buildtype=release.
 # With taskset and at least 2 CPUs, the aggregator gets CPU 0 and the
 # clients the others (FB_BENCH_PIN=0 turns this off): its timings are then
 # its own work, not time it waited for a core the clients held.
@@ -96,22 +100,38 @@ aead_seal=$(limit "$work/machine.json" xchacha20poly1305_seal)
 aead_open=$(limit "$work/machine.json" xchacha20poly1305_open)
 sumbw=$(limit "$work/machine.json" sum_10_vectors_per_arrival)
 nng=$(limit "$work/transport.json" nng_tcp_loopback)
-train=$(grep -ho "local steps in [0-9.]*s" "$work"/client-*.err | awk '{ gsub("s", "", $4); if ($4 > m) m = $4 } END { print m + 0 }')
+# The clients' CPU seconds per stage (their "cpu s:" log line), summed
+# over the 16 clients, mean of rounds 2-3.
+clients=$(grep -h "cpu s:" "$work"/client-*.err | awk '{
+	r = 0
+	for (i = 1; i <= NF; i++) if ($i == "round") r = $(i + 1) + 0
+	if (r < 2) next
+	for (i = 1; i < NF; i++) if ($i ~ /^(open|decode|prepare|train|eval|encode|seal|save)$/) s[$i] += $(i + 1)
+} END { for (k in s) printf "-v c_%s=%.4f ", k, s[k] / 2 }')
+# shellcheck disable=SC2086 # $clients is a list of awk -v assignments
 awk -v bin="$bin" -v bout="$bout" -v seal="$seal" -v open="$open" -v agg="$agg" \
 	-v commit="$commit" -v coll="$coll" -v as="$aead_seal" -v ao="$aead_open" \
-	-v sb="$sumbw" -v nng="$nng" -v hwm="$hwm" -v train="$train" -v n="$n" \
+	-v sb="$sumbw" -v nng="$nng" -v hwm="$hwm" -v n="$n" $clients \
 	-v pin="${pin_server:+aggregator on CPU 0, clients on the others}" 'BEGIN {
 	sum = agg - open
-	other = coll - seal - open - sum
+	work = c_train + c_eval
+	client = c_open + c_decode + c_prepare + c_encode + c_seal + c_save
 	printf "round overhead, %d clients, 100000 x 64 items (25.6 MB per model tensor), means of rounds 2-3\n", n
 	printf "bytes per round: %.1f MB in (UPDATEs), %.1f MB out (PLANs)\n", bin / 1e6, bout / 1e6
 	printf "| stage | time per round (s) | achieved (GB/s) | machine limit (GB/s) | time at the limit (s) |\n"
 	printf "|---|---:|---:|---:|---:|\n"
-	printf "| sealing PLANs (XChaCha20-Poly1305) | %.3f | %.3f | %.3f | %.3f |\n", seal, bout / seal / 1e9, as, bout / as / 1e9
-	printf "| opening UPDATEs | %.3f | %.3f | %.3f | %.3f |\n", open, bin / open / 1e9, ao, bin / ao / 1e9
-	printf "| checking + summing UPDATEs | %.3f | %.3f | %.3f | %.3f |\n", sum, bin / sum / 1e9, sb, bin / sb / 1e9
-	printf "| transport (NNG tcp loopback, in + out) | %.3f (rest of the round, see below) | | %.3f | %.3f |\n", other, nng, (bin + bout) / nng / 1e9
-	printf "| commit (optimizer + checkpoint) | %.3f | | | |\n", commit
-	printf "round (collection) %.3f s; slowest client local batch %.3f s; aggregator VmHWM %d kB; %s\n", coll, train, hwm, pin
-	printf "\"rest of the round\" = collection - sealing - opening - summing: transport, the clients\x27 work (opening the PLAN, copying the model, one batch, sealing the UPDATE) and waiting; the clients run 16 processes on the same 2 cores.\n"
+	printf "| aggregator: sealing PLANs (XChaCha20-Poly1305) | %.3f | %.3f | %.3f | %.3f |\n", seal, bout / seal / 1e9, as, bout / as / 1e9
+	printf "| aggregator: opening UPDATEs | %.3f | %.3f | %.3f | %.3f |\n", open, bin / open / 1e9, ao, bin / ao / 1e9
+	printf "| aggregator: checking + summing UPDATEs | %.3f | %.3f | %.3f | %.3f |\n", sum, bin / sum / 1e9, sb, bin / sb / 1e9
+	printf "| clients: opening PLANs | %.3f | %.3f | %.3f | %.3f |\n", c_open, bout / c_open / 1e9, ao, bout / ao / 1e9
+	printf "| clients: sealing UPDATEs | %.3f | %.3f | %.3f | %.3f |\n", c_seal, bin / c_seal / 1e9, as, bin / as / 1e9
+	printf "| clients: decoding PLANs, model copies, trainer restart | %.3f | | | |\n", c_decode + c_prepare
+	printf "| clients: checking and encoding UPDATEs | %.3f | | | |\n", c_encode
+	printf "| clients: saving the state (fsync) | %.3f | | | |\n", c_save
+	printf "| transport (NNG tcp loopback, in + out) and waiting | %.3f (round - the clients\x27 CPU) | | %.3f | %.3f |\n", coll - client - work, nng, (bin + bout) / nng / 1e9
+	printf "| commit (optimizer + checkpoint), after the round | %.3f | | | |\n", commit
+	limits = bout / as / 1e9 + bin / ao / 1e9 + bin / sb / 1e9 + bout / ao / 1e9 + bin / as / 1e9 + (bin + bout) / nng / 1e9
+	printf "round (collection) %.3f s; the clients\x27 training %.3f s and evaluation %.3f s (CPU, %d clients on one core); aggregator VmHWM %d kB; %s\n", coll, c_train, c_eval, n, hwm, pin
+	printf "round overhead = round - training - evaluation = %.3f s; sum of the limits (sealing, opening, summing, transport) = %.3f s: %.2fx\n", coll - work, limits, (coll - work) / limits
+	printf "the clients share one core, so their CPU adds up on the round\x27s critical path; the aggregator\x27s stages run beside them on the other core.\n"
 }'
