@@ -128,10 +128,18 @@ awk -v bin="$bin" -v bout="$bout" -v seal="$seal" -v open="$open" -v agg="$agg" 
 	printf "| clients: decoding PLANs, model copies, trainer restart | %.3f | | | |\n", c_decode + c_prepare
 	printf "| clients: checking and encoding UPDATEs | %.3f | | | |\n", c_encode
 	printf "| clients: saving the state (fsync) | %.3f | | | |\n", c_save
-	printf "| transport (NNG tcp loopback, in + out) and waiting | %.3f (round - the clients\x27 CPU) | | %.3f | %.3f |\n", coll - client - work, nng, (bin + bout) / nng / 1e9
+	if (pin != "") {
+		printf "| transport (NNG tcp loopback, in + out) and waiting | %.3f (round - the clients\x27 CPU) | | %.3f | %.3f |\n", coll - client - work, nng, (bin + bout) / nng / 1e9
+	} else {
+		printf "| transport (NNG tcp loopback, in + out) and waiting | (not separable: clients on both cores) | | %.3f | %.3f |\n", nng, (bin + bout) / nng / 1e9
+	}
 	printf "| commit (optimizer + checkpoint), after the round | %.3f | | | |\n", commit
 	limits = bout / as / 1e9 + bin / ao / 1e9 + bin / sb / 1e9 + bout / ao / 1e9 + bin / as / 1e9 + (bin + bout) / nng / 1e9
 	printf "round (collection) %.3f s; the clients\x27 training %.3f s and evaluation %.3f s (CPU, %d clients on one core); aggregator VmHWM %d kB; %s\n", coll, c_train, c_eval, n, hwm, pin
+	if (pin == "") {
+		printf "unpinned: the clients run on both cores, so their CPU does not add up on the round\x27s critical path and the overhead is not round - training (sum of the limits %.3f s)\n", limits
+		exit
+	}
 	printf "round overhead = round - training - evaluation = %.3f s; sum of the limits (sealing, opening, summing, transport) = %.3f s: %.2fx\n", coll - work, limits, (coll - work) / limits
 	printf "the clients share one core, so their CPU adds up on the round\x27s critical path; the aggregator\x27s stages run beside them on the other core.\n"
 }'
