@@ -137,6 +137,8 @@ node_close(struct node *n)
 	if (n == NULL) {
 		return;
 	}
+	free(n->pending.bytes);
+	memset(&n->pending, 0, sizeof(n->pending));
 	node_work_finish(&n->work); // before the dataset its trainer reads
 	node_state_finish(&n->st);
 	if (!n->ds_borrowed) {
@@ -498,14 +500,49 @@ ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 	return ASK_FAILED;
 }
 
+static void
+drop_pending(struct node *n)
+{
+	free(n->pending.bytes);
+	memset(&n->pending, 0, sizeof(n->pending));
+}
+
+// Keeps a copy of the unsealed UPDATE m of round until its ACK arrives.
+static void
+keep_pending(struct node *n, uint32_t round, const struct node_round *res,
+		struct fb_msg *m)
+{
+	if (n->pending.bytes != NULL && n->pending.round == round) {
+		return; // a resend: the copy is already there
+	}
+	drop_pending(n);
+	n->pending.bytes = malloc(fb_msg_len(m));
+	if (n->pending.bytes == NULL) {
+		fb_log(FB_LOG_WARN,
+				"round %u: no memory to keep a copy of the update: "
+				"it cannot be resent if its ACK is lost",
+				round);
+		return;
+	}
+	memcpy(n->pending.bytes, fb_msg_data(m), fb_msg_len(m));
+	n->pending.len = fb_msg_len(m);
+	n->pending.round = round;
+	n->pending.res = *res;
+	n->pending.res.update = NULL;
+}
+
 // Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
-// An UPDATE is sent only once an upload slot is granted (ask_upload).
+// An UPDATE is sent only once an upload slot is granted (ask_upload); a
+// copy stays in n->pending until its ACK arrives.
 static bool
 answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		struct node_round *res)
 {
 	struct fb_msg *m = res->update;
 	res->update = NULL;
+	if (!res->refuse) {
+		keep_pending(n, round, res, m);
+	}
 	uint8_t type = FB_WIRE_UPDATE;
 	if (res->refuse) {
 		struct fb_wire_reason_text r = {.reason = res->reason};
@@ -556,6 +593,9 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 				fb_wire_type_name(type), fb_last_error(err));
 		drop_session(c);
 		return false;
+	}
+	if (!res->refuse) {
+		drop_pending(n); // answered: accepted, late or rejected
 	}
 	static const char *const st[] = {"accepted", "late", "rejected"};
 	if (res->refuse) {
@@ -663,6 +703,71 @@ log_cpu(const struct node *n, uint32_t round, const struct node_cpu *local)
 			n->cpu.save);
 }
 
+// Answers round with res (REFUSE or UPDATE) and, once acknowledged,
+// records it as completed and saves the state.
+static enum node_step
+finish_round(struct node *n, struct node_conn *c, uint32_t round,
+		struct node_round *res)
+{
+	bool trained = !res->refuse;
+	if (!answer_round(n, c, round, res)) {
+		fb_msg_free(res->update);
+		backoff(c);
+		return NODE_STEP_AGAIN;
+	}
+	fb_crashpoint("client.after_ack"); // acknowledged, state not saved
+	n->st.last_completed = round;
+	n->st.rounds_trained += trained;
+	if (res->exhausted) {
+		n->st.exhausted = true;
+		fb_log(FB_LOG_INFO,
+				"privacy budget exhausted: this client "
+				"will not train again");
+	}
+	if (save_state(n) != FB_OK) {
+		return NODE_STEP_FATAL;
+	}
+	if (trained) {
+		log_cpu(n, round, &res->cpu);
+	}
+	return NODE_STEP_AGAIN;
+}
+
+// Offers the pending UPDATE again (§6.1): it asks for an upload slot for
+// its round, and the aggregator answers as for any UPDATE (accepted, or
+// duplicate if the first copy was counted, or late). After
+// PENDING_TRIES failed attempts (an aggregator that answers with ERROR,
+// e.g. after losing the round in a restart) the copy is dropped and the
+// client polls as usual.
+#define PENDING_TRIES 5
+static enum node_step
+resend_pending(struct node *n, struct node_conn *c)
+{
+	struct node_pending *p = &n->pending;
+	uint32_t round = p->round;
+	if (round <= n->st.last_completed || ++p->tries > PENDING_TRIES) {
+		if (round > n->st.last_completed) {
+			fb_log(FB_LOG_WARN,
+					"round %u: giving up resending the "
+					"update after %u attempts",
+					round, PENDING_TRIES);
+		}
+		drop_pending(n);
+		return NODE_STEP_AGAIN;
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: its ACK did not arrive: offering the same "
+			"update again (attempt %u)",
+			round, p->tries);
+	struct node_round res = p->res;
+	if (fb_msg_alloc(&res.update, p->len) != FB_OK) {
+		return NODE_STEP_FATAL;
+	}
+	memcpy(fb_msg_data(res.update), p->bytes, p->len);
+	memset(&n->cpu, 0, sizeof(n->cpu));
+	return finish_round(n, c, round, &res);
+}
+
 // One POLL and what follows it.
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
@@ -711,7 +816,6 @@ poll_once(struct node *n, struct node_conn *c)
 		}
 		return NODE_STEP_AGAIN;
 	}
-	enum node_step next = NODE_STEP_AGAIN;
 	if (plan.kind == FB_WIRE_PLAN_WAIT) {
 		fb_msg_free(reply);
 		uint32_t ms = plan.retry_after_ms < 100 ? 100
@@ -762,28 +866,7 @@ poll_once(struct node *n, struct node_conn *c)
 		fb_log(FB_LOG_ERROR, "round %u: %s", round, fb_last_error(err));
 		return NODE_STEP_FATAL;
 	}
-	bool trained = !res.refuse;
-	if (answer_round(n, c, round, &res)) {
-		fb_crashpoint("client.after_ack"); // acknowledged, state not saved
-		n->st.last_completed = round;
-		n->st.rounds_trained += trained;
-		if (res.exhausted) {
-			n->st.exhausted = true;
-			fb_log(FB_LOG_INFO,
-					"privacy budget exhausted: this "
-					"client will not train again");
-		}
-		if (save_state(n) != FB_OK) {
-			next = NODE_STEP_FATAL;
-		}
-		if (trained) {
-			log_cpu(n, round, &res.cpu);
-		}
-	} else {
-		fb_msg_free(res.update);
-		backoff(c);
-	}
-	return next;
+	return finish_round(n, c, round, &res);
 }
 
 fb_err
@@ -866,6 +949,9 @@ node_step(struct node *n, struct node_conn *c)
 		if (s != NODE_STEP_AGAIN || c->s == NULL) {
 			return s;
 		}
+	}
+	if (n->pending.bytes != NULL) {
+		return resend_pending(n, c);
 	}
 	return poll_once(n, c);
 }

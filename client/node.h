@@ -5,9 +5,11 @@
 // 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE;
 // DONE keeps the final model and ends. Any refusal, timeout or dropped
 // connection discards the session and starts again after a backoff with
-// jitter (100 ms doubling to 5 s). The state is written after every
-// acknowledged round; the privacy ledger is written before an UPDATE
-// exists. Logs round ids, sizes, epsilon and loss, never user data.
+// jitter (100 ms doubling to 5 s). An UPDATE whose ACK did not arrive
+// is offered again, the same bytes, before anything else (§6.1). The
+// state is written after every acknowledged round; the privacy ledger is
+// written before an UPDATE exists. Logs round ids, sizes, epsilon, loss
+// and CPU seconds per stage, never user data.
 // Thread-safety: one thread.
 #ifndef FB_CLIENT_NODE_H
 #define FB_CLIENT_NODE_H
@@ -33,6 +35,18 @@ struct node {
 	// copy and a trainer each would grow with them.
 	bool keep_global;
 	struct node_work work;
+	// An UPDATE whose ACK did not arrive (a timeout or a dropped
+	// connection): the round's result with a copy of the message before
+	// sealing (bytes, len). The next step offers these same bytes again
+	// (wire-v1 §6.1) instead of training the round again, which would
+	// spend privacy budget twice. In memory only; NULL bytes: none.
+	struct node_pending {
+		struct node_round res; // res.update is NULL
+		uint32_t round;
+		uint8_t *bytes;
+		size_t len;
+		uint32_t tries;
+	} pending;
 	struct node_cpu cpu; // this round's open, decode, seal and save
 };
 

@@ -4,7 +4,11 @@
 // kernel where it exists). Single-threaded: one poll() loop; data read
 // from one side is queued with its due time and written to the other side
 // once due, so the added latency holds for every chunk, in order.
-// usage: delayproxy LISTEN_IP PORT TARGET_IP TARGET_PORT DELAY_MS
+// With CUT_BYTES, the first connection whose client has sent that many
+// bytes is cut there: the first CUT_BYTES reach the target, then both
+// sides are closed (a connection lost in the middle of an upload, for
+// test-fed-resend.sh); later connections are left alone.
+// usage: delayproxy LISTEN_IP PORT TARGET_IP TARGET_PORT DELAY_MS [CUT_BYTES]
 // Runs until killed. Test-only code: blocking connect and writes.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,7 +44,10 @@ struct side {
 struct conn {
 	bool used;
 	struct side s[2]; // 0: the client, 1: the target
+	uint64_t up;      // bytes passed on from the client
 };
+
+static uint64_t cut_at; // CUT_BYTES; 0 once used (or not given)
 
 static struct conn conns[MAX_CONNS];
 
@@ -86,14 +93,15 @@ drop(struct conn *c)
 int
 main(int argc, char **argv)
 {
-	if (argc != 6) {
+	if (argc != 6 && argc != 7) {
 		fprintf(stderr,
 				"usage: delayproxy LISTEN_IP PORT TARGET_IP "
-				"TARGET_PORT DELAY_MS\n");
+				"TARGET_PORT DELAY_MS [CUT_BYTES]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	uint64_t delay = strtoull(argv[5], NULL, 10);
+	cut_at = argc == 7 ? strtoull(argv[6], NULL, 10) : 0;
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	int one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -199,17 +207,32 @@ main(int argc, char **argv)
 				while (s->head != NULL &&
 						s->head->due_ms <= now) {
 					struct chunk *q = s->head;
-					size_t off = 0;
-					while (off < q->len) {
+					size_t off = 0, len = q->len;
+					if (k == 0 && cut_at > 0 &&
+							c->up + len >= cut_at) {
+						len = (size_t)(cut_at - c->up);
+						cut_at = 0;
+						dead = true; // after these bytes
+						fprintf(stderr,
+								"delayproxy: cut "
+								"after %llu bytes "
+								"up\n",
+								(unsigned long long)(c->up +
+										len));
+					}
+					while (off < len) {
 						ssize_t w = write(
 								c->s[1 - k].fd,
 								q->data + off,
-								q->len - off);
+								len - off);
 						if (w <= 0) {
 							dead = true;
 							break;
 						}
 						off += (size_t)w;
+					}
+					if (k == 0) {
+						c->up += off;
 					}
 					s->head = q->next;
 					if (s->head == NULL) {

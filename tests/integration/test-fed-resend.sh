@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# tests/integration/test-fed-resend.sh: an UPDATE lost on the way is sent
+# again, not trained again (protocols/wire-v1.md §6.1). User-level DP, 2
+# clients over tcp loopback, 3 rounds, quorum 2. Retailer 1 reaches the
+# aggregator through delayproxy, which cuts its first connection in the
+# middle of its first UPDATE (200 kB of 0.6 MB). The client must offer
+# the same bytes again on a new session (POLL UPLOAD, then the UPDATE),
+# every round must commit with both updates, and retailer 1's privacy
+# ledger must hold exactly local_steps releases per round: a client that
+# trained the round again would have spent its budget twice.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib-hard.sh"
+
+fed_data 2
+PORT=$((20000 + $$ % 20000))
+SOCK="tcp://127.0.0.1:$PORT"
+server_config 3 2 30000 '{"granularity": "user", "q": 0.5, "local_steps": 4,
+ "target_epsilon": 8, "delta": 1e-5, "clip": 1.0}'
+hard_policy 0 '"epsilon": 8, "delta": 1e-5'
+CLIENT_URL="tcp://127.0.0.1:$((PORT + 1))" hard_policy 1 '"epsilon": 8, "delta": 1e-5'
+"$FB_DELAYPROXY" 127.0.0.1 $((PORT + 1)) 127.0.0.1 "$PORT" 0 200000 2>"$WORK/proxy.err" &
+PIDS+=("$!")
+start_server
+start_client 0
+start_client 1
+
+wait_exit "$SERVER_PID" 120
+check "the aggregator finished" test "$RC" = 0
+for i in 0 1; do
+	wait_exit "${CLIENT_PID[$i]}" 30
+	check "client $i finished" test "$RC" = 0
+done
+check "the proxy cut retailer-1's first connection mid-upload" grep -q "cut after 200000 bytes" "$WORK/proxy.err"
+check "retailer-1 offered the same update again" grep -q "round 1: its ACK did not arrive: offering the same update again" "$WORK/client-1.err"
+for r in 1 2 3; do
+	check "round $r committed with both updates" test -n \
+		"$(grep "\"round\": $r, \"status\": \"committed\", .*\"updates\": 2," "$WORK/metrics.jsonl")"
+	check "retailer-1's ledger: 4 releases in round $r" test "$(ledger_rounds "$WORK/state-1/privacy.ledger" "$r")" = 4
+done
+check "retailer-1 trained round 1 once" test "$(grep -c "round 1: plan received" "$WORK/client-1.err")" = 1
+check "retailer-1's ledger verifies" quiet "$FB_TOOL" ledger verify "$WORK/state-1/privacy.ledger"
+finish
