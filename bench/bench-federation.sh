@@ -18,6 +18,7 @@
 # With taskset and at least 2 CPUs, the aggregator gets CPU 0 and the
 # clients the others (FB_BENCH_PIN=0 turns this off): its timings are then
 # its own work, not time it waited for a core the clients held.
+# FB_BENCH_CLIENTS=N runs N clients instead of 16.
 set -euo pipefail
 build=${1:-build}
 tool=$build/tools/fedbundle
@@ -26,7 +27,7 @@ client=$build/client/fedbundle-client
 work=$(mktemp -d "${TMPDIR:-/tmp}/fb-bench-fed-XXXXXX")
 pids=()
 trap 'for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
-n=16
+n=${FB_BENCH_CLIENTS:-16}
 port=$((30000 + $$ % 20000))
 
 echo "machine limits (bench-machine, bench-transport)..." >&2
