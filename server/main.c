@@ -231,6 +231,7 @@ main(int argc, char **argv)
 							a.metrics));
 			goto out;
 		}
+		agg_oplog_recover(&fed, a.metrics);
 	}
 	size_t max_msg = agg_fed_max_msg(&fed);
 	struct fb_hs_server_config hc = {0, 0, max_msg};

@@ -1,8 +1,13 @@
 // server/oplog.c: see oplog.h. JSON numbers that may be infinite (a
 // non-private client's epsilon) are written as null with "private": false.
 #include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/fsutil.h"
+#include "fedbundle/log.h"
 #include "oplog.h"
 
 static const char *
@@ -72,9 +77,8 @@ human_line(const struct agg_fed *fed)
 }
 
 static void
-json_line(const struct agg_fed *fed)
+json_line(const struct agg_fed *fed, FILE *fp)
 {
-	FILE *fp = fed->metrics;
 	const struct agg_round_stats *st = &fed->st;
 	static const char *const gran[] = {"none", "user", "client"};
 	fprintf(fp,
@@ -157,8 +161,85 @@ agg_oplog_round(const struct agg_fed *fed)
 		human_line(fed);
 	}
 	if (fed->metrics != NULL) {
-		json_line(fed);
+		json_line(fed, fed->metrics);
 	}
+}
+
+// The file beside the checkpoint that holds the committing round's line.
+static void
+line_path(const struct agg_fed *fed, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/round-line.json", fed->cfg->checkpoint_dir);
+}
+
+fb_err
+agg_oplog_keep_line(const struct agg_fed *fed)
+{
+	if (fed->metrics == NULL) {
+		return FB_OK;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	if (fp == NULL) {
+		return fb_errorf(FB_ENOMEM, "round line: out of memory");
+	}
+	json_line(fed, fp);
+	fb_err err = ferror(fp) ? fb_errorf(FB_ENOMEM,
+						  "round line: out of "
+						  "memory")
+				: FB_OK;
+	fclose(fp);
+	char path[AGG_PATH_MAX + 32];
+	line_path(fed, path, sizeof(path));
+	if (err == FB_OK) {
+		err = fb_write_file_atomic(path, buf, len, 0644);
+	}
+	free(buf);
+	return err;
+}
+
+void
+agg_oplog_recover(const struct agg_fed *fed, const char *metrics_path)
+{
+	char path[AGG_PATH_MAX + 32];
+	line_path(fed, path, sizeof(path));
+	char *line = NULL, *log = NULL;
+	size_t len = 0, log_len = 0;
+	unsigned round = 0;
+	if (fed->metrics == NULL || fed->last_committed == 0 ||
+			fb_read_file(path, 1u << 24, &line, &len) != FB_OK) {
+		return; // nothing kept (or no metrics file to complete)
+	}
+	char want[64];
+	int wl = snprintf(want, sizeof(want), "{\"round\": %u, ",
+			fed->last_committed);
+	if (sscanf(line, "{\"round\": %u, ", &round) != 1 ||
+			round != fed->last_committed || len < 3 ||
+			strcmp(line + len - 2, "}\n") != 0) {
+		free(line); // of a round the checkpoint does not hold
+		return;
+	}
+	bool found = false;
+	if (fb_read_file(metrics_path, (size_t)1 << 30, &log, &log_len) ==
+			FB_OK) {
+		for (const char *p = log; p != NULL && !found;) {
+			found = strncmp(p, want, (size_t)wl) == 0;
+			p = strchr(p, '\n');
+			p = p != NULL ? p + 1 : NULL;
+		}
+	}
+	free(log);
+	if (!found) {
+		fprintf(fed->metrics, "%.*s, \"recovered\": true}\n",
+				(int)(len - 2), line);
+		fflush(fed->metrics);
+		fb_log(FB_LOG_WARN,
+				"round %u: its metrics line was lost (a stop "
+				"after the commit); appended from %s",
+				round, path);
+	}
+	free(line);
 }
 
 void

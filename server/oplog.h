@@ -16,6 +16,17 @@
 // Reports the round that just closed (fed->st, fed->clients).
 void agg_oplog_round(const struct agg_fed *fed);
 
+// Keeps the JSON line of the round being committed (fed->st.committed
+// set) in the checkpoint folder, written atomically before the
+// checkpoint, so that a stop between the checkpoint and the metrics line
+// loses no line (agg_oplog_recover). No-op without --metrics-out. FB_EIO.
+fb_err agg_oplog_keep_line(const struct agg_fed *fed);
+
+// After a restart (the checkpoint loaded, fed->metrics open): if the kept
+// line is of the last committed round and metrics_path has no line for
+// that round, appends it with "recovered": true.
+void agg_oplog_recover(const struct agg_fed *fed, const char *metrics_path);
+
 // The end-of-run summary to fp.
 void agg_oplog_summary(const struct agg_fed *fed, FILE *fp, uint64_t now_ms);
 

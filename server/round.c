@@ -472,8 +472,14 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 			cl->last_round = fed->round;
 		}
 	}
-	fb_err err = agg_checkpoint_save(fed);
+	fed->st.committed = true; // for the kept line
+	fed->st.commit_s = mono_s() - t0;
+	fb_err err = agg_oplog_keep_line(fed);
+	if (err == FB_OK) {
+		err = agg_checkpoint_save(fed);
+	}
 	if (err != FB_OK) {
+		fed->st.committed = false;
 		fb_log(FB_LOG_ERROR, "round %u: checkpoint not written: %s",
 				fed->round, fb_last_error(err));
 		fed->fatal = true;

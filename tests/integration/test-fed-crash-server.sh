@@ -6,7 +6,9 @@
 # round ids must strictly increase and never be reused; the checkpoint
 # must hold exactly the committed rounds (its optimizer step count equals
 # the number of distinct committed ids, its last_committed their maximum);
-# every client's state must load.
+# every committed round must have its metrics line (killed after the
+# checkpoint and before the line, the restart appends the line kept in
+# the checkpoint folder); every client's state must load.
 #
 # Determinism. Local training depends only on the seed, the round id, the
 # global model received and the client's own user factors, so the final
@@ -82,6 +84,11 @@ scenario() {
 	want=4
 	[ "$resume" = 1 ] && want=3
 	check "$name: $want rounds committed" test "$(echo "$ids" | wc -w)" = "$want"
+	local id lost=""
+	for id in $ids; do
+		grep -q "^{\"round\": $id, \"status\": \"committed\"" "$WORK/metrics.jsonl" || lost="$lost $id"
+	done
+	check "$name: a metrics line for every committed round${lost:+ (missing:$lost)}" test -z "$lost"
 	check "$name: no temporary file left" test "$(tmp_leftovers "$WORK")" = 0
 	for i in 0 1 2 3; do
 		check "$name: client $i state loads" quiet "$FB_CLIENT" eval --policy "$WORK/policy-$i.json"
