@@ -298,6 +298,8 @@ handshake(struct node *n, struct node_conn *c, bool *fatal)
 	return FB_OK;
 }
 
+static void redial(struct node *n, struct node_conn *c);
+
 // Seals the body at FB_ENV_BODY_OFF of m (taken), sends it and opens the
 // reply. On success *reply holds the opened reply (the caller frees it).
 // Any failure drops the session.
@@ -322,6 +324,9 @@ sealed_call(struct node *n, struct node_conn *c, struct fb_msg *m, uint8_t type,
 				fb_wire_type_name(type), round,
 				fb_last_error(err));
 		drop_session(c);
+		if (err == FB_ETIMEOUT) {
+			redial(n, c); // see redial()
+		}
 		return err;
 	}
 	uint16_t reason = plain_reason(r);
@@ -892,10 +897,12 @@ node_conn_close(struct node_conn *c)
 	c->d = NULL;
 }
 
-// A handshake that timed out means no connection for request_timeout_ms:
-// NNG 1.5.2's dialer was seen never to reconnect after the aggregator was
-// killed mid-request (tests/integration/test-fed-crash-server.sh), so
-// start a fresh dialer. The old one is kept if a new one cannot be made.
+// A handshake or sealed request that timed out means no connection (or no
+// answer) for request_timeout_ms: NNG 1.5.2's dialer was seen never to
+// reconnect after the aggregator was killed mid-request
+// (tests/integration/test-fed-crash-server.sh, test-fed-restart-server.sh),
+// so start a fresh dialer. The old one is kept if a new one cannot be
+// made.
 static void
 redial(struct node *n, struct node_conn *c)
 {

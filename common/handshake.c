@@ -407,6 +407,9 @@ fb_hs_server_create(struct fb_hs_server **out, const struct fb_identity *id,
 	if (c.max_age_ms == 0) {
 		c.max_age_ms = FB_HS_DEFAULT_MAX_AGE_MS;
 	}
+	if (c.max_per_key == 0) {
+		c.max_per_key = FB_HS_DEFAULT_MAX_PER_KEY;
+	}
 	if (c.max_pending > (1u << 20)) {
 		return fb_errorf(FB_EINVAL,
 				"max_pending %u is above the 1048576 limit",
@@ -475,22 +478,39 @@ expire_pending(struct fb_hs_server *s, uint64_t now_ms)
 	}
 }
 
-// A free slot, evicting the oldest pending handshake if the table is full.
+// The slot for a new pending handshake of client_pk: the oldest of that
+// key's if it already has max_per_key, else a free slot, else the oldest
+// of all (§3.8).
 static struct pending *
-slot_for_new(struct fb_hs_server *s)
+slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN])
 {
-	struct pending *oldest = NULL;
+	struct pending *oldest = NULL, *oldest_of_key = NULL, *free = NULL;
+	uint32_t of_key = 0;
 	for (uint32_t i = 0; i < s->cfg.max_pending; i++) {
 		struct pending *p = &s->table[i];
 		if (!p->used) {
-			return p;
+			free = free != NULL ? free : p;
+			continue;
 		}
 		if (oldest == NULL || p->created_ms < oldest->created_ms) {
 			oldest = p;
 		}
+		if (memcmp(p->client_pk, client_pk, FB_ID_PK_LEN) == 0) {
+			of_key++;
+			if (oldest_of_key == NULL ||
+					p->created_ms < oldest_of_key->created_ms) {
+				oldest_of_key = p;
+			}
+		}
 	}
-	drop_pending(s, oldest);
-	return oldest;
+	struct pending *victim = of_key >= s->cfg.max_per_key ? oldest_of_key
+			: free == NULL                        ? oldest
+							      : NULL;
+	if (victim == NULL) {
+		return free;
+	}
+	drop_pending(s, victim);
+	return victim;
 }
 
 static struct pending *
@@ -603,7 +623,7 @@ server_hello(struct fb_hs_server *s, uint64_t now_ms, const uint8_t *msg,
 	tmp->created_ms = now_ms;
 	memcpy(tmp->sid, w + WELCOME_SID, FB_ENV_SID_LEN);
 	memcpy(tmp->client_pk, client_pk, FB_ID_PK_LEN);
-	*slot_for_new(s) = *tmp;
+	*slot_for_new(s, client_pk) = *tmp;
 	s->n_pending++;
 	*out_len = FB_HS_WELCOME_LEN;
 done:

@@ -234,7 +234,7 @@ main(int argc, char **argv)
 		agg_oplog_recover(&fed, a.metrics);
 	}
 	size_t max_msg = agg_fed_max_msg(&fed);
-	struct fb_hs_server_config hc = {0, 0, max_msg};
+	struct fb_hs_server_config hc = agg_fed_hs_config(&fed);
 	if ((err = fb_hs_server_create(&hs, id, roster, &hc)) != FB_OK ||
 			(err = agg_sessions_init(&srv.sessions,
 					 4 * (size_t)fed.n_clients + 16)) !=

@@ -372,6 +372,7 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 				fed->last_planned);
 	}
 	fed->round = fed->last_planned;
+	fed->earlier_life = fed->last_planned;
 	fill_plan_config(fed);
 	if (r->granularity == FB_WIRE_GRAN_USER) {
 		err = user_sigma(fed, &fed->plan_cfg.noise_multiplier);
@@ -767,8 +768,12 @@ current_participant(struct agg_fed *fed, struct agg_client *cl,
 {
 	bool current = fed->state == AGG_COLLECTING && round_id == fed->round;
 	if (!current) {
-		if (round_id != 0 && cl->offered == round_id) {
-			// Committed, abandoned or never reached: §6.3.
+		if (round_id != 0 &&
+				(cl->offered == round_id ||
+						round_id <= fed->earlier_life)) {
+			// Committed, abandoned or never reached: §6.3. A
+			// round of an earlier life is closed too (an update
+			// resent after the aggregator restarted, §6.1).
 			if (is_update) {
 				fed->st.late++;
 				ack(out, FB_WIRE_ACK_LATE, FB_WIRE_REASON_LATE,
@@ -1006,4 +1011,16 @@ agg_fed_max_msg(const struct agg_fed *fed)
 	size_t a = FB_SEALED_LEN(fb_wire_plan_len(&p));
 	size_t b = FB_SEALED_LEN(fb_wire_update_len(&u));
 	return a > b ? a : b;
+}
+
+struct fb_hs_server_config
+agg_fed_hs_config(const struct agg_fed *fed)
+{
+	uint32_t room = FB_HS_DEFAULT_MAX_PER_KEY * fed->n_clients + 16;
+	struct fb_hs_server_config hc = {
+			.max_pending = room > FB_HS_DEFAULT_MAX_PENDING ? room
+									: 0,
+			.max_msg_len = agg_fed_max_msg(fed),
+	};
+	return hc;
 }

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
+#include "fedbundle/handshake.h"
 #include "fedbundle/identity.h"
 #include "fedbundle/noise.h"
 #include "fedbundle/wire.h"
@@ -104,6 +105,9 @@ struct agg_fed {
 	uint32_t round;          // current (or last) round id
 	uint32_t last_committed; // 0: none
 	uint32_t last_planned;   // 0: none
+	// The last round planned before this process started: every round up
+	// to it is closed, whoever it was offered to (a restart forgets that).
+	uint32_t earlier_life;
 	uint64_t round_start_ms;
 	uint64_t deadline_ms; // absolute, monotonic
 	uint64_t idle_since_ms;
@@ -201,5 +205,11 @@ void agg_fed_stop(struct agg_fed *fed, uint64_t now_ms, const char *why);
 
 // The largest message of a session: PLAN TRAIN or UPDATE with the model.
 size_t agg_fed_max_msg(const struct agg_fed *fed);
+
+// The handshake server's configuration: agg_fed_max_msg announced, and a
+// pending table with room for every enrolled key's FB_HS_DEFAULT_MAX_PER_KEY
+// handshakes, so that a full table can only be one key's flood, which
+// then evicts that key's own entries (wire-v1 §3.8).
+struct fb_hs_server_config agg_fed_hs_config(const struct agg_fed *fed);
 
 #endif

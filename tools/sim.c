@@ -521,7 +521,7 @@ server_open(struct server *sv, const struct fb_dataset *catalogue,
 		sv->fed.metrics = sv->metrics;
 	}
 	size_t max_msg = agg_fed_max_msg(&sv->fed);
-	struct fb_hs_server_config hc = {0, 0, max_msg};
+	struct fb_hs_server_config hc = agg_fed_hs_config(&sv->fed);
 	if ((err = fb_hs_server_create(&sv->hs, id, roster, &hc)) != FB_OK ||
 			(err = agg_sessions_init(&sv->srv.sessions,
 					 4 * (size_t)sv->fed.n_clients + 16)) !=

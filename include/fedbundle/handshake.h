@@ -81,11 +81,16 @@ uint16_t fb_hs_client_refusal(const struct fb_hs_client *c);
 
 #define FB_HS_DEFAULT_MAX_PENDING 256
 #define FB_HS_DEFAULT_MAX_AGE_MS 10000
+#define FB_HS_DEFAULT_MAX_PER_KEY 2
 
 struct fb_hs_server_config {
 	uint32_t max_pending; // pending handshakes kept; 0: the default
 	uint32_t max_age_ms;  // a pending handshake expires after; 0: default
 	uint64_t max_msg_len; // announced in AUTH_OK (0: not announced)
+	// Pending handshakes of one client key; a HELLO beyond it replaces
+	// that key's oldest (a flood with one enrolled, public key then
+	// evicts no other client's handshake). 0: the default.
+	uint32_t max_per_key;
 };
 
 struct fb_hs_server;

@@ -300,7 +300,7 @@ main(int argc, char **argv)
 		W[k] = (float)(0.1 * fb_rng_normal(&rng));
 	}
 	struct fb_hs_server *hs = NULL;
-	struct fb_hs_server_config hc = {0, 0, 0};
+	struct fb_hs_server_config hc = {0};
 	const char *urls[] = {argv[1]};
 	struct fb_listener_config lc = {urls, 1, 16u << 20, 8};
 	struct fb_listener *l = NULL;

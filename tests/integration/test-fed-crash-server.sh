@@ -8,7 +8,9 @@
 # the number of distinct committed ids, its last_committed their maximum);
 # every committed round must have its metrics line (killed after the
 # checkpoint and before the line, the restart appends the line kept in
-# the checkpoint folder); every client's state must load.
+# the checkpoint folder); a client whose ACK died with the aggregator must
+# get an answer to its resent update at once; every client's state must
+# load.
 #
 # Determinism. Local training depends only on the seed, the round id, the
 # global model received and the client's own user factors, so the final
@@ -89,6 +91,15 @@ scenario() {
 		grep -q "^{\"round\": $id, \"status\": \"committed\"" "$WORK/metrics.jsonl" || lost="$lost $id"
 	done
 	check "$name: a metrics line for every committed round${lost:+ (missing:$lost)}" test -z "$lost"
+	# A client whose ACK died with the aggregator offers its update again
+	# after the restart and is answered at once: the round is closed
+	# (wire-v1 §6.3), not wrong-round five times.
+	check "$name: no client gave up resending an update" test -z \
+		"$(cat "$WORK"/client-*."$name".err | grep "giving up resending")"
+	if [ "$name" = collect_last ]; then
+		check "$name: the client whose ACK was lost resent and got ACK late" sh -c \
+			"cat '$WORK'/client-*.'$name'.err | grep -A1 'round 2: its ACK did not arrive' | grep -q 'round 2: .* late (late)'"
+	fi
 	check "$name: no temporary file left" test "$(tmp_leftovers "$WORK")" = 0
 	for i in 0 1 2 3; do
 		check "$name: client $i state loads" quiet "$FB_CLIENT" eval --policy "$WORK/policy-$i.json"

@@ -19,6 +19,7 @@ static const struct fb_hs_server_config cfg = {
 		.max_pending = 8,
 		.max_age_ms = 1000,
 		.max_msg_len = 123456789,
+		.max_per_key = 8, // the tests below use one client key
 };
 
 static fb_err
@@ -489,6 +490,59 @@ TEST(stale_and_evicted_pending)
 	fb_hs_server_destroy(s);
 }
 
+// A flood of HELLOs with one enrolled (public) key takes at most
+// max_per_key entries: another client's pending handshake survives it,
+// even in a table smaller than the flood.
+TEST(flood_of_one_key_evicts_only_that_key)
+{
+	struct fb_identity *other = NULL;
+	struct fb_roster *two = NULL;
+	CHECK_OK(seeded(&other, 0x44, "retailer-b"));
+	CHECK_OK(fb_roster_create(&two));
+	CHECK_OK(fb_roster_add(
+			two, fb_identity_public_key(client_id), "retailer-a"));
+	CHECK_OK(fb_roster_add(
+			two, fb_identity_public_key(other), "retailer-b"));
+	struct fb_hs_server_config c = cfg;
+	c.max_per_key = 2;
+	struct fb_hs_server *s = NULL;
+	CHECK_OK(fb_hs_server_create(&s, server_id, two, &c));
+	struct run b;
+	start(&b, s, other, 9000);
+	struct run flood[50];
+	for (int i = 0; i < 50; i++) {
+		start(&flood[i], s, client_id, 9001 + (uint64_t)i);
+		CHECK(fb_hs_server_pending(s) == (size_t)(i < 1 ? 2 : 3));
+	}
+	struct fb_session *cs = NULL, *ss = NULL;
+	finish(&b, 9100, &cs, &ss); // retailer-b's handshake survived
+	fb_session_destroy(cs);
+	fb_session_destroy(ss);
+	// Of the flood only the newest 2 can still complete.
+	uint8_t reply[FB_HS_MSG_MAX];
+	size_t rl;
+	for (int i = 0; i < 50; i++) {
+		cs = ss = NULL;
+		if (i >= 48) {
+			finish(&flood[i], 9100, &cs, &ss);
+			fb_session_destroy(cs);
+			fb_session_destroy(ss);
+			continue;
+		}
+		CHECK_ERR(fb_hs_server_handle(s, 9100, flood[i].auth,
+					  flood[i].auth_len, reply,
+					  sizeof(reply), &rl, &ss),
+				FB_ESTATE);
+		CHECK(error_reason(reply, rl) ==
+				FB_WIRE_REASON_UNKNOWN_SESSION);
+		fb_hs_client_destroy(flood[i].c);
+	}
+	CHECK(fb_hs_server_pending(s) == 0);
+	fb_hs_server_destroy(s);
+	fb_roster_destroy(two);
+	fb_identity_destroy(other);
+}
+
 TEST(replayed_hello_cannot_be_completed)
 {
 	struct fb_hs_server *s = NULL;
@@ -660,6 +714,7 @@ main(void)
 	RUN(tampered_auth_ok_refused_state_unchanged);
 	RUN(version_downgrade_detected);
 	RUN(stale_and_evicted_pending);
+	RUN(flood_of_one_key_evicts_only_that_key);
 	RUN(replayed_hello_cannot_be_completed);
 	RUN(odd_requests_and_misuse);
 	RUN(timing);
