@@ -253,18 +253,21 @@ parse_meta(struct agg_fed *fed, const char *path, const char *text,
 		const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
 		const cJSON *eps =
 				cJSON_GetObjectItemCaseSensitive(e, "epsilon");
-		const cJSON *upd =
-				cJSON_GetObjectItemCaseSensitive(e, "updates");
-		const cJSON *last = cJSON_GetObjectItemCaseSensitive(
-				e, "last_round");
 		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(
 				e, "exhausted");
 		const cJSON *priv =
 				cJSON_GetObjectItemCaseSensitive(e, "private");
-		if (!cJSON_IsString(name) || !cJSON_IsNumber(upd) ||
-				!cJSON_IsNumber(last) || !cJSON_IsBool(ex) ||
+		double upd = 0, last = 0;
+		if (!cJSON_IsString(name) || !cJSON_IsBool(ex) ||
 				!cJSON_IsBool(priv) ||
-				!(cJSON_IsNumber(eps) || cJSON_IsNull(eps))) {
+				!(cJSON_IsNull(eps) ||
+						(cJSON_IsNumber(eps) &&
+								eps->valuedouble >=
+										0)) ||
+				get_number(e, path, "updates", 0, UINT32_MAX,
+						&upd) != FB_OK ||
+				get_number(e, path, "last_round", 0, committed,
+						&last) != FB_OK) {
 			err = fb_errorf(FB_EFORMAT,
 					"%s: metadata: malformed client entry",
 					path);
@@ -284,8 +287,8 @@ parse_meta(struct agg_fed *fed, const char *path, const char *text,
 					name->valuestring);
 			continue;
 		}
-		cl->updates = (uint32_t)upd->valuedouble;
-		cl->last_round = (uint32_t)last->valuedouble;
+		cl->updates = (uint32_t)upd;
+		cl->last_round = (uint32_t)last;
 		cl->exhausted = cJSON_IsTrue(ex);
 		if (cJSON_IsNumber(eps)) {
 			cl->reported = true;
