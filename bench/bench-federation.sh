@@ -3,9 +3,10 @@
 # One aggregator and 16 client processes over tcp:// loopback on a
 # synthetic catalogue of 100,000 items (fedbundle datagen --preset small
 # --items 100000), d = 64: a 100k x 64 item model, 25.6 MB per tensor;
-# non-private, 3 rounds, one local batch of 64 users per round (so client
+# non-private, 6 rounds, one local batch of 64 users per round (so client
 # training stays small beside the transfer). From the aggregator's
-# per-round JSON lines and the clients' "cpu s:" log lines (rounds 2-3) it
+# per-round JSON lines and the clients' "cpu s:" log lines (rounds 3-6:
+# round 1 starts cold, and in round 2 the clients' heaps still grow) it
 # prints the time spent sealing and opening on both sides, checking and
 # summing, the clients' other per-round work, and the rest of the round
 # (transport and waiting), each beside the machine's limit for the same
@@ -18,7 +19,8 @@
 # With taskset and at least 2 CPUs, the aggregator gets CPU 0 and the
 # clients the others (FB_BENCH_PIN=0 turns this off): its timings are then
 # its own work, not time it waited for a core the clients held.
-# FB_BENCH_CLIENTS=N runs N clients instead of 16.
+# FB_BENCH_CLIENTS=N runs N clients instead of 16, FB_BENCH_ROUNDS=R
+# R rounds (at least 3) instead of 6.
 set -euo pipefail
 build=${1:-build}
 tool=$build/tools/fedbundle
@@ -28,6 +30,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/fb-bench-fed-XXXXXX")
 pids=()
 trap 'for p in "${pids[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 n=${FB_BENCH_CLIENTS:-16}
+rounds=${FB_BENCH_ROUNDS:-6}
 port=$((30000 + $$ % 20000))
 
 echo "machine limits (bench-machine, bench-transport)..." >&2
@@ -55,7 +58,7 @@ EOP
 done
 cat >"$work/server.json" <<EOF2
 {"listen": "tcp://127.0.0.1:$port", "key": "keys/aggregator.key", "roster": "roster.txt",
- "catalog": "catalog", "checkpoint_dir": "checkpoint", "rounds": 3, "quorum": $n,
+ "catalog": "catalog", "checkpoint_dir": "checkpoint", "rounds": $rounds, "quorum": $n,
  "min_clients": $n, "deadline_ms": 600000, "retry_after_ms": 100, "linger_ms": 3000,
  "public_init": false,
  "round": {"granularity": "none", "dim": 64, "local_steps": 1, "batch_users": 64,
@@ -67,7 +70,7 @@ if [ "${FB_BENCH_PIN:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)"
 	pin_server=(taskset -c 0)
 	pin_clients=(taskset -c "1-$(($(nproc) - 1))")
 fi
-echo "federation: $n clients x 3 rounds (pinned: ${pin_server[*]:-no})..." >&2
+echo "federation: $n clients x $rounds rounds (pinned: ${pin_server[*]:-no})..." >&2
 "${pin_server[@]}" "$server" --config "$work/server.json" --metrics-out "$work/metrics.jsonl" --quiet \
 	>"$work/server.out" 2>"$work/server.err" &
 spid=$!
@@ -84,8 +87,8 @@ while kill -0 "$spid" 2>/dev/null; do
 done
 wait "$spid"
 
-field() { # field KEY: the mean of a JSON number over rounds 2-3
-	awk -F "\"$1\": " 'NR >= 2 { split($2, a, /[,}]/); s += a[1]; k++ } END { printf "%.4f", s / k }' "$work/metrics.jsonl"
+field() { # field KEY: the mean of a JSON number over rounds 3 and later
+	awk -F "\"$1\": " 'NR >= 3 { split($2, a, /[,}]/); s += a[1]; k++ } END { printf "%.4f", s / k }' "$work/metrics.jsonl"
 }
 limit() { # limit FILE KEY: the median of a bench figure, GB/s
 	awk -F "\"$2\": {\"median\": " '{ split($2, a, ","); print a[1] }' "$1"
@@ -102,22 +105,22 @@ aead_open=$(limit "$work/machine.json" xchacha20poly1305_open)
 sumbw=$(limit "$work/machine.json" sum_10_vectors_per_arrival)
 nng=$(limit "$work/transport.json" nng_tcp_loopback)
 # The clients' CPU seconds per stage (their "cpu s:" log line), summed
-# over the 16 clients, mean of rounds 2-3.
-clients=$(grep -h "cpu s:" "$work"/client-*.err | awk '{
+# over the clients, mean of rounds 3 and later.
+clients=$(grep -h "cpu s:" "$work"/client-*.err | awk -v rounds="$rounds" '{
 	r = 0
 	for (i = 1; i <= NF; i++) if ($i == "round") r = $(i + 1) + 0
-	if (r < 2) next
+	if (r < 3) next
 	for (i = 1; i < NF; i++) if ($i ~ /^(open|decode|prepare|train|eval|encode|seal|save)$/) s[$i] += $(i + 1)
-} END { for (k in s) printf "-v c_%s=%.4f ", k, s[k] / 2 }')
+} END { for (k in s) printf "-v c_%s=%.4f ", k, s[k] / (rounds - 2) }')
 # shellcheck disable=SC2086 # $clients is a list of awk -v assignments
 awk -v bin="$bin" -v bout="$bout" -v seal="$seal" -v open="$open" -v agg="$agg" \
 	-v commit="$commit" -v coll="$coll" -v as="$aead_seal" -v ao="$aead_open" \
-	-v sb="$sumbw" -v nng="$nng" -v hwm="$hwm" -v n="$n" $clients \
+	-v sb="$sumbw" -v nng="$nng" -v hwm="$hwm" -v n="$n" -v rounds="$rounds" $clients \
 	-v pin="${pin_server:+aggregator on CPU 0, clients on the others}" 'BEGIN {
 	sum = agg - open
 	work = c_train + c_eval
 	client = c_open + c_decode + c_prepare + c_encode + c_seal + c_save
-	printf "round overhead, %d clients, 100000 x 64 items (25.6 MB per model tensor), means of rounds 2-3\n", n
+	printf "round overhead, %d clients, 100000 x 64 items (25.6 MB per model tensor), means of rounds 3-%d\n", n, rounds
 	printf "bytes per round: %.1f MB in (UPDATEs), %.1f MB out (PLANs)\n", bin / 1e6, bout / 1e6
 	printf "| stage | time per round (s) | achieved (GB/s) | machine limit (GB/s) | time at the limit (s) |\n"
 	printf "|---|---:|---:|---:|---:|\n"

@@ -156,6 +156,8 @@ copy_plan_tensor(struct fb_matrix *dst, const struct fb_wire_tensor *t)
 {
 	if (t != NULL && fb_matrix_len(dst) > 0) {
 		memcpy(dst->data, t->data, fb_matrix_len(dst) * sizeof(float));
+	} else {
+		fb_matrix_zero(dst); // as a new model would be
 	}
 }
 
@@ -437,6 +439,7 @@ node_work_finish(struct node_work *w)
 	}
 	fb_trainer_destroy(w->trainer);
 	fb_model_finish(&w->local);
+	fb_model_finish(&w->spare);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -459,8 +462,18 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	struct fb_trainer *t = work != NULL ? work->trainer : NULL;
 	struct fb_dp *dp = NULL;
 	struct fb_msg *msg = NULL;
-	fb_err err = fb_model_init(
-			&recv, ds->n_items, ds->n_bundles, n_attrs, c->dim);
+	fb_err err = FB_OK;
+	struct fb_model *spare = work != NULL ? &work->spare : NULL;
+	if (spare != NULL && spare->n_items == ds->n_items &&
+			spare->n_bundles == ds->n_bundles &&
+			spare->n_attrs == n_attrs && spare->dim == c->dim) {
+		recv = *spare; // the previous global model's buffers
+		memset(spare, 0, sizeof(*spare));
+	} else {
+		fb_model_finish(spare);
+		err = fb_model_init(&recv, ds->n_items, ds->n_bundles, n_attrs,
+				c->dim);
+	}
 	if (err != FB_OK) {
 		goto out;
 	}
@@ -554,8 +567,13 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 				"the plan's learning rate is too high");
 		goto out;
 	}
-	// The received model becomes the latest global one.
-	fb_model_finish(&st->global);
+	// The received model becomes the latest global one; the previous
+	// one's buffers take the next round's.
+	if (spare != NULL) {
+		*spare = st->global;
+	} else {
+		fb_model_finish(&st->global);
+	}
 	st->global = recv;
 	memset(&recv, 0, sizeof(recv));
 	// The representation switches the trainer actually used.

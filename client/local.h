@@ -56,10 +56,12 @@ struct node_round {
 // What a client keeps between rounds so that it does not build them again
 // (about seven model sizes of buffers, their allocation and page faults):
 // its working copy of the model and the trainer over it, restarted on
-// each round's global model (fb_trainer_restart). Not saved.
+// each round's global model (fb_trainer_restart), and the buffers the
+// next global model is received into. Not saved.
 struct node_work {
 	struct fb_model local;
 	struct fb_trainer *trainer;
+	struct fb_model spare; // the last global model's buffers, for the next
 };
 
 // Frees w's model and trainer; NULL-safe.

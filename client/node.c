@@ -508,8 +508,8 @@ ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 static void
 drop_pending(struct node *n)
 {
-	free(n->pending.bytes);
-	memset(&n->pending, 0, sizeof(n->pending));
+	n->pending.active = false;
+	n->pending.tries = 0;
 }
 
 // Keeps a copy of the unsealed UPDATE m of round until its ACK arrives.
@@ -517,18 +517,25 @@ static void
 keep_pending(struct node *n, uint32_t round, const struct node_round *res,
 		struct fb_msg *m)
 {
-	if (n->pending.bytes != NULL && n->pending.round == round) {
+	struct node_pending *p = &n->pending;
+	if (p->active && p->round == round) {
 		return; // a resend: the copy is already there
 	}
 	drop_pending(n);
-	n->pending.bytes = malloc(fb_msg_len(m));
-	if (n->pending.bytes == NULL) {
-		fb_log(FB_LOG_WARN,
-				"round %u: no memory to keep a copy of the update: "
-				"it cannot be resent if its ACK is lost",
-				round);
-		return;
+	if (p->cap < fb_msg_len(m)) {
+		uint8_t *b = realloc(p->bytes, fb_msg_len(m));
+		if (b == NULL) {
+			fb_log(FB_LOG_WARN,
+					"round %u: no memory to keep a copy of "
+					"the update: it cannot be resent if its "
+					"ACK is lost",
+					round);
+			return;
+		}
+		p->bytes = b;
+		p->cap = fb_msg_len(m);
 	}
+	p->active = true;
 	memcpy(n->pending.bytes, fb_msg_data(m), fb_msg_len(m));
 	n->pending.len = fb_msg_len(m);
 	n->pending.round = round;
@@ -957,7 +964,7 @@ node_step(struct node *n, struct node_conn *c)
 			return s;
 		}
 	}
-	if (n->pending.bytes != NULL) {
+	if (n->pending.active) {
 		return resend_pending(n, c);
 	}
 	return poll_once(n, c);

@@ -39,12 +39,15 @@ struct node {
 	// connection): the round's result with a copy of the message before
 	// sealing (bytes, len). The next step offers these same bytes again
 	// (wire-v1 §6.1) instead of training the round again, which would
-	// spend privacy budget twice. In memory only; NULL bytes: none.
+	// spend privacy budget twice. In memory only. The buffer (cap bytes)
+	// is kept from round to round: a model-sized allocation per round
+	// would cost fresh pages.
 	struct node_pending {
+		bool active;           // an unacknowledged UPDATE is held
 		struct node_round res; // res.update is NULL
 		uint32_t round;
 		uint8_t *bytes;
-		size_t len;
+		size_t len, cap;
 		uint32_t tries;
 	} pending;
 	struct node_cpu cpu; // this round's open, decode, seal and save
