@@ -431,6 +431,15 @@ node_local_eval(const struct node_policy *pol, const struct fb_dataset *ds,
 	return FB_OK;
 }
 
+// True if m has this shape (a zeroed model has none).
+static bool
+shaped(const struct fb_model *m, uint32_t items, uint32_t bundles,
+		uint32_t attrs, uint32_t dim)
+{
+	return m->n_items == items && m->n_bundles == bundles &&
+			m->n_attrs == attrs && m->dim == dim && dim > 0;
+}
+
 void
 node_work_finish(struct node_work *w)
 {
@@ -464,9 +473,9 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	struct fb_msg *msg = NULL;
 	fb_err err = FB_OK;
 	struct fb_model *spare = work != NULL ? &work->spare : NULL;
-	if (spare != NULL && spare->n_items == ds->n_items &&
-			spare->n_bundles == ds->n_bundles &&
-			spare->n_attrs == n_attrs && spare->dim == c->dim) {
+	if (spare != NULL &&
+			shaped(spare, ds->n_items, ds->n_bundles, n_attrs,
+					c->dim)) {
 		recv = *spare; // the previous global model's buffers
 		memset(spare, 0, sizeof(*spare));
 	} else {
@@ -505,9 +514,8 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	copy_plan_tensor(&recv.V, plan_tensor(plan, FB_WIRE_TENSOR_ITEMS));
 	copy_plan_tensor(&recv.W, plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES));
 	copy_plan_tensor(&recv.M, plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ));
-	if (local->dim != recv.dim || local->n_items != recv.n_items ||
-			local->n_bundles != recv.n_bundles ||
-			local->n_attrs != recv.n_attrs) {
+	if (!shaped(local, recv.n_items, recv.n_bundles, recv.n_attrs,
+			    recv.dim)) {
 		// A new shape (or the first round): a new workspace.
 		fb_trainer_destroy(t);
 		t = NULL;

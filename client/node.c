@@ -536,11 +536,11 @@ keep_pending(struct node *n, uint32_t round, const struct node_round *res,
 		p->cap = fb_msg_len(m);
 	}
 	p->active = true;
-	memcpy(n->pending.bytes, fb_msg_data(m), fb_msg_len(m));
-	n->pending.len = fb_msg_len(m);
-	n->pending.round = round;
-	n->pending.res = *res;
-	n->pending.res.update = NULL;
+	memcpy(p->bytes, fb_msg_data(m), fb_msg_len(m));
+	p->len = fb_msg_len(m);
+	p->round = round;
+	p->res = *res;
+	p->res.update = NULL;
 }
 
 // Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
@@ -722,8 +722,7 @@ finish_round(struct node *n, struct node_conn *c, uint32_t round,
 		struct node_round *res)
 {
 	bool trained = !res->refuse;
-	if (!answer_round(n, c, round, res)) {
-		fb_msg_free(res->update);
+	if (!answer_round(n, c, round, res)) { // it took res->update
 		backoff(c);
 		return NODE_STEP_AGAIN;
 	}

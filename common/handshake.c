@@ -484,12 +484,12 @@ expire_pending(struct fb_hs_server *s, uint64_t now_ms)
 static struct pending *
 slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN])
 {
-	struct pending *oldest = NULL, *oldest_of_key = NULL, *free = NULL;
+	struct pending *oldest = NULL, *oldest_of_key = NULL, *unused = NULL;
 	uint32_t of_key = 0;
 	for (uint32_t i = 0; i < s->cfg.max_pending; i++) {
 		struct pending *p = &s->table[i];
 		if (!p->used) {
-			free = free != NULL ? free : p;
+			unused = unused != NULL ? unused : p;
 			continue;
 		}
 		if (oldest == NULL || p->created_ms < oldest->created_ms) {
@@ -504,10 +504,10 @@ slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN])
 		}
 	}
 	struct pending *victim = of_key >= s->cfg.max_per_key ? oldest_of_key
-			: free == NULL                        ? oldest
+			: unused == NULL                      ? oldest
 							      : NULL;
 	if (victim == NULL) {
-		return free;
+		return unused;
 	}
 	drop_pending(s, victim);
 	return victim;

@@ -473,7 +473,9 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 			cl->last_round = fed->round;
 		}
 	}
-	fed->st.committed = true; // for the kept line
+	// Committed if the checkpoint below is written; the kept line, written
+	// first, already says so (it counts only if the checkpoint exists).
+	fed->st.committed = true;
 	fed->st.commit_s = mono_s() - t0;
 	fb_err err = agg_oplog_keep_line(fed);
 	if (err == FB_OK) {
@@ -490,7 +492,6 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		fed->last_committed = prev_committed;
 		return;
 	}
-	fed->st.committed = true;
 	fed->n_committed++;
 	fed->st.commit_s = mono_s() - t0;
 	fb_crashpoint("agg.after_commit"); // checkpoint durable, log not yet
@@ -599,7 +600,7 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 		}
 		cl->participant = in;
 		cl->status = in ? AGG_CL_WAITING : AGG_CL_IDLE;
-		cl->granted = false;
+		cl->up.held = false;
 		fed->st.participants += in;
 	}
 	fed->state = AGG_COLLECTING;
@@ -643,45 +644,70 @@ agg_fed_wakeup_ms(const struct agg_fed *fed, uint64_t now_ms)
 	return t > 0 ? (int)t : 1;
 }
 
-// True if client cl holds a live download slot: it was sent the model
-// less than download_grant_ms ago and has not been heard from since.
+// Upload and download slots (§5.2) share one mechanism: at most `slots`
+// clients hold a live slot of a kind (0: no limit); asking again while
+// holding one renews it.
+typedef bool slot_live_fn(const struct agg_fed *fed,
+		const struct agg_client *cl, uint64_t now_ms);
+
+// An upload slot lives until upload_grant_ms passed or the client answered
+// the round.
 static bool
-holds_download(const struct agg_fed *fed, const struct agg_client *cl,
+upload_live(const struct agg_fed *fed, const struct agg_client *cl,
 		uint64_t now_ms)
 {
-	return cl->downloading &&
-			now_ms - cl->download_ms < fed->cfg->download_grant_ms;
+	return cl->participant && cl->status == AGG_CL_WAITING && cl->up.held &&
+			now_ms - cl->up.since_ms < fed->cfg->upload_grant_ms;
 }
 
-// Takes (or renews) a download slot for cl; false if every slot is held
-// by other clients (§5.2). The model's replies in flight, each held by the
-// transport until written, are then at most download_slots.
+// A download slot lives until download_grant_ms passed or the client was
+// heard from (agg_fed_heard).
 static bool
-download_slot(struct agg_fed *fed, struct agg_client *cl, uint64_t now_ms)
+download_live(const struct agg_fed *fed, const struct agg_client *cl,
+		uint64_t now_ms)
+{
+	return cl->down.held &&
+			now_ms - cl->down.since_ms <
+			fed->cfg->download_grant_ms;
+}
+
+// Takes or renews cl's slot *mine of the kind live tells apart; false if
+// all `slots` are held by other clients. Counts the grant and the peak.
+static bool
+take_slot(struct agg_fed *fed, struct agg_client *cl, slot_live_fn *live,
+		struct agg_slot *mine, uint32_t slots, uint64_t now_ms,
+		uint32_t *grants, uint32_t *peak)
 {
 	uint32_t held = 0;
 	for (uint32_t k = 0; k < fed->n_clients; k++) {
-		held += holds_download(fed, &fed->clients[k], now_ms);
+		held += live(fed, &fed->clients[k], now_ms);
 	}
-	bool holds = holds_download(fed, cl, now_ms);
-	uint32_t slots = fed->cfg->download_slots;
+	bool holds = live(fed, cl, now_ms);
 	if (!holds && slots > 0 && held >= slots) {
 		return false;
 	}
 	held += !holds;
-	cl->downloading = true;
-	cl->download_ms = now_ms;
-	fed->st.download_grants++;
-	if (held > fed->st.downloads_peak) {
-		fed->st.downloads_peak = held;
-	}
+	mine->held = true;
+	mine->since_ms = now_ms;
+	(*grants)++;
+	*peak = held > *peak ? held : *peak;
 	return true;
+}
+
+// A download slot for cl: the model's replies in flight, each held by the
+// transport until written, are then at most download_slots.
+static bool
+download_slot(struct agg_fed *fed, struct agg_client *cl, uint64_t now_ms)
+{
+	return take_slot(fed, cl, download_live, &cl->down,
+			fed->cfg->download_slots, now_ms,
+			&fed->st.download_grants, &fed->st.downloads_peak);
 }
 
 void
 agg_fed_heard(struct agg_fed *fed, uint32_t c)
 {
-	fed->clients[c].downloading = false;
+	fed->clients[c].down.held = false;
 }
 
 void
@@ -823,27 +849,6 @@ current_participant(struct agg_fed *fed, struct agg_client *cl,
 	return true;
 }
 
-// True if client cl holds a live upload slot: a grant younger than
-// upload_grant_ms while it is a participant that has not answered.
-static bool
-holds_slot(const struct agg_fed *fed, const struct agg_client *cl,
-		uint64_t now_ms)
-{
-	return cl->participant && cl->status == AGG_CL_WAITING && cl->granted &&
-			now_ms - cl->grant_ms < fed->cfg->upload_grant_ms;
-}
-
-// The number of live upload slots.
-static uint32_t
-slots_held(const struct agg_fed *fed, uint64_t now_ms)
-{
-	uint32_t held = 0;
-	for (uint32_t c = 0; c < fed->n_clients; c++) {
-		held += holds_slot(fed, &fed->clients[c], now_ms);
-	}
-	return held;
-}
-
 bool
 agg_fed_upload_ask(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		uint64_t now_ms, struct fb_wire_plan *plan,
@@ -854,21 +859,14 @@ agg_fed_upload_ask(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		return false;
 	}
 	memset(plan, 0, sizeof(*plan));
-	bool holds = holds_slot(fed, cl, now_ms);
-	uint32_t held = slots_held(fed, now_ms);
-	uint32_t slots = fed->cfg->upload_slots;
-	if (!holds && slots > 0 && held >= slots) {
+	// Asking again (a lost reply) renews the grant.
+	if (!take_slot(fed, cl, upload_live, &cl->up, fed->cfg->upload_slots,
+			    now_ms, &fed->st.upload_grants,
+			    &fed->st.uploads_peak)) {
 		plan->kind = FB_WIRE_PLAN_WAIT;
 		plan->retry_after_ms = fed->cfg->upload_retry_ms;
 		fed->st.upload_waits++;
 		return true;
-	}
-	held += !holds;
-	cl->granted = true;
-	cl->grant_ms = now_ms; // asking again (a lost reply) renews it
-	fed->st.upload_grants++;
-	if (held > fed->st.uploads_peak) {
-		fed->st.uploads_peak = held;
 	}
 	plan->kind = FB_WIRE_PLAN_UPLOAD;
 	plan->deadline_ms = (uint32_t)(fed->deadline_ms - now_ms);

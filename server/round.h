@@ -24,6 +24,12 @@
 #include "fedbundle/noise.h"
 #include "fedbundle/wire.h"
 
+// A slot held since since_ms; it lapses after the kind's grant time.
+struct agg_slot {
+	bool held;
+	uint64_t since_ms;
+};
+
 enum agg_client_status {
 	AGG_CL_IDLE = 0, // not a participant of the current round
 	AGG_CL_WAITING,  // participant, not answered yet
@@ -48,11 +54,9 @@ struct agg_client {
 	bool participant;
 	enum agg_client_status status;
 	uint16_t refuse_reason;
-	bool granted;      // holds an upload slot (§5.2 POLL UPLOAD)
-	uint64_t grant_ms; // when it was granted
-	// Holds a download slot (§5.2): sent the model, not heard from since.
-	bool downloading;
-	uint64_t download_ms; // when the model was sent
+	// Its upload slot (granted to a POLL UPLOAD) and download slot (sent
+	// the model, not heard from since): §5.2.
+	struct agg_slot up, down;
 };
 
 enum agg_state {
