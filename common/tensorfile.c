@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "fedbundle/fsutil.h"
 #include "fedbundle/hash.h"
@@ -67,11 +68,42 @@ get_u64(const uint8_t *p)
 	return v;
 }
 
+size_t
+fb_tfile_sum_len(uint32_t version)
+{
+	switch (version) {
+	case 1:
+		return FB_HASH_LEN;
+	case 2:
+		return sizeof(XXH128_canonical_t);
+	default:
+		return 0;
+	}
+}
+
+static void
+xxh_out(XXH128_hash_t h, uint8_t *out)
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, h);
+	memcpy(out, c.digest, sizeof(c.digest));
+}
+
+void
+fb_tfile_sum(uint32_t version, const void *body, size_t len, uint8_t *out)
+{
+	if (version == 1) {
+		fb_hash_buf(body, len, out);
+	} else {
+		xxh_out(XXH3_128bits(body, len), out);
+	}
+}
+
 static fb_err
-write_hashed(struct fb_atomic_file *f, struct fb_hash *h, const void *buf,
+write_hashed(struct fb_atomic_file *f, XXH3_state_t *h, const void *buf,
 		size_t len)
 {
-	fb_hash_update(h, buf, len);
+	XXH3_128bits_update(h, buf, len);
 	return fb_atomic_write(f, buf, len);
 }
 
@@ -96,13 +128,17 @@ fb_tfile_write(const char *path, enum fb_tfile_kind kind, const char *meta,
 	if (meta_len > UINT32_MAX || n_tensors > UINT32_MAX) {
 		return fb_errorf(FB_EINVAL, "%s: metadata too large", path);
 	}
+	XXH3_state_t *h = XXH3_createState();
+	if (h == NULL || XXH3_128bits_reset(h) != XXH_OK) {
+		XXH3_freeState(h);
+		return FB_ENOMEM;
+	}
 	struct fb_atomic_file f;
 	fb_err err = fb_atomic_open(&f, path, 0644);
 	if (err != FB_OK) {
+		XXH3_freeState(h);
 		return err;
 	}
-	struct fb_hash h;
-	fb_hash_init(&h);
 	uint8_t hdr[HEADER_LEN];
 	static const uint8_t zeros[8] = {0};
 	memcpy(hdr, magic, 8);
@@ -110,12 +146,12 @@ fb_tfile_write(const char *path, enum fb_tfile_kind kind, const char *meta,
 	put_u32(hdr + 12, (uint32_t)kind);
 	put_u32(hdr + 16, (uint32_t)n_tensors);
 	put_u32(hdr + 20, (uint32_t)meta_len);
-	err = write_hashed(&f, &h, hdr, sizeof(hdr));
+	err = write_hashed(&f, h, hdr, sizeof(hdr));
 	if (err == FB_OK && meta_len > 0) {
-		err = write_hashed(&f, &h, meta, meta_len);
+		err = write_hashed(&f, h, meta, meta_len);
 	}
 	if (err == FB_OK) {
-		err = write_hashed(&f, &h, zeros, pad8(meta_len));
+		err = write_hashed(&f, h, zeros, pad8(meta_len));
 	}
 	for (size_t k = 0; err == FB_OK && k < n_tensors; k++) {
 		uint8_t th[TENSOR_HEADER_LEN] = {0};
@@ -123,20 +159,22 @@ fb_tfile_write(const char *path, enum fb_tfile_kind kind, const char *meta,
 		put_u32(th + FB_TFILE_NAME_LEN, 1);
 		put_u64(th + FB_TFILE_NAME_LEN + 8, tensors[k].rows);
 		put_u64(th + FB_TFILE_NAME_LEN + 16, tensors[k].cols);
-		err = write_hashed(&f, &h, th, sizeof(th));
+		err = write_hashed(&f, h, th, sizeof(th));
 		size_t bytes = tensors[k].rows * tensors[k].cols *
 				sizeof(float);
 		if (err == FB_OK && bytes > 0) {
-			err = write_hashed(&f, &h, tensors[k].data, bytes);
+			err = write_hashed(&f, h, tensors[k].data, bytes);
 		}
 		if (err == FB_OK) {
-			err = write_hashed(&f, &h, zeros, pad8(bytes));
+			err = write_hashed(&f, h, zeros, pad8(bytes));
 		}
 	}
-	uint8_t digest[FB_HASH_LEN];
-	fb_hash_final(&h, digest);
+	uint8_t digest[FB_TFILE_SUM_MAX];
+	xxh_out(XXH3_128bits_digest(h), digest);
+	XXH3_freeState(h);
 	if (err == FB_OK) {
-		err = fb_atomic_write(&f, digest, sizeof(digest));
+		err = fb_atomic_write(
+				&f, digest, fb_tfile_sum_len(FB_TFILE_VERSION));
 	}
 	if (err != FB_OK) {
 		fb_atomic_abort(&f);
@@ -171,7 +209,7 @@ fb_tfile_parse(struct fb_tfile **out, const char *label, char *buf, size_t len,
 	snprintf(f->label, sizeof(f->label), "%s", label);
 	const uint8_t *p = (const uint8_t *)buf;
 	fb_err err;
-	if (len < HEADER_LEN + FB_HASH_LEN || memcmp(p, magic, 8) != 0) {
+	if (len < HEADER_LEN || memcmp(p, magic, 8) != 0) {
 		err = fb_errorf(FB_EFORMAT,
 				"%s: not a fedbundle tensor file (bad magic "
 				"or truncated to %zu bytes)",
@@ -179,16 +217,23 @@ fb_tfile_parse(struct fb_tfile **out, const char *label, char *buf, size_t len,
 		goto fail;
 	}
 	uint32_t version = get_u32(p + 8);
-	if (version != FB_TFILE_VERSION) {
+	size_t sum_len = fb_tfile_sum_len(version);
+	if (sum_len == 0) {
 		err = fb_errorf(FB_EFORMAT,
-				"%s: format version %u, this build reads %u",
+				"%s: format version %u, this build reads 1 "
+				"to %u",
 				label, version, FB_TFILE_VERSION);
 		goto fail;
 	}
-	uint8_t digest[FB_HASH_LEN];
-	size_t body = len - FB_HASH_LEN;
-	fb_hash_buf(p, body, digest);
-	if (memcmp(digest, p + body, FB_HASH_LEN) != 0) {
+	if (len < HEADER_LEN + sum_len) {
+		err = fb_errorf(FB_EFORMAT, "%s: truncated to %zu bytes", label,
+				len);
+		goto fail;
+	}
+	uint8_t digest[FB_TFILE_SUM_MAX];
+	size_t body = len - sum_len;
+	fb_tfile_sum(version, p, body, digest);
+	if (memcmp(digest, p + body, sum_len) != 0) {
 		err = fb_errorf(FB_EFORMAT,
 				"%s: checksum mismatch: the file is corrupt or "
 				"truncated",

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
 	build-essential meson ninja-build pkg-config cmake
 	libsodium-dev libopenblas-dev libnng-dev libcjson-dev libfftw3-dev
+	libxxhash-dev
 	clang clang-format gnuplot-nox cppcheck iproute2 iptables
 )
 missing=()

@@ -1,10 +1,16 @@
 // include/fedbundle/tensorfile.h: the versioned binary container of models,
-// checkpoints and client state. Layout (little-endian, version 1):
+// checkpoints and client state. Layout (little-endian, version 2):
 //   magic "FBTF\r\n\x1a\n" | u32 version | u32 kind | u32 n_tensors |
 //   u32 meta_len | meta (UTF-8 JSON) padded to 8 |
 //   per tensor: name[24] (NUL-padded) | u32 dtype (1 = f32) | u32 0 |
 //               u64 rows | u64 cols | rows*cols*4 bytes padded to 8 |
-//   BLAKE2b-256 of everything before it (32 bytes).
+//   checksum of everything before it: version 2 XXH3-128 in xxHash's
+//   canonical (big-endian) form, 16 bytes; version 1, still read,
+//   BLAKE2b-256, 32 bytes.
+// The checksum finds torn and corrupted files; it authenticates nothing
+// (whoever can write the file can recompute any unkeyed hash), so version
+// 2 takes the hash that runs at memory speed: BLAKE2b made checksumming
+// most of the cost of saving a 27 MB state (docs/architecture.md).
 // Files are written atomically (fsutil.h); a reader verifies the size, the
 // magic, the version and the checksum before it trusts any field, and
 // refuses a truncated or corrupt file with a detail naming the file.
@@ -17,7 +23,8 @@
 
 #include "fedbundle/err.h"
 
-#define FB_TFILE_VERSION 1
+#define FB_TFILE_VERSION 2  // written; versions 1 and 2 are read
+#define FB_TFILE_SUM_MAX 32 // the longest checksum (version 1)
 #define FB_TFILE_NAME_LEN 24
 
 enum fb_tfile_kind {
@@ -40,6 +47,15 @@ struct fb_tensor_view {
 fb_err fb_tfile_write(const char *path, enum fb_tfile_kind kind,
 		const char *meta, const struct fb_tensor_view *tensors,
 		size_t n_tensors);
+
+// The length of the trailing checksum of a file of this format version,
+// 0 for a version this build does not read.
+size_t fb_tfile_sum_len(uint32_t version);
+
+// Writes the checksum of body (len bytes) for this format version to out
+// (fb_tfile_sum_len(version) bytes). The fuzzer uses it to reach the
+// fields behind the checksum.
+void fb_tfile_sum(uint32_t version, const void *body, size_t len, uint8_t *out);
 
 struct fb_tfile; // a verified file in memory
 

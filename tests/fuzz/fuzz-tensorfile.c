@@ -6,8 +6,8 @@
 // clients retailer-0 and retailer-1: the shapes of the seed corpus).
 // Selector byte: bits 0-1 the reader (0 raw container of the kind in bits
 // 2-3, 1 model, 2 client state, 3 checkpoint); bit 4 recomputes the
-// trailing BLAKE2b-256 first, so that mutations reach the fields behind
-// the checksum; bit 5 picks the fedadam checkpoint. Besides "no crash, no
+// trailing checksum of the file's format version first, so that mutations
+// reach the fields behind it; bit 5 picks the fedadam checkpoint. Besides "no crash, no
 // sanitizer report" it aborts when an accepted file breaks what its
 // reader promises (tensor views inside the buffer, consistent shapes) or
 // when a refusal names neither the file nor the cause.
@@ -107,8 +107,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *img = malloc(len > 0 ? len : 1);
 	require(img != NULL, "allocation");
 	memcpy(img, data + 1, len);
-	if ((sel & 16) != 0 && len >= FB_HASH_LEN) {
-		fb_hash_buf(img, len - FB_HASH_LEN, img + len - FB_HASH_LEN);
+	uint32_t version = 0;
+	for (int k = 3; len >= 12 && k >= 0; k--) {
+		version = version << 8 | img[8 + k];
+	}
+	size_t sum_len = fb_tfile_sum_len(version);
+	if ((sel & 16) != 0 && sum_len > 0 && len >= sum_len) {
+		fb_tfile_sum(version, img, len - sum_len, img + len - sum_len);
 	}
 	switch (sel & 3) {
 	case 0:

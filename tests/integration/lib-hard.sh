@@ -49,7 +49,14 @@ tfile_tensors_sum() {
 	len=$(od -An -tu4 -j20 -N4 "$1" | tr -d ' ')
 	size=$(stat -c %s "$1")
 	start=$((24 + len + (8 - len % 8) % 8))
-	tail -c +$((start + 1)) "$1" | head -c $((size - start - 32)) | sha256sum | cut -c1-16
+	tail -c +$((start + 1)) "$1" | head -c $((size - start - $(tfile_sum_len "$1"))) |
+		sha256sum | cut -c1-16
+}
+
+# tfile_sum_len FILE: the length of a tensor file's trailing checksum
+# (tensorfile.h: 32 bytes in format version 1, 16 in version 2).
+tfile_sum_len() {
+	if [ "$(od -An -tu4 -j8 -N4 "$1" | tr -d ' ')" = 1 ]; then echo 32; else echo 16; fi
 }
 
 # meta_num FILE KEY: a numeric field of a tensor file's metadata.
@@ -91,7 +98,7 @@ tfile_tensors_save() {
 	start=$((24 + len + (8 - len % 8) % 8))
 	# Tensor headers (name, dtype, rows, cols) are 48 bytes; read as
 	# floats they are small garbage values equal in both files.
-	tail -c +$((start + 1)) "$1" | head -c $((size - start - 32)) |
+	tail -c +$((start + 1)) "$1" | head -c $((size - start - $(tfile_sum_len "$1"))) |
 		od -An -v -tf4 -w4 | tr -d ' ' >"$2"
 }
 

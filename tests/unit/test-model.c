@@ -3,11 +3,13 @@
 // trip, and refusal of every corrupted or truncated variant.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fedbundle/dataset.h"
 #include "fedbundle/fsutil.h"
+#include "fedbundle/hash.h"
 #include "fedbundle/model.h"
 #include "fedbundle/modelio.h"
 #include "fedbundle/tensorfile.h"
@@ -198,6 +200,66 @@ TEST(model_file_round_trip)
 	fb_matrix_finish(&P);
 }
 
+// Format version 2 checksums with XXH3-128; files of version 1 (BLAKE2b-256)
+// are still read, and each version's checksum is checked by its own rule.
+TEST(tensorfile_versions)
+{
+	// xxHash's reference value of XXH3-128 over no input, canonical form.
+	static const uint8_t empty[16] = {0x99, 0xaa, 0x06, 0xd3, 0x01, 0x47,
+			0x98, 0xd8, 0x60, 0x01, 0xc3, 0x24, 0x46, 0x8d, 0x49,
+			0x7f};
+	uint8_t sum[FB_TFILE_SUM_MAX];
+	fb_tfile_sum(2, "", 0, sum);
+	CHECK(memcmp(sum, empty, sizeof(empty)) == 0);
+	CHECK(fb_tfile_sum_len(1) == 32 && fb_tfile_sum_len(2) == 16 &&
+			fb_tfile_sum_len(0) == 0 && fb_tfile_sum_len(3) == 0);
+
+	struct fb_model m;
+	CHECK_OK(fb_model_init(&m, 5, 3, 0, 4));
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 2, 0);
+	fb_model_randomize(&m, &rng, 1);
+	struct fb_model_meta meta = {{true, false, true, false}, "v", 3};
+	char *path = tmp_path("v2.fbm");
+	CHECK_OK(fb_modelio_save(path, &m, NULL, &meta));
+	char *buf;
+	size_t len;
+	CHECK_OK(fb_read_file(path, 1 << 20, &buf, &len));
+	CHECK(buf[8] == 2 && buf[9] == 0 && buf[10] == 0 && buf[11] == 0);
+	size_t body = len - 16;
+	fb_tfile_sum(2, buf, body, sum);
+	CHECK(memcmp(sum, buf + body, 16) == 0);
+
+	// The same file as version 1: BLAKE2b-256 trailer, read alike.
+	char *v1 = malloc(body + 32);
+	memcpy(v1, buf, body);
+	v1[8] = 1;
+	fb_hash_buf(v1, body, (uint8_t *)v1 + body);
+	struct fb_tfile *f = NULL;
+	CHECK_OK(fb_tfile_parse(&f, "v1", v1, body + 32, FB_TFILE_MODEL));
+	struct fb_tensor_view v;
+	CHECK_OK(fb_tfile_get(f, "V", &v));
+	CHECK(v.rows == 5 && v.cols == 4 &&
+			memcmp(v.data, m.V.data, 20 * sizeof(float)) == 0);
+	fb_tfile_destroy(f);
+
+	// Version 1 with a version 2 trailer, and version 3: refused.
+	char *mixed = malloc(len);
+	memcpy(mixed, buf, len);
+	mixed[8] = 1;
+	CHECK_ERR(fb_tfile_parse(&f, "mixed", mixed, len, FB_TFILE_MODEL),
+			FB_EFORMAT);
+	char *v3 = malloc(len);
+	memcpy(v3, buf, len);
+	v3[8] = 3;
+	CHECK_ERR(fb_tfile_parse(&f, "v3", v3, len, FB_TFILE_MODEL),
+			FB_EFORMAT);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "format version 3");
+	free(buf);
+	free(path);
+	fb_model_finish(&m);
+}
+
 TEST(failed_write_keeps_previous_file)
 {
 	struct fb_model m;
@@ -248,6 +310,7 @@ main(void)
 	RUN(reps_match_hand_computation);
 	RUN(score_block_matches_naive);
 	RUN(model_file_round_trip);
+	RUN(tensorfile_versions);
 	RUN(failed_write_keeps_previous_file);
 	RUN(missing_file_is_an_io_error_naming_it);
 	int rc = harness_done();
