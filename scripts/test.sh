@@ -30,8 +30,10 @@ if [ ! -f build-asan/build.ninja ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
 ninja -C build-asan >&2
+# FB_TIME_SCALE: the integration scripts wait that many times longer for
+# a process or a log line (tests/integration/lib.sh).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FB_TIME_SCALE=4 \
 	meson test -C build-asan --print-errorlogs --num-processes 2 \
 	--timeout-multiplier 4 --no-suite slow
 stage_end "ASan + UBSan"
@@ -45,7 +47,7 @@ if [ ! -f build-tsan/build.ninja ]; then
 		-Db_sanitize=thread -Db_lundef=false
 fi
 ninja -C build-tsan >&2
-TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+TSAN_OPTIONS=halt_on_error=1:exitcode=66 FB_TIME_SCALE=4 \
 	meson test -C build-tsan --print-errorlogs --num-processes 2 \
 	--timeout-multiplier 4 transport train model pretrain fed-nonprivate
 stage_end "ThreadSanitizer"

@@ -18,9 +18,9 @@ EOP
 
 # wait_exit PID SECONDS: waits for a process (a child of this shell) and
 # sets RC to its exit status (137 for SIGKILL), or to "timeout" after
-# SECONDS (it is then killed).
+# SECONDS x TIME_SCALE (lib.sh; it is then killed).
 wait_exit() {
-	local pid=$1 limit=$2 t=0
+	local pid=$1 limit=$(($2 * TIME_SCALE)) t=0
 	RC=0
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ "$t" -ge $((limit * 10)) ]; then

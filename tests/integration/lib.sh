@@ -10,6 +10,16 @@ set -euo pipefail
 : "${FB_SERVER:?set by meson test}"
 : "${FB_CLIENT:?set by meson test}"
 
+# FB_TIME_SCALE (a whole number, default 1) lengthens how long the waits
+# below (wait_pid, wait_for, lib-hard.sh's wait_exit) give a process or
+# a log line before they fail: scripts/test.sh sets it for the slower
+# sanitizer builds. It never changes a deadline of the system under test.
+TIME_SCALE=${FB_TIME_SCALE:-1}
+[[ "$TIME_SCALE" =~ ^[1-9][0-9]*$ ]] || {
+	echo "FB_TIME_SCALE must be a whole number >= 1, not '$TIME_SCALE'" >&2
+	exit 2
+}
+
 WORK=$(mktemp -d /tmp/fb-it-XXXXXX)
 PIDS=()
 N_CHECKS=0
@@ -124,9 +134,10 @@ start_client() { # start_client I [OUTPUT SUFFIX]
 declare -a CLIENT_PID
 
 # wait_pid PID SECONDS: waits for a process; non-zero if it is still
-# running after SECONDS (it is then killed) or exited non-zero.
+# running after SECONDS x TIME_SCALE (it is then killed) or exited
+# non-zero.
 wait_pid() {
-	local pid=$1 limit=$2 t=0
+	local pid=$1 limit=$(($2 * TIME_SCALE)) t=0
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ "$t" -ge $((limit * 10)) ]; then
 			echo "# process $pid still running after ${limit}s: killed"
@@ -140,9 +151,10 @@ wait_pid() {
 	wait "$pid"
 }
 
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN.
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN
+# (at most SECONDS x TIME_SCALE).
 wait_for() {
-	local file=$1 pattern=$2 limit=$3 t=0
+	local file=$1 pattern=$2 limit=$(($3 * TIME_SCALE)) t=0
 	until [ -f "$file" ] && grep -q -- "$pattern" "$file"; do
 		if [ "$t" -ge $((limit * 20)) ]; then
 			echo "# timed out waiting for '$pattern' in $file"

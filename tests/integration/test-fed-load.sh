@@ -51,7 +51,7 @@ EOP
 	local spid=$SERVER_PID
 	for ((i = 0; i < n; i++)); do start_client "$i" ".$n"; done
 	local hwm=0 h t=0
-	while kill -0 "$spid" 2>/dev/null && [ "$t" -lt 3000 ]; do
+	while kill -0 "$spid" 2>/dev/null && [ "$t" -lt $((3000 * TIME_SCALE)) ]; do
 		h=$(awk '/^VmHWM/ { print $2 }' "/proc/$spid/status" 2>/dev/null || echo 0)
 		[ -n "$h" ] && [ "$h" -gt "$hwm" ] && hwm=$h
 		sleep 0.1
