@@ -585,7 +585,7 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	st->global = recv;
 	memset(&recv, 0, sizeof(recv));
 	// The representation switches the trainer actually used.
-	st->opts = fb_trainer_reps(t)->opts;
+	st->opts = *fb_trainer_rep_opts(t);
 	if (dp != NULL) {
 		err = fb_dp_spent(dp, &out->epsilon, &out->releases);
 		if (err != FB_OK) {

@@ -53,6 +53,10 @@ struct fb_trainer {
 	struct fb_matrix *P;
 	struct fb_train_config cfg;
 	struct fb_reps reps;
+	// The model changed since reps were computed (an apply): they are
+	// recomputed when next read (ensure_reps), so the last step of a
+	// client's round does not pay for representations nobody reads.
+	bool reps_stale;
 	int n_workers;
 	struct worker workers[MAX_WORKERS];
 	struct fb_rep_grad batch;   // reduced batch gradient
@@ -549,7 +553,7 @@ fb_trainer_restart(struct fb_trainer *t, const struct fb_train_config *cfg)
 		fb_matrix_zero(&t->adam_v.M);
 	}
 	t->adam_t = 0;
-	fb_reps_compute(&t->reps, t->model, &t->cat);
+	fb_trainer_refresh(t);
 	return FB_OK;
 }
 
@@ -559,16 +563,33 @@ fb_trainer_config(const struct fb_trainer *t)
 	return &t->cfg;
 }
 
-const struct fb_reps *
-fb_trainer_reps(const struct fb_trainer *t)
+static void
+ensure_reps(struct fb_trainer *t)
 {
+	if (t->reps_stale) {
+		fb_reps_compute(&t->reps, t->model, &t->cat);
+		t->reps_stale = false;
+	}
+}
+
+const struct fb_reps *
+fb_trainer_reps(struct fb_trainer *t)
+{
+	ensure_reps(t);
 	return &t->reps;
+}
+
+const struct fb_rep_opts *
+fb_trainer_rep_opts(const struct fb_trainer *t)
+{
+	return &t->reps.opts;
 }
 
 void
 fb_trainer_refresh(struct fb_trainer *t)
 {
 	fb_reps_compute(&t->reps, t->model, &t->cat);
+	t->reps_stale = false;
 }
 
 const uint32_t *
@@ -902,6 +923,7 @@ fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 			g->bundle.cols != t->model->dim) {
 		return fb_errorf(FB_EINVAL, "batch: gradient shape mismatch");
 	}
+	ensure_reps(t);
 	for (uint32_t k = 0; k < n; k++) {
 		if (users[k] >= t->ds->n_users) {
 			return fb_errorf(FB_EINVAL, "batch: user %u of %u",
@@ -1061,8 +1083,8 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 	fb_matrix_copy(&t->grad.W, &g->bundle);
 	mask_bundle_rows(t, &t->grad.W, NULL);
 	step_matrix(t, &t->model->W, &t->grad.W, &t->adam_m.W, &t->adam_v.W);
+	t->reps_stale = true;
 	if (!t->cfg.train_items) {
-		fb_reps_compute(&t->reps, t->model, &t->cat);
 		return FB_OK;
 	}
 	step_matrix(t, &t->model->V, &t->grad_item, &t->adam_m.V, &t->adam_v.V);
@@ -1070,7 +1092,6 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 		step_matrix(t, &t->model->M, &t->grad.M, &t->adam_m.M,
 				&t->adam_v.M);
 	}
-	fb_reps_compute(&t->reps, t->model, &t->cat);
 	return FB_OK;
 }
 

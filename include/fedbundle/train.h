@@ -181,14 +181,20 @@ fb_err fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 		struct fb_rep_grad *g, struct fb_train_stats *stats);
 
 // One optimizer step of the shared parameters from the representation
-// gradient g (plus L2), then recomputes the representations.
+// gradient g (plus L2). The representations are recomputed when next
+// read (the next batch, fb_trainer_reps), not here: a client's last step
+// of a round would otherwise compute them for nobody.
 fb_err fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g);
 
 // The configuration the trainer runs with.
 const struct fb_train_config *fb_trainer_config(const struct fb_trainer *t);
 
-// The current representations (valid until the next apply).
-const struct fb_reps *fb_trainer_reps(const struct fb_trainer *t);
+// The representations of the current model, computed first if a step
+// changed it (valid until the next apply).
+const struct fb_reps *fb_trainer_reps(struct fb_trainer *t);
+
+// The representation switches the trainer runs with (no computation).
+const struct fb_rep_opts *fb_trainer_rep_opts(const struct fb_trainer *t);
 
 // Recomputes the representations after the caller changed the model.
 void fb_trainer_refresh(struct fb_trainer *t);
