@@ -298,6 +298,14 @@ fb_reps_compute(struct fb_reps *reps, const struct fb_model *model,
 {
 	struct reps_job j = {reps, model, cat};
 	fb_parallel_for(reps->threads, model->n_items, item_reps_range, &j);
+	fb_reps_compute_bundles(reps, model, cat);
+}
+
+void
+fb_reps_compute_bundles(struct fb_reps *reps, const struct fb_model *model,
+		const struct fb_catalog *cat)
+{
+	struct reps_job j = {reps, model, cat};
 	fb_parallel_for(reps->threads, model->n_bundles, bundle_reps_range, &j);
 }
 

@@ -56,7 +56,10 @@ struct fb_trainer {
 	// The model changed since reps were computed (an apply): they are
 	// recomputed when next read (ensure_reps), so the last step of a
 	// client's round does not pay for representations nobody reads.
-	bool reps_stale;
+	// With items frozen a step changes only W, so only the bundle
+	// representations are stale.
+	bool item_reps_stale;
+	bool bundle_reps_stale;
 	int n_workers;
 	struct worker workers[MAX_WORKERS];
 	struct fb_rep_grad batch;   // reduced batch gradient
@@ -566,10 +569,12 @@ fb_trainer_config(const struct fb_trainer *t)
 static void
 ensure_reps(struct fb_trainer *t)
 {
-	if (t->reps_stale) {
+	if (t->item_reps_stale) {
 		fb_reps_compute(&t->reps, t->model, &t->cat);
-		t->reps_stale = false;
+	} else if (t->bundle_reps_stale) {
+		fb_reps_compute_bundles(&t->reps, t->model, &t->cat);
 	}
+	t->item_reps_stale = t->bundle_reps_stale = false;
 }
 
 const struct fb_reps *
@@ -589,7 +594,7 @@ void
 fb_trainer_refresh(struct fb_trainer *t)
 {
 	fb_reps_compute(&t->reps, t->model, &t->cat);
-	t->reps_stale = false;
+	t->item_reps_stale = t->bundle_reps_stale = false;
 }
 
 const uint32_t *
@@ -1071,22 +1076,26 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 			g->item.cols != t->model->dim) {
 		return fb_errorf(FB_EINVAL, "apply: gradient shape mismatch");
 	}
-	struct apply_ctx c = {t, g};
-	fb_parallel_for(t->n_workers, t->model->n_items, apply_item_grad, &c);
-	if (t->reps.opts.use_attrs) {
-		fb_parallel_for(t->n_workers, t->model->n_attrs,
-				apply_attr_grad, &c);
-	}
 	t->adam_t++;
 	// The gradient of W, with untrained coordinates (bundle_rank) zeroed:
 	// under DP they carry only noise.
 	fb_matrix_copy(&t->grad.W, &g->bundle);
 	mask_bundle_rows(t, &t->grad.W, NULL);
 	step_matrix(t, &t->model->W, &t->grad.W, &t->adam_m.W, &t->adam_v.W);
-	t->reps_stale = true;
+	t->bundle_reps_stale = true;
 	if (!t->cfg.train_items) {
+		// V and M stay: neither the item representations nor the
+		// gradient's map back to items and attributes is needed.
 		return FB_OK;
 	}
+	// The map back reads only g, so it may follow W's step.
+	struct apply_ctx c = {t, g};
+	fb_parallel_for(t->n_workers, t->model->n_items, apply_item_grad, &c);
+	if (t->reps.opts.use_attrs) {
+		fb_parallel_for(t->n_workers, t->model->n_attrs,
+				apply_attr_grad, &c);
+	}
+	t->item_reps_stale = true;
 	step_matrix(t, &t->model->V, &t->grad_item, &t->adam_m.V, &t->adam_v.V);
 	if (t->reps.opts.use_attrs) {
 		step_matrix(t, &t->model->M, &t->grad.M, &t->adam_m.M,

@@ -142,6 +142,11 @@ void fb_reps_finish(struct fb_reps *reps);
 void fb_reps_compute(struct fb_reps *reps, const struct fb_model *model,
 		const struct fb_catalog *cat);
 
+// Recomputes only the bundle representations, from W and the item
+// representations already in reps (enough after a change of W alone).
+void fb_reps_compute_bundles(struct fb_reps *reps, const struct fb_model *model,
+		const struct fb_catalog *cat);
+
 // User representations for scoring bundles: out[u] = P[u], plus the mean
 // of the item reps of u's items (row u of ui) when opts->user_item_view.
 // out must be P's shape.

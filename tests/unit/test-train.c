@@ -330,44 +330,53 @@ TEST(restart_equals_a_new_trainer)
 }
 
 // A step leaves the representations to be computed when next read
-// (fb_trainer_apply): what the trainer then returns is exactly the
-// representations of the stepped model, and the next batch trains on them.
+// (fb_trainer_apply; only the bundles' when items are frozen): what the
+// trainer then returns is exactly the representations of the stepped
+// model, with items trained and frozen.
 TEST(reps_follow_the_model_after_a_step)
 {
-	struct fb_train_config cfg;
-	fb_train_config_defaults(&cfg);
-	cfg.dim = 4;
-	struct rig r;
-	CHECK_OK(rig_init(&r, &cfg, 6));
-	const uint32_t users[3] = {0, 2, 5};
-	struct fb_batch_opts o = {0, 3};
-	CHECK_OK(fb_trainer_batch_gradient(r.t, users, 3, &o, 5, &r.g, NULL));
-	CHECK_OK(fb_trainer_apply(r.t, &r.g));
-	struct fb_catalog cat;
-	struct fb_reps fresh;
-	CHECK_OK(fb_catalog_init(&cat, r.ds));
-	CHECK_OK(fb_reps_init(&fresh, &r.model, fb_trainer_rep_opts(r.t)));
-	fb_reps_compute(&fresh, &r.model, &cat);
-	const struct fb_reps *got = fb_trainer_reps(r.t);
-	CHECK(memcmp(got->item.data, fresh.item.data,
-			      fb_matrix_len(&fresh.item) * sizeof(float)) == 0);
-	CHECK(memcmp(got->bundle.data, fresh.bundle.data,
-			      fb_matrix_len(&fresh.bundle) * sizeof(float)) ==
-			0);
-	// And they differ from the representations before the step.
-	struct fb_model before = {0};
-	CHECK_OK(fb_model_copy(&before, &r.model));
-	CHECK_OK(fb_trainer_batch_gradient(r.t, users, 3, &o, 6, &r.g, NULL));
-	CHECK_OK(fb_trainer_apply(r.t, &r.g));
-	fb_reps_compute(&fresh, &before, &cat);
-	got = fb_trainer_reps(r.t);
-	CHECK(memcmp(got->bundle.data, fresh.bundle.data,
-			      fb_matrix_len(&fresh.bundle) * sizeof(float)) !=
-			0);
-	fb_model_finish(&before);
-	fb_reps_finish(&fresh);
-	fb_catalog_finish(&cat);
-	rig_finish(&r);
+	for (int train_items = 0; train_items <= 1; train_items++) {
+		struct fb_train_config cfg;
+		fb_train_config_defaults(&cfg);
+		cfg.dim = 4;
+		cfg.train_items = train_items;
+		struct rig r;
+		CHECK_OK(rig_init(&r, &cfg, 6));
+		const uint32_t users[3] = {0, 2, 5};
+		struct fb_batch_opts o = {0, 3};
+		struct fb_catalog cat;
+		struct fb_reps fresh;
+		CHECK_OK(fb_catalog_init(&cat, r.ds));
+		CHECK_OK(fb_reps_init(
+				&fresh, &r.model, fb_trainer_rep_opts(r.t)));
+		struct fb_model before = {0};
+		for (uint64_t step = 1; step <= 3; step++) {
+			CHECK_OK(fb_model_copy(&before, &r.model));
+			CHECK_OK(fb_trainer_batch_gradient(
+					r.t, users, 3, &o, step, &r.g, NULL));
+			CHECK_OK(fb_trainer_apply(r.t, &r.g));
+			fb_reps_compute(&fresh, &r.model, &cat);
+			const struct fb_reps *got = fb_trainer_reps(r.t);
+			CHECK(memcmp(got->item.data, fresh.item.data,
+					      fb_matrix_len(&fresh.item) *
+							      sizeof(float)) ==
+					0);
+			CHECK(memcmp(got->bundle.data, fresh.bundle.data,
+					      fb_matrix_len(&fresh.bundle) *
+							      sizeof(float)) ==
+					0);
+			// The step changed them.
+			fb_reps_compute(&fresh, &before, &cat);
+			CHECK(memcmp(got->bundle.data, fresh.bundle.data,
+					      fb_matrix_len(&fresh.bundle) *
+							      sizeof(float)) !=
+					0);
+		}
+		fb_model_finish(&before);
+		fb_reps_finish(&fresh);
+		fb_catalog_finish(&cat);
+		rig_finish(&r);
+	}
 }
 
 TEST(learns_planted_communities)
