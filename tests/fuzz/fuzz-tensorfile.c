@@ -7,10 +7,10 @@
 // Selector byte: bits 0-1 the reader (0 raw container of the kind in bits
 // 2-3, 1 model, 2 client state, 3 checkpoint); bit 4 recomputes the
 // trailing checksum of the file's format version first, so that mutations
-// reach the fields behind it; bit 5 picks the fedadam checkpoint. Besides "no crash, no
-// sanitizer report" it aborts when an accepted file breaks what its
-// reader promises (tensor views inside the buffer, consistent shapes) or
-// when a refusal names neither the file nor the cause.
+// reach the fields behind it; bit 5 picks the fedadam checkpoint. Besides
+// "no crash, no sanitizer report" it aborts when an accepted file breaks
+// what its reader promises (tensor views inside the buffer, consistent
+// shapes) or when a refusal names neither the file nor the cause.
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "fedbundle/hash.h"
 #include "fedbundle/modelio.h"
 #include "fedbundle/tensorfile.h"
 #include "fuzz-tmp.h"
