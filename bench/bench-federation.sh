@@ -59,6 +59,7 @@ for ((i = 0; i < n; i++)); do
 	cat "$work/keys/r$i.pub" >>"$work/roster.txt"
 	cat >"$work/policy-$i.json" <<EOP
 {"data": "parts/$(printf retailer-%02d "$i")", "server_url": "tcp://127.0.0.1:$port",
+ "users": $(cut -f1 "$work/parts/$(printf retailer-%02d "$i")"/*_data_size.txt),
  "server_key": "keys/aggregator.pub", "key": "keys/r$i.key", "state_dir": "state-$i",
  "allow_none": true, "give_up_ms": 600000, "request_timeout_ms": 600000}
 EOP

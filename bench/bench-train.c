@@ -119,11 +119,10 @@ measure(const struct fb_dataset *ds, uint32_t batch, struct figures *f)
 		}
 		uint32_t n_active;
 		const uint32_t *active = fb_trainer_active_users(t, &n_active);
-		struct fb_batch_opts opts = {0, 1};
 		struct fb_train_stats s;
 		double t0 = now();
 		err = fb_trainer_batch_gradient(
-				t, active, n_active, &opts, 1, &g, &s);
+				t, active, n_active, 1.0, 1, &g, &s);
 		double dt = now() - t0;
 		f->step_rate[th - 1] = s.samples / dt;
 		f->samples = s.samples;

@@ -235,11 +235,10 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 			fb_rng_shuffle_u32(&rng, order, n_active);
 			pos = 0;
 		}
-		struct fb_batch_opts opts = {0.0, (double)n};
 		struct fb_train_stats st;
 		uint64_t stream = ((uint64_t)round << 24) + s;
 		err = fb_trainer_batch_gradient(
-				t, order + pos, n, &opts, stream, &g, &st);
+				t, order + pos, n, (double)n, stream, &g, &st);
 		if (err == FB_OK) {
 			err = fb_trainer_apply(t, &g);
 		}
@@ -279,13 +278,12 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	d.accountant = (enum fb_acct_kind)pol->accountant;
 	d.seeded = pol->seeded_noise; // a simulation only (policy.h)
 	d.seed = pol->noise_seed ^ (ledger_count * 0x9E3779B97F4A7C15ULL);
+	d.users = pol->users;
 	struct fb_train_config tc;
 	train_config(&tc, pol, c, 0);
-	struct fb_rep_grad shape_g = {{ds->n_bundles, c->dim, NULL},
-			{ds->n_items, c->dim, NULL}};
-	struct fb_dp_shape shape;
-	fb_train_release_shape(&tc, &shape);
-	size_t dim = fb_dp_shape_count(&shape, &shape_g);
+	struct fb_release_layout layout;
+	fb_train_release_layout(&tc, ds->n_items, ds->n_bundles, &layout);
+	size_t dim = layout.len;
 	// The ledger may be created only by a client whose state has never
 	// recorded a release (state.h): otherwise a missing ledger is an error.
 	bool create = ledger_count == 0;
@@ -336,14 +334,25 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 // One DP release per step, as fit.c's dp_epoch (include/fedbundle/dp.h).
 static fb_err
 train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
+		const struct node_policy *pol,
 		const struct fb_wire_round_config *c, uint32_t steps,
 		uint32_t round, struct node_round *out)
 {
 	uint32_t n_active;
 	const uint32_t *active = fb_trainer_active_users(t, &n_active);
+	struct fb_release_layout L;
+	fb_train_release_layout(fb_trainer_config(t), local->n_items,
+			local->n_bundles, &L);
 	uint32_t *sampled = malloc(((size_t)n_active + 1) * sizeof(*sampled));
+	int64_t *release = malloc((L.len + 1) * sizeof(*release));
 	struct fb_rep_grad g = {0};
-	fb_err err = sampled == NULL ? FB_ENOMEM : fb_rep_grad_init(&g, local);
+	fb_err err = sampled == NULL || release == NULL
+			? FB_ENOMEM
+			: fb_rep_grad_init(&g, local);
+	// The expected batch of the policy's PUBLIC number of users, never
+	// a count of the data (dp.h).
+	double scale = ldexp(1.0, fb_dp_grid_log2(dp)) /
+			(c->sampling_rate * (double)pol->users);
 	double loss = 0;
 	uint64_t samples = 0;
 	for (uint32_t s = 0; s < steps && err == FB_OK; s++) {
@@ -354,26 +363,24 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		fb_crashpoint("client.after_ledger"); // entry durable
 		uint32_t m = 0;
 		fb_dp_sample(dp, active, n_active, sampled, &m);
-		struct fb_batch_opts opts = {c->clip_norm, 1.0};
 		struct fb_train_stats st;
 		uint64_t stream = ((uint64_t)round << 24) + s;
-		err = fb_trainer_batch_gradient(
-				t, sampled, m, &opts, stream, &g, &st);
+		err = fb_trainer_batch_release(t, sampled, m, c->clip_norm,
+				fb_dp_grid_log2(dp), stream, release, L.len,
+				&st);
 		if (err == FB_OK) {
-			struct fb_dp_shape shape;
-			fb_train_release_shape(fb_trainer_config(t), &shape);
-			err = fb_dp_noise_shaped(dp, &g, &shape);
+			err = fb_dp_noise_i64(dp, release, L.len);
+		}
+		if (err == FB_OK) {
+			err = fb_trainer_release_unpack(
+					t, release, L.len, scale, &g);
+		}
+		if (err == FB_OK) {
+			err = fb_trainer_apply(t, &g);
 		}
 		if (err != FB_OK) {
 			break;
 		}
-		// The expected batch size, never the realised one.
-		float inv = (float)(1.0 /
-				(c->sampling_rate *
-						(n_active > 0 ? n_active : 1)));
-		fb_matrix_scale(&g.bundle, inv);
-		fb_matrix_scale(&g.item, inv);
-		err = fb_trainer_apply(t, &g);
 		fb_crashpoint("client.train");
 		loss += st.loss;
 		samples += st.samples;
@@ -381,6 +388,7 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 	}
 	out->loss = samples > 0 ? loss / (double)samples : 0;
 	fb_rep_grad_finish(&g);
+	free(release);
 	free(sampled);
 	return err;
 }
@@ -556,7 +564,7 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	double t0 = mono_s(), cpu1 = node_cpu_s();
 	out->cpu.prepare = cpu1 - cpu0;
 	if (dp != NULL) {
-		err = train_dp(t, local, dp, c, steps, round, out);
+		err = train_dp(t, local, dp, pol, c, steps, round, out);
 	} else {
 		err = train_plain(t, local, c, &tc, round, out);
 	}

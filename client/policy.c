@@ -29,6 +29,11 @@ static const struct fb_cfg_field fields[] = {
 		{"ledger", FB_CFG_STRING, P(ledger), S(ledger),
 				.help = "the privacy ledger (default: "
 					"state_dir/privacy.ledger)"},
+		{"users", FB_CFG_U64, P(users), 0, 9007199254740992.0,
+				.help = "the PUBLIC number of users this retailer "
+					"declares: user-level releases are "
+					"normalised by q times it (required with "
+					"allow_user; never counted from the data)"},
 		{"epsilon", FB_CFG_DOUBLE, P(epsilon), 1e-6, 1e6,
 				.help = "privacy budget epsilon over all rounds"},
 		{"delta", FB_CFG_DOUBLE, P(delta), 1e-300, 0.1,
@@ -117,6 +122,13 @@ node_policy_load(struct node_policy *p, const char *path)
 	fb_err err = fb_config_load(path, &s, 1);
 	if (err != FB_OK) {
 		return err;
+	}
+	if (c.allow_user && c.users == 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: users: required with allow_user (the public "
+				"number of users releases are normalised by; "
+				"declare it, e.g. your user count rounded up)",
+				path);
 	}
 	if (c.data_dir[0] == '\0' || c.server_url[0] == '\0' ||
 			c.server_key[0] == '\0' || c.key[0] == '\0') {

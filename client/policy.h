@@ -25,6 +25,9 @@ struct node_policy {
 	char key[NODE_PATH_MAX];
 	char state_dir[NODE_PATH_MAX];
 	char ledger[NODE_PATH_MAX];
+	// The public number of users the retailer declares: user-level
+	// releases are divided by q * users (never by a count of its data).
+	uint64_t users;
 	double epsilon;
 	double delta;
 	bool allow_none;

@@ -146,6 +146,14 @@ static const struct fb_cfg_field dp_fields[] = {
 				.offset = F(accountant),
 				.choices = acct_names,
 				.help = "rdp or pld"},
+		{.name = "users",
+				.type = FB_CFG_U64,
+				.offset = F(users),
+				.min = 0,
+				.max = 9007199254740992.0,
+				.help = "user level: the PUBLIC number of users a "
+					"release is normalised by, declared by the "
+					"data owner (never counted from its data)"},
 		{.name = "seeded",
 				.type = FB_CFG_BOOL,
 				.offset = F(seeded),
@@ -228,8 +236,19 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 	dp->cfg = *cfg;
 	dp->dim = dim;
 	dp->granularity = ldexp(1.0, cfg->granularity_log2);
-	// The grid inflates the sensitivity by kappa (see dp.h).
-	double kappa = 1.0 + dp->granularity * sqrt((double)dim) / cfg->clip;
+	// Client level: rounding the sum to the grid inflates the sensitivity
+	// by kappa (see dp.h). User level: each contribution is bounded on
+	// the grid exactly, so kappa is 1.
+	double kappa = cfg->mode == FB_DP_USER
+			? 1.0
+			: 1.0 + dp->granularity * sqrt((double)dim) / cfg->clip;
+	if (cfg->mode == FB_DP_USER &&
+			cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
+		err = fb_errorf(FB_EINVAL,
+				"dp: clip %g is more than 2^31 grid steps of 2^%d",
+				cfg->clip, cfg->granularity_log2);
+		goto fail;
+	}
 	if (cfg->sigma > 0) {
 		dp->sigma_noise = cfg->sigma;
 		dp->sigma_accounted = cfg->sigma / kappa;
@@ -279,6 +298,11 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				"private");
 	} else {
 		err = fb_noise_create(&dp->noise);
+	}
+	if (err == FB_OK && cfg->test_no_noise) {
+		fb_log(FB_LOG_WARN,
+				"test switch: releases carry NO noise; this run "
+				"is NOT private");
 	}
 	if (err == FB_OK) {
 		err = count_remaining(dp, &dp->remaining);
@@ -355,87 +379,31 @@ fb_dp_sync(struct fb_dp *dp)
 }
 
 fb_err
-fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g)
+fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n)
 {
-	size_t nb = fb_matrix_len(&g->bundle), ni = fb_matrix_len(&g->item);
-	bool items = nb + ni == dp->dim;
-	if (!items && nb != dp->dim) {
-		return fb_errorf(FB_EINVAL,
-				"dp: release of %zu (+ %zu) coordinates, "
-				"opened for %zu",
-				nb, ni, dp->dim);
-	}
-	double std = dp->sigma_noise * dp->cfg.clip;
-	fb_err err = fb_noise_add_gaussian_fixed(dp->noise, g->bundle.data,
-			fb_matrix_len(&g->bundle), std, dp->granularity);
-	if (err == FB_OK && items) {
-		err = fb_noise_add_gaussian_fixed(dp->noise, g->item.data,
-				fb_matrix_len(&g->item), std, dp->granularity);
-	}
-	return err;
-}
-
-size_t
-fb_dp_shape_count(const struct fb_dp_shape *s, const struct fb_rep_grad *g)
-{
-	size_t cols = g->bundle.cols;
-	size_t used = s->bundle_cols < cols ? s->bundle_cols : cols;
-	if (s->bundle_last_col && used < cols) {
-		used++;
-	}
-	return g->bundle.rows * used + (s->items ? fb_matrix_len(&g->item) : 0);
-}
-
-fb_err
-fb_dp_noise_shaped(struct fb_dp *dp, struct fb_rep_grad *g,
-		const struct fb_dp_shape *s)
-{
-	size_t n = fb_dp_shape_count(s, g);
 	if (n != dp->dim) {
 		return fb_errorf(FB_EINVAL,
-				"dp: shaped release of %zu coordinates, opened "
-				"for %zu",
+				"dp: release of %zu coordinates, opened for %zu",
 				n, dp->dim);
 	}
-	size_t rows = g->bundle.rows, cols = g->bundle.cols;
-	size_t lead = s->bundle_cols < cols ? s->bundle_cols : cols;
-	bool last = s->bundle_last_col && lead < cols;
-	size_t per_row = lead + (last ? 1 : 0);
-	// Pack the released bundle coordinates, noise them in one pass,
-	// unpack; everything else of the bundle gradient becomes 0.
-	float *packed = malloc((rows * per_row + 1) * sizeof(float));
-	if (packed == NULL) {
-		return FB_ENOMEM;
+	if (dp->cfg.test_no_noise) {
+		return FB_OK;
 	}
-	for (size_t r = 0; r < rows; r++) {
-		const float *row = fb_matrix_row(&g->bundle, r);
-		memcpy(packed + r * per_row, row, lead * sizeof(float));
-		if (last) {
-			packed[r * per_row + lead] = row[cols - 1];
-		}
-	}
-	double std = dp->sigma_noise * dp->cfg.clip;
-	fb_err err = fb_noise_add_gaussian_fixed(dp->noise, packed,
-			rows * per_row, std, dp->granularity);
-	if (err == FB_OK && s->items) {
-		err = fb_noise_add_gaussian_fixed(dp->noise, g->item.data,
-				fb_matrix_len(&g->item), std, dp->granularity);
-	}
+	uint64_t num, den;
+	fb_err err = fb_noise_sigma2_rational(
+			dp->sigma_noise * dp->cfg.clip / dp->granularity, &num,
+			&den);
 	if (err == FB_OK) {
-		for (size_t r = 0; r < rows; r++) {
-			float *row = fb_matrix_row(&g->bundle, r);
-			memcpy(row, packed + r * per_row, lead * sizeof(float));
-			memset(row + lead, 0, (cols - lead) * sizeof(float));
-			if (last) {
-				row[cols - 1] = packed[r * per_row + lead];
-			}
-		}
-		if (!s->items) {
-			fb_matrix_zero(&g->item);
-		}
+		err = fb_noise_add_discrete_gaussian_i64(
+				dp->noise, v, n, num, den);
 	}
-	free(packed);
 	return err;
+}
+
+int32_t
+fb_dp_grid_log2(const struct fb_dp *dp)
+{
+	return dp->cfg.granularity_log2;
 }
 
 void
@@ -486,7 +454,7 @@ fb_dp_sigma_accounted(const struct fb_dp *dp)
 bool
 fb_dp_is_private(const struct fb_dp *dp)
 {
-	return fb_noise_is_private(dp->noise);
+	return fb_noise_is_private(dp->noise) && !dp->cfg.test_no_noise;
 }
 
 const struct fb_dp_config *

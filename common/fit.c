@@ -62,15 +62,28 @@ fb_fit_dp_steps(uint32_t epochs, double q)
 	return (uint64_t)epochs * (uint64_t)ceil(1.0 / q);
 }
 
+// The buffers of DP epochs: the sampled users and one release, exact and
+// then as a gradient.
+struct dp_work {
+	uint32_t *sampled;
+	int64_t *release;
+	size_t len;
+	struct fb_rep_grad g;
+};
+
 // One DP epoch: ceil(1/q) releases. FB_EBUDGET when the budget stops it.
 static fb_err
-dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct fb_rep_grad *g,
-		uint32_t *sampled, uint32_t epoch, struct fb_train_stats *stats)
+dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct dp_work *wk,
+		uint32_t epoch, struct fb_train_stats *stats)
 {
 	const struct fb_dp_config *c = fb_dp_config_of(dp);
 	uint32_t n_active;
 	const uint32_t *active = fb_trainer_active_users(t, &n_active);
 	uint64_t steps = (uint64_t)ceil(1.0 / c->q);
+	// The release is normalised by the expected batch of the PUBLIC
+	// number of users (dp.h), never by a count of the data.
+	double scale = ldexp(1.0, fb_dp_grid_log2(dp)) /
+			(c->q * (double)c->users);
 	double t0 = now_seconds();
 	struct fb_train_stats total = {0};
 	fb_err err = FB_OK;
@@ -83,24 +96,22 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct fb_rep_grad *g,
 			break;
 		}
 		uint32_t m;
-		fb_dp_sample(dp, active, n_active, sampled, &m);
-		struct fb_batch_opts opts = {c->clip, 1.0};
+		fb_dp_sample(dp, active, n_active, wk->sampled, &m);
 		struct fb_train_stats st;
 		uint64_t stream = ((uint64_t)epoch << 24) + s;
-		err = fb_trainer_batch_gradient(
-				t, sampled, m, &opts, stream, g, &st);
+		err = fb_trainer_batch_release(t, wk->sampled, m, c->clip,
+				fb_dp_grid_log2(dp), stream, wk->release,
+				wk->len, &st);
 		if (err == FB_OK) {
-			struct fb_dp_shape shape;
-			fb_train_release_shape(fb_trainer_config(t), &shape);
-			err = fb_dp_noise_shaped(dp, g, &shape);
+			err = fb_dp_noise_i64(dp, wk->release, wk->len);
 		}
-		if (err != FB_OK) {
-			break;
+		if (err == FB_OK) {
+			err = fb_trainer_release_unpack(
+					t, wk->release, wk->len, scale, &wk->g);
 		}
-		float inv = (float)(1.0 / (c->q * n_active));
-		fb_matrix_scale(&g->bundle, inv);
-		fb_matrix_scale(&g->item, inv);
-		err = fb_trainer_apply(t, g);
+		if (err == FB_OK) {
+			err = fb_trainer_apply(t, &wk->g);
+		}
 		if (err != FB_OK) {
 			break;
 		}
@@ -136,8 +147,7 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	struct fb_model cur = {0}, best = {0};
 	struct fb_matrix users = {0}, best_users = {0}, user_reps = {0};
 	struct fb_trainer *t = NULL;
-	struct fb_rep_grad g = {0};
-	uint32_t *sampled = NULL;
+	struct dp_work wk = {0};
 	uint32_t n_attrs = cfg->use_attrs ? ds->n_attrs : 0;
 	if ((err = fb_model_init(&cur, ds->n_items, ds->n_bundles, n_attrs,
 			     cfg->dim)) != FB_OK ||
@@ -172,8 +182,22 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		goto out;
 	}
 	if (dp != NULL) {
-		sampled = malloc(((size_t)ds->n_users + 1) * sizeof(*sampled));
-		err = sampled == NULL ? FB_ENOMEM : fb_rep_grad_init(&g, &cur);
+		if (fb_dp_config_of(dp)->users == 0) {
+			err = fb_errorf(FB_EINVAL,
+					"dp.users: user-level DP needs the public "
+					"number of users to normalise by (declared, "
+					"not counted from the data)");
+			goto out;
+		}
+		struct fb_release_layout L;
+		fb_train_release_layout(cfg, ds->n_items, ds->n_bundles, &L);
+		wk.len = L.len;
+		wk.sampled = malloc(((size_t)ds->n_users + 1) *
+				sizeof(*wk.sampled));
+		wk.release = malloc((L.len + 1) * sizeof(*wk.release));
+		err = wk.sampled == NULL || wk.release == NULL
+				? FB_ENOMEM
+				: fb_rep_grad_init(&wk.g, &cur);
 		if (err != FB_OK) {
 			goto out;
 		}
@@ -187,7 +211,7 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		if (dp == NULL) {
 			err = fb_trainer_epoch(t, epoch, &p.stats);
 		} else {
-			err = dp_epoch(t, dp, &g, sampled, epoch, &p.stats);
+			err = dp_epoch(t, dp, &wk, epoch, &p.stats);
 			fb_dp_spent(dp, &p.epsilon, &p.releases);
 			if (err == FB_EBUDGET) {
 				r.budget_reached = true;
@@ -263,8 +287,9 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	memset(&best_users, 0, sizeof(best_users));
 out:
 	fb_trainer_destroy(t);
-	fb_rep_grad_finish(&g);
-	free(sampled);
+	fb_rep_grad_finish(&wk.g);
+	free(wk.sampled);
+	free(wk.release);
 	fb_model_finish(&cur);
 	fb_model_finish(&best);
 	fb_matrix_finish(&users);

@@ -610,6 +610,35 @@ fb_noise_add_discrete_gaussian_i32(struct fb_noise *noise, int32_t *v,
 }
 
 fb_err
+fb_noise_add_discrete_gaussian_i64(struct fb_noise *noise, int64_t *v,
+		size_t len, uint64_t sigma2_num, uint64_t sigma2_den)
+{
+	if (noise == NULL || (v == NULL && len > 0)) {
+		return fb_errorf(FB_EINVAL, "noise: NULL argument");
+	}
+	fb_err err = check_sigma2(sigma2_num, sigma2_den);
+	if (err != FB_OK) {
+		return err;
+	}
+	const int64_t lim = INT64_C(1) << 62;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] > lim || v[i] < -lim) {
+			return fb_errorf(FB_EINVAL,
+					"noise: v[%zu] = %lld exceeds 2^62 grid "
+					"steps",
+					i, (long long)v[i]);
+		}
+	}
+	check_fork(noise);
+	const struct dg_params *p = dg_setup(noise, sigma2_num, sigma2_den);
+	for (size_t i = 0; i < len; i++) {
+		// |noise| < 253 sigma <= 2^36: no overflow below 2^62.
+		v[i] += dgauss(noise, p);
+	}
+	return FB_OK;
+}
+
+fb_err
 fb_noise_sigma2_rational(double sigma, uint64_t *num, uint64_t *den)
 {
 	if (num == NULL || den == NULL) {

@@ -2,10 +2,16 @@
 // contiguous range per worker thread; each worker runs its users' samples
 // against the batch's (fixed) representations, updates their user factors
 // by SGD, and sums their representation gradients into its own
-// accumulator, clipping each user's contribution first when asked. The
-// accumulators are reduced in thread order, so a run depends only on the
-// seed and the thread count. The optimizer then updates V, W, M through the
-// catalogue's public linear map and the representations are recomputed.
+// accumulator. Every user's negatives come from a stream keyed by the
+// seed, the batch's stream and the user alone, so what a user contributes
+// never depends on the other users, the batch order or the thread count.
+// A DP release (fb_trainer_batch_release) clips each user's contribution,
+// puts it on the fixed-point grid with an exact integer norm check and sums
+// in 64-bit integers: removing a user moves the sum by at most the clip,
+// bit for bit, and the sum is the same for every thread count. The
+// non-private float accumulators are reduced in thread order, so a run
+// depends only on the seed and the thread count. The optimizer then
+// updates V, W, M through the catalogue's public linear map.
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -38,11 +44,18 @@ struct worker {
 	// 2 d floats: where item gradients go when items are not trained.
 	float *sink;
 	uint32_t *spos, *sneg; // one user's samples (positive, negative)
+	// A DP release's exact sum over this worker's users (the packed
+	// layout; rows listed in acc_b, acc_i), allocated by the first one.
+	int64_t *iacc;
+	size_t iacc_len;
 	// The current task.
 	const uint32_t *users;
 	uint32_t n_users;
-	const struct fb_batch_opts *opts;
 	uint64_t stream;
+	double clip;     // > 0: a DP release (worker_release)
+	double inv_grid; // 1 / grid
+	uint64_t bound2; // floor(clip / grid)^2
+	struct fb_release_layout layout;
 	struct fb_train_stats stats;
 };
 
@@ -202,23 +215,21 @@ fb_train_config_defaults_dp(struct fb_train_config *cfg)
 	cfg->lr_user = 0.02;
 }
 
-size_t
-fb_train_release_dim(
-		const struct fb_train_config *cfg, const struct fb_model *model)
-{
-	size_t n = fb_matrix_len(&model->W);
-	return cfg->train_items ? n + fb_matrix_len(&model->V) : n;
-}
-
 void
-fb_train_release_shape(
-		const struct fb_train_config *cfg, struct fb_dp_shape *out)
+fb_train_release_layout(const struct fb_train_config *cfg, uint32_t n_items,
+		uint32_t n_bundles, struct fb_release_layout *out)
 {
-	size_t end = cfg->bias ? cfg->dim - 1 : cfg->dim;
-	size_t rank = cfg->bundle_rank;
-	out->bundle_cols = rank > 0 && rank < end ? rank : end;
-	out->bundle_last_col = cfg->bias;
+	uint32_t end = cfg->bias ? cfg->dim - 1 : cfg->dim;
+	uint32_t rank = cfg->bundle_rank;
+	out->n_bundles = n_bundles;
+	out->n_items = n_items;
+	out->dim = cfg->dim;
+	out->lead = rank > 0 && rank < end ? rank : end;
+	out->last = cfg->bias;
 	out->items = cfg->train_items;
+	out->per_bundle = out->lead + (out->last ? 1 : 0);
+	out->len = (size_t)n_bundles * out->per_bundle +
+			(out->items ? (size_t)n_items * cfg->dim : 0);
 }
 
 static void
@@ -361,6 +372,9 @@ worker_finish(struct worker *w)
 	free(w->sink);
 	free(w->spos);
 	free(w->sneg);
+	free(w->iacc);
+	w->iacc = NULL;
+	w->iacc_len = 0;
 	w->urep = w->gu = w->gh = w->sink = NULL;
 	w->spos = w->sneg = NULL;
 }
@@ -821,20 +835,6 @@ rowset_sqnorm(const struct rowset *s, const struct fb_matrix *m)
 	return sum;
 }
 
-// acc += scale * one over one's rows, then one is cleared.
-static void
-fold_user(struct rowset *acc_s, struct fb_matrix *acc, struct rowset *one_s,
-		struct fb_matrix *one, float scale)
-{
-	for (uint32_t k = 0; k < one_s->n; k++) {
-		uint32_t r = one_s->rows[k];
-		rowset_add(acc_s, r);
-		fb_axpy(fb_matrix_row(acc, r), scale, fb_matrix_row(one, r),
-				acc->cols);
-	}
-	rowset_clear(one_s, one);
-}
-
 // Zeroes the bundle-factor coordinates that are not trained
 // (cfg->bundle_rank) in the rows of m listed in s, or in every row if s is
 // NULL.
@@ -854,42 +854,134 @@ mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
 	}
 }
 
+// The stream of user u's random choices in the batch of `stream`: a
+// function of public values and the user alone (never of the other users
+// or the thread that runs u).
+static uint64_t
+user_stream(uint64_t stream, uint32_t u)
+{
+	return (stream * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)u << 1 | 1);
+}
+
+// The generator of user u: its own stream, or (TEST ONLY,
+// cfg.test_shared_stream) the worker's one stream seeded once per batch,
+// which lets a user move every later user's negatives.
+static void
+seed_user(struct worker *w, struct fb_rng *rng, int thread, uint32_t u,
+		bool first)
+{
+	const struct fb_train_config *cfg = &w->t->cfg;
+	if (!cfg->test_shared_stream) {
+		fb_rng_seed(rng, cfg->seed, user_stream(w->stream, u));
+	} else if (first) {
+		fb_rng_seed(rng, cfg->seed, w->stream * MAX_WORKERS + thread);
+	}
+}
+
+// Non-private: every user's gradient summed in float.
 static void
 worker_run(void *ctx, int thread, size_t begin, size_t end)
 {
 	struct fb_trainer *t = ctx;
 	struct worker *w = &t->workers[thread];
-	double clip = w->opts->clip;
 	struct fb_rng rng;
-	fb_rng_seed(&rng, t->cfg.seed, w->stream * MAX_WORKERS + thread);
 	memset(&w->stats, 0, sizeof(w->stats));
 	for (size_t k = begin; k < end; k++) {
 		uint32_t u = w->users[k];
+		seed_user(w, &rng, thread, u, k == begin);
 		w->stats.users++;
-		if (clip <= 0) {
-			run_user(w, &rng, u, &w->acc.bundle, &w->acc_b,
-					&w->acc.item, &w->acc_i);
-			continue;
+		run_user(w, &rng, u, &w->acc.bundle, &w->acc_b, &w->acc.item,
+				&w->acc_i);
+	}
+}
+
+// Sum of squares of trunc(x * s) over the released coordinates of the
+// user's rows (w->one), stopping once it exceeds limit (so it never
+// overflows: every term is below 2^62 when limit < 2^62); with add, the
+// truncated values are added into w->iacc instead and the rows recorded.
+static uint64_t
+quantise_user(struct worker *w, double s, uint64_t limit, bool add)
+{
+	const struct fb_release_layout *L = &w->layout;
+	uint64_t sum = 0;
+	for (uint32_t k = 0; k < w->one_b.n; k++) {
+		uint32_t r = w->one_b.rows[k];
+		const float *x = fb_matrix_row(&w->one.bundle, r);
+		int64_t *acc = w->iacc + (size_t)r * L->per_bundle;
+		for (uint32_t c = 0; c < L->per_bundle; c++) {
+			uint32_t col = c < L->lead ? c : L->dim - 1;
+			int64_t q = (int64_t)((double)x[col] * s);
+			if (add) {
+				acc[c] += q;
+			} else if ((sum += (uint64_t)(q * q)) > limit) {
+				return sum;
+			}
 		}
+		if (add) {
+			rowset_add(&w->acc_b, r);
+		}
+	}
+	size_t base = (size_t)L->n_bundles * L->per_bundle;
+	for (uint32_t k = 0; k < w->one_i.n && L->items; k++) {
+		uint32_t r = w->one_i.rows[k];
+		const float *x = fb_matrix_row(&w->one.item, r);
+		int64_t *acc = w->iacc + base + (size_t)r * L->dim;
+		for (uint32_t c = 0; c < L->dim; c++) {
+			int64_t q = (int64_t)((double)x[c] * s);
+			if (add) {
+				acc[c] += q;
+			} else if ((sum += (uint64_t)(q * q)) > limit) {
+				return sum;
+			}
+		}
+		if (add) {
+			rowset_add(&w->acc_i, r);
+		}
+	}
+	return sum;
+}
+
+// A DP release: each user's contribution clipped to w->clip, truncated
+// toward zero onto the grid (so no coordinate grows) and its squared norm
+// in grid steps checked exactly against floor(clip / grid)^2; if float
+// rounding of the clip left it a hair above, the scale shrinks until it
+// fits. The integers are then added to the worker's exact sum.
+static void
+worker_release(void *ctx, int thread, size_t begin, size_t end)
+{
+	struct fb_trainer *t = ctx;
+	struct worker *w = &t->workers[thread];
+	double clip = w->clip;
+	struct fb_rng rng;
+	memset(&w->stats, 0, sizeof(w->stats));
+	for (size_t k = begin; k < end; k++) {
+		uint32_t u = w->users[k];
+		seed_user(w, &rng, thread, u, k == begin);
+		w->stats.users++;
 		run_user(w, &rng, u, &w->one.bundle, &w->one_b, &w->one.item,
 				&w->one_i);
 		mask_bundle_rows(t, &w->one.bundle, &w->one_b);
 		double norm = sqrt(rowset_sqnorm(&w->one_b, &w->one.bundle) +
 				rowset_sqnorm(&w->one_i, &w->one.item));
-		float scale = 1.0f;
-		if (norm > clip) {
-			// Round the factor down so the clipped norm never
-			// exceeds clip in float arithmetic.
-			scale = nextafterf((float)(clip / norm), 0.0f);
+		double scale = 1.0;
+		if (!isfinite(norm)) {
+			scale = 0.0; // a diverged user contributes nothing
+		} else if (norm > clip) {
+			scale = clip / norm;
 			w->stats.clipped++;
 		}
 		if (norm > w->stats.max_user_norm) {
 			w->stats.max_user_norm = norm;
 		}
-		fold_user(&w->acc_b, &w->acc.bundle, &w->one_b, &w->one.bundle,
-				scale);
-		fold_user(&w->acc_i, &w->acc.item, &w->one_i, &w->one.item,
-				scale);
+		double s = scale * w->inv_grid;
+		for (int tries = 0; quantise_user(w, s, w->bound2, false) >
+				w->bound2;
+				tries++) {
+			s = tries < 64 ? s * (1.0 - 0x1p-20) : 0.0;
+		}
+		quantise_user(w, s, w->bound2, true);
+		rowset_clear(&w->one_b, &w->one.bundle);
+		rowset_clear(&w->one_i, &w->one.item);
 	}
 }
 
@@ -914,55 +1006,196 @@ reduce_rows(struct fb_matrix *g, struct rowset *s, struct fb_matrix *acc,
 	rowset_clear(s, acc);
 }
 
-fb_err
-fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
-		uint32_t n, const struct fb_batch_opts *opts, uint64_t stream,
-		struct fb_rep_grad *g, struct fb_train_stats *stats)
+// Checks the batch's users and hands them to the workers.
+static fb_err
+start_batch(struct fb_trainer *t, const uint32_t *users, uint32_t n,
+		uint64_t stream)
 {
-	if (!(opts->normalizer > 0) || !(opts->clip >= 0)) {
-		return fb_errorf(FB_EINVAL,
-				"batch: normalizer must be > 0, clip >= 0");
-	}
-	if (g->bundle.rows != t->model->n_bundles ||
-			g->item.rows != t->model->n_items ||
-			g->bundle.cols != t->model->dim) {
-		return fb_errorf(FB_EINVAL, "batch: gradient shape mismatch");
-	}
-	ensure_reps(t);
 	for (uint32_t k = 0; k < n; k++) {
 		if (users[k] >= t->ds->n_users) {
 			return fb_errorf(FB_EINVAL, "batch: user %u of %u",
 					users[k], t->ds->n_users);
 		}
 	}
-	double t0 = now_seconds();
+	ensure_reps(t);
 	for (int k = 0; k < t->n_workers; k++) {
 		t->workers[k].users = users;
-		t->workers[k].opts = opts;
 		t->workers[k].stream = stream;
 		memset(&t->workers[k].stats, 0, sizeof(t->workers[k].stats));
 	}
+	return FB_OK;
+}
+
+static void
+add_stats(struct fb_train_stats *sum, const struct fb_train_stats *s)
+{
+	sum->loss += s->loss;
+	sum->samples += s->samples;
+	sum->users += s->users;
+	sum->clipped += s->clipped;
+	if (s->max_user_norm > sum->max_user_norm) {
+		sum->max_user_norm = s->max_user_norm;
+	}
+}
+
+fb_err
+fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
+		uint32_t n, double normalizer, uint64_t stream,
+		struct fb_rep_grad *g, struct fb_train_stats *stats)
+{
+	if (!(normalizer > 0)) {
+		return fb_errorf(FB_EINVAL, "batch: normalizer must be > 0");
+	}
+	if (g->bundle.rows != t->model->n_bundles ||
+			g->item.rows != t->model->n_items ||
+			g->bundle.cols != t->model->dim) {
+		return fb_errorf(FB_EINVAL, "batch: gradient shape mismatch");
+	}
+	fb_err err = start_batch(t, users, n, stream);
+	if (err != FB_OK) {
+		return err;
+	}
+	double t0 = now_seconds();
 	fb_parallel_for(t->n_workers, n, worker_run, t);
 	fb_matrix_zero(&g->bundle);
 	fb_matrix_zero(&g->item);
-	float scale = (float)(1.0 / opts->normalizer);
+	float scale = (float)(1.0 / normalizer);
 	struct fb_train_stats sum = {0};
 	for (int k = 0; k < t->n_workers; k++) {
 		struct worker *w = &t->workers[k];
 		reduce_rows(&g->bundle, &w->acc_b, &w->acc.bundle, scale);
 		reduce_rows(&g->item, &w->acc_i, &w->acc.item, scale);
-		sum.loss += w->stats.loss;
-		sum.samples += w->stats.samples;
-		sum.users += w->stats.users;
-		sum.clipped += w->stats.clipped;
-		if (w->stats.max_user_norm > sum.max_user_norm) {
-			sum.max_user_norm = w->stats.max_user_norm;
-		}
+		add_stats(&sum, &w->stats);
 	}
 	mask_bundle_rows(t, &g->bundle, NULL);
 	sum.seconds = now_seconds() - t0;
 	if (stats != NULL) {
 		*stats = sum;
+	}
+	return FB_OK;
+}
+
+// out += the worker's exact sum over its rows, which are then zeroed.
+static void
+reduce_release(struct worker *w, int64_t *out)
+{
+	const struct fb_release_layout *L = &w->layout;
+	for (uint32_t k = 0; k < w->acc_b.n; k++) {
+		uint32_t r = w->acc_b.rows[k];
+		int64_t *src = w->iacc + (size_t)r * L->per_bundle;
+		int64_t *dst = out + (size_t)r * L->per_bundle;
+		for (size_t c = 0; c < L->per_bundle; c++) {
+			dst[c] += src[c];
+		}
+		memset(src, 0, L->per_bundle * sizeof(*src));
+		w->acc_b.mark[r] = 0;
+	}
+	w->acc_b.n = 0;
+	size_t base = (size_t)L->n_bundles * L->per_bundle;
+	for (uint32_t k = 0; k < w->acc_i.n; k++) {
+		uint32_t r = w->acc_i.rows[k];
+		int64_t *src = w->iacc + base + (size_t)r * L->dim;
+		int64_t *dst = out + base + (size_t)r * L->dim;
+		for (size_t c = 0; c < L->dim; c++) {
+			dst[c] += src[c];
+		}
+		memset(src, 0, L->dim * sizeof(*src));
+		w->acc_i.mark[r] = 0;
+	}
+	w->acc_i.n = 0;
+}
+
+fb_err
+fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
+		uint32_t n, double clip, int32_t grid_log2, uint64_t stream,
+		int64_t *out, size_t len, struct fb_train_stats *stats)
+{
+	struct fb_release_layout L;
+	fb_train_release_layout(
+			&t->cfg, t->model->n_items, t->model->n_bundles, &L);
+	double grid = ldexp(1.0, grid_log2);
+	double steps = floor(clip / grid);
+	if (!(clip > 0) || !(steps >= 1) || steps > FB_DP_CLIP_STEPS_MAX) {
+		return fb_errorf(FB_EINVAL,
+				"release: clip %g must be 1 to 2^31 grid steps of "
+				"2^%d",
+				clip, grid_log2);
+	}
+	if (len != L.len) {
+		return fb_errorf(FB_EINVAL,
+				"release: %zu coordinates, the layout has %zu",
+				len, L.len);
+	}
+	if ((double)n * steps > 0x1p62) {
+		return fb_errorf(FB_EINVAL,
+				"release: %u users of %g grid steps could "
+				"overflow the exact sum",
+				n, steps);
+	}
+	fb_err err = start_batch(t, users, n, stream);
+	if (err != FB_OK) {
+		return err;
+	}
+	for (int k = 0; k < t->n_workers; k++) {
+		struct worker *w = &t->workers[k];
+		if (w->iacc_len != L.len) {
+			free(w->iacc);
+			w->iacc = calloc(L.len + 1, sizeof(*w->iacc));
+			w->iacc_len = w->iacc != NULL ? L.len : 0;
+			if (w->iacc == NULL) {
+				return FB_ENOMEM;
+			}
+		}
+		w->clip = clip;
+		w->inv_grid = 1.0 / grid;
+		w->bound2 = (uint64_t)steps * (uint64_t)steps;
+		w->layout = L;
+	}
+	double t0 = now_seconds();
+	fb_parallel_for(t->n_workers, n, worker_release, t);
+	memset(out, 0, len * sizeof(*out));
+	struct fb_train_stats sum = {0};
+	for (int k = 0; k < t->n_workers; k++) {
+		reduce_release(&t->workers[k], out);
+		add_stats(&sum, &t->workers[k].stats);
+	}
+	sum.seconds = now_seconds() - t0;
+	if (stats != NULL) {
+		*stats = sum;
+	}
+	return FB_OK;
+}
+
+fb_err
+fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
+		size_t len, double scale, struct fb_rep_grad *g)
+{
+	struct fb_release_layout L;
+	fb_train_release_layout(
+			&t->cfg, t->model->n_items, t->model->n_bundles, &L);
+	if (len != L.len || g->bundle.rows != L.n_bundles ||
+			g->item.rows != L.n_items || g->bundle.cols != L.dim ||
+			g->item.cols != L.dim) {
+		return fb_errorf(FB_EINVAL,
+				"release: %zu coordinates for a layout of %zu",
+				len, L.len);
+	}
+	fb_matrix_zero(&g->bundle);
+	fb_matrix_zero(&g->item);
+	for (size_t r = 0; r < L.n_bundles; r++) {
+		float *row = fb_matrix_row(&g->bundle, r);
+		const int64_t *src = v + r * L.per_bundle;
+		for (uint32_t c = 0; c < L.per_bundle; c++) {
+			uint32_t col = c < L.lead ? c : L.dim - 1;
+			row[col] = (float)((double)src[c] * scale);
+		}
+	}
+	if (L.items) {
+		const int64_t *src = v + (size_t)L.n_bundles * L.per_bundle;
+		size_t m = (size_t)L.n_items * L.dim;
+		for (size_t k = 0; k < m; k++) {
+			g->item.data[k] = (float)((double)src[k] * scale);
+		}
 	}
 	return FB_OK;
 }
@@ -1119,11 +1352,10 @@ fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
 			first += batch, k++) {
 		uint32_t n = t->n_active - first < batch ? t->n_active - first
 							 : batch;
-		struct fb_batch_opts opts = {0.0, (double)n};
 		struct fb_train_stats s;
 		uint64_t stream = ((uint64_t)epoch << 24) + k;
 		fb_err err = fb_trainer_batch_gradient(t, t->order + first, n,
-				&opts, stream, &t->batch, &s);
+				(double)n, stream, &t->batch, &s);
 		if (err == FB_OK) {
 			err = fb_trainer_apply(t, &t->batch);
 		}

@@ -55,8 +55,12 @@ sock="ipc://$fed/aggregator.sock"
 for i in 0 1 2 3; do
 	$fb keygen --out "$fed/keys/retailer-$i" --name "retailer-$i" 2>&1
 	cat "$fed/keys/retailer-$i.pub" >>"$fed/roster.txt"
+	# A retailer declares its number of customers, rounded up to two
+	# significant digits: it is public; releases are divided by q x it.
+	users=$(cut -f1 "$fed/parts/retailer-0$i/"*_data_size.txt)
+	declared=$(awk -v n="$users" 'BEGIN { p = 1; while (n / p >= 100) p *= 10; print int((n + p - 1) / p) * p }')
 	cat >"$fed/policy-$i.json" <<EOF
-{"data": "parts/retailer-0$i", "server_url": "$sock",
+{"data": "parts/retailer-0$i", "server_url": "$sock", "users": $declared,
  "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
  "state_dir": "state-$i", "epsilon": 8, "delta": 1e-5,
  "allow_user": true, "allow_none": false, "min_noise_multiplier": 0.3,

@@ -99,10 +99,10 @@ trained_bundle_cols(
 							  : end;
 }
 
-// How many coordinates of V, W (and M if with_attrs) the round trains:
-// the others stay as planned, so they carry no data.
+// How many coordinates of V, W and M the round trains: the others stay as
+// planned, so they carry no data.
 static size_t
-trained_coordinates(const struct agg_fed *fed, bool with_attrs)
+trained_coordinates(const struct agg_fed *fed)
 {
 	const struct agg_round_config *r = &fed->cfg->round;
 	bool bias_col;
@@ -110,7 +110,7 @@ trained_coordinates(const struct agg_fed *fed, bool with_attrs)
 	size_t n = (size_t)fed->model.n_bundles * (cols + (bias_col ? 1 : 0));
 	if (r->train_items) {
 		n += fb_matrix_len(&fed->model.V);
-		n += with_attrs ? fb_matrix_len(&fed->model.M) : 0;
+		n += fb_matrix_len(&fed->model.M);
 	}
 	return n;
 }
@@ -170,9 +170,8 @@ noise_trained(struct agg_fed *fed, struct fb_model *sum, double std,
 
 // User-level DP: the noise multiplier every client adds. Calibrated, when
 // not given, so that rounds x steps releases at rate q spend
-// target_epsilon; multiplied by the fixed-point grid's inflation of the
-// sensitivity that the clients' fb_dp accounts for (dp.h), so that their
-// accounted sigma is exactly the calibrated one.
+// target_epsilon. The clients bound each user's contribution on the grid
+// exactly (dp.h), so what they account is what they add.
 static fb_err
 user_sigma(struct agg_fed *fed, double *sigma)
 {
@@ -182,13 +181,6 @@ user_sigma(struct agg_fed *fed, double *sigma)
 		*sigma = r->noise_multiplier;
 		return FB_OK;
 	}
-	struct fb_dp_config d;
-	fb_dp_config_defaults(&d);
-	double grid = ldexp(1.0, d.granularity_log2);
-	// The coordinates every client's release holds (dp.h shapes); the
-	// clients' releases hold no attribute projection.
-	size_t dim = trained_coordinates(fed, false);
-	double kappa = 1.0 + grid * sqrt((double)dim) / r->clip;
 	double s = 0;
 	uint64_t steps = (uint64_t)cfg->rounds * fed->steps_per_round;
 	fb_err err = fb_acct_calibrate_sigma((enum fb_acct_kind)cfg->accountant,
@@ -196,7 +188,7 @@ user_sigma(struct agg_fed *fed, double *sigma)
 	if (err != FB_OK) {
 		return err;
 	}
-	*sigma = s * kappa;
+	*sigma = s;
 	fb_log(FB_LOG_INFO,
 			"user-level DP: noise multiplier %.6f calibrated for "
 			"epsilon %g, delta %g over %u rounds x %u releases at "
@@ -222,7 +214,7 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	d.q = cfg->participation == AGG_PART_SAMPLED ? cfg->q_clients : 1.0;
 	d.sigma = r->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)cfg->accountant;
-	size_t dim = trained_coordinates(fed, true);
+	size_t dim = trained_coordinates(fed);
 	bool create = anchor->count == 0;
 	if (!create) {
 		// The ledger must hold at least what the checkpoint saw.

@@ -54,6 +54,10 @@ static const char *const usage_text =
 		"  --sigma S           noise multiplier (default: the smallest "
 		"that spends\n"
 		"                      the budget over the planned epochs)\n"
+		"  --users N           the PUBLIC number of users releases are\n"
+		"                      normalised by (required: declared, e.g.\n"
+		"                      your user count rounded up, never counted\n"
+		"                      from the data)\n"
 		"  --accountant A      pld (default, tightest) or rdp\n"
 		"  --ledger FILE       privacy ledger (default "
 		"DATA/privacy.ledger)\n"
@@ -116,7 +120,7 @@ struct train_args {
 	const char *data, *config, *out, *metrics, *ledger;
 	int json, quiet, new_ledger, seeded, have_seed;
 	uint32_t epochs, threads;
-	uint64_t seed, noise_seed;
+	uint64_t seed, noise_seed, users;
 	int dp_mode, accountant;
 	double epsilon, delta, clip, q, sigma;
 };
@@ -145,6 +149,7 @@ parse_args(int argc, char **argv, struct train_args *a)
 			{"ledger", required_argument, NULL, 'G'},
 			{"new-ledger", no_argument, NULL, 'N'},
 			{"seeded-noise", required_argument, NULL, 'R'},
+			{"users", required_argument, NULL, 'U'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
@@ -246,6 +251,14 @@ parse_args(int argc, char **argv, struct train_args *a)
 					&a->noise_seed);
 			a->seeded = 1;
 			break;
+		case 'U':
+			ok = cli_parse_u64(
+					"train", "--users", optarg, &a->users);
+			if (ok && a->users == 0) {
+				return cli_usage_error("train",
+						"--users must be positive");
+			}
+			break;
 		default:
 			return cli_usage_error("train", "unknown option");
 		}
@@ -310,6 +323,7 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 	dpc->clip = a->clip != 0 ? a->clip : dpc->clip;
 	dpc->q = a->q != 0 ? a->q : dpc->q;
 	dpc->sigma = a->sigma != 0 ? a->sigma : dpc->sigma;
+	dpc->users = a->users != 0 ? a->users : dpc->users;
 	if (a->seeded) {
 		dpc->seeded = true;
 		dpc->seed = a->noise_seed;
@@ -325,6 +339,15 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 		return cli_usage_error("train",
 				"dp mode client needs a federation "
 				"(fedbundle-server and fedbundle-client)");
+	}
+	if (dpc->mode == FB_DP_USER && dpc->users == 0) {
+		return cli_usage_error("train",
+				"--dp user needs --users N (or \"users\" in the "
+				"config's \"dp\" object): the public number of "
+				"users every release is divided by q * N. Declare "
+				"it (for example your user count rounded up); it "
+				"is treated as public, never counted from the "
+				"data");
 	}
 	return 0;
 }
@@ -361,13 +384,9 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	if (ledger == NULL) {
 		return FB_ENOMEM;
 	}
-	// Shapes only: no storage is needed to count coordinates.
-	struct fb_rep_grad g = {{ds->n_bundles, cfg->dim, NULL},
-			{ds->n_items, cfg->dim, NULL}};
-	struct fb_dp_shape shape;
-	fb_train_release_shape(cfg, &shape);
-	size_t dim = fb_dp_shape_count(&shape, &g);
-	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, dim,
+	struct fb_release_layout layout;
+	fb_train_release_layout(cfg, ds->n_items, ds->n_bundles, &layout);
+	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, layout.len,
 			fb_fit_dp_steps(cfg->epochs, dpc->q));
 	if (err == FB_OK && !a->quiet) {
 		double spent = 0;

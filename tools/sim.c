@@ -589,9 +589,12 @@ struct client {
 
 static void
 client_policy(struct node_policy *p, const struct sim_config *cfg,
-		const char *url, const char *work, uint32_t k)
+		const char *url, const char *work, uint32_t k, uint32_t users)
 {
 	node_policy_defaults(p);
+	// Each simulated retailer declares its size (its users in the
+	// partition): in a deployment the declaration is public.
+	p->users = users > 0 ? users : 1;
 	strcpy(p->data_dir, "(in memory)");
 	strcpy(p->key, "(in memory)");
 	strcpy(p->server_key, "(in memory)");
@@ -1533,7 +1536,8 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 		goto out;
 	}
 	for (uint32_t c = 0; c < k; c++) {
-		client_policy(&R->cl[c].pol, cfg, R->url, R->work, c);
+		client_policy(&R->cl[c].pol, cfg, R->url, R->work, c,
+				R->data.parts[c]->n_users);
 	}
 	if (!opt->quiet) {
 		printf("simulation: %u retailers (%s), %u rounds, privacy %s; "

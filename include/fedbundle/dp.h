@@ -6,19 +6,24 @@
 //   1. fb_dp_begin_release(): refuses with FB_EBUDGET if the release would
 //      take the accountant past the owner's (epsilon, delta) budget;
 //      otherwise appends the release to the ledger and fsyncs it;
-//   2. the caller computes the clipped sum (train.h: fb_batch_opts.clip);
-//   3. fb_dp_noise(): rounds every coordinate of the sum to the fixed-point
-//      grid and adds exact discrete Gaussian noise of std sigma * clip
-//      (noise.h, from libsodium's CSPRNG) to EVERY coordinate, so the
+//   2. the caller computes the exact clipped sum on the fixed-point grid
+//      (train.h: fb_trainer_batch_release): each user's contribution is
+//      clipped, truncated toward zero onto the grid and checked in
+//      integers to have L2 norm at most floor(clip / grid) grid steps,
+//      then summed in 64-bit integers, so removing one user moves the sum
+//      by at most clip, bit for bit;
+//   3. fb_dp_noise_i64(): exact discrete Gaussian noise of std sigma * clip
+//      (noise.h, from libsodium's CSPRNG) on EVERY coordinate, so the
 //      release is dense and its shape never depends on the data;
-//   4. the caller divides by the expected batch size q * |U| (never the
-//      realised one, which would leak it).
-// Rounding the sum to the grid can move a neighbour's sum by up to
-// granularity * sqrt(D) (D coordinates), so the ledger records the noise
-// multiplier against that inflated sensitivity, sigma * clip /
-// (clip + granularity * sqrt(D)): the accounted epsilon is exact for what
-// is released. A seeded (reproducible) noise source is available for tests
-// and simulations; it is NOT private and fb_dp_is_private() says so.
+//   4. the caller scales by grid / (q * n), n the PUBLIC number of users
+//      the owner declared (fb_dp_config.users), never a count of its data.
+// User level: the sensitivity is exactly clip, so the noise multiplier
+// accounted is the one added. Client level (the aggregator rounds a float
+// sum of clipped updates, fb_noise_add_gaussian_fixed): rounding can move
+// a neighbour's sum by up to granularity * sqrt(D) more (D coordinates),
+// so the ledger records sigma * clip / (clip + granularity * sqrt(D)).
+// A seeded (reproducible) noise source is available for tests and
+// simulations; it is NOT private and fb_dp_is_private() says so.
 // Thread-safety: a struct fb_dp belongs to one thread.
 #ifndef FB_INCLUDE_FEDBUNDLE_DP_H
 #define FB_INCLUDE_FEDBUNDLE_DP_H
@@ -30,7 +35,6 @@
 #include "fedbundle/accountant.h"
 #include "fedbundle/config.h"
 #include "fedbundle/err.h"
-#include "fedbundle/train.h"
 
 enum fb_dp_mode {
 	FB_DP_NONE = 0,   // non-private baseline, labelled as such
@@ -53,7 +57,18 @@ struct fb_dp_config {
 	int32_t granularity_log2; // fixed-point grid = 2^granularity_log2
 	bool seeded;              // reproducible NOT-private noise (tests only)
 	uint64_t seed;            // seed of the seeded mode
+	// User level: the public number of users a release is normalised by
+	// (the owner's declaration, never counted from its data); 0: not
+	// declared (callers that normalise refuse to run).
+	uint64_t users;
+	// TEST ONLY, never a configuration key: no noise at all (the audits'
+	// check that they can fail). fb_dp_is_private() is then false.
+	bool test_no_noise;
 };
+
+// The largest clip / grid of user-level DP (so that a user's squared norm
+// in grid steps, checked exactly, fits in 64 bits).
+#define FB_DP_CLIP_STEPS_MAX 0x1p31
 
 // Defaults: mode none, epsilon 8, delta 1e-6, clip 1, q 0.25, sigma 0
 // (calibrate), steps 0, accountant pld, grid 2^-20, secure noise.
@@ -93,29 +108,15 @@ fb_err fb_dp_begin_release_deferred(struct fb_dp *dp, uint64_t round);
 // Makes deferred ledger entries durable. FB_EIO: nothing may leave.
 fb_err fb_dp_sync(struct fb_dp *dp);
 
-// Step 3 above, on the matrices of g (the summed, clipped gradient) that
-// are released: both if dp was opened for their total size, only the
-// bundle one if it was opened for that (items not trained: g->item is
-// then not released and must not be used).
-fb_err fb_dp_noise(struct fb_dp *dp, struct fb_rep_grad *g);
+// Step 3 above on an exact integer sum v[0..n) on the grid
+// 2^granularity_log2 (train.h: fb_trainer_batch_release), n the dim dp
+// was opened for: adds N_Z(0, s^2) to every coordinate, s = sigma * clip /
+// grid in grid steps (s^2 rounded up, noise.h). FB_EINVAL (v untouched)
+// for another n.
+fb_err fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n);
 
-// Which coordinates of a representation gradient a release holds: the
-// others are data-independent zeros (not trained), so leaving them out of
-// the release costs nothing and saves their noise.
-struct fb_dp_shape {
-	size_t bundle_cols;   // leading columns of the bundle gradient
-	bool bundle_last_col; // and its last column (a bias), if not in them
-	bool items;           // and the whole item gradient
-};
-
-// Number of coordinates a release of g's shape holds under s.
-size_t fb_dp_shape_count(
-		const struct fb_dp_shape *s, const struct fb_rep_grad *g);
-
-// Step 3 above on the coordinates s releases (dp must have been opened
-// with dim = fb_dp_shape_count); the other coordinates of g are set to 0.
-fb_err fb_dp_noise_shaped(struct fb_dp *dp, struct fb_rep_grad *g,
-		const struct fb_dp_shape *s);
+// The grid's exponent: releases are integer multiples of 2^this.
+int32_t fb_dp_grid_log2(const struct fb_dp *dp);
 
 // Poisson sampling with rate q from the CSPRNG: writes the users of
 // candidates[0..n) that are sampled into out (room for n) and their

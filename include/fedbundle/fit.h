@@ -47,9 +47,13 @@ struct fb_fit_result {
 // caller finishes them) hold the best parameters. cb may be NULL.
 // dp NULL: non-private epochs (fb_trainer_epoch). Otherwise user-level DP
 // training: an epoch is ceil(1/q) releases, each a Poisson sample of the
-// users with rate q whose clipped summed gradient is noised by dp
-// (include/fedbundle/dp.h) and divided by q * #users; the run ends early,
-// successfully, when the next release would exceed the budget.
+// users with rate q whose exact clipped sum is noised by dp
+// (include/fedbundle/dp.h) and divided by q * users, users the public
+// count of dp's configuration (FB_EINVAL if it is 0); the run ends early,
+// successfully, when the next release would exceed the budget. NOTE: the
+// best epoch is chosen on the tune split without noise, and the user
+// factors in *P are never noised: both are the data owner's, not a
+// release (docs/privacy.md).
 fb_err fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		struct fb_dp *dp, struct fb_model *model, struct fb_matrix *P,
 		fb_fit_callback cb, void *ctx, struct fb_fit_result *res);

@@ -110,6 +110,12 @@ fb_err fb_noise_add_discrete_gaussian_i32(struct fb_noise *noise, int32_t *v,
 		size_t len, uint64_t sigma2_num, uint64_t sigma2_den,
 		size_t *n_saturated);
 
+// v[i] += N_Z(0, sigma2_num/sigma2_den), each coordinate independent, for
+// sums kept exactly in 64-bit integers (fixed point). FB_EINVAL (v
+// untouched) for bad sigma^2, v == NULL with len > 0, or |v[i]| > 2^62.
+fb_err fb_noise_add_discrete_gaussian_i64(struct fb_noise *noise, int64_t *v,
+		size_t len, uint64_t sigma2_num, uint64_t sigma2_den);
+
 // Rounds sigma^2 UP to the rational num/den used for a noise of sigma grid
 // steps: den = 2^D with D <= 32 the largest such that num = ceil(sigma^2
 // 2^D) <= 2^56, computed exactly in integers from the double sigma, then

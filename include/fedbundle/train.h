@@ -18,7 +18,14 @@
 // the map to V, W, M is public, noise added to the summed representation
 // gradient protects V, W and M by post-processing.
 //
-// Determinism: results depend only on the seed and the thread count.
+// Random choices: each user's negatives come from a stream keyed by the
+// seed, the batch's stream number and the user's index alone, so a user's
+// contribution is a function of that user's data and factors and of public
+// values: adding or removing another user, reordering the batch or
+// changing the thread count never changes it (the DP sensitivity rests on
+// this). DP releases are exact integer sums (fb_trainer_batch_release), the
+// same for every thread count; non-private float sums depend on the seed
+// and the thread count.
 // Thread-safety: a trainer is used by one thread; it runs its own workers.
 #ifndef FB_INCLUDE_FEDBUNDLE_TRAIN_H
 #define FB_INCLUDE_FEDBUNDLE_TRAIN_H
@@ -31,8 +38,6 @@
 #include "fedbundle/err.h"
 #include "fedbundle/eval.h"
 #include "fedbundle/model.h"
-
-struct fb_dp_shape; // dp.h
 
 enum fb_optimizer {
 	FB_OPT_SGD,
@@ -78,6 +83,11 @@ struct fb_train_config {
 	uint32_t bundle_rank;
 	uint32_t threads; // worker threads (>= 1)
 	uint64_t seed;
+	// TEST ONLY, never a configuration key: draw every user of a worker
+	// from one stream per batch (the behaviour before per-user streams),
+	// which breaks the DP sensitivity bound; the audits use it to show
+	// that they can fail.
+	bool test_shared_stream;
 	uint32_t n_k; // evaluation cut-offs
 	uint32_t ks[FB_METRICS_MAX_K];
 };
@@ -97,16 +107,25 @@ const struct fb_cfg_field *fb_train_config_fields(size_t *n);
 void fb_train_rep_opts(
 		const struct fb_train_config *cfg, struct fb_rep_opts *out);
 
-// Coordinates of one DP release under cfg: the bundle representation
-// gradient, plus the item one when items are trained.
-size_t fb_train_release_dim(const struct fb_train_config *cfg,
-		const struct fb_model *model);
+// The packed layout of one DP release under cfg, computed only here so
+// that the release, its noise and its accounting cannot disagree: for each
+// bundle b, its `lead` leading representation-gradient coordinates and
+// then, if `last`, its last one (the bias); then, if `items`, every
+// coordinate of every item, row by row. Other coordinates are not trained
+// (bundle_rank, train_items false) and carry no data.
+struct fb_release_layout {
+	uint32_t n_bundles, n_items, dim;
+	uint32_t lead;     // leading bundle coordinates released
+	bool last;         // and the last bundle coordinate (the bias)
+	bool items;        // and the whole item gradient
+	size_t per_bundle; // lead + last
+	size_t len;        // coordinates in all
+};
 
-// What a DP release holds under cfg (dp.h): the trained bundle
-// coordinates (bundle_rank leading ones and the bias, or all) and the item
-// gradient if items are trained.
-void fb_train_release_shape(
-		const struct fb_train_config *cfg, struct fb_dp_shape *out);
+// Fills out for cfg over a catalogue of n_items and n_bundles.
+void fb_train_release_layout(const struct fb_train_config *cfg,
+		uint32_t n_items, uint32_t n_bundles,
+		struct fb_release_layout *out);
 
 // Sets the bias coordinate (cfg->bias): user factors' last coordinate 1,
 // V's, W's and M's 0. A no-op without the bias.
@@ -127,12 +146,6 @@ fb_err fb_rep_grad_init(struct fb_rep_grad *g, const struct fb_model *model);
 
 // Frees g; NULL-safe.
 void fb_rep_grad_finish(struct fb_rep_grad *g);
-
-// How a batch forms its gradient.
-struct fb_batch_opts {
-	double clip;       // > 0: clip each user's contribution to this L2 norm
-	double normalizer; // the summed gradient is divided by this (> 0)
-};
 
 // Statistics of a batch or an epoch.
 struct fb_train_stats {
@@ -173,12 +186,35 @@ fb_err fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
 		struct fb_train_stats *stats);
 
 // Runs users[0..n) against the current representations, updates their
-// factors in P, and writes into g the sum of their (clipped, if
-// opts->clip > 0) representation gradients divided by opts->normalizer.
-// g is overwritten. stream seeds the negative sampling.
+// factors in P, and writes into g the sum of their representation
+// gradients divided by normalizer (> 0). g is overwritten. stream numbers
+// the batch (with the seed and each user, it keys the negative sampling).
+// Non-private: nothing is clipped.
 fb_err fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
-		uint32_t n, const struct fb_batch_opts *opts, uint64_t stream,
+		uint32_t n, double normalizer, uint64_t stream,
 		struct fb_rep_grad *g, struct fb_train_stats *stats);
+
+// The pre-noise sum of one DP release (dp.h, step 2). Runs users[0..n) as
+// fb_trainer_batch_gradient does and writes into out[0..len) (len: the
+// layout's, fb_train_release_layout of the trainer's configuration) the
+// exact integer sum over the users of their contributions on the grid
+// 2^grid_log2: each user's representation gradient restricted to the
+// layout, scaled to L2 norm at most clip, truncated toward zero to whole
+// grid steps, and checked in integers to have squared norm at most
+// floor(clip / 2^grid_log2)^2 (shrunk until it does). Removing one user
+// therefore moves out by at most clip in L2 (floor(clip / grid) steps),
+// exactly, whatever the other users and the thread count. FB_EINVAL if
+// clip is not 1 to FB_DP_CLIP_STEPS_MAX grid steps, len is not the
+// layout's, a user is out of range, or the sum could overflow.
+fb_err fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
+		uint32_t n, double clip, int32_t grid_log2, uint64_t stream,
+		int64_t *out, size_t len, struct fb_train_stats *stats);
+
+// g = scale * v, v a release in the layout of the trainer's
+// configuration (len coordinates); every coordinate outside the layout is
+// 0. FB_EINVAL if the lengths or g's shapes do not fit.
+fb_err fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
+		size_t len, double scale, struct fb_rep_grad *g);
 
 // One optimizer step of the shared parameters from the representation
 // gradient g (plus L2). The representations are recomputed when next

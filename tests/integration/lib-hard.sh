@@ -9,6 +9,7 @@ hard_policy() {
 	local i=$1
 	cat >"$WORK/policy-$i.json" <<EOP
 {"data": "parts/retailer-0$i", "server_url": "${CLIENT_URL:-$SOCK}",
+ "users": $(declared_users "$WORK/parts/retailer-0$i"),
  "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
  "state_dir": "state-$i", "allow_none": true, "allow_user": true,
  "allow_client": true, "give_up_ms": ${GIVE_UP_MS:-60000},

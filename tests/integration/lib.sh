@@ -104,11 +104,18 @@ server_config() {
 EOF
 }
 
+# declared_users DIR: the number of users a retailer's dataset folder
+# holds, which the tests' retailers declare as their public "users".
+declared_users() {
+	cut -f1 "$1"/*_data_size.txt
+}
+
 # policy I [EXTRA_JSON]: the policy of retailer I.
 policy() {
 	local i=$1
 	cat >"$WORK/policy-$i.json" <<EOF
 {"data": "parts/retailer-0$i", "server_url": "$SOCK",
+ "users": $(declared_users "$WORK/parts/retailer-0$i"),
  "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
  "state_dir": "state-$i", "allow_none": true, "allow_user": true,
  "give_up_ms": 30000, "request_timeout_ms": 20000${2:+, $2}}

@@ -124,7 +124,7 @@ for i in 2 3; do
 done
 
 # ---- 4. fedbundle train --dp user ----
-t="$FB_TOOL train --data $WORK/data --dp user --epochs 2 --quiet"
+t="$FB_TOOL train --data $WORK/data --dp user --users 500 --epochs 2 --quiet"
 $t --new-ledger --ledger "$WORK/t.ledger" --out "$WORK/m.fbm" >/dev/null 2>&1
 cp "$WORK/m.fbm" "$WORK/m.before"
 rc=0

@@ -42,6 +42,7 @@ run_size() {
 		d=$(printf "retailer-%02d" "$i")
 		cat >"$WORK/policy-$i.json" <<EOP
 {"data": "parts/$d", "server_url": "tcp://127.0.0.1:$PORT",
+ "users": $(declared_users "$WORK/parts/$d"),
  "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
  "state_dir": "state-$i", "allow_none": true,
  "give_up_ms": 120000, "request_timeout_ms": 60000}

@@ -1,9 +1,10 @@
 // tests/unit/test-dp.c: the release protocol: calibration meets the target,
 // the budget refuses the release that would exceed it (nothing computed,
 // nothing written), the ledger is written before the noise, the noise has
-// the stated standard deviation on every released coordinate and none on
-// coordinates a shaped release leaves out, and seeded noise says it is not
-// private.
+// the stated standard deviation on every released coordinate, the
+// accounted multiplier is the added one at user level and allows for the
+// grid at client level, and seeded noise and the test switch say they are
+// not private.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,76 +87,63 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	c.sigma = 1.5;
 	c.clip = 0.5;
 	char *path = ledger_path("b.ledger");
-	struct fb_rep_grad g;
-	struct fb_model shape = {0};
-	CHECK_OK(fb_model_init(&shape, 300, 200, 0, 16));
-	CHECK_OK(fb_rep_grad_init(&g, &shape));
+	enum { DIM = 8000 };
+	static int64_t v[DIM];
 	struct fb_dp *dp = NULL;
-	size_t dim = fb_matrix_len(&g.bundle) + fb_matrix_len(&g.item);
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, dim, 0));
+	CHECK_OK(fb_dp_open(&dp, &c, path, true, DIM, 0));
 	CHECK_OK(fb_dp_begin_release(dp, 1));
-	CHECK_OK(fb_dp_noise(dp, &g));
+	CHECK_ERR(fb_dp_noise_i64(dp, v, DIM - 1), FB_EINVAL);
+	for (size_t k = 0; k < DIM; k++) {
+		v[k] = (int64_t)k - 4000; // the noise is added to the sum
+	}
+	CHECK_OK(fb_dp_noise_i64(dp, v, DIM));
+	double grid = ldexp(1.0, fb_dp_grid_log2(dp));
 	double s2 = 0;
-	size_t zeros = 0;
-	for (size_t k = 0; k < fb_matrix_len(&g.bundle); k++) {
-		s2 += (double)g.bundle.data[k] * g.bundle.data[k];
-		zeros += g.bundle.data[k] == 0.0f;
+	size_t same = 0;
+	for (size_t k = 0; k < DIM; k++) {
+		double z = (double)(v[k] - ((int64_t)k - 4000)) * grid;
+		s2 += z * z;
+		same += z == 0.0;
 	}
-	for (size_t k = 0; k < fb_matrix_len(&g.item); k++) {
-		s2 += (double)g.item.data[k] * g.item.data[k];
-		zeros += g.item.data[k] == 0.0f;
-	}
-	double std = sqrt(s2 / (double)dim);
+	double std = sqrt(s2 / DIM);
 	// 8000 coordinates: the sample std is within 3% of 0.75.
 	CHECK_NEAR(std, 0.75, 0.0225);
-	CHECK(zeros < 5);
-	// The accounted multiplier allows for the grid: std / (C + g sqrt(D)).
-	CHECK_NEAR(fb_dp_sigma_accounted(dp),
-			0.75 / (0.5 + ldexp(1, -20) * sqrt((double)dim)), 1e-9);
+	CHECK(same < 5);
+	// User level: every contribution is bounded on the grid exactly,
+	// so the multiplier accounted is the one added.
+	CHECK(fb_dp_sigma_accounted(dp) == fb_dp_sigma_noise(dp));
+	CHECK(fb_dp_sigma_noise(dp) == 1.5);
 	fb_dp_close(dp);
-	fb_rep_grad_finish(&g);
-	fb_model_finish(&shape);
+	// Client level rounds a float sum: the grid inflates the accounted
+	// sensitivity to C + g sqrt(D).
+	c.mode = FB_DP_CLIENT;
+	CHECK_OK(fb_dp_open(&dp, &c, path, false, DIM, 0));
+	CHECK_NEAR(fb_dp_sigma_accounted(dp),
+			0.75 / (0.5 + ldexp(1, -20) * sqrt((double)DIM)), 1e-9);
+	fb_dp_close(dp);
 	free(path);
 }
 
-TEST(shaped_release_noises_only_what_it_releases)
+TEST(test_switch_removes_the_noise_and_says_so)
 {
 	struct fb_dp_config c = user_config(8);
-	c.sigma = 1;
+	c.sigma = 2;
+	c.seeded = false;
+	c.test_no_noise = true;
 	char *path = ledger_path("c.ledger");
-	struct fb_model shape = {0};
-	CHECK_OK(fb_model_init(&shape, 50, 40, 0, 8));
-	struct fb_rep_grad g;
-	CHECK_OK(fb_rep_grad_init(&g, &shape));
-	for (size_t k = 0; k < fb_matrix_len(&g.item); k++) {
-		g.item.data[k] = 3.0f; // not released: must come back as 0
-	}
-	struct fb_dp_shape s = {3, true, false};
-	CHECK(fb_dp_shape_count(&s, &g) == 40 * 4);
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 40 * 4, 0));
-	CHECK_OK(fb_dp_begin_release(dp, 1));
-	struct fb_dp_shape wrong = {4, true, false};
-	CHECK_ERR(fb_dp_noise_shaped(dp, &g, &wrong), FB_EINVAL);
-	CHECK_OK(fb_dp_noise_shaped(dp, &g, &s));
-	size_t noised = 0;
-	for (size_t b = 0; b < 40; b++) {
-		const float *row = fb_matrix_row(&g.bundle, b);
-		for (size_t k = 0; k < 8; k++) {
-			if (k < 3 || k == 7) {
-				noised += row[k] != 0.0f;
-			} else {
-				CHECK(row[k] == 0.0f);
-			}
-		}
-	}
-	CHECK(noised > 150);
-	for (size_t k = 0; k < fb_matrix_len(&g.item); k++) {
-		CHECK(g.item.data[k] == 0.0f);
-	}
+	CHECK_OK(fb_dp_open(&dp, &c, path, true, 4, 0));
+	CHECK(!fb_dp_is_private(dp));
+	int64_t v[4] = {1, -2, 3, 0};
+	CHECK_OK(fb_dp_noise_i64(dp, v, 4));
+	CHECK(v[0] == 1 && v[1] == -2 && v[2] == 3 && v[3] == 0);
 	fb_dp_close(dp);
-	fb_rep_grad_finish(&g);
-	fb_model_finish(&shape);
+	// A clip of more than 2^31 grid steps cannot be checked exactly.
+	c.test_no_noise = false;
+	c.clip = 5000;
+	c.sigma = 0.01;
+	CHECK_ERR(fb_dp_open(&dp, &c, path, false, 4, 0), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "2^31 grid steps");
 	free(path);
 }
 
@@ -193,7 +181,7 @@ main(void)
 	RUN(calibrated_sigma_meets_the_target_and_budget_is_enforced);
 	RUN(missing_ledger_is_refused);
 	RUN(noise_has_the_stated_std_on_every_coordinate);
-	RUN(shaped_release_noises_only_what_it_releases);
+	RUN(test_switch_removes_the_noise_and_says_so);
 	RUN(poisson_sampling_rate);
 	int rc = harness_done();
 	char cmd[128];

@@ -1,8 +1,10 @@
 // tests/unit/test-train.c: the BPR trainer. The analytic gradient (through
 // the representations and the catalogue's linear map, with every view on)
-// is checked against finite differences of the sampled loss; clipping is
-// checked to bound each user's contribution; runs are reproducible; and a
-// planted two-community dataset is learnt well beyond popularity.
+// is checked against finite differences of the sampled loss; a DP release
+// is checked to be the exact sum of bounded per-user contributions that
+// do not depend on the other users or the thread count (the sensitivity);
+// runs are reproducible; and a planted two-community dataset is learnt
+// well beyond popularity.
 #include <math.h>
 #include <stdlib.h>
 
@@ -141,10 +143,9 @@ rig_finish(struct rig *r)
 static double
 batch_loss(struct rig *r, const uint32_t *users, uint32_t n)
 {
-	struct fb_batch_opts o = {0, 1};
 	struct fb_train_stats s;
 	fb_trainer_refresh(r->t);
-	if (fb_trainer_batch_gradient(r->t, users, n, &o, 99, &r->g, &s) !=
+	if (fb_trainer_batch_gradient(r->t, users, n, 1.0, 99, &r->g, &s) !=
 			FB_OK) {
 		return NAN;
 	}
@@ -198,36 +199,148 @@ TEST(gradient_matches_finite_differences)
 	rig_finish(&r);
 }
 
-TEST(clipping_bounds_every_user)
+#define GRID_LOG2 (-20)
+
+// Exact squared L2 norm of v[0..n) (|v| < 2^31 here).
+static uint64_t
+sqnorm_i64(const int64_t *v, size_t n)
+{
+	uint64_t s = 0;
+	for (size_t k = 0; k < n; k++) {
+		s += (uint64_t)(v[k] * v[k]);
+	}
+	return s;
+}
+
+// The release of users[0..n) from the same user factors every time (a
+// release updates the factors of the users it runs).
+static fb_err
+release_of(struct rig *r, const struct fb_matrix *P0, const uint32_t *users,
+		uint32_t n, double clip, uint64_t stream, int64_t *out,
+		size_t len, struct fb_train_stats *s)
+{
+	fb_matrix_copy(&r->P, P0);
+	return fb_trainer_batch_release(
+			r->t, users, n, clip, GRID_LOG2, stream, out, len, s);
+}
+
+// The DP sensitivity, exactly: each user's contribution is at most C on
+// the grid, and a batch's release is the exact sum of its users' own
+// contributions, whatever the other users, their order and the thread
+// count, so removing any user moves the release by exactly that user's
+// contribution. With the test switch that restores one shared stream per
+// worker (the old code), removing a user moves the others' negatives and
+// the check fails, which shows it can.
+static void
+check_release_is_a_sum(uint32_t threads, bool shared, bool items)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
 	cfg.dim = 8;
+	cfg.threads = threads;
+	cfg.train_items = items;
+	cfg.test_shared_stream = shared;
 	struct rig r;
 	CHECK_OK(rig_init(&r, &cfg, 30));
+	struct fb_matrix P0;
+	CHECK_OK(fb_matrix_init(&P0, r.P.rows, r.P.cols));
+	CHECK_OK(fb_matrix_copy(&P0, &r.P));
+	struct fb_release_layout L;
+	fb_train_release_layout(&cfg, 40, 20, &L);
+	CHECK(L.len == 20 * 8 + (items ? 40 * 8 : 0));
+	int64_t *all = calloc(L.len, sizeof(int64_t));
+	int64_t *less = calloc(L.len, sizeof(int64_t));
+	int64_t *one = calloc(L.len, sizeof(int64_t));
 	const double C = 0.05;
+	uint64_t kc = (uint64_t)floor(C / ldexp(1.0, GRID_LOG2));
+	uint32_t users[30];
 	for (uint32_t u = 0; u < 30; u++) {
-		struct fb_batch_opts o = {C, 1};
-		struct fb_train_stats s;
-		CHECK_OK(fb_trainer_batch_gradient(
-				r.t, &u, 1, &o, u, &r.g, &s));
-		double norm = sqrt(fb_matrix_sqnorm(&r.g.bundle) +
-				fb_matrix_sqnorm(&r.g.item));
-		CHECK(norm <= C * (1 + 1e-6));
-		CHECK(s.clipped == 1); // these contributions exceed 0.05
-		CHECK(s.max_user_norm > C);
+		users[u] = u;
 	}
-	// Sum over users: the norm is at most n * C / normalizer.
-	uint32_t all[30];
-	for (uint32_t u = 0; u < 30; u++) {
-		all[u] = u;
+	struct fb_train_stats s;
+	CHECK_OK(release_of(&r, &P0, users, 30, C, 5, all, L.len, &s));
+	CHECK(s.clipped > 0 && s.max_user_norm > C); // clipping is active
+	int mismatches = 0;
+	for (uint32_t gone = 0; gone < 30; gone++) {
+		// users without `gone`, in another order.
+		uint32_t rest[29], m = 0;
+		for (uint32_t k = 0; k < 30; k++) {
+			uint32_t u = (k * 7 + 3) % 30;
+			if (u != gone) {
+				rest[m++] = u;
+			}
+		}
+		CHECK_OK(release_of(
+				&r, &P0, rest, 29, C, 5, less, L.len, NULL));
+		CHECK_OK(release_of(&r, &P0, &gone, 1, C, 5, one, L.len, NULL));
+		CHECK(sqnorm_i64(one, L.len) <= kc * kc);
+		for (size_t k = 0; k < L.len; k++) {
+			less[k] = all[k] - less[k];
+		}
+		mismatches += memcmp(less, one, L.len * sizeof(int64_t)) != 0;
 	}
-	struct fb_batch_opts o = {C, 10};
-	CHECK_OK(fb_trainer_batch_gradient(r.t, all, 30, &o, 1, &r.g, NULL));
-	double norm = sqrt(fb_matrix_sqnorm(&r.g.bundle) +
-			fb_matrix_sqnorm(&r.g.item));
-	CHECK(norm <= 30 * C / 10 * (1 + 1e-6));
+	if (shared) {
+		CHECK(mismatches > 10);
+	} else {
+		CHECK(mismatches == 0);
+	}
+	free(all);
+	free(less);
+	free(one);
+	fb_matrix_finish(&P0);
 	rig_finish(&r);
+}
+
+TEST(release_is_the_exact_sum_of_bounded_contributions)
+{
+	check_release_is_a_sum(1, false, false);
+	check_release_is_a_sum(1, false, true);
+	check_release_is_a_sum(2, false, true);
+	check_release_is_a_sum(3, false, false);
+}
+
+TEST(shared_stream_switch_breaks_it)
+{
+	check_release_is_a_sum(1, true, true);
+	check_release_is_a_sum(2, true, false);
+}
+
+TEST(release_is_the_same_for_every_thread_count)
+{
+	int64_t *v[3];
+	size_t len = 0;
+	for (uint32_t th = 1; th <= 3; th++) {
+		struct fb_train_config cfg;
+		fb_train_config_defaults(&cfg);
+		cfg.dim = 8;
+		cfg.threads = th;
+		struct rig r;
+		CHECK_OK(rig_init(&r, &cfg, 30));
+		struct fb_release_layout L;
+		fb_train_release_layout(&cfg, 40, 20, &L);
+		len = L.len;
+		v[th - 1] = calloc(len, sizeof(int64_t));
+		uint32_t users[30];
+		for (uint32_t u = 0; u < 30; u++) {
+			users[u] = u;
+		}
+		CHECK_OK(fb_trainer_batch_release(r.t, users, 30, 0.05,
+				GRID_LOG2, 9, v[th - 1], len, NULL));
+		// Wrong length, clip below one grid step: refused.
+		CHECK_ERR(fb_trainer_batch_release(r.t, users, 30, 0.05,
+					  GRID_LOG2, 9, v[th - 1], len - 1,
+					  NULL),
+				FB_EINVAL);
+		CHECK_ERR(fb_trainer_batch_release(r.t, users, 30, 1e-9,
+					  GRID_LOG2, 9, v[th - 1], len, NULL),
+				FB_EINVAL);
+		rig_finish(&r);
+	}
+	CHECK(memcmp(v[0], v[1], len * sizeof(int64_t)) == 0);
+	CHECK(memcmp(v[0], v[2], len * sizeof(int64_t)) == 0);
+	for (int k = 0; k < 3; k++) {
+		free(v[k]);
+	}
 }
 
 static void
@@ -343,7 +456,6 @@ TEST(reps_follow_the_model_after_a_step)
 		struct rig r;
 		CHECK_OK(rig_init(&r, &cfg, 6));
 		const uint32_t users[3] = {0, 2, 5};
-		struct fb_batch_opts o = {0, 3};
 		struct fb_catalog cat;
 		struct fb_reps fresh;
 		CHECK_OK(fb_catalog_init(&cat, r.ds));
@@ -353,7 +465,7 @@ TEST(reps_follow_the_model_after_a_step)
 		for (uint64_t step = 1; step <= 3; step++) {
 			CHECK_OK(fb_model_copy(&before, &r.model));
 			CHECK_OK(fb_trainer_batch_gradient(
-					r.t, users, 3, &o, step, &r.g, NULL));
+					r.t, users, 3, 3.0, step, &r.g, NULL));
 			CHECK_OK(fb_trainer_apply(r.t, &r.g));
 			fb_reps_compute(&fresh, &r.model, &cat);
 			const struct fb_reps *got = fb_trainer_reps(r.t);
@@ -438,8 +550,20 @@ TEST(restricted_training_keeps_what_it_must)
 	for (uint32_t u = 0; u < 40; u++) {
 		all[u] = u;
 	}
-	struct fb_batch_opts o = {0.1, 1};
-	CHECK_OK(fb_trainer_batch_gradient(r.t, all, 40, &o, 7, &r.g, NULL));
+	// A DP release: the bundle gradient's 3 leading coordinates and the
+	// bias, nothing of the items.
+	struct fb_release_layout L;
+	fb_train_release_layout(&cfg, 40, 20, &L);
+	CHECK(L.len == 20 * 4 && L.lead == 3 && L.last && !L.items);
+	int64_t rel[20 * 4];
+	CHECK_OK(fb_trainer_batch_release(
+			r.t, all, 40, 0.1, GRID_LOG2, 7, rel, L.len, NULL));
+	for (size_t k = 0; k < fb_matrix_len(&r.g.item); k++) {
+		r.g.item.data[k] = 3.0f; // not in the release: must become 0
+	}
+	CHECK_OK(fb_trainer_release_unpack(
+			r.t, rel, L.len, ldexp(1.0, GRID_LOG2), &r.g));
+	CHECK(fb_matrix_sqnorm(&r.g.item) == 0);
 	CHECK_OK(fb_trainer_apply(r.t, &r.g));
 	CHECK(memcmp(V0.data, r.model.V.data, fb_matrix_len(&V0) * 4) == 0);
 	double trained = 0;
@@ -458,9 +582,6 @@ TEST(restricted_training_keeps_what_it_must)
 	for (size_t u = 0; u < r.P.rows; u++) {
 		CHECK(fb_matrix_row(&r.P, u)[7] == 1.0f);
 	}
-	// The release is the bundle gradient only.
-	CHECK(fb_train_release_dim(&cfg, &r.model) ==
-			fb_matrix_len(&r.model.W));
 	fb_matrix_finish(&V0);
 	rig_finish(&r);
 }
@@ -486,7 +607,9 @@ int
 main(void)
 {
 	RUN(gradient_matches_finite_differences);
-	RUN(clipping_bounds_every_user);
+	RUN(release_is_the_exact_sum_of_bounded_contributions);
+	RUN(shared_stream_switch_breaks_it);
+	RUN(release_is_the_same_for_every_thread_count);
 	RUN(training_is_reproducible);
 	RUN(restart_equals_a_new_trainer);
 	RUN(reps_follow_the_model_after_a_step);
