@@ -1,6 +1,8 @@
 // server/round.c: the round state machine of protocols/wire-v1.md §6.2 and
 // the federation state it drives (round.h). Invariants: the model changes
-// only in commit(), and only for a round that reached the quorum; a round
+// only in commit(), and only for a round that reached the quorum or, under
+// client-level DP, for every planned round (accounted when planned, so
+// that whether it commits never depends on what arrived); a round
 // id is written to disk (planned marker) before its first PLAN leaves and
 // is never planned again; the running sum holds only checked updates of
 // the current round's participants that arrived before the deadline.
@@ -416,32 +418,15 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 	const struct fb_wire_round_config *p = &fed->plan_cfg;
 	double divisor = fed->acc.n;
 	if (p->granularity == FB_WIRE_GRAN_CLIENT) {
-		// DP-FedAvg with central noise: budget check and ledger entry,
-		// then noise on the sum of clipped deltas, then the division
-		// by the EXPECTED number of participants.
-		fb_err err = fb_dp_begin_release(fed->dp, fed->round);
-		if (err == FB_EBUDGET) {
-			fb_log(FB_LOG_WARN, "round %u abandoned: %s",
-					fed->round, fb_last_error(err));
-			set_over(fed, now_ms,
-					"the aggregator's client-level privacy "
-					"budget is spent");
-			return;
-		}
-		if (err != FB_OK) {
-			// No ledger entry, no release: the round is abandoned.
-			fb_log(FB_LOG_ERROR, "round %u not committed: %s",
-					fed->round, fb_last_error(err));
-			fed->fatal = true;
-			set_over(fed, now_ms,
-					"the privacy ledger could not be written");
-			return;
-		}
+		// DP-FedAvg with central noise: the release was accounted
+		// when the round was planned (plan_round); noise on the sum of
+		// clipped deltas, then the division by the EXPECTED number of
+		// participants.
 		double std = fb_dp_sigma_noise(fed->dp) * p->clip_norm;
 		double grid = ldexp(1.0,
 				fb_dp_config_of(fed->dp)->granularity_log2);
 		mask_untrained(fed, &fed->acc.sum);
-		err = noise_trained(fed, &fed->acc.sum, std, grid);
+		fb_err err = noise_trained(fed, &fed->acc.sum, std, grid);
 		if (err != FB_OK) {
 			fb_log(FB_LOG_ERROR, "round %u: noise failed: %s",
 					fed->round, fb_last_error(err));
@@ -494,7 +479,11 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 {
 	fed->st.collection_s = (double)(now_ms - fed->round_start_ms) / 1000.0;
 	fed->st.committed = false;
-	if (fed->acc.n >= fed->cfg->quorum && fed->acc.n > 0) {
+	// Client-level DP: whether a round commits must not depend on how many
+	// clipped updates arrived (that count changes with one retailer); the
+	// release was accounted at plan time and is made whatever arrived.
+	bool central = fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT;
+	if (central || (fed->acc.n >= fed->cfg->quorum && fed->acc.n > 0)) {
 		commit(fed, now_ms);
 	}
 	if (!fed->st.committed) {
@@ -525,6 +514,33 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	}
 	fed->idle_since_ms = now_ms;
 	memset(&fed->st, 0, sizeof(fed->st));
+}
+
+// Client-level DP: the round's release is accounted (budget check and a
+// durable ledger entry) as soon as its cohort is drawn, before any PLAN
+// leaves, so every sampled round is accounted whether it later commits or
+// not. False (the federation is over) if the budget or the ledger says no.
+static bool
+account_client_round(struct agg_fed *fed, uint64_t now_ms)
+{
+	fb_err err = fb_dp_begin_release(fed->dp, fed->round);
+	if (err == FB_EBUDGET) {
+		fb_log(FB_LOG_WARN, "round %u not run: %s", fed->round,
+				fb_last_error(err));
+		set_over(fed, now_ms,
+				"the aggregator's client-level privacy budget is "
+				"spent");
+		return false;
+	}
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u not run: %s", fed->round,
+				fb_last_error(err));
+		fed->fatal = true;
+		set_over(fed, now_ms,
+				"the privacy ledger could not be written");
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -594,6 +610,10 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 		cl->status = in ? AGG_CL_WAITING : AGG_CL_IDLE;
 		cl->up.held = false;
 		fed->st.participants += in;
+	}
+	if (fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT &&
+			!account_client_round(fed, now_ms)) {
+		return;
 	}
 	fed->state = AGG_COLLECTING;
 	fed->round_start_ms = now_ms;

@@ -66,7 +66,7 @@ wait_exit "$SERVER_PID" 60
 ledger=$WORK/checkpoint/aggregator.ledger
 check "2: the aggregator stops when its ledger cannot be appended" test "$RC" = 1
 check "2: the error names the ledger and ENOSPC" grep -q \
-	"round 2 not committed: .*aggregator.ledger: ledger append failed (No space left on device)" \
+	"round 2 not run: .*aggregator.ledger: ledger append failed (No space left on device)" \
 	"$WORK/server.2a.err"
 check "2: the ledger verifies with round 1's entry only" sh -c \
 	"'$FB_TOOL' ledger verify '$ledger' >/dev/null && test \$(grep -c seq '$ledger') = 1"
