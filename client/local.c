@@ -92,6 +92,13 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				"the policy does not report metrics");
 		return;
 	}
+	if (c->report_eval && c->granularity != FB_WIRE_GRAN_NONE) {
+		// Metric sums are computed from the customers' data: under DP
+		// they may leave only as a noised, accounted release.
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"metrics are not released in private rounds");
+		return;
+	}
 	if (c->dim > pol->max_dim) {
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
 				"dimension %u over the policy's %u", c->dim,
@@ -612,7 +619,12 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	out->eval_s = mono_s() - t0;
 	out->cpu.eval = node_cpu_s() - cpu1;
 	u.epsilon_spent = out->epsilon;
-	u.train_loss = isfinite(out->loss) ? out->loss : 0;
+	// The loss is computed from the customers' data without noise: it
+	// leaves only in non-private rounds (docs/privacy.md, what leaves).
+	u.train_loss = c->granularity == FB_WIRE_GRAN_NONE &&
+					isfinite(out->loss)
+			? out->loss
+			: 0;
 	u.recall_sum = out->recall_sum;
 	u.ndcg_sum = out->ndcg_sum;
 	u.eval_users = out->eval_users;

@@ -90,7 +90,7 @@ node_policy_defaults(struct node_policy *p)
 	p->min_noise_multiplier = 0.3;
 	p->max_update_bytes = 0;
 	p->max_dim = 256;
-	p->report_eval = true;
+	p->report_eval = false;
 	p->accountant = FB_ACCT_PLD;
 	p->threads = 1;
 	p->seed = 1;

@@ -234,7 +234,7 @@ agg_config_defaults(struct agg_config *cfg)
 	r->bias = tc.bias;
 	r->train_items = tc.train_items;
 	r->bundle_rank = tc.bundle_rank;
-	r->report_eval = true;
+	r->report_eval = false;
 }
 
 // Makes a relative path relative to base_dir, in place.

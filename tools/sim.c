@@ -863,8 +863,11 @@ server_config(struct run *R)
 	a->accountant = cfg->accountant;
 	a->round.granularity = cfg->privacy;
 	a->round.target_epsilon = cfg->epsilon;
-	if (R->opt->processes) {
-		a->round.report_eval = true; // the only per-round metrics
+	if (R->opt->processes && cfg->privacy == SIM_PRIV_NONE) {
+		// The only per-round metrics; under DP they would be releases
+		// of their own (docs/privacy.md), so only the final model is
+		// evaluated there.
+		a->round.report_eval = true;
 	}
 	a->seeded_noise = true;
 	a->noise_seed = derive(cfg->seed, SEED_SERVER_NOISE, 0);

@@ -9,7 +9,9 @@
 //   item's factors move only if it was a positive or a sampled negative);
 //   round 2, granularity user: every coordinate of the update is noised,
 //   so no coordinate of the untouched items (nor of anything else) is
-//   exactly zero, and both clients' UPDATEs have exactly the same size.
+//   exactly zero, both clients' UPDATEs have exactly the same size, and
+//   nothing computed from the customers leaves un-noised (the local loss
+//   and the metric sums are 0; in round 1 the loss is sent).
 // The oracle (which items a client's users touched) comes from the
 // clients' dataset folders, which a real aggregator never sees.
 // Prints TAP; exit 0 if every check holds.
@@ -38,6 +40,9 @@ struct client {
 	uint32_t pipe;
 	int phase;            // 0: round 1 next, 1: round 2 next, 2: done
 	size_t update_len[2]; // sealed UPDATE sizes of rounds 1 and 2
+	// What each round's UPDATE says beside its tensors.
+	double loss[2], metric_sums[2];
+	uint32_t eval_users[2];
 	uint64_t zero_rows_untouched[2];
 	uint64_t zero_coords_untouched[2];
 	uint64_t zero_coords_all[2];
@@ -139,6 +144,9 @@ analyse(struct client *cl, int r, const uint8_t *body, size_t len)
 				fb_last_error(FB_EPROTO));
 		return;
 	}
+	cl->loss[r] = u.train_loss;
+	cl->metric_sums[r] = u.recall_sum + u.ndcg_sum;
+	cl->eval_users[r] = u.eval_users;
 	for (uint32_t k = 0; k < u.n_tensors; k++) {
 		const struct fb_wire_tensor *t = &u.tensors[k];
 		const float *x = t->data;
@@ -364,6 +372,15 @@ main(int argc, char **argv)
 					b->zero_coords_all[1] == 0,
 			"user-level DP: every coordinate of the update is "
 			"non-zero");
+	report(a->loss[0] > 0 && b->loss[0] > 0,
+			"control: without privacy, the local loss is sent");
+	report(a->update_len[1] > 0 && a->loss[1] == 0 && b->loss[1] == 0 &&
+					a->metric_sums[1] == 0 &&
+					b->metric_sums[1] == 0 &&
+					a->eval_users[1] == 0 &&
+					b->eval_users[1] == 0,
+			"user-level DP: no loss, metric or count leaves "
+			"un-noised");
 	printf("1..%d\n", n_checks);
 	fb_listener_destroy(l);
 	fb_hs_server_destroy(hs);

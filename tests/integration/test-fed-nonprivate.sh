@@ -16,12 +16,13 @@ hyper='"dim": 64, "lr": 0.003, "l2": 0.0006, "item_weight": 0.2,
  "batch_users": 2048, "lr_user": 0.05, "optimizer": "adam", "item_view": true,
  "use_attrs": true, "user_item_view": true'
 server_config 10 4 60000 "{\"granularity\": \"none\", \"local_epochs\": 8,
+ \"report_eval\": true,
  \"negatives\": 2, \"init_std\": 0.05, $hyper}" \
 	'"init_std": 0.05, "public_init": false, "server_optimizer": "fedavg",
  "server_lr": 1.0'
 echo "{$hyper, \"neg_per_pos\": 2, \"init_std\": 0.05, \"public_init\": false}" \
 	>"$WORK/central.json"
-for i in 0 1 2 3; do policy "$i"; done
+for i in 0 1 2 3; do policy "$i" '"report_eval": true'; done
 start_server
 for i in 0 1 2 3; do start_client "$i"; done
 check "aggregator finished" wait_pid "$SERVER_PID" 150

@@ -14,8 +14,9 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
 fed_data 4
-server_config 6 4 20000 '{"granularity": "none", "local_epochs": 2}' '"public_init": false'
-for i in 0 1 2 3; do hard_policy "$i"; done
+server_config 6 4 20000 '{"granularity": "none", "local_epochs": 2,
+ "report_eval": true}' '"public_init": false'
+for i in 0 1 2 3; do hard_policy "$i" '"report_eval": true'; done
 export FB_CRASH_AT=agg.after_commit#3
 start_server .1
 unset FB_CRASH_AT
