@@ -67,7 +67,8 @@ check(uint64_t m, uint64_t r, uint64_t v, double delta)
 				(unsigned long long)v);
 	}
 	if (!(delta >= 0 && delta <= 1)) {
-		return fb_errorf(FB_EINVAL, "audit bound: delta must be in [0, 1]");
+		return fb_errorf(FB_EINVAL,
+				"audit bound: delta must be in [0, 1]");
 	}
 	return FB_OK;
 }
@@ -120,7 +121,8 @@ fb_auditbound_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta,
 		return err;
 	}
 	if (!(beta > 0 && beta < 1)) {
-		return fb_errorf(FB_EINVAL, "audit bound: beta must be in (0, 1)");
+		return fb_errorf(FB_EINVAL,
+				"audit bound: beta must be in (0, 1)");
 	}
 	if (pvalue(m, r, v, 0, delta) >= beta) {
 		*out = 0;
@@ -152,8 +154,8 @@ fb_auditbound_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta,
 }
 
 fb_err
-fb_auditbound_ceiling(uint64_t m, uint64_t r, double delta, double beta,
-		double *out)
+fb_auditbound_ceiling(
+		uint64_t m, uint64_t r, double delta, double beta, double *out)
 {
 	return fb_auditbound_epsilon(m, r, r, delta, beta, out);
 }

@@ -48,7 +48,7 @@ fb_err fb_auditbound_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta,
 // The largest epsilon_lower any audit of m canaries with r guesses can
 // report at level beta and delta (every guess right): what the audit can
 // detect at all. FB_EINVAL as above.
-fb_err fb_auditbound_ceiling(uint64_t m, uint64_t r, double delta, double beta,
-		double *out);
+fb_err fb_auditbound_ceiling(
+		uint64_t m, uint64_t r, double delta, double beta, double *out);
 
 #endif

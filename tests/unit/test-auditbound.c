@@ -68,11 +68,11 @@ TEST(epsilon_closed_form)
 	for (int i = 0; i < 4; i++) {
 		for (int j = 0; j < 2; j++) {
 			double p = pow(betas[j], 1.0 / (double)rs[i]);
-			double want = log(p / -expm1(log(betas[j]) /
-							     (double)rs[i]));
+			double want = log(p /
+					-expm1(log(betas[j]) / (double)rs[i]));
 			double got;
-			CHECK_OK(fb_auditbound_epsilon(
-					rs[i], rs[i], rs[i], 0, betas[j], &got));
+			CHECK_OK(fb_auditbound_epsilon(rs[i], rs[i], rs[i], 0,
+					betas[j], &got));
 			CHECK(got <= want);
 			CHECK_NEAR(got, want, 1e-6);
 			double c;
