@@ -34,12 +34,13 @@ double fb_auditbound_binom_tail(uint64_t r, uint64_t v, double p);
 fb_err fb_auditbound_pvalue(uint64_t m, uint64_t r, uint64_t v, double eps,
 		double delta, double *out);
 
-// The lower bound: the first eps >= 0 (to within 1e-6, never above the
-// true crossing) at which the p-value of (m, r, v, eps, delta) reaches
-// beta, found by a scan up from 0 in steps of 1/64 and bisection inside
-// the first step that reaches it (so a p-value that is not monotone in
-// eps cannot move the bound past an eps the data do not reject). 0 if
-// even eps = 0 is not rejected; eps_max (100) if nothing up to it is.
+// The lower bound: the first eps >= 0 at which the p-value of (m, r, v,
+// eps, delta) reaches beta, found by a scan up from 0 in steps of 1/64
+// and bisection (to 1e-7, keeping the rejected end) inside the first step
+// that reaches it. The delta term is not monotone in eps; taking the first
+// crossing on the grid, not the last, keeps the bound from jumping past
+// an eps the data do not reject. 0 if even eps = 0 is not rejected; 100
+// if nothing up to 100 is.
 // FB_EINVAL for the arguments of fb_auditbound_pvalue or beta outside
 // (0, 1).
 fb_err fb_auditbound_epsilon(uint64_t m, uint64_t r, uint64_t v, double delta,
