@@ -192,6 +192,7 @@ train_config(struct fb_train_config *tc, const struct node_policy *pol,
 	tc->train_items = c->train.train_items;
 	tc->bundle_rank = c->train.bundle_rank;
 	tc->threads = pol->threads;
+	tc->test_shared_stream = pol->test_shared_stream;
 	// Per-round seed of negative sampling and shuffling (not of noise).
 	tc->seed = (pol->seed ^ ((uint64_t)round * 0x9E3779B97F4A7C15ULL)) &
 			((UINT64_C(1) << 53) - 1);
@@ -286,6 +287,7 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	d.seeded = pol->seeded_noise; // a simulation only (policy.h)
 	d.seed = pol->noise_seed ^ (ledger_count * 0x9E3779B97F4A7C15ULL);
 	d.users = pol->users;
+	d.test_no_noise = pol->test_no_noise;
 	struct fb_train_config tc;
 	train_config(&tc, pol, c, 0);
 	struct fb_release_layout layout;

@@ -48,6 +48,12 @@ struct node_policy {
 	// that is NOT private (noise.h).
 	bool seeded_noise;
 	uint64_t noise_seed;
+	// TEST ONLY, set in memory by a simulation, never from the file:
+	// no DP noise (fb_dp_config.test_no_noise) and the old shared negative
+	// stream (fb_train_config.test_shared_stream), so that the membership
+	// audit (tools/audit-membership.c) can show it fails on a broken run.
+	bool test_no_noise;
+	bool test_shared_stream;
 };
 
 // Fills p with the defaults.

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "cli.h"
 #include "fb_config.h"
 
@@ -39,6 +40,10 @@ static const struct cli_command commands[] = {
 				cmd_sweep},
 		{"plot", "figures of a sweep's results.csv (gnuplot)",
 				cmd_plot},
+		{"audit-membership",
+				"one-run canary audit of DP training "
+				"(temporary wiring)",
+				audit_membership},
 		{"version", "print the version", cmd_version},
 };
 

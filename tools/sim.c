@@ -1541,6 +1541,8 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 	for (uint32_t c = 0; c < k; c++) {
 		client_policy(&R->cl[c].pol, cfg, R->url, R->work, c,
 				R->data.parts[c]->n_users);
+		R->cl[c].pol.test_no_noise = opt->test_no_noise;
+		R->cl[c].pol.test_shared_stream = opt->test_shared_stream;
 	}
 	if (!opt->quiet) {
 		printf("simulation: %u retailers (%s), %u rounds, privacy %s; "
@@ -1613,6 +1615,9 @@ finish:
 		}
 	}
 	err = write_summary(R);
+	if (err == FB_OK && opt->final_model != NULL && !opt->processes) {
+		err = fb_model_copy(opt->final_model, &R->sync.model);
+	}
 out:
 	server_close(&R->sv, "simulation finished");
 	for (uint32_t c = 0; R->cl != NULL && c < k; c++) {

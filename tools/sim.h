@@ -21,6 +21,7 @@
 
 #include "fedbundle/config.h"
 #include "fedbundle/err.h"
+#include "fedbundle/model.h"
 #include "server/config.h"
 
 // The label every output of a simulation carries.
@@ -105,6 +106,13 @@ struct sim_options {
 	const char *scratch; // folder for ledgers, states, checkpoints
 			     // (NULL: OUT/work)
 	const char *command; // the command line, for the manifest
+	// Not NULL (in-process runs): receives a copy of the model of the
+	// last closed round; the caller finishes it (fb_model_finish).
+	struct fb_model *final_model;
+	// TEST ONLY (the membership audit): every retailer releases without
+	// noise, or draws negatives from the old shared stream. NOT private.
+	bool test_no_noise;
+	bool test_shared_stream;
 };
 
 // What a run gives (summary.json holds the same).
