@@ -33,6 +33,8 @@ static const struct cli_command commands[] = {
 		{"ledger", "verify or show a privacy ledger", cmd_ledger},
 		{"privacy", "epsilon for a noise level, or sigma for a target",
 				cmd_privacy},
+		{"audit", "check that the privacy guarantee holds on a dataset",
+				cmd_audit},
 		{"simulate", "a whole consortium on this machine (research)",
 				cmd_simulate},
 		{"sweep", "many simulations over a grid, into one CSV (resumable)",
