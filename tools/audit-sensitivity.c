@@ -35,6 +35,9 @@
 // sums with and without it, over the coordinates the round trains, against
 // C * kappa, kappa = 1 + grid sqrt(D) / C (dp.c's, from a client-mode
 // fb_dp opened for those D coordinates).
+// Sampling, noise and the choice of users are seeded (--seed): an audit is
+// reproducible and releases nothing; its fb_dp ledger stays empty and is
+// removed with its temporary folder.
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -1490,6 +1493,8 @@ audit_sensitivity(int argc, char **argv)
 		rc = fail(err, "cannot choose the users to check");
 		goto out;
 	}
+	// Text is printed mode by mode; JSON once every mode ran, so that a
+	// run that stops on an error leaves no half object on stdout.
 	bool ok = true;
 	if (!a.json) {
 		printf("fedbundle audit sensitivity: %s (%u users, %u bundles, "
@@ -1504,18 +1509,7 @@ audit_sensitivity(int argc, char **argv)
 						  "(the behaviour before the "
 						  "fix)"
 						: "");
-	} else {
-		printf("{\"dataset\": \"%s\", \"users\": %u, \"clip\": %g, "
-		       "\"grid_log2\": %d, \"steps\": %u, \"noise\": %s, "
-		       "\"sigma\": %g, \"seed\": %llu, \"test_shared_stream\": "
-		       "%s, \"modes\": [",
-				au.ds->name, au.ds->n_users, au.dpc.clip,
-				au.dpc.granularity_log2, a.steps,
-				a.no_noise ? "false" : "true", au.dpc.sigma,
-				(unsigned long long)a.seed,
-				a.shared_stream ? "true" : "false");
 	}
-	const char *sep = "";
 	for (size_t k = 0; k < n_modes; k++) {
 		if (!selected(a.mode, &modes[k])) {
 			continue;
@@ -1535,16 +1529,29 @@ audit_sensitivity(int argc, char **argv)
 			goto out;
 		}
 		ok = ok && result_ok(r);
-		if (a.json) {
-			printf("%s", sep);
-			print_json_mode(&au, r);
-			sep = ", ";
-		} else {
+		if (!a.json) {
 			print_table(&au, r);
+			fflush(stdout);
 		}
-		fflush(stdout);
 	}
 	if (a.json) {
+		printf("{\"dataset\": \"%s\", \"dataset_users\": %u, "
+		       "\"clip\": %g, \"grid_log2\": %d, \"steps\": %u, "
+		       "\"noise\": %s, \"sigma\": %g, \"seed\": %llu, "
+		       "\"test_shared_stream\": %s, \"modes\": [",
+				au.ds->name, au.ds->n_users, au.dpc.clip,
+				au.dpc.granularity_log2, a.steps,
+				a.no_noise ? "false" : "true", au.dpc.sigma,
+				(unsigned long long)a.seed,
+				a.shared_stream ? "true" : "false");
+		const char *sep = "";
+		for (size_t k = 0; k < n_modes; k++) {
+			if (selected(a.mode, &modes[k])) {
+				printf("%s", sep);
+				print_json_mode(&au, &res[k]);
+				sep = ", ";
+			}
+		}
 		printf("], \"ok\": %s}\n", ok ? "true" : "false");
 	} else {
 		printf("\n%s\n",
