@@ -49,5 +49,6 @@ int cmd_keygen(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 
 #endif

@@ -34,16 +34,14 @@ static const struct cli_command commands[] = {
 		{"ledger", "verify or show a privacy ledger", cmd_ledger},
 		{"privacy", "epsilon for a noise level, or sigma for a target",
 				cmd_privacy},
+		{"audit", "check that the privacy guarantee holds on a dataset",
+				cmd_audit},
 		{"simulate", "a whole consortium on this machine (research)",
 				cmd_simulate},
 		{"sweep", "many simulations over a grid, into one CSV (resumable)",
 				cmd_sweep},
 		{"plot", "figures of a sweep's results.csv (gnuplot)",
 				cmd_plot},
-		{"audit-membership",
-				"one-run canary audit of DP training "
-				"(temporary wiring)",
-				audit_membership},
 		{"version", "print the version", cmd_version},
 };
 

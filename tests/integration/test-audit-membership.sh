@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/integration/test-audit-membership.sh: `fedbundle audit-membership`
+# tests/integration/test-audit-membership.sh: `fedbundle audit membership`
 # (tools/audit-membership.c), the one-run canary audit, on the toy
 # consortium with fixed seeds (reproducible, NOT PRIVATE runs: the coins,
 # sampling and noise come from --seed; one run also uses the CSPRNG).
@@ -27,7 +27,7 @@ field() {
 audit() {
 	local out=$1 want=$2 rc=0
 	shift 2
-	"$FB_TOOL" audit-membership --data "$WORK/data" --seed 1 --json --quiet \
+	"$FB_TOOL" audit membership --data "$WORK/data" --seed 1 --json --quiet \
 		"$@" >"$WORK/$out.json" 2>"$WORK/$out.err" || rc=$?
 	if [ "$rc" -ne "$want" ]; then
 		echo "# exit $rc, expected $want"
@@ -92,7 +92,7 @@ check "no noise: \"private\": false in the JSON" \
 
 # --- the CSPRNG path (no --seed): private coins and noise ---
 csprng() {
-	"$FB_TOOL" audit-membership --data "$WORK/data" --canaries 500 \
+	"$FB_TOOL" audit membership --data "$WORK/data" --canaries 500 \
 		--epsilon 2 --json --quiet >"$WORK/cs.json" 2>"$WORK/cs.err"
 }
 check "without --seed: runs, exit 0" csprng
@@ -104,7 +104,7 @@ check "without --seed: epsilon_lower <= epsilon" below cs
 usage() { # usage PATTERN ARGS...
 	local pat=$1 rc=0
 	shift
-	"$FB_TOOL" audit-membership "$@" >/dev/null 2>"$WORK/usage.err" || rc=$?
+	"$FB_TOOL" audit membership "$@" >/dev/null 2>"$WORK/usage.err" || rc=$?
 	[ "$rc" -eq 2 ] && grep -q "$pat" "$WORK/usage.err"
 }
 check "no --data: exit 2" usage 'data DIR is required' --epsilon 1
