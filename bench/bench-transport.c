@@ -85,7 +85,8 @@ main(int argc, char **argv)
 	reps = reps < 1 ? 1 : reps;
 	struct server s = {NULL, size, reps + 1};
 	const char *urls[1] = {url};
-	struct fb_listener_config lc = {urls, 1, size, 4};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = size};
 	struct fb_dialer *d = NULL;
 	struct fb_dialer_config dc = {url, size, 100, 1000};
 	if (fb_listener_create(&s.l, &lc) != FB_OK ||

@@ -71,6 +71,29 @@ refused(struct agg_server *srv, struct fb_request *req, uint8_t type,
 	reply_plain(srv, req, round, reason, fb_wire_reason_name(reason));
 }
 
+static bool
+pipe_has_session(const struct agg_server *srv, uint32_t pipe)
+{
+	for (size_t i = 0; i < srv->sessions.cap; i++) {
+		const struct agg_session *e = &srv->sessions.v[i];
+		if (e->s != NULL && e->pipe == pipe) {
+			return true;
+		}
+	}
+	return false;
+}
+
+// The sessions table's removed hook: a connection without a session is
+// untrusted again (§1.8).
+static void
+session_removed(void *ctx, uint32_t pipe)
+{
+	struct agg_server *srv = ctx;
+	if (srv->listener != NULL && !pipe_has_session(srv, pipe)) {
+		fb_listener_trust(srv->listener, pipe, false);
+	}
+}
+
 // The roster index of an established session's peer.
 static int
 client_of(const struct agg_server *srv, const struct fb_session *s)
@@ -120,6 +143,9 @@ handshake(struct agg_server *srv, struct fb_request *req, uint64_t now_ms,
 		} else {
 			agg_sessions_add(&srv->sessions, s, pipe, (uint32_t)c,
 					now_ms);
+			if (srv->listener != NULL) {
+				fb_listener_trust(srv->listener, pipe, true);
+			}
 			sync_connected(srv);
 			fb_log(FB_LOG_INFO, "client %s authenticated (pipe %u)",
 					srv->fed->clients[c].name, pipe);
@@ -422,6 +448,9 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 		const char *(*stop)(void *ctx), void *ctx)
 {
 	struct agg_fed *fed = srv->fed;
+	srv->listener = listener;
+	srv->sessions.removed = session_removed;
+	srv->sessions.removed_ctx = srv;
 	while (true) {
 		uint64_t now = loop_now_ms();
 		const char *why = stop != NULL ? stop(ctx) : NULL;
@@ -445,4 +474,6 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 			agg_serve_pipe_closed(srv, ev.pipe);
 		}
 	}
+	srv->sessions.removed = NULL;
+	srv->listener = NULL;
 }

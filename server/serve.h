@@ -4,7 +4,8 @@
 // the sealed reply built in place in the reply message. Every request gets
 // exactly one reply (§1.2). A refused message changes no state; the log
 // names every refusal with the message type, the peer (name or pipe), the
-// round and the reason code.
+// round and the reason code. A connection is trusted by the transport
+// while it holds a session (§1.8).
 // Thread-safety: the server's one owner thread.
 #ifndef FB_SERVER_SERVE_H
 #define FB_SERVER_SERVE_H
@@ -22,7 +23,8 @@ struct agg_server {
 	struct fb_hs_server *hs;
 	struct agg_sessions sessions;
 	struct agg_fed *fed;
-	uint64_t refused; // messages refused so far
+	uint64_t refused;             // messages refused so far
+	struct fb_listener *listener; // set by agg_serve_loop; NULL: none
 };
 
 // Answers req (consumed) received at now_ms.
