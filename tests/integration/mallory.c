@@ -39,8 +39,10 @@
 //     forks 4 processes (before any NNG call) that for SECONDS keep
 //     CONNECTIONS/4 connections each busy with HELLOs of the enrolled key
 //     (a public-key operation each), sealed messages of unknown sessions
-//     and garbage; one of them instead floods POLLs (status PAUSED) over
-//     one authenticated session. Every request must get its one reply.
+//     and garbage, a connection replaced by a new one after 3 refused
+//     messages (the aggregator closes one at 4, §1.8); one of them instead
+//     floods POLLs (status PAUSED) over one authenticated session. Every
+//     request must get its one reply.
 //
 // One more for test-fed-preauth.sh (issue 11), with no key at all: raw
 // connections that speak just enough of NNG's SP framing (tcp:// or
@@ -582,7 +584,14 @@ flood_child(int who, const char *url, const char *key, double seconds,
 			return 99;
 		}
 	}
-	unsigned long sent = 0, replied = 0;
+	// The aggregator closes a connection after max_refusals (4) refused
+	// messages in a row (§1.8): each connection gets at most 3, then a
+	// new dialer takes its place.
+	int *refusals = calloc((size_t)conns, sizeof(*refusals));
+	if (refusals == NULL) {
+		return 99;
+	}
+	unsigned long sent = 0, replied = 0, redials = 0;
 	double end = now_s() + seconds;
 	struct fb_session *s = NULL;
 	if (who == 0) {
@@ -608,6 +617,16 @@ flood_child(int who, const char *url, const char *key, double seconds,
 						hs, buf, sizeof(buf), &len);
 			} else {
 				// A sealed message of no session, or garbage.
+				if (refusals[k] == 3) {
+					fb_dialer_destroy(d[k]);
+					if (fb_dialer_create(&d[k], &dc) !=
+							FB_OK) {
+						return 99;
+					}
+					refusals[k] = 0;
+					redials++;
+				}
+				refusals[k]++;
 				randombytes_buf(buf, 96);
 				memcpy(buf, kind == 1 ? "FB\x01\x82" : "XXXX",
 						4);
@@ -636,10 +655,11 @@ flood_child(int who, const char *url, const char *key, double seconds,
 			}
 		}
 	}
-	printf("# flood %d: %lu requests over %d connection(s), %lu "
-	       "replies (%.0f/s)\n",
-			who, sent, who == 0 ? 1 : conns, replied,
+	printf("# flood %d: %lu requests over %d connection(s) (%lu "
+	       "replaced after 3 refusals), %lu replies (%.0f/s)\n",
+			who, sent, who == 0 ? 1 : conns, redials, replied,
 			(double)replied / seconds);
+	free(refusals);
 	fflush(stdout);
 	fb_session_destroy(s);
 	for (int k = 0; k < conns; k++) {
