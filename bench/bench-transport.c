@@ -1,6 +1,7 @@
 // bench/bench-transport.c: the transport's limit on this machine, for
 // docs/benchmarks-federation.md: fedbundle's own NNG transport
-// (common/transport.c, rep0 listener with contexts + req0 dialer) moving
+// (common/transport.c: the listener reading SP frames from nng_stream on
+// tcp:// and ipc://, rep0 contexts on inproc://; a req0 dialer) moving
 // SIZE-byte requests and SIZE-byte replies over tcp:// loopback, the way an
 // UPDATE and a PLAN travel. One thread answers (as the aggregator's owner
 // thread does), the main thread sends. Prints the median of REPS round
