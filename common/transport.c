@@ -201,6 +201,10 @@ unwrap_for_send(struct fb_msg *msg)
 #define SP_PROTO_REP0 0x31
 #define SP_MAX_HOPS 8 // NNG's default NNG_OPT_MAXTTL
 #define JANITOR_TICK_MS 100
+// A connection closed for its strikes lingers this long after its last
+// reply is written: NNG's req0 fails a request whose pipe closes before it
+// has matched the reply, even when the reply's bytes had arrived.
+#define STRIKES_LINGER_MS 200
 
 enum slot_state { SLOT_IDLE, SLOT_RECV, SLOT_HELD, SLOT_SEND };
 enum rx_state { RX_NEGO, RX_HEAD, RX_BODY, RX_HELD };
@@ -261,6 +265,7 @@ struct conn {
 	uint64_t trust_deadline_base_ms; // opened, or lost its trust
 	uint64_t rx_started_ms; // first byte of the message being read, or 0
 	uint64_t tx_started_ms; // a reply is being sent since, or 0
+	uint64_t linger_ms;     // closed for its strikes at this time, or 0
 	uint32_t strikes;
 	uint32_t n_requests;
 	struct fb_msg rxmsg; // the held request's bytes
@@ -739,7 +744,7 @@ conn_tx_cb(void *arg)
 		c->tx_state = TX_IDLE;
 		c->tx_started_ms = 0;
 		if (c->close_after_send) {
-			conn_close_locked(c, FB_LISTENER_CLOSE_STRIKES);
+			c->linger_ms = mono_ms() + STRIKES_LINGER_MS;
 		} else {
 			rx_start_head_locked(c);
 			recv = true;
@@ -871,6 +876,12 @@ accept_cb(void *arg)
 static void
 check_deadlines_locked(struct fb_listener *l, struct conn *c, uint64_t now)
 {
+	if (c->linger_ms != 0) {
+		if (now >= c->linger_ms) {
+			conn_close_locked(c, FB_LISTENER_CLOSE_STRIKES);
+		}
+		return;
+	}
 	uint32_t msg_ms = c->trusted ? l->message_timeout_ms
 				     : l->preauth_message_ms;
 	if (msg_ms > 0 && c->rx_started_ms != 0 &&

@@ -84,7 +84,9 @@ struct fb_listener_config {
 // bounds sending a reply); when preauth_max untrusted connections are
 // open, a new one closes the oldest untrusted connection that has sent no
 // complete message or has strikes, else the oldest one; max_strikes
-// consecutive fb_request_strike() close it once the reply is sent. Every
+// consecutive fb_request_strike() close it 200 ms after the reply is
+// written (reading nothing more; NNG's req0 would lose a reply whose pipe
+// closes at once). Every
 // closure is counted by cause (fb_listener_stats).
 
 struct fb_listener;
@@ -142,7 +144,8 @@ void fb_request_drop(struct fb_request *req);
 
 // Counts a refusal against the request's connection (call before
 // answering). Returns true if it was the max_strikes-th in a row: the
-// connection is then closed once the reply is sent. fb_listener_trust()
+// connection is then closed 200 ms after the reply is written (at once if
+// the request is dropped). fb_listener_trust()
 // resets the count. Always false on inproc://.
 bool fb_request_strike(struct fb_request *req);
 
