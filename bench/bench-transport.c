@@ -1,6 +1,7 @@
 // bench/bench-transport.c: the transport's limit on this machine, for
 // docs/benchmarks-federation.md: fedbundle's own NNG transport
-// (common/transport.c, rep0 listener with contexts + req0 dialer) moving
+// (common/transport.c: the listener reading SP frames from nng_stream on
+// tcp:// and ipc://, rep0 contexts on inproc://; a req0 dialer) moving
 // SIZE-byte requests and SIZE-byte replies over tcp:// loopback, the way an
 // UPDATE and a PLAN travel. One thread answers (as the aggregator's owner
 // thread does), the main thread sends. Prints the median of REPS round
@@ -85,7 +86,8 @@ main(int argc, char **argv)
 	reps = reps < 1 ? 1 : reps;
 	struct server s = {NULL, size, reps + 1};
 	const char *urls[1] = {url};
-	struct fb_listener_config lc = {urls, 1, size, 4};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = size};
 	struct fb_dialer *d = NULL;
 	struct fb_dialer_config dc = {url, size, 100, 1000};
 	if (fb_listener_create(&s.l, &lc) != FB_OK ||

@@ -174,22 +174,22 @@ fb_env_open(struct fb_session *s, uint8_t *msg, size_t len,
 	}
 	if (h.ver != s->version) {
 		return fb_errorf(FB_EPROTO,
-				"%s from %s: version %u in a version %u session",
-				fb_wire_type_name(h.type), s->peer_name, h.ver,
-				s->version);
+				"sealed message in the session with %s: "
+				"version %u in a version %u session",
+				s->peer_name, h.ver, s->version);
 	}
 	if (memcmp(sid, s->sid, FB_ENV_SID_LEN) != 0) {
-		return fb_errorf(FB_EPROTO, "%s: session id is not %s's",
-				fb_wire_type_name(h.type), s->peer_name);
+		return fb_errorf(FB_EPROTO,
+				"sealed message: session id is not %s's",
+				s->peer_name);
 	}
 	uint64_t seq = fb_wire_load_u64(msg + FB_WIRE_HDR_LEN + FB_ENV_SID_LEN);
 	// UINT64_MAX is never sealed, so rx_seq never wraps back to 0.
 	if (seq != s->rx_seq || seq == UINT64_MAX) {
 		return fb_errorf(FB_ESTATE,
-				"%s from %s: seq %llu, expected %llu (replayed "
-				"or reordered)",
-				fb_wire_type_name(h.type), s->peer_name,
-				(unsigned long long)seq,
+				"sealed message in the session with %s: seq "
+				"%llu, expected %llu (replayed or reordered)",
+				s->peer_name, (unsigned long long)seq,
 				(unsigned long long)s->rx_seq);
 	}
 	size_t n = FB_SEALED_BODY_LEN(len);
@@ -198,10 +198,9 @@ fb_env_open(struct fb_session *s, uint8_t *msg, size_t len,
 			    p + n, msg, FB_ENV_BODY_OFF, msg + FB_WIRE_HDR_LEN,
 			    s->rx_key) != 0) {
 		return fb_errorf(FB_ECRYPTO,
-				"%s from %s, seq %llu: authentication tag does "
-				"not verify",
-				fb_wire_type_name(h.type), s->peer_name,
-				(unsigned long long)seq);
+				"sealed message in the session with %s: "
+				"authentication tag does not verify",
+				s->peer_name);
 	}
 	s->rx_seq++;
 	*hdr = h;

@@ -108,8 +108,35 @@ static const struct fb_cfg_field top_fields[] = {
 				.help = "rdp or pld: calibration and the "
 					"client-level ledger"},
 		{"contexts", FB_CFG_U32, T(contexts), 1, 1024,
-				.help = "requests served concurrently (NNG "
-					"contexts)"},
+				.help = "inproc:// requests served concurrently "
+					"(NNG contexts)"},
+		{"preauth_timeout_ms", FB_CFG_U32, T(preauth_timeout_ms), 100,
+				36e5,
+				.help = "a connection that has not authenticated "
+					"this long after it opened (or lost its "
+					"session) is closed"},
+		{"preauth_message_ms", FB_CFG_U32, T(preauth_message_ms), 100,
+				36e5,
+				.help = "before authentication, a message whose "
+					"first byte came must be complete within "
+					"this, or the connection is closed"},
+		{"message_timeout_ms", FB_CFG_U32, T(message_timeout_ms), 100,
+				864e5,
+				.help = "after authentication, the same for a "
+					"request (an UPDATE: allow for the slowest "
+					"link) and for sending a reply"},
+		{"preauth_connections", FB_CFG_U32, T(preauth_connections), 1,
+				1e6,
+				.help = "unauthenticated connections open at once; "
+					"a new one closes the oldest idle one"},
+		{"max_refusals", FB_CFG_U32, T(max_refusals), 1, 1e6,
+				.help = "refused messages in a row (before a "
+					"successful handshake) that close a "
+					"connection"},
+		{"log_interval_ms", FB_CFG_U32, T(log_interval_ms), 100, 864e5,
+				.help = "refusals are logged one by one up to a "
+					"budget per interval, then summed up in "
+					"one line per interval"},
 };
 #undef S
 #undef T
@@ -209,6 +236,12 @@ agg_config_defaults(struct agg_config *cfg)
 	cfg->seed = 1;
 	cfg->accountant = FB_ACCT_PLD;
 	cfg->contexts = 32;
+	cfg->preauth_timeout_ms = 10000;
+	cfg->preauth_message_ms = 5000;
+	cfg->message_timeout_ms = 60000;
+	cfg->preauth_connections = 128;
+	cfg->max_refusals = 4;
+	cfg->log_interval_ms = 10000;
 	struct agg_round_config *r = &cfg->round;
 	r->granularity = FB_WIRE_GRAN_USER;
 	r->q = 0.1;
@@ -390,6 +423,23 @@ agg_config_fields(bool round, size_t *n)
 	}
 	*n = sizeof(top_fields) / sizeof(top_fields[0]);
 	return top_fields;
+}
+
+struct fb_listener_config
+agg_config_listener(const struct agg_config *cfg, size_t max_msg)
+{
+	return (struct fb_listener_config){
+			.urls = (const char *const *)cfg->urls,
+			.n_urls = cfg->n_urls,
+			.recv_max = max_msg,
+			.n_contexts = cfg->contexts,
+			.preauth_recv_max = FB_WIRE_PREAUTH_MAX,
+			.preauth_timeout_ms = cfg->preauth_timeout_ms,
+			.preauth_message_ms = cfg->preauth_message_ms,
+			.message_timeout_ms = cfg->message_timeout_ms,
+			.preauth_max = cfg->preauth_connections,
+			.max_strikes = cfg->max_refusals,
+	};
 }
 
 fb_err

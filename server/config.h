@@ -13,6 +13,7 @@
 
 #include "fedbundle/config.h"
 #include "fedbundle/err.h"
+#include "fedbundle/transport.h"
 
 #define AGG_PATH_MAX 1024
 #define AGG_MAX_URLS 8
@@ -86,6 +87,13 @@ struct agg_config {
 	uint64_t seed;
 	int accountant; // enum fb_acct_kind (client-level DP ledger)
 	uint32_t contexts;
+	// Connections before authentication (protocols/wire-v1.md §1.8).
+	uint32_t preauth_timeout_ms;  // to authenticate after connecting
+	uint32_t preauth_message_ms;  // a started message, unauthenticated
+	uint32_t message_timeout_ms;  // a started message or reply, after
+	uint32_t preauth_connections; // unauthenticated ones open at once
+	uint32_t max_refusals;        // refused messages in a row: closed
+	uint32_t log_interval_ms;     // refusal log budget and summary period
 	struct agg_round_config round;
 	// Derived by agg_config_load().
 	char *urls[AGG_MAX_URLS];
@@ -116,6 +124,11 @@ void agg_config_print_keys(FILE *fp);
 // (round true), for tools that embed the configuration (the simulation);
 // static storage, *n entries.
 const struct fb_cfg_field *agg_config_fields(bool round, size_t *n);
+
+// The listener configuration of cfg for requests of up to max_msg bytes
+// (cfg's URLs stay referenced: cfg must outlive the listener's creation).
+struct fb_listener_config agg_config_listener(
+		const struct agg_config *cfg, size_t max_msg);
 
 // The consistency checks agg_config_load() applies after parsing; label
 // names the input in the detail. FB_EINVAL.

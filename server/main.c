@@ -242,8 +242,7 @@ main(int argc, char **argv)
 		fail("cannot set up the handshake", err);
 		goto out;
 	}
-	struct fb_listener_config lc = {(const char *const *)cfg.urls,
-			cfg.n_urls, max_msg, cfg.contexts};
+	struct fb_listener_config lc = agg_config_listener(&cfg, max_msg);
 	if ((err = fb_listener_create(&listener, &lc)) != FB_OK) {
 		fail("cannot listen", err);
 		goto out;

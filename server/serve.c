@@ -2,6 +2,8 @@
 // §4.4's: peek the header and session id, find the session, check it came
 // on the session's pipe (§1.6), open (seq, then tag); only an opened body
 // reaches a decoder, and only a decoded body reaches the round logic.
+// Until a message opened, its header is a claim: logs of a refusal before
+// that name no type and no round.
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,16 +61,74 @@ reply_plain(struct agg_server *srv, struct fb_request *req, uint32_t round,
 	}
 }
 
+// Counts a refusal; true if its log line may be written (the interval's
+// budget of its kind is not spent; named: the message opened).
+static bool
+note_refusal(struct agg_server *srv, bool named, uint16_t reason)
+{
+	struct agg_refusal_log *g = &srv->log;
+	srv->refused++;
+	g->refused++;
+	g->by_reason[reason < AGG_LOG_REASONS ? reason : 0]++;
+	uint32_t *lines = named ? &g->lines_named : &g->lines_anon;
+	if (*lines < (named ? AGG_LOG_LINES_NAMED : AGG_LOG_LINES_ANON)) {
+		(*lines)++;
+		return true;
+	}
+	g->suppressed++;
+	return false;
+}
+
+// Refuses a message that did not open (or is plaintext) with ERROR_PLAIN
+// (§4.4): what names the message as far as it was understood ("a
+// message", "a sealed message", "HELLO"...), client the client whose
+// session the connection holds (NULL: none). A strike against the
+// connection (§1.8).
 static void
-refused(struct agg_server *srv, struct fb_request *req, uint8_t type,
-		const char *peer, uint32_t round, uint16_t reason,
+refused_plain(struct agg_server *srv, struct fb_request *req, const char *what,
+		const char *client, uint32_t round, uint16_t reason,
 		const char *detail)
 {
-	srv->refused++;
-	fb_log(FB_LOG_WARN, "refused %s from %s (round %u): %s: %s",
-			fb_wire_type_name(type), peer, round,
-			fb_wire_reason_name(reason), detail);
+	uint32_t pipe = fb_request_pipe(req);
+	bool out = fb_request_strike(req);
+	if (note_refusal(srv, false, reason)) {
+		char on[FB_ID_NAME_MAX + 48];
+		if (client != NULL) {
+			snprintf(on, sizeof(on), "on %s's connection (pipe %u)",
+					client, pipe);
+		} else {
+			snprintf(on, sizeof(on), "from pipe %u", pipe);
+		}
+		fb_log(FB_LOG_WARN, "refused %s %s: %s: %s%s", what, on,
+				fb_wire_reason_name(reason), detail,
+				out ? "; closing the connection: too many "
+				      "refusals in a row"
+				    : "");
+	}
 	reply_plain(srv, req, round, reason, fb_wire_reason_name(reason));
+}
+
+static bool
+pipe_has_session(const struct agg_server *srv, uint32_t pipe)
+{
+	for (size_t i = 0; i < srv->sessions.cap; i++) {
+		const struct agg_session *e = &srv->sessions.v[i];
+		if (e->s != NULL && e->pipe == pipe) {
+			return true;
+		}
+	}
+	return false;
+}
+
+// The sessions table's removed hook: a connection without a session is
+// untrusted again (§1.8).
+static void
+session_removed(void *ctx, uint32_t pipe)
+{
+	struct agg_server *srv = ctx;
+	if (srv->listener != NULL && !pipe_has_session(srv, pipe)) {
+		fb_listener_trust(srv->listener, pipe, false);
+	}
 }
 
 // The roster index of an established session's peer.
@@ -101,7 +161,6 @@ handshake(struct agg_server *srv, struct fb_request *req, uint64_t now_ms,
 		return;
 	}
 	if (err != FB_OK) {
-		srv->refused++;
 		struct fb_wire_reason_text r = {0};
 		if (out_len < FB_WIRE_HDR_LEN ||
 				fb_wire_error_decode(&r, out + FB_WIRE_HDR_LEN,
@@ -109,10 +168,16 @@ handshake(struct agg_server *srv, struct fb_request *req, uint64_t now_ms,
 						FB_OK) {
 			r.reason = FB_WIRE_REASON_INTERNAL;
 		}
-		fb_log(FB_LOG_WARN, "refused %s from pipe %u: %s: %s",
-				fb_wire_type_name(type), pipe,
-				fb_wire_reason_name(r.reason),
-				fb_last_error(err));
+		bool out_now = fb_request_strike(req);
+		if (note_refusal(srv, false, r.reason)) {
+			fb_log(FB_LOG_WARN, "refused %s from pipe %u: %s: %s%s",
+					fb_wire_type_name(type), pipe,
+					fb_wire_reason_name(r.reason),
+					fb_last_error(err),
+					out_now ? "; closing the connection: "
+						  "too many refusals in a row"
+						: "");
+		}
 	} else if (s != NULL) {
 		int c = client_of(srv, s);
 		if (c < 0) {
@@ -120,6 +185,9 @@ handshake(struct agg_server *srv, struct fb_request *req, uint64_t now_ms,
 		} else {
 			agg_sessions_add(&srv->sessions, s, pipe, (uint32_t)c,
 					now_ms);
+			if (srv->listener != NULL) {
+				fb_listener_trust(srv->listener, pipe, true);
+			}
 			sync_connected(srv);
 			fb_log(FB_LOG_INFO, "client %s authenticated (pipe %u)",
 					srv->fed->clients[c].name, pipe);
@@ -214,9 +282,13 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 {
 	struct fb_wire_poll poll;
 	if (fb_wire_poll_decode(&poll, body, blen) != FB_OK) {
-		fb_log(FB_LOG_WARN, "refused POLL from %s: malformed: %s",
-				srv->fed->clients[e->client].name,
-				fb_last_error(FB_EPROTO));
+		if (note_refusal(srv, true, FB_WIRE_REASON_MALFORMED)) {
+			fb_log(FB_LOG_WARN,
+					"refused POLL from %s (round %u): "
+					"malformed: %s",
+					srv->fed->clients[e->client].name,
+					h->round_id, fb_last_error(FB_EPROTO));
+		}
 		send_error(srv, req, e, h->round_id, FB_WIRE_REASON_MALFORMED,
 				"malformed POLL");
 		return;
@@ -260,36 +332,38 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	uint8_t *msg = fb_request_data(req);
 	size_t len = fb_request_len(req);
 	uint32_t pipe = fb_request_pipe(req);
-	char peer[FB_ID_NAME_MAX + 32];
-	snprintf(peer, sizeof(peer), "pipe %u", pipe);
 	struct fb_wire_header ph;
 	uint8_t sid[FB_ENV_SID_LEN];
 	if (fb_env_peek(msg, len, &ph, sid) != FB_OK) {
-		refused(srv, req, msg[3], peer, 0, FB_WIRE_REASON_MALFORMED,
+		refused_plain(srv, req, "a sealed message", NULL, 0,
+				FB_WIRE_REASON_MALFORMED,
 				fb_last_error(FB_EPROTO));
 		return;
 	}
 	struct agg_session *e = agg_sessions_find(&srv->sessions, sid);
 	if (e == NULL) {
-		refused(srv, req, ph.type, peer, ph.round_id,
+		refused_plain(srv, req, "a sealed message", NULL, ph.round_id,
 				FB_WIRE_REASON_UNKNOWN_SESSION,
 				"no session with this id");
 		return;
 	}
-	snprintf(peer, sizeof(peer), "%s", srv->fed->clients[e->client].name);
 	if (e->pipe != pipe) {
-		refused(srv, req, ph.type, peer, ph.round_id,
+		// The session id is no proof: name no client.
+		refused_plain(srv, req, "a sealed message", NULL, ph.round_id,
 				FB_WIRE_REASON_UNKNOWN_SESSION,
 				"session used on another connection");
 		return;
 	}
+	const char *peer = srv->fed->clients[e->client].name;
 	double t0 = mono_s();
 	struct fb_wire_header h;
 	uint8_t *body = NULL;
 	size_t blen = 0;
 	fb_err err = fb_env_open(e->s, msg, len, &h, &body, &blen);
 	if (err != FB_OK) {
-		refused(srv, req, ph.type, peer, ph.round_id,
+		// On the session's connection, but its type and round are
+		// not authenticated.
+		refused_plain(srv, req, "a sealed message", peer, ph.round_id,
 				fb_env_reason(err), fb_last_error(err));
 		return;
 	}
@@ -305,13 +379,12 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		agg_fed_update(srv->fed, e->client, h.round_id, body, blen,
 				now_ms, &o);
 		srv->fed->st.aggregation_s += mono_s() - t0;
-		if (o.error) {
-			srv->refused++;
+		if (o.error && note_refusal(srv, true, o.reason)) {
 			fb_log(FB_LOG_WARN,
 					"refused UPDATE from %s (round %u): %s",
 					peer, h.round_id,
 					fb_wire_reason_name(o.reason));
-		} else if (o.status != FB_WIRE_ACK_ACCEPTED) {
+		} else if (!o.error && o.status != FB_WIRE_ACK_ACCEPTED) {
 			fb_log(FB_LOG_INFO, "UPDATE from %s (round %u): %s",
 					peer, h.round_id,
 					fb_wire_reason_name(o.reason));
@@ -321,19 +394,19 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	case FB_WIRE_REFUSE: {
 		struct fb_wire_reason_text r;
 		if (fb_wire_refuse_decode(&r, body, blen) != FB_OK) {
-			srv->refused++;
-			fb_log(FB_LOG_WARN,
-					"refused REFUSE from %s (round %u): "
-					"malformed",
-					peer, h.round_id);
+			if (note_refusal(srv, true, FB_WIRE_REASON_MALFORMED)) {
+				fb_log(FB_LOG_WARN,
+						"refused REFUSE from %s (round "
+						"%u): malformed",
+						peer, h.round_id);
+			}
 			send_error(srv, req, e, h.round_id,
 					FB_WIRE_REASON_MALFORMED,
 					"malformed REFUSE");
 			return;
 		}
 		agg_fed_refuse(srv->fed, e->client, h.round_id, &r, now_ms, &o);
-		if (o.error) {
-			srv->refused++;
+		if (o.error && note_refusal(srv, true, o.reason)) {
 			fb_log(FB_LOG_WARN,
 					"refused REFUSE from %s (round %u): %s",
 					peer, h.round_id,
@@ -356,9 +429,13 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		return;
 	}
 	default:
-		srv->refused++;
-		fb_log(FB_LOG_WARN, "refused %s from %s (round %u): unexpected",
-				fb_wire_type_name(h.type), peer, h.round_id);
+		if (note_refusal(srv, true, FB_WIRE_REASON_UNEXPECTED)) {
+			fb_log(FB_LOG_WARN,
+					"refused %s from %s (round %u): "
+					"unexpected",
+					fb_wire_type_name(h.type), peer,
+					h.round_id);
+		}
 		send_error(srv, req, e, h.round_id, FB_WIRE_REASON_UNEXPECTED,
 				"not a request");
 		return;
@@ -372,11 +449,9 @@ agg_serve_request(
 	uint8_t *msg = fb_request_data(req);
 	size_t len = fb_request_len(req);
 	srv->fed->st.bytes_in += len;
-	char peer[32];
-	snprintf(peer, sizeof(peer), "pipe %u", fb_request_pipe(req));
 	struct fb_wire_header h;
 	if (fb_wire_header_decode(&h, msg, len) != FB_OK) {
-		refused(srv, req, len > 3 ? msg[3] : 0, peer, 0,
+		refused_plain(srv, req, "a message", NULL, 0,
 				FB_WIRE_REASON_MALFORMED,
 				fb_last_error(FB_EPROTO));
 		return;
@@ -386,7 +461,7 @@ agg_serve_request(
 	} else if (h.type == FB_WIRE_HELLO || h.type == FB_WIRE_AUTH) {
 		handshake(srv, req, now_ms, h.type);
 	} else {
-		refused(srv, req, h.type, peer, h.round_id,
+		refused_plain(srv, req, "a plaintext message", NULL, h.round_id,
 				FB_WIRE_REASON_UNEXPECTED,
 				"not a request type");
 	}
@@ -417,11 +492,92 @@ loop_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+// Appends ", name n" (or "name n" first) to buf.
+static void
+append_count(char *buf, size_t cap, bool *first, const char *name, uint64_t n)
+{
+	size_t at = strlen(buf);
+	if (at < cap) {
+		snprintf(buf + at, cap - at, "%s%s %llu", *first ? "" : ", ",
+				name, (unsigned long long)n);
+	}
+	*first = false;
+}
+
+void
+agg_serve_tick(struct agg_server *srv, uint64_t now_ms, bool last)
+{
+	struct agg_refusal_log *g = &srv->log;
+	uint32_t iv = srv->fed->cfg->log_interval_ms > 0
+			? srv->fed->cfg->log_interval_ms
+			: 10000;
+	struct fb_listener_stats st = {0};
+	if (g->start_ms != 0 && now_ms - g->start_ms < iv && !last) {
+		return;
+	}
+	if (srv->listener != NULL) {
+		fb_listener_stats(srv->listener, &st);
+	}
+	uint64_t closed = 0;
+	for (int k = 1; k < FB_LISTENER_CLOSE_N; k++) {
+		closed += st.closed[k] - g->st.closed[k];
+	}
+	if (g->start_ms != 0 && (g->refused > 0 || closed > 0)) {
+		char why[512] = "", shut[512] = "";
+		bool first = true;
+		for (int r = 1; r < AGG_LOG_REASONS; r++) {
+			if (g->by_reason[r] > 0) {
+				append_count(why, sizeof(why), &first,
+						fb_wire_reason_name(
+								(uint16_t)r),
+						g->by_reason[r]);
+			}
+		}
+		if (g->by_reason[0] > 0) {
+			append_count(why, sizeof(why), &first, "other",
+					g->by_reason[0]);
+		}
+		first = true;
+		for (int k = 1; k < FB_LISTENER_CLOSE_N; k++) {
+			uint64_t n = st.closed[k] - g->st.closed[k];
+			if (n > 0) {
+				append_count(shut, sizeof(shut), &first,
+						fb_listener_close_name((
+								enum fb_listener_close)
+										k),
+						n);
+			}
+		}
+		fb_log(FB_LOG_WARN,
+				"summary of the last %.1f s: %llu messages "
+				"refused (%s), %llu of their log lines "
+				"suppressed; %llu connections closed (%s); "
+				"%llu accepted; open now: %u unauthenticated, "
+				"%u authenticated",
+				(double)(now_ms - g->start_ms) / 1e3,
+				(unsigned long long)g->refused,
+				g->refused > 0 ? why : "none",
+				(unsigned long long)g->suppressed,
+				(unsigned long long)closed,
+				closed > 0 ? shut : "none",
+				(unsigned long long)(st.accepted -
+						g->st.accepted),
+				st.untrusted, st.trusted);
+	}
+	memset(g, 0, sizeof(*g));
+	g->start_ms = now_ms;
+	g->st = st;
+}
+
 void
 agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 		const char *(*stop)(void *ctx), void *ctx)
 {
 	struct agg_fed *fed = srv->fed;
+	srv->listener = listener;
+	srv->sessions.removed = session_removed;
+	srv->sessions.removed_ctx = srv;
+	memset(&srv->log, 0, sizeof(srv->log));
 	while (true) {
 		uint64_t now = loop_now_ms();
 		const char *why = stop != NULL ? stop(ctx) : NULL;
@@ -430,6 +586,7 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 			break;
 		}
 		agg_fed_tick(fed, now);
+		agg_serve_tick(srv, now, false);
 		if (agg_fed_finished(fed, now)) {
 			break;
 		}
@@ -445,4 +602,7 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 			agg_serve_pipe_closed(srv, ev.pipe);
 		}
 	}
+	agg_serve_tick(srv, loop_now_ms(), true);
+	srv->sessions.removed = NULL;
+	srv->listener = NULL;
 }

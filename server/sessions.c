@@ -11,6 +11,8 @@ agg_sessions_init(struct agg_sessions *t, size_t cap)
 {
 	t->v = calloc(cap > 0 ? cap : 1, sizeof(*t->v));
 	t->cap = cap > 0 ? cap : 1;
+	t->removed = NULL;
+	t->removed_ctx = NULL;
 	return t->v != NULL ? FB_OK : FB_ENOMEM;
 }
 
@@ -74,9 +76,12 @@ agg_sessions_find(struct agg_sessions *t, const uint8_t sid[FB_ENV_SID_LEN])
 void
 agg_sessions_remove(struct agg_sessions *t, struct agg_session *e)
 {
-	(void)t;
+	uint32_t pipe = e->pipe;
 	fb_session_destroy(e->s);
 	memset(e, 0, sizeof(*e));
+	if (t->removed != NULL) {
+		t->removed(t->removed_ctx, pipe);
+	}
 }
 
 size_t

@@ -23,9 +23,14 @@ struct agg_session {
 struct agg_sessions {
 	struct agg_session *v;
 	size_t cap;
+	// Called after an entry's session is destroyed by agg_sessions_remove
+	// (replaced, evicted, ended, its pipe closed), with the entry's pipe;
+	// NULL: nothing. The server untrusts a connection left without one.
+	void (*removed)(void *ctx, uint32_t pipe);
+	void *removed_ctx;
 };
 
-// Allocates room for cap sessions. FB_ENOMEM.
+// Allocates room for cap sessions (no removed hook). FB_ENOMEM.
 fb_err agg_sessions_init(struct agg_sessions *t, size_t cap);
 
 // Destroys every session and frees the table; NULL-safe.
@@ -42,7 +47,7 @@ struct agg_session *agg_sessions_add(struct agg_sessions *t,
 struct agg_session *agg_sessions_find(
 		struct agg_sessions *t, const uint8_t sid[FB_ENV_SID_LEN]);
 
-// Destroys the entry's session.
+// Destroys the entry's session, then calls the removed hook.
 void agg_sessions_remove(struct agg_sessions *t, struct agg_session *e);
 
 // Destroys the sessions of pipe; returns how many there were.

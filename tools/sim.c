@@ -528,8 +528,7 @@ server_open(struct server *sv, const struct fb_dataset *catalogue,
 					FB_OK) {
 		return err;
 	}
-	struct fb_listener_config lc = {(const char *const *)sv->cfg.urls,
-			sv->cfg.n_urls, max_msg, sv->cfg.contexts};
+	struct fb_listener_config lc = agg_config_listener(&sv->cfg, max_msg);
 	if ((err = fb_listener_create(&sv->listener, &lc)) != FB_OK) {
 		return err;
 	}

@@ -25,6 +25,10 @@
 #define FB_WIRE_VERSION_MAX 1
 // HELLO and the plaintext ERROR always carry this header version (§3.1).
 #define FB_WIRE_VERSION_FROZEN 1
+// The largest message an aggregator accepts on a connection before its
+// peer authenticated there (§1.8): every HELLO, AUTH, POLL, REFUSE and
+// ERROR fits; an UPDATE does not.
+#define FB_WIRE_PREAUTH_MAX 512
 
 // Message types (§2.2). Bit 7 set = sealed in the envelope of §4.
 enum fb_wire_type {

@@ -310,7 +310,8 @@ main(int argc, char **argv)
 	struct fb_hs_server *hs = NULL;
 	struct fb_hs_server_config hc = {0};
 	const char *urls[] = {argv[1]};
-	struct fb_listener_config lc = {urls, 1, 16u << 20, 8};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 16u << 20};
 	struct fb_listener *l = NULL;
 	if (fb_hs_server_create(&hs, id, roster, &hc) != FB_OK ||
 			fb_listener_create(&l, &lc) != FB_OK) {

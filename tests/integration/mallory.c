@@ -39,13 +39,36 @@
 //     forks 4 processes (before any NNG call) that for SECONDS keep
 //     CONNECTIONS/4 connections each busy with HELLOs of the enrolled key
 //     (a public-key operation each), sealed messages of unknown sessions
-//     and garbage; one of them instead floods POLLs (status PAUSED) over
-//     one authenticated session. Every request must get its one reply.
+//     and garbage, a connection replaced by a new one after 3 refused
+//     messages (the aggregator closes one at 4, §1.8); one of them instead
+//     floods POLLs (status PAUSED) over one authenticated session. Every
+//     request must get its one reply.
+//
+// One more for test-fed-preauth.sh (issue 11), with no key at all: raw
+// connections that speak just enough of NNG's SP framing (tcp:// or
+// ipc://) to make the aggregator buffer, and never authenticate:
+//   mallory --preauth URL MODE N SECONDS [LEN] [--reconnect]
+//     opens N connections and, per MODE:
+//       frame    the SP header, a frame announcing LEN bytes, all but its
+//                last byte, then stalls;
+//       sp       the SP header only;  halfsp  4 of its 8 bytes;
+//       half     a 120-byte message (a HELLO's size) cut after 60 bytes;
+//       refused  keeps sending sealed POLLs of no session, one per reply;
+//     for SECONDS (with --reconnect, a connection the aggregator closes is
+//     opened again), then prints how many the aggregator closed, how long
+//     after each one's last byte, and how many replies came. Always exits
+//     0: the test script judges the figures.
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -561,7 +584,14 @@ flood_child(int who, const char *url, const char *key, double seconds,
 			return 99;
 		}
 	}
-	unsigned long sent = 0, replied = 0;
+	// The aggregator closes a connection after max_refusals (4) refused
+	// messages in a row (§1.8): each connection gets at most 3, then a
+	// new dialer takes its place.
+	int *refusals = calloc((size_t)conns, sizeof(*refusals));
+	if (refusals == NULL) {
+		return 99;
+	}
+	unsigned long sent = 0, replied = 0, redials = 0;
 	double end = now_s() + seconds;
 	struct fb_session *s = NULL;
 	if (who == 0) {
@@ -587,6 +617,16 @@ flood_child(int who, const char *url, const char *key, double seconds,
 						hs, buf, sizeof(buf), &len);
 			} else {
 				// A sealed message of no session, or garbage.
+				if (refusals[k] == 3) {
+					fb_dialer_destroy(d[k]);
+					if (fb_dialer_create(&d[k], &dc) !=
+							FB_OK) {
+						return 99;
+					}
+					refusals[k] = 0;
+					redials++;
+				}
+				refusals[k]++;
 				randombytes_buf(buf, 96);
 				memcpy(buf, kind == 1 ? "FB\x01\x82" : "XXXX",
 						4);
@@ -615,10 +655,11 @@ flood_child(int who, const char *url, const char *key, double seconds,
 			}
 		}
 	}
-	printf("# flood %d: %lu requests over %d connection(s), %lu "
-	       "replies (%.0f/s)\n",
-			who, sent, who == 0 ? 1 : conns, replied,
+	printf("# flood %d: %lu requests over %d connection(s) (%lu "
+	       "replaced after 3 refusals), %lu replies (%.0f/s)\n",
+			who, sent, who == 0 ? 1 : conns, redials, replied,
 			(double)replied / seconds);
+	free(refusals);
 	fflush(stdout);
 	fb_session_destroy(s);
 	for (int k = 0; k < conns; k++) {
@@ -668,6 +709,403 @@ flood_main(int argc, char **argv)
 	return bad == 0 ? 0 : 1;
 }
 
+// ---- --preauth: raw connections that never authenticate ----
+
+enum pa_mode { PA_FRAME, PA_SP, PA_HALFSP, PA_HALF, PA_REFUSED };
+
+enum pa_phase { PA_CONNECTING, PA_SENDING, PA_STALLED, PA_WAITING, PA_GONE };
+
+struct pa_conn {
+	int fd;
+	enum pa_phase phase;
+	int seg;       // script segment being sent
+	size_t off;    // bytes of it sent
+	double t_idle; // when its last byte went out (stall or request sent)
+	double t_closed;
+	unsigned long replies;
+	size_t rx_want, rx_got; // refused mode: the reply being read
+	uint8_t rx_head[9];
+	bool sp_seen; // the server's 8-byte SP header has been read
+	bool looping; // refused mode: past the SP header, sending requests
+};
+
+struct pa_seg {
+	const uint8_t *p;
+	size_t len;
+};
+
+static struct {
+	bool ipc;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	enum pa_mode mode;
+	struct pa_seg script[4];
+	int n_seg;
+	struct pa_seg request[2]; // refused mode: one request, sent again
+	int n_req;
+} pa;
+
+static const uint8_t sp_header[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+
+static bool
+pa_parse_url(const char *url)
+{
+	memset(&pa.addr, 0, sizeof(pa.addr));
+	if (strncmp(url, "ipc://", 6) == 0) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&pa.addr;
+		if (strlen(url + 6) >= sizeof(un->sun_path)) {
+			return false;
+		}
+		un->sun_family = AF_UNIX;
+		strcpy(un->sun_path, url + 6);
+		pa.addr_len = sizeof(*un);
+		pa.ipc = true;
+		return true;
+	}
+	if (strncmp(url, "tcp://", 6) != 0) {
+		return false;
+	}
+	char host[256];
+	snprintf(host, sizeof(host), "%s", url + 6);
+	char *colon = strrchr(host, ':');
+	if (colon == NULL) {
+		return false;
+	}
+	*colon = '\0';
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0) {
+		return false;
+	}
+	memcpy(&pa.addr, res->ai_addr, res->ai_addrlen);
+	pa.addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return true;
+}
+
+// The frame header of an L-byte message: u64 BE length, after a type byte
+// 0x01 over ipc.
+static size_t
+pa_frame_header(uint8_t *out, uint64_t len)
+{
+	size_t k = 0;
+	if (pa.ipc) {
+		out[k++] = 1;
+	}
+	for (int i = 7; i >= 0; i--) {
+		out[k++] = (uint8_t)(len >> (8 * i));
+	}
+	return k;
+}
+
+static bool
+pa_open(struct pa_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = socket(pa.addr.ss_family, SOCK_STREAM, 0);
+	if (c->fd < 0) {
+		c->phase = PA_GONE;
+		return false;
+	}
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	c->phase = PA_CONNECTING;
+	if (connect(c->fd, (struct sockaddr *)&pa.addr, pa.addr_len) == 0) {
+		c->phase = PA_SENDING;
+	} else if (errno != EINPROGRESS && errno != EAGAIN) {
+		close(c->fd);
+		c->fd = -1;
+		c->phase = PA_GONE;
+		return false;
+	}
+	return true;
+}
+
+// Sends what it can of segs[c->seg..]; true once all went out.
+static bool
+pa_send(struct pa_conn *c, const struct pa_seg *segs, int n, bool *dead)
+{
+	while (c->seg < n) {
+		const struct pa_seg *s = &segs[c->seg];
+		ssize_t w = send(c->fd, s->p + c->off, s->len - c->off,
+				MSG_NOSIGNAL);
+		if (w < 0) {
+			*dead = errno != EAGAIN && errno != EWOULDBLOCK;
+			return false;
+		}
+		c->off += (size_t)w;
+		if (c->off == s->len) {
+			c->seg++;
+			c->off = 0;
+		}
+	}
+	return true;
+}
+
+// Reads what the server sent; false once the server closed the connection.
+// Refused mode: counts complete replies (their bytes are not kept).
+static bool
+pa_read(struct pa_conn *c)
+{
+	uint8_t buf[4096];
+	while (true) {
+		ssize_t r = recv(c->fd, buf, sizeof(buf), 0);
+		if (r == 0) {
+			return false;
+		}
+		if (r < 0) {
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+		}
+		size_t k = 0;
+		size_t hl = pa.ipc ? 9 : 8;
+		while (k < (size_t)r) {
+			if (!c->sp_seen) {
+				size_t take = 8 - c->rx_got;
+				take = take < (size_t)r - k ? take
+							    : (size_t)r - k;
+				c->rx_got += take;
+				k += take;
+				if (c->rx_got == 8) {
+					c->sp_seen = true;
+					c->rx_got = 0;
+				}
+				continue;
+			}
+			if (c->rx_want == 0) {
+				// Reading a frame header.
+				size_t take = hl - c->rx_got;
+				take = take < (size_t)r - k ? take
+							    : (size_t)r - k;
+				memcpy(c->rx_head + c->rx_got, buf + k, take);
+				c->rx_got += take;
+				k += take;
+				if (c->rx_got == hl) {
+					uint64_t len = 0;
+					for (size_t i = hl - 8; i < hl; i++) {
+						len = len << 8 | c->rx_head[i];
+					}
+					c->rx_want = (size_t)len;
+					c->rx_got = 0;
+				}
+				continue;
+			}
+			size_t take = c->rx_want - c->rx_got;
+			take = take < (size_t)r - k ? take : (size_t)r - k;
+			c->rx_got += take;
+			k += take;
+			if (c->rx_got == c->rx_want) {
+				c->replies++;
+				c->rx_want = 0;
+				c->rx_got = 0;
+				if (c->phase == PA_WAITING) {
+					c->phase = PA_SENDING;
+					c->seg = 0;
+					c->off = 0;
+				}
+			}
+		}
+	}
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int
+preauth_main(int argc, char **argv)
+{
+	if (argc < 5 || argc > 7) {
+		fprintf(stderr,
+				"usage: mallory --preauth URL MODE N SECONDS "
+				"[LEN] [--reconnect]\n");
+		return 99;
+	}
+	static const char *const names[] = {
+			"frame", "sp", "halfsp", "half", "refused"};
+	int mode = -1;
+	for (int k = 0; k < 5; k++) {
+		if (strcmp(argv[2], names[k]) == 0) {
+			mode = k;
+		}
+	}
+	int n = atoi(argv[3]);
+	double seconds = atof(argv[4]);
+	size_t flen = argc > 5 && argv[5][0] != '-'
+			? (size_t)strtoull(argv[5], NULL, 10)
+			: 0;
+	bool reconnect = strcmp(argv[argc - 1], "--reconnect") == 0;
+	if (!pa_parse_url(argv[1]) || mode < 0 || n <= 0 || !(seconds > 0) ||
+			(mode == PA_FRAME && flen < 16)) {
+		fprintf(stderr, "mallory --preauth: bad arguments\n");
+		return 99;
+	}
+	pa.mode = (enum pa_mode)mode;
+	uint8_t head[9], rhead[9];
+	uint8_t *junk = NULL;
+	static uint8_t req[4 + 96];
+	size_t hl = 0;
+	pa.script[pa.n_seg++] = (struct pa_seg){sp_header, 8};
+	switch (pa.mode) {
+	case PA_FRAME:
+		// A frame just under the limit, all but its last byte.
+		junk = malloc(flen);
+		if (junk == NULL) {
+			return 99;
+		}
+		memset(junk, 0x5a, flen);
+		memcpy(junk,
+				"\x80\x00\x00\x01"
+				"FB\x01\x84",
+				8);
+		hl = pa_frame_header(head, flen);
+		pa.script[pa.n_seg++] = (struct pa_seg){head, hl};
+		pa.script[pa.n_seg++] = (struct pa_seg){junk, flen - 1};
+		break;
+	case PA_SP:
+		break;
+	case PA_HALFSP:
+		pa.script[0].len = 4;
+		break;
+	case PA_HALF:
+		// A 120-byte message (the size of a HELLO) cut after 60.
+		memset(req, 0x5a, sizeof(req));
+		memcpy(req,
+				"\x80\x00\x00\x01"
+				"FB\x01\x01",
+				8);
+		hl = pa_frame_header(head, 120);
+		pa.script[pa.n_seg++] = (struct pa_seg){head, hl};
+		pa.script[pa.n_seg++] = (struct pa_seg){req, 60};
+		break;
+	case PA_REFUSED:
+		// A sealed POLL of no session, again and again.
+		randombytes_buf(req, sizeof(req));
+		memcpy(req,
+				"\x80\x00\x00\x01"
+				"FB\x01\x82",
+				8);
+		hl = pa_frame_header(rhead, sizeof(req));
+		pa.request[pa.n_req++] = (struct pa_seg){rhead, hl};
+		pa.request[pa.n_req++] = (struct pa_seg){req, sizeof(req)};
+		break;
+	}
+	struct pa_conn *c = calloc((size_t)n, sizeof(*c));
+	struct pollfd *pfd = calloc((size_t)n, sizeof(*pfd));
+	double *delay = calloc((size_t)n * 64, sizeof(*delay));
+	if (c == NULL || pfd == NULL || delay == NULL) {
+		return 99;
+	}
+	unsigned long opened = 0, closed = 0, replies = 0, failed = 0;
+	unsigned long max_replies = 0; // on one connection before it closed
+	size_t n_delay = 0;
+	for (int k = 0; k < n; k++) {
+		opened += pa_open(&c[k]);
+	}
+	double t0 = now_s(), end = t0 + seconds;
+	while (now_s() < end) {
+		for (int k = 0; k < n; k++) {
+			pfd[k].fd = c[k].fd;
+			pfd[k].events = POLLIN;
+			if (c[k].phase == PA_CONNECTING ||
+					c[k].phase == PA_SENDING) {
+				pfd[k].events |= POLLOUT;
+			}
+			pfd[k].revents = 0;
+		}
+		poll(pfd, (nfds_t)n, 50);
+		double now = now_s();
+		for (int k = 0; k < n; k++) {
+			struct pa_conn *x = &c[k];
+			if (x->phase == PA_GONE) {
+				if (reconnect && pa_open(x)) {
+					opened++;
+				}
+				continue;
+			}
+			bool dead = (pfd[k].revents & (POLLERR | POLLHUP)) != 0;
+			if (!dead && (pfd[k].revents & POLLIN) != 0) {
+				unsigned long before = x->replies;
+				dead = !pa_read(x);
+				replies += x->replies - before;
+			}
+			if (!dead && x->phase == PA_CONNECTING &&
+					(pfd[k].revents & POLLOUT) != 0) {
+				int e = 0;
+				socklen_t el = sizeof(e);
+				getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &e,
+						&el);
+				if (e != 0) {
+					failed++;
+					close(x->fd);
+					x->phase = PA_GONE;
+					continue;
+				}
+				x->phase = PA_SENDING;
+			}
+			if (!dead && x->phase == PA_SENDING && !x->looping &&
+					pa_send(x, pa.script, pa.n_seg,
+							&dead)) {
+				x->t_idle = now;
+				x->seg = 0;
+				x->off = 0;
+				x->looping = pa.mode == PA_REFUSED;
+				x->phase = x->looping ? PA_SENDING : PA_STALLED;
+			}
+			if (!dead && x->phase == PA_SENDING && x->looping &&
+					pa_send(x, pa.request, pa.n_req,
+							&dead)) {
+				x->t_idle = now;
+				x->seg = 0;
+				x->off = 0;
+				x->phase = PA_WAITING;
+			}
+			if (dead) {
+				if (x->replies > max_replies) {
+					max_replies = x->replies;
+				}
+				if (x->t_idle > 0 && n_delay < (size_t)n * 64) {
+					delay[n_delay++] = now - x->t_idle;
+				}
+				closed++;
+				close(x->fd);
+				x->fd = -1;
+				x->phase = PA_GONE;
+			}
+		}
+	}
+	int still = 0;
+	for (int k = 0; k < n; k++) {
+		if (c[k].replies > max_replies) {
+			max_replies = c[k].replies;
+		}
+		if (c[k].phase != PA_GONE) {
+			still++;
+			close(c[k].fd);
+		}
+	}
+	qsort(delay, n_delay, sizeof(*delay), cmp_double);
+	double med = n_delay > 0 ? delay[n_delay / 2] : -1;
+	double max = n_delay > 0 ? delay[n_delay - 1] : -1;
+	printf("# preauth %s: %d connections%s, %lu opened, %lu closed by the "
+	       "aggregator (%.2f s median, %.2f s max after the last byte "
+	       "sent), %d still open at the end, %lu replies (at most %lu on one "
+	       "connection), %lu failed connects\n",
+			names[mode], n,
+			reconnect ? " (reopened when closed)" : "", opened,
+			closed, med, max, still, replies, max_replies, failed);
+	printf("preauth mode=%s opened=%lu closed=%lu open=%d median_s=%.3f "
+	       "max_s=%.3f replies=%lu max_replies=%lu\n",
+			names[mode], opened, closed, still, med, max, replies,
+			max_replies);
+	fflush(stdout);
+	free(junk);
+	free(c);
+	free(pfd);
+	free(delay);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -677,6 +1115,10 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "--flood") == 0) {
 		return sodium_init() < 0 ? 99 : flood_main(argc - 1, argv + 1);
+	}
+	if (argc > 1 && strcmp(argv[1], "--preauth") == 0) {
+		return sodium_init() < 0 ? 99
+					 : preauth_main(argc - 1, argv + 1);
 	}
 	if (argc != 5 || sodium_init() < 0) {
 		fprintf(stderr,

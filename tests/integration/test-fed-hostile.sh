@@ -7,7 +7,8 @@
 # round 1 first NaN, +infinity, a body cut inside a valid envelope, UPDATEs
 # for rounds it was not offered and a message 1 MiB over the announced
 # maximum. Then it pauses and floods: 4 processes keep 64 connections busy
-# with HELLOs, unknown sessions, garbage and POLLs for 4 s while the honest
+# with HELLOs, unknown sessions, garbage (each connection replaced after 3
+# refusals: the aggregator closes it at 4) and POLLs for 4 s while the honest
 # rounds go on. Each refusal must carry its reason code; the aggregator
 # must count only the 4 honest updates in every round and end with the
 # global metrics of the same run without mallory; its resident memory

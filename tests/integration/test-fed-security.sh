@@ -5,7 +5,8 @@
 # replayed sealed POLL, an UPDATE with a flipped byte, truncated messages
 # and a well-sealed UPDATE for a round it was not offered. Each must be
 # refused with its reason code, the aggregator's log must name each
-# refusal, the run must finish, and nothing may change: every round counts
+# refusal (a message that did not open only by its connection), the run
+# must finish, and nothing may change: every round counts
 # the 4 honest updates only, and the global metrics equal those of the same
 # run without mallory (non-private, fixed seeds: deterministic).
 source "$(dirname "$0")/lib.sh"
@@ -46,10 +47,15 @@ grep "refused" "$WORK/server.err" | sed 's/^/# /'
 
 log="$WORK/server.err"
 check "log names the unenrolled key" grep -q "refused HELLO from pipe [0-9]*: unknown-key" "$log"
-check "log names the replay" grep -q "refused POLL from mallory (round 0): replay" "$log"
-check "log names the tampered and the truncated UPDATE" test \
-	"$(grep -c "refused UPDATE from mallory (round [0-9]*): auth-failed" "$log")" -eq 2
-check "log names the message below the envelope" grep -q "refused POLL from pipe [0-9]* (round 0): malformed" "$log"
+# A message that did not open is named by its connection only: its type
+# and round are unauthenticated claims (issue 11).
+check "log names the replay, on mallory's connection" grep -q \
+	"refused a sealed message on mallory's connection (pipe [0-9]*): replay" "$log"
+check "log names the tampered and the truncated UPDATE, on mallory's connection" test \
+	"$(grep -c "refused a sealed message on mallory's connection (pipe [0-9]*): auth-failed" "$log")" -eq 2
+check "log names the message below the envelope" grep -q "refused a sealed message from pipe [0-9]*: malformed" "$log"
+check "no log line names the type or round of a message that did not open" test -z \
+	"$(grep -E "refused (POLL|UPDATE|REFUSE|ERROR) .*: (replay|auth-failed|unknown-session)" "$log")"
 check "log names the wrong round" grep -q "refused UPDATE from mallory (round [0-9]*): wrong-round" "$log"
 
 check "4 rounds committed" test "$(grep -c '"status": "committed"' "$WORK/metrics.jsonl")" -eq 4

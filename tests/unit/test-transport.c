@@ -5,11 +5,23 @@
 // receiver's NNG_OPT_RECVMAXSZ never arrives (the sender times out), a
 // closed client's pipe is reported, a dialer started before its listener
 // connects once the listener appears, and a PLAN with the optional
-// training switches of §5.3.1 crosses the wire intact (wire.c).
+// training switches of §5.3.1 crosses the wire intact (wire.c). The limits
+// of untrusted connections (§1.8), driven by raw sockets that speak just
+// enough SP: a frame over the small limit closes the connection at its
+// header and trust lifts it, a started message and an unauthenticated
+// connection each have a deadline, the cap closes the oldest idle
+// connection, strikes close a connection after its reply, and a peer that
+// is not SP is refused.
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fedbundle/envelope.h"
@@ -104,7 +116,8 @@ TEST(requests_reach_the_owner_and_are_answered)
 {
 	make_url("echo");
 	const char *urls[] = {url};
-	struct fb_listener_config lc = {urls, 1, 4096, 4};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
 	struct echo e = {.n = 3};
 	CHECK_OK(fb_listener_create(&e.l, &lc));
 	struct fb_dialer_config dc = {url, 4096, 10, 100};
@@ -139,7 +152,8 @@ TEST(oversized_request_never_arrives)
 {
 	make_url("small");
 	const char *urls[] = {url};
-	struct fb_listener_config lc = {urls, 1, 64, 2};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 64};
 	struct fb_listener *l = NULL;
 	CHECK_OK(fb_listener_create(&l, &lc));
 	struct fb_dialer_config dc = {url, 4096, 10, 100};
@@ -181,7 +195,8 @@ TEST(closed_pipe_is_reported)
 {
 	make_url("pipes");
 	const char *urls[] = {url};
-	struct fb_listener_config lc = {urls, 1, 4096, 2};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
 	struct echo e = {.n = 1};
 	CHECK_OK(fb_listener_create(&e.l, &lc));
 	struct fb_dialer_config dc = {url, 4096, 10, 100};
@@ -215,7 +230,8 @@ TEST(dialer_before_listener_connects_later)
 	CHECK_ERR(fb_dialer_call_take(c.d, msg_of("x"), 200, &reply),
 			FB_ETIMEOUT);
 	const char *urls[] = {url};
-	struct fb_listener_config lc = {urls, 1, 4096, 2};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
 	struct echo e = {.n = 1};
 	CHECK_OK(fb_listener_create(&e.l, &lc));
 	pthread_t owner;
@@ -230,11 +246,13 @@ TEST(dialer_before_listener_connects_later)
 TEST(bad_url_is_refused)
 {
 	const char *urls[] = {"nonsense://here"};
-	struct fb_listener_config lc = {urls, 1, 4096, 2};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
 	struct fb_listener *l = NULL;
 	CHECK_ERR(fb_listener_create(&l, &lc), FB_ENET);
 	CHECK_STR_CONTAINS(fb_last_error(FB_ENET), "nonsense://here");
-	struct fb_listener_config none = {urls, 0, 4096, 2};
+	struct fb_listener_config none = {
+			.urls = urls, .n_urls = 0, .recv_max = 4096};
 	CHECK_ERR(fb_listener_create(&l, &none), FB_EINVAL);
 }
 
@@ -245,7 +263,8 @@ TEST(plan_with_train_opts_crosses_the_wire)
 {
 	make_url("plan");
 	const char *urls[] = {url};
-	struct fb_listener_config lc = {urls, 1, 1 << 16, 2};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 1 << 16};
 	struct fb_listener *l = NULL;
 	CHECK_OK(fb_listener_create(&l, &lc));
 	struct fb_dialer_config dc = {url, 1 << 16, 10, 100};
@@ -333,6 +352,313 @@ TEST(plan_with_train_opts_crosses_the_wire)
 	fb_listener_destroy(l);
 }
 
+// ---- untrusted connections (§1.8) ----
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// A raw connection to url's ipc socket that sent the first n bytes of a
+// req0 peer's SP header, then extra (len bytes); -1 on failure.
+static int
+raw_connect(size_t n, const void *extra, size_t len)
+{
+	static const uint8_t sp[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	size_t plen = strlen(url + 6);
+	if (plen < sizeof(un.sun_path)) {
+		memcpy(un.sun_path, url + 6, plen + 1);
+	}
+	if (fd < 0 || plen >= sizeof(un.sun_path) ||
+			connect(fd, (struct sockaddr *)&un, sizeof(un)) != 0 ||
+			send(fd, sp, n, MSG_NOSIGNAL) != (ssize_t)n ||
+			(len > 0 &&
+					send(fd, extra, len, MSG_NOSIGNAL) !=
+							(ssize_t)len)) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		return -1;
+	}
+	return fd;
+}
+
+// Seconds until the listener closed fd (what it sends is discarded), or
+// -1 if fd was still open after limit seconds.
+static double
+closed_after(int fd, double t0, double limit)
+{
+	while (now_s() - t0 < limit) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 20) > 0) {
+			uint8_t buf[64];
+			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (r == 0 || (r < 0 && errno != EAGAIN)) {
+				return now_s() - t0;
+			}
+		}
+	}
+	return -1;
+}
+
+// An ipc frame header announcing len bytes.
+static void
+ipc_frame_header(uint8_t out[9], uint64_t len)
+{
+	out[0] = 1;
+	for (int i = 0; i < 8; i++) {
+		out[1 + i] = (uint8_t)(len >> (56 - 8 * i));
+	}
+}
+
+// Answers every request with its bytes; "trust me" makes its connection
+// trusted first, and with strike set every request is a strike.
+struct gate {
+	struct fb_listener *l;
+	bool strike;
+	atomic_int answered, closed, stop;
+	uint32_t last_pipe;
+};
+
+static void *
+gate_owner(void *arg)
+{
+	struct gate *g = arg;
+	while (!atomic_load(&g->stop)) {
+		struct fb_listener_event ev;
+		if (fb_listener_wait(g->l, 50, &ev) != FB_OK) {
+			continue;
+		}
+		if (ev.kind == FB_LISTENER_PIPE_CLOSED) {
+			atomic_fetch_add(&g->closed, 1);
+			continue;
+		}
+		size_t len = fb_request_len(ev.req);
+		if (len == 8 &&
+				memcmp(fb_request_data(ev.req), "trust me",
+						8) == 0) {
+			fb_listener_trust(g->l, ev.pipe, true);
+		}
+		if (g->strike) {
+			(void)fb_request_strike(ev.req);
+		}
+		g->last_pipe = ev.pipe;
+		uint8_t buf[4096];
+		memcpy(buf, fb_request_data(ev.req), len < 4096 ? len : 4096);
+		if (fb_request_reply_copy(ev.req, buf,
+				    len < 4096 ? len : 4096) == FB_OK) {
+			atomic_fetch_add(&g->answered, 1);
+		}
+	}
+	return NULL;
+}
+
+static struct fb_msg *
+msg_of_len(size_t len)
+{
+	struct fb_msg *m = NULL;
+	if (fb_msg_alloc(&m, len) == FB_OK) {
+		memset(fb_msg_data(m), 'x', len);
+	}
+	return m;
+}
+
+TEST(untrusted_limit_is_small_until_trusted)
+{
+	make_url("trust");
+	const char *urls[] = {url};
+	struct fb_listener_config lc = {.urls = urls,
+			.n_urls = 1,
+			.recv_max = 4096,
+			.preauth_recv_max = 64};
+	struct gate g = {0};
+	CHECK_OK(fb_listener_create(&g.l, &lc));
+	pthread_t owner;
+	pthread_create(&owner, NULL, gate_owner, &g);
+	struct fb_dialer_config dc = {url, 4096, 10, 50};
+	struct fb_dialer *d = NULL;
+	CHECK_OK(fb_dialer_create(&d, &dc));
+	struct fb_msg *reply = NULL;
+	// 200 bytes before trust: the connection is closed at the header.
+	fb_err e0 = fb_dialer_call_take(d, msg_of_len(200), 300, &reply);
+	CHECK(e0 == FB_ENET || e0 == FB_ETIMEOUT);
+	CHECK(atomic_load(&g.answered) == 0);
+	CHECK_OK(fb_dialer_call_take(d, msg_of("trust me"), 5000, &reply));
+	uint32_t pipe = fb_msg_pipe(reply);
+	fb_msg_free(reply);
+	// The same connection, trusted: 200 and 4096 bytes arrive.
+	CHECK_OK(fb_dialer_call_take(d, msg_of_len(200), 5000, &reply));
+	CHECK(fb_msg_len(reply) == 200 && fb_msg_pipe(reply) == pipe);
+	fb_msg_free(reply);
+	CHECK_OK(fb_dialer_call_take(d, msg_of_len(4096), 5000, &reply));
+	CHECK(fb_msg_len(reply) == 4096);
+	fb_msg_free(reply);
+	atomic_store(&g.stop, 1);
+	pthread_join(owner, NULL);
+	struct fb_listener_stats st;
+	fb_listener_stats(g.l, &st);
+	printf("# accepted %llu, too large %llu, trusted %u\n",
+			(unsigned long long)st.accepted,
+			(unsigned long long)
+					st.closed[FB_LISTENER_CLOSE_TOO_LARGE],
+			st.trusted);
+	CHECK(st.closed[FB_LISTENER_CLOSE_TOO_LARGE] >= 1);
+	CHECK(st.trusted == 1 && st.untrusted == 0);
+	fb_dialer_destroy(d);
+	fb_listener_destroy(g.l);
+}
+
+TEST(stalled_and_silent_connections_are_closed_in_time)
+{
+	make_url("deadlines");
+	const char *urls[] = {url};
+	struct fb_listener_config lc = {.urls = urls,
+			.n_urls = 1,
+			.recv_max = 4096,
+			.preauth_recv_max = 512,
+			.preauth_timeout_ms = 600,
+			.preauth_message_ms = 300};
+	struct fb_listener *l = NULL;
+	CHECK_OK(fb_listener_create(&l, &lc));
+	uint8_t half[9 + 10];
+	ipc_frame_header(half, 20);
+	memset(half + 9, 0x80, 10);
+	double t0 = now_s();
+	int silent = raw_connect(0, NULL, 0); // not even the SP header
+	int halfsp = raw_connect(4, NULL, 0);
+	int halfhead = raw_connect(8, half, 5); // a frame header cut short
+	int halfmsg = raw_connect(8, half, sizeof(half));
+	CHECK(silent >= 0 && halfsp >= 0 && halfhead >= 0 && halfmsg >= 0);
+	double a = closed_after(halfsp, t0, 5);
+	double b = closed_after(halfhead, t0, 5);
+	double c = closed_after(halfmsg, t0, 5);
+	double d = closed_after(silent, t0, 5);
+	printf("# closed after %.3f, %.3f, %.3f s (started messages, 0.3 s) "
+	       "and %.3f s (silent, 0.6 s)\n",
+			a, b, c, d);
+	CHECK(a >= 0.25 && a < 2.3);
+	CHECK(b >= 0.25 && b < 2.3);
+	CHECK(c >= 0.25 && c < 2.3);
+	CHECK(d >= 0.55 && d < 2.6);
+	close(silent);
+	close(halfsp);
+	close(halfhead);
+	close(halfmsg);
+	struct fb_listener_stats st;
+	fb_listener_stats(l, &st);
+	CHECK(st.closed[FB_LISTENER_CLOSE_STALLED] == 3);
+	CHECK(st.closed[FB_LISTENER_CLOSE_PREAUTH] == 1);
+	fb_listener_destroy(l);
+}
+
+TEST(announced_frame_over_the_limit_is_cut_at_once)
+{
+	make_url("huge");
+	const char *urls[] = {url};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
+	struct fb_listener *l = NULL;
+	CHECK_OK(fb_listener_create(&l, &lc));
+	uint8_t head[9];
+	ipc_frame_header(head, (uint64_t)1 << 40); // one terabyte
+	double t0 = now_s();
+	int fd = raw_connect(8, head, sizeof(head));
+	CHECK(fd >= 0);
+	double t = closed_after(fd, t0, 5);
+	printf("# a frame of 1 TB announced: closed after %.3f s\n", t);
+	CHECK(t >= 0 && t < 1);
+	close(fd);
+	// Not SP at all.
+	int http = raw_connect(0, "GET / HTTP/1.1\r\n\r\n", 18);
+	CHECK(http >= 0 && closed_after(http, now_s(), 5) >= 0);
+	close(http);
+	struct fb_listener_stats st;
+	fb_listener_stats(l, &st);
+	CHECK(st.closed[FB_LISTENER_CLOSE_TOO_LARGE] == 1);
+	CHECK(st.closed[FB_LISTENER_CLOSE_PROTOCOL] == 1);
+	fb_listener_destroy(l);
+}
+
+TEST(cap_closes_the_oldest_idle_connection)
+{
+	make_url("cap");
+	const char *urls[] = {url};
+	struct fb_listener_config lc = {.urls = urls,
+			.n_urls = 1,
+			.recv_max = 4096,
+			.preauth_max = 2};
+	struct fb_listener *l = NULL;
+	CHECK_OK(fb_listener_create(&l, &lc));
+	int a = raw_connect(8, NULL, 0);
+	struct timespec pause = {0, 50 * 1000000L};
+	nanosleep(&pause, NULL);
+	int b = raw_connect(8, NULL, 0);
+	nanosleep(&pause, NULL);
+	int c = raw_connect(8, NULL, 0);
+	CHECK(a >= 0 && b >= 0 && c >= 0);
+	double t0 = now_s();
+	CHECK(closed_after(a, t0, 2) >= 0);
+	CHECK(closed_after(b, t0, 0.3) < 0 && closed_after(c, t0, 0.3) < 0);
+	struct fb_listener_stats st;
+	fb_listener_stats(l, &st);
+	CHECK(st.closed[FB_LISTENER_CLOSE_CAP] == 1 && st.untrusted == 2);
+	close(a);
+	close(b);
+	close(c);
+	fb_listener_destroy(l);
+}
+
+TEST(strikes_close_the_connection_after_the_reply)
+{
+	make_url("strikes");
+	const char *urls[] = {url};
+	struct fb_listener_config lc = {.urls = urls,
+			.n_urls = 1,
+			.recv_max = 4096,
+			.max_strikes = 2};
+	struct gate g = {.strike = true};
+	CHECK_OK(fb_listener_create(&g.l, &lc));
+	pthread_t owner;
+	pthread_create(&owner, NULL, gate_owner, &g);
+	struct fb_dialer_config dc = {url, 4096, 10, 50};
+	struct fb_dialer *d = NULL;
+	CHECK_OK(fb_dialer_create(&d, &dc));
+	struct fb_msg *reply = NULL;
+	CHECK_OK(fb_dialer_call_take(d, msg_of("one"), 5000, &reply));
+	uint32_t p1 = fb_msg_pipe(reply);
+	fb_msg_free(reply);
+	// The second strike is answered, then the connection closes.
+	CHECK_OK(fb_dialer_call_take(d, msg_of("two"), 5000, &reply));
+	CHECK(fb_msg_pipe(reply) == p1);
+	fb_msg_free(reply);
+	for (int k = 0; k < 100 && atomic_load(&g.closed) == 0; k++) {
+		struct timespec pause = {0, 20 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	CHECK(atomic_load(&g.closed) == 1);
+	// The dialer reconnects: a new connection, with no strikes (a call
+	// made before the dialer noticed the closure fails).
+	fb_err e3 = FB_ENET;
+	for (int k = 0; k < 3 && e3 != FB_OK; k++) {
+		e3 = fb_dialer_call_take(d, msg_of("three"), 5000, &reply);
+	}
+	CHECK_OK(e3);
+	CHECK(fb_msg_pipe(reply) != p1);
+	fb_msg_free(reply);
+	atomic_store(&g.stop, 1);
+	pthread_join(owner, NULL);
+	struct fb_listener_stats st;
+	fb_listener_stats(g.l, &st);
+	CHECK(st.closed[FB_LISTENER_CLOSE_STRIKES] == 1);
+	fb_dialer_destroy(d);
+	fb_listener_destroy(g.l);
+}
+
 int
 main(void)
 {
@@ -347,6 +673,11 @@ main(void)
 	RUN(dialer_before_listener_connects_later);
 	RUN(bad_url_is_refused);
 	RUN(plan_with_train_opts_crosses_the_wire);
+	RUN(untrusted_limit_is_small_until_trusted);
+	RUN(stalled_and_silent_connections_are_closed_in_time);
+	RUN(announced_frame_over_the_limit_is_cut_at_once);
+	RUN(cap_closes_the_oldest_idle_connection);
+	RUN(strikes_close_the_connection_after_the_reply);
 	fb_transport_fini();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
