@@ -169,8 +169,8 @@ static const struct fb_cfg_field dp_fields[] = {
 const struct fb_cfg_field *
 fb_dp_config_fields(size_t *n)
 {
-	// The grid (granularity_log2) is not a JSON key: it is a property of
-	// the sampler, checked against the noise std at open.
+	// The grid (granularity_log2) is not a JSON key: fb_dp_open chooses it
+	// from the noise.
 	*n = sizeof(dp_fields) / sizeof(dp_fields[0]);
 	return dp_fields;
 }
@@ -197,11 +197,6 @@ fb_dp_config_check(const struct fb_dp_config *c)
 	if (!(c->sigma >= 0) || !isfinite(c->sigma)) {
 		return fb_errorf(FB_EINVAL, "dp.sigma: must be >= 0");
 	}
-	if (c->granularity_log2 < -40 || c->granularity_log2 > 0) {
-		return fb_errorf(FB_EINVAL,
-				"dp: granularity 2^%d outside 2^-40..1",
-				c->granularity_log2);
-	}
 	return FB_OK;
 }
 
@@ -215,6 +210,22 @@ fb_dp_close(struct fb_dp *dp)
 	fb_acct_destroy(dp->acct);
 	fb_noise_destroy(dp->noise);
 	free(dp);
+}
+
+// The grid: as fine as the sampler allows with room for the client-level
+// inflation (noise.h takes up to 2^28 steps of noise).
+int32_t
+fb_dp_grid_for(double std, double clip)
+{
+	int e = ilogb(std) - 26;
+	int coarsest_clip = ilogb(clip) + 1 - 31; // clip < 2^31 steps
+	if (e < coarsest_clip) {
+		e = coarsest_clip;
+	}
+	if (e < -40) {
+		e = -40;
+	}
+	return e > 20 ? 20 : (int32_t)e;
 }
 
 fb_err
@@ -235,7 +246,31 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 	}
 	dp->cfg = *cfg;
 	dp->dim = dim;
-	dp->granularity = ldexp(1.0, cfg->granularity_log2);
+	double sigma0 = cfg->sigma; // the noise multiplier before the grid
+	if (!(sigma0 > 0)) {
+		uint64_t steps = cfg->steps > 0 ? cfg->steps : planned_steps;
+		if (steps == 0) {
+			err = fb_errorf(FB_EINVAL,
+					"dp: sigma 0 needs planned steps to "
+					"calibrate");
+			goto fail;
+		}
+		err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q, steps,
+				cfg->epsilon, cfg->delta, &sigma0);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		dp->cfg.steps = (uint32_t)steps;
+	}
+	// User level: the grid follows the noise. Client level keeps the
+	// configured grid (2^-20): the aggregator rounds a float sum of
+	// clipped updates, whose own float rounding a finer grid's kappa
+	// would leave even less room for (docs/privacy.md section 3).
+	if (cfg->mode == FB_DP_USER) {
+		dp->cfg.granularity_log2 =
+				fb_dp_grid_for(sigma0 * cfg->clip, cfg->clip);
+	}
+	dp->granularity = ldexp(1.0, dp->cfg.granularity_log2);
 	// Client level: rounding the sum to the grid inflates the sensitivity
 	// by kappa (see dp.h). User level: each contribution is bounded on
 	// the grid exactly, so kappa is 1.
@@ -246,27 +281,15 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 			cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
 		err = fb_errorf(FB_EINVAL,
 				"dp: clip %g is more than 2^31 grid steps of 2^%d",
-				cfg->clip, cfg->granularity_log2);
+				cfg->clip, dp->cfg.granularity_log2);
 		goto fail;
 	}
 	if (cfg->sigma > 0) {
 		dp->sigma_noise = cfg->sigma;
 		dp->sigma_accounted = cfg->sigma / kappa;
 	} else {
-		uint64_t steps = cfg->steps > 0 ? cfg->steps : planned_steps;
-		if (steps == 0) {
-			err = fb_errorf(FB_EINVAL,
-					"dp: sigma 0 needs planned steps to "
-					"calibrate");
-			goto fail;
-		}
-		err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q, steps,
-				cfg->epsilon, cfg->delta, &dp->sigma_accounted);
-		if (err != FB_OK) {
-			goto fail;
-		}
-		dp->sigma_noise = dp->sigma_accounted * kappa;
-		dp->cfg.steps = (uint32_t)steps;
+		dp->sigma_accounted = sigma0;
+		dp->sigma_noise = sigma0 * kappa;
 	}
 	dp->cfg.sigma = dp->sigma_noise;
 	double std_steps = dp->sigma_noise * cfg->clip / dp->granularity;
@@ -276,7 +299,7 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				"dp: noise std %g is %g grid steps of 2^%d, "
 				"outside what the sampler supports",
 				dp->sigma_noise * cfg->clip, std_steps,
-				cfg->granularity_log2);
+				dp->cfg.granularity_log2);
 		goto fail;
 	}
 	err = fb_ledger_open(&dp->ledger, ledger_path, create_ledger);

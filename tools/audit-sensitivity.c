@@ -172,6 +172,7 @@ struct result {
 	struct tally kinds[N_KINDS];
 	struct tally all;
 	size_t coordinates; // of a release (client: trained coordinates)
+	double grid;        // the mode's fixed-point grid (the DP layer's)
 	double kappa;       // the grid's accounted inflation
 	double bound_steps; // kappa C / grid (user level: floored)
 	uint64_t state_divergences;
@@ -187,7 +188,8 @@ struct audit {
 	struct fb_dataset *ds;
 	struct fb_train_config base; // config file over the DP defaults
 	struct fb_dp_config dpc;     // its "dp" object, checked
-	double grid;
+	int32_t grid_log2;           // the user-level grid (dp.h)
+	double grid;                 // 2^grid_log2
 	// The initial model and user factors (init_model): no mode changes
 	// what they depend on.
 	struct fb_model model0;
@@ -420,13 +422,16 @@ load_config(struct audit *au)
 				a->config != NULL ? a->config
 						  : "bad configuration");
 	}
-	au->grid = ldexp(1.0, d->granularity_log2);
+	// The grid the DP layer chooses for user-level noise (dp.h); at
+	// client level each mode reads the aggregator's from its DP layer.
+	au->grid_log2 = fb_dp_grid_for(d->sigma * d->clip, d->clip);
+	au->grid = ldexp(1.0, au->grid_log2);
 	double steps = floor(d->clip / au->grid);
 	if (!(steps >= 1) || steps > FB_DP_CLIP_STEPS_MAX) {
 		return fail(fb_errorf(FB_EINVAL,
 					    "dp.clip: %g is not 1 to 2^31 grid "
-					    "steps of 2^%d",
-					    d->clip, d->granularity_log2),
+					    "steps of %g",
+					    d->clip, au->grid),
 				a->config != NULL ? a->config : "dp.clip");
 	}
 	return 0;
@@ -758,17 +763,16 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 			ur->sampled[n++] = u;
 		}
 		err = fb_trainer_batch_release(d->t, ur->sampled, n, dc->clip,
-				dc->granularity_log2, stream, ur->r1, ur->L.len,
-				NULL);
+				au->grid_log2, stream, ur->r1, ur->L.len, NULL);
 		if (err == FB_OK) {
 			err = fb_trainer_batch_release(dn.t, ur->less, k,
-					dc->clip, dc->granularity_log2, stream,
-					ur->r2, ur->L.len, NULL);
+					dc->clip, au->grid_log2, stream, ur->r2,
+					ur->L.len, NULL);
 		}
 		if (err == FB_OK && ref) {
 			err = fb_trainer_batch_release(d1->t, ur->sampled, n,
-					dc->clip, dc->granularity_log2, stream,
-					ur->r3, ur->L.len, NULL);
+					dc->clip, au->grid_log2, stream, ur->r3,
+					ur->L.len, NULL);
 		}
 		if (err != FB_OK) {
 			goto out;
@@ -882,6 +886,7 @@ run_user_mode(const struct audit *au, struct result *res)
 		goto out;
 	}
 	res->kappa = ur.kappa;
+	res->grid = au->grid;
 	ur.bound = (uint64_t)floor(ur.kappa * dc->clip / au->grid);
 	ur.bound2 = ur.bound * ur.bound;
 	res->bound_steps = (double)ur.bound;
@@ -923,8 +928,8 @@ find_zero(const struct audit *au, struct side *s, uint32_t *zeros, uint32_t *nz)
 		// The user alone with its first-step stream: only its own
 		// factors change, in a copy that is then dropped.
 		err = fb_trainer_batch_release(s->t, &active[j], 1,
-				au->dpc.clip, au->dpc.granularity_log2,
-				(uint64_t)1 << 24, r, L.len, NULL);
+				au->dpc.clip, au->grid_log2, (uint64_t)1 << 24,
+				r, L.len, NULL);
 		bool zero = true;
 		for (size_t c = 0; c < L.len && zero; c++) {
 			zero = r[c] == 0;
@@ -1279,7 +1284,9 @@ run_client_mode(const struct audit *au, struct result *res)
 	if (err != FB_OK) {
 		goto out;
 	}
-	res->bound_steps = res->kappa * au->dpc.clip / au->grid;
+	// The aggregator's grid at client level, from its DP layer.
+	res->grid = ldexp(1.0, fb_dp_grid_log2(dp));
+	res->bound_steps = res->kappa * au->dpc.clip / res->grid;
 	for (uint32_t r = 0; r < K; r++) {
 		agg_accum_reset(&less);
 		for (uint32_t j = 0; j < K; j++) {
@@ -1288,7 +1295,7 @@ run_client_mode(const struct audit *au, struct result *res)
 						NULL);
 			}
 		}
-		double d2 = trained_sqdist(&cfg, &all.sum, &less.sum, au->grid,
+		double d2 = trained_sqdist(&cfg, &all.sum, &less.sum, res->grid,
 				&exact, &D);
 		bool bad = sqrt(d2) > res->bound_steps ||
 				norm[r] > res->kappa * au->dpc.clip;
@@ -1333,7 +1340,7 @@ result_ok(const struct result *r)
 static void
 print_table(const struct audit *au, const struct result *r)
 {
-	double g = au->grid, C = au->dpc.clip;
+	double g = r->grid, C = au->dpc.clip;
 	const struct mode *m = &r->mode;
 	if (m->level == LEVEL_USER) {
 		printf("\nmode %s: user level, items %s, %u thread%s, %u "
@@ -1394,7 +1401,7 @@ print_table(const struct audit *au, const struct result *r)
 static void
 print_json_mode(const struct audit *au, const struct result *r)
 {
-	double g = au->grid, C = au->dpc.clip;
+	double g = r->grid, C = au->dpc.clip;
 	const struct mode *m = &r->mode;
 	printf("{\"mode\": \"%s\", \"level\": \"%s\", \"train_items\": %s, "
 	       "\"threads\": %u, \"steps\": %u, \"coordinates\": %zu, "
@@ -1501,8 +1508,7 @@ audit_sensitivity(int argc, char **argv)
 		       "%u items), C = %g, grid 2^%d, %s noise (sigma %g), "
 		       "seed %llu%s\n",
 				au.ds->name, au.ds->n_users, au.ds->n_bundles,
-				au.ds->n_items, au.dpc.clip,
-				au.dpc.granularity_log2,
+				au.ds->n_items, au.dpc.clip, au.grid_log2,
 				a.no_noise ? "no" : "seeded", au.dpc.sigma,
 				(unsigned long long)a.seed,
 				a.shared_stream ? ", TEST SWITCH: shared stream "
@@ -1540,7 +1546,7 @@ audit_sensitivity(int argc, char **argv)
 		       "\"noise\": %s, \"sigma\": %g, \"seed\": %llu, "
 		       "\"test_shared_stream\": %s, \"modes\": [",
 				au.ds->name, au.ds->n_users, au.dpc.clip,
-				au.dpc.granularity_log2, a.steps,
+				au.grid_log2, a.steps,
 				a.no_noise ? "false" : "true", au.dpc.sigma,
 				(unsigned long long)a.seed,
 				a.shared_stream ? "true" : "false");

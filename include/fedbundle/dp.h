@@ -54,9 +54,11 @@ struct fb_dp_config {
 	double sigma;   // noise multiplier; 0: calibrate from epsilon
 	uint32_t steps; // planned steps (calibration), 0: from epochs
 	enum fb_acct_kind accountant;
-	int32_t granularity_log2; // fixed-point grid = 2^granularity_log2
-	bool seeded;              // reproducible NOT-private noise (tests only)
-	uint64_t seed;            // seed of the seeded mode
+	// The fixed-point grid is 2^granularity_log2: chosen by fb_dp_open
+	// from the noise (fb_dp_config_of() tells it; the input is ignored).
+	int32_t granularity_log2;
+	bool seeded;   // reproducible NOT-private noise (tests only)
+	uint64_t seed; // seed of the seeded mode
 	// User level: the public number of users a release is normalised by
 	// (the owner's declaration, never counted from its data); 0: not
 	// declared (callers that normalise refuse to run).
@@ -71,7 +73,7 @@ struct fb_dp_config {
 #define FB_DP_CLIP_STEPS_MAX 0x1p31
 
 // Defaults: mode none, epsilon 8, delta 1e-6, clip 1, q 0.25, sigma 0
-// (calibrate), steps 0, accountant pld, grid 2^-20, secure noise.
+// (calibrate), steps 0, accountant pld, secure noise.
 void fb_dp_config_defaults(struct fb_dp_config *cfg);
 
 // The JSON schema of struct fb_dp_config (config.h), n entries.
@@ -117,6 +119,14 @@ fb_err fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n);
 
 // The grid's exponent: releases are integer multiples of 2^this.
 int32_t fb_dp_grid_log2(const struct fb_dp *dp);
+
+// The grid fb_dp_open chooses for noise of standard deviation std (sigma
+// times clip): the finest power of two at which the noise is 2^26 to 2^27
+// grid steps (the finer the grid, the closer the discrete Gaussian is to
+// the continuous one the accountant assumes: docs/privacy.md section 3),
+// but coarse enough that clip is below 2^31 steps (a user's squared norm
+// is then checked exactly in 64 bits), within 2^-40..2^20.
+int32_t fb_dp_grid_for(double std, double clip);
 
 // Poisson sampling with rate q from the CSPRNG: writes the users of
 // candidates[0..n) that are sampled into out (room for n) and their

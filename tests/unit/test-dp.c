@@ -118,13 +118,15 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	// sensitivity to C + g sqrt(D).
 	c.mode = FB_DP_CLIENT;
 	CHECK_OK(fb_dp_open(&dp, &c, path, false, DIM, 0));
+	double g = ldexp(1.0, fb_dp_grid_log2(dp));
 	CHECK_NEAR(fb_dp_sigma_accounted(dp),
-			0.75 / (0.5 + ldexp(1, -20) * sqrt((double)DIM)), 1e-9);
+			0.75 / (0.5 + g * sqrt((double)DIM)), 1e-12);
+	CHECK(fb_dp_sigma_accounted(dp) < 1.5);
 	fb_dp_close(dp);
 	free(path);
 }
 
-TEST(test_switch_removes_the_noise_and_says_so)
+TEST(test_switch_and_the_grid)
 {
 	struct fb_dp_config c = user_config(8);
 	c.sigma = 2;
@@ -138,12 +140,25 @@ TEST(test_switch_removes_the_noise_and_says_so)
 	CHECK_OK(fb_dp_noise_i64(dp, v, 4));
 	CHECK(v[0] == 1 && v[1] == -2 && v[2] == 3 && v[3] == 0);
 	fb_dp_close(dp);
-	// A clip of more than 2^31 grid steps cannot be checked exactly.
+	// The grid follows the noise: 2^26 to 2^27 steps of noise, a clip of
+	// at most 2^31 steps, whatever sigma and the clip.
 	c.test_no_noise = false;
-	c.clip = 5000;
-	c.sigma = 0.01;
-	CHECK_ERR(fb_dp_open(&dp, &c, path, false, 4, 0), FB_EINVAL);
-	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "2^31 grid steps");
+	const double sigmas[] = {0.05, 0.7, 2, 30, 900};
+	const double clips[] = {1e-3, 1, 5000};
+	for (int i = 0; i < 5; i++) {
+		for (int j = 0; j < 3; j++) {
+			c.sigma = sigmas[i];
+			c.clip = clips[j];
+			CHECK_OK(fb_dp_open(&dp, &c, path, false, 4, 0));
+			double grid = ldexp(1.0, fb_dp_grid_log2(dp));
+			double steps = c.sigma * c.clip / grid;
+			CHECK(c.clip / grid <= 0x1p31);
+			CHECK(steps <= 0x1p27);
+			// Fewer noise steps only where the clip bounds it.
+			CHECK(steps >= 0x1p26 || c.clip / grid >= 0x1p30);
+			fb_dp_close(dp);
+		}
+	}
 	free(path);
 }
 
@@ -181,7 +196,7 @@ main(void)
 	RUN(calibrated_sigma_meets_the_target_and_budget_is_enforced);
 	RUN(missing_ledger_is_refused);
 	RUN(noise_has_the_stated_std_on_every_coordinate);
-	RUN(test_switch_removes_the_noise_and_says_so);
+	RUN(test_switch_and_the_grid);
 	RUN(poisson_sampling_rate);
 	int rc = harness_done();
 	char cmd[128];
