@@ -302,7 +302,7 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	struct fb_ledger *l = NULL;
 	struct fb_acct *acct = NULL;
 	bool exceed = false;
-	err = fb_ledger_open(&l, pol->ledger, false);
+	err = fb_ledger_open_read(&l, pol->ledger);
 	if (err == FB_OK) {
 		err = fb_ledger_accountant(l, d.accountant, &acct);
 	}

@@ -226,7 +226,7 @@ node_state_check_ledger(const struct node_state *st, const char *ledger_path,
 		return FB_OK;
 	}
 	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, ledger_path, false);
+	fb_err err = fb_ledger_open_read(&l, ledger_path);
 	// A count of 0 anchors nothing (every ledger starts at the genesis
 	// hash); a client without a state file has a zeroed head here.
 	if (err == FB_OK && st->ledger_count > 0) {
@@ -252,7 +252,7 @@ node_state_anchor(struct node_state *st, const char *ledger_path)
 		return FB_OK;
 	}
 	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, ledger_path, false);
+	fb_err err = fb_ledger_open_read(&l, ledger_path);
 	if (err != FB_OK) {
 		return err;
 	}

@@ -46,7 +46,7 @@ ledger_anchor(const struct agg_fed *fed, struct agg_ledger_anchor *a)
 		return FB_OK;
 	}
 	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, fed->ledger_path, false);
+	fb_err err = fb_ledger_open_read(&l, fed->ledger_path);
 	if (err != FB_OK) {
 		return err;
 	}

@@ -227,7 +227,7 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	if (!create) {
 		// The ledger must hold at least what the checkpoint saw.
 		struct fb_ledger *l = NULL;
-		fb_err err = fb_ledger_open(&l, fed->ledger_path, false);
+		fb_err err = fb_ledger_open_read(&l, fed->ledger_path);
 		if (err == FB_OK) {
 			err = fb_ledger_check_anchor(
 					l, anchor->count, anchor->head);
