@@ -2,8 +2,8 @@
 // the budget refuses the release that would exceed it (nothing computed,
 // nothing written), the ledger is written before the noise, the noise has
 // the stated standard deviation on every released coordinate and none on
-// coordinates a shaped release leaves out, and seeded noise says it is not
-// private.
+// coordinates a shaped release leaves out, seeded noise says it is not
+// private, and a DP state borrows its owner's locked ledger.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +39,40 @@ ledger_path(const char *name)
 	return p;
 }
 
+// The ledger of the DP state open_dp() opened (one at a time here).
+static struct fb_ledger *held;
+
+// Opens the ledger at path for appending (as its owner does) and a DP
+// state over it.
+static fb_err
+open_dp(struct fb_dp **dp, const struct fb_dp_config *c, const char *path,
+		bool create, size_t dim, uint64_t steps)
+{
+	fb_err err = fb_ledger_open(&held, path, create);
+	if (err == FB_OK) {
+		err = fb_dp_open(dp, c, held, dim, steps);
+	}
+	if (err != FB_OK) {
+		fb_ledger_close(held);
+		held = NULL;
+	}
+	return err;
+}
+
+static void
+close_dp(struct fb_dp *dp)
+{
+	fb_dp_close(dp);
+	fb_ledger_close(held);
+	held = NULL;
+}
+
 TEST(calibrated_sigma_meets_the_target_and_budget_is_enforced)
 {
 	struct fb_dp_config c = user_config(2.0);
 	char *path = ledger_path("a.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 1000, 50));
+	CHECK_OK(open_dp(&dp, &c, path, true, 1000, 50));
 	CHECK(!fb_dp_is_private(dp));
 	double sa = fb_dp_sigma_accounted(dp), sn = fb_dp_sigma_noise(dp);
 	CHECK(sa > 0 && sn >= sa);
@@ -61,13 +89,13 @@ TEST(calibrated_sigma_meets_the_target_and_budget_is_enforced)
 	CHECK_ERR(fb_dp_begin_release(dp, 51), FB_EBUDGET);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EBUDGET), "would be exceeded");
 	CHECK(fb_dp_releases(dp) == 50);
-	fb_dp_close(dp);
+	close_dp(dp);
 	// The ledger holds exactly those releases, and reopening continues
 	// the count: still no room.
-	CHECK_OK(fb_dp_open(&dp, &c, path, false, 1000, 50));
+	CHECK_OK(open_dp(&dp, &c, path, false, 1000, 50));
 	CHECK(fb_dp_releases(dp) == 50);
 	CHECK_ERR(fb_dp_begin_release(dp, 51), FB_EBUDGET);
-	fb_dp_close(dp);
+	close_dp(dp);
 	free(path);
 }
 
@@ -76,7 +104,7 @@ TEST(missing_ledger_is_refused)
 	struct fb_dp_config c = user_config(8);
 	char *path = ledger_path("missing.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_ERR(fb_dp_open(&dp, &c, path, false, 100, 10), FB_EIO);
+	CHECK_ERR(open_dp(&dp, &c, path, false, 100, 10), FB_EIO);
 	free(path);
 }
 
@@ -92,7 +120,7 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	CHECK_OK(fb_rep_grad_init(&g, &shape));
 	struct fb_dp *dp = NULL;
 	size_t dim = fb_matrix_len(&g.bundle) + fb_matrix_len(&g.item);
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, dim, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, dim, 0));
 	CHECK_OK(fb_dp_begin_release(dp, 1));
 	CHECK_OK(fb_dp_noise(dp, &g));
 	double s2 = 0;
@@ -112,7 +140,7 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	// The accounted multiplier allows for the grid: std / (C + g sqrt(D)).
 	CHECK_NEAR(fb_dp_sigma_accounted(dp),
 			0.75 / (0.5 + ldexp(1, -20) * sqrt((double)dim)), 1e-9);
-	fb_dp_close(dp);
+	close_dp(dp);
 	fb_rep_grad_finish(&g);
 	fb_model_finish(&shape);
 	free(path);
@@ -133,7 +161,7 @@ TEST(shaped_release_noises_only_what_it_releases)
 	struct fb_dp_shape s = {3, true, false};
 	CHECK(fb_dp_shape_count(&s, &g) == 40 * 4);
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 40 * 4, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, 40 * 4, 0));
 	CHECK_OK(fb_dp_begin_release(dp, 1));
 	struct fb_dp_shape wrong = {4, true, false};
 	CHECK_ERR(fb_dp_noise_shaped(dp, &g, &wrong), FB_EINVAL);
@@ -153,7 +181,7 @@ TEST(shaped_release_noises_only_what_it_releases)
 	for (size_t k = 0; k < fb_matrix_len(&g.item); k++) {
 		CHECK(g.item.data[k] == 0.0f);
 	}
-	fb_dp_close(dp);
+	close_dp(dp);
 	fb_rep_grad_finish(&g);
 	fb_model_finish(&shape);
 	free(path);
@@ -166,7 +194,7 @@ TEST(poisson_sampling_rate)
 	c.q = 0.3;
 	char *path = ledger_path("d.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 10, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, 10, 0));
 	enum { N = 20000 };
 	static uint32_t cand[N], out[N];
 	for (uint32_t k = 0; k < N; k++) {
@@ -179,7 +207,33 @@ TEST(poisson_sampling_rate)
 	for (uint32_t k = 1; k < m; k++) {
 		CHECK(out[k] > out[k - 1]);
 	}
+	close_dp(dp);
+	free(path);
+}
+
+TEST(dp_state_borrows_the_ledger)
+{
+	struct fb_dp_config c = user_config(8);
+	c.sigma = 1;
+	char *path = ledger_path("e.ledger");
+	struct fb_ledger *l = NULL, *other = NULL;
+	CHECK_OK(fb_ledger_open(&l, path, true));
+	struct fb_dp *dp = NULL;
+	CHECK_OK(fb_dp_open(&dp, &c, l, 10, 0));
+	CHECK_OK(fb_dp_begin_release(dp, 1));
+	// The owner reads its releases through its handle, holds the lock
+	// meanwhile, and keeps the ledger after the DP state is closed.
+	CHECK(fb_ledger_count(l) == 1);
+	CHECK_ERR(fb_ledger_open(&other, path, false), FB_ESTATE);
 	fb_dp_close(dp);
+	CHECK(fb_ledger_count(l) == 1);
+	CHECK_ERR(fb_ledger_open(&other, path, false), FB_ESTATE);
+	CHECK_OK(fb_dp_open(&dp, &c, l, 10, 0));
+	CHECK(fb_dp_releases(dp) == 1);
+	fb_dp_close(dp);
+	fb_ledger_close(l);
+	CHECK_OK(fb_ledger_open(&other, path, false));
+	fb_ledger_close(other);
 	free(path);
 }
 
@@ -195,6 +249,7 @@ main(void)
 	RUN(noise_has_the_stated_std_on_every_coordinate);
 	RUN(shaped_release_noises_only_what_it_releases);
 	RUN(poisson_sampling_rate);
+	RUN(dp_state_borrows_the_ledger);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
