@@ -16,6 +16,7 @@
 
 #include "fedbundle/dp.h"
 #include "fedbundle/fit.h"
+#include "fedbundle/ledger.h"
 
 static double
 now(void)
@@ -103,8 +104,12 @@ main(int argc, char **argv)
 	struct fb_release_layout layout;
 	fb_train_release_layout(&cfg, ds->n_items, ds->n_bundles, &layout);
 	size_t dim = layout.len;
+	struct fb_ledger *l = NULL;
 	struct fb_dp *dp = NULL;
-	err = fb_dp_open(&dp, &dpc, ledger, true, dim, 0);
+	err = fb_ledger_open(&l, ledger, true);
+	if (err == FB_OK) {
+		err = fb_dp_open(&dp, &dpc, l, dim, 0);
+	}
 	if (err == FB_OK) {
 		err = fb_fit(ds, &cfg, dp, &model, &P, NULL, NULL, &dp_res);
 	}
@@ -156,6 +161,7 @@ main(int argc, char **argv)
 	unlink(ledger);
 	free(release);
 	fb_dp_close(dp);
+	fb_ledger_close(l);
 	fb_model_finish(&model);
 	fb_matrix_finish(&P);
 	fb_dataset_destroy(ds);

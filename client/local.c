@@ -266,15 +266,21 @@ out:
 	return err;
 }
 
-// User-level DP: the DP state of this round (the client's ledger and
-// budget from its policy, the plan's q, clip and sigma). Refuses (out) a
-// round whose releases would not all fit in the budget, before any.
+// User-level DP: the DP state of this round over the client's ledger
+// (which it holds, locked, for its whole life), with the budget from its
+// policy and the plan's q, clip and sigma. Refuses (out) a round whose
+// releases would not all fit in the budget, before any.
 static fb_err
 open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 		const struct fb_wire_round_config *c, uint32_t steps,
-		uint64_t ledger_count, struct fb_dp **dp,
-		struct node_round *out)
+		uint64_t ledger_count, struct fb_ledger *ledger,
+		struct fb_dp **dp, struct node_round *out)
 {
+	if (ledger == NULL) {
+		return fb_errorf(FB_ESTATE,
+				"%s: the privacy ledger is not open",
+				pol->ledger);
+	}
 	struct fb_dp_config d;
 	fb_dp_config_defaults(&d);
 	d.mode = FB_DP_USER;
@@ -293,10 +299,7 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	struct fb_release_layout layout;
 	fb_train_release_layout(&tc, ds->n_items, ds->n_bundles, &layout);
 	size_t dim = layout.len;
-	// The ledger may be created only by a client whose state has never
-	// recorded a release (state.h): otherwise a missing ledger is an error.
-	bool create = ledger_count == 0;
-	fb_err err = fb_dp_open(dp, &d, pol->ledger, create, dim, steps);
+	fb_err err = fb_dp_open(dp, &d, ledger, dim, steps);
 	if (err == FB_EINVAL) {
 		// A plan the sampler or the accountant cannot honour.
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED, "%s",
@@ -306,20 +309,17 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	if (err != FB_OK) {
 		return err;
 	}
-	struct fb_ledger *l = NULL;
+	// Whether all the round's releases fit, asked of an accountant
+	// replayed from the same (held) ledger.
 	struct fb_acct *acct = NULL;
 	bool exceed = false;
-	err = fb_ledger_open(&l, pol->ledger, false);
-	if (err == FB_OK) {
-		err = fb_ledger_accountant(l, d.accountant, &acct);
-	}
+	err = fb_ledger_accountant(ledger, d.accountant, &acct);
 	if (err == FB_OK) {
 		err = fb_acct_would_exceed(acct, d.q,
 				fb_dp_sigma_accounted(*dp), steps, d.epsilon,
 				d.delta, &exceed);
 	}
 	fb_acct_destroy(acct);
-	fb_ledger_close(l);
 	if (err != FB_OK) {
 		fb_dp_close(*dp);
 		*dp = NULL;
@@ -471,8 +471,9 @@ node_work_finish(struct node_work *w)
 
 fb_err
 node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
-		struct node_state *st, const struct fb_wire_plan *plan,
-		uint32_t round, struct node_work *work, struct node_round *out)
+		struct node_state *st, struct fb_ledger *ledger,
+		const struct fb_wire_plan *plan, uint32_t round,
+		struct node_work *work, struct node_round *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->epsilon = INFINITY;
@@ -523,7 +524,8 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 					    : c->local_epochs *
 					(uint32_t)ceil(1.0 / c->sampling_rate);
 	if (c->granularity == FB_WIRE_GRAN_USER) {
-		err = open_dp(pol, ds, c, steps, st->ledger_count, &dp, out);
+		err = open_dp(pol, ds, c, steps, st->ledger_count, ledger, &dp,
+				out);
 		if (err != FB_OK || out->refuse) {
 			goto out;
 		}

@@ -67,17 +67,21 @@ struct node_work {
 // Frees w's model and trainer; NULL-safe.
 void node_work_finish(struct node_work *w);
 
+struct fb_ledger;
+
 // Handles a decoded TRAIN plan for round. On success either out->refuse is
 // set (nothing was trained, nothing released) or out->update holds the
 // UPDATE message (the caller seals, sends and frees it), st->P holds the
 // trained user factors and st->global the received model. The workspace
 // work (NULL: a temporary one) is reused and kept for the next round.
-// Errors (FB_ENOMEM, FB_EIO writing the ledger...) mean nothing may be
-// sent.
+// ledger is the client's privacy ledger, open for appending (the caller
+// holds it, node.h); a user-level round checks its budget on it and
+// appends its releases to it. Errors (FB_ENOMEM, FB_EIO writing the
+// ledger...) mean nothing may be sent.
 fb_err node_local_round(const struct node_policy *pol,
 		const struct fb_dataset *ds, struct node_state *st,
-		const struct fb_wire_plan *plan, uint32_t round,
-		struct node_work *work, struct node_round *out);
+		struct fb_ledger *ledger, const struct fb_wire_plan *plan,
+		uint32_t round, struct node_work *work, struct node_round *out);
 
 // Evaluates st->P with st->global on the test split of ds (Recall@20 and
 // NDCG@20 sums and the number of users), as fb_fit_evaluate does.

@@ -145,7 +145,7 @@ static int
 cmd_run(const struct node_policy *pol)
 {
 	struct node n;
-	fb_err err = node_open(&n, pol, false);
+	fb_err err = node_open(&n, pol, NODE_RUN);
 	if (err != FB_OK) {
 		node_close(&n);
 		return fail("cannot start", err);
@@ -162,7 +162,7 @@ static int
 cmd_eval(const struct node_policy *pol, int json)
 {
 	struct node n;
-	fb_err err = node_open(&n, pol, true);
+	fb_err err = node_open(&n, pol, NODE_READ);
 	double recall = 0, ndcg = 0;
 	uint32_t users = 0;
 	if (err == FB_OK) {
@@ -194,7 +194,7 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 		return usage_error("%s", "--user ID is required");
 	}
 	struct node n;
-	fb_err err = node_open(&n, pol, true);
+	fb_err err = node_open(&n, pol, NODE_READ);
 	if (err == FB_OK &&
 			(n.st.global.dim == 0 ||
 					n.st.P.rows != n.ds->n_users)) {

@@ -2,7 +2,9 @@
 // every message of it opened; any refusal, sealed ERROR, timeout or reply
 // on another connection drops it (§4.4, §5.1); the round counts as
 // completed only when its ACK was opened; the state file is rewritten
-// only after that, with the ledger anchor of that moment.
+// only after that, with the ledger anchor of that moment, read from the
+// ledger handle the node holds (locked) from open to close.
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <sodium.h>
@@ -10,11 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/fsutil.h"
 #include "fedbundle/handshake.h"
+#include "fedbundle/ledger.h"
 #include "fedbundle/log.h"
 #include "fedbundle/transport.h"
 #include "fedbundle/wire.h"
@@ -58,9 +62,9 @@ jitter(uint32_t ms)
 }
 
 // What node_open and node_open_with share once the identity, the pinned
-// key and the dataset are there: the state and the ledger check.
+// key and the dataset are there: the state and the ledger.
 static fb_err
-open_state(struct node *n, bool need_state)
+open_state(struct node *n, enum node_use use)
 {
 	const struct node_policy *pol = n->pol;
 	fb_err err = fb_mkdir_p(pol->state_dir);
@@ -74,7 +78,7 @@ open_state(struct node *n, bool need_state)
 	if (err != FB_OK) {
 		return err;
 	}
-	if (!found && need_state) {
+	if (!found && use == NODE_READ) {
 		return fb_errorf(FB_ESTATE,
 				"%s: no client state yet (run the "
 				"client first)",
@@ -85,20 +89,28 @@ open_state(struct node *n, bool need_state)
 				"%s: state of %zu users, the dataset has %u",
 				n->state_path, n->st.P.rows, n->ds->n_users);
 	}
-	bool exists = false;
-	err = node_state_check_ledger(&n->st, pol->ledger, &exists);
-	if (err != FB_OK) {
-		return err;
+	// A missing ledger is left NULL for the check below, unless a client
+	// that trains may create it: only one whose state has never recorded
+	// a release (state.h). A training client holds it until node_close.
+	bool missing = access(pol->ledger, F_OK) != 0 && errno == ENOENT;
+	if (use == NODE_RUN && (!missing || n->st.ledger_count == 0)) {
+		err = fb_ledger_open(&n->ledger, pol->ledger,
+				n->st.ledger_count == 0);
+	} else if (!missing) {
+		err = fb_ledger_open_read(&n->ledger, pol->ledger);
 	}
-	if (!found) {
+	if (err == FB_OK) {
+		err = node_state_check_ledger(&n->st, n->ledger, pol->ledger);
+	}
+	if (err == FB_OK && !found) {
 		// A first start: anchor whatever ledger is already there.
-		err = node_state_anchor(&n->st, pol->ledger);
+		node_state_anchor(&n->st, n->ledger);
 	}
 	return err;
 }
 
 fb_err
-node_open(struct node *n, const struct node_policy *pol, bool need_state)
+node_open(struct node *n, const struct node_policy *pol, enum node_use use)
 {
 	memset(n, 0, sizeof(*n));
 	n->pol = pol;
@@ -113,7 +125,7 @@ node_open(struct node *n, const struct node_policy *pol, bool need_state)
 	if (err != FB_OK) {
 		return err;
 	}
-	return open_state(n, need_state);
+	return open_state(n, use);
 }
 
 fb_err
@@ -128,7 +140,7 @@ node_open_with(struct node *n, const struct node_policy *pol,
 	n->server = *server;
 	n->ds = ds;
 	n->ds_borrowed = true;
-	return open_state(n, false);
+	return open_state(n, NODE_RUN);
 }
 
 void
@@ -141,6 +153,8 @@ node_close(struct node *n)
 	memset(&n->pending, 0, sizeof(n->pending));
 	node_work_finish(&n->work); // before the dataset its trainer reads
 	node_state_finish(&n->st);
+	fb_ledger_close(n->ledger); // releases its lock
+	n->ledger = NULL;
 	if (!n->ds_borrowed) {
 		fb_dataset_destroy(n->ds);
 	}
@@ -651,10 +665,8 @@ static fb_err
 save_state(struct node *n)
 {
 	double cpu0 = node_cpu_s();
-	fb_err err = node_state_anchor(&n->st, n->pol->ledger);
-	if (err == FB_OK) {
-		err = node_state_save(&n->st, n->state_path);
-	}
+	node_state_anchor(&n->st, n->ledger);
+	fb_err err = node_state_save(&n->st, n->state_path);
 	n->cpu.save += node_cpu_s() - cpu0;
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "cannot write the state: %s",
@@ -865,8 +877,8 @@ poll_once(struct node *n, struct node_conn *c)
 				"training",
 				round, gran[plan.config.granularity],
 				(double)FB_SEALED_LEN(blen) / 1e6);
-		err = node_local_round(n->pol, n->ds, &n->st, &plan, round,
-				n->keep_global ? &n->work : NULL, &res);
+		err = node_local_round(n->pol, n->ds, &n->st, n->ledger, &plan,
+				round, n->keep_global ? &n->work : NULL, &res);
 	}
 	fb_msg_free(reply); // the plan's tensors are not needed any more
 	if (!n->keep_global) {

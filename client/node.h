@@ -8,8 +8,10 @@
 // jitter (100 ms doubling to 5 s). An UPDATE whose ACK did not arrive
 // is offered again, the same bytes, before anything else (§6.1). The
 // state is written after every acknowledged round; the privacy ledger is
-// written before an UPDATE exists. Logs round ids, sizes, epsilon, loss
-// and CPU seconds per stage, never user data.
+// written before an UPDATE exists. A client that trains holds its ledger
+// open and locked from node_open to node_close, so a second client (or
+// `fedbundle train`) on the same ledger is refused at start. Logs round
+// ids, sizes, epsilon, loss and CPU seconds per stage, never user data.
 // Thread-safety: one thread.
 #ifndef FB_CLIENT_NODE_H
 #define FB_CLIENT_NODE_H
@@ -27,6 +29,11 @@ struct node {
 	struct fb_peer_key server;
 	struct fb_dataset *ds;
 	struct node_state st;
+	// The privacy ledger: open for appending and locked for a client
+	// that trains (NODE_RUN), read-only for one that only reads
+	// (NODE_READ); NULL if there is none (yet). Anchors and budget checks
+	// read it here, never through a second open.
+	struct fb_ledger *ledger;
 	char state_path[NODE_PATH_MAX + 32];
 	bool ds_borrowed; // ds belongs to the caller (node_open_with)
 	// Keep the received global model in st and the training workspace in
@@ -53,21 +60,35 @@ struct node {
 	struct node_cpu cpu; // this round's open, decode, seal and save
 };
 
-// Loads the identity, the pinned key, the dataset and the state, and
-// checks the privacy ledger against the state's anchor (refusing a
-// missing or altered ledger). FB_EIO/FB_EFORMAT/FB_EINVAL with a detail.
-fb_err node_open(
-		struct node *n, const struct node_policy *pol, bool need_state);
+// What a node is opened for.
+enum node_use {
+	// Training (fedbundle-client run): the state may be new; the ledger
+	// is opened for appending and locked until node_close (created if
+	// the state has never recorded a release, state.h).
+	NODE_RUN,
+	// Reading (eval, recommend): the state must exist; the ledger is
+	// read without the lock, so this works while a client trains.
+	NODE_READ,
+};
 
-// Like node_open() without need_state, for a client whose files are
-// already in memory (a simulation): takes id, copies server, borrows ds
-// (which must outlive n). The state and ledger still live in pol's
-// state_dir and ledger. On failure id is destroyed by node_close().
+// Loads the identity, the pinned key, the dataset and the state, opens
+// the privacy ledger for use and checks it against the state's anchor
+// (refusing a missing or altered ledger). FB_EIO/FB_EFORMAT/FB_EINVAL
+// with a detail; FB_ESTATE, naming the ledger, if NODE_RUN finds it held
+// by another process. On failure the caller still calls node_close().
+fb_err node_open(struct node *n, const struct node_policy *pol,
+		enum node_use use);
+
+// Like node_open() with NODE_RUN, for a client whose files are already in
+// memory (a simulation): takes id, copies server, borrows ds (which must
+// outlive n). The state and ledger still live in pol's state_dir and
+// ledger. On failure id is destroyed by node_close().
 fb_err node_open_with(struct node *n, const struct node_policy *pol,
 		struct fb_identity *id, const struct fb_peer_key *server,
 		struct fb_dataset *ds);
 
-// Frees what node_open loaded; NULL-safe.
+// Frees what node_open loaded and closes the ledger (releasing its
+// lock); NULL-safe.
 void node_close(struct node *n);
 
 // The connection of a client to the aggregator: its dialer, the session

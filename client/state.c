@@ -210,10 +210,10 @@ node_state_load(struct node_state *st, const char *path, bool *found)
 }
 
 fb_err
-node_state_check_ledger(const struct node_state *st, const char *ledger_path,
-		bool *exists)
+node_state_check_ledger(const struct node_state *st, const struct fb_ledger *l,
+		const char *ledger_path)
 {
-	if (access(ledger_path, F_OK) != 0 && errno == ENOENT) {
+	if (l == NULL) {
 		if (st->ledger_count > 0) {
 			return fb_errorf(FB_EIO,
 					"%s: the privacy ledger is missing, but "
@@ -222,42 +222,27 @@ node_state_check_ledger(const struct node_state *st, const char *ledger_path,
 					ledger_path,
 					(unsigned long long)st->ledger_count);
 		}
-		*exists = false;
 		return FB_OK;
 	}
-	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, ledger_path, false);
 	// A count of 0 anchors nothing (every ledger starts at the genesis
 	// hash); a client without a state file has a zeroed head here.
-	if (err == FB_OK && st->ledger_count > 0) {
-		err = fb_ledger_check_anchor(
+	if (st->ledger_count > 0) {
+		return fb_ledger_check_anchor(
 				l, (size_t)st->ledger_count, st->ledger_head);
 	}
-	fb_ledger_close(l);
-	if (err != FB_OK) {
-		return err;
-	}
-	*exists = true;
 	return FB_OK;
 }
 
-fb_err
-node_state_anchor(struct node_state *st, const char *ledger_path)
+void
+node_state_anchor(struct node_state *st, const struct fb_ledger *l)
 {
-	if (access(ledger_path, F_OK) != 0 && errno == ENOENT) {
+	if (l == NULL) {
 		// The head of an empty ledger (ledger.h): its genesis hash.
 		static const char genesis[] = "fedbundle-ledger-v1";
 		st->ledger_count = 0;
 		fb_hash_buf(genesis, sizeof(genesis) - 1, st->ledger_head);
-		return FB_OK;
-	}
-	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, ledger_path, false);
-	if (err != FB_OK) {
-		return err;
+		return;
 	}
 	st->ledger_count = fb_ledger_count(l);
 	fb_ledger_head(l, st->ledger_head);
-	fb_ledger_close(l);
-	return FB_OK;
 }

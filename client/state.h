@@ -39,14 +39,16 @@ fb_err node_state_load(struct node_state *st, const char *path, bool *found);
 // Writes *st to path atomically. FB_EIO.
 fb_err node_state_save(const struct node_state *st, const char *path);
 
-// Checks the ledger at ledger_path against the anchor of st: FB_EIO if it
-// is missing while the anchor counts entries, FB_EFORMAT if it is corrupt
-// or entries were removed or replaced. A missing ledger with a zero
-// anchor is fine (*exists false).
-fb_err node_state_check_ledger(const struct node_state *st,
-		const char *ledger_path, bool *exists);
+struct fb_ledger;
 
-// Sets the anchor of st from the ledger now (count 0 if it does not exist).
-fb_err node_state_anchor(struct node_state *st, const char *ledger_path);
+// Checks the open ledger l (NULL: there is none at ledger_path) against
+// the anchor of st: FB_EIO if it is missing while the anchor counts
+// entries, FB_EFORMAT if entries were removed or replaced. A missing
+// ledger with a zero anchor is fine. ledger_path names it in the errors.
+fb_err node_state_check_ledger(const struct node_state *st,
+		const struct fb_ledger *l, const char *ledger_path);
+
+// Sets the anchor of st from the open ledger l now (count 0 if NULL).
+void node_state_anchor(struct node_state *st, const struct fb_ledger *l);
 
 #endif

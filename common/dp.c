@@ -14,7 +14,7 @@
 
 struct fb_dp {
 	struct fb_dp_config cfg;
-	struct fb_ledger *ledger;
+	struct fb_ledger *ledger; // the caller's, locked (dp.h)
 	struct fb_acct *acct;
 	struct fb_noise *noise;
 	size_t dim;
@@ -206,7 +206,6 @@ fb_dp_close(struct fb_dp *dp)
 	if (dp == NULL) {
 		return;
 	}
-	fb_ledger_close(dp->ledger);
 	fb_acct_destroy(dp->acct);
 	fb_noise_destroy(dp->noise);
 	free(dp);
@@ -230,8 +229,7 @@ fb_dp_grid_for(double std, double clip)
 
 fb_err
 fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
-		const char *ledger_path, bool create_ledger, size_t dim,
-		uint64_t planned_steps)
+		struct fb_ledger *ledger, size_t dim, uint64_t planned_steps)
 {
 	fb_err err = fb_dp_config_check(cfg);
 	if (err != FB_OK) {
@@ -302,11 +300,8 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				dp->cfg.granularity_log2);
 		goto fail;
 	}
-	err = fb_ledger_open(&dp->ledger, ledger_path, create_ledger);
-	if (err == FB_OK) {
-		err = fb_ledger_accountant(
-				dp->ledger, cfg->accountant, &dp->acct);
-	}
+	dp->ledger = ledger;
+	err = fb_ledger_accountant(dp->ledger, cfg->accountant, &dp->acct);
 	if (err != FB_OK) {
 		goto fail;
 	}

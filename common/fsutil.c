@@ -138,8 +138,8 @@ fb_atomic_write(struct fb_atomic_file *f, const void *buf, size_t len)
 	return FB_OK;
 }
 
-static fb_err
-fsync_dir_of(const char *path)
+fb_err
+fb_fsync_dir_of(const char *path)
 {
 	char *copy = strdup(path);
 	if (copy == NULL) {
@@ -191,7 +191,7 @@ fb_atomic_commit(struct fb_atomic_file *f)
 				strerror(errno));
 		goto fail;
 	}
-	err = fsync_dir_of(f->path);
+	err = fb_fsync_dir_of(f->path);
 	free(f->path);
 	free(f->tmp_path);
 	memset(f, 0, sizeof(*f));

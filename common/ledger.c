@@ -4,12 +4,17 @@
 // in-memory ledger never holds an entry the disk might not have. Lines are
 // parsed with the strict config parser, so a hand-edited line with an
 // extra, missing-type or misspelt field is refused like a bad config.
+// An appending handle holds flock(LOCK_EX) on its open file description
+// from before it reads the file until it is closed: what it replayed is
+// the whole ledger for as long as it may append. Read-only handles take
+// no lock, never write, and read a snapshot.
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +30,7 @@
 
 struct fb_ledger {
 	char *path;
-	int fd;
+	int fd; // open for appending and locked; -1 for a read-only handle
 	struct fb_ledger_entry *entries;
 	uint8_t (*heads)[FB_HASH_LEN]; // heads[k] = hash after k entries
 	size_t n;
@@ -238,8 +243,148 @@ fb_ledger_close(struct fb_ledger *l)
 	free(l);
 }
 
-fb_err
-fb_ledger_open(struct fb_ledger **out, const char *path, bool create)
+// A missing ledger: an error unless the caller may create it.
+static fb_err
+missing(const char *path, int errnum)
+{
+	return fb_errorf(FB_EIO,
+			"%s: privacy ledger missing (%s): refusing to start "
+			"from zero; restore it or point to the right file",
+			path, strerror(errnum));
+}
+
+// Opens path for reading and appending; an absent file is created (empty,
+// mode 0600) only if create.
+static fb_err
+open_append(const char *path, bool create, int *out)
+{
+	int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+	int fd = open(path, flags);
+	if (fd < 0 && errno == ENOENT && create) {
+		// O_EXCL: of two creators, one creates the file and the other
+		// opens it (and then finds it locked).
+		fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0) {
+			fb_err err = fb_fsync_dir_of(path);
+			if (err != FB_OK) {
+				close(fd);
+				return err;
+			}
+		} else if (errno == EEXIST) {
+			fd = open(path, flags);
+		}
+	}
+	if (fd < 0 && errno == ENOENT && !create) {
+		return missing(path, errno);
+	}
+	if (fd < 0) {
+		return fb_errorf(FB_EIO, "%s: cannot open for appending: %s",
+				path, strerror(errno));
+	}
+	*out = fd;
+	return FB_OK;
+}
+
+// Takes the one-writer lock of the ledger behind fd. flock belongs to the
+// open file description, so a second open of the same file in this
+// process is refused as well.
+static fb_err
+lock_writer(int fd, const char *path)
+{
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK) {
+			return fb_errorf(FB_ESTATE,
+					"%s: privacy ledger in use: another "
+					"process, or another DP state of this "
+					"process, holds it for appending (one "
+					"writer at a time, or both would spend "
+					"the same budget)",
+					path);
+		}
+		return fb_errorf(FB_EIO, "%s: cannot lock the ledger: %s", path,
+				strerror(errno));
+	}
+	// The lock guards the path only if the path still names this file
+	// (not one renamed over it between the open and the lock).
+	struct stat a, b;
+	if (fstat(fd, &a) != 0 || stat(path, &b) != 0 || a.st_dev != b.st_dev ||
+			a.st_ino != b.st_ino) {
+		return fb_errorf(FB_ESTATE,
+				"%s: the ledger was replaced while being "
+				"opened; try again",
+				path);
+	}
+	return FB_OK;
+}
+
+// Reads the file behind fd from its start into a malloc'd buffer, up to
+// its end (a read-only handle may see an append in progress).
+static fb_err
+read_all(int fd, const char *path, char **out, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		return fb_errorf(FB_EIO, "%s: not a regular file", path);
+	}
+	if ((unsigned long long)st.st_size > MAX_FILE) {
+		return fb_errorf(FB_EFORMAT, "%s: %lld bytes, more than %zu",
+				path, (long long)st.st_size, MAX_FILE);
+	}
+	size_t cap = (size_t)st.st_size;
+	char *buf = malloc(cap + 1);
+	if (buf == NULL) {
+		return FB_ENOMEM;
+	}
+	size_t got = 0;
+	while (got < cap) {
+		ssize_t r = pread(fd, buf + got, cap - got, (off_t)got);
+		if (r < 0 && errno == EINTR) {
+			continue;
+		}
+		if (r < 0) {
+			free(buf);
+			return fb_errorf(FB_EIO, "%s: read failed: %s", path,
+					strerror(errno));
+		}
+		if (r == 0) {
+			break;
+		}
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return FB_OK;
+}
+
+// Verifies every complete line of the file behind fd into l; *end is the
+// length of those lines (anything after is a torn final line).
+static fb_err
+load(struct fb_ledger *l, int fd, size_t *end, size_t *len)
+{
+	char *buf = NULL;
+	fb_err err = read_all(fd, l->path, &buf, len);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t start = 0, lineno = 1;
+	while (err == FB_OK && start < *len) {
+		char *nl = memchr(buf + start, '\n', *len - start);
+		if (nl == NULL) {
+			break; // torn tail, handled by the caller
+		}
+		err = add_line(l, buf + start, (size_t)(nl - (buf + start)),
+				lineno++);
+		start = (size_t)(nl - buf) + 1;
+	}
+	free(buf);
+	*end = start;
+	return err;
+}
+
+// A new, empty handle of path.
+static fb_err
+handle_create(struct fb_ledger **out, const char *path)
 {
 	struct fb_ledger *l = calloc(1, sizeof(*l));
 	if (l == NULL) {
@@ -249,61 +394,82 @@ fb_ledger_open(struct fb_ledger **out, const char *path, bool create)
 	l->path = strdup(path);
 	fb_err err = l->path != NULL ? grow(l) : FB_ENOMEM;
 	if (err != FB_OK) {
-		goto fail;
+		fb_ledger_close(l);
+		return err;
 	}
 	genesis(l->heads[0]);
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		if (errno != ENOENT || !create) {
-			err = fb_errorf(FB_EIO,
-					"%s: privacy ledger missing (%s): refusing "
-					"to start from zero; restore it or point "
-					"to the right file",
-					path, strerror(errno));
-			goto fail;
-		}
-		err = fb_write_file_atomic(path, "", 0, 0600);
-		if (err != FB_OK) {
-			goto fail;
-		}
+	*out = l;
+	return FB_OK;
+}
+
+fb_err
+fb_ledger_open(struct fb_ledger **out, const char *path, bool create)
+{
+	struct fb_ledger *l = NULL;
+	fb_err err = handle_create(&l, path);
+	if (err != FB_OK) {
+		return err;
 	}
-	char *buf = NULL;
-	size_t len = 0;
-	err = fb_read_file(path, MAX_FILE, &buf, &len);
+	// Locked before it is read: no other writer can append after the
+	// replay this handle's budget checks rest on.
+	err = open_append(path, create, &l->fd);
+	if (err == FB_OK) {
+		err = lock_writer(l->fd, path);
+	}
+	size_t end = 0, len = 0;
+	if (err == FB_OK) {
+		err = load(l, l->fd, &end, &len);
+	}
 	if (err != FB_OK) {
 		goto fail;
 	}
-	size_t start = 0, lineno = 1;
-	while (err == FB_OK && start < len) {
-		char *nl = memchr(buf + start, '\n', len - start);
-		if (nl == NULL) {
-			break; // torn tail, handled below
-		}
-		err = add_line(l, buf + start, (size_t)(nl - (buf + start)),
-				lineno++);
-		start = (size_t)(nl - buf) + 1;
-	}
-	free(buf);
-	if (err != FB_OK) {
-		goto fail;
-	}
-	l->fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-	if (l->fd < 0) {
-		err = fb_errorf(FB_EIO, "%s: cannot open for appending: %s",
-				path, strerror(errno));
-		goto fail;
-	}
-	if (start < len) {
+	if (end < len) {
 		fb_log(FB_LOG_WARN,
 				"%s: dropping a torn final entry (%zu bytes) "
 				"left by a crash before it was complete",
-				path, len - start);
-		if (ftruncate(l->fd, (off_t)start) != 0 || fsync(l->fd) != 0) {
+				path, len - end);
+		if (ftruncate(l->fd, (off_t)end) != 0 || fsync(l->fd) != 0) {
 			err = fb_errorf(FB_EIO,
 					"%s: cannot drop torn entry: %s", path,
 					strerror(errno));
 			goto fail;
 		}
+	}
+	*out = l;
+	return FB_OK;
+fail:
+	fb_ledger_close(l);
+	return err;
+}
+
+fb_err
+fb_ledger_open_read(struct fb_ledger **out, const char *path)
+{
+	struct fb_ledger *l = NULL;
+	fb_err err = handle_create(&l, path);
+	if (err != FB_OK) {
+		return err;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno == ENOENT ? missing(path, errno)
+				      : fb_errorf(FB_EIO, "%s: cannot open: %s",
+							path, strerror(errno));
+		goto fail;
+	}
+	size_t end = 0, len = 0;
+	err = load(l, fd, &end, &len);
+	close(fd);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	if (end < len) {
+		// Left for the writer: it is its append in progress, or a
+		// crash's torn line the next appending open drops.
+		fb_log(FB_LOG_WARN,
+				"%s: ignoring an incomplete final entry (%zu "
+				"bytes): an append in progress or a crash",
+				path, len - end);
 	}
 	*out = l;
 	return FB_OK;
@@ -325,6 +491,10 @@ inject_fault(void)
 static fb_err
 append(struct fb_ledger *l, const struct fb_ledger_entry *in, bool sync)
 {
+	if (l->fd < 0) {
+		return fb_errorf(FB_ESTATE, "%s: ledger opened read-only",
+				l->path);
+	}
 	struct fb_ledger_entry e = *in;
 	if (!valid_mode(e.mode) || !(e.q > 0 && e.q <= 1) || !(e.sigma > 0) ||
 			e.steps < 1 || !(e.clip >= 0) ||

@@ -42,17 +42,12 @@ static fb_err
 ledger_anchor(const struct agg_fed *fed, struct agg_ledger_anchor *a)
 {
 	memset(a, 0, sizeof(*a));
-	if (fed->dp == NULL) {
+	if (fed->ledger == NULL) {
 		return FB_OK;
 	}
-	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, fed->ledger_path, false);
-	if (err != FB_OK) {
-		return err;
-	}
-	a->count = fb_ledger_count(l);
-	fb_ledger_head(l, a->head);
-	fb_ledger_close(l);
+	// Read through the handle that holds the ledger (round.h).
+	a->count = fb_ledger_count(fed->ledger);
+	fb_ledger_head(fed->ledger, a->head);
 	return FB_OK;
 }
 

@@ -217,27 +217,28 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	d.sigma = r->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)cfg->accountant;
 	size_t dim = trained_coordinates(fed);
-	bool create = anchor->count == 0;
-	if (!create) {
-		// The ledger must hold at least what the checkpoint saw.
-		struct fb_ledger *l = NULL;
-		fb_err err = fb_ledger_open(&l, fed->ledger_path, false);
-		if (err == FB_OK) {
-			err = fb_ledger_check_anchor(
-					l, anchor->count, anchor->head);
-		}
-		fb_ledger_close(l);
-		if (err != FB_OK) {
-			return fb_errorf(err,
-					"aggregator ledger %s does not match "
-					"the checkpoint (%llu entries): %s",
-					fed->ledger_path,
-					(unsigned long long)anchor->count,
-					fb_last_error(err));
-		}
+	// Locked for the daemon's life before anything reads it; created
+	// only if the checkpoint anchors no entry.
+	fb_err err = fb_ledger_open(
+			&fed->ledger, fed->ledger_path, anchor->count == 0);
+	if (err != FB_OK) {
+		return err;
 	}
-	fb_err err = fb_dp_open(&fed->dp, &d, fed->ledger_path, create, dim,
-			cfg->rounds);
+	// The ledger must hold at least what the checkpoint saw (a count of 0
+	// anchors nothing).
+	if (anchor->count > 0) {
+		err = fb_ledger_check_anchor(
+				fed->ledger, anchor->count, anchor->head);
+	}
+	if (err != FB_OK) {
+		return fb_errorf(err,
+				"aggregator ledger %s does not match the "
+				"checkpoint (%llu entries): %s",
+				fed->ledger_path,
+				(unsigned long long)anchor->count,
+				fb_last_error(err));
+	}
+	err = fb_dp_open(&fed->dp, &d, fed->ledger, dim, cfg->rounds);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -403,6 +404,8 @@ agg_fed_finish(struct agg_fed *fed)
 	fed->rng = NULL;
 	fb_dp_close(fed->dp);
 	fed->dp = NULL;
+	fb_ledger_close(fed->ledger); // releases its lock
+	fed->ledger = NULL;
 }
 
 static bool

@@ -101,7 +101,10 @@ struct agg_fed {
 	struct agg_client *clients;
 	uint32_t n_clients;
 	struct fb_noise *rng; // CSPRNG: client sampling, central noise
-	// Client-level DP (granularity client): the aggregator's ledger.
+	// Client-level DP (granularity client): the aggregator's ledger,
+	// open and locked from agg_fed_init to agg_fed_finish (the daemon's
+	// life), and the DP state over it.
+	struct fb_ledger *ledger;
 	struct fb_dp *dp;
 	char ledger_path[AGG_PATH_MAX + 32];
 	// Schedule.

@@ -58,6 +58,7 @@
 #include "fedbundle/dp.h"
 #include "fedbundle/fit.h"
 #include "fedbundle/fsutil.h"
+#include "fedbundle/ledger.h"
 #include "fedbundle/log.h"
 #include "fedbundle/model.h"
 #include "fedbundle/pretrain.h"
@@ -506,7 +507,7 @@ struct run_info {
 static fb_err
 open_dp(struct fb_dp **dp, const struct args *a, const struct fb_dataset *x,
 		const struct fb_train_config *cfg, const struct canaries *c,
-		const char *ledger)
+		struct fb_ledger *ledger)
 {
 	struct fb_dp_config d;
 	fb_dp_config_defaults(&d);
@@ -521,7 +522,7 @@ open_dp(struct fb_dp **dp, const struct args *a, const struct fb_dataset *x,
 	d.test_no_noise = a->no_noise;
 	struct fb_release_layout L;
 	fb_train_release_layout(cfg, x->n_items, x->n_bundles, &L);
-	return fb_dp_open(dp, &d, ledger, true, L.len,
+	return fb_dp_open(dp, &d, ledger, L.len,
 			fb_fit_dp_steps(cfg->epochs, a->q));
 }
 
@@ -915,6 +916,7 @@ audit_membership(int argc, char **argv)
 	struct fb_dataset *ds = NULL, *x = NULL;
 	struct canaries c = {0};
 	struct fb_dp *dp = NULL;
+	struct fb_ledger *held = NULL; // the run's ledger, under dp
 	struct run_info info = {0};
 	struct verdict v;
 	// The ledger, and the federation's files, are thrown away after the
@@ -968,7 +970,10 @@ audit_membership(int argc, char **argv)
 	} else {
 		char ledger[sizeof(tmp) + 32];
 		snprintf(ledger, sizeof(ledger), "%s/privacy.ledger", tmp);
-		err = open_dp(&dp, &a, x, &cfg, &c, ledger);
+		err = fb_ledger_open(&held, ledger, true);
+		if (err == FB_OK) {
+			err = open_dp(&dp, &a, x, &cfg, &c, held);
+		}
 		if (err == FB_OK && a.mode == MODE_WHITEBOX) {
 			c.in_list = malloc(
 					((size_t)c.m + 1) * sizeof(*c.in_list));
@@ -1021,6 +1026,7 @@ audit_membership(int argc, char **argv)
 	status = v.epsilon_lower > info.epsilon ? 1 : 0;
 out:
 	fb_dp_close(dp);
+	fb_ledger_close(held);
 	if (have_tmp) {
 		sim_remove_tree(tmp);
 	}

@@ -55,6 +55,7 @@
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/envelope.h"
+#include "fedbundle/ledger.h"
 #include "fedbundle/log.h"
 #include "fedbundle/model.h"
 #include "fedbundle/partition.h"
@@ -195,7 +196,8 @@ struct audit {
 	struct fb_model model0;
 	struct fb_matrix P0;
 	char dir[64];     // temporary folder of the audit's (empty) ledger
-	char ledger[128]; // the ledger the fb_dp of a check opens
+	char ledger[128]; // the ledger the fb_dp of a check borrows
+	struct fb_ledger *held;
 	struct pick *picks;
 	uint32_t n_picks;
 };
@@ -661,7 +663,7 @@ open_dp(const struct audit *au, enum fb_dp_mode mode, size_t dim, uint64_t seed,
 	struct fb_dp_config d = au->dpc;
 	d.mode = mode;
 	d.seed = seed;
-	fb_err err = fb_dp_open(dp, &d, au->ledger, true, dim, 1);
+	fb_err err = fb_dp_open(dp, &d, au->held, dim, 1);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -1231,7 +1233,7 @@ run_client_mode(const struct audit *au, struct result *res)
 		struct node_state st = {0};
 		struct node_round out;
 		err = node_local_round(
-				&pol, part[r], &st, &plan, 1, NULL, &out);
+				&pol, part[r], &st, NULL, &plan, 1, NULL, &out);
 		node_state_finish(&st);
 		if (err == FB_OK && out.refuse) {
 			err = fb_errorf(FB_EINVAL,
@@ -1492,6 +1494,10 @@ audit_sensitivity(int argc, char **argv)
 		goto out;
 	}
 	snprintf(au.ledger, sizeof(au.ledger), "%s/ledger", au.dir);
+	if ((err = fb_ledger_open(&au.held, au.ledger, true)) != FB_OK) {
+		rc = fail(err, "cannot create the audit's ledger");
+		goto out;
+	}
 	if ((err = init_model(au.ds, &au.base, &au.model0, &au.P0)) != FB_OK) {
 		rc = fail(err, "cannot initialise the model");
 		goto out;
@@ -1567,6 +1573,7 @@ audit_sensitivity(int argc, char **argv)
 	}
 	rc = ok ? 0 : 1;
 out:
+	fb_ledger_close(au.held);
 	if (au.ledger[0] != '\0') {
 		unlink(au.ledger);
 	}

@@ -2,7 +2,8 @@
 // a privacy ledger: the hash chain is verified entry by entry, an optional
 // anchor (count and head hash recorded elsewhere) detects removed tail
 // entries, and the epsilon spent is recomputed from the entries alone by
-// both accountants.
+// both accountants. It only reads (fb_ledger_open_read), so it works
+// while a client or the aggregator holds the ledger for appending.
 #include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static int
 verify(const char *path, double delta, const char *anchor, int json)
 {
 	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, path, false);
+	fb_err err = fb_ledger_open_read(&l, path);
 	if (err != FB_OK) {
 		if (json) {
 			printf("{\"ok\": false, \"error\": \"%s\"}\n",
@@ -109,7 +110,7 @@ static int
 show(const char *path)
 {
 	struct fb_ledger *l = NULL;
-	fb_err err = fb_ledger_open(&l, path, false);
+	fb_err err = fb_ledger_open_read(&l, path);
 	if (err != FB_OK) {
 		return cli_fail("ledger", err, "cannot read");
 	}

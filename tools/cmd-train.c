@@ -3,7 +3,9 @@
 // Contract (scripts rely on it): with --json the last thing on stdout is
 // one JSON object with at least "recall@20", "ndcg@20", "recall@40",
 // "ndcg@40" (test split, best tune epoch) and "epoch"; progress goes to
-// stderr; --metrics-out appends one JSON line per epoch.
+// stderr; --metrics-out appends one JSON line per epoch. With --dp user it
+// holds its ledger (locked, fb_ledger_open) from before the first release
+// until exit, so a second run or a client on the same ledger is refused.
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "fedbundle/dp.h"
 #include "fedbundle/fit.h"
 #include "fedbundle/fsutil.h"
+#include "fedbundle/ledger.h"
 #include "fedbundle/modelio.h"
 #include "report.h"
 
@@ -373,10 +376,12 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 			res->releases, res->budget_reached ? "true" : "false");
 }
 
+// Opens (and locks) the ledger into *l and the DP state over it into *dp.
 static fb_err
 open_dp(const struct train_args *a, const struct fb_dataset *ds,
 		const struct fb_train_config *cfg,
-		const struct fb_dp_config *dpc, struct fb_dp **dp)
+		const struct fb_dp_config *dpc, struct fb_ledger **l,
+		struct fb_dp **dp)
 {
 	char *ledger = a->ledger != NULL
 			? strdup(a->ledger)
@@ -386,8 +391,11 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	}
 	struct fb_release_layout layout;
 	fb_train_release_layout(cfg, ds->n_items, ds->n_bundles, &layout);
-	fb_err err = fb_dp_open(dp, dpc, ledger, a->new_ledger, layout.len,
-			fb_fit_dp_steps(cfg->epochs, dpc->q));
+	fb_err err = fb_ledger_open(l, ledger, a->new_ledger);
+	if (err == FB_OK) {
+		err = fb_dp_open(dp, dpc, *l, layout.len,
+				fb_fit_dp_steps(cfg->epochs, dpc->q));
+	}
 	if (err == FB_OK && !a->quiet) {
 		double spent = 0;
 		size_t releases = 0;
@@ -435,6 +443,7 @@ cmd_train(int argc, char **argv)
 	struct fb_matrix P = {0};
 	struct fb_fit_result res;
 	struct fb_eval_result pop;
+	struct fb_ledger *ledger = NULL;
 	struct fb_dp *dp = NULL;
 	int status = 1;
 	if (a.metrics != NULL) {
@@ -460,7 +469,7 @@ cmd_train(int argc, char **argv)
 				dpc.mode == FB_DP_NONE ? ", non-private" : "");
 	}
 	if (dpc.mode == FB_DP_USER) {
-		err = open_dp(&a, ds, &cfg, &dpc, &dp);
+		err = open_dp(&a, ds, &cfg, &dpc, &ledger, &dp);
 		if (err != FB_OK) {
 			cli_fail("train", err, "cannot set up privacy");
 			goto out;
@@ -533,6 +542,7 @@ cmd_train(int argc, char **argv)
 	status = 0;
 out:
 	fb_dp_close(dp);
+	fb_ledger_close(ledger); // the lock is held until here
 	if (pr.metrics != NULL) {
 		fclose(pr.metrics);
 	}

@@ -11,6 +11,8 @@
 // model after its round (node.keep_global false), and since one client
 // trains at a time the trainer's per-round buffers exist once. The
 // evaluation reuses one user-representation buffer for every client.
+// Each client holds its own ledger (locked) from its node_open_with to
+// its node_close, so the run needs a file descriptor per client.
 // With --processes the clients are forked before any NNG call and run
 // node_run() against a tcp loopback listener; their rounds then overlap,
 // the aggregator sums updates in arrival order and the run is not
@@ -1300,6 +1302,26 @@ child_main(struct run *R, uint32_t k)
 	return rc;
 }
 
+// In one process every client holds its ledger open (and locked) for the
+// whole run, one descriptor each: raises the soft limit on descriptors,
+// up to the hard one, if k clients and some spare would not fit.
+static void
+raise_fd_limit(uint32_t k)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)k + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want) {
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want
+			? rl.rlim_max
+			: want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		fb_log_errno(FB_LOG_WARN, "cannot raise the %s limit",
+				"descriptor");
+	}
+}
+
 // --processes: fork the clients, run the aggregator on this thread.
 static fb_err
 run_processes(struct run *R, pid_t *pids)
@@ -1577,6 +1599,7 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 		goto out;
 	}
 	R->ev_ok = true;
+	raise_fd_limit(k);
 	for (uint32_t c = 0; c < k && err == FB_OK; c++) {
 		struct client *cl = &R->cl[c];
 		err = node_open_with(&cl->n, &cl->pol, R->ids[c], &R->server_pk,

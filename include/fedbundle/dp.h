@@ -83,18 +83,22 @@ const struct fb_cfg_field *fb_dp_config_fields(size_t *n);
 fb_err fb_dp_config_check(const struct fb_dp_config *cfg);
 
 struct fb_dp;
+struct fb_ledger;
 
-// Opens the DP state of a data owner: the ledger at ledger_path (created
-// only if create_ledger; a missing or corrupt ledger is an error, never a
-// fresh start), the accountant replayed from it, and the noise source.
-// dim is the number of coordinates of every release. If cfg->sigma is 0
-// it is calibrated so that planned_steps releases at rate cfg->q meet
-// (cfg->epsilon, cfg->delta), accounting for the grid's inflation.
+// Opens the DP state of a data owner over its ledger, which the caller
+// opened for appending (fb_ledger_open, so it holds the ledger's one-
+// writer lock) and keeps open until after fb_dp_close(): the accountant
+// is replayed from it, every release is appended to it (nothing else may
+// append to it meanwhile), and the caller may read it (anchors, budget
+// checks). Also opens the noise source. dim is the number of coordinates
+// of every release. If cfg->sigma is 0 it is calibrated so that
+// planned_steps releases at rate cfg->q meet (cfg->epsilon, cfg->delta),
+// accounting for the grid's inflation.
 fb_err fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
-		const char *ledger_path, bool create_ledger, size_t dim,
-		uint64_t planned_steps);
+		struct fb_ledger *ledger, size_t dim, uint64_t planned_steps);
 
-// Closes the ledger and wipes the noise source; NULL is a no-op.
+// Wipes the noise source and frees dp, leaving its ledger to the caller;
+// NULL is a no-op.
 void fb_dp_close(struct fb_dp *dp);
 
 // Step 1 above for `round`: FB_EBUDGET (nothing written) if the release

@@ -42,6 +42,10 @@ void fb_atomic_abort(struct fb_atomic_file *f);
 fb_err fb_write_file_atomic(
 		const char *path, const void *buf, size_t len, mode_t mode);
 
+// Fsyncs the folder that holds path, so that a file just created or
+// renamed there survives a crash. FB_EIO with the path in the detail.
+fb_err fb_fsync_dir_of(const char *path);
+
 // Reads a whole file into a malloc'd buffer (NUL-terminated for
 // convenience; *len excludes the NUL). Refuses files over max_len bytes
 // with FB_EFORMAT. The caller frees *out.

@@ -9,6 +9,12 @@
 // or removing an entry breaks the chain; removing entries at the end is
 // detected by comparing the count and head hash with an anchor kept
 // elsewhere (the client's state file, the aggregator's log).
+// One writer: an appending handle (fb_ledger_open) holds an exclusive lock
+// on the file for its whole life, so a second appending open, by another
+// process or in this one, is refused; each would otherwise replay the
+// ledger and spend the same remaining budget. Readers that never append
+// use fb_ledger_open_read(), which takes no lock, or read through the
+// holder's handle when they run in the holder's process.
 // Thread-safety: a ledger belongs to one thread.
 #ifndef FB_INCLUDE_FEDBUNDLE_LEDGER_H
 #define FB_INCLUDE_FEDBUNDLE_LEDGER_H
@@ -35,20 +41,32 @@ struct fb_ledger_entry {
 
 struct fb_ledger;
 
-// Opens the ledger at path, verifying every entry and the chain. A missing
-// file is created (empty) only if create is true; otherwise, and for a
-// corrupt file, an error names the file and the first bad line. A final
-// line without its newline is a torn append from a crash: the release it
-// guarded never left (appends are fsync'd first), so it is dropped with a
-// warning. The caller destroys *out.
+// Opens the ledger at path for appending: takes its exclusive lock
+// (flock(LOCK_EX), non-blocking, held until fb_ledger_close), then
+// verifies every entry and the chain. FB_ESTATE, naming the file, if
+// another handle (another process, or another DP state of this process)
+// holds the lock; a child forked while the handle is open shares it. A
+// missing file is created (empty, 0600) only if create is true;
+// otherwise, and for a corrupt file, an error names the file and the
+// first bad line. A final line without its newline is a torn append from
+// a crash: the release it guarded never left (appends are fsync'd
+// first), so it is dropped with a warning. The caller closes *out.
 fb_err fb_ledger_open(struct fb_ledger **out, const char *path, bool create);
 
-// Closes the ledger; NULL is a no-op.
+// Opens the ledger at path read-only, without the lock, so it works while
+// a writer holds it: the entries on disk at the time, verified as by
+// fb_ledger_open(); an incomplete final line (an append in progress, or a
+// crash) is ignored and left on disk. A missing file is an error.
+// Appending through the handle fails with FB_ESTATE. The caller closes
+// *out.
+fb_err fb_ledger_open_read(struct fb_ledger **out, const char *path);
+
+// Closes the ledger, releasing its lock; NULL is a no-op.
 void fb_ledger_close(struct fb_ledger *l);
 
 // Appends e (seq and time are filled in), fsyncs, and only then returns
 // FB_OK. On failure nothing was appended (a partial line is truncated
-// away) and the release must not happen.
+// away) and the release must not happen; FB_ESTATE on a read-only handle.
 fb_err fb_ledger_append(struct fb_ledger *l, const struct fb_ledger_entry *e);
 
 // Like fb_ledger_append() but without the fsync: the entry is written

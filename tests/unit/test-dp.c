@@ -3,8 +3,8 @@
 // nothing written), the ledger is written before the noise, the noise has
 // the stated standard deviation on every released coordinate, the
 // accounted multiplier is the added one at user level and allows for the
-// grid at client level, and seeded noise and the test switch say they are
-// not private.
+// grid at client level, seeded noise and the test switch say they are
+// not private, and a DP state borrows its owner's locked ledger.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +40,40 @@ ledger_path(const char *name)
 	return p;
 }
 
+// The ledger of the DP state open_dp() opened (one at a time here).
+static struct fb_ledger *held;
+
+// Opens the ledger at path for appending (as its owner does) and a DP
+// state over it.
+static fb_err
+open_dp(struct fb_dp **dp, const struct fb_dp_config *c, const char *path,
+		bool create, size_t dim, uint64_t steps)
+{
+	fb_err err = fb_ledger_open(&held, path, create);
+	if (err == FB_OK) {
+		err = fb_dp_open(dp, c, held, dim, steps);
+	}
+	if (err != FB_OK) {
+		fb_ledger_close(held);
+		held = NULL;
+	}
+	return err;
+}
+
+static void
+close_dp(struct fb_dp *dp)
+{
+	fb_dp_close(dp);
+	fb_ledger_close(held);
+	held = NULL;
+}
+
 TEST(calibrated_sigma_meets_the_target_and_budget_is_enforced)
 {
 	struct fb_dp_config c = user_config(2.0);
 	char *path = ledger_path("a.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 1000, 50));
+	CHECK_OK(open_dp(&dp, &c, path, true, 1000, 50));
 	CHECK(!fb_dp_is_private(dp));
 	double sa = fb_dp_sigma_accounted(dp), sn = fb_dp_sigma_noise(dp);
 	CHECK(sa > 0 && sn >= sa);
@@ -62,13 +90,13 @@ TEST(calibrated_sigma_meets_the_target_and_budget_is_enforced)
 	CHECK_ERR(fb_dp_begin_release(dp, 51), FB_EBUDGET);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EBUDGET), "would be exceeded");
 	CHECK(fb_dp_releases(dp) == 50);
-	fb_dp_close(dp);
+	close_dp(dp);
 	// The ledger holds exactly those releases, and reopening continues
 	// the count: still no room.
-	CHECK_OK(fb_dp_open(&dp, &c, path, false, 1000, 50));
+	CHECK_OK(open_dp(&dp, &c, path, false, 1000, 50));
 	CHECK(fb_dp_releases(dp) == 50);
 	CHECK_ERR(fb_dp_begin_release(dp, 51), FB_EBUDGET);
-	fb_dp_close(dp);
+	close_dp(dp);
 	free(path);
 }
 
@@ -77,7 +105,7 @@ TEST(missing_ledger_is_refused)
 	struct fb_dp_config c = user_config(8);
 	char *path = ledger_path("missing.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_ERR(fb_dp_open(&dp, &c, path, false, 100, 10), FB_EIO);
+	CHECK_ERR(open_dp(&dp, &c, path, false, 100, 10), FB_EIO);
 	free(path);
 }
 
@@ -90,7 +118,7 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	enum { DIM = 8000 };
 	static int64_t v[DIM];
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, DIM, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, DIM, 0));
 	CHECK_OK(fb_dp_begin_release(dp, 1));
 	CHECK_ERR(fb_dp_noise_i64(dp, v, DIM - 1), FB_EINVAL);
 	for (size_t k = 0; k < DIM; k++) {
@@ -113,16 +141,16 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	// so the multiplier accounted is the one added.
 	CHECK(fb_dp_sigma_accounted(dp) == fb_dp_sigma_noise(dp));
 	CHECK(fb_dp_sigma_noise(dp) == 1.5);
-	fb_dp_close(dp);
+	close_dp(dp);
 	// Client level rounds a float sum: the grid inflates the accounted
 	// sensitivity to C + g sqrt(D).
 	c.mode = FB_DP_CLIENT;
-	CHECK_OK(fb_dp_open(&dp, &c, path, false, DIM, 0));
+	CHECK_OK(open_dp(&dp, &c, path, false, DIM, 0));
 	double g = ldexp(1.0, fb_dp_grid_log2(dp));
 	CHECK_NEAR(fb_dp_sigma_accounted(dp),
 			0.75 / (0.5 + g * sqrt((double)DIM)), 1e-12);
 	CHECK(fb_dp_sigma_accounted(dp) < 1.5);
-	fb_dp_close(dp);
+	close_dp(dp);
 	free(path);
 }
 
@@ -134,12 +162,12 @@ TEST(test_switch_and_the_grid)
 	c.test_no_noise = true;
 	char *path = ledger_path("c.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 4, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, 4, 0));
 	CHECK(!fb_dp_is_private(dp));
 	int64_t v[4] = {1, -2, 3, 0};
 	CHECK_OK(fb_dp_noise_i64(dp, v, 4));
 	CHECK(v[0] == 1 && v[1] == -2 && v[2] == 3 && v[3] == 0);
-	fb_dp_close(dp);
+	close_dp(dp);
 	// The grid follows the noise: 2^26 to 2^27 steps of noise, a clip of
 	// at most 2^31 steps, whatever sigma and the clip.
 	c.test_no_noise = false;
@@ -149,14 +177,14 @@ TEST(test_switch_and_the_grid)
 		for (int j = 0; j < 3; j++) {
 			c.sigma = sigmas[i];
 			c.clip = clips[j];
-			CHECK_OK(fb_dp_open(&dp, &c, path, false, 4, 0));
+			CHECK_OK(open_dp(&dp, &c, path, false, 4, 0));
 			double grid = ldexp(1.0, fb_dp_grid_log2(dp));
 			double steps = c.sigma * c.clip / grid;
 			CHECK(c.clip / grid <= 0x1p31);
 			CHECK(steps <= 0x1p27);
 			// Fewer noise steps only where the clip bounds it.
 			CHECK(steps >= 0x1p26 || c.clip / grid >= 0x1p30);
-			fb_dp_close(dp);
+			close_dp(dp);
 		}
 	}
 	free(path);
@@ -169,7 +197,7 @@ TEST(poisson_sampling_rate)
 	c.q = 0.3;
 	char *path = ledger_path("d.ledger");
 	struct fb_dp *dp = NULL;
-	CHECK_OK(fb_dp_open(&dp, &c, path, true, 10, 0));
+	CHECK_OK(open_dp(&dp, &c, path, true, 10, 0));
 	enum { N = 20000 };
 	static uint32_t cand[N], out[N];
 	for (uint32_t k = 0; k < N; k++) {
@@ -182,7 +210,33 @@ TEST(poisson_sampling_rate)
 	for (uint32_t k = 1; k < m; k++) {
 		CHECK(out[k] > out[k - 1]);
 	}
+	close_dp(dp);
+	free(path);
+}
+
+TEST(dp_state_borrows_the_ledger)
+{
+	struct fb_dp_config c = user_config(8);
+	c.sigma = 1;
+	char *path = ledger_path("e.ledger");
+	struct fb_ledger *l = NULL, *other = NULL;
+	CHECK_OK(fb_ledger_open(&l, path, true));
+	struct fb_dp *dp = NULL;
+	CHECK_OK(fb_dp_open(&dp, &c, l, 10, 0));
+	CHECK_OK(fb_dp_begin_release(dp, 1));
+	// The owner reads its releases through its handle, holds the lock
+	// meanwhile, and keeps the ledger after the DP state is closed.
+	CHECK(fb_ledger_count(l) == 1);
+	CHECK_ERR(fb_ledger_open(&other, path, false), FB_ESTATE);
 	fb_dp_close(dp);
+	CHECK(fb_ledger_count(l) == 1);
+	CHECK_ERR(fb_ledger_open(&other, path, false), FB_ESTATE);
+	CHECK_OK(fb_dp_open(&dp, &c, l, 10, 0));
+	CHECK(fb_dp_releases(dp) == 1);
+	fb_dp_close(dp);
+	fb_ledger_close(l);
+	CHECK_OK(fb_ledger_open(&other, path, false));
+	fb_ledger_close(other);
 	free(path);
 }
 
@@ -198,6 +252,7 @@ main(void)
 	RUN(noise_has_the_stated_std_on_every_coordinate);
 	RUN(test_switch_and_the_grid);
 	RUN(poisson_sampling_rate);
+	RUN(dp_state_borrows_the_ledger);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

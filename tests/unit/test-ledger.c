@@ -1,11 +1,14 @@
 // tests/unit/test-ledger.c: the privacy ledger: entries survive reopening,
 // the chain detects any altered, removed or reordered entry, anchors detect
 // removal at the end, a torn final line is dropped, a failed append leaves
-// nothing behind, and a missing ledger is refused unless creating one.
+// nothing behind, a missing ledger is refused unless creating one, and a
+// ledger has one writer: a second appending open, in this process or in
+// another, is refused while read-only opens go on working.
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fedbundle/fsutil.h"
@@ -226,6 +229,112 @@ TEST(bad_entries_are_refused)
 	free(p);
 }
 
+TEST(second_writer_in_this_process_is_refused)
+{
+	char *p = write_ledger("e.ledger", 2);
+	CHECK(p != NULL);
+	struct fb_ledger *a = NULL, *b = NULL, *r = NULL;
+	CHECK_OK(fb_ledger_open(&a, p, false));
+	// Not even with create, and not through another path to it.
+	CHECK_ERR(fb_ledger_open(&b, p, false), FB_ESTATE);
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), p);
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), "in use");
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), "another process");
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), "another DP state");
+	CHECK_ERR(fb_ledger_open(&b, p, true), FB_ESTATE);
+	char other[80];
+	snprintf(other, sizeof(other), "%s/./e.ledger", dir);
+	CHECK_ERR(fb_ledger_open(&b, other, false), FB_ESTATE);
+	CHECK(b == NULL);
+	// A reader needs no lock and sees what the holder appended.
+	struct fb_ledger_entry e = entry(7, 0.1, 1.3);
+	CHECK_OK(fb_ledger_append(a, &e));
+	CHECK_OK(fb_ledger_open_read(&r, p));
+	CHECK(fb_ledger_count(r) == 3);
+	uint8_t ha[FB_HASH_LEN], hr[FB_HASH_LEN];
+	fb_ledger_head(a, ha);
+	fb_ledger_head(r, hr);
+	CHECK(memcmp(ha, hr, FB_HASH_LEN) == 0);
+	// ... but cannot append.
+	CHECK_ERR(fb_ledger_append(r, &e), FB_ESTATE);
+	CHECK(fb_ledger_count(r) == 3);
+	fb_ledger_close(r);
+	// Once the holder closes, the next writer gets the ledger.
+	fb_ledger_close(a);
+	CHECK_OK(fb_ledger_open(&b, p, false));
+	CHECK(fb_ledger_count(b) == 3);
+	fb_ledger_close(b);
+	free(p);
+}
+
+// In a child: 0 if an appending open of p is refused with the lock's
+// error and a read-only one works, 1 otherwise (or if want_ok and the
+// appending open succeeds: 0).
+static int
+child_open(const char *p, bool want_ok)
+{
+	struct fb_ledger *l = NULL;
+	fb_err err = fb_ledger_open(&l, p, false);
+	fb_ledger_close(l);
+	if (want_ok) {
+		return err == FB_OK ? 0 : 1;
+	}
+	if (err != FB_ESTATE ||
+			strstr(fb_last_error(err), "another process") == NULL) {
+		return 1;
+	}
+	err = fb_ledger_open_read(&l, p);
+	int rc = err == FB_OK && fb_ledger_count(l) == 2 ? 0 : 1;
+	fb_ledger_close(l);
+	return rc;
+}
+
+static int
+in_child(const char *p, bool want_ok)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		_exit(child_open(p, want_ok));
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+		return -1;
+	}
+	return WEXITSTATUS(status);
+}
+
+TEST(writer_in_another_process_is_refused)
+{
+	char *p = write_ledger("f.ledger", 2);
+	CHECK(p != NULL);
+	struct fb_ledger *a = NULL;
+	CHECK_OK(fb_ledger_open(&a, p, false));
+	CHECK(in_child(p, false) == 0);
+	fb_ledger_close(a);
+	CHECK(in_child(p, true) == 0);
+	free(p);
+}
+
+TEST(reader_leaves_a_torn_tail_alone)
+{
+	char *p = write_ledger("g.ledger", 3);
+	CHECK(p != NULL);
+	FILE *f = fopen(p, "a");
+	fputs("{\"seq\":4,\"round\":3,\"mo", f);
+	fclose(f);
+	struct stat before, after;
+	CHECK(stat(p, &before) == 0);
+	struct fb_ledger *l = NULL;
+	CHECK_OK(fb_ledger_open_read(&l, p));
+	CHECK(fb_ledger_count(l) == 3);
+	fb_ledger_close(l);
+	CHECK(stat(p, &after) == 0 && after.st_size == before.st_size);
+	CHECK_ERR(fb_ledger_open_read(&l, "/nonexistent/x.ledger"), FB_EIO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EIO), "missing");
+	free(p);
+}
+
 int
 main(void)
 {
@@ -238,6 +347,9 @@ main(void)
 	RUN(torn_tail_is_dropped_and_chain_continues);
 	RUN(missing_ledger_is_refused_unless_created);
 	RUN(bad_entries_are_refused);
+	RUN(second_writer_in_this_process_is_refused);
+	RUN(writer_in_another_process_is_refused);
+	RUN(reader_leaves_a_torn_tail_alone);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
