@@ -168,6 +168,16 @@ reconnect_max(const struct node *n)
 	return max > reconnect_min(n) ? max : reconnect_min(n);
 }
 
+// NNG's own reconnection (connection attempts while the aggregator is
+// unreachable, which cost it nothing) backs off from the same minimum to
+// at most 1 s, so that a client notices a restarted aggregator within a
+// second; handshakes back off further (backoff()).
+static uint32_t
+transport_reconnect_max(const struct node *n)
+{
+	return reconnect_max(n) < 1000 ? reconnect_max(n) : 1000;
+}
+
 // A session was lost or could not be made (§6.1): the next handshake
 // waits backoff_ms, reconnect_min_ms doubled per failure in a row up to
 // reconnect_max_ms, jittered in node_connect. Only a request that made
@@ -964,7 +974,7 @@ node_conn_open(struct node *n, struct node_conn *c)
 	memset(c, 0, sizeof(*c));
 	c->recv_max = max_plan_len(n);
 	struct fb_dialer_config dc = {n->pol->server_url, c->recv_max,
-			reconnect_min(n), reconnect_max(n)};
+			reconnect_min(n), transport_reconnect_max(n)};
 	fb_err err = fb_dialer_create(&c->d, &dc);
 	if (err != FB_OK) {
 		return err;
@@ -991,7 +1001,7 @@ static void
 redial(struct node *n, struct node_conn *c)
 {
 	struct fb_dialer_config dc = {n->pol->server_url, c->recv_max,
-			reconnect_min(n), reconnect_max(n)};
+			reconnect_min(n), transport_reconnect_max(n)};
 	struct fb_dialer *d = NULL;
 	if (fb_dialer_create(&d, &dc) == FB_OK) {
 		fb_dialer_destroy(c->d);

@@ -44,7 +44,8 @@ struct node_policy {
 	uint32_t give_up_ms; // 0: retry forever
 	// Reconnection backoff (wire-v1 §6.1): the first wait after a lost
 	// session, doubled per failure in a row up to the second, jittered;
-	// 0: 100 and 5000 ms.
+	// 0: 100 and 5000 ms. NNG's connection attempts back off from the
+	// first to at most 1 s.
 	uint32_t reconnect_min_ms;
 	uint32_t reconnect_max_ms;
 	// Set only in memory by a simulation (tools/sim.c), never from the

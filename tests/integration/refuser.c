@@ -96,8 +96,8 @@ on_sealed(struct fb_request *req, const char *mode)
 			reply_sealed(req, FB_WIRE_ACK, h.round_id, buf, len);
 		}
 	} else if (strcmp(mode, "badplan") == 0 && h.type == FB_WIRE_POLL) {
-		struct fb_wire_plan p = {
-				.kind = FB_WIRE_PLAN_WAIT, .retry_after_ms = 100};
+		struct fb_wire_plan p = {.kind = FB_WIRE_PLAN_WAIT,
+				.retry_after_ms = 100};
 		if (fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL) ==
 				FB_OK) {
 			buf[1] = 1; // a reserved byte: it does not decode
@@ -141,9 +141,8 @@ on_plain(struct fb_request *req, struct fb_hs_server *hs, const char *mode,
 		}
 	}
 	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(
-			hs, (uint64_t)((now_s() - t0) * 1000), msg, len, out,
-			sizeof(out), &out_len, &s);
+	fb_err err = fb_hs_server_handle(hs, (uint64_t)((now_s() - t0) * 1000),
+			msg, len, out, sizeof(out), &out_len, &s);
 	if (err == FB_OK && s != NULL) {
 		fb_session_destroy(session);
 		session = s;
@@ -160,7 +159,8 @@ int
 main(int argc, char **argv)
 {
 	if (argc != 7 || sodium_init() < 0) {
-		fprintf(stderr, "usage: refuser URL AGGREGATOR.key ROSTER MODE "
+		fprintf(stderr,
+				"usage: refuser URL AGGREGATOR.key ROSTER MODE "
 				"SECONDS SKIP\n");
 		return 99;
 	}
