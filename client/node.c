@@ -25,8 +25,6 @@
 #include "local.h"
 #include "node.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define CONFIG_SLACK 4096 // room for config fields this client does not know
 
 static volatile sig_atomic_t stop_signal;
@@ -170,16 +168,48 @@ drop_session(struct node_conn *c)
 	c->s = NULL;
 }
 
-static void
-backoff(struct node_conn *c)
+static uint32_t
+reconnect_min(const struct node *n)
 {
-	c->backoff_ms = c->backoff_ms == 0 ? BACKOFF_MIN_MS : c->backoff_ms * 2;
-	if (c->backoff_ms > BACKOFF_MAX_MS) {
-		c->backoff_ms = BACKOFF_MAX_MS;
-	}
+	return n->pol->reconnect_min_ms > 0 ? n->pol->reconnect_min_ms : 100;
 }
 
-// The largest PLAN this client accepts: the catalogue's model at max_dim.
+static uint32_t
+reconnect_max(const struct node *n)
+{
+	uint32_t max = n->pol->reconnect_max_ms > 0 ? n->pol->reconnect_max_ms
+						    : 5000;
+	return max > reconnect_min(n) ? max : reconnect_min(n);
+}
+
+// NNG's own reconnection (connection attempts while the aggregator is
+// unreachable, which cost it nothing) backs off from the same minimum to
+// at most 1 s, so that a client notices a restarted aggregator within a
+// second; handshakes back off further (backoff()).
+static uint32_t
+transport_reconnect_max(const struct node *n)
+{
+	return reconnect_max(n) < 1000 ? reconnect_max(n) : 1000;
+}
+
+// A session was lost or could not be made (§6.1): the next handshake
+// waits backoff_ms, reconnect_min_ms doubled per failure in a row up to
+// reconnect_max_ms, jittered in node_connect. Only a request that made
+// progress (a usable PLAN, an ACK) resets it, never a handshake alone: an
+// aggregator that authenticates the client and then refuses it must not
+// see it come back at once, forever.
+static void
+backoff(const struct node *n, struct node_conn *c)
+{
+	uint64_t next = c->backoff_ms == 0 ? reconnect_min(n)
+					   : 2 * (uint64_t)c->backoff_ms;
+	c->backoff_ms = next > reconnect_max(n) ? reconnect_max(n)
+						: (uint32_t)next;
+}
+
+// The largest PLAN this client accepts: the catalogue's model at max_dim
+// with every configuration field it knows, plus room for fields it does
+// not (wire-v1 §1.4): its receive limit, set before it dials.
 static size_t
 max_plan_len(const struct node *n)
 {
@@ -273,8 +303,11 @@ handshake(struct node *n, struct node_conn *c, bool *fatal)
 			uint16_t r = fb_hs_client_refusal(hs);
 			*fatal = r == FB_WIRE_REASON_UNKNOWN_KEY;
 			err = fb_errorf(FB_EPROTO,
-					"the aggregator refused HELLO: %s",
-					fb_wire_reason_name(r));
+					"the aggregator refused HELLO: %s%s",
+					fb_wire_reason_name(r),
+					*fatal ? ": this client is not "
+						 "enrolled"
+					       : "");
 		}
 		fb_msg_free(reply);
 		reply = NULL;
@@ -303,11 +336,17 @@ handshake(struct node *n, struct node_conn *c, bool *fatal)
 	fb_log(FB_LOG_INFO, "session established with %s (pipe %u)",
 			n->server.name, c->pipe);
 	if (max_msg > c->recv_max) {
-		fb_log(FB_LOG_WARN,
-				"the aggregator announces messages of up to %llu "
-				"bytes, over this client's limit of %zu "
-				"(max_dim): large plans will be dropped",
-				(unsigned long long)max_msg, c->recv_max);
+		// §1.4: a PLAN it cannot receive would close the connection
+		// at every READY poll; it cannot take part.
+		*fatal = true;
+		drop_session(c);
+		return fb_errorf(FB_EPROTO,
+				"the aggregator announces messages of up to "
+				"%llu bytes, over this client's limit of %zu "
+				"(its catalogue at max_dim %u): raise max_dim "
+				"or check the catalogue",
+				(unsigned long long)max_msg, c->recv_max,
+				n->pol->max_dim);
 	}
 	return FB_OK;
 }
@@ -426,6 +465,33 @@ plan_limits(const struct node *n)
 	return lim;
 }
 
+// Tells the aggregator, in a sealed ERROR with reason for round, that
+// its last reply cannot be used (§5.7, §6.1), waits for the ACK and ends
+// the session (§5.1) whatever the answer.
+static void
+report_error(struct node *n, struct node_conn *c, uint32_t round,
+		uint16_t reason, const char *text)
+{
+	struct fb_wire_reason_text e = {.reason = reason};
+	snprintf(e.text, sizeof(e.text), "%s", text);
+	size_t blen = fb_wire_reason_text_len(e.text);
+	struct fb_msg *m = NULL;
+	if (c->s != NULL && alloc_body(&m, blen) == FB_OK &&
+			fb_wire_error_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
+					blen, &e, &blen) == FB_OK) {
+		struct fb_msg *reply = NULL;
+		struct fb_wire_header h;
+		uint8_t *body;
+		if (sealed_call(n, c, m, FB_WIRE_ERROR, round, &reply, &h,
+				    &body, &blen) == FB_OK) {
+			fb_msg_free(reply);
+		}
+		m = NULL; // sealed_call took it
+	}
+	fb_msg_free(m);
+	drop_session(c);
+}
+
 // A POLL with status, its body encoded at FB_ENV_BODY_OFF; NULL when out
 // of memory.
 static struct fb_msg *
@@ -486,6 +552,11 @@ ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 					fb_wire_type_name(h.type));
 		}
 		fb_msg_free(reply);
+		uint16_t bad = err != FB_OK &&
+						(h.type == FB_WIRE_ACK ||
+								h.type == FB_WIRE_PLAN)
+				? FB_WIRE_REASON_MALFORMED
+				: FB_WIRE_REASON_UNEXPECTED;
 		if (err == FB_OK && h.round_id != round) {
 			err = fb_errorf(FB_EPROTO, "an answer for round %u",
 					h.round_id);
@@ -502,7 +573,8 @@ ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 					"round %u: bad answer to the upload "
 					"request: %s",
 					round, fb_last_error(err));
-			drop_session(c);
+			report_error(n, c, round, bad,
+					"bad answer to the upload request");
 			return ASK_FAILED;
 		}
 		if (h.type == FB_WIRE_ACK) {
@@ -735,9 +807,10 @@ finish_round(struct node *n, struct node_conn *c, uint32_t round,
 {
 	bool trained = !res->refuse;
 	if (!answer_round(n, c, round, res)) { // it took res->update
-		backoff(c);
+		backoff(n, c);
 		return NODE_STEP_AGAIN;
 	}
+	c->backoff_ms = 0;                 // acknowledged: progress
 	fb_crashpoint("client.after_ack"); // acknowledged, state not saved
 	n->st.last_completed = round;
 	n->st.rounds_trained += trained;
@@ -808,11 +881,10 @@ poll_once(struct node *n, struct node_conn *c)
 	uint8_t *body;
 	if (sealed_call(n, c, m, FB_WIRE_POLL, n->st.last_completed, &reply, &h,
 			    &body, &blen) != FB_OK) {
-		backoff(c);
+		backoff(n, c);
 		return NODE_STEP_AGAIN;
 	}
 	c->last_ok_ms = now_ms();
-	c->backoff_ms = 0;
 	struct fb_wire_limits lim = plan_limits(n);
 	struct fb_wire_plan plan;
 	double cpu0 = node_cpu_s();
@@ -821,6 +893,13 @@ poll_once(struct node *n, struct node_conn *c)
 			: fb_errorf(FB_EPROTO, "%s instead of PLAN",
 					  fb_wire_type_name(h.type));
 	n->cpu.decode = node_cpu_s() - cpu0;
+	uint16_t bad = err != FB_OK && h.type == FB_WIRE_PLAN
+			? FB_WIRE_REASON_MALFORMED
+			: FB_WIRE_REASON_UNEXPECTED;
+	if (err == FB_OK && plan.kind == FB_WIRE_PLAN_UPLOAD) {
+		err = fb_errorf(FB_EPROTO, "PLAN UPLOAD to a %s poll",
+				n->st.exhausted ? "BUDGET_EXHAUSTED" : "READY");
+	}
 	if (err != FB_OK) {
 		bool critical = h.type == FB_WIRE_PLAN &&
 				has_critical_field(body, blen);
@@ -834,11 +913,20 @@ poll_once(struct node *n, struct node_conn *c)
 					"unknown critical config field");
 			answer_round(n, c, h.round_id, &res);
 		} else {
-			drop_session(c);
-			backoff(c);
+			// §6.1: a PLAN it cannot use is answered, then the
+			// session ends and the client backs off (the same
+			// plan would come again at once).
+			report_error(n, c, h.round_id, bad,
+					bad == FB_WIRE_REASON_MALFORMED
+							? "the PLAN does not "
+							  "decode"
+							: "not a PLAN for this "
+							  "poll");
+			backoff(n, c);
 		}
 		return NODE_STEP_AGAIN;
 	}
+	c->backoff_ms = 0; // a usable PLAN: progress
 	if (plan.kind == FB_WIRE_PLAN_WAIT) {
 		fb_msg_free(reply);
 		uint32_t ms = plan.retry_after_ms < 100 ? 100
@@ -897,8 +985,8 @@ node_conn_open(struct node *n, struct node_conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->recv_max = max_plan_len(n);
-	struct fb_dialer_config dc = {
-			n->pol->server_url, c->recv_max, 100, 1000};
+	struct fb_dialer_config dc = {n->pol->server_url, c->recv_max,
+			reconnect_min(n), transport_reconnect_max(n)};
 	fb_err err = fb_dialer_create(&c->d, &dc);
 	if (err != FB_OK) {
 		return err;
@@ -924,8 +1012,8 @@ node_conn_close(struct node_conn *c)
 static void
 redial(struct node *n, struct node_conn *c)
 {
-	struct fb_dialer_config dc = {
-			n->pol->server_url, c->recv_max, 100, 1000};
+	struct fb_dialer_config dc = {n->pol->server_url, c->recv_max,
+			reconnect_min(n), transport_reconnect_max(n)};
 	struct fb_dialer *d = NULL;
 	if (fb_dialer_create(&d, &dc) == FB_OK) {
 		fb_dialer_destroy(c->d);
@@ -942,13 +1030,15 @@ node_connect(struct node *n, struct node_conn *c)
 {
 	if (c->s == NULL) {
 		if (c->backoff_ms > 0) {
-			sleep_ms(jitter(c->backoff_ms));
+			// Uniform in [backoff/2, backoff] (§6.1).
+			uint32_t half = c->backoff_ms / 2;
+			sleep_ms(c->backoff_ms - half +
+					randombytes_uniform(half + 1));
 		}
 		bool fatal = false;
 		fb_err err = handshake(n, c, &fatal);
 		if (fatal) {
-			fb_log(FB_LOG_ERROR, "%s: this client is not enrolled",
-					fb_last_error(err));
+			fb_log(FB_LOG_ERROR, "%s", fb_last_error(err));
 			return NODE_STEP_FATAL;
 		}
 		if (err != FB_OK) {
@@ -957,10 +1047,11 @@ node_connect(struct node *n, struct node_conn *c)
 			if (err == FB_ETIMEOUT) {
 				redial(n, c);
 			}
-			backoff(c);
+			backoff(n, c);
 			return NODE_STEP_AGAIN;
 		}
-		c->backoff_ms = 0;
+		// Not a reset of the backoff: that needs a request that made
+		// progress (backoff()).
 		c->last_ok_ms = now_ms();
 	}
 	return NODE_STEP_AGAIN;

@@ -5,7 +5,9 @@
 // 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE;
 // DONE keeps the final model and ends. Any refusal, timeout or dropped
 // connection discards the session and starts again after a backoff with
-// jitter (100 ms doubling to 5 s). An UPDATE whose ACK did not arrive
+// jitter (reconnect_min_ms doubling to reconnect_max_ms, reset only by a
+// request that made progress); a PLAN it cannot use is answered with a
+// sealed ERROR first (§6.1). An UPDATE whose ACK did not arrive
 // is offered again, the same bytes, before anything else (§6.1). The
 // state is written after every acknowledged round; the privacy ledger is
 // written before an UPDATE exists. A client that trains holds its ledger

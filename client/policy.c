@@ -72,6 +72,12 @@ static const struct fb_cfg_field fields[] = {
 		{"give_up_ms", FB_CFG_U32, P(give_up_ms), 0, 864e5,
 				.help = "stop after this long without reaching "
 					"the aggregator (0: never)"},
+		{"reconnect_min_ms", FB_CFG_U32, P(reconnect_min_ms), 10, 6e4,
+				.help = "first wait before a new handshake "
+					"after a failure (doubles per failure)"},
+		{"reconnect_max_ms", FB_CFG_U32, P(reconnect_max_ms), 10, 36e5,
+				.help = "longest wait between handshake "
+					"attempts"},
 };
 #undef S
 #undef P
@@ -96,6 +102,8 @@ node_policy_defaults(struct node_policy *p)
 	p->seed = 1;
 	p->request_timeout_ms = 60000;
 	p->give_up_ms = 120000;
+	p->reconnect_min_ms = 100;
+	p->reconnect_max_ms = 5000;
 }
 
 static fb_err
@@ -129,6 +137,12 @@ node_policy_load(struct node_policy *p, const char *path)
 				"number of users releases are normalised by; "
 				"declare it, e.g. your user count rounded up)",
 				path);
+	}
+	if (c.reconnect_min_ms > c.reconnect_max_ms) {
+		return fb_errorf(FB_EINVAL,
+				"%s: reconnect_min_ms (%u) is above "
+				"reconnect_max_ms (%u)",
+				path, c.reconnect_min_ms, c.reconnect_max_ms);
 	}
 	if (c.data_dir[0] == '\0' || c.server_url[0] == '\0' ||
 			c.server_key[0] == '\0' || c.key[0] == '\0') {

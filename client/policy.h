@@ -42,6 +42,12 @@ struct node_policy {
 	uint64_t seed; // training randomness only (noise is a CSPRNG)
 	uint32_t request_timeout_ms;
 	uint32_t give_up_ms; // 0: retry forever
+	// Reconnection backoff (wire-v1 §6.1): the first wait after a lost
+	// session, doubled per failure in a row up to the second, jittered;
+	// 0: 100 and 5000 ms. NNG's connection attempts back off from the
+	// first to at most 1 s.
+	uint32_t reconnect_min_ms;
+	uint32_t reconnect_max_ms;
 	// Set only in memory by a simulation (tools/sim.c), never from the
 	// file: user-level DP noise and sampling from a seeded generator
 	// (keyed by noise_seed and the ledger's length), a reproducible run

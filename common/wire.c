@@ -96,6 +96,7 @@ fb_wire_reason_name(uint16_t reason)
 					"unsupported-field",
 			[FB_WIRE_REASON_SHUTTING_DOWN] = "shutting-down",
 			[FB_WIRE_REASON_INTERNAL] = "internal",
+			[FB_WIRE_REASON_WRONG_CONNECTION] = "wrong-connection",
 	};
 	if (reason < sizeof(names) / sizeof(names[0])) {
 		return names[reason];

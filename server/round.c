@@ -814,8 +814,15 @@ current_participant(struct agg_fed *fed, struct agg_client *cl,
 						round_id <= fed->earlier_life)) {
 			// Committed, abandoned or never reached: §6.3. A
 			// round of an earlier life is closed too (an update
-			// resent after the aggregator restarted, §6.1).
-			if (is_update) {
+			// resent after the aggregator restarted, §6.1). An
+			// update counted in a committed round (last_round is
+			// checkpointed) is a duplicate, not late: it was used.
+			if (is_update && cl->last_round == round_id) {
+				ack(out, FB_WIRE_ACK_REJECTED,
+						FB_WIRE_REASON_DUPLICATE,
+						"already counted; the round "
+						"is committed");
+			} else if (is_update) {
 				fed->st.late++;
 				ack(out, FB_WIRE_ACK_LATE, FB_WIRE_REASON_LATE,
 						"the round is closed");

@@ -1,6 +1,7 @@
 // server/serve.c: see serve.h. The order of checks on a sealed request is
-// §4.4's: peek the header and session id, find the session, check it came
-// on the session's pipe (§1.6), open (seq, then tag); only an opened body
+// §4.4's: peek the header and session id, check the version is one spoken,
+// find the session, check it came on the session's pipe (§1.6) and has its
+// version, open (seq, then tag); only an opened body
 // reaches a decoder, and only a decoded body reaches the round logic.
 // Until a message opened, its header is a claim: logs of a refusal before
 // that name no type and no round.
@@ -340,6 +341,12 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 				fb_last_error(FB_EPROTO));
 		return;
 	}
+	if (ph.ver < FB_WIRE_VERSION_MIN || ph.ver > FB_WIRE_VERSION_MAX) {
+		refused_plain(srv, req, "a sealed message", NULL, ph.round_id,
+				FB_WIRE_REASON_UNSUPPORTED_VERSION,
+				"a version this server does not speak");
+		return;
+	}
 	struct agg_session *e = agg_sessions_find(&srv->sessions, sid);
 	if (e == NULL) {
 		refused_plain(srv, req, "a sealed message", NULL, ph.round_id,
@@ -350,11 +357,17 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	if (e->pipe != pipe) {
 		// The session id is no proof: name no client.
 		refused_plain(srv, req, "a sealed message", NULL, ph.round_id,
-				FB_WIRE_REASON_UNKNOWN_SESSION,
-				"session used on another connection");
+				FB_WIRE_REASON_WRONG_CONNECTION,
+				"session of another connection");
 		return;
 	}
 	const char *peer = srv->fed->clients[e->client].name;
+	if (ph.ver != fb_session_version(e->s)) {
+		refused_plain(srv, req, "a sealed message", peer, ph.round_id,
+				FB_WIRE_REASON_UNSUPPORTED_VERSION,
+				"not the session's version");
+		return;
+	}
 	double t0 = mono_s();
 	struct fb_wire_header h;
 	uint8_t *body = NULL;

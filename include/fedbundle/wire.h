@@ -83,6 +83,7 @@ enum fb_wire_reason {
 	FB_WIRE_REASON_UNSUPPORTED_FIELD = 19,
 	FB_WIRE_REASON_SHUTTING_DOWN = 20,
 	FB_WIRE_REASON_INTERNAL = 21,
+	FB_WIRE_REASON_WRONG_CONNECTION = 22, // session of another connection
 };
 
 // A static lower-case name such as "unknown-key"; "unknown" if not known.

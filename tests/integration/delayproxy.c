@@ -7,8 +7,12 @@
 // With CUT_BYTES, the first connection whose client has sent that many
 // bytes is cut there: the first CUT_BYTES reach the target, then both
 // sides are closed (a connection lost in the middle of an upload, for
-// test-fed-resend.sh); later connections are left alone.
-// usage: delayproxy LISTEN_IP PORT TARGET_IP TARGET_PORT DELAY_MS [CUT_BYTES]
+// test-fed-resend.sh); later connections are left alone. With rCUT_BYTES
+// (an 'r' before the number) the client's bytes all pass, but the first
+// reply the target starts after the client has sent CUT_BYTES is dropped
+// and both sides are closed (an ACK lost on its way back).
+// usage: delayproxy LISTEN_IP PORT TARGET_IP TARGET_PORT DELAY_MS
+//        [[r]CUT_BYTES]
 // Runs until killed. Test-only code: blocking connect and writes.
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +52,7 @@ struct conn {
 };
 
 static uint64_t cut_at; // CUT_BYTES; 0 once used (or not given)
+static bool cut_reply;  // rCUT_BYTES: cut the reply instead
 
 static struct conn conns[MAX_CONNS];
 
@@ -96,12 +101,17 @@ main(int argc, char **argv)
 	if (argc != 6 && argc != 7) {
 		fprintf(stderr,
 				"usage: delayproxy LISTEN_IP PORT TARGET_IP "
-				"TARGET_PORT DELAY_MS [CUT_BYTES]\n");
+				"TARGET_PORT DELAY_MS [[r]CUT_BYTES]\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	uint64_t delay = strtoull(argv[5], NULL, 10);
-	cut_at = argc == 7 ? strtoull(argv[6], NULL, 10) : 0;
+	if (argc == 7 && argv[6][0] == 'r') {
+		cut_reply = true;
+		cut_at = strtoull(argv[6] + 1, NULL, 10);
+	} else {
+		cut_at = argc == 7 ? strtoull(argv[6], NULL, 10) : 0;
+	}
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 	int one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -208,7 +218,19 @@ main(int argc, char **argv)
 						s->head->due_ms <= now) {
 					struct chunk *q = s->head;
 					size_t off = 0, len = q->len;
-					if (k == 0 && cut_at > 0 &&
+					if (k == 1 && cut_reply && cut_at > 0 &&
+							c->up >= cut_at) {
+						fprintf(stderr,
+								"delayproxy: reply "
+								"dropped after %llu "
+								"bytes up\n",
+								(unsigned long long)
+										c->up);
+						cut_at = 0;
+						dead = true;
+						len = 0;
+					} else if (k == 0 && !cut_reply &&
+							cut_at > 0 &&
 							c->up + len >= cut_at) {
 						len = (size_t)(cut_at - c->up);
 						cut_at = 0;

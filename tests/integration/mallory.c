@@ -9,6 +9,10 @@
 //      and a POLL cut below the envelope's 48 bytes   -> malformed
 //   5. a well-sealed UPDATE for a round not offered   -> sealed ERROR
 //                                                        wrong-round
+// and, in the session of 2, its next POLL with header version 2
+// (-> unsupported-version), then on a second connection
+// (-> wrong-connection), then unchanged on its own (-> a PLAN: the
+// refusals left the session as it was),
 // then it declines the round politely (REFUSE -> ACK) and pauses, so the
 // honest clients' rounds go on. Prints TAP; exit 0 if every attack was
 // refused as the spec says.
@@ -93,19 +97,25 @@ report(bool ok, const char *what)
 }
 
 static struct fb_msg *
-send_bytes(const uint8_t *buf, size_t len)
+send_bytes_via(struct fb_dialer *d, const uint8_t *buf, size_t len)
 {
 	struct fb_msg *m = NULL, *reply = NULL;
 	if (fb_msg_alloc(&m, len) != FB_OK) {
 		return NULL;
 	}
 	memcpy(fb_msg_data(m), buf, len);
-	fb_err err = fb_dialer_call_take(dialer, m, 10000, &reply);
+	fb_err err = fb_dialer_call_take(d, m, 10000, &reply);
 	if (err != FB_OK) {
 		printf("# no reply: %s\n", fb_last_error(err));
 		return NULL;
 	}
 	return reply;
+}
+
+static struct fb_msg *
+send_bytes(const uint8_t *buf, size_t len)
+{
+	return send_bytes_via(dialer, buf, len);
 }
 
 // The reason of a plaintext ERROR, 0 if the message is not one.
@@ -1165,6 +1175,41 @@ main(int argc, char **argv)
 	struct fb_msg *r = send_bytes(first, first_len);
 	report(plain_reason(r) == FB_WIRE_REASON_REPLAY,
 			"replayed POLL refused with replay");
+	fb_msg_free(r);
+
+	// 2b. The next POLL with another header version, then on another
+	// connection, then as sealed on the session's own connection: the
+	// refusals changed nothing at the aggregator (§4.4), so it opens.
+	uint8_t next[64];
+	size_t next_len = sealed_poll(s, next, FB_WIRE_POLL_READY, 0);
+	uint8_t bent[64];
+	memcpy(bent, next, next_len);
+	bent[2] = 2;
+	r = next_len > 0 ? send_bytes(bent, next_len) : NULL;
+	printf("# POLL with header version 2: %s\n",
+			fb_wire_reason_name(plain_reason(r)));
+	report(plain_reason(r) == FB_WIRE_REASON_UNSUPPORTED_VERSION,
+			"sealed POLL of another version refused with "
+			"unsupported-version");
+	fb_msg_free(r);
+	struct fb_dialer *other = NULL;
+	r = fb_dialer_create(&other, &dc) == FB_OK
+			? send_bytes_via(other, next, next_len)
+			: NULL;
+	printf("# POLL on another connection: %s\n",
+			fb_wire_reason_name(plain_reason(r)));
+	report(plain_reason(r) == FB_WIRE_REASON_WRONG_CONNECTION,
+			"session used on another connection refused with "
+			"wrong-connection");
+	fb_msg_free(r);
+	fb_dialer_destroy(other);
+	r = send_bytes(next, next_len);
+	struct fb_wire_header nh;
+	uint8_t *nbody;
+	size_t nblen;
+	report(open_reply(s, r, &nh, &nbody, &nblen) == FB_WIRE_PLAN,
+			"after those refusals the session still serves its "
+			"connection");
 	fb_msg_free(r);
 
 	// 3. A tampered UPDATE (the same session: the server's counter did

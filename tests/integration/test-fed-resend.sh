@@ -8,6 +8,9 @@
 # every round must commit with both updates, and retailer 1's privacy
 # ledger must hold exactly local_steps releases per round: a client that
 # trained the round again would have spent its budget twice.
+# Part 2: retailer 1 alone, its first ACK dropped on the way back, so its
+# round commits before it offers the copy again: the answer must be ACK
+# rejected duplicate (counted and used), not late.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
@@ -39,4 +42,33 @@ for r in 1 2 3; do
 done
 check "retailer-1 trained round 1 once" test "$(grep -c "round 1: plan received" "$WORK/client-1.err")" = 1
 check "retailer-1's ledger verifies" quiet "$FB_TOOL" ledger verify "$WORK/state-1/privacy.ledger"
+
+# Part 2: the UPDATE arrives and is counted, its ACK is lost, and the
+# round commits before the copy is offered again (retailer 1 alone, so
+# the round commits as soon as its update is in). The resend must be told
+# the truth (§6.3): ACK rejected duplicate, the update was counted and
+# used; not ACK late, which says it was not used.
+mv "$WORK/metrics.jsonl" "$WORK/metrics-1.jsonl"
+rm -rf "$WORK"/checkpoint "$WORK"/state-*
+grep retailer-1 "$WORK/roster.txt" >"$WORK/roster-1.txt"
+mv "$WORK/roster-1.txt" "$WORK/roster.txt"
+server_config 2 1 30000 '{"granularity": "user", "q": 0.5, "local_steps": 4,
+ "target_epsilon": 8, "delta": 1e-5, "clip": 1.0}'
+CLIENT_URL="tcp://127.0.0.1:$((PORT + 2))" hard_policy 1 '"epsilon": 8, "delta": 1e-5'
+"$FB_DELAYPROXY" 127.0.0.1 $((PORT + 2)) 127.0.0.1 "$PORT" 0 r400000 2>"$WORK/proxy-2.err" &
+PIDS+=("$!")
+start_server .2
+start_client 1 .2
+wait_exit "$SERVER_PID" 120
+check "part 2: the aggregator finished" test "$RC" = 0
+wait_exit "${CLIENT_PID[1]}" 30
+check "part 2: the client finished" test "$RC" = 0
+check "part 2: the proxy dropped the ACK of round 1" grep -q "reply dropped after" "$WORK/proxy-2.err"
+check "part 2: round 1 committed with the update" test -n \
+	"$(grep '"round": 1, "status": "committed", .*"updates": 1,' "$WORK/metrics.jsonl")"
+check "part 2: the update was offered again" grep -q "round 1: its ACK did not arrive: offering the same update again" "$WORK/client-1.2.err"
+grep "round 1:" "$WORK/client-1.2.err" | sed 's/^/# /'
+check "part 2: the resend was answered rejected (duplicate)" grep -q "round 1: .*update 0.00 MB rejected (duplicate)" "$WORK/client-1.2.err"
+check "part 2: never late" test -z "$(grep "round 1: .* late" "$WORK/client-1.2.err")"
+check "part 2: 4 releases in round 1" test "$(ledger_rounds "$WORK/state-1/privacy.ledger" 1)" = 4
 finish

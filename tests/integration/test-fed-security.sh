@@ -2,8 +2,9 @@
 # tests/integration/test-fed-security.sh: a running aggregator with 4
 # honest clients and `mallory`, an enrolled client that misbehaves on
 # purpose (tests/integration/mallory.c): a HELLO with an unenrolled key, a
-# replayed sealed POLL, an UPDATE with a flipped byte, truncated messages
-# and a well-sealed UPDATE for a round it was not offered. Each must be
+# replayed sealed POLL, a sealed POLL of another version and one on another
+# connection than its session's, an UPDATE with a flipped byte, truncated
+# messages and a well-sealed UPDATE for a round it was not offered. Each must be
 # refused with its reason code, the aggregator's log must name each
 # refusal (a message that did not open only by its connection), the run
 # must finish, and nothing may change: every round counts
@@ -54,6 +55,10 @@ check "log names the replay, on mallory's connection" grep -q \
 check "log names the tampered and the truncated UPDATE, on mallory's connection" test \
 	"$(grep -c "refused a sealed message on mallory's connection (pipe [0-9]*): auth-failed" "$log")" -eq 2
 check "log names the message below the envelope" grep -q "refused a sealed message from pipe [0-9]*: malformed" "$log"
+check "log names the other version by its connection only" grep -q \
+	"refused a sealed message from pipe [0-9]*: unsupported-version" "$log"
+check "log names a session used on another connection by that connection only" grep -q \
+	"refused a sealed message from pipe [0-9]*: wrong-connection" "$log"
 check "no log line names the type or round of a message that did not open" test -z \
 	"$(grep -E "refused (POLL|UPDATE|REFUSE|ERROR) .*: (replay|auth-failed|unknown-session)" "$log")"
 check "log names the wrong round" grep -q "refused UPDATE from mallory (round [0-9]*): wrong-round" "$log"

@@ -11,8 +11,11 @@
 // header and trust lifts it, a started message and an unauthenticated
 // connection each have a deadline, the cap closes the oldest idle
 // connection, strikes close a connection after its reply, and a peer that
-// is not SP is refused.
+// is not SP is refused. And the framing of §1.9 byte by byte, over tcp://
+// and ipc://, as an implementation without NNG would send and read it.
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -659,6 +662,168 @@ TEST(strikes_close_the_connection_after_the_reply)
 	fb_listener_destroy(g.l);
 }
 
+// ---- the SP framing of wire-v1 §1.9, byte by byte ----
+
+// A raw TCP connection to 127.0.0.1:port, or -1.
+static int
+tcp_connect(int port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+			.sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+// A TCP port that was free a moment ago.
+static int
+free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	int port = -1;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+			getsockname(fd, (struct sockaddr *)&a, &al) == 0) {
+		port = ntohs(a.sin_port);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	return port;
+}
+
+// Reads exactly n bytes within 5 s; false on EOF, error or time-out.
+static bool
+read_exactly(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+	double t0 = now_s();
+	while (got < n && now_s() - t0 < 5) {
+		struct pollfd p = {fd, POLLIN, 0};
+		if (poll(&p, 1, 100) <= 0) {
+			continue;
+		}
+		ssize_t r = recv(fd, buf + got, n - got, 0);
+		if (r <= 0) {
+			return false;
+		}
+		got += (size_t)r;
+	}
+	return got == n;
+}
+
+// One request frame: [01 over ipc] u64 BE length | bt | body, sent whole.
+static bool
+send_frame(int fd, bool ipc, const uint8_t *bt, size_t bt_len, const char *body)
+{
+	uint8_t f[128];
+	size_t k = 0, n = strlen(body);
+	uint64_t len = bt_len + n;
+	if (ipc) {
+		f[k++] = 1;
+	}
+	for (int i = 7; i >= 0; i--) {
+		f[k++] = (uint8_t)(len >> (8 * i));
+	}
+	memcpy(f + k, bt, bt_len);
+	memcpy(f + k + bt_len, body, n);
+	k += bt_len + n;
+	return send(fd, f, k, MSG_NOSIGNAL) == (ssize_t)k;
+}
+
+// The reply frame to a request (bt, body) must be exactly
+// [01] u64 BE (bt_len + body_len) | bt | body: rep0 echoes the backtrace.
+static bool
+reply_is(int fd, bool ipc, const uint8_t *bt, size_t bt_len, const char *body)
+{
+	uint8_t want[128], got[128];
+	size_t k = 0, n = strlen(body);
+	uint64_t len = bt_len + n;
+	if (ipc) {
+		want[k++] = 1;
+	}
+	for (int i = 7; i >= 0; i--) {
+		want[k++] = (uint8_t)(len >> (8 * i));
+	}
+	memcpy(want + k, bt, bt_len);
+	memcpy(want + k + bt_len, body, n);
+	k += bt_len + n;
+	return read_exactly(fd, got, k) && memcmp(got, want, k) == 0;
+}
+
+// Speaks SP to the listener with raw sockets as wire-v1 §1.9 says, on one
+// URL (port > 0: tcp://127.0.0.1:port; else ipc:// in the test folder).
+static void
+raw_sp_exchange(int port)
+{
+	bool ipc = port <= 0;
+	char tcp_url[64];
+	snprintf(tcp_url, sizeof(tcp_url), "tcp://127.0.0.1:%d", port);
+	if (ipc) {
+		make_url("sp");
+	}
+	const char *urls[] = {ipc ? url : tcp_url};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 4096};
+	struct gate g = {0};
+	CHECK_OK(fb_listener_create(&g.l, &lc));
+	pthread_t owner;
+	pthread_create(&owner, NULL, gate_owner, &g);
+	int fd = ipc ? raw_connect(0, NULL, 0) : tcp_connect(port);
+	CHECK(fd >= 0);
+	// The listener speaks first: rep0's SP header, 00 'S' 'P' 00 0031 0000.
+	static const uint8_t rep0[8] = {0, 'S', 'P', 0, 0, 0x31, 0, 0};
+	static const uint8_t req0[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+	uint8_t head[8];
+	CHECK(read_exactly(fd, head, 8) && memcmp(head, rep0, 8) == 0);
+	CHECK(send(fd, req0, 8, MSG_NOSIGNAL) == 8);
+	// A request id with bit 31 set, echoed before the reply.
+	static const uint8_t id1[4] = {0x80, 0x00, 0x00, 0x2a};
+	CHECK(send_frame(fd, ipc, id1, 4, "hello"));
+	CHECK(reply_is(fd, ipc, id1, 4, "hello"));
+	// Any id (the listener does not check they increase), and a
+	// backtrace of two words (a device's hop, then the id): both echoed.
+	static const uint8_t bt2[8] = {0, 0, 0, 7, 0xf1, 0x23, 0x45, 0x67};
+	CHECK(send_frame(fd, ipc, bt2, 8, "hop"));
+	CHECK(reply_is(fd, ipc, bt2, 8, "hop"));
+	// No word with bit 31 set (within 8 hops): not req0; closed.
+	static const uint8_t noid[4] = {0x00, 0x00, 0x00, 0x2b};
+	CHECK(send_frame(fd, ipc, noid, 4, "x"));
+	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	close(fd);
+	// A peer announcing another protocol (rep0 itself, 0x0031) is closed.
+	fd = ipc ? raw_connect(0, NULL, 0) : tcp_connect(port);
+	CHECK(fd >= 0 && read_exactly(fd, head, 8));
+	CHECK(send(fd, rep0, 8, MSG_NOSIGNAL) == 8);
+	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	close(fd);
+	atomic_store(&g.stop, 1);
+	pthread_join(owner, NULL);
+	struct fb_listener_stats st;
+	fb_listener_stats(g.l, &st);
+	CHECK(atomic_load(&g.answered) == 2);
+	CHECK(st.closed[FB_LISTENER_CLOSE_PROTOCOL] == 2);
+	fb_listener_destroy(g.l);
+}
+
+TEST(sp_framing_byte_by_byte_over_tcp)
+{
+	int port = free_port();
+	CHECK(port > 0);
+	raw_sp_exchange(port);
+}
+
+TEST(sp_framing_byte_by_byte_over_ipc)
+{
+	raw_sp_exchange(0);
+}
+
 int
 main(void)
 {
@@ -678,6 +843,8 @@ main(void)
 	RUN(announced_frame_over_the_limit_is_cut_at_once);
 	RUN(cap_closes_the_oldest_idle_connection);
 	RUN(strikes_close_the_connection_after_the_reply);
+	RUN(sp_framing_byte_by_byte_over_tcp);
+	RUN(sp_framing_byte_by_byte_over_ipc);
 	fb_transport_fini();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -586,6 +586,133 @@ TEST(upload_vectors)
 	CHECK(dp.n_tensors == 0);
 }
 
+// The other answers a client meets (§5.2, §5.3, §5.6), sealed after the
+// upload vectors, numbering continued: the ACK that answers POLL UPLOAD
+// instead of PLAN UPLOAD, PLAN WAIT, a PLAN TRAIN with every optional
+// training field (0x0010-0x0019) and the attribute tensor, a PLAN TRAIN
+// that asks for i32 updates, and PLAN DONE with the final model.
+static const float plan_m[4] = {0.25f, 0.5f, -0.75f, 1.0f};
+static const float done_v[6] = {0.75f, -0.5f, 1.25f, 2.5f, -1.0f, 0.25f};
+static const float done_w[4] = {1.5f, -0.75f, 0.5f, 0.0625f};
+
+static struct fb_wire_plan
+opts_plan(void)
+{
+	struct fb_wire_plan p = expected_plan();
+	p.deadline_ms = 300000;
+	p.config.has_train_opts = true;
+	p.config.train = (struct fb_wire_train_opts){
+			.item_view = false,
+			.use_attrs = true,
+			.user_item_view = false,
+			.batch_users = 256,
+			.lr_user = 0.025,
+			.optimizer = FB_WIRE_OPT_SGD,
+			.init_std = 0.01,
+			.bias = true,
+			.train_items = false,
+			.bundle_rank = 1,
+	};
+	p.n_tensors = 3;
+	p.tensors[2] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ATTR_PROJ,
+			FB_WIRE_DTYPE_F32, 0, 2, 2, plan_m};
+	return p;
+}
+
+static struct fb_wire_plan
+i32_plan(void)
+{
+	struct fb_wire_plan p = expected_plan();
+	p.config.granularity = FB_WIRE_GRAN_CLIENT;
+	p.config.sampling_rate = 1.0;
+	p.config.noise_multiplier = 0.0;
+	p.config.report_eval = false;
+	p.config.update_dtype = FB_WIRE_DTYPE_I32;
+	p.config.update_exp = -10;
+	return p;
+}
+
+TEST(more_answer_vectors)
+{
+	// The answer to poll-upload.hex when the first copy was counted.
+	struct fb_wire_ack a = {.status = FB_WIRE_ACK_REJECTED,
+			.reason = FB_WIRE_REASON_DUPLICATE};
+	strcpy(a.text, "already counted");
+	size_t len;
+	CHECK_OK(fb_wire_ack_encode(body_buf, sizeof(body_buf), &a, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("ack-upload.hex",
+			"ACK (round 1, rejected duplicate: the answer to POLL "
+			"UPLOAD\n# when the update was counted already)",
+			"§5.2, §5.6", false, FB_WIRE_ACK, 1, body_buf, len,
+			file_msg, &p);
+	struct fb_wire_ack da;
+	CHECK_OK(fb_wire_ack_decode(&da, p, n));
+	CHECK(da.status == FB_WIRE_ACK_REJECTED &&
+			da.reason == FB_WIRE_REASON_DUPLICATE);
+	CHECK(strcmp(da.text, "already counted") == 0);
+
+	struct fb_wire_plan plan = {
+			.kind = FB_WIRE_PLAN_WAIT, .retry_after_ms = 500};
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	n = sealed_vector("plan-wait.hex",
+			"PLAN (WAIT, round 1: poll again in 500 ms)", "§5.3",
+			false, FB_WIRE_PLAN, 1, body_buf, len, file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.kind == FB_WIRE_PLAN_WAIT && d.retry_after_ms == 500);
+	CHECK(d.deadline_ms == 0 && d.n_tensors == 0);
+
+	plan = opts_plan();
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	n = sealed_vector("plan-opts.hex",
+			"PLAN (TRAIN, round 2: every optional training field, "
+			"V, W and M)",
+			"§5.3, §5.3.1", false, FB_WIRE_PLAN, 2, body_buf, len,
+			file_msg, &p);
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	const struct fb_wire_train_opts *o = &d.config.train;
+	CHECK(d.kind == FB_WIRE_PLAN_TRAIN && d.config.has_train_opts);
+	CHECK(!o->item_view && o->use_attrs && !o->user_item_view);
+	CHECK(o->batch_users == 256 && o->lr_user == 0.025);
+	CHECK(o->optimizer == FB_WIRE_OPT_SGD && o->init_std == 0.01);
+	CHECK(o->bias && !o->train_items && o->bundle_rank == 1);
+	CHECK(d.n_tensors == 3 && d.tensors[2].id == FB_WIRE_TENSOR_ATTR_PROJ);
+	CHECK(memcmp(d.tensors[2].data, plan_m, sizeof(plan_m)) == 0);
+
+	plan = i32_plan();
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	n = sealed_vector("plan-i32.hex",
+			"PLAN (TRAIN, round 3: client-level DP, i32 updates "
+			"with exp -10)",
+			"§5.3, §5.3.1, §5.8", false, FB_WIRE_PLAN, 3, body_buf,
+			len, file_msg, &p);
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.config.granularity == FB_WIRE_GRAN_CLIENT);
+	CHECK(d.config.update_dtype == FB_WIRE_DTYPE_I32);
+	CHECK(d.config.update_exp == -10 && !d.config.has_train_opts);
+	CHECK(d.config.train.item_view && d.config.train.batch_users == 512);
+
+	plan = (struct fb_wire_plan){.kind = FB_WIRE_PLAN_DONE, .n_tensors = 2};
+	plan.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, 3, 2, done_v};
+	plan.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_F32, 0, 2, 2, done_w};
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	n = sealed_vector("plan-done.hex",
+			"PLAN (DONE, round 3: the final model)", "§5.3", false,
+			FB_WIRE_PLAN, 3, body_buf, len, file_msg, &p);
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.kind == FB_WIRE_PLAN_DONE && d.n_tensors == 2);
+	CHECK(d.retry_after_ms == 0 && d.deadline_ms == 0);
+	CHECK(memcmp(d.tensors[0].data, done_v, sizeof(done_v)) == 0);
+	CHECK(memcmp(d.tensors[1].data, done_w, sizeof(done_w)) == 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -628,6 +755,7 @@ main(int argc, char **argv)
 	RUN(refuse_vector);
 	RUN(error_vectors);
 	RUN(upload_vectors);
+	RUN(more_answer_vectors);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);
