@@ -22,8 +22,8 @@ source "$(dirname "$0")/lib-hard.sh"
 : "${FB_MALLORY:?set by meson test}"
 
 fed_data 4
-round='{"granularity": "none", "local_epochs": 1}'
-for i in 0 1 2 3; do hard_policy "$i"; done
+round='{"granularity": "none", "local_epochs": 1, "report_eval": true}'
+for i in 0 1 2 3; do hard_policy "$i" '"report_eval": true'; done
 
 # The reference run, without mallory.
 server_config 10 4 20000 "$round" '"min_clients": 4, "public_init": false'
@@ -88,6 +88,8 @@ for r in 1 4 7 10; do
 	b=$(awk -v r="\"round\": $r," 'index($0, r) == 2' "$WORK/metrics.ref.jsonl" |
 		awk -F '"recall@20": ' '{ split($2, x, ","); print x[1] }')
 	echo "# round $r: Recall@20 $a with mallory, $b without"
+	check "round $r: the honest run's Recall@20 is reported" \
+		sh -c "test -n '$a' -a -n '$b'"
 	check "round $r: the honest run's Recall@20 is unchanged" near "$a" "$b" 1e-6
 done
 

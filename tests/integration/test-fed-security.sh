@@ -14,8 +14,8 @@ source "$(dirname "$0")/lib.sh"
 : "${FB_MALLORY:?set by meson test}"
 
 fed_data 4
-round='{"granularity": "none", "local_epochs": 2}'
-for i in 0 1 2 3; do policy "$i"; done
+round='{"granularity": "none", "local_epochs": 2, "report_eval": true}'
+for i in 0 1 2 3; do policy "$i" '"report_eval": true'; done
 
 # The reference run, without mallory.
 server_config 4 4 20000 "$round" '"min_clients": 4'
@@ -71,6 +71,7 @@ for r in 1 2 3 4; do
 	b=$(awk -v r="\"round\": $r," 'index($0, r) == 2' "$WORK/metrics.ref.jsonl" |
 		awk -F '"recall@20": ' '{ split($2, x, ","); print x[1] }')
 	echo "# round $r: Recall@20 $a with mallory, $b without"
+	check "round $r: global metrics reported" sh -c "test -n '$a' -a -n '$b'"
 	check "round $r: global metrics unchanged by mallory" near "$a" "$b" 1e-6
 done
 finish
