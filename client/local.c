@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "evalrelease.h"
 #include "fedbundle/crashpoint.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/envelope.h"
@@ -92,11 +93,13 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				"the policy does not report metrics");
 		return;
 	}
-	if (c->report_eval && c->granularity != FB_WIRE_GRAN_NONE) {
-		// Metric sums are computed from the customers' data: under DP
-		// they may leave only as a noised, accounted release.
+	if (c->report_eval && c->granularity == FB_WIRE_GRAN_CLIENT) {
+		// Metric sums are computed from the retailer's data: under
+		// client-level DP only the aggregator's noise protects it, and
+		// the aggregator does not noise metrics.
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
-				"metrics are not released in private rounds");
+				"metrics are not released in client-level DP "
+				"rounds");
 		return;
 	}
 	if (c->dim > pol->max_dim) {
@@ -309,11 +312,17 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	if (err != FB_OK) {
 		return err;
 	}
-	// Whether all the round's releases fit, asked of an accountant
-	// replayed from the same (held) ledger.
+	// Whether all the round's releases fit (with the metric release, if
+	// the plan asks for metrics), asked of an accountant replayed from the
+	// same (held) ledger.
 	struct fb_acct *acct = NULL;
 	bool exceed = false;
 	err = fb_ledger_accountant(ledger, d.accountant, &acct);
+	if (err == FB_OK && c->report_eval) {
+		struct fb_dp_config e;
+		node_eval_dp_config(pol, &e);
+		err = fb_acct_add(acct, e.q, e.sigma, 1);
+	}
 	if (err == FB_OK) {
 		err = fb_acct_would_exceed(acct, d.q,
 				fb_dp_sigma_accounted(*dp), steps, d.epsilon,
@@ -613,12 +622,32 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	}
 	t0 = mono_s();
 	cpu1 = node_cpu_s();
-	if (c->report_eval) {
-		err = node_local_eval(pol, ds, st, &out->recall_sum,
-				&out->ndcg_sum, &out->eval_users);
+	if (c->report_eval && dp != NULL) {
+		// User-level DP: the metrics are a release of their own.
+		struct node_eval_sums e;
+		err = node_eval_release(pol, ds, st, ledger, round,
+				(uint64_t)out->releases, &e);
 		if (err != FB_OK) {
 			goto out;
 		}
+		out->recall_sum = e.recall_sum;
+		out->ndcg_sum = e.ndcg_sum;
+		out->eval_users = e.users;
+		// What is spent now: the ledger, with both kinds of release.
+		struct fb_acct *acct = NULL;
+		err = fb_ledger_accountant(ledger,
+				(enum fb_acct_kind)pol->accountant, &acct);
+		if (err == FB_OK) {
+			err = fb_acct_epsilon(acct, pol->delta, &out->epsilon);
+			out->releases = fb_ledger_count(ledger);
+		}
+		fb_acct_destroy(acct);
+	} else if (c->report_eval) {
+		err = node_local_eval(pol, ds, st, &out->recall_sum,
+				&out->ndcg_sum, &out->eval_users);
+	}
+	if (err != FB_OK) {
+		goto out;
 	}
 	out->eval_s = mono_s() - t0;
 	out->cpu.eval = node_cpu_s() - cpu1;

@@ -59,7 +59,14 @@ static const struct fb_cfg_field fields[] = {
 					"(bounds the message size)"},
 		{"report_eval", FB_CFG_BOOL, P(report_eval),
 				.help = "allow reporting Recall/NDCG sums (false: "
-					"refuse plans asking for them)"},
+					"refuse plans asking for them); in "
+					"user-level DP rounds they are a noised, "
+					"accounted release of their own"},
+		{"eval_noise_multiplier", FB_CFG_DOUBLE,
+				P(eval_noise_multiplier), 0.5, 1e6,
+				.help = "noise multiplier of that release (noise "
+					"std / 2, the bound of one user's "
+					"contribution)"},
 		{"accountant", FB_CFG_ENUM, P(accountant),
 				.choices = acct_names, .help = "rdp or pld"},
 		{"threads", FB_CFG_U32, P(threads), 1, 64,
@@ -97,6 +104,7 @@ node_policy_defaults(struct node_policy *p)
 	p->max_update_bytes = 0;
 	p->max_dim = 256;
 	p->report_eval = false;
+	p->eval_noise_multiplier = 10;
 	p->accountant = FB_ACCT_PLD;
 	p->threads = 1;
 	p->seed = 1;

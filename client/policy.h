@@ -37,7 +37,10 @@ struct node_policy {
 	uint64_t max_update_bytes; // 0: no limit
 	uint32_t max_dim;
 	bool report_eval; // false: refuse plans that ask for metrics
-	int accountant;   // enum fb_acct_kind
+	// Noise multiplier of the metric release in private rounds
+	// (evalrelease.h): noise std / its L2 bound.
+	double eval_noise_multiplier;
+	int accountant; // enum fb_acct_kind
 	uint32_t threads;
 	uint64_t seed; // training randomness only (noise is a CSPRNG)
 	uint32_t request_timeout_ms;

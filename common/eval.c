@@ -102,8 +102,11 @@ out:
 	return NULL;
 }
 
+// per_user_out (may be NULL) receives the per-user metrics, in user
+// order, for the caller to free.
 static fb_err
-run_eval(struct eval_job *proto_job, int threads, struct fb_eval_result *out)
+run_eval(struct eval_job *proto_job, int threads, struct fb_eval_result *out,
+		struct fb_metrics **per_user_out)
 {
 	double t0 = now_seconds();
 	const struct fb_csr *truth = proto_job->truth;
@@ -182,6 +185,10 @@ run_eval(struct eval_job *proto_job, int threads, struct fb_eval_result *out)
 		}
 		out->n_users = n;
 		out->seconds = now_seconds() - t0;
+		if (per_user_out != NULL) {
+			*per_user_out = per_user;
+			per_user = NULL;
+		}
 	}
 	free(per_user);
 	free(users);
@@ -193,6 +200,17 @@ fb_eval_ranking(const struct fb_matrix *user_reps,
 		const struct fb_matrix *bundle_reps, const struct fb_csr *mask,
 		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
 		int threads, struct fb_eval_result *out)
+{
+	return fb_eval_ranking_users(user_reps, bundle_reps, mask, truth, ks,
+			n_k, threads, out, NULL);
+}
+
+fb_err
+fb_eval_ranking_users(const struct fb_matrix *user_reps,
+		const struct fb_matrix *bundle_reps, const struct fb_csr *mask,
+		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
+		int threads, struct fb_eval_result *out,
+		struct fb_metrics **per_user)
 {
 	struct eval_job job = {0};
 	fb_err err = fb_metrics_init(&job.proto, ks, n_k);
@@ -214,7 +232,7 @@ fb_eval_ranking(const struct fb_matrix *user_reps,
 	job.bundle_reps = bundle_reps;
 	job.mask = mask;
 	job.truth = truth;
-	return run_eval(&job, threads, out);
+	return run_eval(&job, threads, out, per_user);
 }
 
 fb_err
@@ -242,7 +260,7 @@ fb_eval_popularity(const struct fb_csr *train, const struct fb_csr *truth,
 	job.mask = train;
 	job.truth = truth;
 	job.fixed_scores = pop;
-	err = run_eval(&job, 1, out);
+	err = run_eval(&job, 1, out, NULL);
 	free(pop);
 	return err;
 }

@@ -23,6 +23,17 @@ fb_fit_evaluate(const struct fb_dataset *ds, const struct fb_model *model,
 		const struct fb_csr *split, const uint32_t *ks, uint32_t n_k,
 		int threads, struct fb_eval_result *out)
 {
+	return fb_fit_evaluate_users(
+			ds, model, P, opts, split, ks, n_k, threads, out, NULL);
+}
+
+fb_err
+fb_fit_evaluate_users(const struct fb_dataset *ds, const struct fb_model *model,
+		const struct fb_matrix *P, const struct fb_rep_opts *opts,
+		const struct fb_csr *split, const uint32_t *ks, uint32_t n_k,
+		int threads, struct fb_eval_result *out,
+		struct fb_metrics **per_user)
+{
 	struct fb_catalog cat;
 	struct fb_reps reps = {0};
 	struct fb_matrix users = {0};
@@ -37,8 +48,8 @@ fb_fit_evaluate(const struct fb_dataset *ds, const struct fb_model *model,
 	if (err == FB_OK) {
 		fb_reps_compute(&reps, model, &cat);
 		fb_user_reps_compute(&users, P, &ds->ui, &reps);
-		err = fb_eval_ranking(&users, &reps.bundle, &ds->ub_train,
-				split, ks, n_k, threads, out);
+		err = fb_eval_ranking_users(&users, &reps.bundle, &ds->ub_train,
+				split, ks, n_k, threads, out, per_user);
 	}
 	fb_matrix_finish(&users);
 	fb_reps_finish(&reps);

@@ -38,6 +38,16 @@ fb_err fb_eval_ranking(const struct fb_matrix *user_reps,
 		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
 		int threads, struct fb_eval_result *out);
 
+// Like fb_eval_ranking(), and on success *per_user (which the caller
+// frees) holds each evaluated user's own metrics, out->n_users of them, in
+// increasing user order: for releases that must bound each user's
+// contribution (client/evalrelease.c).
+fb_err fb_eval_ranking_users(const struct fb_matrix *user_reps,
+		const struct fb_matrix *bundle_reps, const struct fb_csr *mask,
+		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
+		int threads, struct fb_eval_result *out,
+		struct fb_metrics **per_user);
+
 // The popularity baseline: every user gets the bundles ranked by their
 // number of training interactions (ties to the lower id), training
 // positives masked.

@@ -69,4 +69,12 @@ fb_err fb_fit_evaluate(const struct fb_dataset *ds,
 		const uint32_t *ks, uint32_t n_k, int threads,
 		struct fb_eval_result *out);
 
+// Like fb_fit_evaluate(), and *per_user (the caller frees it) receives
+// each evaluated user's metrics (fb_eval_ranking_users).
+fb_err fb_fit_evaluate_users(const struct fb_dataset *ds,
+		const struct fb_model *model, const struct fb_matrix *P,
+		const struct fb_rep_opts *opts, const struct fb_csr *split,
+		const uint32_t *ks, uint32_t n_k, int threads,
+		struct fb_eval_result *out, struct fb_metrics **per_user);
+
 #endif
