@@ -97,7 +97,7 @@ main(void)
 		for (int r = 0; r < 3; r++) {
 			double t0 = now();
 			fb_err err = fb_acct_calibrate_sigma(
-					kind, q, 14063, 3.0, delta, &s);
+					kind, q, 14063, NULL, 3.0, delta, &s);
 			t[r] = now() - t0;
 			if (err != FB_OK) {
 				fprintf(stderr, "bench: %s\n",

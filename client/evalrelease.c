@@ -26,6 +26,15 @@ node_eval_dp_config(const struct node_policy *pol, struct fb_dp_config *out)
 	out->test_no_noise = pol->test_no_noise;
 }
 
+void
+node_eval_acct_grid(const struct node_policy *pol, struct fb_acct_grid *out)
+{
+	double std = pol->eval_noise_multiplier * NODE_EVAL_CLIP;
+	out->dim = 3;
+	out->noise_steps =
+			std / ldexp(1.0, fb_dp_grid_for(std, NODE_EVAL_CLIP));
+}
+
 // Clamps a noised sum to [0, hi]: post-processing.
 static double
 clamp(double x, double hi)

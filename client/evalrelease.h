@@ -36,8 +36,13 @@ struct node_eval_sums {
 // The DP configuration of the evaluation release under pol (budget,
 // accountant, noise multiplier pol->eval_noise_multiplier, q 1, clip
 // NODE_EVAL_CLIP), for budget checks.
-void node_eval_dp_config(const struct node_policy *pol,
-		struct fb_dp_config *out);
+void node_eval_dp_config(
+		const struct node_policy *pol, struct fb_dp_config *out);
+
+// The release's shape for the accountant: 3 coordinates, and the noise
+// in grid steps of the grid the DP layer chooses for it.
+void node_eval_acct_grid(
+		const struct node_policy *pol, struct fb_acct_grid *out);
 
 // Makes the release for round over ledger (held by the caller): ledger
 // entry first (FB_EBUDGET: nothing computed; FB_EIO: nothing may leave),

@@ -320,13 +320,20 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	err = fb_ledger_accountant(ledger, d.accountant, &acct);
 	if (err == FB_OK && c->report_eval) {
 		struct fb_dp_config e;
+		struct fb_acct_grid eg;
 		node_eval_dp_config(pol, &e);
+		node_eval_acct_grid(pol, &eg);
 		err = fb_acct_add(acct, e.q, e.sigma, 1);
+		if (err == FB_OK) {
+			err = fb_acct_add_grid(acct, &eg, 1);
+		}
 	}
 	if (err == FB_OK) {
+		struct fb_acct_grid g;
+		fb_dp_acct_grid(*dp, &g);
 		err = fb_acct_would_exceed(acct, d.q,
-				fb_dp_sigma_accounted(*dp), steps, d.epsilon,
-				d.delta, &exceed);
+				fb_dp_sigma_accounted(*dp), steps, &g,
+				d.epsilon, d.delta, &exceed);
 	}
 	fb_acct_destroy(acct);
 	if (err != FB_OK) {

@@ -23,6 +23,10 @@ struct fb_acct {
 	uint64_t total_steps;
 	double *rdp;        // RDP only: composed curve over the default orders
 	struct fb_pld *pld; // PLD only: cached composition, NULL when stale
+	// The discrete Gaussian's distance from the continuous one
+	// (fb_acct_add_grid): the epsilon it adds, the part of it (T1) that
+	// multiplies delta, and the log of the tail mass eta.
+	double grid_eps, grid_t1, grid_log_eta;
 };
 
 // --- validation ---
@@ -438,6 +442,60 @@ fb_acct_kind_parse(const char *s, enum fb_acct_kind *out)
 			s != NULL ? s : "");
 }
 
+// --- the fixed-point discrete Gaussian (docs/privacy.md section 3) ---
+
+// The cut of the argument: noise beyond GRID_CUT standard deviations is
+// the tail eta.
+#define GRID_CUT 60.0
+
+// The three terms of steps releases of dim coordinates with noise of s
+// grid steps: t1 = dim / (24 s^2), t2 = dim (c^2 / (24 s^2) + 3
+// exp(-2 pi^2 s^2)) per release, and log eta = log(2 dim) - (c - 1/(2s))^2
+// / 2 per release, all times steps.
+static fb_err
+grid_terms(uint64_t steps, uint64_t dim, double s, double *t1, double *t2,
+		double *log_eta)
+{
+	if (!(s >= 1) || !isfinite(s) || steps == 0 || dim == 0) {
+		return fb_errorf(FB_EINVAL,
+				"grid: %llu releases of %llu coordinates with "
+				"noise of %g grid steps: the noise must be at "
+				"least 1 grid step",
+				(unsigned long long)steps,
+				(unsigned long long)dim, s);
+	}
+	double n = (double)steps * (double)dim;
+	double inv = 1.0 / (24.0 * s * s);
+	*t1 = n * inv;
+	*t2 = n *
+			(GRID_CUT * GRID_CUT * inv +
+					3.0 * exp(-2.0 * M_PI * M_PI * s * s));
+	double c = GRID_CUT - 0.5 / s;
+	*log_eta = log(2.0 * n) - c * c / 2.0;
+	// Round the slack up a little: the sums above are floating point.
+	*t1 *= 1.0 + 1e-12;
+	*t2 *= 1.0 + 1e-12;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_add_grid(struct fb_acct *acct, const struct fb_acct_grid *g,
+		uint64_t steps)
+{
+	double t1 = 0, t2 = 0, le = 0;
+	fb_err err = grid_terms(steps, g->dim, g->noise_steps, &t1, &t2, &le);
+	if (err != FB_OK) {
+		return err;
+	}
+	acct->grid_eps += t1 + t2;
+	acct->grid_t1 += t1;
+	acct->grid_log_eta = log_add(acct->grid_log_eta, le);
+	return FB_OK;
+}
+
+// The relative part of delta kept for the tail term.
+#define GRID_DELTA_SHARE 1e-9
+
 fb_err
 fb_acct_create(struct fb_acct **out, enum fb_acct_kind kind)
 {
@@ -450,6 +508,7 @@ fb_acct_create(struct fb_acct **out, enum fb_acct_kind kind)
 		return FB_ENOMEM;
 	}
 	a->kind = kind;
+	a->grid_log_eta = -INFINITY;
 	if (kind == FB_ACCT_RDP) {
 		size_t n;
 		fb_acct_rdp_orders(&n);
@@ -582,9 +641,8 @@ ensure_pld(struct fb_acct *acct)
 	return fb_pld_create(&acct->pld, acct->entries, acct->n, NULL);
 }
 
-fb_err
-fb_acct_epsilon_order(
-		struct fb_acct *acct, double delta, double *eps, double *order)
+static fb_err
+raw_epsilon(struct fb_acct *acct, double delta, double *eps, double *order)
 {
 	fb_err err = check_delta(delta);
 	if (err != FB_OK) {
@@ -611,14 +669,40 @@ fb_acct_epsilon_order(
 }
 
 fb_err
+fb_acct_epsilon_order(
+		struct fb_acct *acct, double delta, double *eps, double *order)
+{
+	if (acct->grid_eps == 0) {
+		return raw_epsilon(acct, delta, eps, order);
+	}
+	fb_err err = check_delta(delta);
+	if (err != FB_OK) {
+		return err;
+	}
+	// The continuous accountant at delta0 = delta e^-eps_grid (1 - share),
+	// then: eps = eps0 + eps_grid, provided the tail e^(t1 + eps0) eta
+	// fits in share x delta (docs/privacy.md section 3).
+	double delta0 = delta * exp(-acct->grid_eps) * (1.0 - GRID_DELTA_SHARE);
+	double eps0;
+	err = raw_epsilon(acct, delta0, &eps0, order);
+	if (err != FB_OK) {
+		return err;
+	}
+	double tail = acct->grid_t1 + eps0 + acct->grid_log_eta;
+	*eps = tail <= log(GRID_DELTA_SHARE * delta) ? eps0 + acct->grid_eps
+						     : INFINITY;
+	return FB_OK;
+}
+
+fb_err
 fb_acct_epsilon(struct fb_acct *acct, double delta, double *eps)
 {
 	double order;
 	return fb_acct_epsilon_order(acct, delta, eps, &order);
 }
 
-fb_err
-fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
+static fb_err
+raw_delta(struct fb_acct *acct, double eps, double *delta)
 {
 	fb_err err = check_eps_query(eps);
 	if (err != FB_OK) {
@@ -643,11 +727,35 @@ fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
 	return FB_OK;
 }
 
+fb_err
+fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
+{
+	if (acct->grid_eps == 0) {
+		return raw_delta(acct, eps, delta);
+	}
+	fb_err err = check_eps_query(eps);
+	if (err != FB_OK) {
+		return err;
+	}
+	// delta = e^t1 delta_raw(eps - eps_grid) + e^(t1 + eps) eta.
+	double eps0 = eps - acct->grid_eps, d0 = 1.0;
+	if (eps0 >= 0) {
+		err = raw_delta(acct, eps0, &d0);
+		if (err != FB_OK) {
+			return err;
+		}
+	}
+	double d = exp(acct->grid_t1) * d0 +
+			exp(acct->grid_t1 + eps + acct->grid_log_eta);
+	*delta = d < 1.0 ? d : 1.0;
+	return FB_OK;
+}
+
 // A private copy of acct's state (entries and RDP curve, no PLD cache)
 // plus one more entry, as an accountant.
 static fb_err
 clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
-		double sigma, uint64_t steps)
+		double sigma, uint64_t steps, const struct fb_acct_grid *grid)
 {
 	struct fb_acct *c = NULL;
 	fb_err err = fb_acct_create(&c, acct->kind);
@@ -670,7 +778,13 @@ clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
 		fb_acct_rdp_orders(&n);
 		memcpy(c->rdp, acct->rdp, n * sizeof(double));
 	}
+	c->grid_eps = acct->grid_eps;
+	c->grid_t1 = acct->grid_t1;
+	c->grid_log_eta = acct->grid_log_eta;
 	err = fb_acct_add(c, q, sigma, steps);
+	if (err == FB_OK && grid != NULL) {
+		err = fb_acct_add_grid(c, grid, steps);
+	}
 	if (err != FB_OK) {
 		fb_acct_destroy(c);
 		return err;
@@ -681,8 +795,8 @@ clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
 
 fb_err
 fb_acct_would_exceed(struct fb_acct *acct, double q, double sigma,
-		uint64_t steps, double eps_budget, double delta_budget,
-		bool *exceed)
+		uint64_t steps, const struct fb_acct_grid *grid,
+		double eps_budget, double delta_budget, bool *exceed)
 {
 	fb_err err = check_entry(q, sigma, steps);
 	if (err == FB_OK) {
@@ -695,7 +809,7 @@ fb_acct_would_exceed(struct fb_acct *acct, double q, double sigma,
 		return err;
 	}
 	struct fb_acct *c = NULL;
-	err = clone_plus(&c, acct, q, sigma, steps);
+	err = clone_plus(&c, acct, q, sigma, steps, grid);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -771,8 +885,37 @@ meets(enum fb_acct_kind kind, double q, double sigma, uint64_t steps,
 
 fb_err
 fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
-		double target_eps, double delta, double *sigma)
+		const struct fb_acct_grid *grid, double target_eps,
+		double delta, double *sigma)
 {
+	if (grid != NULL) {
+		// The continuous calibration for what the grid leaves: the
+		// grid's terms do not depend on sigma (the noise in grid
+		// steps is given), so eps = eps0 + eps_grid at delta0.
+		double t1 = 0, t2 = 0, le = 0;
+		fb_err err = grid_terms(steps, grid->dim, grid->noise_steps,
+				&t1, &t2, &le);
+		if (err != FB_OK) {
+			return err;
+		}
+		double eps0 = target_eps - (t1 + t2);
+		if (!(eps0 > 0)) {
+			return fb_errorf(FB_EINVAL,
+					"epsilon = %g: the fixed-point grid alone "
+					"takes %g of it",
+					target_eps, t1 + t2);
+		}
+		double delta0 = delta * exp(-(t1 + t2)) *
+				(1.0 - GRID_DELTA_SHARE);
+		if (t1 + eps0 + le > log(GRID_DELTA_SHARE * delta)) {
+			return fb_errorf(FB_EINVAL,
+					"epsilon = %g at delta = %g: the grid's "
+					"tail does not fit",
+					target_eps, delta);
+		}
+		return fb_acct_calibrate_sigma(
+				kind, q, steps, NULL, eps0, delta0, sigma);
+	}
 	const double sigma_max = 1e6, sigma_min = 1e-3, rel_tol = 1e-5;
 	fb_err err = check_q(q);
 	if (err == FB_OK) {
@@ -795,8 +938,8 @@ fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
 	// is below the RDP one, so the RDP answer is a good upper start.
 	double hi = 1.0;
 	if (kind == FB_ACCT_PLD) {
-		err = fb_acct_calibrate_sigma(
-				FB_ACCT_RDP, q, steps, target_eps, delta, &hi);
+		err = fb_acct_calibrate_sigma(FB_ACCT_RDP, q, steps, NULL,
+				target_eps, delta, &hi);
 		if (err != FB_OK) {
 			return err;
 		}

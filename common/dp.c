@@ -19,8 +19,9 @@ struct fb_dp {
 	struct fb_noise *noise;
 	size_t dim;
 	double granularity;
-	double sigma_noise;     // std / clip
-	double sigma_accounted; // std / (clip + granularity sqrt(dim))
+	double sigma_noise;       // std / clip
+	double sigma_accounted;   // std / (clip + granularity sqrt(dim))
+	struct fb_acct_grid grid; // every release's (accountant.h)
 	// Releases that still fit in the budget, found once by search over
 	// the accountant (monotone in the count) instead of an accountant
 	// call per release.
@@ -39,8 +40,8 @@ count_remaining(struct fb_dp *dp, uint64_t *out)
 	// Exponential search for a count that exceeds, then bisection.
 	for (;;) {
 		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
-				dp->sigma_accounted, hi, dp->cfg.epsilon,
-				dp->cfg.delta, &exceed);
+				dp->sigma_accounted, hi, &dp->grid,
+				dp->cfg.epsilon, dp->cfg.delta, &exceed);
 		if (err != FB_OK) {
 			return err;
 		}
@@ -57,8 +58,8 @@ count_remaining(struct fb_dp *dp, uint64_t *out)
 	while (hi - lo > 1) {
 		uint64_t mid = lo + (hi - lo) / 2;
 		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
-				dp->sigma_accounted, mid, dp->cfg.epsilon,
-				dp->cfg.delta, &exceed);
+				dp->sigma_accounted, mid, &dp->grid,
+				dp->cfg.epsilon, dp->cfg.delta, &exceed);
 		if (err != FB_OK) {
 			return err;
 		}
@@ -227,6 +228,44 @@ fb_dp_grid_for(double std, double clip)
 	return e > 20 ? 20 : (int32_t)e;
 }
 
+// The grid, kappa and both noise multipliers for sigma0 (the calibrated
+// one, or the configured one). FB_EINVAL for a clip the grid cannot hold.
+static fb_err
+set_noise(struct fb_dp *dp, const struct fb_dp_config *cfg, double sigma0)
+{
+	// User level: the grid follows the noise. Client level keeps the
+	// configured grid (2^-20): the aggregator rounds a float sum of
+	// clipped updates, whose own float rounding a finer grid's kappa
+	// would leave even less room for (docs/privacy.md section 3).
+	if (cfg->mode == FB_DP_USER) {
+		dp->cfg.granularity_log2 =
+				fb_dp_grid_for(sigma0 * cfg->clip, cfg->clip);
+	}
+	dp->granularity = ldexp(1.0, dp->cfg.granularity_log2);
+	// Client level: rounding the sum to the grid inflates the sensitivity
+	// by kappa (see dp.h). User level: each contribution is bounded on
+	// the grid exactly, so kappa is 1.
+	double kappa = cfg->mode == FB_DP_USER ? 1.0
+					       : 1.0 +
+					dp->granularity *
+							sqrt((double)dp->dim) /
+							cfg->clip;
+	if (cfg->mode == FB_DP_USER &&
+			cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
+		return fb_errorf(FB_EINVAL,
+				"dp: clip %g is more than 2^31 grid steps of 2^%d",
+				cfg->clip, dp->cfg.granularity_log2);
+	}
+	if (cfg->sigma > 0) {
+		dp->sigma_noise = cfg->sigma;
+		dp->sigma_accounted = cfg->sigma / kappa;
+	} else {
+		dp->sigma_accounted = sigma0;
+		dp->sigma_noise = sigma0 * kappa;
+	}
+	return FB_OK;
+}
+
 fb_err
 fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 		struct fb_ledger *ledger, size_t dim, uint64_t planned_steps)
@@ -244,51 +283,42 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 	}
 	dp->cfg = *cfg;
 	dp->dim = dim;
-	double sigma0 = cfg->sigma; // the noise multiplier before the grid
-	if (!(sigma0 > 0)) {
-		uint64_t steps = cfg->steps > 0 ? cfg->steps : planned_steps;
-		if (steps == 0) {
-			err = fb_errorf(FB_EINVAL,
-					"dp: sigma 0 needs planned steps to "
-					"calibrate");
-			goto fail;
+	// Calibration accounts for the grid's terms (accountant.h), which
+	// depend on the noise in grid steps, which depends on sigma and on
+	// the grid chosen for it: calibrate with a lower bound of the noise
+	// in grid steps, and again with a lower one if the grid chosen for
+	// the result gives less.
+	uint64_t steps = cfg->steps > 0 ? cfg->steps : planned_steps;
+	if (!(cfg->sigma > 0) && steps == 0) {
+		err = fb_errorf(FB_EINVAL,
+				"dp: sigma 0 needs planned steps to calibrate");
+		goto fail;
+	}
+	double s_lb = 0; // 0: the first pass calibrates without the grid
+	for (int pass = 0;; pass++) {
+		double sigma0 = cfg->sigma; // before the client-level kappa
+		if (!(cfg->sigma > 0)) {
+			struct fb_acct_grid g = {dim, s_lb};
+			err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q,
+					steps, s_lb > 0 ? &g : NULL,
+					cfg->epsilon, cfg->delta, &sigma0);
+			if (err != FB_OK) {
+				goto fail;
+			}
+			dp->cfg.steps = (uint32_t)steps;
 		}
-		err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q, steps,
-				cfg->epsilon, cfg->delta, &sigma0);
+		err = set_noise(dp, cfg, sigma0);
 		if (err != FB_OK) {
 			goto fail;
 		}
-		dp->cfg.steps = (uint32_t)steps;
+		double s = dp->sigma_noise * cfg->clip / dp->granularity;
+		if (cfg->sigma > 0 || (s_lb > 0 && s >= s_lb) || pass == 4) {
+			break;
+		}
+		s_lb = s_lb > 0 && s_lb < s ? s_lb : s;
 	}
-	// User level: the grid follows the noise. Client level keeps the
-	// configured grid (2^-20): the aggregator rounds a float sum of
-	// clipped updates, whose own float rounding a finer grid's kappa
-	// would leave even less room for (docs/privacy.md section 3).
-	if (cfg->mode == FB_DP_USER) {
-		dp->cfg.granularity_log2 =
-				fb_dp_grid_for(sigma0 * cfg->clip, cfg->clip);
-	}
-	dp->granularity = ldexp(1.0, dp->cfg.granularity_log2);
-	// Client level: rounding the sum to the grid inflates the sensitivity
-	// by kappa (see dp.h). User level: each contribution is bounded on
-	// the grid exactly, so kappa is 1.
-	double kappa = cfg->mode == FB_DP_USER
-			? 1.0
-			: 1.0 + dp->granularity * sqrt((double)dim) / cfg->clip;
-	if (cfg->mode == FB_DP_USER &&
-			cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
-		err = fb_errorf(FB_EINVAL,
-				"dp: clip %g is more than 2^31 grid steps of 2^%d",
-				cfg->clip, dp->cfg.granularity_log2);
-		goto fail;
-	}
-	if (cfg->sigma > 0) {
-		dp->sigma_noise = cfg->sigma;
-		dp->sigma_accounted = cfg->sigma / kappa;
-	} else {
-		dp->sigma_accounted = sigma0;
-		dp->sigma_noise = sigma0 * kappa;
-	}
+	dp->grid.dim = dim;
+	dp->grid.noise_steps = dp->sigma_noise * cfg->clip / dp->granularity;
 	dp->cfg.sigma = dp->sigma_noise;
 	double std_steps = dp->sigma_noise * cfg->clip / dp->granularity;
 	if (std_steps > FB_NOISE_SIGMA_INT_MAX ||
@@ -365,10 +395,15 @@ begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 	e.steps = 1;
 	e.clip = dp->cfg.clip;
 	e.delta = dp->cfg.delta;
+	e.dim = dp->grid.dim;
+	e.noise_steps = dp->grid.noise_steps;
 	err = sync ? fb_ledger_append(dp->ledger, &e)
 		   : fb_ledger_append_deferred(dp->ledger, &e);
 	if (err == FB_OK) {
 		err = fb_acct_add(dp->acct, e.q, e.sigma, 1);
+	}
+	if (err == FB_OK) {
+		err = fb_acct_add_grid(dp->acct, &dp->grid, 1);
 	}
 	if (err == FB_OK) {
 		dp->remaining--;
@@ -416,6 +451,12 @@ fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n)
 				dp->noise, v, n, num, den);
 	}
 	return err;
+}
+
+void
+fb_dp_acct_grid(const struct fb_dp *dp, struct fb_acct_grid *out)
+{
+	*out = dp->grid;
 }
 
 int32_t

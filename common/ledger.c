@@ -95,6 +95,18 @@ static const struct fb_cfg_field line_fields[] = {
 				.min = 0,
 				.max = 1,
 				.help = "delta target"},
+		{.name = "dim",
+				.type = FB_CFG_U64,
+				.offset = L(e.dim),
+				.min = 1,
+				.max = 9007199254740992.0,
+				.help = "coordinates of the release"},
+		{.name = "noise_steps",
+				.type = FB_CFG_DOUBLE,
+				.offset = L(e.noise_steps),
+				.min = 1,
+				.max = 1e300,
+				.help = "noise std in grid steps"},
 		{.name = "time",
 				.type = FB_CFG_STRING,
 				.offset = L(e.time),
@@ -128,14 +140,22 @@ format_body(char *buf, size_t cap, const struct fb_ledger_entry *e,
 {
 	char prev_hex[2 * FB_HASH_LEN + 1];
 	fb_hash_hex(prev, prev_hex);
+	// The grid's fields only where they were recorded: entries written
+	// before them keep their canonical form.
+	char grid[80] = "";
+	if (e->dim > 0) {
+		snprintf(grid, sizeof(grid),
+				",\"dim\":%llu,\"noise_steps\":%.17g",
+				(unsigned long long)e->dim, e->noise_steps);
+	}
 	return snprintf(buf, cap,
 			"{\"seq\":%llu,\"round\":%llu,\"mode\":\"%s\","
 			"\"q\":%.17g,\"sigma\":%.17g,\"steps\":%llu,"
-			"\"clip\":%.17g,\"delta\":%.17g,\"time\":\"%s\","
+			"\"clip\":%.17g,\"delta\":%.17g%s,\"time\":\"%s\","
 			"\"prev\":\"%s\"",
 			(unsigned long long)e->seq,
 			(unsigned long long)e->round, e->mode, e->q, e->sigma,
-			(unsigned long long)e->steps, e->clip, e->delta,
+			(unsigned long long)e->steps, e->clip, e->delta, grid,
 			e->time, prev_hex);
 }
 
@@ -190,8 +210,10 @@ add_line(struct fb_ledger *l, const char *text, size_t len, size_t lineno)
 				l->path, lineno, (unsigned long long)ln.e.seq,
 				l->n + 1);
 	}
-	if (!valid_mode(ln.e.mode) || !(ln.e.q > 0) || !(ln.e.sigma > 0)) {
-		return fb_errorf(FB_EFORMAT, "%s:%zu: invalid mode, q or sigma",
+	if (!valid_mode(ln.e.mode) || !(ln.e.q > 0) || !(ln.e.sigma > 0) ||
+			(ln.e.dim > 0) != (ln.e.noise_steps > 0)) {
+		return fb_errorf(FB_EFORMAT,
+				"%s:%zu: invalid mode, q, sigma or grid",
 				l->path, lineno);
 	}
 	// Recompute the body from the parsed values: it must match the line
@@ -498,7 +520,8 @@ append(struct fb_ledger *l, const struct fb_ledger_entry *in, bool sync)
 	struct fb_ledger_entry e = *in;
 	if (!valid_mode(e.mode) || !(e.q > 0 && e.q <= 1) || !(e.sigma > 0) ||
 			e.steps < 1 || !(e.clip >= 0) ||
-			!(e.delta >= 0 && e.delta <= 1)) {
+			!(e.delta >= 0 && e.delta <= 1) ||
+			(e.dim > 0) != (e.noise_steps >= 1)) {
 		return fb_errorf(FB_EINVAL, "ledger entry: bad values");
 	}
 	e.seq = l->n + 1;
@@ -642,8 +665,12 @@ fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 	struct fb_acct *a = NULL;
 	fb_err err = fb_acct_create(&a, kind);
 	for (size_t k = 0; err == FB_OK && k < l->n; k++) {
-		err = fb_acct_add(a, l->entries[k].q, l->entries[k].sigma,
-				l->entries[k].steps);
+		const struct fb_ledger_entry *e = &l->entries[k];
+		err = fb_acct_add(a, e->q, e->sigma, e->steps);
+		if (err == FB_OK && e->dim > 0) {
+			struct fb_acct_grid g = {e->dim, e->noise_steps};
+			err = fb_acct_add_grid(a, &g, e->steps);
+		}
 	}
 	if (err != FB_OK) {
 		fb_acct_destroy(a);

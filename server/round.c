@@ -172,8 +172,12 @@ noise_trained(struct agg_fed *fed, struct fb_model *sum, double std,
 
 // User-level DP: the noise multiplier every client adds. Calibrated, when
 // not given, so that rounds x steps releases at rate q spend
-// target_epsilon. The clients bound each user's contribution on the grid
-// exactly (dp.h), so what they account is what they add.
+// target_epsilon, with the fixed-point grid's terms that the clients
+// account (accountant.h): their releases hold at most the trained
+// coordinates, with noise of at least 2^26 grid steps when the clip does
+// not bind the grid (dp.h, fb_dp_grid_for), else what the first pass
+// gives. The clients bound each user's contribution on the grid exactly
+// (dp.h), so what they account is what they add.
 static fb_err
 user_sigma(struct agg_fed *fed, double *sigma)
 {
@@ -185,8 +189,18 @@ user_sigma(struct agg_fed *fed, double *sigma)
 	}
 	double s = 0;
 	uint64_t steps = (uint64_t)cfg->rounds * fed->steps_per_round;
-	fb_err err = fb_acct_calibrate_sigma((enum fb_acct_kind)cfg->accountant,
-			r->q, steps, r->target_epsilon, r->delta, &s);
+	enum fb_acct_kind kind = (enum fb_acct_kind)cfg->accountant;
+	fb_err err = fb_acct_calibrate_sigma(kind, r->q, steps, NULL,
+			r->target_epsilon, r->delta, &s);
+	if (err != FB_OK) {
+		return err;
+	}
+	double noise = s * r->clip /
+			ldexp(1.0, fb_dp_grid_for(s * r->clip, r->clip));
+	struct fb_acct_grid g = {trained_coordinates(fed),
+			noise < 0x1p26 ? noise : 0x1p26};
+	err = fb_acct_calibrate_sigma(
+			kind, r->q, steps, &g, r->target_epsilon, r->delta, &s);
 	if (err != FB_OK) {
 		return err;
 	}

@@ -5,6 +5,9 @@
 // {"epsilon": E, ...} or {"sigma": S, ...} when --accountant is given.
 // Printed epsilons and sigmas are rounded UP (never below the computed
 // bound), so a printed value can be fed back without breaking the target.
+// It is the continuous Gaussian's calculator: fedbundle's fixed-point
+// releases add the grid's small terms (accountant.h, fb_acct_grid), which
+// the ledgers record and `fedbundle ledger verify` includes.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,8 +120,8 @@ compute(const struct args *a, enum fb_acct_kind kind, struct result *r)
 		r->sigma = a->sigma;
 		return 0;
 	}
-	err = fb_acct_calibrate_sigma(
-			kind, a->q, a->steps, a->eps, a->delta, &r->sigma);
+	err = fb_acct_calibrate_sigma(kind, a->q, a->steps, NULL, a->eps,
+			a->delta, &r->sigma);
 	if (err == FB_OK) {
 		err = fb_acct_epsilon_for(kind, a->q, r->sigma, a->steps,
 				a->delta, &r->eps);

@@ -91,13 +91,34 @@ fb_err fb_acct_epsilon_order(
 // (eps, delta)-DP; eps >= 0 here. FB_EINVAL, FB_ENOMEM.
 fb_err fb_acct_delta(struct fb_acct *acct, double eps, double *delta);
 
-// Budget enforcement: *exceed is true if composing (q, sigma, steps) on top
-// of the current entries would make the composition not
-// (eps_budget, delta_budget)-DP by this accountant. The accountant is left
-// unchanged. FB_EINVAL, FB_ENOMEM.
+// Releases of integers with exact discrete Gaussian noise on a fixed-point
+// grid (noise.h): dim coordinates each, noise of noise_steps grid steps
+// (>= 1). The accountants above are those of the continuous Gaussian; the
+// discrete one differs from the rounded continuous one by a likelihood
+// ratio within e^(+-dim (1 + c^2) / (24 s^2)) up to a tail eta beyond c =
+// 60 standard deviations (docs/privacy.md section 3). A composition that
+// holds such releases is (eps0 + eps_grid, delta)-DP where eps0 is the
+// continuous accountant's epsilon at delta0 = delta e^-eps_grid (1 -
+// 1e-9), provided the tail fits in 1e-9 delta (otherwise epsilon is
+// reported infinite).
+struct fb_acct_grid {
+	uint64_t dim;       // coordinates of one release
+	double noise_steps; // noise std in grid steps (sigma * clip / grid)
+};
+
+// Adds the grid's terms of `steps` releases shaped like g (their (q,
+// sigma) are added with fb_acct_add). FB_EINVAL if noise_steps < 1.
+fb_err fb_acct_add_grid(struct fb_acct *acct, const struct fb_acct_grid *g,
+		uint64_t steps);
+
+// Budget enforcement: *exceed is true if composing (q, sigma, steps), with
+// the grid's terms of grid (NULL: continuous releases), on top of the
+// current entries would make the composition not (eps_budget,
+// delta_budget)-DP by this accountant. The accountant is left unchanged.
+// FB_EINVAL, FB_ENOMEM.
 fb_err fb_acct_would_exceed(struct fb_acct *acct, double q, double sigma,
-		uint64_t steps, double eps_budget, double delta_budget,
-		bool *exceed);
+		uint64_t steps, const struct fb_acct_grid *grid,
+		double eps_budget, double delta_budget, bool *exceed);
 
 // One-shot helpers on a single homogeneous entry.
 fb_err fb_acct_epsilon_for(enum fb_acct_kind kind, double q, double sigma,
@@ -106,11 +127,14 @@ fb_err fb_acct_delta_for(enum fb_acct_kind kind, double q, double sigma,
 		uint64_t steps, double eps, double *delta);
 
 // Calibration: the smallest noise multiplier (to ~1e-5 relative, rounded
-// up) for which `steps` steps at rate q are (target_eps, delta)-DP by this
-// accountant; the returned sigma is checked to meet the target. FB_EINVAL
-// for bad parameters or if no sigma <= 1e6 meets the target.
+// up) for which `steps` steps at rate q, with the grid's terms of grid
+// (NULL: continuous; its noise_steps a lower bound of the releases'), are
+// (target_eps, delta)-DP by this accountant; the returned sigma is checked
+// to meet the target. FB_EINVAL for bad parameters or if no sigma <= 1e6
+// meets the target.
 fb_err fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
-		double target_eps, double delta, double *sigma);
+		const struct fb_acct_grid *grid, double target_eps,
+		double delta, double *sigma);
 
 // --- RDP building blocks (exposed for tests and for other mechanisms) ---
 

@@ -124,6 +124,10 @@ fb_err fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n);
 // The grid's exponent: releases are integer multiples of 2^this.
 int32_t fb_dp_grid_log2(const struct fb_dp *dp);
 
+// The shape of every release of dp for the accountant (accountant.h):
+// its coordinates and its noise in grid steps.
+void fb_dp_acct_grid(const struct fb_dp *dp, struct fb_acct_grid *out);
+
 // The grid fb_dp_open chooses for noise of standard deviation std (sigma
 // times clip): the finest power of two at which the noise is 2^26 to 2^27
 // grid steps (the finer the grid, the closer the discrete Gaussian is to

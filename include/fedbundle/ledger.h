@@ -36,7 +36,12 @@ struct fb_ledger_entry {
 	uint64_t steps; // number of identical compositions it stands for
 	double clip;    // clipping norm used (informational)
 	double delta;   // the owner's delta target (informational)
-	char time[24];  // UTC, ISO 8601 (written by the ledger)
+	// The release's fixed-point grid (accountant.h, fb_acct_grid): its
+	// coordinates and its noise in grid steps; 0 in entries written
+	// before they were recorded (accounted as continuous releases).
+	uint64_t dim;
+	double noise_steps;
+	char time[24]; // UTC, ISO 8601 (written by the ledger)
 };
 
 struct fb_ledger;

@@ -360,10 +360,11 @@ TEST(accountant_object)
 	// Budget check: 1000 more steps exceed (e, 1e-5) but not (2e, 1e-5),
 	// and the accountant is unchanged.
 	bool exceed;
-	CHECK_OK(fb_acct_would_exceed(a, 0.01, 1.1, 1000, e, 1e-5, &exceed));
+	CHECK_OK(fb_acct_would_exceed(
+			a, 0.01, 1.1, 1000, NULL, e, 1e-5, &exceed));
 	CHECK(exceed);
 	CHECK_OK(fb_acct_would_exceed(
-			a, 0.01, 1.1, 1000, 2 * e, 1e-5, &exceed));
+			a, 0.01, 1.1, 1000, NULL, 2 * e, 1e-5, &exceed));
 	CHECK(!exceed);
 	CHECK(fb_acct_total_steps(a) == 1000);
 	fb_acct_destroy(a);
@@ -382,11 +383,11 @@ TEST(accountant_object)
 		CHECK_OK(fb_acct_add(c, 0.01, 1.1, 500));
 		double after;
 		CHECK_OK(fb_acct_epsilon(c, 1e-5, &after));
-		CHECK_OK(fb_acct_would_exceed(b, 0.01, 1.1, 500, after * 0.999,
-				1e-5, &exceed));
+		CHECK_OK(fb_acct_would_exceed(b, 0.01, 1.1, 500, NULL,
+				after * 0.999, 1e-5, &exceed));
 		CHECK(exceed);
-		CHECK_OK(fb_acct_would_exceed(b, 0.01, 1.1, 500, after * 1.001,
-				1e-5, &exceed));
+		CHECK_OK(fb_acct_would_exceed(b, 0.01, 1.1, 500, NULL,
+				after * 1.001, 1e-5, &exceed));
 		CHECK(!exceed);
 		CHECK(fb_acct_count(b) == 2);
 		fb_acct_destroy(b);
@@ -453,7 +454,7 @@ TEST(calibration_round_trip)
 			double sigma, e;
 			uint64_t steps = (uint64_t)c[i][1];
 			CHECK_OK(fb_acct_calibrate_sigma(kind, c[i][0], steps,
-					c[i][2], c[i][3], &sigma));
+					NULL, c[i][2], c[i][3], &sigma));
 			CHECK_OK(fb_acct_epsilon_for(kind, c[i][0], sigma,
 					steps, c[i][3], &e));
 			CHECK(e <= c[i][2]);
@@ -468,11 +469,11 @@ TEST(calibration_round_trip)
 	// is at most that and close.
 	double sigma;
 	CHECK_OK(fb_acct_calibrate_sigma(
-			FB_ACCT_RDP, 0.04, 2000, 8.0, 1e-5, &sigma));
+			FB_ACCT_RDP, 0.04, 2000, NULL, 8.0, 1e-5, &sigma));
 	CHECK(sigma <= 1.3562 + 0.01 && sigma > 1.3562 - 0.03);
 	// Unreachable targets fail cleanly.
-	CHECK_ERR(fb_acct_calibrate_sigma(
-				  FB_ACCT_RDP, 1.0, 1, 1e-9, 1e-300, &sigma),
+	CHECK_ERR(fb_acct_calibrate_sigma(FB_ACCT_RDP, 1.0, 1, NULL, 1e-9,
+				  1e-300, &sigma),
 			FB_EINVAL);
 }
 
@@ -504,7 +505,8 @@ TEST(input_validation)
 			FB_EINVAL);
 	CHECK_ERR(fb_acct_delta_for(FB_ACCT_RDP, 0.1, 1, 1, -1, &x), FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "epsilon");
-	CHECK_ERR(fb_acct_calibrate_sigma(FB_ACCT_PLD, 0.1, 10, 0, 1e-5, &x),
+	CHECK_ERR(fb_acct_calibrate_sigma(
+				  FB_ACCT_PLD, 0.1, 10, NULL, 0, 1e-5, &x),
 			FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "epsilon");
 	CHECK_ERR(fb_acct_rdp(0.1, 1, 1.0, &x), FB_EINVAL);
@@ -518,13 +520,85 @@ TEST(input_validation)
 	CHECK_OK(fb_acct_add(a, 0.1, 1, UINT64_MAX - 5));
 	CHECK_ERR(fb_acct_add(a, 0.1, 1, 10), FB_EINVAL); // overflow
 	CHECK(fb_acct_total_steps(a) == UINT64_MAX - 5);
-	CHECK_ERR(fb_acct_would_exceed(a, 0.1, 1, 1, 1.0, 1.5, &b), FB_EINVAL);
+	CHECK_ERR(fb_acct_would_exceed(a, 0.1, 1, 1, NULL, 1.0, 1.5, &b),
+			FB_EINVAL);
 	fb_acct_destroy(a);
 	enum fb_acct_kind kind;
 	CHECK_OK(fb_acct_kind_parse("pld", &kind));
 	CHECK(kind == FB_ACCT_PLD);
 	CHECK_ERR(fb_acct_kind_parse("moments", &kind), FB_EINVAL);
 	CHECK(strcmp(fb_acct_kind_name(FB_ACCT_RDP), "rdp") == 0);
+}
+
+// The discrete Gaussian on a grid (accountant.h, fb_acct_grid): epsilon
+// is the continuous accountant's at delta0 = delta e^-eps_grid (1 - 1e-9)
+// plus eps_grid = steps dim (1 + 60^2) / (24 s^2) (+ a term below 1e-300
+// here); the budget check and the calibration include it; too coarse a
+// grid is refused.
+TEST(fixed_point_grid_terms)
+{
+	for (int k = 0; k < 2; k++) {
+		enum fb_acct_kind kind = k == 0 ? FB_ACCT_RDP : FB_ACCT_PLD;
+		struct fb_acct *a = NULL, *b = NULL;
+		CHECK_OK(fb_acct_create(&a, kind));
+		CHECK_OK(fb_acct_create(&b, kind));
+		struct fb_acct_grid g = {43000, 0x1p26};
+		CHECK_OK(fb_acct_add(a, 0.25, 2.0, 120));
+		CHECK_OK(fb_acct_add_grid(a, &g, 120));
+		CHECK_OK(fb_acct_add(b, 0.25, 2.0, 120));
+		double eg = 120.0 * 43000 * 3601 / (24 * 0x1p52);
+		double with, without;
+		CHECK_OK(fb_acct_epsilon(a, 1e-6, &with));
+		CHECK_OK(fb_acct_epsilon(
+				b, 1e-6 * exp(-eg) * (1 - 1e-9), &without));
+		printf("# %s: eps_grid %.3g, epsilon %.9f -> %.9f\n",
+				fb_acct_kind_name(kind), eg, without, with);
+		CHECK_NEAR(with, without + eg, 1e-12 * with);
+		CHECK(eg > 1e-7 && eg < 2e-7);
+		// delta(eps) is consistent with eps(delta).
+		double d;
+		CHECK_OK(fb_acct_delta(a, with, &d));
+		CHECK(d <= 1e-6 * (1 + 1e-6));
+		// The budget check counts the candidate's grid terms: a
+		// budget just above the continuous epsilon is exceeded only
+		// with them.
+		double cont;
+		struct fb_acct *c = NULL;
+		CHECK_OK(fb_acct_create(&c, kind));
+		CHECK_OK(fb_acct_add(c, 0.25, 2.0, 240));
+		CHECK_OK(fb_acct_epsilon(c, 1e-6, &cont));
+		bool exceed;
+		struct fb_acct_grid coarse = {43000, 0x1p12};
+		CHECK_OK(fb_acct_would_exceed(b, 0.25, 2.0, 120, NULL,
+				cont * (1 + 1e-7), 1e-6, &exceed));
+		CHECK(!exceed);
+		CHECK_OK(fb_acct_would_exceed(b, 0.25, 2.0, 120, &coarse,
+				cont * (1 + 1e-7), 1e-6, &exceed));
+		CHECK(exceed);
+		// Calibration with the grid: the epsilon composed with the
+		// grid's terms meets the target.
+		double sigma;
+		struct fb_acct_grid cg = {43000, 0x1p16};
+		CHECK_OK(fb_acct_calibrate_sigma(
+				kind, 0.25, 120, &cg, 8.0, 1e-6, &sigma));
+		struct fb_acct *e = NULL;
+		CHECK_OK(fb_acct_create(&e, kind));
+		CHECK_OK(fb_acct_add(e, 0.25, sigma, 120));
+		CHECK_OK(fb_acct_add_grid(e, &cg, 120));
+		double eps;
+		CHECK_OK(fb_acct_epsilon(e, 1e-6, &eps));
+		CHECK(eps <= 8.0);
+		fb_acct_destroy(a);
+		fb_acct_destroy(b);
+		fb_acct_destroy(c);
+		fb_acct_destroy(e);
+	}
+	struct fb_acct *a = NULL;
+	CHECK_OK(fb_acct_create(&a, FB_ACCT_RDP));
+	struct fb_acct_grid bad = {10, 0.5};
+	CHECK_ERR(fb_acct_add_grid(a, &bad, 1), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "at least 1 grid step");
+	fb_acct_destroy(a);
 }
 
 int
@@ -542,5 +616,6 @@ main(void)
 	RUN(heterogeneous_composition);
 	RUN(calibration_round_trip);
 	RUN(input_validation);
+	RUN(fixed_point_grid_terms);
 	return harness_done();
 }

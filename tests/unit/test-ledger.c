@@ -335,6 +335,64 @@ TEST(reader_leaves_a_torn_tail_alone)
 	free(p);
 }
 
+// A release's grid (dim, noise in grid steps) is part of its entry: written
+// in canonical form only when present, so older entries still verify,
+// replayed into the accountant's grid terms, and covered by the hash.
+TEST(grid_fields_are_recorded_and_replayed)
+{
+	char *p = path_of("grid.ledger");
+	unlink(p);
+	struct fb_ledger *l = NULL;
+	CHECK_OK(fb_ledger_open(&l, p, true));
+	struct fb_ledger_entry old = entry(1, 0.25, 2.0); // no grid
+	struct fb_ledger_entry e = entry(2, 0.25, 2.0);
+	e.dim = 43000;
+	e.noise_steps = 0x1p26;
+	CHECK_OK(fb_ledger_append(l, &old));
+	CHECK_OK(fb_ledger_append(l, &e));
+	struct fb_ledger_entry bad = entry(3, 0.25, 2.0);
+	bad.dim = 5; // without its noise
+	CHECK_ERR(fb_ledger_append(l, &bad), FB_EINVAL);
+	fb_ledger_close(l);
+	char *text = slurp(p);
+	CHECK(text != NULL);
+	CHECK(strstr(text, "\"delta\":9.9999999999999995e-07,\"time\"") !=
+			NULL);
+	CHECK(strstr(text, ",\"dim\":43000,\"noise_steps\":67108864,") != NULL);
+	CHECK_OK(fb_ledger_open(&l, p, false));
+	struct fb_ledger_entry got;
+	CHECK_OK(fb_ledger_entry_at(l, 1, &got));
+	CHECK(got.dim == 43000 && got.noise_steps == 0x1p26);
+	CHECK_OK(fb_ledger_entry_at(l, 0, &got));
+	CHECK(got.dim == 0 && got.noise_steps == 0);
+	// The replayed accountant holds the second entry's grid terms.
+	struct fb_acct *a = NULL, *b = NULL;
+	CHECK_OK(fb_ledger_accountant(l, FB_ACCT_RDP, &a));
+	CHECK_OK(fb_acct_create(&b, FB_ACCT_RDP));
+	CHECK_OK(fb_acct_add(b, 0.25, 2.0, 2));
+	struct fb_acct_grid g = {43000, 0x1p26};
+	CHECK_OK(fb_acct_add_grid(b, &g, 1));
+	double ea, eb;
+	CHECK_OK(fb_acct_epsilon(a, 1e-6, &ea));
+	CHECK_OK(fb_acct_epsilon(b, 1e-6, &eb));
+	CHECK(ea == eb);
+	fb_acct_destroy(a);
+	fb_acct_destroy(b);
+	fb_ledger_close(l);
+	// Altering the recorded grid breaks the entry.
+	size_t at = 0;
+	while (text[at] != '\0' &&
+			strncmp(text + at, "\"dim\":43000", 11) != 0) {
+		at++;
+	}
+	CHECK(text[at] != '\0');
+	text[at + 7] = '1';
+	rewrite(p, text);
+	CHECK_ERR(fb_ledger_open(&l, p, false), FB_EFORMAT);
+	free(text);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -350,6 +408,7 @@ main(void)
 	RUN(second_writer_in_this_process_is_refused);
 	RUN(writer_in_another_process_is_refused);
 	RUN(reader_leaves_a_torn_tail_alone);
+	RUN(grid_fields_are_recorded_and_replayed);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
