@@ -22,30 +22,41 @@ struct fb_dp {
 	double sigma_noise;       // std / clip
 	double sigma_accounted;   // std / (clip + granularity sqrt(dim))
 	struct fb_acct_grid grid; // every release's (accountant.h)
-	// Releases that still fit in the budget, found once by search over
-	// the accountant (monotone in the count) instead of an accountant
-	// call per release.
+	// Releases known to fit in the budget: at open, the planned ones if
+	// they all fit (one accountant call), else, and whenever they run
+	// out, the exact count found by search over the accountant (monotone
+	// in the count) instead of an accountant call per release.
 	uint64_t remaining;
-	bool remaining_known;
+	bool remaining_exact; // no release beyond `remaining` fits
 };
+
+// Whether n more releases fit in the budget.
+static fb_err
+fits(struct fb_dp *dp, uint64_t n, bool *ok)
+{
+	bool exceed = false;
+	fb_err err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
+			dp->sigma_accounted, n, &dp->grid, dp->cfg.epsilon,
+			dp->cfg.delta, &exceed);
+	*ok = !exceed;
+	return err;
+}
 
 // The largest k such that k more releases keep the accountant within
 // the budget.
 static fb_err
 count_remaining(struct fb_dp *dp, uint64_t *out)
 {
-	bool exceed = false;
 	uint64_t lo = 0, hi = 1;
 	fb_err err;
 	// Exponential search for a count that exceeds, then bisection.
 	for (;;) {
-		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
-				dp->sigma_accounted, hi, &dp->grid,
-				dp->cfg.epsilon, dp->cfg.delta, &exceed);
+		bool ok = false;
+		err = fits(dp, hi, &ok);
 		if (err != FB_OK) {
 			return err;
 		}
-		if (exceed) {
+		if (!ok) {
 			break;
 		}
 		lo = hi;
@@ -57,13 +68,12 @@ count_remaining(struct fb_dp *dp, uint64_t *out)
 	}
 	while (hi - lo > 1) {
 		uint64_t mid = lo + (hi - lo) / 2;
-		err = fb_acct_would_exceed(dp->acct, dp->cfg.q,
-				dp->sigma_accounted, mid, &dp->grid,
-				dp->cfg.epsilon, dp->cfg.delta, &exceed);
+		bool ok = false;
+		err = fits(dp, mid, &ok);
 		if (err != FB_OK) {
 			return err;
 		}
-		if (exceed) {
+		if (!ok) {
 			hi = mid;
 		} else {
 			lo = mid;
@@ -352,9 +362,11 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				"test switch: releases carry NO noise; this run "
 				"is NOT private");
 	}
-	if (err == FB_OK) {
-		err = count_remaining(dp, &dp->remaining);
-		dp->remaining_known = err == FB_OK;
+	uint64_t planned = dp->cfg.steps > 0 ? dp->cfg.steps : planned_steps;
+	if (err == FB_OK && planned > 0) {
+		bool ok = false;
+		err = fits(dp, planned, &ok);
+		dp->remaining = ok ? planned : 0;
 	}
 	if (err != FB_OK) {
 		goto fail;
@@ -370,12 +382,12 @@ static fb_err
 begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 {
 	fb_err err = FB_OK;
-	if (!dp->remaining_known) {
+	if (dp->remaining == 0 && !dp->remaining_exact) {
 		err = count_remaining(dp, &dp->remaining);
 		if (err != FB_OK) {
 			return err;
 		}
-		dp->remaining_known = true;
+		dp->remaining_exact = true;
 	}
 	if (dp->remaining == 0) {
 		double spent = 0;
@@ -408,7 +420,9 @@ begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 	if (err == FB_OK) {
 		dp->remaining--;
 	} else {
-		dp->remaining_known = false; // recount from what is recorded
+		// Recount from what is recorded.
+		dp->remaining = 0;
+		dp->remaining_exact = false;
 	}
 	return err;
 }
