@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/local.h"
+#include "client/node.h"
 #include "client/policy.h"
 #include "client/state.h"
 #include "fedbundle/accountant.h"
@@ -1133,6 +1134,50 @@ TEST(restart_refuses_a_nonfinite_checkpoint)
 	fb_roster_destroy(roster);
 }
 
+// The client's side of the bound (wire-v1 §6.1, §5.3.1): it refuses to
+// start with fewer users declared than its data holds, and refuses a plan
+// whose min_users is above its declaration.
+TEST(client_declares_enough_users)
+{
+	const struct fb_dataset *ds = toy.part[0];
+	struct node_policy pol;
+	node_policy_defaults(&pol);
+	snprintf(pol.state_dir, sizeof(pol.state_dir), "%s/client", workdir);
+	snprintf(pol.ledger, sizeof(pol.ledger), "%s/client/ledger", workdir);
+	pol.users = ds->n_users - 1;
+	struct fb_peer_key server;
+	memset(&server, 0, sizeof(server));
+	struct node n;
+	CHECK_ERR(node_open_with(&n, &pol, NULL, &server,
+				  (struct fb_dataset *)ds),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "fewer than the");
+	node_close(&n);
+	pol.users = ds->n_users;
+	CHECK_OK(node_open_with(
+			&n, &pol, NULL, &server, (struct fb_dataset *)ds));
+	node_close(&n);
+
+	struct fb_wire_round_config c;
+	base_config(&c, FB_WIRE_GRAN_USER);
+	c.min_users = ds->n_users + 1;
+	struct fb_model model = {0};
+	CHECK_OK(fb_model_init(&model, ds->n_items, ds->n_bundles, ds->n_attrs,
+			c.dim));
+	struct fb_wire_plan plan;
+	plan_of(&plan, &c, &model);
+	pol.allow_user = true;
+	pol.min_noise_multiplier = 0;
+	struct node_state st = {0};
+	struct node_round out;
+	CHECK_OK(node_local_round(&pol, ds, &st, &plan, 1, NULL, &out));
+	CHECK(out.refuse && out.reason == FB_WIRE_REASON_POLICY_REFUSED);
+	CHECK_STR_CONTAINS(out.text, "min_users");
+	CHECK(access(pol.ledger, F_OK) != 0); // nothing released
+	node_state_finish(&st);
+	fb_model_finish(&model);
+}
+
 int
 main(void)
 {
@@ -1158,6 +1203,7 @@ main(void)
 	RUN(aggregator_never_commits_a_broken_model);
 	RUN(user_level_refuses_over_the_bound);
 	RUN(restart_refuses_a_nonfinite_checkpoint);
+	RUN(client_declares_enough_users);
 	for (uint32_t r = 0; r < toy.k; r++) {
 		fb_dataset_destroy(toy.part[r]);
 	}
