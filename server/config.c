@@ -208,9 +208,10 @@ static const struct fb_cfg_field round_fields[] = {
 		{"report_eval", FB_CFG_BOOL, R(report_eval),
 				.help = "clients report Recall@20/NDCG@20 sums"},
 		{"min_users", FB_CFG_U64, R(min_users), 0, 9007199254740992.0,
-				.help = "granularity user (required): the fewest "
-					"users a retailer may declare; honest "
-					"updates are bounded from it"},
+				.help = "granularity user (required; simulate: 0 "
+					"takes the smallest retailer's): the "
+					"fewest users a retailer may declare; "
+					"honest updates are bounded from it"},
 };
 #undef R
 
