@@ -480,6 +480,12 @@ candidate_problem(struct agg_fed *fed, double divisor, char *detail, size_t cap)
 	}
 	double linf = INFINITY;
 	double l2 = move_limit(fed, divisor, &linf);
+	// The float rounding of theta + move: half an ulp of each coordinate.
+	const struct fb_model *m = &fed->model;
+	double theta = sqrt(fb_matrix_sqnorm(&m->V) + fb_matrix_sqnorm(&m->W) +
+			fb_matrix_sqnorm(&m->M));
+	l2 += ldexp(1.0, -22) * theta;
+	linf += ldexp(1.0, -22) * (c.max_abs + c.move_linf);
 	if (c.move_l2 > l2 || c.move_linf > linf) {
 		snprintf(detail, cap,
 				"the model would move by %.6g (one coordinate "
