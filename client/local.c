@@ -116,6 +116,18 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				c->noise_multiplier, pol->min_noise_multiplier);
 		return;
 	}
+	if (c->granularity == FB_WIRE_GRAN_USER && c->min_users > 0 &&
+			pol->users < c->min_users) {
+		// Our releases would be divided by fewer users than the
+		// aggregator bounds them with (§9.7): refuse before spending.
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"the policy declares %llu users, the plan's "
+				"min_users is %llu (raise users: it only scales "
+				"the updates)",
+				(unsigned long long)pol->users,
+				(unsigned long long)c->min_users);
+		return;
+	}
 	if (c->update_dtype != FB_WIRE_DTYPE_F32) {
 		refuse(out, FB_WIRE_REASON_UNSUPPORTED_FIELD,
 				"only f32 updates are supported");

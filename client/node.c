@@ -65,6 +65,18 @@ static fb_err
 open_state(struct node *n, enum node_use use)
 {
 	const struct node_policy *pol = n->pol;
+	if (pol->users > 0 && pol->users < n->ds->n_users) {
+		// Releases are divided by q x users and the aggregator bounds
+		// them from it (protocols/wire-v1.md §9.7): a declaration below
+		// the users actually there could make honest updates too large.
+		return fb_errorf(FB_EINVAL,
+				"users: the policy declares %llu users, fewer "
+				"than the %u in %s; declare at least as many "
+				"(a round figure above the count; "
+				"docs/operations.md)",
+				(unsigned long long)pol->users, n->ds->n_users,
+				pol->data_dir);
+	}
 	fb_err err = fb_mkdir_p(pol->state_dir);
 	if (err != FB_OK) {
 		return err;
@@ -696,6 +708,21 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		drop_pending(n); // answered: accepted, late or rejected
 	}
 	static const char *const st[] = {"accepted", "late", "rejected"};
+	if (!res->refuse && ack.status == FB_WIRE_ACK_REJECTED &&
+			ack.reason == FB_WIRE_REASON_OVER_BOUND) {
+		// An honest update is within the bound except with probability
+		// 1e-9 (wire-v1 §9.7): a client bug, or a model or plan that
+		// changed underneath. Its budget was spent all the same.
+		fb_log(FB_LOG_WARN,
+				"round %u: the aggregator refused our update as "
+				"larger than any honest update can be (over-bound: "
+				"%s); the update was not used, its privacy budget "
+				"is spent",
+				round, ack.text);
+	} else if (!res->refuse && ack.status == FB_WIRE_ACK_REJECTED) {
+		fb_log(FB_LOG_WARN, "round %u: update rejected (%s: %s)", round,
+				fb_wire_reason_name(ack.reason), ack.text);
+	}
 	if (res->refuse) {
 		fb_log(FB_LOG_INFO, "round %u: refused (%s: %s); ACK %s", round,
 				fb_wire_reason_name(res->reason), res->text,

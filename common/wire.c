@@ -97,6 +97,7 @@ fb_wire_reason_name(uint16_t reason)
 			[FB_WIRE_REASON_SHUTTING_DOWN] = "shutting-down",
 			[FB_WIRE_REASON_INTERNAL] = "internal",
 			[FB_WIRE_REASON_WRONG_CONNECTION] = "wrong-connection",
+			[FB_WIRE_REASON_OVER_BOUND] = "over-bound",
 	};
 	if (reason < sizeof(names) / sizeof(names[0])) {
 		return names[reason];
@@ -442,7 +443,7 @@ fb_wire_ack_decode(struct fb_wire_ack *out, const uint8_t *body, size_t len)
 
 // ---- round configuration TLVs (§5.3.1) ----
 
-enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_F64 };
+enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64 };
 
 struct field {
 	uint16_t type;
@@ -483,8 +484,12 @@ static const struct field fields[] = {
 		{0x0017, F_BOOL, false, CFG(train.bias), "bias"},
 		{0x0018, F_BOOL, false, CFG(train.train_items), "train_items"},
 		{0x0019, F_U32, false, CFG(train.bundle_rank), "bundle_rank"},
+		// Encoded only when set (> 0).
+		{0x001a, F_U64, false, CFG(min_users), "min_users"},
 };
 #define FIRST_TRAIN_OPT 0x0010
+#define LAST_TRAIN_OPT 0x0019
+#define TYPE_MIN_USERS 0x001a
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -495,6 +500,7 @@ field_size(uint8_t kind)
 	switch (kind) {
 	case F_U32:
 		return 4;
+	case F_U64:
 	case F_F64:
 		return 8;
 	default:
@@ -522,6 +528,9 @@ fb_wire_train_opts_defaults(struct fb_wire_train_opts *o)
 static bool
 field_sent(const struct field *f, const struct fb_wire_round_config *c)
 {
+	if (f->type == TYPE_MIN_USERS) {
+		return c->min_users > 0;
+	}
 	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
 }
 
@@ -636,6 +645,12 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 			fb_wire_store_u32(v, u);
 			break;
 		}
+		case F_U64: {
+			uint64_t u;
+			memcpy(&u, base + f->off, sizeof(u));
+			fb_wire_store_u64(v, u);
+			break;
+		}
 		case F_F64: {
 			double d;
 			memcpy(&d, base + f->off, sizeof(d));
@@ -699,7 +714,7 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 					f->name, type, base_off + off);
 		}
 		seen[k] = true;
-		if (type >= FIRST_TRAIN_OPT) {
+		if (type >= FIRST_TRAIN_OPT && type <= LAST_TRAIN_OPT) {
 			c.has_train_opts = true;
 		}
 		if (n != field_size(f->kind)) {
@@ -727,6 +742,17 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 		}
 		case F_U32: {
 			uint32_t u = fb_wire_load_u32(v);
+			memcpy(dst + f->off, &u, sizeof(u));
+			break;
+		}
+		case F_U64: {
+			uint64_t u = fb_wire_load_u64(v);
+			if (u == 0) {
+				return fb_errorf(FB_EPROTO,
+						"PLAN: config field %s at "
+						"offset %zu is 0",
+						f->name, base_off + off);
+			}
 			memcpy(dst + f->off, &u, sizeof(u));
 			break;
 		}

@@ -59,6 +59,11 @@ for i in 0 1 2 3; do
 	# significant digits: it is public; releases are divided by q x it.
 	users=$(cut -f1 "$fed/parts/retailer-0$i/"*_data_size.txt)
 	declared=$(awk -v n="$users" 'BEGIN { p = 1; while (n / p >= 100) p *= 10; print int((n + p - 1) / p) * p }')
+	# The aggregator bounds honest updates from the fewest users any
+	# retailer declares (protocols/wire-v1.md §9.7).
+	if [ -z "${min_users:-}" ] || [ "$declared" -lt "$min_users" ]; then
+		min_users=$declared
+	fi
 	cat >"$fed/policy-$i.json" <<EOF
 {"data": "parts/retailer-0$i", "server_url": "$sock", "users": $declared,
  "server_key": "keys/aggregator.pub", "key": "keys/retailer-$i.key",
@@ -75,7 +80,7 @@ cat >"$fed/server.json" <<EOF
  "round": {"granularity": "user", "q": 0.25, "local_steps": 4,
   "target_epsilon": 8, "delta": 1e-5, "clip": 1.0, "dim": 32,
   "optimizer": "sgd", "lr": 20, "bias": true, "train_items": false,
-  "bundle_rank": 16}}
+  "bundle_rank": 16, "min_users": $min_users}}
 EOF
 echo "aggregator: $fed/server.json; retailers: $fed/policy-{0..3}.json"
 

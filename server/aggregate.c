@@ -1,12 +1,15 @@
 // server/aggregate.c: see aggregate.h. The tensors of an update are views
 // into the opened message (wire.h); they are added straight into the
-// accumulator with fb_axpy, so no copy of an update is ever made.
+// accumulator with fb_axpy, so no copy of an update is ever made. An
+// update is added only after agg_update_check, and a sum is applied only
+// after agg_opt_check found the new model finite (round.c).
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "aggregate.h"
 #include "config.h"
+#include "fedbundle/bound.h"
 
 fb_err
 agg_accum_init(struct agg_accum *a, const struct fb_model *model)
@@ -34,6 +37,7 @@ agg_accum_reset(struct agg_accum *a)
 	}
 	a->n = 0;
 	a->clipped = 0;
+	a->max_norm = 0;
 	a->recall_sum = 0;
 	a->ndcg_sum = 0;
 	a->eval_users = 0;
@@ -55,17 +59,15 @@ target(const struct fb_model *m, uint16_t id)
 	return NULL;
 }
 
-static double sqnorm(const float *x, size_t n);
-
-// Granularity client: a delta above the clipping norm never comes from an
-// honest client (it clips, rounding its scale down), so it is refused, not
-// silently clipped; 1e-5 of slack covers float rounding of the scaling.
-#define NORM_SLACK 1e-5
+// Squared L2 norm and largest |element| of x[0..n).
+static double sqnorm(const float *x, size_t n, float *amax);
 
 uint16_t
 agg_update_check(const struct fb_wire_update *u,
 		const struct fb_wire_round_config *cfg,
-		const struct fb_model *model, char *text, size_t cap)
+		const struct fb_model *model,
+		const struct agg_update_limit *lim, char *text, size_t cap,
+		double *norm)
 {
 	bool seen[4] = {false, false, false, false};
 	for (uint32_t k = 0; k < u->n_tensors; k++) {
@@ -96,6 +98,19 @@ agg_update_check(const struct fb_wire_update *u,
 			return FB_WIRE_REASON_SHAPE_MISMATCH;
 		}
 	}
+	double sq = 0;
+	float amax = 0;
+	for (uint32_t k = 0; k < u->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &u->tensors[k];
+		if (target(model, t->id) != NULL) {
+			float a = 0;
+			sq += sqnorm(t->data, (size_t)t->rows * t->cols, &a);
+			amax = a > amax ? a : amax;
+		}
+	}
+	if (norm != NULL) {
+		*norm = sqrt(sq);
+	}
 	if (u->clip_norm != cfg->clip_norm ||
 			u->noise_multiplier != cfg->noise_multiplier) {
 		snprintf(text, cap,
@@ -105,38 +120,46 @@ agg_update_check(const struct fb_wire_update *u,
 				cfg->clip_norm, cfg->noise_multiplier);
 		return FB_WIRE_REASON_PRIVACY_MISMATCH;
 	}
-	if (cfg->granularity == FB_WIRE_GRAN_CLIENT) {
-		double sq = 0;
-		for (uint32_t k = 0; k < u->n_tensors; k++) {
-			const struct fb_wire_tensor *t = &u->tensors[k];
-			if (target(model, t->id) != NULL) {
-				sq += sqnorm(t->data,
-						(size_t)t->rows * t->cols);
-			}
-		}
-		if (sqrt(sq) > cfg->clip_norm * (1 + NORM_SLACK)) {
-			snprintf(text, cap, "update norm %g above the clip %g",
-					sqrt(sq), cfg->clip_norm);
-			return FB_WIRE_REASON_PRIVACY_MISMATCH;
-		}
+	// Every value is finite (the decoder's rule), so sq is finite: at
+	// most 2^256 per element in double.
+	if (lim != NULL && sqrt(sq) > lim->l2) {
+		snprintf(text, cap, "update norm %.6g above the bound %.6g",
+				sqrt(sq), lim->l2);
+		return FB_WIRE_REASON_OVER_BOUND;
+	}
+	if (lim != NULL && amax > lim->linf) {
+		snprintf(text, cap,
+				"a coordinate of %.6g, above the bound %.6g",
+				(double)amax, lim->linf);
+		return FB_WIRE_REASON_OVER_BOUND;
 	}
 	text[0] = '\0';
 	return FB_WIRE_REASON_NONE;
 }
 
 static double
-sqnorm(const float *x, size_t n)
+sqnorm(const float *x, size_t n, float *amax)
 {
 	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	float a = 0;
 	size_t k = 0;
 	for (; k + 4 <= n; k += 4) {
 		s0 += (double)x[k] * x[k];
 		s1 += (double)x[k + 1] * x[k + 1];
 		s2 += (double)x[k + 2] * x[k + 2];
 		s3 += (double)x[k + 3] * x[k + 3];
+		for (size_t j = 0; j < 4; j++) {
+			float v = fabsf(x[k + j]);
+			a = v > a ? v : a;
+		}
 	}
 	for (; k < n; k++) {
 		s0 += (double)x[k] * x[k];
+		float v = fabsf(x[k]);
+		a = v > a ? v : a;
+	}
+	if (amax != NULL) {
+		*amax = a;
 	}
 	return s0 + s1 + s2 + s3;
 }
@@ -149,10 +172,11 @@ agg_accum_add(struct agg_accum *a, const struct fb_wire_update *u, double clip,
 	for (uint32_t k = 0; k < u->n_tensors; k++) {
 		const struct fb_wire_tensor *t = &u->tensors[k];
 		if (target(&a->sum, t->id) != NULL) {
-			sq += sqnorm(t->data, (size_t)t->rows * t->cols);
+			sq += sqnorm(t->data, (size_t)t->rows * t->cols, NULL);
 		}
 	}
 	double nrm = sqrt(sq);
+	a->max_norm = nrm > a->max_norm ? nrm : a->max_norm;
 	float scale = 1.0f;
 	if (clip > 0 && nrm > clip) {
 		// Rounded down so the clipped norm never exceeds clip.
@@ -248,4 +272,86 @@ agg_opt_apply(struct agg_opt *o, struct fb_model *model,
 	if (model->n_attrs > 0) {
 		adam_matrix(o, &model->M, &sum->M, &o->m.M, &o->v.M, inv);
 	}
+}
+
+// The move of one coordinate x by FedAvg (a = lr / divisor) or FedAdam,
+// with adam_matrix's float operations; *x_new and the moments are not
+// written anywhere.
+struct cand_acc {
+	bool finite;
+	float max_abs, move_linf;
+	double move_sq;
+};
+
+static void
+cand_add(struct cand_acc *c, float x, float x_new)
+{
+	float d = x_new - x;
+	if (!isfinite(x_new) || !isfinite(d)) {
+		c->finite = false;
+		return;
+	}
+	float a = fabsf(x_new), m = fabsf(d);
+	c->max_abs = a > c->max_abs ? a : c->max_abs;
+	c->move_linf = m > c->move_linf ? m : c->move_linf;
+	c->move_sq += (double)d * d;
+}
+
+static void
+cand_matrix(const struct agg_opt *o, const struct fb_matrix *x,
+		const struct fb_matrix *sum, const struct fb_matrix *m,
+		const struct fb_matrix *v, double inv, struct cand_acc *c)
+{
+	size_t n = fb_matrix_len(x);
+	if (o->kind == AGG_OPT_FEDAVG) {
+		float a = (float)(o->lr * inv);
+		for (size_t k = 0; k < n; k++) {
+			cand_add(c, x->data[k], x->data[k] + a * sum->data[k]);
+		}
+		return;
+	}
+	float b1 = (float)o->beta1, b2 = (float)o->beta2;
+	float lr = (float)o->lr, tau = (float)o->tau, s = (float)inv;
+	for (size_t k = 0; k < n; k++) {
+		float g = -sum->data[k] * s;
+		float mk = b1 * m->data[k] + (1.0f - b1) * g;
+		float vk = b2 * v->data[k] + (1.0f - b2) * g * g;
+		if (!isfinite(mk) || !isfinite(vk)) {
+			c->finite = false;
+			continue;
+		}
+		cand_add(c, x->data[k],
+				x->data[k] - lr * mk / (sqrtf(vk) + tau));
+	}
+}
+
+void
+agg_opt_check(const struct agg_opt *o, const struct fb_model *model,
+		const struct fb_model *sum, double divisor,
+		struct agg_candidate *out)
+{
+	double inv = 1.0 / divisor;
+	struct cand_acc c = {true, 0, 0, 0};
+	bool adam = o->kind == AGG_OPT_FEDADAM;
+	cand_matrix(o, &model->V, &sum->V, adam ? &o->m.V : NULL,
+			adam ? &o->v.V : NULL, inv, &c);
+	cand_matrix(o, &model->W, &sum->W, adam ? &o->m.W : NULL,
+			adam ? &o->v.W : NULL, inv, &c);
+	if (model->n_attrs > 0) {
+		cand_matrix(o, &model->M, &sum->M, adam ? &o->m.M : NULL,
+				adam ? &o->v.M : NULL, inv, &c);
+	}
+	out->finite = c.finite && isfinite(c.move_sq);
+	out->max_abs = c.max_abs;
+	out->move_l2 = sqrt(c.move_sq);
+	out->move_linf = c.move_linf;
+}
+
+double
+agg_opt_step_linf(const struct agg_opt *o)
+{
+	if (o->kind != AGG_OPT_FEDADAM) {
+		return INFINITY;
+	}
+	return o->lr * fb_bound_adam_ratio(o->beta1, o->beta2, o->t + 1, false);
 }

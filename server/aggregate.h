@@ -21,6 +21,7 @@ struct agg_accum {
 	struct fb_model sum; // same shapes as the global model
 	uint32_t n;          // updates added
 	uint32_t clipped;    // updates scaled down (granularity client)
+	double max_norm;     // the largest L2 norm added (before clipping)
 	double recall_sum;
 	double ndcg_sum;
 	uint64_t eval_users;
@@ -36,17 +37,27 @@ void agg_accum_finish(struct agg_accum *a);
 // Zeroes the sum and the counters.
 void agg_accum_reset(struct agg_accum *a);
 
-// Checks a decoded UPDATE against the plan's configuration and the model
-// (protocols/wire-v1.md §5.4, §6.2): every model tensor exactly once with
-// the model's shape, dtype f32 (unknown tensor ids are ignored), and the
-// claimed clip_norm and noise_multiplier equal to the plan's, and, for
-// granularity client, an L2 norm (all tensors) within the clip_norm (plus
-// 1e-5 relative for rounding). Returns 0 if
-// acceptable, else the reason code (shape-mismatch, privacy-mismatch) with
-// a short text for the ACK in text (cap >= 128).
+// The most an accepted update may be (protocols/wire-v1.md §9.7): its L2
+// norm over every model tensor together, and its largest |coordinate|.
+// +infinity: no limit.
+struct agg_update_limit {
+	double l2, linf;
+};
+
+// Checks a decoded UPDATE (the decoder refused NaN and infinities) against
+// the plan's configuration, the model and lim (protocols/wire-v1.md §5.4,
+// §6.2), in this order: every model tensor exactly once with the model's
+// shape, dtype f32 (unknown tensor ids are ignored): shape-mismatch; the
+// claimed clip_norm and noise_multiplier equal to the plan's:
+// privacy-mismatch; the norm and the largest |coordinate| within lim
+// (NULL: no limit): over-bound. Returns 0 if acceptable, else the reason
+// code with a short text for the ACK in text (cap >= 128); *norm (NULL:
+// not wanted) receives the L2 norm once the shapes are checked.
 uint16_t agg_update_check(const struct fb_wire_update *u,
 		const struct fb_wire_round_config *cfg,
-		const struct fb_model *model, char *text, size_t cap);
+		const struct fb_model *model,
+		const struct agg_update_limit *lim, char *text, size_t cap,
+		double *norm);
 
 // Adds a checked update. clip > 0 enforces the L2 bound on the whole
 // delta (all tensors together) by scaling it down (granularity client);
@@ -71,5 +82,26 @@ void agg_opt_finish(struct agg_opt *o);
 // Applies the mean delta sum / divisor (divisor > 0) to model.
 void agg_opt_apply(struct agg_opt *o, struct fb_model *model,
 		const struct fb_model *sum, double divisor);
+
+// What agg_opt_apply(o, model, sum, divisor) would make of the model,
+// computed with the same float operations but changing nothing: whether
+// every coordinate of the new model and of the FedAdam moments is finite,
+// the new model's largest |coordinate|, and how far the model moves (L2
+// over every tensor, and the largest move of one coordinate).
+struct agg_candidate {
+	bool finite;
+	double max_abs;
+	double move_l2;
+	double move_linf;
+};
+void agg_opt_check(const struct agg_opt *o, const struct fb_model *model,
+		const struct fb_model *sum, double divisor,
+		struct agg_candidate *out);
+
+// How far one application of o can move a coordinate, whatever the sum:
+// FedAdam's per-coordinate step bound (bound.h fb_bound_adam_ratio, no
+// bias correction, its moments' step count) times lr; +infinity for
+// FedAvg (its move is lr times the mean delta).
+double agg_opt_step_linf(const struct agg_opt *o);
 
 #endif

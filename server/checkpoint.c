@@ -152,6 +152,18 @@ load_matrix(const struct fb_tfile *f, const char *path, const char *name,
 		memcpy(dst->data, v.data,
 				dst->rows * dst->cols * sizeof(float));
 	}
+	// A broken model must not be served again (wire-v1 §9.7): clients
+	// would refuse every plan made of it.
+	for (size_t k = 0; k < dst->rows * dst->cols; k++) {
+		if (!isfinite(dst->data[k])) {
+			return fb_errorf(FB_EFORMAT,
+					"%s: tensor %s holds a non-finite value "
+					"(row %zu, column %zu): refusing a broken "
+					"model; restore an earlier checkpoint",
+					path, name, k / dst->cols,
+					k % dst->cols);
+		}
+	}
 	return FB_OK;
 }
 

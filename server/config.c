@@ -137,6 +137,15 @@ static const struct fb_cfg_field top_fields[] = {
 				.help = "refusals are logged one by one up to a "
 					"budget per interval, then summed up in "
 					"one line per interval"},
+		{"max_update_norm", FB_CFG_DOUBLE, T(max_update_norm), 0, 1e30,
+				.help = "refuse (over-bound) an update of a larger "
+					"L2 norm, below the bound derived from "
+					"the plan (0: that bound only; the only "
+					"bound of granularity none with sgd)"},
+		{"max_model_abs", FB_CFG_DOUBLE, T(max_model_abs), 1e-6, 1e30,
+				.help = "abandon a round whose new model would "
+					"have a coordinate larger in absolute "
+					"value"},
 };
 #undef S
 #undef T
@@ -198,6 +207,11 @@ static const struct fb_cfg_field round_fields[] = {
 					"trained (0: all)"},
 		{"report_eval", FB_CFG_BOOL, R(report_eval),
 				.help = "clients report Recall@20/NDCG@20 sums"},
+		{"min_users", FB_CFG_U64, R(min_users), 0, 9007199254740992.0,
+				.help = "granularity user (required; simulate: 0 "
+					"takes the smallest retailer's): the "
+					"fewest users a retailer may declare; "
+					"honest updates are bounded from it"},
 };
 #undef R
 
@@ -242,6 +256,8 @@ agg_config_defaults(struct agg_config *cfg)
 	cfg->preauth_connections = 128;
 	cfg->max_refusals = 4;
 	cfg->log_interval_ms = 10000;
+	cfg->max_update_norm = 0;
+	cfg->max_model_abs = 1e4;
 	struct agg_round_config *r = &cfg->round;
 	r->granularity = FB_WIRE_GRAN_USER;
 	r->q = 0.1;
@@ -341,6 +357,15 @@ check(const struct agg_config *c, const char *path)
 	if (r->granularity != FB_WIRE_GRAN_NONE && !(r->delta > 0)) {
 		return fb_errorf(FB_EINVAL,
 				"%s: round.delta must be > 0 with privacy",
+				path);
+	}
+	if (r->granularity == FB_WIRE_GRAN_USER && r->min_users == 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round.min_users: required with granularity "
+				"user: the fewest users a retailer may declare "
+				"(its policy's \"users\"), from which honest "
+				"updates are bounded (protocols/wire-v1.md "
+				"§9.7)",
 				path);
 	}
 	if (r->granularity == FB_WIRE_GRAN_CLIENT && r->target_epsilon <= 0) {

@@ -54,6 +54,9 @@ struct agg_round_config {
 	bool train_items;
 	uint32_t bundle_rank;
 	bool report_eval;
+	// Granularity user: the fewest users a retailer may declare (the
+	// plan's min_users, protocols/wire-v1.md §5.3.1, §9.7).
+	uint64_t min_users;
 };
 
 struct agg_config {
@@ -94,6 +97,12 @@ struct agg_config {
 	uint32_t preauth_connections; // unauthenticated ones open at once
 	uint32_t max_refusals;        // refused messages in a row: closed
 	uint32_t log_interval_ms;     // refusal log budget and summary period
+	// Honest updates (protocols/wire-v1.md §9.7): an update above
+	// max_update_norm (0: none) is refused like one above the bound the
+	// plan gives; a round whose new model has a coordinate above
+	// max_model_abs is abandoned.
+	double max_update_norm;
+	double max_model_abs;
 	struct agg_round_config round;
 	// Derived by agg_config_load().
 	char *urls[AGG_MAX_URLS];

@@ -51,6 +51,9 @@ human_line(const struct agg_fed *fed)
 			st->rejected, mb(st->bytes_in), mb(st->bytes_out),
 			st->broadcast_s, st->collection_s, st->aggregation_s,
 			st->commit_s);
+	if (!st->committed && st->abandoned != NULL) {
+		fprintf(fp, "  (%s)", st->abandoned);
+	}
 	if (fed->acc.eval_users > 0) {
 		fprintf(fp, "  Recall@20 %.4f NDCG@20 %.4f (%llu users)",
 				fed->acc.recall_sum / fed->acc.eval_users,
@@ -99,6 +102,20 @@ json_line(const struct agg_fed *fed, FILE *fp)
 			(unsigned long long)fed->acc.eval_users);
 	fprintf(fp, ", \"open_s\": %.4f, \"seal_s\": %.4f", st->open_s,
 			st->seal_s);
+	// wire-v1 §9.7: the limit updates were checked against, the largest
+	// norm counted, and how far the commit moved the model.
+	if (isfinite(fed->limit.l2)) {
+		fprintf(fp, ", \"update_bound\": %.9g", fed->limit.l2);
+	} else {
+		fprintf(fp, ", \"update_bound\": null");
+	}
+	fprintf(fp, ", \"largest_update\": %.9g", fed->acc.max_norm);
+	if (st->committed) {
+		fprintf(fp, ", \"model_move\": %.9g", st->model_move);
+	} else {
+		fprintf(fp, ", \"abandoned\": \"%s\"",
+				st->abandoned != NULL ? st->abandoned : "?");
+	}
 	fprintf(fp,
 			", \"upload_grants\": %u, \"upload_waits\": %u, "
 			"\"uploads_peak\": %u, \"download_grants\": %u, "
@@ -144,7 +161,8 @@ json_line(const struct agg_fed *fed, FILE *fp)
 						"\"private\": false");
 			}
 		}
-		if (cl->status == AGG_CL_REFUSED) {
+		if (cl->status == AGG_CL_REFUSED ||
+				cl->status == AGG_CL_REJECTED) {
 			fprintf(fp, ", \"reason\": \"%s\"",
 					fb_wire_reason_name(cl->refuse_reason));
 		}

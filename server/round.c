@@ -84,6 +84,7 @@ fill_plan_config(struct agg_fed *fed)
 	p->train.bias = r->bias;
 	p->train.train_items = r->train_items;
 	p->train.bundle_rank = r->bundle_rank;
+	p->min_users = r->granularity == FB_WIRE_GRAN_USER ? r->min_users : 0;
 	fed->steps_per_round = r->local_steps > 0
 			? r->local_steps
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
@@ -383,6 +384,16 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	fed->round = fed->last_planned;
 	fed->earlier_life = fed->last_planned;
 	fill_plan_config(fed);
+	if (r->granularity == FB_WIRE_GRAN_USER && r->min_users == 0) {
+		err = fb_errorf(FB_EINVAL,
+				"round.min_users: required with granularity "
+				"user (protocols/wire-v1.md §9.7)");
+		goto fail;
+	}
+	if ((err = fb_bound_catalog(ds, &fed->plan_cfg.train, &fed->catalog)) !=
+			FB_OK) {
+		goto fail;
+	}
 	if (r->granularity == FB_WIRE_GRAN_USER) {
 		err = user_sigma(fed, &fed->plan_cfg.noise_multiplier);
 	} else if (r->granularity == FB_WIRE_GRAN_CLIENT) {
@@ -428,6 +439,87 @@ answered(const struct agg_client *cl)
 	return cl->status != AGG_CL_WAITING;
 }
 
+// How far a commit of the current sum may move the model (wire-v1 §9.7):
+// FedAvg, lr (n B + noise) / divisor with B each update's limit (the clip
+// under granularity client) and the noise the aggregator added; FedAdam,
+// its per-coordinate step bound (*linf) times the root of the model's
+// size. +infinity when the updates have no limit. Never reached unless a
+// check of this file is wrong: a last line of defence.
+static double
+move_limit(const struct agg_fed *fed, double divisor, double *linf)
+{
+	const struct fb_wire_round_config *p = &fed->plan_cfg;
+	const struct fb_model *m = &fed->model;
+	double slack = 1 + 1e-4;
+	*linf = agg_opt_step_linf(&fed->opt) * slack + 1e-30;
+	if (fed->opt.kind == AGG_OPT_FEDADAM) {
+		double n = (double)fb_matrix_len(&m->V) + fb_matrix_len(&m->W) +
+				fb_matrix_len(&m->M);
+		return *linf * sqrt(n);
+	}
+	double noise = 0, each = fed->limit.l2;
+	if (p->granularity == FB_WIRE_GRAN_CLIENT) {
+		double g = ldexp(1.0,
+				fb_dp_config_of(fed->dp)->granularity_log2);
+		size_t D = trained_coordinates(fed);
+		noise = (fb_dp_sigma_noise(fed->dp) * p->clip_norm + g) *
+						fb_bound_noise(sqrt((double)D),
+								1,
+								FB_BOUND_FAIL_PROB) +
+				g * sqrt((double)D);
+		each = p->clip_norm;
+	}
+	return fed->opt.lr * (fed->acc.n * each + noise) / divisor * slack +
+			1e-30;
+}
+
+// NULL if the model the commit would make may be committed, else why not
+// (and the detail): its coordinates must be finite and within
+// max_model_abs, and it must not move further than move_limit.
+static const char *
+candidate_problem(struct agg_fed *fed, double divisor, char *detail, size_t cap)
+{
+	struct agg_candidate c;
+	agg_opt_check(&fed->opt, &fed->model, &fed->acc.sum, divisor, &c);
+	fed->st.model_move = c.finite ? c.move_l2 : INFINITY;
+	if (!c.finite) {
+		snprintf(detail, cap,
+				"the new model (or a FedAdam moment) would "
+				"have a non-finite coordinate");
+		return "non-finite-model";
+	}
+	if (c.max_abs > fed->cfg->max_model_abs) {
+		snprintf(detail, cap,
+				"the new model would have a coordinate of "
+				"%.6g, above max_model_abs %g",
+				c.max_abs, fed->cfg->max_model_abs);
+		return "model-out-of-bounds";
+	}
+	double linf = INFINITY;
+	double l2 = move_limit(fed, divisor, &linf);
+	// The float rounding of theta + move: half an ulp of each coordinate.
+	const struct fb_model *m = &fed->model;
+	double theta = sqrt(fb_matrix_sqnorm(&m->V) + fb_matrix_sqnorm(&m->W) +
+			fb_matrix_sqnorm(&m->M));
+	l2 += ldexp(1.0, -22) * theta;
+	linf += ldexp(1.0, -22) * (c.max_abs + c.move_linf);
+	if (c.move_l2 > l2 || c.move_linf > linf) {
+		snprintf(detail, cap,
+				"the model would move by %.6g (one coordinate "
+				"by %.6g), beyond the bound %.6g (%.6g)",
+				c.move_l2, c.move_linf, l2, linf);
+		return "moved-beyond-bound";
+	}
+	return NULL;
+}
+
+static bool
+model_finite(const struct fb_model *m)
+{
+	return fb_matrix_all_finite(&m->V) && fb_matrix_all_finite(&m->W) &&
+			fb_matrix_all_finite(&m->M);
+}
+
 static void
 commit(struct agg_fed *fed, uint64_t now_ms)
 {
@@ -456,7 +548,34 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				: fed->st.participants;
 	}
 	mask_untrained(fed, &fed->acc.sum);
+	char detail[200];
+	const char *why =
+			candidate_problem(fed, divisor, detail, sizeof(detail));
+	if (why != NULL) {
+		// Never applied, never checkpointed: the round is abandoned
+		// and the next one is planned from the same model.
+		fb_log(FB_LOG_ERROR,
+				"round %u abandoned (%s): %s; the model is "
+				"unchanged",
+				fed->round, why, detail);
+		fed->st.abandoned = why;
+		fed->st.commit_s = mono_s() - t0;
+		return;
+	}
 	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
+	if (!model_finite(&fed->model)) {
+		// The check above computes the same values: a bug. The model
+		// in memory is lost; the checkpoint on disk is the last good
+		// one.
+		fb_log(FB_LOG_ERROR,
+				"round %u: the new model is not finite although "
+				"its check passed; stopping without a checkpoint",
+				fed->round);
+		fed->st.abandoned = "non-finite-model";
+		fed->fatal = true;
+		set_over(fed, now_ms, "internal error: a non-finite model");
+		return;
+	}
 	fb_crashpoint("agg.aggregate"); // applied in memory, not on disk
 	uint32_t prev_committed = fed->last_committed;
 	fed->last_committed = fed->round;
@@ -477,6 +596,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 	}
 	if (err != FB_OK) {
 		fed->st.committed = false;
+		fed->st.abandoned = "checkpoint-failed";
 		fb_log(FB_LOG_ERROR, "round %u: checkpoint not written: %s",
 				fed->round, fb_last_error(err));
 		fed->fatal = true;
@@ -502,13 +622,15 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	bool central = fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT;
 	if (central || (fed->acc.n >= fed->cfg->quorum && fed->acc.n > 0)) {
 		commit(fed, now_ms);
-	}
-	if (!fed->st.committed) {
-		fed->n_abandoned++;
+	} else if (fed->st.abandoned == NULL) {
+		fed->st.abandoned = "quorum";
 		fb_log(FB_LOG_INFO,
 				"round %u abandoned: %u update(s), quorum %u; the "
 				"model is unchanged",
 				fed->round, fed->acc.n, fed->cfg->quorum);
+	}
+	if (!fed->st.committed) {
+		fed->n_abandoned++;
 	}
 	if (fed->acc.eval_users > 0) {
 		fed->have_eval = true;
@@ -557,6 +679,47 @@ account_client_round(struct agg_fed *fed, uint64_t now_ms)
 				"the privacy ledger could not be written");
 		return false;
 	}
+	return true;
+}
+
+// The bound of an honest update of the round being planned, from the
+// model it will send (wire-v1 §9.7), and the limit updates are checked
+// against. False (the federation is over) if it cannot be computed.
+static bool
+round_bound(struct agg_fed *fed, uint64_t now_ms)
+{
+	const struct fb_model *m = &fed->model;
+	struct fb_bound_shape sh = {m->n_items, m->n_bundles, m->n_attrs,
+			fed->catalog,
+			fb_bound_model_norm(
+					m, fed->plan_cfg.train.train_items)};
+	fb_err err = fb_bound_update(&fed->plan_cfg, &sh, &fed->bound);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u not run: %s", fed->round,
+				fb_last_error(err));
+		fed->fatal = true;
+		set_over(fed, now_ms, "no bound for the updates");
+		return false;
+	}
+	struct agg_update_limit *lim = &fed->limit;
+	lim->l2 = fed->bound.l2;
+	lim->linf = fed->bound.linf;
+	double cap = fed->cfg->max_update_norm;
+	if (cap > 0 && cap < lim->l2) {
+		lim->l2 = cap;
+	}
+	lim->linf = lim->linf < lim->l2 ? lim->linf : lim->l2;
+	char coord[64] = "";
+	if (lim->linf < lim->l2) {
+		snprintf(coord, sizeof(coord), " or %.6g in a coordinate",
+				lim->linf);
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: an update is refused above %.6g in L2 "
+			"norm%s: %s%s",
+			fed->round, lim->l2, coord, fed->bound.why,
+			lim->l2 < fed->bound.l2 ? ", lowered by max_update_norm"
+						: "");
 	return true;
 }
 
@@ -630,6 +793,9 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	}
 	if (fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT &&
 			!account_client_round(fed, now_ms)) {
+		return;
+	}
+	if (!round_bound(fed, now_ms)) {
 		return;
 	}
 	fed->state = AGG_COLLECTING;
@@ -933,13 +1099,14 @@ agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		return;
 	}
 	char text[128];
-	uint16_t reason = agg_update_check(
-			&u, &fed->plan_cfg, m, text, sizeof(text));
+	uint16_t reason = agg_update_check(&u, &fed->plan_cfg, m, &fed->limit,
+			text, sizeof(text), NULL);
 	if (reason != FB_WIRE_REASON_NONE) {
 		fb_log(FB_LOG_WARN, "refused UPDATE from %s (round %u): %s: %s",
 				cl->name, round_id, fb_wire_reason_name(reason),
 				text);
 		cl->status = AGG_CL_REJECTED;
+		cl->refuse_reason = reason;
 		fed->st.rejected++;
 		ack(out, FB_WIRE_ACK_REJECTED, reason, text);
 		return;
@@ -1010,6 +1177,7 @@ agg_fed_stop(struct agg_fed *fed, uint64_t now_ms, const char *why)
 	if (fed->state == AGG_COLLECTING) {
 		fb_log(FB_LOG_INFO, "round %u abandoned: %s", fed->round, why);
 		fed->acc.n = 0; // never commit a round on the way out
+		fed->st.abandoned = "stopped";
 		close_round(fed, now_ms);
 	}
 	set_over(fed, now_ms, "%s", why);

@@ -17,6 +17,7 @@
 
 #include "aggregate.h"
 #include "config.h"
+#include "fedbundle/bound.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/handshake.h"
@@ -53,7 +54,7 @@ struct agg_client {
 	// The current round.
 	bool participant;
 	enum agg_client_status status;
-	uint16_t refuse_reason;
+	uint16_t refuse_reason; // of its REFUSE, or why its update was rejected
 	// Its upload slot (granted to a POLL UPLOAD) and download slot (sent
 	// the model, not heard from since): §5.2.
 	struct agg_slot up, down;
@@ -82,6 +83,11 @@ struct agg_round_stats {
 	uint32_t download_waits;  // PLAN WAIT answers for want of a slot
 	uint32_t downloads_peak;  // most download slots held at once
 	bool committed;
+	// Not committed: why (static text: "quorum", "stopped",
+	// "non-finite-model", "model-out-of-bounds", "moved-beyond-bound",
+	// "checkpoint-failed"); NULL while committed or collecting.
+	const char *abandoned;
+	double model_move; // L2 norm of the commit's move of the model
 };
 
 // What an observer of the federation is told (struct agg_fed.observer).
@@ -95,6 +101,13 @@ struct agg_fed {
 	const struct agg_config *cfg;
 	struct fb_wire_round_config plan_cfg; // what TRAIN plans carry
 	uint32_t steps_per_round;             // DP releases per round
+	// What an honest update of the current round can be (wire-v1 §9.7):
+	// the catalogue's map norm (fixed), the round's bound (from the model
+	// when it was planned) and the limit updates are checked against
+	// (the bound, lowered by max_update_norm).
+	struct fb_bound_catalog catalog;
+	struct fb_bound bound;
+	struct agg_update_limit limit;
 	struct fb_model model;
 	struct agg_opt opt;
 	struct agg_accum acc;

@@ -52,6 +52,7 @@
 #include "client/local.h"
 #include "client/policy.h"
 #include "client/state.h"
+#include "fedbundle/bound.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/envelope.h"
@@ -1252,8 +1253,18 @@ run_client_mode(const struct audit *au, struct result *res)
 			goto out;
 		}
 		char text[256];
-		if (agg_update_check(&up[r], &plan.config, m0, text,
-				    sizeof(text)) != FB_WIRE_REASON_NONE) {
+		// The aggregator's client-level limit: the clip (bound.h).
+		struct fb_bound_shape sh = {m0->n_items, m0->n_bundles,
+				m0->n_attrs, {1, m0->n_bundles, 0}, 0};
+		struct fb_bound bd;
+		err = fb_bound_update(&plan.config, &sh, &bd);
+		if (err != FB_OK) {
+			goto out;
+		}
+		struct agg_update_limit ulim = {bd.l2, bd.linf};
+		if (agg_update_check(&up[r], &plan.config, m0, &ulim, text,
+				    sizeof(text),
+				    NULL) != FB_WIRE_REASON_NONE) {
 			res->refused++;
 		}
 		double sq = 0;

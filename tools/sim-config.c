@@ -68,7 +68,8 @@ static const struct fb_cfg_field top_fields[] = {
 // The aggregator's top-level keys a simulation takes ("server" section).
 static const char *const server_keys[] = {"quorum", "participation",
 		"q_clients", "server_optimizer", "server_lr", "server_beta1",
-		"server_beta2", "server_tau", "init_std", "public_init", NULL};
+		"server_beta2", "server_tau", "init_std", "public_init",
+		"max_update_norm", "max_model_abs", NULL};
 
 // The round keys a simulation takes from its top level instead.
 static bool
@@ -181,6 +182,9 @@ sim_config_check(const struct sim_config *cfg, const char *label)
 	strcpy(a.catalog, "(in memory)");
 	a.round.granularity = cfg->privacy;
 	a.round.target_epsilon = cfg->epsilon;
+	if (a.round.min_users == 0) {
+		a.round.min_users = 1; // the smallest retailer's, at run time
+	}
 	return agg_config_check(&a, label);
 }
 

@@ -864,6 +864,17 @@ server_config(struct run *R)
 	a->accountant = cfg->accountant;
 	a->round.granularity = cfg->privacy;
 	a->round.target_epsilon = cfg->epsilon;
+	if (a->round.min_users == 0) {
+		// Every retailer declares its own user count (client_policy):
+		// the smallest is the fewest any declares.
+		uint64_t fewest = UINT64_MAX;
+		for (uint32_t k = 0; k < cfg->retailers; k++) {
+			uint64_t n = R->data.parts[k]->n_users;
+			n = n > 0 ? n : 1;
+			fewest = n < fewest ? n : fewest;
+		}
+		a->round.min_users = fewest;
+	}
 	if (R->opt->processes && cfg->privacy == SIM_PRIV_NONE) {
 		// The only per-round metrics; under DP they would be releases
 		// of their own (docs/privacy.md), so only the final model is

@@ -84,6 +84,9 @@ enum fb_wire_reason {
 	FB_WIRE_REASON_SHUTTING_DOWN = 20,
 	FB_WIRE_REASON_INTERNAL = 21,
 	FB_WIRE_REASON_WRONG_CONNECTION = 22, // session of another connection
+	// The update is larger than any honest update of the plan can be
+	// (§5.4, §9.7).
+	FB_WIRE_REASON_OVER_BOUND = 23,
 };
 
 // A static lower-case name such as "unknown-key"; "unknown" if not known.
@@ -269,6 +272,11 @@ struct fb_wire_round_config {
 	// of them was present and fills absent ones from the defaults.
 	bool has_train_opts;
 	struct fb_wire_train_opts train;
+	// §5.3.1 type 0x001a: the smallest number of users a client may
+	// declare (user level: its releases are divided by q times its
+	// declaration), from which the aggregator bounds an honest update
+	// (§9.7). 0: absent (not encoded); a decoded one is >= 1.
+	uint64_t min_users;
 };
 
 // §5.3 PLAN. TRAIN carries config and the model; WAIT carries only

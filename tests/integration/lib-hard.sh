@@ -103,6 +103,34 @@ tfile_tensors_save() {
 		od -An -v -tf4 -w4 | tr -d ' ' >"$2"
 }
 
+# tfile_elements FILE: every element of every tensor of a tensor file,
+# one float a line (od), headers left out (tensorfile.h: a tensor is a
+# 48-byte header, rows at +32, cols at +40, then its elements padded to 8).
+tfile_elements() {
+	local f=$1 n len off rows cols k
+	n=$(od -An -tu4 -j16 -N4 "$f" | tr -d ' ')
+	len=$(od -An -tu4 -j20 -N4 "$f" | tr -d ' ')
+	off=$((24 + len + (8 - len % 8) % 8))
+	for ((k = 0; k < n; k++)); do
+		rows=$(od -An -tu8 -j$((off + 32)) -N8 "$f" | tr -d ' ')
+		cols=$(od -An -tu8 -j$((off + 40)) -N8 "$f" | tr -d ' ')
+		if [ $((rows * cols)) -gt 0 ]; then
+			od -An -v -tf4 -w4 -j$((off + 48)) -N$((rows * cols * 4)) "$f"
+		fi
+		off=$((off + 48 + (rows * cols * 4 + 7) / 8 * 8))
+	done
+}
+
+# tfile_finite FILE: "ELEMENTS NONFINITE LARGEST" of a tensor file: how
+# many elements, how many of them are infinite or NaN, the largest |x|.
+tfile_finite() {
+	tfile_elements "$1" | awk '
+		{ n++ }
+		$1 ~ /nan|inf/ { bad++; next }
+		{ x = $1 + 0; if (x < 0) x = -x; if (x > m) m = x }
+		END { printf "%d %d %g\n", n, bad, m }'
+}
+
 # model_distance A B: relative L2 distance |a - b| / |b| of two saved
 # tensor sections (tfile_tensors_save).
 model_distance() {

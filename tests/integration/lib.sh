@@ -93,14 +93,33 @@ fed_data() {
 
 SOCK="ipc://$WORK/aggregator.sock"
 
+# min_declared: the fewest users any retailer of $WORK/parts declares
+# (declared_users), 1 without retailers.
+min_declared() {
+	local d n min=
+	for d in "$WORK"/parts/retailer-*; do
+		[ -d "$d" ] || continue
+		n=$(declared_users "$d")
+		if [ -z "$min" ] || [ "$n" -lt "$min" ]; then min=$n; fi
+	done
+	echo "${min:-1}"
+}
+
 # server_config ROUNDS QUORUM DEADLINE_MS ROUND_JSON [EXTRA_TOP_JSON]
+# A ROUND_JSON without "min_users" gets min_declared's (protocols/wire-v1.md
+# §9.7: the fewest users a retailer may declare; required at user level).
 server_config() {
+	local round=$4
+	case $round in
+	*'"min_users"'*) ;;
+	*) round="${round%\}}, \"min_users\": $(min_declared)}" ;;
+	esac
 	cat >"$WORK/server.json" <<EOF
 {"listen": "$SOCK", "key": "keys/aggregator.key", "roster": "roster.txt",
  "catalog": "catalog", "checkpoint_dir": "checkpoint", "rounds": $1,
  "quorum": $2, "deadline_ms": $3, "retry_after_ms": 50, "linger_ms": 3000,
  "plan_wait_ms": ${PLAN_WAIT_MS:-5000}${5:+, $5},
- "round": $4}
+ "round": $round}
 EOF
 }
 

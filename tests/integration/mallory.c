@@ -37,8 +37,18 @@
 //       missing only the items tensor              -> shape-mismatch
 //       claim   clip_norm claimed twice the plan's -> privacy-mismatch
 //       norm    every coordinate 1 (granularity client: norm far above
-//               the clip)                          -> privacy-mismatch
-//     then it polls PAUSED (out of later rounds) and exits.
+//               the clip)                          -> over-bound
+//       huge    every coordinate a finite 3e38 (issue 11: two of them
+//               overflowed the sum to +infinity)   -> over-bound
+//       overbound  the claims of the plan, but twice the bound an honest
+//               update can reach (wire-v1 §9.7, computed here from the
+//               plan as the aggregator does; user level with
+//               train_items 0), on the trained bundle coordinates
+//                                                  -> over-bound
+//       within  the same at 0.9 of the bound       -> ACK accepted
+//     then it polls PAUSED (out of later rounds) and exits. A plan
+//     without min_users (an aggregator from before it) takes the one in
+//     the environment's FB_MALLORY_MIN_USERS for the bound, if any.
 //   mallory --flood URL SERVER.pub ENROLLED.key SECONDS CONNECTIONS
 //     forks 4 processes (before any NNG call) that for SECONDS keep
 //     CONNECTIONS/4 connections each busy with HELLOs of the enrolled key
@@ -77,6 +87,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fedbundle/bound.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/handshake.h"
 #include "fedbundle/identity.h"
@@ -278,7 +289,69 @@ enum attack {
 	ATK_NAN,
 	ATK_INF,
 	ATK_CUT,
+	ATK_HUGE,
+	ATK_OVERBOUND,
+	ATK_WITHIN,
 };
+
+// The bound of wire-v1 §9.7 for plan, computed from the plan alone as the
+// aggregator does; NAN if that needs the catalogue (items trained).
+static double
+plan_bound(const struct fb_wire_plan *plan)
+{
+	struct fb_wire_round_config c_copy = plan->config;
+	const struct fb_wire_round_config *c = &c_copy;
+	const char *env = getenv("FB_MALLORY_MIN_USERS");
+	if (c_copy.min_users == 0 && env != NULL) {
+		c_copy.min_users = strtoull(env, NULL, 10);
+	}
+	if (c->train.train_items) {
+		return NAN;
+	}
+	uint32_t rows[4] = {0, 0, 0, 0};
+	double sq = 0;
+	for (uint32_t k = 0; k < plan->n_tensors; k++) {
+		const struct fb_wire_tensor *t = &plan->tensors[k];
+		if (t->id >= 1 && t->id <= 3) {
+			rows[t->id] = t->rows;
+		}
+		if (t->id == FB_WIRE_TENSOR_BUNDLES) {
+			const float *x = t->data;
+			for (size_t j = 0; j < (size_t)t->rows * t->cols; j++) {
+				sq += (double)x[j] * x[j];
+			}
+		}
+	}
+	struct fb_bound_shape sh = {
+			rows[1], rows[2], rows[3], {1, rows[2], 0}, sqrt(sq)};
+	struct fb_bound b;
+	if (fb_bound_update(c, &sh, &b) != FB_OK || !b.bounded) {
+		return NAN;
+	}
+	printf("# the bound of this round: %.6g (%s)\n", b.l2, b.why);
+	return b.l2;
+}
+
+// Fills the trained coordinates of the bundle factors w (rows x cols,
+// the plan's bundle_rank leading columns and the bias) with one value so
+// that their L2 norm is norm.
+static void
+fill_trained(float *w, uint32_t rows, uint32_t cols,
+		const struct fb_wire_round_config *c, double norm)
+{
+	uint32_t end = c->train.bias ? cols - 1 : cols;
+	uint32_t rank = c->train.bundle_rank;
+	uint32_t lead = rank > 0 && rank < end ? rank : end;
+	uint32_t per = lead + (c->train.bias ? 1 : 0);
+	float v = (float)(norm / sqrt((double)rows * per));
+	for (uint32_t r = 0; r < rows; r++) {
+		for (uint32_t j = 0; j < cols; j++) {
+			bool trained = j < lead ||
+					(c->train.bias && j == cols - 1);
+			w[(size_t)r * cols + j] = trained ? v : 0;
+		}
+	}
+}
 
 // A sealed UPDATE for round shaped like plan but bent by attack; *len is
 // the message length. NULL on failure.
@@ -323,15 +396,25 @@ bad_update(struct fb_session *s, const struct fb_wire_plan *plan,
 		v[5] = NAN;
 	} else if (a == ATK_INF) {
 		((float *)slots[1])[0] = INFINITY;
-	} else if (a == ATK_NORM) {
+	} else if (a == ATK_NORM || a == ATK_HUGE) {
 		for (uint32_t k = 0; k < u.n_tensors; k++) {
 			float *x = slots[k];
 			size_t n = (size_t)u.tensors[k].rows *
 					u.tensors[k].cols;
 			for (size_t i = 0; i < n; i++) {
-				x[i] = 1.0f;
+				x[i] = a == ATK_HUGE ? 3e38f : 1.0f;
 			}
 		}
+	} else if (a == ATK_OVERBOUND || a == ATK_WITHIN) {
+		double b = plan_bound(plan);
+		if (isnan(b) || u.tensors[1].id != FB_WIRE_TENSOR_BUNDLES) {
+			printf("# no bound computable from this plan\n");
+			free(buf);
+			return NULL;
+		}
+		fill_trained(slots[1], u.tensors[1].rows, u.tensors[1].cols,
+				&plan->config,
+				(a == ATK_OVERBOUND ? 2.0 : 0.9) * b);
 	}
 	// A body cut short: 8 bytes fewer sealed (the tag stays valid).
 	size_t sealed = a == ATK_CUT ? blen - 8 : blen;
@@ -508,8 +591,11 @@ hostile_main(int argc, char **argv)
 						FB_WIRE_REASON_SHAPE_MISMATCH},
 				{"claim", ATK_CLAIM,
 						FB_WIRE_REASON_PRIVACY_MISMATCH},
-				{"norm", ATK_NORM,
-						FB_WIRE_REASON_PRIVACY_MISMATCH},
+				{"norm", ATK_NORM, FB_WIRE_REASON_OVER_BOUND},
+				{"huge", ATK_HUGE, FB_WIRE_REASON_OVER_BOUND},
+				{"overbound", ATK_OVERBOUND,
+						FB_WIRE_REASON_OVER_BOUND},
+				{"within", ATK_WITHIN, FB_WIRE_REASON_NONE},
 		};
 		bool known = false;
 		for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
@@ -528,14 +614,17 @@ hostile_main(int argc, char **argv)
 							&reason);
 			free(m);
 			char what[96];
-			snprintf(what, sizeof(what),
-					"%s: ACK rejected %s (round %u)", tok,
+			bool accept = rej[k].want == FB_WIRE_REASON_NONE;
+			snprintf(what, sizeof(what), "%s: ACK %s %s (round %u)",
+					tok, accept ? "accepted" : "rejected",
 					fb_wire_reason_name(rej[k].want),
 					round);
 			printf("# %s: got %s %u %s\n", tok,
 					error ? "ERROR" : "ACK", status,
 					fb_wire_reason_name(reason));
-			report(got && !error && status == FB_WIRE_ACK_REJECTED &&
+			uint8_t want_status = accept ? FB_WIRE_ACK_ACCEPTED
+						     : FB_WIRE_ACK_REJECTED;
+			report(got && !error && status == want_status &&
 							reason == rej[k].want,
 					what);
 		}

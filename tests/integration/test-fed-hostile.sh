@@ -15,8 +15,9 @@
 # after the flood may exceed the level before it by at most 16 MB
 # (per-connection buffers, all released when the connections close).
 # A second run with client-level DP: an UPDATE whose claimed clip differs
-# from the plan's and one whose norm is far above the clip are refused
-# with privacy-mismatch, and no round counts them.
+# from the plan's is refused with privacy-mismatch, one whose norm is far
+# above the clip with over-bound (wire-v1 §9.7), and no round counts them.
+# (User-level updates beyond their bound: test-fed-bound.sh.)
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 : "${FB_MALLORY:?set by meson test}"
@@ -109,9 +110,9 @@ sed 's/^/# mallory: /' "$WORK/mallory.dp.out"
 check "client-level: the claim and the norm were refused" test "$RC" = 0
 wait_exit "$SERVER_PID" 120
 check "client-level: aggregator finished" test "$RC" = 0
-grep "above the clip" "$WORK/server.dp.err" | sed 's/^/# /'
+grep "above the bound" "$WORK/server.dp.err" | sed 's/^/# /'
 check "client-level: the log names the norm" grep -q \
-	"refused UPDATE from mallory (round 2): privacy-mismatch: update norm .* above the clip 1" "$WORK/server.dp.err"
+	"refused UPDATE from mallory (round 2): over-bound: update norm .* above the bound 1.00001" "$WORK/server.dp.err"
 check "client-level: every round counted the 4 honest updates only" test \
 	"$(grep -c '"updates": 4,' "$WORK/metrics.jsonl")" -eq 3
 for i in 0 1 2 3; do wait_exit "${CLIENT_PID[$i]}" 30; done

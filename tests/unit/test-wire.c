@@ -408,6 +408,51 @@ splice_config(uint8_t *out, const uint8_t *valid, size_t valid_len,
 	return off + valid_len - 152;
 }
 
+// §5.3.1 type 0x001a min_users: a u64 sent only when set, which is not one
+// of the training switches, and 0 refused; §8 code 23 over-bound.
+TEST(plan_min_users)
+{
+	CHECK(strcmp(fb_wire_reason_name(FB_WIRE_REASON_OVER_BOUND),
+			      "over-bound") == 0);
+	CHECK(FB_WIRE_REASON_OVER_BOUND == 23);
+	struct fb_wire_plan p = sample_plan();
+	size_t base = fb_wire_plan_len(&p);
+	p.config.min_users = 12000;
+	CHECK(fb_wire_plan_len(&p) == base + 12);
+	size_t len = 0;
+	CHECK_OK(fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL));
+	// The last TLV of the block (ascending types): 0x001a, 8 bytes,
+	// 12000 big-endian.
+	const uint8_t tlv[12] = {
+			0x00, 0x1a, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0x2e, 0xe0};
+	CHECK(fb_wire_load_u32(buf + 12) == 136 + 12);
+	CHECK(memcmp(buf + 16 + 136, tlv, 12) == 0);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
+	CHECK(d.config.min_users == 12000);
+	CHECK(!d.config.has_train_opts); // not a training switch
+	size_t len2 = 0;
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &d, &len2, NULL));
+	CHECK(len2 == len && memcmp(buf, buf2, len) == 0);
+	// Absent: 0, and the old bytes (plan.hex has none).
+	p.config.min_users = 0;
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &p, &len2, NULL));
+	CHECK(len2 == base);
+	CHECK_OK(fb_wire_plan_decode(&d, buf2, len2, &lim));
+	CHECK(d.config.min_users == 0);
+	// Present with 0, or of another length: refused.
+	static _Alignas(16) uint8_t m[8192];
+	memcpy(m, buf, len);
+	memset(m + 16 + 136 + 4, 0, 8);
+	REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "min_users");
+	uint8_t cfg[256];
+	memcpy(cfg, buf + 16, 136);
+	const uint8_t short_tlv[8] = {0x00, 0x1a, 0x00, 0x04, 0, 0, 0x2e, 0xe0};
+	memcpy(cfg + 136, short_tlv, 8);
+	size_t n = splice_config(m, buf2, len2, cfg, 144);
+	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "min_users");
+}
+
 TEST(plan_malformed)
 {
 	struct fb_wire_plan p = sample_plan();
@@ -592,6 +637,7 @@ main(void)
 	RUN(plan_wait_done);
 	RUN(zero_copy_slots);
 	RUN(update_round_trip);
+	RUN(plan_min_users);
 	RUN(plan_malformed);
 	RUN(update_malformed);
 	RUN(update_train_loss_nonfinite);
