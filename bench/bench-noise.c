@@ -1,9 +1,10 @@
 // bench/bench-noise.c: how fast DP noise is, beside the randomness it is
 // made from. Prints randombytes_buf and ChaCha20 keystream throughput, the
 // exact discrete Gaussian at sigma = 1, 100, 10^4, 10^6 grid steps (scalar
-// and integer-vector calls) and the fixed-point vector API on a 100k x 64
-// model (6.4M coordinates) at std 1 and granularity 2^-10 .. 2^-16, all
-// measured by this program with the secure generator. --json prints one
+// and integer-vector calls) and the noise of one whole release of a
+// 100k x 64 model (6.4M coordinates, 2^26 grid steps of noise, the i64 API
+// of the DP layer), all measured by this program with the secure
+// generator. --json prints one
 // JSON object instead of lines. Figures are the best of a few repetitions.
 #include <sodium.h>
 #include <stdbool.h>
@@ -202,37 +203,39 @@ bench_dgauss(struct fb_noise *g)
 	free(v);
 }
 
+// A whole release of a 100,000 x 64 model: noise of 2^26 grid steps
+// (what fb_dp_grid_for gives) added to an exact int64 sum.
 static void
 bench_fixed(struct fb_noise *g)
 {
 	const size_t n = 100000 * 64;
-	float *x = malloc(n * sizeof(*x));
-	if (x == NULL) {
+	int64_t *v = malloc(n * sizeof(*v));
+	if (v == NULL) {
 		fprintf(stderr, "bench-noise: out of memory\n");
 		exit(1);
 	}
-	for (int e = 10; e <= 16; e += 2) {
-		double gran = 1.0 / (double)(1u << e);
-		double best = 1e30;
-		for (int r = 0; r < 2; r++) {
-			for (size_t i = 0; i < n; i++) {
-				x[i] = (float)((double)(i % 1000) * 1e-3 - 0.5);
-			}
-			double t0 = now();
-			if (fb_noise_add_gaussian_fixed(g, x, n, 1.0, gran) !=
-					FB_OK) {
-				fprintf(stderr, "bench-noise: %s\n",
-						fb_last_error(FB_EINVAL));
-				exit(1);
-			}
-			double t = now() - t0;
-			best = t < best ? t : best;
-		}
-		char key[64];
-		snprintf(key, sizeof(key), "fixed std=1 gran=2^-%d (6.4M)", e);
-		report(key, (double)n / best, 0, best, "seconds_per_release");
+	uint64_t num, den;
+	if (fb_noise_sigma2_rational(0x1p26, &num, &den) != FB_OK) {
+		exit(1);
 	}
-	free(x);
+	double best = 1e30;
+	for (int r = 0; r < 2; r++) {
+		for (size_t i = 0; i < n; i++) {
+			v[i] = (int64_t)(i % 1000) - 500;
+		}
+		double t0 = now();
+		if (fb_noise_add_discrete_gaussian_i64(g, v, n, num, den) !=
+				FB_OK) {
+			fprintf(stderr, "bench-noise: %s\n",
+					fb_last_error(FB_EINVAL));
+			exit(1);
+		}
+		double t = now() - t0;
+		best = t < best ? t : best;
+	}
+	report("release: i64, 2^26 steps (6.4M)", (double)n / best, 0, best,
+			"seconds_per_release");
+	free(v);
 }
 
 int

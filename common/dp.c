@@ -20,7 +20,7 @@ struct fb_dp {
 	size_t dim;
 	double granularity;
 	double sigma_noise;       // std / clip
-	double sigma_accounted;   // std / (clip + granularity sqrt(dim))
+	double sigma_accounted;   // std / clip: the same (exact sums)
 	struct fb_acct_grid grid; // every release's (accountant.h)
 	// Releases known to fit in the budget: at open, the planned ones if
 	// they all fit (one accountant call), else, and whenever they run
@@ -222,8 +222,8 @@ fb_dp_close(struct fb_dp *dp)
 	free(dp);
 }
 
-// The grid: as fine as the sampler allows with room for the client-level
-// inflation (noise.h takes up to 2^28 steps of noise).
+// The grid: 2^26 to 2^27 steps of noise, half of what the sampler takes
+// (noise.h: 2^28), so that rounding never reaches its limit.
 int32_t
 fb_dp_grid_for(double std, double clip)
 {
@@ -238,41 +238,24 @@ fb_dp_grid_for(double std, double clip)
 	return e > 20 ? 20 : (int32_t)e;
 }
 
-// The grid, kappa and both noise multipliers for sigma0 (the calibrated
-// one, or the configured one). FB_EINVAL for a clip the grid cannot hold.
+// The grid and the noise multiplier for sigma0 (the calibrated one, or the
+// configured one): the grid follows the noise (fb_dp_grid_for). Both
+// levels sum exactly on the grid (user level: fb_trainer_batch_release;
+// client level: server/aggregate.h agg_central), so the sensitivity is
+// the clip itself and the multiplier accounted is the one added.
 static fb_err
 set_noise(struct fb_dp *dp, const struct fb_dp_config *cfg, double sigma0)
 {
-	// User level: the grid follows the noise. Client level keeps the
-	// configured grid (2^-20): the aggregator rounds a float sum of
-	// clipped updates, whose own float rounding a finer grid's kappa
-	// would leave even less room for (docs/privacy.md section 3).
-	if (cfg->mode == FB_DP_USER) {
-		dp->cfg.granularity_log2 =
-				fb_dp_grid_for(sigma0 * cfg->clip, cfg->clip);
-	}
+	dp->cfg.granularity_log2 =
+			fb_dp_grid_for(sigma0 * cfg->clip, cfg->clip);
 	dp->granularity = ldexp(1.0, dp->cfg.granularity_log2);
-	// Client level: rounding the sum to the grid inflates the sensitivity
-	// by kappa (see dp.h). User level: each contribution is bounded on
-	// the grid exactly, so kappa is 1.
-	double kappa = cfg->mode == FB_DP_USER ? 1.0
-					       : 1.0 +
-					dp->granularity *
-							sqrt((double)dp->dim) /
-							cfg->clip;
-	if (cfg->mode == FB_DP_USER &&
-			cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
+	if (cfg->clip / dp->granularity > FB_DP_CLIP_STEPS_MAX) {
 		return fb_errorf(FB_EINVAL,
 				"dp: clip %g is more than 2^31 grid steps of 2^%d",
 				cfg->clip, dp->cfg.granularity_log2);
 	}
-	if (cfg->sigma > 0) {
-		dp->sigma_noise = cfg->sigma;
-		dp->sigma_accounted = cfg->sigma / kappa;
-	} else {
-		dp->sigma_accounted = sigma0;
-		dp->sigma_noise = sigma0 * kappa;
-	}
+	dp->sigma_noise = sigma0;
+	dp->sigma_accounted = sigma0;
 	return FB_OK;
 }
 
@@ -306,7 +289,7 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 	}
 	double s_lb = 0; // 0: the first pass calibrates without the grid
 	for (int pass = 0;; pass++) {
-		double sigma0 = cfg->sigma; // before the client-level kappa
+		double sigma0 = cfg->sigma;
 		if (!(cfg->sigma > 0)) {
 			struct fb_acct_grid g = {dim, s_lb};
 			err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q,

@@ -5,6 +5,7 @@
 // after agg_opt_check found the new model finite (round.c).
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aggregate.h"
@@ -198,6 +199,184 @@ agg_accum_add(struct agg_accum *a, const struct fb_wire_update *u, double clip,
 	a->loss_sum += u->train_loss;
 	if (norm != NULL) {
 		*norm = nrm;
+	}
+}
+
+void
+agg_accum_note(struct agg_accum *a, const struct fb_wire_update *u, double norm,
+		bool clipped)
+{
+	a->max_norm = norm > a->max_norm ? norm : a->max_norm;
+	a->clipped += clipped;
+	a->n++;
+	a->recall_sum += u->recall_sum;
+	a->ndcg_sum += u->ndcg_sum;
+	a->eval_users += u->eval_users;
+	a->loss_sum += u->train_loss;
+}
+
+size_t
+agg_central_len(const struct fb_model *model, uint32_t lead, bool last,
+		bool items)
+{
+	size_t n = (size_t)model->n_bundles * (lead + (last ? 1 : 0));
+	if (items) {
+		n += fb_matrix_len(&model->V) + fb_matrix_len(&model->M);
+	}
+	return n;
+}
+
+fb_err
+agg_central_init(struct agg_central *c, const struct fb_model *model,
+		uint32_t lead, bool last, bool items, double clip,
+		int32_t grid_log2)
+{
+	memset(c, 0, sizeof(*c));
+	double grid = ldexp(1.0, grid_log2);
+	double steps = floor(clip / grid);
+	if (!(steps >= 1) || steps > 0x1p31) {
+		return fb_errorf(FB_EINVAL,
+				"central sum: clip %g is not 1 to 2^31 grid steps "
+				"of 2^%d",
+				clip, grid_log2);
+	}
+	c->len = agg_central_len(model, lead, last, items);
+	c->sum = calloc(c->len + 1, sizeof(*c->sum));
+	if (c->sum == NULL) {
+		return FB_ENOMEM;
+	}
+	c->lead = lead;
+	c->last = last;
+	c->items = items;
+	c->clip = clip;
+	c->inv_grid = 1.0 / grid;
+	c->bound2 = (uint64_t)steps * (uint64_t)steps;
+	return FB_OK;
+}
+
+void
+agg_central_finish(struct agg_central *c)
+{
+	if (c != NULL) {
+		free(c->sum);
+		memset(c, 0, sizeof(*c));
+	}
+}
+
+void
+agg_central_reset(struct agg_central *c)
+{
+	memset(c->sum, 0, c->len * sizeof(*c->sum));
+}
+
+// The update's tensor of id, or NULL.
+static const struct fb_wire_tensor *
+tensor_of(const struct fb_wire_update *u, uint16_t id)
+{
+	for (uint32_t k = 0; k < u->n_tensors; k++) {
+		if (u->tensors[k].id == id) {
+			return &u->tensors[k];
+		}
+	}
+	return NULL;
+}
+
+// Walks the trained coordinates of u in packed order: with add, adds
+// trunc(x * s) into c->sum; without, returns the sum of their squares,
+// stopping once above limit (every term is below 2^62, so no overflow).
+// With s = 0 and `square` it returns the float sum of squares instead.
+static double
+walk(struct agg_central *c, const struct fb_wire_update *u, double s,
+		uint64_t limit, bool add, bool square)
+{
+	uint64_t acc = 0;
+	double fsq = 0;
+	size_t at = 0;
+	const struct fb_wire_tensor *w = tensor_of(u, FB_WIRE_TENSOR_BUNDLES);
+	uint32_t per = c->lead + (c->last ? 1 : 0);
+	for (uint32_t r = 0; w != NULL && r < w->rows; r++) {
+		const float *row = (const float *)w->data + (size_t)r * w->cols;
+		for (uint32_t k = 0; k < per; k++, at++) {
+			double x = row[k < c->lead ? k : w->cols - 1];
+			if (square) {
+				fsq += x * x;
+				continue;
+			}
+			int64_t q = (int64_t)(x * s);
+			if (add) {
+				c->sum[at] += q;
+			} else if ((acc += (uint64_t)(q * q)) > limit) {
+				return (double)acc;
+			}
+		}
+	}
+	static const uint16_t ids[2] = {
+			FB_WIRE_TENSOR_ITEMS, FB_WIRE_TENSOR_ATTR_PROJ};
+	for (int t = 0; t < 2 && c->items; t++) {
+		const struct fb_wire_tensor *m = tensor_of(u, ids[t]);
+		size_t n = m != NULL ? (size_t)m->rows * m->cols : 0;
+		const float *x = m != NULL ? m->data : NULL;
+		for (size_t j = 0; j < n && at < c->len; j++, at++) {
+			if (square) {
+				fsq += (double)x[j] * x[j];
+				continue;
+			}
+			int64_t q = (int64_t)((double)x[j] * s);
+			if (add) {
+				c->sum[at] += q;
+			} else if ((acc += (uint64_t)(q * q)) > limit) {
+				return (double)acc;
+			}
+		}
+	}
+	return square ? fsq : (double)acc;
+}
+
+void
+agg_central_add(struct agg_central *c, const struct fb_wire_update *u,
+		bool *clipped)
+{
+	double norm = sqrt(walk(c, u, 0, 0, false, true));
+	double scale = 1.0;
+	*clipped = false;
+	if (!isfinite(norm)) {
+		scale = 0.0; // the checks refuse these; contribute nothing
+	} else if (norm > c->clip) {
+		scale = c->clip / norm;
+		*clipped = true;
+	}
+	double s = scale * c->inv_grid;
+	for (int tries = 0; walk(c, u, s, c->bound2, false, false) >
+			(double)c->bound2;
+			tries++) {
+		s = tries < 64 ? s * (1.0 - 0x1p-20) : 0.0;
+	}
+	walk(c, u, s, 0, true, false);
+}
+
+void
+agg_central_unpack(const struct agg_central *c, const int64_t *v,
+		struct fb_model *sum)
+{
+	double grid = 1.0 / c->inv_grid;
+	fb_matrix_zero(&sum->W);
+	fb_matrix_zero(&sum->V);
+	fb_matrix_zero(&sum->M);
+	size_t at = 0;
+	uint32_t per = c->lead + (c->last ? 1 : 0);
+	for (size_t r = 0; r < sum->W.rows; r++) {
+		float *row = fb_matrix_row(&sum->W, r);
+		for (uint32_t k = 0; k < per; k++, at++) {
+			row[k < c->lead ? k : sum->W.cols - 1] =
+					(float)((double)v[at] * grid);
+		}
+	}
+	struct fb_matrix *ms[2] = {&sum->V, &sum->M};
+	for (int t = 0; t < 2 && c->items; t++) {
+		size_t n = fb_matrix_len(ms[t]);
+		for (size_t j = 0; j < n && at < c->len; j++, at++) {
+			ms[t]->data[j] = (float)((double)v[at] * grid);
+		}
 	}
 }
 

@@ -65,6 +65,57 @@ uint16_t agg_update_check(const struct fb_wire_update *u,
 void agg_accum_add(struct agg_accum *a, const struct fb_wire_update *u,
 		double clip, double *norm);
 
+// Client-level DP (central noise): the exact sum of the retailers'
+// clipped updates over the coordinates a round trains, on the DP layer's
+// fixed-point grid. Each update is restricted to those coordinates,
+// scaled to L2 norm at most clip, truncated toward zero onto the grid and
+// checked in integers to have squared norm at most floor(clip / grid)^2
+// (shrunk until it does), then summed in 64-bit integers: removing one
+// retailer moves the sum by at most clip, bit for bit, whatever the others
+// and their arrival order (docs/privacy.md section 2, client level). The
+// trained coordinates, packed: for each bundle its `lead` leading columns
+// and, if `last`, its last one; then, if `items`, every coordinate of V
+// and of M.
+struct agg_central {
+	int64_t *sum;
+	size_t len;
+	uint32_t lead;
+	bool last, items;
+	double clip, inv_grid;
+	uint64_t bound2;
+};
+
+// The number of trained coordinates of model under (lead, last, items).
+size_t agg_central_len(const struct fb_model *model, uint32_t lead, bool last,
+		bool items);
+
+// Sets up a zeroed sum for model. FB_EINVAL if clip is not 1 to 2^31 grid
+// steps of 2^grid_log2; FB_ENOMEM.
+fb_err agg_central_init(struct agg_central *c, const struct fb_model *model,
+		uint32_t lead, bool last, bool items, double clip,
+		int32_t grid_log2);
+
+// Frees the sum; NULL-safe.
+void agg_central_finish(struct agg_central *c);
+
+// Zeroes the sum.
+void agg_central_reset(struct agg_central *c);
+
+// Adds a checked update (its tensors have the model's shapes), clipped to
+// c->clip. *clipped is set if it had to be scaled down.
+void agg_central_add(struct agg_central *c, const struct fb_wire_update *u,
+		bool *clipped);
+
+// sum = grid * v over the trained coordinates (v: c->len integers, the
+// noised sum), 0 elsewhere.
+void agg_central_unpack(const struct agg_central *c, const int64_t *v,
+		struct fb_model *sum);
+
+// Counts a checked update in a's counters (n, metric sums, norm) without
+// adding its tensors: for updates summed by an agg_central.
+void agg_accum_note(struct agg_accum *a, const struct fb_wire_update *u,
+		double norm, bool clipped);
+
 struct agg_opt {
 	int kind; // enum agg_server_opt
 	double lr, beta1, beta2, tau;

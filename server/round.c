@@ -139,38 +139,6 @@ mask_untrained(const struct agg_fed *fed, struct fb_model *sum)
 	}
 }
 
-// Client-level DP: Gaussian noise of std on every trained coordinate of
-// the summed update (and none on the others, which mask_untrained set to
-// zero).
-static fb_err
-noise_trained(struct agg_fed *fed, struct fb_model *sum, double std,
-		double grid)
-{
-	const struct agg_round_config *r = &fed->cfg->round;
-	bool bias_col;
-	size_t width = sum->dim;
-	size_t cols = trained_bundle_cols(r, width, &bias_col);
-	fb_err err = FB_OK;
-	for (size_t b = 0; b < sum->W.rows && err == FB_OK; b++) {
-		float *row = fb_matrix_row(&sum->W, b);
-		err = fb_noise_add_gaussian_fixed(
-				fed->rng, row, cols, std, grid);
-		if (err == FB_OK && bias_col && cols < width) {
-			err = fb_noise_add_gaussian_fixed(fed->rng,
-					row + width - 1, 1, std, grid);
-		}
-	}
-	if (err == FB_OK && r->train_items) {
-		err = fb_noise_add_gaussian_fixed(fed->rng, sum->V.data,
-				fb_matrix_len(&sum->V), std, grid);
-		if (err == FB_OK && fb_matrix_len(&sum->M) > 0) {
-			err = fb_noise_add_gaussian_fixed(fed->rng, sum->M.data,
-					fb_matrix_len(&sum->M), std, grid);
-		}
-	}
-	return err;
-}
-
 // User-level DP: the noise multiplier every client adds. Calibrated, when
 // not given, so that rounds x steps releases at rate q spend
 // target_epsilon, with the fixed-point grid's terms that the clients
@@ -254,6 +222,15 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 				fb_last_error(err));
 	}
 	err = fb_dp_open(&fed->dp, &d, fed->ledger, dim, cfg->rounds);
+	if (err != FB_OK) {
+		return err;
+	}
+	bool bias_col;
+	uint32_t lead = (uint32_t)trained_bundle_cols(
+			r, fed->model.dim, &bias_col);
+	err = agg_central_init(&fed->central, &fed->model, lead,
+			bias_col && lead < fed->model.dim, r->train_items,
+			r->clip, fb_dp_grid_log2(fed->dp));
 	if (err != FB_OK) {
 		return err;
 	}
@@ -423,6 +400,7 @@ agg_fed_finish(struct agg_fed *fed)
 	fb_model_finish(&fed->model);
 	agg_opt_finish(&fed->opt);
 	agg_accum_finish(&fed->acc);
+	agg_central_finish(&fed->central);
 	free(fed->clients);
 	fed->clients = NULL;
 	fb_noise_destroy(fed->rng);
@@ -531,11 +509,12 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		// when the round was planned (plan_round); noise on the sum of
 		// clipped deltas, then the division by the EXPECTED number of
 		// participants.
-		double std = fb_dp_sigma_noise(fed->dp) * p->clip_norm;
-		double grid = ldexp(1.0,
-				fb_dp_config_of(fed->dp)->granularity_log2);
-		mask_untrained(fed, &fed->acc.sum);
-		fb_err err = noise_trained(fed, &fed->acc.sum, std, grid);
+		fb_err err = fb_dp_noise_i64(
+				fed->dp, fed->central.sum, fed->central.len);
+		if (err == FB_OK) {
+			agg_central_unpack(&fed->central, fed->central.sum,
+					&fed->acc.sum);
+		}
 		if (err != FB_OK) {
 			fb_log(FB_LOG_ERROR, "round %u: noise failed: %s",
 					fed->round, fb_last_error(err));
@@ -766,6 +745,9 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	fed->last_planned = next;
 	fed->round = next;
 	agg_accum_reset(&fed->acc);
+	if (fed->central.sum != NULL) {
+		agg_central_reset(&fed->central);
+	}
 	uint64_t bytes_in = fed->st.bytes_in, bytes_out = fed->st.bytes_out;
 	memset(&fed->st, 0, sizeof(fed->st));
 	fed->st.bytes_in = bytes_in; // traffic between rounds counts here
@@ -1099,8 +1081,9 @@ agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		return;
 	}
 	char text[128];
+	double norm = 0;
 	uint16_t reason = agg_update_check(&u, &fed->plan_cfg, m, &fed->limit,
-			text, sizeof(text), NULL);
+			text, sizeof(text), &norm);
 	if (reason != FB_WIRE_REASON_NONE) {
 		fb_log(FB_LOG_WARN, "refused UPDATE from %s (round %u): %s: %s",
 				cl->name, round_id, fb_wire_reason_name(reason),
@@ -1111,11 +1094,14 @@ agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		ack(out, FB_WIRE_ACK_REJECTED, reason, text);
 		return;
 	}
-	double norm = 0;
-	double clip = fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT
-			? fed->plan_cfg.clip_norm
-			: 0;
-	agg_accum_add(&fed->acc, &u, clip, &norm);
+	if (fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT) {
+		// Client-level DP: clipped and summed exactly (aggregate.h).
+		bool clipped = false;
+		agg_central_add(&fed->central, &u, &clipped);
+		agg_accum_note(&fed->acc, &u, norm, clipped);
+	} else {
+		agg_accum_add(&fed->acc, &u, 0, &norm);
+	}
 	cl->status = AGG_CL_UPDATE;
 	cl->epsilon = u.epsilon_spent;
 	cl->reported = true;

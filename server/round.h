@@ -111,6 +111,8 @@ struct agg_fed {
 	struct fb_model model;
 	struct agg_opt opt;
 	struct agg_accum acc;
+	// Client-level DP: the exact sum of the round's clipped updates.
+	struct agg_central central;
 	struct agg_client *clients;
 	uint32_t n_clients;
 	struct fb_noise *rng; // CSPRNG: client sampling, central noise

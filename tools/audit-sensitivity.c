@@ -25,16 +25,14 @@
 // never sampled, consumes no randomness). Renumbering the later users would
 // change their streams, i.e. their identities.
 //
-// Client level, the retailer's real code path: the dataset is split into
-// retailers (IID), each runs node_local_round (client/local.c) on a
-// client-level plan and its UPDATE is decoded; the aggregator's checks and
-// float sum are the server's own (agg_update_check, agg_accum_add). The
-// rounding of the sum to the grid is reproduced (llround(x / grid), as
-// fb_noise_add_gaussian_fixed does before adding its noise). Removing a
-// retailer removes its whole update: the distance is that of the rounded
-// sums with and without it, over the coordinates the round trains, against
-// C * kappa, kappa = 1 + grid sqrt(D) / C (dp.c's, from a client-mode
-// fb_dp opened for those D coordinates).
+// Client level, the retailer's and the aggregator's real code: the dataset
+// is split into retailers (IID), each runs node_local_round (client/local.c)
+// on a client-level plan and its UPDATE is decoded; the aggregator's checks
+// and exact integer sum are the server's own (agg_update_check,
+// agg_central_add on the grid of a client-mode fb_dp). Removing a retailer
+// removes its whole update: the distance is the exact integer norm of the
+// difference of the sums with and without it, against floor(kappa C /
+// grid), kappa = sigma_noise / sigma_accounted of the DP layer (1).
 // Sampling, noise and the choice of users are seeded (--seed): an audit is
 // reproducible and releases nothing; its fb_dp ledger stays empty and is
 // removed with its temporary folder.
@@ -1119,52 +1117,23 @@ client_plan(const struct audit *au, const struct fb_train_config *cfg,
 	}
 }
 
-// The squared distance, in grid steps, of a and b once rounded to the grid
-// as the aggregator rounds its sum before the noise, over the coordinates
-// a client-level round of cfg trains (server/round.c's
-// trained_coordinates): the released bundle columns, and V and M if items
-// are trained. Returns it in double, *exact as check_user's dist2_i64 does
-// and their number in *count.
+// The exact squared distance of two central sums, in grid steps, and
+// as a double.
 static double
-trained_sqdist(const struct fb_train_config *cfg, const struct fb_model *a,
-		const struct fb_model *b, double grid, uint64_t *exact,
-		size_t *count)
+central_sqdist(const struct agg_central *a, const struct agg_central *b,
+		uint64_t *exact)
 {
-	struct fb_release_layout L;
-	fb_train_release_layout(cfg, a->n_items, a->n_bundles, &L);
 	uint64_t sum = 0;
 	double d2 = 0;
-	size_t n = 0;
-	const struct fb_matrix *ms[3][2] = {
-			{&a->W, &b->W}, {&a->V, &b->V}, {&a->M, &b->M}};
-	for (int k = 0; k < (cfg->train_items ? 3 : 1); k++) {
-		const struct fb_matrix *x = ms[k][0], *y = ms[k][1];
-		for (size_t r = 0; r < x->rows; r++) {
-			for (size_t c = 0; c < x->cols; c++) {
-				if (k == 0 && c >= L.lead &&
-						!(L.last && c == x->cols - 1)) {
-					continue;
-				}
-				// The aggregator's rounding to the grid
-				// (fb_noise_add_gaussian_fixed).
-				int64_t p = llround(
-						(double)fb_matrix_row(x, r)[c] /
-						grid);
-				int64_t q = llround(
-						(double)fb_matrix_row(y, r)[c] /
-						grid);
-				uint64_t d = p >= q ? (uint64_t)p - (uint64_t)q
-						    : (uint64_t)q - (uint64_t)p;
-				d2 += (double)d * (double)d;
-				sum = d > UINT32_MAX || sum > UINT64_MAX - d * d
-						? UINT64_MAX
-						: sum + d * d;
-				n++;
-			}
-		}
+	for (size_t k = 0; k < a->len; k++) {
+		int64_t x = a->sum[k], y = b->sum[k];
+		uint64_t d = x >= y ? (uint64_t)x - (uint64_t)y
+				    : (uint64_t)y - (uint64_t)x;
+		d2 += (double)d * (double)d;
+		sum = d > UINT32_MAX || sum > UINT64_MAX - d * d ? UINT64_MAX
+								 : sum + d * d;
 	}
 	*exact = sum;
-	*count = n;
 	return d2;
 }
 
@@ -1184,7 +1153,7 @@ run_client_mode(const struct audit *au, struct result *res)
 	struct fb_msg **msg = calloc(K, sizeof(*msg));
 	struct fb_wire_update *up = calloc(K, sizeof(*up));
 	double *norm = calloc(K, sizeof(*norm));
-	struct agg_accum all = {0}, less = {0};
+	struct agg_central all = {0}, less = {0};
 	struct fb_dp *dp = NULL;
 	fb_err err = part == NULL || global == NULL || msg == NULL ||
 					up == NULL || norm == NULL
@@ -1280,38 +1249,41 @@ run_client_mode(const struct audit *au, struct result *res)
 							: res->max_norm;
 	}
 	progress(au, res->mode.name, K, K);
-	// The aggregator's sum with every retailer, then without each one,
-	// in the order they arrived; clipped there too (agg_accum_add).
-	if ((err = agg_accum_init(&all, m0)) != FB_OK ||
-			(err = agg_accum_init(&less, m0)) != FB_OK) {
-		goto out;
-	}
-	for (uint32_t r = 0; r < K; r++) {
-		agg_accum_add(&all, &up[r], au->dpc.clip, NULL);
-	}
-	uint64_t exact;
-	size_t D;
-	trained_sqdist(&cfg, &all.sum, &all.sum, au->grid, &exact, &D);
+	// The aggregator's exact sum with every retailer, then without each
+	// one, on the grid of its client-level DP layer; clipped there too
+	// (agg_central_add).
+	struct fb_release_layout L;
+	fb_train_release_layout(&cfg, m0->n_items, m0->n_bundles, &L);
+	size_t D = agg_central_len(m0, L.lead, L.last, cfg.train_items);
 	res->coordinates = D;
 	err = open_dp(au, FB_DP_CLIENT, D, a->seed, &dp, &res->kappa);
 	if (err != FB_OK) {
 		goto out;
 	}
-	// The aggregator's grid at client level, from its DP layer.
 	res->grid = ldexp(1.0, fb_dp_grid_log2(dp));
-	res->bound_steps = res->kappa * au->dpc.clip / res->grid;
+	if ((err = agg_central_init(&all, m0, L.lead, L.last, cfg.train_items,
+			     au->dpc.clip, fb_dp_grid_log2(dp))) != FB_OK ||
+			(err = agg_central_init(&less, m0, L.lead, L.last,
+					 cfg.train_items, au->dpc.clip,
+					 fb_dp_grid_log2(dp))) != FB_OK) {
+		goto out;
+	}
+	bool clipped;
 	for (uint32_t r = 0; r < K; r++) {
-		agg_accum_reset(&less);
+		agg_central_add(&all, &up[r], &clipped);
+	}
+	res->bound_steps = floor(res->kappa * au->dpc.clip / res->grid);
+	for (uint32_t r = 0; r < K; r++) {
+		agg_central_reset(&less);
 		for (uint32_t j = 0; j < K; j++) {
 			if (j != r) {
-				agg_accum_add(&less, &up[j], au->dpc.clip,
-						NULL);
+				agg_central_add(&less, &up[j], &clipped);
 			}
 		}
-		double d2 = trained_sqdist(&cfg, &all.sum, &less.sum, res->grid,
-				&exact, &D);
-		bool bad = sqrt(d2) > res->bound_steps ||
-				norm[r] > res->kappa * au->dpc.clip;
+		uint64_t exact;
+		double d2 = central_sqdist(&all, &less, &exact);
+		uint64_t b = (uint64_t)res->bound_steps;
+		bool bad = exact > b * b || norm[r] > res->kappa * au->dpc.clip;
 		res->kinds[KIND_RETAILER].units++;
 		res->all.units++;
 		tally_add(&res->kinds[KIND_RETAILER], sqrt(d2), bad);
@@ -1319,8 +1291,8 @@ run_client_mode(const struct audit *au, struct result *res)
 	}
 out:
 	fb_dp_close(dp);
-	agg_accum_finish(&all);
-	agg_accum_finish(&less);
+	agg_central_finish(&all);
+	agg_central_finish(&less);
 	for (uint32_t r = 0; r < K; r++) {
 		if (msg != NULL) {
 			fb_msg_free(msg[r]);
@@ -1370,10 +1342,10 @@ print_table(const struct audit *au, const struct result *r)
 		       "local steps, %zu trained coordinates\n",
 				m->name, m->train_items ? "trained" : "frozen",
 				au->a->retailers, au->a->steps, r->coordinates);
-		printf("  bound: C (1 + grid sqrt(D) / C) = %.1f grid steps = "
-		       "%.6f C; largest update as sent %.6f C\n",
+		printf("  bound: floor(kappa C / grid) = %.0f grid steps = "
+		       "%.6f C (kappa %.6f); largest update as sent %.6f C\n",
 				r->bound_steps, r->bound_steps * g / C,
-				r->max_norm / C);
+				r->kappa, r->max_norm / C);
 	}
 	printf("  %-18s %7s %7s %16s %10s %10s\n", "checked", "units", "checks",
 			"max grid steps", "max / C", "violations");

@@ -17,11 +17,10 @@
 //      release is dense and its shape never depends on the data;
 //   4. the caller scales by grid / (q * n), n the PUBLIC number of users
 //      the owner declared (fb_dp_config.users), never a count of its data.
-// User level: the sensitivity is exactly clip, so the noise multiplier
-// accounted is the one added. Client level (the aggregator rounds a float
-// sum of clipped updates, fb_noise_add_gaussian_fixed): rounding can move
-// a neighbour's sum by up to granularity * sqrt(D) more (D coordinates),
-// so the ledger records sigma * clip / (clip + granularity * sqrt(D)).
+// Client level is the same at the aggregator (server/aggregate.h,
+// agg_central): each retailer's clipped update is bounded on the grid
+// exactly and the sum kept in integers. So at both levels the sensitivity
+// is exactly clip, and the noise multiplier accounted is the one added.
 // A seeded (reproducible) noise source is available for tests and
 // simulations; it is NOT private and fb_dp_is_private() says so.
 // Thread-safety: a struct fb_dp belongs to one thread.
@@ -93,7 +92,7 @@ struct fb_ledger;
 // checks). Also opens the noise source. dim is the number of coordinates
 // of every release. If cfg->sigma is 0 it is calibrated so that
 // planned_steps releases at rate cfg->q meet (cfg->epsilon, cfg->delta),
-// accounting for the grid's inflation.
+// with the fixed-point grid's terms (accountant.h, fb_acct_grid).
 fb_err fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 		struct fb_ledger *ledger, size_t dim, uint64_t planned_steps);
 
@@ -150,7 +149,9 @@ fb_err fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases);
 size_t fb_dp_releases(const struct fb_dp *dp);
 
 // The noise multiplier added (std / clip) and the one accounted (std /
-// inflated sensitivity).
+// sensitivity): equal, since every sum is exact on the grid (kept as two
+// names so that a future mechanism with an inflated sensitivity has a
+// place to say so).
 double fb_dp_sigma_noise(const struct fb_dp *dp);
 double fb_dp_sigma_accounted(const struct fb_dp *dp);
 

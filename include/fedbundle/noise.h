@@ -32,9 +32,6 @@
 // Bounds of sigma (in grid steps) accepted by fb_noise_sigma2_rational().
 #define FB_NOISE_SIGMA_INT_MIN 0x1p-16
 #define FB_NOISE_SIGMA_INT_MAX 0x1p28
-// Bounds of the granularity of fb_noise_add_gaussian_fixed(): a power of two.
-#define FB_NOISE_GRANULARITY_MIN 0x1p-40
-#define FB_NOISE_GRANULARITY_MAX 0x1p20
 // Re-key interval of the secure mode, in keystream bytes.
 #define FB_NOISE_REKEY_BYTES (UINT64_C(1) << 30)
 
@@ -125,38 +122,6 @@ fb_err fb_noise_add_discrete_gaussian_i64(struct fb_noise *noise, int64_t *v,
 // analysis assumed. FB_EINVAL unless FB_NOISE_SIGMA_INT_MIN <= sigma <=
 // FB_NOISE_SIGMA_INT_MAX, or if num or den is NULL.
 fb_err fb_noise_sigma2_rational(double sigma, uint64_t *num, uint64_t *den);
-
-// Fixed-point Gaussian mechanism: each x[i] is rounded to the nearest
-// multiple k of granularity (ties away from zero), k += N_Z(0, sigma^2)
-// with sigma^2 = fb_noise_sigma2_rational(std / granularity), and x[i] =
-// k * granularity converted to float (post-processing). granularity must be
-// a power of two in [FB_NOISE_GRANULARITY_MIN, FB_NOISE_GRANULARITY_MAX] so
-// that scaling is exact; std / granularity must lie in the
-// FB_NOISE_SIGMA_INT_* bounds; every |x[i]| <= 2^52 granularity and finite.
-// Otherwise FB_EINVAL with x untouched. Rounding changes the sensitivity:
-// see fb_noise_rounded_l2_bound().
-fb_err fb_noise_add_gaussian_fixed(struct fb_noise *noise, float *x, size_t len,
-		double std, double granularity);
-
-// How a vector reached the grid, for fb_noise_rounded_l2_bound().
-enum fb_noise_rounding {
-	// Each contribution (e.g. each user's clipped gradient) was rounded
-	// to the grid before summing: a rounded vector of norm <= clip has
-	// norm <= clip + granularity sqrt(dim) / 2.
-	FB_NOISE_ROUND_EACH,
-	// The sum was rounded (fb_noise_add_gaussian_fixed() on a float sum):
-	// two neighbouring sums' roundings differ by up to granularity per
-	// coordinate, so the sensitivity grows to clip + granularity sqrt(dim).
-	FB_NOISE_ROUND_SUM,
-};
-
-// The L2 sensitivity the DP layer must account for after deterministic
-// rounding to the grid of a quantity whose exact sensitivity is clip:
-// clip + granularity sqrt(dim) / 2 (FB_NOISE_ROUND_EACH) or
-// clip + granularity sqrt(dim) (FB_NOISE_ROUND_SUM), rounded up. Returns
-// NaN for negative or non-finite arguments.
-double fb_noise_rounded_l2_bound(double clip, double granularity, size_t dim,
-		enum fb_noise_rounding rounding);
 
 // tau of Kairouz, Liu and Steinke 2021 (Theorem 1 / Proposition 14): the
 // extra term when n_shares independent N_Z(0, sigma_int^2) are summed (the

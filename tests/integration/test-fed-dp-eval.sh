@@ -52,7 +52,10 @@ noised=$(metric 3 recall@20)
 users=$(metric 3 eval_users)
 exact=$(awk -v s="$exact_r" -v n="$exact_n" 'BEGIN { printf "%.6f", s / n }')
 echo "# round 3: Recall@20 noised $noised over $users users, exact $exact over $exact_n users"
-check "noised Recall@20 near the exact one (noise std 8 per client sum)" near "$noised" "$exact" 0.15
+# Noise std 8 on each client's sum, 16 on the total: about 0.1 on the mean
+# over some 170 users; 5 standard deviations, plus the difference between
+# round 3's model and the final one.
+check "noised Recall@20 near the exact one (within 5 noise std)" near "$noised" "$exact" 0.6
 check "the noised user count is near the true one" near "$users" "$exact_n" 60
 
 # Client-level DP: a plan asking for metrics is refused.

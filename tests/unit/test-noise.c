@@ -496,79 +496,45 @@ TEST(sigma2_rational_rounds_up)
 	CHECK_ERR(fb_noise_sigma2_rational(1.0, NULL, &den), FB_EINVAL);
 }
 
-TEST(fixed_point_variance_and_grid)
+// The i64 API of the DP releases: the noise added to an exact sum has the
+// discrete Gaussian's law, the sum is otherwise untouched, and bad input
+// leaves it untouched.
+TEST(i64_noise_moments_and_bad_input)
 {
 	struct fb_noise *g = seeded(8);
 	const size_t n = 400000;
-	float *x = malloc(n * sizeof(*x));
-	CHECK(x != NULL);
-	// std 0.05 on the grid 2^-8: sigma = 12.8 grid steps.
+	int64_t *v = malloc(n * sizeof(*v));
+	CHECK(v != NULL);
 	for (size_t i = 0; i < n; i++) {
-		x[i] = 0.3f;
+		v[i] = (int64_t)i - 1000;
 	}
-	const double std = 0.05, gran = 0x1p-8;
-	CHECK_OK(fb_noise_add_gaussian_fixed(g, x, n, std, gran));
-	// 0.3f / 2^-8 = 76.8 rounds to 77: the mean offset is 77/256 - 0.3f.
-	double off = 77.0 / 256 - (double)0.3f;
-	double s1 = 0, s2 = 0;
-	for (size_t i = 0; i < n; i++) {
-		double k = (double)x[i] / gran;
-		CHECK(k == floor(k)); // on the grid
-		double d = (double)x[i] - (double)0.3f;
-		s1 += d;
-		s2 += (d - off) * (d - off);
-	}
-	CHECK_NEAR(s1 / n, off, Z_TAIL * std / sqrt(n));
-	// Var of N_Z(0, 163.84) is 163.84 to 1e-300: so std^2 exactly.
-	CHECK_NEAR(s2 / n, std * std, Z_TAIL * sqrt(2.0 / n) * std * std);
-	// sigma = 0.75 grid steps (std 0.75, grid 1): the discrete variance,
-	// 0.562123714371284 from the pmf in Python, not 0.5625.
-	for (size_t i = 0; i < n; i++) {
-		x[i] = -2.0f;
-	}
-	CHECK_OK(fb_noise_add_gaussian_fixed(g, x, n, 0.75, 1.0));
+	// sigma = 0.75 grid steps: the discrete variance, 0.562123714371284
+	// from the pmf in Python, not 0.5625.
+	uint64_t num, den;
+	CHECK_OK(fb_noise_sigma2_rational(0.75, &num, &den));
+	CHECK_OK(fb_noise_add_discrete_gaussian_i64(g, v, n, num, den));
 	struct law l = law_dgauss(0.5625);
 	double mu2 = law_moment(&l, 2), mu4 = law_moment(&l, 4);
 	law_finish(&l);
-	s2 = 0;
+	double s1 = 0, s2 = 0;
 	for (size_t i = 0; i < n; i++) {
-		CHECK(x[i] == floorf(x[i]));
-		s2 += ((double)x[i] + 2) * ((double)x[i] + 2);
+		double z = (double)(v[i] - ((int64_t)i - 1000));
+		s1 += z;
+		s2 += z * z;
 	}
 	CHECK_NEAR(mu2, 0.562123714371284, 1e-12);
+	CHECK_NEAR(s1 / n, 0, Z_TAIL * sqrt(mu2 / n));
 	CHECK_NEAR(s2 / n, mu2, Z_TAIL * sqrt((mu4 - mu2 * mu2) / n));
-	free(x);
-	fb_noise_destroy(g);
-}
-
-TEST(fixed_point_rejects_bad_input_untouched)
-{
-	struct fb_noise *g = seeded(9);
-	float x[4] = {1.0f, 2.0f, NAN, 4.0f};
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0x1p-10),
+	int64_t w[3] = {1, INT64_C(1) << 62, 3};
+	CHECK_OK(fb_noise_add_discrete_gaussian_i64(g, w, 3, num, den));
+	int64_t big[2] = {0, (INT64_C(1) << 62) + 1};
+	CHECK_ERR(fb_noise_add_discrete_gaussian_i64(g, big, 2, num, den),
 			FB_EINVAL);
-	CHECK(x[0] == 1.0f && x[1] == 2.0f && x[3] == 4.0f);
-	x[2] = 3.0f;
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0.001), FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 0.0, 0x1p-10),
+	CHECK(big[0] == 0 && big[1] == (INT64_C(1) << 62) + 1);
+	CHECK_ERR(fb_noise_add_discrete_gaussian_i64(g, NULL, 2, num, den),
 			FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, -1.0, 0x1p-10),
-			FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, INFINITY, 0x1p-10),
-			FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0x1p-41),
-			FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1e-9, 1.0), FB_EINVAL);
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0x1p-30),
-			FB_EINVAL); // sigma 2^30 grid steps > 2^28
-	x[1] = 0x1p40f; // 2^50 grid steps at 2^-10 is fine, 2^53 is not
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0x1p-13),
-			FB_EINVAL);
-	CHECK(x[0] == 1.0f && x[1] == 0x1p40f && x[2] == 3.0f);
-	CHECK_OK(fb_noise_add_gaussian_fixed(g, x, 4, 1.0, 0x1p-10));
-	CHECK_ERR(fb_noise_add_gaussian_fixed(g, NULL, 4, 1.0, 0x1p-10),
-			FB_EINVAL);
-	CHECK_OK(fb_noise_add_gaussian_fixed(g, NULL, 0, 1.0, 0x1p-10));
+	CHECK_ERR(fb_noise_add_discrete_gaussian_i64(g, w, 3, 0, 1), FB_EINVAL);
+	free(v);
 	fb_noise_destroy(g);
 }
 
@@ -734,7 +700,7 @@ TEST(argument_validation)
 	fb_noise_destroy(NULL);
 }
 
-TEST(tau_and_rounded_bound)
+TEST(tau_of_shared_noise)
 {
 	// 10 exp(-pi^2) and 10 (exp(-pi^2/4) + exp(-pi^2/3)), from Python.
 	CHECK(fb_noise_dgauss_tau(1.0, 1) == 0.0);
@@ -749,16 +715,6 @@ TEST(tau_and_rounded_bound)
 	double t = fb_noise_dgauss_tau(2.0, UINT64_C(1) << 40);
 	CHECK(t > 0 && t <= 10 * 0x1p40 * exp(-4 * 9.8696044010893586));
 	CHECK(isnan(fb_noise_dgauss_tau(0.0, 2)));
-	// clip 1, grid 2^-10, d = 10^6: 1 + 2^-10 * 1000 / 2 = 1.48828125 and
-	// 1 + 2^-10 * 1000 = 1.9765625.
-	double e = fb_noise_rounded_l2_bound(
-			1.0, 0x1p-10, 1000000, FB_NOISE_ROUND_EACH);
-	double s = fb_noise_rounded_l2_bound(
-			1.0, 0x1p-10, 1000000, FB_NOISE_ROUND_SUM);
-	CHECK(e >= 1.48828125 && e < 1.48828125 + 1e-12);
-	CHECK(s >= 1.9765625 && s < 1.9765625 + 1e-12);
-	CHECK(isnan(fb_noise_rounded_l2_bound(
-			-1.0, 0x1p-10, 10, FB_NOISE_ROUND_SUM)));
 }
 
 int
@@ -775,13 +731,12 @@ main(void)
 	RUN(discrete_gaussian_small_sigma_variance_below_sigma2);
 	RUN(discrete_gaussian_wide_arithmetic);
 	RUN(sigma2_rational_rounds_up);
-	RUN(fixed_point_variance_and_grid);
-	RUN(fixed_point_rejects_bad_input_untouched);
+	RUN(i64_noise_moments_and_bad_input);
 	RUN(integer_api_moments_and_saturation);
 	RUN(seeded_is_reproducible_and_not_private);
 	RUN(secure_mode_differs_and_is_private);
 	RUN(secure_mode_rekeys_past_2_30_bytes);
 	RUN(argument_validation);
-	RUN(tau_and_rounded_bound);
+	RUN(tau_of_shared_noise);
 	return harness_done();
 }
