@@ -108,7 +108,8 @@ main(int argc, char **argv)
 	struct fb_dp *dp = NULL;
 	err = fb_ledger_open(&l, ledger, true);
 	if (err == FB_OK) {
-		err = fb_dp_open(&dp, &dpc, l, dim, 0);
+		err = fb_dp_open(&dp, &dpc, l, dim,
+				fb_fit_dp_steps(cfg.epochs, dpc.q));
 	}
 	if (err == FB_OK) {
 		err = fb_fit(ds, &cfg, dp, &model, &P, NULL, NULL, &dp_res);

@@ -1180,11 +1180,14 @@ fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
 				"release: %zu coordinates for a layout of %zu",
 				len, L.len);
 	}
-	fb_matrix_zero(&g->bundle);
-	fb_matrix_zero(&g->item);
+	// Each bundle row written whole (its untrained columns 0); the item
+	// gradient only when the layout holds it (fb_trainer_apply does not
+	// read it otherwise, and zeroing |I| x d floats per release costs more
+	// than the release's noise).
 	for (size_t r = 0; r < L.n_bundles; r++) {
 		float *row = fb_matrix_row(&g->bundle, r);
 		const int64_t *src = v + r * L.per_bundle;
+		memset(row, 0, L.dim * sizeof(float));
 		for (uint32_t c = 0; c < L.per_bundle; c++) {
 			uint32_t col = c < L.lead ? c : L.dim - 1;
 			row[col] = (float)((double)src[c] * scale);

@@ -211,8 +211,10 @@ fb_err fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
 		int64_t *out, size_t len, struct fb_train_stats *stats);
 
 // g = scale * v, v a release in the layout of the trainer's
-// configuration (len coordinates); every coordinate outside the layout is
-// 0. FB_EINVAL if the lengths or g's shapes do not fit.
+// configuration (len coordinates): every bundle coordinate outside the
+// layout is 0; the item gradient is written only when the layout holds
+// it, and is otherwise left as it was (fb_trainer_apply does not read it
+// then). FB_EINVAL if the lengths or g's shapes do not fit.
 fb_err fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
 		size_t len, double scale, struct fb_rep_grad *g);
 
