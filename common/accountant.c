@@ -534,12 +534,6 @@ fb_acct_destroy(struct fb_acct *acct)
 	free(acct);
 }
 
-enum fb_acct_kind
-fb_acct_kind_of(const struct fb_acct *acct)
-{
-	return acct->kind;
-}
-
 static fb_err
 check_entry(double q, double sigma, uint64_t steps)
 {

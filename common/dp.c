@@ -86,12 +86,6 @@ count_remaining(struct fb_dp *dp, uint64_t *out)
 static const char *const mode_names[] = {"none", "user", "client", NULL};
 static const char *const acct_names[] = {"rdp", "pld", NULL};
 
-const char *
-fb_dp_mode_name(enum fb_dp_mode mode)
-{
-	return (unsigned)mode < 3 ? mode_names[mode] : "?";
-}
-
 void
 fb_dp_config_defaults(struct fb_dp_config *cfg)
 {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/eval.h"
 
 #define BLOCK 128
@@ -27,14 +28,6 @@ struct eval_job {
 	int thread;
 	fb_err err;
 };
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void *
 eval_worker(void *arg)
@@ -108,7 +101,7 @@ static fb_err
 run_eval(struct eval_job *proto_job, int threads, struct fb_eval_result *out,
 		struct fb_metrics **per_user_out)
 {
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	const struct fb_csr *truth = proto_job->truth;
 	uint32_t *users = malloc(((size_t)truth->n_rows + 1) * sizeof(*users));
 	if (users == NULL) {
@@ -184,7 +177,7 @@ run_eval(struct eval_job *proto_job, int threads, struct fb_eval_result *out,
 			fb_metrics_scale(&out->mean, 1.0 / n);
 		}
 		out->n_users = n;
-		out->seconds = now_seconds() - t0;
+		out->seconds = fb_clock_s() - t0;
 		if (per_user_out != NULL) {
 			*per_user_out = per_user;
 			per_user = NULL;

@@ -6,16 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/fit.h"
 #include "fedbundle/pretrain.h"
-
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 fb_err
 fb_fit_evaluate(const struct fb_dataset *ds, const struct fb_model *model,
@@ -95,7 +88,7 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct dp_work *wk,
 	// number of users (dp.h), never by a count of the data.
 	double scale = ldexp(1.0, fb_dp_grid_log2(dp)) /
 			(c->q * (double)c->users);
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	struct fb_train_stats total = {0};
 	fb_err err = FB_OK;
 	for (uint64_t s = 0; s < steps; s++) {
@@ -141,7 +134,7 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct dp_work *wk,
 	if (total.samples > 0) {
 		total.loss /= (double)total.samples;
 	}
-	total.seconds = now_seconds() - t0;
+	total.seconds = fb_clock_s() - t0;
 	*stats = total;
 	return err;
 }
@@ -245,14 +238,14 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 		bool last = epoch == cfg->epochs || r.budget_reached;
 		if (epoch % cfg->eval_every == 0 || last) {
-			double t0 = now_seconds();
+			double t0 = fb_clock_s();
 			fb_user_reps_compute(&user_reps, &users, &ds->ui,
 					fb_trainer_reps(t));
 			err = fb_eval_ranking(&user_reps,
 					&fb_trainer_reps(t)->bundle,
 					&ds->ub_train, &ds->ub_tune, cfg->ks,
 					cfg->n_k, (int)cfg->threads, &p.tune);
-			r.eval_seconds += now_seconds() - t0;
+			r.eval_seconds += fb_clock_s() - t0;
 			if (err != FB_OK) {
 				goto out;
 			}
@@ -282,12 +275,12 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 			break;
 		}
 	}
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	struct fb_rep_opts ro;
 	fb_train_rep_opts(cfg, &ro);
 	err = fb_fit_evaluate(ds, &best, &best_users, &ro, &ds->ub_test,
 			cfg->ks, cfg->n_k, (int)cfg->threads, &r.test);
-	r.eval_seconds += now_seconds() - t0;
+	r.eval_seconds += fb_clock_s() - t0;
 	if (err != FB_OK) {
 		goto out;
 	}

@@ -32,17 +32,6 @@ fb_metrics_init(struct fb_metrics *m, const uint32_t *ks, uint32_t n_k)
 	return FB_OK;
 }
 
-int
-fb_metrics_find(const struct fb_metrics *m, uint32_t k)
-{
-	for (uint32_t j = 0; j < m->n_k; j++) {
-		if (m->k[j] == k) {
-			return (int)j;
-		}
-	}
-	return -1;
-}
-
 // A kept candidate: its score (NaN replaced by -infinity) and id.
 struct cand {
 	float s;

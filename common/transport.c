@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/log.h"
 #include "fedbundle/transport.h"
 
@@ -120,22 +121,6 @@ size_t
 fb_msg_len(const struct fb_msg *msg)
 {
 	return msg->len;
-}
-
-fb_err
-fb_msg_truncate(struct fb_msg *msg, size_t len)
-{
-	if (len > msg->len) {
-		return fb_errorf(FB_EINVAL,
-				"message of %zu bytes cannot grow "
-				"to %zu",
-				msg->len, len);
-	}
-	if (msg->m != NULL) {
-		nng_msg_chop(msg->m, msg->len - len);
-	}
-	msg->len = len;
-	return FB_OK;
 }
 
 uint32_t
@@ -305,14 +290,6 @@ struct fb_listener {
 	uint32_t preauth_max, max_strikes;
 	struct fb_listener_stats st;
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void
 push_event_locked(struct fb_listener *l, struct event *ev)
@@ -674,7 +651,7 @@ conn_rx_cb(void *arg)
 	struct fb_listener *l = c->l;
 	int rv = nng_aio_result(c->rx);
 	size_t n = rv == 0 ? nng_aio_count(c->rx) : 0;
-	uint64_t now = mono_ms();
+	uint64_t now = fb_clock_ms();
 	bool more = false;
 	pthread_mutex_lock(&l->mu);
 	c->rx_busy = false;
@@ -744,7 +721,7 @@ conn_tx_cb(void *arg)
 		c->tx_state = TX_IDLE;
 		c->tx_started_ms = 0;
 		if (c->close_after_send) {
-			c->linger_ms = mono_ms() + STRIKES_LINGER_MS;
+			c->linger_ms = fb_clock_ms() + STRIKES_LINGER_MS;
 		} else {
 			rx_start_head_locked(c);
 			recv = true;
@@ -844,7 +821,7 @@ accept_cb(void *arg)
 	c->ipc = ep->ipc;
 	memcpy(c->sp_out, (const uint8_t[8]){0, 'S', 'P', 0, 0, SP_PROTO_REP0},
 			8);
-	c->trust_deadline_base_ms = mono_ms();
+	c->trust_deadline_base_ms = fb_clock_ms();
 	pthread_mutex_lock(&l->mu);
 	if (l->preauth_max > 0 && l->st.untrusted >= l->preauth_max) {
 		struct conn *v = cap_victim_locked(l);
@@ -920,7 +897,7 @@ janitor_main(void *arg)
 			}
 		}
 		l->janitor_work = false;
-		uint64_t now = mono_ms();
+		uint64_t now = fb_clock_ms();
 		struct conn *to_close = NULL, *dead = NULL;
 		for (struct conn **pp = &l->conns; *pp != NULL;) {
 			struct conn *c = *pp;
@@ -1313,7 +1290,7 @@ fb_request_reply_take(struct fb_request *req, struct fb_msg *reply)
 		return FB_OK;
 	}
 	c->tx_msg = reply;
-	c->tx_started_ms = mono_ms();
+	c->tx_started_ms = fb_clock_ms();
 	if (c->tx_state == TX_IDLE) {
 		tx_start_reply_locked(c);
 		send = true;
@@ -1376,7 +1353,7 @@ fb_listener_trust(struct fb_listener *l, uint32_t pipe, bool trusted)
 			c->trusted = false;
 			l->st.trusted--;
 			l->st.untrusted++;
-			c->trust_deadline_base_ms = mono_ms();
+			c->trust_deadline_base_ms = fb_clock_ms();
 		}
 		break;
 	}

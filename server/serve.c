@@ -10,19 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/log.h"
 #include "fedbundle/wire.h"
 #include "serve.h"
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void
 sync_connected(struct agg_server *srv)
@@ -206,10 +199,10 @@ seal_and_send(struct agg_server *srv, struct fb_request *req,
 		struct agg_session *e, struct fb_msg *m, uint8_t type,
 		uint32_t round)
 {
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	fb_err err = fb_env_seal(
 			e->s, fb_msg_data(m), fb_msg_len(m), type, round);
-	srv->fed->st.seal_s += mono_s() - t0;
+	srv->fed->st.seal_s += fb_clock_s() - t0;
 	if (err != FB_OK) {
 		fb_msg_free(m);
 		fb_log(FB_LOG_ERROR, "cannot seal %s: %s",
@@ -368,7 +361,7 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 				"not the session's version");
 		return;
 	}
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	struct fb_wire_header h;
 	uint8_t *body = NULL;
 	size_t blen = 0;
@@ -388,10 +381,10 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		on_poll(srv, req, e, &h, body, blen, now_ms);
 		return;
 	case FB_WIRE_UPDATE:
-		srv->fed->st.open_s += mono_s() - t0;
+		srv->fed->st.open_s += fb_clock_s() - t0;
 		agg_fed_update(srv->fed, e->client, h.round_id, body, blen,
 				now_ms, &o);
-		srv->fed->st.aggregation_s += mono_s() - t0;
+		srv->fed->st.aggregation_s += fb_clock_s() - t0;
 		if (o.error && note_refusal(srv, true, o.reason)) {
 			fb_log(FB_LOG_WARN,
 					"refused UPDATE from %s (round %u): %s",
@@ -497,14 +490,6 @@ agg_serve_pipe_closed(struct agg_server *srv, uint32_t pipe)
 	}
 }
 
-static uint64_t
-loop_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 // Appends ", name n" (or "name n" first) to buf.
 static void
 append_count(char *buf, size_t cap, bool *first, const char *name, uint64_t n)
@@ -592,7 +577,7 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 	srv->sessions.removed_ctx = srv;
 	memset(&srv->log, 0, sizeof(srv->log));
 	while (true) {
-		uint64_t now = loop_now_ms();
+		uint64_t now = fb_clock_ms();
 		const char *why = stop != NULL ? stop(ctx) : NULL;
 		if (why != NULL) {
 			agg_fed_stop(fed, now, why);
@@ -610,12 +595,12 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 			continue;
 		}
 		if (ev.kind == FB_LISTENER_REQUEST) {
-			agg_serve_request(srv, ev.req, loop_now_ms());
+			agg_serve_request(srv, ev.req, fb_clock_ms());
 		} else {
 			agg_serve_pipe_closed(srv, ev.pipe);
 		}
 	}
-	agg_serve_tick(srv, loop_now_ms(), true);
+	agg_serve_tick(srv, fb_clock_ms(), true);
 	srv->sessions.removed = NULL;
 	srv->listener = NULL;
 }

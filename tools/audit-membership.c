@@ -54,6 +54,7 @@
 #include "audit.h"
 #include "cli.h"
 #include "fedbundle/auditbound.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/fit.h"
@@ -299,14 +300,6 @@ parse_args(int argc, char **argv, struct args *a)
 		a->canaries = a->mode == MODE_WHITEBOX ? 10000 : 5000;
 	}
 	return 0;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 // ---- the canaries and the dataset that holds them ----
@@ -912,7 +905,7 @@ audit_membership(int argc, char **argv)
 	}
 	fb_log_set_level(FB_LOG_ERROR);
 	fb_blas_set_threads(1);
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	struct fb_dataset *ds = NULL, *x = NULL;
 	struct canaries c = {0};
 	struct fb_dp *dp = NULL;
@@ -1022,7 +1015,7 @@ audit_membership(int argc, char **argv)
 		cli_fail(cmd, err, "cannot compute the bound");
 		goto out;
 	}
-	print_result(&a, ds->name, &c, &info, &v, mono_s() - t0);
+	print_result(&a, ds->name, &c, &info, &v, fb_clock_s() - t0);
 	status = v.epsilon_lower > info.epsilon ? 1 : 0;
 out:
 	fb_dp_close(dp);

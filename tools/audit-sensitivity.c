@@ -51,6 +51,7 @@
 #include "client/policy.h"
 #include "client/state.h"
 #include "fedbundle/bound.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/envelope.h"
@@ -200,14 +201,6 @@ struct audit {
 	struct pick *picks;
 	uint32_t n_picks;
 };
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // splitmix64's finaliser: independent seeds from one.
 static uint64_t
@@ -1511,10 +1504,10 @@ audit_sensitivity(int argc, char **argv)
 		}
 		struct result *r = &res[k];
 		r->mode = modes[k];
-		double t0 = mono_s();
+		double t0 = fb_clock_s();
 		err = modes[k].level == LEVEL_USER ? run_user_mode(&au, r)
 						   : run_client_mode(&au, r);
-		r->seconds = mono_s() - t0;
+		r->seconds = fb_clock_s() - t0;
 		if (err != FB_OK) {
 			fflush(stdout);
 			char what[64];

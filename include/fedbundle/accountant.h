@@ -57,9 +57,6 @@ fb_err fb_acct_create(struct fb_acct **out, enum fb_acct_kind kind);
 // Frees the accountant; NULL is a no-op.
 void fb_acct_destroy(struct fb_acct *acct);
 
-// The kind the accountant was created with.
-enum fb_acct_kind fb_acct_kind_of(const struct fb_acct *acct);
-
 // Composes `steps` more steps of (q, sigma). A run of entries with the same
 // (q, sigma) is merged into one. FB_EINVAL (accountant untouched) for bad
 // parameters or if the total step count would overflow; FB_ENOMEM.

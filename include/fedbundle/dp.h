@@ -41,9 +41,6 @@ enum fb_dp_mode {
 	FB_DP_CLIENT = 2, // each retailer's whole contribution is the unit
 };
 
-// "none", "user", "client".
-const char *fb_dp_mode_name(enum fb_dp_mode mode);
-
 struct fb_dp_config {
 	enum fb_dp_mode mode;
 	double epsilon; // budget (and calibration target)

@@ -34,9 +34,6 @@ struct fb_metrics {
 // FB_METRICS_MAX_K of them), all values 0. FB_EINVAL on a bad list.
 fb_err fb_metrics_init(struct fb_metrics *m, const uint32_t *ks, uint32_t n_k);
 
-// Index of cut-off k in m, or -1 if m does not have it.
-int fb_metrics_find(const struct fb_metrics *m, uint32_t k);
-
 // Selects the top max_k candidates of scores[0..n) that are not in
 // exclude (sorted ascending), best first, into top (room for max_k ids);
 // returns how many were written (less than max_k if fewer candidates).

@@ -47,9 +47,6 @@ void fb_msg_free(struct fb_msg *msg);
 uint8_t *fb_msg_data(struct fb_msg *msg);
 size_t fb_msg_len(const struct fb_msg *msg);
 
-// Shortens the message to len <= fb_msg_len() bytes. FB_EINVAL if longer.
-fb_err fb_msg_truncate(struct fb_msg *msg, size_t len);
-
 // The id of the connection (NNG pipe) a received message came on, 0 if
 // none (a message built locally).
 uint32_t fb_msg_pipe(const struct fb_msg *msg);

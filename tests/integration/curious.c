@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/dataset.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/handshake.h"
@@ -59,14 +60,6 @@ report(bool ok, const char *what)
 {
 	printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, what);
 	n_failed += !ok;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static struct fb_wire_plan
@@ -241,8 +234,9 @@ on_handshake(struct fb_hs_server *hs, struct fb_request *req)
 	uint8_t out[FB_HS_MSG_MAX];
 	size_t out_len = 0;
 	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(hs, now_ms(), fb_request_data(req),
-			fb_request_len(req), out, sizeof(out), &out_len, &s);
+	fb_err err = fb_hs_server_handle(hs, fb_clock_ms(),
+			fb_request_data(req), fb_request_len(req), out,
+			sizeof(out), &out_len, &s);
 	if (err == FB_OK && s != NULL) {
 		const uint8_t *pk = fb_session_peer_key(s);
 		for (int c = 0; c < 2; c++) {
@@ -318,9 +312,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "curious: %s\n", fb_last_error(FB_ENET));
 		return 99;
 	}
-	uint64_t start = now_ms();
+	uint64_t start = fb_clock_ms();
 	while (clients[0].phase < 3 || clients[1].phase < 3) {
-		if (now_ms() - start > 120000) {
+		if (fb_clock_ms() - start > 120000) {
 			printf("# timed out\n");
 			break;
 		}

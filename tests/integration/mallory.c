@@ -88,6 +88,7 @@
 #include <unistd.h>
 
 #include "fedbundle/bound.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/handshake.h"
 #include "fedbundle/identity.h"
@@ -656,14 +657,6 @@ hostile_main(int argc, char **argv)
 
 // ---- --flood ----
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // One flooding process: counts requests sent and replies received.
 static int
 flood_child(int who, const char *url, const char *key, double seconds,
@@ -691,7 +684,7 @@ flood_child(int who, const char *url, const char *key, double seconds,
 		return 99;
 	}
 	unsigned long sent = 0, replied = 0, redials = 0;
-	double end = now_s() + seconds;
+	double end = fb_clock_s() + seconds;
 	struct fb_session *s = NULL;
 	if (who == 0) {
 		// POLLs over one authenticated session.
@@ -699,8 +692,8 @@ flood_child(int who, const char *url, const char *key, double seconds,
 		uint16_t refusal = 0;
 		s = handshake(me, &refusal);
 	}
-	while (now_s() < end) {
-		for (int k = 0; k < conns && now_s() < end; k++) {
+	while (fb_clock_s() < end) {
+		for (int k = 0; k < conns && fb_clock_s() < end; k++) {
 			uint8_t buf[FB_HS_MSG_MAX];
 			size_t len = 0;
 			struct fb_hs_client *hs = NULL;
@@ -1101,8 +1094,8 @@ preauth_main(int argc, char **argv)
 	for (int k = 0; k < n; k++) {
 		opened += pa_open(&c[k]);
 	}
-	double t0 = now_s(), end = t0 + seconds;
-	while (now_s() < end) {
+	double t0 = fb_clock_s(), end = t0 + seconds;
+	while (fb_clock_s() < end) {
 		for (int k = 0; k < n; k++) {
 			pfd[k].fd = c[k].fd;
 			pfd[k].events = POLLIN;
@@ -1113,7 +1106,7 @@ preauth_main(int argc, char **argv)
 			pfd[k].revents = 0;
 		}
 		poll(pfd, (nfds_t)n, 50);
-		double now = now_s();
+		double now = fb_clock_s();
 		for (int k = 0; k < n; k++) {
 			struct pa_conn *x = &c[k];
 			if (x->phase == PA_GONE) {

@@ -23,6 +23,7 @@
 #include "client/state.h"
 #include "fedbundle/accountant.h"
 #include "fedbundle/bound.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/datagen.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/ledger.h"
@@ -496,14 +497,6 @@ plan_of(struct fb_wire_plan *p, const struct fb_wire_round_config *c,
 
 static char workdir[64];
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // A hostile update of m's shapes: every coordinate value.
 struct hostile {
 	struct fb_wire_update u;
@@ -726,7 +719,7 @@ federate(const struct config *cf, bool hostile)
 	struct agg_opt opt = {0};
 	CHECK_OK(agg_opt_init(
 			&opt, AGG_OPT_FEDAVG, 1, 0.9, 0.99, 1e-3, &model));
-	double worst = 0, worst_inf = 0, largest = 0, t0 = now_s();
+	double worst = 0, worst_inf = 0, largest = 0, t0 = fb_clock_s();
 	uint32_t count = 0;
 	struct fb_bound bd = {0};
 	int checked = 0;
@@ -834,7 +827,7 @@ federate(const struct config *cf, bool hostile)
 				bd.release_dim, (unsigned long long)min_users,
 				bd.sampled, bd.signal, bd.noise, bd.decay);
 	}
-	printf(") in %.1f s\n", now_s() - t0);
+	printf(") in %.1f s\n", fb_clock_s() - t0);
 	CHECK(!hostile || checked == 1);
 	for (uint32_t r = 0; r < toy.k; r++) {
 		node_state_finish(&st[r]);

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/transport.h"
 #include "fedbundle/wire.h"
@@ -357,14 +358,6 @@ TEST(plan_with_train_opts_crosses_the_wire)
 
 // ---- untrusted connections (§1.8) ----
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // A raw connection to url's ipc socket that sent the first n bytes of a
 // req0 peer's SP header, then extra (len bytes); -1 on failure.
 static int
@@ -396,13 +389,13 @@ raw_connect(size_t n, const void *extra, size_t len)
 static double
 closed_after(int fd, double t0, double limit)
 {
-	while (now_s() - t0 < limit) {
+	while (fb_clock_s() - t0 < limit) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 20) > 0) {
 			uint8_t buf[64];
 			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (r == 0 || (r < 0 && errno != EAGAIN)) {
-				return now_s() - t0;
+				return fb_clock_s() - t0;
 			}
 		}
 	}
@@ -531,7 +524,7 @@ TEST(stalled_and_silent_connections_are_closed_in_time)
 	uint8_t half[9 + 10];
 	ipc_frame_header(half, 20);
 	memset(half + 9, 0x80, 10);
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	int silent = raw_connect(0, NULL, 0); // not even the SP header
 	int halfsp = raw_connect(4, NULL, 0);
 	int halfhead = raw_connect(8, half, 5); // a frame header cut short
@@ -569,7 +562,7 @@ TEST(announced_frame_over_the_limit_is_cut_at_once)
 	CHECK_OK(fb_listener_create(&l, &lc));
 	uint8_t head[9];
 	ipc_frame_header(head, (uint64_t)1 << 40); // one terabyte
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	int fd = raw_connect(8, head, sizeof(head));
 	CHECK(fd >= 0);
 	double t = closed_after(fd, t0, 5);
@@ -578,7 +571,7 @@ TEST(announced_frame_over_the_limit_is_cut_at_once)
 	close(fd);
 	// Not SP at all.
 	int http = raw_connect(0, "GET / HTTP/1.1\r\n\r\n", 18);
-	CHECK(http >= 0 && closed_after(http, now_s(), 5) >= 0);
+	CHECK(http >= 0 && closed_after(http, fb_clock_s(), 5) >= 0);
 	close(http);
 	struct fb_listener_stats st;
 	fb_listener_stats(l, &st);
@@ -604,7 +597,7 @@ TEST(cap_closes_the_oldest_idle_connection)
 	nanosleep(&pause, NULL);
 	int c = raw_connect(8, NULL, 0);
 	CHECK(a >= 0 && b >= 0 && c >= 0);
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	CHECK(closed_after(a, t0, 2) >= 0);
 	CHECK(closed_after(b, t0, 0.3) < 0 && closed_after(c, t0, 0.3) < 0);
 	struct fb_listener_stats st;
@@ -703,8 +696,8 @@ static bool
 read_exactly(int fd, uint8_t *buf, size_t n)
 {
 	size_t got = 0;
-	double t0 = now_s();
-	while (got < n && now_s() - t0 < 5) {
+	double t0 = fb_clock_s();
+	while (got < n && fb_clock_s() - t0 < 5) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 100) <= 0) {
 			continue;
@@ -795,13 +788,13 @@ raw_sp_exchange(int port)
 	// No word with bit 31 set (within 8 hops): not req0; closed.
 	static const uint8_t noid[4] = {0x00, 0x00, 0x00, 0x2b};
 	CHECK(send_frame(fd, ipc, noid, 4, "x"));
-	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	CHECK(closed_after(fd, fb_clock_s(), 5) >= 0);
 	close(fd);
 	// A peer announcing another protocol (rep0 itself, 0x0031) is closed.
 	fd = ipc ? raw_connect(0, NULL, 0) : tcp_connect(port);
 	CHECK(fd >= 0 && read_exactly(fd, head, 8));
 	CHECK(send(fd, rep0, 8, MSG_NOSIGNAL) == 8);
-	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	CHECK(closed_after(fd, fb_clock_s(), 5) >= 0);
 	close(fd);
 	atomic_store(&g.stop, 1);
 	pthread_join(owner, NULL);
