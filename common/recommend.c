@@ -44,8 +44,7 @@ fb_ranking_compute(struct fb_ranking *r, const struct fb_dataset *ds,
 	}
 	// One row of fb_user_reps_compute: p_u plus the user's item view.
 	struct fb_matrix one = {1, r->dim, r->rep};
-	struct fb_matrix p_row = {1, r->dim,
-			(float *)fb_matrix_row(P, user)};
+	struct fb_matrix p_row = {1, r->dim, (float *)fb_matrix_row(P, user)};
 	uint64_t ptr[2] = {0, 0};
 	struct fb_csr ui_row = {1, ds->n_items, ptr, NULL};
 	if (ds->ui.row_ptr != NULL) {
@@ -82,8 +81,9 @@ fb_ranking_print(FILE *fp, const struct fb_ranking *r,
 		}
 		fprintf(fp, "\"k\": %u, \"bundles\": [", r->n_top);
 	} else {
-		fprintf(fp, "top %u bundles for user %u (%s%s%u training "
-			    "bundles %s):\n",
+		fprintf(fp,
+				"top %u bundles for user %u (%s%s%u training "
+				"bundles %s):\n",
 				r->n_top, r->user, source != NULL ? source : "",
 				source != NULL ? "; " : "", r->n_seen,
 				r->include_seen ? "included" : "excluded");

@@ -275,13 +275,14 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		size_t blen, uint64_t now_ms)
 {
 	struct fb_wire_poll poll;
-	if (fb_wire_poll_decode(&poll, body, blen) != FB_OK) {
+	fb_err derr = fb_wire_poll_decode(&poll, body, blen);
+	if (derr != FB_OK) {
 		if (note_refusal(srv, true, FB_WIRE_REASON_MALFORMED)) {
 			fb_log(FB_LOG_WARN,
 					"refused POLL from %s (round %u): "
 					"malformed: %s",
 					srv->fed->clients[e->client].name,
-					h->round_id, fb_last_error(FB_EPROTO));
+					h->round_id, fb_last_error(derr));
 		}
 		send_error(srv, req, e, h->round_id, FB_WIRE_REASON_MALFORMED,
 				"malformed POLL");
@@ -300,11 +301,21 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 	}
 	size_t plen = fb_wire_plan_len(&plan);
 	struct fb_msg *m = plen > 0 ? alloc_sealed(plen) : NULL;
-	if (m == NULL ||
-			fb_wire_plan_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
-					plen, &plan, &plen, NULL) != FB_OK) {
+	// A plan the codec refuses has no length: its encoder names why.
+	fb_err perr = plen == 0
+			? fb_wire_plan_encode(NULL, 0, &plan, &plen, NULL)
+			: m == NULL
+			? fb_errorf(FB_ENOMEM,
+					  "no memory for a PLAN of %zu bytes",
+					  plen)
+			: fb_wire_plan_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
+					  plen, &plan, &plen, NULL);
+	if (perr == FB_OK && m == NULL) {
+		perr = fb_errorf(FB_EINVAL, "PLAN has no length");
+	}
+	if (perr != FB_OK) {
 		fb_log(FB_LOG_ERROR, "cannot build PLAN: %s",
-				fb_last_error(FB_EINVAL));
+				fb_last_error(perr));
 		fb_msg_free(m);
 		reply_plain(srv, req, h->round_id, FB_WIRE_REASON_INTERNAL,
 				"internal");
@@ -328,10 +339,10 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	uint32_t pipe = fb_request_pipe(req);
 	struct fb_wire_header ph;
 	uint8_t sid[FB_ENV_SID_LEN];
-	if (fb_env_peek(msg, len, &ph, sid) != FB_OK) {
+	fb_err perr = fb_env_peek(msg, len, &ph, sid);
+	if (perr != FB_OK) {
 		refused_plain(srv, req, "a sealed message", NULL, 0,
-				FB_WIRE_REASON_MALFORMED,
-				fb_last_error(FB_EPROTO));
+				FB_WIRE_REASON_MALFORMED, fb_last_error(perr));
 		return;
 	}
 	if (ph.ver < FB_WIRE_VERSION_MIN || ph.ver > FB_WIRE_VERSION_MAX) {
@@ -456,10 +467,10 @@ agg_serve_request(
 	size_t len = fb_request_len(req);
 	srv->fed->st.bytes_in += len;
 	struct fb_wire_header h;
-	if (fb_wire_header_decode(&h, msg, len) != FB_OK) {
+	fb_err herr = fb_wire_header_decode(&h, msg, len);
+	if (herr != FB_OK) {
 		refused_plain(srv, req, "a message", NULL, 0,
-				FB_WIRE_REASON_MALFORMED,
-				fb_last_error(FB_EPROTO));
+				FB_WIRE_REASON_MALFORMED, fb_last_error(herr));
 		return;
 	}
 	if (fb_wire_type_is_sealed(h.type)) {

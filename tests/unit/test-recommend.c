@@ -30,8 +30,8 @@ fixture_init(struct fixture *f)
 	c.n_bundles = 60;
 	CHECK_OK(fb_datagen_run(&f->ds, &c, NULL));
 	uint32_t dim = 8;
-	CHECK_OK(fb_model_init(&f->model, f->ds->n_items, f->ds->n_bundles, 0,
-			dim));
+	CHECK_OK(fb_model_init(
+			&f->model, f->ds->n_items, f->ds->n_bundles, 0, dim));
 	CHECK_OK(fb_matrix_init(&f->P, f->ds->n_users, dim));
 	struct fb_rng rng;
 	fb_rng_seed(&rng, 7, 0);
@@ -61,7 +61,8 @@ better(const float *s, uint32_t n, uint32_t b, const struct fb_csr *seen,
 {
 	uint32_t k = 0;
 	for (uint32_t j = 0; j < n; j++) {
-		k += (seen == NULL || !fb_csr_has(seen, user, j)) && s[j] > s[b];
+		k += (seen == NULL || !fb_csr_has(seen, user, j)) &&
+				s[j] > s[b];
 	}
 	return k;
 }
@@ -88,14 +89,14 @@ TEST(ranking_matches_the_evaluation_path)
 		uint32_t n_seen = fb_csr_row_len(&ds->ub_train, u);
 		users_with_seen += n_seen > 0;
 		CHECK(r.n_seen == n_seen);
-		CHECK(r.n_top == (ds->n_bundles - n_seen < 10
-						 ? ds->n_bundles - n_seen
-						 : 10));
+		CHECK(r.n_top ==
+				(ds->n_bundles - n_seen < 10 ? ds->n_bundles - n_seen
+							     : 10));
 		for (uint32_t i = 0; i < r.n_top; i++) {
 			uint32_t b = r.top[i];
 			CHECK(!fb_csr_has(&ds->ub_train, u, b));
-			CHECK(better(r.scores, ds->n_bundles, b,
-					      &ds->ub_train, u) == i);
+			CHECK(better(r.scores, ds->n_bundles, b, &ds->ub_train,
+					      u) == i);
 		}
 		fb_ranking_finish(&r);
 	}
@@ -114,8 +115,8 @@ TEST(include_seen_ranks_the_whole_catalogue)
 		u++;
 	}
 	struct fb_ranking r;
-	CHECK_OK(fb_ranking_compute(&r, f.ds, &f.reps, &f.P, u,
-			f.ds->n_bundles + 5, true));
+	CHECK_OK(fb_ranking_compute(
+			&r, f.ds, &f.reps, &f.P, u, f.ds->n_bundles + 5, true));
 	CHECK(r.n_top == f.ds->n_bundles);
 	for (uint32_t i = 0; i + 1 < r.n_top; i++) {
 		CHECK(r.scores[r.top[i]] >= r.scores[r.top[i + 1]]);
@@ -129,8 +130,8 @@ TEST(refusals_name_the_problem)
 	struct fixture f;
 	fixture_init(&f);
 	struct fb_ranking r;
-	CHECK_ERR(fb_ranking_compute(&r, f.ds, &f.reps, &f.P,
-				  f.ds->n_users, 10, false),
+	CHECK_ERR(fb_ranking_compute(&r, f.ds, &f.reps, &f.P, f.ds->n_users, 10,
+				  false),
 			FB_EINVAL);
 	CHECK(strstr(fb_last_error(FB_EINVAL), "users") != NULL);
 	fb_ranking_finish(&r);
