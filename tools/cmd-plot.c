@@ -24,7 +24,7 @@
 
 #include "cli.h"
 #include "fedbundle/fsutil.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "plot";
 
