@@ -383,7 +383,8 @@ TEST(deadline_commits_a_round_at_quorum)
 	// FedAvg, lr 1: W moved by the mean delta.
 	CHECK_NEAR(g.fed.model.W.data[0], w0[0] - 0.005f, 1e-6);
 	CHECK(has_checkpoint(&g));
-	CHECK(g.fed.clients[0].updates == 1 && g.fed.clients[0].last_round == 1);
+	CHECK(g.fed.clients[0].updates == 1 &&
+			g.fed.clients[0].last_round == 1);
 	CHECK(g.fed.clients[2].updates == 0);
 	free(w0);
 	rig_close(&g);
