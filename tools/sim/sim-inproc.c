@@ -17,8 +17,8 @@
 #include "sim-internal.h"
 
 static fb_err
-wait_locked(struct sim_sync *s, bool (*ready)(const struct sim_sync *s, uint32_t),
-		uint32_t arg)
+wait_locked(struct sim_sync *s,
+		bool (*ready)(const struct sim_sync *s, uint32_t), uint32_t arg)
 {
 	while (!ready(s, arg)) {
 		if (s->server_ended) {

@@ -45,8 +45,8 @@ struct sim_data {
 // Loads cfg->data and partitions its users among cfg->retailers (writing
 // out_dir/partitions if cfg->save_partitions). FB_EINVAL naming the key,
 // FB_EIO, FB_ENOMEM; on error d is finished.
-fb_err sim_data_load(
-		struct sim_data *d, const struct sim_config *cfg, const char *out_dir);
+fb_err sim_data_load(struct sim_data *d, const struct sim_config *cfg,
+		const char *out_dir);
 
 // Frees d (the retailers' catalogue is ds's, freed once).
 void sim_data_finish(struct sim_data *d);
@@ -79,12 +79,12 @@ struct sim_sync {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint32_t n_clients;
-	uint32_t planned;      // last planned round id
-	double planned_s;      // when
-	uint8_t *participant;  // of the last planned round
-	uint32_t closed;       // last closed round id
-	struct sim_round_rec rec;  // of the last closed round
-	struct fb_model model; // the model after the last closed round
+	uint32_t planned;         // last planned round id
+	double planned_s;         // when
+	uint8_t *participant;     // of the last planned round
+	uint32_t closed;          // last closed round id
+	struct sim_round_rec rec; // of the last closed round
+	struct fb_model model;    // the model after the last closed round
 	fb_err model_err;
 	bool over;
 	char over_reason[160];
@@ -112,7 +112,8 @@ struct sim_server {
 
 // Sets up the aggregator of sv->cfg (its url set) on catalogue, observed
 // through sync; metrics_path (NULL: none) receives its JSON lines.
-fb_err sim_server_open(struct sim_server *sv, const struct fb_dataset *catalogue,
+fb_err sim_server_open(struct sim_server *sv,
+		const struct fb_dataset *catalogue,
 		const struct fb_identity *id, const struct fb_roster *roster,
 		struct sim_sync *sync, const char *metrics_path);
 

@@ -115,8 +115,8 @@ sim_run_processes(struct sim_runner *R, pid_t *pids)
 		pids[c] = pid;
 	}
 	// Only now, in the parent: noise generators and NNG.
-	fb_err err = sim_server_open(&R->sv, R->data.ds, R->server_id, R->roster,
-			&R->sync, NULL);
+	fb_err err = sim_server_open(&R->sv, R->data.ds, R->server_id,
+			R->roster, &R->sync, NULL);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -164,7 +164,8 @@ sim_run_processes(struct sim_runner *R, pid_t *pids)
 			R->t_first_plan = rec.planned_s;
 		}
 		R->t_last_close = rec.close_s;
-		err = sim_on_closed(R, &rec, NULL, rec.close_s - rec.planned_s, 0);
+		err = sim_on_closed(
+				R, &rec, NULL, rec.close_s - rec.planned_s, 0);
 		if (err != FB_OK) {
 			break;
 		}

@@ -121,10 +121,10 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 	if ((err = sim_remove_tree(R->work)) != FB_OK ||
 			(err = fb_mkdir_p(R->work)) != FB_OK ||
 			(err = sim_write_config_file(R)) != FB_OK ||
-			(err = sim_open_out(out_dir, "rounds.jsonl", &R->rounds)) !=
-					FB_OK ||
-			(err = sim_open_out(out_dir, "timing.jsonl", &R->timing)) !=
-					FB_OK) {
+			(err = sim_open_out(out_dir, "rounds.jsonl",
+					 &R->rounds)) != FB_OK ||
+			(err = sim_open_out(out_dir, "timing.jsonl",
+					 &R->timing)) != FB_OK) {
 		goto out;
 	}
 	fb_blas_set_threads(1);
@@ -197,4 +197,3 @@ out:
 	free(R);
 	return err;
 }
-

@@ -47,7 +47,6 @@ enum seed_tag {
 	SEED_CLIENT_NOISE,
 };
 
-
 // Below 2^53 so that it fits the configuration files' integers.
 static uint64_t
 derive(uint64_t seed, enum seed_tag tag, uint64_t k)
@@ -115,7 +114,8 @@ sim_data_finish(struct sim_data *d)
 }
 
 fb_err
-sim_data_load(struct sim_data *d, const struct sim_config *cfg, const char *out_dir)
+sim_data_load(struct sim_data *d, const struct sim_config *cfg,
+		const char *out_dir)
 {
 	memset(d, 0, sizeof(*d));
 	uint32_t *cluster = NULL, *owner = NULL, n_clusters = 0;
