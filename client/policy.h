@@ -51,7 +51,7 @@ struct node_policy {
 	// first to at most 1 s.
 	uint32_t reconnect_min_ms;
 	uint32_t reconnect_max_ms;
-	// Set only in memory by a simulation (tools/sim.c), never from the
+	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: user-level DP noise and sampling from a seeded generator
 	// (keyed by noise_seed and the ledger's length), a reproducible run
 	// that is NOT private (noise.h).

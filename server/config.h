@@ -108,7 +108,7 @@ struct agg_config {
 	char *urls[AGG_MAX_URLS];
 	size_t n_urls;
 	char url_buf[AGG_PATH_MAX];
-	// Set only in memory by a simulation (tools/sim.c), never from the
+	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: client sampling and central noise from a seeded generator, a
 	// reproducible run that is NOT private (noise.h).
 	bool seeded_noise;

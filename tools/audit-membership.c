@@ -65,7 +65,7 @@
 #include "fedbundle/pretrain.h"
 #include "fedbundle/rng.h"
 #include "fedbundle/train.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "audit membership";
 

@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "fedbundle/log.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "simulate";
 

@@ -36,7 +36,7 @@
 #include "fedbundle/fsutil.h"
 #include "fedbundle/hash.h"
 #include "fedbundle/log.h"
-#include "sim.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "sweep";
 

@@ -1,4 +1,4 @@
-// tools/sim.h: a consortium on one machine, for research: the aggregator
+// tools/sim/sim.h: a consortium on one machine, for research: the aggregator
 // (server/, the code of fedbundle-server) and K clients (client/, the code
 // of fedbundle-client) over NNG inproc:// in one process, or as separate
 // processes over tcp loopback, with the real handshake, sealing, round

@@ -1,4 +1,4 @@
-// tools/sim-config.c: the simulation's configuration file (sim.h), on the
+// tools/sim/sim-config.c: the simulation's configuration file (sim.h), on the
 // strict schema parser of include/fedbundle/config.h. The "round" section
 // IS the aggregator's round schema (agg_config_fields), so a simulation
 // takes exactly the keys fedbundle-server does; the "server" section is
