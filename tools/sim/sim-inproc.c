@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/log.h"
 #include "sim-internal.h"
 
@@ -113,13 +114,13 @@ drive(struct sim_runner *R)
 		if (R->t_first_plan == 0) {
 			R->t_first_plan = planned_s;
 		}
-		double t0 = sim_mono_s();
+		double t0 = fb_clock_s();
 		for (uint32_t c = 0; c < k && err == FB_OK; c++) {
 			if (part[c]) {
 				err = client_round(R, c, r);
 			}
 		}
-		double train_s = sim_mono_s() - t0;
+		double train_s = fb_clock_s() - t0;
 		if (err != FB_OK) {
 			break;
 		}

@@ -28,11 +28,7 @@
 #include "server/serve.h"
 #include "sim.h"
 
-// ---- sim-setup.c: clocks, the data, identities, configurations ----
-
-// Monotonic time in seconds / milliseconds.
-double sim_mono_s(void);
-uint64_t sim_mono_ms(void);
+// ---- sim-setup.c: the data, identities, configurations ----
 
 // The dataset and its partition.
 struct sim_data {
@@ -71,7 +67,7 @@ struct sim_round_rec {
 	double agg_eps;
 	double *client_eps; // NAN: no counted update this round
 	uint8_t *client_status;
-	double planned_s; // when it was planned (sim_mono_s)
+	double planned_s; // when it was planned (fb_clock_s)
 	double close_s;   // when it closed
 };
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "fb_vcs.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/fsutil.h"
 #include "fedbundle/hash.h"
 #include "sim-internal.h"
@@ -292,7 +293,7 @@ sim_on_closed(struct sim_runner *R, const struct sim_round_rec *r,
 					r->round >= cfg->rounds);
 	double sums[4] = {0, 0, 0, 0}, m[4] = {0, 0, 0, 0};
 	uint64_t users = 0;
-	double t0 = sim_mono_s();
+	double t0 = fb_clock_s();
 	if (evaluate) {
 		fb_err err = sim_eval_round(&R->ev, model, &R->data, R->cl,
 				(int)cfg->threads, sums, &users);
@@ -301,7 +302,7 @@ sim_on_closed(struct sim_runner *R, const struct sim_round_rec *r,
 		}
 		R->last_evaluated = r->round;
 	}
-	double eval_s = sim_mono_s() - t0;
+	double eval_s = fb_clock_s() - t0;
 	write_round_line(R->rounds, cfg, r, R->res.noise_multiplier, evaluate,
 			sums, users);
 	fprintf(R->timing,

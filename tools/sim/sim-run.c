@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/fsutil.h"
 #include "fedbundle/model.h"
 #include "sim-internal.h"
@@ -30,7 +31,7 @@ finish_result(struct sim_runner *R)
 	if (R->cfg->privacy == SIM_PRIV_NONE) {
 		R->res.epsilon = INFINITY;
 	}
-	R->res.wall_s = sim_mono_s() - R->t_start;
+	R->res.wall_s = fb_clock_s() - R->t_start;
 	double train = R->t_last_close - R->t_first_plan;
 	R->res.rounds_per_min = train > 0 ? 60.0 * R->res.rounds / train : 0;
 	struct rusage ru;
@@ -100,7 +101,7 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 	R->cfg = cfg;
 	R->opt = opt;
 	R->out = out_dir;
-	R->t_start = sim_mono_s();
+	R->t_start = fb_clock_s();
 	R->last_eps = NAN;
 	uint32_t k = cfg->retailers;
 	fb_err err = sim_config_check(cfg, "simulation");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/dp.h"
 #include "server/sessions.h"
 #include "sim-internal.h"
@@ -20,7 +21,7 @@ observe(void *ctx, const struct agg_fed *fed, enum agg_event ev)
 	pthread_mutex_lock(&s->mu);
 	if (ev == AGG_EV_PLANNED) {
 		s->planned = fed->round;
-		s->planned_s = sim_mono_s();
+		s->planned_s = fb_clock_s();
 		for (uint32_t c = 0; c < s->n_clients; c++) {
 			s->participant[c] = fed->clients[c].participant;
 		}
@@ -51,7 +52,7 @@ observe(void *ctx, const struct agg_fed *fed, enum agg_event ev)
 					: NAN;
 		}
 		r->planned_s = s->planned_s; // the next plan comes after
-		r->close_s = sim_mono_s();
+		r->close_s = fb_clock_s();
 		s->model_err = fb_model_copy(&s->model, &fed->model);
 		s->closed = fed->round;
 	} else {
@@ -119,7 +120,7 @@ sim_server_open(struct sim_server *sv, const struct fb_dataset *catalogue,
 		struct sim_sync *sync, const char *metrics_path)
 {
 	fb_err err = agg_fed_init(
-			&sv->fed, &sv->cfg, catalogue, roster, sim_mono_ms());
+			&sv->fed, &sv->cfg, catalogue, roster, fb_clock_ms());
 	if (err != FB_OK) {
 		return err;
 	}
@@ -151,7 +152,7 @@ sim_server_open(struct sim_server *sv, const struct fb_dataset *catalogue,
 	sv->srv.roster = roster;
 	sv->srv.hs = sv->hs;
 	sv->srv.fed = &sv->fed;
-	sv->fed.idle_since_ms = sim_mono_ms();
+	sv->fed.idle_since_ms = fb_clock_ms();
 	return FB_OK;
 }
 

@@ -16,20 +16,6 @@
 #include "fedbundle/partition.h"
 #include "sim-internal.h"
 
-double
-sim_mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-uint64_t
-sim_mono_ms(void)
-{
-	return (uint64_t)(sim_mono_s() * 1000.0);
-}
-
 // splitmix64's finaliser: seeds of the parts of a run from its one seed.
 static uint64_t
 mix(uint64_t x)
