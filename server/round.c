@@ -199,6 +199,8 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	d.q = cfg->participation == AGG_PART_SAMPLED ? cfg->q_clients : 1.0;
 	d.sigma = r->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)cfg->accountant;
+	d.seeded = cfg->seeded_noise; // a simulation only (config.h)
+	d.seed = cfg->noise_seed;
 	size_t dim = trained_coordinates(fed);
 	// Locked for the daemon's life before anything reads it; created
 	// only if the checkpoint anchors no entry.
