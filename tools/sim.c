@@ -611,7 +611,7 @@ client_policy(struct node_policy *p, const struct sim_config *cfg,
 	p->allow_client = true;
 	p->min_noise_multiplier = 0;
 	p->max_update_bytes = 0;
-	p->max_dim = r->dim;
+	p->max_dim = r->hp.dim;
 	p->report_eval = true;
 	p->accountant = cfg->accountant;
 	p->threads = cfg->threads;
@@ -642,8 +642,8 @@ eval_init(struct evaluator *e, const struct sim_data *d,
 	}
 	e->cat_ok = true;
 	const struct agg_round_config *r = &cfg->server.round;
-	struct fb_rep_opts o = {
-			r->item_view, r->use_attrs, r->user_item_view, r->bias};
+	struct fb_rep_opts o = {r->hp.item_view, r->hp.use_attrs,
+			r->hp.user_item_view, r->hp.bias};
 	err = fb_reps_init(&e->reps, shape, &o);
 	if (err == FB_OK) {
 		err = fb_matrix_init(&e->users, d->max_users, shape->dim);
