@@ -98,8 +98,9 @@ check_range(const struct fb_hparams *hp, const struct fb_cfg_field *f,
 		uint32_t v;
 		memcpy(&v, p, sizeof(v));
 		if (v < f->min || v > f->max) {
-			return fb_errorf(FB_EINVAL, "%s%s: %u outside %.0f..%.0f",
-					where, f->name, v, f->min, f->max);
+			return fb_errorf(FB_EINVAL,
+					"%s%s: %u outside %.0f..%.0f", where,
+					f->name, v, f->min, f->max);
 		}
 		return FB_OK;
 	}
