@@ -781,22 +781,21 @@ rowset_sqnorm(const struct rowset *s, const struct fb_matrix *m)
 	return sum;
 }
 
-// Zeroes the bundle-factor coordinates that are not trained
-// (cfg->hp.bundle_rank) in the rows of m listed in s, or in every row if s is
-// NULL.
+// Zeroes the bundle-factor coordinates that are not trained (the release
+// layout's, hparams.h: what the aggregator masks too) in the rows of m
+// listed in s, or in every row if s is NULL.
 static void
 mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
 		const struct rowset *s)
 {
-	size_t d = m->cols, end = t->cfg.hp.bias ? d - 1 : d;
-	size_t rank = t->cfg.hp.bundle_rank;
-	if (rank == 0 || rank >= end) {
+	struct fb_release_layout L;
+	fb_hparams_release_layout(&t->cfg.hp, 0, (uint32_t)m->rows, &L);
+	if (s == NULL) {
+		fb_release_mask_bundles(&L, m->data, m->rows);
 		return;
 	}
-	size_t n = s != NULL ? s->n : m->rows;
-	for (size_t k = 0; k < n; k++) {
-		float *row = fb_matrix_row(m, s != NULL ? s->rows[k] : k);
-		memset(row + rank, 0, (end - rank) * sizeof(float));
+	for (size_t k = 0; k < s->n; k++) {
+		fb_release_mask_bundles(&L, fb_matrix_row(m, s->rows[k]), 1);
 	}
 }
 

@@ -77,17 +77,15 @@ fill_plan_config(struct agg_fed *fed)
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
 }
 
-// The leading bundle-factor columns the round trains (train.h
-// bundle_rank) and whether the last one, the bias, is trained too.
-static size_t
-trained_bundle_cols(
-		const struct agg_round_config *r, size_t width, bool *bias_col)
+// What the round's clients train: the one release layout (hparams.h)
+// of the plan's hyper-parameters, which the clients' trainers and their
+// user-level releases use too, so the coordinates the aggregator sums,
+// masks and accounts for are the clients' by construction.
+static void
+round_layout(const struct agg_fed *fed, struct fb_release_layout *L)
 {
-	size_t end = r->hp.bias ? width - 1 : width;
-	*bias_col = r->hp.bias;
-	return r->hp.bundle_rank > 0 && r->hp.bundle_rank < end
-			? r->hp.bundle_rank
-			: end;
+	fb_hparams_release_layout(&fed->plan_cfg.hp, fed->model.n_items,
+			fed->model.n_bundles, L);
 }
 
 // How many coordinates of V, W and M the round trains: the others stay as
@@ -95,15 +93,9 @@ trained_bundle_cols(
 static size_t
 trained_coordinates(const struct agg_fed *fed)
 {
-	const struct agg_round_config *r = &fed->cfg->round;
-	bool bias_col;
-	size_t cols = trained_bundle_cols(r, fed->model.dim, &bias_col);
-	size_t n = (size_t)fed->model.n_bundles * (cols + (bias_col ? 1 : 0));
-	if (r->hp.train_items) {
-		n += fb_matrix_len(&fed->model.V);
-		n += fb_matrix_len(&fed->model.M);
-	}
-	return n;
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	return fb_release_model_len(&L, fed->model.n_attrs);
 }
 
 // Zeroes, in the summed update, the coordinates the round does not train:
@@ -112,16 +104,10 @@ trained_coordinates(const struct agg_fed *fed)
 static void
 mask_untrained(const struct agg_fed *fed, struct fb_model *sum)
 {
-	const struct agg_round_config *r = &fed->cfg->round;
-	bool bias_col;
-	size_t width = sum->dim;
-	size_t cols = trained_bundle_cols(r, width, &bias_col);
-	size_t end = bias_col ? width - 1 : width;
-	for (size_t b = 0; b < sum->W.rows && cols < end; b++) {
-		memset(fb_matrix_row(&sum->W, b) + cols, 0,
-				(end - cols) * sizeof(float));
-	}
-	if (!r->hp.train_items) {
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	fb_release_mask_bundles(&L, sum->W.data, sum->W.rows);
+	if (!L.items) {
 		fb_matrix_zero(&sum->V);
 		fb_matrix_zero(&sum->M);
 	}
@@ -213,12 +199,10 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	if (err != FB_OK) {
 		return err;
 	}
-	bool bias_col;
-	uint32_t lead = (uint32_t)trained_bundle_cols(
-			r, fed->model.dim, &bias_col);
-	err = agg_central_init(&fed->central, &fed->model, lead,
-			bias_col && lead < fed->model.dim, r->hp.train_items,
-			r->clip, fb_dp_grid_log2(fed->dp));
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	err = agg_central_init(&fed->central, &fed->model, &L, r->clip,
+			fb_dp_grid_log2(fed->dp));
 	if (err != FB_OK) {
 		return err;
 	}

@@ -1239,18 +1239,16 @@ run_client_mode(const struct audit *au, struct result *res)
 	// (agg_central_add).
 	struct fb_release_layout L;
 	fb_train_release_layout(&cfg, m0->n_items, m0->n_bundles, &L);
-	size_t D = agg_central_len(m0, L.lead, L.last, cfg.hp.train_items);
+	size_t D = agg_central_len(m0, &L);
 	res->coordinates = D;
 	err = open_dp(au, FB_DP_CLIENT, D, a->seed, &dp, &res->kappa);
 	if (err != FB_OK) {
 		goto out;
 	}
 	res->grid = ldexp(1.0, fb_dp_grid_log2(dp));
-	if ((err = agg_central_init(&all, m0, L.lead, L.last,
-			     cfg.hp.train_items, au->dpc.clip,
+	if ((err = agg_central_init(&all, m0, &L, au->dpc.clip,
 			     fb_dp_grid_log2(dp))) != FB_OK ||
-			(err = agg_central_init(&less, m0, L.lead, L.last,
-					 cfg.hp.train_items, au->dpc.clip,
+			(err = agg_central_init(&less, m0, &L, au->dpc.clip,
 					 fb_dp_grid_log2(dp))) != FB_OK) {
 		goto out;
 	}
