@@ -54,7 +54,8 @@ TEST(ranges_come_from_the_schema)
 	fb_hparams_defaults(&hp);
 	hp.optimizer = (enum fb_optimizer)2;
 	CHECK_ERR(fb_hparams_check(&hp, ""), FB_EINVAL);
-	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "optimizer: 2 is not 0 to 1");
+	CHECK_STR_CONTAINS(
+			fb_last_error(FB_EINVAL), "optimizer: 2 is not 0 to 1");
 	// Every key of the schema has a help line and a range check.
 	size_t n;
 	const struct fb_cfg_field *f = fb_hparams_fields(&n);
@@ -100,8 +101,8 @@ client_step(const struct fb_dataset *ds, const struct fb_hparams *hp,
 	struct fb_matrix P = {0};
 	struct fb_rep_grad g = {0};
 	struct fb_trainer *t = NULL;
-	fb_err err = fb_model_init(&m, ds->n_items, ds->n_bundles, n_attrs,
-			hp->dim);
+	fb_err err = fb_model_init(
+			&m, ds->n_items, ds->n_bundles, n_attrs, hp->dim);
 	err = err ? err : fb_matrix_init(&P, ds->n_users, hp->dim);
 	err = err ? err
 		  : fb_model_init(delta, ds->n_items, ds->n_bundles, n_attrs,
@@ -127,8 +128,8 @@ client_step(const struct fb_dataset *ds, const struct fb_hparams *hp,
 	err = fb_trainer_create(&t, ds, &m, &P, &cfg);
 	err = err ? err : fb_rep_grad_init(&g, &m);
 	err = err ? err
-		  : fb_trainer_batch_gradient(t, users, ds->n_users, 1.0, 1,
-				    &g, NULL);
+		  : fb_trainer_batch_gradient(
+				    t, users, ds->n_users, 1.0, 1, &g, NULL);
 	err = err ? err : fb_trainer_apply(t, &g);
 	if (err == FB_OK) {
 		// delta = before - after
@@ -217,26 +218,25 @@ TEST(client_and_aggregator_agree_on_the_trained_coordinates)
 				size_t moved = 0;
 				for (size_t j = 0; j < hp.dim; j++) {
 					bool in = j < L.lead ||
-							(L.last &&
-									j == hp.dim - 1);
+							(L.last && j == hp.dim - 1);
 					CHECK(column_moved(&d.W, j) == in);
 					moved += in;
 				}
 				CHECK(moved == L.per_bundle);
 				if (L.items) {
 					CHECK(!all_zero(&d.V));
-					CHECK(d.n_attrs == 0 || !all_zero(&d.M));
+					CHECK(d.n_attrs == 0 ||
+							!all_zero(&d.M));
 				}
 				// The aggregator's client-level dimension and the
 				// user-level release length count the same set.
 				size_t n = (size_t)d.n_bundles * moved +
-						(L.items ? fb_matrix_len(&d.V) +
-										fb_matrix_len(&d.M)
+						(L.items ? fb_matrix_len(&d.V) + fb_matrix_len(&d.M)
 							 : 0);
 				CHECK(fb_release_model_len(&L, d.n_attrs) == n);
-				CHECK(L.len == (size_t)d.n_bundles * moved +
-								(L.items ? fb_matrix_len(
-												   &d.V)
+				CHECK(L.len ==
+						(size_t)d.n_bundles * moved +
+								(L.items ? fb_matrix_len(&d.V)
 									 : 0));
 				fb_model_finish(&kept);
 				fb_model_finish(&d);
