@@ -74,7 +74,7 @@ main(int argc, char **argv)
 				fb_csr_row_len(&ds->ui, u) > 0;
 	}
 	struct fb_train_config plain = cfg;
-	plain.batch_users = (uint32_t)(dpc.q * active + 0.5);
+	plain.hp.batch_users = (uint32_t)(dpc.q * active + 0.5);
 
 	struct fb_model model = {0};
 	struct fb_matrix P = {0};
@@ -142,7 +142,7 @@ main(int argc, char **argv)
 		printf("Youshu, DP configuration, %u thread(s), %u epochs:\n",
 				threads, epochs);
 		printf("  non-private  %.3f s/epoch (%u users per step)\n",
-				plain_e, plain.batch_users);
+				plain_e, plain.hp.batch_users);
 		printf("  user-level DP %.3f s/epoch (q %g, %u releases per "
 		       "epoch): %.2fx\n",
 				dp_e, dpc.q, (unsigned)(1.0 / dpc.q + 0.999),

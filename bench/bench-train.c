@@ -86,13 +86,13 @@ measure(const struct fb_dataset *ds, uint32_t batch, struct figures *f)
 		struct fb_train_config cfg;
 		fb_train_config_defaults(&cfg);
 		cfg.threads = (uint32_t)th;
-		cfg.batch_users = batch;
+		cfg.hp.batch_users = batch;
 		struct fb_model model;
 		struct fb_matrix P;
 		fb_err err = fb_model_init(&model, ds->n_items, ds->n_bundles,
-				ds->n_attrs, cfg.dim);
+				ds->n_attrs, cfg.hp.dim);
 		if (err == FB_OK) {
-			err = fb_matrix_init(&P, ds->n_users, cfg.dim);
+			err = fb_matrix_init(&P, ds->n_users, cfg.hp.dim);
 		}
 		if (err != FB_OK) {
 			return err;

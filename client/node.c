@@ -235,13 +235,13 @@ max_plan_len(const struct node *n)
 			.sampling_rate = 1,
 			.clip_norm = 1,
 			.local_epochs = 1,
-			.learning_rate = 1,
-			.negatives = 1,
-			.dim = d,
+			.hp.lr = 1,
+			.hp.negatives = 1,
+			.hp.dim = d,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.has_train_opts = true,
 	};
-	fb_wire_train_opts_defaults(&p.config.train);
+	fb_wire_hparams_defaults(&p.config.hp);
 	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, ds->n_items, d, NULL};
 	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,

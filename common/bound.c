@@ -70,10 +70,10 @@ static double
 stepped(const struct fb_wire_round_config *p, const struct fb_bound_shape *s)
 {
 	double rows = s->n_bundles;
-	if (p->train.train_items) {
+	if (p->hp.train_items) {
 		rows += (double)s->n_items + s->n_attrs;
 	}
-	return rows * p->dim;
+	return rows * p->hp.dim;
 }
 
 // A bound b of a computation of T float steps from a model of norm theta.
@@ -94,7 +94,7 @@ adam(const struct fb_wire_round_config *p, const struct fb_bound_shape *s,
 		sum += fb_bound_adam_ratio(
 				tc.adam_beta1, tc.adam_beta2, t, true);
 	}
-	double lin = p->learning_rate * sum;
+	double lin = p->hp.lr * sum;
 	out->linf = slack(lin, T, s->model_norm);
 	out->l2 = slack(lin * sqrt(stepped(p, s)), T, s->model_norm);
 	out->bounded = isfinite(out->l2);
@@ -117,24 +117,18 @@ user_level(const struct fb_wire_round_config *p, const struct fb_bound_shape *s,
 {
 	uint32_t T = dp_steps(p);
 	out->steps = T;
-	struct fb_train_config tc;
-	fb_train_config_defaults(&tc);
-	tc.dim = p->dim;
-	tc.bias = p->train.bias;
-	tc.train_items = p->train.train_items;
-	tc.bundle_rank = p->train.bundle_rank;
 	struct fb_release_layout L;
-	fb_train_release_layout(&tc, s->n_items, s->n_bundles, &L);
+	fb_hparams_release_layout(&p->hp, s->n_items, s->n_bundles, &L);
 	out->release_dim = L.len;
-	if (p->train.optimizer == FB_WIRE_OPT_ADAM) {
+	if (p->hp.optimizer == FB_OPT_ADAM) {
 		out->why = "user level, Adam: per-coordinate step bound";
 		adam(p, s, T, out);
 		return;
 	}
 	out->why = "user level, SGD: sampled users, noise tail, weight decay";
 	double n = (double)p->min_users;
-	double C = p->clip_norm, q = p->sampling_rate, lr = p->learning_rate;
-	double kappa = 1 - lr * p->l2;
+	double C = p->clip_norm, q = p->sampling_rate, lr = p->hp.lr;
+	double kappa = 1 - lr * p->hp.l2;
 	// w: the largest weight |kappa|^j of a step's release in the delta;
 	// r2: the sum of the squared weights (the noise of the steps adds up
 	// independently).
@@ -153,7 +147,7 @@ user_level(const struct fb_wire_round_config *p, const struct fb_bound_shape *s,
 	out->signal = A->norm * C * out->sampled * w;
 	// A on the released coordinates: its Frobenius norm.
 	double fro2 = (double)L.per_bundle * A->fro_bundles +
-			(L.items ? (double)p->dim * A->fro_items : 0);
+			(L.items ? (double)p->hp.dim * A->fro_items : 0);
 	// The discrete Gaussian's variance is rounded up to a dyadic rational
 	// (noise.h): by at most 2^-32 grid steps^2, the grid at most 1.
 	double std = sqrt(pow(p->noise_multiplier * C, 2) + ldexp(1.0, -32));
@@ -199,7 +193,7 @@ fb_bound_update(const struct fb_wire_round_config *plan,
 		user_level(plan, shape, &b);
 		break;
 	default:
-		if (plan->train.optimizer != FB_WIRE_OPT_ADAM) {
+		if (plan->hp.optimizer != FB_OPT_ADAM) {
 			b.why = "granularity none, SGD: unclipped gradients, "
 				"no bound";
 		} else if (plan->local_steps == 0) {
@@ -218,8 +212,7 @@ fb_bound_update(const struct fb_wire_round_config *plan,
 }
 
 fb_err
-fb_bound_catalog(const struct fb_dataset *ds,
-		const struct fb_wire_train_opts *opts,
+fb_bound_catalog(const struct fb_dataset *ds, const struct fb_hparams *opts,
 		struct fb_bound_catalog *out)
 {
 	uint32_t nb = ds->n_bundles, ni = ds->n_items;

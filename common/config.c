@@ -198,6 +198,29 @@ check_duplicates(const char *label, const char *prefix, const cJSON *obj)
 	return FB_OK;
 }
 
+// The field named key among the tables of every section named like s
+// (a section may be made of several tables, e.g. a "round" section of
+// the aggregator's own keys plus the shared hyper-parameters, hparams.h),
+// and in *in the section that holds it; NULL if none.
+static const struct fb_cfg_field *
+find_field(const struct fb_cfg_section *s, const struct fb_cfg_section *all,
+		size_t n_all, const char *key, const struct fb_cfg_section **in)
+{
+	for (size_t j = 0; j < n_all + 1; j++) {
+		const struct fb_cfg_section *t = j < n_all ? &all[j] : s;
+		if (strcmp(t->name, s->name) != 0) {
+			continue;
+		}
+		for (size_t k = 0; k < t->n_fields; k++) {
+			if (strcmp(t->fields[k].name, key) == 0) {
+				*in = t;
+				return &t->fields[k];
+			}
+		}
+	}
+	return NULL;
+}
+
 static fb_err
 parse_section(const char *label, const cJSON *obj,
 		const struct fb_cfg_section *s,
@@ -213,15 +236,11 @@ parse_section(const char *label, const cJSON *obj,
 	for (const cJSON *v = obj->child; v != NULL; v = v->next) {
 		char path[256];
 		snprintf(path, sizeof(path), "%.120s%.120s", prefix, v->string);
-		const struct fb_cfg_field *f = NULL;
-		for (size_t k = 0; k < s->n_fields; k++) {
-			if (strcmp(s->fields[k].name, v->string) == 0) {
-				f = &s->fields[k];
-				break;
-			}
-		}
+		const struct fb_cfg_section *in = NULL;
+		const struct fb_cfg_field *f =
+				find_field(s, all, n_all, v->string, &in);
 		if (f != NULL) {
-			err = set_field(label, path, v, f, s->target);
+			err = set_field(label, path, v, f, in->target);
 			if (err != FB_OK) {
 				return err;
 			}
@@ -240,6 +259,17 @@ parse_section(const char *label, const cJSON *obj,
 		}
 	}
 	return FB_OK;
+}
+
+// The index of the first section named like sections[k].
+static size_t
+first_named(const struct fb_cfg_section *sections, size_t k)
+{
+	size_t j = 0;
+	while (strcmp(sections[j].name, sections[k].name) != 0) {
+		j++;
+	}
+	return j;
 }
 
 fb_err
@@ -290,8 +320,9 @@ fb_config_parse(const char *label, const char *text, size_t len,
 	err = parse_section(label, root, top != NULL ? top : &empty, sections,
 			n_sections, true);
 	for (size_t k = 0; err == FB_OK && k < n_sections; k++) {
-		if (sections[k].name[0] == '\0') {
-			continue;
+		if (sections[k].name[0] == '\0' ||
+				first_named(sections, k) != k) {
+			continue; // parsed with the first table of its name
 		}
 		const cJSON *sub = NULL;
 		for (const cJSON *v = root->child; v != NULL; v = v->next) {

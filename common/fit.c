@@ -152,26 +152,27 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	struct fb_matrix users = {0}, best_users = {0}, user_reps = {0};
 	struct fb_trainer *t = NULL;
 	struct dp_work wk = {0};
-	uint32_t n_attrs = cfg->use_attrs ? ds->n_attrs : 0;
+	uint32_t n_attrs = cfg->hp.use_attrs ? ds->n_attrs : 0;
 	if ((err = fb_model_init(&cur, ds->n_items, ds->n_bundles, n_attrs,
-			     cfg->dim)) != FB_OK ||
+			     cfg->hp.dim)) != FB_OK ||
 			(err = fb_model_init(&best, ds->n_items, ds->n_bundles,
-					 n_attrs, cfg->dim)) != FB_OK ||
-			(err = fb_matrix_init(&users, ds->n_users, cfg->dim)) !=
-					FB_OK ||
+					 n_attrs, cfg->hp.dim)) != FB_OK ||
+			(err = fb_matrix_init(&users, ds->n_users,
+					 cfg->hp.dim)) != FB_OK ||
 			(err = fb_matrix_init(&best_users, ds->n_users,
-					 cfg->dim)) != FB_OK ||
+					 cfg->hp.dim)) != FB_OK ||
 			(err = fb_matrix_init(&user_reps, ds->n_users,
-					 cfg->dim)) != FB_OK) {
+					 cfg->hp.dim)) != FB_OK) {
 		goto out;
 	}
 	struct fb_rng rng;
 	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
-	fb_model_randomize(&cur, &rng, (float)cfg->init_std);
-	fb_matrix_randn(&users, &rng, (float)cfg->init_std);
+	fb_model_randomize(&cur, &rng, (float)cfg->hp.init_std);
+	fb_matrix_randn(&users, &rng, (float)cfg->hp.init_std);
 	if (cfg->public_init) {
 		err = fb_pretrain_items(&cur.V, &ds->bi, 20,
-				(float)(cfg->init_std * sqrt((double)cfg->dim)),
+				(float)(cfg->hp.init_std *
+						sqrt((double)cfg->hp.dim)),
 				&rng);
 		if (err != FB_OK) {
 			goto out;

@@ -91,28 +91,14 @@ void
 fb_train_config_defaults(struct fb_train_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->dim = 64;
+	fb_hparams_defaults(&cfg->hp);
 	cfg->epochs = 200;
 	cfg->eval_every = 1;
 	cfg->patience = 20;
-	cfg->batch_users = 2048;
-	cfg->neg_per_pos = 2;
-	cfg->lr = 0.003;
-	cfg->lr_user = 0.05;
-	cfg->l2 = 6e-4;
-	cfg->item_weight = 0.2;
-	cfg->init_std = 0.05;
-	cfg->optimizer = FB_OPT_ADAM;
 	cfg->adam_beta1 = 0.9;
 	cfg->adam_beta2 = 0.999;
 	cfg->adam_eps = 1e-8;
-	cfg->item_view = true;
-	cfg->use_attrs = true;
-	cfg->user_item_view = true;
 	cfg->public_init = true;
-	cfg->bias = false;
-	cfg->train_items = true;
-	cfg->bundle_rank = 0;
 	cfg->threads = 1;
 	cfg->seed = 1;
 	cfg->n_k = 2;
@@ -122,11 +108,8 @@ fb_train_config_defaults(struct fb_train_config *cfg)
 
 #define F(field) offsetof(struct fb_train_config, field)
 
-static const char *const optimizer_names[] = {"sgd", "adam", NULL};
-
+// The keys of a centralized run beside the shared ones (hparams.c).
 static const struct fb_cfg_field train_fields[] = {
-		{"dim", FB_CFG_U32, F(dim), 1, 4096,
-				.help = "factor dimension d"},
 		{"epochs", FB_CFG_U32, F(epochs), 1, 1e6,
 				.help = "maximum epochs"},
 		{"eval_every", FB_CFG_U32, F(eval_every), 1, 1e6,
@@ -134,47 +117,18 @@ static const struct fb_cfg_field train_fields[] = {
 		{"patience", FB_CFG_U32, F(patience), 0, 1e6,
 				.help = "stop after N evaluations without improvement "
 					"(0: never)"},
-		{"batch_users", FB_CFG_U32, F(batch_users), 1, 1e9,
-				.help = "users per batch"},
-		{"neg_per_pos", FB_CFG_U32, F(neg_per_pos), 1, 64,
-				.help = "negatives sampled per positive pair"},
-		{"lr", FB_CFG_DOUBLE, F(lr), 1e-12, 1e3,
-				.help = "learning rate of item, bundle and attribute factors"},
-		{"lr_user", FB_CFG_DOUBLE, F(lr_user), 0, 1e3,
-				.help = "learning rate of user factors (SGD)"},
-		{"l2", FB_CFG_DOUBLE, F(l2), 0, 1e3, .help = "L2 weight"},
-		{"item_weight", FB_CFG_DOUBLE, F(item_weight), 0, 1e3,
-				.help = "weight of the user-item BPR term"},
-		{"init_std", FB_CFG_DOUBLE, F(init_std), 0, 10,
-				.help = "std of the initial factors"},
-		{"optimizer", FB_CFG_ENUM, F(optimizer),
-				.choices = optimizer_names,
-				.help = "optimizer of the shared factors: sgd or adam"},
+		// The name this file used before the shared schema.
+		{"neg_per_pos", FB_CFG_U32, F(hp.negatives), 1, 64,
+				.help = "the same as negatives"},
 		{"adam_beta1", FB_CFG_DOUBLE, F(adam_beta1), 0, 0.999999,
 				.help = "Adam first-moment decay"},
 		{"adam_beta2", FB_CFG_DOUBLE, F(adam_beta2), 0, 0.999999999,
 				.help = "Adam second-moment decay"},
 		{"adam_eps", FB_CFG_DOUBLE, F(adam_eps), 1e-30, 1,
 				.help = "Adam epsilon"},
-		{"item_view", FB_CFG_BOOL, F(item_view),
-				.help = "bundle representation includes its items' mean"},
-		{"use_attrs", FB_CFG_BOOL, F(use_attrs),
-				.help = "item representation includes attribute factors"},
-		{"user_item_view", FB_CFG_BOOL, F(user_item_view),
-				.help = "user representation for bundles includes the mean "
-					"of the user's items"},
 		{"public_init", FB_CFG_BOOL, F(public_init),
 				.help = "initialise item factors from the public catalogue "
 					"(bundle co-membership eigenvectors)"},
-		{"bias", FB_CFG_BOOL, F(bias),
-				.help = "reserve the last factor coordinate for a popularity "
-					"bias"},
-		{"train_items", FB_CFG_BOOL, F(train_items),
-				.help = "train item and attribute factors (false: keep their "
-					"initialisation; only bundle factors are trained)"},
-		{"bundle_rank", FB_CFG_U32, F(bundle_rank), 0, 4096,
-				.help = "train only this many leading bundle-factor "
-					"coordinates (plus the bias; 0: all)"},
 		{"threads", FB_CFG_U32, F(threads), 1, MAX_WORKERS,
 				.help = "worker threads"},
 		{"seed", FB_CFG_U64, F(seed), 0, 9007199254740992.0,
@@ -193,12 +147,23 @@ fb_train_config_fields(size_t *n)
 }
 
 void
+fb_train_config_sections(struct fb_train_config *cfg, const char *name,
+		struct fb_cfg_section out[FB_TRAIN_CONFIG_SECTIONS])
+{
+	size_t n;
+	const struct fb_cfg_field *f = fb_train_config_fields(&n);
+	out[0] = (struct fb_cfg_section){name, f, n, cfg};
+	f = fb_hparams_fields(&n);
+	out[1] = (struct fb_cfg_section){name, f, n, &cfg->hp};
+}
+
+void
 fb_train_rep_opts(const struct fb_train_config *cfg, struct fb_rep_opts *out)
 {
-	out->item_view = cfg->item_view;
-	out->use_attrs = cfg->use_attrs;
-	out->user_item_view = cfg->user_item_view;
-	out->bias = cfg->bias;
+	out->item_view = cfg->hp.item_view;
+	out->use_attrs = cfg->hp.use_attrs;
+	out->user_item_view = cfg->hp.user_item_view;
+	out->bias = cfg->hp.bias;
 }
 
 void
@@ -206,30 +171,20 @@ fb_train_config_defaults_dp(struct fb_train_config *cfg)
 {
 	fb_train_config_defaults(cfg);
 	cfg->epochs = 30;
-	cfg->optimizer = FB_OPT_SGD;
-	cfg->lr = 20;
+	cfg->hp.optimizer = FB_OPT_SGD;
+	cfg->hp.lr = 20;
 	cfg->public_init = true;
-	cfg->train_items = false;
-	cfg->bias = true;
-	cfg->bundle_rank = 8;
-	cfg->lr_user = 0.02;
+	cfg->hp.train_items = false;
+	cfg->hp.bias = true;
+	cfg->hp.bundle_rank = 8;
+	cfg->hp.lr_user = 0.02;
 }
 
 void
 fb_train_release_layout(const struct fb_train_config *cfg, uint32_t n_items,
 		uint32_t n_bundles, struct fb_release_layout *out)
 {
-	uint32_t end = cfg->bias ? cfg->dim - 1 : cfg->dim;
-	uint32_t rank = cfg->bundle_rank;
-	out->n_bundles = n_bundles;
-	out->n_items = n_items;
-	out->dim = cfg->dim;
-	out->lead = rank > 0 && rank < end ? rank : end;
-	out->last = cfg->bias;
-	out->items = cfg->train_items;
-	out->per_bundle = out->lead + (out->last ? 1 : 0);
-	out->len = (size_t)n_bundles * out->per_bundle +
-			(out->items ? (size_t)n_items * cfg->dim : 0);
+	fb_hparams_release_layout(&cfg->hp, n_items, n_bundles, out);
 }
 
 static void
@@ -244,7 +199,7 @@ void
 fb_train_init_bias(const struct fb_train_config *cfg, struct fb_model *model,
 		struct fb_matrix *P)
 {
-	if (!cfg->bias) {
+	if (!cfg->hp.bias) {
 		return;
 	}
 	size_t last = model->dim - 1;
@@ -257,26 +212,15 @@ fb_train_init_bias(const struct fb_train_config *cfg, struct fb_model *model,
 fb_err
 fb_train_config_check(const struct fb_train_config *c)
 {
-	if (c->dim < 1 || c->dim > 4096) {
-		return fb_errorf(FB_EINVAL, "dim: %u outside 1..4096", c->dim);
+	fb_err err = fb_hparams_check(&c->hp, "");
+	if (err != FB_OK) {
+		return err;
 	}
 	if (c->epochs < 1) {
 		return fb_errorf(FB_EINVAL, "epochs: must be at least 1");
 	}
 	if (c->eval_every < 1) {
 		return fb_errorf(FB_EINVAL, "eval_every: must be at least 1");
-	}
-	if (c->batch_users < 1) {
-		return fb_errorf(FB_EINVAL, "batch_users: must be at least 1");
-	}
-	if (c->neg_per_pos < 1 || c->neg_per_pos > 64) {
-		return fb_errorf(FB_EINVAL, "neg_per_pos: outside 1..64");
-	}
-	if (!(c->lr > 0) || !(c->lr_user >= 0) || !(c->l2 >= 0) ||
-			!(c->item_weight >= 0) || !(c->init_std >= 0)) {
-		return fb_errorf(FB_EINVAL,
-				"lr must be > 0; lr_user, l2, item_weight, "
-				"init_std must be >= 0");
 	}
 	if (!(c->adam_beta1 >= 0 && c->adam_beta1 < 1) ||
 			!(c->adam_beta2 >= 0 && c->adam_beta2 < 1) ||
@@ -289,7 +233,7 @@ fb_train_config_check(const struct fb_train_config *c)
 				MAX_WORKERS);
 	}
 	struct fb_metrics m;
-	fb_err err = fb_metrics_init(&m, c->ks, c->n_k);
+	err = fb_metrics_init(&m, c->ks, c->n_k);
 	if (err != FB_OK) {
 		return fb_errorf(err, "ks: %s", fb_last_error(err));
 	}
@@ -399,7 +343,7 @@ worker_init(struct worker *w, struct fb_trainer *t)
 		most = a > most ? a : most;
 		most = b > most ? b : most;
 	}
-	most *= t->cfg.neg_per_pos;
+	most *= t->cfg.hp.negatives;
 	w->spos = malloc(most * sizeof(uint32_t));
 	w->sneg = malloc(most * sizeof(uint32_t));
 	if (w->urep == NULL || w->gu == NULL || w->gh == NULL ||
@@ -486,7 +430,7 @@ fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
 					model->dim) != FB_OK) {
 		goto fail;
 	}
-	if (cfg->optimizer == FB_OPT_ADAM &&
+	if (cfg->hp.optimizer == FB_OPT_ADAM &&
 			(fb_model_init(&t->adam_m, model->n_items,
 					 model->n_bundles, model->n_attrs,
 					 model->dim) != FB_OK ||
@@ -515,7 +459,7 @@ fb_trainer_create(struct fb_trainer **out, const struct fb_dataset *ds,
 	}
 	for (uint32_t u = 0; u < ds->n_users; u++) {
 		if (fb_csr_row_len(&ds->ub_train, u) > 0 ||
-				(cfg->item_weight > 0 &&
+				(cfg->hp.item_weight > 0 &&
 						fb_csr_row_len(&ds->ui, u) >
 								0)) {
 			t->active[t->n_active++] = u;
@@ -549,9 +493,11 @@ fb_trainer_restart(struct fb_trainer *t, const struct fb_train_config *cfg)
 	struct fb_rep_opts ro, had;
 	fb_train_rep_opts(cfg, &ro);
 	fb_train_rep_opts(was, &had);
-	if (cfg->threads != was->threads || cfg->optimizer != was->optimizer ||
-			cfg->neg_per_pos != was->neg_per_pos ||
-			(cfg->item_weight > 0) != (was->item_weight > 0) ||
+	if (cfg->threads != was->threads ||
+			cfg->hp.optimizer != was->hp.optimizer ||
+			cfg->hp.negatives != was->hp.negatives ||
+			(cfg->hp.item_weight > 0) !=
+					(was->hp.item_weight > 0) ||
 			ro.item_view != had.item_view ||
 			ro.use_attrs != had.use_attrs ||
 			ro.user_item_view != had.user_item_view ||
@@ -561,7 +507,7 @@ fb_trainer_restart(struct fb_trainer *t, const struct fb_train_config *cfg)
 				"trainer was built for");
 	}
 	t->cfg = *cfg;
-	if (cfg->optimizer == FB_OPT_ADAM) {
+	if (cfg->hp.optimizer == FB_OPT_ADAM) {
 		fb_matrix_zero(&t->adam_m.V);
 		fb_matrix_zero(&t->adam_m.W);
 		fb_matrix_zero(&t->adam_m.M);
@@ -690,13 +636,13 @@ user_step(float *restrict p, float *restrict u, const float *restrict gu,
 // Samples ahead whose rows are prefetched.
 #define PREFETCH 4
 
-// Draws cfg->neg_per_pos negatives for every positive of row (sorted,
+// Draws cfg->hp.negatives negatives for every positive of row (sorted,
 // len entries) into w->spos / w->sneg; returns the number of samples.
 static uint32_t
 draw_samples(struct worker *w, struct fb_rng *rng, const uint32_t *row,
 		uint32_t len, uint32_t n_cols)
 {
-	uint32_t n = 0, per = w->t->cfg.neg_per_pos;
+	uint32_t n = 0, per = w->t->cfg.hp.negatives;
 	for (uint32_t k = 0; k < len; k++) {
 		for (uint32_t r = 0; r < per; r++) {
 			uint32_t neg = draw_negative(rng, n_cols, row, len);
@@ -713,7 +659,7 @@ draw_samples(struct worker *w, struct fb_rng *rng, const uint32_t *row,
 // Runs one user's samples, adding its representation gradient into
 // (gb, sb) and (gi, si). Bundle scores use the user representation
 // p_u + h_u, where h_u = mean of the item reps of the user's items when
-// cfg->user_item_view (its gradient flows to those items); item scores use
+// cfg->hp.user_item_view (its gradient flows to those items); item scores use
 // p_u alone, so that an item never scores itself through h_u.
 static void
 run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
@@ -724,10 +670,10 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 	const struct fb_train_config *cfg = &t->cfg;
 	size_t d = t->model->dim;
 	float *p = fb_matrix_row(t->P, u);
-	float lr_user = (float)cfg->lr_user, l2 = (float)cfg->l2;
+	float lr_user = (float)cfg->hp.lr_user, l2 = (float)cfg->hp.l2;
 	float *urep = w->urep, *gu = w->gu, *gh = w->gh;
-	size_t d_user = cfg->bias ? d - 1 : d; // coordinates p_u learns
-	bool items_trained = cfg->train_items;
+	size_t d_user = cfg->hp.bias ? d - 1 : d; // coordinates p_u learns
+	bool items_trained = cfg->hp.train_items;
 	// Item gradients go nowhere when items are not trained.
 	float *sink_pos = w->sink, *sink_neg = w->sink + d;
 
@@ -737,7 +683,7 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 		items = fb_csr_row(&ds->ui, u);
 		n_items = fb_csr_row_len(&ds->ui, u);
 	}
-	bool view = cfg->user_item_view && n_items > 0;
+	bool view = cfg->hp.user_item_view && n_items > 0;
 	memcpy(urep, p, d * sizeof(float));
 	if (view) {
 		memset(gh, 0, d * sizeof(float));
@@ -747,7 +693,7 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 					fb_matrix_row(&t->reps.item, items[k]),
 					d);
 		}
-		if (cfg->bias) {
+		if (cfg->hp.bias) {
 			urep[d - 1] = p[d - 1];
 		}
 	}
@@ -790,7 +736,7 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 			fb_axpy(fb_matrix_row(gi, items[k]), wt, gh, d);
 		}
 	}
-	if (cfg->item_weight <= 0) {
+	if (cfg->hp.item_weight <= 0) {
 		return;
 	}
 	n = draw_samples(w, rng, items, n_items, ds->n_items);
@@ -816,7 +762,7 @@ run_user(struct worker *w, struct fb_rng *rng, uint32_t u, struct fb_matrix *gb,
 		w->stats.loss += bpr_triple(p,
 				fb_matrix_row(&t->reps.item, pos),
 				fb_matrix_row(&t->reps.item, neg), g_pos, g_neg,
-				(float)cfg->item_weight, gu, d);
+				(float)cfg->hp.item_weight, gu, d);
 		w->stats.samples++;
 		user_step(p, urep, gu, lr_user, l2, d_user);
 	}
@@ -835,22 +781,21 @@ rowset_sqnorm(const struct rowset *s, const struct fb_matrix *m)
 	return sum;
 }
 
-// Zeroes the bundle-factor coordinates that are not trained
-// (cfg->bundle_rank) in the rows of m listed in s, or in every row if s is
-// NULL.
+// Zeroes the bundle-factor coordinates that are not trained (the release
+// layout's, hparams.h: what the aggregator masks too) in the rows of m
+// listed in s, or in every row if s is NULL.
 static void
 mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
 		const struct rowset *s)
 {
-	size_t d = m->cols, end = t->cfg.bias ? d - 1 : d;
-	size_t rank = t->cfg.bundle_rank;
-	if (rank == 0 || rank >= end) {
+	struct fb_release_layout L;
+	fb_hparams_release_layout(&t->cfg.hp, 0, (uint32_t)m->rows, &L);
+	if (s == NULL) {
+		fb_release_mask_bundles(&L, m->data, m->rows);
 		return;
 	}
-	size_t n = s != NULL ? s->n : m->rows;
-	for (size_t k = 0; k < n; k++) {
-		float *row = fb_matrix_row(m, s != NULL ? s->rows[k] : k);
-		memset(row + rank, 0, (end - rank) * sizeof(float));
+	for (size_t k = 0; k < s->n; k++) {
+		fb_release_mask_bundles(&L, fb_matrix_row(m, s->rows[k]), 1);
 	}
 }
 
@@ -1258,8 +1203,8 @@ step_params(const struct fb_trainer *t, float *restrict param,
 		const float *restrict grad, float *restrict m,
 		float *restrict v, size_t begin, size_t end)
 {
-	float lr = (float)t->cfg.lr, l2 = (float)t->cfg.l2;
-	if (t->cfg.optimizer == FB_OPT_SGD) {
+	float lr = (float)t->cfg.hp.lr, l2 = (float)t->cfg.hp.l2;
+	if (t->cfg.hp.optimizer == FB_OPT_SGD) {
 		for (size_t k = begin; k < end; k++) {
 			param[k] -= lr * (grad[k] + l2 * param[k]);
 		}
@@ -1298,8 +1243,8 @@ step_matrix(struct fb_trainer *t, struct fb_matrix *param,
 		struct fb_matrix *v)
 {
 	struct step_ctx c = {t, param, grad,
-			t->cfg.optimizer == FB_OPT_ADAM ? m : NULL,
-			t->cfg.optimizer == FB_OPT_ADAM ? v : NULL};
+			t->cfg.hp.optimizer == FB_OPT_ADAM ? m : NULL,
+			t->cfg.hp.optimizer == FB_OPT_ADAM ? v : NULL};
 	fb_parallel_for(t->n_workers, fb_matrix_len(param), step_range, &c);
 }
 
@@ -1319,7 +1264,7 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 	mask_bundle_rows(t, &t->grad.W, NULL);
 	step_matrix(t, &t->model->W, &t->grad.W, &t->adam_m.W, &t->adam_v.W);
 	t->bundle_reps_stale = true;
-	if (!t->cfg.train_items) {
+	if (!t->cfg.hp.train_items) {
 		// V and M stay: neither the item representations nor the
 		// gradient's map back to items and attributes is needed.
 		return FB_OK;
@@ -1350,7 +1295,7 @@ fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
 	memcpy(t->order, t->active, t->n_active * sizeof(uint32_t));
 	fb_rng_shuffle_u32(&rng, t->order, t->n_active);
 	struct fb_train_stats total = {0};
-	uint32_t batch = t->cfg.batch_users;
+	uint32_t batch = t->cfg.hp.batch_users;
 	for (uint32_t first = 0, k = 0; first < t->n_active;
 			first += batch, k++) {
 		uint32_t n = t->n_active - first < batch ? t->n_active - first

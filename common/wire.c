@@ -443,7 +443,8 @@ fb_wire_ack_decode(struct fb_wire_ack *out, const uint8_t *body, size_t len)
 
 // ---- round configuration TLVs (§5.3.1) ----
 
-enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64 };
+// F_OPT: an enum fb_optimizer in memory, one byte on the wire.
+enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT };
 
 struct field {
 	uint16_t type;
@@ -463,27 +464,26 @@ static const struct field fields[] = {
 		{0x0005, F_F64, true, CFG(delta), "delta"},
 		{0x0006, F_U32, true, CFG(local_epochs), "local_epochs"},
 		{0x0007, F_U32, true, CFG(local_steps), "local_steps"},
-		{0x0008, F_F64, true, CFG(learning_rate), "learning_rate"},
-		{0x0009, F_F64, true, CFG(l2), "l2"},
-		{0x000a, F_F64, true, CFG(item_loss_weight),
-				"item_loss_weight"},
-		{0x000b, F_U32, true, CFG(negatives), "negatives"},
-		{0x000c, F_U32, true, CFG(dim), "dim"},
+		{0x0008, F_F64, true, CFG(hp.lr), "learning_rate"},
+		{0x0009, F_F64, true, CFG(hp.l2), "l2"},
+		{0x000a, F_F64, true, CFG(hp.item_weight), "item_loss_weight"},
+		{0x000b, F_U32, true, CFG(hp.negatives), "negatives"},
+		{0x000c, F_U32, true, CFG(hp.dim), "dim"},
 		{0x000d, F_BOOL, true, CFG(report_eval), "report_eval"},
 		{0x000e, F_U8, false, CFG(update_dtype), "update_dtype"},
 		{0x000f, F_I8, false, CFG(update_exp), "update_exp"},
 		// Optional training switches: encoded only with has_train_opts.
-		{0x0010, F_BOOL, false, CFG(train.item_view), "item_view"},
-		{0x0011, F_BOOL, false, CFG(train.use_attrs), "use_attrs"},
-		{0x0012, F_BOOL, false, CFG(train.user_item_view),
+		{0x0010, F_BOOL, false, CFG(hp.item_view), "item_view"},
+		{0x0011, F_BOOL, false, CFG(hp.use_attrs), "use_attrs"},
+		{0x0012, F_BOOL, false, CFG(hp.user_item_view),
 				"user_item_view"},
-		{0x0013, F_U32, false, CFG(train.batch_users), "batch_users"},
-		{0x0014, F_F64, false, CFG(train.lr_user), "lr_user"},
-		{0x0015, F_U8, false, CFG(train.optimizer), "local_optimizer"},
-		{0x0016, F_F64, false, CFG(train.init_std), "init_std"},
-		{0x0017, F_BOOL, false, CFG(train.bias), "bias"},
-		{0x0018, F_BOOL, false, CFG(train.train_items), "train_items"},
-		{0x0019, F_U32, false, CFG(train.bundle_rank), "bundle_rank"},
+		{0x0013, F_U32, false, CFG(hp.batch_users), "batch_users"},
+		{0x0014, F_F64, false, CFG(hp.lr_user), "lr_user"},
+		{0x0015, F_OPT, false, CFG(hp.optimizer), "local_optimizer"},
+		{0x0016, F_F64, false, CFG(hp.init_std), "init_std"},
+		{0x0017, F_BOOL, false, CFG(hp.bias), "bias"},
+		{0x0018, F_BOOL, false, CFG(hp.train_items), "train_items"},
+		{0x0019, F_U32, false, CFG(hp.bundle_rank), "bundle_rank"},
 		// Encoded only when set (> 0).
 		{0x001a, F_U64, false, CFG(min_users), "min_users"},
 };
@@ -509,19 +509,18 @@ field_size(uint8_t kind)
 }
 
 void
-fb_wire_train_opts_defaults(struct fb_wire_train_opts *o)
+fb_wire_hparams_defaults(struct fb_hparams *hp)
 {
-	memset(o, 0, sizeof(*o));
-	o->item_view = true;
-	o->use_attrs = true;
-	o->user_item_view = true;
-	o->batch_users = 512;
-	o->lr_user = 0.05;
-	o->optimizer = FB_WIRE_OPT_ADAM;
-	o->init_std = 0.1;
-	o->bias = false;
-	o->train_items = true;
-	o->bundle_rank = 0;
+	hp->item_view = true;
+	hp->use_attrs = true;
+	hp->user_item_view = true;
+	hp->batch_users = 512;
+	hp->lr_user = 0.05;
+	hp->optimizer = FB_OPT_ADAM;
+	hp->init_std = 0.1;
+	hp->bias = false;
+	hp->train_items = true;
+	hp->bundle_rank = 0;
 }
 
 // True if field f is sent for configuration c.
@@ -546,9 +545,10 @@ config_len(const struct fb_wire_round_config *c)
 	return n;
 }
 
-// NULL if the configuration is allowed by §5.3.1, else what is wrong.
+// NULL if the configuration is allowed by §5.3.1, else what is wrong
+// (for the hyper-parameters, fb_hparams_check's detail, copied to buf).
 static const char *
-config_problem(const struct fb_wire_round_config *c)
+config_problem(const struct fb_wire_round_config *c, char *buf, size_t cap)
 {
 	if (c->granularity > FB_WIRE_GRAN_CLIENT) {
 		return "granularity is not 0, 1 or 2";
@@ -568,21 +568,6 @@ config_problem(const struct fb_wire_round_config *c)
 	if (c->local_epochs == 0 && c->local_steps == 0) {
 		return "local_epochs and local_steps are both 0";
 	}
-	if (!(isfinite(c->learning_rate) && c->learning_rate > 0)) {
-		return "learning_rate is not finite and > 0";
-	}
-	if (!(isfinite(c->l2) && c->l2 >= 0)) {
-		return "l2 is not finite and >= 0";
-	}
-	if (!(isfinite(c->item_loss_weight) && c->item_loss_weight >= 0)) {
-		return "item_loss_weight is not finite and >= 0";
-	}
-	if (c->negatives == 0) {
-		return "negatives is 0";
-	}
-	if (c->dim == 0) {
-		return "dim is 0";
-	}
 	if (c->update_dtype != FB_WIRE_DTYPE_F32 &&
 			c->update_dtype != FB_WIRE_DTYPE_I32) {
 		return "update_dtype is not 1 (f32) or 2 (i32)";
@@ -590,26 +575,16 @@ config_problem(const struct fb_wire_round_config *c)
 	if (c->update_dtype == FB_WIRE_DTYPE_F32 && c->update_exp != 0) {
 		return "update_exp is not 0 with update_dtype f32";
 	}
+	// The hyper-parameters the receiver will hold: without the optional
+	// switches, their defaults.
+	struct fb_hparams hp = c->hp;
 	if (!c->has_train_opts) {
-		return NULL;
+		fb_wire_hparams_defaults(&hp);
 	}
-	if (c->train.bundle_rank > c->dim) {
-		return "bundle_rank is larger than dim";
-	}
-	if (c->train.bias && c->dim < 2) {
-		return "bias needs dim >= 2";
-	}
-	if (c->train.batch_users == 0) {
-		return "batch_users is 0";
-	}
-	if (!(isfinite(c->train.lr_user) && c->train.lr_user >= 0)) {
-		return "lr_user is not finite and >= 0";
-	}
-	if (c->train.optimizer > FB_WIRE_OPT_ADAM) {
-		return "local_optimizer is not 0 (sgd) or 1 (adam)";
-	}
-	if (!(isfinite(c->train.init_std) && c->train.init_std >= 0)) {
-		return "init_std is not finite and >= 0";
+	fb_err err = fb_hparams_check(&hp, "");
+	if (err != FB_OK) {
+		snprintf(buf, cap, "%s", fb_last_error(err));
+		return buf;
 	}
 	return NULL;
 }
@@ -637,6 +612,12 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 			bool b;
 			memcpy(&b, base + f->off, sizeof(b));
 			v[0] = b ? 1 : 0;
+			break;
+		}
+		case F_OPT: {
+			enum fb_optimizer o;
+			memcpy(&o, base + f->off, sizeof(o));
+			v[0] = (uint8_t)o;
 			break;
 		}
 		case F_U32: {
@@ -671,7 +652,7 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.update_exp = 0,
 	};
-	fb_wire_train_opts_defaults(&c.train);
+	fb_wire_hparams_defaults(&c.hp);
 	uint8_t *dst = (uint8_t *)&c;
 	bool seen[N_FIELDS] = {false};
 	size_t off = 0;
@@ -740,6 +721,12 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 			memcpy(dst + f->off, &b, sizeof(b));
 			break;
 		}
+		case F_OPT: {
+			// Checked with the other hyper-parameters.
+			enum fb_optimizer o = (enum fb_optimizer)v[0];
+			memcpy(dst + f->off, &o, sizeof(o));
+			break;
+		}
 		case F_U32: {
 			uint32_t u = fb_wire_load_u32(v);
 			memcpy(dst + f->off, &u, sizeof(u));
@@ -772,7 +759,8 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 					fields[k].name, fields[k].type);
 		}
 	}
-	const char *problem = config_problem(&c);
+	char buf[FB_WIRE_TEXT_MAX];
+	const char *problem = config_problem(&c, buf, sizeof(buf));
 	if (problem != NULL) {
 		return fb_errorf(FB_EPROTO, "PLAN: config: %s", problem);
 	}
@@ -1013,8 +1001,10 @@ check_aligned(const char *msg, const uint8_t *body)
 
 #define PLAN_FIXED_LEN 16
 
+// NULL if plan is allowed, else what is wrong (perhaps written in buf,
+// FB_WIRE_TEXT_MAX bytes).
 static const char *
-plan_problem(const struct fb_wire_plan *plan)
+plan_problem(const struct fb_wire_plan *plan, char *buf)
 {
 	switch (plan->kind) {
 	case FB_WIRE_PLAN_TRAIN:
@@ -1027,7 +1017,7 @@ plan_problem(const struct fb_wire_plan *plan)
 		if (plan->n_tensors == 0) {
 			return "a TRAIN plan carries no tensors";
 		}
-		return config_problem(&plan->config);
+		return config_problem(&plan->config, buf, FB_WIRE_TEXT_MAX);
 	case FB_WIRE_PLAN_WAIT:
 		if (plan->deadline_ms != 0) {
 			return "deadline_ms is not 0 in a WAIT plan";
@@ -1060,7 +1050,8 @@ plan_problem(const struct fb_wire_plan *plan)
 size_t
 fb_wire_plan_len(const struct fb_wire_plan *plan)
 {
-	if (plan_problem(plan) != NULL) {
+	char buf[FB_WIRE_TEXT_MAX];
+	if (plan_problem(plan, buf) != NULL) {
 		return 0;
 	}
 	size_t t = tensors_len(plan->n_tensors, plan->tensors);
@@ -1077,7 +1068,8 @@ fb_err
 fb_wire_plan_encode(uint8_t *body, size_t cap, const struct fb_wire_plan *plan,
 		size_t *len, void **slots)
 {
-	const char *problem = plan_problem(plan);
+	char buf[FB_WIRE_TEXT_MAX];
+	const char *problem = plan_problem(plan, buf);
 	if (problem != NULL) {
 		return fb_errorf(FB_EINVAL, "PLAN: %s", problem);
 	}
@@ -1173,7 +1165,8 @@ fb_wire_plan_decode(struct fb_wire_plan *out, const uint8_t *body, size_t len,
 	if (err != FB_OK) {
 		return err;
 	}
-	const char *problem = plan_problem(&plan);
+	char buf[FB_WIRE_TEXT_MAX];
+	const char *problem = plan_problem(&plan, buf);
 	if (problem != NULL) {
 		return fb_errorf(FB_EPROTO, "PLAN: %s", problem);
 	}

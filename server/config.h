@@ -13,6 +13,7 @@
 
 #include "fedbundle/config.h"
 #include "fedbundle/err.h"
+#include "fedbundle/hparams.h"
 #include "fedbundle/transport.h"
 
 #define AGG_PATH_MAX 1024
@@ -38,21 +39,8 @@ struct agg_round_config {
 	double delta;
 	uint32_t local_epochs;
 	uint32_t local_steps;
-	double lr;
-	double lr_user;
-	double l2;
-	double item_weight;
-	uint32_t negatives;
-	uint32_t dim;
-	uint32_t batch_users;
-	int optimizer; // enum fb_wire_local_optimizer
-	double init_std;
-	bool item_view;
-	bool use_attrs;
-	bool user_item_view;
-	bool bias;
-	bool train_items;
-	uint32_t bundle_rank;
+	// The shared hyper-parameters (the keys of fb_hparams_fields).
+	struct fb_hparams hp;
 	bool report_eval;
 	// Granularity user: the fewest users a retailer may declare (the
 	// plan's min_users, protocols/wire-v1.md §5.3.1, §9.7).
@@ -129,10 +117,16 @@ fb_err agg_config_split_urls(struct agg_config *cfg);
 // Prints every key with its help line (for --help).
 void agg_config_print_keys(FILE *fp);
 
-// The schema of the top-level keys (round false) or of the "round" section
-// (round true), for tools that embed the configuration (the simulation);
-// static storage, *n entries.
-const struct fb_cfg_field *agg_config_fields(bool round, size_t *n);
+// The schema of the top-level keys, for tools that embed the
+// configuration (the simulation); static storage, *n entries.
+const struct fb_cfg_field *agg_config_fields(size_t *n);
+
+// The schema of the "round" section over r, in the order of its keys:
+// the aggregator's own keys and the shared hyper-parameters (hparams.h),
+// as sections named name (config.h) for tools that embed it.
+#define AGG_ROUND_SECTIONS 3
+void agg_round_sections(struct agg_round_config *r, const char *name,
+		struct fb_cfg_section out[AGG_ROUND_SECTIONS]);
 
 // The listener configuration of cfg for requests of up to max_msg bytes
 // (cfg's URLs stay referenced: cfg must outlive the listener's creation).

@@ -538,22 +538,23 @@ run_whitebox(const struct fb_dataset *x, const struct fb_train_config *cfg,
 	fb_err err = sampled == NULL || csampled == NULL || release == NULL
 			? FB_ENOMEM
 			: FB_OK;
-	uint32_t n_attrs = cfg->use_attrs ? x->n_attrs : 0;
+	uint32_t n_attrs = cfg->hp.use_attrs ? x->n_attrs : 0;
 	if (err != FB_OK ||
 			(err = fb_model_init(&model, x->n_items, x->n_bundles,
-					 n_attrs, cfg->dim)) != FB_OK ||
-			(err = fb_matrix_init(&users, x->n_users, cfg->dim)) !=
-					FB_OK) {
+					 n_attrs, cfg->hp.dim)) != FB_OK ||
+			(err = fb_matrix_init(&users, x->n_users,
+					 cfg->hp.dim)) != FB_OK) {
 		goto out;
 	}
 	// The initialisation of fb_fit.
 	struct fb_rng rng;
 	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
-	fb_model_randomize(&model, &rng, (float)cfg->init_std);
-	fb_matrix_randn(&users, &rng, (float)cfg->init_std);
+	fb_model_randomize(&model, &rng, (float)cfg->hp.init_std);
+	fb_matrix_randn(&users, &rng, (float)cfg->hp.init_std);
 	if (cfg->public_init) {
 		err = fb_pretrain_items(&model.V, &x->bi, 20,
-				(float)(cfg->init_std * sqrt((double)cfg->dim)),
+				(float)(cfg->hp.init_std *
+						sqrt((double)cfg->hp.dim)),
 				&rng);
 		if (err != FB_OK) {
 			goto out;
@@ -683,7 +684,7 @@ run_blackbox(const struct fb_dataset *x, struct fb_train_config *cfg,
 	cfg->patience = 0;
 	fb_err err = fb_fit(x, cfg, dp, &model, &P, NULL, NULL, &res);
 	if (err == FB_OK) {
-		score_model(&model, cfg->bias, c);
+		score_model(&model, cfg->hp.bias, c);
 		info->epsilon = res.epsilon;
 	}
 	fb_model_finish(&model);

@@ -603,7 +603,7 @@ write_done(const char *dir, const struct point *p, const struct sim_result *r)
 	fmt_num(v[k++], 128, c->privacy == SIM_PRIV_USER ? rc->q : NAN);
 	snprintf(v[k++], 128, "%u", rc->local_epochs);
 	snprintf(v[k++], 128, "%u", c->rounds);
-	fmt_num(v[k++], 128, rc->lr);
+	fmt_num(v[k++], 128, rc->hp.lr);
 	fmt_num(v[k++], 128, r->noise_multiplier);
 	fmt_num(v[k++], 128, r->epsilon);
 	for (int i = 0; i < 4; i++) {

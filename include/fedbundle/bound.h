@@ -91,8 +91,7 @@ fb_err fb_bound_update(const struct fb_wire_round_config *plan,
 // ||A||^2 <= max_j sum_r |A_rj| sum_k |A_rk|; the Frobenius sums are
 // exact. FB_ENOMEM.
 fb_err fb_bound_catalog(const struct fb_dataset *ds,
-		const struct fb_wire_train_opts *opts,
-		struct fb_bound_catalog *out);
+		const struct fb_hparams *opts, struct fb_bound_catalog *out);
 
 // The L2 norm of the tensors of m that a plan's local optimizer steps: W,
 // and V and M when train_items (the others stay as sent).

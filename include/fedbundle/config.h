@@ -41,6 +41,8 @@ struct fb_cfg_field {
 	const char *help;           // one line for --help and the docs
 };
 
+// Several sections may share a name: their tables together make the
+// schema of that object (a key is looked up in each, in order).
 struct fb_cfg_section {
 	const char *name; // "" for top-level keys
 	const struct fb_cfg_field *fields;

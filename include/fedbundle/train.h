@@ -37,50 +37,24 @@
 #include "fedbundle/dataset.h"
 #include "fedbundle/err.h"
 #include "fedbundle/eval.h"
+#include "fedbundle/hparams.h"
 #include "fedbundle/model.h"
 
-enum fb_optimizer {
-	FB_OPT_SGD,
-	FB_OPT_ADAM,
-};
-
-// Hyper-parameters. fb_train_config_defaults() gives the defaults; the JSON
-// config (include/fedbundle/config.h) overrides them key by key.
+// The centralized trainer's configuration: the shared hyper-parameters
+// (hparams.h) and what only a centralized run has. fb_train_config_defaults()
+// gives the defaults; the JSON config (include/fedbundle/config.h)
+// overrides them key by key.
 struct fb_train_config {
-	uint32_t dim;         // factor dimension d
-	uint32_t epochs;      // maximum number of epochs
-	uint32_t eval_every;  // evaluate on tune every this many epochs
-	uint32_t patience;    // stop after this many evaluations without gain
-	uint32_t batch_users; // users per batch (shared update per batch)
-	uint32_t neg_per_pos; // negatives per positive pair
-	double lr;            // learning rate of the shared parameters
-	double lr_user;       // learning rate of the user factors (SGD)
-	double l2;            // L2 weight
-	double item_weight;   // weight of the user-item BPR term
-	double init_std;      // std of the N(0, std^2) initialisation
-	enum fb_optimizer optimizer;
+	struct fb_hparams hp;
+	uint32_t epochs;     // maximum number of epochs
+	uint32_t eval_every; // evaluate on tune every this many epochs
+	uint32_t patience;   // stop after this many evaluations without gain
 	double adam_beta1;
 	double adam_beta2;
 	double adam_eps;
-	bool item_view; // bundle rep includes the mean of its items
-	bool use_attrs; // item rep includes the attribute projection
-	// User rep for bundles adds the mean of the user's item reps (computed
-	// where the user's data lives; never shared).
-	bool user_item_view;
 	// V starts from the public catalogue's co-membership eigenvectors
 	// (pretrain.h) instead of noise.
 	bool public_init;
-	// The last factor coordinate is a popularity bias (model.h).
-	bool bias;
-	// Item and attribute factors are trained (false: they stay at their
-	// initialisation, e.g. public_init, and only W is trained and, under
-	// DP, released: a release of |B| x d instead of (|B| + |I|) x d).
-	bool train_items;
-	// Only the first bundle_rank coordinates of W (and the bias, if any)
-	// are trained; the others stay 0. 0: all. A low rank concentrates a
-	// user's clipped contribution on few coordinates, which is what DP
-	// noise hurts least.
-	uint32_t bundle_rank;
 	uint32_t threads; // worker threads (>= 1)
 	uint64_t seed;
 	// TEST ONLY, never a configuration key: draw every user of a worker
@@ -100,28 +74,23 @@ void fb_train_config_defaults(struct fb_train_config *cfg);
 // bias, and plain SGD, which DP noise hurts far less than Adam.
 void fb_train_config_defaults_dp(struct fb_train_config *cfg);
 
-// The JSON schema of struct fb_train_config (see config.h), n entries.
+// The JSON schema of what struct fb_train_config adds to the shared
+// hyper-parameters (see config.h), n entries: a "train" configuration is
+// this table over cfg plus fb_hparams_fields() over cfg->hp.
 const struct fb_cfg_field *fb_train_config_fields(size_t *n);
+
+// The sections of a "train" configuration over cfg, named name ("" for
+// top-level keys): this file's table and the shared hyper-parameters'.
+#define FB_TRAIN_CONFIG_SECTIONS 2
+void fb_train_config_sections(struct fb_train_config *cfg, const char *name,
+		struct fb_cfg_section out[FB_TRAIN_CONFIG_SECTIONS]);
 
 // The representation switches of cfg.
 void fb_train_rep_opts(
 		const struct fb_train_config *cfg, struct fb_rep_opts *out);
 
-// The packed layout of one DP release under cfg, computed only here so
-// that the release, its noise and its accounting cannot disagree: for each
-// bundle b, its `lead` leading representation-gradient coordinates and
-// then, if `last`, its last one (the bias); then, if `items`, every
-// coordinate of every item, row by row. Other coordinates are not trained
-// (bundle_rank, train_items false) and carry no data.
-struct fb_release_layout {
-	uint32_t n_bundles, n_items, dim;
-	uint32_t lead;     // leading bundle coordinates released
-	bool last;         // and the last bundle coordinate (the bias)
-	bool items;        // and the whole item gradient
-	size_t per_bundle; // lead + last
-	size_t len;        // coordinates in all
-};
-
+// The packed layout of one DP release under cfg: fb_hparams_release_layout
+// of cfg->hp (hparams.h), the one place that computes it.
 // Fills out for cfg over a catalogue of n_items and n_bundles.
 void fb_train_release_layout(const struct fb_train_config *cfg,
 		uint32_t n_items, uint32_t n_bundles,
@@ -132,7 +101,8 @@ void fb_train_release_layout(const struct fb_train_config *cfg,
 void fb_train_init_bias(const struct fb_train_config *cfg,
 		struct fb_model *model, struct fb_matrix *P);
 
-// Checks ranges; FB_EINVAL with the offending field named.
+// Checks ranges (the hyper-parameters by fb_hparams_check); FB_EINVAL
+// with the offending field named.
 fb_err fb_train_config_check(const struct fb_train_config *cfg);
 
 // Gradient with respect to the representations, summed over users.

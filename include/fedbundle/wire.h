@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "fedbundle/err.h"
+#include "fedbundle/hparams.h"
 
 // protocols/wire-v1.md §2: 'F' 'B' | ver | type | round_id (u32 BE).
 #define FB_WIRE_MAGIC0 0x46
@@ -228,29 +229,18 @@ enum fb_wire_granularity {
 	FB_WIRE_GRAN_CLIENT = 2,
 };
 
-// §5.3.1 optional training switches of a TRAIN plan: how the client forms
-// representations and runs its local optimizer.
-enum fb_wire_local_optimizer {
-	FB_WIRE_OPT_SGD = 0,
-	FB_WIRE_OPT_ADAM = 1,
-};
-struct fb_wire_train_opts {
-	bool item_view;       // bundle rep adds the mean of its items (1)
-	bool use_attrs;       // item rep adds its attribute factors (1)
-	bool user_item_view;  // user rep adds the mean of its items (1)
-	uint32_t batch_users; // users per non-private local batch, >= 1 (512)
-	double lr_user;       // SGD rate of the user factors, >= 0 (0.05)
-	uint8_t optimizer;    // enum fb_wire_local_optimizer (adam)
-	double init_std;      // std of a new client's user factors (0.1)
-	bool bias;            // last coordinate is a popularity bias (0)
-	bool train_items;     // item/attribute factors are trained (1)
-	uint32_t bundle_rank; // leading bundle coordinates trained, 0 all (0)
-};
-
-// Fills o with the defaults in parentheses above.
-void fb_wire_train_opts_defaults(struct fb_wire_train_opts *o);
+// §5.3.1 the defaults of the optional training switches (types
+// 0x0010-0x0019) a decoder gives absent ones: item_view, use_attrs,
+// user_item_view 1, batch_users 512, lr_user 0.05, local_optimizer adam,
+// init_std 0.1, bias 0, train_items 1, bundle_rank 0. Sets only those
+// fields of hp.
+void fb_wire_hparams_defaults(struct fb_hparams *hp);
 
 // §5.3.1 the round configuration of a TRAIN plan (a TLV block on the wire).
+// Its hyper-parameters are the shared struct (hparams.h), checked by
+// fb_hparams_check on encoding and decoding: learning_rate (0x0008), l2,
+// item_loss_weight, negatives and dim are required; the training switches
+// are optional. local_optimizer (0x0015) is enum fb_optimizer's value.
 struct fb_wire_round_config {
 	uint8_t granularity;     // enum fb_wire_granularity
 	double sampling_rate;    // q, in (0, 1]
@@ -259,19 +249,15 @@ struct fb_wire_round_config {
 	double delta;            // in [0, 1)
 	uint32_t local_epochs;   // local_epochs or local_steps > 0
 	uint32_t local_steps;    // 0: run local_epochs
-	double learning_rate;    // > 0
-	double l2;               // >= 0
-	double item_loss_weight; // weight of the user-item BPR term, >= 0
-	uint32_t negatives;      // negatives per positive, >= 1
-	uint32_t dim;            // factor dimension d, >= 1
 	bool report_eval;        // send Recall/NDCG sums in the UPDATE
 	uint8_t update_dtype;    // enum fb_wire_dtype of the UPDATE tensors
 	int8_t update_exp;       // its exponent (0 for F32)
-	// §5.3.1 optional training switches (types 0x0010-0x0019). They are
-	// encoded only when has_train_opts is true; a decoder sets it when any
-	// of them was present and fills absent ones from the defaults.
+	struct fb_hparams hp;
+	// §5.3.1 optional training switches (types 0x0010-0x0019): encoded
+	// only when has_train_opts is true (else they must be the defaults
+	// above, which a receiver assumes); a decoder sets it when any of them
+	// was present and fills absent ones from the defaults.
 	bool has_train_opts;
-	struct fb_wire_train_opts train;
 	// §5.3.1 type 0x001a: the smallest number of users a client may
 	// declare (user level: its releases are divided by q times its
 	// declaration), from which the aggregator bounds an honest update

@@ -76,10 +76,10 @@ same_config(const struct fb_wire_round_config *a,
 			a->clip_norm == b->clip_norm && a->delta == b->delta &&
 			a->local_epochs == b->local_epochs &&
 			a->local_steps == b->local_steps &&
-			a->learning_rate == b->learning_rate &&
-			a->l2 == b->l2 &&
-			a->item_loss_weight == b->item_loss_weight &&
-			a->negatives == b->negatives && a->dim == b->dim &&
+			a->hp.lr == b->hp.lr && a->hp.l2 == b->hp.l2 &&
+			a->hp.item_weight == b->hp.item_weight &&
+			a->hp.negatives == b->hp.negatives &&
+			a->hp.dim == b->hp.dim &&
 			a->report_eval == b->report_eval &&
 			a->update_dtype == b->update_dtype &&
 			a->update_exp == b->update_exp;

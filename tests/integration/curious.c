@@ -77,18 +77,18 @@ make_plan(int round)
 	c->delta = 1e-5;
 	c->local_epochs = 1;
 	c->local_steps = round == 1 ? 0 : 1;
-	c->learning_rate = 0.01;
-	c->l2 = 0;
-	c->item_loss_weight = 1.0;
-	c->negatives = 1;
-	c->dim = DIM;
+	c->hp.lr = 0.01;
+	c->hp.l2 = 0;
+	c->hp.item_weight = 1.0;
+	c->hp.negatives = 1;
+	c->hp.dim = DIM;
 	c->report_eval = false;
 	c->update_dtype = FB_WIRE_DTYPE_F32;
 	c->has_train_opts = true;
-	fb_wire_train_opts_defaults(&c->train);
-	c->train.item_view = false;
-	c->train.use_attrs = false;
-	c->train.user_item_view = false;
+	fb_wire_hparams_defaults(&c->hp);
+	c->hp.item_view = false;
+	c->hp.use_attrs = false;
+	c->hp.user_item_view = false;
 	p.n_tensors = 2;
 	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};

@@ -306,7 +306,7 @@ plan_bound(const struct fb_wire_plan *plan)
 	if (c_copy.min_users == 0 && env != NULL) {
 		c_copy.min_users = strtoull(env, NULL, 10);
 	}
-	if (c->train.train_items) {
+	if (c->hp.train_items) {
 		return NAN;
 	}
 	uint32_t rows[4] = {0, 0, 0, 0};
@@ -340,15 +340,15 @@ static void
 fill_trained(float *w, uint32_t rows, uint32_t cols,
 		const struct fb_wire_round_config *c, double norm)
 {
-	uint32_t end = c->train.bias ? cols - 1 : cols;
-	uint32_t rank = c->train.bundle_rank;
+	uint32_t end = c->hp.bias ? cols - 1 : cols;
+	uint32_t rank = c->hp.bundle_rank;
 	uint32_t lead = rank > 0 && rank < end ? rank : end;
-	uint32_t per = lead + (c->train.bias ? 1 : 0);
+	uint32_t per = lead + (c->hp.bias ? 1 : 0);
 	float v = (float)(norm / sqrt((double)rows * per));
 	for (uint32_t r = 0; r < rows; r++) {
 		for (uint32_t j = 0; j < cols; j++) {
 			bool trained = j < lead ||
-					(c->train.bias && j == cols - 1);
+					(c->hp.bias && j == cols - 1);
 			w[(size_t)r * cols + j] = trained ? v : 0;
 		}
 	}

@@ -78,9 +78,9 @@ rig_config(struct rig *g, int gran, const char *dir, uint32_t n)
 	g->cfg.round.granularity = gran;
 	g->cfg.round.noise_multiplier = 1;
 	g->cfg.round.target_epsilon = 1e6;
-	g->cfg.round.dim = 8;
-	g->cfg.round.use_attrs = false;
-	g->cfg.round.optimizer = FB_WIRE_OPT_SGD;
+	g->cfg.round.hp.dim = 8;
+	g->cfg.round.hp.use_attrs = false;
+	g->cfg.round.hp.optimizer = FB_OPT_SGD;
 	g->cfg.round.local_steps = 2;
 	g->cfg.round.min_users = 100;
 	CHECK_OK(fb_roster_create(&g->roster));

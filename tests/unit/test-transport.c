@@ -284,21 +284,19 @@ TEST(plan_with_train_opts_crosses_the_wire)
 			.sampling_rate = 1,
 			.clip_norm = 1,
 			.local_epochs = 1,
-			.learning_rate = 0.01,
-			.negatives = 1,
-			.dim = 2,
+			.hp.lr = 0.01,
+			.hp.negatives = 1,
+			.hp.dim = 2,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.has_train_opts = true,
 	};
-	p.config.train = (struct fb_wire_train_opts){
-			.item_view = false,
-			.use_attrs = true,
-			.user_item_view = false,
-			.batch_users = 77,
-			.lr_user = 0.25,
-			.optimizer = FB_WIRE_OPT_SGD,
-			.init_std = 0.5,
-	};
+	p.config.hp.item_view = false;
+	p.config.hp.use_attrs = true;
+	p.config.hp.user_item_view = false;
+	p.config.hp.batch_users = 77;
+	p.config.hp.lr_user = 0.25;
+	p.config.hp.optimizer = FB_OPT_SGD;
+	p.config.hp.init_std = 0.5;
 	p.n_tensors = 1;
 	p.tensors[0] = (struct fb_wire_tensor){
 			FB_WIRE_TENSOR_ITEMS, FB_WIRE_DTYPE_F32, 0, 3, 2, v};
@@ -324,32 +322,31 @@ TEST(plan_with_train_opts_crosses_the_wire)
 	struct fb_wire_plan q;
 	CHECK_OK(fb_wire_plan_decode(&q, back, blen, &lim));
 	CHECK(q.config.has_train_opts);
-	CHECK(!q.config.train.item_view && q.config.train.use_attrs &&
-			!q.config.train.user_item_view);
-	CHECK(q.config.train.batch_users == 77 &&
-			q.config.train.lr_user == 0.25 &&
-			q.config.train.optimizer == FB_WIRE_OPT_SGD &&
-			q.config.train.init_std == 0.5);
+	CHECK(!q.config.hp.item_view && q.config.hp.use_attrs &&
+			!q.config.hp.user_item_view);
+	CHECK(q.config.hp.batch_users == 77 && q.config.hp.lr_user == 0.25 &&
+			q.config.hp.optimizer == FB_OPT_SGD &&
+			q.config.hp.init_std == 0.5);
 	// Ten more TLVs than the 136-byte block of §10.3: 5 bools (5 bytes
 	// each), two u32 (8 each), two f64 (12 each), one u8 (5) = 70 bytes.
 	CHECK(fb_wire_load_u32(back + 12) == 136 + 70);
-	CHECK(!q.config.train.bias && !q.config.train.train_items &&
-			q.config.train.bundle_rank == 0);
+	CHECK(!q.config.hp.bias && !q.config.hp.train_items &&
+			q.config.hp.bundle_rank == 0);
 	// Without them: the defaults, and the old 136-byte block.
 	p.config.has_train_opts = false;
 	CHECK_OK(fb_wire_plan_encode(back, sizeof(back), &p, &blen, NULL));
 	CHECK(fb_wire_load_u32(back + 12) == 136);
 	CHECK_OK(fb_wire_plan_decode(&q, back, blen, &lim));
 	CHECK(!q.config.has_train_opts);
-	CHECK(q.config.train.item_view && q.config.train.use_attrs &&
-			q.config.train.user_item_view &&
-			q.config.train.batch_users == 512 &&
-			q.config.train.lr_user == 0.05 &&
-			q.config.train.optimizer == FB_WIRE_OPT_ADAM &&
-			q.config.train.init_std == 0.1);
+	CHECK(q.config.hp.item_view && q.config.hp.use_attrs &&
+			q.config.hp.user_item_view &&
+			q.config.hp.batch_users == 512 &&
+			q.config.hp.lr_user == 0.05 &&
+			q.config.hp.optimizer == FB_OPT_ADAM &&
+			q.config.hp.init_std == 0.1);
 	// A bad switch value is refused by the encoder.
 	p.config.has_train_opts = true;
-	p.config.train.batch_users = 0;
+	p.config.hp.batch_users = 0;
 	CHECK_ERR(fb_wire_plan_encode(back, sizeof(back), &p, &blen, NULL),
 			FB_EINVAL);
 	fb_dialer_destroy(d);

@@ -1,6 +1,6 @@
 // tools/sim/sim-config.c: the simulation's configuration file (sim.h), on the
 // strict schema parser of include/fedbundle/config.h. The "round" section
-// IS the aggregator's round schema (agg_config_fields), so a simulation
+// IS the aggregator's round schema (agg_round_sections), so a simulation
 // takes exactly the keys fedbundle-server does; the "server" section is
 // the subset of the aggregator's top-level keys that make sense without
 // files or a network. granularity and target_epsilon come from the
@@ -87,7 +87,7 @@ static size_t
 server_fields(struct fb_cfg_field *out)
 {
 	size_t n_all = 0, n = 0;
-	const struct fb_cfg_field *all = agg_config_fields(false, &n_all);
+	const struct fb_cfg_field *all = agg_config_fields(&n_all);
 	for (size_t i = 0; i < n_all; i++) {
 		for (size_t k = 0; server_keys[k] != NULL; k++) {
 			if (strcmp(all[i].name, server_keys[k]) == 0 &&
@@ -159,15 +159,11 @@ sim_config_check(const struct sim_config *cfg, const char *label)
 				"%s: round.delta: must be > 0 with privacy %s",
 				label, sim_privacy_name(cfg->privacy));
 	}
-	if (r->bias && r->dim < 2) {
-		return fb_errorf(FB_EINVAL,
-				"%s: round.dim: must be >= 2 with round.bias",
-				label);
-	}
-	if (r->bundle_rank > r->dim) {
-		return fb_errorf(FB_EINVAL,
-				"%s: round.bundle_rank: %u is over round.dim %u",
-				label, r->bundle_rank, r->dim);
+	char where[SIM_PATH_MAX + 16];
+	snprintf(where, sizeof(where), "%s: round.", label);
+	fb_err err = fb_hparams_check(&r->hp, where);
+	if (err != FB_OK) {
+		return err;
 	}
 	if (cfg->server.quorum > cfg->retailers) {
 		return fb_errorf(FB_EINVAL,
@@ -198,18 +194,16 @@ sim_config_parse(struct sim_config *cfg, const char *label, const char *text,
 	c.server.round.target_epsilon = NAN;
 	struct fb_cfg_field sfields[MAX_SERVER_FIELDS];
 	size_t n_sfields = server_fields(sfields);
-	size_t n_rfields = 0;
-	const struct fb_cfg_field *rfields =
-			agg_config_fields(true, &n_rfields);
-	struct fb_cfg_section s[3] = {
+	struct fb_cfg_section s[2 + AGG_ROUND_SECTIONS] = {
 			{"", top_fields,
 					sizeof(top_fields) /
 							sizeof(top_fields[0]),
 					&c},
 			{"server", sfields, n_sfields, &c.server},
-			{"round", rfields, n_rfields, &c.server.round},
 	};
-	fb_err err = fb_config_parse(label, text, len, s, 3);
+	agg_round_sections(&c.server.round, "round", s + 2);
+	fb_err err = fb_config_parse(
+			label, text, len, s, 2 + AGG_ROUND_SECTIONS);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -350,9 +344,9 @@ sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent)
 {
 	struct fb_cfg_field sfields[MAX_SERVER_FIELDS];
 	size_t n_sfields = server_fields(sfields);
-	size_t n_rfields = 0;
-	const struct fb_cfg_field *rfields =
-			agg_config_fields(true, &n_rfields);
+	struct agg_round_config round = cfg->server.round;
+	struct fb_cfg_section rs[AGG_ROUND_SECTIONS];
+	agg_round_sections(&round, "round", rs);
 	bool first = true;
 	fputc('{', fp);
 	write_fields(fp, top_fields, sizeof(top_fields) / sizeof(top_fields[0]),
@@ -363,8 +357,10 @@ sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent)
 			&first);
 	fprintf(fp, "\n%*s},\n%*s\"round\": {", indent + 2, "", indent + 2, "");
 	first = true;
-	write_fields(fp, rfields, n_rfields, &cfg->server.round, true,
-			indent + 4, &first);
+	for (size_t k = 0; k < AGG_ROUND_SECTIONS; k++) {
+		write_fields(fp, rs[k].fields, rs[k].n_fields, rs[k].target,
+				true, indent + 4, &first);
+	}
 	fprintf(fp, "\n%*s}\n%*s}", indent + 2, "", indent, "");
 }
 
@@ -385,11 +381,13 @@ sim_config_print_keys(FILE *fp)
 {
 	struct fb_cfg_field sfields[MAX_SERVER_FIELDS];
 	size_t n_sfields = server_fields(sfields);
-	size_t n_rfields = 0;
-	const struct fb_cfg_field *rfields =
-			agg_config_fields(true, &n_rfields);
+	struct agg_round_config round;
+	struct fb_cfg_section rs[AGG_ROUND_SECTIONS];
+	agg_round_sections(&round, "round", rs);
 	print_fields(fp, "", top_fields,
 			sizeof(top_fields) / sizeof(top_fields[0]), false);
 	print_fields(fp, "server.", sfields, n_sfields, false);
-	print_fields(fp, "round.", rfields, n_rfields, true);
+	for (size_t k = 0; k < AGG_ROUND_SECTIONS; k++) {
+		print_fields(fp, "round.", rs[k].fields, rs[k].n_fields, true);
+	}
 }

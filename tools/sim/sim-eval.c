@@ -19,8 +19,8 @@ sim_eval_init(struct sim_evaluator *e, const struct sim_data *d,
 	}
 	e->cat_ok = true;
 	const struct agg_round_config *r = &cfg->server.round;
-	struct fb_rep_opts o = {
-			r->item_view, r->use_attrs, r->user_item_view, r->bias};
+	struct fb_rep_opts o = {r->hp.item_view, r->hp.use_attrs,
+			r->hp.user_item_view, r->hp.bias};
 	err = fb_reps_init(&e->reps, shape, &o);
 	if (err == FB_OK) {
 		err = fb_matrix_init(&e->users, d->max_users, shape->dim);

@@ -233,7 +233,7 @@ sim_client_policy(struct node_policy *p, const struct sim_config *cfg,
 	p->allow_client = true;
 	p->min_noise_multiplier = 0;
 	p->max_update_bytes = 0;
-	p->max_dim = r->dim;
+	p->max_dim = r->hp.dim;
 	p->report_eval = true;
 	p->accountant = cfg->accountant;
 	p->threads = cfg->threads;
