@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fedbundle/clock.h"
 #include "fedbundle/dp.h"
 #include "fedbundle/parallel.h"
 #include "fedbundle/train.h"
@@ -930,14 +931,6 @@ worker_release(void *ctx, int thread, size_t begin, size_t end)
 	}
 }
 
-static double
-now_seconds(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // g += scale * acc over acc's rows, then acc is cleared.
 static void
 reduce_rows(struct fb_matrix *g, struct rowset *s, struct fb_matrix *acc,
@@ -1000,7 +993,7 @@ fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 	if (err != FB_OK) {
 		return err;
 	}
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	fb_parallel_for(t->n_workers, n, worker_run, t);
 	fb_matrix_zero(&g->bundle);
 	fb_matrix_zero(&g->item);
@@ -1013,7 +1006,7 @@ fb_trainer_batch_gradient(struct fb_trainer *t, const uint32_t *users,
 		add_stats(&sum, &w->stats);
 	}
 	mask_bundle_rows(t, &g->bundle, NULL);
-	sum.seconds = now_seconds() - t0;
+	sum.seconds = fb_clock_s() - t0;
 	if (stats != NULL) {
 		*stats = sum;
 	}
@@ -1096,7 +1089,7 @@ fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
 		w->bound2 = (uint64_t)steps * (uint64_t)steps;
 		w->layout = L;
 	}
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	fb_parallel_for(t->n_workers, n, worker_release, t);
 	memset(out, 0, len * sizeof(*out));
 	struct fb_train_stats sum = {0};
@@ -1104,7 +1097,7 @@ fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
 		reduce_release(&t->workers[k], out);
 		add_stats(&sum, &t->workers[k].stats);
 	}
-	sum.seconds = now_seconds() - t0;
+	sum.seconds = fb_clock_s() - t0;
 	if (stats != NULL) {
 		*stats = sum;
 	}
@@ -1289,7 +1282,7 @@ fb_err
 fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
 		struct fb_train_stats *stats)
 {
-	double t0 = now_seconds();
+	double t0 = fb_clock_s();
 	struct fb_rng rng;
 	fb_rng_seed(&rng, t->cfg.seed, 0x5eed0000ULL + epoch);
 	memcpy(t->order, t->active, t->n_active * sizeof(uint32_t));
@@ -1317,7 +1310,7 @@ fb_trainer_epoch(struct fb_trainer *t, uint32_t epoch,
 	if (total.samples > 0) {
 		total.loss /= (double)total.samples;
 	}
-	total.seconds = now_seconds() - t0;
+	total.seconds = fb_clock_s() - t0;
 	if (stats != NULL) {
 		*stats = total;
 	}

@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "fedbundle/accountant.h"
+#include "fedbundle/clock.h"
 #include "fedbundle/crashpoint.h"
 #include "fedbundle/envelope.h"
 #include "fedbundle/fsutil.h"
@@ -24,14 +25,6 @@
 #include "fedbundle/rng.h"
 #include "oplog.h"
 #include "round.h"
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void __attribute__((format(printf, 3, 4)))
 set_over(struct agg_fed *fed, uint64_t now_ms, const char *fmt, ...)
@@ -477,7 +470,7 @@ model_finite(const struct fb_model *m)
 static void
 commit(struct agg_fed *fed, uint64_t now_ms)
 {
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	const struct fb_wire_round_config *p = &fed->plan_cfg;
 	double divisor = fed->acc.n;
 	if (p->granularity == FB_WIRE_GRAN_CLIENT) {
@@ -514,7 +507,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				"unchanged",
 				fed->round, why, detail);
 		fed->st.abandoned = why;
-		fed->st.commit_s = mono_s() - t0;
+		fed->st.commit_s = fb_clock_s() - t0;
 		return;
 	}
 	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
@@ -544,7 +537,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 	// Committed if the checkpoint below is written; the kept line, written
 	// first, already says so (it counts only if the checkpoint exists).
 	fed->st.committed = true;
-	fed->st.commit_s = mono_s() - t0;
+	fed->st.commit_s = fb_clock_s() - t0;
 	fb_err err = agg_oplog_keep_line(fed);
 	if (err == FB_OK) {
 		err = agg_checkpoint_save(fed);
@@ -562,7 +555,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	fed->n_committed++;
-	fed->st.commit_s = mono_s() - t0;
+	fed->st.commit_s = fb_clock_s() - t0;
 	fb_crashpoint("agg.after_commit"); // checkpoint durable, log not yet
 }
 
