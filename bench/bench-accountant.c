@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "fedbundle/accountant.h"
-#include "fedbundle/clock.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/clock.h"
 
 static int
 cmp(const void *a, const void *b)

@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
 
 int
 main(int argc, char **argv)

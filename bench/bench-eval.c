@@ -15,10 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/eval.h"
-#include "fedbundle/model.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/eval.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/util/clock.h"
 
 // Best of `reps` runs of one sgemm of m x n x k, in GFLOP/s.
 static double

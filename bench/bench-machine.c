@@ -19,7 +19,7 @@
 
 #include "fb_config.h"
 
-#include "fedbundle/clock.h"
+#include "fedbundle/util/clock.h"
 
 #define REPS 5
 

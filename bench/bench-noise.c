@@ -13,8 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/noise.h"
+#include "fedbundle/privacy/noise.h"
+#include "fedbundle/util/clock.h"
 
 struct figure {
 	char key[64]; // the label made a JSON key: [a-z0-9_]

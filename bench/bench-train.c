@@ -20,10 +20,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/train.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/util/clock.h"
 
 static double
 peak_rss_mib(void)

@@ -1,6 +1,6 @@
 // bench/bench-transport.c: the transport's limit on this machine, for
 // docs/benchmarks-federation.md: fedbundle's own NNG transport
-// (common/transport.c: the listener reading SP frames from nng_stream on
+// (common/net/transport.c: the listener reading SP frames from nng_stream on
 // tcp:// and ipc://, rep0 contexts on inproc://; a req0 dialer) moving
 // SIZE-byte requests and SIZE-byte replies over tcp:// loopback, the way an
 // UPDATE and a PLAN travel. One thread answers (as the aggregator's owner
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/clock.h"
 
 static int
 cmp_double(const void *a, const void *b)

@@ -11,14 +11,14 @@
 #include <time.h>
 
 #include "evalrelease.h"
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "local.h"
 
 static double
@@ -353,7 +353,7 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	return FB_OK;
 }
 
-// One DP release per step, as fit.c's dp_epoch (include/fedbundle/dp.h).
+// One DP release per step, as fit.c's dp_epoch (include/fedbundle/privacy/dp.h).
 static fb_err
 train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		const struct node_policy *pol,

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/log.h"
-#include "fedbundle/metrics.h"
-#include "fedbundle/model.h"
-#include "fedbundle/recommend.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/model/metrics.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/recommend.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
 #include "policy.h"

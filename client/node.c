@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
 

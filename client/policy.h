@@ -1,5 +1,5 @@
 // client/policy.h: a retailer's policy file (strict JSON via
-// include/fedbundle/config.h): where its data, keys, state and privacy
+// include/fedbundle/util/config.h): where its data, keys, state and privacy
 // ledger live, the aggregator it talks to (URL and pinned key), and what
 // it agrees to: its privacy budget (epsilon, delta), the granularities it
 // allows, the smallest noise multiplier, the largest update and factor
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 #define NODE_PATH_MAX 1024
 

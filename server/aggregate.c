@@ -10,7 +10,7 @@
 
 #include "aggregate.h"
 #include "config.h"
-#include "fedbundle/bound.h"
+#include "fedbundle/net/bound.h"
 
 fb_err
 agg_accum_init(struct agg_accum *a, const struct fb_model *model)

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/model.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/err.h"
 
 // The running sum of a round.
 struct agg_accum {

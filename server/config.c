@@ -8,10 +8,10 @@
 #include <string.h>
 
 #include "config.h"
-#include "fedbundle/accountant.h"
-#include "fedbundle/config.h"
-#include "fedbundle/train.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/config.h"
 
 static const char *const gran_names[] = {"none", "user", "client", NULL};
 static const char *const part_names[] = {"all", "sampled", NULL};

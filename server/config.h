@@ -1,5 +1,5 @@
 // server/config.h: the aggregator's configuration file (strict JSON via
-// include/fedbundle/config.h): where it listens, its identity and roster,
+// include/fedbundle/util/config.h): where it listens, its identity and roster,
 // the public catalogue, the round schedule and the round configuration it
 // plans (protocols/wire-v1.md §5.3.1). Relative paths are taken relative
 // to the folder of the configuration file.
@@ -11,10 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/err.h"
-#include "fedbundle/hparams.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/model/hparams.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/config.h"
+#include "fedbundle/util/err.h"
 
 #define AGG_PATH_MAX 1024
 #define AGG_MAX_URLS 8

@@ -10,11 +10,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/log.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/log.h"
 #include "serve.h"
 
 static void

@@ -2,7 +2,7 @@
 // lower bound on the epsilon of user-level DP training that can fail.
 //
 // Method: the one-run audit of Steinke, Nasr and Jagielski 2023
-// (include/fedbundle/auditbound.h). m canaries, each in the training data
+// (include/fedbundle/privacy/auditbound.h). m canaries, each in the training data
 // by an independent fair coin (libsodium's CSPRNG, or --seed for a
 // reproducible, NOT PRIVATE run); ONE training run; each canary scored
 // from what the mode's adversary sees; "in" guessed for the k highest
@@ -53,18 +53,18 @@
 
 #include "audit.h"
 #include "cli.h"
-#include "fedbundle/auditbound.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/model.h"
-#include "fedbundle/pretrain.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/pretrain.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/privacy/auditbound.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "sim/sim.h"
 
 static const char cmd[] = "audit membership";

@@ -50,20 +50,20 @@
 #include "client/local.h"
 #include "client/policy.h"
 #include "client/state.h"
-#include "fedbundle/bound.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/model.h"
-#include "fedbundle/partition.h"
-#include "fedbundle/pretrain.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/pretrain.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "server/aggregate.h"
 
 #define CMD "audit sensitivity"
@@ -432,7 +432,7 @@ load_config(struct audit *au)
 }
 
 // The initial model and user factors as fb_fit makes them
-// (common/fit.c): seeded N(0, init_std^2), item factors from the public
+// (common/model/fit.c): seeded N(0, init_std^2), item factors from the public
 // catalogue, bundle factors 0 under public_init, the bias column.
 static fb_err
 init_model(const struct fb_dataset *ds, const struct fb_train_config *cfg,

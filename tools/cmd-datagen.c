@@ -1,5 +1,5 @@
 // tools/cmd-datagen.c: `fedbundle datagen`, a synthetic consortium dataset
-// (include/fedbundle/datagen.h does the work) written with
+// (include/fedbundle/data/datagen.h does the work) written with
 // fb_dataset_save plus user_cluster.txt. A preset sets the sizes first,
 // whatever its position on the command line; every explicit flag then
 // overrides. The option table drives both parsing and --help, whose
@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/clock.h"
 
 static const char cmd[] = "datagen";
 

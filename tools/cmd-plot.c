@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "fedbundle/fsutil.h"
+#include "fedbundle/util/fsutil.h"
 #include "plot/plot.h"
 #include "sim/sim.h"
 

@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/metrics.h"
-#include "fedbundle/modelio.h"
-#include "fedbundle/recommend.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/metrics.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/model/recommend.h"
 
 static const char *const usage_text =
 		"usage: fedbundle recommend --data DIR --model FILE --user ID "

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/log.h"
+#include "fedbundle/util/log.h"
 #include "sim/sim.h"
 
 static const char cmd[] = "simulate";

@@ -32,10 +32,10 @@
 
 #include "cli.h"
 #include "fb_vcs.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/hash.h"
-#include "fedbundle/log.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/hash.h"
+#include "fedbundle/util/log.h"
 #include "sim/sim.h"
 
 static const char cmd[] = "sweep";

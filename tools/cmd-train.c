@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/modelio.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/fsutil.h"
 #include "report.h"
 
 static const char *const usage_text =

@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/log.h"
 #include "fedbundle/secagg/client.h"
 #include "fedbundle/secagg/mask.h"
+#include "fedbundle/util/log.h"
 
 #define SH FB_SHAMIR_SHARE_LEN
 

@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-config.c: libFuzzer target for the strict JSON config
-// parser (common/config.c) under each of its real schemas. The first byte
+// parser (common/util/config.c) under each of its real schemas. The first byte
 // picks the schema, the rest is the file:
 //   0  `fedbundle train --config` (train fields + the "dp" section),
 //      through fb_config_parse on the buffer;
@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "config.h"
-#include "fedbundle/config.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/util/config.h"
 #include "fuzz-tmp.h"
 #include "policy.h"
 

@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-wire.c: libFuzzer target for the wire codec of
-// common/wire.c and the envelope parsing of common/envelope.c. The first
+// common/net/wire.c and the envelope parsing of common/net/envelope.c. The first
 // input byte picks the decoder (low 3 bits) and whether float32 payloads
 // must be finite (bit 3); the rest is the body, copied to an exact-size
 // buffer so ASan sees any read past it. Besides "no crash, no sanitizer
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/envelope.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -22,14 +22,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/rng.h"
 
 #define DIM 16
 

@@ -87,13 +87,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/bound.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 
 static int n_checks, n_failed;
 static struct fb_dialer *dialer;

@@ -18,12 +18,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 
 #define MAX_HELLOS 4096
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/test-fed-hparams.sh: the training hyper-parameters are
 # checked once, by the same rules, wherever they come from (issue 12,
-# include/fedbundle/hparams.h). fedbundle-server used to start with
+# include/fedbundle/model/hparams.h). fedbundle-server used to start with
 # "dim": 8, "bundle_rank": 64, abandon every round on "cannot build PLAN:
 # invalid argument" and exit 0; it must refuse to start, naming the file
 # and the key, as the simulation does for the same round section. A valid

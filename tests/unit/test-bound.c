@@ -1,4 +1,4 @@
-// tests/unit/test-bound.c: the bound on an honest update (common/bound.c,
+// tests/unit/test-bound.c: the bound on an honest update (common/net/bound.c,
 // protocols/wire-v1.md §9.7) and the aggregator's use of it
 // (server/aggregate.c). Its parts are checked against exact computations
 // (binomial tails summed exactly, Adam on adversarial gradients, the
@@ -21,18 +21,18 @@
 #include "client/node.h"
 #include "client/policy.h"
 #include "client/state.h"
-#include "fedbundle/accountant.h"
-#include "fedbundle/bound.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/datagen.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/noise.h"
-#include "fedbundle/partition.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/privacy/noise.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 #include "server/aggregate.h"
 #include "server/checkpoint.h"

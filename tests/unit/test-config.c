@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/util/config.h"
 #include "harness.h"
 
 struct sample {

@@ -10,10 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 static char tmp_root[] = "/tmp/fb-test-dataset-XXXXXX";

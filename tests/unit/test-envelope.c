@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/envelope.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static const uint8_t sid[16] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/handshake.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static struct fb_identity *server_id, *client_id, *stranger_id;

@@ -1,5 +1,5 @@
 // tests/unit/test-hparams.c: the shared training hyper-parameters
-// (include/fedbundle/hparams.h). One check with the schema's ranges and
+// (include/fedbundle/model/hparams.h). One check with the schema's ranges and
 // the rules across keys, naming the key; and the release layout, from
 // which the client's trainer and the aggregator both derive what a round
 // trains: for every combination of dim, bias, train_items, attributes and
@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/hparams.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/model/hparams.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 TEST(defaults_pass_and_each_rule_names_its_key)

@@ -1,14 +1,14 @@
 // tests/unit/test-recommend.c: one user's recommendations
-// (common/recommend.c) against the evaluation's own path: the scores of the
+// (common/model/recommend.c) against the evaluation's own path: the scores of the
 // user's row of fb_user_reps_compute over every user, a brute-force top K
 // without the training bundles, and the refusals.
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/recommend.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/recommend.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 struct fixture {

@@ -4,7 +4,7 @@
 // message (agg_fed_poll, agg_fed_update, agg_fed_refuse) and for the
 // schedule (agg_fed_tick) are made here directly, with UPDATE bodies
 // encoded by the real wire codec, on a federation set up from a
-// configuration and the toy synthetic catalogue (common/datagen.c). The
+// configuration and the toy synthetic catalogue (common/data/datagen.c). The
 // observer interface a simulation uses (round.h) records each closed
 // round's statistics before they are reset. Checked: when a round is
 // planned, how it closes at its deadline, late and duplicate updates,
@@ -16,11 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/log.h"
 #include "harness.h"
 #include "server/checkpoint.h"
 #include "server/config.h"

@@ -10,9 +10,9 @@
 // messages; a wrong share caught by the commitments.
 #include <sodium.h>
 
-#include "fedbundle/log.h"
 #include "fedbundle/secagg/client.h"
 #include "fedbundle/secagg/unmask.h"
+#include "fedbundle/util/log.h"
 #include "harness.h"
 
 #define NMAX 10

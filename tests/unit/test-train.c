@@ -8,8 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "fedbundle/fit.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/train.h"
 #include "harness.h"
 
 // users x bundles x items with a planted structure: user u, bundle b and

@@ -1,5 +1,5 @@
 // tests/unit/test-transport.c: the NNG transport of
-// include/fedbundle/transport.h over ipc:// in a temporary folder: requests
+// include/fedbundle/net/transport.h over ipc:// in a temporary folder: requests
 // reach the owner thread through the queue and are answered on their own
 // context (several clients in flight at once), a message over the
 // receiver's NNG_OPT_RECVMAXSZ never arrives (the sender times out), a
@@ -27,10 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static char dir[256];

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/wire.h"
+#include "fedbundle/net/wire.h"
 #include "harness.h"
 
 #define REFUSED(expr, needle)                                                  \

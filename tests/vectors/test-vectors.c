@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/handshake.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 // ---- deterministic randombytes (tests only) ----

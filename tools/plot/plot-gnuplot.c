@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fedbundle/fsutil.h"
+#include "fedbundle/util/fsutil.h"
 #include "plot.h"
 #include "sim/sim.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/fsutil.h"
+#include "fedbundle/util/fsutil.h"
 #include "plot.h"
 #include "sim/sim.h"
 

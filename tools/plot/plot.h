@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 #define MAX_COLS 64
 #define MAX_PANELS 12

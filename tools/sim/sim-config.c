@@ -1,5 +1,5 @@
 // tools/sim/sim-config.c: the simulation's configuration file (sim.h), on the
-// strict schema parser of include/fedbundle/config.h. The "round" section
+// strict schema parser of include/fedbundle/util/config.h. The "round" section
 // IS the aggregator's round schema (agg_round_sections), so a simulation
 // takes exactly the keys fedbundle-server does; the "server" section is
 // the subset of the aggregator's top-level keys that make sense without
@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/accountant.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/fsutil.h"
 #include "sim.h"
 
 static const char *const partition_names[] = {"iid", "dirichlet", NULL};

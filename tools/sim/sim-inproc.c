@@ -13,8 +13,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/log.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
 #include "sim-internal.h"
 
 static fb_err

@@ -13,9 +13,9 @@
 #include <time.h>
 
 #include "fb_vcs.h"
-#include "fedbundle/clock.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/hash.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/hash.h"
 #include "sim-internal.h"
 
 // A finite number, or null.

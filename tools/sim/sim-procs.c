@@ -16,9 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fedbundle/fit.h"
-#include "fedbundle/log.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/log.h"
 #include "sim-internal.h"
 
 // A free tcp port on the loopback interface, for --processes and --tcp.

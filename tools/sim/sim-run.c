@@ -12,9 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/model.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
 #include "sim-internal.h"
 
 const char *const sim_metric_names[4] = {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/clock.h"
-#include "fedbundle/dp.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/util/clock.h"
 #include "server/sessions.h"
 #include "sim-internal.h"
 

@@ -12,8 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/partition.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/util/fsutil.h"
 #include "sim-internal.h"
 
 // splitmix64's finaliser: seeds of the parts of a run from its one seed.

@@ -3,7 +3,7 @@
 // of fedbundle-client) over NNG inproc:// in one process, or as separate
 // processes over tcp loopback, with the real handshake, sealing, round
 // logic and DP code. Only the data set-up is the simulation's: one dataset
-// folder partitioned in memory (include/fedbundle/partition.h), identities
+// folder partitioned in memory (include/fedbundle/data/partition.h), identities
 // made in memory, and seeded noise so that a run can be repeated.
 // Determinism (in-process): one driver thread runs the clients' rounds in
 // a fixed order (client 0, 1, ...), so the aggregator sees the same
@@ -19,9 +19,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/err.h"
-#include "fedbundle/model.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/util/config.h"
+#include "fedbundle/util/err.h"
 #include "server/config.h"
 
 // The label every output of a simulation carries.

@@ -13,9 +13,9 @@
 
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/identity.h"
+#include "fedbundle/net/identity.h"
 #include "fedbundle/secagg/kx.h"
+#include "fedbundle/util/err.h"
 
 #define FB_SECAGG_COMMIT_LEN 32
 #define FB_SECAGG_ADVERT_BODY_LEN 120

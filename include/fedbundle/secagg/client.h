@@ -16,10 +16,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/identity.h"
+#include "fedbundle/net/identity.h"
 #include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/shares.h"
+#include "fedbundle/util/err.h"
 
 struct fb_secagg_client_params {
 	struct fb_secagg_ctx ctx;

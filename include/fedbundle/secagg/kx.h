@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 #define FB_SECAGG_PK_LEN 32   // X25519 public key
 #define FB_SECAGG_SK_LEN 32   // X25519 secret key

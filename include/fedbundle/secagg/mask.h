@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
 #include "fedbundle/secagg/kx.h"
+#include "fedbundle/util/err.h"
 
 // Longest expansion: 2^32 ChaCha20 blocks of 64 bytes, i.e. 2^35 words.
 #define FB_SECAGG_DIM_MAX ((size_t)1 << 35)

@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 #define FB_SHAMIR_SECRET_LEN 32
 #define FB_SHAMIR_SCALAR_LEN 32

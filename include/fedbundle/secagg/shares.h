@@ -15,9 +15,9 @@
 
 #include <stdint.h>
 
-#include "fedbundle/err.h"
 #include "fedbundle/secagg/kx.h"
 #include "fedbundle/secagg/shamir.h"
+#include "fedbundle/util/err.h"
 
 #define FB_SECAGG_SHARES_PLAIN_LEN (2 * FB_SHAMIR_SHARE_LEN)
 #define FB_SECAGG_SHARES_SEALED_LEN (24 + FB_SECAGG_SHARES_PLAIN_LEN + 16)

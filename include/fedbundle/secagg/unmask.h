@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
 #include "fedbundle/secagg/kx.h"
+#include "fedbundle/util/err.h"
 
 struct fb_secagg_survivor {
 	uint32_t index;
