@@ -109,8 +109,8 @@ mask_untrained(const struct agg_fed *fed, struct fb_model *sum)
 // User-level DP: the noise multiplier every client adds. Calibrated, when
 // not given, so that rounds x steps releases at rate q spend
 // target_epsilon, with the fixed-point grid's terms that the clients
-// account (accountant.h): their releases hold at most the trained
-// coordinates, with noise of at least 2^26 grid steps when the clip does
+// account (accountant.h): their releases hold the release layout's
+// coordinates (hparams.h), with noise of at least 2^26 grid steps when the clip does
 // not bind the grid (dp.h, fb_dp_grid_for), else what the first pass
 // gives. The clients bound each user's contribution on the grid exactly
 // (dp.h), so what they account is what they add.
@@ -133,8 +133,10 @@ user_sigma(struct agg_fed *fed, double *sigma)
 	}
 	double noise = s * r->clip /
 			ldexp(1.0, fb_dp_grid_for(s * r->clip, r->clip));
-	struct fb_acct_grid g = {trained_coordinates(fed),
-			noise < 0x1p26 ? noise : 0x1p26};
+	// The clients' user-level release: exactly the layout's coordinates.
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	struct fb_acct_grid g = {L.len, noise < 0x1p26 ? noise : 0x1p26};
 	err = fb_acct_calibrate_sigma(
 			kind, r->q, steps, &g, r->target_epsilon, r->delta, &s);
 	if (err != FB_OK) {
