@@ -20,7 +20,8 @@ node_budget_check(const struct node_policy *pol, const struct fb_ledger *l,
 		}
 		fb_acct_destroy(acct);
 		if (err != FB_OK) {
-			return fb_errorf(err, "%s: cannot account the ledger: %s",
+			return fb_errorf(err,
+					"%s: cannot account the ledger: %s",
 					pol->ledger, fb_last_error(err));
 		}
 	}
@@ -36,8 +37,7 @@ node_budget_record(const struct node_policy *pol, struct fb_ledger *l,
 	struct fb_ledger_entry last;
 	bool found = false;
 	fb_ledger_last_budget(l, &last, &found);
-	if (found && last.epsilon == pol->epsilon &&
-			last.delta == pol->delta) {
+	if (found && last.epsilon == pol->epsilon && last.delta == pol->delta) {
 		return FB_OK;
 	}
 	fb_err err = fb_ledger_append_budget(
