@@ -6,15 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "fedbundle/accountant.h"
-
-static double
-now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/clock.h"
 
 static int
 cmp(const void *a, const void *b)
@@ -44,10 +37,10 @@ main(void)
 			double t[7], eps = 0;
 			int reps = kind == FB_ACCT_RDP ? 7 : 5;
 			for (int r = 0; r < reps; r++) {
-				double t0 = now();
+				double t0 = fb_clock_s();
 				fb_err err = fb_acct_epsilon_for(kind, q, sigma,
 						steps[i], delta, &eps);
-				t[r] = now() - t0;
+				t[r] = fb_clock_s() - t0;
 				if (err != FB_OK) {
 					fprintf(stderr, "bench: %s\n",
 							fb_last_error(err));
@@ -67,7 +60,7 @@ main(void)
 		enum fb_acct_kind kind = k == 0 ? FB_ACCT_RDP : FB_ACCT_PLD;
 		double t[5], eps = 0;
 		for (int r = 0; r < 5; r++) {
-			double t0 = now();
+			double t0 = fb_clock_s();
 			struct fb_acct *a = NULL;
 			fb_err err = fb_acct_create(&a, kind);
 			for (int e = 0; e < 10 && err == FB_OK; e++) {
@@ -77,7 +70,7 @@ main(void)
 				err = fb_acct_epsilon(a, delta, &eps);
 			}
 			fb_acct_destroy(a);
-			t[r] = now() - t0;
+			t[r] = fb_clock_s() - t0;
 			if (err != FB_OK) {
 				fprintf(stderr, "bench: %s\n",
 						fb_last_error(err));
@@ -95,10 +88,10 @@ main(void)
 		enum fb_acct_kind kind = k == 0 ? FB_ACCT_RDP : FB_ACCT_PLD;
 		double t[3], s = 0;
 		for (int r = 0; r < 3; r++) {
-			double t0 = now();
+			double t0 = fb_clock_s();
 			fb_err err = fb_acct_calibrate_sigma(
 					kind, q, 14063, NULL, 3.0, delta, &s);
-			t[r] = now() - t0;
+			t[r] = fb_clock_s() - t0;
 			if (err != FB_OK) {
 				fprintf(stderr, "bench: %s\n",
 						fb_last_error(err));

@@ -14,17 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/ledger.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "fedbundle/model/fit.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
 
 int
 main(int argc, char **argv)
@@ -81,7 +74,7 @@ main(int argc, char **argv)
 				fb_csr_row_len(&ds->ui, u) > 0;
 	}
 	struct fb_train_config plain = cfg;
-	plain.batch_users = (uint32_t)(dpc.q * active + 0.5);
+	plain.hp.batch_users = (uint32_t)(dpc.q * active + 0.5);
 
 	struct fb_model model = {0};
 	struct fb_matrix P = {0};
@@ -121,16 +114,16 @@ main(int argc, char **argv)
 	// One release's parts, alone.
 	int64_t *release = calloc(dim + 1, sizeof(*release));
 	err = release == NULL ? FB_ENOMEM : FB_OK;
-	double t0 = now();
+	double t0 = fb_clock_s();
 	for (int k = 0; k < 5 && err == FB_OK; k++) {
 		err = fb_dp_noise_i64(dp, release, dim);
 	}
-	double noise_s = (now() - t0) / 5;
-	t0 = now();
+	double noise_s = (fb_clock_s() - t0) / 5;
+	t0 = fb_clock_s();
 	for (int k = 0; k < 5 && err == FB_OK; k++) {
 		err = fb_dp_begin_release(dp, 1000 + (uint64_t)k);
 	}
-	double ledger_s = (now() - t0) / 5;
+	double ledger_s = (fb_clock_s() - t0) / 5;
 	if (err != FB_OK) {
 		fprintf(stderr, "bench-dp: %s\n", fb_last_error(err));
 		return 1;
@@ -149,7 +142,7 @@ main(int argc, char **argv)
 		printf("Youshu, DP configuration, %u thread(s), %u epochs:\n",
 				threads, epochs);
 		printf("  non-private  %.3f s/epoch (%u users per step)\n",
-				plain_e, plain.batch_users);
+				plain_e, plain.hp.batch_users);
 		printf("  user-level DP %.3f s/epoch (q %g, %u releases per "
 		       "epoch): %.2fx\n",
 				dp_e, dpc.q, (unsigned)(1.0 / dpc.q + 0.999),

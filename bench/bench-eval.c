@@ -15,17 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/eval.h"
-#include "fedbundle/model.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/eval.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/util/clock.h"
 
 // Best of `reps` runs of one sgemm of m x n x k, in GFLOP/s.
 static double
@@ -43,10 +36,10 @@ sgemm_gflops(int m, int n, int k, int reps)
 			b[i] = (float)(i % 5) * 0.1f;
 		}
 		for (int r = 0; r < reps + 1; r++) {
-			double t0 = now();
+			double t0 = fb_clock_s();
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m,
 					n, k, 1.0f, a, k, b, k, 0.0f, c, n);
-			double dt = now() - t0;
+			double dt = fb_clock_s() - t0;
 			double g = 2.0 * m * n * k / dt / 1e9;
 			if (r > 0 && g > best) { // the first run pays page faults
 				best = g;

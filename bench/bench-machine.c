@@ -19,18 +19,12 @@
 
 #include "fb_config.h"
 
+#include "fedbundle/util/clock.h"
+
 #define REPS 5
 
 static bool json;
 static int n_printed;
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -138,9 +132,9 @@ bench_memory(void)
 	double t[REPS];
 	const double s = 3.0;
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		triad(a, b, c, s, n);
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -150,9 +144,9 @@ bench_memory(void)
 			3.0 * (double)n * sizeof(double) / 1e9,
 			summarize(t, REPS), "GB/s", NULL);
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		memcpy(c, a, n * sizeof(double));
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -186,7 +180,7 @@ bench_vector_sum(void)
 	// Blocked: each output block is summed over all vectors while it
 	// stays in L1, four inputs per pass: every input byte is read once.
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		for (size_t b0 = 0; b0 < d; b0 += BLOCK) {
 			size_t len = b0 + BLOCK < d ? BLOCK : d - b0;
 			int k = 0;
@@ -203,7 +197,7 @@ bench_vector_sum(void)
 				add_into(acc + b0, v[k] + b0, len);
 			}
 		}
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -214,12 +208,12 @@ bench_vector_sum(void)
 			summarize(t, REPS), "GB/s", NULL);
 	// Per arrival: acc += v[k] over the whole vector, k after k.
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		memset(acc, 0, d * sizeof(float));
 		for (int k = 0; k < NV; k++) {
 			add_into(acc, v[k], d);
 		}
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -253,13 +247,13 @@ bench_crypto(void)
 	double ts[REPS], to[REPS];
 	for (int r = 0; r <= REPS; r++) {
 		unsigned long long clen = 0, mlen = 0;
-		double t0 = now();
+		double t0 = fb_clock_s();
 		crypto_aead_xchacha20poly1305_ietf_encrypt(
 				c, &clen, m, len, NULL, 0, NULL, nonce, key);
-		double t1 = now();
+		double t1 = fb_clock_s();
 		int rc = crypto_aead_xchacha20poly1305_ietf_decrypt(back, &mlen,
 				NULL, c, clen, NULL, 0, nonce, key);
-		double t2 = now();
+		double t2 = fb_clock_s();
 		if (rc != 0 || mlen != len || memcmp(back, m, len) != 0) {
 			fprintf(stderr, "bench-machine: AEAD round trip failed\n");
 			exit(1);
@@ -276,9 +270,9 @@ bench_crypto(void)
 	double t[REPS];
 	uint8_t h[crypto_generichash_BYTES];
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		crypto_generichash(h, sizeof(h), m, len, NULL, 0);
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -286,9 +280,9 @@ bench_crypto(void)
 	report("blake2b", "BLAKE2b (crypto_generichash), 30 MiB", gb,
 			summarize(t, REPS), "GB/s", NULL);
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		volatile XXH64_hash_t sink = XXH3_128bits(m, len).low64;
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		(void)sink;
 		if (r > 0) {
 			t[r - 1] = dt;
@@ -298,9 +292,9 @@ bench_crypto(void)
 			summarize(t, REPS), "GB/s", NULL);
 	uint8_t snonce[crypto_stream_chacha20_NONCEBYTES] = {0};
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		crypto_stream_chacha20(c, len, snonce, key);
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -308,9 +302,9 @@ bench_crypto(void)
 	report("chacha20_keystream", "ChaCha20 keystream, 30 MiB", gb,
 			summarize(t, REPS), "GB/s", NULL);
 	for (int r = 0; r <= REPS; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		randombytes_buf(m, len);
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		if (r > 0) {
 			t[r - 1] = dt;
 		}
@@ -363,7 +357,7 @@ bench_sgemm_shape(const char *key, const char *label, int m, int n, int k,
 		}
 		double t[REPS];
 		for (int r = 0; r <= REPS; r++) {
-			double t0 = now();
+			double t0 = fb_clock_s();
 			if (trans_b) { // B is n x k row-major: C = A B^T
 				cblas_sgemm(CblasRowMajor, CblasNoTrans,
 						CblasTrans, m, n, k, 1.0f, a, k,
@@ -373,7 +367,7 @@ bench_sgemm_shape(const char *key, const char *label, int m, int n, int k,
 						CblasNoTrans, m, n, k, 1.0f, a,
 						k, b, n, 0.0f, c, n);
 			}
-			double dt = now() - t0;
+			double dt = fb_clock_s() - t0;
 			if (r > 0) {
 				t[r - 1] = dt;
 			}

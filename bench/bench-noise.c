@@ -13,15 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/noise.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "fedbundle/privacy/noise.h"
+#include "fedbundle/util/clock.h"
 
 struct figure {
 	char key[64]; // the label made a JSON key: [a-z0-9_]
@@ -90,9 +83,9 @@ bench_sources(struct fb_noise *g)
 	}
 	double best = 1e30;
 	for (int r = 0; r < 3; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		randombytes_buf(buf, len);
-		double t = now() - t0;
+		double t = fb_clock_s() - t0;
 		best = t < best ? t : best;
 	}
 	report("randombytes_buf (64 MiB calls)", (double)len / 8 / best,
@@ -104,12 +97,12 @@ bench_sources(struct fb_noise *g)
 	randombytes_buf(key, sizeof(key));
 	best = 1e30;
 	for (int r = 0; r < 3; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		for (size_t off = 0; off < len; off += 16384) {
 			crypto_stream_chacha20(buf + off, 16384, nonce, key);
 			nonce[0]++;
 		}
-		double t = now() - t0;
+		double t = fb_clock_s() - t0;
 		best = t < best ? t : best;
 	}
 	report("crypto_stream_chacha20 (16 KiB)", (double)len / 8 / best,
@@ -118,9 +111,9 @@ bench_sources(struct fb_noise *g)
 
 	best = 1e30;
 	for (int r = 0; r < 3; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		fb_noise_fill(g, buf, len);
-		double t = now() - t0;
+		double t = fb_clock_s() - t0;
 		best = t < best ? t : best;
 	}
 	report("fb_noise_fill (64 MiB)", (double)len / 8 / best,
@@ -130,11 +123,11 @@ bench_sources(struct fb_noise *g)
 	uint64_t acc = 0;
 	best = 1e30;
 	for (int r = 0; r < 3; r++) {
-		double t0 = now();
+		double t0 = fb_clock_s();
 		for (size_t i = 0; i < n; i++) {
 			acc += fb_noise_u64(g);
 		}
-		double t = now() - t0;
+		double t = fb_clock_s() - t0;
 		best = t < best ? t : best;
 	}
 	report("fb_noise_u64", (double)n / best, 8.0 * (double)n / best, 0,
@@ -163,7 +156,7 @@ bench_dgauss(struct fb_noise *g)
 		int64_t sum = 0;
 		for (int r = 0; r < 3; r++) {
 			uint64_t b0 = fb_noise_stream_bytes(g);
-			double t0 = now();
+			double t0 = fb_clock_s();
 			for (size_t i = 0; i < n; i++) {
 				int64_t x;
 				if (fb_noise_discrete_gaussian(g, s2, 1, &x) !=
@@ -174,7 +167,7 @@ bench_dgauss(struct fb_noise *g)
 				}
 				sum += x;
 			}
-			double t = now() - t0;
+			double t = fb_clock_s() - t0;
 			best = t < best ? t : best;
 			bytes = (double)(fb_noise_stream_bytes(g) - b0) / n;
 		}
@@ -184,12 +177,12 @@ bench_dgauss(struct fb_noise *g)
 				"stream_bytes_per_sample");
 		best = 1e30;
 		for (int r = 0; r < 3; r++) {
-			double t0 = now();
+			double t0 = fb_clock_s();
 			if (fb_noise_add_discrete_gaussian_i32(
 					    g, v, n, s2, 1, NULL) != FB_OK) {
 				exit(1);
 			}
-			double t = now() - t0;
+			double t = fb_clock_s() - t0;
 			best = t < best ? t : best;
 			memset(v, 0, n * sizeof(*v));
 		}
@@ -223,14 +216,14 @@ bench_fixed(struct fb_noise *g)
 		for (size_t i = 0; i < n; i++) {
 			v[i] = (int64_t)(i % 1000) - 500;
 		}
-		double t0 = now();
+		double t0 = fb_clock_s();
 		if (fb_noise_add_discrete_gaussian_i64(g, v, n, num, den) !=
 				FB_OK) {
 			fprintf(stderr, "bench-noise: %s\n",
 					fb_last_error(FB_EINVAL));
 			exit(1);
 		}
-		double t = now() - t0;
+		double t = fb_clock_s() - t0;
 		best = t < best ? t : best;
 	}
 	report("release: i64, 2^26 steps (6.4M)", (double)n / best, 0, best,

@@ -20,17 +20,10 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/train.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/util/clock.h"
 
 static double
 peak_rss_mib(void)
@@ -55,7 +48,7 @@ ceiling(size_t n_items, size_t d, uint64_t samples)
 	fb_matrix_randn(&P, &rng, 0.1f);
 	fb_matrix_randn(&Q, &rng, 0.1f);
 	float lr = 0.01f;
-	double t0 = now();
+	double t0 = fb_clock_s();
 	for (uint64_t s = 0; s < samples; s++) {
 		float *p = fb_matrix_row(
 				&P, fb_rng_below(&rng, (uint32_t)n_users));
@@ -72,7 +65,7 @@ ceiling(size_t n_items, size_t d, uint64_t samples)
 			qj[k] -= g * pk;
 		}
 	}
-	double rate = samples / (now() - t0);
+	double rate = samples / (fb_clock_s() - t0);
 	fb_matrix_finish(&P);
 	fb_matrix_finish(&Q);
 	return rate;
@@ -93,13 +86,13 @@ measure(const struct fb_dataset *ds, uint32_t batch, struct figures *f)
 		struct fb_train_config cfg;
 		fb_train_config_defaults(&cfg);
 		cfg.threads = (uint32_t)th;
-		cfg.batch_users = batch;
+		cfg.hp.batch_users = batch;
 		struct fb_model model;
 		struct fb_matrix P;
 		fb_err err = fb_model_init(&model, ds->n_items, ds->n_bundles,
-				ds->n_attrs, cfg.dim);
+				ds->n_attrs, cfg.hp.dim);
 		if (err == FB_OK) {
-			err = fb_matrix_init(&P, ds->n_users, cfg.dim);
+			err = fb_matrix_init(&P, ds->n_users, cfg.hp.dim);
 		}
 		if (err != FB_OK) {
 			return err;
@@ -120,15 +113,15 @@ measure(const struct fb_dataset *ds, uint32_t batch, struct figures *f)
 		uint32_t n_active;
 		const uint32_t *active = fb_trainer_active_users(t, &n_active);
 		struct fb_train_stats s;
-		double t0 = now();
+		double t0 = fb_clock_s();
 		err = fb_trainer_batch_gradient(
 				t, active, n_active, 1.0, 1, &g, &s);
-		double dt = now() - t0;
+		double dt = fb_clock_s() - t0;
 		f->step_rate[th - 1] = s.samples / dt;
 		f->samples = s.samples;
-		t0 = now();
+		t0 = fb_clock_s();
 		err = err ? err : fb_trainer_epoch(t, 1, &s);
-		dt = now() - t0;
+		dt = fb_clock_s() - t0;
 		f->epoch_rate[th - 1] = s.samples / dt;
 		f->epoch_s[th - 1] = dt;
 		fb_rep_grad_finish(&g);
@@ -235,7 +228,7 @@ main(int argc, char **argv)
 		fb_datagen_config_defaults(&cfg);
 		fb_datagen_apply_preset(&cfg, "large");
 		cfg.threads = 2;
-		double t0 = now();
+		double t0 = fb_clock_s();
 		fb_err err = fb_datagen_run(&ds, &cfg, NULL);
 		if (err != FB_OK) {
 			fprintf(stderr, "bench-train: datagen: %s\n",
@@ -244,7 +237,7 @@ main(int argc, char **argv)
 		}
 		if (!json) {
 			printf("(generated the large synthetic set in %.1f s)\n",
-					now() - t0);
+					fb_clock_s() - t0);
 		}
 		struct fb_train_config defaults;
 		fb_train_config_defaults(&defaults);

@@ -1,6 +1,6 @@
 // bench/bench-transport.c: the transport's limit on this machine, for
 // docs/benchmarks-federation.md: fedbundle's own NNG transport
-// (common/transport.c: the listener reading SP frames from nng_stream on
+// (common/net/transport.c: the listener reading SP frames from nng_stream on
 // tcp:// and ipc://, rep0 contexts on inproc://; a req0 dialer) moving
 // SIZE-byte requests and SIZE-byte replies over tcp:// loopback, the way an
 // UPDATE and a PLAN travel. One thread answers (as the aggregator's owner
@@ -14,15 +14,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/transport.h"
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/clock.h"
 
 static int
 cmp_double(const void *a, const void *b)
@@ -105,14 +98,14 @@ main(int argc, char **argv)
 			return 1;
 		}
 		memset(fb_msg_data(m), 0xa5, size);
-		double t0 = now();
+		double t0 = fb_clock_s();
 		if (fb_dialer_call_take(d, m, 60000, &r) != FB_OK) {
 			fprintf(stderr, "bench-transport: %s\n",
 					fb_last_error(FB_ENET));
 			return 1;
 		}
 		if (k > 0) {
-			times[k - 1] = now() - t0;
+			times[k - 1] = fb_clock_s() - t0;
 		}
 		fb_msg_free(r);
 	}

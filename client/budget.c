@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "budget.h"
-#include "fedbundle/log.h"
+#include "fedbundle/util/log.h"
 
 fb_err
 node_budget_check(const struct node_policy *pol, const struct fb_ledger *l,

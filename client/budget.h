@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/err.h"
 #include "policy.h"
 
 // The epsilon spent by the releases of l (NULL: none) at the policy's

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "evalrelease.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/privacy/dp.h"
 
 void
 node_eval_dp_config(const struct node_policy *pol, struct fb_dp_config *out)

@@ -15,10 +15,10 @@
 
 #include <stdint.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/err.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/err.h"
 #include "policy.h"
 #include "state.h"
 

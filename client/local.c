@@ -11,14 +11,14 @@
 #include <time.h>
 
 #include "evalrelease.h"
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "local.h"
 
 static double
@@ -107,9 +107,9 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				"rounds");
 		return;
 	}
-	if (c->dim > pol->max_dim) {
+	if (c->hp.dim > pol->max_dim) {
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
-				"dimension %u over the policy's %u", c->dim,
+				"dimension %u over the policy's %u", c->hp.dim,
 				pol->max_dim);
 		return;
 	}
@@ -138,20 +138,20 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				"only f32 updates are supported");
 		return;
 	}
-	bool attrs = c->train.use_attrs && ds->n_attrs > 0;
+	bool attrs = c->hp.use_attrs && ds->n_attrs > 0;
 	const struct fb_wire_tensor *m =
 			plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ);
 	if (!tensor_fits(plan_tensor(plan, FB_WIRE_TENSOR_ITEMS), ds->n_items,
-			    c->dim) ||
+			    c->hp.dim) ||
 			!tensor_fits(plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES),
-					ds->n_bundles, c->dim) ||
-			(attrs && !tensor_fits(m, ds->n_attrs, c->dim)) ||
+					ds->n_bundles, c->hp.dim) ||
+			(attrs && !tensor_fits(m, ds->n_attrs, c->hp.dim)) ||
 			(!attrs && m != NULL)) {
 		refuse(out, FB_WIRE_REASON_SHAPE_MISMATCH,
 				"the model does not fit the catalogue (%u items, "
 				"%u bundles, %u attrs, d=%u)",
 				ds->n_items, ds->n_bundles, ds->n_attrs,
-				c->dim);
+				c->hp.dim);
 		return;
 	}
 }
@@ -194,23 +194,8 @@ train_config(struct fb_train_config *tc, const struct node_policy *pol,
 		const struct fb_wire_round_config *c, uint32_t round)
 {
 	fb_train_config_defaults(tc);
-	tc->dim = c->dim;
+	tc->hp = c->hp;
 	tc->epochs = 1;
-	tc->batch_users = c->train.batch_users;
-	tc->neg_per_pos = c->negatives;
-	tc->lr = c->learning_rate;
-	tc->lr_user = c->train.lr_user;
-	tc->l2 = c->l2;
-	tc->item_weight = c->item_loss_weight;
-	tc->init_std = c->train.init_std;
-	tc->optimizer = c->train.optimizer == FB_WIRE_OPT_SGD ? FB_OPT_SGD
-							      : FB_OPT_ADAM;
-	tc->item_view = c->train.item_view;
-	tc->use_attrs = c->train.use_attrs;
-	tc->user_item_view = c->train.user_item_view;
-	tc->bias = c->train.bias;
-	tc->train_items = c->train.train_items;
-	tc->bundle_rank = c->train.bundle_rank;
 	tc->threads = pol->threads;
 	tc->test_shared_stream = pol->test_shared_stream;
 	// Per-round seed of negative sampling and shuffling (not of noise).
@@ -257,8 +242,8 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 	fb_rng_shuffle_u32(&rng, order, n_active);
 	uint32_t pos = 0;
 	for (uint32_t s = 0; s < c->local_steps; s++) {
-		uint32_t n = tc->batch_users < n_active ? tc->batch_users
-							: n_active;
+		uint32_t n = tc->hp.batch_users < n_active ? tc->hp.batch_users
+							   : n_active;
 		if (pos + n > n_active) {
 			fb_rng_shuffle_u32(&rng, order, n_active);
 			pos = 0;
@@ -400,7 +385,7 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	return FB_OK;
 }
 
-// One DP release per step, as fit.c's dp_epoch (include/fedbundle/dp.h).
+// One DP release per step, as fit.c's dp_epoch (include/fedbundle/privacy/dp.h).
 static fb_err
 train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 		const struct node_policy *pol,
@@ -543,7 +528,7 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 		return FB_OK;
 	}
 	double cpu0 = node_cpu_s();
-	uint32_t n_attrs = c->train.use_attrs ? ds->n_attrs : 0;
+	uint32_t n_attrs = c->hp.use_attrs ? ds->n_attrs : 0;
 	struct fb_model recv = {0}, own = {0};
 	struct fb_model *local = work != NULL ? &work->local : &own;
 	struct fb_trainer *t = work != NULL ? work->trainer : NULL;
@@ -553,13 +538,13 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	struct fb_model *spare = work != NULL ? &work->spare : NULL;
 	if (spare != NULL &&
 			shaped(spare, ds->n_items, ds->n_bundles, n_attrs,
-					c->dim)) {
+					c->hp.dim)) {
 		recv = *spare; // the previous global model's buffers
 		memset(spare, 0, sizeof(*spare));
 	} else {
 		fb_model_finish(spare);
 		err = fb_model_init(&recv, ds->n_items, ds->n_bundles, n_attrs,
-				c->dim);
+				c->hp.dim);
 	}
 	if (err != FB_OK) {
 		goto out;
@@ -616,20 +601,20 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	}
 	struct fb_train_config tc;
 	train_config(&tc, pol, c, round);
-	if (st->P.rows != ds->n_users || st->P.cols != c->dim) {
+	if (st->P.rows != ds->n_users || st->P.cols != c->hp.dim) {
 		// First round (or a new dimension): fresh user factors.
 		fb_matrix_finish(&st->P);
-		if ((err = fb_matrix_init(&st->P, ds->n_users, c->dim)) !=
+		if ((err = fb_matrix_init(&st->P, ds->n_users, c->hp.dim)) !=
 				FB_OK) {
 			goto out;
 		}
 		struct fb_rng rng;
 		fb_rng_seed(&rng, pol->seed, 0x9a11ULL);
-		fb_matrix_randn(&st->P, &rng, (float)c->train.init_std);
-		if (c->train.bias) {
+		fb_matrix_randn(&st->P, &rng, (float)c->hp.init_std);
+		if (c->hp.bias) {
 			// The users' bias coordinate is fixed to 1 (model.h).
 			for (size_t r = 0; r < st->P.rows; r++) {
-				fb_matrix_row(&st->P, r)[c->dim - 1] = 1.0f;
+				fb_matrix_row(&st->P, r)[c->hp.dim - 1] = 1.0f;
 			}
 		}
 	}

@@ -17,11 +17,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/err.h"
-#include "fedbundle/train.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/err.h"
 #include "policy.h"
 #include "state.h"
 

@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/log.h"
-#include "fedbundle/metrics.h"
-#include "fedbundle/model.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/model/metrics.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/recommend.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
 #include "policy.h"
@@ -202,89 +203,36 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 				"no trained state yet (no round "
 				"completed)");
 	}
-	if (err == FB_OK && a->user >= n.ds->n_users) {
-		err = fb_errorf(FB_EINVAL,
-				"user %u: this retailer has %u users", a->user,
-				n.ds->n_users);
-	}
 	struct fb_catalog cat = {0};
 	struct fb_reps reps = {0};
-	float *urep = NULL, *scores = NULL;
-	uint32_t *top = NULL;
-	const struct fb_dataset *ds = n.ds;
+	struct fb_ranking rank = {0};
 	bool cat_ok = false;
-	if (err == FB_OK && (err = fb_catalog_init(&cat, ds)) == FB_OK) {
+	if (err == FB_OK && (err = fb_catalog_init(&cat, n.ds)) == FB_OK) {
 		cat_ok = true;
 		err = fb_reps_init(&reps, &n.st.global, &n.st.opts);
 	}
 	if (err == FB_OK) {
-		size_t d = n.st.global.dim;
-		urep = calloc(d, sizeof(float));
-		scores = calloc((size_t)ds->n_bundles + 1, sizeof(float));
-		top = calloc(a->k, sizeof(uint32_t));
-		err = urep == NULL || scores == NULL || top == NULL ? FB_ENOMEM
-								    : FB_OK;
+		fb_reps_compute(&reps, &n.st.global, &cat);
+		err = fb_ranking_compute(&rank, n.ds, &reps, &n.st.P, a->user,
+				a->k, false);
+	}
+	if (err == FB_OK) {
+		char source[64];
+		snprintf(source, sizeof(source),
+				"federated model after round %u",
+				n.st.last_completed);
+		fb_ranking_print(stdout, &rank, n.ds, source,
+				n.st.last_completed, a->json);
+	}
+	fb_ranking_finish(&rank);
+	fb_reps_finish(&reps);
+	if (cat_ok) {
+		fb_catalog_finish(&cat);
 	}
 	if (err != FB_OK) {
-		free(urep);
-		free(scores);
-		free(top);
-		fb_reps_finish(&reps);
-		if (cat_ok) {
-			fb_catalog_finish(&cat);
-		}
 		node_close(&n);
 		return fail("cannot recommend", err);
 	}
-	fb_reps_compute(&reps, &n.st.global, &cat);
-	size_t d = n.st.global.dim;
-	// One row of fb_user_reps_compute: p_u plus the user's item view.
-	struct fb_matrix one = {1, d, urep};
-	struct fb_matrix p_row = {1, d, fb_matrix_row(&n.st.P, a->user)};
-	uint64_t ptr[2] = {0, 0};
-	struct fb_csr ui_row = {1, ds->n_items, ptr, NULL};
-	if (ds->ui.row_ptr != NULL) {
-		ptr[1] = fb_csr_row_len(&ds->ui, a->user);
-		ui_row.col = (uint32_t *)fb_csr_row(&ds->ui, a->user);
-	}
-	fb_user_reps_compute(&one, &p_row, &ui_row, &reps);
-	fb_model_score_block(&one, 0, 1, &reps.bundle, scores);
-	const uint32_t *seen = fb_csr_row(&ds->ub_train, a->user);
-	uint32_t n_seen = fb_csr_row_len(&ds->ub_train, a->user);
-	uint32_t got = fb_topk(scores, ds->n_bundles, seen, n_seen, a->k, top);
-	if (a->json) {
-		printf("{\"user\": %u, \"k\": %u, \"round\": %u, \"bundles\": [",
-				a->user, a->k, n.st.last_completed);
-	} else {
-		printf("top %u bundles for user %u of this retailer (federated "
-		       "model after round %u; %u training bundles excluded):\n",
-				got, a->user, n.st.last_completed, n_seen);
-		printf("%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
-				"items", "held out");
-	}
-	for (uint32_t r = 0; r < got; r++) {
-		uint32_t b = top[r];
-		const char *held = fb_csr_has(&ds->ub_test, a->user, b) ? "test"
-				: fb_csr_has(&ds->ub_tune, a->user, b)  ? "tune"
-									: "";
-		if (a->json) {
-			printf("%s{\"rank\": %u, \"bundle\": %u, \"score\": "
-			       "%.6f, \"items\": %u, \"held_out\": \"%s\"}",
-					r > 0 ? ", " : "", r + 1, b, scores[b],
-					fb_csr_row_len(&ds->bi, b), held);
-		} else {
-			printf("%5u %8u %9.4f %6u  %s\n", r + 1, b, scores[b],
-					fb_csr_row_len(&ds->bi, b), held);
-		}
-	}
-	if (a->json) {
-		printf("]}\n");
-	}
-	free(urep);
-	free(scores);
-	free(top);
-	fb_reps_finish(&reps);
-	fb_catalog_finish(&cat);
 	node_close(&n);
 	return 0;
 }

@@ -15,14 +15,14 @@
 #include <unistd.h>
 
 #include "budget.h"
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
 
@@ -274,13 +274,13 @@ max_plan_len(const struct node *n)
 			.sampling_rate = 1,
 			.clip_norm = 1,
 			.local_epochs = 1,
-			.learning_rate = 1,
-			.negatives = 1,
-			.dim = d,
+			.hp.lr = 1,
+			.hp.negatives = 1,
+			.hp.dim = d,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.has_train_opts = true,
 	};
-	fb_wire_train_opts_defaults(&p.config.train);
+	fb_wire_hparams_defaults(&p.config.hp);
 	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, ds->n_items, d, NULL};
 	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,

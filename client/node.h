@@ -18,9 +18,9 @@
 #ifndef FB_CLIENT_NODE_H
 #define FB_CLIENT_NODE_H
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/err.h"
-#include "fedbundle/identity.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/util/err.h"
 #include "local.h"
 #include "policy.h"
 #include "state.h"

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "fedbundle/accountant.h"
-#include "fedbundle/config.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/config.h"
 #include "policy.h"
 
 static const char *const acct_names[] = {"rdp", "pld", NULL};

@@ -1,5 +1,5 @@
 // client/policy.h: a retailer's policy file (strict JSON via
-// include/fedbundle/config.h): where its data, keys, state and privacy
+// include/fedbundle/util/config.h): where its data, keys, state and privacy
 // ledger live, the aggregator it talks to (URL and pinned key), and what
 // it agrees to: its privacy budget (epsilon, delta), the granularities it
 // allows, the smallest noise multiplier, the largest update and factor
@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 #define NODE_PATH_MAX 1024
 
@@ -51,7 +51,7 @@ struct node_policy {
 	// first to at most 1 s.
 	uint32_t reconnect_min_ms;
 	uint32_t reconnect_max_ms;
-	// Set only in memory by a simulation (tools/sim.c), never from the
+	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: user-level DP noise and sampling from a seeded generator
 	// (keyed by noise_seed and the ledger's length), a reproducible run
 	// that is NOT private (noise.h).

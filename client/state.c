@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/tensorfile.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/config.h"
+#include "fedbundle/util/tensorfile.h"
 #include "state.h"
 
 #define STATE_FORMAT 1

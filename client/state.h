@@ -13,9 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/hash.h"
-#include "fedbundle/model.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/util/err.h"
+#include "fedbundle/util/hash.h"
 
 struct node_state {
 	struct fb_matrix P;      // n_users x d; 0 rows before the first round

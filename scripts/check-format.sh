@@ -3,7 +3,7 @@
 # clang-format makes of it (.clang-format). Run with --fix to rewrite them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
+files=$(git ls-files --cached --others --exclude-standard '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
 if [ "${1:-}" = "--fix" ]; then
 	echo "$files" | xargs -r clang-format -i
 	exit 0

@@ -10,7 +10,7 @@
 
 #include "aggregate.h"
 #include "config.h"
-#include "fedbundle/bound.h"
+#include "fedbundle/net/bound.h"
 
 fb_err
 agg_accum_init(struct agg_accum *a, const struct fb_model *model)
@@ -216,19 +216,14 @@ agg_accum_note(struct agg_accum *a, const struct fb_wire_update *u, double norm,
 }
 
 size_t
-agg_central_len(const struct fb_model *model, uint32_t lead, bool last,
-		bool items)
+agg_central_len(const struct fb_model *model, const struct fb_release_layout *L)
 {
-	size_t n = (size_t)model->n_bundles * (lead + (last ? 1 : 0));
-	if (items) {
-		n += fb_matrix_len(&model->V) + fb_matrix_len(&model->M);
-	}
-	return n;
+	return fb_release_model_len(L, model->n_attrs);
 }
 
 fb_err
 agg_central_init(struct agg_central *c, const struct fb_model *model,
-		uint32_t lead, bool last, bool items, double clip,
+		const struct fb_release_layout *L, double clip,
 		int32_t grid_log2)
 {
 	memset(c, 0, sizeof(*c));
@@ -240,14 +235,14 @@ agg_central_init(struct agg_central *c, const struct fb_model *model,
 				"of 2^%d",
 				clip, grid_log2);
 	}
-	c->len = agg_central_len(model, lead, last, items);
+	c->len = agg_central_len(model, L);
 	c->sum = calloc(c->len + 1, sizeof(*c->sum));
 	if (c->sum == NULL) {
 		return FB_ENOMEM;
 	}
-	c->lead = lead;
-	c->last = last;
-	c->items = items;
+	c->lead = L->lead;
+	c->last = L->last;
+	c->items = L->items;
 	c->clip = clip;
 	c->inv_grid = 1.0 / grid;
 	c->bound2 = (uint64_t)steps * (uint64_t)steps;

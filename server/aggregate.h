@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/model.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/err.h"
 
 // The running sum of a round.
 struct agg_accum {
@@ -85,14 +85,15 @@ struct agg_central {
 	uint64_t bound2;
 };
 
-// The number of trained coordinates of model under (lead, last, items).
-size_t agg_central_len(const struct fb_model *model, uint32_t lead, bool last,
-		bool items);
+// The number of trained coordinates of model under the release layout L
+// (hparams.h; its lead, last and items): fb_release_model_len.
+size_t agg_central_len(const struct fb_model *model,
+		const struct fb_release_layout *L);
 
-// Sets up a zeroed sum for model. FB_EINVAL if clip is not 1 to 2^31 grid
-// steps of 2^grid_log2; FB_ENOMEM.
+// Sets up a zeroed sum for model over the coordinates L trains. FB_EINVAL
+// if clip is not 1 to 2^31 grid steps of 2^grid_log2; FB_ENOMEM.
 fb_err agg_central_init(struct agg_central *c, const struct fb_model *model,
-		uint32_t lead, bool last, bool items, double clip,
+		const struct fb_release_layout *L, double clip,
 		int32_t grid_log2);
 
 // Frees the sum; NULL-safe.

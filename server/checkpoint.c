@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/tensorfile.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/tensorfile.h"
 
 #define META_MAX (64 * 1024)
 #define CKPT_FORMAT 1

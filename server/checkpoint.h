@@ -13,8 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
-#include "fedbundle/hash.h"
+#include "fedbundle/util/err.h"
+#include "fedbundle/util/hash.h"
 #include "round.h"
 
 // What the checkpoint says of the aggregator's ledger.

@@ -8,15 +8,14 @@
 #include <string.h>
 
 #include "config.h"
-#include "fedbundle/accountant.h"
-#include "fedbundle/config.h"
-#include "fedbundle/train.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/util/config.h"
 
 static const char *const gran_names[] = {"none", "user", "client", NULL};
 static const char *const part_names[] = {"all", "sampled", NULL};
 static const char *const sopt_names[] = {"fedavg", "fedadam", NULL};
-static const char *const lopt_names[] = {"sgd", "adam", NULL};
 static const char *const acct_names[] = {"rdp", "pld", NULL};
 
 #define T(f) offsetof(struct agg_config, f)
@@ -151,7 +150,8 @@ static const struct fb_cfg_field top_fields[] = {
 #undef T
 
 #define R(f) offsetof(struct agg_round_config, f)
-static const struct fb_cfg_field round_fields[] = {
+// Before the shared hyper-parameters (hparams.c).
+static const struct fb_cfg_field round_head[] = {
 		{"granularity", FB_CFG_ENUM, R(granularity),
 				.choices = gran_names,
 				.help = "privacy unit: none, user (DP at each "
@@ -173,38 +173,10 @@ static const struct fb_cfg_field round_fields[] = {
 				.help = "local passes per round"},
 		{"local_steps", FB_CFG_U32, R(local_steps), 0, 1e6,
 				.help = "local steps per round (0: local_epochs)"},
-		{"lr", FB_CFG_DOUBLE, R(lr), 1e-12, 1e3,
-				.help = "local learning rate of the shared factors"},
-		{"lr_user", FB_CFG_DOUBLE, R(lr_user), 0, 1e3,
-				.help = "learning rate of the user factors"},
-		{"l2", FB_CFG_DOUBLE, R(l2), 0, 1e3, .help = "L2 weight"},
-		{"item_weight", FB_CFG_DOUBLE, R(item_weight), 0, 1e3,
-				.help = "weight of the user-item BPR term"},
-		{"negatives", FB_CFG_U32, R(negatives), 1, 64,
-				.help = "negatives per positive"},
-		{"dim", FB_CFG_U32, R(dim), 1, 4096,
-				.help = "factor dimension d"},
-		{"batch_users", FB_CFG_U32, R(batch_users), 1, 1e9,
-				.help = "users per non-private local batch"},
-		{"optimizer", FB_CFG_ENUM, R(optimizer), .choices = lopt_names,
-				.help = "local optimizer: sgd or adam"},
-		{"init_std", FB_CFG_DOUBLE, R(init_std), 0, 10,
-				.help = "std of a new client's user factors"},
-		{"item_view", FB_CFG_BOOL, R(item_view),
-				.help = "bundle rep adds the mean of its items"},
-		{"use_attrs", FB_CFG_BOOL, R(use_attrs),
-				.help = "item rep adds its attribute factors"},
-		{"user_item_view", FB_CFG_BOOL, R(user_item_view),
-				.help = "user rep adds the mean of its items"},
-		{"bias", FB_CFG_BOOL, R(bias),
-				.help = "last factor coordinate is a popularity "
-					"bias"},
-		{"train_items", FB_CFG_BOOL, R(train_items),
-				.help = "train item factors (false: keep the "
-					"initial, e.g. public, ones)"},
-		{"bundle_rank", FB_CFG_U32, R(bundle_rank), 0, 4096,
-				.help = "leading bundle-factor coordinates "
-					"trained (0: all)"},
+};
+
+// After the shared hyper-parameters (hparams.c).
+static const struct fb_cfg_field round_tail[] = {
 		{"report_eval", FB_CFG_BOOL, R(report_eval),
 				.help = "clients report Recall@20/NDCG@20 sums"},
 		{"min_users", FB_CFG_U64, R(min_users), 0, 9007199254740992.0,
@@ -245,7 +217,7 @@ agg_config_defaults(struct agg_config *cfg)
 	// (fb_train_config_defaults), so that both runs agree by default.
 	struct fb_train_config tc;
 	fb_train_config_defaults(&tc);
-	cfg->init_std = tc.init_std;
+	cfg->init_std = tc.hp.init_std;
 	cfg->public_init = tc.public_init;
 	cfg->seed = 1;
 	cfg->accountant = FB_ACCT_PLD;
@@ -267,22 +239,7 @@ agg_config_defaults(struct agg_config *cfg)
 	r->delta = 1e-5;
 	r->local_epochs = 1;
 	r->local_steps = 0;
-	r->lr = tc.lr;
-	r->lr_user = tc.lr_user;
-	r->l2 = tc.l2;
-	r->item_weight = tc.item_weight;
-	r->negatives = tc.neg_per_pos;
-	r->dim = tc.dim;
-	r->batch_users = tc.batch_users;
-	r->optimizer = tc.optimizer == FB_OPT_SGD ? FB_WIRE_OPT_SGD
-						  : FB_WIRE_OPT_ADAM;
-	r->init_std = tc.init_std;
-	r->item_view = tc.item_view;
-	r->use_attrs = tc.use_attrs;
-	r->user_item_view = tc.user_item_view;
-	r->bias = tc.bias;
-	r->train_items = tc.train_items;
-	r->bundle_rank = tc.bundle_rank;
+	r->hp = tc.hp;
 	r->report_eval = false;
 }
 
@@ -341,6 +298,12 @@ check(const struct agg_config *c, const char *path)
 				"required",
 				path);
 	}
+	char where[AGG_PATH_MAX + 16];
+	snprintf(where, sizeof(where), "%s: round.", path);
+	fb_err err = fb_hparams_check(&r->hp, where);
+	if (err != FB_OK) {
+		return err;
+	}
 	if (r->local_epochs == 0 && r->local_steps == 0) {
 		return fb_errorf(FB_EINVAL,
 				"%s: round.local_epochs and round.local_steps "
@@ -382,17 +345,14 @@ agg_config_load(struct agg_config *cfg, const char *path)
 {
 	struct agg_config c;
 	agg_config_defaults(&c);
-	struct fb_cfg_section s[2] = {
+	struct fb_cfg_section s[1 + AGG_ROUND_SECTIONS] = {
 			{"", top_fields,
 					sizeof(top_fields) /
 							sizeof(top_fields[0]),
 					&c},
-			{"round", round_fields,
-					sizeof(round_fields) /
-							sizeof(round_fields[0]),
-					&c.round},
 	};
-	fb_err err = fb_config_load(path, s, 2);
+	agg_round_sections(&c.round, "round", s + 1);
+	fb_err err = fb_config_load(path, s, 1 + AGG_ROUND_SECTIONS);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -431,21 +391,34 @@ print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
 }
 
 void
+agg_round_sections(struct agg_round_config *r, const char *name,
+		struct fb_cfg_section out[AGG_ROUND_SECTIONS])
+{
+	size_t n;
+	const struct fb_cfg_field *hp = fb_hparams_fields(&n);
+	out[0] = (struct fb_cfg_section){name, round_head,
+			sizeof(round_head) / sizeof(round_head[0]), r};
+	out[1] = (struct fb_cfg_section){name, hp, n, &r->hp};
+	out[2] = (struct fb_cfg_section){name, round_tail,
+			sizeof(round_tail) / sizeof(round_tail[0]), r};
+}
+
+void
 agg_config_print_keys(FILE *fp)
 {
 	print_fields(fp, "", top_fields,
 			sizeof(top_fields) / sizeof(top_fields[0]));
-	print_fields(fp, "round.", round_fields,
-			sizeof(round_fields) / sizeof(round_fields[0]));
+	struct agg_round_config r;
+	struct fb_cfg_section s[AGG_ROUND_SECTIONS];
+	agg_round_sections(&r, "round", s);
+	for (size_t k = 0; k < AGG_ROUND_SECTIONS; k++) {
+		print_fields(fp, "round.", s[k].fields, s[k].n_fields);
+	}
 }
 
 const struct fb_cfg_field *
-agg_config_fields(bool round, size_t *n)
+agg_config_fields(size_t *n)
 {
-	if (round) {
-		*n = sizeof(round_fields) / sizeof(round_fields[0]);
-		return round_fields;
-	}
 	*n = sizeof(top_fields) / sizeof(top_fields[0]);
 	return top_fields;
 }

@@ -1,5 +1,5 @@
 // server/config.h: the aggregator's configuration file (strict JSON via
-// include/fedbundle/config.h): where it listens, its identity and roster,
+// include/fedbundle/util/config.h): where it listens, its identity and roster,
 // the public catalogue, the round schedule and the round configuration it
 // plans (protocols/wire-v1.md §5.3.1). Relative paths are taken relative
 // to the folder of the configuration file.
@@ -11,9 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/err.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/model/hparams.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/config.h"
+#include "fedbundle/util/err.h"
 
 #define AGG_PATH_MAX 1024
 #define AGG_MAX_URLS 8
@@ -38,21 +39,8 @@ struct agg_round_config {
 	double delta;
 	uint32_t local_epochs;
 	uint32_t local_steps;
-	double lr;
-	double lr_user;
-	double l2;
-	double item_weight;
-	uint32_t negatives;
-	uint32_t dim;
-	uint32_t batch_users;
-	int optimizer; // enum fb_wire_local_optimizer
-	double init_std;
-	bool item_view;
-	bool use_attrs;
-	bool user_item_view;
-	bool bias;
-	bool train_items;
-	uint32_t bundle_rank;
+	// The shared hyper-parameters (the keys of fb_hparams_fields).
+	struct fb_hparams hp;
 	bool report_eval;
 	// Granularity user: the fewest users a retailer may declare (the
 	// plan's min_users, protocols/wire-v1.md §5.3.1, §9.7).
@@ -108,7 +96,7 @@ struct agg_config {
 	char *urls[AGG_MAX_URLS];
 	size_t n_urls;
 	char url_buf[AGG_PATH_MAX];
-	// Set only in memory by a simulation (tools/sim.c), never from the
+	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: client sampling and central noise from a seeded generator, a
 	// reproducible run that is NOT private (noise.h).
 	bool seeded_noise;
@@ -129,10 +117,16 @@ fb_err agg_config_split_urls(struct agg_config *cfg);
 // Prints every key with its help line (for --help).
 void agg_config_print_keys(FILE *fp);
 
-// The schema of the top-level keys (round false) or of the "round" section
-// (round true), for tools that embed the configuration (the simulation);
-// static storage, *n entries.
-const struct fb_cfg_field *agg_config_fields(bool round, size_t *n);
+// The schema of the top-level keys, for tools that embed the
+// configuration (the simulation); static storage, *n entries.
+const struct fb_cfg_field *agg_config_fields(size_t *n);
+
+// The schema of the "round" section over r, in the order of its keys:
+// the aggregator's own keys and the shared hyper-parameters (hparams.h),
+// as sections named name (config.h) for tools that embed it.
+#define AGG_ROUND_SECTIONS 3
+void agg_round_sections(struct agg_round_config *r, const char *name,
+		struct fb_cfg_section out[AGG_ROUND_SECTIONS]);
 
 // The listener configuration of cfg for requests of up to max_msg bytes
 // (cfg's URLs stay referenced: cfg must outlive the listener's creation).

@@ -15,12 +15,13 @@
 #include <time.h>
 
 #include "config.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/log.h"
-#include "fedbundle/model.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
 #include "oplog.h"
 #include "round.h"
 #include "serve.h"
@@ -38,14 +39,6 @@ static const char *
 signalled(void *ctx)
 {
 	return stop_signal != 0 ? "stopped by a signal" : NULL;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void
@@ -215,7 +208,8 @@ main(int argc, char **argv)
 		fail("cannot load the catalogue", err);
 		goto out;
 	}
-	if ((err = agg_fed_init(&fed, &cfg, cat, roster, now_ms())) != FB_OK) {
+	if ((err = agg_fed_init(&fed, &cfg, cat, roster, fb_clock_ms())) !=
+			FB_OK) {
 		fail("cannot set up the federation", err);
 		goto out;
 	}
@@ -249,7 +243,7 @@ main(int argc, char **argv)
 	}
 	// Clients may wait for a quorum from now on, not from start-up
 	// (calibrating sigma can take a while).
-	fed.idle_since_ms = now_ms();
+	fed.idle_since_ms = fb_clock_ms();
 	srv.roster = roster;
 	srv.hs = hs;
 	srv.fed = &fed;
@@ -275,7 +269,7 @@ main(int argc, char **argv)
 	// Replies still queued in NNG are dropped on close: give them time.
 	struct timespec ts = {0, 200 * 1000000L};
 	nanosleep(&ts, NULL);
-	agg_oplog_summary(&fed, stdout, now_ms());
+	agg_oplog_summary(&fed, stdout, fb_clock_ms());
 	fprintf(stdout, "  refused messages: %llu\n",
 			(unsigned long long)srv.refused);
 	rc = fed.fatal ? 1 : 0;

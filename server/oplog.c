@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/log.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
 #include "oplog.h"
 
 static const char *

@@ -14,24 +14,17 @@
 #include <time.h>
 
 #include "checkpoint.h"
-#include "fedbundle/accountant.h"
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/pretrain.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/model/pretrain.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "oplog.h"
 #include "round.h"
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void __attribute__((format(printf, 3, 4)))
 set_over(struct agg_fed *fed, uint64_t now_ms, const char *fmt, ...)
@@ -65,41 +58,27 @@ fill_plan_config(struct agg_fed *fed)
 	p->delta = r->delta;
 	p->local_epochs = r->local_epochs;
 	p->local_steps = r->local_steps;
-	p->learning_rate = r->lr;
-	p->l2 = r->l2;
-	p->item_loss_weight = r->item_weight;
-	p->negatives = r->negatives;
-	p->dim = r->dim;
 	p->report_eval = r->report_eval;
 	p->update_dtype = FB_WIRE_DTYPE_F32;
 	p->update_exp = 0;
 	p->has_train_opts = true;
-	p->train.item_view = r->item_view;
-	p->train.use_attrs = fed->model.n_attrs > 0;
-	p->train.user_item_view = r->user_item_view;
-	p->train.batch_users = r->batch_users;
-	p->train.lr_user = r->lr_user;
-	p->train.optimizer = (uint8_t)r->optimizer;
-	p->train.init_std = r->init_std;
-	p->train.bias = r->bias;
-	p->train.train_items = r->train_items;
-	p->train.bundle_rank = r->bundle_rank;
+	p->hp = r->hp;
+	p->hp.use_attrs = fed->model.n_attrs > 0;
 	p->min_users = r->granularity == FB_WIRE_GRAN_USER ? r->min_users : 0;
 	fed->steps_per_round = r->local_steps > 0
 			? r->local_steps
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
 }
 
-// The leading bundle-factor columns the round trains (train.h
-// bundle_rank) and whether the last one, the bias, is trained too.
-static size_t
-trained_bundle_cols(
-		const struct agg_round_config *r, size_t width, bool *bias_col)
+// What the round's clients train: the one release layout (hparams.h)
+// of the plan's hyper-parameters, which the clients' trainers and their
+// user-level releases use too, so the coordinates the aggregator sums,
+// masks and accounts for are the clients' by construction.
+static void
+round_layout(const struct agg_fed *fed, struct fb_release_layout *L)
 {
-	size_t end = r->bias ? width - 1 : width;
-	*bias_col = r->bias;
-	return r->bundle_rank > 0 && r->bundle_rank < end ? r->bundle_rank
-							  : end;
+	fb_hparams_release_layout(&fed->plan_cfg.hp, fed->model.n_items,
+			fed->model.n_bundles, L);
 }
 
 // How many coordinates of V, W and M the round trains: the others stay as
@@ -107,15 +86,9 @@ trained_bundle_cols(
 static size_t
 trained_coordinates(const struct agg_fed *fed)
 {
-	const struct agg_round_config *r = &fed->cfg->round;
-	bool bias_col;
-	size_t cols = trained_bundle_cols(r, fed->model.dim, &bias_col);
-	size_t n = (size_t)fed->model.n_bundles * (cols + (bias_col ? 1 : 0));
-	if (r->train_items) {
-		n += fb_matrix_len(&fed->model.V);
-		n += fb_matrix_len(&fed->model.M);
-	}
-	return n;
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	return fb_release_model_len(&L, fed->model.n_attrs);
 }
 
 // Zeroes, in the summed update, the coordinates the round does not train:
@@ -124,16 +97,10 @@ trained_coordinates(const struct agg_fed *fed)
 static void
 mask_untrained(const struct agg_fed *fed, struct fb_model *sum)
 {
-	const struct agg_round_config *r = &fed->cfg->round;
-	bool bias_col;
-	size_t width = sum->dim;
-	size_t cols = trained_bundle_cols(r, width, &bias_col);
-	size_t end = bias_col ? width - 1 : width;
-	for (size_t b = 0; b < sum->W.rows && cols < end; b++) {
-		memset(fb_matrix_row(&sum->W, b) + cols, 0,
-				(end - cols) * sizeof(float));
-	}
-	if (!r->train_items) {
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	fb_release_mask_bundles(&L, sum->W.data, sum->W.rows);
+	if (!L.items) {
 		fb_matrix_zero(&sum->V);
 		fb_matrix_zero(&sum->M);
 	}
@@ -199,6 +166,8 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	d.q = cfg->participation == AGG_PART_SAMPLED ? cfg->q_clients : 1.0;
 	d.sigma = r->noise_multiplier;
 	d.accountant = (enum fb_acct_kind)cfg->accountant;
+	d.seeded = cfg->seeded_noise; // a simulation only (config.h)
+	d.seed = cfg->noise_seed;
 	size_t dim = trained_coordinates(fed);
 	// Locked for the daemon's life before anything reads it; created
 	// only if the checkpoint anchors no entry.
@@ -225,12 +194,10 @@ open_client_dp(struct agg_fed *fed, const struct agg_ledger_anchor *anchor)
 	if (err != FB_OK) {
 		return err;
 	}
-	bool bias_col;
-	uint32_t lead = (uint32_t)trained_bundle_cols(
-			r, fed->model.dim, &bias_col);
-	err = agg_central_init(&fed->central, &fed->model, lead,
-			bias_col && lead < fed->model.dim, r->train_items,
-			r->clip, fb_dp_grid_log2(fed->dp));
+	struct fb_release_layout L;
+	round_layout(fed, &L);
+	err = agg_central_init(&fed->central, &fed->model, &L, r->clip,
+			fb_dp_grid_log2(fed->dp));
 	if (err != FB_OK) {
 		return err;
 	}
@@ -270,9 +237,9 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	fed->started_ms = now_ms;
 	fed->human = stdout;
 	const struct agg_round_config *r = &cfg->round;
-	uint32_t n_attrs = r->use_attrs ? ds->n_attrs : 0;
+	uint32_t n_attrs = r->hp.use_attrs ? ds->n_attrs : 0;
 	fb_err err = fb_model_init(&fed->model, ds->n_items, ds->n_bundles,
-			n_attrs, r->dim);
+			n_attrs, r->hp.dim);
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -282,20 +249,22 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	if (cfg->public_init) {
 		// As fb_fit does: public item factors, bundle factors from 0.
 		err = fb_pretrain_items(&fed->model.V, &ds->bi, 20,
-				(float)(cfg->init_std * sqrt((double)r->dim)),
+				(float)(cfg->init_std *
+						sqrt((double)r->hp.dim)),
 				&rng);
 		if (err != FB_OK) {
 			goto fail;
 		}
 		fb_matrix_zero(&fed->model.W);
 	}
-	if (r->bias) {
+	if (r->hp.bias) {
 		// The bias coordinates start at 0 (train.h fb_train_init_bias).
 		struct fb_matrix *mats[3] = {
 				&fed->model.V, &fed->model.W, &fed->model.M};
 		for (int k = 0; k < 3; k++) {
 			for (size_t row = 0; row < mats[k]->rows; row++) {
-				fb_matrix_row(mats[k], row)[r->dim - 1] = 0.0f;
+				fb_matrix_row(mats[k], row)[r->hp.dim - 1] =
+						0.0f;
 			}
 		}
 	}
@@ -367,7 +336,7 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 				"user (protocols/wire-v1.md §9.7)");
 		goto fail;
 	}
-	if ((err = fb_bound_catalog(ds, &fed->plan_cfg.train, &fed->catalog)) !=
+	if ((err = fb_bound_catalog(ds, &fed->plan_cfg.hp, &fed->catalog)) !=
 			FB_OK) {
 		goto fail;
 	}
@@ -501,7 +470,7 @@ model_finite(const struct fb_model *m)
 static void
 commit(struct agg_fed *fed, uint64_t now_ms)
 {
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	const struct fb_wire_round_config *p = &fed->plan_cfg;
 	double divisor = fed->acc.n;
 	if (p->granularity == FB_WIRE_GRAN_CLIENT) {
@@ -538,7 +507,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 				"unchanged",
 				fed->round, why, detail);
 		fed->st.abandoned = why;
-		fed->st.commit_s = mono_s() - t0;
+		fed->st.commit_s = fb_clock_s() - t0;
 		return;
 	}
 	agg_opt_apply(&fed->opt, &fed->model, &fed->acc.sum, divisor);
@@ -568,7 +537,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 	// Committed if the checkpoint below is written; the kept line, written
 	// first, already says so (it counts only if the checkpoint exists).
 	fed->st.committed = true;
-	fed->st.commit_s = mono_s() - t0;
+	fed->st.commit_s = fb_clock_s() - t0;
 	fb_err err = agg_oplog_keep_line(fed);
 	if (err == FB_OK) {
 		err = agg_checkpoint_save(fed);
@@ -586,7 +555,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	fed->n_committed++;
-	fed->st.commit_s = mono_s() - t0;
+	fed->st.commit_s = fb_clock_s() - t0;
 	fb_crashpoint("agg.after_commit"); // checkpoint durable, log not yet
 }
 
@@ -670,8 +639,7 @@ round_bound(struct agg_fed *fed, uint64_t now_ms)
 	const struct fb_model *m = &fed->model;
 	struct fb_bound_shape sh = {m->n_items, m->n_bundles, m->n_attrs,
 			fed->catalog,
-			fb_bound_model_norm(
-					m, fed->plan_cfg.train.train_items)};
+			fb_bound_model_norm(m, fed->plan_cfg.hp.train_items)};
 	fb_err err = fb_bound_update(&fed->plan_cfg, &sh, &fed->bound);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "round %u not run: %s", fed->round,

@@ -17,13 +17,13 @@
 
 #include "aggregate.h"
 #include "config.h"
-#include "fedbundle/bound.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/noise.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/noise.h"
 
 // A slot held since since_ms; it lapses after the kind's grant time.
 struct agg_slot {

@@ -10,19 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/crashpoint.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/log.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/crashpoint.h"
+#include "fedbundle/util/log.h"
 #include "serve.h"
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void
 sync_connected(struct agg_server *srv)
@@ -206,10 +199,10 @@ seal_and_send(struct agg_server *srv, struct fb_request *req,
 		struct agg_session *e, struct fb_msg *m, uint8_t type,
 		uint32_t round)
 {
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	fb_err err = fb_env_seal(
 			e->s, fb_msg_data(m), fb_msg_len(m), type, round);
-	srv->fed->st.seal_s += mono_s() - t0;
+	srv->fed->st.seal_s += fb_clock_s() - t0;
 	if (err != FB_OK) {
 		fb_msg_free(m);
 		fb_log(FB_LOG_ERROR, "cannot seal %s: %s",
@@ -282,13 +275,14 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		size_t blen, uint64_t now_ms)
 {
 	struct fb_wire_poll poll;
-	if (fb_wire_poll_decode(&poll, body, blen) != FB_OK) {
+	fb_err derr = fb_wire_poll_decode(&poll, body, blen);
+	if (derr != FB_OK) {
 		if (note_refusal(srv, true, FB_WIRE_REASON_MALFORMED)) {
 			fb_log(FB_LOG_WARN,
 					"refused POLL from %s (round %u): "
 					"malformed: %s",
 					srv->fed->clients[e->client].name,
-					h->round_id, fb_last_error(FB_EPROTO));
+					h->round_id, fb_last_error(derr));
 		}
 		send_error(srv, req, e, h->round_id, FB_WIRE_REASON_MALFORMED,
 				"malformed POLL");
@@ -307,11 +301,21 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 	}
 	size_t plen = fb_wire_plan_len(&plan);
 	struct fb_msg *m = plen > 0 ? alloc_sealed(plen) : NULL;
-	if (m == NULL ||
-			fb_wire_plan_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
-					plen, &plan, &plen, NULL) != FB_OK) {
+	// A plan the codec refuses has no length: its encoder names why.
+	fb_err perr = plen == 0
+			? fb_wire_plan_encode(NULL, 0, &plan, &plen, NULL)
+			: m == NULL
+			? fb_errorf(FB_ENOMEM,
+					  "no memory for a PLAN of %zu bytes",
+					  plen)
+			: fb_wire_plan_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
+					  plen, &plan, &plen, NULL);
+	if (perr == FB_OK && m == NULL) {
+		perr = fb_errorf(FB_EINVAL, "PLAN has no length");
+	}
+	if (perr != FB_OK) {
 		fb_log(FB_LOG_ERROR, "cannot build PLAN: %s",
-				fb_last_error(FB_EINVAL));
+				fb_last_error(perr));
 		fb_msg_free(m);
 		reply_plain(srv, req, h->round_id, FB_WIRE_REASON_INTERNAL,
 				"internal");
@@ -335,10 +339,10 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	uint32_t pipe = fb_request_pipe(req);
 	struct fb_wire_header ph;
 	uint8_t sid[FB_ENV_SID_LEN];
-	if (fb_env_peek(msg, len, &ph, sid) != FB_OK) {
+	fb_err perr = fb_env_peek(msg, len, &ph, sid);
+	if (perr != FB_OK) {
 		refused_plain(srv, req, "a sealed message", NULL, 0,
-				FB_WIRE_REASON_MALFORMED,
-				fb_last_error(FB_EPROTO));
+				FB_WIRE_REASON_MALFORMED, fb_last_error(perr));
 		return;
 	}
 	if (ph.ver < FB_WIRE_VERSION_MIN || ph.ver > FB_WIRE_VERSION_MAX) {
@@ -368,7 +372,7 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 				"not the session's version");
 		return;
 	}
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	struct fb_wire_header h;
 	uint8_t *body = NULL;
 	size_t blen = 0;
@@ -388,10 +392,10 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		on_poll(srv, req, e, &h, body, blen, now_ms);
 		return;
 	case FB_WIRE_UPDATE:
-		srv->fed->st.open_s += mono_s() - t0;
+		srv->fed->st.open_s += fb_clock_s() - t0;
 		agg_fed_update(srv->fed, e->client, h.round_id, body, blen,
 				now_ms, &o);
-		srv->fed->st.aggregation_s += mono_s() - t0;
+		srv->fed->st.aggregation_s += fb_clock_s() - t0;
 		if (o.error && note_refusal(srv, true, o.reason)) {
 			fb_log(FB_LOG_WARN,
 					"refused UPDATE from %s (round %u): %s",
@@ -463,10 +467,10 @@ agg_serve_request(
 	size_t len = fb_request_len(req);
 	srv->fed->st.bytes_in += len;
 	struct fb_wire_header h;
-	if (fb_wire_header_decode(&h, msg, len) != FB_OK) {
+	fb_err herr = fb_wire_header_decode(&h, msg, len);
+	if (herr != FB_OK) {
 		refused_plain(srv, req, "a message", NULL, 0,
-				FB_WIRE_REASON_MALFORMED,
-				fb_last_error(FB_EPROTO));
+				FB_WIRE_REASON_MALFORMED, fb_last_error(herr));
 		return;
 	}
 	if (fb_wire_type_is_sealed(h.type)) {
@@ -495,14 +499,6 @@ agg_serve_pipe_closed(struct agg_server *srv, uint32_t pipe)
 				pipe, n);
 		sync_connected(srv);
 	}
-}
-
-static uint64_t
-loop_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 // Appends ", name n" (or "name n" first) to buf.
@@ -592,7 +588,7 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 	srv->sessions.removed_ctx = srv;
 	memset(&srv->log, 0, sizeof(srv->log));
 	while (true) {
-		uint64_t now = loop_now_ms();
+		uint64_t now = fb_clock_ms();
 		const char *why = stop != NULL ? stop(ctx) : NULL;
 		if (why != NULL) {
 			agg_fed_stop(fed, now, why);
@@ -610,12 +606,12 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 			continue;
 		}
 		if (ev.kind == FB_LISTENER_REQUEST) {
-			agg_serve_request(srv, ev.req, loop_now_ms());
+			agg_serve_request(srv, ev.req, fb_clock_ms());
 		} else {
 			agg_serve_pipe_closed(srv, ev.pipe);
 		}
 	}
-	agg_serve_tick(srv, loop_now_ms(), true);
+	agg_serve_tick(srv, fb_clock_ms(), true);
 	srv->sessions.removed = NULL;
 	srv->listener = NULL;
 }

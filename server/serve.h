@@ -17,9 +17,9 @@
 
 #include <stdint.h>
 
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/transport.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
 #include "round.h"
 #include "sessions.h"
 

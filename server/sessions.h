@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/envelope.h"
-#include "fedbundle/err.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/util/err.h"
 
 struct agg_session {
 	struct fb_session *s; // NULL: free entry

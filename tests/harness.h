@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 static int harness_run_count;
 static int harness_fail_count;

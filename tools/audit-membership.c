@@ -2,7 +2,7 @@
 // lower bound on the epsilon of user-level DP training that can fail.
 //
 // Method: the one-run audit of Steinke, Nasr and Jagielski 2023
-// (include/fedbundle/auditbound.h). m canaries, each in the training data
+// (include/fedbundle/privacy/auditbound.h). m canaries, each in the training data
 // by an independent fair coin (libsodium's CSPRNG, or --seed for a
 // reproducible, NOT PRIVATE run); ONE training run; each canary scored
 // from what the mode's adversary sees; "in" guessed for the k highest
@@ -53,18 +53,19 @@
 
 #include "audit.h"
 #include "cli.h"
-#include "fedbundle/auditbound.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/model.h"
-#include "fedbundle/pretrain.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
-#include "sim.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/pretrain.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/privacy/auditbound.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "audit membership";
 
@@ -299,14 +300,6 @@ parse_args(int argc, char **argv, struct args *a)
 		a->canaries = a->mode == MODE_WHITEBOX ? 10000 : 5000;
 	}
 	return 0;
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 // ---- the canaries and the dataset that holds them ----
@@ -545,22 +538,23 @@ run_whitebox(const struct fb_dataset *x, const struct fb_train_config *cfg,
 	fb_err err = sampled == NULL || csampled == NULL || release == NULL
 			? FB_ENOMEM
 			: FB_OK;
-	uint32_t n_attrs = cfg->use_attrs ? x->n_attrs : 0;
+	uint32_t n_attrs = cfg->hp.use_attrs ? x->n_attrs : 0;
 	if (err != FB_OK ||
 			(err = fb_model_init(&model, x->n_items, x->n_bundles,
-					 n_attrs, cfg->dim)) != FB_OK ||
-			(err = fb_matrix_init(&users, x->n_users, cfg->dim)) !=
-					FB_OK) {
+					 n_attrs, cfg->hp.dim)) != FB_OK ||
+			(err = fb_matrix_init(&users, x->n_users,
+					 cfg->hp.dim)) != FB_OK) {
 		goto out;
 	}
 	// The initialisation of fb_fit.
 	struct fb_rng rng;
 	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
-	fb_model_randomize(&model, &rng, (float)cfg->init_std);
-	fb_matrix_randn(&users, &rng, (float)cfg->init_std);
+	fb_model_randomize(&model, &rng, (float)cfg->hp.init_std);
+	fb_matrix_randn(&users, &rng, (float)cfg->hp.init_std);
 	if (cfg->public_init) {
 		err = fb_pretrain_items(&model.V, &x->bi, 20,
-				(float)(cfg->init_std * sqrt((double)cfg->dim)),
+				(float)(cfg->hp.init_std *
+						sqrt((double)cfg->hp.dim)),
 				&rng);
 		if (err != FB_OK) {
 			goto out;
@@ -690,7 +684,7 @@ run_blackbox(const struct fb_dataset *x, struct fb_train_config *cfg,
 	cfg->patience = 0;
 	fb_err err = fb_fit(x, cfg, dp, &model, &P, NULL, NULL, &res);
 	if (err == FB_OK) {
-		score_model(&model, cfg->bias, c);
+		score_model(&model, cfg->hp.bias, c);
 		info->epsilon = res.epsilon;
 	}
 	fb_model_finish(&model);
@@ -912,7 +906,7 @@ audit_membership(int argc, char **argv)
 	}
 	fb_log_set_level(FB_LOG_ERROR);
 	fb_blas_set_threads(1);
-	double t0 = mono_s();
+	double t0 = fb_clock_s();
 	struct fb_dataset *ds = NULL, *x = NULL;
 	struct canaries c = {0};
 	struct fb_dp *dp = NULL;
@@ -1022,7 +1016,7 @@ audit_membership(int argc, char **argv)
 		cli_fail(cmd, err, "cannot compute the bound");
 		goto out;
 	}
-	print_result(&a, ds->name, &c, &info, &v, mono_s() - t0);
+	print_result(&a, ds->name, &c, &info, &v, fb_clock_s() - t0);
 	status = v.epsilon_lower > info.epsilon ? 1 : 0;
 out:
 	fb_dp_close(dp);

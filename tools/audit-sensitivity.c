@@ -50,19 +50,20 @@
 #include "client/local.h"
 #include "client/policy.h"
 #include "client/state.h"
-#include "fedbundle/bound.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/model.h"
-#include "fedbundle/partition.h"
-#include "fedbundle/pretrain.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/pretrain.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "server/aggregate.h"
 
 #define CMD "audit sensitivity"
@@ -200,14 +201,6 @@ struct audit {
 	struct pick *picks;
 	uint32_t n_picks;
 };
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // splitmix64's finaliser: independent seeds from one.
 static uint64_t
@@ -394,14 +387,14 @@ load_config(struct audit *au)
 	fb_train_config_defaults_dp(&au->base);
 	fb_dp_config_defaults(&au->dpc);
 	if (a->config != NULL) {
-		size_t n, n_dp;
-		const struct fb_cfg_field *f = fb_train_config_fields(&n);
+		size_t n_dp;
 		const struct fb_cfg_field *fd = fb_dp_config_fields(&n_dp);
-		struct fb_cfg_section s[2] = {
-				{"", f, n, &au->base},
+		struct fb_cfg_section s[FB_TRAIN_CONFIG_SECTIONS + 1] = {
 				{"dp", fd, n_dp, &au->dpc},
 		};
-		fb_err err = fb_config_load(a->config, s, 2);
+		fb_train_config_sections(&au->base, "", s + 1);
+		fb_err err = fb_config_load(
+				a->config, s, FB_TRAIN_CONFIG_SECTIONS + 1);
 		if (err != FB_OK) {
 			return fail(err, "bad config");
 		}
@@ -439,28 +432,29 @@ load_config(struct audit *au)
 }
 
 // The initial model and user factors as fb_fit makes them
-// (common/fit.c): seeded N(0, init_std^2), item factors from the public
+// (common/model/fit.c): seeded N(0, init_std^2), item factors from the public
 // catalogue, bundle factors 0 under public_init, the bias column.
 static fb_err
 init_model(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		struct fb_model *m, struct fb_matrix *P)
 {
-	uint32_t n_attrs = cfg->use_attrs ? ds->n_attrs : 0;
+	uint32_t n_attrs = cfg->hp.use_attrs ? ds->n_attrs : 0;
 	fb_err err = fb_model_init(
-			m, ds->n_items, ds->n_bundles, n_attrs, cfg->dim);
+			m, ds->n_items, ds->n_bundles, n_attrs, cfg->hp.dim);
 	if (err == FB_OK) {
-		err = fb_matrix_init(P, ds->n_users, cfg->dim);
+		err = fb_matrix_init(P, ds->n_users, cfg->hp.dim);
 	}
 	if (err != FB_OK) {
 		return err;
 	}
 	struct fb_rng rng;
 	fb_rng_seed(&rng, cfg->seed, 0x1417ULL);
-	fb_model_randomize(m, &rng, (float)cfg->init_std);
-	fb_matrix_randn(P, &rng, (float)cfg->init_std);
+	fb_model_randomize(m, &rng, (float)cfg->hp.init_std);
+	fb_matrix_randn(P, &rng, (float)cfg->hp.init_std);
 	if (cfg->public_init) {
 		err = fb_pretrain_items(&m->V, &ds->bi, 20,
-				(float)(cfg->init_std * sqrt((double)cfg->dim)),
+				(float)(cfg->hp.init_std *
+						sqrt((double)cfg->hp.dim)),
 				&rng);
 		if (err != FB_OK) {
 			return err;
@@ -848,7 +842,7 @@ run_user_mode(const struct audit *au, struct result *res)
 	const struct fb_dp_config *dc = &au->dpc;
 	struct user_run ur = {0};
 	ur.cfg = au->base;
-	ur.cfg.train_items = res->mode.train_items;
+	ur.cfg.hp.train_items = res->mode.train_items;
 	ur.cfg.threads = res->mode.threads;
 	ur.cfg.test_shared_stream = au->a->shared_stream;
 	ur.one = ur.cfg;
@@ -995,7 +989,7 @@ pick_users(struct audit *au)
 {
 	const struct fb_dataset *ds = au->ds;
 	struct fb_train_config cfg = au->base;
-	cfg.train_items = false;
+	cfg.hp.train_items = false;
 	cfg.threads = 1;
 	cfg.test_shared_stream = false;
 	struct side s;
@@ -1083,25 +1077,9 @@ client_plan(const struct audit *au, const struct fb_train_config *cfg,
 	c->clip_norm = au->dpc.clip;
 	c->delta = au->dpc.delta;
 	c->local_steps = au->a->steps;
-	c->learning_rate = cfg->lr;
-	c->l2 = cfg->l2;
-	c->item_loss_weight = cfg->item_weight;
-	c->negatives = cfg->neg_per_pos;
-	c->dim = cfg->dim;
 	c->update_dtype = FB_WIRE_DTYPE_F32;
 	c->has_train_opts = true;
-	fb_wire_train_opts_defaults(&c->train);
-	c->train.item_view = cfg->item_view;
-	c->train.use_attrs = cfg->use_attrs;
-	c->train.user_item_view = cfg->user_item_view;
-	c->train.batch_users = cfg->batch_users;
-	c->train.lr_user = cfg->lr_user;
-	c->train.optimizer = cfg->optimizer == FB_OPT_SGD ? FB_WIRE_OPT_SGD
-							  : FB_WIRE_OPT_ADAM;
-	c->train.init_std = cfg->init_std;
-	c->train.bias = cfg->bias;
-	c->train.train_items = cfg->train_items;
-	c->train.bundle_rank = cfg->bundle_rank;
+	c->hp = cfg->hp;
 	plan->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, model->n_items, model->dim,
 			model->V.data};
@@ -1144,7 +1122,7 @@ run_client_mode(const struct audit *au, struct result *res)
 	const struct args *a = au->a;
 	uint32_t K = a->retailers;
 	struct fb_train_config cfg = au->base;
-	cfg.train_items = res->mode.train_items;
+	cfg.hp.train_items = res->mode.train_items;
 	cfg.threads = 1;
 	const struct fb_model *m0 = &au->model0;
 	uint32_t *owner = NULL;
@@ -1187,7 +1165,7 @@ run_client_mode(const struct audit *au, struct result *res)
 	struct fb_wire_limits lim = {FB_WIRE_MAX_TENSORS,
 			ds->n_items > ds->n_bundles ? ds->n_items
 						    : ds->n_bundles,
-			cfg.dim, true};
+			cfg.hp.dim, true};
 	lim.max_rows = lim.max_rows > ds->n_attrs ? lim.max_rows : ds->n_attrs;
 	for (uint32_t r = 0; r < K; r++) {
 		progress(au, res->mode.name, r, K);
@@ -1254,17 +1232,16 @@ run_client_mode(const struct audit *au, struct result *res)
 	// (agg_central_add).
 	struct fb_release_layout L;
 	fb_train_release_layout(&cfg, m0->n_items, m0->n_bundles, &L);
-	size_t D = agg_central_len(m0, L.lead, L.last, cfg.train_items);
+	size_t D = agg_central_len(m0, &L);
 	res->coordinates = D;
 	err = open_dp(au, FB_DP_CLIENT, D, a->seed, &dp, &res->kappa);
 	if (err != FB_OK) {
 		goto out;
 	}
 	res->grid = ldexp(1.0, fb_dp_grid_log2(dp));
-	if ((err = agg_central_init(&all, m0, L.lead, L.last, cfg.train_items,
-			     au->dpc.clip, fb_dp_grid_log2(dp))) != FB_OK ||
-			(err = agg_central_init(&less, m0, L.lead, L.last,
-					 cfg.train_items, au->dpc.clip,
+	if ((err = agg_central_init(&all, m0, &L, au->dpc.clip,
+			     fb_dp_grid_log2(dp))) != FB_OK ||
+			(err = agg_central_init(&less, m0, &L, au->dpc.clip,
 					 fb_dp_grid_log2(dp))) != FB_OK) {
 		goto out;
 	}
@@ -1511,10 +1488,10 @@ audit_sensitivity(int argc, char **argv)
 		}
 		struct result *r = &res[k];
 		r->mode = modes[k];
-		double t0 = mono_s();
+		double t0 = fb_clock_s();
 		err = modes[k].level == LEVEL_USER ? run_user_mode(&au, r)
 						   : run_client_mode(&au, r);
-		r->seconds = mono_s() - t0;
+		r->seconds = fb_clock_s() - t0;
 		if (err != FB_OK) {
 			fflush(stdout);
 			char what[64];

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "fedbundle/err.h"
+#include "fedbundle/util/err.h"
 
 // A subcommand: argv[0] is the subcommand's name; returns the exit status.
 struct cli_command {

@@ -1,5 +1,5 @@
 // tools/cmd-datagen.c: `fedbundle datagen`, a synthetic consortium dataset
-// (include/fedbundle/datagen.h does the work) written with
+// (include/fedbundle/data/datagen.h does the work) written with
 // fb_dataset_save plus user_cluster.txt. A preset sets the sizes first,
 // whatever its position on the command line; every explicit flag then
 // overrides. The option table drives both parsing and --help, whose
@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/clock.h"
 
 static const char cmd[] = "datagen";
 
@@ -172,13 +172,6 @@ apply(const struct opt *o, const char *val, struct fb_datagen_config *cfg)
 	return false;
 }
 
-static double
-seconds(const struct timespec *a, const struct timespec *b)
-{
-	return (double)(b->tv_sec - a->tv_sec) +
-			(double)(b->tv_nsec - a->tv_nsec) * 1e-9;
-}
-
 int
 cmd_datagen(int argc, char **argv)
 {
@@ -239,14 +232,13 @@ cmd_datagen(int argc, char **argv)
 	if (err != FB_OK) {
 		return cli_usage_error(cmd, "%s", fb_last_error(err));
 	}
-	struct timespec t0, t1, t2;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = fb_clock_s();
 	struct fb_dataset *ds = NULL;
 	uint32_t *cluster = NULL;
 	if ((err = fb_datagen_run(&ds, &cfg, &cluster)) != FB_OK) {
 		return cli_fail(cmd, err, "generating");
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double t1 = fb_clock_s();
 	if ((err = fb_dataset_save(ds, out)) != FB_OK ||
 			(err = fb_datagen_write_clusters(
 					 out, cluster, ds->n_users)) != FB_OK) {
@@ -254,7 +246,7 @@ cmd_datagen(int argc, char **argv)
 		free(cluster);
 		return cli_fail(cmd, err, "writing");
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t2);
+	double t2 = fb_clock_s();
 	uint64_t ub[3] = {fb_csr_nnz(&ds->ub_train), fb_csr_nnz(&ds->ub_tune),
 			fb_csr_nnz(&ds->ub_test)};
 	uint64_t ub_all = ub[0] + ub[1] + ub[2];
@@ -276,8 +268,7 @@ cmd_datagen(int argc, char **argv)
 			(double)fb_csr_nnz(&ds->bi) / ds->n_bundles,
 			(unsigned long long)fb_csr_nnz(&ds->ui),
 			(unsigned long long)ub_all, ub_users, ub[0] / denom,
-			ub[1] / denom, ub[2] / denom, seconds(&t0, &t1),
-			seconds(&t1, &t2));
+			ub[1] / denom, ub[2] / denom, t1 - t0, t2 - t1);
 	fb_dataset_destroy(ds);
 	free(cluster);
 	return 0;

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/modelio.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/modelio.h"
 #include "report.h"
 
 static const char *const usage_text =

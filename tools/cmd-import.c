@@ -1,5 +1,5 @@
 // tools/cmd-import.c: `fedbundle import`, a retailer's CSV exports -> a
-// dataset folder (include/fedbundle/csvimport.h does the work). Errors are
+// dataset folder (include/fedbundle/data/csvimport.h does the work). Errors are
 // one line naming the file and line; on success one summary line with the
 // counts goes to stderr, so scripts can keep stdout for themselves.
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/csvimport.h"
+#include "fedbundle/data/csvimport.h"
 
 static const char *const usage_text =
 		"usage: fedbundle import --bundles FILE --interactions FILE "

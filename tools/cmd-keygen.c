@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/identity.h"
+#include "fedbundle/net/identity.h"
 
 static const char cmd[] = "keygen";
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/privacy/ledger.h"
 
 static const char *const usage_text =
 		"usage: fedbundle ledger verify FILE [--delta D] [--anchor "

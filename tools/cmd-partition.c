@@ -1,5 +1,5 @@
 // tools/cmd-partition.c: `fedbundle partition`, one dataset's users split
-// across K retailer folders (include/fedbundle/partition.h does the work).
+// across K retailer folders (include/fedbundle/data/partition.h does the work).
 // Clusters for the non-IID split come from DIR/user_cluster.txt when the
 // dataset folder has one (the generator writes it), else from k-means on
 // the data. Errors are one line; the summary goes to stderr.
@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/partition.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/util/fsutil.h"
 
 static const char cmd[] = "partition";
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/accountant.h"
+#include "fedbundle/privacy/accountant.h"
 
 static const char *const CMD = "privacy";
 

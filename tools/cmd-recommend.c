@@ -10,9 +10,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/metrics.h"
-#include "fedbundle/modelio.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/metrics.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/model/recommend.h"
 
 static const char *const usage_text =
 		"usage: fedbundle recommend --data DIR --model FILE --user ID "
@@ -40,15 +41,13 @@ struct context {
 	struct fb_model_meta meta;
 	struct fb_catalog cat;
 	struct fb_reps reps;
-	float *user;   // the user's representation
-	float *scores; // the user's score of every catalogue bundle
+	struct fb_ranking rank; // the user's scores and top K
 };
 
 static void
 context_finish(struct context *c)
 {
-	free(c->user);
-	free(c->scores);
+	fb_ranking_finish(&c->rank);
 	fb_reps_finish(&c->reps);
 	fb_catalog_finish(&c->cat);
 	fb_model_finish(&c->model);
@@ -58,7 +57,7 @@ context_finish(struct context *c)
 
 static fb_err
 context_init(struct context *c, const char *data, const char *model_path,
-		uint32_t user)
+		uint32_t user, uint32_t k, bool include_seen)
 {
 	memset(c, 0, sizeof(*c));
 	fb_err err = fb_dataset_load(&c->ds, data);
@@ -78,35 +77,14 @@ context_init(struct context *c, const char *data, const char *model_path,
 				model_path, c->ds->name, c->P.rows,
 				c->model.n_items, c->model.n_bundles);
 	}
-	if (user >= c->ds->n_users) {
-		return fb_errorf(FB_EINVAL, "user %u: the dataset has %u users",
-				user, c->ds->n_users);
-	}
 	if ((err = fb_catalog_init(&c->cat, c->ds)) != FB_OK ||
 			(err = fb_reps_init(&c->reps, &c->model,
 					 &c->meta.opts)) != FB_OK) {
 		return err;
 	}
 	fb_reps_compute(&c->reps, &c->model, &c->cat);
-	size_t d = c->model.dim;
-	c->user = calloc(d, sizeof(float));
-	c->scores = calloc(c->ds->n_bundles + 1, sizeof(float));
-	if (c->user == NULL || c->scores == NULL) {
-		return FB_ENOMEM;
-	}
-	// The user's representation: one row of fb_user_reps_compute.
-	struct fb_matrix one = {1, d, c->user};
-	struct fb_matrix p_row = {1, d, fb_matrix_row(&c->P, user)};
-	struct fb_csr ui_row = {1, c->ds->n_items, NULL, NULL};
-	uint64_t ptr[2] = {0, 0};
-	if (c->ds->ui.row_ptr != NULL) {
-		ptr[1] = fb_csr_row_len(&c->ds->ui, user);
-		ui_row.col = (uint32_t *)fb_csr_row(&c->ds->ui, user);
-	}
-	ui_row.row_ptr = ptr;
-	fb_user_reps_compute(&one, &p_row, &ui_row, &c->reps);
-	fb_model_score_block(&one, 0, 1, &c->reps.bundle, c->scores);
-	return FB_OK;
+	return fb_ranking_compute(&c->rank, c->ds, &c->reps, &c->P, user, k,
+			include_seen);
 }
 
 static int
@@ -143,10 +121,10 @@ recommend_items(struct context *c, uint32_t user, const char *list, int json)
 		fb_axpy(q, 1.0f / (float)n,
 				fb_matrix_row(&c->reps.item, items[k]), d);
 	}
-	float score = fb_dot(c->user, q, d);
+	float score = fb_dot(c->rank.rep, q, d);
 	uint32_t below = 0;
 	for (uint32_t b = 0; b < c->ds->n_bundles; b++) {
-		below += c->scores[b] < score;
+		below += c->rank.scores[b] < score;
 	}
 	double share = c->ds->n_bundles > 0 ? (double)below / c->ds->n_bundles
 					    : 0;
@@ -162,53 +140,6 @@ recommend_items(struct context *c, uint32_t user, const char *list, int json)
 		       "of the %u catalogue bundles for this user\n",
 				user, n, score, 100 * share, c->ds->n_bundles);
 	}
-	return 0;
-}
-
-static int
-recommend_top(struct context *c, uint32_t user, uint32_t k, int include_seen,
-		int json)
-{
-	const struct fb_dataset *ds = c->ds;
-	uint32_t *top = malloc((size_t)k * sizeof(*top));
-	if (top == NULL) {
-		return cli_fail("recommend", FB_ENOMEM, "out of memory");
-	}
-	const uint32_t *seen =
-			include_seen ? NULL : fb_csr_row(&ds->ub_train, user);
-	uint32_t n_seen =
-			include_seen ? 0 : fb_csr_row_len(&ds->ub_train, user);
-	uint32_t n = fb_topk(c->scores, ds->n_bundles, seen, n_seen, k, top);
-	if (json) {
-		printf("{\"user\": %u, \"k\": %u, \"bundles\": [", user, k);
-	} else {
-		printf("top %u bundles for user %u (%u training bundles %s):\n",
-				n, user, fb_csr_row_len(&ds->ub_train, user),
-				include_seen ? "included" : "excluded");
-		printf("%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
-				"items", "held out");
-	}
-	for (uint32_t r = 0; r < n; r++) {
-		uint32_t b = top[r];
-		const char *held = fb_csr_has(&ds->ub_test, user, b) ? "test"
-				: fb_csr_has(&ds->ub_tune, user, b)  ? "tune"
-								     : "";
-		if (json) {
-			printf("%s{\"rank\": %u, \"bundle\": %u, \"score\": "
-			       "%.6f, \"items\": %u, \"held_out\": \"%s\"}",
-					r > 0 ? ", " : "", r + 1, b,
-					c->scores[b],
-					fb_csr_row_len(&ds->bi, b), held);
-		} else {
-			printf("%5u %8u %9.4f %6u  %s\n", r + 1, b,
-					c->scores[b],
-					fb_csr_row_len(&ds->bi, b), held);
-		}
-	}
-	if (json) {
-		printf("]}\n");
-	}
-	free(top);
 	return 0;
 }
 
@@ -281,14 +212,16 @@ cmd_recommend(int argc, char **argv)
 	}
 	fb_blas_set_threads(1);
 	struct context ctx;
-	fb_err err = context_init(&ctx, data, model_path, user);
+	fb_err err = context_init(
+			&ctx, data, model_path, user, k, include_seen != 0);
 	int status;
 	if (err != FB_OK) {
 		status = cli_fail("recommend", err, "cannot score");
 	} else if (items != NULL) {
 		status = recommend_items(&ctx, user, items, json);
 	} else {
-		status = recommend_top(&ctx, user, k, include_seen, json);
+		fb_ranking_print(stdout, &ctx.rank, ctx.ds, NULL, -1, json);
+		status = 0;
 	}
 	context_finish(&ctx);
 	return status;

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/log.h"
-#include "sim.h"
+#include "fedbundle/util/log.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "simulate";
 

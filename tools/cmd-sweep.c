@@ -32,10 +32,11 @@
 
 #include "cli.h"
 #include "fb_vcs.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/hash.h"
-#include "fedbundle/log.h"
-#include "sim.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/hash.h"
+#include "fedbundle/util/log.h"
+#include "sim/sim.h"
 
 static const char cmd[] = "sweep";
 
@@ -602,7 +603,7 @@ write_done(const char *dir, const struct point *p, const struct sim_result *r)
 	fmt_num(v[k++], 128, c->privacy == SIM_PRIV_USER ? rc->q : NAN);
 	snprintf(v[k++], 128, "%u", rc->local_epochs);
 	snprintf(v[k++], 128, "%u", c->rounds);
-	fmt_num(v[k++], 128, rc->lr);
+	fmt_num(v[k++], 128, rc->hp.lr);
 	fmt_num(v[k++], 128, r->noise_multiplier);
 	fmt_num(v[k++], 128, r->epsilon);
 	for (int i = 0; i < 4; i++) {
@@ -739,14 +740,6 @@ static void
 on_signal(int sig)
 {
 	stop_signal = sig;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 struct sweep {
@@ -980,7 +973,7 @@ cmd_sweep(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	double t0 = now_s(), work_s = 0;
+	double t0 = fb_clock_s(), work_s = 0;
 	size_t next = 0, running = 0, ran = 0, failed = 0;
 	size_t todo = sw.n - skipped;
 	fflush(NULL);
@@ -990,7 +983,7 @@ cmd_sweep(int argc, char **argv)
 			if (p->done) {
 				continue;
 			}
-			p->wall_s = now_s();
+			p->wall_s = fb_clock_s();
 			pid_t pid = fork();
 			if (pid < 0) {
 				fprintf(stderr, "fedbundle sweep: fork: %s\n",
@@ -1011,8 +1004,8 @@ cmd_sweep(int argc, char **argv)
 		pid_t pid = waitpid(-1, &st, tty ? WNOHANG : 0);
 		if (pid == 0) {
 			// On a terminal the line ticks while points run.
-			redraw(&sw, n_done, now_s() - t0, ran, work_s, todo,
-					jobs);
+			redraw(&sw, n_done, fb_clock_s() - t0, ran, work_s,
+					todo, jobs);
 			struct timespec ts = {0, 200 * 1000000L};
 			nanosleep(&ts, NULL);
 			continue;
@@ -1034,7 +1027,7 @@ cmd_sweep(int argc, char **argv)
 		}
 		running--;
 		p->pid = 0;
-		p->wall_s = now_s() - p->wall_s;
+		p->wall_s = fb_clock_s() - p->wall_s;
 		work_s += p->wall_s;
 		ran++;
 		bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
@@ -1047,7 +1040,7 @@ cmd_sweep(int argc, char **argv)
 			fprintf(stderr, "fedbundle sweep: results.csv: %s\n",
 					fb_last_error(err));
 		}
-		double elapsed = now_s() - t0;
+		double elapsed = fb_clock_s() - t0;
 		double left = (double)(todo - ran) * (work_s / (double)ran) /
 				(double)jobs;
 		char e[32], l[32];
@@ -1091,7 +1084,7 @@ cmd_sweep(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 	char e[32];
-	hms(e, sizeof(e), now_s() - t0);
+	hms(e, sizeof(e), fb_clock_s() - t0);
 	fprintf(stderr,
 			"fedbundle sweep: %zu of %zu points done (%zu run now, "
 			"%zu failed) in %s; results in %s/results.csv\n",

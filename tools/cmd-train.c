@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/fit.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/modelio.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/fsutil.h"
 #include "report.h"
 
 static const char *const usage_text =
@@ -290,14 +290,14 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 	// from the file: read it once for the mode, then for real over the
 	// mode's defaults.
 	for (int pass = 0; pass < 2 && a->config != NULL; pass++) {
-		size_t n, n_dp;
-		const struct fb_cfg_field *f = fb_train_config_fields(&n);
+		size_t n_dp;
 		const struct fb_cfg_field *fd = fb_dp_config_fields(&n_dp);
-		struct fb_cfg_section s[2] = {
-				{"", f, n, cfg},
+		struct fb_cfg_section s[FB_TRAIN_CONFIG_SECTIONS + 1] = {
 				{"dp", fd, n_dp, dpc},
 		};
-		fb_err err = fb_config_load(a->config, s, 2);
+		fb_train_config_sections(cfg, "", s + 1);
+		fb_err err = fb_config_load(
+				a->config, s, FB_TRAIN_CONFIG_SECTIONS + 1);
 		if (err != FB_OK) {
 			return cli_fail("train", err, "bad config");
 		}
@@ -463,8 +463,9 @@ cmd_train(int argc, char **argv)
 				ds->name, ds->n_users, ds->n_bundles,
 				ds->n_items,
 				(unsigned long long)fb_csr_nnz(&ds->ub_train),
-				cfg.dim,
-				cfg.optimizer == FB_OPT_ADAM ? "adam" : "sgd",
+				cfg.hp.dim,
+				cfg.hp.optimizer == FB_OPT_ADAM ? "adam"
+								: "sgd",
 				cfg.threads,
 				dpc.mode == FB_DP_NONE ? ", non-private" : "");
 	}

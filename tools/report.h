@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "fedbundle/metrics.h"
+#include "fedbundle/model/metrics.h"
 
 // Prints `"recall@K": v, "ndcg@K": v, "precision@K": v, "f1@K": v,
 // "hit_rate@K": v` for every cut-off, comma-separated, no braces.

@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-config.c: libFuzzer target for the strict JSON config
-// parser (common/config.c) under each of its real schemas. The first byte
+// parser (common/util/config.c) under each of its real schemas. The first byte
 // picks the schema, the rest is the file:
 //   0  `fedbundle train --config` (train fields + the "dp" section),
 //      through fb_config_parse on the buffer;
@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "config.h"
-#include "fedbundle/config.h"
-#include "fedbundle/dp.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/util/config.h"
 #include "fuzz-tmp.h"
 #include "policy.h"
 
@@ -61,12 +61,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct fb_dp_config d;
 		fb_train_config_defaults(&t);
 		fb_dp_config_defaults(&d);
-		size_t n, n_dp;
-		const struct fb_cfg_field *f = fb_train_config_fields(&n);
+		size_t n_dp;
 		const struct fb_cfg_field *fd = fb_dp_config_fields(&n_dp);
-		struct fb_cfg_section s[2] = {
-				{"", f, n, &t}, {"dp", fd, n_dp, &d}};
-		fb_err err = fb_config_parse("train.json", text, len, s, 2);
+		struct fb_cfg_section s[FB_TRAIN_CONFIG_SECTIONS + 1] = {
+				{"dp", fd, n_dp, &d}};
+		fb_train_config_sections(&t, "", s + 1);
+		fb_err err = fb_config_parse("train.json", text, len, s,
+				FB_TRAIN_CONFIG_SECTIONS + 1);
 		names_input(err, "train.json");
 		if (err == FB_OK) {
 			// The range checks of the schema hold for what it took.

@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-csv.c: libFuzzer target for the RFC 4180 record reader
-// of common/csvimport.c. Besides "no crash, no sanitizer report" it checks,
+// of common/data/csvimport.c. Besides "no crash, no sanitizer report" it checks,
 // and aborts on: fields NUL-terminated and no longer than the input, record
 // lines increasing and within the input's line count, errors naming the
 // file, and re-encoding every record (all fields quoted, CR LF) and reading
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/csvimport.h"
+#include "fedbundle/data/csvimport.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-handshake.c: libFuzzer target for the handshake state
-// machines of common/handshake.c. Randomness is a deterministic stream
+// machines of common/net/handshake.c. Randomness is a deterministic stream
 // (tests only) restarted for every input, so every input replays exactly.
 // The first byte picks what the rest of the input becomes:
 //   0  a request to a fresh server (HELLO, AUTH or anything)
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/handshake.h"
+#include "fedbundle/net/handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

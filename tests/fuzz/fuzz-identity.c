@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-identity.c: libFuzzer target for identity files and
-// rosters (common/identity.c, protocols/wire-v1.md §3.1). Selector byte,
+// rosters (common/net/identity.c, protocols/wire-v1.md §3.1). Selector byte,
 // bits 0-1:
 //   0  one .pub line through fb_peer_key_parse (NUL-terminated copy);
 //   1  a roster file through fb_roster_load;
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/identity.h"
+#include "fedbundle/net/identity.h"
 #include "fuzz-tmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

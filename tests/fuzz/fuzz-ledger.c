@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-ledger.c: libFuzzer target for the privacy ledger reader
-// (common/ledger.c fb_ledger_open: line parser, canonical form, hash chain,
+// (common/privacy/ledger.c fb_ledger_open: line parser, canonical form, hash chain,
 // torn-tail handling). Selector byte, bit 0:
 //   0  the rest is a ledger file, opened as it is;
 //   1  the rest is a recipe: up to 8 entries (4 bytes each: q, sigma, steps,
@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fedbundle/ledger.h"
+#include "fedbundle/privacy/ledger.h"
 #include "fuzz-tmp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

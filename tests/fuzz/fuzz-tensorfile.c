@@ -1,6 +1,6 @@
 // tests/fuzz/fuzz-tensorfile.c: libFuzzer target for the tensor file
-// container (common/tensorfile.c fb_tfile_parse) and the three readers on
-// top of it: model files (common/modelio.c), a client's state
+// container (common/util/tensorfile.c fb_tfile_parse) and the three readers on
+// top of it: model files (common/model/modelio.c), a client's state
 // (client/state.c) and the aggregator's checkpoint (server/checkpoint.c,
 // a fedavg and a fedadam one, model 4 items x 3 bundles x 2 attrs, d = 2,
 // clients retailer-0 and retailer-1: the shapes of the seed corpus).
@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "fedbundle/modelio.h"
-#include "fedbundle/tensorfile.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/util/tensorfile.h"
 #include "fuzz-tmp.h"
 #include "round.h"
 #include "state.h"

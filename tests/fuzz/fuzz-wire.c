@@ -1,5 +1,5 @@
 // tests/fuzz/fuzz-wire.c: libFuzzer target for the wire codec of
-// common/wire.c and the envelope parsing of common/envelope.c. The first
+// common/net/wire.c and the envelope parsing of common/net/envelope.c. The first
 // input byte picks the decoder (low 3 bits) and whether float32 payloads
 // must be finite (bit 3); the rest is the body, copied to an exact-size
 // buffer so ASan sees any read past it. Besides "no crash, no sanitizer
@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/envelope.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -76,10 +76,10 @@ same_config(const struct fb_wire_round_config *a,
 			a->clip_norm == b->clip_norm && a->delta == b->delta &&
 			a->local_epochs == b->local_epochs &&
 			a->local_steps == b->local_steps &&
-			a->learning_rate == b->learning_rate &&
-			a->l2 == b->l2 &&
-			a->item_loss_weight == b->item_loss_weight &&
-			a->negatives == b->negatives && a->dim == b->dim &&
+			a->hp.lr == b->hp.lr && a->hp.l2 == b->hp.l2 &&
+			a->hp.item_weight == b->hp.item_weight &&
+			a->hp.negatives == b->hp.negatives &&
+			a->hp.dim == b->hp.dim &&
 			a->report_eval == b->report_eval &&
 			a->update_dtype == b->update_dtype &&
 			a->update_exp == b->update_exp;

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "checkpoint.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/modelio.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/fsutil.h"
 #include "round.h"
 #include "state.h"
 

@@ -22,13 +22,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/rng.h"
 
 #define DIM 16
 
@@ -61,14 +62,6 @@ report(bool ok, const char *what)
 	n_failed += !ok;
 }
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static struct fb_wire_plan
 make_plan(int round)
 {
@@ -84,18 +77,18 @@ make_plan(int round)
 	c->delta = 1e-5;
 	c->local_epochs = 1;
 	c->local_steps = round == 1 ? 0 : 1;
-	c->learning_rate = 0.01;
-	c->l2 = 0;
-	c->item_loss_weight = 1.0;
-	c->negatives = 1;
-	c->dim = DIM;
+	c->hp.lr = 0.01;
+	c->hp.l2 = 0;
+	c->hp.item_weight = 1.0;
+	c->hp.negatives = 1;
+	c->hp.dim = DIM;
 	c->report_eval = false;
 	c->update_dtype = FB_WIRE_DTYPE_F32;
 	c->has_train_opts = true;
-	fb_wire_train_opts_defaults(&c->train);
-	c->train.item_view = false;
-	c->train.use_attrs = false;
-	c->train.user_item_view = false;
+	fb_wire_hparams_defaults(&c->hp);
+	c->hp.item_view = false;
+	c->hp.use_attrs = false;
+	c->hp.user_item_view = false;
 	p.n_tensors = 2;
 	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};
@@ -241,8 +234,9 @@ on_handshake(struct fb_hs_server *hs, struct fb_request *req)
 	uint8_t out[FB_HS_MSG_MAX];
 	size_t out_len = 0;
 	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(hs, now_ms(), fb_request_data(req),
-			fb_request_len(req), out, sizeof(out), &out_len, &s);
+	fb_err err = fb_hs_server_handle(hs, fb_clock_ms(),
+			fb_request_data(req), fb_request_len(req), out,
+			sizeof(out), &out_len, &s);
 	if (err == FB_OK && s != NULL) {
 		const uint8_t *pk = fb_session_peer_key(s);
 		for (int c = 0; c < 2; c++) {
@@ -318,9 +312,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "curious: %s\n", fb_last_error(FB_ENET));
 		return 99;
 	}
-	uint64_t start = now_ms();
+	uint64_t start = fb_clock_ms();
 	while (clients[0].phase < 3 || clients[1].phase < 3) {
-		if (now_ms() - start > 120000) {
+		if (fb_clock_ms() - start > 120000) {
 			printf("# timed out\n");
 			break;
 		}

@@ -21,13 +21,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/rng.h"
 
 #define DIM 16
 
@@ -88,16 +88,16 @@ honest_plan(struct fb_wire_plan *p)
 	c->delta = 1e-5;
 	c->local_epochs = 1;
 	c->local_steps = 1;
-	c->learning_rate = 0.01;
-	c->item_loss_weight = 1.0;
-	c->negatives = 1;
-	c->dim = DIM;
 	c->update_dtype = FB_WIRE_DTYPE_F32;
 	c->has_train_opts = true;
-	fb_wire_train_opts_defaults(&c->train);
-	c->train.item_view = false;
-	c->train.use_attrs = false;
-	c->train.user_item_view = false;
+	fb_wire_hparams_defaults(&c->hp);
+	c->hp.lr = 0.01;
+	c->hp.item_weight = 1.0;
+	c->hp.negatives = 1;
+	c->hp.dim = DIM;
+	c->hp.item_view = false;
+	c->hp.use_attrs = false;
+	c->hp.user_item_view = false;
 	p->n_tensors = 2;
 	p->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};
@@ -179,12 +179,12 @@ rows_wrong(struct fb_wire_plan *p)
 static void
 dim_disagrees(struct fb_wire_plan *p)
 {
-	p->config.dim = DIM / 2; // the tensors keep DIM columns
+	p->config.hp.dim = DIM / 2; // the tensors keep DIM columns
 }
 static void
 dim_over_max(struct fb_wire_plan *p)
 {
-	p->config.dim = 64; // over the policy's max_dim 32; tensors of DIM
+	p->config.hp.dim = 64; // over the policy's max_dim 32; tensors of DIM
 }
 static void
 no_bundles(struct fb_wire_plan *p)

@@ -87,12 +87,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/bound.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 
 static int n_checks, n_failed;
 static struct fb_dialer *dialer;
@@ -305,7 +306,7 @@ plan_bound(const struct fb_wire_plan *plan)
 	if (c_copy.min_users == 0 && env != NULL) {
 		c_copy.min_users = strtoull(env, NULL, 10);
 	}
-	if (c->train.train_items) {
+	if (c->hp.train_items) {
 		return NAN;
 	}
 	uint32_t rows[4] = {0, 0, 0, 0};
@@ -339,15 +340,15 @@ static void
 fill_trained(float *w, uint32_t rows, uint32_t cols,
 		const struct fb_wire_round_config *c, double norm)
 {
-	uint32_t end = c->train.bias ? cols - 1 : cols;
-	uint32_t rank = c->train.bundle_rank;
+	uint32_t end = c->hp.bias ? cols - 1 : cols;
+	uint32_t rank = c->hp.bundle_rank;
 	uint32_t lead = rank > 0 && rank < end ? rank : end;
-	uint32_t per = lead + (c->train.bias ? 1 : 0);
+	uint32_t per = lead + (c->hp.bias ? 1 : 0);
 	float v = (float)(norm / sqrt((double)rows * per));
 	for (uint32_t r = 0; r < rows; r++) {
 		for (uint32_t j = 0; j < cols; j++) {
 			bool trained = j < lead ||
-					(c->train.bias && j == cols - 1);
+					(c->hp.bias && j == cols - 1);
 			w[(size_t)r * cols + j] = trained ? v : 0;
 		}
 	}
@@ -656,14 +657,6 @@ hostile_main(int argc, char **argv)
 
 // ---- --flood ----
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 // One flooding process: counts requests sent and replies received.
 static int
 flood_child(int who, const char *url, const char *key, double seconds,
@@ -691,7 +684,7 @@ flood_child(int who, const char *url, const char *key, double seconds,
 		return 99;
 	}
 	unsigned long sent = 0, replied = 0, redials = 0;
-	double end = now_s() + seconds;
+	double end = fb_clock_s() + seconds;
 	struct fb_session *s = NULL;
 	if (who == 0) {
 		// POLLs over one authenticated session.
@@ -699,8 +692,8 @@ flood_child(int who, const char *url, const char *key, double seconds,
 		uint16_t refusal = 0;
 		s = handshake(me, &refusal);
 	}
-	while (now_s() < end) {
-		for (int k = 0; k < conns && now_s() < end; k++) {
+	while (fb_clock_s() < end) {
+		for (int k = 0; k < conns && fb_clock_s() < end; k++) {
 			uint8_t buf[FB_HS_MSG_MAX];
 			size_t len = 0;
 			struct fb_hs_client *hs = NULL;
@@ -1101,8 +1094,8 @@ preauth_main(int argc, char **argv)
 	for (int k = 0; k < n; k++) {
 		opened += pa_open(&c[k]);
 	}
-	double t0 = now_s(), end = t0 + seconds;
-	while (now_s() < end) {
+	double t0 = fb_clock_s(), end = t0 + seconds;
+	while (fb_clock_s() < end) {
 		for (int k = 0; k < n; k++) {
 			pfd[k].fd = c[k].fd;
 			pfd[k].events = POLLIN;
@@ -1113,7 +1106,7 @@ preauth_main(int argc, char **argv)
 			pfd[k].revents = 0;
 		}
 		poll(pfd, (nfds_t)n, 50);
-		double now = now_s();
+		double now = fb_clock_s();
 		for (int k = 0; k < n; k++) {
 			struct pa_conn *x = &c[k];
 			if (x->phase == PA_GONE) {

@@ -18,21 +18,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/envelope.h"
-#include "fedbundle/handshake.h"
-#include "fedbundle/identity.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 
 #define MAX_HELLOS 4096
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static struct fb_session *session; // the latest one
 static uint32_t session_pipe;
@@ -127,7 +120,7 @@ on_plain(struct fb_request *req, struct fb_hs_server *hs, const char *mode,
 	size_t out_len = 0;
 	if (len > 3 && msg[3] == FB_WIRE_HELLO) {
 		if (n_hellos < MAX_HELLOS) {
-			hello_at[n_hellos++] = now_s() - t0;
+			hello_at[n_hellos++] = fb_clock_s() - t0;
 		}
 		if (strcmp(mode, "hello") == 0) {
 			if (fb_wire_plain_error_encode(out, sizeof(out), 0,
@@ -141,8 +134,9 @@ on_plain(struct fb_request *req, struct fb_hs_server *hs, const char *mode,
 		}
 	}
 	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(hs, (uint64_t)((now_s() - t0) * 1000),
-			msg, len, out, sizeof(out), &out_len, &s);
+	fb_err err = fb_hs_server_handle(hs,
+			(uint64_t)((fb_clock_s() - t0) * 1000), msg, len, out,
+			sizeof(out), &out_len, &s);
 	if (err == FB_OK && s != NULL) {
 		fb_session_destroy(session);
 		session = s;
@@ -181,8 +175,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "refuser: %s\n", fb_last_error(FB_EIO));
 		return 99;
 	}
-	double t0 = now_s();
-	while (now_s() - t0 < seconds) {
+	double t0 = fb_clock_s();
+	while (fb_clock_s() - t0 < seconds) {
 		struct fb_listener_event ev;
 		if (fb_listener_wait(l, 100, &ev) != FB_OK ||
 				ev.kind != FB_LISTENER_REQUEST) {

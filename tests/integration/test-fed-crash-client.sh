@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/test-fed-crash-client.sh: a client is killed (SIGKILL,
-# include/fedbundle/crashpoint.h) at each distinct step of its round and
+# include/fedbundle/util/crashpoint.h) at each distinct step of its round and
 # restarted. User-level DP, 4 clients, 5 rounds, quorum 3, local_steps 2
 # (two ledger entries per round); retailer-3 dies
 #   first_round   in round 1, after its first ledger entry and before it

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/integration/test-fed-crash-server.sh: the aggregator is killed
-# (SIGKILL, include/fedbundle/crashpoint.h) at every distinct step of a
+# (SIGKILL, include/fedbundle/util/crashpoint.h) at every distinct step of a
 # round and restarted; 4 non-private clients (fixed seeds), 4 rounds,
 # quorum 4, the crash in round 2. After each restart the run must finish;
 # round ids must strictly increase and never be reused; the checkpoint

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/integration/test-fed-diskfault.sh: a full disk (ENOSPC injected by
-# FB_FAULT_WRITE_AFTER for atomic files, common/fsutil.c, and by
-# FB_FAULT_LEDGER_APPEND for ledger appends, common/ledger.c: half a line
+# FB_FAULT_WRITE_AFTER for atomic files, common/util/fsutil.c, and by
+# FB_FAULT_LEDGER_APPEND for ledger appends, common/privacy/ledger.c: half a line
 # written, then ENOSPC) must stop the process with an error naming the
 # file and the cause, leave the previous checkpoint / state / ledger /
 # model byte for byte (no temporary file behind), and a restart without

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "fedbundle/accountant.h"
+#include "fedbundle/privacy/accountant.h"
 #include "harness.h"
 
 // --- an independent reference: A_alpha by quadrature ---

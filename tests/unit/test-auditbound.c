@@ -1,5 +1,5 @@
 // tests/unit/test-auditbound.c: the one-run audit's p-value and lower
-// bound (include/fedbundle/auditbound.h) against values computed another
+// bound (include/fedbundle/privacy/auditbound.h) against values computed another
 // way: exact rational arithmetic (Python's fractions.Fraction and
 // math.comb summing the same formula term by term, p chosen rational:
 // eps = log 3 gives p = 3/4, eps = log 9 gives p = 9/10), closed forms
@@ -9,8 +9,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "fedbundle/auditbound.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/privacy/auditbound.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 TEST(binomial_tail_exact)

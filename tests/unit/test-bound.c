@@ -1,4 +1,4 @@
-// tests/unit/test-bound.c: the bound on an honest update (common/bound.c,
+// tests/unit/test-bound.c: the bound on an honest update (common/net/bound.c,
 // protocols/wire-v1.md §9.7) and the aggregator's use of it
 // (server/aggregate.c). Its parts are checked against exact computations
 // (binomial tails summed exactly, Adam on adversarial gradients, the
@@ -21,17 +21,18 @@
 #include "client/node.h"
 #include "client/policy.h"
 #include "client/state.h"
-#include "fedbundle/accountant.h"
-#include "fedbundle/bound.h"
-#include "fedbundle/datagen.h"
-#include "fedbundle/envelope.h"
-#include "fedbundle/ledger.h"
-#include "fedbundle/log.h"
-#include "fedbundle/noise.h"
-#include "fedbundle/partition.h"
-#include "fedbundle/rng.h"
-#include "fedbundle/train.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/net/bound.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/privacy/noise.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 #include "server/aggregate.h"
 #include "server/checkpoint.h"
@@ -336,8 +337,8 @@ TEST(catalog_map_holds)
 	uint8_t seed[FB_NOISE_SEED_LEN] = {9};
 	CHECK_OK(fb_noise_create_seeded(&nz, seed));
 	for (int attrs = 0; attrs < 2; attrs++) {
-		struct fb_wire_train_opts o;
-		fb_wire_train_opts_defaults(&o);
+		struct fb_hparams o;
+		fb_wire_hparams_defaults(&o);
 		o.use_attrs = attrs;
 		struct fb_bound_catalog cat;
 		CHECK_OK(fb_bound_catalog(ds, &o, &cat));
@@ -433,8 +434,8 @@ TEST(catalog_map_holds)
 		free(z);
 	}
 	fb_noise_destroy(nz);
-	struct fb_wire_train_opts o;
-	fb_wire_train_opts_defaults(&o);
+	struct fb_hparams o;
+	fb_wire_hparams_defaults(&o);
 	o.train_items = false;
 	struct fb_bound_catalog one;
 	CHECK_OK(fb_bound_catalog(toy.ds, &o, &one));
@@ -462,15 +463,15 @@ base_config(struct fb_wire_round_config *c, uint8_t gran)
 	c->delta = 1e-5;
 	c->local_epochs = 1;
 	c->local_steps = 4;
-	c->learning_rate = 0.05;
-	c->l2 = 6e-4;
-	c->item_loss_weight = 0.2;
-	c->negatives = 1;
-	c->dim = 16;
+	c->hp.lr = 0.05;
+	c->hp.l2 = 6e-4;
+	c->hp.item_weight = 0.2;
+	c->hp.negatives = 1;
+	c->hp.dim = 16;
 	c->update_dtype = FB_WIRE_DTYPE_F32;
 	c->has_train_opts = true;
-	fb_wire_train_opts_defaults(&c->train);
-	c->train.batch_users = 32;
+	fb_wire_hparams_defaults(&c->hp);
+	c->hp.batch_users = 32;
 }
 
 static void
@@ -495,14 +496,6 @@ plan_of(struct fb_wire_plan *p, const struct fb_wire_round_config *c,
 }
 
 static char workdir[64];
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // A hostile update of m's shapes: every coordinate value.
 struct hostile {
@@ -700,23 +693,23 @@ federate(const struct config *cf, bool hostile)
 {
 	const struct fb_dataset *ds = toy.ds;
 	const struct fb_wire_round_config *c = &cf->c;
-	uint32_t n_attrs = c->train.use_attrs ? ds->n_attrs : 0;
+	uint32_t n_attrs = c->hp.use_attrs ? ds->n_attrs : 0;
 	struct fb_model model = {0};
-	CHECK_OK(fb_model_init(
-			&model, ds->n_items, ds->n_bundles, n_attrs, c->dim));
+	CHECK_OK(fb_model_init(&model, ds->n_items, ds->n_bundles, n_attrs,
+			c->hp.dim));
 	struct fb_rng rng;
 	fb_rng_seed(&rng, 11, 0);
 	fb_model_randomize(&model, &rng, 0.1f);
-	if (c->train.bias) {
+	if (c->hp.bias) {
 		struct fb_matrix *mats[3] = {&model.V, &model.W, &model.M};
 		for (int k = 0; k < 3; k++) {
 			for (size_t r = 0; r < mats[k]->rows; r++) {
-				fb_matrix_row(mats[k], r)[c->dim - 1] = 0;
+				fb_matrix_row(mats[k], r)[c->hp.dim - 1] = 0;
 			}
 		}
 	}
 	struct fb_bound_catalog catalog;
-	CHECK_OK(fb_bound_catalog(ds, &c->train, &catalog));
+	CHECK_OK(fb_bound_catalog(ds, &c->hp, &catalog));
 	struct node_state st[4];
 	struct node_work work[4];
 	memset(st, 0, sizeof(st));
@@ -726,7 +719,7 @@ federate(const struct config *cf, bool hostile)
 	struct agg_opt opt = {0};
 	CHECK_OK(agg_opt_init(
 			&opt, AGG_OPT_FEDAVG, 1, 0.9, 0.99, 1e-3, &model));
-	double worst = 0, worst_inf = 0, largest = 0, t0 = now_s();
+	double worst = 0, worst_inf = 0, largest = 0, t0 = fb_clock_s();
 	uint32_t count = 0;
 	struct fb_bound bd = {0};
 	int checked = 0;
@@ -743,8 +736,7 @@ federate(const struct config *cf, bool hostile)
 		min_users = rc.min_users;
 		struct fb_bound_shape sh = {ds->n_items, ds->n_bundles, n_attrs,
 				catalog,
-				fb_bound_model_norm(
-						&model, c->train.train_items)};
+				fb_bound_model_norm(&model, c->hp.train_items)};
 		CHECK_OK(fb_bound_update(&rc, &sh, &bd));
 		CHECK(bd.bounded);
 		struct agg_update_limit lim = {bd.l2, bd.linf};
@@ -778,7 +770,7 @@ federate(const struct config *cf, bool hostile)
 			CHECK(!out.refuse);
 			unlink(pol.ledger);
 			struct fb_wire_limits wl = {FB_WIRE_MAX_TENSORS,
-					ds->n_items, c->dim, true};
+					ds->n_items, c->hp.dim, true};
 			struct fb_wire_update u;
 			CHECK_OK(fb_wire_update_decode(&u,
 					fb_msg_data(out.update) +
@@ -834,7 +826,7 @@ federate(const struct config *cf, bool hostile)
 				bd.release_dim, (unsigned long long)min_users,
 				bd.sampled, bd.signal, bd.noise, bd.decay);
 	}
-	printf(") in %.1f s\n", now_s() - t0);
+	printf(") in %.1f s\n", fb_clock_s() - t0);
 	CHECK(!hostile || checked == 1);
 	for (uint32_t r = 0; r < toy.k; r++) {
 		node_state_finish(&st[r]);
@@ -855,46 +847,46 @@ TEST(honest_updates_fall_under_the_bound)
 	// lr 20, items frozen, 8 bundle columns and the bias.
 	cf[n] = (struct config){"user SGD, DP defaults", {0}, 1, 12, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_USER);
-	cf[n].c.learning_rate = 20;
-	cf[n].c.train.optimizer = FB_WIRE_OPT_SGD;
-	cf[n].c.train.train_items = false;
-	cf[n].c.train.bias = true;
-	cf[n].c.train.bundle_rank = 8;
-	cf[n].c.train.lr_user = 0.02;
+	cf[n].c.hp.lr = 20;
+	cf[n].c.hp.optimizer = FB_OPT_SGD;
+	cf[n].c.hp.train_items = false;
+	cf[n].c.hp.bias = true;
+	cf[n].c.hp.bundle_rank = 8;
+	cf[n].c.hp.lr_user = 0.02;
 	n++;
 	// Items trained through the catalogue map, little noise: the
 	// sampled users' share of the bound dominates.
 	cf[n] = (struct config){"user SGD, items, sigma 0.3", {0}, 1, 10, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_USER);
-	cf[n].c.learning_rate = 2;
+	cf[n].c.hp.lr = 2;
 	cf[n].c.noise_multiplier = 0.3;
 	cf[n].c.sampling_rate = 0.5;
 	cf[n].c.local_steps = 3;
-	cf[n].c.train.optimizer = FB_WIRE_OPT_SGD;
+	cf[n].c.hp.optimizer = FB_OPT_SGD;
 	n++;
 	// Declared users twice the data, local_epochs (T = ceil(1/q)).
 	cf[n] = (struct config){"user SGD, epochs, 2x declared", {0}, 2, 6, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_USER);
-	cf[n].c.learning_rate = 5;
+	cf[n].c.hp.lr = 5;
 	cf[n].c.sampling_rate = 0.1;
 	cf[n].c.local_steps = 0;
-	cf[n].c.l2 = 1e-2;
-	cf[n].c.train.optimizer = FB_WIRE_OPT_SGD;
+	cf[n].c.hp.l2 = 1e-2;
+	cf[n].c.hp.optimizer = FB_OPT_SGD;
 	n++;
 	// Adam, one step: every trained coordinate moves by lr (the bound
 	// is reached up to eps and rounding).
 	cf[n] = (struct config){"user Adam, 1 step", {0}, 1, 8, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_USER);
-	cf[n].c.learning_rate = 0.01;
+	cf[n].c.hp.lr = 0.01;
 	cf[n].c.local_steps = 1;
 	n++;
 	cf[n] = (struct config){"user Adam, 4 steps, items", {0}, 1, 8, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_USER);
-	cf[n].c.learning_rate = 0.01;
+	cf[n].c.hp.lr = 0.01;
 	n++;
 	cf[n] = (struct config){"none Adam, 5 steps", {0}, 1, 10, 0};
 	base_config(&cf[n].c, FB_WIRE_GRAN_NONE);
-	cf[n].c.learning_rate = 0.003;
+	cf[n].c.hp.lr = 0.003;
 	cf[n].c.local_steps = 5;
 	n++;
 	cf[n] = (struct config){"client level", {0}, 1, 10, 0};
@@ -913,10 +905,10 @@ TEST(no_bound_where_none_can_be_derived)
 	base_config(&c, FB_WIRE_GRAN_NONE);
 	struct fb_bound_shape sh = {10, 10, 0, {1, 10, 10}, 1};
 	struct fb_bound b;
-	c.train.optimizer = FB_WIRE_OPT_SGD;
+	c.hp.optimizer = FB_OPT_SGD;
 	CHECK_OK(fb_bound_update(&c, &sh, &b));
 	CHECK(!b.bounded && isinf(b.l2));
-	c.train.optimizer = FB_WIRE_OPT_ADAM;
+	c.hp.optimizer = FB_OPT_ADAM;
 	c.local_steps = 0;
 	CHECK_OK(fb_bound_update(&c, &sh, &b));
 	CHECK(!b.bounded);
@@ -963,9 +955,9 @@ rig_config(struct agg_rig *g, int gran, const char *dir)
 	g->cfg.public_init = false;
 	g->cfg.round.granularity = gran;
 	g->cfg.round.noise_multiplier = 1;
-	g->cfg.round.dim = 8;
-	g->cfg.round.use_attrs = false;
-	g->cfg.round.optimizer = FB_WIRE_OPT_SGD;
+	g->cfg.round.hp.dim = 8;
+	g->cfg.round.hp.use_attrs = false;
+	g->cfg.round.hp.optimizer = FB_OPT_SGD;
 	g->cfg.round.local_steps = 2;
 	g->cfg.round.min_users = 100;
 	CHECK_OK(fb_roster_create(&g->roster));
@@ -1167,7 +1159,7 @@ TEST(client_declares_enough_users)
 	c.min_users = ds->n_users + 1;
 	struct fb_model model = {0};
 	CHECK_OK(fb_model_init(&model, ds->n_items, ds->n_bundles, ds->n_attrs,
-			c.dim));
+			c.hp.dim));
 	struct fb_wire_plan plan;
 	plan_of(&plan, &c, &model);
 	pol.allow_user = true;

@@ -4,8 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fedbundle/config.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/util/config.h"
 #include "harness.h"
 
 struct sample {
@@ -133,26 +133,70 @@ TEST(train_schema_accepts_a_full_config_and_refuses_typos)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	size_t n;
-	const struct fb_cfg_field *f = fb_train_config_fields(&n);
-	struct fb_cfg_section s = {"", f, n, &cfg};
+	struct fb_cfg_section s[FB_TRAIN_CONFIG_SECTIONS];
+	fb_train_config_sections(&cfg, "", s);
 	const char *ok = "{\"dim\": 32, \"lr\": 0.002, \"optimizer\": \"sgd\", "
 			 "\"item_view\": false, \"ks\": [10, 20, 40], "
 			 "\"seed\": 123456789012}";
-	CHECK_OK(fb_config_parse("train.json", ok, strlen(ok), &s, 1));
-	CHECK(cfg.dim == 32 && cfg.lr == 0.002 && cfg.optimizer == FB_OPT_SGD);
-	CHECK(!cfg.item_view && cfg.n_k == 3 && cfg.ks[2] == 40);
+	CHECK_OK(fb_config_parse("train.json", ok, strlen(ok), s,
+			FB_TRAIN_CONFIG_SECTIONS));
+	CHECK(cfg.hp.dim == 32 && cfg.hp.lr == 0.002 &&
+			cfg.hp.optimizer == FB_OPT_SGD);
+	CHECK(!cfg.hp.item_view && cfg.n_k == 3 && cfg.ks[2] == 40);
 	CHECK(cfg.seed == 123456789012ULL);
 	CHECK_OK(fb_train_config_check(&cfg));
 	const char *typo = "{\"learning_rate\": 0.1}";
-	CHECK_ERR(fb_config_parse("train.json", typo, strlen(typo), &s, 1),
+	CHECK_ERR(fb_config_parse("train.json", typo, strlen(typo), s,
+				  FB_TRAIN_CONFIG_SECTIONS),
 			FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
 			"train.json: learning_rate: unknown key");
+	// The former name of negatives still works.
+	const char *old = "{\"neg_per_pos\": 5}";
+	CHECK_OK(fb_config_parse("train.json", old, strlen(old), s,
+			FB_TRAIN_CONFIG_SECTIONS));
+	CHECK(cfg.hp.negatives == 5);
 	// Every key of the schema has a help line (docs are generated from it).
-	for (size_t k = 0; k < n; k++) {
-		CHECK(f[k].help != NULL && f[k].help[0] != '\0');
+	for (size_t j = 0; j < FB_TRAIN_CONFIG_SECTIONS; j++) {
+		for (size_t k = 0; k < s[j].n_fields; k++) {
+			CHECK(s[j].fields[k].help != NULL &&
+					s[j].fields[k].help[0] != '\0');
+		}
 	}
+}
+
+// A named section may be made of several tables (the aggregator's
+// "round": its own keys and the shared hyper-parameters, hparams.h).
+TEST(a_section_of_several_tables)
+{
+	struct outer {
+		uint32_t rounds;
+		struct fb_hparams hp;
+	} o = {0};
+	fb_hparams_defaults(&o.hp);
+	static const struct fb_cfg_field own[] = {
+			{"rounds", FB_CFG_U32, offsetof(struct outer, rounds),
+					1, 10, .help = "rounds"},
+	};
+	size_t n;
+	const struct fb_cfg_field *hp = fb_hparams_fields(&n);
+	struct fb_cfg_section s[2] = {
+			{"round", own, 1, &o},
+			{"round", hp, n, &o.hp},
+	};
+	const char *ok = "{\"round\": {\"rounds\": 3, \"dim\": 8, "
+			 "\"bundle_rank\": 4}}";
+	CHECK_OK(fb_config_parse("s.json", ok, strlen(ok), s, 2));
+	CHECK(o.rounds == 3 && o.hp.dim == 8 && o.hp.bundle_rank == 4);
+	const char *typo = "{\"round\": {\"dims\": 8}}";
+	CHECK_ERR(fb_config_parse("s.json", typo, strlen(typo), s, 2),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"s.json: round.dims: unknown key");
+	const char *twice = "{\"round\": {\"dim\": 8, \"dim\": 9}}";
+	CHECK_ERR(fb_config_parse("s.json", twice, strlen(twice), s, 2),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "key appears twice");
 }
 
 int
@@ -161,5 +205,6 @@ main(void)
 	RUN(values_are_copied_and_defaults_kept);
 	RUN(bad_input_is_refused_with_the_key_path);
 	RUN(train_schema_accepts_a_full_config_and_refuses_typos);
+	RUN(a_section_of_several_tables);
 	return harness_done();
 }

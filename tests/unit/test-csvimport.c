@@ -7,10 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fedbundle/csvimport.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/data/csvimport.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 static char tmp_root[] = "/tmp/fb-test-csvimport-XXXXXX";

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 static void

@@ -10,9 +10,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/rng.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 static char tmp_root[] = "/tmp/fb-test-dataset-XXXXXX";
@@ -702,22 +703,14 @@ TEST(save_failure_leaves_old_files)
 	fb_dataset_destroy(ds);
 }
 
-static double
-now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 // PROVENANCE.md, "Youshu": counts from the files.
 static void
 youshu_counts(const char *dir)
 {
 	struct fb_dataset *ds;
-	double t0 = now();
+	double t0 = fb_clock_s();
 	CHECK_OK(fb_dataset_load(&ds, dir));
-	printf("# Youshu loaded in %.3f s\n", now() - t0);
+	printf("# Youshu loaded in %.3f s\n", fb_clock_s() - t0);
 	CHECK(strcmp(ds->name, "Youshu") == 0);
 	CHECK(ds->n_users == 8039 && ds->n_bundles == 4771 &&
 			ds->n_items == 32770 && ds->n_attrs == 0);

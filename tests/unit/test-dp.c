@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "fedbundle/dp.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/privacy/dp.h"
+#include "fedbundle/privacy/ledger.h"
 #include "harness.h"
 
 static char dir[64];

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/envelope.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static const uint8_t sid[16] = {0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
@@ -260,14 +261,6 @@ TEST(other_session_key_or_version_refused)
 	fb_session_destroy(s3);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 TEST(large_message_in_place)
 {
 	struct fb_session *c = NULL, *s = NULL;
@@ -278,14 +271,14 @@ TEST(large_message_in_place)
 	for (size_t i = 0; i < n; i++) {
 		msg[FB_ENV_BODY_OFF + i] = (uint8_t)(i * 131u);
 	}
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	CHECK_OK(fb_env_seal(c, msg, FB_SEALED_LEN(n), FB_WIRE_UPDATE, 9));
-	double t1 = now_s();
+	double t1 = fb_clock_s();
 	struct fb_wire_header h;
 	uint8_t *body;
 	size_t blen;
 	CHECK_OK(fb_env_open(s, msg, FB_SEALED_LEN(n), &h, &body, &blen));
-	double t2 = now_s();
+	double t2 = fb_clock_s();
 	CHECK(blen == n && body == msg + FB_ENV_BODY_OFF);
 	for (size_t i = 0; i < n; i += 4097) {
 		CHECK(body[i] == (uint8_t)(i * 131u));

@@ -8,7 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fedbundle/handshake.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static struct fb_identity *server_id, *client_id, *stranger_id;
@@ -634,14 +635,6 @@ TEST(odd_requests_and_misuse)
 	fb_hs_server_destroy(NULL);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 // Costs quoted in protocols/wire-v1.md §9.6: the server's work per HELLO
 // and per AUTH, and a whole handshake (both sides, in memory).
 TEST(timing)
@@ -653,7 +646,7 @@ TEST(timing)
 	enum { N = 300 };
 	static struct run runs[N];
 	double hello = 0, auth = 0;
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	for (int i = 0; i < N; i++) {
 		struct run *r = &runs[i];
 		memset(r, 0, sizeof(*r));
@@ -662,19 +655,19 @@ TEST(timing)
 		CHECK_OK(fb_hs_client_hello(r->c, r->hello, sizeof(r->hello),
 				&r->hello_len));
 		struct fb_session *none = NULL;
-		double a = now_s();
+		double a = fb_clock_s();
 		CHECK_OK(fb_hs_server_handle(s, 0, r->hello, r->hello_len,
 				r->welcome, sizeof(r->welcome), &r->welcome_len,
 				&none));
-		hello += now_s() - a;
+		hello += fb_clock_s() - a;
 		CHECK_OK(fb_hs_client_welcome(r->c, r->welcome, r->welcome_len,
 				r->auth, sizeof(r->auth), &r->auth_len));
 		struct fb_session *cs = NULL, *ss = NULL;
-		a = now_s();
+		a = fb_clock_s();
 		CHECK_OK(fb_hs_server_handle(s, 0, r->auth, r->auth_len,
 				r->auth_ok, sizeof(r->auth_ok), &r->auth_ok_len,
 				&ss));
-		auth += now_s() - a;
+		auth += fb_clock_s() - a;
 		uint64_t max;
 		CHECK_OK(fb_hs_client_finish(
 				r->c, r->auth_ok, r->auth_ok_len, &cs, &max));
@@ -682,7 +675,7 @@ TEST(timing)
 		fb_session_destroy(ss);
 		fb_hs_client_destroy(r->c);
 	}
-	double total = now_s() - t0;
+	double total = fb_clock_s() - t0;
 	printf("# server per HELLO %.1f us, per AUTH %.1f us; whole "
 	       "handshake (both sides) %.1f us\n",
 			hello / N * 1e6, auth / N * 1e6, total / N * 1e6);

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/identity.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 // RFC 8032 §7.1, TEST 1 and TEST 2.

@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/ledger.h"
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 static char dir[64];

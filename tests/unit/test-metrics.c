@@ -3,8 +3,8 @@
 // than K, NaN scores, and the all-ranking evaluator against them.
 #include <math.h>
 
-#include "fedbundle/eval.h"
-#include "fedbundle/metrics.h"
+#include "fedbundle/model/eval.h"
+#include "fedbundle/model/metrics.h"
 #include "harness.h"
 
 static const double L3 = 0.63092975357145743710; // 1 / log2(3)

@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/hash.h"
-#include "fedbundle/model.h"
-#include "fedbundle/modelio.h"
-#include "fedbundle/tensorfile.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/modelio.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/hash.h"
+#include "fedbundle/util/tensorfile.h"
 #include "harness.h"
 
 // 2 users, 3 bundles, 4 items, 2 attributes, d = 2.

@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "fedbundle/noise.h"
+#include "fedbundle/privacy/noise.h"
 #include "harness.h"
 
 #define Z_TAIL 5.0    // two-sided normal tail 5.7e-7

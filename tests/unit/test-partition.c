@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fedbundle/datagen.h"
-#include "fedbundle/dataset.h"
-#include "fedbundle/fsutil.h"
-#include "fedbundle/partition.h"
+#include "fedbundle/data/datagen.h"
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/data/partition.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 static char tmp_root[] = "/tmp/fb-partition-XXXXXX";

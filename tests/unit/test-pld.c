@@ -6,8 +6,8 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "common/pld.h"
-#include "fedbundle/accountant.h"
+#include "common/privacy/pld.h"
+#include "fedbundle/privacy/accountant.h"
 #include "harness.h"
 
 static double

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "fedbundle/pretrain.h"
+#include "fedbundle/model/pretrain.h"
 #include "harness.h"
 
 static double

@@ -1,6 +1,6 @@
 // tests/unit/test-rng.c: the seeded PRNG is reproducible, its streams differ
 // and its derived distributions have the right moments.
-#include "fedbundle/rng.h"
+#include "fedbundle/util/rng.h"
 #include "harness.h"
 
 TEST(same_seed_same_sequence)

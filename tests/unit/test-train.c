@@ -8,8 +8,8 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "fedbundle/fit.h"
-#include "fedbundle/train.h"
+#include "fedbundle/model/fit.h"
+#include "fedbundle/model/train.h"
 #include "harness.h"
 
 // users x bundles x items with a planted structure: user u, bundle b and
@@ -112,9 +112,9 @@ rig_init(struct rig *r, const struct fb_train_config *cfg, uint32_t users)
 	if (r->ds == NULL) {
 		return FB_ENOMEM;
 	}
-	fb_err err = fb_model_init(&r->model, 40, 20, 0, cfg->dim);
+	fb_err err = fb_model_init(&r->model, 40, 20, 0, cfg->hp.dim);
 	if (err == FB_OK) {
-		err = fb_matrix_init(&r->P, users, cfg->dim);
+		err = fb_matrix_init(&r->P, users, cfg->hp.dim);
 	}
 	if (err != FB_OK) {
 		return err;
@@ -156,13 +156,13 @@ TEST(gradient_matches_finite_differences)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 4;
-	cfg.optimizer = FB_OPT_SGD;
-	cfg.lr = 1.0;    // apply() then subtracts exactly the gradient
-	cfg.lr_user = 0; // user factors frozen inside the batch
-	cfg.l2 = 0;
-	cfg.item_weight = 0.7;
-	cfg.neg_per_pos = 2;
+	cfg.hp.dim = 4;
+	cfg.hp.optimizer = FB_OPT_SGD;
+	cfg.hp.lr = 1.0;    // apply() then subtracts exactly the gradient
+	cfg.hp.lr_user = 0; // user factors frozen inside the batch
+	cfg.hp.l2 = 0;
+	cfg.hp.item_weight = 0.7;
+	cfg.hp.negatives = 2;
 	struct rig r;
 	CHECK_OK(rig_init(&r, &cfg, 6));
 	const uint32_t users[3] = {0, 1, 4};
@@ -236,9 +236,9 @@ check_release_is_a_sum(uint32_t threads, bool shared, bool items)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 8;
+	cfg.hp.dim = 8;
 	cfg.threads = threads;
-	cfg.train_items = items;
+	cfg.hp.train_items = items;
 	cfg.test_shared_stream = shared;
 	struct rig r;
 	CHECK_OK(rig_init(&r, &cfg, 30));
@@ -312,7 +312,7 @@ TEST(release_is_the_same_for_every_thread_count)
 	for (uint32_t th = 1; th <= 3; th++) {
 		struct fb_train_config cfg;
 		fb_train_config_defaults(&cfg);
-		cfg.dim = 8;
+		cfg.hp.dim = 8;
 		cfg.threads = th;
 		struct rig r;
 		CHECK_OK(rig_init(&r, &cfg, 30));
@@ -348,9 +348,9 @@ train_once(uint32_t threads, struct fb_model *out)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 8;
+	cfg.hp.dim = 8;
 	cfg.threads = threads;
-	cfg.batch_users = 16;
+	cfg.hp.batch_users = 16;
 	struct rig r;
 	if (rig_init(&r, &cfg, 64) != FB_OK) {
 		return;
@@ -388,9 +388,9 @@ restart_matches_create(enum fb_optimizer opt)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 8;
-	cfg.batch_users = 16;
-	cfg.optimizer = opt;
+	cfg.hp.dim = 8;
+	cfg.hp.batch_users = 16;
+	cfg.hp.optimizer = opt;
 	struct rig r;
 	CHECK_OK(rig_init(&r, &cfg, 64));
 	for (uint32_t e = 1; e <= 2; e++) {
@@ -400,8 +400,8 @@ restart_matches_create(enum fb_optimizer opt)
 	struct fb_rng rng;
 	fb_rng_seed(&rng, 12, 0);
 	fb_model_randomize(&r.model, &rng, 0.5f);
-	cfg.lr *= 2;
-	cfg.lr_user *= 0.5;
+	cfg.hp.lr *= 2;
+	cfg.hp.lr_user *= 0.5;
 	cfg.seed = 99;
 	struct fb_model fresh = {0};
 	struct fb_matrix P = {0};
@@ -425,10 +425,10 @@ restart_matches_create(enum fb_optimizer opt)
 	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "restart");
 	other = cfg;
-	other.neg_per_pos++;
+	other.hp.negatives++;
 	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
 	other = cfg;
-	other.item_view = !other.item_view;
+	other.hp.item_view = !other.hp.item_view;
 	CHECK_ERR(fb_trainer_restart(r.t, &other), FB_EINVAL);
 	fb_trainer_destroy(t);
 	fb_model_finish(&fresh);
@@ -451,8 +451,8 @@ TEST(reps_follow_the_model_after_a_step)
 	for (int train_items = 0; train_items <= 1; train_items++) {
 		struct fb_train_config cfg;
 		fb_train_config_defaults(&cfg);
-		cfg.dim = 4;
-		cfg.train_items = train_items;
+		cfg.hp.dim = 4;
+		cfg.hp.train_items = train_items;
 		struct rig r;
 		CHECK_OK(rig_init(&r, &cfg, 6));
 		const uint32_t users[3] = {0, 2, 5};
@@ -497,10 +497,10 @@ TEST(learns_planted_communities)
 	CHECK(ds != NULL);
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 8;
+	cfg.hp.dim = 8;
 	cfg.epochs = 30;
-	cfg.batch_users = 32;
-	cfg.lr = 0.03;
+	cfg.hp.batch_users = 32;
+	cfg.hp.lr = 0.03;
 	cfg.public_init = false; // learn the communities from the data alone
 	const uint32_t ks[1] = {5};
 	memcpy(cfg.ks, ks, sizeof(ks));
@@ -530,11 +530,11 @@ TEST(restricted_training_keeps_what_it_must)
 {
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
-	cfg.dim = 8;
-	cfg.bias = true;
-	cfg.train_items = false;
-	cfg.bundle_rank = 3;
-	cfg.batch_users = 8;
+	cfg.hp.dim = 8;
+	cfg.hp.bias = true;
+	cfg.hp.train_items = false;
+	cfg.hp.bundle_rank = 3;
+	cfg.hp.batch_users = 8;
 	struct rig r;
 	CHECK_OK(rig_init(&r, &cfg, 40));
 	fb_matrix_zero(&r.model.W);
@@ -593,11 +593,11 @@ TEST(config_is_checked)
 	struct fb_train_config cfg;
 	fb_train_config_defaults(&cfg);
 	CHECK_OK(fb_train_config_check(&cfg));
-	cfg.dim = 0;
+	cfg.hp.dim = 0;
 	CHECK_ERR(fb_train_config_check(&cfg), FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "dim");
 	fb_train_config_defaults(&cfg);
-	cfg.lr = -1;
+	cfg.hp.lr = -1;
 	CHECK_ERR(fb_train_config_check(&cfg), FB_EINVAL);
 	fb_train_config_defaults(&cfg);
 	cfg.threads = 0;

@@ -1,5 +1,5 @@
 // tests/unit/test-transport.c: the NNG transport of
-// include/fedbundle/transport.h over ipc:// in a temporary folder: requests
+// include/fedbundle/net/transport.h over ipc:// in a temporary folder: requests
 // reach the owner thread through the queue and are answered on their own
 // context (several clients in flight at once), a message over the
 // receiver's NNG_OPT_RECVMAXSZ never arrives (the sender times out), a
@@ -27,9 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fedbundle/envelope.h"
-#include "fedbundle/transport.h"
-#include "fedbundle/wire.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/util/clock.h"
 #include "harness.h"
 
 static char dir[256];
@@ -283,21 +284,19 @@ TEST(plan_with_train_opts_crosses_the_wire)
 			.sampling_rate = 1,
 			.clip_norm = 1,
 			.local_epochs = 1,
-			.learning_rate = 0.01,
-			.negatives = 1,
-			.dim = 2,
+			.hp.lr = 0.01,
+			.hp.negatives = 1,
+			.hp.dim = 2,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.has_train_opts = true,
 	};
-	p.config.train = (struct fb_wire_train_opts){
-			.item_view = false,
-			.use_attrs = true,
-			.user_item_view = false,
-			.batch_users = 77,
-			.lr_user = 0.25,
-			.optimizer = FB_WIRE_OPT_SGD,
-			.init_std = 0.5,
-	};
+	p.config.hp.item_view = false;
+	p.config.hp.use_attrs = true;
+	p.config.hp.user_item_view = false;
+	p.config.hp.batch_users = 77;
+	p.config.hp.lr_user = 0.25;
+	p.config.hp.optimizer = FB_OPT_SGD;
+	p.config.hp.init_std = 0.5;
 	p.n_tensors = 1;
 	p.tensors[0] = (struct fb_wire_tensor){
 			FB_WIRE_TENSOR_ITEMS, FB_WIRE_DTYPE_F32, 0, 3, 2, v};
@@ -323,32 +322,31 @@ TEST(plan_with_train_opts_crosses_the_wire)
 	struct fb_wire_plan q;
 	CHECK_OK(fb_wire_plan_decode(&q, back, blen, &lim));
 	CHECK(q.config.has_train_opts);
-	CHECK(!q.config.train.item_view && q.config.train.use_attrs &&
-			!q.config.train.user_item_view);
-	CHECK(q.config.train.batch_users == 77 &&
-			q.config.train.lr_user == 0.25 &&
-			q.config.train.optimizer == FB_WIRE_OPT_SGD &&
-			q.config.train.init_std == 0.5);
+	CHECK(!q.config.hp.item_view && q.config.hp.use_attrs &&
+			!q.config.hp.user_item_view);
+	CHECK(q.config.hp.batch_users == 77 && q.config.hp.lr_user == 0.25 &&
+			q.config.hp.optimizer == FB_OPT_SGD &&
+			q.config.hp.init_std == 0.5);
 	// Ten more TLVs than the 136-byte block of §10.3: 5 bools (5 bytes
 	// each), two u32 (8 each), two f64 (12 each), one u8 (5) = 70 bytes.
 	CHECK(fb_wire_load_u32(back + 12) == 136 + 70);
-	CHECK(!q.config.train.bias && !q.config.train.train_items &&
-			q.config.train.bundle_rank == 0);
+	CHECK(!q.config.hp.bias && !q.config.hp.train_items &&
+			q.config.hp.bundle_rank == 0);
 	// Without them: the defaults, and the old 136-byte block.
 	p.config.has_train_opts = false;
 	CHECK_OK(fb_wire_plan_encode(back, sizeof(back), &p, &blen, NULL));
 	CHECK(fb_wire_load_u32(back + 12) == 136);
 	CHECK_OK(fb_wire_plan_decode(&q, back, blen, &lim));
 	CHECK(!q.config.has_train_opts);
-	CHECK(q.config.train.item_view && q.config.train.use_attrs &&
-			q.config.train.user_item_view &&
-			q.config.train.batch_users == 512 &&
-			q.config.train.lr_user == 0.05 &&
-			q.config.train.optimizer == FB_WIRE_OPT_ADAM &&
-			q.config.train.init_std == 0.1);
+	CHECK(q.config.hp.item_view && q.config.hp.use_attrs &&
+			q.config.hp.user_item_view &&
+			q.config.hp.batch_users == 512 &&
+			q.config.hp.lr_user == 0.05 &&
+			q.config.hp.optimizer == FB_OPT_ADAM &&
+			q.config.hp.init_std == 0.1);
 	// A bad switch value is refused by the encoder.
 	p.config.has_train_opts = true;
-	p.config.train.batch_users = 0;
+	p.config.hp.batch_users = 0;
 	CHECK_ERR(fb_wire_plan_encode(back, sizeof(back), &p, &blen, NULL),
 			FB_EINVAL);
 	fb_dialer_destroy(d);
@@ -356,14 +354,6 @@ TEST(plan_with_train_opts_crosses_the_wire)
 }
 
 // ---- untrusted connections (§1.8) ----
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 // A raw connection to url's ipc socket that sent the first n bytes of a
 // req0 peer's SP header, then extra (len bytes); -1 on failure.
@@ -396,13 +386,13 @@ raw_connect(size_t n, const void *extra, size_t len)
 static double
 closed_after(int fd, double t0, double limit)
 {
-	while (now_s() - t0 < limit) {
+	while (fb_clock_s() - t0 < limit) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 20) > 0) {
 			uint8_t buf[64];
 			ssize_t r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 			if (r == 0 || (r < 0 && errno != EAGAIN)) {
-				return now_s() - t0;
+				return fb_clock_s() - t0;
 			}
 		}
 	}
@@ -531,7 +521,7 @@ TEST(stalled_and_silent_connections_are_closed_in_time)
 	uint8_t half[9 + 10];
 	ipc_frame_header(half, 20);
 	memset(half + 9, 0x80, 10);
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	int silent = raw_connect(0, NULL, 0); // not even the SP header
 	int halfsp = raw_connect(4, NULL, 0);
 	int halfhead = raw_connect(8, half, 5); // a frame header cut short
@@ -569,7 +559,7 @@ TEST(announced_frame_over_the_limit_is_cut_at_once)
 	CHECK_OK(fb_listener_create(&l, &lc));
 	uint8_t head[9];
 	ipc_frame_header(head, (uint64_t)1 << 40); // one terabyte
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	int fd = raw_connect(8, head, sizeof(head));
 	CHECK(fd >= 0);
 	double t = closed_after(fd, t0, 5);
@@ -578,7 +568,7 @@ TEST(announced_frame_over_the_limit_is_cut_at_once)
 	close(fd);
 	// Not SP at all.
 	int http = raw_connect(0, "GET / HTTP/1.1\r\n\r\n", 18);
-	CHECK(http >= 0 && closed_after(http, now_s(), 5) >= 0);
+	CHECK(http >= 0 && closed_after(http, fb_clock_s(), 5) >= 0);
 	close(http);
 	struct fb_listener_stats st;
 	fb_listener_stats(l, &st);
@@ -604,7 +594,7 @@ TEST(cap_closes_the_oldest_idle_connection)
 	nanosleep(&pause, NULL);
 	int c = raw_connect(8, NULL, 0);
 	CHECK(a >= 0 && b >= 0 && c >= 0);
-	double t0 = now_s();
+	double t0 = fb_clock_s();
 	CHECK(closed_after(a, t0, 2) >= 0);
 	CHECK(closed_after(b, t0, 0.3) < 0 && closed_after(c, t0, 0.3) < 0);
 	struct fb_listener_stats st;
@@ -703,8 +693,8 @@ static bool
 read_exactly(int fd, uint8_t *buf, size_t n)
 {
 	size_t got = 0;
-	double t0 = now_s();
-	while (got < n && now_s() - t0 < 5) {
+	double t0 = fb_clock_s();
+	while (got < n && fb_clock_s() - t0 < 5) {
 		struct pollfd p = {fd, POLLIN, 0};
 		if (poll(&p, 1, 100) <= 0) {
 			continue;
@@ -795,13 +785,13 @@ raw_sp_exchange(int port)
 	// No word with bit 31 set (within 8 hops): not req0; closed.
 	static const uint8_t noid[4] = {0x00, 0x00, 0x00, 0x2b};
 	CHECK(send_frame(fd, ipc, noid, 4, "x"));
-	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	CHECK(closed_after(fd, fb_clock_s(), 5) >= 0);
 	close(fd);
 	// A peer announcing another protocol (rep0 itself, 0x0031) is closed.
 	fd = ipc ? raw_connect(0, NULL, 0) : tcp_connect(port);
 	CHECK(fd >= 0 && read_exactly(fd, head, 8));
 	CHECK(send(fd, rep0, 8, MSG_NOSIGNAL) == 8);
-	CHECK(closed_after(fd, now_s(), 5) >= 0);
+	CHECK(closed_after(fd, fb_clock_s(), 5) >= 0);
 	close(fd);
 	atomic_store(&g.stop, 1);
 	pthread_join(owner, NULL);

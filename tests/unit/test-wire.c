@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/wire.h"
+#include "fedbundle/net/wire.h"
 #include "harness.h"
 
 #define REFUSED(expr, needle)                                                  \
@@ -41,11 +41,11 @@ sample_config(void)
 			.delta = 1e-6,
 			.local_epochs = 2,
 			.local_steps = 0,
-			.learning_rate = 0.05,
-			.l2 = 1e-4,
-			.item_loss_weight = 0.3,
-			.negatives = 4,
-			.dim = 2,
+			.hp.lr = 0.05,
+			.hp.l2 = 1e-4,
+			.hp.item_weight = 0.3,
+			.hp.negatives = 4,
+			.hp.dim = 2,
 			.report_eval = true,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.update_exp = 0,
@@ -255,9 +255,9 @@ TEST(plan_round_trip_views)
 			d.config.noise_multiplier == 1.1);
 	CHECK(d.config.clip_norm == 0.5 && d.config.delta == 1e-6);
 	CHECK(d.config.local_epochs == 2 && d.config.local_steps == 0);
-	CHECK(d.config.learning_rate == 0.05 && d.config.l2 == 1e-4);
-	CHECK(d.config.item_loss_weight == 0.3 && d.config.negatives == 4);
-	CHECK(d.config.dim == 2 && d.config.report_eval);
+	CHECK(d.config.hp.lr == 0.05 && d.config.hp.l2 == 1e-4);
+	CHECK(d.config.hp.item_weight == 0.3 && d.config.hp.negatives == 4);
+	CHECK(d.config.hp.dim == 2 && d.config.report_eval);
 	CHECK(d.config.update_dtype == FB_WIRE_DTYPE_F32);
 	CHECK(d.n_tensors == 2);
 	CHECK(d.tensors[0].id == 1 && d.tensors[0].rows == 3 &&
@@ -489,11 +489,11 @@ TEST(plan_malformed)
 	PATCHED(49, 0xbf, "clip_norm");        // -0.5
 	PATCHED(61, 0x40, "delta");            // > 1
 	PATCHED(76, 0, "both 0");              // epochs 0, steps 0
-	PATCHED(89, 0xbf, "learning_rate");    // negative
-	PATCHED(101, 0xbf, "l2");              // negative
-	PATCHED(113, 0xbf, "item_loss_weight");
-	PATCHED(128, 0, "negatives is 0");
-	PATCHED(136, 0, "dim is 0");
+	PATCHED(89, 0xbf, "lr: -");            // learning_rate < 0
+	PATCHED(101, 0xbf, "l2: -");           // negative
+	PATCHED(113, 0xbf, "item_weight: -");  // item_loss_weight
+	PATCHED(128, 0, "negatives: 0 outside");
+	PATCHED(136, 0, "dim: 0 outside");
 	PATCHED(146, 3, "update_dtype");
 	PATCHED(151, 1, "update_exp");
 	PATCHED(15, 0x89, "truncated"); // 137: runs into the tensors
@@ -540,7 +540,7 @@ TEST(plan_malformed)
 	memcpy(cfg + 136, opt, 6); // unknown optional field: skipped
 	n = splice_config(m, buf, len, cfg, 142);
 	CHECK_OK(fb_wire_plan_decode(&d, m, n, &lim));
-	CHECK(d.config.negatives == 4);
+	CHECK(d.config.hp.negatives == 4);
 	m[16 + 142] = 1; // non-zero padding after the block
 	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "padding");
 	const uint8_t crit[4] = {0x80, 0x01, 0x00, 0x00};

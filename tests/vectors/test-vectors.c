@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedbundle/fsutil.h"
-#include "fedbundle/handshake.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
 // ---- deterministic randombytes (tests only) ----
@@ -190,11 +190,11 @@ expected_plan(void)
 			.delta = 1e-5,
 			.local_epochs = 1,
 			.local_steps = 0,
-			.learning_rate = 0.05,
-			.l2 = 1e-4,
-			.item_loss_weight = 0.5,
-			.negatives = 1,
-			.dim = 2,
+			.hp.lr = 0.05,
+			.hp.l2 = 1e-4,
+			.hp.item_weight = 0.5,
+			.hp.negatives = 1,
+			.hp.dim = 2,
 			.report_eval = true,
 			.update_dtype = FB_WIRE_DTYPE_F32,
 			.update_exp = 0,
@@ -466,7 +466,7 @@ TEST(plan_vector)
 	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
 	CHECK(d.kind == FB_WIRE_PLAN_TRAIN && d.deadline_ms == 600000);
 	CHECK(d.config.sampling_rate == 0.05 && d.config.delta == 1e-5);
-	CHECK(d.config.item_loss_weight == 0.5 && d.config.dim == 2);
+	CHECK(d.config.hp.item_weight == 0.5 && d.config.hp.dim == 2);
 	CHECK(d.n_tensors == 2 && d.tensors[0].rows == 3);
 	CHECK(memcmp(d.tensors[0].data, plan_v, sizeof(plan_v)) == 0);
 	CHECK(memcmp(d.tensors[1].data, plan_w, sizeof(plan_w)) == 0);
@@ -601,18 +601,16 @@ opts_plan(void)
 	struct fb_wire_plan p = expected_plan();
 	p.deadline_ms = 300000;
 	p.config.has_train_opts = true;
-	p.config.train = (struct fb_wire_train_opts){
-			.item_view = false,
-			.use_attrs = true,
-			.user_item_view = false,
-			.batch_users = 256,
-			.lr_user = 0.025,
-			.optimizer = FB_WIRE_OPT_SGD,
-			.init_std = 0.01,
-			.bias = true,
-			.train_items = false,
-			.bundle_rank = 1,
-	};
+	p.config.hp.item_view = false;
+	p.config.hp.use_attrs = true;
+	p.config.hp.user_item_view = false;
+	p.config.hp.batch_users = 256;
+	p.config.hp.lr_user = 0.025;
+	p.config.hp.optimizer = FB_OPT_SGD;
+	p.config.hp.init_std = 0.01;
+	p.config.hp.bias = true;
+	p.config.hp.train_items = false;
+	p.config.hp.bundle_rank = 1;
 	p.n_tensors = 3;
 	p.tensors[2] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ATTR_PROJ,
 			FB_WIRE_DTYPE_F32, 0, 2, 2, plan_m};
@@ -673,11 +671,11 @@ TEST(more_answer_vectors)
 			"§5.3, §5.3.1", false, FB_WIRE_PLAN, 2, body_buf, len,
 			file_msg, &p);
 	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
-	const struct fb_wire_train_opts *o = &d.config.train;
+	const struct fb_hparams *o = &d.config.hp;
 	CHECK(d.kind == FB_WIRE_PLAN_TRAIN && d.config.has_train_opts);
 	CHECK(!o->item_view && o->use_attrs && !o->user_item_view);
 	CHECK(o->batch_users == 256 && o->lr_user == 0.025);
-	CHECK(o->optimizer == FB_WIRE_OPT_SGD && o->init_std == 0.01);
+	CHECK(o->optimizer == FB_OPT_SGD && o->init_std == 0.01);
 	CHECK(o->bias && !o->train_items && o->bundle_rank == 1);
 	CHECK(d.n_tensors == 3 && d.tensors[2].id == FB_WIRE_TENSOR_ATTR_PROJ);
 	CHECK(memcmp(d.tensors[2].data, plan_m, sizeof(plan_m)) == 0);
@@ -694,7 +692,7 @@ TEST(more_answer_vectors)
 	CHECK(d.config.granularity == FB_WIRE_GRAN_CLIENT);
 	CHECK(d.config.update_dtype == FB_WIRE_DTYPE_I32);
 	CHECK(d.config.update_exp == -10 && !d.config.has_train_opts);
-	CHECK(d.config.train.item_view && d.config.train.batch_users == 512);
+	CHECK(d.config.hp.item_view && d.config.hp.batch_users == 512);
 
 	plan = (struct fb_wire_plan){.kind = FB_WIRE_PLAN_DONE, .n_tensors = 2};
 	plan.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,

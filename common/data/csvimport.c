@@ -1,0 +1,918 @@
+// common/data/csvimport.c: retailers' CSV exports -> a dataset folder. Three
+// parts: an RFC 4180 record reader (strict: anything RFC 4180 does not
+// allow is an error naming file and line, never a guess), string-id maps
+// (open addressing over an arena; dense ids in order of first appearance,
+// so an import is a pure function of its inputs and seed) and the per-user
+// train/tune/test split of PROVENANCE.md. Duplicated rows are merged and
+// counted, because real exports repeat purchases; an interaction with a
+// bundle the catalogue lacks is an error, because it means the two files
+// do not belong together.
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/data/csvimport.h"
+#include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/rng.h"
+
+// ------------------------------------------------------------ CSV reader
+
+void
+fb_csvimport_reader_init(struct fb_csvimport_reader *rd, const char *label,
+		const char *buf, size_t len)
+{
+	memset(rd, 0, sizeof(*rd));
+	rd->label = label;
+	rd->buf = buf;
+	rd->len = len;
+	rd->line = 1;
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		rd->pos = 3;
+	}
+}
+
+void
+fb_csvimport_reader_finish(struct fb_csvimport_reader *rd)
+{
+	if (rd == NULL) {
+		return;
+	}
+	free(rd->text);
+	free(rd->offs);
+	free(rd->field);
+	free(rd->field_len);
+	memset(rd, 0, sizeof(*rd));
+}
+
+// Makes room for n more bytes of field text.
+static fb_err
+text_reserve(struct fb_csvimport_reader *rd, size_t used, size_t n)
+{
+	if (used + n <= rd->text_cap) {
+		return FB_OK;
+	}
+	if (n > SIZE_MAX / 2 - used) {
+		return FB_ENOMEM;
+	}
+	size_t cap = rd->text_cap > 0 ? rd->text_cap : 256;
+	while (cap < used + n) {
+		cap *= 2;
+	}
+	char *t = realloc(rd->text, cap);
+	if (t == NULL) {
+		return FB_ENOMEM;
+	}
+	rd->text = t;
+	rd->text_cap = cap;
+	return FB_OK;
+}
+
+// Makes room for field index nf.
+static fb_err
+fields_reserve(struct fb_csvimport_reader *rd, size_t nf)
+{
+	if (nf < rd->fields_cap) {
+		return FB_OK;
+	}
+	size_t cap = rd->fields_cap > 0 ? rd->fields_cap * 2 : 8;
+	size_t *offs = realloc(rd->offs, cap * sizeof(*offs));
+	if (offs == NULL) {
+		return FB_ENOMEM;
+	}
+	rd->offs = offs;
+	size_t *lens = realloc(rd->field_len, cap * sizeof(*lens));
+	if (lens == NULL) {
+		return FB_ENOMEM;
+	}
+	rd->field_len = lens;
+	char **field = realloc(rd->field, cap * sizeof(*field));
+	if (field == NULL) {
+		return FB_ENOMEM;
+	}
+	rd->field = field;
+	rd->fields_cap = cap;
+	return FB_OK;
+}
+
+static const char *
+describe_char(const char *b, size_t pos, size_t len, char *out, size_t size)
+{
+	unsigned char c = pos < len ? (unsigned char)b[pos] : 0;
+	if (pos >= len) {
+		snprintf(out, size, "end of file");
+	} else if (c > 0x20 && c < 0x7f) {
+		snprintf(out, size, "'%c'", c);
+	} else if (c == ' ') {
+		snprintf(out, size, "space");
+	} else {
+		snprintf(out, size, "byte 0x%02x", c);
+	}
+	return out;
+}
+
+// True if b[pos] ends a record: LF, CR LF or the end of input.
+static bool
+at_record_end(const char *b, size_t pos, size_t len)
+{
+	return pos >= len || b[pos] == '\n' ||
+			(b[pos] == '\r' && pos + 1 < len && b[pos + 1] == '\n');
+}
+
+fb_err
+fb_csvimport_reader_next(struct fb_csvimport_reader *rd, bool *got)
+{
+	const char *b = rd->buf;
+	size_t len = rd->len, pos = rd->pos;
+	// Blank lines carry no data.
+	while (pos < len && at_record_end(b, pos, len)) {
+		pos += b[pos] == '\r' ? 2 : 1;
+		rd->line++;
+	}
+	if (pos >= len) {
+		rd->pos = pos;
+		rd->n_fields = 0;
+		*got = false;
+		return FB_OK;
+	}
+	size_t record_line = rd->line;
+	size_t used = 0, nf = 0;
+	fb_err err = FB_OK;
+	char what[32];
+	for (;;) {
+		err = fields_reserve(rd, nf);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		rd->offs[nf] = used;
+		if (pos < len && b[pos] == '"') {
+			size_t open_line = rd->line;
+			pos++;
+			for (;;) {
+				if (pos >= len) {
+					err = fb_errorf(FB_EFORMAT,
+							"%s:%zu: quoted field opened on line %zu is never closed",
+							rd->label, rd->line,
+							open_line);
+					goto fail;
+				}
+				// Copy up to the next quote in one go.
+				const char *q = memchr(b + pos, '"', len - pos);
+				size_t run = (q != NULL ? (size_t)(q - b)
+							: len) -
+						pos;
+				err = text_reserve(rd, used, run + 1);
+				if (err != FB_OK) {
+					goto fail;
+				}
+				for (size_t k = 0; k < run; k++) {
+					rd->line += b[pos + k] == '\n';
+				}
+				memcpy(rd->text + used, b + pos, run);
+				used += run;
+				pos += run;
+				if (pos >= len) {
+					continue; // reports the open quote
+				}
+				if (pos + 1 < len && b[pos + 1] == '"') {
+					rd->text[used++] = '"';
+					pos += 2;
+					continue;
+				}
+				pos++; // the closing quote
+				break;
+			}
+			if (pos < len && b[pos] != ',' &&
+					!at_record_end(b, pos, len)) {
+				err = fb_errorf(FB_EFORMAT,
+						"%s:%zu: unexpected %s after a closing quote (expected a comma or the end of the line)",
+						rd->label, rd->line,
+						describe_char(b, pos, len, what,
+								sizeof(what)));
+				goto fail;
+			}
+		} else {
+			size_t start = pos;
+			while (pos < len && b[pos] != ',' && b[pos] != '\n' &&
+					b[pos] != '\r' && b[pos] != '"') {
+				pos++;
+			}
+			if (pos < len && b[pos] == '"') {
+				err = fb_errorf(FB_EFORMAT,
+						"%s:%zu: quote inside an unquoted field (quote the whole field and double the quote)",
+						rd->label, rd->line);
+				goto fail;
+			}
+			if (pos < len && b[pos] == '\r' &&
+					!at_record_end(b, pos, len)) {
+				err = fb_errorf(FB_EFORMAT,
+						"%s:%zu: CR not followed by LF outside quotes",
+						rd->label, rd->line);
+				goto fail;
+			}
+			err = text_reserve(rd, used, pos - start + 1);
+			if (err != FB_OK) {
+				goto fail;
+			}
+			memcpy(rd->text + used, b + start, pos - start);
+			used += pos - start;
+		}
+		rd->field_len[nf] = used - rd->offs[nf];
+		err = text_reserve(rd, used, 1);
+		if (err != FB_OK) {
+			goto fail;
+		}
+		rd->text[used++] = '\0';
+		nf++;
+		if (pos < len && b[pos] == ',') {
+			pos++;
+			continue;
+		}
+		if (pos < len) {
+			pos += b[pos] == '\r' ? 2 : 1;
+			rd->line++;
+		}
+		break;
+	}
+	for (size_t i = 0; i < nf; i++) {
+		rd->field[i] = rd->text + rd->offs[i];
+	}
+	rd->n_fields = nf;
+	rd->record_line = record_line;
+	rd->pos = pos;
+	*got = true;
+	return FB_OK;
+fail:
+	// Refuse further reads: the position is inside a broken record.
+	rd->pos = rd->len;
+	rd->n_fields = 0;
+	if (err == FB_ENOMEM) {
+		err = fb_errorf(FB_ENOMEM, "%s:%zu: record too large",
+				rd->label, record_line);
+	}
+	return err;
+}
+
+// ---------------------------------------------------------------- id maps
+
+// Strings -> dense ids in order of first appearance.
+struct idmap {
+	const char *what; // "user", "bundle", "item"
+	char *arena;      // the strings, back to back
+	size_t arena_len, arena_cap;
+	uint64_t *off; // per id: start in arena
+	uint32_t *len; // per id: length
+	uint32_t n, ids_cap;
+	uint32_t *slot; // 0 = empty, else id + 1
+	size_t n_slots; // power of two, > 2 n
+};
+
+static void
+idmap_finish(struct idmap *m)
+{
+	free(m->arena);
+	free(m->off);
+	free(m->len);
+	free(m->slot);
+	memset(m, 0, sizeof(*m));
+}
+
+// FNV-1a with a final avalanche, so the low bits index slots well.
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325u;
+	for (size_t i = 0; i < n; i++) {
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	return h;
+}
+
+// The slot holding s, or the empty slot where it would go.
+static size_t
+idmap_probe(const struct idmap *m, const char *s, size_t n)
+{
+	size_t mask = m->n_slots - 1;
+	size_t i = (size_t)hash_bytes(s, n) & mask;
+	while (m->slot[i] != 0) {
+		uint32_t id = m->slot[i] - 1;
+		if (m->len[id] == n &&
+				memcmp(m->arena + m->off[id], s, n) == 0) {
+			return i;
+		}
+		i = (i + 1) & mask;
+	}
+	return i;
+}
+
+static bool
+idmap_find(const struct idmap *m, const char *s, size_t n, uint32_t *id)
+{
+	if (m->n_slots == 0) {
+		return false;
+	}
+	size_t i = idmap_probe(m, s, n);
+	if (m->slot[i] == 0) {
+		return false;
+	}
+	*id = m->slot[i] - 1;
+	return true;
+}
+
+static fb_err
+idmap_grow(struct idmap *m)
+{
+	size_t n_slots = m->n_slots > 0 ? m->n_slots * 2 : 1024;
+	uint32_t *slot = calloc(n_slots, sizeof(*slot));
+	if (slot == NULL) {
+		return FB_ENOMEM;
+	}
+	free(m->slot);
+	m->slot = slot;
+	m->n_slots = n_slots;
+	for (uint32_t id = 0; id < m->n; id++) {
+		size_t i = idmap_probe(m, m->arena + m->off[id], m->len[id]);
+		m->slot[i] = id + 1;
+	}
+	return FB_OK;
+}
+
+static fb_err
+idmap_intern(struct idmap *m, const char *s, size_t n, uint32_t *id)
+{
+	if (idmap_find(m, s, n, id)) {
+		return FB_OK;
+	}
+	if (m->n >= UINT32_MAX - 1 || n > UINT32_MAX) {
+		return fb_errorf(FB_EFORMAT, "more than %lu distinct %s ids",
+				(unsigned long)(UINT32_MAX - 1), m->what);
+	}
+	if ((size_t)m->n * 2 + 2 > m->n_slots && idmap_grow(m) != FB_OK) {
+		return FB_ENOMEM;
+	}
+	if (m->n == m->ids_cap) {
+		uint32_t cap = m->ids_cap > 0 ? m->ids_cap : 1024;
+		cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+		uint64_t *off = realloc(m->off, (size_t)cap * sizeof(*off));
+		if (off == NULL) {
+			return FB_ENOMEM;
+		}
+		m->off = off;
+		uint32_t *len = realloc(m->len, (size_t)cap * sizeof(*len));
+		if (len == NULL) {
+			return FB_ENOMEM;
+		}
+		m->len = len;
+		m->ids_cap = cap;
+	}
+	if (m->arena_len + n > m->arena_cap) {
+		size_t cap = m->arena_cap > 0 ? m->arena_cap : 4096;
+		while (cap < m->arena_len + n) {
+			cap *= 2;
+		}
+		char *a = realloc(m->arena, cap);
+		if (a == NULL) {
+			return FB_ENOMEM;
+		}
+		m->arena = a;
+		m->arena_cap = cap;
+	}
+	memcpy(m->arena + m->arena_len, s, n);
+	m->off[m->n] = m->arena_len;
+	m->len[m->n] = (uint32_t)n;
+	m->arena_len += n;
+	m->slot[idmap_probe(m, s, n)] = m->n + 1;
+	*id = m->n++;
+	return FB_OK;
+}
+
+// Writes "dense_id\toriginal\n" lines atomically.
+static fb_err
+idmap_save(const struct idmap *m, const char *dir, const char *file)
+{
+	char *path = fb_path_join(dir, file);
+	if (path == NULL) {
+		return FB_ENOMEM;
+	}
+	struct fb_atomic_file f;
+	fb_err err = fb_atomic_open(&f, path, 0644);
+	free(path);
+	if (err != FB_OK) {
+		return err;
+	}
+	for (uint32_t id = 0; id < m->n && err == FB_OK; id++) {
+		char head[16];
+		int hl = snprintf(head, sizeof(head), "%u\t", id);
+		err = fb_atomic_write(&f, head, (size_t)hl);
+		if (err == FB_OK) {
+			err = fb_atomic_write(
+					&f, m->arena + m->off[id], m->len[id]);
+		}
+		if (err == FB_OK) {
+			err = fb_atomic_write(&f, "\n", 1);
+		}
+	}
+	if (err != FB_OK) {
+		fb_atomic_abort(&f);
+		return err;
+	}
+	return fb_atomic_commit(&f);
+}
+
+// ----------------------------------------------------------------- pairs
+
+struct pairvec {
+	uint32_t *a, *b;
+	size_t n, cap;
+};
+
+static fb_err
+pairvec_push(struct pairvec *v, uint32_t a, uint32_t b)
+{
+	if (v->n == v->cap) {
+		size_t cap = v->cap > 0 ? v->cap * 2 : 4096;
+		uint32_t *na = realloc(v->a, cap * sizeof(*na));
+		if (na == NULL) {
+			return FB_ENOMEM;
+		}
+		v->a = na;
+		uint32_t *nb = realloc(v->b, cap * sizeof(*nb));
+		if (nb == NULL) {
+			return FB_ENOMEM;
+		}
+		v->b = nb;
+		v->cap = cap;
+	}
+	v->a[v->n] = a;
+	v->b[v->n] = b;
+	v->n++;
+	return FB_OK;
+}
+
+static void
+pairvec_finish(struct pairvec *v)
+{
+	free(v->a);
+	free(v->b);
+	memset(v, 0, sizeof(*v));
+}
+
+// ------------------------------------------------------------ CSV import
+
+// One input file being read: its buffer, reader and the two columns.
+struct csv_input {
+	const char *path;
+	char *buf;
+	struct fb_csvimport_reader rd;
+	size_t col[2];
+};
+
+static void
+csv_input_finish(struct csv_input *in)
+{
+	fb_csvimport_reader_finish(&in->rd);
+	free(in->buf);
+	in->buf = NULL;
+}
+
+// Reads path and its header; finds the columns names[0], names[1].
+static fb_err
+csv_input_open(struct csv_input *in, const char *path, const char *names[2])
+{
+	memset(in, 0, sizeof(*in));
+	in->path = path;
+	size_t len = 0;
+	size_t max = FB_CSVIMPORT_MAX_FILE_BYTES > SIZE_MAX
+			? SIZE_MAX
+			: (size_t)FB_CSVIMPORT_MAX_FILE_BYTES;
+	fb_err err = fb_read_file(path, max, &in->buf, &len);
+	if (err != FB_OK) {
+		return err;
+	}
+	fb_csvimport_reader_init(&in->rd, path, in->buf, len);
+	bool got;
+	err = fb_csvimport_reader_next(&in->rd, &got);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	if (!got) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: empty file (expected a header row naming the columns %s,%s)",
+				path, names[0], names[1]);
+		goto fail;
+	}
+	const struct fb_csvimport_reader *rd = &in->rd;
+	for (int c = 0; c < 2; c++) {
+		bool found = false;
+		for (size_t i = 0; i < rd->n_fields; i++) {
+			if (strcmp(rd->field[i], names[c]) != 0 ||
+					rd->field_len[i] != strlen(names[c])) {
+				continue;
+			}
+			if (found) {
+				err = fb_errorf(FB_EFORMAT,
+						"%s:%zu: column '%s' appears twice in the header",
+						path, rd->record_line,
+						names[c]);
+				goto fail;
+			}
+			found = true;
+			in->col[c] = i;
+		}
+		if (!found) {
+			err = fb_errorf(FB_EFORMAT,
+					"%s:%zu: no '%s' column in the header (need %s and %s)",
+					path, rd->record_line, names[c],
+					names[0], names[1]);
+			goto fail;
+		}
+	}
+	return FB_OK;
+fail:
+	csv_input_finish(in);
+	return err;
+}
+
+// Checks the record has the header's width and returns column c's id.
+static fb_err
+csv_input_id(struct csv_input *in, size_t n_header, int c, const char *name,
+		const char **s, size_t *n)
+{
+	const struct fb_csvimport_reader *rd = &in->rd;
+	if (rd->n_fields != n_header) {
+		return fb_errorf(FB_EFORMAT,
+				"%s:%zu: %zu fields, but the header has %zu",
+				in->path, rd->record_line, rd->n_fields,
+				n_header);
+	}
+	const char *f = rd->field[in->col[c]];
+	size_t len = rd->field_len[in->col[c]];
+	if (len == 0) {
+		return fb_errorf(FB_EFORMAT, "%s:%zu: empty %s", in->path,
+				rd->record_line, name);
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)f[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			return fb_errorf(FB_EFORMAT,
+					"%s:%zu: %s contains a control character (byte 0x%02x), which the .map files cannot hold",
+					in->path, rd->record_line, name, ch);
+		}
+	}
+	*s = f;
+	*n = len;
+	return FB_OK;
+}
+
+// How a column's ids are mapped: interned (new ids allowed) or looked up.
+enum id_mode { ID_INTERN, ID_LOOKUP };
+
+// Reads every record of path into pairs, mapping the two columns.
+static fb_err
+read_pairs(const char *path, const char *names[2], struct idmap *maps[2],
+		const enum id_mode modes[2], const char *lookup_source,
+		struct pairvec *out)
+{
+	struct csv_input in;
+	fb_err err = csv_input_open(&in, path, names);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t n_header = in.rd.n_fields;
+	for (;;) {
+		bool got;
+		err = fb_csvimport_reader_next(&in.rd, &got);
+		if (err != FB_OK || !got) {
+			break;
+		}
+		uint32_t id[2];
+		for (int c = 0; c < 2 && err == FB_OK; c++) {
+			const char *s = NULL;
+			size_t n = 0;
+			err = csv_input_id(&in, n_header, c, names[c], &s, &n);
+			if (err != FB_OK) {
+				break;
+			}
+			if (modes[c] == ID_INTERN) {
+				err = idmap_intern(maps[c], s, n, &id[c]);
+				if (err == FB_ENOMEM) {
+					err = fb_errorf(FB_ENOMEM,
+							"%s:%zu: out of memory",
+							path,
+							in.rd.record_line);
+				}
+			} else if (!idmap_find(maps[c], s, n, &id[c])) {
+				err = fb_errorf(FB_EFORMAT,
+						"%s:%zu: %s '%.80s' is not in the catalogue %s",
+						path, in.rd.record_line,
+						names[c], s, lookup_source);
+			}
+		}
+		if (err == FB_OK) {
+			err = pairvec_push(out, id[0], id[1]);
+		}
+		if (err != FB_OK) {
+			break;
+		}
+	}
+	csv_input_finish(&in);
+	return err;
+}
+
+void
+fb_csvimport_options_init(struct fb_csvimport_options *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+	opt->name = "Imported";
+	opt->seed = 1;
+	opt->split[0] = 0.7;
+	opt->split[1] = 0.1;
+	opt->split[2] = 0.2;
+}
+
+static fb_err
+check_fractions(const double frac[3])
+{
+	double sum = 0;
+	for (int s = 0; s < 3; s++) {
+		if (!isfinite(frac[s]) || frac[s] < 0 || frac[s] > 1) {
+			return fb_errorf(FB_EINVAL,
+					"split fraction %g is not in [0, 1]",
+					frac[s]);
+		}
+		sum += frac[s];
+	}
+	if (frac[0] <= 0 || fabs(sum - 1) > 1e-6) {
+		return fb_errorf(FB_EINVAL,
+				"split %g,%g,%g: fractions must sum to 1 with train > 0",
+				frac[0], frac[1], frac[2]);
+	}
+	return FB_OK;
+}
+
+// Stream of fb_rng reserved for the import split ("split" in ASCII).
+#define SPLIT_STREAM 0x73706c6974u
+
+// n * f rounded up with probability equal to its fractional part.
+static uint32_t
+random_round(struct fb_rng *rng, uint32_t n, double f)
+{
+	double x = n * f;
+	double fl = floor(x);
+	return (uint32_t)fl + (fb_rng_uniform(rng) < x - fl);
+}
+
+fb_err
+fb_csvimport_split(struct fb_csr out[3], const struct fb_csr *all,
+		uint64_t seed, const double frac[3])
+{
+	fb_err err = check_fractions(frac);
+	if (err != FB_OK) {
+		return err;
+	}
+	uint32_t n_rows = all->n_rows;
+	uint64_t nnz = fb_csr_nnz(all);
+	uint32_t longest = 0;
+	for (uint32_t r = 0; r < n_rows; r++) {
+		uint32_t len = fb_csr_row_len(all, r);
+		longest = len > longest ? len : longest;
+	}
+	uint8_t *which = malloc(nnz > 0 ? nnz : 1);
+	uint32_t *perm = malloc((longest > 0 ? longest : 1) * sizeof(*perm));
+	struct fb_csr m[3] = {{0}};
+	if (which == NULL || perm == NULL) {
+		err = FB_ENOMEM;
+		goto fail;
+	}
+	for (int s = 0; s < 3; s++) {
+		m[s].n_rows = n_rows;
+		m[s].n_cols = all->n_cols;
+		m[s].row_ptr = calloc(
+				(size_t)n_rows + 1, sizeof(*m[s].row_ptr));
+		if (m[s].row_ptr == NULL) {
+			err = FB_ENOMEM;
+			goto fail;
+		}
+	}
+	struct fb_rng rng;
+	fb_rng_seed(&rng, seed, SPLIT_STREAM);
+	memset(which, 0, nnz);
+	for (uint32_t r = 0; r < n_rows; r++) {
+		uint32_t len = fb_csr_row_len(all, r);
+		uint8_t *w = which + all->row_ptr[r];
+		if (len >= 3) {
+			bool want_tune = frac[1] > 0, want_test = frac[2] > 0;
+			uint32_t n_test = random_round(&rng, len, frac[2]);
+			uint32_t n_tune = random_round(&rng, len, frac[1]);
+			if (want_test && n_test == 0) {
+				n_test = 1;
+			}
+			if (want_tune && n_tune == 0) {
+				n_tune = 1;
+			}
+			// Keep one in train, taking from the larger split first
+			// but never below the minimum of one.
+			while (n_test + n_tune > len - 1) {
+				if (n_test > (uint32_t)want_test &&
+						(n_test >= n_tune ||
+								n_tune <= (uint32_t)want_tune)) {
+					n_test--;
+				} else {
+					n_tune--;
+				}
+			}
+			for (uint32_t k = 0; k < len; k++) {
+				perm[k] = k;
+			}
+			fb_rng_shuffle_u32(&rng, perm, len);
+			for (uint32_t k = 0; k < n_test; k++) {
+				w[perm[k]] = 2;
+			}
+			for (uint32_t k = n_test; k < n_test + n_tune; k++) {
+				w[perm[k]] = 1;
+			}
+		}
+		for (uint32_t k = 0; k < len; k++) {
+			m[w[k]].row_ptr[r + 1]++;
+		}
+	}
+	for (int s = 0; s < 3; s++) {
+		for (uint32_t r = 0; r < n_rows; r++) {
+			m[s].row_ptr[r + 1] += m[s].row_ptr[r];
+		}
+		uint64_t n = m[s].row_ptr[n_rows];
+		m[s].col = malloc((n > 0 ? n : 1) * sizeof(*m[s].col));
+		if (m[s].col == NULL) {
+			err = FB_ENOMEM;
+			goto fail;
+		}
+	}
+	// Walking each sorted row in order keeps every split's rows sorted.
+	uint64_t fill[3] = {0, 0, 0};
+	for (uint64_t k = 0; k < nnz; k++) {
+		m[which[k]].col[fill[which[k]]++] = all->col[k];
+	}
+	free(which);
+	free(perm);
+	for (int s = 0; s < 3; s++) {
+		out[s] = m[s];
+	}
+	return FB_OK;
+fail:
+	free(which);
+	free(perm);
+	for (int s = 0; s < 3; s++) {
+		fb_csr_finish(&m[s]);
+	}
+	return err;
+}
+
+// Builds a relation from pairs, merging repeats; *dups counts them.
+static fb_err
+build_relation(struct fb_csr *out, uint32_t n_rows, uint32_t n_cols,
+		const struct pairvec *v, uint64_t *dups)
+{
+	fb_err err = fb_csr_from_pairs(
+			out, n_rows, n_cols, v->a, v->b, v->n, true);
+	if (err == FB_OK) {
+		*dups = v->n - fb_csr_nnz(out);
+	}
+	return err;
+}
+
+static fb_err
+check_name(const char *name)
+{
+	if (name == NULL || name[0] == '\0') {
+		return fb_errorf(FB_EINVAL, "the dataset name is empty");
+	}
+	for (const char *c = name; *c != '\0'; c++) {
+		if (*c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f) {
+			return fb_errorf(FB_EINVAL,
+					"dataset name '%s' cannot be a file prefix (it has '/' or a control character)",
+					name);
+		}
+	}
+	return FB_OK;
+}
+
+fb_err
+fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
+		struct fb_csvimport_summary *summary)
+{
+	if (opt->bundles_path == NULL || opt->interactions_path == NULL) {
+		return fb_errorf(FB_EINVAL,
+				"both a bundle catalogue and an interactions file are needed");
+	}
+	fb_err err = check_name(opt->name);
+	if (err == FB_OK) {
+		err = check_fractions(opt->split);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	struct idmap users = {.what = "user"}, bundles = {.what = "bundle"},
+		     items = {.what = "item"};
+	struct pairvec bi = {0}, ub = {0}, ui = {0};
+	struct fb_csr ub_all = {0};
+	struct fb_dataset *ds = NULL;
+	struct fb_csvimport_summary sum;
+	memset(&sum, 0, sizeof(sum));
+
+	const char *bi_names[2] = {"bundle_id", "item_id"};
+	struct idmap *bi_maps[2] = {&bundles, &items};
+	const enum id_mode intern2[2] = {ID_INTERN, ID_INTERN};
+	err = read_pairs(opt->bundles_path, bi_names, bi_maps, intern2, NULL,
+			&bi);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	const char *ub_names[2] = {"user_id", "bundle_id"};
+	struct idmap *ub_maps[2] = {&users, &bundles};
+	const enum id_mode ub_modes[2] = {ID_INTERN, ID_LOOKUP};
+	err = read_pairs(opt->interactions_path, ub_names, ub_maps, ub_modes,
+			opt->bundles_path, &ub);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	if (opt->user_items_path != NULL) {
+		const char *ui_names[2] = {"user_id", "item_id"};
+		struct idmap *ui_maps[2] = {&users, &items};
+		err = read_pairs(opt->user_items_path, ui_names, ui_maps,
+				intern2, NULL, &ui);
+		if (err != FB_OK) {
+			goto fail;
+		}
+	}
+	err = fb_dataset_create(&ds, opt->name, users.n, bundles.n, items.n, 0);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	fb_csr_finish(&ds->bi);
+	err = build_relation(&ds->bi, bundles.n, items.n, &bi,
+			&sum.dup_bundle_items);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	fb_csr_finish(&ds->ui);
+	err = build_relation(
+			&ds->ui, users.n, items.n, &ui, &sum.dup_user_items);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	err = build_relation(&ub_all, users.n, bundles.n, &ub,
+			&sum.dup_user_bundles);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	struct fb_csr split[3];
+	err = fb_csvimport_split(split, &ub_all, opt->seed, opt->split);
+	if (err != FB_OK) {
+		goto fail;
+	}
+	fb_csr_finish(&ds->ub_train);
+	fb_csr_finish(&ds->ub_tune);
+	fb_csr_finish(&ds->ub_test);
+	ds->ub_train = split[0];
+	ds->ub_tune = split[1];
+	ds->ub_test = split[2];
+	err = fb_dataset_save(ds, out_dir);
+	if (err == FB_OK) {
+		err = idmap_save(&users, out_dir, "users.map");
+	}
+	if (err == FB_OK) {
+		err = idmap_save(&bundles, out_dir, "bundles.map");
+	}
+	if (err == FB_OK) {
+		err = idmap_save(&items, out_dir, "items.map");
+	}
+	if (err != FB_OK) {
+		goto fail;
+	}
+	sum.n_users = users.n;
+	sum.n_bundles = bundles.n;
+	sum.n_items = items.n;
+	sum.n_bundle_items = fb_csr_nnz(&ds->bi);
+	sum.n_user_bundles = fb_csr_nnz(&ub_all);
+	sum.n_split[0] = fb_csr_nnz(&ds->ub_train);
+	sum.n_split[1] = fb_csr_nnz(&ds->ub_tune);
+	sum.n_split[2] = fb_csr_nnz(&ds->ub_test);
+	sum.n_user_items = fb_csr_nnz(&ds->ui);
+	if (summary != NULL) {
+		*summary = sum;
+	}
+fail:
+	fb_dataset_destroy(ds);
+	fb_csr_finish(&ub_all);
+	pairvec_finish(&bi);
+	pairvec_finish(&ub);
+	pairvec_finish(&ui);
+	idmap_finish(&users);
+	idmap_finish(&bundles);
+	idmap_finish(&items);
+	return err;
+}

@@ -1,0 +1,115 @@
+// common/model/recommend.c: one user's recommendations (include/fedbundle/
+// recommend.h).
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/model/metrics.h"
+#include "fedbundle/model/recommend.h"
+
+fb_err
+fb_ranking_compute(struct fb_ranking *r, const struct fb_dataset *ds,
+		const struct fb_reps *reps, const struct fb_matrix *P,
+		uint32_t user, uint32_t k, bool include_seen)
+{
+	memset(r, 0, sizeof(*r));
+	if (user >= ds->n_users || user >= P->rows) {
+		return fb_errorf(FB_EINVAL,
+				"user %u: the data has %u users (%zu with "
+				"factors)",
+				user, ds->n_users, P->rows);
+	}
+	if (k == 0) {
+		return fb_errorf(FB_EINVAL, "k must be at least 1");
+	}
+	if (P->cols != reps->bundle.cols ||
+			reps->bundle.rows != ds->n_bundles ||
+			reps->item.rows != ds->n_items) {
+		return fb_errorf(FB_EINVAL,
+				"the model (%zu bundles, %zu items, dim %zu) "
+				"does not fit the data (%u bundles, %u items, "
+				"user factors of dim %zu)",
+				reps->bundle.rows, reps->item.rows,
+				reps->bundle.cols, ds->n_bundles, ds->n_items,
+				P->cols);
+	}
+	r->user = user;
+	r->dim = P->cols;
+	r->include_seen = include_seen;
+	r->n_seen = fb_csr_row_len(&ds->ub_train, user);
+	r->rep = calloc(r->dim + 1, sizeof(float));
+	r->scores = calloc((size_t)ds->n_bundles + 1, sizeof(float));
+	r->top = calloc(k, sizeof(uint32_t));
+	if (r->rep == NULL || r->scores == NULL || r->top == NULL) {
+		return FB_ENOMEM;
+	}
+	// One row of fb_user_reps_compute: p_u plus the user's item view.
+	struct fb_matrix one = {1, r->dim, r->rep};
+	struct fb_matrix p_row = {1, r->dim, (float *)fb_matrix_row(P, user)};
+	uint64_t ptr[2] = {0, 0};
+	struct fb_csr ui_row = {1, ds->n_items, ptr, NULL};
+	if (ds->ui.row_ptr != NULL) {
+		ptr[1] = fb_csr_row_len(&ds->ui, user);
+		ui_row.col = (uint32_t *)fb_csr_row(&ds->ui, user);
+	}
+	fb_user_reps_compute(&one, &p_row, &ui_row, reps);
+	fb_model_score_block(&one, 0, 1, &reps->bundle, r->scores);
+	const uint32_t *seen =
+			include_seen ? NULL : fb_csr_row(&ds->ub_train, user);
+	r->n_top = fb_topk(r->scores, ds->n_bundles, seen,
+			include_seen ? 0 : r->n_seen, k, r->top);
+	return FB_OK;
+}
+
+void
+fb_ranking_finish(struct fb_ranking *r)
+{
+	free(r->rep);
+	free(r->scores);
+	free(r->top);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+fb_ranking_print(FILE *fp, const struct fb_ranking *r,
+		const struct fb_dataset *ds, const char *source, int64_t round,
+		bool json)
+{
+	if (json) {
+		fprintf(fp, "{\"user\": %u, ", r->user);
+		if (round >= 0) {
+			fprintf(fp, "\"round\": %lld, ", (long long)round);
+		}
+		fprintf(fp, "\"k\": %u, \"bundles\": [", r->n_top);
+	} else {
+		fprintf(fp,
+				"top %u bundles for user %u (%s%s%u training "
+				"bundles %s):\n",
+				r->n_top, r->user, source != NULL ? source : "",
+				source != NULL ? "; " : "", r->n_seen,
+				r->include_seen ? "included" : "excluded");
+		fprintf(fp, "%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
+				"items", "held out");
+	}
+	for (uint32_t i = 0; i < r->n_top; i++) {
+		uint32_t b = r->top[i];
+		const char *held = fb_csr_has(&ds->ub_test, r->user, b) ? "test"
+				: fb_csr_has(&ds->ub_tune, r->user, b)  ? "tune"
+									: "";
+		if (json) {
+			fprintf(fp,
+					"%s{\"rank\": %u, \"bundle\": %u, "
+					"\"score\": %.6f, \"items\": %u, "
+					"\"held_out\": \"%s\"}",
+					i > 0 ? ", " : "", i + 1, b,
+					r->scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		} else {
+			fprintf(fp, "%5u %8u %9.4f %6u  %s\n", i + 1, b,
+					r->scores[b],
+					fb_csr_row_len(&ds->bi, b), held);
+		}
+	}
+	if (json) {
+		fprintf(fp, "]}\n");
+	}
+}

@@ -1,0 +1,380 @@
+// common/util/config.c: the schema-driven JSON config parser. The cJSON tree
+// never leaves this file: values are checked and copied into typed structs,
+// then the tree is freed. cJSON's quirks are handled here: lookups are
+// case-sensitive (we walk children ourselves), integers are read from
+// valuedouble (valueint saturates) and checked to be integral.
+#include <cJSON.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/util/config.h"
+#include "fedbundle/util/fsutil.h"
+
+static const char *
+type_name(const cJSON *v)
+{
+	if (cJSON_IsNumber(v)) {
+		return "a number";
+	}
+	if (cJSON_IsString(v)) {
+		return "a string";
+	}
+	if (cJSON_IsBool(v)) {
+		return "a boolean";
+	}
+	if (cJSON_IsNull(v)) {
+		return "null";
+	}
+	if (cJSON_IsArray(v)) {
+		return "an array";
+	}
+	if (cJSON_IsObject(v)) {
+		return "an object";
+	}
+	return "an unknown value";
+}
+
+static fb_err
+read_integral(const char *label, const char *path, const cJSON *v,
+		const struct fb_cfg_field *f, double *out)
+{
+	if (!cJSON_IsNumber(v)) {
+		return fb_errorf(FB_EINVAL,
+				"%s: %s: expected an integer, got %s", label,
+				path, type_name(v));
+	}
+	double x = v->valuedouble;
+	if (!isfinite(x) || floor(x) != x) {
+		return fb_errorf(FB_EINVAL, "%s: %s: %g is not an integer",
+				label, path, x);
+	}
+	if (x < f->min || x > f->max) {
+		return fb_errorf(FB_EINVAL,
+				"%s: %s: %.17g outside %.17g..%.17g", label,
+				path, x, f->min, f->max);
+	}
+	*out = x;
+	return FB_OK;
+}
+
+static fb_err
+set_field(const char *label, const char *path, const cJSON *v,
+		const struct fb_cfg_field *f, void *target)
+{
+	char *p = (char *)target + f->offset;
+	double x;
+	fb_err err;
+	switch (f->type) {
+	case FB_CFG_U32:
+		err = read_integral(label, path, v, f, &x);
+		if (err == FB_OK) {
+			*(uint32_t *)(void *)p = (uint32_t)x;
+		}
+		return err;
+	case FB_CFG_U64:
+		err = read_integral(label, path, v, f, &x);
+		if (err == FB_OK) {
+			*(uint64_t *)(void *)p = (uint64_t)x;
+		}
+		return err;
+	case FB_CFG_DOUBLE:
+		if (!cJSON_IsNumber(v)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected a number, got %s",
+					label, path, type_name(v));
+		}
+		x = v->valuedouble;
+		if (!isfinite(x) || x < f->min || x > f->max) {
+			return fb_errorf(FB_EINVAL, "%s: %s: %g outside %g..%g",
+					label, path, x, f->min, f->max);
+		}
+		*(double *)(void *)p = x;
+		return FB_OK;
+	case FB_CFG_BOOL:
+		if (!cJSON_IsBool(v)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected true or false, got %s",
+					label, path, type_name(v));
+		}
+		*(bool *)(void *)p = cJSON_IsTrue(v);
+		return FB_OK;
+	case FB_CFG_ENUM:
+		if (!cJSON_IsString(v)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected a string, got %s",
+					label, path, type_name(v));
+		}
+		for (int k = 0; f->choices[k] != NULL; k++) {
+			if (strcmp(v->valuestring, f->choices[k]) == 0) {
+				*(int *)(void *)p = k;
+				return FB_OK;
+			}
+		}
+		{
+			char allowed[256] = "";
+			for (int k = 0; f->choices[k] != NULL; k++) {
+				strncat(allowed, k > 0 ? ", " : "",
+						sizeof(allowed) -
+								strlen(allowed) -
+								1);
+				strncat(allowed, f->choices[k],
+						sizeof(allowed) -
+								strlen(allowed) -
+								1);
+			}
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: \"%s\" is not one of: %s",
+					label, path, v->valuestring, allowed);
+		}
+	case FB_CFG_U32_LIST: {
+		if (!cJSON_IsArray(v)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected an array, got %s",
+					label, path, type_name(v));
+		}
+		size_t n = (size_t)cJSON_GetArraySize(v);
+		if (n == 0 || n > f->list_max) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: needs 1 to %zu elements, has %zu",
+					label, path, f->list_max, n);
+		}
+		uint32_t tmp[64];
+		if (n > sizeof(tmp) / sizeof(tmp[0])) {
+			return fb_errorf(FB_EINVAL, "%s: %s: too many elements",
+					label, path);
+		}
+		size_t k = 0;
+		const cJSON *e;
+		cJSON_ArrayForEach(e, v)
+		{
+			char sub[300];
+			snprintf(sub, sizeof(sub), "%.256s[%zu]", path, k);
+			err = read_integral(label, sub, e, f, &x);
+			if (err != FB_OK) {
+				return err;
+			}
+			tmp[k++] = (uint32_t)x;
+		}
+		memcpy(p, tmp, n * sizeof(uint32_t));
+		*(uint32_t *)(void *)((char *)target + f->count_offset) =
+				(uint32_t)n;
+		return FB_OK;
+	}
+	case FB_CFG_STRING:
+		if (!cJSON_IsString(v)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected a string, got %s",
+					label, path, type_name(v));
+		}
+		if (strlen(v->valuestring) >= f->str_cap) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: longer than %zu characters",
+					label, path, f->str_cap - 1);
+		}
+		strcpy(p, v->valuestring);
+		return FB_OK;
+	}
+	return fb_errorf(FB_EINVAL, "%s: %s: unsupported field type", label,
+			path);
+}
+
+// Refuses an object in which a key appears twice (cJSON keeps both).
+static fb_err
+check_duplicates(const char *label, const char *prefix, const cJSON *obj)
+{
+	for (const cJSON *a = obj->child; a != NULL; a = a->next) {
+		for (const cJSON *b = a->next; b != NULL; b = b->next) {
+			if (strcmp(a->string, b->string) == 0) {
+				return fb_errorf(FB_EINVAL,
+						"%s: %s%s: key appears twice",
+						label, prefix, a->string);
+			}
+		}
+	}
+	return FB_OK;
+}
+
+// The field named key among the tables of every section named like s
+// (a section may be made of several tables, e.g. a "round" section of
+// the aggregator's own keys plus the shared hyper-parameters, hparams.h),
+// and in *in the section that holds it; NULL if none.
+static const struct fb_cfg_field *
+find_field(const struct fb_cfg_section *s, const struct fb_cfg_section *all,
+		size_t n_all, const char *key, const struct fb_cfg_section **in)
+{
+	for (size_t j = 0; j < n_all + 1; j++) {
+		const struct fb_cfg_section *t = j < n_all ? &all[j] : s;
+		if (strcmp(t->name, s->name) != 0) {
+			continue;
+		}
+		for (size_t k = 0; k < t->n_fields; k++) {
+			if (strcmp(t->fields[k].name, key) == 0) {
+				*in = t;
+				return &t->fields[k];
+			}
+		}
+	}
+	return NULL;
+}
+
+static fb_err
+parse_section(const char *label, const cJSON *obj,
+		const struct fb_cfg_section *s,
+		const struct fb_cfg_section *all, size_t n_all, bool top)
+{
+	char prefix[128];
+	snprintf(prefix, sizeof(prefix), "%.100s%s", s->name,
+			s->name[0] != '\0' ? "." : "");
+	fb_err err = check_duplicates(label, prefix, obj);
+	if (err != FB_OK) {
+		return err;
+	}
+	for (const cJSON *v = obj->child; v != NULL; v = v->next) {
+		char path[256];
+		snprintf(path, sizeof(path), "%.120s%.120s", prefix, v->string);
+		const struct fb_cfg_section *in = NULL;
+		const struct fb_cfg_field *f =
+				find_field(s, all, n_all, v->string, &in);
+		if (f != NULL) {
+			err = set_field(label, path, v, f, in->target);
+			if (err != FB_OK) {
+				return err;
+			}
+			continue;
+		}
+		bool is_section = false;
+		for (size_t k = 0; top && k < n_all; k++) {
+			if (all[k].name[0] != '\0' &&
+					strcmp(all[k].name, v->string) == 0) {
+				is_section = true;
+			}
+		}
+		if (!is_section) {
+			return fb_errorf(FB_EINVAL, "%s: %s: unknown key",
+					label, path);
+		}
+	}
+	return FB_OK;
+}
+
+// The index of the first section named like sections[k].
+static size_t
+first_named(const struct fb_cfg_section *sections, size_t k)
+{
+	size_t j = 0;
+	while (strcmp(sections[j].name, sections[k].name) != 0) {
+		j++;
+	}
+	return j;
+}
+
+fb_err
+fb_config_parse(const char *label, const char *text, size_t len,
+		const struct fb_cfg_section *sections, size_t n_sections)
+{
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root == NULL) {
+		const char *at = cJSON_GetErrorPtr();
+		size_t line = 1, col = 1;
+		for (const char *c = text;
+				at != NULL && c < at && c < text + len; c++) {
+			if (*c == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		return fb_errorf(FB_EINVAL, "%s:%zu:%zu: invalid JSON", label,
+				line, col);
+	}
+	fb_err err = FB_OK;
+	// Anything but whitespace after the value is an error.
+	for (const char *c = end; c != NULL && c < text + len; c++) {
+		if (*c != ' ' && *c != '\n' && *c != '\r' && *c != '\t' &&
+				*c != '\0') {
+			err = fb_errorf(FB_EINVAL,
+					"%s: trailing characters after the JSON "
+					"object",
+					label);
+			goto out;
+		}
+	}
+	if (!cJSON_IsObject(root)) {
+		err = fb_errorf(FB_EINVAL, "%s: expected a JSON object, got %s",
+				label, type_name(root));
+		goto out;
+	}
+	const struct fb_cfg_section *top = NULL;
+	for (size_t k = 0; k < n_sections; k++) {
+		if (sections[k].name[0] == '\0') {
+			top = &sections[k];
+		}
+	}
+	static const struct fb_cfg_section empty = {"", NULL, 0, NULL};
+	err = parse_section(label, root, top != NULL ? top : &empty, sections,
+			n_sections, true);
+	for (size_t k = 0; err == FB_OK && k < n_sections; k++) {
+		if (sections[k].name[0] == '\0' ||
+				first_named(sections, k) != k) {
+			continue; // parsed with the first table of its name
+		}
+		const cJSON *sub = NULL;
+		for (const cJSON *v = root->child; v != NULL; v = v->next) {
+			if (strcmp(v->string, sections[k].name) == 0) {
+				sub = v;
+			}
+		}
+		if (sub == NULL) {
+			continue;
+		}
+		if (!cJSON_IsObject(sub)) {
+			err = fb_errorf(FB_EINVAL,
+					"%s: %s: expected an object, got %s",
+					label, sections[k].name,
+					type_name(sub));
+			break;
+		}
+		err = parse_section(label, sub, &sections[k], sections,
+				n_sections, false);
+	}
+out:
+	cJSON_Delete(root);
+	return err;
+}
+
+fb_err
+fb_config_load(const char *path, const struct fb_cfg_section *sections,
+		size_t n_sections)
+{
+	char *text = NULL;
+	size_t len = 0;
+	fb_err err = fb_read_file(path, 1u << 20, &text, &len);
+	if (err != FB_OK) {
+		return err;
+	}
+	err = fb_config_parse(path, text, len, sections, n_sections);
+	free(text);
+	return err;
+}
+
+void
+fb_config_print_key(FILE *fp, const char *prefix, const struct fb_cfg_field *f)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+	fprintf(fp, "  %-24s %s", name, f->help);
+	if (f->type == FB_CFG_ENUM) {
+		fprintf(fp, " [");
+		for (size_t k = 0; f->choices[k] != NULL; k++) {
+			fprintf(fp, "%s%s", k > 0 ? "|" : "", f->choices[k]);
+		}
+		fprintf(fp, "]");
+	}
+	fputc('\n', fp);
+}

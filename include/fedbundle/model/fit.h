@@ -1,0 +1,80 @@
+// include/fedbundle/model/fit.h: a full training run with early stopping: the
+// model is initialised from the seed, trained epoch by epoch, evaluated on
+// the tune split every cfg->eval_every epochs, and the parameters of the
+// best tune Recall@K (K = the first cut-off; NDCG breaks ties) are kept.
+// The test split is evaluated once, with those best parameters: the
+// protocol of the bundle-recommendation papers.
+// Thread-safety: one run per call; it starts its own workers.
+#ifndef FB_INCLUDE_FEDBUNDLE_FIT_H
+#define FB_INCLUDE_FEDBUNDLE_FIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/model/eval.h"
+#include "fedbundle/model/model.h"
+#include "fedbundle/model/train.h"
+#include "fedbundle/privacy/dp.h"
+
+struct fb_fit_progress {
+	uint32_t epoch;              // 1-based
+	double epsilon;              // spent so far (DP runs; else 0)
+	size_t releases;             // noised releases so far (DP runs)
+	struct fb_train_stats stats; // of this epoch
+	bool evaluated;              // tune was evaluated after this epoch
+	struct fb_eval_result tune;  // valid when evaluated
+	bool best;                   // this epoch is the best so far
+};
+
+// Called after every epoch (progress display, metrics files).
+typedef void (*fb_fit_callback)(void *ctx, const struct fb_fit_progress *p);
+
+struct fb_fit_result {
+	uint32_t best_epoch;
+	bool budget_reached;    // a DP run stopped at its budget
+	double epsilon;         // spent by the run's ledger (DP runs)
+	double epsilon_at_best; // spent when the best epoch ended
+	size_t releases;
+	uint32_t epochs_run;
+	struct fb_eval_result tune; // at the best epoch
+	struct fb_eval_result test; // at the best epoch
+	double train_seconds;       // training only, without evaluation
+	double eval_seconds;
+};
+
+// Trains on ds with cfg. On success *model and *P (zeroed on entry; the
+// caller finishes them) hold the best parameters. cb may be NULL.
+// dp NULL: non-private epochs (fb_trainer_epoch). Otherwise user-level DP
+// training: an epoch is ceil(1/q) releases, each a Poisson sample of the
+// users with rate q whose exact clipped sum is noised by dp
+// (include/fedbundle/privacy/dp.h) and divided by q * users, users the public
+// count of dp's configuration (FB_EINVAL if it is 0); the run ends early,
+// successfully, when the next release would exceed the budget. NOTE: the
+// best epoch is chosen on the tune split without noise, and the user
+// factors in *P are never noised: both are the data owner's, not a
+// release (docs/privacy.md).
+fb_err fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
+		struct fb_dp *dp, struct fb_model *model, struct fb_matrix *P,
+		fb_fit_callback cb, void *ctx, struct fb_fit_result *res);
+
+// Number of releases a DP fit of `epochs` epochs at rate q plans.
+uint64_t fb_fit_dp_steps(uint32_t epochs, double q);
+
+// Evaluates model + P on one split of ds (mask = train), the way fb_fit
+// does (same representations, same cut-offs).
+fb_err fb_fit_evaluate(const struct fb_dataset *ds,
+		const struct fb_model *model, const struct fb_matrix *P,
+		const struct fb_rep_opts *opts, const struct fb_csr *split,
+		const uint32_t *ks, uint32_t n_k, int threads,
+		struct fb_eval_result *out);
+
+// Like fb_fit_evaluate(), and *per_user (the caller frees it) receives
+// each evaluated user's metrics (fb_eval_ranking_users).
+fb_err fb_fit_evaluate_users(const struct fb_dataset *ds,
+		const struct fb_model *model, const struct fb_matrix *P,
+		const struct fb_rep_opts *opts, const struct fb_csr *split,
+		const uint32_t *ks, uint32_t n_k, int threads,
+		struct fb_eval_result *out, struct fb_metrics **per_user);
+
+#endif

@@ -1,0 +1,89 @@
+// include/fedbundle/secagg/client.h: one client's state for one round of
+// secure aggregation (protocols/secagg-v1.md §3), in the order
+//   advert -> add_peer (each advertisement) -> seal_shares (each peer) and
+//   open_shares (each peer's bundle) -> mask -> reveal
+// It holds the round's X25519 key pairs, the self-mask seed, its shares of
+// those and the shares peers sent it, all in sodium_malloc memory wiped on
+// destroy. The guard of §3.4: for each peer, the client reveals either its
+// share of the peer's self-mask seed (the peer survived) or its share of
+// the peer's mask key (the peer dropped), never both in one round, whatever
+// the aggregator asks and in how many requests; a refused request changes
+// nothing and is logged (round and party indices only, never a secret).
+// Thread-safety: none; one owner.
+#ifndef FB_INCLUDE_FEDBUNDLE_SECAGG_CLIENT_H
+#define FB_INCLUDE_FEDBUNDLE_SECAGG_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fedbundle/net/identity.h"
+#include "fedbundle/secagg/advert.h"
+#include "fedbundle/secagg/shares.h"
+#include "fedbundle/util/err.h"
+
+struct fb_secagg_client_params {
+	struct fb_secagg_ctx ctx;
+	uint32_t n;     // parties that may take part, indices 1..n
+	uint32_t t;     // threshold; MUST exceed n / 2 (§2.3)
+	uint32_t index; // this client's index
+};
+
+struct fb_secagg_client;
+
+// Creates the round state with fresh key pairs and self-mask seed.
+// FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n and 1 <=
+// index <= n; FB_ENOMEM. The caller destroys it.
+fb_err fb_secagg_client_create(struct fb_secagg_client **out,
+		const struct fb_secagg_client_params *p);
+
+// Wipes and frees; NULL is a no-op.
+void fb_secagg_client_destroy(struct fb_secagg_client *c);
+
+// This client's advertisement, signed by id (the enrolled identity).
+fb_err fb_secagg_client_advert(const struct fb_secagg_client *c,
+		const struct fb_identity *id,
+		uint8_t out[FB_SECAGG_ADVERT_LEN]);
+
+// Verifies a peer's advertisement against its roster key id_pk and
+// records its public keys. FB_ECRYPTO (bad signature), FB_EPROTO (other
+// round, bad index, this client's own index, an index already recorded),
+// FB_ESTATE once shares have been sealed or opened.
+fb_err fb_secagg_client_add_peer(struct fb_secagg_client *c,
+		const uint8_t advert[FB_SECAGG_ADVERT_LEN],
+		const uint8_t id_pk[FB_ID_PK_LEN]);
+
+// Seals this client's shares for peer. The first call of seal_shares or
+// open_shares fixes the set of peers and splits the secrets: FB_ESTATE if
+// fewer than t parties (this one included) are known, or after mask;
+// FB_EINVAL for an unknown peer.
+fb_err fb_secagg_client_seal_shares(struct fb_secagg_client *c, uint32_t peer,
+		uint8_t out[FB_SECAGG_SHARES_SEALED_LEN]);
+
+// Opens the bundle sender sealed for this client and keeps the shares.
+// Errors of fb_secagg_shares_open(); FB_EPROTO for an unknown sender or a
+// second bundle from one sender; FB_ESTATE as seal_shares.
+fb_err fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
+		const uint8_t sealed[FB_SECAGG_SHARES_SEALED_LEN])
+		__attribute__((warn_unused_result));
+
+// y = x + self mask + sum over the peers whose shares it received of the
+// pairwise mask (added if this index is the lower, subtracted otherwise),
+// in Z_(2^64). Once per round: FB_ESTATE if called again, before shares,
+// or if fewer than t parties (this one included) shared.
+fb_err fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x,
+		size_t dim, uint64_t *y);
+
+// Answers the aggregator's unmask request: for each survivors[i] this
+// client's share of its self-mask seed into self_shares + i *
+// FB_SHAMIR_SHARE_LEN, for each dropped[i] its share of the mask key into
+// mask_shares + i * FB_SHAMIR_SHARE_LEN. Refuses with FB_EPROTO (and logs
+// a warning) a party in both lists or asked before for the other kind,
+// this client listed as dropped, a party that did not share with it or
+// listed twice, lists that do not cover every party that shared, or fewer
+// than t survivors; FB_ESTATE before mask. A refusal changes no state.
+fb_err fb_secagg_client_reveal(struct fb_secagg_client *c,
+		const uint32_t *survivors, size_t n_surv,
+		const uint32_t *dropped, size_t n_dropped, uint8_t *self_shares,
+		uint8_t *mask_shares);
+
+#endif

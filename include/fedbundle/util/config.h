@@ -1,0 +1,67 @@
+// include/fedbundle/util/config.h: strict JSON configuration files.
+// A config is a JSON object; its keys are described by tables of fields
+// (a schema) grouped in sections: a section with an empty name holds
+// top-level keys, a named section is a nested object ("train": {...}).
+// Every key must be known and of the right type and range: an unknown key,
+// a wrong type, an out-of-range value or a duplicate key is an error whose
+// detail names the file and the key path, e.g.
+//   "run.json: train.lr: expected a number, got a string".
+// Keys absent from the file keep the value already in the target struct,
+// so callers fill in defaults first. cJSON is used only inside config.c.
+// Thread-safety: functions are reentrant.
+#ifndef FB_INCLUDE_FEDBUNDLE_CONFIG_H
+#define FB_INCLUDE_FEDBUNDLE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "fedbundle/util/err.h"
+
+enum fb_cfg_type {
+	FB_CFG_U32,      // uint32_t, integral JSON number in [min, max]
+	FB_CFG_U64,      // uint64_t, integral number in [min, max] (<= 2^53)
+	FB_CFG_DOUBLE,   // double, finite number in [min, max]
+	FB_CFG_BOOL,     // bool
+	FB_CFG_ENUM,     // int: index of the string in choices
+	FB_CFG_U32_LIST, // uint32_t array of at most list_max in [min, max];
+			 // its length is stored at count_offset (uint32_t)
+	FB_CFG_STRING,   // char[str_cap], NUL-terminated
+};
+
+struct fb_cfg_field {
+	const char *name;
+	enum fb_cfg_type type;
+	size_t offset; // offsetof the value in the section's target struct
+	double min;
+	double max;
+	const char *const *choices; // FB_CFG_ENUM: NULL-terminated names
+	size_t list_max;            // FB_CFG_U32_LIST
+	size_t count_offset;        // FB_CFG_U32_LIST
+	size_t str_cap;             // FB_CFG_STRING
+	const char *help;           // one line for --help and the docs
+};
+
+// Several sections may share a name: their tables together make the
+// schema of that object (a key is looked up in each, in order).
+struct fb_cfg_section {
+	const char *name; // "" for top-level keys
+	const struct fb_cfg_field *fields;
+	size_t n_fields;
+	void *target;
+};
+
+// Parses JSON text (len bytes; need not be NUL-terminated) into the
+// sections' targets. label names the input in error details (a path).
+// On error the targets may be partly written: callers parse into a copy.
+fb_err fb_config_parse(const char *label, const char *text, size_t len,
+		const struct fb_cfg_section *sections, size_t n_sections);
+
+// Prints one key's --help line: "  PREFIXname  help [choice|...]".
+void fb_config_print_key(
+		FILE *fp, const char *prefix, const struct fb_cfg_field *f);
+
+// Reads the file at path (at most 1 MiB) and parses it.
+fb_err fb_config_load(const char *path, const struct fb_cfg_section *sections,
+		size_t n_sections);
+
+#endif
