@@ -70,6 +70,11 @@ tensor_fits(const struct fb_wire_tensor *t, uint32_t rows, uint32_t cols)
 
 static const char *const gran_names[] = {"none", "user", "client"};
 
+// The most DP steps (releases) one round may ask for: far above any
+// useful plan (a release per step, each a model-sized noise draw), and a
+// bound on the time an accountant spends on a hostile plan.
+#define MAX_DP_STEPS 1000000u
+
 // Policy checks of §5.3.1 / §6.1 that need no budget. Sets out->refuse.
 static void
 check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
@@ -266,10 +271,37 @@ out:
 	return err;
 }
 
+// A round whose releases do not fit (client/budget.h): budget-exhausted
+// only if nothing is left to spend, else policy-refused with what it
+// would spend and what remains; the client stays READY then.
+static void
+refuse_over_budget(const struct node_policy *pol,
+		const struct fb_wire_round_config *c, uint32_t steps,
+		double spent, double after, struct node_round *out)
+{
+	if (spent >= pol->epsilon) {
+		out->exhausted = true;
+		refuse(out, FB_WIRE_REASON_BUDGET_EXHAUSTED,
+				"privacy budget exhausted: epsilon %.4f spent "
+				"of %g (delta %g)",
+				spent, pol->epsilon, pol->delta);
+		return;
+	}
+	refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+			"over budget: the round's %u releases (q %g, sigma %g%s) "
+			"would bring epsilon to %.4g, over the policy's %g "
+			"(delta %g): %.4f spent, %.4f remains",
+			steps, c->sampling_rate, c->noise_multiplier,
+			c->report_eval ? ", with the metric release" : "",
+			after, pol->epsilon, pol->delta, spent,
+			pol->epsilon - spent);
+}
+
 // User-level DP: the DP state of this round over the client's ledger
 // (which it holds, locked, for its whole life), with the budget from its
 // policy and the plan's q, clip and sigma. Refuses (out) a round whose
-// releases would not all fit in the budget, before any.
+// releases would not all fit in the budget, before any
+// (refuse_over_budget).
 static fb_err
 open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 		const struct fb_wire_round_config *c, uint32_t steps,
@@ -311,10 +343,13 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	}
 	// Whether all the round's releases fit (with the metric release, if
 	// the plan asks for metrics), asked of an accountant replayed from the
-	// same (held) ledger.
+	// same (held) ledger: what is spent now, and what would be after.
 	struct fb_acct *acct = NULL;
-	bool exceed = false;
+	double spent = 0, after = 0;
 	err = fb_ledger_accountant(ledger, d.accountant, &acct);
+	if (err == FB_OK) {
+		err = fb_acct_epsilon(acct, d.delta, &spent);
+	}
 	if (err == FB_OK && c->report_eval) {
 		struct fb_dp_config e;
 		struct fb_acct_grid eg;
@@ -328,9 +363,13 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	if (err == FB_OK) {
 		struct fb_acct_grid g;
 		fb_dp_acct_grid(*dp, &g);
-		err = fb_acct_would_exceed(acct, d.q,
-				fb_dp_sigma_accounted(*dp), steps, &g,
-				d.epsilon, d.delta, &exceed);
+		err = fb_acct_add(acct, d.q, fb_dp_sigma_accounted(*dp), steps);
+		if (err == FB_OK) {
+			err = fb_acct_add_grid(acct, &g, steps);
+		}
+	}
+	if (err == FB_OK) {
+		err = fb_acct_epsilon(acct, d.delta, &after);
 	}
 	fb_acct_destroy(acct);
 	if (err != FB_OK) {
@@ -338,17 +377,10 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 		*dp = NULL;
 		return err;
 	}
-	if (exceed) {
-		double spent = 0;
-		size_t rel = 0;
-		fb_dp_spent(*dp, &spent, &rel);
+	if (!(after <= d.epsilon)) {
 		fb_dp_close(*dp);
 		*dp = NULL;
-		out->exhausted = true;
-		refuse(out, FB_WIRE_REASON_BUDGET_EXHAUSTED,
-				"%u more releases would exceed epsilon %g "
-				"(spent %.4f)",
-				steps, d.epsilon, spent);
+		refuse_over_budget(pol, c, steps, spent, after, out);
 	}
 	return FB_OK;
 }
@@ -533,9 +565,19 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 				(unsigned long long)pol->max_update_bytes);
 		goto out;
 	}
-	uint32_t steps = c->local_steps > 0 ? c->local_steps
-					    : c->local_epochs *
-					(uint32_t)ceil(1.0 / c->sampling_rate);
+	// In double: local_epochs x ceil(1/q) overflows u32 for a tiny q.
+	double steps_d = c->local_steps > 0 ? (double)c->local_steps
+					    : (double)c->local_epochs *
+					ceil(1.0 / c->sampling_rate);
+	if (c->granularity == FB_WIRE_GRAN_USER && steps_d > MAX_DP_STEPS) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"a round of %.0f DP steps is more than the %u "
+				"this client runs",
+				steps_d, MAX_DP_STEPS);
+		goto out;
+	}
+	uint32_t steps = steps_d > MAX_DP_STEPS ? MAX_DP_STEPS
+						: (uint32_t)steps_d;
 	if (c->granularity == FB_WIRE_GRAN_USER) {
 		err = open_dp(pol, ds, c, steps, st->ledger_count, ledger, &dp,
 				out);

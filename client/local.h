@@ -39,7 +39,7 @@ double node_cpu_s(void);
 
 struct node_round {
 	bool refuse;     // answer REFUSE (reason, text) instead
-	bool exhausted;  // the refusal is budget-exhausted
+	bool exhausted;  // the refusal is budget-exhausted (nothing left)
 	uint16_t reason; // enum fb_wire_reason
 	char text[160];
 	struct fb_msg *update; // FB_SEALED_LEN(body) bytes, body encoded

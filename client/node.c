@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "fedbundle/net/envelope.h"
 #include "fedbundle/net/handshake.h"
 #include "fedbundle/net/transport.h"
@@ -57,6 +58,36 @@ jitter(uint32_t ms)
 {
 	uint32_t extra = ms / 5;
 	return ms + (extra > 0 ? randombytes_uniform(extra + 1) : 0);
+}
+
+// Recomputes st.exhausted from the ledger and the policy (budget.h),
+// logging a change: the state file's flag is only what was true when it
+// was written, before a budget raised since. On an accounting error the
+// flag is left as it was (the next plan is checked against the ledger
+// again before any release).
+static fb_err
+refresh_exhausted(struct node *n)
+{
+	double spent = 0;
+	bool exhausted = false;
+	fb_err err = node_budget_check(n->pol, n->ledger, &spent, &exhausted);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (exhausted && !n->st.exhausted) {
+		fb_log(FB_LOG_INFO,
+				"privacy budget exhausted: epsilon %.4f spent of "
+				"%g (delta %g); this client will not train "
+				"again unless its policy's epsilon is raised",
+				spent, n->pol->epsilon, n->pol->delta);
+	} else if (!exhausted && n->st.exhausted) {
+		fb_log(FB_LOG_INFO,
+				"privacy budget left: epsilon %.4f spent of %g "
+				"(delta %g); ready to train again",
+				spent, n->pol->epsilon, n->pol->delta);
+	}
+	n->st.exhausted = exhausted;
+	return FB_OK;
 }
 
 // What node_open and node_open_with share once the identity, the pinned
@@ -115,6 +146,14 @@ open_state(struct node *n, enum node_use use)
 	if (err == FB_OK && !found) {
 		// A first start: anchor whatever ledger is already there.
 		node_state_anchor(&n->st, n->ledger);
+	}
+	if (err == FB_OK && use == NODE_RUN && n->ledger != NULL) {
+		// A budget other than the last recorded one is a decision of
+		// this retailer: recorded before anything is released under it.
+		err = node_budget_record(pol, n->ledger, n->st.last_completed);
+	}
+	if (err == FB_OK) {
+		err = refresh_exhausted(n);
 	}
 	return err;
 }
@@ -841,11 +880,9 @@ finish_round(struct node *n, struct node_conn *c, uint32_t round,
 	fb_crashpoint("client.after_ack"); // acknowledged, state not saved
 	n->st.last_completed = round;
 	n->st.rounds_trained += trained;
-	if (res->exhausted) {
-		n->st.exhausted = true;
-		fb_log(FB_LOG_INFO,
-				"privacy budget exhausted: this client "
-				"will not train again");
+	fb_err err = refresh_exhausted(n);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN, "round %u: %s", round, fb_last_error(err));
 	}
 	if (save_state(n) != FB_OK) {
 		return NODE_STEP_FATAL;

@@ -296,7 +296,13 @@ parse_meta(struct agg_fed *fed, const char *path, const char *text,
 		}
 		cl->updates = (uint32_t)upd;
 		cl->last_round = (uint32_t)last;
-		cl->exhausted = cJSON_IsTrue(ex);
+		// Not restored: exhaustion is the client's own claim, made
+		// again at its every POLL, and a retailer may have raised its
+		// budget while the aggregator was down; a stale flag would end
+		// training at start for want of clients with budget left
+		// (tests/integration/test-fed-lockout.sh, part C). The field
+		// stays in the file for the operator.
+		(void)ex;
 		if (cJSON_IsNumber(eps)) {
 			cl->reported = true;
 			cl->epsilon = eps->valuedouble;

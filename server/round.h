@@ -43,7 +43,8 @@ enum agg_client_status {
 struct agg_client {
 	char name[FB_ID_NAME_MAX + 1];
 	bool connected; // has a live session (kept by the server loop)
-	bool exhausted; // reported its privacy budget spent
+	bool exhausted; // its last POLL said its privacy budget is spent
+			// (not restored from a checkpoint: a claim)
 	bool paused;
 	bool done_sent;      // got PLAN DONE
 	uint32_t offered;    // last round it was sent PLAN TRAIN for

@@ -2,7 +2,9 @@
 // a privacy ledger: the hash chain is verified entry by entry, an optional
 // anchor (count and head hash recorded elsewhere) detects removed tail
 // entries, and the epsilon spent is recomputed from the entries alone by
-// both accountants. It only reads (fb_ledger_open_read), so it works
+// both accountants; budget entries (a client's recorded budget
+// decisions, ledger.h) are counted and shown apart, and the last one is
+// the budget the spent epsilon is compared with. It only reads (fb_ledger_open_read), so it works
 // while a client or the aggregator holds the ledger for appending.
 #include <getopt.h>
 #include <sodium.h>
@@ -24,13 +26,18 @@ static const char *const usage_text =
 		"spend\n"
 		"        (recomputed by the RDP and PLD accountants) at delta "
 		"(default:\n"
-		"        the last entry's delta). --anchor checks that the "
-		"first COUNT\n"
+		"        the last budget entry's delta, else the last "
+		"entry's), and the\n"
+		"        budget entries (the owner's recorded epsilon and "
+		"delta). --anchor\n"
+		"        checks that the first COUNT\n"
 		"        entries hash to HASH (an anchor kept by the client "
 		"state or\n"
 		"        the aggregator), which detects entries removed at the "
 		"end.\n"
-		"show    prints the entries, one per line.\n"
+		"show    prints the entries, one per line (budget entries "
+		"as BUDGET\n"
+		"        with their epsilon and delta).\n"
 		"Exit status 0 if the ledger verifies, 1 otherwise.\n";
 
 static int
@@ -67,13 +74,19 @@ verify(const char *path, double delta, const char *anchor, int json)
 			return cli_fail("ledger", err, "anchor check failed");
 		}
 	}
-	if (delta <= 0 && n > 0) {
+	struct fb_ledger_entry budget = {0};
+	bool have_budget = false;
+	fb_ledger_last_budget(l, &budget, &have_budget);
+	size_t releases = fb_ledger_releases(l);
+	if (delta <= 0 && have_budget) {
+		delta = budget.delta;
+	} else if (delta <= 0 && n > 0) {
 		struct fb_ledger_entry e;
 		fb_ledger_entry_at(l, n - 1, &e);
 		delta = e.delta;
 	}
 	double eps[2] = {0, 0};
-	for (int k = 0; k < 2 && n > 0 && delta > 0; k++) {
+	for (int k = 0; k < 2 && releases > 0 && delta > 0; k++) {
 		struct fb_acct *a = NULL;
 		err = fb_ledger_accountant(l, (enum fb_acct_kind)k, &a);
 		if (err == FB_OK) {
@@ -90,16 +103,29 @@ verify(const char *path, double delta, const char *anchor, int json)
 	fb_ledger_head(l, head);
 	fb_hash_hex(head, hex);
 	if (json) {
-		printf("{\"ok\": true, \"releases\": %zu, \"head\": \"%s\", "
-		       "\"delta\": %g, \"epsilon_rdp\": %.6f, \"epsilon_pld\": "
-		       "%.6f}\n",
-				n, hex, delta, eps[0], eps[1]);
+		// "epsilon_budget": the last budget entry's epsilon, 0 if none.
+		printf("{\"ok\": true, \"releases\": %zu, \"budget_entries\": "
+		       "%zu, \"entries\": %zu, \"head\": \"%s\", \"delta\": %g, "
+		       "\"epsilon_budget\": %.17g, \"epsilon_rdp\": %.6f, "
+		       "\"epsilon_pld\": %.6f}\n",
+				releases, n - releases, n, hex, delta,
+				have_budget ? budget.epsilon : 0, eps[0],
+				eps[1]);
 	} else {
-		printf("%s: OK, %zu releases, chain intact\n", path, n);
+		printf("%s: OK, %zu releases, %zu budget entries, chain "
+		       "intact\n",
+				path, releases, n - releases);
 		printf("head (anchor): %zu:%s\n", n, hex);
-		if (n > 0) {
+		if (releases > 0) {
 			printf("epsilon at delta %g: %.4f (PLD), %.4f (RDP)\n",
 					delta, eps[1], eps[0]);
+		}
+		if (have_budget) {
+			printf("budget (entry %llu, after round %llu): epsilon "
+			       "%g at delta %g\n",
+					(unsigned long long)budget.seq,
+					(unsigned long long)budget.round,
+					budget.epsilon, budget.delta);
 		}
 	}
 	fb_ledger_close(l);
@@ -119,6 +145,14 @@ show(const char *path)
 	for (size_t k = 0; k < fb_ledger_count(l); k++) {
 		struct fb_ledger_entry e;
 		fb_ledger_entry_at(l, k, &e);
+		if (fb_ledger_is_budget(&e)) {
+			printf("%6llu %8llu %-6s epsilon %g, delta %g (a new "
+			       "budget, spends nothing)  %s\n",
+					(unsigned long long)e.seq,
+					(unsigned long long)e.round, "BUDGET",
+					e.epsilon, e.delta, e.time);
+			continue;
+		}
 		printf("%6llu %8llu %-6s %10.6g %10.6g %6llu %8.4g %10.3g  %s\n",
 				(unsigned long long)e.seq,
 				(unsigned long long)e.round, e.mode, e.q,

@@ -374,7 +374,7 @@ begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 				"exceeded by one more release after %zu: spent "
 				"epsilon %.4f; no update computed",
 				dp->cfg.epsilon, dp->cfg.delta,
-				fb_ledger_count(dp->ledger), spent);
+				fb_ledger_releases(dp->ledger), spent);
 	}
 	struct fb_ledger_entry e = {0};
 	e.round = round;
@@ -475,7 +475,7 @@ fb_dp_sample(struct fb_dp *dp, const uint32_t *candidates, uint32_t n,
 fb_err
 fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases)
 {
-	*releases = fb_ledger_count(dp->ledger);
+	*releases = fb_ledger_releases(dp->ledger);
 	if (*releases == 0) {
 		*epsilon = 0;
 		return FB_OK;
@@ -486,7 +486,7 @@ fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases)
 size_t
 fb_dp_releases(const struct fb_dp *dp)
 {
-	return fb_ledger_count(dp->ledger);
+	return fb_ledger_releases(dp->ledger);
 }
 
 double

@@ -7,9 +7,13 @@
 // An appending handle holds flock(LOCK_EX) on its open file description
 // from before it reads the file until it is closed: what it replayed is
 // the whole ledger for as long as it may append. Read-only handles take
-// no lock, never write, and read a snapshot.
+// no lock, never write, and read a snapshot. Budget entries (ledger.h)
+// have their own canonical line; each kind's line must be exactly what
+// format_body() prints for it, so a field of the other kind cannot be
+// slipped into an entry.
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +93,12 @@ static const struct fb_cfg_field line_fields[] = {
 				.min = 0,
 				.max = 1e300,
 				.help = "clipping norm"},
+		{.name = "epsilon",
+				.type = FB_CFG_DOUBLE,
+				.offset = L(e.epsilon),
+				.min = 0,
+				.max = 1e300,
+				.help = "budget epsilon"},
 		{.name = "delta",
 				.type = FB_CFG_DOUBLE,
 				.offset = L(e.delta),
@@ -140,6 +150,15 @@ format_body(char *buf, size_t cap, const struct fb_ledger_entry *e,
 {
 	char prev_hex[2 * FB_HASH_LEN + 1];
 	fb_hash_hex(prev, prev_hex);
+	if (fb_ledger_is_budget(e)) {
+		return snprintf(buf, cap,
+				"{\"seq\":%llu,\"round\":%llu,\"mode\":\"%s\","
+				"\"epsilon\":%.17g,\"delta\":%.17g,\"time\":"
+				"\"%s\",\"prev\":\"%s\"",
+				(unsigned long long)e->seq,
+				(unsigned long long)e->round, e->mode,
+				e->epsilon, e->delta, e->time, prev_hex);
+	}
 	// The grid's fields only where they were recorded: entries written
 	// before them keep their canonical form.
 	char grid[80] = "";
@@ -180,10 +199,28 @@ grow(struct fb_ledger *l)
 	return FB_OK;
 }
 
-static bool
-valid_mode(const char *m)
+bool
+fb_ledger_is_budget(const struct fb_ledger_entry *e)
 {
-	return strcmp(m, "user") == 0 || strcmp(m, "client") == 0;
+	return strcmp(e->mode, FB_LEDGER_MODE_BUDGET) == 0;
+}
+
+// Whether e's values fit its kind (release or budget).
+static bool
+valid_entry(const struct fb_ledger_entry *e)
+{
+	if (fb_ledger_is_budget(e)) {
+		return e->epsilon > 0 && isfinite(e->epsilon) && e->delta > 0 &&
+				e->delta < 1 && e->q == 0 && e->sigma == 0 &&
+				e->steps == 0 && e->clip == 0 && e->dim == 0 &&
+				e->noise_steps == 0;
+	}
+	bool mode = strcmp(e->mode, "user") == 0 ||
+			strcmp(e->mode, "client") == 0;
+	return mode && e->q > 0 && e->q <= 1 && e->sigma > 0 && e->steps >= 1 &&
+			e->clip >= 0 && e->delta >= 0 && e->delta <= 1 &&
+			e->epsilon == 0 &&
+			(e->dim > 0) == (e->noise_steps >= 1);
 }
 
 // Verifies and adds one complete line (without its newline).
@@ -210,10 +247,9 @@ add_line(struct fb_ledger *l, const char *text, size_t len, size_t lineno)
 				l->path, lineno, (unsigned long long)ln.e.seq,
 				l->n + 1);
 	}
-	if (!valid_mode(ln.e.mode) || !(ln.e.q > 0) || !(ln.e.sigma > 0) ||
-			(ln.e.dim > 0) != (ln.e.noise_steps > 0)) {
+	if (!valid_entry(&ln.e)) {
 		return fb_errorf(FB_EFORMAT,
-				"%s:%zu: invalid mode, q, sigma or grid",
+				"%s:%zu: invalid mode, q, sigma, grid or budget",
 				l->path, lineno);
 	}
 	// Recompute the body from the parsed values: it must match the line
@@ -518,10 +554,7 @@ append(struct fb_ledger *l, const struct fb_ledger_entry *in, bool sync)
 				l->path);
 	}
 	struct fb_ledger_entry e = *in;
-	if (!valid_mode(e.mode) || !(e.q > 0 && e.q <= 1) || !(e.sigma > 0) ||
-			e.steps < 1 || !(e.clip >= 0) ||
-			!(e.delta >= 0 && e.delta <= 1) ||
-			(e.dim > 0) != (e.noise_steps >= 1)) {
+	if (!valid_entry(&e)) {
 		return fb_errorf(FB_EINVAL, "ledger entry: bad values");
 	}
 	e.seq = l->n + 1;
@@ -611,6 +644,40 @@ fb_ledger_count(const struct fb_ledger *l)
 	return l->n;
 }
 
+size_t
+fb_ledger_releases(const struct fb_ledger *l)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < l->n; k++) {
+		n += !fb_ledger_is_budget(&l->entries[k]);
+	}
+	return n;
+}
+
+fb_err
+fb_ledger_append_budget(struct fb_ledger *l, uint64_t round, double epsilon,
+		double delta)
+{
+	struct fb_ledger_entry e = {
+			.round = round, .epsilon = epsilon, .delta = delta};
+	strcpy(e.mode, FB_LEDGER_MODE_BUDGET);
+	return fb_ledger_append(l, &e);
+}
+
+void
+fb_ledger_last_budget(const struct fb_ledger *l, struct fb_ledger_entry *out,
+		bool *found)
+{
+	*found = false;
+	for (size_t k = l->n; k-- > 0;) {
+		if (fb_ledger_is_budget(&l->entries[k])) {
+			*out = l->entries[k];
+			*found = true;
+			return;
+		}
+	}
+}
+
 fb_err
 fb_ledger_entry_at(const struct fb_ledger *l, size_t k,
 		struct fb_ledger_entry *out)
@@ -666,6 +733,9 @@ fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 	fb_err err = fb_acct_create(&a, kind);
 	for (size_t k = 0; err == FB_OK && k < l->n; k++) {
 		const struct fb_ledger_entry *e = &l->entries[k];
+		if (fb_ledger_is_budget(e)) {
+			continue; // a decision, not a release
+		}
 		err = fb_acct_add(a, e->q, e->sigma, e->steps);
 		if (err == FB_OK && e->dim > 0) {
 			struct fb_acct_grid g = {e->dim, e->noise_steps};

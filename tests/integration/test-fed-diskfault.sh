@@ -87,7 +87,9 @@ for i in 0 1; do start_client "$i" .3; done
 export FB_FAULT_WRITE_AFTER=1000
 start_client 2 .3a
 unset FB_FAULT_WRITE_AFTER
-export FB_FAULT_LEDGER_APPEND=3
+# Its 4th append: the 1st records its budget at start (a budget entry),
+# the 2nd and 3rd are round 1's releases, the 4th round 2's first.
+export FB_FAULT_LEDGER_APPEND=4
 start_client 3 .3a
 unset FB_FAULT_LEDGER_APPEND
 wait_exit "${CLIENT_PID[3]}" 60
@@ -95,8 +97,9 @@ check "3: a client stops when its ledger cannot be appended" test "$RC" = 1
 check "3: its error names the ledger and ENOSPC" grep -q \
 	"privacy.ledger: ledger append failed (No space left on device)" "$WORK/client-3.3a.err"
 l3=$WORK/state-3/privacy.ledger
-check "3: its ledger verifies with round 1's 2 entries" sh -c \
-	"'$FB_TOOL' ledger verify '$l3' >/dev/null && test \$(grep -c seq '$l3') = 2"
+check "3: its ledger verifies with its budget and round 1's 2 entries" sh -c \
+	"'$FB_TOOL' ledger verify '$l3' >/dev/null && test \$(grep -c seq '$l3') = 3 &&
+	test \$(grep -c '\"round\":1,' '$l3') = 2"
 check "3: its state (round 1) loads" quiet "$FB_CLIENT" eval --policy "$WORK/policy-3.json"
 wait_exit "${CLIENT_PID[2]}" 60
 check "3: a client stops when its state cannot be written" test "$RC" = 1

@@ -31,7 +31,7 @@ for i in 0 1 2 3; do
 	name=retailer-$i
 	ledger="$WORK/state-$i/privacy.ledger"
 	check "$name: ledger verifies" quiet "$FB_TOOL" ledger verify "$ledger"
-	check "$name: 3 x (2 training + 1 metric) releases" test "$(grep -c '"seq"' "$ledger")" -eq 9
+	check "$name: 3 x (2 training + 1 metric) releases" test "$(grep -c '"q":' "$ledger")" -eq 9
 	check "$name: 3 metric releases (q 1, clip 2)" test \
 		"$(grep -c '"q":1,"sigma":4,.*"clip":2,' "$ledger")" -eq 3
 	json=$("$FB_TOOL" ledger verify "$ledger" --delta 1e-5 --json)

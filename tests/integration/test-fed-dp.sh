@@ -4,8 +4,10 @@
 # gradient to 1 and adds discrete Gaussian noise; sigma calibrated by the
 # aggregator so that 4 rounds x 2 releases spend epsilon 4 at delta 1e-5).
 # Retailers 0-2 have a budget of epsilon 4; retailer 3 only 3 (two rounds), so it must
-# refuse a round with budget-exhausted once the next round would exceed
-# it, and then poll as BUDGET_EXHAUSTED (not planned again). Every
+# refuse a round with policy-refused ("over budget", with what it would
+# spend and what remains) once the next round would exceed it, and stay
+# READY (client/budget.h: budget left is not exhaustion), so it is planned
+# again and refuses again, never spending past 3. Every
 # client's ledger must verify (`fedbundle ledger verify`) and the epsilon
 # each client reported must equal what its ledger gives (PLD accountant).
 source "$(dirname "$0")/lib.sh"
@@ -43,21 +45,28 @@ for i in 0 1 2; do
 		"$(client_field 4 "retailer-$i" epsilon)" 4 1e-4
 done
 
-# Retailer 3: some rounds trained, then a refusal, then never planned.
+# Retailer 3: some rounds trained, then a refusal of each later round.
 refused_round=""
-for r in 1 2 3 4; do
-	if [ "$(client_field "$r" retailer-3 reason)" = "budget-exhausted" ]; then
+for r in 4 3 2 1; do
+	if [ "$(client_field "$r" retailer-3 reason)" = "policy-refused" ]; then
 		refused_round=$r
 	fi
 done
-echo "# retailer-3 refused round ${refused_round:-none}"
-check "retailer-3 refused a round with budget-exhausted" test -n "$refused_round"
+echo "# retailer-3 first refused round ${refused_round:-none}"
+check "retailer-3 refused a round with policy-refused" test -n "$refused_round"
 check "retailer-3 trained before refusing" test "${refused_round:-1}" -gt 1
 for ((r = ${refused_round:-4} + 1; r <= 4; r++)); do
-	check "retailer-3 not planned in round $r" test -z "$(client_field "$r" retailer-3 status)"
+	check "retailer-3 still planned (not exhausted) in round $r, and refused it" \
+		test "$(client_field "$r" retailer-3 reason)" = policy-refused
 done
+check "retailer-3 never claimed budget-exhausted" bash -c \
+	"! grep -q 'budget-exhausted' '$WORK/metrics.jsonl'"
 e3=$("$FB_TOOL" ledger verify "$WORK/state-3/privacy.ledger" --delta 1e-5 --json |
 	awk -F '"epsilon_pld": ' '{ split($2, a, "}"); print a[1] }')
 check "retailer-3 stayed within its budget of 3 ($e3)" ge 3 "$e3"
-check "retailer-3 logged the exhaustion" grep -q "privacy budget exhausted" "$WORK/client-3.err"
+check "retailer-3 said what the round would spend and what remains" grep -q \
+	"over budget: the round's 2 releases .* would bring epsilon to .*, over the policy's 3 .*: .* spent, .* remains" \
+	"$WORK/client-3.err"
+check "retailer-3 did not mark itself exhausted" bash -c \
+	"! grep -q 'privacy budget exhausted' '$WORK/client-3.err'"
 finish

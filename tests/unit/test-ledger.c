@@ -3,8 +3,11 @@
 // removal at the end, a torn final line is dropped, a failed append leaves
 // nothing behind, a missing ledger is refused unless creating one, and a
 // ledger has one writer: a second appending open, in this process or in
-// another, is refused while read-only opens go on working.
+// another, is refused while read-only opens go on working. Budget entries
+// (a recorded new epsilon and delta) are written in their own canonical
+// form, replayed, skipped by the accountant, and covered by the chain.
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -393,6 +396,133 @@ TEST(grid_fields_are_recorded_and_replayed)
 	free(p);
 }
 
+// text with the first from replaced by to (malloc'd), or NULL. Not
+// inlined: gcc 12 then takes text for a pointer to slurp()'s local.
+static __attribute__((noinline)) char *
+replace_once(const char *text, const char *from, const char *to)
+{
+	const char *at = strstr(text, from);
+	if (at == NULL) {
+		return NULL;
+	}
+	size_t head = (size_t)(at - text), cap = strlen(text) + strlen(to) + 1;
+	char *t = malloc(cap);
+	if (t != NULL) {
+		snprintf(t, cap, "%.*s%s%s", (int)head, text, to,
+				at + strlen(from));
+	}
+	return t;
+}
+
+// A budget entry records a decision, not a release: its own canonical
+// line, found by fb_ledger_last_budget, not counted as a release, skipped
+// by the accountant replay, and covered by the chain like any entry.
+TEST(budget_entries_are_recorded_replayed_and_not_spent)
+{
+	char *p = path_of("budget.ledger");
+	unlink(p);
+	struct fb_ledger *l = NULL;
+	CHECK_OK(fb_ledger_open(&l, p, true));
+	struct fb_ledger_entry last;
+	bool found = true;
+	fb_ledger_last_budget(l, &last, &found);
+	CHECK(!found);
+	CHECK_OK(fb_ledger_append_budget(l, 0, 4, 1e-5));
+	struct fb_ledger_entry e = entry(1, 0.5, 1.2);
+	CHECK_OK(fb_ledger_append(l, &e));
+	CHECK_OK(fb_ledger_append(l, &e));
+	CHECK_OK(fb_ledger_append_budget(l, 1, 6.5, 1e-5));
+	e = entry(2, 0.5, 1.2);
+	CHECK_OK(fb_ledger_append(l, &e));
+	// Bad budgets are refused, nothing written.
+	CHECK_ERR(fb_ledger_append_budget(l, 2, 0, 1e-5), FB_EINVAL);
+	CHECK_ERR(fb_ledger_append_budget(l, 2, INFINITY, 1e-5), FB_EINVAL);
+	CHECK_ERR(fb_ledger_append_budget(l, 2, NAN, 1e-5), FB_EINVAL);
+	CHECK_ERR(fb_ledger_append_budget(l, 2, 1, 0), FB_EINVAL);
+	CHECK_ERR(fb_ledger_append_budget(l, 2, 1, 1), FB_EINVAL);
+	// A release may not carry an epsilon, a budget entry no q or sigma.
+	e.epsilon = 3;
+	CHECK_ERR(fb_ledger_append(l, &e), FB_EINVAL);
+	struct fb_ledger_entry b = {.round = 2, .epsilon = 3, .delta = 1e-5};
+	strcpy(b.mode, FB_LEDGER_MODE_BUDGET);
+	b.q = 0.5;
+	CHECK_ERR(fb_ledger_append(l, &b), FB_EINVAL);
+	CHECK(fb_ledger_count(l) == 5 && fb_ledger_releases(l) == 3);
+	fb_ledger_close(l);
+	char *text = slurp(p);
+	CHECK(text != NULL);
+	CHECK(strstr(text,
+			      "{\"seq\":4,\"round\":1,\"mode\":\"budget\","
+			      "\"epsilon\":6.5,\"delta\":1.0000000000000001e-05,"
+			      "\"time\":\"") != NULL);
+	// Replayed from disk.
+	CHECK_OK(fb_ledger_open(&l, p, false));
+	CHECK(fb_ledger_count(l) == 5 && fb_ledger_releases(l) == 3);
+	fb_ledger_last_budget(l, &last, &found);
+	CHECK(found && last.seq == 4 && last.round == 1 &&
+			last.epsilon == 6.5 && last.delta == 1e-5 &&
+			fb_ledger_is_budget(&last));
+	CHECK_OK(fb_ledger_entry_at(l, 0, &last));
+	CHECK(fb_ledger_is_budget(&last) && last.epsilon == 4);
+	CHECK_OK(fb_ledger_entry_at(l, 1, &last));
+	CHECK(!fb_ledger_is_budget(&last) && last.epsilon == 0);
+	// The accountant sees the three releases only.
+	struct fb_acct *a = NULL, *c = NULL;
+	CHECK_OK(fb_ledger_accountant(l, FB_ACCT_RDP, &a));
+	CHECK_OK(fb_acct_create(&c, FB_ACCT_RDP));
+	CHECK_OK(fb_acct_add(c, 0.5, 1.2, 3));
+	CHECK(fb_acct_total_steps(a) == 3);
+	double ea, ec;
+	CHECK_OK(fb_acct_epsilon(a, 1e-5, &ea));
+	CHECK_OK(fb_acct_epsilon(c, 1e-5, &ec));
+	CHECK(ea == ec);
+	fb_acct_destroy(a);
+	fb_acct_destroy(c);
+	fb_ledger_close(l);
+	// A ledger of budget entries only spends nothing.
+	char *q = path_of("budget-only.ledger");
+	unlink(q);
+	CHECK_OK(fb_ledger_open(&l, q, true));
+	CHECK_OK(fb_ledger_append_budget(l, 0, 2, 1e-6));
+	CHECK_OK(fb_ledger_accountant(l, FB_ACCT_PLD, &a));
+	CHECK(fb_acct_total_steps(a) == 0);
+	CHECK_OK(fb_acct_epsilon(a, 1e-6, &ea));
+	CHECK(ea == 0);
+	fb_acct_destroy(a);
+	fb_ledger_close(l);
+	free(q);
+	// Tampering: a raised epsilon, a q slipped into the budget line, or
+	// the entry removed, all break the ledger.
+	const char *edits[][2] = {
+			{"\"epsilon\":6.5", "\"epsilon\":9.5"},
+			{"\"mode\":\"budget\",\"epsilon\":6.5",
+					"\"mode\":\"budget\",\"q\":0,"
+					"\"epsilon\":6.5"},
+			{"\"mode\":\"budget\",\"epsilon\":6.5",
+					"\"mode\":\"user\",\"epsilon\":6.5"},
+	};
+	for (size_t k = 0; k < sizeof(edits) / sizeof(edits[0]); k++) {
+		char *t = replace_once(text, edits[k][0], edits[k][1]);
+		CHECK(t != NULL);
+		rewrite(p, t);
+		CHECK_ERR(fb_ledger_open(&l, p, false), FB_EFORMAT);
+		CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), ":4:");
+		free(t);
+	}
+	char *t = strdup(text);
+	char *fourth = t;
+	for (int k = 0; k < 3; k++) {
+		fourth = strchr(fourth, '\n') + 1;
+	}
+	memmove(fourth, strchr(fourth, '\n') + 1,
+			strlen(strchr(fourth, '\n') + 1) + 1);
+	rewrite(p, t);
+	CHECK_ERR(fb_ledger_open(&l, p, false), FB_EFORMAT);
+	free(t);
+	free(text);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -409,6 +539,7 @@ main(void)
 	RUN(writer_in_another_process_is_refused);
 	RUN(reader_leaves_a_torn_tail_alone);
 	RUN(grid_fields_are_recorded_and_replayed);
+	RUN(budget_entries_are_recorded_replayed_and_not_spent);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -139,10 +139,11 @@ void fb_dp_sample(struct fb_dp *dp, const uint32_t *candidates, uint32_t n,
 		uint32_t *out, uint32_t *m);
 
 // Epsilon spent so far (at the configured delta) by the configured
-// accountant, and the number of releases in the ledger.
+// accountant, and the number of releases in the ledger (its budget
+// entries not counted).
 fb_err fb_dp_spent(struct fb_dp *dp, double *epsilon, size_t *releases);
 
-// Number of releases in the ledger.
+// Number of releases in the ledger (its budget entries not counted).
 size_t fb_dp_releases(const struct fb_dp *dp);
 
 // The noise multiplier added (std / clip) and the one accounted (std /

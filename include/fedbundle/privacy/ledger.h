@@ -9,6 +9,14 @@
 // or removing an entry breaks the chain; removing entries at the end is
 // detected by comparing the count and head hash with an anchor kept
 // elsewhere (the client's state file, the aggregator's log).
+// Two kinds of entry: a release (mode "user" or "client": q, sigma, steps,
+// clip, delta and, when recorded, the grid's dim and noise_steps), and a
+// budget decision (mode "budget": the owner's epsilon and delta from then
+// on, written when a client starts with a policy budget other than the last
+// one recorded). A budget entry's line holds seq, round, mode, epsilon,
+// delta, time, prev and hash, in that order; it spends nothing, and the
+// accountant replay skips it. Ledgers written before budget entries
+// existed load unchanged (their lines never carry "epsilon").
 // One writer: an appending handle (fb_ledger_open) holds an exclusive lock
 // on the file for its whole life, so a second appending open, by another
 // process or in this one, is refused; each would otherwise replay the
@@ -27,15 +35,23 @@
 #include "fedbundle/util/err.h"
 #include "fedbundle/util/hash.h"
 
+// The mode of a budget entry.
+#define FB_LEDGER_MODE_BUDGET "budget"
+
 struct fb_ledger_entry {
 	uint64_t seq;   // 1, 2, ... (written by the ledger)
-	uint64_t round; // training step or federated round it belongs to
-	char mode[8];   // "user" or "client"
+	uint64_t round; // training step or federated round it belongs to;
+			// a budget entry: the last round completed before it
+	char mode[8];   // "user" or "client" (releases), or "budget"
 	double q;       // sampling rate of the release
 	double sigma;   // noise multiplier: noise std / L2 sensitivity
 	uint64_t steps; // number of identical compositions it stands for
 	double clip;    // clipping norm used (informational)
-	double delta;   // the owner's delta target (informational)
+	double delta;   // the owner's delta target (informational for a
+			// release; a budget entry: the new delta)
+	// A budget entry only (0 in releases): the owner's epsilon from now
+	// on. A budget entry has q, sigma, steps, clip, dim and noise_steps 0.
+	double epsilon;
 	// The release's fixed-point grid (accountant.h, fb_acct_grid): its
 	// coordinates and its noise in grid steps; 0 in entries written
 	// before they were recorded (accounted as continuous releases).
@@ -86,8 +102,25 @@ fb_err fb_ledger_append_deferred(
 // Makes every deferred append durable. FB_EIO: nothing may be released.
 fb_err fb_ledger_sync(struct fb_ledger *l);
 
-// Number of entries.
+// Number of entries (releases and budget entries).
 size_t fb_ledger_count(const struct fb_ledger *l);
+
+// Number of release entries (budget entries not counted).
+size_t fb_ledger_releases(const struct fb_ledger *l);
+
+// True if e is a budget entry (mode "budget").
+bool fb_ledger_is_budget(const struct fb_ledger_entry *e);
+
+// Appends a budget entry (epsilon > 0 and finite, delta in (0, 1)) after
+// round, fsync'd like any entry. FB_EINVAL for bad values, else as
+// fb_ledger_append().
+fb_err fb_ledger_append_budget(struct fb_ledger *l, uint64_t round,
+		double epsilon, double delta);
+
+// The last budget entry into *out; *found is false (and *out untouched)
+// if the ledger holds none.
+void fb_ledger_last_budget(const struct fb_ledger *l,
+		struct fb_ledger_entry *out, bool *found);
 
 // Entry k (0-based) into *out.
 fb_err fb_ledger_entry_at(const struct fb_ledger *l, size_t k,
@@ -106,8 +139,9 @@ fb_err fb_ledger_head_at(
 fb_err fb_ledger_check_anchor(const struct fb_ledger *l, size_t count,
 		const uint8_t head[FB_HASH_LEN]);
 
-// Replays every entry into a new accountant of the given kind. The caller
-// destroys *out.
+// Replays every release entry into a new accountant of the given kind
+// (budget entries spend nothing and are skipped). The caller destroys
+// *out.
 fb_err fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 		struct fb_acct **out);
 

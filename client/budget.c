@@ -1,0 +1,69 @@
+// client/budget.c: see budget.h. The spent epsilon is always recomputed
+// from the ledger (the state file's old "exhausted" flag is not trusted):
+// a budget raised by the retailer takes effect at the next start.
+#include <stdio.h>
+
+#include "budget.h"
+#include "fedbundle/util/log.h"
+
+fb_err
+node_budget_check(const struct node_policy *pol, const struct fb_ledger *l,
+		double *spent, bool *exhausted)
+{
+	double eps = 0;
+	if (l != NULL && fb_ledger_releases(l) > 0) {
+		struct fb_acct *acct = NULL;
+		fb_err err = fb_ledger_accountant(
+				l, (enum fb_acct_kind)pol->accountant, &acct);
+		if (err == FB_OK) {
+			err = fb_acct_epsilon(acct, pol->delta, &eps);
+		}
+		fb_acct_destroy(acct);
+		if (err != FB_OK) {
+			return fb_errorf(err,
+					"%s: cannot account the ledger: %s",
+					pol->ledger, fb_last_error(err));
+		}
+	}
+	*spent = eps;
+	*exhausted = eps >= pol->epsilon;
+	return FB_OK;
+}
+
+fb_err
+node_budget_record(const struct node_policy *pol, struct fb_ledger *l,
+		uint32_t round)
+{
+	struct fb_ledger_entry last;
+	bool found = false;
+	fb_ledger_last_budget(l, &last, &found);
+	if (found && last.epsilon == pol->epsilon && last.delta == pol->delta) {
+		return FB_OK;
+	}
+	fb_err err = fb_ledger_append_budget(
+			l, round, pol->epsilon, pol->delta);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t seq = fb_ledger_count(l);
+	if (!found) {
+		fb_log(FB_LOG_INFO,
+				"privacy budget epsilon %g at delta %g recorded "
+				"as ledger entry %zu",
+				pol->epsilon, pol->delta, seq);
+	} else if (pol->epsilon > last.epsilon || pol->delta > last.delta) {
+		fb_log(FB_LOG_WARN,
+				"budget raised from %g to %g (delta %g to %g), "
+				"recorded as ledger entry %zu: a new decision of "
+				"this retailer",
+				last.epsilon, pol->epsilon, last.delta,
+				pol->delta, seq);
+	} else {
+		fb_log(FB_LOG_INFO,
+				"budget lowered from %g to %g (delta %g to %g), "
+				"recorded as ledger entry %zu",
+				last.epsilon, pol->epsilon, last.delta,
+				pol->delta, seq);
+	}
+	return FB_OK;
+}

@@ -1,0 +1,40 @@
+// client/budget.h: when a client's privacy budget is exhausted, and the
+// record of its budget decisions in its ledger.
+//
+// The rule (docs/privacy.md, wire-v1 §6.1): a client is exhausted iff the
+// epsilon its ledger's releases spend, replayed by its policy's accountant
+// at its policy's delta, is at least its policy's epsilon. It is the
+// precise form of "no plan its policy allows fits": the policy bounds a
+// plan's noise multiplier only from below and its sampling rate to
+// (0, 1], and a release's cost tends to 0 as sigma grows, so while any
+// room is left some allowed plan fits (up to the accountant's own ~1e-9
+// slack in delta, in which a client stays READY and refuses each plan).
+// A plan that does not fit while room is left is refused
+// (policy-refused) and the client stays READY; exhaustion depends only on
+// what was spent, never on what an aggregator asked for.
+// Thread-safety: the client's one thread.
+#ifndef FB_CLIENT_BUDGET_H
+#define FB_CLIENT_BUDGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/err.h"
+#include "policy.h"
+
+// The epsilon spent by the releases of l (NULL: none) at the policy's
+// delta, by its accountant, into *spent, and whether that exhausts the
+// policy's budget (the rule above) into *exhausted. FB_EINVAL/FB_ENOMEM
+// from the accountant.
+fb_err node_budget_check(const struct node_policy *pol,
+		const struct fb_ledger *l, double *spent, bool *exhausted);
+
+// Records the policy's budget in the appending ledger l when it differs
+// from the last budget entry (or there is none yet): a budget entry after
+// round. A raise (a larger epsilon or delta) is logged at warning, a
+// first budget or a lowered one at info. FB_EIO as fb_ledger_append().
+fb_err node_budget_record(const struct node_policy *pol, struct fb_ledger *l,
+		uint32_t round);
+
+#endif
