@@ -154,9 +154,10 @@ usage(void)
 	       "  --collect       write OUT/results.csv from the finished "
 	       "points; name the\n"
 	       "                  missing ones (status 1 if any)\n"
-	       "  OUT/sweep.json records the grid's hash: OUT refuses "
-	       "another grid.\n"
-	       "  --help          this text\n",
+	       "  --help          this text\n"
+	       "\n"
+	       "OUT/sweep.json records the grid's hash: OUT refuses another "
+	       "grid.\n",
 			SIM_NOISE_NOTE);
 }
 
@@ -1295,6 +1296,14 @@ list_points(const struct grid *g, const struct sweep *sw, const struct args *a)
 static int
 collect(const struct sweep *sw, const struct args *a)
 {
+	struct stat st;
+	if (stat(sw->out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+				"fedbundle %s: %s: no such output folder (no "
+				"point ran into it)\n",
+				cmd, sw->out);
+		return 1;
+	}
 	fb_err err = check_record(sw->out, a->grid, sw->pts, sw->n, false);
 	size_t n_done = 0;
 	if (err == FB_OK) {
