@@ -10,6 +10,7 @@ packages=(
 	libsodium-dev libopenblas-dev libnng-dev libcjson-dev libfftw3-dev
 	libxxhash-dev
 	clang clang-format gnuplot-nox cppcheck iproute2 iptables
+	parallel # GNU parallel: tests/integration/test-sweep-parallel.sh
 )
 missing=()
 for p in "${packages[@]}"; do

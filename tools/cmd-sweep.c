@@ -15,6 +15,13 @@
 // hash of its resolved configuration). A rerun skips points whose marker
 // holds the same hash; OUT/results.csv is rewritten atomically from the
 // markers after every point, so it holds each finished point once.
+// On a cluster an existing engine (a Slurm job array, GNU parallel over
+// ssh) runs the points: --list numbers them, --point K runs one into the
+// shared OUT through the same runner, --collect writes results.csv. OUT
+// records the grid's hash (OUT/sweep.json) and refuses another grid; a
+// point runs only under its flock (OUT/points/<id>/lock), so two workers
+// on one point cannot both run it; only --jobs and --collect write the
+// top-level results.csv, each by an atomic rename (sharedfs.h).
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +43,7 @@
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/hash.h"
 #include "fedbundle/util/log.h"
+#include "sharedfs.h"
 #include "sim/sim.h"
 
 static const char cmd[] = "sweep";
@@ -58,7 +66,9 @@ struct point {
 	char id[512];           // folder name
 	char hash[2 * FB_HASH_LEN + 1];
 	bool done;
+	bool todo; // to run now
 	bool failed;
+	int status; // the exit status of its child (POINT_*)
 	double wall_s;
 	pid_t pid;
 };
@@ -79,6 +89,10 @@ usage(void)
 {
 	printf("usage: fedbundle sweep --grid FILE --out DIR [--jobs N] "
 	       "[--scratch DIR]\n"
+	       "       fedbundle sweep --grid FILE [--out DIR] --list "
+	       "[--json]\n"
+	       "       fedbundle sweep --grid FILE --out DIR --point K\n"
+	       "       fedbundle sweep --grid FILE --out DIR --collect\n"
 	       "\n"
 	       "Runs one simulation (`fedbundle simulate`) per point of the "
 	       "cartesian product\nof the grid's axes and collects "
@@ -123,8 +137,27 @@ usage(void)
 	       "(e.g. tmpfs)\n"
 	       "  --keep-work     keep each point's work folder (ledgers, "
 	       "states)\n"
-	       "  --dry-run       list the points and exit\n"
-	       "  --help          this text\n",
+	       "  --dry-run       print the points' folder names and exit\n"
+	       "\n"
+	       "on a cluster (a Slurm job array, GNU parallel; "
+	       "docs/research.md):\n"
+	       "  --list          print every point: its index K, folder "
+	       "name and settings\n"
+	       "                  (tab-separated, grid order), then the "
+	       "count\n"
+	       "  --json          with --list: one JSON object instead\n"
+	       "  --point K       run point K (0-based) into the shared "
+	       "OUT; a done point\n"
+	       "                  is skipped; one running elsewhere (its "
+	       "lock held) is\n"
+	       "                  refused with status 75\n"
+	       "  --collect       write OUT/results.csv from the finished "
+	       "points; name the\n"
+	       "                  missing ones (status 1 if any)\n"
+	       "  --help          this text\n"
+	       "\n"
+	       "OUT/sweep.json records the grid's hash: OUT refuses another "
+	       "grid.\n",
 			SIM_NOISE_NOTE);
 }
 
@@ -410,6 +443,31 @@ canonical_text(const struct sim_config *cfg)
 	return buf;
 }
 
+// The JSON text of axis i's value as point p runs it: a non-private
+// point has epsilon "inf" and privacy "none" whatever its axes said.
+static const char *
+point_value(const struct point *p, const struct grid *g, size_t i)
+{
+	bool none = p->cfg.privacy == SIM_PRIV_NONE;
+	if (none && strcmp(g->axes[i].key, "epsilon") == 0) {
+		return "\"inf\"";
+	}
+	if (none && strcmp(g->axes[i].key, "privacy") == 0) {
+		return "\"none\"";
+	}
+	return g->axes[i].values[p->value[i]];
+}
+
+// A value's text without the quotes of a JSON string.
+static void
+unquote(char *out, size_t cap, const char *v)
+{
+	size_t len = strnlen(v, cap - 1);
+	size_t skip = len >= 2 && v[0] == '"' ? 1 : 0;
+	memcpy(out, v + skip, len - 2 * skip);
+	out[len - 2 * skip] = '\0';
+}
+
 // Folder name: axis=value pairs, the value as the point runs it.
 static void
 point_id(struct point *p, const struct grid *g)
@@ -417,20 +475,8 @@ point_id(struct point *p, const struct grid *g)
 	char *s = p->id;
 	size_t cap = sizeof(p->id), n = 0;
 	for (size_t i = 0; i < g->n_axes && n < cap; i++) {
-		const char *v = g->axes[i].values[p->value[i]];
 		char val[VALUE_MAX];
-		// A string value without its quotes.
-		size_t len = strnlen(v, VALUE_MAX - 1);
-		size_t skip = len >= 2 && v[0] == '"' ? 1 : 0;
-		memcpy(val, v + skip, len - 2 * skip);
-		val[len - 2 * skip] = '\0';
-		bool none = p->cfg.privacy == SIM_PRIV_NONE;
-		if (none && (strcmp(g->axes[i].key, "epsilon") == 0)) {
-			strcpy(val, "inf");
-		}
-		if (none && strcmp(g->axes[i].key, "privacy") == 0) {
-			strcpy(val, "none");
-		}
+		unquote(val, sizeof(val), point_value(p, g, i));
 		n += (size_t)snprintf(s + n, cap - n, "%s%s=%s",
 				i > 0 ? "_" : "", g->axes[i].name, val);
 	}
@@ -723,12 +769,119 @@ write_csv(const char *out, const struct point *pts, size_t n, size_t *n_done)
 		fputc('\n', fp);
 	}
 	fclose(fp);
+	// --collect and a --jobs sweep may write it at once, from two hosts.
 	char *path = fb_path_join(out, "results.csv");
 	fb_err err = path == NULL ? FB_ENOMEM
-				  : fb_write_file_atomic(path, text, len, 0644);
+				  : sharedfs_replace(path, text, len);
 	free(path);
 	free(text);
 	*n_done = done;
+	return err;
+}
+
+// ---- the grid's record in the output folder ----
+
+// OUT/sweep.json: the hash of the grid the folder was started with. What
+// `--point K` runs is the K-th point of that grid, so a folder refuses
+// any other grid rather than let two workers mean two points by one K.
+#define RECORD_NAME "sweep.json"
+
+// The grid's hash: the points in their order, each its folder name and
+// the hash of its resolved configuration. Whitespace or key order in the
+// grid file does not count; a changed base, axis or value does.
+static void
+grid_hash(const struct point *pts, size_t n, char hex[2 * FB_HASH_LEN + 1])
+{
+	struct fb_hash h;
+	fb_hash_init(&h);
+	for (size_t i = 0; i < n; i++) {
+		fb_hash_update(&h, pts[i].id, strlen(pts[i].id));
+		fb_hash_update(&h, "\t", 1);
+		fb_hash_update(&h, pts[i].hash, strlen(pts[i].hash));
+		fb_hash_update(&h, "\n", 1);
+	}
+	uint8_t d[FB_HASH_LEN];
+	fb_hash_final(&h, d);
+	fb_hash_hex(d, hex);
+}
+
+// The record's text for this grid, malloc'd (NULL: out of memory).
+static char *
+record_text(const char *grid_path, const char *hash, size_t n, size_t *len)
+{
+	char *text = NULL;
+	FILE *fp = open_memstream(&text, len);
+	if (fp == NULL) {
+		return NULL;
+	}
+	char *abs = realpath(grid_path, NULL);
+	fprintf(fp, "{\"grid_hash\": \"%s\", \"points\": %zu, \"grid\": ", hash,
+			n);
+	sim_json_string(fp, abs != NULL ? abs : grid_path);
+	fprintf(fp, ", \"version\": ");
+	sim_json_string(fp, FB_VCS_TAG);
+	fprintf(fp, "}\n");
+	free(abs);
+	fclose(fp);
+	return text;
+}
+
+// Checks the grid against the folder's record: FB_EINVAL naming both if
+// they differ. With create, a folder without a record gets this grid's
+// (atomically, once: of concurrent first workers one record wins and the
+// others check against it); without, a missing record is fine.
+static fb_err
+check_record(const char *out, const char *grid_path, const struct point *pts,
+		size_t n, bool create)
+{
+	char hash[2 * FB_HASH_LEN + 1];
+	grid_hash(pts, n, hash);
+	char *path = fb_path_join(out, RECORD_NAME);
+	size_t len = 0;
+	char *mine = record_text(grid_path, hash, n, &len);
+	char *text = NULL;
+	cJSON *root = NULL;
+	fb_err err = path == NULL || mine == NULL ? FB_ENOMEM : FB_OK;
+	bool created = false;
+	if (err == FB_OK && create) {
+		err = sharedfs_create_once(path, mine, len, &created);
+	} else if (err == FB_OK && access(path, F_OK) != 0) {
+		created = true; // nothing recorded, nothing to check
+	}
+	if (err != FB_OK || created) {
+		goto out;
+	}
+	if ((err = fb_read_file(path, 1u << 16, &text, &len)) != FB_OK) {
+		goto out;
+	}
+	root = cJSON_ParseWithLength(text, len);
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "grid_hash");
+	const cJSON *np = cJSON_GetObjectItemCaseSensitive(root, "points");
+	const cJSON *gp = cJSON_GetObjectItemCaseSensitive(root, "grid");
+	if (!cJSON_IsString(h)) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: no \"grid_hash\" string: not a sweep "
+				"record (remove it to adopt %s)",
+				path, grid_path);
+		goto out;
+	}
+	if (strcmp(h->valuestring, hash) != 0) {
+		err = fb_errorf(FB_EINVAL,
+				"%s: the grid changed since %s was started: its "
+				"%zu points hash to %.16s, but %s records "
+				"%.16s (%.0f points, grid %s); use a new --out, "
+				"or remove %s to adopt this grid (points whose "
+				"configuration did not change are kept)",
+				grid_path, out, n, hash, path, h->valuestring,
+				cJSON_IsNumber(np) ? np->valuedouble : -1.0,
+				cJSON_IsString(gp) ? gp->valuestring : "?",
+				path);
+	}
+out:
+	cJSON_Delete(root);
+	free(text);
+	free(mine);
+	free(path);
 	return err;
 }
 
@@ -746,12 +899,28 @@ struct sweep {
 	const char *out;
 	const char *scratch;
 	bool keep_work;
+	bool single; // --point: one point, no results.csv
 	struct point *pts;
 	size_t n;
 };
 
-// The child: one simulation, then its marker. Its output goes to
-// OUT/points/<id>/log.txt.
+// A point child's exit status.
+enum {
+	POINT_RAN = 0,      // ran; its marker is written
+	POINT_FAILED = 1,   // the simulation or its marker failed
+	POINT_BUSY = 3,     // another process holds the point's lock
+	POINT_WAS_DONE = 4, // finished by another process meanwhile
+};
+
+// `--point K` of a point another process is running: refused, with the
+// status of sysexits.h's EX_TEMPFAIL (try again later).
+#define EXIT_BUSY 75
+
+// The child: takes the point's lock (OUT/points/<id>/lock, flock: it
+// dies with the process), checks the marker again under it, then runs
+// one simulation and writes its marker. Its output goes to
+// OUT/points/<id>/log.txt, opened only under the lock, so a second
+// worker on the same point never touches the first one's files.
 static int
 run_point(const struct sweep *sw, struct point *p)
 {
@@ -760,13 +929,29 @@ run_point(const struct sweep *sw, struct point *p)
 	signal(SIGTERM, SIG_DFL);
 	char dir[SIM_PATH_MAX + 600], log[SIM_PATH_MAX + 700];
 	snprintf(dir, sizeof(dir), "%s/points/%s", sw->out, p->id);
-	if (fb_mkdir_p(dir) != FB_OK) {
-		return 1;
+	fb_err err = fb_mkdir_p(dir);
+	snprintf(log, sizeof(log), "%s/lock", dir);
+	int lock = -1;
+	bool busy = false;
+	if (err == FB_OK) {
+		err = sharedfs_trylock(log, &lock, &busy);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle sweep: %s: %s\n", p->id,
+				fb_last_error(err));
+		return POINT_FAILED;
+	}
+	if (busy) {
+		return POINT_BUSY;
+	}
+	static char vals[N_COLUMNS][128];
+	if (read_done(sw->out, p, vals)) {
+		return POINT_WAS_DONE;
 	}
 	snprintf(log, sizeof(log), "%s/log.txt", dir);
 	if (freopen(log, "w", stdout) == NULL ||
 			dup2(fileno(stdout), STDERR_FILENO) < 0) {
-		return 1;
+		return POINT_FAILED;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	char scratch[SIM_PATH_MAX + 600];
@@ -778,14 +963,14 @@ run_point(const struct sweep *sw, struct point *p)
 		so.scratch = scratch;
 	}
 	struct sim_result r;
-	fb_err err = sim_run(&p->cfg, dir, &so, &r);
+	err = sim_run(&p->cfg, dir, &so, &r);
 	if (err == FB_OK) {
 		err = write_done(dir, p, &r);
 	}
 	if (err != FB_OK) {
 		fprintf(stderr, "fedbundle sweep: %s: %s\n", p->id,
 				fb_last_error(err));
-		return 1;
+		return POINT_FAILED;
 	}
 	if (!sw->keep_work) {
 		char work[SIM_PATH_MAX + 700];
@@ -800,7 +985,7 @@ run_point(const struct sweep *sw, struct point *p)
 			fprintf(stderr, "%s\n", fb_last_error(err));
 		}
 	}
-	return 0;
+	return POINT_RAN;
 }
 
 static void
@@ -856,131 +1041,106 @@ redraw(const struct sweep *sw, size_t n_done, double elapsed, size_t ran,
 	fflush(stderr);
 }
 
-int
-cmd_sweep(int argc, char **argv)
+// What run_points did.
+struct tally {
+	size_t n_done;    // points with a marker, whole grid (not --point)
+	size_t ran;       // children that ended
+	size_t failed;    // of which failed
+	size_t busy;      // of which found the point locked by another
+	size_t elsewhere; // of which found it finished by another
+};
+
+// One line on a point that ended (status: the child's exit status).
+static void
+report(const struct sweep *sw, const struct point *p, int status,
+		const struct tally *t, double elapsed, double left, bool tty)
 {
-	static const struct option opts[] = {
-			{"grid", required_argument, NULL, 'g'},
-			{"out", required_argument, NULL, 'o'},
-			{"jobs", required_argument, NULL, 'j'},
-			{"scratch", required_argument, NULL, 'S'},
-			{"keep-work", no_argument, NULL, 'k'},
-			{"dry-run", no_argument, NULL, 'n'},
-			{"help", no_argument, NULL, 'h'},
-			{NULL, 0, NULL, 0},
-	};
-	const char *grid_path = NULL;
-	struct sweep sw = {0};
-	uint32_t jobs = 1;
-	bool dry = false;
-	fb_log_set_level(FB_LOG_ERROR);
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-		switch (c) {
-		case 'g':
-			grid_path = optarg;
-			break;
-		case 'o':
-			sw.out = optarg;
-			break;
-		case 'j':
-			if (!cli_parse_u32(cmd, "--jobs", optarg, &jobs)) {
-				return 2;
-			}
-			if (jobs == 0 || jobs > 64) {
-				return cli_usage_error(
-						cmd, "--jobs: must be 1..64");
-			}
-			break;
-		case 'S':
-			sw.scratch = optarg;
-			break;
-		case 'k':
-			sw.keep_work = true;
-			break;
-		case 'n':
-			dry = true;
-			break;
-		case 'h':
-			usage();
-			return 0;
-		case ':':
-			return cli_usage_error(cmd, "%s needs a value",
-					argv[optind - 1]);
-		default:
-			return cli_usage_error(cmd, "unknown option '%s'",
-					argv[optind - 1]);
-		}
-	}
-	if (optind < argc) {
-		return cli_usage_error(
-				cmd, "unexpected argument '%s'", argv[optind]);
-	}
-	if (grid_path == NULL) {
-		return cli_usage_error(cmd, "--grid FILE is required");
-	}
-	if (sw.out == NULL && !dry) {
-		return cli_usage_error(cmd, "--out DIR is required");
-	}
-	static struct grid g;
-	fb_err err = grid_load(&g, grid_path);
-	if (err == FB_OK) {
-		err = make_points(&g, &sw.pts, &sw.n);
-	}
-	free(g.base_text);
-	for (int k = 0; k < 3; k++) {
-		free(g.per_privacy[k]);
-	}
-	if (err != FB_OK) {
-		fprintf(stderr, "fedbundle %s: %s\n", cmd, fb_last_error(err));
-		return 1;
-	}
-	if (dry) {
-		for (size_t i = 0; i < sw.n; i++) {
-			printf("%s\n", sw.pts[i].id);
-		}
-		printf("%zu points\n", sw.n);
-		free(sw.pts);
-		return 0;
-	}
-	char *points_dir = fb_path_join(sw.out, "points");
-	if (points_dir == NULL || (err = fb_mkdir_p(points_dir)) != FB_OK) {
-		free(points_dir);
-		free(sw.pts);
-		return cli_fail(cmd, err == FB_OK ? FB_ENOMEM : err, sw.out);
-	}
-	free(points_dir);
 	static char vals[N_COLUMNS][128];
-	size_t skipped = 0;
-	for (size_t i = 0; i < sw.n; i++) {
-		sw.pts[i].done = read_done(sw.out, &sw.pts[i], vals);
-		skipped += sw.pts[i].done;
+	char what[1200];
+	if (status == POINT_BUSY) {
+		snprintf(what, sizeof(what),
+				"%s: another process is running it (its lock "
+				"%s/points/%.100s/lock is held): %s",
+				p->id, sw->out, p->id,
+				sw->single ? "refused" : "skipped");
+	} else if (status == POINT_WAS_DONE) {
+		snprintf(what, sizeof(what),
+				"%s: finished by another process: skipped",
+				p->id);
+	} else if (p->done) {
+		read_done(sw->out, p, vals);
+		snprintf(what, sizeof(what), "%s: Recall@20 %s", p->id,
+				vals[COL_FINAL_RECALL20][0] != '\0'
+						? vals[COL_FINAL_RECALL20]
+						: "-");
+	} else {
+		char why[512];
+		last_line(sw->out, p, why, sizeof(why));
+		snprintf(what, sizeof(what), "%s FAILED: %.400s", p->id, why);
 	}
-	size_t n_done = 0;
-	if ((err = write_csv(sw.out, sw.pts, sw.n, &n_done)) != FB_OK) {
-		free(sw.pts);
-		return cli_fail(cmd, err, "writing results.csv");
+	char e[32], l[32];
+	hms(e, sizeof(e), elapsed);
+	hms(l, sizeof(l), left);
+	if (sw->single) {
+		fprintf(stderr, "fedbundle sweep: point %zu: %s (%.1f s)\n",
+				(size_t)(p - sw->pts), what, p->wall_s);
+	} else if (tty) {
+		fprintf(stderr,
+				"\r\033[K[%zu/%zu] %3.0f%%  elapsed %s  left ~%s  "
+				"%s%s",
+				t->n_done, sw->n,
+				100.0 * (double)t->n_done / (double)sw->n, e, l,
+				what, p->done ? "" : "\n");
+	} else {
+		fprintf(stderr,
+				"point %zu/%zu done in %.1f s (elapsed %s, ~%s "
+				"left): %s\n",
+				t->n_done, sw->n, p->wall_s, e, l, what);
 	}
-	bool tty = cli_stderr_is_tty();
-	fprintf(stderr,
-			"fedbundle sweep: %zu points (%zu already done), %u at "
-			"a time; %s\n",
-			sw.n, skipped, jobs, SIM_NOISE_NOTE);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+}
+
+// Notes how a child ended in p and t; with a whole sweep, rewrites
+// results.csv.
+static void
+finish_point(struct sweep *sw, struct point *p, int st, struct tally *t)
+{
+	static char vals[N_COLUMNS][128];
+	int status = WIFEXITED(st) ? WEXITSTATUS(st) : POINT_FAILED;
+	t->ran++;
+	p->done = (status == POINT_RAN || status == POINT_WAS_DONE) &&
+			read_done(sw->out, p, vals);
+	if (status == POINT_BUSY) {
+		t->busy++;
+	} else if (status == POINT_WAS_DONE) {
+		t->elsewhere++;
+	} else if (!p->done) {
+		p->failed = true;
+		t->failed++;
+	}
+	p->status = status;
+	if (!sw->single) {
+		fb_err err = write_csv(sw->out, sw->pts, sw->n, &t->n_done);
+		if (err != FB_OK) {
+			fprintf(stderr, "fedbundle sweep: results.csv: %s\n",
+					fb_last_error(err));
+		}
+	}
+}
+
+// The one point runner: forks a child (run_point) for every point with
+// todo set, at most jobs at a time, until they all ended or a signal came
+// (then the children are killed; their locks die with them).
+static void
+run_points(struct sweep *sw, uint32_t jobs, size_t todo, struct tally *t)
+{
+	bool tty = !sw->single && cli_stderr_is_tty();
 	double t0 = fb_clock_s(), work_s = 0;
-	size_t next = 0, running = 0, ran = 0, failed = 0;
-	size_t todo = sw.n - skipped;
+	size_t next = 0, running = 0;
 	fflush(NULL);
 	while (stop_signal == 0) {
-		while (running < jobs && next < sw.n) {
-			struct point *p = &sw.pts[next++];
-			if (p->done) {
+		while (running < jobs && next < sw->n) {
+			struct point *p = &sw->pts[next++];
+			if (!p->todo) {
 				continue;
 			}
 			p->wall_s = fb_clock_s();
@@ -992,7 +1152,7 @@ cmd_sweep(int argc, char **argv)
 				break;
 			}
 			if (pid == 0) {
-				_exit(run_point(&sw, p));
+				_exit(run_point(sw, p));
 			}
 			p->pid = pid;
 			running++;
@@ -1004,7 +1164,7 @@ cmd_sweep(int argc, char **argv)
 		pid_t pid = waitpid(-1, &st, tty ? WNOHANG : 0);
 		if (pid == 0) {
 			// On a terminal the line ticks while points run.
-			redraw(&sw, n_done, fb_clock_s() - t0, ran, work_s,
+			redraw(sw, t->n_done, fb_clock_s() - t0, t->ran, work_s,
 					todo, jobs);
 			struct timespec ts = {0, 200 * 1000000L};
 			nanosleep(&ts, NULL);
@@ -1017,9 +1177,9 @@ cmd_sweep(int argc, char **argv)
 			break;
 		}
 		struct point *p = NULL;
-		for (size_t i = 0; i < sw.n; i++) {
-			if (sw.pts[i].pid == pid) {
-				p = &sw.pts[i];
+		for (size_t i = 0; i < sw->n; i++) {
+			if (sw->pts[i].pid == pid) {
+				p = &sw->pts[i];
 			}
 		}
 		if (p == NULL) {
@@ -1029,69 +1189,412 @@ cmd_sweep(int argc, char **argv)
 		p->pid = 0;
 		p->wall_s = fb_clock_s() - p->wall_s;
 		work_s += p->wall_s;
-		ran++;
-		bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-		p->done = ok && read_done(sw.out, p, vals);
-		if (!p->done) {
-			p->failed = true;
-			failed++;
-		}
-		if ((err = write_csv(sw.out, sw.pts, sw.n, &n_done)) != FB_OK) {
-			fprintf(stderr, "fedbundle sweep: results.csv: %s\n",
-					fb_last_error(err));
-		}
-		double elapsed = fb_clock_s() - t0;
-		double left = (double)(todo - ran) * (work_s / (double)ran) /
-				(double)jobs;
-		char e[32], l[32];
-		hms(e, sizeof(e), elapsed);
-		hms(l, sizeof(l), left);
-		char what[1200];
-		if (p->done) {
-			snprintf(what, sizeof(what), "%s: Recall@20 %s", p->id,
-					vals[COL_FINAL_RECALL20][0] != '\0'
-							? vals[COL_FINAL_RECALL20]
-							: "-");
-		} else {
-			char why[512];
-			last_line(sw.out, p, why, sizeof(why));
-			snprintf(what, sizeof(what), "%s FAILED: %.400s", p->id,
-					why);
-		}
-		if (tty) {
-			fprintf(stderr,
-					"\r\033[K[%zu/%zu] %3.0f%%  elapsed %s  "
-					"left ~%s  %s%s",
-					n_done, sw.n,
-					100.0 * (double)n_done / (double)sw.n,
-					e, l, what, p->done ? "" : "\n");
-		} else {
-			fprintf(stderr,
-					"point %zu/%zu done in %.1f s (elapsed %s, "
-					"~%s left): %s\n",
-					n_done, sw.n, p->wall_s, e, l, what);
-		}
+		finish_point(sw, p, st, t);
+		double left = (double)(todo - t->ran) *
+				(work_s / (double)t->ran) / (double)jobs;
+		report(sw, p, p->status, t, fb_clock_s() - t0, left, tty);
 	}
-	if (stop_signal != 0) {
-		for (size_t i = 0; i < sw.n; i++) {
-			if (sw.pts[i].pid > 0) {
-				kill(sw.pts[i].pid, SIGKILL);
-				waitpid(sw.pts[i].pid, NULL, 0);
-			}
+	for (size_t i = 0; stop_signal != 0 && i < sw->n; i++) {
+		if (sw->pts[i].pid > 0) {
+			kill(sw->pts[i].pid, SIGKILL);
+			waitpid(sw->pts[i].pid, NULL, 0);
 		}
 	}
 	if (tty) {
 		fputc('\n', stderr);
 	}
-	char e[32];
-	hms(e, sizeof(e), fb_clock_s() - t0);
+}
+
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+// ---- the modes ----
+
+struct args {
+	const char *grid;
+	uint32_t jobs;
+	bool jobs_set;
+	bool dry;
+	bool list;
+	bool json;
+	bool collect;
+	bool point_set;
+	uint32_t point;
+};
+
+// --list: index, folder name and settings of every point, then the count;
+// with --json one object. With --out, the folder's grid must be this one.
+static int
+list_points(const struct grid *g, const struct sweep *sw, const struct args *a)
+{
+	if (sw->out != NULL) {
+		fb_err err = check_record(
+				sw->out, a->grid, sw->pts, sw->n, false);
+		if (err != FB_OK) {
+			fprintf(stderr, "fedbundle %s: %s\n", cmd,
+					fb_last_error(err));
+			return 1;
+		}
+	}
+	char hash[2 * FB_HASH_LEN + 1];
+	grid_hash(sw->pts, sw->n, hash);
+	if (a->json) {
+		printf("{\"grid_hash\": \"%s\", \"count\": %zu, \"points\": [",
+				hash, sw->n);
+	}
+	static char vals[N_COLUMNS][128];
+	for (size_t k = 0; k < sw->n; k++) {
+		const struct point *p = &sw->pts[k];
+		if (a->json) {
+			printf("%s\n {\"index\": %zu, \"id\": ",
+					k > 0 ? "," : "", k);
+			sim_json_string(stdout, p->id);
+			printf(", \"hash\": \"%s\", \"settings\": {", p->hash);
+		} else {
+			printf("%zu\t%s\t", k, p->id);
+		}
+		for (size_t i = 0; i < g->n_axes; i++) {
+			const char *v = point_value(p, g, i);
+			if (a->json) {
+				printf("%s", i > 0 ? ", " : "");
+				sim_json_string(stdout, g->axes[i].name);
+				printf(": %s", v);
+			} else {
+				char val[VALUE_MAX];
+				unquote(val, sizeof(val), v);
+				printf("%s%s=%s", i > 0 ? " " : "",
+						g->axes[i].name, val);
+			}
+		}
+		if (!a->json) {
+			printf("\n");
+		} else if (sw->out != NULL) {
+			printf("}, \"done\": %s}",
+					read_done(sw->out, p, vals) ? "true"
+								    : "false");
+		} else {
+			printf("}}");
+		}
+	}
+	if (a->json) {
+		printf("\n]}\n");
+	} else {
+		printf("%zu points\n", sw->n);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+// --collect: results.csv from the markers; names the points missing and
+// fails if any is.
+static int
+collect(const struct sweep *sw, const struct args *a)
+{
+	struct stat st;
+	if (stat(sw->out, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+				"fedbundle %s: %s: no such output folder (no "
+				"point ran into it)\n",
+				cmd, sw->out);
+		return 1;
+	}
+	fb_err err = check_record(sw->out, a->grid, sw->pts, sw->n, false);
+	size_t n_done = 0;
+	if (err == FB_OK) {
+		err = write_csv(sw->out, sw->pts, sw->n, &n_done);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle %s: %s\n", cmd, fb_last_error(err));
+		return 1;
+	}
 	fprintf(stderr,
-			"fedbundle sweep: %zu of %zu points done (%zu run now, "
-			"%zu failed) in %s; results in %s/results.csv\n",
-			n_done, sw.n, ran, failed, e, sw.out);
-	free(sw.pts);
+			"fedbundle sweep: %zu of %zu points done; results in "
+			"%s/results.csv\n",
+			n_done, sw->n, sw->out);
+	if (n_done == sw->n) {
+		return 0;
+	}
+	static char vals[N_COLUMNS][128];
+	char path[SIM_PATH_MAX + 700];
+	fprintf(stderr, "fedbundle sweep: %zu missing:\n", sw->n - n_done);
+	for (size_t k = 0; k < sw->n; k++) {
+		const struct point *p = &sw->pts[k];
+		if (read_done(sw->out, p, vals)) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/points/%s/log.txt", sw->out,
+				p->id);
+		bool started = access(path, F_OK) == 0;
+		fprintf(stderr, "  %zu\t%s\t%s%s\n", k, p->id,
+				started ? "running or failed: see " : "not run",
+				started ? path : "");
+	}
+	fprintf(stderr, "fedbundle sweep: missing indices (for --array): ");
+	for (size_t k = 0, first = 1; k < sw->n; k++) {
+		if (!read_done(sw->out, &sw->pts[k], vals)) {
+			fprintf(stderr, "%s%zu", first ? "" : ",", k);
+			first = 0;
+		}
+	}
+	fputc('\n', stderr);
+	return 1;
+}
+
+// Creates OUT/points and records (or checks) the grid.
+static int
+prepare_out(const struct sweep *sw, const struct args *a)
+{
+	char *points_dir = fb_path_join(sw->out, "points");
+	fb_err err = points_dir == NULL ? FB_ENOMEM : fb_mkdir_p(points_dir);
+	free(points_dir);
+	if (err == FB_OK) {
+		err = check_record(sw->out, a->grid, sw->pts, sw->n, true);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle %s: %s\n", cmd, fb_last_error(err));
+		return 1;
+	}
+	return 0;
+}
+
+// --point K: runs point K into the shared folder, unless it is done.
+static int
+run_one(struct sweep *sw, const struct args *a)
+{
+	size_t k = a->point;
+	struct point *p = &sw->pts[k];
+	static char vals[N_COLUMNS][128];
+	if (read_done(sw->out, p, vals)) {
+		fprintf(stderr,
+				"fedbundle sweep: point %zu (%s) is already done: "
+				"skipped\n",
+				k, p->id);
+		return 0;
+	}
+	p->todo = true;
+	sw->single = true;
+	fprintf(stderr,
+			"fedbundle sweep: point %zu of %zu: %s; log in "
+			"%s/points/%s/log.txt; %s\n",
+			k, sw->n, p->id, sw->out, p->id, SIM_NOISE_NOTE);
+	catch_signals();
+	struct tally t = {0};
+	run_points(sw, 1, 1, &t);
 	if (stop_signal != 0) {
 		return 130;
 	}
-	return failed > 0 ? 1 : 0;
+	return t.busy > 0 ? EXIT_BUSY : t.failed > 0 || t.ran == 0 ? 1 : 0;
+}
+
+// The whole sweep, --jobs at a time, results.csv after every point.
+static int
+run_all(struct sweep *sw, uint32_t jobs)
+{
+	static char vals[N_COLUMNS][128];
+	size_t skipped = 0;
+	for (size_t i = 0; i < sw->n; i++) {
+		sw->pts[i].done = read_done(sw->out, &sw->pts[i], vals);
+		sw->pts[i].todo = !sw->pts[i].done;
+		skipped += sw->pts[i].done;
+	}
+	struct tally t = {0};
+	fb_err err = write_csv(sw->out, sw->pts, sw->n, &t.n_done);
+	if (err != FB_OK) {
+		return cli_fail(cmd, err, "writing results.csv");
+	}
+	fprintf(stderr,
+			"fedbundle sweep: %zu points (%zu already done), %u at "
+			"a time; %s\n",
+			sw->n, skipped, jobs, SIM_NOISE_NOTE);
+	catch_signals();
+	double t0 = fb_clock_s();
+	run_points(sw, jobs, sw->n - skipped, &t);
+	char e[32], busy[64] = "";
+	hms(e, sizeof(e), fb_clock_s() - t0);
+	if (t.busy > 0) {
+		snprintf(busy, sizeof(busy), ", %zu being run elsewhere",
+				t.busy);
+	}
+	fprintf(stderr,
+			"fedbundle sweep: %zu of %zu points done (%zu run now, "
+			"%zu failed%s) in %s; results in %s/results.csv\n",
+			t.n_done, sw->n, t.ran - t.busy - t.elsewhere, t.failed,
+			busy, e, sw->out);
+	if (stop_signal != 0) {
+		return 130;
+	}
+	return t.failed > 0 ? 1 : 0;
+}
+
+// Checks the options against each other; a usage error's status or 0.
+static int
+check_args(const struct args *a, const char *out)
+{
+	int modes = a->dry + a->list + a->collect + a->point_set;
+	if (modes > 1) {
+		return cli_usage_error(cmd,
+				"--list, --point, --collect and "
+				"--dry-run exclude each other");
+	}
+	if (a->json && !a->list) {
+		return cli_usage_error(cmd, "--json goes with --list");
+	}
+	if (a->jobs_set && modes > 0) {
+		return cli_usage_error(cmd,
+				"--jobs: only for a whole sweep "
+				"(not with --list, --point, "
+				"--collect or --dry-run)");
+	}
+	if (a->grid == NULL) {
+		return cli_usage_error(cmd, "--grid FILE is required");
+	}
+	if (out == NULL && !a->dry && !a->list) {
+		return cli_usage_error(cmd, "--out DIR is required");
+	}
+	return 0;
+}
+
+// Parses the options into a and sw; a usage error's status, -1 for
+// --help (printed), or 0.
+static int
+parse_args(int argc, char **argv, struct args *a, struct sweep *sw)
+{
+	static const struct option opts[] = {
+			{"grid", required_argument, NULL, 'g'},
+			{"out", required_argument, NULL, 'o'},
+			{"jobs", required_argument, NULL, 'j'},
+			{"scratch", required_argument, NULL, 'S'},
+			{"keep-work", no_argument, NULL, 'k'},
+			{"dry-run", no_argument, NULL, 'n'},
+			{"list", no_argument, NULL, 'l'},
+			{"json", no_argument, NULL, 'J'},
+			{"point", required_argument, NULL, 'p'},
+			{"collect", no_argument, NULL, 'c'},
+			{"help", no_argument, NULL, 'h'},
+			{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+		switch (c) {
+		case 'g':
+			a->grid = optarg;
+			break;
+		case 'o':
+			sw->out = optarg;
+			break;
+		case 'j':
+			if (!cli_parse_u32(cmd, "--jobs", optarg, &a->jobs)) {
+				return 2;
+			}
+			if (a->jobs == 0 || a->jobs > 64) {
+				return cli_usage_error(
+						cmd, "--jobs: must be 1..64");
+			}
+			a->jobs_set = true;
+			break;
+		case 'S':
+			sw->scratch = optarg;
+			break;
+		case 'k':
+			sw->keep_work = true;
+			break;
+		case 'n':
+			a->dry = true;
+			break;
+		case 'l':
+			a->list = true;
+			break;
+		case 'J':
+			a->json = true;
+			break;
+		case 'p':
+			if (!cli_parse_u32(cmd, "--point", optarg, &a->point)) {
+				return 2;
+			}
+			a->point_set = true;
+			break;
+		case 'c':
+			a->collect = true;
+			break;
+		case 'h':
+			usage();
+			return -1;
+		case ':':
+			return cli_usage_error(cmd, "%s needs a value",
+					argv[optind - 1]);
+		default:
+			return cli_usage_error(cmd, "unknown option '%s'",
+					argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		return cli_usage_error(
+				cmd, "unexpected argument '%s'", argv[optind]);
+	}
+	return check_args(a, sw->out);
+}
+
+static int
+dispatch(struct sweep *sw, const struct grid *g, const struct args *a)
+{
+	if (a->dry) {
+		for (size_t i = 0; i < sw->n; i++) {
+			printf("%s\n", sw->pts[i].id);
+		}
+		printf("%zu points\n", sw->n);
+		return 0;
+	}
+	if (a->list) {
+		return list_points(g, sw, a);
+	}
+	if (a->point_set && a->point >= sw->n) {
+		return cli_usage_error(cmd,
+				"--point %u: out of range: %s has %zu points "
+				"(0 to %zu)",
+				a->point, a->grid, sw->n, sw->n - 1);
+	}
+	if (a->collect) {
+		return collect(sw, a);
+	}
+	int rc = prepare_out(sw, a);
+	if (rc != 0) {
+		return rc;
+	}
+	return a->point_set ? run_one(sw, a) : run_all(sw, a->jobs);
+}
+
+int
+cmd_sweep(int argc, char **argv)
+{
+	struct args a = {.jobs = 1};
+	struct sweep sw = {0};
+	fb_log_set_level(FB_LOG_ERROR);
+	int rc = parse_args(argc, argv, &a, &sw);
+	if (rc != 0) {
+		return rc < 0 ? 0 : rc;
+	}
+	static struct grid g;
+	fb_err err = grid_load(&g, a.grid);
+	if (err == FB_OK) {
+		err = make_points(&g, &sw.pts, &sw.n);
+	}
+	free(g.base_text);
+	for (int k = 0; k < 3; k++) {
+		free(g.per_privacy[k]);
+	}
+	if (err != FB_OK) {
+		fprintf(stderr, "fedbundle %s: %s\n", cmd, fb_last_error(err));
+		return 1;
+	}
+	rc = dispatch(&sw, &g, &a);
+	free(sw.pts);
+	return rc;
 }
