@@ -16,18 +16,11 @@
 #include "fedbundle/net/envelope.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
 #include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/log.h"
 #include "fedbundle/util/rng.h"
 #include "local.h"
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 double
 node_cpu_s(void)
@@ -514,56 +507,123 @@ node_work_finish(struct node_work *w)
 	memset(w, 0, sizeof(*w));
 }
 
-fb_err
-node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
-		struct node_state *st, struct fb_ledger *ledger,
-		const struct fb_wire_plan *plan, uint32_t round,
-		struct node_work *work, struct node_round *out)
+// One round in the making, handed from stage to stage by node_local_round.
+struct round_run {
+	const struct node_policy *pol;
+	const struct fb_dataset *ds;
+	struct node_state *st;
+	struct fb_ledger *ledger;
+	const struct fb_wire_plan *plan;
+	const struct fb_wire_round_config *c;
+	uint32_t round;
+	uint32_t n_attrs;
+	uint32_t steps;       // local steps (DP releases at user level)
+	struct fb_model recv; // the plan's model, then the new global one
+	struct fb_model own;  // the working copy when there is no node_work
+	struct fb_model *local, *spare;
+	struct fb_trainer *t;
+	struct fb_dp *dp;
+	struct fb_wire_update u; // the UPDATE's shape and fields
+	size_t blen;             // its body's length
+};
+
+// The received model into the working copy, the user factors (fresh in
+// the first round or for a new dimension) and the trainer over them.
+static fb_err
+prepare_trainer(struct round_run *r)
 {
-	memset(out, 0, sizeof(*out));
-	out->epsilon = INFINITY;
-	const struct fb_wire_round_config *c = &plan->config;
-	check_policy(pol, ds, c, plan, out);
+	const struct fb_wire_round_config *c = r->c;
+	struct node_state *st = r->st;
+	copy_plan_tensor(
+			&r->recv.V, plan_tensor(r->plan, FB_WIRE_TENSOR_ITEMS));
+	copy_plan_tensor(&r->recv.W,
+			plan_tensor(r->plan, FB_WIRE_TENSOR_BUNDLES));
+	copy_plan_tensor(&r->recv.M,
+			plan_tensor(r->plan, FB_WIRE_TENSOR_ATTR_PROJ));
+	if (!shaped(r->local, r->recv.n_items, r->recv.n_bundles,
+			    r->recv.n_attrs, r->recv.dim)) {
+		// A new shape (or the first round): a new workspace.
+		fb_trainer_destroy(r->t);
+		r->t = NULL;
+		fb_model_finish(r->local);
+		memset(r->local, 0, sizeof(*r->local));
+	}
+	fb_err err = fb_model_copy(r->local, &r->recv);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_train_config tc;
+	train_config(&tc, r->pol, c, r->round);
+	if (st->P.rows != r->ds->n_users || st->P.cols != c->hp.dim) {
+		fb_matrix_finish(&st->P);
+		err = fb_matrix_init(&st->P, r->ds->n_users, c->hp.dim);
+		if (err != FB_OK) {
+			return err;
+		}
+		struct fb_rng rng;
+		fb_rng_seed(&rng, r->pol->seed, 0x9a11ULL);
+		fb_matrix_randn(&st->P, &rng, (float)c->hp.init_std);
+		if (c->hp.bias) {
+			// The users' bias coordinate is fixed to 1 (model.h).
+			for (size_t u = 0; u < st->P.rows; u++) {
+				fb_matrix_row(&st->P, u)[c->hp.dim - 1] = 1.0f;
+			}
+		}
+	}
+	if (r->t != NULL && fb_trainer_restart(r->t, &tc) != FB_OK) {
+		fb_trainer_destroy(r->t); // built for another configuration
+		r->t = NULL;
+	}
+	if (r->t == NULL) {
+		err = fb_trainer_create(&r->t, r->ds, r->local, &st->P, &tc);
+	}
+	return err;
+}
+
+// Stage 1: the plan against the policy, the buffers, the UPDATE's size,
+// the number of steps and (user level) the DP state, the user factors and
+// the trainer. Refusals go to out; errors are returned.
+static fb_err
+round_prepare(struct round_run *r, struct node_work *work,
+		struct node_round *out)
+{
+	const struct fb_wire_round_config *c = r->c;
+	const struct fb_dataset *ds = r->ds;
+	check_policy(r->pol, ds, c, r->plan, out);
 	if (out->refuse) {
 		return FB_OK;
 	}
-	double cpu0 = node_cpu_s();
-	uint32_t n_attrs = c->hp.use_attrs ? ds->n_attrs : 0;
-	struct fb_model recv = {0}, own = {0};
-	struct fb_model *local = work != NULL ? &work->local : &own;
-	struct fb_trainer *t = work != NULL ? work->trainer : NULL;
-	struct fb_dp *dp = NULL;
-	struct fb_msg *msg = NULL;
+	r->n_attrs = c->hp.use_attrs ? ds->n_attrs : 0;
+	r->local = work != NULL ? &work->local : &r->own;
+	r->t = work != NULL ? work->trainer : NULL;
+	r->spare = work != NULL ? &work->spare : NULL;
 	fb_err err = FB_OK;
-	struct fb_model *spare = work != NULL ? &work->spare : NULL;
-	if (spare != NULL &&
-			shaped(spare, ds->n_items, ds->n_bundles, n_attrs,
+	if (r->spare != NULL &&
+			shaped(r->spare, ds->n_items, ds->n_bundles, r->n_attrs,
 					c->hp.dim)) {
-		recv = *spare; // the previous global model's buffers
-		memset(spare, 0, sizeof(*spare));
+		r->recv = *r->spare; // the previous global model's buffers
+		memset(r->spare, 0, sizeof(*r->spare));
 	} else {
-		fb_model_finish(spare);
-		err = fb_model_init(&recv, ds->n_items, ds->n_bundles, n_attrs,
-				c->hp.dim);
+		fb_model_finish(r->spare);
+		err = fb_model_init(&r->recv, ds->n_items, ds->n_bundles,
+				r->n_attrs, c->hp.dim);
 	}
 	if (err != FB_OK) {
-		goto out;
+		return err;
 	}
-	struct fb_wire_update u;
-	update_shape(&u, &recv, c);
-	size_t blen = fb_wire_update_len(&u);
-	if (blen == 0) {
-		err = fb_errorf(FB_EINVAL, "cannot size the UPDATE");
-		goto out;
+	update_shape(&r->u, &r->recv, c);
+	r->blen = fb_wire_update_len(&r->u);
+	if (r->blen == 0) {
+		return fb_errorf(FB_EINVAL, "cannot size the UPDATE");
 	}
-	if (pol->max_update_bytes > 0 &&
-			FB_SEALED_LEN(blen) > pol->max_update_bytes) {
+	if (r->pol->max_update_bytes > 0 &&
+			FB_SEALED_LEN(r->blen) > r->pol->max_update_bytes) {
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
 				"an update of %zu bytes is over the policy's "
 				"%llu",
-				FB_SEALED_LEN(blen),
-				(unsigned long long)pol->max_update_bytes);
-		goto out;
+				FB_SEALED_LEN(r->blen),
+				(unsigned long long)r->pol->max_update_bytes);
+		return FB_OK;
 	}
 	// In double: local_epochs x ceil(1/q) overflows u32 for a tiny q.
 	double steps_d = c->local_steps > 0 ? (double)c->local_steps
@@ -574,152 +634,140 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 				"a round of %.0f DP steps is more than the %u "
 				"this client runs",
 				steps_d, MAX_DP_STEPS);
-		goto out;
+		return FB_OK;
 	}
-	uint32_t steps = steps_d > MAX_DP_STEPS ? MAX_DP_STEPS
-						: (uint32_t)steps_d;
+	r->steps = steps_d > MAX_DP_STEPS ? MAX_DP_STEPS : (uint32_t)steps_d;
 	if (c->granularity == FB_WIRE_GRAN_USER) {
-		err = open_dp(pol, ds, c, steps, st->ledger_count, ledger, &dp,
-				out);
+		err = open_dp(r->pol, ds, c, r->steps, r->st->ledger_count,
+				r->ledger, &r->dp, out);
 		if (err != FB_OK || out->refuse) {
-			goto out;
+			return err;
 		}
 	}
-	copy_plan_tensor(&recv.V, plan_tensor(plan, FB_WIRE_TENSOR_ITEMS));
-	copy_plan_tensor(&recv.W, plan_tensor(plan, FB_WIRE_TENSOR_BUNDLES));
-	copy_plan_tensor(&recv.M, plan_tensor(plan, FB_WIRE_TENSOR_ATTR_PROJ));
-	if (!shaped(local, recv.n_items, recv.n_bundles, recv.n_attrs,
-			    recv.dim)) {
-		// A new shape (or the first round): a new workspace.
-		fb_trainer_destroy(t);
-		t = NULL;
-		fb_model_finish(local);
-		memset(local, 0, sizeof(*local));
-	}
-	if ((err = fb_model_copy(local, &recv)) != FB_OK) {
-		goto out;
-	}
-	struct fb_train_config tc;
-	train_config(&tc, pol, c, round);
-	if (st->P.rows != ds->n_users || st->P.cols != c->hp.dim) {
-		// First round (or a new dimension): fresh user factors.
-		fb_matrix_finish(&st->P);
-		if ((err = fb_matrix_init(&st->P, ds->n_users, c->hp.dim)) !=
-				FB_OK) {
-			goto out;
-		}
-		struct fb_rng rng;
-		fb_rng_seed(&rng, pol->seed, 0x9a11ULL);
-		fb_matrix_randn(&st->P, &rng, (float)c->hp.init_std);
-		if (c->hp.bias) {
-			// The users' bias coordinate is fixed to 1 (model.h).
-			for (size_t r = 0; r < st->P.rows; r++) {
-				fb_matrix_row(&st->P, r)[c->hp.dim - 1] = 1.0f;
-			}
-		}
-	}
-	if (t != NULL && fb_trainer_restart(t, &tc) != FB_OK) {
-		fb_trainer_destroy(t); // built for another configuration
-		t = NULL;
-	}
-	if (t == NULL &&
-			(err = fb_trainer_create(&t, ds, local, &st->P, &tc)) !=
-					FB_OK) {
-		goto out;
-	}
-	double t0 = mono_s(), cpu1 = node_cpu_s();
-	out->cpu.prepare = cpu1 - cpu0;
-	if (dp != NULL) {
-		err = train_dp(t, local, dp, pol, c, steps, round, out);
+	return prepare_trainer(r);
+}
+
+// Stage 2: the local steps (DP releases at user level), the check that
+// they did not diverge, and the received model adopted as the latest
+// global one.
+static fb_err
+round_train(struct round_run *r, struct node_round *out)
+{
+	double t0 = fb_clock_s(), cpu1 = node_cpu_s();
+	fb_err err;
+	if (r->dp != NULL) {
+		err = train_dp(r->t, r->local, r->dp, r->pol, r->c, r->steps,
+				r->round, out);
 	} else {
-		err = train_plain(t, local, c, &tc, round, out);
+		struct fb_train_config tc;
+		train_config(&tc, r->pol, r->c, r->round);
+		err = train_plain(r->t, r->local, r->c, &tc, r->round, out);
 	}
-	out->train_s = mono_s() - t0;
-	cpu0 = node_cpu_s();
-	out->cpu.train = cpu0 - cpu1;
+	out->train_s = fb_clock_s() - t0;
+	out->cpu.train = node_cpu_s() - cpu1;
 	if (err != FB_OK) {
-		goto out;
+		return err;
 	}
-	if (!fb_matrix_all_finite(&local->V) ||
-			!fb_matrix_all_finite(&local->W) ||
-			!fb_matrix_all_finite(&local->M) ||
+	struct node_state *st = r->st;
+	if (!fb_matrix_all_finite(&r->local->V) ||
+			!fb_matrix_all_finite(&r->local->W) ||
+			!fb_matrix_all_finite(&r->local->M) ||
 			!fb_matrix_all_finite(&st->P)) {
-		err = fb_errorf(FB_ESTATE,
+		return fb_errorf(FB_ESTATE,
 				"local training diverged (non-finite factors): "
 				"the plan's learning rate is too high");
-		goto out;
 	}
 	// The received model becomes the latest global one; the previous
 	// one's buffers take the next round's.
-	if (spare != NULL) {
-		*spare = st->global;
+	if (r->spare != NULL) {
+		*r->spare = st->global;
 	} else {
 		fb_model_finish(&st->global);
 	}
-	st->global = recv;
-	memset(&recv, 0, sizeof(recv));
+	st->global = r->recv;
+	memset(&r->recv, 0, sizeof(r->recv));
 	// The representation switches the trainer actually used.
-	st->opts = *fb_trainer_rep_opts(t);
-	if (dp != NULL) {
-		err = fb_dp_spent(dp, &out->epsilon, &out->releases);
-		if (err != FB_OK) {
-			goto out;
-		}
+	st->opts = *fb_trainer_rep_opts(r->t);
+	if (r->dp != NULL) {
+		return fb_dp_spent(r->dp, &out->epsilon, &out->releases);
 	}
-	t0 = mono_s();
-	cpu1 = node_cpu_s();
-	if (c->report_eval && dp != NULL) {
-		// User-level DP: the metrics are a release of their own.
+	return FB_OK;
+}
+
+// Stage 3: the metrics the plan asks for: at user level a DP release of
+// their own (evalrelease.h), with epsilon recomputed from the whole
+// ledger; otherwise the plain sums.
+static fb_err
+round_metrics(struct round_run *r, struct node_round *out)
+{
+	if (!r->c->report_eval) {
+		return FB_OK;
+	}
+	double t0 = fb_clock_s(), cpu1 = node_cpu_s();
+	fb_err err;
+	if (r->dp != NULL) {
 		struct node_eval_sums e;
-		err = node_eval_release(pol, ds, st, ledger, round,
-				(uint64_t)out->releases, &e);
+		err = node_eval_release(r->pol, r->ds, r->st, r->ledger,
+				r->round, (uint64_t)out->releases, &e);
 		if (err != FB_OK) {
-			goto out;
+			return err;
 		}
 		out->recall_sum = e.recall_sum;
 		out->ndcg_sum = e.ndcg_sum;
 		out->eval_users = e.users;
 		// What is spent now: the ledger, with both kinds of release.
 		struct fb_acct *acct = NULL;
-		err = fb_ledger_accountant(ledger,
-				(enum fb_acct_kind)pol->accountant, &acct);
+		err = fb_ledger_accountant(r->ledger,
+				(enum fb_acct_kind)r->pol->accountant, &acct);
 		if (err == FB_OK) {
-			err = fb_acct_epsilon(acct, pol->delta, &out->epsilon);
-			out->releases = fb_ledger_count(ledger);
+			err = fb_acct_epsilon(
+					acct, r->pol->delta, &out->epsilon);
+			out->releases = fb_ledger_count(r->ledger);
 		}
 		fb_acct_destroy(acct);
-	} else if (c->report_eval) {
-		err = node_local_eval(pol, ds, st, &out->recall_sum,
+	} else {
+		err = node_local_eval(r->pol, r->ds, r->st, &out->recall_sum,
 				&out->ndcg_sum, &out->eval_users);
 	}
-	if (err != FB_OK) {
-		goto out;
-	}
-	out->eval_s = mono_s() - t0;
+	out->eval_s = fb_clock_s() - t0;
 	out->cpu.eval = node_cpu_s() - cpu1;
-	u.epsilon_spent = out->epsilon;
+	return err;
+}
+
+// Stage 4: the UPDATE body: the fields, then the model delta (clipped to
+// C as a whole at client level, DP-FedAvg).
+static fb_err
+round_encode(struct round_run *r, struct node_round *out)
+{
+	const struct fb_wire_round_config *c = r->c;
+	struct fb_wire_update *u = &r->u;
+	u->epsilon_spent = out->epsilon;
 	// The loss is computed from the customers' data without noise: it
 	// leaves only in non-private rounds (docs/privacy.md, what leaves).
-	u.train_loss = c->granularity == FB_WIRE_GRAN_NONE &&
+	u->train_loss = c->granularity == FB_WIRE_GRAN_NONE &&
 					isfinite(out->loss)
 			? out->loss
 			: 0;
-	u.recall_sum = out->recall_sum;
-	u.ndcg_sum = out->ndcg_sum;
-	u.eval_users = out->eval_users;
-	if ((err = fb_msg_alloc(&msg, FB_SEALED_LEN(blen))) != FB_OK) {
-		goto out;
+	u->recall_sum = out->recall_sum;
+	u->ndcg_sum = out->ndcg_sum;
+	u->eval_users = out->eval_users;
+	struct fb_msg *msg = NULL;
+	fb_err err = fb_msg_alloc(&msg, FB_SEALED_LEN(r->blen));
+	if (err != FB_OK) {
+		return err;
 	}
 	void *slots[3] = {NULL, NULL, NULL};
-	err = fb_wire_update_encode(fb_msg_data(msg) + FB_ENV_BODY_OFF, blen,
-			&u, &blen, slots);
+	size_t blen = r->blen;
+	err = fb_wire_update_encode(fb_msg_data(msg) + FB_ENV_BODY_OFF, blen, u,
+			&blen, slots);
 	if (err != FB_OK) {
-		goto out;
+		fb_msg_free(msg);
+		return err;
 	}
 	float scale = 1.0f;
-	const struct fb_model *g = &st->global;
+	const struct fb_model *g = &r->st->global;
+	const struct fb_model *local = r->local;
 	if (c->granularity == FB_WIRE_GRAN_CLIENT) {
-		// DP-FedAvg: the whole contribution clipped to C.
 		double norm = sqrt(delta_sqnorm(&local->V, &g->V) +
 				delta_sqnorm(&local->W, &g->W) +
 				delta_sqnorm(&local->M, &g->M));
@@ -729,22 +777,51 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	}
 	write_delta(slots[0], &local->V, &g->V, scale);
 	write_delta(slots[1], &local->W, &g->W, scale);
-	if (n_attrs > 0) {
+	if (r->n_attrs > 0) {
 		write_delta(slots[2], &local->M, &g->M, scale);
 	}
 	out->update = msg;
-	msg = NULL;
-	// The checks of the trained factors, the DP account and the encoding.
-	out->cpu.encode = node_cpu_s() - cpu0 - out->cpu.eval;
-out:
-	fb_msg_free(msg);
-	if (work != NULL) {
-		work->trainer = t;
-	} else {
-		fb_trainer_destroy(t);
+	return FB_OK;
+}
+
+fb_err
+node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
+		struct node_state *st, struct fb_ledger *ledger,
+		const struct fb_wire_plan *plan, uint32_t round,
+		struct node_work *work, struct node_round *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->epsilon = INFINITY;
+	struct round_run r = {.pol = pol,
+			.ds = ds,
+			.st = st,
+			.ledger = ledger,
+			.plan = plan,
+			.c = &plan->config,
+			.round = round};
+	double cpu0 = node_cpu_s();
+	fb_err err = round_prepare(&r, work, out);
+	out->cpu.prepare = node_cpu_s() - cpu0;
+	if (err == FB_OK && !out->refuse) {
+		err = round_train(&r, out);
 	}
-	fb_dp_close(dp);
-	fb_model_finish(&own);
-	fb_model_finish(&recv);
+	if (err == FB_OK && !out->refuse) {
+		err = round_metrics(&r, out);
+	}
+	if (err == FB_OK && !out->refuse) {
+		// The checks of the trained factors, the DP account and the
+		// encoding.
+		cpu0 = node_cpu_s();
+		err = round_encode(&r, out);
+		out->cpu.encode = node_cpu_s() - cpu0;
+	}
+	if (work != NULL) {
+		work->trainer = r.t;
+	} else {
+		fb_trainer_destroy(r.t);
+	}
+	fb_dp_close(r.dp);
+	fb_model_finish(&r.own);
+	fb_model_finish(&r.recv);
 	return err;
 }

@@ -20,6 +20,7 @@
 #include "fedbundle/net/transport.h"
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/clock.h"
 #include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
@@ -34,14 +35,6 @@ static void
 on_signal(int sig)
 {
 	stop_signal = sig;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void
@@ -948,7 +941,7 @@ poll_once(struct node *n, struct node_conn *c)
 		backoff(n, c);
 		return NODE_STEP_AGAIN;
 	}
-	c->last_ok_ms = now_ms();
+	c->last_ok_ms = fb_clock_ms();
 	struct fb_wire_limits lim = plan_limits(n);
 	struct fb_wire_plan plan;
 	double cpu0 = node_cpu_s();
@@ -1055,7 +1048,7 @@ node_conn_open(struct node *n, struct node_conn *c)
 	if (err != FB_OK) {
 		return err;
 	}
-	c->last_ok_ms = now_ms();
+	c->last_ok_ms = fb_clock_ms();
 	return FB_OK;
 }
 
@@ -1116,7 +1109,7 @@ node_connect(struct node *n, struct node_conn *c)
 		}
 		// Not a reset of the backoff: that needs a request that made
 		// progress (backoff()).
-		c->last_ok_ms = now_ms();
+		c->last_ok_ms = fb_clock_ms();
 	}
 	return NODE_STEP_AGAIN;
 }
@@ -1158,7 +1151,7 @@ node_run(struct node *n)
 			n->st.exhausted ? ", privacy budget exhausted" : "");
 	int rc = 0;
 	while (stop_signal == 0) {
-		uint64_t now = now_ms();
+		uint64_t now = fb_clock_ms();
 		if (n->pol->give_up_ms > 0 &&
 				now - c.last_ok_ms > n->pol->give_up_ms) {
 			fb_log(FB_LOG_ERROR,
