@@ -46,6 +46,8 @@ static const struct cli_command commands[] = {
 				"the two floors of a DP figure: DP popularity, "
 				"zero-release",
 				cmd_floors},
+		{"subsample", "a dataset cut down to N random users",
+				cmd_subsample},
 		{"version", "print the version", cmd_version},
 };
 
