@@ -1,5 +1,5 @@
 // tools/cmd-floors.c: `fedbundle floors`, the two floors beside a DP
-// figure (include/fedbundle/floors.h, docs/privacy.md section 10): the
+// figure (include/fedbundle/floors.h, docs/privacy.md section 11): the
 // non-private popularity baseline, popularity from one user-level DP
 // release of bounded per-user counts at the given (epsilon, delta), and
 // the zero-release model (public factors, each user's factor solved from

@@ -1,5 +1,5 @@
 // include/fedbundle/floors.h: the two floors every DP figure is compared
-// with (issue 15, docs/privacy.md section 10). A DP model that does not
+// with (issue 15, docs/privacy.md section 11). A DP model that does not
 // beat both at the same (epsilon, delta) is not worth its noise.
 //
 // (a) Popularity from noisy counts: one user-level DP release (q = 1, one
