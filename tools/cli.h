@@ -50,5 +50,7 @@ int cmd_simulate(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_floors(int argc, char **argv);
+int cmd_subsample(int argc, char **argv);
 
 #endif

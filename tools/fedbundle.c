@@ -42,6 +42,12 @@ static const struct cli_command commands[] = {
 				cmd_sweep},
 		{"plot", "figures of a sweep's results.csv (gnuplot)",
 				cmd_plot},
+		{"floors",
+				"the two floors of a DP figure: DP popularity, "
+				"zero-release",
+				cmd_floors},
+		{"subsample", "a dataset cut down to N random users",
+				cmd_subsample},
 		{"version", "print the version", cmd_version},
 };
 

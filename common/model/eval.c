@@ -229,14 +229,31 @@ fb_eval_ranking_users(const struct fb_matrix *user_reps,
 }
 
 fb_err
-fb_eval_popularity(const struct fb_csr *train, const struct fb_csr *truth,
-		const uint32_t *ks, uint32_t n_k, struct fb_eval_result *out)
+fb_eval_fixed(const float *scores, const struct fb_csr *mask,
+		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
+		struct fb_eval_result *out)
 {
 	struct eval_job job = {0};
 	fb_err err = fb_metrics_init(&job.proto, ks, n_k);
 	if (err != FB_OK) {
 		return err;
 	}
+	if (mask != NULL && mask->n_cols != truth->n_cols) {
+		return fb_errorf(FB_EINVAL,
+				"fixed ranking: mask of %u vs %u "
+				"bundles",
+				mask->n_cols, truth->n_cols);
+	}
+	job.mask = mask;
+	job.truth = truth;
+	job.fixed_scores = scores;
+	return run_eval(&job, 1, out, NULL);
+}
+
+fb_err
+fb_eval_popularity(const struct fb_csr *train, const struct fb_csr *truth,
+		const uint32_t *ks, uint32_t n_k, struct fb_eval_result *out)
+{
 	if (train->n_cols != truth->n_cols) {
 		return fb_errorf(FB_EINVAL, "popularity: %u vs %u bundles",
 				train->n_cols, truth->n_cols);
@@ -250,10 +267,7 @@ fb_eval_popularity(const struct fb_csr *train, const struct fb_csr *truth,
 	for (uint64_t k = 0; k < nnz; k++) {
 		pop[train->col[k]] += 1.0f;
 	}
-	job.mask = train;
-	job.truth = truth;
-	job.fixed_scores = pop;
-	err = run_eval(&job, 1, out, NULL);
+	fb_err err = fb_eval_fixed(pop, train, truth, ks, n_k, out);
 	free(pop);
 	return err;
 }

@@ -48,6 +48,15 @@ fb_err fb_eval_ranking_users(const struct fb_matrix *user_reps,
 		int threads, struct fb_eval_result *out,
 		struct fb_metrics **per_user);
 
+// One ranking for every user: bundles by scores[0 .. truth->n_cols)
+// (higher first, ties to the lower id), mask's bundles (the training
+// split; may be NULL) left out for each user. For the popularity baselines
+// (fb_eval_popularity, and the DP one of floors.h). FB_EINVAL on shape
+// mismatches.
+fb_err fb_eval_fixed(const float *scores, const struct fb_csr *mask,
+		const struct fb_csr *truth, const uint32_t *ks, uint32_t n_k,
+		struct fb_eval_result *out);
+
 // The popularity baseline: every user gets the bundles ranked by their
 // number of training interactions (ties to the lower id), training
 // positives masked.
