@@ -213,10 +213,13 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	for (uint32_t epoch = 1; epoch <= cfg->epochs; epoch++) {
 		struct fb_fit_progress p = {0};
 		p.epoch = epoch;
+		double cpu0 = fb_clock_cpu_s();
 		if (dp == NULL) {
 			err = fb_trainer_epoch(t, epoch, &p.stats);
+			r.train_cpu_seconds += fb_clock_cpu_s() - cpu0;
 		} else {
 			err = dp_epoch(t, dp, &wk, epoch, &p.stats);
+			r.train_cpu_seconds += fb_clock_cpu_s() - cpu0;
 			fb_dp_spent(dp, &p.epsilon, &p.releases);
 			if (err == FB_EBUDGET) {
 				r.budget_reached = true;

@@ -40,6 +40,7 @@ struct fb_fit_result {
 	struct fb_eval_result tune; // at the best epoch
 	struct fb_eval_result test; // at the best epoch
 	double train_seconds;       // training only, without evaluation
+	double train_cpu_seconds;   // its process CPU time (all threads)
 	double eval_seconds;
 };
 

@@ -14,4 +14,9 @@ uint64_t fb_clock_ms(void);
 // Seconds of the same clock, with nanosecond resolution, for timings.
 double fb_clock_s(void);
 
+// CPU seconds the whole process has used (all its threads): what a
+// timing costs on a shared machine, where wall time also counts waiting
+// for a core.
+double fb_clock_cpu_s(void);
+
 #endif
