@@ -598,7 +598,7 @@ log_refusals(const struct agg_fed *fed)
 			"round %u: %u of %u participant(s) refused the plan: "
 			"%s (first: %s)",
 			fed->round, fed->st.refusals, fed->st.participants,
-			counts, fed->first_refusal);
+			counts, fed->st.first_refusal);
 }
 
 void
@@ -1176,11 +1176,15 @@ agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 							 : AGG_REASONS - 1;
 	fed->st.refused_by[slot]++;
 	fed->refused_by[slot]++;
-	if (fed->first_refusal[0] == '\0') {
-		snprintf(fed->first_refusal, sizeof(fed->first_refusal),
+	if (fed->st.first_refusal[0] == '\0') {
+		snprintf(fed->st.first_refusal, sizeof(fed->st.first_refusal),
 				"%s: %s (%s)", cl->name,
 				fb_wire_reason_name(refuse->reason),
 				refuse->text);
+	}
+	if (fed->first_refusal[0] == '\0') {
+		memcpy(fed->first_refusal, fed->st.first_refusal,
+				sizeof(fed->first_refusal));
 	}
 	ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
 }

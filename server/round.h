@@ -95,6 +95,7 @@ struct agg_round_stats {
 	// REFUSEs by reason code (codes of AGG_REASONS and above in the
 	// last slot), logged at the round's close as one warning.
 	uint32_t refused_by[AGG_REASONS];
+	char first_refusal[400]; // "<client>: <reason> (<text>)"
 };
 
 // What an observer of the federation is told (struct agg_fed.observer).

@@ -164,6 +164,24 @@ fb_catdir_ids_load(struct fb_catdir_ids *ids, const struct fb_dataset *ds,
 	return err;
 }
 
+fb_err
+fb_catdir_user(const struct fb_catdir_ids *ids, const char *dir, const char *s,
+		uint32_t *user)
+{
+	if (ids->users.n == 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s has no users.map: give the dense user id "
+				"(--user), or import with `fedbundle import`",
+				dir);
+	}
+	if (!fb_idmap_find(&ids->users, s, strlen(s), user)) {
+		return fb_errorf(FB_EINVAL,
+				"customer '%.80s' is not in %s/users.map", s,
+				dir);
+	}
+	return FB_OK;
+}
+
 static void
 free_names(char **names, uint32_t n)
 {

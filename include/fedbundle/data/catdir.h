@@ -56,6 +56,12 @@ struct fb_catdir_ids {
 fb_err fb_catdir_ids_load(struct fb_catdir_ids *ids,
 		const struct fb_dataset *ds, const char *dir);
 
+// The dense id of the customer whose original id is s, from users.map of
+// dir (loaded in ids). FB_EINVAL naming dir if it has no users.map or s
+// is not in it.
+fb_err fb_catdir_user(const struct fb_catdir_ids *ids, const char *dir,
+		const char *s, uint32_t *user);
+
 // Frees what fb_catdir_ids_load allocated; safe on a zeroed *ids.
 void fb_catdir_ids_finish(struct fb_catdir_ids *ids);
 
