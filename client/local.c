@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "evalrelease.h"
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/model/fit.h"
 #include "fedbundle/model/train.h"
 #include "fedbundle/net/envelope.h"
@@ -67,6 +68,36 @@ static const char *const gran_names[] = {"none", "user", "client"};
 // useful plan (a release per step, each a model-sized noise draw), and a
 // bound on the time an accountant spends on a hostile plan.
 #define MAX_DP_STEPS 1000000u
+
+// wire-v1 §5.3.1 0x001b: false, with out->refuse set, if the plan's rows
+// are numbered by another catalogue than our data (same shapes or not).
+static bool
+same_catalog(const struct fb_dataset *ds, const struct fb_wire_round_config *c,
+		struct node_round *out)
+{
+	uint8_t mine[FB_HASH_LEN];
+	if (!c->has_catalog_digest) {
+		return true;
+	}
+	fb_catdir_digest(ds, mine);
+	if (memcmp(mine, c->catalog_digest, FB_HASH_LEN) == 0) {
+		return true;
+	}
+	char a[FB_CATDIR_HEX_LEN + 1], b[FB_CATDIR_HEX_LEN + 1];
+	fb_hash_hex(mine, a);
+	fb_hash_hex(c->catalog_digest, b);
+	fb_log(FB_LOG_ERROR,
+			"the data folder's catalogue %s is not the aggregator's "
+			"%s: import the retailer's exports with `fedbundle "
+			"import --catalog` onto the consortium's catalogue",
+			a, b);
+	refuse(out, FB_WIRE_REASON_CATALOG_MISMATCH,
+			"data catalogue %.16s (%u items, %u bundles%s), plan "
+			"%.16s: import with --catalog",
+			a, ds->n_items, ds->n_bundles,
+			ds->has_ids ? "" : ", no id maps", b);
+	return false;
+}
 
 // Policy checks of §5.3.1 / §6.1 that need no budget. Sets out->refuse.
 static void
@@ -129,6 +160,9 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 	if (c->update_dtype != FB_WIRE_DTYPE_F32) {
 		refuse(out, FB_WIRE_REASON_UNSUPPORTED_FIELD,
 				"only f32 updates are supported");
+		return;
+	}
+	if (!same_catalog(ds, c, out)) {
 		return;
 	}
 	bool attrs = c->hp.use_attrs && ds->n_attrs > 0;

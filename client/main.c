@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/model/metrics.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/model/recommend.h"
@@ -31,6 +32,8 @@ usage(FILE *fp)
 			"usage: fedbundle-client run --policy FILE [--log-level L]\n"
 			"       fedbundle-client recommend --policy FILE --user ID "
 			"[-k K] [--json]\n"
+			"       fedbundle-client recommend --policy FILE "
+			"--user-id CUSTOMER [-k K] [--json]\n"
 			"       fedbundle-client eval --policy FILE [--json]\n"
 			"\n"
 			"A retailer's node of the fedbundle federation: trains "
@@ -41,7 +44,11 @@ usage(FILE *fp)
 			"run        connect to the aggregator and take part until "
 			"training is over\n"
 			"recommend  top-K bundles for one of this retailer's users "
-			"(dense local id)\n"
+			"(dense local id,\n"
+			"           or --user-id: the customer id of users.map); "
+			"with id maps,\n"
+			"           bundles are listed with original ids and "
+			"names\n"
 			"eval       test-split Recall@20 / NDCG@20 of the current "
 			"state\n"
 			"\n"
@@ -70,6 +77,7 @@ struct args {
 	const char *policy;
 	uint32_t user, k;
 	int have_user, json;
+	const char *user_id; // --user-id: an original customer id
 };
 
 static int
@@ -78,6 +86,7 @@ parse_args(int argc, char **argv, struct args *a)
 	static const struct option opts[] = {
 			{"policy", required_argument, NULL, 'p'},
 			{"user", required_argument, NULL, 'u'},
+			{"user-id", required_argument, NULL, 'U'},
 			{"top", required_argument, NULL, 'k'},
 			{"json", no_argument, NULL, 'j'},
 			{"log-level", required_argument, NULL, 'L'},
@@ -94,6 +103,10 @@ parse_args(int argc, char **argv, struct args *a)
 		switch (c) {
 		case 'p':
 			a->policy = optarg;
+			break;
+		case 'U':
+			a->user_id = optarg;
+			a->have_user = 1;
 			break;
 		case 'u':
 		case 'k':
@@ -192,10 +205,19 @@ static int
 cmd_recommend(const struct node_policy *pol, const struct args *a)
 {
 	if (!a->have_user) {
-		return usage_error("%s", "--user ID is required");
+		return usage_error(
+				"%s", "--user ID or --user-id ID is required");
 	}
 	struct node n;
+	struct fb_catdir_ids ids = {0};
+	uint32_t user = a->user;
 	fb_err err = node_open(&n, pol, NODE_READ);
+	if (err == FB_OK) {
+		err = fb_catdir_ids_load(&ids, n.ds, pol->data_dir);
+	}
+	if (err == FB_OK && a->user_id != NULL) {
+		err = fb_catdir_user(&ids, pol->data_dir, a->user_id, &user);
+	}
 	if (err == FB_OK &&
 			(n.st.global.dim == 0 ||
 					n.st.P.rows != n.ds->n_users)) {
@@ -213,18 +235,19 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 	}
 	if (err == FB_OK) {
 		fb_reps_compute(&reps, &n.st.global, &cat);
-		err = fb_ranking_compute(&rank, n.ds, &reps, &n.st.P, a->user,
-				a->k, false);
+		err = fb_ranking_compute(
+				&rank, n.ds, &reps, &n.st.P, user, a->k, false);
 	}
 	if (err == FB_OK) {
 		char source[64];
 		snprintf(source, sizeof(source),
 				"federated model after round %u",
 				n.st.last_completed);
-		fb_ranking_print(stdout, &rank, n.ds, source,
+		fb_ranking_print(stdout, &rank, n.ds, &ids, source,
 				n.st.last_completed, a->json);
 	}
 	fb_ranking_finish(&rank);
+	fb_catdir_ids_finish(&ids);
 	fb_reps_finish(&reps);
 	if (cat_ok) {
 		fb_catalog_finish(&cat);

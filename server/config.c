@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/model/train.h"
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/accountant.h"
@@ -31,8 +32,14 @@ static const struct fb_cfg_field top_fields[] = {
 				.help = "enrolled clients: one .pub line each"},
 		{"catalog", FB_CFG_STRING, T(catalog), S(catalog),
 				.help = "dataset folder of the public catalogue "
-					"(only sizes, bundle_item, item_attr "
-					"are used)"},
+					"(`fedbundle catalog build`; only "
+					"sizes, bundle_item, item_attr and the "
+					"id maps are used)"},
+		{"catalog_digest", FB_CFG_STRING, T(catalog_digest),
+				S(catalog_digest),
+				.help = "the catalogue version every party "
+					"uses (`fedbundle catalog digest`); "
+					"start-up fails if catalog has another"},
 		{"checkpoint_dir", FB_CFG_STRING, T(checkpoint_dir),
 				S(checkpoint_dir),
 				.help = "where the checkpoint (and the client-level "
@@ -297,6 +304,13 @@ check(const struct agg_config *c, const char *path)
 				"%s: key, roster and catalog are "
 				"required",
 				path);
+	}
+	uint8_t digest[FB_HASH_LEN];
+	if (c->catalog_digest[0] != '\0' &&
+			!fb_catdir_parse_hex(c->catalog_digest, digest)) {
+		return fb_errorf(FB_EINVAL,
+				"%s: catalog_digest: '%s' is not 64 hex digits",
+				path, c->catalog_digest);
 	}
 	char where[AGG_PATH_MAX + 16];
 	snprintf(where, sizeof(where), "%s: round.", path);

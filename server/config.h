@@ -52,6 +52,10 @@ struct agg_config {
 	char key[AGG_PATH_MAX];
 	char roster[AGG_PATH_MAX];
 	char catalog[AGG_PATH_MAX];
+	// The catalogue version the consortium agreed on (`fedbundle catalog
+	// digest`, 64 hex digits), or empty: the catalogue folder must have
+	// that digest, or the aggregator refuses to start.
+	char catalog_digest[80];
 	char checkpoint_dir[AGG_PATH_MAX];
 	uint32_t rounds;
 	uint32_t quorum;

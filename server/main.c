@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/net/handshake.h"
@@ -157,6 +158,41 @@ fail(const char *what, fb_err err)
 	return 1;
 }
 
+// The start-up check of the catalogue against the configured version
+// (catalog_digest): false, with the error printed, if they differ.
+static bool
+catalog_matches(const struct agg_config *cfg, const struct fb_dataset *cat)
+{
+	uint8_t have[FB_HASH_LEN], want[FB_HASH_LEN];
+	char hex[FB_CATDIR_HEX_LEN + 1];
+	fb_catdir_digest(cat, have);
+	fb_hash_hex(have, hex);
+	if (cat->n_users > 0) {
+		fb_log(FB_LOG_WARN,
+				"catalogue %s holds %u users: the aggregator "
+				"uses only its catalogue files",
+				cfg->catalog, cat->n_users);
+	}
+	if (cfg->catalog_digest[0] == '\0') {
+		fb_log(FB_LOG_INFO, "catalogue %s: digest %s", cfg->catalog,
+				hex);
+		return true;
+	}
+	if (fb_catdir_parse_hex(cfg->catalog_digest, want) &&
+			memcmp(have, want, FB_HASH_LEN) == 0) {
+		return true;
+	}
+	fprintf(stderr,
+			"fedbundle-server: bad configuration: the catalogue "
+			"%s is version %s (%u bundles, %u items, %u attrs), "
+			"but catalog_digest names %s: give the consortium's "
+			"catalogue folder, or the digest `fedbundle catalog "
+			"digest` prints for it\n",
+			cfg->catalog, hex, cat->n_bundles, cat->n_items,
+			cat->n_attrs, cfg->catalog_digest);
+	return false;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -206,6 +242,9 @@ main(int argc, char **argv)
 	}
 	if ((err = fb_dataset_load(&cat, cfg.catalog)) != FB_OK) {
 		fail("cannot load the catalogue", err);
+		goto out;
+	}
+	if (!catalog_matches(&cfg, cat)) {
 		goto out;
 	}
 	if ((err = agg_fed_init(&fed, &cfg, cat, roster, fb_clock_ms())) !=
@@ -273,6 +312,14 @@ main(int argc, char **argv)
 	fprintf(stdout, "  refused messages: %llu\n",
 			(unsigned long long)srv.refused);
 	rc = fed.fatal ? 1 : 0;
+	if (fed.n_committed == 0 && fed.n_abandoned > 0 && stop_signal == 0) {
+		// Nothing was trained: a configuration that can never run
+		// must not look like a success to whoever started it.
+		char why[1024];
+		agg_fed_failure(&fed, why, sizeof(why));
+		fprintf(stderr, "fedbundle-server: %s\n", why);
+		rc = 1;
+	}
 out:
 	fb_listener_destroy(listener);
 	agg_sessions_finish(&srv.sessions);

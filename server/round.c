@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/model/pretrain.h"
 #include "fedbundle/net/envelope.h"
 #include "fedbundle/privacy/accountant.h"
@@ -332,6 +333,9 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	fed->round = fed->last_planned;
 	fed->earlier_life = fed->last_planned;
 	fill_plan_config(fed);
+	// Clients refuse a plan of another catalogue (wire-v1 §5.3.1).
+	fb_catdir_digest(ds, fed->plan_cfg.catalog_digest);
+	fed->plan_cfg.has_catalog_digest = true;
 	if (r->granularity == FB_WIRE_GRAN_USER && r->min_users == 0) {
 		err = fb_errorf(FB_EINVAL,
 				"round.min_users: required with granularity "
@@ -561,6 +565,72 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 	fb_crashpoint("agg.after_commit"); // checkpoint durable, log not yet
 }
 
+// "catalog-mismatch 2, shape-mismatch 1" from counts by reason.
+static void
+format_refusals(const uint32_t by[AGG_REASONS], char *buf, size_t cap)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (uint16_t r = 0; r < AGG_REASONS && used < cap; r++) {
+		if (by[r] == 0) {
+			continue;
+		}
+		int n = snprintf(buf + used, cap - used, "%s%s %u",
+				used > 0 ? ", " : "",
+				r == AGG_REASONS - 1 ? "other"
+						     : fb_wire_reason_name(r),
+				by[r]);
+		if (n < 0) {
+			break;
+		}
+		used += (size_t)n;
+	}
+}
+
+// One warning for a round's refusals, with counts by reason.
+static void
+log_refusals(const struct agg_fed *fed)
+{
+	if (fed->st.refusals == 0) {
+		return;
+	}
+	char counts[256];
+	format_refusals(fed->st.refused_by, counts, sizeof(counts));
+	fb_log(FB_LOG_WARN,
+			"round %u: %u of %u participant(s) refused the plan: "
+			"%s (first: %s)",
+			fed->round, fed->st.refusals, fed->st.participants,
+			counts, fed->st.first_refusal);
+}
+
+void
+agg_fed_failure(const struct agg_fed *fed, char *buf, size_t cap)
+{
+	char counts[256];
+	format_refusals(fed->refused_by, counts, sizeof(counts));
+	uint32_t total = 0;
+	for (int r = 0; r < AGG_REASONS; r++) {
+		total += fed->refused_by[r];
+	}
+	if (total == 0) {
+		snprintf(buf, cap,
+				"all %u round(s) abandoned, none committed "
+				"(last: %s)",
+				fed->n_abandoned,
+				fed->last_abandoned != NULL
+						? fed->last_abandoned
+						: "unknown");
+		return;
+	}
+	snprintf(buf, cap,
+			"all %u round(s) abandoned, none committed (last: %s); "
+			"clients refused %u plan(s): %s; first: %s",
+			fed->n_abandoned,
+			fed->last_abandoned != NULL ? fed->last_abandoned
+						    : "unknown",
+			total, counts, fed->first_refusal);
+}
+
 static void
 close_round(struct agg_fed *fed, uint64_t now_ms)
 {
@@ -581,7 +651,9 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	}
 	if (!fed->st.committed) {
 		fed->n_abandoned++;
+		fed->last_abandoned = fed->st.abandoned;
 	}
+	log_refusals(fed);
 	if (fed->acc.eval_users > 0) {
 		fed->have_eval = true;
 		fed->last_recall = fed->acc.recall_sum / fed->acc.eval_users;
@@ -1094,11 +1166,28 @@ agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 	if (!current_participant(fed, cl, round_id, false, now_ms, out)) {
 		return;
 	}
-	fb_log(FB_LOG_INFO, "round %u: %s refused: %s (%s)", round_id, cl->name,
-			fb_wire_reason_name(refuse->reason), refuse->text);
+	// One warning per round with the counts (log_refusals), not one line
+	// per refusal.
+	fb_log(FB_LOG_DEBUG, "round %u: %s refused: %s (%s)", round_id,
+			cl->name, fb_wire_reason_name(refuse->reason),
+			refuse->text);
 	cl->status = AGG_CL_REFUSED;
 	cl->refuse_reason = refuse->reason;
 	fed->st.refusals++;
+	uint16_t slot = refuse->reason < AGG_REASONS - 1 ? refuse->reason
+							 : AGG_REASONS - 1;
+	fed->st.refused_by[slot]++;
+	fed->refused_by[slot]++;
+	if (fed->st.first_refusal[0] == '\0') {
+		snprintf(fed->st.first_refusal, sizeof(fed->st.first_refusal),
+				"%s: %s (%s)", cl->name,
+				fb_wire_reason_name(refuse->reason),
+				refuse->text);
+	}
+	if (fed->first_refusal[0] == '\0') {
+		memcpy(fed->first_refusal, fed->st.first_refusal,
+				sizeof(fed->first_refusal));
+	}
 	ack(out, FB_WIRE_ACK_ACCEPTED, FB_WIRE_REASON_NONE, "");
 }
 

@@ -67,6 +67,10 @@ enum agg_state {
 	AGG_OVER,
 };
 
+// Reason codes counted one by one (wire-v1 §8); higher ones share the
+// last counter.
+#define AGG_REASONS 32
+
 struct agg_round_stats {
 	uint32_t participants;
 	uint32_t updates, refusals, late, rejected, dropped;
@@ -89,6 +93,10 @@ struct agg_round_stats {
 	// "checkpoint-failed"); NULL while committed or collecting.
 	const char *abandoned;
 	double model_move; // L2 norm of the commit's move of the model
+	// REFUSEs by reason code (codes of AGG_REASONS and above in the
+	// last slot), logged at the round's close as one warning.
+	uint32_t refused_by[AGG_REASONS];
+	char first_refusal[400]; // "<client>: <reason> (<text>)"
 };
 
 // What an observer of the federation is told (struct agg_fed.observer).
@@ -139,6 +147,9 @@ struct agg_fed {
 	struct agg_round_stats st;
 	// Totals.
 	uint32_t n_committed, n_abandoned;
+	uint32_t refused_by[AGG_REASONS]; // REFUSEs by reason, all rounds
+	const char *last_abandoned;       // why the last round was abandoned
+	char first_refusal[400];          // "<client>: <reason> (<text>)"
 	uint64_t total_in, total_out;
 	bool have_eval;
 	double last_recall, last_ndcg; // global metrics of the last round
@@ -234,5 +245,10 @@ size_t agg_fed_max_msg(const struct agg_fed *fed);
 // handshakes, so that a full table can only be one key's flood, which
 // then evicts that key's own entries (wire-v1 §3.8).
 struct fb_hs_server_config agg_fed_hs_config(const struct agg_fed *fed);
+
+// Why a run committed nothing: abandoned rounds, the last one's reason,
+// and the clients' refusals by reason with the first one's text, into
+// buf. For the exit message of a run where every round was abandoned.
+void agg_fed_failure(const struct agg_fed *fed, char *buf, size_t cap);
 
 #endif

@@ -39,6 +39,7 @@ bool cli_stderr_is_tty(void);
 // The subcommands, each in tools/cmd-<name>.c.
 int cmd_datagen(int argc, char **argv);
 int cmd_partition(int argc, char **argv);
+int cmd_catalog(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

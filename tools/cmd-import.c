@@ -15,7 +15,16 @@
 static const char *const usage_text =
 		"usage: fedbundle import --bundles FILE --interactions FILE "
 		"--out DIR [options]\n"
+		"       fedbundle import --catalog DIR --interactions FILE "
+		"--out DIR [options]\n"
 		"\n"
+		"In a consortium, import with --catalog: bundles and items "
+		"then take the\nconsortium's catalogue numbering (`fedbundle "
+		"catalog build`), the folder\nholds the catalogue's files, "
+		"and rows naming a bundle or an item the\ncatalogue lacks are "
+		"counted, reported (file:line) and skipped, or with\n--strict "
+		"refused. Customers are numbered here (users.map).\n"
+		"Without --catalog:\n"
 		"Turns CSV exports (RFC 4180, header row naming the columns) "
 		"into a dataset\nfolder: the bundle catalogue (columns "
 		"bundle_id,item_id: one row per\nmembership), the user-bundle "
@@ -29,7 +38,13 @@ static const char *const usage_text =
 		"users with at least 3 get at least one in each split.\n"
 		"\n"
 		"options:\n"
-		"  --bundles FILE        bundle catalogue CSV (required)\n"
+		"  --catalog DIR         the consortium's catalogue folder\n"
+		"  --strict              with --catalog: refuse (exit 1, "
+		"nothing written)\n"
+		"                        if a row names an unknown bundle or "
+		"item\n"
+		"  --bundles FILE        bundle catalogue CSV (required "
+		"without --catalog)\n"
 		"  --interactions FILE   user-bundle CSV (required)\n"
 		"  --user-items FILE     user-item CSV\n"
 		"  --out DIR             output folder, created if missing "
@@ -81,10 +96,34 @@ default_name(const char *dir)
 	return strndup(dir + start, end - start);
 }
 
+// One line for one input mapped onto the catalogue: rows, rows kept, rows
+// naming what the catalogue lacks and where the first of them are.
+static void
+report(const char *path, const struct fb_csvimport_file_report *r,
+		const char *what)
+{
+	fprintf(stderr,
+			"fedbundle import: %s: %llu rows, %llu mapped, %llu "
+			"name %s not in the catalogue",
+			path, (unsigned long long)r->rows,
+			(unsigned long long)(r->rows - r->unknown),
+			(unsigned long long)r->unknown, what);
+	for (uint32_t k = 0; k < r->n_first; k++) {
+		fprintf(stderr, "%s%s:%zu '%s'", k == 0 ? " (" : ", ", path,
+				r->first_line[k], r->first_id[k]);
+	}
+	fprintf(stderr, "%s\n",
+			r->n_first == 0                           ? ""
+					: r->unknown > r->n_first ? ", ...)"
+								  : ")");
+}
+
 int
 cmd_import(int argc, char **argv)
 {
 	static const struct option opts[] = {
+			{"catalog", required_argument, NULL, 'c'},
+			{"strict", no_argument, NULL, 'S'},
 			{"bundles", required_argument, NULL, 'b'},
 			{"interactions", required_argument, NULL, 'i'},
 			{"user-items", required_argument, NULL, 'u'},
@@ -104,6 +143,12 @@ cmd_import(int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			opt.catalog_dir = optarg;
+			break;
+		case 'S':
+			opt.strict = true;
+			break;
 		case 'b':
 			opt.bundles_path = optarg;
 			break;
@@ -144,8 +189,17 @@ cmd_import(int argc, char **argv)
 		return cli_usage_error(
 				cmd, "unexpected argument '%s'", argv[optind]);
 	}
-	if (opt.bundles_path == NULL) {
-		return cli_usage_error(cmd, "--bundles FILE is required");
+	if (opt.catalog_dir != NULL && opt.bundles_path != NULL) {
+		return cli_usage_error(cmd,
+				"--catalog and --bundles exclude each other (the "
+				"catalogue holds the bundles)");
+	}
+	if (opt.catalog_dir == NULL && opt.strict) {
+		return cli_usage_error(cmd, "--strict needs --catalog");
+	}
+	if (opt.bundles_path == NULL && opt.catalog_dir == NULL) {
+		return cli_usage_error(cmd,
+				"--bundles FILE or --catalog DIR is required");
 	}
 	if (opt.interactions_path == NULL) {
 		return cli_usage_error(cmd, "--interactions FILE is required");
@@ -170,8 +224,15 @@ cmd_import(int argc, char **argv)
 		opt.name = name;
 	}
 	struct fb_csvimport_summary sum;
+	memset(&sum, 0, sizeof(sum));
 	fb_err err = fb_csvimport_run(&opt, out, &sum);
 	free(name);
+	if (opt.catalog_dir != NULL) {
+		report(opt.interactions_path, &sum.interactions, "bundles");
+		if (opt.user_items_path != NULL) {
+			report(opt.user_items_path, &sum.user_items, "items");
+		}
+	}
 	if (err == FB_EINVAL) {
 		// Bad options: a split that does not sum to 1, a bad name, an
 		// --out folder that holds another dataset.

@@ -26,7 +26,14 @@ static const char *const usage_text =
 		"options:\n"
 		"  --data DIR       dataset folder (required)\n"
 		"  --model FILE     model file (required)\n"
-		"  --user ID        dense user id (required)\n"
+		"  --user ID        dense user id\n"
+		"  --user-id ID     the retailer's own customer id (from the "
+		"folder's\n"
+		"                   users.map); --user or --user-id is "
+		"required.\n"
+		"                   With id maps (`fedbundle import`), bundles "
+		"are listed\n"
+		"                   with their original ids and names\n"
 		"  -k, --top K      number of bundles (default 10)\n"
 		"  --items LIST     score the item set LIST (comma-separated "
 		"item ids)\n"
@@ -41,7 +48,9 @@ struct context {
 	struct fb_model_meta meta;
 	struct fb_catalog cat;
 	struct fb_reps reps;
-	struct fb_ranking rank; // the user's scores and top K
+	struct fb_ranking rank;   // the user's scores and top K
+	struct fb_catdir_ids ids; // original ids, when the folder has maps
+	uint32_t user;
 };
 
 static void
@@ -53,17 +62,26 @@ context_finish(struct context *c)
 	fb_model_finish(&c->model);
 	fb_matrix_finish(&c->P);
 	fb_dataset_destroy(c->ds);
+	fb_catdir_ids_finish(&c->ids);
 }
 
 static fb_err
 context_init(struct context *c, const char *data, const char *model_path,
-		uint32_t user, uint32_t k, bool include_seen)
+		const char *original, uint32_t user, uint32_t k,
+		bool include_seen)
 {
 	memset(c, 0, sizeof(*c));
 	fb_err err = fb_dataset_load(&c->ds, data);
+	if (err == FB_OK) {
+		err = fb_catdir_ids_load(&c->ids, c->ds, data);
+	}
+	if (err == FB_OK && original != NULL) {
+		err = fb_catdir_user(&c->ids, data, original, &user);
+	}
 	if (err != FB_OK) {
 		return err;
 	}
+	c->user = user;
 	err = fb_modelio_load(model_path, &c->model, &c->P, &c->meta);
 	if (err != FB_OK) {
 		return err;
@@ -150,6 +168,7 @@ cmd_recommend(int argc, char **argv)
 			{"data", required_argument, NULL, 'd'},
 			{"model", required_argument, NULL, 'm'},
 			{"user", required_argument, NULL, 'u'},
+			{"user-id", required_argument, NULL, 'U'},
 			{"top", required_argument, NULL, 'k'},
 			{"items", required_argument, NULL, 'i'},
 			{"include-seen", no_argument, NULL, 's'},
@@ -158,6 +177,7 @@ cmd_recommend(int argc, char **argv)
 			{NULL, 0, NULL, 0},
 	};
 	const char *data = NULL, *model_path = NULL, *items = NULL;
+	const char *original = NULL;
 	uint32_t user = 0, k = 10;
 	int have_user = 0, include_seen = 0, json = 0, c;
 	optind = 1;
@@ -174,6 +194,10 @@ cmd_recommend(int argc, char **argv)
 					    &user)) {
 				return 2;
 			}
+			have_user = 1;
+			break;
+		case 'U':
+			original = optarg;
 			have_user = 1;
 			break;
 		case 'k':
@@ -208,19 +232,21 @@ cmd_recommend(int argc, char **argv)
 	}
 	if (data == NULL || model_path == NULL || !have_user) {
 		return cli_usage_error("recommend",
-				"--data, --model and --user are required");
+				"--data, --model and --user (or --user-id) are "
+				"required");
 	}
 	fb_blas_set_threads(1);
 	struct context ctx;
-	fb_err err = context_init(
-			&ctx, data, model_path, user, k, include_seen != 0);
+	fb_err err = context_init(&ctx, data, model_path, original, user, k,
+			include_seen != 0);
 	int status;
 	if (err != FB_OK) {
 		status = cli_fail("recommend", err, "cannot score");
 	} else if (items != NULL) {
-		status = recommend_items(&ctx, user, items, json);
+		status = recommend_items(&ctx, ctx.user, items, json);
 	} else {
-		fb_ranking_print(stdout, &ctx.rank, ctx.ds, NULL, -1, json);
+		fb_ranking_print(stdout, &ctx.rank, ctx.ds, &ctx.ids, NULL, -1,
+				json);
 		status = 0;
 	}
 	context_finish(&ctx);

@@ -19,6 +19,10 @@ static const struct cli_command commands[] = {
 		// One line per subcommand, in the order `fedbundle --help` lists them.
 		{"train", "train the recommender centrally (reference run)",
 				cmd_train},
+		{"catalog",
+				"build the consortium's catalogue from CSV, or "
+				"print a folder's catalogue digest",
+				cmd_catalog},
 		{"import", "turn CSV exports into a dataset folder",
 				cmd_import},
 		{"eval", "evaluate a model: Recall, NDCG, Precision, F1 at K",

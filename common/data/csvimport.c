@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/data/csvimport.h"
+#include "fedbundle/data/idmap.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/rng.h"
 
@@ -254,175 +256,6 @@ fail:
 	return err;
 }
 
-// ---------------------------------------------------------------- id maps
-
-// Strings -> dense ids in order of first appearance.
-struct idmap {
-	const char *what; // "user", "bundle", "item"
-	char *arena;      // the strings, back to back
-	size_t arena_len, arena_cap;
-	uint64_t *off; // per id: start in arena
-	uint32_t *len; // per id: length
-	uint32_t n, ids_cap;
-	uint32_t *slot; // 0 = empty, else id + 1
-	size_t n_slots; // power of two, > 2 n
-};
-
-static void
-idmap_finish(struct idmap *m)
-{
-	free(m->arena);
-	free(m->off);
-	free(m->len);
-	free(m->slot);
-	memset(m, 0, sizeof(*m));
-}
-
-// FNV-1a with a final avalanche, so the low bits index slots well.
-static uint64_t
-hash_bytes(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325u;
-	for (size_t i = 0; i < n; i++) {
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdu;
-	h ^= h >> 33;
-	return h;
-}
-
-// The slot holding s, or the empty slot where it would go.
-static size_t
-idmap_probe(const struct idmap *m, const char *s, size_t n)
-{
-	size_t mask = m->n_slots - 1;
-	size_t i = (size_t)hash_bytes(s, n) & mask;
-	while (m->slot[i] != 0) {
-		uint32_t id = m->slot[i] - 1;
-		if (m->len[id] == n &&
-				memcmp(m->arena + m->off[id], s, n) == 0) {
-			return i;
-		}
-		i = (i + 1) & mask;
-	}
-	return i;
-}
-
-static bool
-idmap_find(const struct idmap *m, const char *s, size_t n, uint32_t *id)
-{
-	if (m->n_slots == 0) {
-		return false;
-	}
-	size_t i = idmap_probe(m, s, n);
-	if (m->slot[i] == 0) {
-		return false;
-	}
-	*id = m->slot[i] - 1;
-	return true;
-}
-
-static fb_err
-idmap_grow(struct idmap *m)
-{
-	size_t n_slots = m->n_slots > 0 ? m->n_slots * 2 : 1024;
-	uint32_t *slot = calloc(n_slots, sizeof(*slot));
-	if (slot == NULL) {
-		return FB_ENOMEM;
-	}
-	free(m->slot);
-	m->slot = slot;
-	m->n_slots = n_slots;
-	for (uint32_t id = 0; id < m->n; id++) {
-		size_t i = idmap_probe(m, m->arena + m->off[id], m->len[id]);
-		m->slot[i] = id + 1;
-	}
-	return FB_OK;
-}
-
-static fb_err
-idmap_intern(struct idmap *m, const char *s, size_t n, uint32_t *id)
-{
-	if (idmap_find(m, s, n, id)) {
-		return FB_OK;
-	}
-	if (m->n >= UINT32_MAX - 1 || n > UINT32_MAX) {
-		return fb_errorf(FB_EFORMAT, "more than %lu distinct %s ids",
-				(unsigned long)(UINT32_MAX - 1), m->what);
-	}
-	if ((size_t)m->n * 2 + 2 > m->n_slots && idmap_grow(m) != FB_OK) {
-		return FB_ENOMEM;
-	}
-	if (m->n == m->ids_cap) {
-		uint32_t cap = m->ids_cap > 0 ? m->ids_cap : 1024;
-		cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
-		uint64_t *off = realloc(m->off, (size_t)cap * sizeof(*off));
-		if (off == NULL) {
-			return FB_ENOMEM;
-		}
-		m->off = off;
-		uint32_t *len = realloc(m->len, (size_t)cap * sizeof(*len));
-		if (len == NULL) {
-			return FB_ENOMEM;
-		}
-		m->len = len;
-		m->ids_cap = cap;
-	}
-	if (m->arena_len + n > m->arena_cap) {
-		size_t cap = m->arena_cap > 0 ? m->arena_cap : 4096;
-		while (cap < m->arena_len + n) {
-			cap *= 2;
-		}
-		char *a = realloc(m->arena, cap);
-		if (a == NULL) {
-			return FB_ENOMEM;
-		}
-		m->arena = a;
-		m->arena_cap = cap;
-	}
-	memcpy(m->arena + m->arena_len, s, n);
-	m->off[m->n] = m->arena_len;
-	m->len[m->n] = (uint32_t)n;
-	m->arena_len += n;
-	m->slot[idmap_probe(m, s, n)] = m->n + 1;
-	*id = m->n++;
-	return FB_OK;
-}
-
-// Writes "dense_id\toriginal\n" lines atomically.
-static fb_err
-idmap_save(const struct idmap *m, const char *dir, const char *file)
-{
-	char *path = fb_path_join(dir, file);
-	if (path == NULL) {
-		return FB_ENOMEM;
-	}
-	struct fb_atomic_file f;
-	fb_err err = fb_atomic_open(&f, path, 0644);
-	free(path);
-	if (err != FB_OK) {
-		return err;
-	}
-	for (uint32_t id = 0; id < m->n && err == FB_OK; id++) {
-		char head[16];
-		int hl = snprintf(head, sizeof(head), "%u\t", id);
-		err = fb_atomic_write(&f, head, (size_t)hl);
-		if (err == FB_OK) {
-			err = fb_atomic_write(
-					&f, m->arena + m->off[id], m->len[id]);
-		}
-		if (err == FB_OK) {
-			err = fb_atomic_write(&f, "\n", 1);
-		}
-	}
-	if (err != FB_OK) {
-		fb_atomic_abort(&f);
-		return err;
-	}
-	return fb_atomic_commit(&f);
-}
-
 // ----------------------------------------------------------------- pairs
 
 struct pairvec {
@@ -468,7 +301,7 @@ struct csv_input {
 	const char *path;
 	char *buf;
 	struct fb_csvimport_reader rd;
-	size_t col[2];
+	size_t col[3];
 };
 
 static void
@@ -479,9 +312,11 @@ csv_input_finish(struct csv_input *in)
 	in->buf = NULL;
 }
 
-// Reads path and its header; finds the columns names[0], names[1].
+// Reads path and its header; finds the columns names[0 .. n): the first
+// n_req are required, the others optional (col SIZE_MAX when absent).
 static fb_err
-csv_input_open(struct csv_input *in, const char *path, const char *names[2])
+csv_input_open_cols(struct csv_input *in, const char *path,
+		const char *const *names, size_t n_req, size_t n)
 {
 	memset(in, 0, sizeof(*in));
 	in->path = path;
@@ -501,13 +336,15 @@ csv_input_open(struct csv_input *in, const char *path, const char *names[2])
 	}
 	if (!got) {
 		err = fb_errorf(FB_EFORMAT,
-				"%s: empty file (expected a header row naming the columns %s,%s)",
-				path, names[0], names[1]);
+				"%s: empty file (expected a header row naming the columns %s%s%s)",
+				path, names[0], n_req > 1 ? "," : "",
+				n_req > 1 ? names[1] : "");
 		goto fail;
 	}
 	const struct fb_csvimport_reader *rd = &in->rd;
-	for (int c = 0; c < 2; c++) {
+	for (size_t c = 0; c < n; c++) {
 		bool found = false;
+		in->col[c] = SIZE_MAX;
 		for (size_t i = 0; i < rd->n_fields; i++) {
 			if (strcmp(rd->field[i], names[c]) != 0 ||
 					rd->field_len[i] != strlen(names[c])) {
@@ -523,11 +360,12 @@ csv_input_open(struct csv_input *in, const char *path, const char *names[2])
 			found = true;
 			in->col[c] = i;
 		}
-		if (!found) {
+		if (!found && c < n_req) {
 			err = fb_errorf(FB_EFORMAT,
-					"%s:%zu: no '%s' column in the header (need %s and %s)",
+					"%s:%zu: no '%s' column in the header (need %s%s%s)",
 					path, rd->record_line, names[c],
-					names[0], names[1]);
+					names[0], n_req > 1 ? " and " : "",
+					n_req > 1 ? names[1] : "");
 			goto fail;
 		}
 	}
@@ -535,6 +373,13 @@ csv_input_open(struct csv_input *in, const char *path, const char *names[2])
 fail:
 	csv_input_finish(in);
 	return err;
+}
+
+// Reads path and its header; finds the columns names[0], names[1].
+static fb_err
+csv_input_open(struct csv_input *in, const char *path, const char *names[2])
+{
+	return csv_input_open_cols(in, path, names, 2, 2);
 }
 
 // Checks the record has the header's width and returns column c's id.
@@ -571,11 +416,29 @@ csv_input_id(struct csv_input *in, size_t n_header, int c, const char *name,
 // How a column's ids are mapped: interned (new ids allowed) or looked up.
 enum id_mode { ID_INTERN, ID_LOOKUP };
 
-// Reads every record of path into pairs, mapping the two columns.
+// Records a row naming an id the catalogue lacks (s[0 .. n)).
+static void
+note_unknown(struct fb_csvimport_file_report *rep, size_t line, const char *s,
+		size_t n)
+{
+	if (rep->n_first < FB_CSVIMPORT_FIRST_UNKNOWN) {
+		rep->first_line[rep->n_first] = line;
+		size_t cap = sizeof(rep->first_id[0]) - 1;
+		size_t k = n < cap ? n : cap;
+		memcpy(rep->first_id[rep->n_first], s, k);
+		rep->first_id[rep->n_first][k] = '\0';
+		rep->n_first++;
+	}
+	rep->unknown++;
+}
+
+// Reads every record of path into pairs, mapping the two columns. A
+// looked-up id the map lacks is an error, or, with rep, a row counted
+// there and skipped.
 static fb_err
-read_pairs(const char *path, const char *names[2], struct idmap *maps[2],
+read_pairs(const char *path, const char *names[2], struct fb_idmap *maps[2],
 		const enum id_mode modes[2], const char *lookup_source,
-		struct pairvec *out)
+		struct pairvec *out, struct fb_csvimport_file_report *rep)
 {
 	struct csv_input in;
 	fb_err err = csv_input_open(&in, path, names);
@@ -590,7 +453,11 @@ read_pairs(const char *path, const char *names[2], struct idmap *maps[2],
 			break;
 		}
 		uint32_t id[2];
-		for (int c = 0; c < 2 && err == FB_OK; c++) {
+		bool skip = false;
+		if (rep != NULL) {
+			rep->rows++;
+		}
+		for (int c = 0; c < 2 && err == FB_OK && !skip; c++) {
 			const char *s = NULL;
 			size_t n = 0;
 			err = csv_input_id(&in, n_header, c, names[c], &s, &n);
@@ -598,21 +465,25 @@ read_pairs(const char *path, const char *names[2], struct idmap *maps[2],
 				break;
 			}
 			if (modes[c] == ID_INTERN) {
-				err = idmap_intern(maps[c], s, n, &id[c]);
+				err = fb_idmap_intern(maps[c], s, n, &id[c]);
 				if (err == FB_ENOMEM) {
 					err = fb_errorf(FB_ENOMEM,
 							"%s:%zu: out of memory",
 							path,
 							in.rd.record_line);
 				}
-			} else if (!idmap_find(maps[c], s, n, &id[c])) {
+			} else if (!fb_idmap_find(maps[c], s, n, &id[c]) &&
+					rep != NULL) {
+				note_unknown(rep, in.rd.record_line, s, n);
+				skip = true;
+			} else if (!fb_idmap_find(maps[c], s, n, &id[c])) {
 				err = fb_errorf(FB_EFORMAT,
 						"%s:%zu: %s '%.80s' is not in the catalogue %s",
 						path, in.rd.record_line,
 						names[c], s, lookup_source);
 			}
 		}
-		if (err == FB_OK) {
+		if (err == FB_OK && !skip) {
 			err = pairvec_push(out, id[0], id[1]);
 		}
 		if (err != FB_OK) {
@@ -800,10 +671,16 @@ check_name(const char *name)
 	return FB_OK;
 }
 
+static fb_err run_on_catalog(const struct fb_csvimport_options *opt,
+		const char *out_dir, struct fb_csvimport_summary *summary);
+
 fb_err
 fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 		struct fb_csvimport_summary *summary)
 {
+	if (opt->catalog_dir != NULL) {
+		return run_on_catalog(opt, out_dir, summary);
+	}
 	if (opt->bundles_path == NULL || opt->interactions_path == NULL) {
 		return fb_errorf(FB_EINVAL,
 				"both a bundle catalogue and an interactions file are needed");
@@ -815,8 +692,8 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 	if (err != FB_OK) {
 		return err;
 	}
-	struct idmap users = {.what = "user"}, bundles = {.what = "bundle"},
-		     items = {.what = "item"};
+	struct fb_idmap users = {.what = "user"}, bundles = {.what = "bundle"},
+			items = {.what = "item"};
 	struct pairvec bi = {0}, ub = {0}, ui = {0};
 	struct fb_csr ub_all = {0};
 	struct fb_dataset *ds = NULL;
@@ -824,26 +701,26 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 	memset(&sum, 0, sizeof(sum));
 
 	const char *bi_names[2] = {"bundle_id", "item_id"};
-	struct idmap *bi_maps[2] = {&bundles, &items};
+	struct fb_idmap *bi_maps[2] = {&bundles, &items};
 	const enum id_mode intern2[2] = {ID_INTERN, ID_INTERN};
 	err = read_pairs(opt->bundles_path, bi_names, bi_maps, intern2, NULL,
-			&bi);
+			&bi, NULL);
 	if (err != FB_OK) {
 		goto fail;
 	}
 	const char *ub_names[2] = {"user_id", "bundle_id"};
-	struct idmap *ub_maps[2] = {&users, &bundles};
+	struct fb_idmap *ub_maps[2] = {&users, &bundles};
 	const enum id_mode ub_modes[2] = {ID_INTERN, ID_LOOKUP};
 	err = read_pairs(opt->interactions_path, ub_names, ub_maps, ub_modes,
-			opt->bundles_path, &ub);
+			opt->bundles_path, &ub, NULL);
 	if (err != FB_OK) {
 		goto fail;
 	}
 	if (opt->user_items_path != NULL) {
 		const char *ui_names[2] = {"user_id", "item_id"};
-		struct idmap *ui_maps[2] = {&users, &items};
+		struct fb_idmap *ui_maps[2] = {&users, &items};
 		err = read_pairs(opt->user_items_path, ui_names, ui_maps,
-				intern2, NULL, &ui);
+				intern2, NULL, &ui, NULL);
 		if (err != FB_OK) {
 			goto fail;
 		}
@@ -882,13 +759,13 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 	ds->ub_test = split[2];
 	err = fb_dataset_save(ds, out_dir);
 	if (err == FB_OK) {
-		err = idmap_save(&users, out_dir, "users.map");
+		err = fb_idmap_save(&users, out_dir, "users.map");
 	}
 	if (err == FB_OK) {
-		err = idmap_save(&bundles, out_dir, "bundles.map");
+		err = fb_idmap_save(&bundles, out_dir, "bundles.map");
 	}
 	if (err == FB_OK) {
-		err = idmap_save(&items, out_dir, "items.map");
+		err = fb_idmap_save(&items, out_dir, "items.map");
 	}
 	if (err != FB_OK) {
 		goto fail;
@@ -911,8 +788,509 @@ fail:
 	pairvec_finish(&bi);
 	pairvec_finish(&ub);
 	pairvec_finish(&ui);
-	idmap_finish(&users);
-	idmap_finish(&bundles);
-	idmap_finish(&items);
+	fb_idmap_finish(&users);
+	fb_idmap_finish(&bundles);
+	fb_idmap_finish(&items);
+	return err;
+}
+
+// ------------------------------------------------- onto a shared catalogue
+
+// Moves src's relation into dst (an empty relation of fb_dataset_create).
+static void
+take_relation(struct fb_csr *dst, struct fb_csr *src)
+{
+	fb_csr_finish(dst);
+	*dst = *src;
+	memset(src, 0, sizeof(*src));
+}
+
+// Loads the catalogue folder and its maps.
+static fb_err
+open_catalog(const char *dir, struct fb_dataset **cat,
+		struct fb_catdir_ids *ids)
+{
+	fb_err err = fb_dataset_load(cat, dir);
+	if (err != FB_OK) {
+		return err;
+	}
+	err = fb_catdir_ids_load(ids, *cat, dir);
+	if (err == FB_OK && !ids->have) {
+		err = fb_errorf(FB_EINVAL,
+				"%s is not a catalogue folder: it has no bundles.map and items.map (build one with `fedbundle catalog build`)",
+				dir);
+	} else if (err == FB_OK && (*cat)->n_users > 0) {
+		err = fb_errorf(FB_EINVAL,
+				"%s holds %u users: a catalogue folder has none (give the consortium's catalogue, not a retailer's dataset)",
+				dir, (*cat)->n_users);
+	}
+	if (err != FB_OK) {
+		fb_catdir_ids_finish(ids);
+		fb_dataset_destroy(*cat);
+		*cat = NULL;
+	}
+	return err;
+}
+
+static fb_err
+strict_refusal(const struct fb_csvimport_options *opt,
+		const struct fb_csvimport_summary *sum)
+{
+	const struct fb_csvimport_file_report *r = sum->interactions.unknown > 0
+			? &sum->interactions
+			: &sum->user_items;
+	const char *path = r == &sum->interactions ? opt->interactions_path
+						   : opt->user_items_path;
+	return fb_errorf(FB_EFORMAT,
+			"%llu row(s) name bundles or items absent from the catalogue %s, first %s:%zu '%s' (--strict: nothing written)",
+			(unsigned long long)(sum->interactions.unknown +
+					sum->user_items.unknown),
+			opt->catalog_dir, path, r->first_line[0],
+			r->first_id[0]);
+}
+
+static fb_err
+run_on_catalog(const struct fb_csvimport_options *opt, const char *out_dir,
+		struct fb_csvimport_summary *summary)
+{
+	if (opt->bundles_path != NULL || opt->interactions_path == NULL) {
+		return fb_errorf(FB_EINVAL,
+				"with a catalogue, give the interactions and no bundle file (the catalogue holds the bundles)");
+	}
+	fb_err err = check_name(opt->name);
+	if (err == FB_OK) {
+		err = check_fractions(opt->split);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_dataset *cat = NULL, *ds = NULL;
+	struct fb_catdir_ids ids;
+	memset(&ids, 0, sizeof(ids));
+	struct fb_idmap users = {.what = "user"};
+	struct pairvec ub = {0}, ui = {0};
+	struct fb_csr ub_all = {0};
+	struct fb_csvimport_summary sum;
+	memset(&sum, 0, sizeof(sum));
+	err = open_catalog(opt->catalog_dir, &cat, &ids);
+	if (err != FB_OK) {
+		return err;
+	}
+	const char *ub_names[2] = {"user_id", "bundle_id"};
+	struct fb_idmap *ub_maps[2] = {&users, &ids.bundles};
+	const enum id_mode modes[2] = {ID_INTERN, ID_LOOKUP};
+	err = read_pairs(opt->interactions_path, ub_names, ub_maps, modes,
+			opt->catalog_dir, &ub, &sum.interactions);
+	if (err == FB_OK && opt->user_items_path != NULL) {
+		const char *ui_names[2] = {"user_id", "item_id"};
+		struct fb_idmap *ui_maps[2] = {&users, &ids.items};
+		err = read_pairs(opt->user_items_path, ui_names, ui_maps, modes,
+				opt->catalog_dir, &ui, &sum.user_items);
+	}
+	if (summary != NULL) {
+		summary->interactions = sum.interactions;
+		summary->user_items = sum.user_items;
+	}
+	if (err == FB_OK && opt->strict &&
+			sum.interactions.unknown + sum.user_items.unknown > 0) {
+		err = strict_refusal(opt, &sum);
+	}
+	if (err == FB_OK) {
+		err = fb_dataset_create(&ds, opt->name, users.n, cat->n_bundles,
+				cat->n_items, cat->n_attrs);
+	}
+	if (err != FB_OK) {
+		goto out;
+	}
+	take_relation(&ds->bi, &cat->bi);
+	take_relation(&ds->ia, &cat->ia);
+	fb_csr_finish(&ds->ui);
+	err = build_relation(&ds->ui, users.n, ds->n_items, &ui,
+			&sum.dup_user_items);
+	if (err == FB_OK) {
+		err = build_relation(&ub_all, users.n, ds->n_bundles, &ub,
+				&sum.dup_user_bundles);
+	}
+	struct fb_csr split[3];
+	if (err == FB_OK) {
+		err = fb_csvimport_split(split, &ub_all, opt->seed, opt->split);
+	}
+	if (err != FB_OK) {
+		goto out;
+	}
+	take_relation(&ds->ub_train, &split[0]);
+	take_relation(&ds->ub_tune, &split[1]);
+	take_relation(&ds->ub_test, &split[2]);
+	err = fb_dataset_save(ds, out_dir);
+	if (err == FB_OK) {
+		err = fb_idmap_save(&users, out_dir, "users.map");
+	}
+	if (err == FB_OK) {
+		err = fb_catdir_copy_files(opt->catalog_dir, out_dir);
+	}
+	if (err != FB_OK) {
+		goto out;
+	}
+	sum.n_users = users.n;
+	sum.n_bundles = ds->n_bundles;
+	sum.n_items = ds->n_items;
+	sum.n_bundle_items = fb_csr_nnz(&ds->bi);
+	sum.n_user_bundles = fb_csr_nnz(&ub_all);
+	sum.n_split[0] = fb_csr_nnz(&ds->ub_train);
+	sum.n_split[1] = fb_csr_nnz(&ds->ub_tune);
+	sum.n_split[2] = fb_csr_nnz(&ds->ub_test);
+	sum.n_user_items = fb_csr_nnz(&ds->ui);
+	if (summary != NULL) {
+		*summary = sum;
+	}
+out:
+	fb_dataset_destroy(ds);
+	fb_dataset_destroy(cat);
+	fb_catdir_ids_finish(&ids);
+	fb_csr_finish(&ub_all);
+	pairvec_finish(&ub);
+	pairvec_finish(&ui);
+	fb_idmap_finish(&users);
+	return err;
+}
+
+// ------------------------------------------------------ catalogue build
+
+// Names by dense id, grown on demand.
+struct namevec {
+	char **s;
+	size_t cap;
+};
+
+static void
+namevec_finish(struct namevec *v)
+{
+	for (size_t i = 0; i < v->cap; i++) {
+		free(v->s[i]);
+	}
+	free(v->s);
+	memset(v, 0, sizeof(*v));
+}
+
+// Sets the name of id from field f of the current record (empty: none).
+static fb_err
+namevec_set(struct namevec *v, uint32_t id, const struct csv_input *in,
+		size_t col, const char *what)
+{
+	const struct fb_csvimport_reader *rd = &in->rd;
+	const char *f = rd->field[col];
+	size_t len = rd->field_len[col];
+	if (len == 0) {
+		return FB_OK;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)f[i];
+		if (ch < 0x20 || ch == 0x7f) {
+			return fb_errorf(FB_EFORMAT,
+					"%s:%zu: the %s name contains a control character (byte 0x%02x)",
+					in->path, rd->record_line, what, ch);
+		}
+	}
+	if (id >= v->cap) {
+		size_t cap = v->cap > 0 ? v->cap : 256;
+		while (cap <= id) {
+			cap *= 2;
+		}
+		char **s = realloc(v->s, cap * sizeof(*s));
+		if (s == NULL) {
+			return FB_ENOMEM;
+		}
+		memset(s + v->cap, 0, (cap - v->cap) * sizeof(*s));
+		v->s = s;
+		v->cap = cap;
+	}
+	if (v->s[id] != NULL) {
+		if (strcmp(v->s[id], f) == 0) {
+			return FB_OK;
+		}
+		return fb_errorf(FB_EFORMAT,
+				"%s:%zu: a second name '%.60s' for %s '%.60s' (first '%.60s')",
+				in->path, rd->record_line, f, what,
+				rd->field[in->col[0]], v->s[id]);
+	}
+	v->s[id] = strdup(f);
+	return v->s[id] != NULL ? FB_OK : FB_ENOMEM;
+}
+
+static fb_err
+namevec_save(const struct namevec *v, uint32_t n, const char *dir,
+		const char *file, uint32_t *named)
+{
+	*named = 0;
+	for (uint32_t i = 0; i < n && i < v->cap; i++) {
+		*named += v->s[i] != NULL;
+	}
+	if (*named == 0) {
+		return FB_OK;
+	}
+	char *path = fb_path_join(dir, file);
+	if (path == NULL) {
+		return FB_ENOMEM;
+	}
+	struct fb_atomic_file f;
+	fb_err err = fb_atomic_open(&f, path, 0644);
+	free(path);
+	for (uint32_t i = 0; err == FB_OK && i < n && i < v->cap; i++) {
+		if (v->s[i] == NULL) {
+			continue;
+		}
+		char head[16];
+		int hl = snprintf(head, sizeof(head), "%u\t", i);
+		err = fb_atomic_write(&f, head, (size_t)hl);
+		if (err == FB_OK) {
+			err = fb_atomic_write(&f, v->s[i], strlen(v->s[i]));
+		}
+		if (err == FB_OK) {
+			err = fb_atomic_write(&f, "\n", 1);
+		}
+		if (err != FB_OK) {
+			fb_atomic_abort(&f);
+			return err;
+		}
+	}
+	return err == FB_OK ? fb_atomic_commit(&f) : err;
+}
+
+// What a catalogue build collects.
+struct catalog_parts {
+	struct fb_idmap bundles, items, attrs;
+	struct pairvec bi, ia;
+	struct namevec bundle_names, item_names;
+};
+
+// Interns the '|'-separated attribute ids of the items file's attrs field.
+static fb_err
+item_attrs(struct catalog_parts *c, uint32_t item, const struct csv_input *in)
+{
+	const struct fb_csvimport_reader *rd = &in->rd;
+	const char *f = rd->field[in->col[2]];
+	size_t len = rd->field_len[in->col[2]], start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && f[i] != '|') {
+			unsigned char ch = (unsigned char)f[i];
+			if (ch < 0x20 || ch == 0x7f) {
+				return fb_errorf(FB_EFORMAT,
+						"%s:%zu: attrs contains a control character (byte 0x%02x)",
+						in->path, rd->record_line, ch);
+			}
+			continue;
+		}
+		if (i > start) {
+			uint32_t a;
+			fb_err err = fb_idmap_intern(
+					&c->attrs, f + start, i - start, &a);
+			if (err == FB_OK) {
+				err = pairvec_push(&c->ia, item, a);
+			}
+			if (err != FB_OK) {
+				return err;
+			}
+		}
+		start = i + 1;
+	}
+	return FB_OK;
+}
+
+// The items file: item_id, optional name and attrs.
+static fb_err
+read_items(struct catalog_parts *c, const char *path)
+{
+	static const char *const names[3] = {"item_id", "name", "attrs"};
+	struct csv_input in;
+	fb_err err = csv_input_open_cols(&in, path, names, 1, 3);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t n_header = in.rd.n_fields;
+	for (;;) {
+		bool got;
+		err = fb_csvimport_reader_next(&in.rd, &got);
+		if (err != FB_OK || !got) {
+			break;
+		}
+		const char *s = NULL;
+		size_t n = 0;
+		uint32_t item;
+		err = csv_input_id(&in, n_header, 0, "item_id", &s, &n);
+		if (err == FB_OK) {
+			err = fb_idmap_intern(&c->items, s, n, &item);
+		}
+		if (err == FB_OK && in.col[1] != SIZE_MAX) {
+			err = namevec_set(&c->item_names, item, &in, in.col[1],
+					"item");
+		}
+		if (err == FB_OK && in.col[2] != SIZE_MAX) {
+			err = item_attrs(c, item, &in);
+		}
+		if (err != FB_OK) {
+			break;
+		}
+	}
+	csv_input_finish(&in);
+	return err;
+}
+
+// The bundle names file: bundle_id,name, bundles of the catalogue only.
+static fb_err
+read_bundle_names(struct catalog_parts *c, const char *path)
+{
+	static const char *const names[2] = {"bundle_id", "name"};
+	struct csv_input in;
+	fb_err err = csv_input_open_cols(&in, path, names, 2, 2);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t n_header = in.rd.n_fields;
+	for (;;) {
+		bool got;
+		err = fb_csvimport_reader_next(&in.rd, &got);
+		if (err != FB_OK || !got) {
+			break;
+		}
+		const char *s = NULL;
+		size_t n = 0;
+		uint32_t b;
+		err = csv_input_id(&in, n_header, 0, "bundle_id", &s, &n);
+		if (err == FB_OK && !fb_idmap_find(&c->bundles, s, n, &b)) {
+			err = fb_errorf(FB_EFORMAT,
+					"%s:%zu: bundle '%.80s' has no items in the bundles file",
+					path, in.rd.record_line, s);
+		}
+		if (err == FB_OK) {
+			err = namevec_set(&c->bundle_names, b, &in, in.col[1],
+					"bundle");
+		}
+		if (err != FB_OK) {
+			break;
+		}
+	}
+	csv_input_finish(&in);
+	return err;
+}
+
+static fb_err
+read_catalog_parts(struct catalog_parts *c,
+		const struct fb_csvimport_catalog_options *opt)
+{
+	const char *bi_names[2] = {"bundle_id", "item_id"};
+	struct fb_idmap *bi_maps[2] = {&c->bundles, &c->items};
+	const enum id_mode intern2[2] = {ID_INTERN, ID_INTERN};
+	fb_err err = read_pairs(opt->bundles_path, bi_names, bi_maps, intern2,
+			NULL, &c->bi, NULL);
+	if (err == FB_OK && opt->items_path != NULL) {
+		err = read_items(c, opt->items_path);
+	}
+	if (err == FB_OK && opt->attrs_path != NULL) {
+		const char *ia_names[2] = {"item_id", "attr_id"};
+		struct fb_idmap *ia_maps[2] = {&c->items, &c->attrs};
+		const enum id_mode modes[2] = {ID_LOOKUP, ID_INTERN};
+		err = read_pairs(opt->attrs_path, ia_names, ia_maps, modes,
+				opt->items_path != NULL
+						? "(bundles and items files)"
+						: opt->bundles_path,
+				&c->ia, NULL);
+	}
+	if (err == FB_OK && opt->bundle_names_path != NULL) {
+		err = read_bundle_names(c, opt->bundle_names_path);
+	}
+	return err;
+}
+
+static fb_err
+save_catalog(const struct catalog_parts *c, struct fb_dataset *ds,
+		const char *out_dir, struct fb_csvimport_catalog_summary *sum)
+{
+	fb_err err = fb_dataset_save(ds, out_dir);
+	if (err == FB_OK) {
+		err = fb_idmap_save(&c->bundles, out_dir, "bundles.map");
+	}
+	if (err == FB_OK) {
+		err = fb_idmap_save(&c->items, out_dir, "items.map");
+	}
+	if (err == FB_OK && c->attrs.n > 0) {
+		err = fb_idmap_save(&c->attrs, out_dir, "attrs.map");
+	}
+	if (err == FB_OK) {
+		err = namevec_save(&c->bundle_names, ds->n_bundles, out_dir,
+				"bundle_names.txt", &sum->named_bundles);
+	}
+	if (err == FB_OK) {
+		err = namevec_save(&c->item_names, ds->n_items, out_dir,
+				"item_names.txt", &sum->named_items);
+	}
+	// The digest from the files as every party will read them.
+	struct fb_dataset *back = NULL;
+	if (err == FB_OK) {
+		err = fb_dataset_load(&back, out_dir);
+	}
+	if (err == FB_OK) {
+		err = fb_catdir_write_manifest(back, out_dir);
+		fb_catdir_digest(back, sum->digest);
+	}
+	fb_dataset_destroy(back);
+	return err;
+}
+
+fb_err
+fb_csvimport_catalog(const struct fb_csvimport_catalog_options *opt,
+		const char *out_dir,
+		struct fb_csvimport_catalog_summary *summary)
+{
+	if (opt->bundles_path == NULL) {
+		return fb_errorf(FB_EINVAL, "the bundles file is required");
+	}
+	fb_err err = check_name(opt->name);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct catalog_parts c;
+	memset(&c, 0, sizeof(c));
+	c.bundles.what = "bundle";
+	c.items.what = "item";
+	c.attrs.what = "attr";
+	struct fb_dataset *ds = NULL;
+	struct fb_csvimport_catalog_summary sum;
+	memset(&sum, 0, sizeof(sum));
+	err = read_catalog_parts(&c, opt);
+	if (err == FB_OK) {
+		err = fb_dataset_create(&ds, opt->name, 0, c.bundles.n,
+				c.items.n, c.attrs.n);
+	}
+	if (err == FB_OK) {
+		fb_csr_finish(&ds->bi);
+		err = build_relation(&ds->bi, c.bundles.n, c.items.n, &c.bi,
+				&sum.dup_bundle_items);
+	}
+	if (err == FB_OK) {
+		fb_csr_finish(&ds->ia);
+		err = build_relation(&ds->ia, c.items.n, c.attrs.n, &c.ia,
+				&sum.dup_item_attrs);
+	}
+	if (err == FB_OK) {
+		err = save_catalog(&c, ds, out_dir, &sum);
+	}
+	if (err == FB_OK) {
+		sum.n_bundles = ds->n_bundles;
+		sum.n_items = ds->n_items;
+		sum.n_attrs = ds->n_attrs;
+		sum.n_bundle_items = fb_csr_nnz(&ds->bi);
+		sum.n_item_attrs = fb_csr_nnz(&ds->ia);
+		if (summary != NULL) {
+			*summary = sum;
+		}
+	}
+	fb_dataset_destroy(ds);
+	fb_idmap_finish(&c.bundles);
+	fb_idmap_finish(&c.items);
+	fb_idmap_finish(&c.attrs);
+	pairvec_finish(&c.bi);
+	pairvec_finish(&c.ia);
+	namevec_finish(&c.bundle_names);
+	namevec_finish(&c.item_names);
 	return err;
 }

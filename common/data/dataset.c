@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/util/fsutil.h"
 
@@ -931,6 +932,10 @@ fb_dataset_load(struct fb_dataset **out, const char *dir)
 		err = in_dir(dir, split_files[s2], l2, FB_EFORMAT,
 				"pair (%u, %u) is also in %s:%zu", u, b,
 				split_files[s1], l1);
+		goto fail;
+	}
+	err = fb_catdir_load_digest(ds, dir);
+	if (err != FB_OK) {
 		goto fail;
 	}
 	free(name);

@@ -69,44 +69,118 @@ fb_ranking_finish(struct fb_ranking *r)
 	memset(r, 0, sizeof(*r));
 }
 
-void
-fb_ranking_print(FILE *fp, const struct fb_ranking *r,
-		const struct fb_dataset *ds, const char *source, int64_t round,
-		bool json)
+// s as a JSON string (quotes and backslashes escaped; ids and names hold
+// no control characters).
+static void
+json_string(FILE *fp, const char *s)
 {
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\') {
+			fputc('\\', fp);
+		}
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+// The original id of user u, or NULL without users.map.
+static const char *
+user_id(const struct fb_catdir_ids *ids, uint32_t u)
+{
+	return ids != NULL && u < ids->users.n ? fb_idmap_str(&ids->users, u)
+					       : NULL;
+}
+
+static const char *
+bundle_id(const struct fb_catdir_ids *ids, uint32_t b)
+{
+	return ids != NULL && b < ids->bundles.n
+			? fb_idmap_str(&ids->bundles, b)
+			: NULL;
+}
+
+static const char *
+bundle_name(const struct fb_catdir_ids *ids, uint32_t b)
+{
+	return ids != NULL && ids->bundle_names != NULL && b < ids->n_bundles
+			? ids->bundle_names[b]
+			: NULL;
+}
+
+static void
+print_head(FILE *fp, const struct fb_ranking *r,
+		const struct fb_catdir_ids *ids, const char *source,
+		int64_t round, bool json)
+{
+	const char *uid = user_id(ids, r->user);
+	bool orig = ids != NULL && ids->bundles.n > 0;
 	if (json) {
 		fprintf(fp, "{\"user\": %u, ", r->user);
+		if (uid != NULL) {
+			fputs("\"user_id\": ", fp);
+			json_string(fp, uid);
+			fputs(", ", fp);
+		}
 		if (round >= 0) {
 			fprintf(fp, "\"round\": %lld, ", (long long)round);
 		}
 		fprintf(fp, "\"k\": %u, \"bundles\": [", r->n_top);
-	} else {
-		fprintf(fp,
-				"top %u bundles for user %u (%s%s%u training "
-				"bundles %s):\n",
-				r->n_top, r->user, source != NULL ? source : "",
-				source != NULL ? "; " : "", r->n_seen,
-				r->include_seen ? "included" : "excluded");
-		fprintf(fp, "%5s %8s %9s %6s  %s\n", "rank", "bundle", "score",
-				"items", "held out");
+		return;
 	}
+	fprintf(fp,
+			"top %u bundles for user %u%s%s%s (%s%s%u training "
+			"bundles %s):\n",
+			r->n_top, r->user, uid != NULL ? " '" : "",
+			uid != NULL ? uid : "", uid != NULL ? "'" : "",
+			source != NULL ? source : "",
+			source != NULL ? "; " : "", r->n_seen,
+			r->include_seen ? "included" : "excluded");
+	fprintf(fp, "%5s %8s %9s %6s  %-8s%s\n", "rank", "bundle", "score",
+			"items", "held out", orig ? "  id  name" : "");
+}
+
+void
+fb_ranking_print(FILE *fp, const struct fb_ranking *r,
+		const struct fb_dataset *ds, const struct fb_catdir_ids *ids,
+		const char *source, int64_t round, bool json)
+{
+	print_head(fp, r, ids, source, round, json);
 	for (uint32_t i = 0; i < r->n_top; i++) {
 		uint32_t b = r->top[i];
 		const char *held = fb_csr_has(&ds->ub_test, r->user, b) ? "test"
 				: fb_csr_has(&ds->ub_tune, r->user, b)  ? "tune"
 									: "";
+		const char *bid = bundle_id(ids, b),
+			   *name = bundle_name(ids, b);
 		if (json) {
+			fprintf(fp, "%s{\"rank\": %u, \"bundle\": %u, ",
+					i > 0 ? ", " : "", i + 1, b);
+			if (bid != NULL) {
+				fputs("\"bundle_id\": ", fp);
+				json_string(fp, bid);
+				fputs(", ", fp);
+			}
+			if (name != NULL) {
+				fputs("\"name\": ", fp);
+				json_string(fp, name);
+				fputs(", ", fp);
+			}
 			fprintf(fp,
-					"%s{\"rank\": %u, \"bundle\": %u, "
 					"\"score\": %.6f, \"items\": %u, "
 					"\"held_out\": \"%s\"}",
-					i > 0 ? ", " : "", i + 1, b,
 					r->scores[b],
 					fb_csr_row_len(&ds->bi, b), held);
 		} else {
-			fprintf(fp, "%5u %8u %9.4f %6u  %s\n", i + 1, b,
+			fprintf(fp, "%5u %8u %9.4f %6u  %-8s", i + 1, b,
 					r->scores[b],
 					fb_csr_row_len(&ds->bi, b), held);
+			if (bid != NULL) {
+				fprintf(fp, "  %s%s%s", bid,
+						name != NULL ? "  " : "",
+						name != NULL ? name : "");
+			}
+			fputc('\n', fp);
 		}
 	}
 	if (json) {

@@ -98,6 +98,7 @@ fb_wire_reason_name(uint16_t reason)
 			[FB_WIRE_REASON_INTERNAL] = "internal",
 			[FB_WIRE_REASON_WRONG_CONNECTION] = "wrong-connection",
 			[FB_WIRE_REASON_OVER_BOUND] = "over-bound",
+			[FB_WIRE_REASON_CATALOG_MISMATCH] = "catalog-mismatch",
 	};
 	if (reason < sizeof(names) / sizeof(names[0])) {
 		return names[reason];
@@ -444,7 +445,8 @@ fb_wire_ack_decode(struct fb_wire_ack *out, const uint8_t *body, size_t len)
 // ---- round configuration TLVs (§5.3.1) ----
 
 // F_OPT: an enum fb_optimizer in memory, one byte on the wire.
-enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT };
+// F_B32: 32 raw bytes.
+enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT, F_B32 };
 
 struct field {
 	uint16_t type;
@@ -486,10 +488,13 @@ static const struct field fields[] = {
 		{0x0019, F_U32, false, CFG(hp.bundle_rank), "bundle_rank"},
 		// Encoded only when set (> 0).
 		{0x001a, F_U64, false, CFG(min_users), "min_users"},
+		// Encoded only with has_catalog_digest.
+		{0x001b, F_B32, false, CFG(catalog_digest), "catalog_digest"},
 };
 #define FIRST_TRAIN_OPT 0x0010
 #define LAST_TRAIN_OPT 0x0019
 #define TYPE_MIN_USERS 0x001a
+#define TYPE_CATALOG_DIGEST 0x001b
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -503,6 +508,8 @@ field_size(uint8_t kind)
 	case F_U64:
 	case F_F64:
 		return 8;
+	case F_B32:
+		return 32;
 	default:
 		return 1;
 	}
@@ -529,6 +536,9 @@ field_sent(const struct field *f, const struct fb_wire_round_config *c)
 {
 	if (f->type == TYPE_MIN_USERS) {
 		return c->min_users > 0;
+	}
+	if (f->type == TYPE_CATALOG_DIGEST) {
+		return c->has_catalog_digest;
 	}
 	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
 }
@@ -638,6 +648,9 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 			store_f64(v, d);
 			break;
 		}
+		case F_B32:
+			memcpy(v, base + f->off, 32);
+			break;
 		}
 		off += 4 + n;
 	}
@@ -748,6 +761,10 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 			memcpy(dst + f->off, &d, sizeof(d));
 			break;
 		}
+		case F_B32:
+			memcpy(dst + f->off, v, 32);
+			c.has_catalog_digest = true;
+			break;
 		}
 		off += 4 + n;
 	}

@@ -140,7 +140,12 @@ policy 2 "\"epsilon\": 8, \"delta\": 1e-5, $fast"
 PLAN_WAIT_MS=1000 server_config $((planned + 7)) 3 20000 "$(round_json 2.0)"
 start_server .C2
 for i in 0 1 2; do start_client "$i" .C2; done
-check "C: the aggregator finished with retailer-2 back" wait_pid "$SERVER_PID" 120
+# Its exit status is 1 when every round of this run was abandoned (the
+# other two retailers are near their own budgets): what matters here is
+# that it ran its rounds to the end with retailer-2 back.
+wait_pid "$SERVER_PID" 120 || true
+check "C: the aggregator finished with retailer-2 back" \
+	grep -q "training over: all" "$WORK/server.C2.err"
 for i in 0 1 2; do
 	check "C: retailer-$i finished again" wait_pid "${CLIENT_PID[$i]}" 30
 done

@@ -468,6 +468,7 @@ TEST(plan_vector)
 	CHECK(d.config.sampling_rate == 0.05 && d.config.delta == 1e-5);
 	CHECK(d.config.hp.item_weight == 0.5 && d.config.hp.dim == 2);
 	CHECK(d.n_tensors == 2 && d.tensors[0].rows == 3);
+	CHECK(!d.config.has_catalog_digest);
 	CHECK(memcmp(d.tensors[0].data, plan_v, sizeof(plan_v)) == 0);
 	CHECK(memcmp(d.tensors[1].data, plan_w, sizeof(plan_w)) == 0);
 	CHECK(d.tensors[0].data == file_msg + FB_ENV_BODY_OFF + 156 + 12);
@@ -630,6 +631,40 @@ i32_plan(void)
 	return p;
 }
 
+// plan.hex's configuration and model with a catalogue digest: BLAKE2b-256
+// of the ASCII bytes "fedbundle golden catalogue".
+static struct fb_wire_plan
+catalog_plan(void)
+{
+	struct fb_wire_plan p = expected_plan();
+	static const char label[] = "fedbundle golden catalogue";
+	p.config.has_catalog_digest = true;
+	crypto_generichash(p.config.catalog_digest, 32,
+			(const unsigned char *)label, sizeof(label) - 1, NULL,
+			0);
+	return p;
+}
+
+TEST(catalog_vector)
+{
+	struct fb_wire_plan plan = catalog_plan();
+	size_t len;
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("plan-catalog.hex",
+			"PLAN (TRAIN, round 4: plan.hex's config and model with "
+			"a catalog_digest)",
+			"§5.3, §5.3.1", false, FB_WIRE_PLAN, 4, body_buf, len,
+			file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.config.has_catalog_digest);
+	CHECK(memcmp(d.config.catalog_digest, plan.config.catalog_digest, 32) ==
+			0);
+	CHECK(d.config.min_users == 0 && !d.config.has_train_opts);
+}
+
 TEST(more_answer_vectors)
 {
 	// The answer to poll-upload.hex when the first copy was counted.
@@ -754,6 +789,7 @@ main(int argc, char **argv)
 	RUN(error_vectors);
 	RUN(upload_vectors);
 	RUN(more_answer_vectors);
+	RUN(catalog_vector);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);

@@ -111,6 +111,9 @@ sim_data_load(struct sim_data *d, const struct sim_config *cfg,
 		return err;
 	}
 	struct fb_dataset *ds = d->ds;
+	// The retailers' folders the simulation writes have no id maps: every
+	// party uses the catalogue digest of the relations alone (catdir.h).
+	ds->has_digest = false;
 	if (cfg->retailers > ds->n_users) {
 		err = fb_errorf(FB_EINVAL,
 				"retailers: %u is more than the %u users of %s "

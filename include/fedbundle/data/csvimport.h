@@ -73,7 +73,14 @@ fb_err fb_csvimport_split(struct fb_csr out[3], const struct fb_csr *all,
 		uint64_t seed, const double frac[3]);
 
 struct fb_csvimport_options {
-	const char *bundles_path;      // catalogue CSV, required
+	// The consortium's catalogue folder (catdir.h), or NULL. With it,
+	// bundles and items take the catalogue's dense ids, rows naming one
+	// it lacks are counted and skipped (refused with strict), and
+	// bundles_path must be NULL.
+	const char *catalog_dir;
+	bool strict;                   // with catalog_dir: unknown ids fail
+	const char *bundles_path;      // catalogue CSV, required without
+				       // catalog_dir
 	const char *interactions_path; // user-bundle CSV, required
 	const char *user_items_path;   // user-item CSV, or NULL
 	const char *name;              // dataset name (file prefix), required
@@ -84,8 +91,21 @@ struct fb_csvimport_options {
 // Fills the defaults: no paths, name "Imported", seed 1, split 0.7/0.1/0.2.
 void fb_csvimport_options_init(struct fb_csvimport_options *opt);
 
+// How many rows of one input named ids the catalogue lacks, and where
+// the first FB_CSVIMPORT_FIRST_UNKNOWN of them are.
+#define FB_CSVIMPORT_FIRST_UNKNOWN 3
+struct fb_csvimport_file_report {
+	uint64_t rows;    // data rows read
+	uint64_t unknown; // of which named an unknown bundle or item (skipped)
+	uint32_t n_first;
+	size_t first_line[FB_CSVIMPORT_FIRST_UNKNOWN];
+	char first_id[FB_CSVIMPORT_FIRST_UNKNOWN][48]; // truncated
+};
+
 // What an import produced.
 struct fb_csvimport_summary {
+	// With catalog_dir: the interactions and user-item files.
+	struct fb_csvimport_file_report interactions, user_items;
 	uint32_t n_users, n_bundles, n_items;
 	uint64_t n_bundle_items; // distinct memberships
 	uint64_t n_user_bundles; // distinct user-bundle pairs
@@ -105,7 +125,44 @@ struct fb_csvimport_summary {
 // naming a bundle absent from the catalogue, malformed CSV (FB_EFORMAT);
 // bad options (FB_EINVAL); FB_EIO, FB_ENOMEM. Fills *summary on success
 // (summary may be NULL).
+// With opt->catalog_dir the bundles, items and attributes, their dense ids
+// and the files of catdir.h come from the catalogue, which out_dir then
+// holds too (same catalogue digest); only users are numbered here
+// (users.map). Rows naming a bundle or an item the catalogue lacks are
+// skipped and reported in summary->interactions and ->user_items; with
+// opt->strict any such row makes the import fail with FB_EFORMAT before
+// anything is written (the reports are filled then too).
 fb_err fb_csvimport_run(const struct fb_csvimport_options *opt,
 		const char *out_dir, struct fb_csvimport_summary *summary);
+
+// The consortium's catalogue from CSV exports (`fedbundle catalog build`).
+struct fb_csvimport_catalog_options {
+	const char *bundles_path; // bundle_id,item_id (one row a membership)
+	const char *items_path;   // item_id[,name][,attrs], or NULL; attrs:
+				  // attribute ids separated by '|'
+	const char *attrs_path;   // item_id,attr_id, or NULL
+	const char *bundle_names_path; // bundle_id,name, or NULL
+	const char *name;              // dataset name (file prefix)
+};
+
+struct fb_csvimport_catalog_summary {
+	uint32_t n_bundles, n_items, n_attrs;
+	uint64_t n_bundle_items, n_item_attrs;
+	uint32_t named_bundles, named_items;
+	uint64_t dup_bundle_items, dup_item_attrs; // merged repeats
+	uint8_t digest[FB_HASH_LEN];
+};
+
+// Builds the catalogue folder out_dir (catdir.h). Dense ids in order of
+// first appearance: bundles and items in the bundles file, then items of
+// the items file, attributes in the items file then the attributes file.
+// The items file may add items no bundle holds. Errors (file and line
+// named): a missing column, an empty or control-character id, an item of
+// the attributes file or a bundle of the names file absent from the
+// catalogue, two different names for one id (FB_EFORMAT); FB_EIO,
+// FB_ENOMEM. Fills *summary on success (may be NULL).
+fb_err fb_csvimport_catalog(const struct fb_csvimport_catalog_options *opt,
+		const char *out_dir,
+		struct fb_csvimport_catalog_summary *summary);
 
 #endif

@@ -2,7 +2,9 @@
 // The on-disk form is the standard bundle-dataset folder (BGCN/CrossCBR):
 // <Name>_data_size.txt ("#users\t#bundles\t#items", optionally "\t#attrs"),
 // user_bundle_{train,tune,test}.txt, bundle_item.txt, optional user_item.txt
-// and, a fedbundle addition, optional item_attr.txt ("item\tattr").
+// and, fedbundle additions, optional item_attr.txt ("item\tattr") and the
+// original ids and catalogue manifest of catdir.h (bundles.map, items.map,
+// attrs.map, users.map, bundle_names.txt, item_names.txt, catalog.txt).
 // In memory every relation is a CSR matrix with sorted, unique columns
 // (csr.h).
 // Thread-safety: a loaded dataset is immutable and may be read by any
@@ -16,6 +18,7 @@
 
 #include "fedbundle/data/csr.h"
 #include "fedbundle/util/err.h"
+#include "fedbundle/util/hash.h"
 
 struct fb_dataset {
 	char *name; // e.g. "Youshu": prefix of <Name>_data_size.txt
@@ -29,12 +32,20 @@ struct fb_dataset {
 	struct fb_csr ui;       // users x items; nnz 0 if user_item.txt absent
 	struct fb_csr bi;       // bundles x items
 	struct fb_csr ia;       // items x attrs; nnz 0 if item_attr.txt absent
+	// The catalogue digest (catdir.h), set by fb_dataset_load from the
+	// folder's relations and id maps; unset in a dataset built in memory.
+	bool has_digest;
+	bool has_ids; // the folder has bundles.map and items.map
+	uint8_t catalog_digest[FB_HASH_LEN];
 };
 
 // Loads and validates the dataset folder dir. Every problem is an error
 // whose detail names the file, the line and the problem: a malformed line,
 // an id out of range, a duplicate pair, an empty bundle, a pair present in
-// two splits. On success *out is owned by the caller (fb_dataset_destroy).
+// two splits; an id map whose count differs from the dataset's, or a
+// catalog.txt whose digest is not the folder's (catdir.h). Computes the
+// catalogue digest. On success *out is owned by the caller
+// (fb_dataset_destroy).
 fb_err fb_dataset_load(struct fb_dataset **out, const char *dir);
 
 // Writes ds into dir (created if missing) in the same format, each file

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/util/err.h"
@@ -45,9 +46,13 @@ void fb_ranking_finish(struct fb_ranking *r);
 // whether the bundle is held out in the user's tune or test split) or, if
 // json, one JSON object. source, if not NULL, says where the model comes
 // from in the table's title ("federated model after round 12"); round, if
-// not negative, is added to the JSON object as "round".
+// not negative, is added to the JSON object as "round". ids, if not NULL
+// (the folder's id maps, catdir.h), adds the original ids: the user's
+// from users.map, each bundle's from bundles.map and its name where the
+// catalogue has one (JSON: "user_id", "bundle_id", "name" beside the dense
+// "user" and "bundle").
 void fb_ranking_print(FILE *fp, const struct fb_ranking *r,
-		const struct fb_dataset *ds, const char *source, int64_t round,
-		bool json);
+		const struct fb_dataset *ds, const struct fb_catdir_ids *ids,
+		const char *source, int64_t round, bool json);
 
 #endif

@@ -88,6 +88,8 @@ enum fb_wire_reason {
 	// The update is larger than any honest update of the plan can be
 	// (§5.4, §9.7).
 	FB_WIRE_REASON_OVER_BOUND = 23,
+	// The plan's catalogue digest is not the client's (§5.3.1, 0x001b).
+	FB_WIRE_REASON_CATALOG_MISMATCH = 24,
 };
 
 // A static lower-case name such as "unknown-key"; "unknown" if not known.
@@ -263,6 +265,11 @@ struct fb_wire_round_config {
 	// declaration), from which the aggregator bounds an honest update
 	// (§9.7). 0: absent (not encoded); a decoded one is >= 1.
 	uint64_t min_users;
+	// §5.3.1 type 0x001b: the digest of the catalogue the model's rows
+	// are numbered by (include/fedbundle/data/catdir.h); encoded only
+	// when has_catalog_digest, which a decoder sets when present.
+	bool has_catalog_digest;
+	uint8_t catalog_digest[32];
 };
 
 // §5.3 PLAN. TRAIN carries config and the model; WAIT carries only

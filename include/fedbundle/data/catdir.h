@@ -1,0 +1,93 @@
+// include/fedbundle/data/catdir.h: the consortium's catalogue, built once
+// and distributed (docs/operations.md), and the original ids beside a
+// dataset folder.
+//
+// A catalogue folder is a dataset folder (dataset.h) with no users: its
+// <Name>_data_size.txt says "0<TAB>#bundles<TAB>#items[<TAB>#attrs]", its
+// user_bundle_*.txt are empty, bundle_item.txt and item_attr.txt hold the
+// catalogue; beside them bundles.map, items.map and (with attributes)
+// attrs.map give every dense id its original id (idmap.h), the optional
+// bundle_names.txt and item_names.txt give "dense_id<TAB>name" lines, and
+// catalog.txt records the catalogue's digest and counts. A retailer's
+// folder imported onto it (`fedbundle import --catalog`) holds the same
+// catalogue files plus its user files and users.map, so the aggregator's
+// catalogue folder and every retailer's folder have the same digest.
+//
+// The catalogue digest is its version id: BLAKE2b-256 over the canonical
+// content (docs/operations.md, "The catalogue digest"): the counts, the
+// bundle-item and item-attribute relations in dense ids, and the original
+// ids of bundles, items and attributes when the folder has them. Names
+// are not in it: renaming an item changes nothing a model learns.
+// Thread-safety: every function works on its own arguments only.
+#ifndef FB_INCLUDE_FEDBUNDLE_CATDIR_H
+#define FB_INCLUDE_FEDBUNDLE_CATDIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/data/idmap.h"
+#include "fedbundle/util/err.h"
+#include "fedbundle/util/hash.h"
+
+// The manifest file of a catalogue folder.
+#define FB_CATDIR_MANIFEST "catalog.txt"
+
+// Characters of a digest in hex, without the NUL.
+#define FB_CATDIR_HEX_LEN (2 * FB_HASH_LEN)
+
+// The original ids (and names) of a dataset folder's dense ids. Caller
+// storage; fb_catdir_ids_finish releases it.
+struct fb_catdir_ids {
+	bool have;                   // bundles.map and items.map were found
+	struct fb_idmap users;       // empty without users.map
+	struct fb_idmap bundles;     // empty without bundles.map
+	struct fb_idmap items;       // empty without items.map
+	struct fb_idmap attrs;       // empty without attrs.map
+	char **bundle_names;         // n_bundles entries (NULL: no name), or
+	char **item_names;           //   NULL without the names file
+	uint32_t n_bundles, n_items; // entries of the name arrays
+};
+
+// Loads the .map and names files of dir for ds (loaded from dir). A map
+// present must list exactly the dataset's count of its ids; bundles.map
+// and items.map come together. FB_EFORMAT naming the file and the line or
+// the count, FB_EIO, FB_ENOMEM. On failure *ids is left empty.
+fb_err fb_catdir_ids_load(struct fb_catdir_ids *ids,
+		const struct fb_dataset *ds, const char *dir);
+
+// The dense id of the customer whose original id is s, from users.map of
+// dir (loaded in ids). FB_EINVAL naming dir if it has no users.map or s
+// is not in it.
+fb_err fb_catdir_user(const struct fb_catdir_ids *ids, const char *dir,
+		const char *s, uint32_t *user);
+
+// Frees what fb_catdir_ids_load allocated; safe on a zeroed *ids.
+void fb_catdir_ids_finish(struct fb_catdir_ids *ids);
+
+// The catalogue digest of ds with the original ids in ids (NULL, or ids
+// without maps: the relations alone, as for a synthetic dataset).
+void fb_catdir_digest_of(const struct fb_dataset *ds,
+		const struct fb_catdir_ids *ids, uint8_t out[FB_HASH_LEN]);
+
+// The catalogue digest of ds: the one fb_dataset_load computed from the
+// folder, or, for a dataset built in memory, that of its relations alone.
+void fb_catdir_digest(const struct fb_dataset *ds, uint8_t out[FB_HASH_LEN]);
+
+// Called by fb_dataset_load: loads the maps of dir, checks them against
+// ds, stores the digest in ds and, if dir has catalog.txt, checks it
+// records that digest. FB_EFORMAT with a detail naming the file.
+fb_err fb_catdir_load_digest(struct fb_dataset *ds, const char *dir);
+
+// Writes dir/catalog.txt for ds (loaded from or saved to dir), whose
+// digest fb_catdir_digest gives.
+fb_err fb_catdir_write_manifest(const struct fb_dataset *ds, const char *dir);
+
+// Copies the catalogue's id maps, names files and manifest from cat_dir
+// into dir (a dataset folder holding the same catalogue). FB_EIO.
+fb_err fb_catdir_copy_files(const char *cat_dir, const char *dir);
+
+// Parses a digest written in hex (64 characters). False if it is not.
+bool fb_catdir_parse_hex(const char *hex, uint8_t out[FB_HASH_LEN]);
+
+#endif
