@@ -294,6 +294,7 @@ search_run(struct search *sr, float *base, uint32_t *items, float *totals,
 {
 	const struct fb_compose_opts *o = sr->opts;
 	struct fb_scorer *s = sr->s;
+	sr->base = base;
 	for (uint32_t j = 0; j < s->n_items; j++) {
 		bool ok = o->allowed == NULL || o->allowed[j] != 0;
 		base[j] = ok ? s->user[j] : -INFINITY;
