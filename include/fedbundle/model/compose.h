@@ -35,7 +35,7 @@ enum fb_complete_method {
 
 // The compatibility weight w the commands use unless told otherwise: the
 // best of a grid on Youshu's TUNE split (docs/bundle-completion.md §4).
-#define FB_COMPOSE_DEFAULT_WEIGHT 4.0
+#define FB_COMPOSE_DEFAULT_WEIGHT 256.0
 
 struct fb_scorer {
 	const struct fb_compat *compat; // borrowed
