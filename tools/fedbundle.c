@@ -7,11 +7,12 @@
 #include "audit.h"
 #include "cli.h"
 #include "fb_config.h"
+#include "fb_vcs.h"
 
 static int
 cmd_version(int argc, char **argv)
 {
-	printf("fedbundle %s\n", FB_VERSION);
+	printf("fedbundle %s (%s)\n", FB_VERSION, FB_VCS_TAG);
 	return 0;
 }
 
@@ -66,7 +67,26 @@ usage(FILE *fp)
 		fprintf(fp, "  %-10s %s\n", commands[i].name,
 				commands[i].summary);
 	}
-	fprintf(fp, "\n'fedbundle <command> --help' describes a command.\n");
+	fprintf(fp,
+			"\n'fedbundle <command> --help' (or -h) describes a "
+			"command;\n'fedbundle --version' prints the version.\n");
+}
+
+// -h is --help in every subcommand (and every audit check): no option
+// takes "-h" as a value, so it is rewritten once here rather than in each
+// command's option table.
+static void
+alias_short_help(int argc, char **argv)
+{
+	static char help[] = "--help";
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			return;
+		}
+		if (strcmp(argv[i], "-h") == 0) {
+			argv[i] = help;
+		}
+	}
 }
 
 int
@@ -88,6 +108,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--version") == 0) {
 		return cmd_version(argc - 1, argv + 1);
 	}
+	alias_short_help(argc, argv);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			return commands[i].run(argc - 1, argv + 1);
