@@ -53,6 +53,10 @@ static const struct cli_command commands[] = {
 				cmd_floors},
 		{"subsample", "a dataset cut down to N random users",
 				cmd_subsample},
+		{"config-doc",
+				"print docs/configuration.md: every "
+				"configuration key",
+				cmd_config_doc},
 		{"version", "print the version", cmd_version},
 };
 

@@ -424,11 +424,13 @@ format_range(char *buf, size_t cap, const struct fb_cfg_field *f)
 	switch (f->type) {
 	case FB_CFG_U32:
 	case FB_CFG_U64:
+		snprintf(buf, cap, "%.0f .. %.0f", f->min, f->max);
+		break;
 	case FB_CFG_DOUBLE:
 		snprintf(buf, cap, "%.10g .. %.10g", f->min, f->max);
 		break;
 	case FB_CFG_U32_LIST:
-		snprintf(buf, cap, "at most %zu of %.10g .. %.10g", f->list_max,
+		snprintf(buf, cap, "at most %zu of %.0f .. %.0f", f->list_max,
 				f->min, f->max);
 		break;
 	case FB_CFG_ENUM: {
