@@ -54,5 +54,6 @@ int cmd_audit(int argc, char **argv);
 int cmd_floors(int argc, char **argv);
 int cmd_subsample(int argc, char **argv);
 int cmd_config_doc(int argc, char **argv);
+int cmd_config_check(int argc, char **argv);
 
 #endif

@@ -4,6 +4,9 @@
 // every configuration file: the aggregator's, the client's policy, the
 // simulation's and `fedbundle train --config`. The `config-doc` test
 // compares it with the committed file, so the docs cannot drift.
+// `fedbundle config-check KIND FILE` loads a file with the loader of the
+// program that reads it (what an operator runs before a start, and how
+// the test of examples/ checks they are valid).
 #include <stdio.h>
 #include <string.h>
 
@@ -136,4 +139,55 @@ cmd_config_doc(int argc, char **argv)
 	}
 	print_doc(stdout);
 	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+// Loads path with the real loader of kind; 0 if it is valid.
+static int
+check_file(const char *kind, const char *path)
+{
+	static struct agg_config agg;
+	static struct node_policy pol;
+	static struct sim_config sim;
+	fb_err err;
+	if (strcmp(kind, "server") == 0) {
+		err = agg_config_load(&agg, path);
+	} else if (strcmp(kind, "policy") == 0) {
+		err = node_policy_load(&pol, path);
+	} else if (strcmp(kind, "simulation") == 0) {
+		err = sim_config_load(&sim, path);
+		if (err == FB_OK) {
+			err = sim_config_check(&sim, path);
+		}
+	} else {
+		return cli_usage_error("config-check",
+				"unknown kind '%s' (server, policy or "
+				"simulation)",
+				kind);
+	}
+	if (err != FB_OK) {
+		return cli_fail("config-check", err, "invalid");
+	}
+	printf("%s: a valid %s configuration\n", path, kind);
+	return 0;
+}
+
+int
+cmd_config_check(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: fedbundle config-check server|policy|simulation "
+		       "FILE\n\n"
+		       "Loads FILE as the aggregator's configuration "
+		       "(fedbundle-server --config),\na client's policy "
+		       "(fedbundle-client --policy) or a simulation's\n"
+		       "(fedbundle simulate --config) with the loader that "
+		       "program uses:\nexit 0 if it is valid, 1 with the "
+		       "reason if not (files it names are\nnot opened).\n");
+		return 0;
+	}
+	if (argc != 3) {
+		return cli_usage_error("config-check",
+				"expected KIND FILE (see --help)");
+	}
+	return check_file(argv[1], argv[2]);
 }

@@ -57,6 +57,10 @@ static const struct cli_command commands[] = {
 				"print docs/configuration.md: every "
 				"configuration key",
 				cmd_config_doc},
+		{"config-check",
+				"check a configuration file with its "
+				"program's loader",
+				cmd_config_check},
 		{"version", "print the version", cmd_version},
 };
 
