@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fb_config.h"
+#include "fb_vcs.h"
 #include "fedbundle/data/catdir.h"
 #include "fedbundle/model/metrics.h"
 #include "fedbundle/model/model.h"
@@ -52,9 +54,20 @@ usage(FILE *fp)
 			"eval       test-split Recall@20 / NDCG@20 of the current "
 			"state\n"
 			"\n"
+			"options: -h, --help (this text), --version, "
+			"-k K / --top K (default 10),\n"
+			"--log-level L (silent, error, warn, info (default) or "
+			"debug)\n"
+			"\n"
 			"policy keys (relative paths are relative to the policy "
 			"file):\n");
-	node_policy_print_keys(fp);
+	node_policy_print_keys(fp, FB_CFG_HELP);
+}
+
+static void
+print_version(void)
+{
+	printf("fedbundle-client %s (%s)\n", FB_VERSION, FB_VCS_TAG);
 }
 
 static int
@@ -91,13 +104,14 @@ parse_args(int argc, char **argv, struct args *a)
 			{"json", no_argument, NULL, 'j'},
 			{"log-level", required_argument, NULL, 'L'},
 			{"help", no_argument, NULL, 'h'},
+			{"version", no_argument, NULL, 'V'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	a->k = 10;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hk:", opts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long v;
 		switch (c) {
@@ -141,6 +155,9 @@ parse_args(int argc, char **argv, struct args *a)
 		}
 		case 'h':
 			usage(stdout);
+			return -1;
+		case 'V':
+			print_version();
 			return -1;
 		default:
 			return usage_error("%s", "unknown option");
@@ -298,6 +315,10 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
 			strcmp(cmd, "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		print_version();
 		return 0;
 	}
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "recommend") != 0 &&

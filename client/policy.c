@@ -187,9 +187,12 @@ node_policy_load(struct node_policy *p, const char *path)
 }
 
 void
-node_policy_print_keys(FILE *fp)
+node_policy_print_keys(FILE *fp, enum fb_cfg_style style)
 {
+	static struct node_policy p; // static: large path buffers
+	node_policy_defaults(&p);
+	fb_config_print_header(fp, style);
 	for (size_t i = 0; i < N_FIELDS; i++) {
-		fprintf(fp, "  %-22s %s\n", fields[i].name, fields[i].help);
+		fb_config_print_key(fp, style, "", &fields[i], &p);
 	}
 }

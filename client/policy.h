@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/err.h"
 
 #define NODE_PATH_MAX 1024
@@ -72,7 +73,8 @@ void node_policy_defaults(struct node_policy *p);
 // FB_EIO with a detail naming the file and the key.
 fb_err node_policy_load(struct node_policy *p, const char *path);
 
-// Prints every key with its help line (for --help).
-void node_policy_print_keys(FILE *fp);
+// Prints every key with its help line and default (style FB_CFG_HELP,
+// for --help) or as the Markdown table of docs/configuration.md.
+void node_policy_print_keys(FILE *fp, enum fb_cfg_style style);
 
 #endif

@@ -11,6 +11,7 @@ packages=(
 	libxxhash-dev
 	clang clang-format gnuplot-nox cppcheck iproute2 iptables
 	parallel # GNU parallel: tests/integration/test-sweep-parallel.sh
+	scdoc # the man pages (docs/man/*.scd)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -396,11 +396,12 @@ agg_config_load(struct agg_config *cfg, const char *path)
 }
 
 static void
-print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
-		size_t n)
+print_fields(FILE *fp, enum fb_cfg_style style, const char *prefix,
+		const struct fb_cfg_section *s)
 {
-	for (size_t i = 0; i < n; i++) {
-		fb_config_print_key(fp, prefix, &f[i]);
+	for (size_t i = 0; i < s->n_fields; i++) {
+		fb_config_print_key(
+				fp, style, prefix, &s->fields[i], s->target);
 	}
 }
 
@@ -418,15 +419,21 @@ agg_round_sections(struct agg_round_config *r, const char *name,
 }
 
 void
-agg_config_print_keys(FILE *fp)
+agg_config_print_keys(FILE *fp, enum fb_cfg_style style)
 {
-	print_fields(fp, "", top_fields,
-			sizeof(top_fields) / sizeof(top_fields[0]));
-	struct agg_round_config r;
-	struct fb_cfg_section s[AGG_ROUND_SECTIONS];
-	agg_round_sections(&r, "round", s);
-	for (size_t k = 0; k < AGG_ROUND_SECTIONS; k++) {
-		print_fields(fp, "round.", s[k].fields, s[k].n_fields);
+	static struct agg_config c; // static: large path buffers
+	agg_config_defaults(&c);
+	struct fb_cfg_section s[1 + AGG_ROUND_SECTIONS] = {
+			{"", top_fields,
+					sizeof(top_fields) /
+							sizeof(top_fields[0]),
+					&c},
+	};
+	agg_round_sections(&c.round, "round", s + 1);
+	fb_config_print_header(fp, style);
+	print_fields(fp, style, "", &s[0]);
+	for (size_t k = 1; k <= AGG_ROUND_SECTIONS; k++) {
+		print_fields(fp, style, "round.", &s[k]);
 	}
 }
 

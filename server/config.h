@@ -118,8 +118,9 @@ fb_err agg_config_load(struct agg_config *cfg, const char *path);
 // Splits cfg->listen into cfg->urls (after an override of listen).
 fb_err agg_config_split_urls(struct agg_config *cfg);
 
-// Prints every key with its help line (for --help).
-void agg_config_print_keys(FILE *fp);
+// Prints every key with its help line and default (style FB_CFG_HELP,
+// for --help) or as the Markdown table of docs/configuration.md.
+void agg_config_print_keys(FILE *fp, enum fb_cfg_style style);
 
 // The schema of the top-level keys, for tools that embed the
 // configuration (the simulation); static storage, *n entries.

@@ -15,6 +15,8 @@
 #include <time.h>
 
 #include "config.h"
+#include "fb_config.h"
+#include "fb_vcs.h"
 #include "fedbundle/data/catdir.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/model.h"
@@ -62,11 +64,12 @@ usage(FILE *fp)
 			"  --log-level L       silent, error, warn, info "
 			"(default) or debug\n"
 			"  --quiet             no per-round lines on stdout\n"
-			"  --help              this text\n"
+			"  -h, --help          this text\n"
+			"  --version           print the version and exit\n"
 			"\n"
 			"configuration keys (relative paths are relative to the "
 			"config file):\n");
-	agg_config_print_keys(fp);
+	agg_config_print_keys(fp, FB_CFG_HELP);
 }
 
 struct args {
@@ -95,11 +98,12 @@ parse_args(int argc, char **argv, struct args *a)
 			{"log-level", required_argument, NULL, 'L'},
 			{"quiet", no_argument, NULL, 'q'},
 			{"help", no_argument, NULL, 'h'},
+			{"version", no_argument, NULL, 'V'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	int c;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			a->config = optarg;
@@ -137,6 +141,10 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'h':
 			usage(stdout);
+			return -1;
+		case 'V':
+			printf("fedbundle-server %s (%s)\n", FB_VERSION,
+					FB_VCS_TAG);
 			return -1;
 		default:
 			return usage_error("%s", "unknown option");

@@ -56,5 +56,7 @@ int cmd_plot(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_floors(int argc, char **argv);
 int cmd_subsample(int argc, char **argv);
+int cmd_config_doc(int argc, char **argv);
+int cmd_config_check(int argc, char **argv);
 
 #endif

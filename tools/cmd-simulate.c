@@ -70,7 +70,7 @@ usage(void)
 	       "configuration keys (\"round\": the keys of fedbundle-server's "
 	       "round section):\n",
 			SIM_NOISE_NOTE);
-	sim_config_print_keys(stdout);
+	sim_config_print_keys(stdout, FB_CFG_HELP);
 }
 
 // The command line, for the manifest.

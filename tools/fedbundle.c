@@ -7,11 +7,12 @@
 #include "audit.h"
 #include "cli.h"
 #include "fb_config.h"
+#include "fb_vcs.h"
 
 static int
 cmd_version(int argc, char **argv)
 {
-	printf("fedbundle %s\n", FB_VERSION);
+	printf("fedbundle %s (%s)\n", FB_VERSION, FB_VCS_TAG);
 	return 0;
 }
 
@@ -58,6 +59,14 @@ static const struct cli_command commands[] = {
 				cmd_floors},
 		{"subsample", "a dataset cut down to N random users",
 				cmd_subsample},
+		{"config-doc",
+				"print docs/configuration.md: every "
+				"configuration key",
+				cmd_config_doc},
+		{"config-check",
+				"check a configuration file with its "
+				"program's loader",
+				cmd_config_check},
 		{"version", "print the version", cmd_version},
 };
 
@@ -72,7 +81,26 @@ usage(FILE *fp)
 		fprintf(fp, "  %-10s %s\n", commands[i].name,
 				commands[i].summary);
 	}
-	fprintf(fp, "\n'fedbundle <command> --help' describes a command.\n");
+	fprintf(fp,
+			"\n'fedbundle <command> --help' (or -h) describes a "
+			"command;\n'fedbundle --version' prints the version.\n");
+}
+
+// -h is --help in every subcommand (and every audit check): no option
+// takes "-h" as a value, so it is rewritten once here rather than in each
+// command's option table.
+static void
+alias_short_help(int argc, char **argv)
+{
+	static char help[] = "--help";
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			return;
+		}
+		if (strcmp(argv[i], "-h") == 0) {
+			argv[i] = help;
+		}
+	}
 }
 
 int
@@ -94,6 +122,7 @@ main(int argc, char **argv)
 	if (strcmp(argv[1], "--version") == 0) {
 		return cmd_version(argc - 1, argv + 1);
 	}
+	alias_short_help(argc, argv);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0) {
 			return commands[i].run(argc - 1, argv + 1);

@@ -364,10 +364,119 @@ fb_config_load(const char *path, const struct fb_cfg_section *sections,
 }
 
 void
-fb_config_print_key(FILE *fp, const char *prefix, const struct fb_cfg_field *f)
+fb_config_format_value(char *buf, size_t cap, const struct fb_cfg_field *f,
+		const void *target)
 {
-	char name[64];
-	snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+	const char *p = (const char *)target + f->offset;
+	size_t used = 0;
+	buf[0] = '\0';
+	switch (f->type) {
+	case FB_CFG_U32:
+		snprintf(buf, cap, "%u", *(const uint32_t *)(const void *)p);
+		break;
+	case FB_CFG_U64:
+		snprintf(buf, cap, "%llu",
+				(unsigned long long)*(
+						const uint64_t *)(const void *)
+						p);
+		break;
+	case FB_CFG_DOUBLE:
+		snprintf(buf, cap, "%.10g", *(const double *)(const void *)p);
+		break;
+	case FB_CFG_BOOL:
+		snprintf(buf, cap, "%s",
+				*(const bool *)(const void *)p ? "true"
+							       : "false");
+		break;
+	case FB_CFG_ENUM:
+		snprintf(buf, cap, "\"%s\"",
+				f->choices[*(const int *)(const void *)p]);
+		break;
+	case FB_CFG_U32_LIST: {
+		uint32_t n = *(const uint32_t *)(const void
+						*)((const char *)target +
+				f->count_offset);
+		for (uint32_t k = 0; k <= n && used + 1 < cap; k++) {
+			int w = k == n ? snprintf(buf + used, cap - used, "]")
+				       : snprintf(buf + used, cap - used,
+							 "%s%u",
+							 k > 0 ? ", " : "[",
+							 ((const uint32_t *)(const void *)
+											 p)
+									 [k]);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		if (n == 0) {
+			snprintf(buf, cap, "[]");
+		}
+		break;
+	}
+	case FB_CFG_STRING:
+		snprintf(buf, cap, p[0] == '\0' ? "none" : "\"%s\"", p);
+		break;
+	}
+}
+
+// The accepted values of f, for the docs' range column.
+static void
+format_range(char *buf, size_t cap, const struct fb_cfg_field *f)
+{
+	switch (f->type) {
+	case FB_CFG_U32:
+	case FB_CFG_U64:
+		snprintf(buf, cap, "%.0f .. %.0f", f->min, f->max);
+		break;
+	case FB_CFG_DOUBLE:
+		snprintf(buf, cap, "%.10g .. %.10g", f->min, f->max);
+		break;
+	case FB_CFG_U32_LIST:
+		snprintf(buf, cap, "at most %zu of %.0f .. %.0f", f->list_max,
+				f->min, f->max);
+		break;
+	case FB_CFG_ENUM: {
+		size_t used = 0;
+		buf[0] = '\0';
+		for (size_t k = 0; f->choices[k] != NULL && used + 1 < cap;
+				k++) {
+			int w = snprintf(buf + used, cap - used, "%s`%s`",
+					k > 0 ? ", " : "", f->choices[k]);
+			used += w > 0 ? (size_t)w : 0;
+		}
+		break;
+	}
+	case FB_CFG_BOOL:
+		snprintf(buf, cap, "true, false");
+		break;
+	case FB_CFG_STRING:
+		snprintf(buf, cap, "at most %zu bytes", f->str_cap - 1);
+		break;
+	}
+}
+
+static const char *const type_names[] = {
+		[FB_CFG_U32] = "integer",
+		[FB_CFG_U64] = "integer",
+		[FB_CFG_DOUBLE] = "number",
+		[FB_CFG_BOOL] = "boolean",
+		[FB_CFG_ENUM] = "string (choice)",
+		[FB_CFG_U32_LIST] = "array of integers",
+		[FB_CFG_STRING] = "string",
+};
+
+void
+fb_config_print_header(FILE *fp, enum fb_cfg_style style)
+{
+	if (style == FB_CFG_MARKDOWN) {
+		fprintf(fp,
+				"| key | type | range | default | meaning |\n"
+				"|---|---|---|---|---|\n");
+	}
+}
+
+static void
+print_help_line(FILE *fp, const char *name, const struct fb_cfg_field *f,
+		const char *def)
+{
 	fprintf(fp, "  %-24s %s", name, f->help);
 	if (f->type == FB_CFG_ENUM) {
 		fprintf(fp, " [");
@@ -376,5 +485,47 @@ fb_config_print_key(FILE *fp, const char *prefix, const struct fb_cfg_field *f)
 		}
 		fprintf(fp, "]");
 	}
+	if (def != NULL) {
+		fprintf(fp, " (default: %s)", def);
+	}
 	fputc('\n', fp);
+}
+
+// Writes s with the Markdown table's separator escaped.
+static void
+put_cell(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '|') {
+			fputc('\\', fp);
+		}
+		fputc(*s, fp);
+	}
+}
+
+void
+fb_config_print_key(FILE *fp, enum fb_cfg_style style, const char *prefix,
+		const struct fb_cfg_field *f, const void *target)
+{
+	char name[64], def[256], range[256];
+	snprintf(name, sizeof(name), "%s%s", prefix, f->name);
+	if (target != NULL) {
+		fb_config_format_value(def, sizeof(def), f, target);
+	}
+	if (style == FB_CFG_HELP) {
+		print_help_line(fp, name, f, target != NULL ? def : NULL);
+		return;
+	}
+	format_range(range, sizeof(range), f);
+	fprintf(fp, "| `%s` | %s | ", name, type_names[f->type]);
+	put_cell(fp, range);
+	fprintf(fp, " | ");
+	if (target != NULL) {
+		fputc('`', fp);
+		put_cell(fp, def);
+		fputc('`', fp);
+	}
+	fprintf(fp, " | ");
+	put_cell(fp, f->help);
+	fprintf(fp, " |\n");
 }

@@ -365,29 +365,35 @@ sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent)
 }
 
 static void
-print_fields(FILE *fp, const char *prefix, const struct fb_cfg_field *f,
-		size_t n, bool round)
+print_fields(FILE *fp, enum fb_cfg_style style, const char *prefix,
+		const struct fb_cfg_field *f, size_t n, const void *target,
+		bool round)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (round && round_key_skipped(f[i].name)) {
 			continue;
 		}
-		fb_config_print_key(fp, prefix, &f[i]);
+		fb_config_print_key(fp, style, prefix, &f[i], target);
 	}
 }
 
 void
-sim_config_print_keys(FILE *fp)
+sim_config_print_keys(FILE *fp, enum fb_cfg_style style)
 {
+	static struct sim_config cfg; // static: large path buffers
+	sim_config_defaults(&cfg);
 	struct fb_cfg_field sfields[MAX_SERVER_FIELDS];
 	size_t n_sfields = server_fields(sfields);
-	struct agg_round_config round;
 	struct fb_cfg_section rs[AGG_ROUND_SECTIONS];
-	agg_round_sections(&round, "round", rs);
-	print_fields(fp, "", top_fields,
-			sizeof(top_fields) / sizeof(top_fields[0]), false);
-	print_fields(fp, "server.", sfields, n_sfields, false);
+	agg_round_sections(&cfg.server.round, "round", rs);
+	fb_config_print_header(fp, style);
+	print_fields(fp, style, "", top_fields,
+			sizeof(top_fields) / sizeof(top_fields[0]), &cfg,
+			false);
+	print_fields(fp, style, "server.", sfields, n_sfields, &cfg.server,
+			false);
 	for (size_t k = 0; k < AGG_ROUND_SECTIONS; k++) {
-		print_fields(fp, "round.", rs[k].fields, rs[k].n_fields, true);
+		print_fields(fp, style, "round.", rs[k].fields, rs[k].n_fields,
+				rs[k].target, true);
 	}
 }

@@ -86,8 +86,9 @@ fb_err sim_config_check(const struct sim_config *cfg, const char *label);
 // spaces, without a final newline.
 void sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent);
 
-// Prints every key with its help line (for --help).
-void sim_config_print_keys(FILE *fp);
+// Prints every key with its help line and default (style FB_CFG_HELP,
+// for --help) or as the Markdown table of docs/configuration.md.
+void sim_config_print_keys(FILE *fp, enum fb_cfg_style style);
 
 // Writes s as a JSON string literal (quotes, backslashes and control
 // characters escaped).

@@ -56,9 +56,27 @@ struct fb_cfg_section {
 fb_err fb_config_parse(const char *label, const char *text, size_t len,
 		const struct fb_cfg_section *sections, size_t n_sections);
 
-// Prints one key's --help line: "  PREFIXname  help [choice|...]".
-void fb_config_print_key(
-		FILE *fp, const char *prefix, const struct fb_cfg_field *f);
+// How fb_config_print_key prints a key: a --help line, or a row of the
+// Markdown table of docs/configuration.md (fedbundle config-doc).
+enum fb_cfg_style {
+	FB_CFG_HELP,     // "  PREFIXname  help [choice|...] (default: V)"
+	FB_CFG_MARKDOWN, // "| `PREFIXname` | type | range | default | help |"
+};
+
+// Prints one key. target is the key's section target filled with the
+// defaults (the value at f->offset is printed as the default), or NULL to
+// print no default. An empty string default prints as "none".
+void fb_config_print_key(FILE *fp, enum fb_cfg_style style, const char *prefix,
+		const struct fb_cfg_field *f, const void *target);
+
+// The header of the Markdown table fb_config_print_key's rows belong to
+// (nothing for FB_CFG_HELP).
+void fb_config_print_header(FILE *fp, enum fb_cfg_style style);
+
+// Writes f's value in target as JSON text into buf (cap bytes, truncated
+// and always NUL-terminated): what fb_config_print_key shows as default.
+void fb_config_format_value(char *buf, size_t cap, const struct fb_cfg_field *f,
+		const void *target);
 
 // Reads the file at path (at most 1 MiB) and parses it.
 fb_err fb_config_load(const char *path, const struct fb_cfg_section *sections,
