@@ -6,6 +6,11 @@
 // entries), the PLD accountant a cached composition that fb_acct_add()
 // drops. Everything is computed in log space; an order whose series does not
 // converge gets RDP = +inf, which only ever makes epsilon larger.
+// Releases with distributed discrete Gaussian noise (fb_acct_add_ddg) are
+// bounded two ways (docs/privacy.md section 4a): route "coupling" (their
+// equivalent Gaussian entry plus likelihood-ratio terms, both kinds) and,
+// for the RDP kind, route "KLS" (Kairouz, Liu and Steinke 2021, Prop. 14);
+// the RDP kind keeps both routes' curves and reports the smaller epsilon.
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -15,6 +20,14 @@
 
 #include "common/privacy/pld.h"
 #include "fedbundle/privacy/accountant.h"
+#include "fedbundle/privacy/noise.h"
+
+// The discrete noise's distance from the continuous one accumulated over
+// releases (fb_acct_add_grid, fb_acct_add_ddg): the epsilon it adds, the
+// part of it (T1) that multiplies delta, and the log of the tail mass eta.
+struct grid_sum {
+	double eps, t1, log_eta;
+};
 
 struct fb_acct {
 	enum fb_acct_kind kind;
@@ -23,10 +36,12 @@ struct fb_acct {
 	uint64_t total_steps;
 	double *rdp;        // RDP only: composed curve over the default orders
 	struct fb_pld *pld; // PLD only: cached composition, NULL when stale
-	// The discrete Gaussian's distance from the continuous one
-	// (fb_acct_add_grid): the epsilon it adds, the part of it (T1) that
-	// multiplies delta, and the log of the tail mass eta.
-	double grid_eps, grid_t1, grid_log_eta;
+	struct grid_sum grid; // every release's coupling terms
+	// RDP only, the KLS route: the curve with distributed releases by
+	// Prop. 14 and the grid terms of the other releases only.
+	double *rdp_kls;
+	struct grid_sum grid_kls;
+	uint64_t n_ddg; // distributed releases added (both kinds)
 };
 
 // --- validation ---
@@ -478,6 +493,14 @@ grid_terms(uint64_t steps, uint64_t dim, double s, double *t1, double *t2,
 	return FB_OK;
 }
 
+static void
+grid_sum_add(struct grid_sum *g, double t1, double t2, double log_eta)
+{
+	g->eps += t1 + t2;
+	g->t1 += t1;
+	g->log_eta = log_add(g->log_eta, log_eta);
+}
+
 fb_err
 fb_acct_add_grid(struct fb_acct *acct, const struct fb_acct_grid *g,
 		uint64_t steps)
@@ -487,9 +510,8 @@ fb_acct_add_grid(struct fb_acct *acct, const struct fb_acct_grid *g,
 	if (err != FB_OK) {
 		return err;
 	}
-	acct->grid_eps += t1 + t2;
-	acct->grid_t1 += t1;
-	acct->grid_log_eta = log_add(acct->grid_log_eta, le);
+	grid_sum_add(&acct->grid, t1, t2, le);
+	grid_sum_add(&acct->grid_kls, t1, t2, le);
 	return FB_OK;
 }
 
@@ -508,13 +530,15 @@ fb_acct_create(struct fb_acct **out, enum fb_acct_kind kind)
 		return FB_ENOMEM;
 	}
 	a->kind = kind;
-	a->grid_log_eta = -INFINITY;
+	a->grid.log_eta = -INFINITY;
+	a->grid_kls.log_eta = -INFINITY;
 	if (kind == FB_ACCT_RDP) {
 		size_t n;
 		fb_acct_rdp_orders(&n);
 		a->rdp = calloc(n, sizeof(double));
-		if (a->rdp == NULL) {
-			free(a);
+		a->rdp_kls = calloc(n, sizeof(double));
+		if (a->rdp == NULL || a->rdp_kls == NULL) {
+			fb_acct_destroy(a);
 			return FB_ENOMEM;
 		}
 	}
@@ -530,6 +554,7 @@ fb_acct_destroy(struct fb_acct *acct)
 	}
 	fb_pld_destroy(acct->pld);
 	free(acct->rdp);
+	free(acct->rdp_kls);
 	free(acct->entries);
 	free(acct);
 }
@@ -547,8 +572,11 @@ check_entry(double q, double sigma, uint64_t steps)
 	return err;
 }
 
-fb_err
-fb_acct_add(struct fb_acct *acct, double q, double sigma, uint64_t steps)
+// Appends (q, sigma, steps); its sampled-Gaussian curve goes into the
+// coupling route and, if kls_too, into the KLS route as well.
+static fb_err
+add_entry(struct fb_acct *acct, double q, double sigma, uint64_t steps,
+		bool kls_too)
 {
 	fb_err err = check_entry(q, sigma, steps);
 	if (err != FB_OK) {
@@ -586,6 +614,9 @@ fb_acct_add(struct fb_acct *acct, double q, double sigma, uint64_t steps)
 		}
 		for (size_t i = 0; i < n; i++) {
 			acct->rdp[i] += tmp[i];
+			if (kls_too) {
+				acct->rdp_kls[i] += tmp[i];
+			}
 		}
 		free(tmp);
 	}
@@ -599,6 +630,12 @@ fb_acct_add(struct fb_acct *acct, double q, double sigma, uint64_t steps)
 	fb_pld_destroy(acct->pld);
 	acct->pld = NULL;
 	return FB_OK;
+}
+
+fb_err
+fb_acct_add(struct fb_acct *acct, double q, double sigma, uint64_t steps)
+{
+	return add_entry(acct, q, sigma, steps, true);
 }
 
 size_t
@@ -635,14 +672,34 @@ ensure_pld(struct fb_acct *acct)
 	return fb_pld_create(&acct->pld, acct->entries, acct->n, NULL);
 }
 
+// The RDP curve of a route: KLS (kls true) or coupling.
+static const double *
+route_curve(const struct fb_acct *acct, bool kls)
+{
+	return kls ? acct->rdp_kls : acct->rdp;
+}
+
+static const struct grid_sum *
+route_grid(const struct fb_acct *acct, bool kls)
+{
+	return kls ? &acct->grid_kls : &acct->grid;
+}
+
+static bool
+acct_empty(const struct fb_acct *acct)
+{
+	return acct->n == 0 && acct->n_ddg == 0;
+}
+
 static fb_err
-raw_epsilon(struct fb_acct *acct, double delta, double *eps, double *order)
+raw_epsilon(struct fb_acct *acct, bool kls, double delta, double *eps,
+		double *order)
 {
 	fb_err err = check_delta(delta);
 	if (err != FB_OK) {
 		return err;
 	}
-	if (acct->n == 0) {
+	if (acct_empty(acct)) {
 		*eps = 0.0;
 		*order = NAN;
 		return FB_OK;
@@ -650,8 +707,8 @@ raw_epsilon(struct fb_acct *acct, double delta, double *eps, double *order)
 	if (acct->kind == FB_ACCT_RDP) {
 		size_t n;
 		const double *orders = fb_acct_rdp_orders(&n);
-		return fb_acct_rdp_to_epsilon(
-				orders, acct->rdp, n, delta, eps, order);
+		return fb_acct_rdp_to_epsilon(orders, route_curve(acct, kls), n,
+				delta, eps, order);
 	}
 	err = ensure_pld(acct);
 	if (err != FB_OK) {
@@ -662,12 +719,13 @@ raw_epsilon(struct fb_acct *acct, double delta, double *eps, double *order)
 	return FB_OK;
 }
 
-fb_err
-fb_acct_epsilon_order(
-		struct fb_acct *acct, double delta, double *eps, double *order)
+static fb_err
+route_epsilon(struct fb_acct *acct, bool kls, double delta, double *eps,
+		double *order)
 {
-	if (acct->grid_eps == 0) {
-		return raw_epsilon(acct, delta, eps, order);
+	const struct grid_sum *g = route_grid(acct, kls);
+	if (g->eps == 0) {
+		return raw_epsilon(acct, kls, delta, eps, order);
 	}
 	fb_err err = check_delta(delta);
 	if (err != FB_OK) {
@@ -676,15 +734,44 @@ fb_acct_epsilon_order(
 	// The continuous accountant at delta0 = delta e^-eps_grid (1 - share),
 	// then: eps = eps0 + eps_grid, provided the tail e^(t1 + eps0) eta
 	// fits in share x delta (docs/privacy.md section 3).
-	double delta0 = delta * exp(-acct->grid_eps) * (1.0 - GRID_DELTA_SHARE);
+	double delta0 = delta * exp(-g->eps) * (1.0 - GRID_DELTA_SHARE);
+	if (!(delta0 > 0)) {
+		// The coupling terms alone exceed what delta can absorb.
+		*eps = INFINITY;
+		*order = NAN;
+		return FB_OK;
+	}
 	double eps0;
-	err = raw_epsilon(acct, delta0, &eps0, order);
+	err = raw_epsilon(acct, kls, delta0, &eps0, order);
 	if (err != FB_OK) {
 		return err;
 	}
-	double tail = acct->grid_t1 + eps0 + acct->grid_log_eta;
-	*eps = tail <= log(GRID_DELTA_SHARE * delta) ? eps0 + acct->grid_eps
-						     : INFINITY;
+	double tail = g->t1 + eps0 + g->log_eta;
+	*eps = tail <= log(GRID_DELTA_SHARE * delta) ? eps0 + g->eps : INFINITY;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_epsilon_order(
+		struct fb_acct *acct, double delta, double *eps, double *order)
+{
+	double e, o;
+	fb_err err = route_epsilon(acct, false, delta, &e, &o);
+	if (err != FB_OK || acct->kind != FB_ACCT_RDP || acct->n_ddg == 0) {
+		if (err == FB_OK) {
+			*eps = e;
+			*order = o;
+		}
+		return err;
+	}
+	// Both routes bound the same composition: the smaller one holds.
+	double ek, ok;
+	err = route_epsilon(acct, true, delta, &ek, &ok);
+	if (err != FB_OK) {
+		return err;
+	}
+	*eps = ek < e ? ek : e;
+	*order = ek < e ? ok : o;
 	return FB_OK;
 }
 
@@ -696,13 +783,13 @@ fb_acct_epsilon(struct fb_acct *acct, double delta, double *eps)
 }
 
 static fb_err
-raw_delta(struct fb_acct *acct, double eps, double *delta)
+raw_delta(struct fb_acct *acct, bool kls, double eps, double *delta)
 {
 	fb_err err = check_eps_query(eps);
 	if (err != FB_OK) {
 		return err;
 	}
-	if (acct->n == 0) {
+	if (acct_empty(acct)) {
 		*delta = 0.0;
 		return FB_OK;
 	}
@@ -710,8 +797,8 @@ raw_delta(struct fb_acct *acct, double eps, double *delta)
 		size_t n;
 		double order;
 		const double *orders = fb_acct_rdp_orders(&n);
-		return fb_acct_rdp_to_delta(
-				orders, acct->rdp, n, eps, delta, &order);
+		return fb_acct_rdp_to_delta(orders, route_curve(acct, kls), n,
+				eps, delta, &order);
 	}
 	err = ensure_pld(acct);
 	if (err != FB_OK) {
@@ -721,27 +808,47 @@ raw_delta(struct fb_acct *acct, double eps, double *delta)
 	return FB_OK;
 }
 
-fb_err
-fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
+static fb_err
+route_delta(struct fb_acct *acct, bool kls, double eps, double *delta)
 {
-	if (acct->grid_eps == 0) {
-		return raw_delta(acct, eps, delta);
+	const struct grid_sum *g = route_grid(acct, kls);
+	if (g->eps == 0) {
+		return raw_delta(acct, kls, eps, delta);
 	}
 	fb_err err = check_eps_query(eps);
 	if (err != FB_OK) {
 		return err;
 	}
 	// delta = e^t1 delta_raw(eps - eps_grid) + e^(t1 + eps) eta.
-	double eps0 = eps - acct->grid_eps, d0 = 1.0;
+	double eps0 = eps - g->eps, d0 = 1.0;
 	if (eps0 >= 0) {
-		err = raw_delta(acct, eps0, &d0);
+		err = raw_delta(acct, kls, eps0, &d0);
 		if (err != FB_OK) {
 			return err;
 		}
 	}
-	double d = exp(acct->grid_t1) * d0 +
-			exp(acct->grid_t1 + eps + acct->grid_log_eta);
+	double d = exp(g->t1) * d0 + exp(g->t1 + eps + g->log_eta);
 	*delta = d < 1.0 ? d : 1.0;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
+{
+	double d;
+	fb_err err = route_delta(acct, false, eps, &d);
+	if (err != FB_OK || acct->kind != FB_ACCT_RDP || acct->n_ddg == 0) {
+		if (err == FB_OK) {
+			*delta = d;
+		}
+		return err;
+	}
+	double dk;
+	err = route_delta(acct, true, eps, &dk);
+	if (err != FB_OK) {
+		return err;
+	}
+	*delta = dk < d ? dk : d;
 	return FB_OK;
 }
 
@@ -765,16 +872,17 @@ clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
 		memcpy(c->entries, acct->entries,
 				acct->n * sizeof(*c->entries));
 		c->n = c->cap = acct->n;
-		c->total_steps = acct->total_steps;
 	}
+	c->total_steps = acct->total_steps;
 	if (acct->kind == FB_ACCT_RDP) {
 		size_t n;
 		fb_acct_rdp_orders(&n);
 		memcpy(c->rdp, acct->rdp, n * sizeof(double));
+		memcpy(c->rdp_kls, acct->rdp_kls, n * sizeof(double));
 	}
-	c->grid_eps = acct->grid_eps;
-	c->grid_t1 = acct->grid_t1;
-	c->grid_log_eta = acct->grid_log_eta;
+	c->grid = acct->grid;
+	c->grid_kls = acct->grid_kls;
+	c->n_ddg = acct->n_ddg;
 	err = fb_acct_add(c, q, sigma, steps);
 	if (err == FB_OK && grid != NULL) {
 		err = fb_acct_add_grid(c, grid, steps);
@@ -1072,5 +1180,363 @@ fb_acct_gaussian_epsilon(double sigma, double delta, double *eps)
 		}
 	}
 	*eps = hi;
+	return FB_OK;
+}
+
+// --- distributed discrete Gaussian (docs/privacy.md section 4a) ---
+
+static fb_err
+check_ddg(const struct fb_acct_ddg *m)
+{
+	fb_err err = check_q(m->q);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (!(m->sigma_share >= FB_ACCT_DDG_SIGMA_MIN) ||
+			!isfinite(m->sigma_share)) {
+		return fb_errorf(FB_EINVAL,
+				"distributed noise: sigma_share = %g grid "
+				"steps must be finite and >= %g",
+				m->sigma_share, FB_ACCT_DDG_SIGMA_MIN);
+	}
+	if (m->n_honest < 1) {
+		return fb_errorf(FB_EINVAL,
+				"distributed noise: n_honest = 0: at least one "
+				"honest share must be in the sum");
+	}
+	if (!(m->l2 > 0) || !isfinite(m->l2)) {
+		return fb_errorf(FB_EINVAL,
+				"distributed noise: L2 sensitivity %g must be "
+				"positive and finite",
+				m->l2);
+	}
+	if (m->dim < 1) {
+		return fb_errorf(FB_EINVAL,
+				"distributed noise: dim = 0 coordinates");
+	}
+	if (!(m->l1 == 0 || (m->l1 >= m->l2 && isfinite(m->l1)))) {
+		return fb_errorf(FB_EINVAL,
+				"distributed noise: L1 sensitivity %g is below "
+				"the L2 one %g (0 means: derive it)",
+				m->l1, m->l2);
+	}
+	return FB_OK;
+}
+
+double
+fb_acct_ddg_l1_bound(double l2, uint64_t dim)
+{
+	double l1 = sqrt((double)dim) * l2;
+	if (l2 >= 1 && l2 * l2 < l1) {
+		l1 = l2 * l2;
+	}
+	return l1 * (1.0 + 1e-15);
+}
+
+double
+fb_acct_ddg_sigma(const struct fb_acct_ddg *m)
+{
+	return sqrt((double)m->n_honest) * m->sigma_share / m->l2;
+}
+
+// Prop. 14 of KLS at q = 1 for one step: a2 = l2^2 / V, a1 = l1 / sqrt(V).
+static double
+kls_rdp(double alpha, double a2, double a1, double tau, double dim)
+{
+	double t1 = alpha * a2 / 2.0 + tau * dim;
+	double t2 = alpha / 2.0 * (a2 + 2.0 * a1 * tau + tau * tau * dim);
+	double r = sqrt(a2) + tau * sqrt(dim);
+	double t3 = alpha / 2.0 * r * r;
+	double t = t1 < t2 ? t1 : t2;
+	return t < t3 ? t : t3;
+}
+
+// Zhu and Wang 2019, Theorem 5, at integer alpha >= 2 and q < 1, on the
+// curve kls_rdp(l, ...):
+//   log((1-q)^(alpha-1) (alpha q - q + 1)
+//       + C(alpha,2) q^2 (1-q)^(alpha-2) e^eps(2)
+//       + 3 sum_{l=3}^alpha C(alpha,l) q^l (1-q)^(alpha-l) e^((l-1) eps(l)))
+//   / (alpha - 1).
+static double
+zhu_wang(long alpha, double q, double a2, double a1, double tau, double dim)
+{
+	double lq = log(q), l1q = log1p(-q), da = (double)alpha;
+	double s = (da - 1.0) * l1q + log(da * q - q + 1.0);
+	double log_c = log(da * (da - 1.0) / 2.0); // log C(alpha, 2)
+	for (long l = 2; l <= alpha; l++) {
+		double dl = (double)l;
+		double t = log_c + dl * lq + (da - dl) * l1q +
+				(dl - 1.0) * kls_rdp(dl, a2, a1, tau, dim);
+		if (l >= 3) {
+			t += log(3.0);
+		}
+		s = log_add(s, t);
+		log_c += log(da - dl) - log(dl + 1.0);
+	}
+	return s / (da - 1.0);
+}
+
+fb_err
+fb_acct_ddg_rdp(const struct fb_acct_ddg *m, double alpha, double *rdp)
+{
+	fb_err err = check_ddg(m);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (!(alpha > 1) || !isfinite(alpha)) {
+		return fb_errorf(FB_EINVAL,
+				"Renyi order alpha = %g must be finite and > 1",
+				alpha);
+	}
+	double v = (double)m->n_honest * m->sigma_share * m->sigma_share;
+	double l1 = m->l1 > 0 ? m->l1 : fb_acct_ddg_l1_bound(m->l2, m->dim);
+	double tau = fb_noise_dgauss_tau(m->sigma_share, m->n_honest);
+	double a2 = m->l2 * m->l2 / v, a1 = l1 / sqrt(v), d = (double)m->dim;
+	double r = kls_rdp(alpha, a2, a1, tau, d);
+	if (m->q < 1.0) {
+		double sub = INFINITY;
+		if (alpha == floor(alpha) && alpha <= 65536) {
+			sub = zhu_wang((long)alpha, m->q, a2, a1, tau, d);
+		}
+		r = sub < r ? sub : r;
+	}
+	*rdp = r * (1.0 + 1e-12);
+	return FB_OK;
+}
+
+// log((1 + E) / (1 - E)), E = 2 sum_{m>=1} exp(-2 pi^2 s^2 m^2): the
+// spread of theta(u) = sum_j exp(-(j - u)^2 / (2 s^2)) over u, relative.
+static double
+theta_spread(double s)
+{
+	double c = 2.0 * M_PI * M_PI * s * s, e = 0.0, t = 1.0;
+	for (int m = 1; m <= 64 && t > 0; m++) {
+		t = exp(-c * (double)m * (double)m);
+		e += t;
+	}
+	e = 2.0 * (e + t); // + t: bounds the rest (terms fall faster)
+	if (!(e < 1.0)) {
+		return INFINITY;
+	}
+	return (log1p(e) - log1p(-e)) * (1.0 + 1e-12);
+}
+
+double
+fb_acct_ddg_ratio(double sigma, uint64_t n)
+{
+	if (!(sigma >= FB_ACCT_DDG_SIGMA_MIN) || !isfinite(sigma) || n == 0) {
+		return NAN;
+	}
+	uint64_t terms = n - 1;
+	if (terms == 0 || theta_spread(sigma * sqrt(0.5)) == 0) {
+		return 0.0; // the first term bounds every other one
+	}
+	uint64_t exact =
+			terms < (UINT64_C(1) << 20) ? terms : UINT64_C(1) << 20;
+	double a = 0.0, last = 0.0;
+	for (uint64_t k = 1; k <= exact; k++) {
+		double kk = (double)k;
+		last = theta_spread(sigma * sqrt(kk / (kk + 1.0)));
+		a += last;
+	}
+	// The terms decrease in k: the last one bounds every later one.
+	a += (double)(terms - exact) * last;
+	return a;
+}
+
+// The coupling route's terms of steps releases shaped like m.
+static fb_err
+ddg_grid(const struct fb_acct_ddg *m, uint64_t steps, double *t1, double *t2,
+		double *le)
+{
+	double s = sqrt((double)m->n_honest) * m->sigma_share;
+	fb_err err = grid_terms(steps, m->dim, s, t1, t2, le);
+	if (err != FB_OK) {
+		return err;
+	}
+	double a = fb_acct_ddg_ratio(m->sigma_share, m->n_honest);
+	double extra = (double)steps * (double)m->dim * a * (1.0 + 1e-12);
+	*t1 += extra;
+	*t2 += extra;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_add_ddg(struct fb_acct *acct, const struct fb_acct_ddg *m,
+		uint64_t steps)
+{
+	fb_err err = check_ddg(m);
+	if (err == FB_OK) {
+		err = check_steps(steps);
+	}
+	double t1 = 0, t2 = 0, le = 0;
+	if (err == FB_OK) {
+		err = ddg_grid(m, steps, &t1, &t2, &le);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	double *kls = NULL;
+	size_t n = 0;
+	if (acct->kind == FB_ACCT_RDP) {
+		const double *orders = fb_acct_rdp_orders(&n);
+		kls = malloc(n * sizeof(double));
+		if (kls == NULL) {
+			return FB_ENOMEM;
+		}
+		for (size_t i = 0; i < n && err == FB_OK; i++) {
+			err = fb_acct_ddg_rdp(m, orders[i], &kls[i]);
+		}
+	}
+	if (err == FB_OK) {
+		err = add_entry(acct, m->q, fb_acct_ddg_sigma(m), steps, false);
+	}
+	if (err != FB_OK) {
+		free(kls);
+		return err;
+	}
+	for (size_t i = 0; i < n; i++) {
+		acct->rdp_kls[i] += (double)steps * kls[i];
+	}
+	free(kls);
+	grid_sum_add(&acct->grid, t1, t2, le);
+	acct->n_ddg += steps;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_ddg_epsilon_for(enum fb_acct_kind kind, const struct fb_acct_ddg *m,
+		uint64_t steps, double delta, double *eps)
+{
+	fb_err err = check_delta(delta);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_acct *a = NULL;
+	err = fb_acct_create(&a, kind);
+	if (err == FB_OK) {
+		err = fb_acct_add_ddg(a, m, steps);
+	}
+	if (err == FB_OK) {
+		err = fb_acct_epsilon(a, delta, eps);
+	}
+	fb_acct_destroy(a);
+	return err;
+}
+
+fb_err
+fb_acct_ddg_alone_epsilon(enum fb_acct_kind kind, const struct fb_acct_ddg *m,
+		uint64_t steps, double delta, double *eps)
+{
+	struct fb_acct_ddg one = *m;
+	one.n_honest = 1;
+	return fb_acct_ddg_epsilon_for(kind, &one, steps, delta, eps);
+}
+
+// *ok = epsilon(m with sigma_share s) <= target.
+static fb_err
+ddg_meets(enum fb_acct_kind kind, const struct fb_acct_ddg *m, double s,
+		uint64_t steps, double target, double delta, bool *ok)
+{
+	struct fb_acct_ddg c = *m;
+	c.sigma_share = s;
+	double eps;
+	fb_err err = fb_acct_ddg_epsilon_for(kind, &c, steps, delta, &eps);
+	if (err != FB_OK) {
+		return err;
+	}
+	*ok = eps <= target;
+	return FB_OK;
+}
+
+fb_err
+fb_acct_calibrate_ddg_share(enum fb_acct_kind kind, const struct fb_acct_ddg *m,
+		uint64_t steps, double target_eps, double delta,
+		double *sigma_share)
+{
+	struct fb_acct_ddg c = *m;
+	double rn = sqrt((double)m->n_honest);
+	// The smallest share the accountant takes: 1/2, and 1 grid step in
+	// the sum.
+	double s_min = fmax(FB_ACCT_DDG_SIGMA_MIN, 1.0 / rn);
+	c.sigma_share = s_min;
+	fb_err err = check_ddg(&c);
+	if (err == FB_OK) {
+		err = check_steps(steps);
+	}
+	if (err == FB_OK) {
+		err = check_eps_target(target_eps);
+	}
+	if (err == FB_OK) {
+		err = check_delta(delta);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	// Start from the central continuous calibration.
+	double sig;
+	err = fb_acct_calibrate_sigma(
+			kind, m->q, steps, NULL, target_eps, delta, &sig);
+	if (err != FB_OK) {
+		return err;
+	}
+	double hi = fmax(sig * m->l2 / rn, s_min), s_max = 1e6 * m->l2 / rn;
+	bool ok = false;
+	for (;;) {
+		err = ddg_meets(kind, &c, hi, steps, target_eps, delta, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			break;
+		}
+		if (hi >= s_max) {
+			return fb_errorf(FB_EINVAL,
+					"epsilon = %g: no noise share up to %g "
+					"grid steps reaches it at delta = %g",
+					target_eps, s_max, delta);
+		}
+		hi *= 2.0;
+	}
+	double lo = hi;
+	while (ok && lo > s_min) {
+		hi = lo;
+		lo = fmax(lo * 0.5, s_min);
+		err = ddg_meets(kind, &c, lo, steps, target_eps, delta, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+	}
+	if (ok) {
+		*sigma_share = lo; // even the smallest share meets it
+		return FB_OK;
+	}
+	while (hi - lo > 1e-5 * hi) {
+		double mid = sqrt(lo * hi);
+		err = ddg_meets(kind, &c, mid, steps, target_eps, delta, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			hi = mid;
+		} else {
+			lo = mid;
+		}
+	}
+	// A 6-significant-digit decimal >= hi, kept if it still meets it.
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%.5e",
+			hi + pow(10.0, floor(log10(hi)) - 5));
+	double r = strtod(buf, NULL);
+	if (r >= hi) {
+		err = ddg_meets(kind, &c, r, steps, target_eps, delta, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			hi = r;
+		}
+	}
+	*sigma_share = hi;
 	return FB_OK;
 }

@@ -706,11 +706,13 @@ fb_noise_dgauss_tau(double sigma_int, uint64_t n_shares)
 	uint64_t terms = n_shares - 1;
 	uint64_t exact =
 			terms < (UINT64_C(1) << 20) ? terms : UINT64_C(1) << 20;
-	double sum = 0;
+	double sum = 0, last = 0;
 	for (uint64_t k = 1; k <= exact; k++) {
-		sum += exp(-c * (double)k / (double)(k + 1));
+		last = exp(-c * (double)k / (double)(k + 1));
+		sum += last;
 	}
-	// The terms grow towards exp(-c): bound the rest by that.
-	sum += (double)(terms - exact) * exp(-c);
+	// The terms decrease towards exp(-c) (k / (k+1) grows): the last one
+	// computed bounds every later one.
+	sum += (double)(terms - exact) * last;
 	return 10 * sum * (1 + 0x1p-40);
 }

@@ -170,4 +170,93 @@ fb_err fb_acct_gaussian_delta(double sigma, double eps, double *delta);
 // (bisection to ~1e-12).
 fb_err fb_acct_gaussian_epsilon(double sigma, double delta, double *eps);
 
+// --- distributed discrete Gaussian noise (secure aggregation) ---
+//
+// A release whose noise is the sum of the shares of n_honest clients, each
+// share N_Z(0, sigma_share^2) per coordinate on the integer grid, added to
+// an integer vector whose change by one unit has L2 norm at most l2 and L1
+// norm at most l1 (grid steps), the unit included by Poisson sampling with
+// rate q. Only the honest shares count: dropped clients add nothing and
+// colluders' shares are known to the adversary; any further independent
+// share is post-processing, so the bound at n_honest holds for every round
+// with at least n_honest honest survivors (docs/privacy.md section 4a).
+// Equal shares are assumed by the KLS route below; the coupling route
+// also covers unequal shares of at least sigma_share each.
+struct fb_acct_ddg {
+	double q;           // Poisson sampling rate of the unit, in (0, 1]
+	double sigma_share; // std of one honest share, grid steps, >= 1/2
+	uint64_t n_honest;  // honest shares in the sum, at least 1
+	double l2;          // L2 sensitivity, grid steps, > 0
+	double l1;          // L1 sensitivity, grid steps (0: the bound below)
+	uint64_t dim;       // coordinates of one release, >= 1
+};
+
+// The smallest sigma_share accepted (Prop. 14 of KLS assumes sigma >= 1/2).
+#define FB_ACCT_DDG_SIGMA_MIN 0.5
+
+// The L1 sensitivity of an integer vector of L2 norm at most l2 in dim
+// coordinates: min(sqrt(dim) l2, l2^2) if l2 >= 1 (every non-zero integer
+// coordinate has |x| <= x^2), else sqrt(dim) l2. Rounded up.
+double fb_acct_ddg_l1_bound(double l2, uint64_t dim);
+
+// The noise multiplier of the equivalent central Gaussian:
+// sqrt(n_honest) sigma_share / l2.
+double fb_acct_ddg_sigma(const struct fb_acct_ddg *m);
+
+// Route "KLS": Kairouz, Liu and Steinke 2021 (ICML; arXiv:2102.06387,
+// Proposition 14, Eq. (17)): with V = n sigma_share^2 and tau =
+// fb_noise_dgauss_tau(sigma_share, n), one step at q = 1 has Renyi
+// divergence at order alpha at most
+//   min(alpha l2^2 / (2V) + tau dim,
+//       alpha/2 (l2^2 / V + 2 tau l1 / sqrt(V) + tau^2 dim),
+//       alpha/2 (l2 / sqrt(V) + tau sqrt(dim))^2),
+// for every alpha > 1. For q < 1, the general Poisson-subsampled RDP bound
+// of Zhu and Wang 2019 (ICML, Theorem 5) on that curve at integer alpha,
+// and never above the q = 1 value (the only bound at fractional alpha).
+// Stores the bound for ONE step in *rdp. FB_EINVAL for bad parameters.
+fb_err fb_acct_ddg_rdp(const struct fb_acct_ddg *m, double alpha, double *rdp);
+
+// Route "coupling": A such that the sum of n independent N_Z(0, s_i^2),
+// every s_i >= sigma, has a probability at every integer within e^(+-A) of
+// the discrete Gaussian N_Z(0, sum s_i^2) (per coordinate; docs/privacy.md
+// section 4a): A = sum_{k=1}^{n-1} log((1 + E_k) / (1 - E_k)), E_k = 2
+// sum_{m>=1} exp(-2 pi^2 m^2 sigma^2 k / (k+1)). 0 for n = 1. Rounded up;
+// NAN for sigma < FB_ACCT_DDG_SIGMA_MIN or n = 0.
+double fb_acct_ddg_ratio(double sigma, uint64_t n);
+
+// Composes `steps` releases shaped like m. The coupling route (both kinds):
+// the Gaussian entry (q, fb_acct_ddg_sigma(m), steps) plus the grid's
+// terms of a discrete Gaussian of sqrt(n) sigma_share grid steps
+// (fb_acct_add_grid) widened by 2 dim A per release. The RDP kind also
+// composes route KLS and reports the smaller epsilon of the two. The entry
+// list holds the Gaussian entry (replaying a ledger needs this call, not
+// fb_acct_add). FB_EINVAL (accountant untouched) for bad parameters,
+// among them sqrt(n) sigma_share < 1 grid step; FB_ENOMEM.
+fb_err fb_acct_add_ddg(struct fb_acct *acct, const struct fb_acct_ddg *m,
+		uint64_t steps);
+
+// One-shot: epsilon of `steps` releases shaped like m at delta.
+fb_err fb_acct_ddg_epsilon_for(enum fb_acct_kind kind,
+		const struct fb_acct_ddg *m, uint64_t steps, double delta,
+		double *eps);
+
+// What a retailer keeps if every other party colludes with the aggregator:
+// the epsilon of its own share alone, a single discrete Gaussian of
+// sigma_share grid steps (m with n_honest = 1, accounted like any
+// single-noise release: fb_acct_add + fb_acct_add_grid, and for the RDP
+// kind also route KLS with tau = 0, CKS 2020 Theorem 14). m->n_honest is
+// ignored.
+fb_err fb_acct_ddg_alone_epsilon(enum fb_acct_kind kind,
+		const struct fb_acct_ddg *m, uint64_t steps, double delta,
+		double *eps);
+
+// Calibration: the smallest sigma_share (grid steps, to ~1e-5 relative,
+// rounded up and re-checked) such that `steps` releases shaped like m
+// (its sigma_share ignored) are (target_eps, delta)-DP by this accountant
+// when n_honest shares are summed. FB_EINVAL for bad parameters or if no
+// sigma_share reaches the target (none below 1e6 l2 / sqrt(n)).
+fb_err fb_acct_calibrate_ddg_share(enum fb_acct_kind kind,
+		const struct fb_acct_ddg *m, uint64_t steps, double target_eps,
+		double delta, double *sigma_share);
+
 #endif
