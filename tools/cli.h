@@ -44,6 +44,7 @@ int cmd_import(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_privacy(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

@@ -29,6 +29,8 @@ static const struct cli_command commands[] = {
 				cmd_eval},
 		{"recommend", "top-K bundles for a user, or the score of an item set",
 				cmd_recommend},
+		{"export", "write a model's factors as NumPy .npy plus the ids",
+				cmd_export},
 		{"datagen", "generate a synthetic consortium dataset",
 				cmd_datagen},
 		{"partition", "split a dataset's users across retailers",
