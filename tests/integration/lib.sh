@@ -243,7 +243,7 @@ json_sum_ratio() {
 	awk -v a="\"$1\": " -v b="\"$2\": " -v p="$3" '
 		function val(k,   i, s) { i = index($0, k); if (i == 0) return 0; s = substr($0, i + length(k)); sub(/[,}].*/, "", s); return s + 0 }
 		{ r += val(a); u += val(b) }
-		END { printf "%.*f\n", p, u > 0 ? r / u : 0 }'
+		END { printf("%." p "f\n", u > 0 ? r / u : 0) }'
 }
 
 # ge A B / near A B TOL / rel_within A B FRACTION: float comparisons.
