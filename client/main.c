@@ -204,9 +204,13 @@ cmd_eval(const struct node_policy *pol, int json)
 		return fail("cannot evaluate", err);
 	}
 	if (json) {
-		printf("{\"recall_sum\": %.17g, \"ndcg_sum\": %.17g, "
-		       "\"users\": %u, \"last_completed\": %u}\n",
-				recall, ndcg, users, n.st.last_completed);
+		// Means, then the sums they come from (to pool retailers).
+		printf("{\"recall@20\": %.6f, \"ndcg@20\": %.6f, "
+		       "\"users\": %u, \"recall@20_sum\": %.17g, "
+		       "\"ndcg@20_sum\": %.17g, \"last_completed\": %u}\n",
+				users > 0 ? recall / users : 0,
+				users > 0 ? ndcg / users : 0, users, recall,
+				ndcg, n.st.last_completed);
 	} else {
 		printf("test split: %u users, Recall@20 %.4f, NDCG@20 %.4f "
 		       "(state after round %u)\n",

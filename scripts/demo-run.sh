@@ -142,7 +142,9 @@ wait "$server_pid" || {
 for pid in "${pids[@]:1}"; do wait "$pid" || true; done
 sed -n '/^federation finished/,$p' "$fed/server.out"
 fed_recall=$(for i in 0 1 2 3; do $client eval --policy "$fed/policy-$i.json" --json; done |
-	awk -F '[{}:, ]+' '{ r += $3; u += $7 } END { printf "%.4f", r / u }')
+	awk -v a='"recall@20_sum": ' -v b='"users": ' '
+		function val(k,   i, s) { i = index($0, k); s = substr($0, i + length(k)); sub(/[,}].*/, "", s); return s + 0 }
+		{ r += val(a); u += val(b) } END { printf "%.4f", r / u }')
 echo "final federated model (user-level DP, epsilon 8): test Recall@20 $fed_recall"
 
 echo

@@ -14,18 +14,29 @@
 #include "fedbundle/model/metrics.h"
 #include "fedbundle/model/modelio.h"
 #include "fedbundle/model/recommend.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/fsutil.h"
 
 static const char *const usage_text =
 		"usage: fedbundle recommend --data DIR --model FILE --user ID "
 		"[options]\n"
+		"       fedbundle recommend --data DIR --model FILE --all "
+		"[--format csv|jsonl]\n"
+		"                           [--out FILE] [-k K]\n"
 		"\n"
 		"Prints the K best catalogue bundles for a user (training bundles "
 		"excluded),\nor with --items the user's preference for a bundle "
-		"made of those items.\n"
+		"made of those items,\nor with --all every user's K best.\n"
 		"\n"
 		"options:\n"
 		"  --data DIR       dataset folder (required)\n"
-		"  --model FILE     model file (required)\n"
+		"  --model FILE     a model file (`fedbundle train --out`) or a "
+		"retailer's\n"
+		"                   client state (state.fbc: the federated model "
+		"and its\n"
+		"                   users' factors); required. An aggregator "
+		"checkpoint\n"
+		"                   holds no user factors and is refused\n"
 		"  --user ID        dense user id\n"
 		"  --user-id ID     the retailer's own customer id (from the "
 		"folder's\n"
@@ -38,6 +49,14 @@ static const char *const usage_text =
 		"  --items LIST     score the item set LIST (comma-separated "
 		"item ids)\n"
 		"  --include-seen   do not exclude the user's training bundles\n"
+		"  --all            every user of the folder, in user order\n"
+		"  --format F       with --all: csv (user,rank,bundle,score; "
+		"original ids\n"
+		"                   when the folder has maps; the default) or "
+		"jsonl (one\n"
+		"                   JSON object per user)\n"
+		"  --out FILE       with --all: write there (default standard "
+		"output)\n"
 		"  --json           JSON output\n"
 		"  --help           this text\n";
 
@@ -65,23 +84,19 @@ context_finish(struct context *c)
 	fb_catdir_ids_finish(&c->ids);
 }
 
+// Loads the dataset, its id maps and the model, and computes the
+// representations.
 static fb_err
-context_init(struct context *c, const char *data, const char *model_path,
-		const char *original, uint32_t user, uint32_t k,
-		bool include_seen)
+context_load(struct context *c, const char *data, const char *model_path)
 {
 	memset(c, 0, sizeof(*c));
 	fb_err err = fb_dataset_load(&c->ds, data);
 	if (err == FB_OK) {
 		err = fb_catdir_ids_load(&c->ids, c->ds, data);
 	}
-	if (err == FB_OK && original != NULL) {
-		err = fb_catdir_user(&c->ids, data, original, &user);
-	}
 	if (err != FB_OK) {
 		return err;
 	}
-	c->user = user;
 	err = fb_modelio_load(model_path, &c->model, &c->P, &c->meta);
 	if (err != FB_OK) {
 		return err;
@@ -101,8 +116,64 @@ context_init(struct context *c, const char *data, const char *model_path,
 		return err;
 	}
 	fb_reps_compute(&c->reps, &c->model, &c->cat);
+	return FB_OK;
+}
+
+// context_load, then one user's ranking.
+static fb_err
+context_init(struct context *c, const char *data, const char *model_path,
+		const char *original, uint32_t user, uint32_t k,
+		bool include_seen)
+{
+	fb_err err = context_load(c, data, model_path);
+	if (err == FB_OK && original != NULL) {
+		err = fb_catdir_user(&c->ids, data, original, &user);
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	c->user = user;
 	return fb_ranking_compute(&c->rank, c->ds, &c->reps, &c->P, user, k,
 			include_seen);
+}
+
+// --all: every user's top k to out (NULL: stdout), written atomically.
+static int
+recommend_all(const char *data, const char *model_path, uint32_t k,
+		bool include_seen, enum fb_ranking_format fmt, const char *out)
+{
+	struct context ctx;
+	struct fb_atomic_file af = {0};
+	fb_err err = context_load(&ctx, data, model_path);
+	if (err == FB_OK && out != NULL) {
+		err = fb_atomic_open(&af, out, 0644);
+	}
+	if (err != FB_OK) {
+		context_finish(&ctx);
+		return cli_fail("recommend", err, "cannot score");
+	}
+	double t0 = fb_clock_s();
+	err = fb_ranking_write_all(out != NULL ? af.fp : stdout, ctx.ds,
+			&ctx.reps, &ctx.P, ctx.ids.have ? &ctx.ids : NULL, k,
+			include_seen, fmt);
+	if (err == FB_OK && out != NULL) {
+		err = fb_atomic_commit(&af);
+	} else {
+		fb_atomic_abort(&af);
+	}
+	double dt = fb_clock_s() - t0;
+	if (err == FB_OK) {
+		fprintf(stderr,
+				"recommend: top %u for %u users in %.3f s (%.0f "
+				"users/s)\n",
+				k, ctx.ds->n_users, dt,
+				dt > 0 ? ctx.ds->n_users / dt : 0);
+	}
+	context_finish(&ctx);
+	return err == FB_OK
+			? 0
+			: cli_fail("recommend", err,
+					  "cannot write the recommendations");
 }
 
 static int
@@ -172,14 +243,18 @@ cmd_recommend(int argc, char **argv)
 			{"top", required_argument, NULL, 'k'},
 			{"items", required_argument, NULL, 'i'},
 			{"include-seen", no_argument, NULL, 's'},
+			{"all", no_argument, NULL, 'a'},
+			{"format", required_argument, NULL, 'f'},
+			{"out", required_argument, NULL, 'o'},
 			{"json", no_argument, NULL, 'j'},
 			{"help", no_argument, NULL, 'h'},
 			{NULL, 0, NULL, 0},
 	};
 	const char *data = NULL, *model_path = NULL, *items = NULL;
-	const char *original = NULL;
+	const char *original = NULL, *out = NULL;
 	uint32_t user = 0, k = 10;
-	int have_user = 0, include_seen = 0, json = 0, c;
+	int have_user = 0, include_seen = 0, json = 0, all = 0, c;
+	enum fb_ranking_format fmt = FB_RANKING_CSV;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:", opts, NULL)) != -1) {
 		switch (c) {
@@ -219,6 +294,22 @@ cmd_recommend(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'a':
+			all = 1;
+			break;
+		case 'f':
+			if (strcmp(optarg, "csv") == 0) {
+				fmt = FB_RANKING_CSV;
+			} else if (strcmp(optarg, "jsonl") == 0) {
+				fmt = FB_RANKING_JSONL;
+			} else {
+				return cli_usage_error("recommend",
+						"--format must be csv or jsonl");
+			}
+			break;
+		case 'o':
+			out = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			return 0;
@@ -229,6 +320,19 @@ cmd_recommend(int argc, char **argv)
 	if (optind < argc) {
 		return cli_usage_error("recommend", "unexpected argument '%s'",
 				argv[optind]);
+	}
+	if (all && (have_user || items != NULL || json)) {
+		return cli_usage_error("recommend",
+				"--all ranks every user: no --user, --user-id, "
+				"--items or --json (use --format)");
+	}
+	if (!all && out != NULL) {
+		return cli_usage_error("recommend", "--out needs --all");
+	}
+	if (all && data != NULL && model_path != NULL) {
+		fb_blas_set_threads(1);
+		return recommend_all(data, model_path, k, include_seen != 0,
+				fmt, out);
 	}
 	if (data == NULL || model_path == NULL || !have_user) {
 		return cli_usage_error("recommend",

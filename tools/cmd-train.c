@@ -505,10 +505,13 @@ cmd_train(int argc, char **argv)
 	if (a.json) {
 		printf("{\"dataset\": \"%s\", \"epoch\": %u, \"epochs_run\": "
 		       "%u, \"users_evaluated\": %llu, \"train_seconds\": %.3f, "
-		       "\"seconds_per_epoch\": %.4f, \"eval_seconds\": %.3f, ",
+		       "\"seconds_per_epoch\": %.4f, "
+		       "\"eval_seconds_total\": %.3f, "
+		       "\"test_eval_seconds\": %.3f, ",
 				ds->name, res.best_epoch, res.epochs_run,
 				(unsigned long long)res.test.n_users,
-				res.train_seconds, per_epoch, res.eval_seconds);
+				res.train_seconds, per_epoch,
+				res.eval_seconds_total, res.test_eval_seconds);
 		print_privacy_json(dp, used, &res);
 		printf(", ");
 		report_metrics_json(stdout, &res.test.mean);

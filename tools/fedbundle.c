@@ -36,6 +36,8 @@ static const struct cli_command commands[] = {
 				cmd_compose},
 		{"complete-eval", "bundle completion: model against baselines",
 				cmd_complete_eval},
+		{"export", "write a model's factors as NumPy .npy plus the ids",
+				cmd_export},
 		{"datagen", "generate a synthetic consortium dataset",
 				cmd_datagen},
 		{"partition", "split a dataset's users across retailers",

@@ -249,7 +249,7 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 					&fb_trainer_reps(t)->bundle,
 					&ds->ub_train, &ds->ub_tune, cfg->ks,
 					cfg->n_k, (int)cfg->threads, &p.tune);
-			r.eval_seconds += fb_clock_s() - t0;
+			r.eval_seconds_total += fb_clock_s() - t0;
 			if (err != FB_OK) {
 				goto out;
 			}
@@ -284,7 +284,8 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	fb_train_rep_opts(cfg, &ro);
 	err = fb_fit_evaluate(ds, &best, &best_users, &ro, &ds->ub_test,
 			cfg->ks, cfg->n_k, (int)cfg->threads, &r.test);
-	r.eval_seconds += fb_clock_s() - t0;
+	r.test_eval_seconds = fb_clock_s() - t0;
+	r.eval_seconds_total += r.test_eval_seconds;
 	if (err != FB_OK) {
 		goto out;
 	}

@@ -1,6 +1,7 @@
 // common/model/modelio.c: model files over the tensor container. The metadata is
 // a small JSON object parsed with the strict config parser, so an unknown
 // or mistyped key in a model file is refused like one in a config file.
+#include <cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -104,45 +105,152 @@ take(const struct fb_tfile *f, const char *path, const char *name, size_t dim,
 	return err;
 }
 
-fb_err
-fb_modelio_load(const char *path, struct fb_model *model, struct fb_matrix *P,
-		struct fb_model_meta *meta)
+// A JSON number of root as a u32 (0 if absent or not one).
+static uint32_t
+json_u32(const cJSON *root, const char *key)
 {
-	struct fb_tfile *f = NULL;
-	fb_err err = fb_tfile_read(&f, path, FB_TFILE_MODEL);
-	if (err != FB_OK) {
-		return err;
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
+					v->valuedouble <= UINT32_MAX
+			? (uint32_t)v->valuedouble
+			: 0;
+}
+
+static bool
+json_true(const cJSON *root, const char *key)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, key));
+}
+
+// What a model needs from the metadata of a checkpoint or a client state.
+// Their owners (server/checkpoint.c, client/state.c) parse these files
+// strictly; here only the few keys a model needs are read and the rest is
+// left to them, so a field they add does not break eval or export.
+struct foreign_meta {
+	bool have_global; // a model is in the file
+	bool have_P;      // user factors are in the file
+	uint32_t n_attrs; // M is in the file when > 0
+};
+
+static fb_err
+parse_foreign(const char *path, enum fb_tfile_kind kind, const char *text,
+		struct foreign_meta *fm, struct fb_model_meta *meta)
+{
+	cJSON *root = cJSON_Parse(text);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return fb_errorf(FB_EFORMAT,
+				"%s: metadata is not a JSON object", path);
 	}
+	memset(meta, 0, sizeof(*meta));
+	meta->kind = kind;
+	fm->n_attrs = json_u32(root, "n_attrs");
+	if (kind == FB_TFILE_CHECKPOINT) {
+		// The aggregator never learns how clients form their
+		// representations: opts stay unknown.
+		fm->have_global = true;
+		fm->have_P = false;
+		meta->epoch = json_u32(root, "last_committed");
+		snprintf(meta->dataset, sizeof(meta->dataset), "checkpoint");
+	} else {
+		fm->have_global = json_true(root, "have_global");
+		fm->have_P = json_true(root, "have_P");
+		meta->epoch = json_u32(root, "last_completed");
+		meta->opts_known = true;
+		meta->opts = (struct fb_rep_opts){
+				.item_view = json_true(root, "item_view"),
+				.use_attrs = json_true(root, "use_attrs"),
+				.user_item_view = json_true(
+						root, "user_item_view"),
+				.bias = json_true(root, "bias")};
+		snprintf(meta->dataset, sizeof(meta->dataset), "client state");
+	}
+	cJSON_Delete(root);
+	return FB_OK;
+}
+
+static fb_err
+parse_model_meta(const char *path, const char *text, struct fb_model_meta *meta)
+{
 	struct meta_file mf = {0};
 	struct fb_cfg_section section = {"", meta_fields,
 			sizeof(meta_fields) / sizeof(meta_fields[0]), &mf};
-	const char *text = fb_tfile_meta(f);
-	err = fb_config_parse(path, text, strlen(text), &section, 1);
+	fb_err err = fb_config_parse(path, text, strlen(text), &section, 1);
 	if (err == FB_OK && mf.format != 1) {
 		err = fb_errorf(FB_EFORMAT, "%s: no model format in metadata",
 				path);
 	}
-	struct fb_model tmp = {0};
-	struct fb_matrix users = {0};
-	struct fb_tensor_view v;
 	if (err == FB_OK) {
-		err = fb_tfile_get(f, "V", &v);
+		*meta = mf.m;
+		meta->kind = FB_TFILE_MODEL;
+		meta->opts_known = true;
 	}
+	return err;
+}
+
+// The factors of f into *model (and its P into *users when users is not
+// NULL and the file has one).
+static fb_err
+take_model(const struct fb_tfile *f, const char *path, bool with_M,
+		struct fb_model *tmp)
+{
+	struct fb_tensor_view v;
+	fb_err err = fb_tfile_get(f, "V", &v);
 	if (err == FB_OK && (v.cols == 0 || v.cols > 4096)) {
 		err = fb_errorf(FB_EFORMAT, "%s: bad dimension %zu", path,
 				v.cols);
 	}
 	if (err == FB_OK) {
-		tmp.dim = (uint32_t)v.cols;
-		err = take(f, path, "V", tmp.dim, &tmp.V);
+		tmp->dim = (uint32_t)v.cols;
+		err = take(f, path, "V", tmp->dim, &tmp->V);
 	}
 	if (err == FB_OK) {
-		err = take(f, path, "W", tmp.dim, &tmp.W);
+		err = take(f, path, "W", tmp->dim, &tmp->W);
 	}
+	if (err == FB_OK && with_M) {
+		err = take(f, path, "M", tmp->dim, &tmp->M);
+	} else if (err == FB_OK) {
+		err = fb_matrix_init(&tmp->M, 0, tmp->dim);
+	}
+	tmp->n_items = (uint32_t)tmp->V.rows;
+	tmp->n_bundles = (uint32_t)tmp->W.rows;
+	tmp->n_attrs = (uint32_t)tmp->M.rows;
+	return err;
+}
+
+fb_err
+fb_modelio_load_any(const char *path, struct fb_model *model,
+		struct fb_matrix *P, struct fb_model_meta *meta)
+{
+	struct fb_tfile *f = NULL;
+	fb_err err = fb_tfile_read(&f, path, FB_TFILE_ANY);
+	if (err != FB_OK) {
+		return err;
+	}
+	enum fb_tfile_kind kind = fb_tfile_kind(f);
+	struct fb_model_meta mm = {0};
+	struct foreign_meta fm = {true, true, 1};
+	const char *text = fb_tfile_meta(f);
+	err = kind == FB_TFILE_MODEL
+			? parse_model_meta(path, text, &mm)
+			: parse_foreign(path, kind, text, &fm, &mm);
+	if (err == FB_OK && !fm.have_global) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: this client state holds no model yet (the "
+				"client has completed no round)",
+				path);
+	}
+	struct fb_model tmp = {0};
+	struct fb_matrix users = {0};
 	if (err == FB_OK) {
-		err = take(f, path, "M", tmp.dim, &tmp.M);
+		// A model file always has M (0 rows without attributes).
+		err = take_model(f, path,
+				kind == FB_TFILE_MODEL || fm.n_attrs > 0, &tmp);
 	}
-	if (err == FB_OK && P != NULL) {
+	struct fb_tensor_view v;
+	if (err == FB_OK && P != NULL && fm.have_P &&
+			(kind != FB_TFILE_MODEL ||
+					fb_tfile_get(f, "P", &v) == FB_OK)) {
 		err = take(f, path, "P", tmp.dim, &users);
 	}
 	fb_tfile_destroy(f);
@@ -151,13 +259,47 @@ fb_modelio_load(const char *path, struct fb_model *model, struct fb_matrix *P,
 		fb_matrix_finish(&users);
 		return err;
 	}
-	tmp.n_items = (uint32_t)tmp.V.rows;
-	tmp.n_bundles = (uint32_t)tmp.W.rows;
-	tmp.n_attrs = (uint32_t)tmp.M.rows;
 	*model = tmp;
 	if (P != NULL) {
 		*P = users;
 	}
-	*meta = mf.m;
+	*meta = mm;
+	return FB_OK;
+}
+
+fb_err
+fb_modelio_load(const char *path, struct fb_model *model, struct fb_matrix *P,
+		struct fb_model_meta *meta)
+{
+	struct fb_model tmp = {0};
+	struct fb_matrix users = {0};
+	struct fb_model_meta mm;
+	fb_err err = fb_modelio_load_any(
+			path, &tmp, P != NULL ? &users : NULL, &mm);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (P != NULL && users.rows == 0) {
+		err = mm.kind == FB_TFILE_CHECKPOINT
+				? fb_errorf(FB_EFORMAT,
+						  "%s is an aggregator checkpoint: "
+						  "it holds the shared factors but "
+						  "no user factors; evaluate or "
+						  "recommend with a retailer's "
+						  "client state (state.fbc), or "
+						  "write the factors out with "
+						  "`fedbundle export`",
+						  path)
+				: fb_errorf(FB_EFORMAT,
+						  "%s holds no user factors",
+						  path);
+		fb_model_finish(&tmp);
+		return err;
+	}
+	*model = tmp;
+	if (P != NULL) {
+		*P = users;
+	}
+	*meta = mm;
 	return FB_OK;
 }

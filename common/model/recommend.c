@@ -187,3 +187,145 @@ fb_ranking_print(FILE *fp, const struct fb_ranking *r,
 		fprintf(fp, "]}\n");
 	}
 }
+
+// s as a CSV field: quoted (quotes doubled) if it holds a comma or quote.
+static void
+csv_field(FILE *fp, const char *s)
+{
+	if (strpbrk(s, ",\"") == NULL) {
+		fputs(s, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		if (*s == '"') {
+			fputc('"', fp);
+		}
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+// One user's top list (top[0 .. n), scores of every bundle) to fp.
+static void
+write_user(FILE *fp, const struct fb_catdir_ids *ids, uint32_t u,
+		const uint32_t *top, uint32_t n, const float *scores,
+		enum fb_ranking_format fmt)
+{
+	const char *uid = user_id(ids, u);
+	if (fmt == FB_RANKING_JSONL) {
+		fprintf(fp, "{\"user\": %u, ", u);
+		if (uid != NULL) {
+			fputs("\"user_id\": ", fp);
+			json_string(fp, uid);
+			fputs(", ", fp);
+		}
+		fprintf(fp, "\"k\": %u, \"bundles\": [", n);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t b = top[i];
+		const char *bid = bundle_id(ids, b);
+		if (fmt == FB_RANKING_JSONL) {
+			fprintf(fp, "%s{\"rank\": %u, \"bundle\": %u, ",
+					i > 0 ? ", " : "", i + 1, b);
+			if (bid != NULL) {
+				fputs("\"bundle_id\": ", fp);
+				json_string(fp, bid);
+				fputs(", ", fp);
+			}
+			fprintf(fp, "\"score\": %.6f}", scores[b]);
+			continue;
+		}
+		if (uid != NULL) {
+			csv_field(fp, uid);
+		} else {
+			fprintf(fp, "%u", u);
+		}
+		fprintf(fp, ",%u,", i + 1);
+		if (bid != NULL) {
+			csv_field(fp, bid);
+		} else {
+			fprintf(fp, "%u", b);
+		}
+		fprintf(fp, ",%.6f\n", scores[b]);
+	}
+	if (fmt == FB_RANKING_JSONL) {
+		fputs("]}\n", fp);
+	}
+}
+
+// The representations of users [u0, u0 + nu) into out (nu x dim), as
+// fb_ranking_compute forms one user's.
+static void
+block_reps(struct fb_matrix *out, const struct fb_dataset *ds,
+		const struct fb_reps *reps, const struct fb_matrix *P,
+		uint32_t u0, uint32_t nu)
+{
+	struct fb_matrix p = {nu, P->cols, (float *)fb_matrix_row(P, u0)};
+	struct fb_csr ui = {0, ds->n_items, NULL, ds->ui.col};
+	if (ds->ui.row_ptr != NULL && u0 < ds->ui.n_rows) {
+		ui.n_rows = ds->ui.n_rows - u0 < nu ? ds->ui.n_rows - u0 : nu;
+		ui.row_ptr = ds->ui.row_ptr + u0;
+	}
+	fb_user_reps_compute(out, &p, &ui, reps);
+}
+
+fb_err
+fb_ranking_write_all(FILE *fp, const struct fb_dataset *ds,
+		const struct fb_reps *reps, const struct fb_matrix *P,
+		const struct fb_catdir_ids *ids, uint32_t k, bool include_seen,
+		enum fb_ranking_format fmt)
+{
+	// Checks the shapes and k the way one user's ranking does.
+	struct fb_ranking one;
+	fb_err err = ds->n_users > 0 ? fb_ranking_compute(&one, ds, reps, P, 0,
+						       k, include_seen)
+				     : FB_OK;
+	fb_ranking_finish(&one);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (P->rows < ds->n_users) {
+		return fb_errorf(FB_EINVAL,
+				"%zu users have factors, the data has %u",
+				P->rows, ds->n_users);
+	}
+	enum { BLOCK = 128 };
+	size_t nb = ds->n_bundles;
+	struct fb_matrix urep = {0};
+	float *scores = malloc((BLOCK * nb + 1) * sizeof(float));
+	uint32_t *top = malloc(k * sizeof(uint32_t));
+	err = fb_matrix_init(&urep, BLOCK, P->cols);
+	if (err == FB_OK && (scores == NULL || top == NULL)) {
+		err = FB_ENOMEM;
+	}
+	if (err == FB_OK && fmt == FB_RANKING_CSV) {
+		fputs("user,rank,bundle,score\n", fp);
+	}
+	for (uint32_t u0 = 0; err == FB_OK && u0 < ds->n_users; u0 += BLOCK) {
+		uint32_t nu = ds->n_users - u0 < BLOCK ? ds->n_users - u0
+						       : BLOCK;
+		urep.rows = nu;
+		block_reps(&urep, ds, reps, P, u0, nu);
+		fb_model_score_block(&urep, 0, nu, &reps->bundle, scores);
+		for (uint32_t i = 0; i < nu; i++) {
+			uint32_t u = u0 + i;
+			const float *s = scores + (size_t)i * nb;
+			uint32_t n_seen = include_seen
+					? 0
+					: fb_csr_row_len(&ds->ub_train, u);
+			uint32_t n = fb_topk(s, ds->n_bundles,
+					fb_csr_row(&ds->ub_train, u), n_seen, k,
+					top);
+			write_user(fp, ids, u, top, n, s, fmt);
+		}
+	}
+	urep.rows = BLOCK;
+	fb_matrix_finish(&urep);
+	free(scores);
+	free(top);
+	if (err == FB_OK && ferror(fp)) {
+		err = fb_errorf(FB_EIO, "writing the recommendations failed");
+	}
+	return err;
+}

@@ -29,6 +29,7 @@ struct fb_tfile {
 	char *meta;
 	size_t n;
 	struct entry *entries;
+	uint32_t kind;
 	char label[256];
 };
 
@@ -241,11 +242,14 @@ fb_tfile_parse(struct fb_tfile **out, const char *label, char *buf, size_t len,
 		goto fail;
 	}
 	uint32_t kind = get_u32(p + 12);
-	if (kind != (uint32_t)want) {
+	if (want == FB_TFILE_ANY ? kind < FB_TFILE_MODEL ||
+							kind > FB_TFILE_CLIENT
+				 : kind != (uint32_t)want) {
 		err = fb_errorf(FB_EFORMAT, "%s: file kind %u, expected %u",
 				label, kind, (unsigned)want);
 		goto fail;
 	}
+	f->kind = kind;
 	size_t n = get_u32(p + 16);
 	size_t meta_len = get_u32(p + 20);
 	size_t off = HEADER_LEN;
@@ -337,6 +341,12 @@ fb_tfile_read(struct fb_tfile **out, const char *path, enum fb_tfile_kind want)
 		return err;
 	}
 	return fb_tfile_parse(out, path, buf, len, want);
+}
+
+enum fb_tfile_kind
+fb_tfile_kind(const struct fb_tfile *f)
+{
+	return (enum fb_tfile_kind)f->kind;
 }
 
 const char *

@@ -84,7 +84,8 @@ main(int argc, char **argv)
 		die("P");
 	}
 	fill(&P, 0.25f);
-	struct fb_model_meta meta = {{true, true, true, false}, "toy", 3};
+	struct fb_model_meta meta = {{true, true, true, false}, "toy", 3,
+			FB_TFILE_MODEL, true};
 	snprintf(p, sizeof(p), "%s/model.fbm", tmp);
 	if (fb_modelio_save(p, &m, &P, &meta) != FB_OK) {
 		die(p);

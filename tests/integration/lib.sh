@@ -229,7 +229,21 @@ federated_eval() {
 	local i
 	for ((i = 0; i < $1; i++)); do
 		"$FB_CLIENT" eval --policy "$WORK/policy-$i.json" --json
-	done | awk -F '[{}:, ]+' '{ r += $3; u += $7 } END { printf "%.6f\n", r / u }'
+	done | json_sum_ratio 'recall@20_sum' users 6
+}
+
+# json_field KEY: the numeric value of KEY in each JSON line on stdin.
+json_field() {
+	awk -v k="\"$1\": " '{ i = index($0, k); if (i > 0) { s = substr($0, i + length(k)); sub(/[,}].*/, "", s); print s } }'
+}
+
+# json_sum_ratio NUM DEN DIGITS: sum of NUM over sum of DEN over the JSON
+# lines on stdin.
+json_sum_ratio() {
+	awk -v a="\"$1\": " -v b="\"$2\": " -v p="$3" '
+		function val(k,   i, s) { i = index($0, k); if (i == 0) return 0; s = substr($0, i + length(k)); sub(/[,}].*/, "", s); return s + 0 }
+		{ r += val(a); u += val(b) }
+		END { printf("%." p "f\n", u > 0 ? r / u : 0) }'
 }
 
 # ge A B / near A B TOL / rel_within A B FRACTION: float comparisons.

@@ -45,7 +45,7 @@ exact_r=0
 exact_n=0
 for i in 0 1 2 3; do
 	j=$("$FB_CLIENT" eval --policy "$WORK/policy-$i.json" --json 2>/dev/null)
-	exact_r=$(awk -v a="$exact_r" -v j="$j" 'BEGIN { split(j, x, "\"recall_sum\": "); split(x[2], y, ","); print a + y[1] }')
+	exact_r=$(awk -v a="$exact_r" -v j="$j" 'BEGIN { split(j, x, "\"recall@20_sum\": "); split(x[2], y, ","); print a + y[1] }')
 	exact_n=$(awk -v a="$exact_n" -v j="$j" 'BEGIN { split(j, x, "\"users\": "); split(x[2], y, /[,}]/); print a + y[1] }')
 done
 noised=$(metric 3 recall@20)

@@ -168,7 +168,8 @@ TEST(model_file_round_trip)
 	struct fb_matrix P;
 	CHECK_OK(fb_matrix_init(&P, 6, 4));
 	fb_matrix_randn(&P, &rng, 1);
-	struct fb_model_meta meta = {{true, false, true, true}, "tiny", 17};
+	struct fb_model_meta meta = {{true, false, true, true}, "tiny", 17,
+			FB_TFILE_MODEL, true};
 	char *path = tmp_path("m.fbm");
 	CHECK_OK(fb_modelio_save(path, &m, &P, &meta));
 	struct fb_model m2;
@@ -231,7 +232,8 @@ TEST(tensorfile_versions)
 	struct fb_rng rng;
 	fb_rng_seed(&rng, 2, 0);
 	fb_model_randomize(&m, &rng, 1);
-	struct fb_model_meta meta = {{true, false, true, false}, "v", 3};
+	struct fb_model_meta meta = {{true, false, true, false}, "v", 3,
+			FB_TFILE_MODEL, true};
 	char *path = tmp_path("v2.fbm");
 	CHECK_OK(fb_modelio_save(path, &m, NULL, &meta));
 	char *buf;
@@ -270,7 +272,8 @@ TEST(failed_write_keeps_previous_file)
 {
 	struct fb_model m;
 	CHECK_OK(fb_model_init(&m, 50, 30, 0, 8));
-	struct fb_model_meta meta = {{true, true, true, false}, "x", 1};
+	struct fb_model_meta meta = {{true, true, true, false}, "x", 1,
+			FB_TFILE_MODEL, true};
 	char *path = tmp_path("keep.fbm");
 	CHECK_OK(fb_modelio_save(path, &m, NULL, &meta));
 	struct stat before;

@@ -41,7 +41,9 @@ struct fb_fit_result {
 	struct fb_eval_result test; // at the best epoch
 	double train_seconds;       // training only, without evaluation
 	double train_cpu_seconds;   // its process CPU time (all threads)
-	double eval_seconds;
+	// Every evaluation: each tune evaluation plus the test one.
+	double eval_seconds_total;
+	double test_eval_seconds; // the final test evaluation alone
 };
 
 // Trains on ds with cfg. On success *model and *P (zeroed on entry; the

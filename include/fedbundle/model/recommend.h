@@ -55,4 +55,20 @@ void fb_ranking_print(FILE *fp, const struct fb_ranking *r,
 		const struct fb_dataset *ds, const struct fb_catdir_ids *ids,
 		const char *source, int64_t round, bool json);
 
+enum fb_ranking_format {
+	FB_RANKING_CSV,   // "user,rank,bundle,score" lines under that header
+	FB_RANKING_JSONL, // one JSON object per user, as fb_ranking_print's
+};
+
+// Ranks every user of ds as fb_ranking_compute ranks one (the same user
+// representations, exclusions and top-K selection), scoring blocks of
+// users through one sgemm each (fb_model_score_block), and writes each
+// user's top k to fp in user order. ids, if not NULL, gives original user
+// and bundle ids (CSV: in place of the dense ones; JSON: beside them).
+// Errors as fb_ranking_compute's; FB_EIO if a write to fp failed.
+fb_err fb_ranking_write_all(FILE *fp, const struct fb_dataset *ds,
+		const struct fb_reps *reps, const struct fb_matrix *P,
+		const struct fb_catdir_ids *ids, uint32_t k, bool include_seen,
+		enum fb_ranking_format fmt);
+
 #endif

@@ -28,6 +28,7 @@
 #define FB_TFILE_NAME_LEN 24
 
 enum fb_tfile_kind {
+	FB_TFILE_ANY = 0,        // read: accept any kind below (never written)
 	FB_TFILE_MODEL = 1,      // a trained model (tools, eval, recommend)
 	FB_TFILE_CHECKPOINT = 2, // aggregator state
 	FB_TFILE_CLIENT = 3,     // client node state
@@ -59,7 +60,8 @@ void fb_tfile_sum(uint32_t version, const void *body, size_t len, uint8_t *out);
 
 struct fb_tfile; // a verified file in memory
 
-// Reads and verifies path, which must be of kind want. The caller
+// Reads and verifies path, which must be of kind want (FB_TFILE_ANY: any
+// of the kinds; fb_tfile_kind says which). The caller
 // destroys *out.
 fb_err fb_tfile_read(struct fb_tfile **out, const char *path,
 		enum fb_tfile_kind want);
@@ -68,6 +70,9 @@ fb_err fb_tfile_read(struct fb_tfile **out, const char *path,
 // buffer of len bytes, even on failure). label names it in errors.
 fb_err fb_tfile_parse(struct fb_tfile **out, const char *label, char *buf,
 		size_t len, enum fb_tfile_kind want);
+
+// The kind of a verified file.
+enum fb_tfile_kind fb_tfile_kind(const struct fb_tfile *f);
 
 // The metadata JSON (NUL-terminated, "" if none).
 const char *fb_tfile_meta(const struct fb_tfile *f);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# tests/integration/test-fed-use-model.sh: using what a federation trained
+# (issue 14): a short non-private run of 2 retailers, then `fedbundle
+# eval`/`recommend` on a retailer's state (its users' factors and the
+# federated model) and a clear refusal on the aggregator's checkpoint
+# (which holds no user factors), `fedbundle export` to .npy read back
+# without numpy (tests/integration/npycheck.py; with numpy too when it is
+# installed), batch top-K for all users in CSV and JSON lines, and the
+# JSON keys of `fedbundle-client eval` and `fedbundle train`.
+source "$(dirname "$0")/lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+fed_data 2
+hyper='"dim": 16, "lr": 0.01, "item_view": true, "use_attrs": true,
+ "user_item_view": true'
+server_config 2 2 60000 "{\"granularity\": \"none\", \"local_epochs\": 2, $hyper}" \
+	'"server_optimizer": "fedavg", "server_lr": 1.0'
+for i in 0 1; do policy "$i"; done
+start_server
+for i in 0 1; do start_client "$i"; done
+check "aggregator finished" wait_pid "$SERVER_PID" 120
+for i in 0 1; do check "client $i finished" wait_pid "${CLIENT_PID[$i]}" 30; done
+
+R0="$WORK/parts/retailer-00"
+STATE="$WORK/state-0/state.fbc"
+CKPT="$WORK/checkpoint/checkpoint.fbc"
+users=$(declared_users "$R0")
+
+# eval and recommend on a retailer's state.
+check "eval reads a client state" quiet "$FB_TOOL" eval --data "$R0" --model "$STATE"
+ev=$("$FB_TOOL" eval --data "$R0" --model "$STATE" --json 2>/dev/null || true)
+check "eval of the state reports Recall@20" grep -q '"recall@20": 0\.[0-9]' <<<"$ev"
+rec=$("$FB_TOOL" recommend --data "$R0" --model "$STATE" --user 0 -k 3 2>/dev/null || true)
+echo "$rec" | sed 's/^/# /'
+check "recommend reads a client state" grep -q '^ *1 ' <<<"$rec"
+
+# The checkpoint: refused with the way out in the message.
+set +e
+msg=$("$FB_TOOL" eval --data "$R0" --model "$CKPT" 2>&1)
+rc=$?
+set -e
+echo "# $msg"
+check "eval refuses the checkpoint (exit 1)" test "$rc" -eq 1
+check "and says to use a client state" grep -q "no user factors.*state.fbc" <<<"$msg"
+
+# export: the checkpoint's shared factors, the state's with its users.
+check "export of the checkpoint" quiet "$FB_TOOL" export --model "$CKPT" --data "$R0" --out "$WORK/ex-ckpt"
+check "checkpoint export: items and bundles, no users" \
+	test -f "$WORK/ex-ckpt/items.npy" -a -f "$WORK/ex-ckpt/bundles.npy" -a ! -e "$WORK/ex-ckpt/users.npy"
+check "export of the state" quiet "$FB_TOOL" export --model "$STATE" --data "$R0" --out "$WORK/ex"
+check "one id per user row" test "$(wc -l <"$WORK/ex/users.txt" 2>/dev/null || echo 0)" -eq "$users"
+hdr=$({ head -c 10 "$WORK/ex/items.npy" | od -An -tx1 | tr -d ' \n'; } 2>/dev/null || true)
+check ".npy magic and version 1.0" test "${hdr:0:16}" = 934e554d50590100
+# user 0's top 3 from the exported representations, as recommend ranks.
+top=$(python3 "$HERE/npycheck.py" "$WORK/ex" 2>&1 || true)
+want=$(awk '$1 ~ /^[123]$/ { printf "%s%d:%.4f", n++ ? " " : "", $2, $3 }' <<<"$rec")
+echo "# from the .npy: $top; recommend: $want"
+check "the .npy give recommend's top 3" test -n "$want" -a "$top" = "$want"
+if python3 -c 'import numpy' 2>/dev/null; then
+	shape=$(python3 -c "import numpy as np; print(np.load('$WORK/ex/users.npy').shape)")
+	check "np.load gives users x d" test "$shape" = "($users, 16)"
+else
+	echo "# numpy is not installed: np.load check skipped"
+fi
+
+# Batch top-K for every user.
+check "recommend --all to CSV" quiet "$FB_TOOL" recommend --data "$R0" --model "$STATE" \
+	--all -k 3 --format csv --out "$WORK/all.csv"
+check "CSV: a header and 3 lines per user" \
+	test "$(wc -l <"$WORK/all.csv" 2>/dev/null || echo 0)" -eq $((1 + 3 * users))
+first=$(awk -F, 'NR > 1 && NR <= 4 { printf "%s%d:%.4f", n++ ? " " : "", $3, $4 }' "$WORK/all.csv" 2>/dev/null || true)
+check "CSV's user 0 is recommend's" test -n "$want" -a "$first" = "$want"
+"$FB_TOOL" recommend --data "$R0" --model "$STATE" --all -k 3 --format jsonl \
+	>"$WORK/all.jsonl" 2>/dev/null || true
+check "JSON lines: one per user" test "$(grep -c '^{"user": ' "$WORK/all.jsonl")" -eq "$users"
+
+# fedbundle-client eval --json: means, and the sums under their names.
+cj=$("$FB_CLIENT" eval --policy "$WORK/policy-0.json" --json || true)
+echo "# $cj"
+m=$(json_field 'recall@20' <<<"$cj")
+s=$(json_field 'recall@20_sum' <<<"$cj")
+n=$(json_field users <<<"$cj")
+check "client eval: recall@20 is the mean" test -n "$m" -a -n "$s" -a -n "$n"
+check "client eval: recall@20 is recall@20_sum / users" near "${m:-0}" "$(awk -v s="${s:-0}" -v n="${n:-1}" 'BEGIN { print s / n }')" 1e-5
+check "client eval: ndcg@20 present" grep -q '"ndcg@20": 0\.' <<<"$cj"
+
+# train --json: the totals named as totals, the test evaluation beside.
+tj=$("$FB_TOOL" train --data "$R0" --epochs 2 --json --quiet 2>/dev/null || true)
+check "train: eval_seconds_total and test_eval_seconds" \
+	grep -q '"eval_seconds_total": [0-9.]*, "test_eval_seconds": [0-9.]*' <<<"$tj"
+finish
