@@ -443,8 +443,9 @@ fb_wire_ack_decode(struct fb_wire_ack *out, const uint8_t *body, size_t len)
 
 // ---- round configuration TLVs (§5.3.1) ----
 
-// F_OPT: an enum fb_optimizer in memory, one byte on the wire.
-enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT };
+// F_OPT: an enum fb_optimizer in memory, one byte on the wire. F_ID16:
+// 16 opaque bytes (the federation id), never all zero.
+enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT, F_ID16 };
 
 struct field {
 	uint16_t type;
@@ -484,12 +485,14 @@ static const struct field fields[] = {
 		{0x0017, F_BOOL, false, CFG(hp.bias), "bias"},
 		{0x0018, F_BOOL, false, CFG(hp.train_items), "train_items"},
 		{0x0019, F_U32, false, CFG(hp.bundle_rank), "bundle_rank"},
-		// Encoded only when set (> 0).
+		// Encoded only when set (> 0, not all zero).
 		{0x001a, F_U64, false, CFG(min_users), "min_users"},
+		{0x001b, F_ID16, false, CFG(federation_id), "federation_id"},
 };
 #define FIRST_TRAIN_OPT 0x0010
 #define LAST_TRAIN_OPT 0x0019
 #define TYPE_MIN_USERS 0x001a
+#define TYPE_FEDERATION_ID 0x001b
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -503,6 +506,8 @@ field_size(uint8_t kind)
 	case F_U64:
 	case F_F64:
 		return 8;
+	case F_ID16:
+		return FB_WIRE_FEDERATION_ID_LEN;
 	default:
 		return 1;
 	}
@@ -529,6 +534,9 @@ field_sent(const struct field *f, const struct fb_wire_round_config *c)
 {
 	if (f->type == TYPE_MIN_USERS) {
 		return c->min_users > 0;
+	}
+	if (f->type == TYPE_FEDERATION_ID) {
+		return fb_wire_federation_id_set(c->federation_id);
 	}
 	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
 }
@@ -638,6 +646,9 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 			store_f64(v, d);
 			break;
 		}
+		case F_ID16:
+			memcpy(v, base + f->off, FB_WIRE_FEDERATION_ID_LEN);
+			break;
 		}
 		off += 4 + n;
 	}
@@ -748,6 +759,15 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 			memcpy(dst + f->off, &d, sizeof(d));
 			break;
 		}
+		case F_ID16:
+			if (!fb_wire_federation_id_set(v)) {
+				return fb_errorf(FB_EPROTO,
+						"PLAN: config field %s at "
+						"offset %zu is all zero",
+						f->name, base_off + off);
+			}
+			memcpy(dst + f->off, v, FB_WIRE_FEDERATION_ID_LEN);
+			break;
 		}
 		off += 4 + n;
 	}
