@@ -921,6 +921,52 @@ resend_pending(struct node *n, struct node_conn *c)
 	return finish_round(n, c, round, &res);
 }
 
+// wire-v1 §6.1 "A new federation": a TRAIN plan whose federation id
+// (§5.3.1 0x001b) differs from the one last_completed counts in comes
+// from an aggregator that restarted its round numbering (a new, empty
+// checkpoint folder): the client starts counting again in the new
+// federation, so that the new rounds are not refused as completed for
+// ever. Only round bookkeeping is reset: the ledger, and so every budget
+// check, carries over; a pending update of the old federation is dropped
+// (its round id means another round now). A plan without an id changes
+// nothing. The state is saved with the round that follows.
+static void
+follow_federation(struct node *n, const struct fb_wire_round_config *cfg,
+		uint32_t round)
+{
+	const uint8_t *id = cfg->federation_id;
+	uint8_t *mine = n->st.federation;
+	if (!fb_wire_federation_id_set(id) ||
+			memcmp(id, mine, FB_WIRE_FEDERATION_ID_LEN) == 0) {
+		return;
+	}
+	char now[2 * FB_WIRE_FEDERATION_ID_LEN + 1];
+	char was[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "unknown";
+	sodium_bin2hex(now, sizeof(now), id, FB_WIRE_FEDERATION_ID_LEN);
+	bool known = fb_wire_federation_id_set(mine);
+	if (known) {
+		sodium_bin2hex(was, sizeof(was), mine,
+				FB_WIRE_FEDERATION_ID_LEN);
+	}
+	memcpy(mine, id, FB_WIRE_FEDERATION_ID_LEN);
+	if (!known && round > n->st.last_completed) {
+		// A first plan, or a state from before federation ids: the
+		// numbering goes on, this is its id.
+		fb_log(FB_LOG_INFO, "round %u: federation %s", round, now);
+		return;
+	}
+	// Known and different, or unknown with a round id completed
+	// already (a state from before federation ids): the numbering
+	// restarted.
+	fb_log(FB_LOG_WARN,
+			"the aggregator started a new federation %s (was %s); "
+			"round numbering restarts; the privacy ledger carries "
+			"over (last completed round %u of the old one)",
+			now, was, n->st.last_completed);
+	n->st.last_completed = 0;
+	drop_pending(n);
+}
+
 // One POLL and what follows it.
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
@@ -1006,6 +1052,7 @@ poll_once(struct node *n, struct node_conn *c)
 					      : NODE_STEP_FATAL;
 	}
 	uint32_t round = h.round_id;
+	follow_federation(n, &plan.config, round);
 	struct node_round res;
 	if (round <= n->st.last_completed) {
 		memset(&res, 0, sizeof(res));

@@ -1,7 +1,10 @@
 // client/state.h: the client's durable state, one tensor file of kind
 // CLIENT written atomically after every round: its users' factors P, the
-// latest global model it received, the last round it completed, and the
-// anchor of its privacy ledger (entry count and head hash at that time).
+// latest global model it received, the last round it completed and the
+// federation (the aggregator's round numbering, wire-v1 §2.3) that round
+// id belongs to, and the anchor of its privacy ledger (entry count and
+// head hash at that time). A state file written before federation ids
+// loads with an unknown (all-zero) one.
 // On start the ledger is checked against the anchor: a ledger that is
 // missing, corrupt, or shorter than the anchor refuses the start (the
 // budget would otherwise restart from zero). Entries after the anchor are
@@ -14,6 +17,7 @@
 #include <stdint.h>
 
 #include "fedbundle/model/model.h"
+#include "fedbundle/net/wire.h"
 #include "fedbundle/util/err.h"
 #include "fedbundle/util/hash.h"
 
@@ -22,6 +26,9 @@ struct node_state {
 	struct fb_model global;  // latest global model; dim 0 before any
 	struct fb_rep_opts opts; // how the global model forms representations
 	uint32_t last_completed; // last round whose UPDATE/REFUSE was acked
+	// The federation last_completed counts in (§5.3.1 0x001b); all zero:
+	// unknown (none seen yet, or a state from before federation ids).
+	uint8_t federation[FB_WIRE_FEDERATION_ID_LEN];
 	uint32_t rounds_trained; // rounds it sent an update for
 	bool exhausted;          // its privacy budget is spent
 	bool done;               // it received PLAN DONE
