@@ -245,8 +245,8 @@ federation_id(struct agg_fed *fed)
 	uint8_t *id = fed->plan_cfg.federation_id;
 	bool found = false;
 	fb_err err = agg_federation_read(path, id, &found);
-	if (err != FB_OK) {
-		return err;
+	if (err != FB_OK && fed->last_planned > 0) {
+		return err; // resuming: the operator must repair or remove it
 	}
 	char old[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "none";
 	if (found) {
