@@ -924,46 +924,39 @@ resend_pending(struct node *n, struct node_conn *c)
 // wire-v1 §6.1 "A new federation": a TRAIN plan whose federation id
 // (§5.3.1 0x001b) differs from the one last_completed counts in comes
 // from an aggregator that restarted its round numbering (a new, empty
-// checkpoint folder): the client starts counting again in the new
-// federation, so that the new rounds are not refused as completed for
-// ever. Only round bookkeeping is reset: the ledger, and so every budget
-// check, carries over; a pending update of the old federation is dropped
-// (its round id means another round now). A plan without an id changes
-// nothing. The state is saved with the round that follows.
+// checkpoint folder): the client counts again in the new federation
+// (node_state_follow), so that its rounds are not refused as completed.
+// Only round bookkeeping is reset: the ledger, and so every budget check,
+// carries over; a pending update of the old federation is dropped (its
+// round id means another round now). The state is saved with the round
+// that follows.
 static void
 follow_federation(struct node *n, const struct fb_wire_round_config *cfg,
 		uint32_t round)
 {
-	const uint8_t *id = cfg->federation_id;
-	uint8_t *mine = n->st.federation;
-	if (!fb_wire_federation_id_set(id) ||
-			memcmp(id, mine, FB_WIRE_FEDERATION_ID_LEN) == 0) {
+	char was[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "unknown";
+	if (fb_wire_federation_id_set(n->st.federation)) {
+		sodium_bin2hex(was, sizeof(was), n->st.federation,
+				FB_WIRE_FEDERATION_ID_LEN);
+	}
+	uint32_t old_last = n->st.last_completed;
+	enum node_fed_change ch =
+			node_state_follow(&n->st, cfg->federation_id, round);
+	if (ch == NODE_FED_SAME) {
 		return;
 	}
 	char now[2 * FB_WIRE_FEDERATION_ID_LEN + 1];
-	char was[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "unknown";
-	sodium_bin2hex(now, sizeof(now), id, FB_WIRE_FEDERATION_ID_LEN);
-	bool known = fb_wire_federation_id_set(mine);
-	if (known) {
-		sodium_bin2hex(was, sizeof(was), mine,
-				FB_WIRE_FEDERATION_ID_LEN);
-	}
-	memcpy(mine, id, FB_WIRE_FEDERATION_ID_LEN);
-	if (!known && round > n->st.last_completed) {
-		// A first plan, or a state from before federation ids: the
-		// numbering goes on, this is its id.
+	sodium_bin2hex(now, sizeof(now), cfg->federation_id,
+			FB_WIRE_FEDERATION_ID_LEN);
+	if (ch == NODE_FED_ADOPTED) {
 		fb_log(FB_LOG_INFO, "round %u: federation %s", round, now);
 		return;
 	}
-	// Known and different, or unknown with a round id completed
-	// already (a state from before federation ids): the numbering
-	// restarted.
 	fb_log(FB_LOG_WARN,
 			"the aggregator started a new federation %s (was %s); "
 			"round numbering restarts; the privacy ledger carries "
 			"over (last completed round %u of the old one)",
-			now, was, n->st.last_completed);
-	n->st.last_completed = 0;
+			now, was, old_last);
 	drop_pending(n);
 }
 

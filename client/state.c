@@ -66,6 +66,24 @@ static const struct fb_cfg_field meta_fields[] = {
 };
 #undef M
 
+enum node_fed_change
+node_state_follow(struct node_state *st,
+		const uint8_t id[FB_WIRE_FEDERATION_ID_LEN], uint32_t round)
+{
+	if (!fb_wire_federation_id_set(id) ||
+			memcmp(id, st->federation, FB_WIRE_FEDERATION_ID_LEN) ==
+					0) {
+		return NODE_FED_SAME;
+	}
+	bool known = fb_wire_federation_id_set(st->federation);
+	memcpy(st->federation, id, FB_WIRE_FEDERATION_ID_LEN);
+	if (!known && round > st->last_completed) {
+		return NODE_FED_ADOPTED; // the numbering goes on
+	}
+	st->last_completed = 0;
+	return NODE_FED_NEW;
+}
+
 void
 node_state_finish(struct node_state *st)
 {

@@ -36,6 +36,23 @@ struct node_state {
 	uint8_t ledger_head[FB_HASH_LEN];
 };
 
+// What a TRAIN plan's federation id did to the state (wire-v1 §6.1, "A
+// new federation").
+enum node_fed_change {
+	NODE_FED_SAME,    // no id in the plan, or the state's: nothing changed
+	NODE_FED_ADOPTED, // the state had none: it took the plan's
+	NODE_FED_NEW,     // a new numbering: the plan's id, last_completed 0
+};
+
+// Follows the federation id of a TRAIN plan for round (all zero: the plan
+// has none). Another id than st's, or st without one while round is one
+// it completed already (a state from before federation ids meeting an
+// aggregator that started afresh), is a new federation: st takes the id
+// and last_completed becomes 0. Nothing else of st changes (the ledger
+// anchor, exhaustion and rounds_trained carry over).
+enum node_fed_change node_state_follow(struct node_state *st,
+		const uint8_t id[FB_WIRE_FEDERATION_ID_LEN], uint32_t round);
+
 // Frees the matrices; NULL-safe.
 void node_state_finish(struct node_state *st);
 

@@ -2,7 +2,9 @@
 // round trip, with the federation its last completed round belongs to
 // (wire-v1 §6.1 "A new federation") and without one; a state file written
 // before federation ids (no "federation" key) loads with an unknown id and
-// its old fields intact; a malformed id is refused.
+// its old fields intact; a malformed id is refused. And what a plan's
+// federation id does to the state (node_state_follow): only the round
+// count is ever reset, never the ledger anchor or the budget flags.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,42 @@ TEST(bad_federation_refused)
 	}
 }
 
+TEST(follow_federation)
+{
+	uint8_t a[FB_WIRE_FEDERATION_ID_LEN], b[FB_WIRE_FEDERATION_ID_LEN];
+	uint8_t none[FB_WIRE_FEDERATION_ID_LEN] = {0};
+	memset(a, 0xaa, sizeof(a));
+	memset(b, 0xbb, sizeof(b));
+	struct node_state st;
+	sample(&st); // last_completed 7, no federation yet
+	st.exhausted = true;
+	// A plan without an id changes nothing.
+	CHECK(node_state_follow(&st, none, 3) == NODE_FED_SAME);
+	CHECK(st.last_completed == 7 &&
+			!fb_wire_federation_id_set(st.federation));
+	// A first id on a round above the count: adopted, the count goes on.
+	CHECK(node_state_follow(&st, a, 8) == NODE_FED_ADOPTED);
+	CHECK(memcmp(st.federation, a, 16) == 0 && st.last_completed == 7);
+	CHECK(node_state_follow(&st, a, 8) == NODE_FED_SAME);
+	CHECK(node_state_follow(&st, a, 2) == NODE_FED_SAME); // an old round:
+	CHECK(st.last_completed == 7); // the caller refuses it (wrong-round)
+	// Another id: a new numbering, the count starts again.
+	CHECK(node_state_follow(&st, b, 1) == NODE_FED_NEW);
+	CHECK(memcmp(st.federation, b, 16) == 0 && st.last_completed == 0);
+	CHECK(node_state_follow(&st, none, 1) == NODE_FED_SAME);
+	CHECK(memcmp(st.federation, b, 16) == 0);
+	// Nothing else moved.
+	CHECK(st.exhausted && st.rounds_trained == 5 && st.ledger_count == 3);
+	CHECK(st.ledger_head[1] == 1);
+	// A state from before ids meeting an aggregator that started
+	// afresh (round 1 already completed): a new numbering too.
+	sample(&st);
+	CHECK(node_state_follow(&st, a, 1) == NODE_FED_NEW);
+	CHECK(st.last_completed == 0 && memcmp(st.federation, a, 16) == 0);
+	sample(&st);
+	CHECK(node_state_follow(&st, a, 7) == NODE_FED_NEW);
+}
+
 int
 main(void)
 {
@@ -132,6 +170,7 @@ main(void)
 	RUN(round_trip_without_federation);
 	RUN(legacy_state_loads_with_unknown_federation);
 	RUN(bad_federation_refused);
+	RUN(follow_federation);
 	unlink(path);
 	rmdir(dir);
 	return harness_done();
