@@ -921,6 +921,45 @@ resend_pending(struct node *n, struct node_conn *c)
 	return finish_round(n, c, round, &res);
 }
 
+// wire-v1 §6.1 "A new federation": a TRAIN plan whose federation id
+// (§5.3.1 0x001b) differs from the one last_completed counts in comes
+// from an aggregator that restarted its round numbering (a new, empty
+// checkpoint folder): the client counts again in the new federation
+// (node_state_follow), so that its rounds are not refused as completed.
+// Only round bookkeeping is reset: the ledger, and so every budget check,
+// carries over; a pending update of the old federation is dropped (its
+// round id means another round now). The state is saved with the round
+// that follows.
+static void
+follow_federation(struct node *n, const struct fb_wire_round_config *cfg,
+		uint32_t round)
+{
+	char was[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "unknown";
+	if (fb_wire_federation_id_set(n->st.federation)) {
+		sodium_bin2hex(was, sizeof(was), n->st.federation,
+				FB_WIRE_FEDERATION_ID_LEN);
+	}
+	uint32_t old_last = n->st.last_completed;
+	enum node_fed_change ch =
+			node_state_follow(&n->st, cfg->federation_id, round);
+	if (ch == NODE_FED_SAME) {
+		return;
+	}
+	char now[2 * FB_WIRE_FEDERATION_ID_LEN + 1];
+	sodium_bin2hex(now, sizeof(now), cfg->federation_id,
+			FB_WIRE_FEDERATION_ID_LEN);
+	if (ch == NODE_FED_ADOPTED) {
+		fb_log(FB_LOG_INFO, "round %u: federation %s", round, now);
+		return;
+	}
+	fb_log(FB_LOG_WARN,
+			"the aggregator started a new federation %s (was %s); "
+			"round numbering restarts; the privacy ledger carries "
+			"over (last completed round %u of the old one)",
+			now, was, old_last);
+	drop_pending(n);
+}
+
 // One POLL and what follows it.
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
@@ -1006,6 +1045,7 @@ poll_once(struct node *n, struct node_conn *c)
 					      : NODE_STEP_FATAL;
 	}
 	uint32_t round = h.round_id;
+	follow_federation(n, &plan.config, round);
 	struct node_round res;
 	if (round <= n->st.last_completed) {
 		memset(&res, 0, sizeof(res));

@@ -17,6 +17,7 @@
 struct meta {
 	uint32_t format;
 	uint32_t last_completed;
+	char federation[2 * FB_WIRE_FEDERATION_ID_LEN + 1]; // "": unknown
 	uint32_t rounds_trained;
 	bool exhausted;
 	bool done;
@@ -38,6 +39,9 @@ static const struct fb_cfg_field meta_fields[] = {
 				.help = "state file format"},
 		{"last_completed", FB_CFG_U32, M(last_completed), 0,
 				4294967295.0, .help = "last round completed"},
+		{"federation", FB_CFG_STRING, M(federation),
+				.str_cap = 2 * FB_WIRE_FEDERATION_ID_LEN + 1,
+				.help = "federation of last_completed (hex)"},
 		{"rounds_trained", FB_CFG_U32, M(rounds_trained), 0,
 				4294967295.0, .help = "rounds trained"},
 		{"exhausted", FB_CFG_BOOL, M(exhausted),
@@ -62,6 +66,24 @@ static const struct fb_cfg_field meta_fields[] = {
 };
 #undef M
 
+enum node_fed_change
+node_state_follow(struct node_state *st,
+		const uint8_t id[FB_WIRE_FEDERATION_ID_LEN], uint32_t round)
+{
+	if (!fb_wire_federation_id_set(id) ||
+			memcmp(id, st->federation, FB_WIRE_FEDERATION_ID_LEN) ==
+					0) {
+		return NODE_FED_SAME;
+	}
+	bool known = fb_wire_federation_id_set(st->federation);
+	memcpy(st->federation, id, FB_WIRE_FEDERATION_ID_LEN);
+	if (!known && round > st->last_completed) {
+		return NODE_FED_ADOPTED; // the numbering goes on
+	}
+	st->last_completed = 0;
+	return NODE_FED_NEW;
+}
+
 void
 node_state_finish(struct node_state *st)
 {
@@ -78,17 +100,25 @@ node_state_save(const struct node_state *st, const char *path)
 {
 	char head[2 * FB_HASH_LEN + 1];
 	fb_hash_hex(st->ledger_head, head);
+	// An unknown federation is written as absent, as before the field.
+	char fed[2 * FB_WIRE_FEDERATION_ID_LEN + 40] = "";
+	if (fb_wire_federation_id_set(st->federation)) {
+		char hex[2 * FB_WIRE_FEDERATION_ID_LEN + 1];
+		sodium_bin2hex(hex, sizeof(hex), st->federation,
+				FB_WIRE_FEDERATION_ID_LEN);
+		snprintf(fed, sizeof(fed), "\"federation\": \"%s\", ", hex);
+	}
 	bool have_global = st->global.dim > 0;
 	char meta[1024];
 	snprintf(meta, sizeof(meta),
-			"{\"format\": %d, \"last_completed\": %u, "
+			"{\"format\": %d, \"last_completed\": %u, %s"
 			"\"rounds_trained\": %u, \"exhausted\": %s, \"done\": "
 			"%s, \"ledger_count\": %llu, \"ledger_head\": \"%s\", "
 			"\"have_P\": %s, \"have_global\": %s, \"dim\": %u, "
 			"\"n_attrs\": %u, \"item_view\": %s, \"use_attrs\": %s, "
 			"\"user_item_view\": %s, \"bias\": %s}",
-			STATE_FORMAT, st->last_completed, st->rounds_trained,
-			st->exhausted ? "true" : "false",
+			STATE_FORMAT, st->last_completed, fed,
+			st->rounds_trained, st->exhausted ? "true" : "false",
 			st->done ? "true" : "false",
 			(unsigned long long)st->ledger_count, head,
 			st->P.rows > 0 ? "true" : "false",
@@ -160,6 +190,19 @@ node_state_load(struct node_state *st, const char *path, bool *found)
 		err = fb_errorf(FB_EFORMAT,
 				"%s: ledger_head is not 64 hex "
 				"digits",
+				path);
+	}
+	if (err == FB_OK && m.federation[0] != '\0' &&
+			(sodium_hex2bin(st->federation,
+					 FB_WIRE_FEDERATION_ID_LEN,
+					 m.federation, strlen(m.federation),
+					 NULL, &bin, NULL) != 0 ||
+					bin != FB_WIRE_FEDERATION_ID_LEN ||
+					!fb_wire_federation_id_set(
+							st->federation))) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: federation is not 32 hex digits (not all "
+				"zero)",
 				path);
 	}
 	if (err == FB_OK && m.have_P) {

@@ -418,3 +418,47 @@ agg_planned_read(const char *path, uint32_t *round)
 	*round = (uint32_t)v;
 	return FB_OK;
 }
+
+fb_err
+agg_federation_write(
+		const char *path, const uint8_t id[FB_WIRE_FEDERATION_ID_LEN])
+{
+	char buf[2 * FB_WIRE_FEDERATION_ID_LEN + 2];
+	sodium_bin2hex(buf, sizeof(buf) - 1, id, FB_WIRE_FEDERATION_ID_LEN);
+	strcat(buf, "\n");
+	return fb_write_file_atomic(path, buf, strlen(buf), 0644);
+}
+
+fb_err
+agg_federation_read(const char *path, uint8_t id[FB_WIRE_FEDERATION_ID_LEN],
+		bool *found)
+{
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		*found = false;
+		return FB_OK;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	fb_err err = fb_read_file(path, 64, &text, &len);
+	if (err != FB_OK) {
+		return err;
+	}
+	uint8_t v[FB_WIRE_FEDERATION_ID_LEN];
+	size_t bin = 0;
+	const char *end = NULL;
+	bool ok = sodium_hex2bin(v, sizeof(v), text, len, NULL, &bin, &end) ==
+					0 &&
+			bin == sizeof(v) && (*end == '\n' || *end == '\0') &&
+			end + (*end == '\n') == text + len &&
+			fb_wire_federation_id_set(v);
+	free(text);
+	if (!ok) {
+		return fb_errorf(FB_EFORMAT,
+				"%s: not a federation id (32 hex digits, not "
+				"all zero)",
+				path);
+	}
+	memcpy(id, v, sizeof(v));
+	*found = true;
+	return FB_OK;
+}

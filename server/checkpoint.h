@@ -6,6 +6,9 @@
 // Before a round's first PLAN leaves, its id is written to a small marker
 // file, so a restarted aggregator never reuses the id of a round that was
 // collecting when it died (that round is abandoned, never applied twice).
+// Beside them, a federation-id file names the round numbering those
+// files continue (wire-v1 §2.3): drawn when the aggregator starts with
+// no round planned, kept while the numbering is resumed.
 // Thread-safety: reentrant; called from the owner thread.
 #ifndef FB_SERVER_CHECKPOINT_H
 #define FB_SERVER_CHECKPOINT_H
@@ -13,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fedbundle/net/wire.h"
 #include "fedbundle/util/err.h"
 #include "fedbundle/util/hash.h"
 #include "round.h"
@@ -37,5 +41,15 @@ fb_err agg_planned_write(const char *path, uint32_t round);
 
 // Reads it; *round = 0 if the file does not exist. FB_EFORMAT, FB_EIO.
 fb_err agg_planned_read(const char *path, uint32_t *round);
+
+// Writes a federation id to path: 32 lower-case hex digits and a newline
+// (atomically, fsync'd). FB_EIO.
+fb_err agg_federation_write(
+		const char *path, const uint8_t id[FB_WIRE_FEDERATION_ID_LEN]);
+
+// Reads it into id; *found is false (id untouched) if the file does not
+// exist. FB_EFORMAT (not 32 hex digits, or all zero), FB_EIO.
+fb_err agg_federation_read(const char *path,
+		uint8_t id[FB_WIRE_FEDERATION_ID_LEN], bool *found);
 
 #endif

@@ -7,6 +7,7 @@
 // is never planned again; the running sum holds only checked updates of
 // the current round's participants that arrived before the deadline.
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,7 @@ fill_plan_config(struct agg_fed *fed)
 	p->hp = r->hp;
 	p->hp.use_attrs = fed->model.n_attrs > 0;
 	p->min_users = r->granularity == FB_WIRE_GRAN_USER ? r->min_users : 0;
+	// federation_id: set once by federation_id().
 	fed->steps_per_round = r->local_steps > 0
 			? r->local_steps
 			: r->local_epochs * (uint32_t)ceil(1.0 / r->q);
@@ -230,6 +232,55 @@ open_noise(struct agg_fed *fed)
 	return fb_noise_create_seeded(&fed->rng, seed);
 }
 
+// The federation id TRAIN plans carry (wire-v1 §2.3, §5.3.1 0x001c): kept
+// from checkpoint_dir/federation-id while a round numbering is resumed,
+// drawn from the CSPRNG when the numbering starts again at 1 (whatever
+// the file says: the same id with restarted round ids would make every
+// client refuse every plan as completed), and durable before any PLAN.
+static fb_err
+federation_id(struct agg_fed *fed)
+{
+	char path[AGG_PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/federation-id",
+			fed->cfg->checkpoint_dir);
+	uint8_t *id = fed->plan_cfg.federation_id;
+	bool found = false;
+	fb_err err = agg_federation_read(path, id, &found);
+	if (err != FB_OK && fed->last_planned > 0) {
+		return err; // resuming: the operator must repair or remove it
+	}
+	char old[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "none";
+	if (found) {
+		sodium_bin2hex(old, sizeof(old), id, FB_WIRE_FEDERATION_ID_LEN);
+	}
+	if (found && fed->last_planned > 0) {
+		fb_log(FB_LOG_INFO,
+				"federation %s: round numbering resumed "
+				"after round %u",
+				old, fed->last_planned);
+		return FB_OK;
+	}
+	do {
+		randombytes_buf(id, FB_WIRE_FEDERATION_ID_LEN);
+	} while (!fb_wire_federation_id_set(id));
+	char hex[2 * FB_WIRE_FEDERATION_ID_LEN + 1];
+	sodium_bin2hex(hex, sizeof(hex), id, FB_WIRE_FEDERATION_ID_LEN);
+	if (fed->last_planned > 0) {
+		// Round ids go on increasing: clients reset their counters for
+		// the new id and accept the next round as they would have.
+		fb_log(FB_LOG_WARN,
+				"%s: no federation id: new federation %s, round "
+				"numbering continued after round %u",
+				path, hex, fed->last_planned);
+	} else {
+		fb_log(FB_LOG_INFO,
+				"new federation %s (previous id: %s): round "
+				"numbering starts at 1",
+				hex, old);
+	}
+	return agg_federation_write(path, id);
+}
+
 fb_err
 agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 		const struct fb_dataset *ds, const struct fb_roster *roster,
@@ -336,6 +387,9 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	// Clients refuse a plan of another catalogue (wire-v1 §5.3.1).
 	fb_catdir_digest(ds, fed->plan_cfg.catalog_digest);
 	fed->plan_cfg.has_catalog_digest = true;
+	if ((err = federation_id(fed)) != FB_OK) {
+		goto fail;
+	}
 	if (r->granularity == FB_WIRE_GRAN_USER && r->min_users == 0) {
 		err = fb_errorf(FB_EINVAL,
 				"round.min_users: required with granularity "

@@ -445,8 +445,19 @@ fb_wire_ack_decode(struct fb_wire_ack *out, const uint8_t *body, size_t len)
 // ---- round configuration TLVs (§5.3.1) ----
 
 // F_OPT: an enum fb_optimizer in memory, one byte on the wire.
-// F_B32: 32 raw bytes.
-enum field_kind { F_U8, F_BOOL, F_I8, F_U32, F_U64, F_F64, F_OPT, F_B32 };
+// F_B32: 32 raw bytes. F_ID16: 16 opaque bytes (the federation id), never
+// all zero.
+enum field_kind {
+	F_U8,
+	F_BOOL,
+	F_I8,
+	F_U32,
+	F_U64,
+	F_F64,
+	F_OPT,
+	F_B32,
+	F_ID16
+};
 
 struct field {
 	uint16_t type;
@@ -486,15 +497,17 @@ static const struct field fields[] = {
 		{0x0017, F_BOOL, false, CFG(hp.bias), "bias"},
 		{0x0018, F_BOOL, false, CFG(hp.train_items), "train_items"},
 		{0x0019, F_U32, false, CFG(hp.bundle_rank), "bundle_rank"},
-		// Encoded only when set (> 0).
+		// Encoded only when set (> 0, not all zero).
 		{0x001a, F_U64, false, CFG(min_users), "min_users"},
 		// Encoded only with has_catalog_digest.
 		{0x001b, F_B32, false, CFG(catalog_digest), "catalog_digest"},
+		{0x001c, F_ID16, false, CFG(federation_id), "federation_id"},
 };
 #define FIRST_TRAIN_OPT 0x0010
 #define LAST_TRAIN_OPT 0x0019
 #define TYPE_MIN_USERS 0x001a
 #define TYPE_CATALOG_DIGEST 0x001b
+#define TYPE_FEDERATION_ID 0x001c
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -510,6 +523,8 @@ field_size(uint8_t kind)
 		return 8;
 	case F_B32:
 		return 32;
+	case F_ID16:
+		return FB_WIRE_FEDERATION_ID_LEN;
 	default:
 		return 1;
 	}
@@ -539,6 +554,9 @@ field_sent(const struct field *f, const struct fb_wire_round_config *c)
 	}
 	if (f->type == TYPE_CATALOG_DIGEST) {
 		return c->has_catalog_digest;
+	}
+	if (f->type == TYPE_FEDERATION_ID) {
+		return fb_wire_federation_id_set(c->federation_id);
 	}
 	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
 }
@@ -650,6 +668,9 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 		}
 		case F_B32:
 			memcpy(v, base + f->off, 32);
+			break;
+		case F_ID16:
+			memcpy(v, base + f->off, FB_WIRE_FEDERATION_ID_LEN);
 			break;
 		}
 		off += 4 + n;
@@ -764,6 +785,15 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 		case F_B32:
 			memcpy(dst + f->off, v, 32);
 			c.has_catalog_digest = true;
+			break;
+		case F_ID16:
+			if (!fb_wire_federation_id_set(v)) {
+				return fb_errorf(FB_EPROTO,
+						"PLAN: config field %s at "
+						"offset %zu is all zero",
+						f->name, base_off + off);
+			}
+			memcpy(dst + f->off, v, FB_WIRE_FEDERATION_ID_LEN);
 			break;
 		}
 		off += 4 + n;

@@ -685,6 +685,51 @@ TEST(restart_never_reuses_a_round_id)
 	rig_close(&g);
 }
 
+TEST(federation_id_follows_the_round_numbering)
+{
+	// wire-v1 §2.3: the id TRAIN plans carry is drawn for a numbering
+	// that starts at 1 and kept while the numbering is resumed. A folder
+	// whose checkpoint and marker are gone starts a new numbering, so a
+	// new id, even if the id file survived.
+	struct rig g;
+	rig_config(&g, FB_WIRE_GRAN_NONE, "federation", 2);
+	rig_start(&g, 2);
+	uint8_t first[FB_WIRE_FEDERATION_ID_LEN];
+	memcpy(first, g.fed.plan_cfg.federation_id, sizeof(first));
+	CHECK(fb_wire_federation_id_set(first));
+	struct fb_wire_plan plan;
+	agg_fed_poll(&g.fed, 0, FB_WIRE_POLL_READY, g.now, &plan);
+	CHECK(plan.kind == FB_WIRE_PLAN_TRAIN);
+	CHECK(memcmp(plan.config.federation_id, first, sizeof(first)) == 0);
+	char path[AGG_PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/federation-id", g.cfg.checkpoint_dir);
+	uint8_t on_disk[FB_WIRE_FEDERATION_ID_LEN];
+	bool found = false;
+	CHECK_OK(agg_federation_read(path, on_disk, &found));
+	CHECK(found && memcmp(on_disk, first, sizeof(first)) == 0);
+	// Restarted on the same folder (round 1 planned): the same id.
+	agg_fed_finish(&g.fed);
+	g.open = false;
+	rig_open(&g);
+	CHECK(g.fed.last_planned == 1);
+	CHECK(memcmp(g.fed.plan_cfg.federation_id, first, sizeof(first)) == 0);
+	// The numbering gone (marker removed, no checkpoint yet): a new id.
+	agg_fed_finish(&g.fed);
+	g.open = false;
+	char marker[AGG_PATH_MAX + 32];
+	snprintf(marker, sizeof(marker), "%s/planned-round",
+			g.cfg.checkpoint_dir);
+	CHECK(unlink(marker) == 0);
+	rig_open(&g);
+	CHECK(g.fed.last_planned == 0);
+	CHECK(fb_wire_federation_id_set(g.fed.plan_cfg.federation_id));
+	CHECK(memcmp(g.fed.plan_cfg.federation_id, first, sizeof(first)) != 0);
+	CHECK_OK(agg_federation_read(path, on_disk, &found));
+	CHECK(memcmp(on_disk, g.fed.plan_cfg.federation_id, sizeof(first)) ==
+			0);
+	rig_close(&g);
+}
+
 int
 main(void)
 {
@@ -714,6 +759,7 @@ main(void)
 	RUN(update_over_the_bound_is_refused);
 	RUN(nonfinite_candidate_is_never_committed);
 	RUN(restart_never_reuses_a_round_id);
+	RUN(federation_id_follows_the_round_numbering);
 	fb_dataset_destroy(catalogue);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);

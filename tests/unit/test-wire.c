@@ -453,6 +453,55 @@ TEST(plan_min_users)
 	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "min_users");
 }
 
+// §5.3.1 type 0x001c federation_id: 16 opaque bytes sent only when set
+// (not all zero), after min_users; all zero or another length refused, and
+// an old decoder's rule (unknown non-critical type: skipped) keeps plans
+// without it meaning "no id".
+TEST(plan_federation_id)
+{
+	struct fb_wire_plan p = sample_plan();
+	size_t base = fb_wire_plan_len(&p);
+	for (int k = 0; k < FB_WIRE_FEDERATION_ID_LEN; k++) {
+		p.config.federation_id[k] = (uint8_t)(0xf0 + k);
+	}
+	p.config.min_users = 12000;
+	CHECK(fb_wire_plan_len(&p) == base + 12 + 20);
+	size_t len = 0;
+	CHECK_OK(fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL));
+	// The last TLV of the block (ascending types): 0x001c, 16 bytes.
+	const uint8_t *tlv = buf + 16 + 136 + 12;
+	CHECK(fb_wire_load_u32(buf + 12) == 136 + 12 + 20);
+	CHECK(fb_wire_load_u16(tlv) == 0x001c &&
+			fb_wire_load_u16(tlv + 2) == 16);
+	CHECK(memcmp(tlv + 4, p.config.federation_id, 16) == 0);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
+	CHECK(memcmp(d.config.federation_id, p.config.federation_id, 16) == 0);
+	CHECK(d.config.min_users == 12000 && !d.config.has_train_opts);
+	size_t len2 = 0;
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &d, &len2, NULL));
+	CHECK(len2 == len && memcmp(buf, buf2, len) == 0);
+	// Absent: all zero.
+	p.config.min_users = 0;
+	memset(p.config.federation_id, 0, 16);
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &p, &len2, NULL));
+	CHECK(len2 == base);
+	CHECK_OK(fb_wire_plan_decode(&d, buf2, len2, &lim));
+	CHECK(!fb_wire_federation_id_set(d.config.federation_id));
+	// Present and all zero, or of another length: refused.
+	static _Alignas(16) uint8_t m[8192];
+	memcpy(m, buf, len);
+	memset(m + 16 + 136 + 12 + 4, 0, 16);
+	REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "federation_id");
+	uint8_t cfg[256];
+	memcpy(cfg, buf + 16, 136);
+	const uint8_t short_tlv[12] = {
+			0x00, 0x1c, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8};
+	memcpy(cfg + 136, short_tlv, 12);
+	size_t n = splice_config(m, buf2, len2, cfg, 148);
+	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "federation_id");
+}
+
 TEST(plan_malformed)
 {
 	struct fb_wire_plan p = sample_plan();
@@ -638,6 +687,7 @@ main(void)
 	RUN(zero_copy_slots);
 	RUN(update_round_trip);
 	RUN(plan_min_users);
+	RUN(plan_federation_id);
 	RUN(plan_malformed);
 	RUN(update_malformed);
 	RUN(update_train_loss_nonfinite);

@@ -746,6 +746,33 @@ TEST(more_answer_vectors)
 	CHECK(memcmp(d.tensors[1].data, done_w, sizeof(done_w)) == 0);
 }
 
+// A PLAN as fedbundle's aggregator sends it at user level (§5.3.1): with
+// min_users (0x001a) and the federation id (0x001c) of its round
+// numbering, after the vectors above, numbering continued. The id is the
+// ASCII of "federation-id-v1", readable in the hex.
+TEST(federation_vector)
+{
+	struct fb_wire_plan plan = expected_plan();
+	plan.config.min_users = 1000;
+	memcpy(plan.config.federation_id, "federation-id-v1",
+			FB_WIRE_FEDERATION_ID_LEN);
+	size_t len;
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("plan-federation.hex",
+			"PLAN (TRAIN, round 1: min_users 1000 and the federation "
+			"id\n# \"federation-id-v1\")",
+			"§2.3, §5.3.1, §6.1", false, FB_WIRE_PLAN, 1, body_buf,
+			len, file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.kind == FB_WIRE_PLAN_TRAIN && d.config.min_users == 1000);
+	CHECK(memcmp(d.config.federation_id, "federation-id-v1",
+			      FB_WIRE_FEDERATION_ID_LEN) == 0);
+	CHECK(!d.config.has_train_opts && d.n_tensors == 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -790,6 +817,7 @@ main(int argc, char **argv)
 	RUN(upload_vectors);
 	RUN(more_answer_vectors);
 	RUN(catalog_vector);
+	RUN(federation_vector);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);

@@ -238,6 +238,22 @@ enum fb_wire_granularity {
 // fields of hp.
 void fb_wire_hparams_defaults(struct fb_hparams *hp);
 
+// §5.3.1 type 0x001c: a federation id is 16 random bytes the aggregator
+// draws when it starts a round numbering from nothing (§2.3); all zero
+// means none (absent, or unknown to a client).
+#define FB_WIRE_FEDERATION_ID_LEN 16
+
+// True if id is a federation id (not all zero).
+static inline bool
+fb_wire_federation_id_set(const uint8_t id[FB_WIRE_FEDERATION_ID_LEN])
+{
+	uint8_t any = 0;
+	for (int k = 0; k < FB_WIRE_FEDERATION_ID_LEN; k++) {
+		any |= id[k];
+	}
+	return any != 0;
+}
+
 // §5.3.1 the round configuration of a TRAIN plan (a TLV block on the wire).
 // Its hyper-parameters are the shared struct (hparams.h), checked by
 // fb_hparams_check on encoding and decoding: learning_rate (0x0008), l2,
@@ -270,6 +286,10 @@ struct fb_wire_round_config {
 	// when has_catalog_digest, which a decoder sets when present.
 	bool has_catalog_digest;
 	uint8_t catalog_digest[32];
+	// §5.3.1 type 0x001c: the id of the aggregator's round numbering
+	// (§2.3, §6.1 "A new federation"). All zero: absent (not encoded);
+	// a decoded one is never all zero.
+	uint8_t federation_id[FB_WIRE_FEDERATION_ID_LEN];
 };
 
 // §5.3 PLAN. TRAIN carries config and the model; WAIT carries only
