@@ -727,8 +727,8 @@ write_users_map(const char *dir, const uint32_t *users, uint32_t n)
 	return fb_atomic_commit(&f);
 }
 
-// A double as cJSON printed it, so that the manifest stays byte-identical
-// to the one cJSON wrote: an int-valued one as %d, else %1.15g when it
+// A double as the manifest always printed it (byte-identical to earlier
+// releases): an int-valued one as %d, else %1.15g when it
 // reads back (within an ulp), else %1.17g.
 static void
 json_number(FILE *fp, double d)
@@ -748,7 +748,7 @@ json_number(FILE *fp, double d)
 	}
 }
 
-// Writes "\t...\tkey":\t (depth tabs): cJSON's formatted layout.
+// Writes "\t...\tkey":\t (depth tabs), the manifest's layout.
 static void
 json_key(FILE *fp, int depth, const char *key)
 {
@@ -774,7 +774,7 @@ json_string(FILE *fp, int depth, const char *key, const char *v)
 	fputs(",\n", fp);
 }
 
-// One retailer's entry of retailer_list (cJSON's layout at depth 3).
+// One retailer's entry of retailer_list (its keys at depth 3).
 static void
 json_retailer(FILE *fp, uint32_t j, uint32_t G, const uint32_t *hist,
 		const struct fb_partition_stats *st)
@@ -823,7 +823,7 @@ cluster_divergence(const uint32_t *hist, uint32_t K, uint32_t G,
 	return tv_sum / U;
 }
 
-// Writes OUT/partition.json in the layout cJSON_Print gave it (tabs, one
+// Writes OUT/partition.json in its fixed layout (tabs, one
 // key a line, arrays on one line), byte for byte.
 static fb_err
 write_json(const char *out_dir, const struct fb_dataset *ds,

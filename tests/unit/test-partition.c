@@ -553,7 +553,7 @@ TEST(run_writes_loadable_folders_that_map_back)
 	CHECK(isnan(j.alpha) && j.divergence == -1 &&
 			j.r[0].n_cluster_users == 0);
 	CHECK(strcmp(j.cluster_source, "none") == 0);
-	// The layout cJSON_Print gave it, byte for byte (partition.c).
+	// The manifest's fixed layout, byte for byte (partition.c).
 	CHECK(text != NULL &&
 			strncmp(text, "{\n\t\"dataset\":\t\"Synth\",\n\t\"users\":\t900,\n",
 					36) == 0);
