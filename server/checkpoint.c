@@ -1,10 +1,10 @@
 // server/checkpoint.c: see checkpoint.h. The metadata is written with
 // snprintf (names are [A-Za-z0-9._-], numbers in %.17g) and read back
-// with cJSON, strictly: a field of the wrong type or a missing one is
-// FB_EFORMAT naming the file. The cJSON tree never leaves the function
-// that parsed it.
-#include <cJSON.h>
+// with the config schema parser (config.h), strictly: a field of the wrong
+// type, a missing or an unknown one is FB_EFORMAT naming the file and the
+// key.
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "fedbundle/util/tensorfile.h"
@@ -167,123 +168,167 @@ load_matrix(const struct fb_tfile *f, const char *path, const char *name,
 	return FB_OK;
 }
 
-static fb_err
-get_number(const cJSON *root, const char *path, const char *key, double lo,
-		double hi, double *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-	if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo) ||
-			!(v->valuedouble <= hi)) {
-		return fb_errorf(FB_EFORMAT,
-				"%s: metadata %s is missing or out of range",
-				path, key);
-	}
-	*out = v->valuedouble;
-	return FB_OK;
-}
+// The metadata as parsed, before it is checked against the federation.
+struct meta_client {
+	char name[FB_ID_NAME_MAX + 1];
+	double epsilon; // NAN: null (nothing reported, or not private)
+	bool private_;
+	uint32_t updates;
+	uint32_t last_round;
+	bool exhausted;
+};
 
-// Reads the metadata into fed; the tree is freed before returning.
+// An entry takes more than 64 bytes, so a file of META_MAX holds fewer.
+#define META_MAX_CLIENTS (META_MAX / 64)
+
+struct meta {
+	uint32_t format;
+	uint32_t last_committed;
+	uint32_t last_planned;
+	int optimizer;
+	uint64_t optimizer_steps;
+	uint32_t dim, n_items, n_bundles, n_attrs;
+	uint64_t ledger_count;
+	char ledger_head[2 * FB_HASH_LEN + 1];
+	struct meta_client clients[META_MAX_CLIENTS];
+	uint32_t n_clients;
+};
+
+#define MC(f) offsetof(struct meta_client, f)
+static const struct fb_cfg_field client_fields[] = {
+		{.name = "name",
+				.type = FB_CFG_STRING,
+				.offset = MC(name),
+				.str_cap = FB_ID_NAME_MAX + 1,
+				.required = true},
+		{.name = "epsilon",
+				.type = FB_CFG_DOUBLE_OR_NULL,
+				.offset = MC(epsilon),
+				.min = 0,
+				.max = DBL_MAX,
+				.required = true},
+		{.name = "private",
+				.type = FB_CFG_BOOL,
+				.offset = MC(private_),
+				.required = true},
+		{.name = "updates",
+				.type = FB_CFG_U32,
+				.offset = MC(updates),
+				.max = UINT32_MAX,
+				.required = true},
+		{.name = "last_round",
+				.type = FB_CFG_U32,
+				.offset = MC(last_round),
+				.max = UINT32_MAX,
+				.required = true},
+		{.name = "exhausted",
+				.type = FB_CFG_BOOL,
+				.offset = MC(exhausted),
+				.required = true},
+};
+
+static const char *const optimizers[] = {"fedavg", "fedadam", NULL};
+
+#define M(f) offsetof(struct meta, f)
+#define M_U32(key, f, lo)                                                      \
+	{                                                                      \
+		.name = key, .type = FB_CFG_U32, .offset = M(f), .min = lo,    \
+		.max = UINT32_MAX, .required = true                            \
+	}
+static const struct fb_cfg_field meta_fields[] = {
+		{.name = "format",
+				.type = FB_CFG_U32,
+				.offset = M(format),
+				.min = CKPT_FORMAT,
+				.max = CKPT_FORMAT,
+				.required = true},
+		M_U32("last_committed", last_committed, 0),
+		M_U32("last_planned", last_planned, 0),
+		{.name = "optimizer",
+				.type = FB_CFG_ENUM,
+				.offset = M(optimizer),
+				.choices = optimizers},
+		{.name = "optimizer_steps",
+				.type = FB_CFG_U64,
+				.offset = M(optimizer_steps),
+				.max = 1e15,
+				.required = true},
+		{.name = "dim",
+				.type = FB_CFG_U32,
+				.offset = M(dim),
+				.min = 1,
+				.max = 4096,
+				.required = true},
+		M_U32("n_items", n_items, 0),
+		M_U32("n_bundles", n_bundles, 0),
+		M_U32("n_attrs", n_attrs, 0),
+		{.name = "ledger_count",
+				.type = FB_CFG_U64,
+				.offset = M(ledger_count),
+				.max = 1e15,
+				.required = true},
+		{.name = "ledger_head",
+				.type = FB_CFG_STRING,
+				.offset = M(ledger_head),
+				.str_cap = sizeof(
+						((struct meta *)0)
+								->ledger_head),
+				.required = true},
+		{.name = "clients",
+				.type = FB_CFG_OBJECT_LIST,
+				.offset = M(clients),
+				.list_max = META_MAX_CLIENTS,
+				.count_offset = M(n_clients),
+				.sub = client_fields,
+				.n_sub = sizeof(client_fields) /
+						sizeof(client_fields[0]),
+				.elem_size = sizeof(struct meta_client),
+				.required = true},
+};
+#define N_META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
+
+// Checks the parsed metadata against the federation and restores it.
 static fb_err
-parse_meta(struct agg_fed *fed, const char *path, const char *text,
+apply_meta(struct agg_fed *fed, const char *path, const struct meta *mt,
 		struct agg_ledger_anchor *anchor, uint64_t *opt_steps)
 {
-	cJSON *root = cJSON_Parse(text);
-	if (root == NULL || !cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return fb_errorf(FB_EFORMAT,
-				"%s: metadata is not a JSON object", path);
-	}
-	double fmt = 0, committed = 0, planned = 0, steps = 0, dim = 0;
-	double items = 0, bundles = 0, attrs = 0, count = 0;
-	fb_err err;
-	if ((err = get_number(root, path, "format", CKPT_FORMAT, CKPT_FORMAT,
-			     &fmt)) != FB_OK ||
-			(err = get_number(root, path, "last_committed", 0,
-					 UINT32_MAX, &committed)) != FB_OK ||
-			(err = get_number(root, path, "last_planned", 0,
-					 UINT32_MAX, &planned)) != FB_OK ||
-			(err = get_number(root, path, "optimizer_steps", 0,
-					 1e15, &steps)) != FB_OK ||
-			(err = get_number(root, path, "dim", 1, 4096, &dim)) !=
-					FB_OK ||
-			(err = get_number(root, path, "n_items", 0, UINT32_MAX,
-					 &items)) != FB_OK ||
-			(err = get_number(root, path, "n_bundles", 0,
-					 UINT32_MAX, &bundles)) != FB_OK ||
-			(err = get_number(root, path, "n_attrs", 0, UINT32_MAX,
-					 &attrs)) != FB_OK ||
-			(err = get_number(root, path, "ledger_count", 0, 1e15,
-					 &count)) != FB_OK) {
-		goto out;
-	}
 	const struct fb_model *m = &fed->model;
-	if ((uint32_t)dim != m->dim || (uint32_t)items != m->n_items ||
-			(uint32_t)bundles != m->n_bundles ||
-			(uint32_t)attrs != m->n_attrs) {
-		err = fb_errorf(FB_EFORMAT,
+	if (mt->dim != m->dim || mt->n_items != m->n_items ||
+			mt->n_bundles != m->n_bundles ||
+			mt->n_attrs != m->n_attrs) {
+		return fb_errorf(FB_EFORMAT,
 				"%s: checkpoint of a model with d=%u, %u items, "
 				"%u bundles, %u attrs; the configuration gives "
 				"d=%u, %u, %u, %u",
-				path, (uint32_t)dim, (uint32_t)items,
-				(uint32_t)bundles, (uint32_t)attrs, m->dim,
-				m->n_items, m->n_bundles, m->n_attrs);
-		goto out;
+				path, mt->dim, mt->n_items, mt->n_bundles,
+				mt->n_attrs, m->dim, m->n_items, m->n_bundles,
+				m->n_attrs);
 	}
-	const cJSON *head =
-			cJSON_GetObjectItemCaseSensitive(root, "ledger_head");
 	size_t bin = 0;
-	if (!cJSON_IsString(head) ||
-			sodium_hex2bin(anchor->head, FB_HASH_LEN,
-					head->valuestring,
-					strlen(head->valuestring), NULL, &bin,
-					NULL) != 0 ||
+	if (sodium_hex2bin(anchor->head, FB_HASH_LEN, mt->ledger_head,
+			    strlen(mt->ledger_head), NULL, &bin, NULL) != 0 ||
 			bin != FB_HASH_LEN) {
-		err = fb_errorf(FB_EFORMAT,
+		return fb_errorf(FB_EFORMAT,
 				"%s: metadata ledger_head is not 64 "
 				"hex digits",
 				path);
-		goto out;
 	}
-	anchor->count = (uint64_t)count;
-	const cJSON *clients =
-			cJSON_GetObjectItemCaseSensitive(root, "clients");
-	if (!cJSON_IsArray(clients)) {
-		err = fb_errorf(FB_EFORMAT,
-				"%s: metadata clients is not an "
-				"array",
-				path);
-		goto out;
-	}
-	const cJSON *e;
-	cJSON_ArrayForEach(e, clients)
-	{
-		const cJSON *name = cJSON_GetObjectItemCaseSensitive(e, "name");
-		const cJSON *eps =
-				cJSON_GetObjectItemCaseSensitive(e, "epsilon");
-		const cJSON *ex = cJSON_GetObjectItemCaseSensitive(
-				e, "exhausted");
-		const cJSON *priv =
-				cJSON_GetObjectItemCaseSensitive(e, "private");
-		double upd = 0, last = 0;
-		if (!cJSON_IsString(name) || !cJSON_IsBool(ex) ||
-				!cJSON_IsBool(priv) ||
-				!(cJSON_IsNull(eps) ||
-						(cJSON_IsNumber(eps) &&
-								eps->valuedouble >=
-										0)) ||
-				get_number(e, path, "updates", 0, UINT32_MAX,
-						&upd) != FB_OK ||
-				get_number(e, path, "last_round", 0, committed,
-						&last) != FB_OK) {
-			err = fb_errorf(FB_EFORMAT,
-					"%s: metadata: malformed client entry",
-					path);
-			goto out;
+	anchor->count = mt->ledger_count;
+	for (uint32_t k = 0; k < mt->n_clients; k++) {
+		if (mt->clients[k].last_round > mt->last_committed) {
+			return fb_errorf(FB_EFORMAT,
+					"%s: metadata: clients[%u].last_round: "
+					"%u is after the last committed round "
+					"%u",
+					path, k, mt->clients[k].last_round,
+					mt->last_committed);
 		}
+	}
+	for (uint32_t k = 0; k < mt->n_clients; k++) {
+		const struct meta_client *e = &mt->clients[k];
 		struct agg_client *cl = NULL;
 		for (uint32_t c = 0; c < fed->n_clients; c++) {
-			if (strcmp(fed->clients[c].name, name->valuestring) ==
-					0) {
+			if (strcmp(fed->clients[c].name, e->name) == 0) {
 				cl = &fed->clients[c];
 			}
 		}
@@ -291,32 +336,51 @@ parse_meta(struct agg_fed *fed, const char *path, const char *text,
 			fb_log(FB_LOG_WARN,
 					"checkpoint: client %s is no longer "
 					"enrolled",
-					name->valuestring);
+					e->name);
 			continue;
 		}
-		cl->updates = (uint32_t)upd;
-		cl->last_round = (uint32_t)last;
+		cl->updates = e->updates;
+		cl->last_round = e->last_round;
 		// Not restored: exhaustion is the client's own claim, made
 		// again at its every POLL, and a retailer may have raised its
 		// budget while the aggregator was down; a stale flag would end
 		// training at start for want of clients with budget left
 		// (tests/integration/test-fed-lockout.sh, part C). The field
 		// stays in the file for the operator.
-		(void)ex;
-		if (cJSON_IsNumber(eps)) {
+		if (!isnan(e->epsilon)) {
 			cl->reported = true;
-			cl->epsilon = eps->valuedouble;
-		} else if (cJSON_IsFalse(priv) && cl->updates > 0) {
+			cl->epsilon = e->epsilon;
+		} else if (!e->private_ && cl->updates > 0) {
 			cl->reported = true;
 			cl->epsilon = INFINITY;
 		}
 	}
-	fed->last_committed = (uint32_t)committed;
-	fed->last_planned = (uint32_t)planned;
-	*opt_steps = (uint64_t)steps;
-	err = FB_OK;
-out:
-	cJSON_Delete(root);
+	fed->last_committed = mt->last_committed;
+	fed->last_planned = mt->last_planned;
+	*opt_steps = mt->optimizer_steps;
+	return FB_OK;
+}
+
+// Reads the metadata into fed.
+static fb_err
+parse_meta(struct agg_fed *fed, const char *path, const char *text,
+		struct agg_ledger_anchor *anchor, uint64_t *opt_steps)
+{
+	struct meta *mt = calloc(1, sizeof(*mt));
+	if (mt == NULL) {
+		return FB_ENOMEM;
+	}
+	struct fb_cfg_section s = {"", meta_fields, N_META_FIELDS, mt};
+	char label[512];
+	snprintf(label, sizeof(label), "%.480s: metadata", path);
+	fb_err err = fb_config_parse(label, text, strlen(text), &s, 1);
+	if (err == FB_EINVAL) {
+		err = fb_errorf(FB_EFORMAT, "%s", fb_last_error(err));
+	}
+	if (err == FB_OK) {
+		err = apply_meta(fed, path, mt, anchor, opt_steps);
+	}
+	free(mt);
 	return err;
 }
 

@@ -22,7 +22,6 @@
 // point runs only under its flock (OUT/points/<id>/lock), so two workers
 // on one point cannot both run it; only --jobs and --collect write the
 // top-level results.csv, each by an atomic rename (sharedfs.h).
-#include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
@@ -40,6 +39,7 @@
 #include "cli.h"
 #include "fb_vcs.h"
 #include "fedbundle/util/clock.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/hash.h"
 #include "fedbundle/util/log.h"
@@ -161,17 +161,6 @@ usage(void)
 			SIM_NOISE_NOTE);
 }
 
-static const char *
-json_type(const cJSON *v)
-{
-	return cJSON_IsNumber(v)            ? "a number"
-			: cJSON_IsString(v) ? "a string"
-			: cJSON_IsBool(v)   ? "a boolean"
-			: cJSON_IsNull(v)   ? "null"
-			: cJSON_IsArray(v)  ? "an array"
-					    : "an object";
-}
-
 // The config key an axis name sets.
 static void
 axis_key(const char *name, char *key, size_t cap)
@@ -190,43 +179,72 @@ axis_key(const char *name, char *key, size_t cap)
 	key[n] = '\0';
 }
 
+// Counts the elements fb_config_each hands over.
 static fb_err
-parse_axis(const char *path, const cJSON *a, struct axis *ax)
+count_item(void *ctx, const struct fb_cfg_item *item)
+{
+	(void)item;
+	(*(size_t *)ctx)++;
+	return FB_OK;
+}
+
+// An axis being filled by fb_config_each: its values' JSON text.
+struct axis_fill {
+	const char *path; // the grid file
+	struct axis *ax;
+};
+
+static fb_err
+axis_value(void *ctx, const struct fb_cfg_item *v)
+{
+	struct axis_fill *af = ctx;
+	struct axis *ax = af->ax;
+	if ((v->kind != FB_CFG_KIND_NUMBER && v->kind != FB_CFG_KIND_STRING &&
+			    v->kind != FB_CFG_KIND_BOOL) ||
+			strlen(v->text) >= VALUE_MAX) {
+		return fb_errorf(FB_EINVAL,
+				"%s: axes.%s[%zu]: expected a number, a short "
+				"string or a boolean, got %s",
+				af->path, ax->name, ax->n,
+				fb_config_kind_name(v->kind));
+	}
+	strcpy(ax->values[ax->n++], v->text);
+	return FB_OK;
+}
+
+static fb_err
+parse_axis(const char *path, const struct fb_cfg_item *a, struct axis *ax)
 {
 	memset(ax, 0, sizeof(*ax));
-	if (strlen(a->string) >= sizeof(ax->name)) {
+	if (strlen(a->key) >= sizeof(ax->name)) {
 		return fb_errorf(FB_EINVAL, "%s: axes.%.60s...: name too long",
-				path, a->string);
+				path, a->key);
 	}
-	strcpy(ax->name, a->string);
+	strcpy(ax->name, a->key);
 	axis_key(ax->name, ax->key, sizeof(ax->key));
-	if (!cJSON_IsArray(a)) {
+	if (a->kind != FB_CFG_KIND_ARRAY) {
 		return fb_errorf(FB_EINVAL,
 				"%s: axes.%s: expected an array of values, got %s",
-				path, ax->name, json_type(a));
+				path, ax->name, fb_config_kind_name(a->kind));
 	}
-	size_t n = (size_t)cJSON_GetArraySize(a);
+	char where[80];
+	snprintf(where, sizeof(where), "axes.%s", ax->name);
+	size_t n = 0;
+	fb_err err = fb_config_each(path, where, a->text, strlen(a->text),
+			FB_CFG_KIND_ARRAY, count_item, &n);
+	if (err != FB_OK) {
+		return err;
+	}
 	if (n == 0 || n > MAX_VALUES) {
 		return fb_errorf(FB_EINVAL,
 				"%s: axes.%s: needs 1 to %d values, has %zu",
 				path, ax->name, MAX_VALUES, n);
 	}
-	const cJSON *v;
-	cJSON_ArrayForEach(v, a)
-	{
-		char *text = NULL;
-		if (cJSON_IsNumber(v) || cJSON_IsString(v) || cJSON_IsBool(v)) {
-			text = cJSON_PrintUnformatted(v);
-		}
-		if (text == NULL || strlen(text) >= VALUE_MAX) {
-			free(text);
-			return fb_errorf(FB_EINVAL,
-					"%s: axes.%s[%zu]: expected a number, a "
-					"short string or a boolean, got %s",
-					path, ax->name, ax->n, json_type(v));
-		}
-		strcpy(ax->values[ax->n++], text);
-		free(text);
+	struct axis_fill af = {path, ax};
+	err = fb_config_each(path, where, a->text, strlen(a->text),
+			FB_CFG_KIND_ARRAY, axis_value, &af);
+	if (err != FB_OK) {
+		return err;
 	}
 	for (size_t i = 0; i < ax->n; i++) {
 		for (size_t j = i + 1; j < ax->n; j++) {
@@ -238,6 +256,116 @@ parse_axis(const char *path, const cJSON *a, struct axis *ax)
 			}
 		}
 	}
+	return FB_OK;
+}
+
+// The grid file's keys, kept as JSON text (a string base as its value).
+enum { GRID_BASE, GRID_AXES, GRID_PER, GRID_KEYS };
+struct grid_raw {
+	const char *path;
+	char *text[GRID_KEYS];
+	enum fb_cfg_kind kind[GRID_KEYS];
+};
+
+static fb_err
+grid_key(void *ctx, const struct fb_cfg_item *v)
+{
+	static const char *const names[GRID_KEYS] = {
+			"base", "axes", "per_privacy"};
+	struct grid_raw *r = ctx;
+	int k = -1;
+	for (int i = 0; i < GRID_KEYS; i++) {
+		k = strcmp(v->key, names[i]) == 0 ? i : k;
+	}
+	if (k < 0) {
+		return fb_errorf(FB_EINVAL,
+				"%s: %s: unknown key (expected \"base\", "
+				"\"axes\" and \"per_privacy\")",
+				r->path, v->key);
+	}
+	if (r->text[k] != NULL) {
+		return fb_errorf(FB_EINVAL, "%s: %s: key appears twice",
+				r->path, v->key);
+	}
+	r->text[k] = strdup(v->string != NULL ? v->string : v->text);
+	r->kind[k] = v->kind;
+	return r->text[k] != NULL ? FB_OK : FB_ENOMEM;
+}
+
+static fb_err
+grid_axis(void *ctx, const struct fb_cfg_item *a)
+{
+	struct grid *g = ctx;
+	if (g->n_axes == MAX_AXES) {
+		return fb_errorf(FB_EINVAL, "%s: axes: more than %d axes",
+				g->path, MAX_AXES);
+	}
+	for (size_t i = 0; i < g->n_axes; i++) {
+		if (strcmp(g->axes[i].name, a->key) == 0) {
+			return fb_errorf(FB_EINVAL,
+					"%s: axes.%s: key appears twice",
+					g->path, a->key);
+		}
+	}
+	fb_err err = parse_axis(g->path, a, &g->axes[g->n_axes]);
+	if (err == FB_OK) {
+		g->n_axes++;
+	}
+	return err;
+}
+
+static fb_err
+grid_per_privacy(void *ctx, const struct fb_cfg_item *v)
+{
+	struct grid *g = ctx;
+	int m = -1;
+	for (int k = 0; k < 3; k++) {
+		m = strcmp(v->key, sim_privacy_name(k)) == 0 ? k : m;
+	}
+	if (m < 0 || v->kind != FB_CFG_KIND_OBJECT ||
+			g->per_privacy[m] != NULL) {
+		return fb_errorf(FB_EINVAL,
+				"%s: per_privacy.%s: expected one object "
+				"for each of none, user, client",
+				g->path, v->key);
+	}
+	g->per_privacy[m] = strdup(v->text);
+	return g->per_privacy[m] != NULL ? FB_OK : FB_ENOMEM;
+}
+
+// Reads the base configuration: a file named relative to the grid, or
+// the inline object's text.
+static fb_err
+grid_base(struct grid *g, const struct grid_raw *r)
+{
+	const char *b = r->text[GRID_BASE];
+	if (r->kind[GRID_BASE] == FB_CFG_KIND_OBJECT) {
+		g->base_text = strdup(b);
+		if (g->base_text == NULL) {
+			return FB_ENOMEM;
+		}
+		g->base_len = strlen(g->base_text);
+		snprintf(g->base_label, sizeof(g->base_label), "%s: base",
+				g->path);
+		return FB_OK;
+	}
+	if (r->kind[GRID_BASE] != FB_CFG_KIND_STRING) {
+		return fb_errorf(FB_EINVAL,
+				"%s: base: expected a file name or an object, "
+				"got %s",
+				g->path,
+				fb_config_kind_name(r->kind[GRID_BASE]));
+	}
+	char bpath[2 * SIM_PATH_MAX];
+	snprintf(bpath, sizeof(bpath), "%s%s%s", b[0] == '/' ? "" : g->base_dir,
+			b[0] == '/' ? "" : "/", b);
+	fb_err err = fb_read_file(bpath, 1u << 20, &g->base_text, &g->base_len);
+	if (err != FB_OK) {
+		return fb_errorf(err, "%s: base: %s", g->path,
+				fb_last_error(err));
+	}
+	snprintf(g->base_label, sizeof(g->base_label), "%s", bpath);
+	snprintf(g->base_dir, sizeof(g->base_dir), "%s", dirname(bpath));
 	return FB_OK;
 }
 
@@ -255,126 +383,52 @@ grid_load(struct grid *g, const char *path)
 	char dir_buf[SIM_PATH_MAX];
 	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
 	snprintf(g->base_dir, sizeof(g->base_dir), "%s", dirname(dir_buf));
-	cJSON *root = cJSON_ParseWithLength(text, len);
+	struct grid_raw r = {.path = g->path};
+	err = fb_config_each(g->path, "", text, len, FB_CFG_KIND_OBJECT,
+			grid_key, &r);
 	free(text);
-	if (root == NULL || !cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return fb_errorf(FB_EINVAL, "%s: not a JSON object", path);
+	if (err != FB_OK) {
+		goto out;
 	}
-	const cJSON *base = NULL, *axes = NULL, *per = NULL;
-	for (const cJSON *v = root->child; v != NULL; v = v->next) {
-		const cJSON **slot = strcmp(v->string, "base") == 0     ? &base
-				: strcmp(v->string, "axes") == 0        ? &axes
-				: strcmp(v->string, "per_privacy") == 0 ? &per
-									: NULL;
-		if (slot == NULL) {
-			err = fb_errorf(FB_EINVAL,
-					"%s: %s: unknown key (expected \"base\", "
-					"\"axes\" and \"per_privacy\")",
-					path, v->string);
-			goto out;
-		}
-		if (*slot != NULL) {
-			err = fb_errorf(FB_EINVAL, "%s: %s: key appears twice",
-					path, v->string);
-			goto out;
-		}
-		*slot = v;
-	}
-	if (base == NULL || axes == NULL) {
+	if (r.text[GRID_BASE] == NULL || r.text[GRID_AXES] == NULL) {
 		err = fb_errorf(FB_EINVAL, "%s: %s: required", path,
-				base == NULL ? "base" : "axes");
+				r.text[GRID_BASE] == NULL ? "base" : "axes");
 		goto out;
 	}
-	if (cJSON_IsString(base)) {
-		char bpath[2 * SIM_PATH_MAX];
-		const char *b = base->valuestring;
-		snprintf(bpath, sizeof(bpath), "%s%s%s",
-				b[0] == '/' ? "" : g->base_dir,
-				b[0] == '/' ? "" : "/", b);
-		err = fb_read_file(
-				bpath, 1u << 20, &g->base_text, &g->base_len);
-		if (err != FB_OK) {
-			err = fb_errorf(err, "%s: base: %s", path,
-					fb_last_error(err));
-			goto out;
-		}
-		snprintf(g->base_label, sizeof(g->base_label), "%s", bpath);
-		snprintf(g->base_dir, sizeof(g->base_dir), "%s",
-				dirname(bpath));
-	} else if (cJSON_IsObject(base)) {
-		g->base_text = cJSON_PrintUnformatted(base);
-		if (g->base_text == NULL) {
-			err = FB_ENOMEM;
-			goto out;
-		}
-		g->base_len = strlen(g->base_text);
-		snprintf(g->base_label, sizeof(g->base_label), "%s: base",
-				path);
-	} else {
-		err = fb_errorf(FB_EINVAL,
-				"%s: base: expected a file name or an object, "
-				"got %s",
-				path, json_type(base));
+	if ((err = grid_base(g, &r)) != FB_OK) {
 		goto out;
 	}
-	if (!cJSON_IsObject(axes)) {
+	if (r.kind[GRID_AXES] != FB_CFG_KIND_OBJECT) {
 		err = fb_errorf(FB_EINVAL,
 				"%s: axes: expected an object, got %s", path,
-				json_type(axes));
+				fb_config_kind_name(r.kind[GRID_AXES]));
 		goto out;
 	}
-	for (const cJSON *a = axes->child; a != NULL; a = a->next) {
-		if (g->n_axes == MAX_AXES) {
-			err = fb_errorf(FB_EINVAL,
-					"%s: axes: more than %d axes", path,
-					MAX_AXES);
-			goto out;
-		}
-		for (size_t i = 0; i < g->n_axes; i++) {
-			if (strcmp(g->axes[i].name, a->string) == 0) {
-				err = fb_errorf(FB_EINVAL,
-						"%s: axes.%s: key appears twice",
-						path, a->string);
-				goto out;
-			}
-		}
-		if ((err = parse_axis(path, a, &g->axes[g->n_axes])) != FB_OK) {
-			goto out;
-		}
-		g->n_axes++;
+	const char *axes = r.text[GRID_AXES];
+	err = fb_config_each(g->path, "axes", axes, strlen(axes),
+			FB_CFG_KIND_OBJECT, grid_axis, g);
+	if (err != FB_OK) {
+		goto out;
 	}
 	if (g->n_axes == 0) {
 		err = fb_errorf(FB_EINVAL, "%s: axes: no axis", path);
 		goto out;
 	}
-	if (per != NULL && !cJSON_IsObject(per)) {
+	const char *per = r.text[GRID_PER];
+	if (per != NULL && r.kind[GRID_PER] != FB_CFG_KIND_OBJECT) {
 		err = fb_errorf(FB_EINVAL,
 				"%s: per_privacy: expected an object, got %s",
-				path, json_type(per));
+				path, fb_config_kind_name(r.kind[GRID_PER]));
 		goto out;
 	}
-	for (const cJSON *v = per != NULL ? per->child : NULL; v != NULL;
-			v = v->next) {
-		int m = -1;
-		for (int k = 0; k < 3; k++) {
-			m = strcmp(v->string, sim_privacy_name(k)) == 0 ? k : m;
-		}
-		if (m < 0 || !cJSON_IsObject(v) || g->per_privacy[m] != NULL) {
-			err = fb_errorf(FB_EINVAL,
-					"%s: per_privacy.%s: expected one object "
-					"for each of none, user, client",
-					path, v->string);
-			goto out;
-		}
-		g->per_privacy[m] = cJSON_PrintUnformatted(v);
-		if (g->per_privacy[m] == NULL) {
-			err = FB_ENOMEM;
-			goto out;
-		}
+	if (per != NULL) {
+		err = fb_config_each(g->path, "per_privacy", per, strlen(per),
+				FB_CFG_KIND_OBJECT, grid_per_privacy, g);
 	}
 out:
-	cJSON_Delete(root);
+	for (int k = 0; k < GRID_KEYS; k++) {
+		free(r.text[k]);
+	}
 	return err;
 }
 
@@ -826,6 +880,30 @@ record_text(const char *grid_path, const char *hash, size_t n, size_t *len)
 	return text;
 }
 
+// What check_record reads from a record; other keys are ignored.
+struct record {
+	bool has_hash;
+	char hash[2 * FB_HASH_LEN + 2]; // one more: a longer one differs
+	double points;                  // -1 when absent
+	char grid[SIM_PATH_MAX];        // "?" when absent
+};
+
+static fb_err
+record_key(void *ctx, const struct fb_cfg_item *v)
+{
+	struct record *r = ctx;
+	if (strcmp(v->key, "grid_hash") == 0 && v->string != NULL) {
+		snprintf(r->hash, sizeof(r->hash), "%s", v->string);
+		r->has_hash = true;
+	} else if (strcmp(v->key, "points") == 0 &&
+			v->kind == FB_CFG_KIND_NUMBER) {
+		r->points = strtod(v->text, NULL);
+	} else if (strcmp(v->key, "grid") == 0 && v->string != NULL) {
+		snprintf(r->grid, sizeof(r->grid), "%s", v->string);
+	}
+	return FB_OK;
+}
+
 // Checks the grid against the folder's record: FB_EINVAL naming both if
 // they differ. With create, a folder without a record gets this grid's
 // (atomically, once: of concurrent first workers one record wins and the
@@ -840,7 +918,6 @@ check_record(const char *out, const char *grid_path, const struct point *pts,
 	size_t len = 0;
 	char *mine = record_text(grid_path, hash, n, &len);
 	char *text = NULL;
-	cJSON *root = NULL;
 	fb_err err = path == NULL || mine == NULL ? FB_ENOMEM : FB_OK;
 	bool created = false;
 	if (err == FB_OK && create) {
@@ -854,31 +931,27 @@ check_record(const char *out, const char *grid_path, const struct point *pts,
 	if ((err = fb_read_file(path, 1u << 16, &text, &len)) != FB_OK) {
 		goto out;
 	}
-	root = cJSON_ParseWithLength(text, len);
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(root, "grid_hash");
-	const cJSON *np = cJSON_GetObjectItemCaseSensitive(root, "points");
-	const cJSON *gp = cJSON_GetObjectItemCaseSensitive(root, "grid");
-	if (!cJSON_IsString(h)) {
+	struct record rec = {.points = -1, .grid = "?"};
+	if (fb_config_each(path, "", text, len, FB_CFG_KIND_OBJECT, record_key,
+			    &rec) != FB_OK ||
+			!rec.has_hash) {
 		err = fb_errorf(FB_EFORMAT,
 				"%s: no \"grid_hash\" string: not a sweep "
 				"record (remove it to adopt %s)",
 				path, grid_path);
 		goto out;
 	}
-	if (strcmp(h->valuestring, hash) != 0) {
+	if (strcmp(rec.hash, hash) != 0) {
 		err = fb_errorf(FB_EINVAL,
 				"%s: the grid changed since %s was started: its "
 				"%zu points hash to %.16s, but %s records "
 				"%.16s (%.0f points, grid %s); use a new --out, "
 				"or remove %s to adopt this grid (points whose "
 				"configuration did not change are kept)",
-				grid_path, out, n, hash, path, h->valuestring,
-				cJSON_IsNumber(np) ? np->valuedouble : -1.0,
-				cJSON_IsString(gp) ? gp->valuestring : "?",
-				path);
+				grid_path, out, n, hash, path, rec.hash,
+				rec.points, rec.grid, path);
 	}
 out:
-	cJSON_Delete(root);
 	free(text);
 	free(mine);
 	free(path);

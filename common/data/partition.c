@@ -7,8 +7,9 @@
 // every relation of a user is copied whole, so the union of the retailers
 // mapped back through users.map is the input. Random draws come from
 // fb_rng streams of the seed, so a seed fixes the output.
-#include <cJSON.h>
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "fedbundle/data/partition.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "fedbundle/util/rng.h"
@@ -725,13 +727,77 @@ write_users_map(const char *dir, const uint32_t *users, uint32_t n)
 	return fb_atomic_commit(&f);
 }
 
-static bool
-add_u64(cJSON *obj, const char *key, uint64_t v)
+// A double as the manifest always printed it (byte-identical to earlier
+// releases): an int-valued one as %d, else %1.15g when it
+// reads back (within an ulp), else %1.17g.
+static void
+json_number(FILE *fp, double d)
 {
-	// A raw number keeps all 64 bits (a cJSON number is a double).
-	char text[24];
-	snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
-	return cJSON_AddRawToObject(obj, key, text) != NULL;
+	if (d >= INT_MIN && d <= INT_MAX && d == (double)(int)d) {
+		fprintf(fp, "%d", (int)d);
+		return;
+	}
+	char text[32];
+	snprintf(text, sizeof(text), "%1.15g", d);
+	double back = strtod(text, NULL);
+	double big = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+	if (fabs(back - d) <= big * DBL_EPSILON) {
+		fputs(text, fp);
+	} else {
+		fprintf(fp, "%1.17g", d);
+	}
+}
+
+// Writes "\t...\tkey":\t (depth tabs), the manifest's layout.
+static void
+json_key(FILE *fp, int depth, const char *key)
+{
+	for (int k = 0; k < depth; k++) {
+		fputc('\t', fp);
+	}
+	fb_config_write_string(fp, key);
+	fputs(":\t", fp);
+}
+
+static void
+json_u64(FILE *fp, int depth, const char *key, uint64_t v, bool last)
+{
+	json_key(fp, depth, key);
+	fprintf(fp, "%llu%s\n", (unsigned long long)v, last ? "" : ",");
+}
+
+static void
+json_string(FILE *fp, int depth, const char *key, const char *v)
+{
+	json_key(fp, depth, key);
+	fb_config_write_string(fp, v);
+	fputs(",\n", fp);
+}
+
+// One retailer's entry of retailer_list (its keys at depth 3).
+static void
+json_retailer(FILE *fp, uint32_t j, uint32_t G, const uint32_t *hist,
+		const struct fb_partition_stats *st)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "retailer-%02u", j);
+	fputs("{\n", fp);
+	json_string(fp, 3, "dir", name);
+	json_u64(fp, 3, "users", st->n_users, false);
+	json_u64(fp, 3, "user_item", st->n_user_item, false);
+	json_u64(fp, 3, "user_bundle_train", st->n_user_bundle[0], false);
+	json_u64(fp, 3, "user_bundle_tune", st->n_user_bundle[1], false);
+	json_u64(fp, 3, "user_bundle_test", st->n_user_bundle[2], G == 0);
+	if (G > 0) {
+		json_key(fp, 3, "cluster_users");
+		fputc('[', fp);
+		for (uint32_t g = 0; g < G; g++) {
+			fprintf(fp, "%s%u", g > 0 ? ", " : "",
+					hist[(size_t)j * G + g]);
+		}
+		fputs("]\n", fp);
+	}
+	fputs("\t\t}", fp);
 }
 
 // The mean over retailers, weighted by users, of the total-variation
@@ -757,6 +823,8 @@ cluster_divergence(const uint32_t *hist, uint32_t K, uint32_t G,
 	return tv_sum / U;
 }
 
+// Writes OUT/partition.json in its fixed layout (tabs, one
+// key a line, arrays on one line), byte for byte.
 static fb_err
 write_json(const char *out_dir, const struct fb_dataset *ds,
 		const struct fb_partition_config *cfg, const char *source,
@@ -764,84 +832,52 @@ write_json(const char *out_dir, const struct fb_dataset *ds,
 		const struct fb_partition_stats *st)
 {
 	uint32_t K = cfg->n_retailers;
-	cJSON *root = cJSON_CreateObject();
 	char *text = NULL, *path = NULL;
-	fb_err err = FB_ENOMEM;
-	bool dir = cfg->mode == FB_PARTITION_DIRICHLET;
-	if (root == NULL ||
-			cJSON_AddStringToObject(root, "dataset", ds->name) ==
-					NULL ||
-			!add_u64(root, "users", ds->n_users) ||
-			!add_u64(root, "bundles", ds->n_bundles) ||
-			!add_u64(root, "items", ds->n_items) ||
-			!add_u64(root, "retailers", K) ||
-			cJSON_AddStringToObject(root, "mode",
-					dir ? "dirichlet" : "iid") == NULL ||
-			(dir ? cJSON_AddNumberToObject(
-					       root, "alpha", cfg->alpha)
-			     : cJSON_AddNullToObject(root, "alpha")) == NULL ||
-			!add_u64(root, "seed", cfg->seed) ||
-			cJSON_AddStringToObject(root, "cluster_source",
-					source) == NULL ||
-			!add_u64(root, "clusters", G)) {
-		goto fail;
+	size_t len = 0;
+	FILE *fp = open_memstream(&text, &len);
+	if (fp == NULL) {
+		return FB_ENOMEM;
 	}
+	bool dir = cfg->mode == FB_PARTITION_DIRICHLET;
+	fputs("{\n", fp);
+	json_string(fp, 1, "dataset", ds->name);
+	json_u64(fp, 1, "users", ds->n_users, false);
+	json_u64(fp, 1, "bundles", ds->n_bundles, false);
+	json_u64(fp, 1, "items", ds->n_items, false);
+	json_u64(fp, 1, "retailers", K, false);
+	json_string(fp, 1, "mode", dir ? "dirichlet" : "iid");
+	json_key(fp, 1, "alpha");
+	if (dir) {
+		json_number(fp, cfg->alpha);
+	} else {
+		fputs("null", fp);
+	}
+	fputs(",\n", fp);
+	json_u64(fp, 1, "seed", cfg->seed, false);
+	json_string(fp, 1, "cluster_source", source);
+	json_u64(fp, 1, "clusters", G, false);
 	if (G > 0) {
-		char tv[32];
-		snprintf(tv, sizeof(tv), "%.6f",
+		json_key(fp, 1, "cluster_divergence");
+		fprintf(fp, "%.6f,\n",
 				cluster_divergence(
 						hist, K, G, st, ds->n_users));
-		if (cJSON_AddRawToObject(root, "cluster_divergence", tv) ==
-				NULL) {
-			goto fail;
-		}
 	}
-	cJSON *list = cJSON_AddArrayToObject(root, "retailer_list");
-	if (list == NULL) {
-		goto fail;
-	}
+	json_key(fp, 1, "retailer_list");
+	fputc('[', fp);
 	for (uint32_t j = 0; j < K; j++) {
-		cJSON *o = cJSON_CreateObject();
-		char name[32];
-		snprintf(name, sizeof(name), "retailer-%02u", j);
-		if (o == NULL || !cJSON_AddItemToArray(list, o) ||
-				cJSON_AddStringToObject(o, "dir", name) ==
-						NULL ||
-				!add_u64(o, "users", st[j].n_users) ||
-				!add_u64(o, "user_item", st[j].n_user_item) ||
-				!add_u64(o, "user_bundle_train",
-						st[j].n_user_bundle[0]) ||
-				!add_u64(o, "user_bundle_tune",
-						st[j].n_user_bundle[1]) ||
-				!add_u64(o, "user_bundle_test",
-						st[j].n_user_bundle[2])) {
-			goto fail;
-		}
-		if (G == 0) {
-			continue;
-		}
-		cJSON *h = cJSON_AddArrayToObject(o, "cluster_users");
-		if (h == NULL) {
-			goto fail;
-		}
-		for (uint32_t g = 0; g < G; g++) {
-			cJSON *v = cJSON_CreateNumber(hist[(size_t)j * G + g]);
-			if (v == NULL || !cJSON_AddItemToArray(h, v)) {
-				cJSON_Delete(v);
-				goto fail;
-			}
-		}
+		fputs(j > 0 ? ", " : "", fp);
+		json_retailer(fp, j, G, hist, &st[j]);
 	}
-	text = cJSON_Print(root);
+	fputs("]\n}\n", fp);
+	bool ok = !ferror(fp);
+	fb_err err = fclose(fp) == 0 && ok ? FB_OK : FB_ENOMEM;
 	path = fb_path_join(out_dir, "partition.json");
-	if (text == NULL || path == NULL) {
-		goto fail;
+	if (err == FB_OK && path == NULL) {
+		err = FB_ENOMEM;
 	}
-	size_t len = strlen(text);
-	text[len] = '\n'; // replaces the NUL; the length says where to stop
-	err = fb_write_file_atomic(path, text, len + 1, 0644);
-fail:
-	cJSON_Delete(root);
+	if (err == FB_OK) {
+		err = fb_write_file_atomic(path, text, len, 0644);
+	}
 	free(text);
 	free(path);
 	return err;

@@ -38,6 +38,30 @@ type_name(const cJSON *v)
 	return "an unknown value";
 }
 
+static enum fb_cfg_kind
+kind_of(const cJSON *v)
+{
+	return cJSON_IsNumber(v)            ? FB_CFG_KIND_NUMBER
+			: cJSON_IsString(v) ? FB_CFG_KIND_STRING
+			: cJSON_IsBool(v)   ? FB_CFG_KIND_BOOL
+			: cJSON_IsArray(v)  ? FB_CFG_KIND_ARRAY
+			: cJSON_IsObject(v) ? FB_CFG_KIND_OBJECT
+					    : FB_CFG_KIND_NULL;
+}
+
+const char *
+fb_config_kind_name(enum fb_cfg_kind kind)
+{
+	static const char *const names[] = {"null", "a boolean", "a number",
+			"a string", "an array", "an object"};
+	return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind]
+							       : "a value";
+}
+
+static fb_err parse_section(const char *label, const char *prefix,
+		const cJSON *obj, const struct fb_cfg_section *s,
+		const struct fb_cfg_section *all, size_t n_all, bool top);
+
 static fb_err
 read_integral(const char *label, const char *path, const cJSON *v,
 		const struct fb_cfg_field *f, double *out)
@@ -62,6 +86,65 @@ read_integral(const char *label, const char *path, const cJSON *v,
 }
 
 static fb_err
+read_double(const char *label, const char *path, const cJSON *v,
+		const struct fb_cfg_field *f, double *out)
+{
+	if (!cJSON_IsNumber(v)) {
+		return fb_errorf(FB_EINVAL, "%s: %s: expected a number, got %s",
+				label, path, type_name(v));
+	}
+	double x = v->valuedouble;
+	if (!isfinite(x) || x < f->min || x > f->max) {
+		return fb_errorf(FB_EINVAL, "%s: %s: %g outside %g..%g", label,
+				path, x, f->min, f->max);
+	}
+	*out = x;
+	return FB_OK;
+}
+
+// Parses an array of objects, each with the table f->sub, into the
+// caller's array of structs (FB_CFG_OBJECT_LIST).
+static fb_err
+set_object_list(const char *label, const char *path, const cJSON *v,
+		const struct fb_cfg_field *f, void *target)
+{
+	if (!cJSON_IsArray(v)) {
+		return fb_errorf(FB_EINVAL, "%s: %s: expected an array, got %s",
+				label, path, type_name(v));
+	}
+	size_t n = (size_t)cJSON_GetArraySize(v);
+	if (n > f->list_max) {
+		return fb_errorf(FB_EINVAL,
+				"%s: %s: has %zu elements, at most %zu allowed",
+				label, path, n, f->list_max);
+	}
+	char *base = (char *)target + f->offset;
+	size_t k = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, v)
+	{
+		char sub[300];
+		snprintf(sub, sizeof(sub), "%.256s[%zu]", path, k);
+		if (!cJSON_IsObject(e)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: %s: expected an object, got %s",
+					label, sub, type_name(e));
+		}
+		struct fb_cfg_section s = {
+				"", f->sub, f->n_sub, base + k * f->elem_size};
+		char prefix[304];
+		snprintf(prefix, sizeof(prefix), "%s.", sub);
+		fb_err err = parse_section(label, prefix, e, &s, &s, 1, false);
+		if (err != FB_OK) {
+			return err;
+		}
+		k++;
+	}
+	*(uint32_t *)(void *)((char *)target + f->count_offset) = (uint32_t)n;
+	return FB_OK;
+}
+
+static fb_err
 set_field(const char *label, const char *path, const cJSON *v,
 		const struct fb_cfg_field *f, void *target)
 {
@@ -81,19 +164,20 @@ set_field(const char *label, const char *path, const cJSON *v,
 			*(uint64_t *)(void *)p = (uint64_t)x;
 		}
 		return err;
-	case FB_CFG_DOUBLE:
+	case FB_CFG_DOUBLE_OR_NULL:
+		if (cJSON_IsNull(v)) {
+			*(double *)(void *)p = NAN;
+			return FB_OK;
+		}
 		if (!cJSON_IsNumber(v)) {
 			return fb_errorf(FB_EINVAL,
-					"%s: %s: expected a number, got %s",
+					"%s: %s: expected a number or null, "
+					"got %s",
 					label, path, type_name(v));
 		}
-		x = v->valuedouble;
-		if (!isfinite(x) || x < f->min || x > f->max) {
-			return fb_errorf(FB_EINVAL, "%s: %s: %g outside %g..%g",
-					label, path, x, f->min, f->max);
-		}
-		*(double *)(void *)p = x;
-		return FB_OK;
+		return read_double(label, path, v, f, (double *)(void *)p);
+	case FB_CFG_DOUBLE:
+		return read_double(label, path, v, f, (double *)(void *)p);
 	case FB_CFG_BOOL:
 		if (!cJSON_IsBool(v)) {
 			return fb_errorf(FB_EINVAL,
@@ -177,6 +261,8 @@ set_field(const char *label, const char *path, const cJSON *v,
 		}
 		strcpy(p, v->valuestring);
 		return FB_OK;
+	case FB_CFG_OBJECT_LIST:
+		return set_object_list(label, path, v, f, target);
 	}
 	return fb_errorf(FB_EINVAL, "%s: %s: unsupported field type", label,
 			path);
@@ -221,14 +307,40 @@ find_field(const struct fb_cfg_section *s, const struct fb_cfg_section *all,
 	return NULL;
 }
 
+// Refuses an object that lacks a required key of s's tables.
 static fb_err
-parse_section(const char *label, const cJSON *obj,
+check_required(const char *label, const char *prefix, const cJSON *obj,
+		const struct fb_cfg_section *s,
+		const struct fb_cfg_section *all, size_t n_all)
+{
+	for (size_t j = 0; j < n_all + 1; j++) {
+		const struct fb_cfg_section *t = j < n_all ? &all[j] : s;
+		if (strcmp(t->name, s->name) != 0) {
+			continue;
+		}
+		for (size_t k = 0; k < t->n_fields; k++) {
+			const char *key = t->fields[k].name;
+			bool found = false;
+			for (const cJSON *v = obj->child; v != NULL && !found;
+					v = v->next) {
+				found = strcmp(v->string, key) == 0;
+			}
+			if (t->fields[k].required && !found) {
+				return fb_errorf(FB_EINVAL, "%s: %s%s: missing",
+						label, prefix, key);
+			}
+		}
+	}
+	return FB_OK;
+}
+
+// Parses obj's keys with s's tables; prefix ("", "train.",
+// "clients[2].") starts each key's path in error details.
+static fb_err
+parse_section(const char *label, const char *prefix, const cJSON *obj,
 		const struct fb_cfg_section *s,
 		const struct fb_cfg_section *all, size_t n_all, bool top)
 {
-	char prefix[128];
-	snprintf(prefix, sizeof(prefix), "%.100s%s", s->name,
-			s->name[0] != '\0' ? "." : "");
 	fb_err err = check_duplicates(label, prefix, obj);
 	if (err != FB_OK) {
 		return err;
@@ -258,7 +370,14 @@ parse_section(const char *label, const cJSON *obj,
 					label, path);
 		}
 	}
-	return FB_OK;
+	return check_required(label, prefix, obj, s, all, n_all);
+}
+
+// The prefix of a named section's keys: "train." ("" for the top level).
+static void
+section_prefix(const struct fb_cfg_section *s, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.100s%s", s->name, s->name[0] != '\0' ? "." : "");
 }
 
 // The index of the first section named like sections[k].
@@ -272,13 +391,14 @@ first_named(const struct fb_cfg_section *sections, size_t k)
 	return j;
 }
 
-fb_err
-fb_config_parse(const char *label, const char *text, size_t len,
-		const struct fb_cfg_section *sections, size_t n_sections)
+// Parses text into *root: one JSON value and nothing but whitespace
+// after it; errors name the line and column of invalid JSON.
+static fb_err
+parse_root(const char *label, const char *text, size_t len, cJSON **root)
 {
 	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	if (root == NULL) {
+	cJSON *r = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (r == NULL) {
 		const char *at = cJSON_GetErrorPtr();
 		size_t line = 1, col = 1;
 		for (const char *c = text;
@@ -293,17 +413,29 @@ fb_config_parse(const char *label, const char *text, size_t len,
 		return fb_errorf(FB_EINVAL, "%s:%zu:%zu: invalid JSON", label,
 				line, col);
 	}
-	fb_err err = FB_OK;
 	// Anything but whitespace after the value is an error.
 	for (const char *c = end; c != NULL && c < text + len; c++) {
 		if (*c != ' ' && *c != '\n' && *c != '\r' && *c != '\t' &&
 				*c != '\0') {
-			err = fb_errorf(FB_EINVAL,
+			cJSON_Delete(r);
+			return fb_errorf(FB_EINVAL,
 					"%s: trailing characters after the JSON "
 					"object",
 					label);
-			goto out;
 		}
+	}
+	*root = r;
+	return FB_OK;
+}
+
+fb_err
+fb_config_parse(const char *label, const char *text, size_t len,
+		const struct fb_cfg_section *sections, size_t n_sections)
+{
+	cJSON *root = NULL;
+	fb_err err = parse_root(label, text, len, &root);
+	if (err != FB_OK) {
+		return err;
 	}
 	if (!cJSON_IsObject(root)) {
 		err = fb_errorf(FB_EINVAL, "%s: expected a JSON object, got %s",
@@ -317,8 +449,8 @@ fb_config_parse(const char *label, const char *text, size_t len,
 		}
 	}
 	static const struct fb_cfg_section empty = {"", NULL, 0, NULL};
-	err = parse_section(label, root, top != NULL ? top : &empty, sections,
-			n_sections, true);
+	err = parse_section(label, "", root, top != NULL ? top : &empty,
+			sections, n_sections, true);
 	for (size_t k = 0; err == FB_OK && k < n_sections; k++) {
 		if (sections[k].name[0] == '\0' ||
 				first_named(sections, k) != k) {
@@ -340,12 +472,96 @@ fb_config_parse(const char *label, const char *text, size_t len,
 					type_name(sub));
 			break;
 		}
-		err = parse_section(label, sub, &sections[k], sections,
+		char prefix[128];
+		section_prefix(&sections[k], prefix, sizeof(prefix));
+		err = parse_section(label, prefix, sub, &sections[k], sections,
 				n_sections, false);
 	}
 out:
 	cJSON_Delete(root);
 	return err;
+}
+
+fb_err
+fb_config_each(const char *label, const char *path, const char *text,
+		size_t len, enum fb_cfg_kind want, fb_config_each_fn fn,
+		void *ctx)
+{
+	cJSON *root = NULL;
+	fb_err err = parse_root(label, text, len, &root);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (kind_of(root) != want) {
+		err = fb_errorf(FB_EINVAL, "%s: %s%sexpected %s, got %s", label,
+				path, path[0] != '\0' ? ": " : "",
+				fb_config_kind_name(want), type_name(root));
+		goto out;
+	}
+	size_t k = 0;
+	for (const cJSON *v = root->child; v != NULL && err == FB_OK;
+			v = v->next) {
+		char *value = cJSON_PrintUnformatted(v);
+		if (value == NULL) {
+			err = FB_ENOMEM;
+			break;
+		}
+		struct fb_cfg_item item = {
+				.key = want == FB_CFG_KIND_OBJECT ? v->string
+								  : NULL,
+				.index = k++,
+				.kind = kind_of(v),
+				.text = value,
+				.string = cJSON_IsString(v) ? v->valuestring
+							    : NULL,
+		};
+		err = fn(ctx, &item);
+		free(value);
+	}
+out:
+	cJSON_Delete(root);
+	return err;
+}
+
+bool
+fb_config_write_string(FILE *fp, const char *s)
+{
+	bool ok = fputc('"', fp) != EOF;
+	for (const unsigned char *c = (const unsigned char *)s; ok && *c != 0;
+			c++) {
+		const char *e = NULL;
+		switch (*c) {
+		case '"':
+			e = "\\\"";
+			break;
+		case '\\':
+			e = "\\\\";
+			break;
+		case '\b':
+			e = "\\b";
+			break;
+		case '\f':
+			e = "\\f";
+			break;
+		case '\n':
+			e = "\\n";
+			break;
+		case '\r':
+			e = "\\r";
+			break;
+		case '\t':
+			e = "\\t";
+			break;
+		}
+		if (e != NULL) {
+			ok = fputs(e, fp) != EOF;
+		} else if (*c < 0x20) {
+			ok = fprintf(fp, "\\u%04x", *c) > 0;
+		} else {
+			ok = fputc(*c, fp) != EOF;
+		}
+	}
+	return ok && fputc('"', fp) != EOF;
 }
 
 fb_err

@@ -1,8 +1,12 @@
 // tests/unit/test-config.c: the strict JSON config parser: defaults kept,
 // values copied, and every kind of bad input refused with the key path.
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fedbundle/model/train.h"
 #include "fedbundle/util/config.h"
@@ -199,6 +203,175 @@ TEST(a_section_of_several_tables)
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "key appears twice");
 }
 
+// An array of objects parsed with a sub-schema, a nullable number and
+// required keys (the aggregator's checkpoint metadata).
+struct client {
+	char name[8];
+	double eps;
+	uint32_t updates;
+};
+struct roster {
+	struct client c[3];
+	uint32_t n;
+};
+
+#define C(f) offsetof(struct client, f)
+static const struct fb_cfg_field client_fields[] = {
+		{.name = "name",
+				.type = FB_CFG_STRING,
+				.offset = C(name),
+				.str_cap = 8,
+				.required = true},
+		{.name = "eps",
+				.type = FB_CFG_DOUBLE_OR_NULL,
+				.offset = C(eps),
+				.min = 0,
+				.max = 100,
+				.required = true},
+		{.name = "updates",
+				.type = FB_CFG_U32,
+				.offset = C(updates),
+				.max = 10},
+};
+static const struct fb_cfg_field roster_fields[] = {
+		{.name = "clients",
+				.type = FB_CFG_OBJECT_LIST,
+				.offset = offsetof(struct roster, c),
+				.list_max = 3,
+				.count_offset = offsetof(struct roster, n),
+				.sub = client_fields,
+				.n_sub = 3,
+				.elem_size = sizeof(struct client),
+				.required = true},
+};
+
+static fb_err
+parse_roster(const char *text, struct roster *r)
+{
+	struct fb_cfg_section s = {"", roster_fields, 1, r};
+	return fb_config_parse("r.json", text, strlen(text), &s, 1);
+}
+
+TEST(object_lists_nullable_numbers_and_required_keys)
+{
+	struct roster r = {.c = {{.updates = 7}, {.updates = 7}}, .n = 9};
+	CHECK_OK(parse_roster("{\"clients\": [{\"name\": \"a\", \"eps\": "
+			      "1.5, \"updates\": 2}, {\"name\": \"b\", "
+			      "\"eps\": null}]}",
+			&r));
+	CHECK(r.n == 2 && strcmp(r.c[0].name, "a") == 0);
+	CHECK(r.c[0].eps == 1.5 && r.c[0].updates == 2);
+	CHECK(strcmp(r.c[1].name, "b") == 0 && isnan(r.c[1].eps));
+	CHECK(r.c[1].updates == 7); // an absent optional key keeps its value
+	CHECK_OK(parse_roster("{\"clients\": []}", &r));
+	CHECK(r.n == 0);
+	static const char *const bad[][2] = {
+			{"{}", "r.json: clients: missing"},
+			{"{\"clients\": {}}",
+					"r.json: clients: expected an array, "
+					"got an object"},
+			{"{\"clients\": [1]}",
+					"r.json: clients[0]: expected an "
+					"object, got a number"},
+			{"{\"clients\": [{\"name\": \"a\", \"eps\": 1}, "
+			 "{\"name\": \"b\"}]}",
+					"r.json: clients[1].eps: missing"},
+			{"{\"clients\": [{\"name\": \"a\", \"eps\": \"x\"}]}",
+					"r.json: clients[0].eps: expected a "
+					"number or null, got a string"},
+			{"{\"clients\": [{\"name\": \"a\", \"eps\": -1}]}",
+					"r.json: clients[0].eps: -1 outside "
+					"0..100"},
+			{"{\"clients\": [{\"name\": \"a\", \"eps\": 1, "
+			 "\"who\": 1}]}",
+					"r.json: clients[0].who: unknown key"},
+			{"{\"clients\": [{\"name\": \"a\", \"eps\": 1, "
+			 "\"eps\": 2}]}",
+					"r.json: clients[0].eps: key appears "
+					"twice"},
+			{"{\"clients\": [{}, {}, {}, {}]}",
+					"r.json: clients: has 4 elements, at "
+					"most 3 allowed"},
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		CHECK_ERR(parse_roster(bad[k][0], &r), FB_EINVAL);
+		CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), bad[k][1]);
+	}
+}
+
+// Collects what fb_config_each hands over, one "key|kind|text|string" line
+// per item.
+static fb_err
+collect(void *ctx, const struct fb_cfg_item *item)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+	snprintf(out + n, 512 - n, "%s|%zu|%s|%s|%s\n",
+			item->key != NULL ? item->key : "-", item->index,
+			fb_config_kind_name(item->kind), item->text,
+			item->string != NULL ? item->string : "-");
+	return strcmp(item->text, "\"stop\"") == 0 ? FB_EPROTO : FB_OK;
+}
+
+TEST(each_walks_unknown_keys_as_json_text)
+{
+	char out[512] = "";
+	const char *obj = "{\"b\": [1, 2.50, \"x\"], \"a\": {\"k\": true},"
+			  " \"s\": \"q\\\"t\", \"n\": null}";
+	CHECK_OK(fb_config_each("g.json", "", obj, strlen(obj),
+			FB_CFG_KIND_OBJECT, collect, out));
+	CHECK(strcmp(out,
+			      "b|0|an array|[1,2.5,\"x\"]|-\n"
+			      "a|1|an object|{\"k\":true}|-\n"
+			      "s|2|a string|\"q\\\"t\"|q\"t\n"
+			      "n|3|null|null|-\n") == 0);
+	out[0] = '\0';
+	const char *arr = "[false, 1e3]";
+	CHECK_OK(fb_config_each("g.json", "axes.x", arr, strlen(arr),
+			FB_CFG_KIND_ARRAY, collect, out));
+	CHECK(strcmp(out, "-|0|a boolean|false|-\n-|1|a number|1000|-\n") == 0);
+	// The callback's error stops the walk.
+	out[0] = '\0';
+	const char *stop = "[\"stop\", 1]";
+	CHECK_ERR(fb_config_each("g.json", "", stop, strlen(stop),
+				  FB_CFG_KIND_ARRAY, collect, out),
+			FB_EPROTO);
+	CHECK(strchr(out, '\n') == strrchr(out, '\n')); // one item seen
+	CHECK_ERR(fb_config_each("g.json", "axes", arr, strlen(arr),
+				  FB_CFG_KIND_OBJECT, collect, out),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"g.json: axes: expected an object, got an array");
+	CHECK_ERR(fb_config_each("g.json", "", arr, strlen(arr),
+				  FB_CFG_KIND_OBJECT, collect, out),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"g.json: expected an object, got an array");
+	CHECK_ERR(fb_config_each("g.json", "", "{\n,", 3, FB_CFG_KIND_OBJECT,
+				  collect, out),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "g.json:2:");
+	CHECK_ERR(fb_config_each("g.json", "", "[] x", 4, FB_CFG_KIND_ARRAY,
+				  collect, out),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "trailing characters");
+}
+
+TEST(write_string_escapes_like_cjson)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *fp = open_memstream(&buf, &len);
+	CHECK(fp != NULL);
+	CHECK(fb_config_write_string(fp, "a\"b\\c\b\f\n\r\t\x01\x1f\xc3\xa9/"));
+	CHECK(fb_config_write_string(fp, ""));
+	fclose(fp);
+	CHECK(strcmp(buf,
+			      "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001\\u001f"
+			      "\xc3\xa9/\"\"\"") == 0);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -206,5 +379,8 @@ main(void)
 	RUN(bad_input_is_refused_with_the_key_path);
 	RUN(train_schema_accepts_a_full_config_and_refuses_typos);
 	RUN(a_section_of_several_tables);
+	RUN(object_lists_nullable_numbers_and_required_keys);
+	RUN(each_walks_unknown_keys_as_json_text);
+	RUN(write_string_escapes_like_cjson);
 	return harness_done();
 }

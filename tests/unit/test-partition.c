@@ -5,8 +5,10 @@
 // clusters with k-means when it must compute them, and writes folders that
 // load and, mapped back through users.map, give back exactly the input.
 // Youshu (FB_DATA_ROOT) is partitioned too when present.
-#include <cJSON.h>
 #include <dirent.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 #include "fedbundle/data/datagen.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/data/partition.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
@@ -394,26 +397,106 @@ check_round_trip(const struct fb_dataset *ds, const char *out, uint32_t K,
 	free(seen);
 }
 
-static cJSON *
-read_json(const char *out)
-{
-	char *path = subdir(out, "partition.json");
-	char *buf = NULL;
-	size_t len = 0;
-	cJSON *j = NULL;
-	if (fb_read_file(path, 1 << 20, &buf, &len) == FB_OK) {
-		j = cJSON_Parse(buf);
-	}
-	free(buf);
-	free(path);
-	return j;
-}
+// partition.json as read back with the strict schema parser: every key
+// the manifest has is listed, so an unknown or missing one fails the test.
+struct manifest_retailer {
+	char dir[32];
+	uint64_t users, user_item, ub_train, ub_tune, ub_test;
+	uint32_t cluster_users[64];
+	uint32_t n_cluster_users;
+};
+struct manifest {
+	char dataset[64], mode[16], cluster_source[64];
+	uint64_t users, bundles, items, retailers, seed, clusters;
+	double alpha, divergence;
+	struct manifest_retailer r[8];
+	uint32_t n_r;
+};
 
-static double
-num(const cJSON *o, const char *key)
+#define MR(f) offsetof(struct manifest_retailer, f)
+#define MR_U64(key, f)                                                         \
+	{                                                                      \
+		.name = key, .type = FB_CFG_U64, .offset = MR(f), .max = 1e15, \
+		.required = true                                               \
+	}
+static const struct fb_cfg_field retailer_fields[] = {
+		{.name = "dir",
+				.type = FB_CFG_STRING,
+				.offset = MR(dir),
+				.str_cap = 32,
+				.required = true},
+		MR_U64("users", users),
+		MR_U64("user_item", user_item),
+		MR_U64("user_bundle_train", ub_train),
+		MR_U64("user_bundle_tune", ub_tune),
+		MR_U64("user_bundle_test", ub_test),
+		{.name = "cluster_users",
+				.type = FB_CFG_U32_LIST,
+				.offset = MR(cluster_users),
+				.max = UINT32_MAX,
+				.list_max = 64,
+				.count_offset = MR(n_cluster_users)},
+};
+
+#define MF(f) offsetof(struct manifest, f)
+#define MF_U64(key, f)                                                         \
+	{                                                                      \
+		.name = key, .type = FB_CFG_U64, .offset = MF(f), .max = 1e15, \
+		.required = true                                               \
+	}
+#define MF_STR(key, f)                                                         \
+	{                                                                      \
+		.name = key, .type = FB_CFG_STRING, .offset = MF(f),           \
+		.str_cap = sizeof(((struct manifest *)0)->f), .required = true \
+	}
+static const struct fb_cfg_field manifest_fields[] = {
+		MF_STR("dataset", dataset),
+		MF_U64("users", users),
+		MF_U64("bundles", bundles),
+		MF_U64("items", items),
+		MF_U64("retailers", retailers),
+		MF_STR("mode", mode),
+		{.name = "alpha",
+				.type = FB_CFG_DOUBLE_OR_NULL,
+				.offset = MF(alpha),
+				.max = 1e300,
+				.required = true},
+		MF_U64("seed", seed),
+		MF_STR("cluster_source", cluster_source),
+		MF_U64("clusters", clusters),
+		{.name = "cluster_divergence",
+				.type = FB_CFG_DOUBLE,
+				.offset = MF(divergence),
+				.max = 1},
+		{.name = "retailer_list",
+				.type = FB_CFG_OBJECT_LIST,
+				.offset = MF(r),
+				.list_max = 8,
+				.count_offset = MF(n_r),
+				.sub = retailer_fields,
+				.n_sub = sizeof(retailer_fields) /
+						sizeof(retailer_fields[0]),
+				.elem_size = sizeof(struct manifest_retailer),
+				.required = true},
+};
+
+// Reads OUT/partition.json into *m; its text, when text is not NULL.
+static fb_err
+read_manifest(const char *out, struct manifest *m, char **text)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+	memset(m, 0, sizeof(*m));
+	m->divergence = -1;
+	char *path = subdir(out, "partition.json");
+	struct fb_cfg_section s = {"", manifest_fields,
+			sizeof(manifest_fields) / sizeof(manifest_fields[0]),
+			m};
+	fb_err err = fb_config_load(path, &s, 1);
+	if (err == FB_OK && text != NULL) {
+		size_t len = 0;
+		err = fb_read_file(path, 1 << 20, text, &len);
+	}
+	free(path);
+	return err;
 }
 
 TEST(run_writes_loadable_folders_that_map_back)
@@ -434,30 +517,24 @@ TEST(run_writes_loadable_folders_that_map_back)
 	CHECK_OK(fb_partition_run(ds, &cfg, out, &st));
 	uint32_t size[3];
 	check_round_trip(ds, out, 3, size);
-	cJSON *j = read_json(out);
-	CHECK(j != NULL);
-	CHECK(num(j, "retailers") == 3 && num(j, "seed") == 11);
-	CHECK(num(j, "alpha") == 0.3 && num(j, "clusters") == 16);
-	CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(j, "mode")->valuestring,
-			      "dirichlet") == 0);
-	CHECK(num(j, "cluster_divergence") > 0.2);
-	const cJSON *list =
-			cJSON_GetObjectItemCaseSensitive(j, "retailer_list");
-	CHECK(cJSON_GetArraySize(list) == 3);
+	struct manifest j;
+	CHECK_OK(read_manifest(out, &j, NULL));
+	CHECK(j.retailers == 3 && j.seed == 11);
+	CHECK(j.alpha == 0.3 && j.clusters == 16);
+	CHECK(strcmp(j.mode, "dirichlet") == 0);
+	CHECK(j.divergence > 0.2);
+	CHECK(j.n_r == 3);
 	for (int k = 0; k < 3; k++) {
-		const cJSON *r = cJSON_GetArrayItem(list, k);
-		CHECK(num(r, "users") == size[k] && st[k].n_users == size[k]);
-		CHECK(num(r, "user_bundle_test") == st[k].n_user_bundle[2]);
-		CHECK(num(r, "user_item") == st[k].n_user_item);
-		const cJSON *h = cJSON_GetObjectItemCaseSensitive(
-				r, "cluster_users");
+		const struct manifest_retailer *r = &j.r[k];
+		CHECK(r->users == size[k] && st[k].n_users == size[k]);
+		CHECK(r->ub_test == st[k].n_user_bundle[2]);
+		CHECK(r->user_item == st[k].n_user_item);
 		double s = 0;
-		for (int g = 0; g < cJSON_GetArraySize(h); g++) {
-			s += cJSON_GetArrayItem(h, g)->valuedouble;
+		for (uint32_t g = 0; g < r->n_cluster_users; g++) {
+			s += r->cluster_users[g];
 		}
-		CHECK(s == size[k]);
+		CHECK(r->n_cluster_users == 16 && s == size[k]);
 	}
-	cJSON_Delete(j);
 	free(st);
 
 	// IID through the same path, without clusters.
@@ -471,13 +548,24 @@ TEST(run_writes_loadable_folders_that_map_back)
 	for (int k = 0; k < 4; k++) {
 		CHECK(size4[k] == 225);
 	}
-	j = read_json(iid);
-	CHECK(j != NULL);
-	CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "alpha")));
-	CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(j, "cluster_source")
-					      ->valuestring,
-			      "none") == 0);
-	cJSON_Delete(j);
+	char *text = NULL;
+	CHECK_OK(read_manifest(iid, &j, &text));
+	CHECK(isnan(j.alpha) && j.divergence == -1 &&
+			j.r[0].n_cluster_users == 0);
+	CHECK(strcmp(j.cluster_source, "none") == 0);
+	// The manifest's fixed layout, byte for byte (partition.c).
+	CHECK(text != NULL &&
+			strncmp(text, "{\n\t\"dataset\":\t\"Synth\",\n\t\"users\":\t900,\n",
+					36) == 0);
+	CHECK(text != NULL && strstr(text, "\t\"alpha\":\tnull,\n") != NULL);
+	CHECK(text != NULL &&
+			strstr(text, "\t\t\t\"user_bundle_test\":\t") != NULL);
+	CHECK(text != NULL &&
+			strstr(text,
+					"\n\t\t}, {\n\t\t\t\"dir\":\t"
+					"\"retailer-01\",\n") != NULL);
+	CHECK(text != NULL && strstr(text, "\n\t\t}]\n}\n") != NULL);
+	free(text);
 
 	// Dirichlet without clusters computes them.
 	char *km = subdir(tmp_root, "kmeans");
@@ -485,12 +573,9 @@ TEST(run_writes_loadable_folders_that_map_back)
 	cfg.n_clusters = 8;
 	CHECK_OK(fb_partition_run(ds, &cfg, km, NULL));
 	check_round_trip(ds, km, 4, size4);
-	j = read_json(km);
-	CHECK(j != NULL && num(j, "clusters") == 8);
-	CHECK(strcmp(cJSON_GetObjectItemCaseSensitive(j, "cluster_source")
-					      ->valuestring,
-			      "kmeans") == 0);
-	cJSON_Delete(j);
+	CHECK_OK(read_manifest(km, &j, NULL));
+	CHECK(j.clusters == 8 && j.r[3].n_cluster_users == 8);
+	CHECK(strcmp(j.cluster_source, "kmeans") == 0);
 
 	cfg.n_retailers = 901;
 	CHECK_ERR(fb_partition_run(ds, &cfg, km, NULL), FB_EINVAL);

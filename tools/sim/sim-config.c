@@ -321,6 +321,17 @@ write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 	case FB_CFG_STRING:
 		sim_json_string(fp, p);
 		break;
+	case FB_CFG_DOUBLE_OR_NULL: {
+		double x = *(const double *)(const void *)p;
+		if (isnan(x)) {
+			fputs("null", fp);
+		} else {
+			fprintf(fp, "%.17g", x);
+		}
+		break;
+	}
+	case FB_CFG_OBJECT_LIST:
+		fb_panic("%s: no simulation key is a list of objects", f->name);
 	}
 }
 
