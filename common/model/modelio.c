@@ -1,9 +1,9 @@
 // common/model/modelio.c: model files over the tensor container. The metadata is
 // a small JSON object parsed with the strict config parser, so an unknown
 // or mistyped key in a model file is refused like one in a config file.
-#include <cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedbundle/model/modelio.h"
@@ -105,21 +105,66 @@ take(const struct fb_tfile *f, const char *path, const char *name, size_t dim,
 	return err;
 }
 
-// A JSON number of root as a u32 (0 if absent or not one).
-static uint32_t
-json_u32(const cJSON *root, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 &&
-					v->valuedouble <= UINT32_MAX
-			? (uint32_t)v->valuedouble
-			: 0;
-}
+// The few metadata keys of a checkpoint or a client state a model needs
+// (0 / false when absent or of another kind), read through the config
+// module's walk (fb_config_each): their owners parse the files strictly.
+struct foreign_keys {
+	uint32_t n_attrs, last_committed, last_completed;
+	bool have_global, have_P, item_view, use_attrs, user_item_view, bias;
+};
 
-static bool
-json_true(const cJSON *root, const char *key)
+static fb_err
+foreign_key(void *ctx, const struct fb_cfg_item *it)
 {
-	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, key));
+	struct foreign_keys *k = ctx;
+	static const struct {
+		const char *name;
+		size_t off;
+	} nums[] =
+			{
+					{"n_attrs",
+							offsetof(struct foreign_keys,
+									n_attrs)},
+					{"last_committed",
+							offsetof(struct foreign_keys,
+									last_committed)},
+					{"last_completed",
+							offsetof(struct foreign_keys,
+									last_completed)},
+			},
+	  flags[] = {
+			  {"have_global",
+					  offsetof(struct foreign_keys,
+							  have_global)},
+			  {"have_P", offsetof(struct foreign_keys, have_P)},
+			  {"item_view",
+					  offsetof(struct foreign_keys,
+							  item_view)},
+			  {"use_attrs",
+					  offsetof(struct foreign_keys,
+							  use_attrs)},
+			  {"user_item_view",
+					  offsetof(struct foreign_keys,
+							  user_item_view)},
+			  {"bias", offsetof(struct foreign_keys, bias)},
+	  };
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (it->kind == FB_CFG_KIND_NUMBER &&
+				strcmp(it->key, nums[i].name) == 0) {
+			double v = strtod(it->text, NULL);
+			*(uint32_t *)(void *)((char *)k + nums[i].off) =
+					v >= 0 && v <= UINT32_MAX ? (uint32_t)v
+								  : 0;
+		}
+	}
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		if (it->kind == FB_CFG_KIND_BOOL &&
+				strcmp(it->key, flags[i].name) == 0) {
+			*((bool *)(void *)((char *)k + flags[i].off)) =
+					strcmp(it->text, "true") == 0;
+		}
+	}
+	return FB_OK;
 }
 
 // What a model needs from the metadata of a checkpoint or a client state.
@@ -136,36 +181,33 @@ static fb_err
 parse_foreign(const char *path, enum fb_tfile_kind kind, const char *text,
 		struct foreign_meta *fm, struct fb_model_meta *meta)
 {
-	cJSON *root = cJSON_Parse(text);
-	if (!cJSON_IsObject(root)) {
-		cJSON_Delete(root);
-		return fb_errorf(FB_EFORMAT,
-				"%s: metadata is not a JSON object", path);
+	struct foreign_keys k = {0};
+	fb_err err = fb_config_each(path, "metadata", text, strlen(text),
+			FB_CFG_KIND_OBJECT, foreign_key, &k);
+	if (err != FB_OK) {
+		return fb_errorf(FB_EFORMAT, "%s", fb_last_error(err));
 	}
 	memset(meta, 0, sizeof(*meta));
 	meta->kind = kind;
-	fm->n_attrs = json_u32(root, "n_attrs");
+	fm->n_attrs = k.n_attrs;
 	if (kind == FB_TFILE_CHECKPOINT) {
 		// The aggregator never learns how clients form their
 		// representations: opts stay unknown.
 		fm->have_global = true;
 		fm->have_P = false;
-		meta->epoch = json_u32(root, "last_committed");
+		meta->epoch = k.last_committed;
 		snprintf(meta->dataset, sizeof(meta->dataset), "checkpoint");
 	} else {
-		fm->have_global = json_true(root, "have_global");
-		fm->have_P = json_true(root, "have_P");
-		meta->epoch = json_u32(root, "last_completed");
+		fm->have_global = k.have_global;
+		fm->have_P = k.have_P;
+		meta->epoch = k.last_completed;
 		meta->opts_known = true;
-		meta->opts = (struct fb_rep_opts){
-				.item_view = json_true(root, "item_view"),
-				.use_attrs = json_true(root, "use_attrs"),
-				.user_item_view = json_true(
-						root, "user_item_view"),
-				.bias = json_true(root, "bias")};
+		meta->opts = (struct fb_rep_opts){.item_view = k.item_view,
+				.use_attrs = k.use_attrs,
+				.user_item_view = k.user_item_view,
+				.bias = k.bias};
 		snprintf(meta->dataset, sizeof(meta->dataset), "client state");
 	}
-	cJSON_Delete(root);
 	return FB_OK;
 }
 

@@ -599,6 +599,14 @@ fb_config_format_value(char *buf, size_t cap, const struct fb_cfg_field *f,
 	case FB_CFG_DOUBLE:
 		snprintf(buf, cap, "%.10g", *(const double *)(const void *)p);
 		break;
+	case FB_CFG_DOUBLE_OR_NULL: {
+		double d = *(const double *)(const void *)p;
+		snprintf(buf, cap, isnan(d) ? "null" : "%.10g", d);
+		break;
+	}
+	case FB_CFG_OBJECT_LIST:
+		snprintf(buf, cap, "[]");
+		break;
 	case FB_CFG_BOOL:
 		snprintf(buf, cap, "%s",
 				*(const bool *)(const void *)p ? "true"
@@ -645,6 +653,12 @@ format_range(char *buf, size_t cap, const struct fb_cfg_field *f)
 	case FB_CFG_DOUBLE:
 		snprintf(buf, cap, "%.10g .. %.10g", f->min, f->max);
 		break;
+	case FB_CFG_DOUBLE_OR_NULL:
+		snprintf(buf, cap, "null or %.10g .. %.10g", f->min, f->max);
+		break;
+	case FB_CFG_OBJECT_LIST:
+		snprintf(buf, cap, "at most %zu objects", f->list_max);
+		break;
 	case FB_CFG_U32_LIST:
 		snprintf(buf, cap, "at most %zu of %.0f .. %.0f", f->list_max,
 				f->min, f->max);
@@ -677,6 +691,8 @@ static const char *const type_names[] = {
 		[FB_CFG_ENUM] = "string (choice)",
 		[FB_CFG_U32_LIST] = "array of integers",
 		[FB_CFG_STRING] = "string",
+		[FB_CFG_DOUBLE_OR_NULL] = "number or null",
+		[FB_CFG_OBJECT_LIST] = "array of objects",
 };
 
 void
