@@ -696,17 +696,6 @@ fb_ledger_head(const struct fb_ledger *l, uint8_t out[FB_HASH_LEN])
 }
 
 fb_err
-fb_ledger_head_at(const struct fb_ledger *l, size_t n, uint8_t out[FB_HASH_LEN])
-{
-	if (n > l->n) {
-		return fb_errorf(FB_EINVAL, "ledger has %zu entries, not %zu",
-				l->n, n);
-	}
-	memcpy(out, l->heads[n], FB_HASH_LEN);
-	return FB_OK;
-}
-
-fb_err
 fb_ledger_check_anchor(const struct fb_ledger *l, size_t count,
 		const uint8_t head[FB_HASH_LEN])
 {

@@ -129,10 +129,6 @@ fb_err fb_ledger_entry_at(const struct fb_ledger *l, size_t k,
 // Hash of the last entry (the genesis hash if empty).
 void fb_ledger_head(const struct fb_ledger *l, uint8_t out[FB_HASH_LEN]);
 
-// Hash after the first n entries (n <= count), for anchor checks.
-fb_err fb_ledger_head_at(
-		const struct fb_ledger *l, size_t n, uint8_t out[FB_HASH_LEN]);
-
 // Checks an anchor (count and head hash recorded elsewhere): FB_EFORMAT if
 // the ledger has fewer entries or a different hash at that count (entries
 // were removed or replaced).
