@@ -1,6 +1,6 @@
 // tools/bundlectx.h: what `fedbundle complete`, `compose` and
-// `complete-eval` load alike: the dataset, a model file, the item and user
-// representations, the public compatibility statistics and a scorer.
+// `complete-eval` load alike: a model context (modelctx.h), every user's
+// representation, the public compatibility statistics and a scorer.
 // Thread-safety: single-threaded use from a command's main path.
 #ifndef FB_TOOLS_BUNDLECTX_H
 #define FB_TOOLS_BUNDLECTX_H
@@ -10,14 +10,10 @@
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/compose.h"
 #include "fedbundle/model/modelio.h"
+#include "modelctx.h"
 
 struct bundlectx {
-	struct fb_dataset *ds;
-	struct fb_model model;
-	struct fb_matrix P;
-	struct fb_model_meta meta;
-	struct fb_catalog cat;
-	struct fb_reps reps;
+	struct modelctx m;      // the folder, the model, the representations
 	struct fb_matrix users; // every user's representation
 	struct fb_compat compat;
 	struct fb_scorer scorer;
@@ -30,10 +26,5 @@ fb_err bundlectx_init(struct bundlectx *c, const char *data,
 
 // Frees c; safe on a zeroed c.
 void bundlectx_finish(struct bundlectx *c);
-
-// Parses a comma-separated list of item ids of c's catalogue into items
-// (room for max); prints a usage error naming cmd and returns false.
-bool bundlectx_parse_items(const struct bundlectx *c, const char *cmd,
-		const char *list, uint32_t *items, uint32_t max, uint32_t *n);
 
 #endif

@@ -46,7 +46,7 @@ eval(struct bundlectx *c, enum fb_complete_method method,
 			.hold_out = true,
 			.max_pairs = max_pairs};
 	return fb_completion_eval(
-			&c->scorer, &c->ds->bi, ub, &c->users, &o, m, n);
+			&c->scorer, &c->m.ds->bi, ub, &c->users, &o, m, n);
 }
 
 // Picks the weight of the grid with the best tune Recall@20.
@@ -59,7 +59,7 @@ tune(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
 		c->scorer.weight = grid[g];
 		struct fb_metrics m;
 		uint32_t n;
-		fb_err err = eval(c, FB_COMPLETE_MODEL, &c->ds->ub_tune, seed,
+		fb_err err = eval(c, FB_COMPLETE_MODEL, &c->m.ds->ub_tune, seed,
 				max_pairs, &m, &n);
 		if (err != FB_OK) {
 			return err;
@@ -92,7 +92,7 @@ report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
 		struct fb_metrics m;
 		uint32_t n;
 		fb_err err = eval(c, (enum fb_complete_method)k,
-				&c->ds->ub_test, seed, max_pairs, &m, &n);
+				&c->m.ds->ub_test, seed, max_pairs, &m, &n);
 		if (err != FB_OK) {
 			return cli_fail("complete-eval", err, names[k]);
 		}

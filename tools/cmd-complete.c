@@ -142,11 +142,11 @@ cmd_complete(int argc, char **argv)
 	float *scores = calloc(k, sizeof(*scores));
 	if (top == NULL || scores == NULL) {
 		status = cli_fail("complete", FB_ENOMEM, "cannot rank");
-	} else if (user >= ctx.ds->n_users) {
+	} else if (user >= ctx.m.ds->n_users) {
 		status = cli_usage_error("complete",
 				"--user %u out of range (%u users)", user,
-				ctx.ds->n_users);
-	} else if (bundlectx_parse_items(&ctx, "complete", list, given,
+				ctx.m.ds->n_users);
+	} else if (modelctx_parse_items(&ctx.m, "complete", list, given,
 				   FB_COMPOSE_MAX_GIVEN, &n)) {
 		fb_scorer_set_user(
 				&ctx.scorer, fb_matrix_row(&ctx.users, user));

@@ -42,12 +42,12 @@ load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 	if (err != FB_OK) {
 		return cli_fail("compose", err, "--allowed");
 	}
-	uint32_t *ids = calloc(c->ds->n_items + 1, sizeof(*ids)), n = 0;
+	uint32_t *ids = calloc(c->m.ds->n_items + 1, sizeof(*ids)), n = 0;
 	int status = 0;
 	if (ids == NULL) {
 		status = cli_fail("compose", FB_ENOMEM, "--allowed");
-	} else if (!bundlectx_parse_items(c, "compose", text, ids,
-				   c->ds->n_items + 1, &n)) {
+	} else if (!modelctx_parse_items(&c->m, "compose", text, ids,
+				   c->m.ds->n_items + 1, &n)) {
 		status = 2;
 	} else {
 		for (uint32_t k = 0; k < n; k++) {
@@ -191,10 +191,10 @@ parse(int argc, char **argv, struct args *a)
 static int
 run(struct bundlectx *ctx, struct args *a)
 {
-	if (a->user >= ctx->ds->n_users) {
+	if (a->user >= ctx->m.ds->n_users) {
 		return cli_usage_error("compose",
 				"--user %u out of range (%u users)", a->user,
-				ctx->ds->n_users);
+				ctx->m.ds->n_users);
 	}
 	uint8_t *allowed = NULL;
 	uint32_t *items =
@@ -204,7 +204,7 @@ run(struct bundlectx *ctx, struct args *a)
 	if (items == NULL || totals == NULL) {
 		status = cli_fail("compose", FB_ENOMEM, "cannot compose");
 	} else if (a->allowed != NULL) {
-		allowed = calloc(ctx->ds->n_items, 1);
+		allowed = calloc(ctx->m.ds->n_items, 1);
 		status = allowed == NULL
 				? cli_fail("compose", FB_ENOMEM, "--allowed")
 				: load_allowed(ctx, a->allowed, allowed);

@@ -16,6 +16,7 @@
 #include "fedbundle/model/recommend.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/fsutil.h"
+#include "modelctx.h"
 
 static const char *const usage_text =
 		"usage: fedbundle recommend --data DIR --model FILE --user ID "
@@ -61,14 +62,8 @@ static const char *const usage_text =
 		"  --help           this text\n";
 
 struct context {
-	struct fb_dataset *ds;
-	struct fb_model model;
-	struct fb_matrix P;
-	struct fb_model_meta meta;
-	struct fb_catalog cat;
-	struct fb_reps reps;
-	struct fb_ranking rank;   // the user's scores and top K
-	struct fb_catdir_ids ids; // original ids, when the folder has maps
+	struct modelctx m;      // the folder, its ids, the model, the reps
+	struct fb_ranking rank; // the user's scores and top K
 	uint32_t user;
 };
 
@@ -76,65 +71,26 @@ static void
 context_finish(struct context *c)
 {
 	fb_ranking_finish(&c->rank);
-	fb_reps_finish(&c->reps);
-	fb_catalog_finish(&c->cat);
-	fb_model_finish(&c->model);
-	fb_matrix_finish(&c->P);
-	fb_dataset_destroy(c->ds);
-	fb_catdir_ids_finish(&c->ids);
+	modelctx_finish(&c->m);
 }
 
-// Loads the dataset, its id maps and the model, and computes the
-// representations.
-static fb_err
-context_load(struct context *c, const char *data, const char *model_path)
-{
-	memset(c, 0, sizeof(*c));
-	fb_err err = fb_dataset_load(&c->ds, data);
-	if (err == FB_OK) {
-		err = fb_catdir_ids_load(&c->ids, c->ds, data);
-	}
-	if (err != FB_OK) {
-		return err;
-	}
-	err = fb_modelio_load(model_path, &c->model, &c->P, &c->meta);
-	if (err != FB_OK) {
-		return err;
-	}
-	if (c->model.n_items != c->ds->n_items ||
-			c->model.n_bundles != c->ds->n_bundles ||
-			c->P.rows != c->ds->n_users) {
-		return fb_errorf(FB_EINVAL,
-				"%s does not fit dataset %s (%zu users, %u items, "
-				"%u bundles in the model)",
-				model_path, c->ds->name, c->P.rows,
-				c->model.n_items, c->model.n_bundles);
-	}
-	if ((err = fb_catalog_init(&c->cat, c->ds)) != FB_OK ||
-			(err = fb_reps_init(&c->reps, &c->model,
-					 &c->meta.opts)) != FB_OK) {
-		return err;
-	}
-	fb_reps_compute(&c->reps, &c->model, &c->cat);
-	return FB_OK;
-}
-
-// context_load, then one user's ranking.
+// The model context, then one user's ranking.
 static fb_err
 context_init(struct context *c, const char *data, const char *model_path,
 		const char *original, uint32_t user, uint32_t k,
 		bool include_seen)
 {
-	fb_err err = context_load(c, data, model_path);
+	memset(c, 0, sizeof(*c));
+	fb_err err = modelctx_load(&c->m, data, model_path);
 	if (err == FB_OK && original != NULL) {
-		err = fb_catdir_user(&c->ids, data, original, &user);
+		err = fb_catdir_user(&c->m.ids, data, original, &user);
 	}
 	if (err != FB_OK) {
 		return err;
 	}
 	c->user = user;
-	return fb_ranking_compute(&c->rank, c->ds, &c->reps, &c->P, user, k,
-			include_seen);
+	return fb_ranking_compute(&c->rank, c->m.ds, &c->m.reps, &c->m.P, user,
+			k, include_seen);
 }
 
 // --all: every user's top k to out (NULL: stdout), written atomically.
@@ -142,9 +98,9 @@ static int
 recommend_all(const char *data, const char *model_path, uint32_t k,
 		bool include_seen, enum fb_ranking_format fmt, const char *out)
 {
-	struct context ctx;
+	struct context ctx = {0};
 	struct fb_atomic_file af = {0};
-	fb_err err = context_load(&ctx, data, model_path);
+	fb_err err = modelctx_load(&ctx.m, data, model_path);
 	if (err == FB_OK && out != NULL) {
 		err = fb_atomic_open(&af, out, 0644);
 	}
@@ -153,9 +109,10 @@ recommend_all(const char *data, const char *model_path, uint32_t k,
 		return cli_fail("recommend", err, "cannot score");
 	}
 	double t0 = fb_clock_s();
-	err = fb_ranking_write_all(out != NULL ? af.fp : stdout, ctx.ds,
-			&ctx.reps, &ctx.P, ctx.ids.have ? &ctx.ids : NULL, k,
-			include_seen, fmt);
+	err = fb_ranking_write_all(out != NULL ? af.fp : stdout, ctx.m.ds,
+			&ctx.m.reps, &ctx.m.P,
+			ctx.m.ids.have ? &ctx.m.ids : NULL, k, include_seen,
+			fmt);
 	if (err == FB_OK && out != NULL) {
 		err = fb_atomic_commit(&af);
 	} else {
@@ -166,8 +123,8 @@ recommend_all(const char *data, const char *model_path, uint32_t k,
 		fprintf(stderr,
 				"recommend: top %u for %u users in %.3f s (%.0f "
 				"users/s)\n",
-				k, ctx.ds->n_users, dt,
-				dt > 0 ? ctx.ds->n_users / dt : 0);
+				k, ctx.m.ds->n_users, dt,
+				dt > 0 ? ctx.m.ds->n_users / dt : 0);
 	}
 	context_finish(&ctx);
 	return err == FB_OK
@@ -180,43 +137,27 @@ static int
 recommend_items(struct context *c, uint32_t user, const char *list, int json)
 {
 	uint32_t items[256], n = 0;
-	char buf[4096];
-	if (strlen(list) >= sizeof(buf)) {
-		return cli_usage_error("recommend", "--items: list too long");
-	}
-	strcpy(buf, list);
-	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL;
-			tok = strtok_r(NULL, ",", &save)) {
-		if (n == 256) {
-			return cli_usage_error("recommend",
-					"--items: at most 256 items");
-		}
-		if (!cli_parse_u32("recommend", "--items", tok, &items[n])) {
-			return 2;
-		}
-		if (items[n] >= c->ds->n_items) {
-			return cli_usage_error("recommend",
-					"--items: item %u out of range (%u items)",
-					items[n], c->ds->n_items);
-		}
-		n++;
+	if (!modelctx_parse_items(
+			    &c->m, "recommend --items", list, items, 256, &n)) {
+		return 2;
 	}
 	if (n == 0) {
 		return cli_usage_error("recommend", "--items: empty list");
 	}
-	size_t d = c->model.dim;
+	size_t d = c->m.model.dim;
 	float q[4096] = {0};
 	for (uint32_t k = 0; k < n; k++) {
 		fb_axpy(q, 1.0f / (float)n,
-				fb_matrix_row(&c->reps.item, items[k]), d);
+				fb_matrix_row(&c->m.reps.item, items[k]), d);
 	}
 	float score = fb_dot(c->rank.rep, q, d);
 	uint32_t below = 0;
-	for (uint32_t b = 0; b < c->ds->n_bundles; b++) {
+	for (uint32_t b = 0; b < c->m.ds->n_bundles; b++) {
 		below += c->rank.scores[b] < score;
 	}
-	double share = c->ds->n_bundles > 0 ? (double)below / c->ds->n_bundles
-					    : 0;
+	double share = c->m.ds->n_bundles > 0
+			? (double)below / c->m.ds->n_bundles
+			: 0;
 	if (json) {
 		printf("{\"user\": %u, \"items\": [", user);
 		for (uint32_t k = 0; k < n; k++) {
@@ -227,7 +168,8 @@ recommend_items(struct context *c, uint32_t user, const char *list, int json)
 	} else {
 		printf("user %u, bundle of %u item(s): score %.4f, above %.1f%% "
 		       "of the %u catalogue bundles for this user\n",
-				user, n, score, 100 * share, c->ds->n_bundles);
+				user, n, score, 100 * share,
+				c->m.ds->n_bundles);
 	}
 	return 0;
 }
@@ -349,8 +291,8 @@ cmd_recommend(int argc, char **argv)
 	} else if (items != NULL) {
 		status = recommend_items(&ctx, ctx.user, items, json);
 	} else {
-		fb_ranking_print(stdout, &ctx.rank, ctx.ds, &ctx.ids, NULL, -1,
-				json);
+		fb_ranking_print(stdout, &ctx.rank, ctx.m.ds, &ctx.m.ids, NULL,
+				-1, json);
 		status = 0;
 	}
 	context_finish(&ctx);
