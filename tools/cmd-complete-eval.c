@@ -1,7 +1,8 @@
 // tools/cmd-complete-eval.c: `fedbundle complete-eval`: the bundle
 // completion protocol of docs/bundle-completion.md on the test split, for
 // the model and the three baselines, after choosing the compatibility
-// weight on the TUNE split (never on test).
+// weight on the TUNE split (never on test); with --compose, also the
+// overlap of composed bundles with the test bundles (§3 of the doc).
 #include <getopt.h>
 #include <stdio.h>
 
@@ -26,6 +27,12 @@ static const char *const usage_text =
 		"  --weight W       fixed weight (skips the tune search)\n"
 		"  --seed N         seed of the hidden items (default 1)\n"
 		"  --max-pairs N    evaluate only the first N pairs (0: all)\n"
+		"  --compose        also compose N bundles of S items per test "
+		"pair and\n                   print their item precision, "
+		"recall and best Jaccard\n"
+		"  --size S         composed bundle size (default 5)\n"
+		"  -n N             composed bundles per pair (default 10)\n"
+		"  --penalty P      composition reuse penalty (default 1)\n"
 		"  --json           one JSON object on stdout\n"
 		"  --help           this text\n";
 
@@ -77,8 +84,11 @@ tune(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
 	return FB_OK;
 }
 
+// Completion on the test split; with json, the object is left open when
+// more follows (leave_open).
 static int
-report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
+report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json,
+		bool leave_open)
 {
 	if (json) {
 		printf("{\"weight\": %g", c->scorer.weight);
@@ -113,8 +123,129 @@ report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
 					m.ndcg[2]);
 		}
 	}
-	if (json) {
+	if (json && !leave_open) {
 		printf("}\n");
+	}
+	return 0;
+}
+
+// Composition on the test split: the model, then the user term alone
+// (weight 0), both with the same options.
+static int
+report_compose(struct bundlectx *c, const struct fb_compose_opts *o,
+		uint32_t max_pairs, bool json)
+{
+	float weight = c->scorer.weight;
+	if (json) {
+		printf(", \"composition\": {\"size\": %u, \"bundles\": %u, "
+		       "\"penalty\": %g",
+				o->size, o->count, o->reuse_penalty);
+	} else {
+		printf("composition on the test split (%u bundles of %u items, "
+		       "penalty %g)\n%-11s %6s %9s %9s %9s\n",
+				o->count, o->size, o->reuse_penalty, "method",
+				"pairs", "precision", "recall", "jaccard");
+	}
+	static const char *const rows[] = {"model", "itemset"};
+	int status = 0;
+	for (int k = 0; k < 2 && status == 0; k++) {
+		c->scorer.weight = k == 0 ? weight : 0;
+		struct fb_composition_metrics m;
+		uint32_t n;
+		fb_err err = fb_composition_eval(&c->scorer, &c->m.ds->bi,
+				&c->m.ds->ub_test, &c->users, o, max_pairs, &m,
+				&n);
+		if (err != FB_OK) {
+			status = cli_fail("complete-eval", err, "composition");
+		} else if (json) {
+			printf(", \"%s\": {\"pairs\": %u, \"precision\": %.6f, "
+			       "\"recall\": %.6f, \"jaccard\": %.6f}",
+					rows[k], n, m.precision, m.recall,
+					m.jaccard);
+		} else {
+			printf("%-11s %6u %9.4f %9.4f %9.4f\n", rows[k], n,
+					m.precision, m.recall, m.jaccard);
+		}
+	}
+	if (json && status == 0) {
+		printf("}}\n");
+	}
+	c->scorer.weight = weight;
+	return status;
+}
+
+struct args {
+	const char *data, *model_path;
+	double weight, penalty;
+	uint64_t seed;
+	uint32_t max_pairs;
+	bool json, compose;
+	struct fb_compose_opts o;
+};
+
+// Parses one option into a; false after printing a usage error.
+static bool
+parse_opt(int c, struct args *a)
+{
+	switch (c) {
+	case 'd':
+		a->data = optarg;
+		return true;
+	case 'm':
+		a->model_path = optarg;
+		return true;
+	case 'w':
+		if (!cli_parse_double("complete-eval", "--weight", optarg,
+				    &a->weight)) {
+			return false;
+		}
+		if (!(a->weight >= 0)) {
+			cli_usage_error("complete-eval",
+					"--weight must be >= 0");
+			return false;
+		}
+		return true;
+	case 's':
+		return cli_parse_u64(
+				"complete-eval", "--seed", optarg, &a->seed);
+	case 'p':
+		return cli_parse_u32("complete-eval", "--max-pairs", optarg,
+				&a->max_pairs);
+	case 'j':
+		a->json = true;
+		return true;
+	case 'c':
+		a->compose = true;
+		return true;
+	case 'z':
+		return cli_parse_u32(
+				"complete-eval", "--size", optarg, &a->o.size);
+	case 'n':
+		return cli_parse_u32(
+				"complete-eval", "-n", optarg, &a->o.count);
+	case 'P':
+		return cli_parse_double("complete-eval", "--penalty", optarg,
+				&a->penalty);
+	default:
+		cli_usage_error("complete-eval", "unknown option");
+		return false;
+	}
+}
+
+// Usage errors of a complete set of options; 0 if none.
+static int
+check_args(const struct args *a, int argc)
+{
+	if (optind < argc || a->data == NULL || a->model_path == NULL) {
+		return cli_usage_error("complete-eval",
+				"--data and --model are required (and no "
+				"other argument)");
+	}
+	if (a->o.size == 0 || a->o.size > FB_COMPOSE_MAX_SIZE ||
+			a->o.count == 0 || !(a->penalty >= 0)) {
+		return cli_usage_error("complete-eval",
+				"--size must be 1..64, -n >= 1 and --penalty "
+				">= 0");
 	}
 	return 0;
 }
@@ -129,70 +260,45 @@ cmd_complete_eval(int argc, char **argv)
 			{"seed", required_argument, NULL, 's'},
 			{"max-pairs", required_argument, NULL, 'p'},
 			{"json", no_argument, NULL, 'j'},
+			{"compose", no_argument, NULL, 'c'},
+			{"size", required_argument, NULL, 'z'},
+			{"penalty", required_argument, NULL, 'P'},
 			{"help", no_argument, NULL, 'h'},
 			{NULL, 0, NULL, 0},
 	};
-	const char *data = NULL, *model_path = NULL;
-	double weight = -1;
-	uint64_t seed = 1;
-	uint32_t max_pairs = 0;
-	bool json = false;
+	struct args a = {.weight = -1,
+			.penalty = 1,
+			.seed = 1,
+			.o = {.size = 5, .count = 10, .beam = 4}};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		bool ok = true;
-		switch (c) {
-		case 'd':
-			data = optarg;
-			break;
-		case 'm':
-			model_path = optarg;
-			break;
-		case 'w':
-			ok = cli_parse_double("complete-eval", "--weight",
-					optarg, &weight);
-			if (ok && !(weight >= 0)) {
-				return cli_usage_error("complete-eval",
-						"--weight must be >= 0");
-			}
-			break;
-		case 's':
-			ok = cli_parse_u64("complete-eval", "--seed", optarg,
-					&seed);
-			break;
-		case 'p':
-			ok = cli_parse_u32("complete-eval", "--max-pairs",
-					optarg, &max_pairs);
-			break;
-		case 'j':
-			json = true;
-			break;
-		case 'h':
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		if (c == 'h') {
 			fputs(usage_text, stdout);
 			return 0;
-		default:
-			return cli_usage_error(
-					"complete-eval", "unknown option");
 		}
-		if (!ok) {
+		if (!parse_opt(c, &a)) {
 			return 2;
 		}
 	}
-	if (optind < argc || data == NULL || model_path == NULL) {
-		return cli_usage_error("complete-eval",
-				"--data and --model are required (and no "
-				"other argument)");
+	int status = check_args(&a, argc);
+	if (status != 0) {
+		return status;
 	}
+	a.o.reuse_penalty = (float)a.penalty;
 	fb_blas_set_threads(1);
 	struct bundlectx ctx;
-	fb_err err = bundlectx_init(&ctx, data, model_path,
-			weight >= 0 ? (float)weight : 0);
-	if (err == FB_OK && weight < 0) {
-		err = tune(&ctx, seed, max_pairs, json);
+	fb_err err = bundlectx_init(&ctx, a.data, a.model_path,
+			a.weight >= 0 ? (float)a.weight : 0);
+	if (err == FB_OK && a.weight < 0) {
+		err = tune(&ctx, a.seed, a.max_pairs, a.json);
 	}
-	int status = err != FB_OK
+	status = err != FB_OK
 			? cli_fail("complete-eval", err, "cannot evaluate")
-			: report(&ctx, seed, max_pairs, json);
+			: report(&ctx, a.seed, a.max_pairs, a.json, a.compose);
+	if (status == 0 && a.compose) {
+		status = report_compose(&ctx, &a.o, a.max_pairs, a.json);
+	}
 	bundlectx_finish(&ctx);
 	return status;
 }

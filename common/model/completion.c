@@ -131,3 +131,147 @@ done:
 	free(buf.scores);
 	return err;
 }
+
+static bool
+in_sorted(const uint32_t *a, uint32_t n, uint32_t x)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (a[mid] == x) {
+			return true;
+		}
+		if (a[mid] < x) {
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return false;
+}
+
+void
+fb_composition_overlap(const uint32_t *items, uint32_t n_bundles, uint32_t size,
+		const uint32_t *target, uint32_t n_target,
+		struct fb_composition_metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (n_bundles == 0 || size == 0 || n_target == 0) {
+		return;
+	}
+	size_t total = (size_t)n_bundles * size;
+	uint32_t distinct = 0, hits = 0;
+	for (size_t k = 0; k < total; k++) {
+		bool seen = false;
+		for (size_t p = 0; p < k && !seen; p++) {
+			seen = items[p] == items[k];
+		}
+		if (!seen) {
+			distinct++;
+			hits += in_sorted(target, n_target, items[k]);
+		}
+	}
+	for (uint32_t r = 0; r < n_bundles; r++) {
+		uint32_t inter = 0;
+		for (uint32_t k = 0; k < size; k++) {
+			inter += in_sorted(target, n_target,
+					items[(size_t)r * size + k]);
+		}
+		double j = (double)inter / (double)(size + n_target - inter);
+		m->jaccard = j > m->jaccard ? j : m->jaccard;
+	}
+	m->precision = (double)hits / distinct;
+	m->recall = (double)hits / n_target;
+}
+
+struct compose_buffers {
+	uint32_t *target; // the pair's bundle, sorted
+	uint32_t *items;  // count * size composed ids
+	float *totals;    // count
+};
+
+// Composes for the current user with bundle b held out and adds the
+// overlap with b to out.
+static fb_err
+compose_pair(struct fb_scorer *s, const struct fb_csr *bi, uint32_t b,
+		const struct fb_compose_opts *copts,
+		struct compose_buffers *buf, struct fb_composition_metrics *out)
+{
+	uint32_t n = fb_csr_row_len(bi, b), got = 0;
+	memcpy(buf->target, fb_csr_row(bi, b), n * sizeof(*buf->target));
+	qsort(buf->target, n, sizeof(*buf->target), cmp_u32);
+	struct fb_compose_opts o = *copts;
+	o.hold_out = true;
+	o.skip = b;
+	fb_err err = fb_compose(s, &o, buf->items, buf->totals, &got);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_composition_metrics m;
+	fb_composition_overlap(buf->items, got, o.size, buf->target, n, &m);
+	out->precision += m.precision;
+	out->recall += m.recall;
+	out->jaccard += m.jaccard;
+	return FB_OK;
+}
+
+fb_err
+fb_composition_eval(struct fb_scorer *s, const struct fb_csr *bi,
+		const struct fb_csr *ub, const struct fb_matrix *user_reps,
+		const struct fb_compose_opts *copts, uint32_t max_pairs,
+		struct fb_composition_metrics *out, uint32_t *n_pairs)
+{
+	memset(out, 0, sizeof(*out));
+	*n_pairs = 0;
+	if (bi->n_cols != s->n_items || ub->n_cols != bi->n_rows ||
+			user_reps->rows != ub->n_rows || copts->count == 0) {
+		return fb_errorf(FB_EINVAL,
+				"composition: shapes differ (%u items, %u x %u "
+				"pairs for %u bundles) or no bundle asked for",
+				bi->n_cols, ub->n_rows, ub->n_cols, bi->n_rows);
+	}
+	uint32_t max_len = 1;
+	for (uint32_t b = 0; b < bi->n_rows; b++) {
+		uint32_t len = fb_csr_row_len(bi, b);
+		max_len = len > max_len ? len : max_len;
+	}
+	struct compose_buffers buf = {
+			.target = malloc(max_len * sizeof(uint32_t)),
+			.items = calloc((size_t)copts->count * copts->size + 1,
+					sizeof(uint32_t)),
+			.totals = calloc(copts->count, sizeof(float)),
+	};
+	fb_err err = FB_OK;
+	uint32_t n = 0;
+	if (buf.target == NULL || buf.items == NULL || buf.totals == NULL) {
+		err = FB_ENOMEM;
+	}
+	for (uint32_t u = 0; err == FB_OK && u < ub->n_rows; u++) {
+		bool user_set = false;
+		for (uint64_t e = ub->row_ptr[u];
+				err == FB_OK && e < ub->row_ptr[u + 1]; e++) {
+			uint32_t b = ub->col[e];
+			if (fb_csr_row_len(bi, b) < 2 ||
+					(max_pairs > 0 && n >= max_pairs)) {
+				continue;
+			}
+			if (!user_set) {
+				fb_scorer_set_user(
+						s, fb_matrix_row(user_reps, u));
+				user_set = true;
+			}
+			err = compose_pair(s, bi, b, copts, &buf, out);
+			n += err == FB_OK;
+		}
+	}
+	if (err == FB_OK && n > 0) {
+		out->precision /= n;
+		out->recall /= n;
+		out->jaccard /= n;
+	}
+	*n_pairs = n;
+	free(buf.target);
+	free(buf.items);
+	free(buf.totals);
+	return err;
+}

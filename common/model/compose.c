@@ -233,8 +233,11 @@ step(struct search *sr, uint32_t n_cur, bool last)
 		if (st->n == 0) {
 			memcpy(cand, sr->base, s->n_items * sizeof(*cand));
 		} else {
+			uint32_t skip = sr->opts->hold_out
+					? sr->opts->skip
+					: FB_COMPAT_NO_BUNDLE;
 			fb_compat_scores(s->compat, FB_COMPAT_COSINE, st->items,
-					st->n, FB_COMPAT_NO_BUNDLE, cand);
+					st->n, skip, cand);
 			for (uint32_t j = 0; j < s->n_items; j++) {
 				cand[j] = sr->base[j] + s->weight * cand[j];
 			}

@@ -3,7 +3,7 @@
 // a planted compatible item ranks first, composition returns distinct
 // bundles of distinct allowed items, the evaluation hides and scores as
 // computed by hand, and the evaluated bundle does not leak into the
-// catalogue statistics.
+// catalogue statistics, also when composing.
 #include "harness.h"
 
 #include "fedbundle/model/compat.h"
@@ -190,6 +190,55 @@ TEST(test_held_out_does_not_leak)
 	toy_finish(&t);
 }
 
+TEST(test_composition_overlap_by_hand)
+{
+	// Target {1,2,3,4}; composed {1,2,9} and {3,9,8}: distinct composed
+	// {1,2,3,8,9}, 3 of them in the target: precision 3/5, recall 3/4;
+	// Jaccard 2/5 and 1/6, the best 2/5.
+	uint32_t items[] = {1, 2, 9, 3, 9, 8}, target[] = {1, 2, 3, 4};
+	struct fb_composition_metrics m;
+	fb_composition_overlap(items, 2, 3, target, 4, &m);
+	CHECK_NEAR(m.precision, 0.6, 1e-12);
+	CHECK_NEAR(m.recall, 0.75, 1e-12);
+	CHECK_NEAR(m.jaccard, 0.4, 1e-12);
+	fb_composition_overlap(items, 0, 3, target, 4, &m);
+	CHECK(m.precision == 0 && m.recall == 0 && m.jaccard == 0);
+}
+
+TEST(test_composition_eval_held_out)
+{
+	// b0 {0,4} is the user's test bundle, b1 {3,4}, b2 {1,3}. The user
+	// prefers higher ids: the first item is 4. Held out, 4's only partner
+	// is 3 (cosine 1/sqrt(2)); left in, 0 (1/sqrt(2)) would beat 3 (1/2).
+	// Composed {4,3} against {0,4}: precision 1/2, recall 1/2, Jaccard 1/3.
+	static const uint32_t r[] = {0, 0, 1, 1, 2, 2};
+	static const uint32_t c[] = {0, 4, 3, 4, 1, 3};
+	struct toy t;
+	toy_init(&t, 5, r, c, 6, 3, 20.0f);
+	uint32_t ur[] = {0}, uc[] = {0}, n;
+	struct fb_csr ub;
+	CHECK_OK(fb_csr_from_pairs(&ub, 1, 3, ur, uc, 1, false));
+	struct fb_matrix users;
+	CHECK_OK(fb_matrix_init(&users, 1, 2));
+	fb_matrix_row(&users, 0)[0] = 1;
+	struct fb_compose_opts o = {.size = 2, .count = 1, .beam = 2};
+	struct fb_composition_metrics m;
+	CHECK_OK(fb_composition_eval(
+			&t.scorer, &t.bi, &ub, &users, &o, 0, &m, &n));
+	CHECK(n == 1);
+	CHECK_NEAR(m.precision, 0.5, 1e-12);
+	CHECK_NEAR(m.recall, 0.5, 1e-12);
+	CHECK_NEAR(m.jaccard, 1.0 / 3.0, 1e-12);
+	// The same composition without holding b0 out finds b0 itself.
+	uint32_t items[2], got;
+	float totals[1];
+	CHECK_OK(fb_compose(&t.scorer, &o, items, totals, &got));
+	CHECK(got == 1 && items[0] == 4 && items[1] == 0);
+	fb_matrix_finish(&users);
+	fb_csr_finish(&ub);
+	toy_finish(&t);
+}
+
 int
 main(void)
 {
@@ -198,5 +247,7 @@ main(void)
 	RUN(test_split);
 	RUN(test_eval_by_hand);
 	RUN(test_held_out_does_not_leak);
+	RUN(test_composition_overlap_by_hand);
+	RUN(test_composition_eval_held_out);
 	return harness_done();
 }

@@ -44,4 +44,34 @@ fb_err fb_completion_eval(struct fb_scorer *s, const struct fb_csr *bi,
 		const struct fb_completion_opts *opts, struct fb_metrics *out,
 		uint32_t *n_pairs);
 
+// Composition (docs/bundle-completion.md §3): how N composed bundles of
+// one user overlap the bundle b of a test pair. precision: share of the
+// distinct composed items that are in b; recall: share of b's items
+// composed; jaccard: the best |c ∩ b| / |c ∪ b| over the composed
+// bundles c.
+struct fb_composition_metrics {
+	double precision;
+	double recall;
+	double jaccard;
+};
+
+// The metrics of n_bundles composed bundles of size items each (items
+// holds n_bundles * size ids, bundle r at r * size, each bundle of
+// distinct items) against target[0..n_target) (sorted, distinct). All
+// zero when n_bundles or n_target is 0.
+void fb_composition_overlap(const uint32_t *items, uint32_t n_bundles,
+		uint32_t size, const uint32_t *target, uint32_t n_target,
+		struct fb_composition_metrics *m);
+
+// For each pair of ub (as fb_completion_eval: bundles of at least 2
+// items, the first max_pairs if max_pairs > 0) composes with fb_compose
+// and *copts (hold_out and skip set per pair: the pair's bundle is left
+// out of the catalogue statistics) for the pair's user and averages the
+// overlap with the pair's bundle into *out; *n_pairs the pairs counted.
+// FB_EINVAL if shapes differ or fb_compose refuses copts, FB_ENOMEM.
+fb_err fb_composition_eval(struct fb_scorer *s, const struct fb_csr *bi,
+		const struct fb_csr *ub, const struct fb_matrix *user_reps,
+		const struct fb_compose_opts *copts, uint32_t max_pairs,
+		struct fb_composition_metrics *out, uint32_t *n_pairs);
+
 #endif

@@ -80,6 +80,10 @@ struct fb_compose_opts {
 	uint32_t beam;          // beam width, 1..FB_COMPOSE_MAX_BEAM
 	float reuse_penalty;    // subtracted from z_u(j) per earlier use of j
 	const uint8_t *allowed; // n_items flags (NULL: every item allowed)
+	// Leave bundle skip out of the catalogue statistics (the evaluation
+	// of completion.h; false: skip is ignored and nothing is left out).
+	bool hold_out;
+	uint32_t skip;
 };
 
 // N bundles of opts->size distinct allowed items for the current user:
