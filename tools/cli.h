@@ -42,6 +42,7 @@ int cmd_partition(int argc, char **argv);
 int cmd_catalog(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_complete(int argc, char **argv);

@@ -1,5 +1,6 @@
 // tools/cmd-train.c: `fedbundle train`, the centralized reference run,
 // non-private or with user-level differential privacy.
+// Warns on stderr when the tune split is too small (warn_small_tune).
 // Contract (scripts rely on it): with --json the last thing on stdout is
 // one JSON object with at least "recall@20", "ndcg@20", "recall@40",
 // "ndcg@40" (test split, best tune epoch) and "epoch"; progress goes to
@@ -7,6 +8,7 @@
 // holds its ledger (locked, fb_ledger_open) from before the first release
 // until exit, so a second run or a client on the same ledger is refused.
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,43 @@ on_epoch(void *ctx, const struct fb_fit_progress *p)
 		fprintf(pr->metrics, "}\n");
 		fflush(pr->metrics);
 	}
+}
+
+// Below these, the tune split cannot select reliably: fewer than
+// TUNE_MIN_USERS users with tune interactions, or a standard error of the
+// mean tune Recall@20 above TUNE_MAX_SE (0.01: the smallest difference
+// worth selecting on). Recall is in [0, 1] with mean R, so its variance
+// is at most R(1 - R) and the standard error at most sqrt(R(1 - R) / n).
+#define TUNE_MIN_USERS 200
+#define TUNE_MAX_SE 0.01
+
+static uint32_t
+tune_users(const struct fb_dataset *ds)
+{
+	uint32_t n = 0;
+	for (uint32_t u = 0; u < ds->ub_tune.n_rows; u++) {
+		n += ds->ub_tune.row_ptr[u + 1] > ds->ub_tune.row_ptr[u];
+	}
+	return n;
+}
+
+// Warns (on stderr, even with --quiet) when the tune split is too small
+// to choose the best epoch or a configuration on.
+static void
+warn_small_tune(const struct fb_dataset *ds, double recall)
+{
+	uint32_t n = tune_users(ds);
+	double se = n > 0 ? sqrt(recall * (1 - recall) / n) : 1;
+	if (n >= TUNE_MIN_USERS && se <= TUNE_MAX_SE) {
+		return;
+	}
+	fprintf(stderr,
+			"train: warning: the tune split is too small to select "
+			"reliably: %u users with tune interactions (the rule: "
+			"at least %d) and a standard error of tune Recall@20 "
+			"up to %.4f (the rule: at most %.2f); the best epoch "
+			"and any tuning on it are mostly noise\n",
+			n, TUNE_MIN_USERS, se, TUNE_MAX_SE);
 }
 
 // Options as parsed; DP values of 0 / -1 mean "not given".
@@ -481,6 +520,7 @@ cmd_train(int argc, char **argv)
 		cli_fail("train", err, "training failed");
 		goto out;
 	}
+	warn_small_tune(ds, res.tune.mean.recall[0]);
 	err = fb_eval_popularity(
 			&ds->ub_train, &ds->ub_test, cfg.ks, cfg.n_k, &pop);
 	if (err != FB_OK) {

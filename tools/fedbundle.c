@@ -20,6 +20,8 @@ static const struct cli_command commands[] = {
 		// One line per subcommand, in the order `fedbundle --help` lists them.
 		{"train", "train the recommender centrally (reference run)",
 				cmd_train},
+		{"tune", "search hyper-parameters on the tune split (resumable)",
+				cmd_tune},
 		{"catalog",
 				"build the consortium's catalogue from CSV, or "
 				"print a folder's catalogue digest",
