@@ -28,6 +28,13 @@ cli_fail(const char *cmd, fb_err err, const char *what)
 	return 1;
 }
 
+int
+cli_arg_fail(const char *cmd, fb_err err, const char *what)
+{
+	int status = cli_fail(cmd, err, what);
+	return err == FB_EINVAL ? 2 : status;
+}
+
 bool
 cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
 {

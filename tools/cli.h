@@ -24,6 +24,12 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 // Prints "fedbundle <cmd>: <what>: <detail of err>" and returns 1.
 int cli_fail(const char *cmd, fb_err err, const char *what);
 
+// Like cli_fail for a failure whose cause may be the arguments: exit 2 (as a
+// usage error) when err is FB_EINVAL (an item out of range or repeated, a
+// size the allowed items cannot fill), 1 otherwise (a file that cannot be
+// read, no memory). fedbundle(1), EXIT STATUS.
+int cli_arg_fail(const char *cmd, fb_err err, const char *what);
+
 // Strict parsers: the whole string must be a number in range; on failure
 // they print a usage error naming opt and return false.
 bool cli_parse_u32(

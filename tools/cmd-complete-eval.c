@@ -36,16 +36,6 @@ static const char *const usage_text =
 		"  --json           one JSON object on stdout\n"
 		"  --help           this text\n";
 
-// Exit status of a failure caused by the inputs given (a file that cannot
-// be loaded, an item out of range or repeated, more items asked for than
-// allowed): 2 like a usage error, but 1 when memory ran out.
-static int
-input_fail(const char *cmd, fb_err err, const char *what)
-{
-	int status = cli_fail(cmd, err, what);
-	return err == FB_ENOMEM ? status : 2;
-}
-
 static const float grid[] = {0, 4, 16, 64, 256, 1024, 4096};
 
 static const char *const names[] = {
@@ -304,7 +294,7 @@ cmd_complete_eval(int argc, char **argv)
 		err = tune(&ctx, a.seed, a.max_pairs, a.json);
 	}
 	status = err != FB_OK
-			? input_fail("complete-eval", err, "cannot evaluate")
+			? cli_arg_fail("complete-eval", err, "cannot evaluate")
 			: report(&ctx, a.seed, a.max_pairs, a.json, a.compose);
 	if (status == 0 && a.compose) {
 		status = report_compose(&ctx, &a.o, a.max_pairs, a.json);

@@ -28,16 +28,6 @@ static const char *const usage_text =
 		"  --json           JSON output\n"
 		"  --help           this text\n";
 
-// Exit status of a failure caused by the inputs given (a file that cannot
-// be loaded, an item out of range or repeated, more items asked for than
-// allowed): 2 like a usage error, but 1 when memory ran out.
-static int
-input_fail(const char *cmd, fb_err err, const char *what)
-{
-	int status = cli_fail(cmd, err, what);
-	return err == FB_ENOMEM ? status : 2;
-}
-
 static void
 print_result(uint32_t user, const uint32_t *given, uint32_t n,
 		const uint32_t *top, const float *scores, uint32_t got,
@@ -144,7 +134,7 @@ cmd_complete(int argc, char **argv)
 	fb_err err = bundlectx_init(&ctx, data, model_path, (float)weight);
 	if (err != FB_OK) {
 		bundlectx_finish(&ctx);
-		return input_fail("complete", err, "cannot load");
+		return cli_arg_fail("complete", err, "cannot load");
 	}
 	int status = 2;
 	uint32_t given[FB_COMPOSE_MAX_GIVEN], n = 0, got = 0;
@@ -162,7 +152,7 @@ cmd_complete(int argc, char **argv)
 				&ctx.scorer, fb_matrix_row(&ctx.users, user));
 		err = fb_complete(&ctx.scorer, given, n, k, top, scores, &got);
 		if (err != FB_OK) {
-			status = input_fail("complete", err, "--items");
+			status = cli_arg_fail("complete", err, "--items");
 		} else {
 			print_result(user, given, n, top, scores, got, json);
 			status = 0;

@@ -33,16 +33,6 @@ static const char *const usage_text =
 		"  --json           JSON output\n"
 		"  --help           this text\n";
 
-// Exit status of a failure caused by the inputs given (a file that cannot
-// be loaded, an item out of range or repeated, more items asked for than
-// allowed): 2 like a usage error, but 1 when memory ran out.
-static int
-input_fail(const char *cmd, fb_err err, const char *what)
-{
-	int status = cli_fail(cmd, err, what);
-	return err == FB_ENOMEM ? status : 2;
-}
-
 static int
 load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 {
@@ -50,7 +40,7 @@ load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 	size_t len = 0;
 	fb_err err = fb_read_file(path, (size_t)64 << 20, &text, &len);
 	if (err != FB_OK) {
-		return input_fail("compose", err, "--allowed");
+		return cli_arg_fail("compose", err, "--allowed");
 	}
 	uint32_t *ids = calloc(c->m.ds->n_items + 1, sizeof(*ids)), n = 0;
 	int status = 0;
@@ -228,7 +218,7 @@ run(struct bundlectx *ctx, struct args *a)
 		fb_err err = fb_compose(
 				&ctx->scorer, &a->o, items, totals, &got);
 		if (err != FB_OK) {
-			status = input_fail("compose", err, "cannot compose");
+			status = cli_arg_fail("compose", err, "cannot compose");
 		} else {
 			print_result(a->user, &a->o, items, totals, got,
 					a->json);
@@ -257,7 +247,7 @@ cmd_compose(int argc, char **argv)
 	fb_err err = bundlectx_init(&ctx, a.data, a.model, (float)a.weight);
 	if (err != FB_OK) {
 		bundlectx_finish(&ctx);
-		return input_fail("compose", err, "cannot load");
+		return cli_arg_fail("compose", err, "cannot load");
 	}
 	status = run(&ctx, &a);
 	bundlectx_finish(&ctx);

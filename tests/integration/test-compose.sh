@@ -3,8 +3,8 @@
 # `complete-eval` (issue 16, docs/bundle-completion.md) on the toy preset
 # with a model trained for a few epochs: k lines of distinct items never
 # given, composed bundles of distinct allowed items, JSON that parses; the
-# input errors (bad item id, a size above the allowed items, missing
-# files) exit 2 naming the problem; complete-eval prints the four methods
+# input errors (bad item id, a size above the allowed items) exit 2 and
+# files that cannot be read exit 1, naming the problem; complete-eval prints the four methods
 # and, with --compose, the composition overlap.
 source "$(dirname "$0")/lib.sh"
 
@@ -52,12 +52,19 @@ check "compose text: 4 bundles of 5 items" python3 -c "
 rows = [l.split() for l in open('$WORK/p.txt').read().splitlines()[1:]]
 assert len(rows) == 4 and all(len(r[r.index('items') + 1:]) == 5 for r in rows), rows"
 
-# expect_error DESCRIPTION PATTERN COMMAND...: exits 2 naming PATTERN.
+# expect_error [-s STATUS] DESCRIPTION PATTERN COMMAND...: exits STATUS
+# (default 2, a usage error; 1 for a file that cannot be read,
+# fedbundle(1)) naming PATTERN.
 expect_error() {
-	local what=$1 pattern=$2 rc=0
+	local want=2 rc=0
+	if [ "$1" = -s ]; then
+		want=$2
+		shift 2
+	fi
+	local what=$1 pattern=$2
 	shift 2
 	"$@" >/dev/null 2>"$WORK/e.err" || rc=$?
-	check "$what: exit 2 (got $rc)" test "$rc" -eq 2
+	check "$what: exit $want (got $rc)" test "$rc" -eq "$want"
 	check "$what: names '$pattern'" grep -q -- "$pattern" "$WORK/e.err"
 }
 expect_error "item out of range" "item 99999 out of range" \
@@ -72,14 +79,14 @@ expect_error "size above the allowed items" "only 2 items are allowed" \
 	--allowed "$WORK/two"
 expect_error "size above the maximum" "--size" \
 	"$FB_TOOL" compose --data "$T" --model "$M" --user 3 --size 3000
-expect_error "missing model" "$WORK/none.fbm" \
+expect_error -s 1 "missing model" "$WORK/none.fbm" \
 	"$FB_TOOL" complete --data "$T" --model "$WORK/none.fbm" --user 3 --items 1
-expect_error "missing folder" "$WORK/nodir" \
+expect_error -s 1 "missing folder" "$WORK/nodir" \
 	"$FB_TOOL" compose --data "$WORK/nodir" --model "$M" --user 3 --size 3
-expect_error "missing allowed file" "$WORK/nofile" \
+expect_error -s 1 "missing allowed file" "$WORK/nofile" \
 	"$FB_TOOL" compose --data "$T" --model "$M" --user 3 --size 3 \
 	--allowed "$WORK/nofile"
-expect_error "complete-eval, missing model" "$WORK/none.fbm" \
+expect_error -s 1 "complete-eval, missing model" "$WORK/none.fbm" \
 	"$FB_TOOL" complete-eval --data "$T" --model "$WORK/none.fbm"
 
 # complete-eval: the four methods, then the composition table.
