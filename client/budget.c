@@ -30,6 +30,67 @@ node_budget_check(const struct node_policy *pol, const struct fb_ledger *l,
 	return FB_OK;
 }
 
+// *exceed: k rounds on top of acct break the policy's budget.
+static fb_err
+rounds_exceed(struct fb_acct *acct, const struct node_policy *pol, double q,
+		double sigma, uint64_t steps, uint64_t k, bool *exceed)
+{
+	return fb_acct_would_exceed(acct, q, sigma, k * steps, NULL,
+			pol->epsilon, pol->delta, exceed);
+}
+
+fb_err
+node_budget_rounds_fit(const struct node_policy *pol, const struct fb_ledger *l,
+		double q, double sigma, uint64_t steps, uint64_t max_rounds,
+		uint64_t *rounds)
+{
+	if (!(q > 0 && q <= 1) || !(sigma > 0) || steps == 0 ||
+			max_rounds == 0 || max_rounds > UINT64_MAX / steps) {
+		return fb_errorf(FB_EINVAL,
+				"plan q %g, sigma %g, steps %llu: need q in "
+				"(0, 1], sigma > 0, steps >= 1",
+				q, sigma, (unsigned long long)steps);
+	}
+	struct fb_acct *acct = NULL;
+	fb_err err = l != NULL && fb_ledger_releases(l) > 0
+			? fb_ledger_accountant(l,
+					  (enum fb_acct_kind)pol->accountant,
+					  &acct)
+			: fb_acct_create(&acct,
+					  (enum fb_acct_kind)pol->accountant);
+	// Doubling up to max_rounds, then bisection: lo rounds fit, and hi
+	// do not once exceed is set.
+	uint64_t lo = 0, hi = 1;
+	bool exceed = false;
+	while (err == FB_OK && !exceed) {
+		err = rounds_exceed(acct, pol, q, sigma, steps, hi, &exceed);
+		if (err != FB_OK || exceed) {
+			break;
+		}
+		lo = hi;
+		if (hi == max_rounds) {
+			break;
+		}
+		hi = hi > max_rounds / 2 ? max_rounds : 2 * hi;
+	}
+	while (err == FB_OK && exceed && hi - lo > 1) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		bool ex = false;
+		err = rounds_exceed(acct, pol, q, sigma, steps, mid, &ex);
+		if (ex) {
+			hi = mid;
+		} else {
+			lo = mid;
+		}
+	}
+	fb_acct_destroy(acct);
+	if (err != FB_OK) {
+		return err;
+	}
+	*rounds = lo;
+	return FB_OK;
+}
+
 fb_err
 node_budget_record(const struct node_policy *pol, struct fb_ledger *l,
 		uint32_t round)

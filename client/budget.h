@@ -30,6 +30,16 @@
 fb_err node_budget_check(const struct node_policy *pol,
 		const struct fb_ledger *l, double *spent, bool *exhausted);
 
+// How many more rounds of steps releases at (q, sigma) each fit the
+// policy's budget on top of the releases of l (NULL: none), by the
+// policy's accountant at its delta, into *rounds (capped at max_rounds).
+// Continuous releases: a plan's distributed discrete Gaussian grid terms
+// (accountant.h) are not counted, so the figure may be one round high
+// for such plans. FB_EINVAL for bad (q, sigma, steps), FB_ENOMEM.
+fb_err node_budget_rounds_fit(const struct node_policy *pol,
+		const struct fb_ledger *l, double q, double sigma,
+		uint64_t steps, uint64_t max_rounds, uint64_t *rounds);
+
 // Records the policy's budget in the appending ledger l when it differs
 // from the last budget entry (or there is none yet): a budget entry after
 // round. A raise (a larger epsilon or delta) is logged at warning, a

@@ -3,9 +3,16 @@
 //   recommend  the top-K catalogue bundles for one of the retailer's users,
 //              from its state (its user factors and the latest global
 //              model) and its data, like `fedbundle recommend`;
+//   budget     the privacy budget: epsilon spent (its ledger replayed by
+//              its policy's accountant at its delta), left, the last
+//              recorded budget decision, the ledger's anchor, and with
+//              --q/--sigma/--steps how many rounds of such a plan fit
+//              (the state does not keep the last plan: an operator reads
+//              it from the aggregator's round configuration);
 //   eval       the retailer's test-split Recall@20 / NDCG@20 sums and user
 //              count for the state (what a round reports, on demand).
 // Everything comes from the policy file (policy.h).
+#include <errno.h>
 #include <getopt.h>
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -14,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "budget.h"
 #include "fb_config.h"
 #include "fb_vcs.h"
 #include "fedbundle/data/catdir.h"
@@ -22,6 +31,8 @@
 #include "fedbundle/model/model.h"
 #include "fedbundle/model/recommend.h"
 #include "fedbundle/net/transport.h"
+#include "fedbundle/privacy/accountant.h"
+#include "fedbundle/privacy/ledger.h"
 #include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
@@ -37,6 +48,8 @@ usage(FILE *fp)
 			"       fedbundle-client recommend --policy FILE "
 			"--user-id CUSTOMER [-k K] [--json]\n"
 			"       fedbundle-client eval --policy FILE [--json]\n"
+			"       fedbundle-client budget --policy FILE [--q Q "
+			"--sigma S --steps N] [--json]\n"
 			"\n"
 			"A retailer's node of the fedbundle federation: trains "
 			"on its own customers,\nsends only clipped, noised "
@@ -53,6 +66,12 @@ usage(FILE *fp)
 			"names\n"
 			"eval       test-split Recall@20 / NDCG@20 of the current "
 			"state\n"
+			"budget     epsilon spent and left, the last budget "
+			"decision, the ledger's\n"
+			"           anchor; with --q Q --sigma S --steps N (a "
+			"round's sampling rate,\n"
+			"           noise multiplier and releases), how many such "
+			"rounds still fit\n"
 			"\n"
 			"options: -h, --help (this text), --version, "
 			"-k K / --top K (default 10),\n"
@@ -91,6 +110,8 @@ struct args {
 	uint32_t user, k;
 	int have_user, json;
 	const char *user_id; // --user-id: an original customer id
+	double q, sigma;     // budget: a plan's rate and noise multiplier
+	uint64_t steps;      // budget: its releases per round; 0: no plan
 };
 
 static int
@@ -102,6 +123,9 @@ parse_args(int argc, char **argv, struct args *a)
 			{"user-id", required_argument, NULL, 'U'},
 			{"top", required_argument, NULL, 'k'},
 			{"json", no_argument, NULL, 'j'},
+			{"q", required_argument, NULL, 'q'},
+			{"sigma", required_argument, NULL, 's'},
+			{"steps", required_argument, NULL, 'S'},
 			{"log-level", required_argument, NULL, 'L'},
 			{"help", no_argument, NULL, 'h'},
 			{"version", no_argument, NULL, 'V'},
@@ -142,6 +166,27 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'j':
 			a->json = 1;
+			break;
+		case 'q':
+		case 's': {
+			double d = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || !(d > 0)) {
+				return usage_error("'%s' is not a positive "
+						   "number",
+						optarg);
+			}
+			*(c == 'q' ? &a->q : &a->sigma) = d;
+			break;
+		}
+		case 'S':
+			v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || optarg[0] == '-' ||
+					v == 0) {
+				return usage_error("--steps '%s': expected a "
+						   "whole number >= 1",
+						optarg);
+			}
+			a->steps = v;
 			break;
 		case 'L': {
 			enum fb_log_level lv;
@@ -187,6 +232,124 @@ cmd_run(const struct node_policy *pol)
 	int rc = node_run(&n);
 	node_close(&n);
 	return rc;
+}
+
+// The ledger at pol->ledger read-only into *l, NULL if there is none yet
+// (nothing spent).
+static fb_err
+open_ledger_if_any(const struct node_policy *pol, struct fb_ledger **l)
+{
+	*l = NULL;
+	if (access(pol->ledger, F_OK) != 0 && errno == ENOENT) {
+		return FB_OK;
+	}
+	return fb_ledger_open_read(l, pol->ledger);
+}
+
+static int
+cmd_budget(const struct node_policy *pol, const struct args *a)
+{
+	bool plan = a->q > 0 || a->sigma > 0 || a->steps > 0;
+	if (plan && !(a->q > 0 && a->sigma > 0 && a->steps > 0)) {
+		return usage_error(
+				"%s", "--q, --sigma and --steps go together");
+	}
+	if (a->q > 1) {
+		return usage_error("%s", "--q must be in (0, 1]");
+	}
+	struct fb_ledger *l = NULL;
+	double spent = 0;
+	bool exhausted = false;
+	uint64_t fit = 0;
+	fb_err err = open_ledger_if_any(pol, &l);
+	if (err == FB_OK) {
+		err = node_budget_check(pol, l, &spent, &exhausted);
+	}
+	if (err == FB_OK && plan) {
+		err = node_budget_rounds_fit(pol, l, a->q, a->sigma, a->steps,
+				1000000, &fit);
+	}
+	if (err != FB_OK) {
+		fb_ledger_close(l);
+		return fail("cannot account the budget", err);
+	}
+	struct fb_ledger_entry last = {0};
+	bool have_last = false;
+	size_t n = 0, releases = 0;
+	char hex[2 * FB_HASH_LEN + 1] = "";
+	uint8_t head[FB_HASH_LEN] = {0};
+	if (l != NULL) {
+		fb_ledger_last_budget(l, &last, &have_last);
+		n = fb_ledger_count(l);
+		releases = fb_ledger_releases(l);
+		fb_ledger_head(l, head);
+		fb_hash_hex(head, hex);
+	}
+	double left = pol->epsilon > spent ? pol->epsilon - spent : 0;
+	const char *acct =
+			fb_acct_kind_name((enum fb_acct_kind)pol->accountant);
+	if (a->json) {
+		printf("{\"epsilon_budget\": %.17g, \"delta\": %g, "
+		       "\"accountant\": \"%s\", \"epsilon_spent\": %.6f, "
+		       "\"epsilon_left\": %.6f, \"exhausted\": %s, "
+		       "\"releases\": %zu, \"ledger\": \"%s\", ",
+				pol->epsilon, pol->delta, acct, spent, left,
+				exhausted ? "true" : "false", releases,
+				pol->ledger);
+		if (l != NULL) {
+			printf("\"anchor\": \"%zu:%s\"", n, hex);
+		} else {
+			printf("\"anchor\": null"); // no ledger yet
+		}
+		if (have_last) {
+			printf(", \"last_decision\": {\"entry\": %llu, "
+			       "\"round\": %llu, \"epsilon\": %.17g, "
+			       "\"delta\": %g, \"time\": \"%s\"}",
+					(unsigned long long)last.seq,
+					(unsigned long long)last.round,
+					last.epsilon, last.delta, last.time);
+		}
+		if (plan) {
+			printf(", \"plan\": {\"q\": %g, \"sigma\": %g, "
+			       "\"steps\": %llu, \"rounds_fit\": %llu}",
+					a->q, a->sigma,
+					(unsigned long long)a->steps,
+					(unsigned long long)fit);
+		}
+		printf("}\n");
+	} else {
+		printf("privacy budget: epsilon %g at delta %g (%s)\n",
+				pol->epsilon, pol->delta, acct);
+		printf("spent: epsilon %.4f over %zu releases%s\n", spent,
+				releases, exhausted ? " (exhausted)" : "");
+		printf("left: epsilon %.4f\n", left);
+		if (have_last) {
+			printf("last budget decision: entry %llu, after round "
+			       "%llu, epsilon %g at delta %g (%s)\n",
+					(unsigned long long)last.seq,
+					(unsigned long long)last.round,
+					last.epsilon, last.delta, last.time);
+		} else {
+			printf("last budget decision: none recorded yet\n");
+		}
+		if (l != NULL) {
+			printf("ledger %s, anchor (for fedbundle ledger "
+			       "verify --anchor): %zu:%s\n",
+					pol->ledger, n, hex);
+		} else {
+			printf("ledger %s: none yet (nothing spent)\n",
+					pol->ledger);
+		}
+		if (plan) {
+			printf("rounds of q %g, sigma %g, %llu steps that "
+			       "fit: %llu\n",
+					a->q, a->sigma,
+					(unsigned long long)a->steps,
+					(unsigned long long)fit);
+		}
+	}
+	fb_ledger_close(l);
+	return 0;
 }
 
 static int
@@ -326,7 +489,8 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "recommend") != 0 &&
-			strcmp(cmd, "eval") != 0) {
+			strcmp(cmd, "eval") != 0 &&
+			strcmp(cmd, "budget") != 0) {
 		return usage_error("unknown command '%s'", cmd);
 	}
 	fb_log_set_tag("client");
@@ -345,6 +509,8 @@ main(int argc, char **argv)
 		rc = cmd_run(&pol);
 	} else if (strcmp(cmd, "eval") == 0) {
 		rc = cmd_eval(&pol, a.json);
+	} else if (strcmp(cmd, "budget") == 0) {
+		rc = cmd_budget(&pol, &a);
 	} else {
 		rc = cmd_recommend(&pol, &a);
 	}

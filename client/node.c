@@ -37,11 +37,18 @@ on_signal(int sig)
 	stop_signal = sig;
 }
 
+// Sleeps ms, or less once a stop signal came: in slices of 100 ms, since
+// the signal may be delivered to one of NNG's threads rather than
+// interrupt this one's nanosleep.
 static void
 sleep_ms(uint32_t ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && stop_signal == 0) {
+	uint64_t end = fb_clock_ms() + ms;
+	for (uint64_t now = fb_clock_ms(); now < end && stop_signal == 0;
+			now = fb_clock_ms()) {
+		uint64_t left = end - now < 100 ? end - now : 100;
+		struct timespec ts = {0, (long)left * 1000000L};
+		nanosleep(&ts, NULL);
 	}
 }
 
@@ -1088,6 +1095,7 @@ node_conn_open(struct node *n, struct node_conn *c)
 	if (err != FB_OK) {
 		return err;
 	}
+	fb_dialer_set_abort(c->d, &stop_signal);
 	c->last_ok_ms = fb_clock_ms();
 	return FB_OK;
 }
@@ -1113,6 +1121,7 @@ redial(struct node *n, struct node_conn *c)
 			reconnect_min(n), transport_reconnect_max(n)};
 	struct fb_dialer *d = NULL;
 	if (fb_dialer_create(&d, &dc) == FB_OK) {
+		fb_dialer_set_abort(d, &stop_signal);
 		fb_dialer_destroy(c->d);
 		c->d = d;
 		fb_log(FB_LOG_WARN,
@@ -1139,8 +1148,15 @@ node_connect(struct node *n, struct node_conn *c)
 			return NODE_STEP_FATAL;
 		}
 		if (err != FB_OK) {
-			fb_log(FB_LOG_DEBUG, "handshake: %s",
-					fb_last_error(err));
+			// A key or signature that does not verify is not a
+			// network hiccup: wrong pinned key, or an impostor.
+			fb_log(err == FB_ECRYPTO ? FB_LOG_ERROR : FB_LOG_DEBUG,
+					"handshake: %s%s", fb_last_error(err),
+					err == FB_ECRYPTO
+							? " (check server_key "
+							  "in the policy; "
+							  "retrying)"
+							: "");
 			if (err == FB_ETIMEOUT) {
 				redial(n, c);
 			}

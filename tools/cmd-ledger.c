@@ -35,6 +35,9 @@ static const char *const usage_text =
 		"state or\n"
 		"        the aggregator), which detects entries removed at the "
 		"end.\n"
+		"        An incomplete final entry (a crash's torn append) is "
+		"not counted\n"
+		"        and is reported (--json: torn_bytes).\n"
 		"show    prints the entries, one per line (budget entries "
 		"as BUDGET\n"
 		"        with their epsilon and delta).\n"
@@ -104,18 +107,25 @@ verify(const char *path, double delta, const char *anchor, int json)
 	fb_hash_hex(head, hex);
 	if (json) {
 		// "epsilon_budget": the last budget entry's epsilon, 0 if none.
+		// "torn_bytes": an incomplete final line, not counted (0: none).
 		printf("{\"ok\": true, \"releases\": %zu, \"budget_entries\": "
-		       "%zu, \"entries\": %zu, \"head\": \"%s\", \"delta\": %g, "
+		       "%zu, \"entries\": %zu, \"head\": \"%s\", "
+		       "\"anchor\": \"%zu:%s\", \"delta\": %g, "
 		       "\"epsilon_budget\": %.17g, \"epsilon_rdp\": %.6f, "
-		       "\"epsilon_pld\": %.6f}\n",
-				releases, n - releases, n, hex, delta,
+		       "\"epsilon_pld\": %.6f, \"torn_bytes\": %zu}\n",
+				releases, n - releases, n, hex, n, hex, delta,
 				have_budget ? budget.epsilon : 0, eps[0],
-				eps[1]);
+				eps[1], fb_ledger_torn(l));
 	} else {
 		printf("%s: OK, %zu releases, %zu budget entries, chain "
 		       "intact\n",
 				path, releases, n - releases);
 		printf("head (anchor): %zu:%s\n", n, hex);
+		if (fb_ledger_torn(l) > 0) {
+			printf("torn final entry: %zu bytes not counted (a "
+			       "crash, or an append in progress)\n",
+					fb_ledger_torn(l));
+		}
 		if (releases > 0) {
 			printf("epsilon at delta %g: %.4f (PLD), %.4f (RDP)\n",
 					delta, eps[1], eps[0]);

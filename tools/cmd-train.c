@@ -7,11 +7,13 @@
 // stderr; --metrics-out appends one JSON line per epoch. With --dp user it
 // holds its ledger (locked, fb_ledger_open) from before the first release
 // until exit, so a second run or a client on the same ledger is refused.
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fedbundle/data/dataset.h"
@@ -431,6 +433,14 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	struct fb_release_layout layout;
 	fb_train_release_layout(cfg, ds->n_items, ds->n_bundles, &layout);
 	fb_err err = fb_ledger_open(l, ledger, a->new_ledger);
+	if (err != FB_OK && !a->new_ledger && access(ledger, F_OK) != 0 &&
+			errno == ENOENT) {
+		err = fb_errorf(err,
+				"%s: privacy ledger missing; pass --new-ledger "
+				"to start a new one (only for a dataset no "
+				"release has touched yet)",
+				ledger);
+	}
 	if (err == FB_OK) {
 		err = fb_dp_open(dp, dpc, *l, layout.len,
 				fb_fit_dp_steps(cfg->epochs, dpc->q));
@@ -515,7 +525,19 @@ cmd_train(int argc, char **argv)
 			goto out;
 		}
 	}
+	size_t releases_before = dp != NULL ? fb_dp_releases(dp) : 0;
 	err = fb_fit(ds, &cfg, dp, &model, &P, on_epoch, &pr, &res);
+	if (err == FB_OK && dp != NULL && res.budget_reached &&
+			fb_dp_releases(dp) == releases_before) {
+		// Not one release fitted: the model would be the untrained
+		// initialisation, presented as a DP model.
+		err = fb_errorf(FB_EBUDGET,
+				"%s: privacy budget spent (epsilon %g at delta "
+				"%g): no release fits, nothing trained, no "
+				"model written",
+				a.ledger != NULL ? a.ledger : "privacy.ledger",
+				dpc.epsilon, dpc.delta);
+	}
 	if (err != FB_OK) {
 		cli_fail("train", err, "training failed");
 		goto out;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "fedbundle/net/handshake.h"
+#include "fedbundle/util/log.h"
 
 #define LABEL_TRANSCRIPT "fedbundle/wire-v1/transcript"
 #define LABEL_SERVER_SIG "fedbundle/wire-v1/server-signature"
@@ -389,7 +390,8 @@ struct fb_hs_server {
 	struct fb_hs_server_config cfg;
 	struct pending *table; // cfg.max_pending entries, sodium_malloc'd
 	size_t n_pending;
-	struct scratch *scratch; // secrets of the HELLO being handled
+	struct scratch *scratch;    // secrets of the HELLO being handled
+	uint64_t abandon_logged_ms; // note_abandoned()'s last line; 0: none
 };
 
 fb_err
@@ -464,6 +466,26 @@ drop_pending(struct fb_hs_server *s, struct pending *p)
 	s->n_pending--;
 }
 
+// Logs a pending handshake dropped without its AUTH: HELLO answered, AUTH
+// never came, most often from a client that pinned another aggregator key
+// (it refuses our WELCOME and says so in its own log). At most one line per
+// max_age_ms, so a HELLO flood under an enrolled key cannot flood the log.
+static void
+note_abandoned(struct fb_hs_server *s, const struct pending *p, uint64_t now_ms)
+{
+	if (s->abandon_logged_ms != 0 &&
+			now_ms - s->abandon_logged_ms < s->cfg.max_age_ms) {
+		return;
+	}
+	s->abandon_logged_ms = now_ms != 0 ? now_ms : 1;
+	const struct fb_peer_key *peer =
+			fb_roster_find(s->roster, p->client_pk);
+	fb_log(FB_LOG_WARN,
+			"handshake of %s abandoned: HELLO without AUTH (does "
+			"its pinned aggregator key match this aggregator's?)",
+			peer != NULL ? peer->name : "a revoked client");
+}
+
 static void
 expire_pending(struct fb_hs_server *s, uint64_t now_ms)
 {
@@ -473,6 +495,7 @@ expire_pending(struct fb_hs_server *s, uint64_t now_ms)
 				(now_ms < p->created_ms ||
 						now_ms - p->created_ms >
 								s->cfg.max_age_ms)) {
+			note_abandoned(s, p, now_ms);
 			drop_pending(s, p);
 		}
 	}
@@ -482,7 +505,8 @@ expire_pending(struct fb_hs_server *s, uint64_t now_ms)
 // key's if it already has max_per_key, else a free slot, else the oldest
 // of all (§3.8).
 static struct pending *
-slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN])
+slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN],
+		uint64_t now_ms)
 {
 	struct pending *oldest = NULL, *oldest_of_key = NULL, *unused = NULL;
 	uint32_t of_key = 0;
@@ -508,6 +532,9 @@ slot_for_new(struct fb_hs_server *s, const uint8_t client_pk[FB_ID_PK_LEN])
 							      : NULL;
 	if (victim == NULL) {
 		return unused;
+	}
+	if (victim == oldest_of_key) {
+		note_abandoned(s, victim, now_ms);
 	}
 	drop_pending(s, victim);
 	return victim;
@@ -623,7 +650,7 @@ server_hello(struct fb_hs_server *s, uint64_t now_ms, const uint8_t *msg,
 	tmp->created_ms = now_ms;
 	memcpy(tmp->sid, w + WELCOME_SID, FB_ENV_SID_LEN);
 	memcpy(tmp->client_pk, client_pk, FB_ID_PK_LEN);
-	*slot_for_new(s, client_pk) = *tmp;
+	*slot_for_new(s, client_pk, now_ms) = *tmp;
 	s->n_pending++;
 	*out_len = FB_HS_WELCOME_LEN;
 done:

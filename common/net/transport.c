@@ -23,7 +23,9 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -1374,7 +1376,108 @@ struct fb_dialer {
 	nng_socket sock;
 	bool sock_open;
 	char url[512];
+	const volatile sig_atomic_t *abort; // fb_dialer_set_abort(); NULL
 };
+
+void
+fb_dialer_set_abort(struct fb_dialer *d, const volatile sig_atomic_t *flag)
+{
+	d->abort = flag;
+}
+
+// One send or receive of an abortable call: its aio's completion, waited
+// for in slices of ABORT_POLL_MS so that the abort flag (set by a signal
+// handler, which cannot wake a condition variable) is seen within one.
+#define ABORT_POLL_MS 100
+
+struct abortable {
+	nng_mtx *mtx;
+	nng_cv *cv;
+	bool done;
+};
+
+static void
+abortable_done(void *arg)
+{
+	struct abortable *a = arg;
+	nng_mtx_lock(a->mtx);
+	a->done = true;
+	nng_cv_wake(a->cv);
+	nng_mtx_unlock(a->mtx);
+}
+
+// Waits for aio's operation (started by the caller) to complete, cancelling
+// it when d's abort flag is set. Returns its NNG result.
+static int
+abortable_wait(struct fb_dialer *d, struct abortable *a, nng_aio *aio)
+{
+	bool cancelled = false;
+	nng_mtx_lock(a->mtx);
+	while (!a->done) {
+		if (!cancelled && *d->abort != 0) {
+			cancelled = true;
+			nng_mtx_unlock(a->mtx);
+			nng_aio_cancel(aio); // completes it with NNG_ECANCELED
+			nng_mtx_lock(a->mtx);
+			continue;
+		}
+		nng_cv_until(a->cv, nng_clock() + ABORT_POLL_MS);
+	}
+	a->done = false;
+	nng_mtx_unlock(a->mtx);
+	return nng_aio_result(aio);
+}
+
+// fb_dialer_call_take() through aios, abortable by d->abort.
+static fb_err
+call_abortable(struct fb_dialer *d, nng_msg *m, nng_duration t,
+		struct fb_msg **reply)
+{
+	struct abortable a = {0};
+	nng_aio *aio = NULL;
+	int rv = nng_mtx_alloc(&a.mtx);
+	if (rv == 0) {
+		rv = nng_cv_alloc(&a.cv, a.mtx);
+	}
+	if (rv == 0) {
+		rv = nng_aio_alloc(&aio, abortable_done, &a);
+	}
+	if (rv != 0) {
+		nng_msg_free(m);
+		goto out;
+	}
+	nng_aio_set_timeout(aio, t);
+	nng_aio_set_msg(aio, m);
+	nng_send_aio(d->sock, aio);
+	rv = abortable_wait(d, &a, aio);
+	if (rv != 0) {
+		nng_msg_free(nng_aio_get_msg(aio)); // a failed send leaves it
+		goto out;
+	}
+	nng_aio_set_timeout(aio, t);
+	nng_recv_aio(d->sock, aio);
+	rv = abortable_wait(d, &a, aio);
+	if (rv == 0) {
+		uint32_t pipe;
+		*reply = wrap_received(nng_aio_get_msg(aio), &pipe);
+	}
+out:
+	nng_aio_free(aio);
+	if (a.cv != NULL) {
+		nng_cv_free(a.cv);
+	}
+	if (a.mtx != NULL) {
+		nng_mtx_free(a.mtx);
+	}
+	if (rv == NNG_ECANCELED) {
+		return fb_errorf(FB_ECLOSED, "%s: request abandoned: stopping",
+				d->url);
+	}
+	if (rv != 0) {
+		return net_err(rv, "no reply from", d->url);
+	}
+	return *reply != NULL ? FB_OK : FB_ENOMEM;
+}
 
 void
 fb_dialer_destroy(struct fb_dialer *d)
@@ -1454,6 +1557,14 @@ fb_dialer_call_take(struct fb_dialer *d, struct fb_msg *req, int timeout_ms,
 		struct fb_msg **reply)
 {
 	nng_duration t = timeout_ms > 0 ? (nng_duration)timeout_ms : 1;
+	if (d->abort != NULL) {
+		nng_msg *am = unwrap_for_send(req);
+		if (am == NULL) {
+			return FB_ENOMEM;
+		}
+		*reply = NULL;
+		return call_abortable(d, am, t, reply);
+	}
 	int rv = nng_socket_set_ms(d->sock, NNG_OPT_SENDTIMEO, t);
 	if (rv == 0) {
 		rv = nng_socket_set_ms(d->sock, NNG_OPT_RECVTIMEO, t);

@@ -40,6 +40,7 @@ struct fb_ledger {
 	size_t n;
 	size_t cap;
 	bool unsynced; // appended entries not yet fsync'd
+	size_t torn;   // bytes of an incomplete final line found at open
 };
 
 // A parsed line: the entry plus its chain fields.
@@ -482,6 +483,7 @@ fb_ledger_open(struct fb_ledger **out, const char *path, bool create)
 		goto fail;
 	}
 	if (end < len) {
+		l->torn = len - end;
 		fb_log(FB_LOG_WARN,
 				"%s: dropping a torn final entry (%zu bytes) "
 				"left by a crash before it was complete",
@@ -522,6 +524,7 @@ fb_ledger_open_read(struct fb_ledger **out, const char *path)
 		goto fail;
 	}
 	if (end < len) {
+		l->torn = len - end;
 		// Left for the writer: it is its append in progress, or a
 		// crash's torn line the next appending open drops.
 		fb_log(FB_LOG_WARN,
@@ -636,6 +639,12 @@ fb_ledger_sync(struct fb_ledger *l)
 		l->unsynced = false;
 	}
 	return FB_OK;
+}
+
+size_t
+fb_ledger_torn(const struct fb_ledger *l)
+{
+	return l->torn;
 }
 
 size_t

@@ -26,6 +26,7 @@
 #ifndef FB_INCLUDE_FEDBUNDLE_TRANSPORT_H
 #define FB_INCLUDE_FEDBUNDLE_TRANSPORT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -197,6 +198,13 @@ fb_err fb_dialer_create(
 
 // Closes the socket; NULL is a no-op.
 void fb_dialer_destroy(struct fb_dialer *d);
+
+// Makes d's calls abortable: while one waits, *flag is read at least every
+// 100 ms, and once it is non-zero the call is abandoned with FB_ECLOSED
+// (a signal handler's stop flag: SIGTERM ends a client within a second
+// whatever it waits for). NULL: calls wait for their timeout.
+void fb_dialer_set_abort(
+		struct fb_dialer *d, const volatile sig_atomic_t *flag);
 
 // Sends req (taken in every case) and waits up to timeout_ms for its reply,
 // stored in *reply (the caller frees it). FB_ETIMEOUT if no reply came in

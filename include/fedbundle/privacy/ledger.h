@@ -82,6 +82,11 @@ fb_err fb_ledger_open(struct fb_ledger **out, const char *path, bool create);
 // *out.
 fb_err fb_ledger_open_read(struct fb_ledger **out, const char *path);
 
+// The length in bytes of the incomplete final line found when l was
+// opened (dropped by fb_ledger_open, ignored by fb_ledger_open_read); 0 if
+// there was none. Reported by `fedbundle ledger verify`.
+size_t fb_ledger_torn(const struct fb_ledger *l);
+
 // Closes the ledger, releasing its lock; NULL is a no-op.
 void fb_ledger_close(struct fb_ledger *l);
 

@@ -43,7 +43,7 @@ struct fb_tensor_view {
 };
 
 // Writes the tensors and the metadata JSON (may be NULL) to path
-// atomically. FB_EINVAL for a bad name, FB_EIO on a write failure (the
+// atomically, mode 0600 for a client state (customer data), else 0644. FB_EINVAL for a bad name, FB_EIO on a write failure (the
 // previous file at path is then untouched).
 fb_err fb_tfile_write(const char *path, enum fb_tfile_kind kind,
 		const char *meta, const struct fb_tensor_view *tensors,
