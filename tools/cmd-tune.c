@@ -164,22 +164,32 @@ round3(double x)
 	return strtod(buf, NULL);
 }
 
+// The field at d->off of hp, through memcpy (no pointer casts).
 static void
 space_set(struct fb_hparams *hp, const struct space_dim *d, double v)
 {
-	char *p = (char *)hp + d->off;
+	unsigned char *p = (unsigned char *)hp + d->off;
 	if (d->is_u32) {
-		*(uint32_t *)p = (uint32_t)v;
+		uint32_t u = (uint32_t)v;
+		memcpy(p, &u, sizeof(u));
 	} else {
-		*(double *)p = round3(v);
+		double r = round3(v);
+		memcpy(p, &r, sizeof(r));
 	}
 }
 
 static double
 space_get(const struct fb_hparams *hp, const struct space_dim *d)
 {
-	const char *p = (const char *)hp + d->off;
-	return d->is_u32 ? *(const uint32_t *)p : *(const double *)p;
+	const unsigned char *p = (const unsigned char *)hp + d->off;
+	if (d->is_u32) {
+		uint32_t u;
+		memcpy(&u, p, sizeof(u));
+		return u;
+	}
+	double r;
+	memcpy(&r, p, sizeof(r));
+	return r;
 }
 
 // Configuration `config` of the search: 0 is the defaults, every other
