@@ -107,8 +107,8 @@ TEST(bad_federation_refused)
 {
 	static const char *const bad[] = {
 			"\"federation\": \"a0a1\", ",
-			"\"federation\": \"000000000000000000000000000000"
-			"00\", ",
+			// all zero: 32 hex digits
+			"\"federation\": \"00000000000000000000000000000000\", ",
 			"\"federation\": \"zz000000000000000000000000000000\", ",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
