@@ -10,7 +10,10 @@
 //              (the state does not keep the last plan: an operator reads
 //              it from the aggregator's round configuration);
 //   eval       the retailer's test-split Recall@20 / NDCG@20 sums and user
-//              count for the state (what a round reports, on demand).
+//              count for the state (what a round reports, on demand);
+//   complete   the K items best completing a partial bundle for a user,
+//   compose    N bundles of S items for a user (bundles.h), like
+//              `fedbundle complete|compose` on the node's state.
 // Everything comes from the policy file (policy.h).
 #include <errno.h>
 #include <getopt.h>
@@ -24,9 +27,11 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "bundles.h"
 #include "fb_config.h"
 #include "fb_vcs.h"
 #include "fedbundle/data/catdir.h"
+#include "fedbundle/model/compose.h"
 #include "fedbundle/model/metrics.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/model/recommend.h"
@@ -48,6 +53,14 @@ usage(FILE *fp)
 			"       fedbundle-client recommend --policy FILE "
 			"--user-id CUSTOMER [-k K] [--json]\n"
 			"       fedbundle-client eval --policy FILE [--json]\n"
+			"       fedbundle-client complete --policy FILE --user ID "
+			"| --user-id CUSTOMER\n"
+			"                        --items I1,I2,... [-k K] "
+			"[--json]\n"
+			"       fedbundle-client compose --policy FILE --user ID "
+			"| --user-id CUSTOMER\n"
+			"                        --size S [-n N] [--allowed FILE] "
+			"[--json]\n"
 			"       fedbundle-client budget --policy FILE [--q Q "
 			"--sigma S --steps N] [--json]\n"
 			"\n"
@@ -66,6 +79,15 @@ usage(FILE *fp)
 			"names\n"
 			"eval       test-split Recall@20 / NDCG@20 of the current "
 			"state\n"
+			"complete   the K items that best complete a partial "
+			"bundle (dense item ids)\n"
+			"           for the user: the user term of the federated "
+			"model plus the\n"
+			"           public compatibility "
+			"(docs/bundle-completion.md)\n"
+			"compose    N bundles (default 5) of S items for the user, "
+			"optionally only\n"
+			"           from the dense item ids of --allowed FILE\n"
 			"budget     epsilon spent and left, the last budget "
 			"decision, the ledger's\n"
 			"           anchor; with --q Q --sigma S --steps N (a "
@@ -109,9 +131,12 @@ struct args {
 	const char *policy;
 	uint32_t user, k;
 	int have_user, json;
-	const char *user_id; // --user-id: an original customer id
-	double q, sigma;     // budget: a plan's rate and noise multiplier
-	uint64_t steps;      // budget: its releases per round; 0: no plan
+	const char *user_id;  // --user-id: an original customer id
+	double q, sigma;      // budget: a plan's rate and noise multiplier
+	uint64_t steps;       // budget: its releases per round; 0: no plan
+	const char *items;    // complete: --items
+	const char *allowed;  // compose: --allowed
+	uint32_t size, count; // compose: --size, -n
 };
 
 static int
@@ -126,6 +151,9 @@ parse_args(int argc, char **argv, struct args *a)
 			{"q", required_argument, NULL, 'q'},
 			{"sigma", required_argument, NULL, 's'},
 			{"steps", required_argument, NULL, 'S'},
+			{"items", required_argument, NULL, 'i'},
+			{"size", required_argument, NULL, 'z'},
+			{"allowed", required_argument, NULL, 'a'},
 			{"log-level", required_argument, NULL, 'L'},
 			{"help", no_argument, NULL, 'h'},
 			{"version", no_argument, NULL, 'V'},
@@ -133,9 +161,10 @@ parse_args(int argc, char **argv, struct args *a)
 	};
 	memset(a, 0, sizeof(*a));
 	a->k = 10;
+	a->count = 5;
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "hk:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hk:n:", opts, NULL)) != -1) {
 		char *end = NULL;
 		unsigned long v;
 		switch (c) {
@@ -166,6 +195,27 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'j':
 			a->json = 1;
+			break;
+		case 'i':
+			a->items = optarg;
+			break;
+		case 'a':
+			a->allowed = optarg;
+			break;
+		case 'z':
+		case 'n':
+			v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || optarg[0] == '-' ||
+					v == 0 ||
+					v > (c == 'z' ? FB_COMPOSE_MAX_SIZE
+						      : 1000)) {
+				return usage_error(c == 'z' ? "--size '%s': "
+							      "must be 1..64"
+							    : "-n '%s': must "
+							      "be 1..1000",
+						optarg);
+			}
+			*(c == 'z' ? &a->size : &a->count) = (uint32_t)v;
 			break;
 		case 'q':
 		case 's': {
@@ -444,6 +494,23 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 	return 0;
 }
 
+static int
+cmd_bundles(const struct node_policy *pol, const struct args *a, bool complete)
+{
+	struct client_bundle_args b = {
+			.user = a->user,
+			.user_id = a->user_id,
+			.have_user = a->have_user != 0,
+			.items = a->items,
+			.k = a->k,
+			.size = a->size,
+			.count = a->count,
+			.allowed = a->allowed,
+			.json = a->json != 0,
+	};
+	return complete ? client_complete(pol, &b) : client_compose(pol, &b);
+}
+
 // Every round allocates and frees buffers of the model's size (a 100k x 64
 // item model is 27 MB a buffer). glibc serves blocks that large with
 // mmap, so each round would fault in and zero fresh pages, and trims the
@@ -490,7 +557,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "recommend") != 0 &&
 			strcmp(cmd, "eval") != 0 &&
-			strcmp(cmd, "budget") != 0) {
+			strcmp(cmd, "budget") != 0 &&
+			strcmp(cmd, "complete") != 0 &&
+			strcmp(cmd, "compose") != 0) {
 		return usage_error("unknown command '%s'", cmd);
 	}
 	fb_log_set_tag("client");
@@ -511,6 +580,9 @@ main(int argc, char **argv)
 		rc = cmd_eval(&pol, a.json);
 	} else if (strcmp(cmd, "budget") == 0) {
 		rc = cmd_budget(&pol, &a);
+	} else if (strcmp(cmd, "complete") == 0 ||
+			strcmp(cmd, "compose") == 0) {
+		rc = cmd_bundles(&pol, &a, strcmp(cmd, "complete") == 0);
 	} else {
 		rc = cmd_recommend(&pol, &a);
 	}

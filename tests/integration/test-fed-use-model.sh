@@ -6,7 +6,9 @@
 # (which holds no user factors), `fedbundle export` to .npy read back
 # without numpy (tests/integration/npycheck.py; with numpy too when it is
 # installed), batch top-K for all users in CSV and JSON lines, and the
-# JSON keys of `fedbundle-client eval` and `fedbundle train`.
+# JSON keys of `fedbundle-client eval` and `fedbundle train`; bundle
+# completion and composition on the node (`fedbundle-client complete` and
+# `compose`, issue 16), with original ids once the folder has id maps.
 source "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 
@@ -83,6 +85,74 @@ n=$(json_field users <<<"$cj")
 check "client eval: recall@20 is the mean" test -n "$m" -a -n "$s" -a -n "$n"
 check "client eval: recall@20 is recall@20_sum / users" near "${m:-0}" "$(awk -v s="${s:-0}" -v n="${n:-1}" 'BEGIN { print s / n }')" 1e-5
 check "client eval: ndcg@20 present" grep -q '"ndcg@20": 0\.' <<<"$cj"
+
+# fedbundle-client complete / compose on the node's state.
+P0="$WORK/policy-0.json"
+cc=$("$FB_CLIENT" complete --policy "$P0" --user 0 --items 0,1 -k 4 2>&1 || true)
+echo "$cc" | sed 's/^/# /'
+check "client complete: 4 ranked lines" test "$(grep -cE '^ +[1-4] +[0-9]+ ' <<<"$cc")" -eq 4
+check "client complete: 4 distinct items, none given" test "$(awk '$1 ~ /^[1-4]$/ && $2 != 0 && $2 != 1 { print $2 }' <<<"$cc" | sort -u | wc -l)" -eq 4
+tool=$("$FB_TOOL" complete --data "$R0" --model "$STATE" --user 0 --items 0,1 -k 4 2>/dev/null || true)
+check "client complete ranks as fedbundle complete" test -n "$tool" -a \
+	"$(awk '$1 ~ /^[1-4]$/ { print $2, $3 }' <<<"$cc")" = "$(awk '$1 ~ /^[1-4]$/ { print $2, $3 }' <<<"$tool")"
+"$FB_CLIENT" complete --policy "$P0" --user 0 --items 0,1 -k 4 --json >"$WORK/cc.json" 2>&1 || true
+check "client complete --json parses, 4 items" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['given'] == [0, 1] and len(d['items']) == 4
+assert len({i['item'] for i in d['items']}) == 4" "$WORK/cc.json"
+set +e
+msg=$("$FB_CLIENT" complete --policy "$P0" --user 0 --items 0,999999 2>&1)
+rc=$?
+msg2=$("$FB_CLIENT" complete --policy "$P0" --user 999999 --items 0 2>&1)
+rc2=$?
+set -e
+echo "# $msg"; echo "# $msg2"
+check "client complete: a bad item id exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o "'999999'" <<<"$msg")"
+check "client complete: an unknown user exits 2" test "$rc2" -eq 2
+co=$("$FB_CLIENT" compose --policy "$P0" --user 0 --size 3 -n 2 2>&1 || true)
+echo "$co" | sed 's/^/# /'
+check "client compose: 2 bundles" test "$(grep -c '^bundle [12] ' <<<"$co")" -eq 2
+"$FB_CLIENT" compose --policy "$P0" --user 0 --size 3 -n 2 --json >"$WORK/co.json" 2>&1 || true
+check "client compose --json: 2 bundles of 3 distinct items" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+b = [[i['item'] for i in x['items']] for x in d['bundles']]
+assert len(b) == 2 and all(len(set(x)) == 3 for x in b) and b[0] != b[1]" "$WORK/co.json"
+printf '2\n3\n5\n7\n' >"$WORK/allowed.txt"
+"$FB_CLIENT" compose --policy "$P0" --user 0 --size 2 -n 1 --allowed "$WORK/allowed.txt" --json \
+	>"$WORK/co-allowed.json" 2>&1 || true
+check "client compose --allowed keeps to the allowed items" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert {i['item'] for i in d['bundles'][0]['items']} <= {2, 3, 5, 7}" "$WORK/co-allowed.json"
+# Original ids: id maps in the retailer's folder (the partition's own
+# users.map, numeric, is put back afterwards).
+mkdir -p "$WORK/maps-saved"
+cp "$R0"/*.map "$WORK/maps-saved/" 2>/dev/null || true
+n_items=$(awk -F '\t' '{ print $3 }' "$R0"/*_data_size.txt)
+n_bundles=$(awk -F '\t' '{ print $2 }' "$R0"/*_data_size.txt)
+awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tC%04d\n", i, i }' >"$R0/users.map"
+awk -v n="$n_bundles" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tBND-%d\n", i, i }' >"$R0/bundles.map"
+awk -v n="$n_items" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tITM-%d\n", i, i }' >"$R0/items.map"
+ci=$("$FB_CLIENT" complete --policy "$P0" --user-id C0000 --items 0,1 -k 4 2>&1 || true)
+echo "$ci" | sed 's/^/# /'
+check "client complete --user-id: same ranking, original item ids" test -n "$tool" -a \
+	"$(awk '$1 ~ /^[1-4]$/ { print $2, $3, $4 }' <<<"$ci")" = "$(awk '$1 ~ /^[1-4]$/ { print $2, $3, "ITM-" $2 }' <<<"$tool")"
+"$FB_CLIENT" compose --policy "$P0" --user-id C0000 --size 2 -n 1 --json >"$WORK/coi.json" 2>&1 || true
+check "client compose --json carries user_id and item_id" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d['user_id'] == 'C0000'
+assert all(i['item_id'] == 'ITM-%d' % i['item'] for i in d['bundles'][0]['items'])" "$WORK/coi.json"
+set +e
+msg=$("$FB_CLIENT" compose --policy "$P0" --user-id NOBODY --size 2 2>&1)
+rc=$?
+set -e
+echo "# $msg"
+check "client compose: an unknown customer exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o NOBODY <<<"$msg")"
+rm -f "$R0/users.map" "$R0/bundles.map" "$R0/items.map"
+cp "$WORK/maps-saved/"*.map "$R0/" 2>/dev/null || true
 
 # train --json: the totals named as totals, the test evaluation beside.
 tj=$("$FB_TOOL" train --data "$R0" --epochs 2 --json --quiet 2>/dev/null || true)
