@@ -47,7 +47,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-			"usage: fedbundle-client run --policy FILE [--log-level L]\n"
+			"usage: fedbundle-client run --policy FILE [--log-level L] "
+			"[--log-format F]\n"
 			"       fedbundle-client recommend --policy FILE --user ID "
 			"[-k K] [--json]\n"
 			"       fedbundle-client recommend --policy FILE "
@@ -98,7 +99,9 @@ usage(FILE *fp)
 			"options: -h, --help (this text), --version, "
 			"-k K / --top K (default 10),\n"
 			"--log-level L (silent, error, warn, info (default) or "
-			"debug)\n"
+			"debug),\n"
+			"--log-format F (text (default) or json: one object a "
+			"line)\n"
 			"\n"
 			"policy keys (relative paths are relative to the policy "
 			"file):\n");
@@ -123,7 +126,8 @@ usage_error(const char *msg, const char *arg)
 static int
 fail(const char *what, fb_err err)
 {
-	fprintf(stderr, "fedbundle-client: %s: %s\n", what, fb_last_error(err));
+	fb_log_say(FB_LOG_ERROR, "fedbundle-client", "%s: %s", what,
+			fb_last_error(err));
 	return 1;
 }
 
@@ -155,6 +159,7 @@ parse_args(int argc, char **argv, struct args *a)
 			{"size", required_argument, NULL, 'z'},
 			{"allowed", required_argument, NULL, 'a'},
 			{"log-level", required_argument, NULL, 'L'},
+			{"log-format", required_argument, NULL, 'F'},
 			{"help", no_argument, NULL, 'h'},
 			{"version", no_argument, NULL, 'V'},
 			{NULL, 0, NULL, 0},
@@ -246,6 +251,17 @@ parse_args(int argc, char **argv, struct args *a)
 						optarg);
 			}
 			fb_log_set_level(lv);
+			break;
+		}
+		case 'F': {
+			enum fb_log_format lf;
+			if (!fb_log_parse_format(optarg, &lf)) {
+				return usage_error(
+						"--log-format: unknown format "
+						"'%s' (text or json)",
+						optarg);
+			}
+			fb_log_set_format(lf);
 			break;
 		}
 		case 'h':

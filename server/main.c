@@ -63,6 +63,8 @@ usage(FILE *fp)
 			"  --rounds N          override the config's rounds\n"
 			"  --log-level L       silent, error, warn, info "
 			"(default) or debug\n"
+			"  --log-format F      text (default: dated lines) or "
+			"json (one object a line)\n"
 			"  --quiet             no per-round lines on stdout\n"
 			"  -h, --help          this text\n"
 			"  --version           print the version and exit\n"
@@ -96,6 +98,7 @@ parse_args(int argc, char **argv, struct args *a)
 			{"listen", required_argument, NULL, 'l'},
 			{"rounds", required_argument, NULL, 'r'},
 			{"log-level", required_argument, NULL, 'L'},
+			{"log-format", required_argument, NULL, 'F'},
 			{"quiet", no_argument, NULL, 'q'},
 			{"help", no_argument, NULL, 'h'},
 			{"version", no_argument, NULL, 'V'},
@@ -136,6 +139,17 @@ parse_args(int argc, char **argv, struct args *a)
 			fb_log_set_level(lv);
 			break;
 		}
+		case 'F': {
+			enum fb_log_format lf;
+			if (!fb_log_parse_format(optarg, &lf)) {
+				return usage_error(
+						"--log-format: unknown format "
+						"'%s' (text or json)",
+						optarg);
+			}
+			fb_log_set_format(lf);
+			break;
+		}
 		case 'q':
 			a->quiet = 1;
 			break;
@@ -162,7 +176,8 @@ parse_args(int argc, char **argv, struct args *a)
 static int
 fail(const char *what, fb_err err)
 {
-	fprintf(stderr, "fedbundle-server: %s: %s\n", what, fb_last_error(err));
+	fb_log_say(FB_LOG_ERROR, "fedbundle-server", "%s: %s", what,
+			fb_last_error(err));
 	return 1;
 }
 
@@ -190,12 +205,12 @@ catalog_matches(const struct agg_config *cfg, const struct fb_dataset *cat)
 			memcmp(have, want, FB_HASH_LEN) == 0) {
 		return true;
 	}
-	fprintf(stderr,
-			"fedbundle-server: bad configuration: the catalogue "
+	fb_log_say(FB_LOG_ERROR, "fedbundle-server",
+			"bad configuration: the catalogue "
 			"%s is version %s (%u bundles, %u items, %u attrs), "
 			"but catalog_digest names %s: give the consortium's "
 			"catalogue folder, or the digest `fedbundle catalog "
-			"digest` prints for it\n",
+			"digest` prints for it",
 			cfg->catalog, hex, cat->n_bundles, cat->n_items,
 			cat->n_attrs, cfg->catalog_digest);
 	return false;
@@ -301,11 +316,11 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	static const char *const gran[] = {"none (NOT private)",
 			"user-level DP", "client-level DP (central noise)"};
-	fprintf(stderr,
-			"fedbundle-server: %s listening on %s; %u client(s) "
+	fb_log_say(FB_LOG_INFO, "fedbundle-server",
+			"%s listening on %s; %u client(s) "
 			"enrolled; %u rounds, quorum %u, deadline %u ms; %s, "
 			"noise multiplier %.4f; model %u items, %u bundles, "
-			"%u attrs, d=%u; largest message %.2f MB\n",
+			"%u attrs, d=%u; largest message %.2f MB",
 			fb_identity_name(id), cfg.listen, fed.n_clients,
 			cfg.rounds, cfg.quorum, cfg.deadline_ms,
 			gran[cfg.round.granularity],
@@ -325,7 +340,7 @@ main(int argc, char **argv)
 		// must not look like a success to whoever started it.
 		char why[1024];
 		agg_fed_failure(&fed, why, sizeof(why));
-		fprintf(stderr, "fedbundle-server: %s\n", why);
+		fb_log_say(FB_LOG_ERROR, "fedbundle-server", "%s", why);
 		rc = 1;
 	}
 out:

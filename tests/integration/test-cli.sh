@@ -3,7 +3,9 @@
 # (issue 14, "Operating it"): --version exits 0 with the version on all
 # three programs; -h and --help work on each of them and on every
 # subcommand of `fedbundle` (and every audit check); the configuration
-# keys listed by --help carry their defaults.
+# keys listed by --help carry their defaults. Log lines carry the UTC date
+# (ISO 8601), and --log-format json makes every stderr line of the
+# aggregator one JSON object with time, level, program, file, line, msg.
 source "$(dirname "$0")/lib.sh"
 
 version_ok() { # version_ok PROGRAM NAME: "NAME X.Y.Z (...)" and exit 0
@@ -45,4 +47,48 @@ check "client --help: epsilon has a default" sh -c \
 	"'$FB_CLIENT' --help | grep -E '^  epsilon .*\(default: [0-9.e+-]+\)$' >/dev/null"
 check "simulate --help: keys have defaults" sh -c \
 	"'$FB_TOOL' simulate --help | grep -E '^  round\.lr .*\(default: [0-9.e+-]+\)$' >/dev/null"
+
+# Logs: an aggregator without clients, stopped after a second (TERM).
+fed_data 1
+PLAN_WAIT_MS=300 server_config 1 1 500 '{"granularity": "none"}'
+run_briefly() { # run_briefly ERRFILE OPTIONS...: stderr of a 1 s run
+	local err=$1
+	shift
+	timeout -s TERM 1 "$FB_SERVER" --config "$WORK/server.json" "$@" \
+		>/dev/null 2>"$err" || true
+}
+json_lines_ok() { # json_lines_ok FILE: >= 2 lines, each a log object
+	python3 - "$1" <<'PY'
+import json, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) >= 2, lines
+for l in lines:
+    o = json.loads(l)
+    assert set(o) == {"time", "level", "program", "file", "line", "msg"}, o
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", o["time"]), o
+    assert o["level"] in ("error", "warn", "info", "debug"), o
+    assert o["program"] == "server" and isinstance(o["line"], int), o
+PY
+}
+run_briefly "$WORK/log.json" --log-format json
+check "--log-format json: every stderr line is a log object" \
+	json_lines_ok "$WORK/log.json"
+check "--log-format json: the start-up banner is a JSON line too" \
+	grep -q '"msg": "aggregator listening on ' "$WORK/log.json"
+"$FB_SERVER" --config "$WORK/nonexistent.json" --log-format json \
+	2>"$WORK/bad.json" && true
+check "--log-format json: a fatal configuration error is JSON" python3 -c \
+	'import json, sys; o = json.load(open(sys.argv[1])); assert o["level"] == "error" and "cannot open" in o["msg"]' \
+	"$WORK/bad.json"
+run_briefly "$WORK/log.txt"
+check "text log lines start with the UTC date and time" grep -qE \
+	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z I server \[[a-z_]+\.c:[0-9]+\] ' \
+	"$WORK/log.txt"
+check "--log-format xml is refused" sh -c \
+	"'$FB_SERVER' --config x --log-format xml 2>&1 | grep -q 'unknown format'"
+"$FB_CLIENT" run --policy "$WORK/nonexistent.json" --log-format json \
+	2>"$WORK/client-bad.json" && true
+check "client --log-format json: its fatal error is JSON" python3 -c \
+	'import json, sys; o = json.load(open(sys.argv[1])); assert o["program"] == "client" and "bad policy" in o["msg"]' \
+	"$WORK/client-bad.json"
 finish
