@@ -119,6 +119,14 @@ build(int argc, char **argv)
 			sum.named_items,
 			(unsigned long long)sum.dup_bundle_items,
 			(unsigned long long)sum.dup_item_attrs);
+	if (sum.notes.trimmed > 0) {
+		fprintf(stderr,
+				"fedbundle catalog: warning: %llu id(s) had "
+				"spaces around them and were trimmed (first "
+				"%s:%zu)\n",
+				(unsigned long long)sum.notes.trimmed,
+				sum.notes.trimmed_path, sum.notes.trimmed_line);
+	}
 	printf("%s\n", hex);
 	return 0;
 }

@@ -118,6 +118,55 @@ report(const char *path, const struct fb_csvimport_file_report *r,
 								  : ")");
 }
 
+// Warns (stderr) of what the import accepted but changed or found
+// wanting: trimmed ids, merged repeated rows, a split left empty.
+static void
+warn_import(const struct fb_csvimport_options *opt,
+		const struct fb_csvimport_summary *sum)
+{
+	const struct fb_csvimport_notes *nt = &sum->notes;
+	if (nt->trimmed > 0) {
+		fprintf(stderr,
+				"fedbundle import: warning: %llu id(s) had spaces "
+				"around them and were trimmed (first %s:%zu)\n",
+				(unsigned long long)nt->trimmed,
+				nt->trimmed_path, nt->trimmed_line);
+	}
+	const struct {
+		const char *path, *what;
+		uint64_t n;
+	} dup[] = {
+			{opt->bundles_path, "bundle-item",
+					sum->dup_bundle_items},
+			{opt->interactions_path, "user-bundle",
+					sum->dup_user_bundles},
+			{opt->user_items_path, "user-item",
+					sum->dup_user_items},
+	};
+	for (size_t k = 0; k < sizeof(dup) / sizeof(dup[0]); k++) {
+		if (dup[k].n > 0 && dup[k].path != NULL) {
+			fprintf(stderr,
+					"fedbundle import: warning: %s: %llu "
+					"repeated %s row(s) merged (a pair "
+					"counts once)\n",
+					dup[k].path,
+					(unsigned long long)dup[k].n,
+					dup[k].what);
+		}
+	}
+	static const char *const split[3] = {"train", "tune", "test"};
+	for (int k = 0; k < 3; k++) {
+		if (opt->split[k] > 0 && sum->n_split[k] == 0) {
+			fprintf(stderr,
+					"fedbundle import: warning: the %s split "
+					"is empty (--split gives it %g; only "
+					"users with at least 3 interactions "
+					"get tune and test pairs)\n",
+					split[k], opt->split[k]);
+		}
+	}
+}
+
 int
 cmd_import(int argc, char **argv)
 {
@@ -257,5 +306,6 @@ cmd_import(int argc, char **argv)
 			(unsigned long long)sum.dup_bundle_items,
 			(unsigned long long)sum.dup_user_bundles,
 			(unsigned long long)sum.dup_user_items);
+	warn_import(&opt, &sum);
 	return 0;
 }

@@ -6,7 +6,10 @@
 // train/tune/test split of PROVENANCE.md. Duplicated rows are merged and
 // counted, because real exports repeat purchases; an interaction with a
 // bundle the catalogue lacks is an error, because it means the two files
-// do not belong together.
+// do not belong together. Real exports are messy: spaces around an id are
+// trimmed and counted (a spreadsheet's "A1 " is the id "A1"), while text
+// that is not UTF-8 or a file without data rows is refused, naming the
+// file, because every later step would carry the damage silently.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -302,7 +305,83 @@ struct csv_input {
 	char *buf;
 	struct fb_csvimport_reader rd;
 	size_t col[3];
+	uint64_t rows;                    // data rows read so far
+	struct fb_csvimport_notes *notes; // where trimmed ids are counted
 };
+
+// Length of the valid UTF-8 sequence at b[0 .. n), or 0 if it is not one
+// (overlong forms, surrogates and code points above U+10FFFF included).
+static size_t
+utf8_seq(const unsigned char *b, size_t n)
+{
+	if (b[0] < 0x80) {
+		return 1;
+	}
+	size_t len;
+	uint32_t min, cp;
+	if ((b[0] & 0xe0) == 0xc0) {
+		len = 2, min = 0x80, cp = b[0] & 0x1f;
+	} else if ((b[0] & 0xf0) == 0xe0) {
+		len = 3, min = 0x800, cp = b[0] & 0x0f;
+	} else if ((b[0] & 0xf8) == 0xf0) {
+		len = 4, min = 0x10000, cp = b[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len) {
+		return 0;
+	}
+	for (size_t k = 1; k < len; k++) {
+		if ((b[k] & 0xc0) != 0x80) {
+			return 0;
+		}
+		cp = cp << 6 | (b[k] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		return 0;
+	}
+	return len;
+}
+
+// FB_EFORMAT "path:line:column" (1-based, the column in bytes) at the
+// first byte of buf that does not start a valid UTF-8 sequence.
+static fb_err
+check_utf8(const char *path, const char *buf, size_t len)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t line = 1, line_start = 0;
+	for (size_t pos = 0; pos < len;) {
+		size_t k = utf8_seq(b + pos, len - pos);
+		if (k == 0) {
+			return fb_errorf(FB_EFORMAT,
+					"%s:%zu:%zu: invalid UTF-8 (byte 0x%02x): the file must be UTF-8 (convert it, e.g. iconv -f latin1 -t utf-8)",
+					path, line, pos - line_start + 1,
+					b[pos]);
+		}
+		if (b[pos] == '\n') {
+			line++;
+			line_start = pos + 1;
+		}
+		pos += k;
+	}
+	return FB_OK;
+}
+
+// The next data record of in; after the last, FB_EFORMAT if there was
+// none (a header-only file is a wrong export, not an empty one).
+static fb_err
+csv_input_next(struct csv_input *in, bool *got)
+{
+	fb_err err = fb_csvimport_reader_next(&in->rd, got);
+	if (err == FB_OK && *got) {
+		in->rows++;
+	} else if (err == FB_OK && in->rows == 0) {
+		err = fb_errorf(FB_EFORMAT,
+				"%s: no data rows after the header: nothing to import",
+				in->path);
+	}
+	return err;
+}
 
 static void
 csv_input_finish(struct csv_input *in)
@@ -316,10 +395,12 @@ csv_input_finish(struct csv_input *in)
 // n_req are required, the others optional (col SIZE_MAX when absent).
 static fb_err
 csv_input_open_cols(struct csv_input *in, const char *path,
-		const char *const *names, size_t n_req, size_t n)
+		const char *const *names, size_t n_req, size_t n,
+		struct fb_csvimport_notes *notes)
 {
 	memset(in, 0, sizeof(*in));
 	in->path = path;
+	in->notes = notes;
 	size_t len = 0;
 	size_t max = FB_CSVIMPORT_MAX_FILE_BYTES > SIZE_MAX
 			? SIZE_MAX
@@ -327,6 +408,10 @@ csv_input_open_cols(struct csv_input *in, const char *path,
 	fb_err err = fb_read_file(path, max, &in->buf, &len);
 	if (err != FB_OK) {
 		return err;
+	}
+	err = check_utf8(path, in->buf, len);
+	if (err != FB_OK) {
+		goto fail;
 	}
 	fb_csvimport_reader_init(&in->rd, path, in->buf, len);
 	bool got;
@@ -377,9 +462,32 @@ fail:
 
 // Reads path and its header; finds the columns names[0], names[1].
 static fb_err
-csv_input_open(struct csv_input *in, const char *path, const char *names[2])
+csv_input_open(struct csv_input *in, const char *path, const char *names[2],
+		struct fb_csvimport_notes *notes)
 {
-	return csv_input_open_cols(in, path, names, 2, 2);
+	return csv_input_open_cols(in, path, names, 2, 2, notes);
+}
+
+// Trims the spaces around the id s[0 .. *n), counting it in in->notes.
+static const char *
+trim_id(struct csv_input *in, const char *s, size_t *n)
+{
+	size_t a = 0, b = *n;
+	while (a < b && s[a] == ' ') {
+		a++;
+	}
+	while (b > a && s[b - 1] == ' ') {
+		b--;
+	}
+	if ((a > 0 || b < *n) && b > a && in->notes != NULL) {
+		struct fb_csvimport_notes *nt = in->notes;
+		if (nt->trimmed++ == 0) {
+			nt->trimmed_path = in->path;
+			nt->trimmed_line = in->rd.record_line;
+		}
+	}
+	*n = b - a;
+	return s + a;
 }
 
 // Checks the record has the header's width and returns column c's id.
@@ -394,8 +502,8 @@ csv_input_id(struct csv_input *in, size_t n_header, int c, const char *name,
 				in->path, rd->record_line, rd->n_fields,
 				n_header);
 	}
-	const char *f = rd->field[in->col[c]];
 	size_t len = rd->field_len[in->col[c]];
+	const char *f = trim_id(in, rd->field[in->col[c]], &len);
 	if (len == 0) {
 		return fb_errorf(FB_EFORMAT, "%s:%zu: empty %s", in->path,
 				rd->record_line, name);
@@ -438,17 +546,18 @@ note_unknown(struct fb_csvimport_file_report *rep, size_t line, const char *s,
 static fb_err
 read_pairs(const char *path, const char *names[2], struct fb_idmap *maps[2],
 		const enum id_mode modes[2], const char *lookup_source,
-		struct pairvec *out, struct fb_csvimport_file_report *rep)
+		struct pairvec *out, struct fb_csvimport_file_report *rep,
+		struct fb_csvimport_notes *notes)
 {
 	struct csv_input in;
-	fb_err err = csv_input_open(&in, path, names);
+	fb_err err = csv_input_open(&in, path, names, notes);
 	if (err != FB_OK) {
 		return err;
 	}
 	size_t n_header = in.rd.n_fields;
 	for (;;) {
 		bool got;
-		err = fb_csvimport_reader_next(&in.rd, &got);
+		err = csv_input_next(&in, &got);
 		if (err != FB_OK || !got) {
 			break;
 		}
@@ -478,9 +587,11 @@ read_pairs(const char *path, const char *names[2], struct fb_idmap *maps[2],
 				skip = true;
 			} else if (!fb_idmap_find(maps[c], s, n, &id[c])) {
 				err = fb_errorf(FB_EFORMAT,
-						"%s:%zu: %s '%.80s' is not in the catalogue %s",
+						"%s:%zu: %s '%.*s' is not in the catalogue %s",
 						path, in.rd.record_line,
-						names[c], s, lookup_source);
+						names[c],
+						(int)(n < 80 ? n : 80), s,
+						lookup_source);
 			}
 		}
 		if (err == FB_OK && !skip) {
@@ -704,7 +815,7 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 	struct fb_idmap *bi_maps[2] = {&bundles, &items};
 	const enum id_mode intern2[2] = {ID_INTERN, ID_INTERN};
 	err = read_pairs(opt->bundles_path, bi_names, bi_maps, intern2, NULL,
-			&bi, NULL);
+			&bi, NULL, &sum.notes);
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -712,7 +823,7 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 	struct fb_idmap *ub_maps[2] = {&users, &bundles};
 	const enum id_mode ub_modes[2] = {ID_INTERN, ID_LOOKUP};
 	err = read_pairs(opt->interactions_path, ub_names, ub_maps, ub_modes,
-			opt->bundles_path, &ub, NULL);
+			opt->bundles_path, &ub, NULL, &sum.notes);
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -720,7 +831,7 @@ fb_csvimport_run(const struct fb_csvimport_options *opt, const char *out_dir,
 		const char *ui_names[2] = {"user_id", "item_id"};
 		struct fb_idmap *ui_maps[2] = {&users, &items};
 		err = read_pairs(opt->user_items_path, ui_names, ui_maps,
-				intern2, NULL, &ui, NULL);
+				intern2, NULL, &ui, NULL, &sum.notes);
 		if (err != FB_OK) {
 			goto fail;
 		}
@@ -880,16 +991,18 @@ run_on_catalog(const struct fb_csvimport_options *opt, const char *out_dir,
 	struct fb_idmap *ub_maps[2] = {&users, &ids.bundles};
 	const enum id_mode modes[2] = {ID_INTERN, ID_LOOKUP};
 	err = read_pairs(opt->interactions_path, ub_names, ub_maps, modes,
-			opt->catalog_dir, &ub, &sum.interactions);
+			opt->catalog_dir, &ub, &sum.interactions, &sum.notes);
 	if (err == FB_OK && opt->user_items_path != NULL) {
 		const char *ui_names[2] = {"user_id", "item_id"};
 		struct fb_idmap *ui_maps[2] = {&users, &ids.items};
 		err = read_pairs(opt->user_items_path, ui_names, ui_maps, modes,
-				opt->catalog_dir, &ui, &sum.user_items);
+				opt->catalog_dir, &ui, &sum.user_items,
+				&sum.notes);
 	}
 	if (summary != NULL) {
 		summary->interactions = sum.interactions;
 		summary->user_items = sum.user_items;
+		summary->notes = sum.notes;
 	}
 	if (err == FB_OK && opt->strict &&
 			sum.interactions.unknown + sum.user_items.unknown > 0) {
@@ -1061,6 +1174,7 @@ struct catalog_parts {
 	struct fb_idmap bundles, items, attrs;
 	struct pairvec bi, ia;
 	struct namevec bundle_names, item_names;
+	struct fb_csvimport_notes notes;
 };
 
 // Interns the '|'-separated attribute ids of the items file's attrs field.
@@ -1102,14 +1216,14 @@ read_items(struct catalog_parts *c, const char *path)
 {
 	static const char *const names[3] = {"item_id", "name", "attrs"};
 	struct csv_input in;
-	fb_err err = csv_input_open_cols(&in, path, names, 1, 3);
+	fb_err err = csv_input_open_cols(&in, path, names, 1, 3, &c->notes);
 	if (err != FB_OK) {
 		return err;
 	}
 	size_t n_header = in.rd.n_fields;
 	for (;;) {
 		bool got;
-		err = fb_csvimport_reader_next(&in.rd, &got);
+		err = csv_input_next(&in, &got);
 		if (err != FB_OK || !got) {
 			break;
 		}
@@ -1141,14 +1255,14 @@ read_bundle_names(struct catalog_parts *c, const char *path)
 {
 	static const char *const names[2] = {"bundle_id", "name"};
 	struct csv_input in;
-	fb_err err = csv_input_open_cols(&in, path, names, 2, 2);
+	fb_err err = csv_input_open_cols(&in, path, names, 2, 2, &c->notes);
 	if (err != FB_OK) {
 		return err;
 	}
 	size_t n_header = in.rd.n_fields;
 	for (;;) {
 		bool got;
-		err = fb_csvimport_reader_next(&in.rd, &got);
+		err = csv_input_next(&in, &got);
 		if (err != FB_OK || !got) {
 			break;
 		}
@@ -1181,7 +1295,7 @@ read_catalog_parts(struct catalog_parts *c,
 	struct fb_idmap *bi_maps[2] = {&c->bundles, &c->items};
 	const enum id_mode intern2[2] = {ID_INTERN, ID_INTERN};
 	fb_err err = read_pairs(opt->bundles_path, bi_names, bi_maps, intern2,
-			NULL, &c->bi, NULL);
+			NULL, &c->bi, NULL, &c->notes);
 	if (err == FB_OK && opt->items_path != NULL) {
 		err = read_items(c, opt->items_path);
 	}
@@ -1193,7 +1307,7 @@ read_catalog_parts(struct catalog_parts *c,
 				opt->items_path != NULL
 						? "(bundles and items files)"
 						: opt->bundles_path,
-				&c->ia, NULL);
+				&c->ia, NULL, &c->notes);
 	}
 	if (err == FB_OK && opt->bundle_names_path != NULL) {
 		err = read_bundle_names(c, opt->bundle_names_path);
@@ -1280,6 +1394,7 @@ fb_csvimport_catalog(const struct fb_csvimport_catalog_options *opt,
 		sum.n_attrs = ds->n_attrs;
 		sum.n_bundle_items = fb_csr_nnz(&ds->bi);
 		sum.n_item_attrs = fb_csr_nnz(&ds->ia);
+		sum.notes = c.notes;
 		if (summary != NULL) {
 			*summary = sum;
 		}

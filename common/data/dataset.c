@@ -21,6 +21,7 @@
 #include "fedbundle/data/catdir.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/util/fsutil.h"
+#include "fedbundle/util/log.h"
 
 static const char size_suffix[] = "_data_size.txt";
 
@@ -855,6 +856,36 @@ splits_overlap(const struct fb_csr *split[3], uint32_t n_users, uint32_t *u,
 	return false;
 }
 
+// Public datasets list bundles with no items (Youshu has a few): they
+// are kept, with no item view (the model's own bundle factor alone), and
+// named in one warning, since in a retailer's catalogue one is a mistake.
+static void
+warn_empty_bundles(const struct fb_dataset *ds, const char *dir)
+{
+	uint32_t n = 0, first[3];
+	for (uint32_t r = 0; r < ds->n_bundles; r++) {
+		if (fb_csr_row_len(&ds->bi, r) == 0 && n++ < 3) {
+			first[n - 1] = r;
+		}
+	}
+	if (n == 0) {
+		return;
+	}
+	char list[64];
+	int len = 0;
+	for (uint32_t k = 0; k < n && k < 3; k++) {
+		len += snprintf(list + len, sizeof(list) - (size_t)len, "%s%u",
+				k > 0 ? ", " : "", first[k]);
+	}
+	fb_log(FB_LOG_WARN,
+			"%s%sbundle_item.txt: %u bundle(s) list no items (bundle "
+			"%s%s): kept, scored by their bundle factor alone",
+			dir,
+			dir[0] != '\0' && dir[strlen(dir) - 1] != '/' ? "/"
+								      : "",
+			n, list, n > 3 ? ", ..." : "");
+}
+
 fb_err
 fb_dataset_load(struct fb_dataset **out, const char *dir)
 {
@@ -900,13 +931,7 @@ fb_dataset_load(struct fb_dataset **out, const char *dir)
 	if (err != FB_OK) {
 		goto fail;
 	}
-	for (uint32_t r = 0; r < ds->n_bundles; r++) {
-		if (fb_csr_row_len(&ds->bi, r) == 0) {
-			err = in_dir(dir, "bundle_item.txt", 0, FB_EFORMAT,
-					"bundle %u has no items", r);
-			goto fail;
-		}
-	}
+	warn_empty_bundles(ds, dir);
 	err = load_relation(&ds->ui, dir, "user_item.txt", false, "user",
 			ds->n_users, "item", ds->n_items);
 	if (err != FB_OK) {
@@ -1025,13 +1050,6 @@ fb_dataset_check(const struct fb_dataset *ds)
 				rel[i].cols);
 		if (err != FB_OK) {
 			return err;
-		}
-	}
-	for (uint32_t r = 0; r < ds->n_bundles; r++) {
-		if (fb_csr_row_len(&ds->bi, r) == 0) {
-			return fb_errorf(FB_EINVAL,
-					"bundle_item: bundle %u has no items",
-					r);
 		}
 	}
 	const struct fb_csr *split[3] = {

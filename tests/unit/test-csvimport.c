@@ -325,6 +325,54 @@ TEST(import_errors)
 	CHECK_ERR(fb_csvimport_run(&opt, new_dir(), NULL), FB_EINVAL);
 }
 
+// Messy exports: invalid UTF-8 is refused at file:line:column, a file
+// with a header and no data rows is refused naming it, spaces around ids
+// are trimmed and counted with the first place.
+TEST(import_messy_exports)
+{
+	const char *cat = "bundle_id,item_id\nb1,i1\nb2,i2\n";
+	expect_import_error(cat, "user_id,bundle_id\nu1,b1\nCaf\xe9,b2\n", NULL,
+			FB_EFORMAT, "ub.csv:3:4: invalid UTF-8 (byte 0xe9)");
+	// A truncated sequence, an overlong '/', a surrogate.
+	expect_import_error(cat, "user_id,bundle_id,note\nu1,b1,\"x\xc3\"\n",
+			NULL, FB_EFORMAT,
+			"ub.csv:2:9: invalid UTF-8 (byte 0xc3)");
+	expect_import_error(cat, "user_id,bundle_id\nu\xc0\xaf,b1\n", NULL,
+			FB_EFORMAT, "ub.csv:2:2: invalid UTF-8 (byte 0xc0)");
+	expect_import_error(cat, "user_id,bundle_id\nu\xed\xa0\x80,b1\n", NULL,
+			FB_EFORMAT, "ub.csv:2:2: invalid UTF-8 (byte 0xed)");
+	expect_import_error(cat, "user_id,bundle_id\n", NULL, FB_EFORMAT,
+			"ub.csv: no data rows after the header");
+	expect_import_error(cat, "user_id,bundle_id\r\n\r\n\n", NULL,
+			FB_EFORMAT, "ub.csv: no data rows after the header");
+	expect_import_error("bundle_id,item_id\n", "user_id,bundle_id\nu,b\n",
+			NULL, FB_EFORMAT,
+			"cat.csv: no data rows after the header");
+	expect_import_error(cat, "user_id,bundle_id\nu1,b1\n",
+			"user_id,item_id\n", FB_EFORMAT,
+			"ui.csv: no data rows after the header");
+	expect_import_error(cat, "user_id,bundle_id\nu1,\"  \"\n", NULL,
+			FB_EFORMAT, "ub.csv:2: empty bundle_id");
+
+	// Valid multi-byte ids pass; " b1" and "b1 " are b1.
+	const char *in = new_dir(), *out = new_dir();
+	struct fb_csvimport_options opt;
+	fb_csvimport_options_init(&opt);
+	opt.bundles_path = put(in, "cat.csv", cat);
+	opt.interactions_path = put(in, "ub.csv",
+			"user_id,bundle_id\nCaf\xc3\xa9,b1\n\xf0\x9f\x9b\x92, b1\n"
+			"Caf\xc3\xa9,\"b2 \"\n");
+	struct fb_csvimport_summary sum;
+	CHECK_OK(fb_csvimport_run(&opt, out, &sum));
+	CHECK(sum.n_users == 2 && sum.n_bundles == 2);
+	CHECK(sum.notes.trimmed == 2);
+	CHECK(sum.notes.trimmed_line == 3);
+	CHECK(strcmp(sum.notes.trimmed_path, opt.interactions_path) == 0);
+	char *maps = slurp(out, "bundles.map");
+	CHECK(strcmp(maps, "0\tb1\n1\tb2\n") == 0);
+	free(maps);
+}
+
 // A users x 50 relation where user u has len_of(u) bundles.
 static uint32_t
 len_of(uint32_t u)
@@ -452,6 +500,7 @@ main(void)
 	RUN(reader_errors_name_the_line);
 	RUN(import_maps_and_dataset);
 	RUN(import_errors);
+	RUN(import_messy_exports);
 	RUN(split_properties);
 	RUN(split_without_tune);
 	remove_tree(tmp_root);

@@ -514,8 +514,6 @@ TEST(load_reports_file_and_line)
 	expect_file_error("user_bundle_train.txt",
 			"0\t1\n0\t2\n1\t0\n2\t4\n0\t2\n",
 			"user_bundle_train.txt:5: duplicate pair (0, 2) (first at line 2)");
-	expect_file_error("bundle_item.txt", "0\t0\n1\t2\n3\t4\n4\t5\n",
-			"bundle_item.txt: bundle 2 has no items");
 	expect_file_error("user_bundle_test.txt", "0\t4\n1\t1\n",
 			"user_bundle_test.txt:2: pair (1, 1) is also in user_bundle_tune.txt:2");
 	expect_file_error("user_bundle_test.txt", "0\t0\n2\t4\n",
@@ -619,13 +617,39 @@ TEST(nul_bytes_are_malformed)
 			"user_bundle_tune.txt:2: malformed line (expected two TAB-separated integers): unexpected byte 0x00 at column 2");
 }
 
+// A bundle with no items (public datasets have them) loads, with one
+// warning on stderr naming it; save keeps it.
+TEST(load_accepts_bundle_without_items)
+{
+	const char *dir = tiny_dir();
+	write_text(dir, "bundle_item.txt", "0\t0\n1\t2\n3\t4\n4\t5\n");
+	char *log_path = fb_path_join(dir, "stderr.txt");
+	fflush(stderr);
+	int saved = dup(2);
+	int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(saved >= 0 && fd >= 0);
+	dup2(fd, 2);
+	close(fd);
+	struct fb_dataset *ds = NULL;
+	fb_err err = fb_dataset_load(&ds, dir);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	CHECK_OK(err);
+	CHECK(ds->n_bundles == 5 && fb_csr_row_len(&ds->bi, 2) == 0);
+	char *log = read_text(dir, "stderr.txt");
+	CHECK_STR_CONTAINS(log,
+			"bundle_item.txt: 1 bundle(s) list no items (bundle 2)");
+	free(log);
+	free(log_path);
+	CHECK_OK(fb_dataset_save(ds, new_dir()));
+	fb_dataset_destroy(ds);
+}
+
 TEST(save_refuses_invalid_datasets)
 {
 	struct fb_dataset *ds;
 	CHECK_OK(fb_dataset_create(&ds, "Empty", 2, 1, 3, 0));
-	// Bundle 0 has no items.
-	CHECK_ERR(fb_dataset_save(ds, new_dir()), FB_EINVAL);
-	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "bundle 0 has no items");
 	uint32_t r[2] = {0, 0}, c[2] = {2, 1};
 	fb_csr_finish(&ds->bi);
 	CHECK_OK(fb_csr_from_pairs(&ds->bi, 1, 3, r, c, 2, false));
@@ -778,6 +802,7 @@ main(void)
 	RUN(attributes_need_a_count);
 	RUN(huge_file_is_refused);
 	RUN(nul_bytes_are_malformed);
+	RUN(load_accepts_bundle_without_items);
 	RUN(save_refuses_invalid_datasets);
 	RUN(save_removes_stale_optional_files);
 	RUN(save_failure_leaves_old_files);

@@ -10,8 +10,11 @@
 //   * user-item, optional: user_id,item_id
 // Columns are found by their exact header name, in any order; other columns
 // (a timestamp, a price, a comment...) are allowed and ignored. Blank lines
-// are skipped. Ids are arbitrary non-empty strings without control
-// characters (TAB, CR, LF...), compared byte for byte.
+// are skipped. Files must be UTF-8: the first invalid byte is an error
+// naming file:line:column. Every file needs at least one data row after
+// its header. Ids are arbitrary non-empty strings without control
+// characters (TAB, CR, LF...), compared byte for byte after spaces around
+// them are trimmed (counted in struct fb_csvimport_notes: a warning).
 //
 // Thread-safety: every function works on its own arguments only.
 #ifndef FB_INCLUDE_FEDBUNDLE_CSVIMPORT_H
@@ -88,6 +91,14 @@ struct fb_csvimport_options {
 	double split[3];               // train, tune, test fractions
 };
 
+// What an import accepted but its user should hear about: ids written with
+// spaces around them (trimmed, so " A1" and "A1" are one id).
+struct fb_csvimport_notes {
+	uint64_t trimmed;         // ids trimmed
+	const char *trimmed_path; // the first: its file (an option's path)
+	size_t trimmed_line;      //   and line
+};
+
 // Fills the defaults: no paths, name "Imported", seed 1, split 0.7/0.1/0.2.
 void fb_csvimport_options_init(struct fb_csvimport_options *opt);
 
@@ -114,6 +125,7 @@ struct fb_csvimport_summary {
 	// Repeated rows merged into one pair (not an error: real exports
 	// repeat purchases and catalogue rows).
 	uint64_t dup_bundle_items, dup_user_bundles, dup_user_items;
+	struct fb_csvimport_notes notes;
 };
 
 // Reads the CSVs named in opt and writes out_dir: the dataset files
@@ -122,7 +134,8 @@ struct fb_csvimport_summary {
 // appearance (bundles and items: catalogue first; users: interactions
 // first; then the user-item file). Errors (file and line named): a missing
 // column, an empty id or one with a control character, an interaction
-// naming a bundle absent from the catalogue, malformed CSV (FB_EFORMAT);
+// naming a bundle absent from the catalogue, malformed CSV, invalid UTF-8
+// (file:line:column), a file with no data rows (FB_EFORMAT);
 // bad options (FB_EINVAL); FB_EIO, FB_ENOMEM. Fills *summary on success
 // (summary may be NULL).
 // With opt->catalog_dir the bundles, items and attributes, their dense ids
@@ -150,6 +163,7 @@ struct fb_csvimport_catalog_summary {
 	uint64_t n_bundle_items, n_item_attrs;
 	uint32_t named_bundles, named_items;
 	uint64_t dup_bundle_items, dup_item_attrs; // merged repeats
+	struct fb_csvimport_notes notes;
 	uint8_t digest[FB_HASH_LEN];
 };
 

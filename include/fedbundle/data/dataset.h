@@ -41,10 +41,11 @@ struct fb_dataset {
 
 // Loads and validates the dataset folder dir. Every problem is an error
 // whose detail names the file, the line and the problem: a malformed line,
-// an id out of range, a duplicate pair, an empty bundle, a pair present in
-// two splits; an id map whose count differs from the dataset's, or a
-// catalog.txt whose digest is not the folder's (catdir.h). Computes the
-// catalogue digest. On success *out is owned by the caller
+// an id out of range, a duplicate pair, a pair present in two splits; an
+// id map whose count differs from the dataset's, or a catalog.txt whose
+// digest is not the folder's (catdir.h). A bundle with no items (public
+// datasets have them) is accepted with one FB_LOG_WARN line naming the
+// first ones. Computes the catalogue digest. On success *out is owned by the caller
 // (fb_dataset_destroy).
 fb_err fb_dataset_load(struct fb_dataset **out, const char *dir);
 
@@ -63,8 +64,8 @@ void fb_dataset_destroy(struct fb_dataset *ds);
 
 // Checks the invariants load guarantees: name usable as a file prefix
 // (non-empty, no '/' or control character), every relation shaped after
-// the counts with sorted, unique, in-range columns, every bundle with at
-// least one item, and no user-bundle pair in two splits. FB_EINVAL with a
+// the counts with sorted, unique, in-range columns (a bundle may have no
+// items), and no user-bundle pair in two splits. FB_EINVAL with a
 // detail naming the relation, row and problem. fb_dataset_save calls it.
 fb_err fb_dataset_check(const struct fb_dataset *ds);
 
