@@ -133,44 +133,20 @@ bctx_init(struct bctx *c, const struct node_policy *pol, const char *cmd,
 	return 0;
 }
 
-// Parses list (dense item ids separated by commas or white space) into
-// items (room for max); 0, or 2 after a message naming the bad token.
+// Parses list (fb_catdir_parse_items: the retailer's item ids with the
+// folder's items.map, else dense ids) into items (room for max); 0, or 2
+// after a message naming the bad id.
 static int
-parse_items(const char *cmd, const char *what, const char *list,
-		uint32_t n_items, uint32_t *items, uint32_t max, uint32_t *n)
+parse_items(const struct bctx *c, const char *cmd, const char *what,
+		const char *list, bool unique, uint32_t *items, uint32_t max,
+		uint32_t *n)
 {
-	char *buf = strdup(list), msg[256];
-	if (buf == NULL) {
-		return failed(cmd, what, FB_ENOMEM);
+	fb_err err = fb_catdir_parse_items(&c->ids, c->n.ds->n_items, what,
+			list, unique, items, max, n);
+	if (err == FB_ENOMEM) {
+		return failed(cmd, what, err);
 	}
-	int rc = 0;
-	*n = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ", \t\r\n", &save);
-			rc == 0 && tok != NULL;
-			tok = strtok_r(NULL, ", \t\r\n", &save)) {
-		char *end = NULL;
-		unsigned long v = strtoul(tok, &end, 10);
-		if (*n == max) {
-			snprintf(msg, sizeof(msg), "%s: at most %u items", what,
-					max);
-			rc = arg_error(cmd, msg);
-		} else if (end == tok || *end != '\0' || tok[0] == '-' ||
-				v >= n_items) {
-			snprintf(msg, sizeof(msg),
-					"%s: item '%.64s' is not a dense item "
-					"id 0..%u",
-					what, tok, n_items - 1);
-			rc = arg_error(cmd, msg);
-		} else {
-			items[(*n)++] = (uint32_t)v;
-		}
-	}
-	free(buf);
-	if (rc == 0 && *n == 0) {
-		snprintf(msg, sizeof(msg), "%s: no item ids", what);
-		rc = arg_error(cmd, msg);
-	}
-	return rc;
+	return err == FB_OK ? 0 : arg_error(cmd, fb_last_error(err));
 }
 
 static void
@@ -190,39 +166,11 @@ json_string(const char *s)
 	putchar('"');
 }
 
-static const char *
-item_id(const struct fb_catdir_ids *ids, uint32_t j)
-{
-	return j < ids->items.n ? fb_idmap_str(&ids->items, j) : NULL;
-}
-
-static const char *
-item_name(const struct fb_catdir_ids *ids, uint32_t j)
-{
-	return ids->item_names != NULL && j < ids->n_items ? ids->item_names[j]
-							   : NULL;
-}
-
 // Item j's original id and name: JSON keys, or text columns.
 static void
 print_item_ids(const struct fb_catdir_ids *ids, uint32_t j, bool json)
 {
-	const char *id = item_id(ids, j), *name = item_name(ids, j);
-	if (json) {
-		if (id != NULL) {
-			fputs(", \"item_id\": ", stdout);
-			json_string(id);
-		}
-		if (name != NULL) {
-			fputs(", \"name\": ", stdout);
-			json_string(name);
-		}
-		return;
-	}
-	if (id != NULL) {
-		printf("  %s%s%s", id, name != NULL ? "  " : "",
-				name != NULL ? name : "");
-	}
+	fb_catdir_print_item(stdout, ids, j, json);
 }
 
 // The common head of both outputs: the user (and original id), the round.
@@ -258,9 +206,15 @@ print_completion(const struct bctx *c, const uint32_t *given, uint32_t n,
 		for (uint32_t i = 0; i < n; i++) {
 			printf("%s%u", i > 0 ? ", " : "", given[i]);
 		}
-		fputs("], \"items\": [", stdout);
+		putchar(']');
+		fb_catdir_print_item_list(
+				stdout, &c->ids, "given_ids", given, n, true);
+		fputs(", \"items\": [", stdout);
 	} else {
-		printf(": %u item(s) completing a bundle of %u\n", got, n);
+		printf(": %u item(s) completing a bundle of %u", got, n);
+		fb_catdir_print_item_list(
+				stdout, &c->ids, NULL, given, n, false);
+		putchar('\n');
 		printf("%5s %9s %10s%s\n", "rank", "item", "score",
 				c->ids.items.n > 0 ? "  id  name" : "");
 	}
@@ -300,8 +254,8 @@ client_complete(const struct node_policy *pol,
 		scores = calloc(a->k, sizeof(*scores));
 		rc = given == NULL || top == NULL || scores == NULL
 				? failed("complete", "cannot rank", FB_ENOMEM)
-				: parse_items("complete", "--items", a->items,
-						  c.n.ds->n_items, given,
+				: parse_items(&c, "complete", "--items",
+						  a->items, true, given,
 						  FB_COMPOSE_MAX_GIVEN, &n);
 	}
 	if (rc == 0) {
@@ -336,7 +290,7 @@ load_allowed(const struct bctx *c, const char *path, uint8_t *allowed)
 	uint32_t n_items = c->n.ds->n_items, n = 0;
 	uint32_t *ids = calloc((size_t)n_items + 1, sizeof(*ids));
 	int rc = ids == NULL ? failed("compose", "--allowed", FB_ENOMEM)
-			     : parse_items("compose", path, text, n_items, ids,
+			     : parse_items(c, "compose", path, text, false, ids,
 					       n_items + 1, &n);
 	for (uint32_t k = 0; rc == 0 && k < n; k++) {
 		allowed[ids[k]] = 1;

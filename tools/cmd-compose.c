@@ -21,11 +21,16 @@ static const char *const usage_text =
 		"options:\n"
 		"  --data DIR       dataset folder (required)\n"
 		"  --model FILE     model file with user factors (required)\n"
-		"  --user ID        dense user id (required)\n"
+		"  --user ID        dense user id\n"
+		"  --user-id ID     the retailer's own customer id (users.map); "
+		"--user or\n"
+		"                   --user-id is required\n"
 		"  --size S         items per bundle (required)\n"
 		"  -n N             number of bundles (default 5)\n"
 		"  --allowed FILE   only these item ids (comma- or "
-		"newline-separated)\n"
+		"newline-separated;\n"
+		"                   the retailer's own when the folder has "
+		"items.map)\n"
 		"  --beam B         beam width (default 4)\n"
 		"  --penalty P      user-term penalty per earlier use (default "
 		"1)\n"
@@ -46,8 +51,8 @@ load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 	int status = 0;
 	if (ids == NULL) {
 		status = cli_fail("compose", FB_ENOMEM, "--allowed");
-	} else if (!modelctx_parse_items(&c->m, "compose", text, ids,
-				   c->m.ds->n_items + 1, &n)) {
+	} else if (!modelctx_parse_items(&c->m, "compose", path, text, false,
+				   ids, c->m.ds->n_items + 1, &n)) {
 		status = 2;
 	} else {
 		for (uint32_t k = 0; k < n; k++) {
@@ -59,10 +64,11 @@ load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 	return status;
 }
 
+// With id maps, each item also carries its original id and name.
 static void
-print_result(uint32_t user, const struct fb_compose_opts *o,
-		const uint32_t *items, const float *totals, uint32_t got,
-		bool json)
+print_result(const struct fb_catdir_ids *ids, uint32_t user,
+		const struct fb_compose_opts *o, const uint32_t *items,
+		const float *totals, uint32_t got, bool json)
 {
 	if (json) {
 		printf("{\"user\": %u, \"size\": %u, \"bundles\": [", user,
@@ -79,9 +85,20 @@ print_result(uint32_t user, const struct fb_compose_opts *o,
 		} else {
 			printf("%3u  score %8.4f  items", r + 1, totals[r]);
 		}
-		for (uint32_t k = 0; k < o->size; k++) {
+		for (uint32_t k = 0; k < o->size && ids->items.n == 0; k++) {
 			printf(json ? "%s%u" : "%s %u",
 					json && k > 0 ? ", " : "", b[k]);
+		}
+		for (uint32_t k = 0; k < o->size && ids->items.n > 0; k++) {
+			if (json) {
+				printf("%s{\"item\": %u", k > 0 ? ", " : "",
+						b[k]);
+				fb_catdir_print_item(stdout, ids, b[k], true);
+				putchar('}');
+			} else {
+				printf("\n     %9u", b[k]);
+				fb_catdir_print_item(stdout, ids, b[k], false);
+			}
 		}
 		printf(json ? "]}" : "\n");
 	}
@@ -91,7 +108,7 @@ print_result(uint32_t user, const struct fb_compose_opts *o,
 }
 
 struct args {
-	const char *data, *model, *allowed;
+	const char *data, *model, *allowed, *user_id;
 	uint32_t user;
 	bool have_user, json;
 	double weight, penalty;
@@ -105,6 +122,7 @@ parse(int argc, char **argv, struct args *a)
 			{"data", required_argument, NULL, 'd'},
 			{"model", required_argument, NULL, 'm'},
 			{"user", required_argument, NULL, 'u'},
+			{"user-id", required_argument, NULL, 'U'},
 			{"size", required_argument, NULL, 's'},
 			{"allowed", required_argument, NULL, 'a'},
 			{"beam", required_argument, NULL, 'b'},
@@ -131,6 +149,10 @@ parse(int argc, char **argv, struct args *a)
 		case 'u':
 			ok = cli_parse_u32(
 					"compose", "--user", optarg, &a->user);
+			a->have_user = true;
+			break;
+		case 'U':
+			a->user_id = optarg;
 			a->have_user = true;
 			break;
 		case 's':
@@ -173,8 +195,8 @@ parse(int argc, char **argv, struct args *a)
 	if (a->data == NULL || a->model == NULL || !a->have_user ||
 			a->o.size == 0) {
 		return cli_usage_error("compose",
-				"--data, --model, --user and --size (>= 1) "
-				"are required");
+				"--data, --model, --user (or --user-id) and "
+				"--size (>= 1) are required");
 	}
 	if (a->o.count == 0 || a->o.count > 1000 ||
 			a->o.size > FB_COMPOSE_MAX_SIZE || a->o.beam == 0 ||
@@ -191,6 +213,12 @@ parse(int argc, char **argv, struct args *a)
 static int
 run(struct bundlectx *ctx, struct args *a)
 {
+	if (a->user_id != NULL &&
+			fb_catdir_user(&ctx->m.ids, a->data, a->user_id,
+					&a->user) != FB_OK) {
+		return cli_usage_error("compose", "--user-id: %s",
+				fb_last_error(FB_EINVAL));
+	}
 	if (a->user >= ctx->m.ds->n_users) {
 		return cli_usage_error("compose",
 				"--user %u out of range (%u users)", a->user,
@@ -220,8 +248,8 @@ run(struct bundlectx *ctx, struct args *a)
 		if (err != FB_OK) {
 			status = cli_arg_fail("compose", err, "cannot compose");
 		} else {
-			print_result(a->user, &a->o, items, totals, got,
-					a->json);
+			print_result(&ctx->m.ids, a->user, &a->o, items, totals,
+					got, a->json);
 		}
 	}
 	free(allowed);

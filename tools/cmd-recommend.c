@@ -48,7 +48,10 @@ static const char *const usage_text =
 		"                   with their original ids and names\n"
 		"  -k, --top K      number of bundles (default 10)\n"
 		"  --items LIST     score the item set LIST (comma-separated "
-		"item ids)\n"
+		"item ids: the\n"
+		"                   retailer's own when the folder has "
+		"items.map, else\n"
+		"                   dense ids)\n"
 		"  --include-seen   do not exclude the user's training bundles\n"
 		"  --all            every user of the folder, in user order\n"
 		"  --format F       with --all: csv (user,rank,bundle,score; "
@@ -137,12 +140,9 @@ static int
 recommend_items(struct context *c, uint32_t user, const char *list, int json)
 {
 	uint32_t items[256], n = 0;
-	if (!modelctx_parse_items(
-			    &c->m, "recommend --items", list, items, 256, &n)) {
+	if (!modelctx_parse_items(&c->m, "recommend", "--items", list, true,
+			    items, 256, &n)) {
 		return 2;
-	}
-	if (n == 0) {
-		return cli_usage_error("recommend", "--items: empty list");
 	}
 	size_t d = c->m.model.dim;
 	float q[4096] = {0};
@@ -158,18 +158,23 @@ recommend_items(struct context *c, uint32_t user, const char *list, int json)
 	double share = c->m.ds->n_bundles > 0
 			? (double)below / c->m.ds->n_bundles
 			: 0;
+	const struct fb_catdir_ids *ids = &c->m.ids;
 	if (json) {
 		printf("{\"user\": %u, \"items\": [", user);
 		for (uint32_t k = 0; k < n; k++) {
 			printf("%s%u", k > 0 ? ", " : "", items[k]);
 		}
-		printf("], \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
+		putchar(']');
+		fb_catdir_print_item_list(
+				stdout, ids, "item_ids", items, n, true);
+		printf(", \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
 				score, share);
 	} else {
-		printf("user %u, bundle of %u item(s): score %.4f, above %.1f%% "
-		       "of the %u catalogue bundles for this user\n",
-				user, n, score, 100 * share,
-				c->m.ds->n_bundles);
+		printf("user %u, bundle of %u item(s)", user, n);
+		fb_catdir_print_item_list(stdout, ids, NULL, items, n, false);
+		printf(": score %.4f, above %.1f%% of the %u catalogue bundles "
+		       "for this user\n",
+				score, 100 * share, c->m.ds->n_bundles);
 	}
 	return 0;
 }

@@ -53,30 +53,15 @@ modelctx_finish(struct modelctx *c)
 
 bool
 modelctx_parse_items(const struct modelctx *c, const char *cmd,
-		const char *list, uint32_t *items, uint32_t max, uint32_t *n)
+		const char *what, const char *list, bool unique,
+		uint32_t *items, uint32_t max, uint32_t *n)
 {
-	char *buf = strdup(list);
-	if (buf == NULL) {
-		cli_usage_error(cmd, "out of memory");
-		return false;
+	fb_err err = fb_catdir_parse_items(&c->ids, c->ds->n_items, what, list,
+			unique, items, max, n);
+	if (err == FB_ENOMEM) {
+		cli_fail(cmd, err, what);
+	} else if (err != FB_OK) {
+		cli_usage_error(cmd, "%s", fb_last_error(err));
 	}
-	bool ok = true;
-	*n = 0;
-	for (char *save = NULL, *tok = strtok_r(buf, ",\n", &save);
-			ok && tok != NULL; tok = strtok_r(NULL, ",\n", &save)) {
-		if (*n == max) {
-			cli_usage_error(cmd, "at most %u items", max);
-			ok = false;
-		} else if (!cli_parse_u32(cmd, "item", tok, &items[*n])) {
-			ok = false;
-		} else if (items[*n] >= c->ds->n_items) {
-			cli_usage_error(cmd, "item %u out of range (%u items)",
-					items[*n], c->ds->n_items);
-			ok = false;
-		} else {
-			(*n)++;
-		}
-	}
-	free(buf);
-	return ok;
+	return err == FB_OK;
 }

@@ -35,9 +35,13 @@ fb_err modelctx_load(
 // Frees c; safe on a zeroed c.
 void modelctx_finish(struct modelctx *c);
 
-// Parses a comma-separated list of item ids of c's catalogue into items
-// (room for max); prints a usage error naming cmd and returns false.
+// Parses list, item ids of c's catalogue separated by commas or line
+// breaks (the retailer's original ids when the folder has items.map,
+// else dense ids: fb_catdir_parse_items), into items (room for max);
+// with unique, a repeated id is refused. On a bad list prints one usage
+// error naming cmd, what and the id, and returns false.
 bool modelctx_parse_items(const struct modelctx *c, const char *cmd,
-		const char *list, uint32_t *items, uint32_t max, uint32_t *n);
+		const char *what, const char *list, bool unique,
+		uint32_t *items, uint32_t max, uint32_t *n);
 
 #endif

@@ -182,6 +182,180 @@ fb_catdir_user(const struct fb_catdir_ids *ids, const char *dir, const char *s,
 	return FB_OK;
 }
 
+// Whether c separates ids in an item list: commas and line breaks, and
+// for dense ids white space too (an original id may hold spaces).
+static bool
+is_sep(char c, bool original)
+{
+	return c == ',' || c == '\n' || c == '\r' ||
+			(!original && (c == ' ' || c == '\t'));
+}
+
+// The dense id of the token s[0 .. len): an original id with items.map,
+// else a decimal dense id.
+static fb_err
+item_of(const struct fb_catdir_ids *ids, uint32_t n_items, const char *what,
+		const char *s, size_t len, uint32_t *out)
+{
+	int shown = (int)(len < 80 ? len : 80);
+	if (ids != NULL && ids->items.n > 0) {
+		if (!fb_idmap_find(&ids->items, s, len, out)) {
+			return fb_errorf(FB_EINVAL,
+					"%s: item '%.*s' is not in the folder's items.map (%u items; give the retailer's item ids)",
+					what, shown, s, ids->items.n);
+		}
+		return FB_OK;
+	}
+	uint64_t v = 0;
+	bool ok = len > 0 && len <= 10;
+	for (size_t k = 0; ok && k < len; k++) {
+		ok = s[k] >= '0' && s[k] <= '9';
+		v = v * 10 + (uint64_t)(s[k] - '0');
+	}
+	if (!ok || v >= n_items) {
+		return fb_errorf(FB_EINVAL,
+				"%s: item '%.*s' is not a dense item id 0..%u (the folder has no items.map)",
+				what, shown, s, n_items > 0 ? n_items - 1 : 0);
+	}
+	*out = (uint32_t)v;
+	return FB_OK;
+}
+
+fb_err
+fb_catdir_parse_items(const struct fb_catdir_ids *ids, uint32_t n_items,
+		const char *what, const char *list, bool unique,
+		uint32_t *items, uint32_t max, uint32_t *n)
+{
+	uint32_t got = 0;
+	uint8_t *seen = unique ? calloc((size_t)n_items + 1, 1) : NULL;
+	if (unique && seen == NULL) {
+		return FB_ENOMEM;
+	}
+	fb_err err = FB_OK;
+	bool original = ids != NULL && ids->items.n > 0;
+	for (const char *p = list; err == FB_OK && *p != '\0';) {
+		const char *end = p;
+		while (*end != '\0' && !is_sep(*end, original)) {
+			end++;
+		}
+		const char *a = p, *b = end;
+		while (a < b && (*a == ' ' || *a == '\t')) {
+			a++;
+		}
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t')) {
+			b--;
+		}
+		p = *end != '\0' ? end + 1 : end;
+		if (a == b) {
+			continue;
+		}
+		uint32_t j = 0;
+		if (got == max) {
+			err = fb_errorf(FB_EINVAL, "%s: at most %u items", what,
+					max);
+		} else {
+			err = item_of(ids, n_items, what, a, (size_t)(b - a),
+					&j);
+		}
+		if (err == FB_OK && seen != NULL && seen[j]) {
+			err = fb_errorf(FB_EINVAL,
+					"%s: item '%.*s' given twice", what,
+					(int)(b - a < 80 ? b - a : 80), a);
+		}
+		if (err == FB_OK) {
+			if (seen != NULL) {
+				seen[j] = 1;
+			}
+			items[got++] = j;
+		}
+	}
+	free(seen);
+	if (err == FB_OK && got == 0) {
+		err = fb_errorf(FB_EINVAL, "%s: no item ids", what);
+	}
+	if (err == FB_OK) {
+		*n = got;
+	}
+	return err;
+}
+
+const char *
+fb_catdir_item_id(const struct fb_catdir_ids *ids, uint32_t j)
+{
+	return ids != NULL && j < ids->items.n ? fb_idmap_str(&ids->items, j)
+					       : NULL;
+}
+
+const char *
+fb_catdir_item_name(const struct fb_catdir_ids *ids, uint32_t j)
+{
+	return ids != NULL && ids->item_names != NULL && j < ids->n_items
+			? ids->item_names[j]
+			: NULL;
+}
+
+static void
+put_json_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			fprintf(fp, "\\%c", ch);
+		} else if (ch < 0x20) {
+			fprintf(fp, "\\u%04x", ch);
+		} else {
+			fputc(ch, fp);
+		}
+	}
+	fputc('"', fp);
+}
+
+void
+fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
+		bool json)
+{
+	const char *id = fb_catdir_item_id(ids, j);
+	const char *name = fb_catdir_item_name(ids, j);
+	if (json) {
+		if (id != NULL) {
+			fputs(", \"item_id\": ", fp);
+			put_json_string(fp, id);
+		}
+		if (name != NULL) {
+			fputs(", \"name\": ", fp);
+			put_json_string(fp, name);
+		}
+	} else if (id != NULL) {
+		fprintf(fp, "  %s%s%s", id, name != NULL ? "  " : "",
+				name != NULL ? name : "");
+	}
+}
+
+void
+fb_catdir_print_item_list(FILE *fp, const struct fb_catdir_ids *ids,
+		const char *key, const uint32_t *items, uint32_t n, bool json)
+{
+	if (ids == NULL || ids->items.n == 0) {
+		return;
+	}
+	if (json) {
+		fprintf(fp, ", \"%s\": [", key);
+	} else {
+		fputs(" (", fp);
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		const char *id = fb_catdir_item_id(ids, items[k]);
+		fputs(k > 0 ? ", " : "", fp);
+		if (json) {
+			put_json_string(fp, id != NULL ? id : "");
+		} else {
+			fputs(id != NULL ? id : "?", fp);
+		}
+	}
+	fputs(json ? "]" : ")", fp);
+}
+
 static void
 free_names(char **names, uint32_t n)
 {

@@ -67,9 +67,9 @@ expect_error() {
 	check "$what: exit $want (got $rc)" test "$rc" -eq "$want"
 	check "$what: names '$pattern'" grep -q -- "$pattern" "$WORK/e.err"
 }
-expect_error "item out of range" "item 99999 out of range" \
+expect_error "item out of range" "item '99999' is not a dense item id" \
 	"$FB_TOOL" complete --data "$T" --model "$M" --user 3 --items 1,99999
-expect_error "item given twice" "item 2 given twice" \
+expect_error "item given twice" "item '2' given twice" \
 	"$FB_TOOL" complete --data "$T" --model "$M" --user 3 --items 2,2
 expect_error "item not a number" "'x' is not" \
 	"$FB_TOOL" complete --data "$T" --model "$M" --user 3 --items 1,x

@@ -135,16 +135,25 @@ n_bundles=$(awk -F '\t' '{ print $2 }' "$R0"/*_data_size.txt)
 awk -v n="$users" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tC%04d\n", i, i }' >"$R0/users.map"
 awk -v n="$n_bundles" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tBND-%d\n", i, i }' >"$R0/bundles.map"
 awk -v n="$n_items" 'BEGIN { for (i = 0; i < n; i++) printf "%d\tITM-%d\n", i, i }' >"$R0/items.map"
-ci=$("$FB_CLIENT" complete --policy "$P0" --user-id C0000 --items 0,1 -k 4 2>&1 || true)
+ci=$("$FB_CLIENT" complete --policy "$P0" --user-id C0000 --items ITM-0,ITM-1 -k 4 2>&1 || true)
 echo "$ci" | sed 's/^/# /'
 check "client complete --user-id: same ranking, original item ids" test -n "$tool" -a \
 	"$(awk '$1 ~ /^[1-4]$/ { print $2, $3, $4 }' <<<"$ci")" = "$(awk '$1 ~ /^[1-4]$/ { print $2, $3, "ITM-" $2 }' <<<"$tool")"
-"$FB_CLIENT" compose --policy "$P0" --user-id C0000 --size 2 -n 1 --json >"$WORK/coi.json" 2>&1 || true
-check "client compose --json carries user_id and item_id" python3 -c "
+check "client complete: the given items by original id" grep -q "completing a bundle of 2 (ITM-0, ITM-1)" <<<"$ci"
+set +e
+msg=$("$FB_CLIENT" complete --policy "$P0" --user-id C0000 --items ITM-0,NOPE-7 2>&1)
+rc=$?
+set -e
+echo "# $msg"
+check "client complete: an unknown original item id exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o "item 'NOPE-7' is not in the folder's items.map" <<<"$msg")"
+printf 'ITM-2\nITM-3\nITM-5\n' >"$WORK/allowed-ids.txt"
+"$FB_CLIENT" compose --policy "$P0" --user-id C0000 --size 2 -n 1 --allowed "$WORK/allowed-ids.txt" --json >"$WORK/coi.json" 2>&1 || true
+check "client compose --allowed by original ids: user_id and item_id" python3 -c "
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert d['user_id'] == 'C0000'
-assert all(i['item_id'] == 'ITM-%d' % i['item'] for i in d['bundles'][0]['items'])" "$WORK/coi.json"
+assert all(i['item_id'] == 'ITM-%d' % i['item'] for i in d['bundles'][0]['items'])
+assert {i['item_id'] for i in d['bundles'][0]['items']} <= {'ITM-2', 'ITM-3', 'ITM-5'}" "$WORK/coi.json"
 set +e
 msg=$("$FB_CLIENT" compose --policy "$P0" --user-id NOBODY --size 2 2>&1)
 rc=$?

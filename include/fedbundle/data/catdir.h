@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/data/idmap.h"
@@ -61,6 +62,35 @@ fb_err fb_catdir_ids_load(struct fb_catdir_ids *ids,
 // is not in it.
 fb_err fb_catdir_user(const struct fb_catdir_ids *ids, const char *dir,
 		const char *s, uint32_t *user);
+
+// Parses list, item ids separated by commas or line breaks (spaces and
+// TABs around each trimmed, empty ones skipped), into items[0 .. *n) in
+// order (room for max). With the folder's items.map (ids->items.n > 0)
+// each is the retailer's original item id (which may hold spaces, not
+// commas), else a dense id below n_items (then white space separates
+// too). what names the list in messages ("--items", a file). With
+// unique, an id given twice is an error. FB_EINVAL naming what and the
+// token: an unknown id, more than max ids, a repeat, an empty list;
+// FB_ENOMEM. *n is written only on success.
+fb_err fb_catdir_parse_items(const struct fb_catdir_ids *ids, uint32_t n_items,
+		const char *what, const char *list, bool unique,
+		uint32_t *items, uint32_t max, uint32_t *n);
+
+// Item j's original id (items.map) and name (item_names.txt), or NULL.
+const char *fb_catdir_item_id(const struct fb_catdir_ids *ids, uint32_t j);
+const char *fb_catdir_item_name(const struct fb_catdir_ids *ids, uint32_t j);
+
+// Writes item j's original id and name where the folder has them: in
+// JSON, the members ', "item_id": "...", "name": "..."' (strings escaped);
+// in text, "  <id>  <name>". Nothing without them.
+void fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
+		bool json);
+
+// Writes the original ids of items[0 .. n) where the folder has
+// items.map: in JSON the member ', "<key>": ["id", ...]'; in text
+// " (id, ...)". Nothing without it.
+void fb_catdir_print_item_list(FILE *fp, const struct fb_catdir_ids *ids,
+		const char *key, const uint32_t *items, uint32_t n, bool json);
 
 // Frees what fb_catdir_ids_load allocated; safe on a zeroed *ids.
 void fb_catdir_ids_finish(struct fb_catdir_ids *ids);
