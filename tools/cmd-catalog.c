@@ -22,11 +22,13 @@ static const char *const usage_text =
 		"CSV files with a header row:\n"
 		"  --bundles FILE       bundle_id,item_id: one row per "
 		"membership (required)\n"
-		"  --items FILE         item_id[,name][,attrs]: items, their "
-		"names and\n"
-		"                       attribute ids separated by '|'; may "
-		"add items no\n"
-		"                       bundle holds\n"
+		"  --items FILE         item_id[,name][,attrs][,price]: items, "
+		"their names,\n"
+		"                       attribute ids separated by '|' and "
+		"prices (a\n"
+		"                       decimal such as 4.99, for compose "
+		"--max-price);\n"
+		"                       may add items no bundle holds\n"
 		"  --attrs FILE         item_id,attr_id: one row per item "
 		"attribute\n"
 		"  --bundle-names FILE  bundle_id,name\n"
@@ -111,12 +113,12 @@ build(int argc, char **argv)
 	fprintf(stderr,
 			"fedbundle catalog: wrote %s: %u bundles, %u items, %u "
 			"attrs; %llu bundle-item, %llu item-attr; names: %u "
-			"bundles, %u items; merged duplicates: %llu "
-			"bundle-item, %llu item-attr\n",
+			"bundles, %u items; prices: %u items; merged "
+			"duplicates: %llu bundle-item, %llu item-attr\n",
 			out, sum.n_bundles, sum.n_items, sum.n_attrs,
 			(unsigned long long)sum.n_bundle_items,
 			(unsigned long long)sum.n_item_attrs, sum.named_bundles,
-			sum.named_items,
+			sum.named_items, sum.priced_items,
 			(unsigned long long)sum.dup_bundle_items,
 			(unsigned long long)sum.dup_item_attrs);
 	if (sum.notes.trimmed > 0) {

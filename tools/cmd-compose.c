@@ -2,6 +2,7 @@
 // items for one user, by beam search over the completion scores
 // (compose.h), diverse across the results, optionally from allowed items.
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -31,6 +32,11 @@ static const char *const usage_text =
 		"newline-separated;\n"
 		"                   the retailer's own when the folder has "
 		"items.map)\n"
+		"  --max-price P    each bundle's summed item price at most P "
+		"(needs the\n"
+		"                   catalogue's prices, item_prices.txt; "
+		"unpriced items\n"
+		"                   are left out)\n"
 		"  --beam B         beam width (default 4)\n"
 		"  --penalty P      user-term penalty per earlier use (default "
 		"1)\n"
@@ -64,6 +70,17 @@ load_allowed(const struct bundlectx *c, const char *path, uint8_t *allowed)
 	return status;
 }
 
+// The summed price of the n items, NAN if one has none (or no prices).
+static double
+bundle_price(const struct fb_catdir_ids *ids, const uint32_t *b, uint32_t n)
+{
+	double sum = 0;
+	for (uint32_t k = 0; k < n; k++) {
+		sum += ids->item_prices != NULL ? ids->item_prices[b[k]] : NAN;
+	}
+	return sum;
+}
+
 // With id maps, each item also carries its original id and name.
 static void
 print_result(const struct fb_catdir_ids *ids, uint32_t user,
@@ -79,11 +96,20 @@ print_result(const struct fb_catdir_ids *ids, uint32_t user,
 	}
 	for (uint32_t r = 0; r < got; r++) {
 		const uint32_t *b = items + (size_t)r * o->size;
+		double price = bundle_price(ids, b, o->size);
 		if (json) {
-			printf("%s{\"score\": %.6f, \"items\": [",
-					r > 0 ? ", " : "", totals[r]);
+			printf("%s{\"score\": %.6f", r > 0 ? ", " : "",
+					totals[r]);
+			if (!isnan(price)) {
+				printf(", \"price\": %.2f", price);
+			}
+			printf(", \"items\": [");
 		} else {
-			printf("%3u  score %8.4f  items", r + 1, totals[r]);
+			printf("%3u  score %8.4f", r + 1, totals[r]);
+			if (!isnan(price)) {
+				printf("  price %.2f", price);
+			}
+			printf("  items");
 		}
 		for (uint32_t k = 0; k < o->size && ids->items.n == 0; k++) {
 			printf(json ? "%s%u" : "%s %u",
@@ -111,7 +137,7 @@ struct args {
 	const char *data, *model, *allowed, *user_id;
 	uint32_t user;
 	bool have_user, json;
-	double weight, penalty;
+	double weight, penalty, max_price;
 	struct fb_compose_opts o;
 };
 
@@ -125,6 +151,7 @@ parse(int argc, char **argv, struct args *a)
 			{"user-id", required_argument, NULL, 'U'},
 			{"size", required_argument, NULL, 's'},
 			{"allowed", required_argument, NULL, 'a'},
+			{"max-price", required_argument, NULL, 'P'},
 			{"beam", required_argument, NULL, 'b'},
 			{"penalty", required_argument, NULL, 'p'},
 			{"weight", required_argument, NULL, 'w'},
@@ -170,6 +197,15 @@ parse(int argc, char **argv, struct args *a)
 		case 'p':
 			ok = cli_parse_double("compose", "--penalty", optarg,
 					&a->penalty);
+			break;
+		case 'P':
+			ok = cli_parse_double("compose", "--max-price", optarg,
+					&a->max_price);
+			if (ok && !(a->max_price > 0 && isfinite(a->max_price))) {
+				return cli_usage_error("compose",
+						"--max-price must be a positive "
+						"number");
+			}
 			break;
 		case 'w':
 			ok = cli_parse_double("compose", "--weight", optarg,
@@ -237,8 +273,17 @@ run(struct bundlectx *ctx, struct args *a)
 				? cli_fail("compose", FB_ENOMEM, "--allowed")
 				: load_allowed(ctx, a->allowed, allowed);
 	}
+	if (status == 0 && a->max_price > 0 && ctx->m.ids.item_prices == NULL) {
+		status = cli_usage_error("compose",
+				"--max-price: %s has no item prices "
+				"(item_prices.txt: add a price column to the "
+				"items file of `fedbundle catalog build`)",
+				a->data);
+	}
 	if (status == 0) {
 		a->o.allowed = allowed;
+		a->o.price = ctx->m.ids.item_prices;
+		a->o.max_price = a->max_price;
 		a->o.reuse_penalty = (float)a->penalty;
 		fb_scorer_set_user(&ctx->scorer,
 				fb_matrix_row(&ctx->users, a->user));

@@ -5,6 +5,7 @@
 // on it only if their catalogues (relations and original ids) are equal,
 // which is what the aggregator and its clients must agree on before a
 // round's rows mean the same bundles and items to all of them.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 static const char *const copied_files[] = {"bundles.map", "items.map",
 		"attrs.map", "bundle_names.txt", "item_names.txt",
-		FB_CATDIR_MANIFEST};
+		"item_prices.txt", FB_CATDIR_MANIFEST};
 
 static bool
 exists(const char *dir, const char *file)
@@ -54,6 +55,8 @@ load_map(struct fb_idmap *m, const char *dir, const char *file, uint32_t want,
 	free(path);
 	return err;
 }
+
+static void free_names(char **names, uint32_t n);
 
 // Loads dir/file, "dense_id<TAB>name" lines, into a names array of n.
 static fb_err
@@ -138,6 +141,36 @@ load_maps(struct fb_catdir_ids *ids, const struct fb_dataset *ds,
 	return FB_OK;
 }
 
+// Loads dir/item_prices.txt ("dense_id<TAB>price") into ids->item_prices
+// (NAN for an item without a price), if the file exists.
+static fb_err
+load_prices(struct fb_catdir_ids *ids, const char *dir, uint32_t n)
+{
+	char **text = NULL;
+	fb_err err = load_names(&text, dir, "item_prices.txt", n);
+	if (err != FB_OK || text == NULL) {
+		return err;
+	}
+	ids->item_prices = malloc((n > 0 ? n : 1) * sizeof(double));
+	err = ids->item_prices == NULL ? FB_ENOMEM : FB_OK;
+	for (uint32_t j = 0; err == FB_OK && j < n; j++) {
+		char *end = NULL;
+		double v = text[j] != NULL ? strtod(text[j], &end) : NAN;
+		if (text[j] != NULL &&
+				(end == text[j] || *end != '\0' ||
+						!isfinite(v) || v < 0)) {
+			err = fb_errorf(FB_EFORMAT,
+					"%s/item_prices.txt: item %u: '%.40s' is not a non-negative price",
+					dir, j, text[j]);
+		}
+		if (err == FB_OK) {
+			ids->item_prices[j] = v;
+		}
+	}
+	free_names(text, n);
+	return err;
+}
+
 fb_err
 fb_catdir_ids_load(struct fb_catdir_ids *ids, const struct fb_dataset *ds,
 		const char *dir)
@@ -157,6 +190,9 @@ fb_catdir_ids_load(struct fb_catdir_ids *ids, const struct fb_dataset *ds,
 		ids->n_items = ds->n_items;
 		err = load_names(&ids->item_names, dir, "item_names.txt",
 				ds->n_items);
+	}
+	if (err == FB_OK) {
+		err = load_prices(ids, dir, ds->n_items);
 	}
 	if (err != FB_OK) {
 		fb_catdir_ids_finish(ids);
@@ -326,6 +362,10 @@ fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
 			fputs(", \"name\": ", fp);
 			put_json_string(fp, name);
 		}
+		if (ids != NULL && ids->item_prices != NULL &&
+				!isnan(ids->item_prices[j])) {
+			fprintf(fp, ", \"price\": %.2f", ids->item_prices[j]);
+		}
 	} else if (id != NULL) {
 		fprintf(fp, "  %s%s%s", id, name != NULL ? "  " : "",
 				name != NULL ? name : "");
@@ -377,6 +417,7 @@ fb_catdir_ids_finish(struct fb_catdir_ids *ids)
 	fb_idmap_finish(&ids->attrs);
 	free_names(ids->bundle_names, ids->n_bundles);
 	free_names(ids->item_names, ids->n_items);
+	free(ids->item_prices);
 	memset(ids, 0, sizeof(*ids));
 }
 

@@ -304,7 +304,7 @@ struct csv_input {
 	const char *path;
 	char *buf;
 	struct fb_csvimport_reader rd;
-	size_t col[3];
+	size_t col[4];
 	uint64_t rows;                    // data rows read so far
 	struct fb_csvimport_notes *notes; // where trimmed ids are counted
 };
@@ -1173,7 +1173,7 @@ namevec_save(const struct namevec *v, uint32_t n, const char *dir,
 struct catalog_parts {
 	struct fb_idmap bundles, items, attrs;
 	struct pairvec bi, ia;
-	struct namevec bundle_names, item_names;
+	struct namevec bundle_names, item_names, item_prices;
 	struct fb_csvimport_notes notes;
 };
 
@@ -1210,13 +1210,36 @@ item_attrs(struct catalog_parts *c, uint32_t item, const struct csv_input *in)
 	return FB_OK;
 }
 
-// The items file: item_id, optional name and attrs.
+// Checks the price field of the current record: empty (no price), or a
+// plain non-negative decimal ("12", "4.99"; no sign, exponent or unit).
+static fb_err
+check_price(const struct csv_input *in, size_t col)
+{
+	const struct fb_csvimport_reader *rd = &in->rd;
+	const char *f = rd->field[col];
+	size_t len = rd->field_len[col], digits = 0, dots = 0;
+	for (size_t i = 0; i < len; i++) {
+		digits += f[i] >= '0' && f[i] <= '9';
+		dots += f[i] == '.';
+	}
+	if (len > 0 &&
+			(digits + dots != len || dots > 1 || digits == 0 ||
+					len > 20)) {
+		return fb_errorf(FB_EFORMAT,
+				"%s:%zu: price '%.40s' is not a non-negative decimal number (such as 4.99)",
+				in->path, rd->record_line, f);
+	}
+	return FB_OK;
+}
+
+// The items file: item_id, optional name, attrs and price.
 static fb_err
 read_items(struct catalog_parts *c, const char *path)
 {
-	static const char *const names[3] = {"item_id", "name", "attrs"};
+	static const char *const names[4] = {
+			"item_id", "name", "attrs", "price"};
 	struct csv_input in;
-	fb_err err = csv_input_open_cols(&in, path, names, 1, 3, &c->notes);
+	fb_err err = csv_input_open_cols(&in, path, names, 1, 4, &c->notes);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -1240,6 +1263,13 @@ read_items(struct catalog_parts *c, const char *path)
 		}
 		if (err == FB_OK && in.col[2] != SIZE_MAX) {
 			err = item_attrs(c, item, &in);
+		}
+		if (err == FB_OK && in.col[3] != SIZE_MAX) {
+			err = check_price(&in, in.col[3]);
+		}
+		if (err == FB_OK && in.col[3] != SIZE_MAX) {
+			err = namevec_set(&c->item_prices, item, &in, in.col[3],
+					"item price");
 		}
 		if (err != FB_OK) {
 			break;
@@ -1337,6 +1367,10 @@ save_catalog(const struct catalog_parts *c, struct fb_dataset *ds,
 		err = namevec_save(&c->item_names, ds->n_items, out_dir,
 				"item_names.txt", &sum->named_items);
 	}
+	if (err == FB_OK) {
+		err = namevec_save(&c->item_prices, ds->n_items, out_dir,
+				"item_prices.txt", &sum->priced_items);
+	}
 	// The digest from the files as every party will read them.
 	struct fb_dataset *back = NULL;
 	if (err == FB_OK) {
@@ -1407,5 +1441,6 @@ fb_csvimport_catalog(const struct fb_csvimport_catalog_options *opt,
 	pairvec_finish(&c.ia);
 	namevec_finish(&c.bundle_names);
 	namevec_finish(&c.item_names);
+	namevec_finish(&c.item_prices);
 	return err;
 }

@@ -162,6 +162,7 @@ fb_complete(struct fb_scorer *s, const uint32_t *given, uint32_t n, uint32_t k,
 struct state {
 	uint32_t n;
 	float total;
+	double price; // summed price of the items (under a price cap)
 	uint32_t items[FB_COMPOSE_MAX_SIZE];
 	uint32_t sorted[FB_COMPOSE_MAX_SIZE];
 };
@@ -218,7 +219,31 @@ struct search {
 	struct state *next; // beam * beam children
 	struct state *done; // results so far
 	uint32_t n_done;
+	// Under a price cap: rest[k], the summed price of the k cheapest
+	// usable items (a lower bound on what k more items cost).
+	double *rest;
 };
+
+static bool
+capped(const struct fb_compose_opts *o)
+{
+	return o->max_price > 0;
+}
+
+// Bars (-inf) the candidates whose price leaves no room under the cap
+// for the cheapest possible rest of the bundle.
+static void
+bar_too_dear(const struct search *sr, const struct state *st, float *cand)
+{
+	const struct fb_compose_opts *o = sr->opts;
+	double room = o->max_price - st->price - sr->rest[o->size - st->n - 1] +
+			1e-9;
+	for (uint32_t j = 0; j < sr->s->n_items; j++) {
+		if (!(o->price[j] <= room)) {
+			cand[j] = -INFINITY;
+		}
+	}
+}
 
 // Extends every state of the beam by its best items; returns the new
 // number of states (0: nothing could be added).
@@ -242,6 +267,9 @@ step(struct search *sr, uint32_t n_cur, bool last)
 				cand[j] = sr->base[j] + s->weight * cand[j];
 			}
 		}
+		if (capped(sr->opts)) {
+			bar_too_dear(sr, st, cand);
+		}
 		uint32_t got = fb_topk(
 				cand, s->n_items, st->sorted, st->n, beam, top);
 		for (uint32_t r = 0; r < got; r++) {
@@ -250,6 +278,9 @@ step(struct search *sr, uint32_t n_cur, bool last)
 			}
 			struct state *child = &sr->next[n_next];
 			state_add(child, st, top[r], cand[top[r]]);
+			if (capped(sr->opts)) {
+				child->price += sr->opts->price[top[r]];
+			}
 			if (listed(sr->next, n_next, child->sorted, child->n) ||
 					(last &&
 							listed(sr->done,
@@ -267,6 +298,17 @@ step(struct search *sr, uint32_t n_cur, bool last)
 	return keep;
 }
 
+// Whether item j may go into a bundle: allowed, and priced within the
+// cap when there is one.
+static bool
+usable(const struct fb_compose_opts *o, uint32_t j)
+{
+	if (o->allowed != NULL && o->allowed[j] == 0) {
+		return false;
+	}
+	return !capped(o) || o->price[j] <= o->max_price;
+}
+
 static fb_err
 check_opts(const struct fb_scorer *s, const struct fb_compose_opts *o)
 {
@@ -278,15 +320,61 @@ check_opts(const struct fb_scorer *s, const struct fb_compose_opts *o)
 				"count >= 1 and the penalty >= 0",
 				FB_COMPOSE_MAX_SIZE, FB_COMPOSE_MAX_BEAM);
 	}
+	if (capped(o) && (o->price == NULL || !isfinite(o->max_price))) {
+		return fb_errorf(FB_EINVAL,
+				"compose: a price cap needs item prices and a "
+				"finite cap");
+	}
 	uint32_t allowed = 0;
 	for (uint32_t j = 0; j < s->n_items; j++) {
-		allowed += o->allowed == NULL || o->allowed[j] != 0;
+		allowed += usable(o, j);
 	}
 	if (allowed < o->size) {
 		return fb_errorf(FB_EINVAL,
 				"compose: bundles of %u items asked for, but "
-				"only %u items are allowed",
-				o->size, allowed);
+				"only %u items are allowed%s",
+				o->size, allowed,
+				capped(o) ? " and priced at most the cap" : "");
+	}
+	return FB_OK;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+// sr->rest[k] for k < size: the k cheapest usable items' summed price.
+// FB_EINVAL if even the size cheapest exceed the cap.
+static fb_err
+cheapest_rest(struct search *sr)
+{
+	const struct fb_compose_opts *o = sr->opts;
+	uint32_t n = 0;
+	double *p = malloc(sr->s->n_items * sizeof(*p) + sizeof(*p));
+	if (p == NULL) {
+		return FB_ENOMEM;
+	}
+	for (uint32_t j = 0; j < sr->s->n_items; j++) {
+		if (usable(o, j)) {
+			p[n++] = o->price[j];
+		}
+	}
+	qsort(p, n, sizeof(*p), cmp_double);
+	double sum = 0;
+	for (uint32_t k = 0; k < o->size; k++) {
+		sr->rest[k] = sum;
+		sum += p[k];
+	}
+	free(p);
+	if (sum > o->max_price + 1e-9) {
+		return fb_errorf(FB_EINVAL,
+				"compose: no bundle of %u items fits under the "
+				"price cap %g (the %u cheapest usable items cost "
+				"%g)",
+				o->size, o->max_price, o->size, sum);
 	}
 	return FB_OK;
 }
@@ -299,8 +387,7 @@ search_run(struct search *sr, float *base, uint32_t *items, float *totals,
 	struct fb_scorer *s = sr->s;
 	sr->base = base;
 	for (uint32_t j = 0; j < s->n_items; j++) {
-		bool ok = o->allowed == NULL || o->allowed[j] != 0;
-		base[j] = ok ? s->user[j] : -INFINITY;
+		base[j] = usable(o, j) ? s->user[j] : -INFINITY;
 	}
 	for (uint32_t r = 0; r < o->count; r++) {
 		memset(&sr->cur[0], 0, sizeof(sr->cur[0]));
@@ -337,15 +424,20 @@ fb_compose(struct fb_scorer *s, const struct fb_compose_opts *opts,
 	sr.cur = calloc(opts->beam, sizeof(*sr.cur));
 	sr.next = calloc((size_t)opts->beam * opts->beam, sizeof(*sr.next));
 	sr.done = calloc(opts->count, sizeof(*sr.done));
+	sr.rest = calloc(opts->size, sizeof(*sr.rest));
 	if (base == NULL || sr.cur == NULL || sr.next == NULL ||
-			sr.done == NULL) {
+			sr.done == NULL || sr.rest == NULL) {
 		err = FB_ENOMEM;
-	} else {
+	} else if (capped(opts)) {
+		err = cheapest_rest(&sr);
+	}
+	if (err == FB_OK) {
 		err = search_run(&sr, base, items, totals, n_out);
 	}
 	free(base);
 	free(sr.cur);
 	free(sr.next);
 	free(sr.done);
+	free(sr.rest);
 	return err;
 }

@@ -4,7 +4,8 @@
 # --allowed` (issues 14 and 16) on a folder imported from CSV onto a
 # catalogue with names: original ids accepted, output listing original ids
 # and names, an unknown id (or a dense one where the folder has id maps)
-# refused naming it, a repeated id refused; customers by --user-id.
+# refused naming it, a repeated id refused; customers by --user-id; and
+# compose --max-price from the catalogue's item prices.
 source "$(dirname "$0")/lib.sh"
 
 CSV="$WORK/csv"
@@ -16,8 +17,8 @@ awk 'BEGIN {
 			printf "BND-%02d,SKU-%03d\n", b, (b * 7 + k * 11) % 60
 }' >"$CSV/bundles.csv"
 awk 'BEGIN {
-	print "item_id,name"
-	for (i = 0; i < 60; i++) printf "SKU-%03d,\"Item %d, blue\"\n", i, i
+	print "item_id,name,price"
+	for (i = 0; i < 60; i++) printf "SKU-%03d,\"Item %d, blue\",%s\n", i, i, (i % 10 == 9 ? "" : sprintf("%d.%02d", 1 + i % 7, i % 100))
 }' >"$CSV/items.csv"
 awk 'BEGIN {
 	print "user_id,bundle_id"
@@ -96,4 +97,33 @@ printf 'SKU-001\nSKU-XYZ\n' >"$WORK/bad-allowed"
 run compose --data "$R" --model "$M" --user 2 --size 2 --allowed "$WORK/bad-allowed"
 check "compose: an unknown allowed id exits 2, file and id named" \
 	test "$rc" -eq 2 -a -n "$(grep -o "bad-allowed: item 'SKU-XYZ'" <<<"$err")"
+
+# Prices: the catalogue's price column; compose --max-price keeps every
+# bundle within the cap and leaves unpriced items (SKU-xx9) out.
+check "the catalogue carries the prices" test "$(wc -l <"$WORK/cat/item_prices.txt")" -eq 54
+check "and the retailer's folder too" cmp -s "$WORK/cat/item_prices.txt" "$R/item_prices.txt"
+run compose --data "$R" --model "$M" --user-id C002 --size 3 -n 4 --max-price 7.5 --json
+check "compose --max-price: 4 bundles within the cap, priced items only" python3 -c "
+import json, sys
+d = json.loads(sys.argv[1])
+price = {}
+for l in open('$CSV/items.csv').read().splitlines()[1:]:
+    f = l.split(',')
+    price[f[0]] = f[-1]
+assert len(d['bundles']) == 4, d
+for b in d['bundles']:
+    ps = [float(price[i['item_id']]) for i in b['items']]
+    assert sum(ps) <= 7.5 + 1e-9 and abs(b['price'] - sum(ps)) < 0.01, b
+    assert all(i['price'] == float(price[i['item_id']]) for i in b['items']), b" "$out"
+run compose --data "$R" --model "$M" --user 2 --size 3 --max-price 7.5
+check "compose --max-price text: the bundle price beside the score" \
+	test "$(grep -cE '^ +[1-5]  score +-?[0-9.]+  price [0-7]\.[0-9]{2}  items' <<<"$out")" -eq 5
+run compose --data "$R" --model "$M" --user 2 --size 3 --max-price 2
+check "compose: a cap below the cheapest bundle exits 2, named" \
+	test "$rc" -eq 2 -a -n "$(grep -o "no bundle of 3 items fits under the price cap 2" <<<"$err")"
+quiet "$FB_TOOL" import --bundles "$CSV/bundles.csv" --interactions "$CSV/ub.csv" --out "$WORK/noprices"
+quiet "$FB_TOOL" train --data "$WORK/noprices" --config "$WORK/hp.json" --epochs 1 --quiet --out "$WORK/np.fbm"
+run compose --data "$WORK/noprices" --model "$WORK/np.fbm" --user 2 --size 3 --max-price 9
+check "compose --max-price without prices exits 2, saying where prices come from" \
+	test "$rc" -eq 2 -a -n "$(grep -o "has no item prices (item_prices.txt" <<<"$err")"
 finish

@@ -6,6 +6,7 @@
 // whatever order the retailer's rows come in, with unknown rows reported
 // and, with strict, refused before anything is written.
 #include <dirent.h>
+#include <math.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -133,6 +134,90 @@ TEST(build_numbering_names_attrs)
 	fb_dataset_destroy(ds);
 }
 
+// The items file's price column: item_prices.txt, loaded as numbers
+// (NAN where empty), not in the digest; a bad price names file:line.
+TEST(build_prices)
+{
+	struct fb_csvimport_catalog_summary plain, s;
+	const char *dir = new_dir();
+	struct fb_csvimport_catalog_options o = {
+			.bundles_path = put(dir, "b.csv", bundles_csv),
+			.items_path = put(dir, "i.csv",
+					"item_id,price\nI1,4.99\nI2,\nI3,12\n"),
+			.name = "Catalog"};
+	char *cat = fb_path_join(dir, "cat");
+	CHECK_OK(fb_csvimport_catalog(&o, cat, &s));
+	CHECK(s.priced_items == 2);
+	// The same catalogue without prices has the same digest.
+	o.items_path = put(dir, "np.csv", "item_id\nI1\nI2\nI3\n");
+	char *cat2 = fb_path_join(dir, "cat2");
+	CHECK_OK(fb_csvimport_catalog(&o, cat2, &plain));
+	CHECK(plain.priced_items == 0);
+	CHECK(memcmp(s.digest, plain.digest, FB_HASH_LEN) == 0);
+	free(cat2);
+	struct fb_dataset *ds = NULL;
+	CHECK_OK(fb_dataset_load(&ds, cat));
+	struct fb_catdir_ids ids;
+	CHECK_OK(fb_catdir_ids_load(&ids, ds, cat));
+	CHECK(ids.item_prices != NULL && ids.item_prices[0] == 4.99);
+	CHECK(isnan(ids.item_prices[1]) && ids.item_prices[2] == 12);
+	fb_catdir_ids_finish(&ids);
+	fb_dataset_destroy(ds);
+	free(cat);
+	o.items_path = put(dir, "bad.csv",
+			"item_id,price\nI1,4.99\nI2,\"4,99\"\n");
+	char *bad = fb_path_join(dir, "bad");
+	CHECK_ERR(fb_csvimport_catalog(&o, bad, NULL), FB_EFORMAT);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT),
+			"bad.csv:3: price '4,99' is not a non-negative decimal");
+	free(bad);
+}
+
+// Item lists by original id with items.map, by dense id without.
+TEST(parse_items)
+{
+	struct fb_csvimport_catalog_summary s;
+	const char *cat = build(&s);
+	struct fb_dataset *ds = NULL;
+	CHECK_OK(fb_dataset_load(&ds, cat));
+	struct fb_catdir_ids ids;
+	CHECK_OK(fb_catdir_ids_load(&ids, ds, cat));
+	uint32_t it[4], n = 0;
+	CHECK_OK(fb_catdir_parse_items(
+			&ids, 4, "--items", " I4 ,I1\nI3", true, it, 4, &n));
+	CHECK(n == 3 && it[0] == 3 && it[1] == 0 && it[2] == 2);
+	CHECK_ERR(fb_catdir_parse_items(
+				  &ids, 4, "--items", "I1,I9", true, it, 4, &n),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"--items: item 'I9' is not in the folder's items.map");
+	CHECK_ERR(fb_catdir_parse_items(
+				  &ids, 4, "--items", "1", true, it, 4, &n),
+			FB_EINVAL);
+	CHECK_ERR(fb_catdir_parse_items(
+				  &ids, 4, "--items", "I1,I1", true, it, 4, &n),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "item 'I1' given twice");
+	CHECK_OK(fb_catdir_parse_items(
+			&ids, 4, "f", "I1,I1", false, it, 4, &n));
+	CHECK(n == 2);
+	CHECK_ERR(fb_catdir_parse_items(&ids, 4, "f", " , ", false, it, 4, &n),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "f: no item ids");
+	struct fb_catdir_ids none;
+	memset(&none, 0, sizeof(none));
+	CHECK_OK(fb_catdir_parse_items(
+			&none, 4, "--items", "3 1,0", true, it, 4, &n));
+	CHECK(n == 3 && it[0] == 3 && it[1] == 1 && it[2] == 0);
+	CHECK_ERR(fb_catdir_parse_items(
+				  &none, 4, "--items", "4", true, it, 4, &n),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"item '4' is not a dense item id 0..3");
+	fb_catdir_ids_finish(&ids);
+	fb_dataset_destroy(ds);
+}
+
 TEST(digest_follows_content)
 {
 	struct fb_csvimport_catalog_summary a, b;
@@ -218,6 +303,8 @@ main(void)
 	}
 	RUN(idmap_load_errors);
 	RUN(build_numbering_names_attrs);
+	RUN(build_prices);
+	RUN(parse_items);
 	RUN(digest_follows_content);
 	RUN(import_onto_the_catalogue);
 	remove_tree(tmp_root);

@@ -106,6 +106,55 @@ TEST(test_compose_distinct_allowed)
 	toy_finish(&t);
 }
 
+// A price cap: every bundle's price is within it, items without a price
+// are left out, the beam does not keep a partial bundle the rest cannot
+// fill, and a cap below the cheapest bundle is refused naming it.
+TEST(test_compose_price_cap)
+{
+	static const uint32_t r[] = {0, 0, 0, 1, 1, 1, 2, 2, 3, 3};
+	static const uint32_t c[] = {0, 1, 2, 0, 1, 3, 4, 5, 6, 7};
+	struct toy t;
+	toy_init(&t, 8, r, c, 10, 4, 0.0f);
+	// The user prefers 7, 6, 5, ...; 7 has no price, 6 is dear.
+	double price[8] = {1, 1, 2, 2, 3, 4, 9, NAN};
+	struct fb_compose_opts o = {.size = 2,
+			.count = 3,
+			.beam = 4,
+			.reuse_penalty = 0.5f,
+			.price = price,
+			.max_price = 6};
+	uint32_t items[6];
+	float totals[3];
+	uint32_t got;
+	CHECK_OK(fb_compose(&t.scorer, &o, items, totals, &got));
+	CHECK(got == 3);
+	for (uint32_t a = 0; a < got; a++) {
+		uint32_t x = items[2 * a], y = items[2 * a + 1];
+		CHECK(x != 7 && y != 7 && x != 6 && y != 6);
+		CHECK(price[x] + price[y] <= 6);
+	}
+	// With beam 1 the best first item (5, price 4) leaves room for 2:
+	// then the best item that fits (3, price 2), not 4 (price 3).
+	o.beam = 1;
+	o.count = 1;
+	CHECK_OK(fb_compose(&t.scorer, &o, items, totals, &got));
+	CHECK(got == 1 && items[0] == 5 && items[1] == 3);
+	// Three items at most 5: the first pick must leave room for two
+	// of the cheapest (1 + 1): 4 (price 3), then 1 and 0.
+	o.size = 3;
+	o.max_price = 5;
+	CHECK_OK(fb_compose(&t.scorer, &o, items, totals, &got));
+	CHECK(got == 1 && items[0] == 4 && items[1] == 1 && items[2] == 0);
+	CHECK(price[items[0]] + price[items[1]] + price[items[2]] <= 5);
+	o.max_price = 3;
+	CHECK_ERR(fb_compose(&t.scorer, &o, items, totals, &got), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"no bundle of 3 items fits under the price cap 3");
+	o.price = NULL;
+	CHECK_ERR(fb_compose(&t.scorer, &o, items, totals, &got), FB_EINVAL);
+	toy_finish(&t);
+}
+
 TEST(test_split)
 {
 	uint32_t b[] = {3, 9, 11, 20, 42}, g[5], h[5], ng, nh;
@@ -244,6 +293,7 @@ main(void)
 {
 	RUN(test_complete_planted);
 	RUN(test_compose_distinct_allowed);
+	RUN(test_compose_price_cap);
 	RUN(test_split);
 	RUN(test_eval_by_hand);
 	RUN(test_held_out_does_not_leak);

@@ -7,7 +7,8 @@
 // user_bundle_*.txt are empty, bundle_item.txt and item_attr.txt hold the
 // catalogue; beside them bundles.map, items.map and (with attributes)
 // attrs.map give every dense id its original id (idmap.h), the optional
-// bundle_names.txt and item_names.txt give "dense_id<TAB>name" lines, and
+// bundle_names.txt and item_names.txt give "dense_id<TAB>name" lines, the
+// optional item_prices.txt "dense_id<TAB>price" (a non-negative decimal), and
 // catalog.txt records the catalogue's digest and counts. A retailer's
 // folder imported onto it (`fedbundle import --catalog`) holds the same
 // catalogue files plus its user files and users.map, so the aggregator's
@@ -17,7 +18,7 @@
 // content (docs/operations.md, "The catalogue digest"): the counts, the
 // bundle-item and item-attribute relations in dense ids, and the original
 // ids of bundles, items and attributes when the folder has them. Names
-// are not in it: renaming an item changes nothing a model learns.
+// and prices are not in it: they change nothing a model learns.
 // Thread-safety: every function works on its own arguments only.
 #ifndef FB_INCLUDE_FEDBUNDLE_CATDIR_H
 #define FB_INCLUDE_FEDBUNDLE_CATDIR_H
@@ -40,13 +41,14 @@
 // The original ids (and names) of a dataset folder's dense ids. Caller
 // storage; fb_catdir_ids_finish releases it.
 struct fb_catdir_ids {
-	bool have;                   // bundles.map and items.map were found
-	struct fb_idmap users;       // empty without users.map
-	struct fb_idmap bundles;     // empty without bundles.map
-	struct fb_idmap items;       // empty without items.map
-	struct fb_idmap attrs;       // empty without attrs.map
-	char **bundle_names;         // n_bundles entries (NULL: no name), or
-	char **item_names;           //   NULL without the names file
+	bool have;               // bundles.map and items.map were found
+	struct fb_idmap users;   // empty without users.map
+	struct fb_idmap bundles; // empty without bundles.map
+	struct fb_idmap items;   // empty without items.map
+	struct fb_idmap attrs;   // empty without attrs.map
+	char **bundle_names;     // n_bundles entries (NULL: no name), or
+	char **item_names;       //   NULL without the names file
+	double *item_prices; // n_items (NAN: no price); NULL: no prices file
 	uint32_t n_bundles, n_items; // entries of the name arrays
 };
 
@@ -80,9 +82,9 @@ fb_err fb_catdir_parse_items(const struct fb_catdir_ids *ids, uint32_t n_items,
 const char *fb_catdir_item_id(const struct fb_catdir_ids *ids, uint32_t j);
 const char *fb_catdir_item_name(const struct fb_catdir_ids *ids, uint32_t j);
 
-// Writes item j's original id and name where the folder has them: in
-// JSON, the members ', "item_id": "...", "name": "..."' (strings escaped);
-// in text, "  <id>  <name>". Nothing without them.
+// Writes item j's original id, name and price where the folder has them:
+// in JSON, the members ', "item_id": "...", "name": "...", "price": 4.99'
+// (strings escaped); in text, "  <id>  <name>". Nothing without them.
 void fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
 		bool json);
 

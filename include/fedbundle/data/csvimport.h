@@ -151,8 +151,9 @@ fb_err fb_csvimport_run(const struct fb_csvimport_options *opt,
 // The consortium's catalogue from CSV exports (`fedbundle catalog build`).
 struct fb_csvimport_catalog_options {
 	const char *bundles_path; // bundle_id,item_id (one row a membership)
-	const char *items_path;   // item_id[,name][,attrs], or NULL; attrs:
-				  // attribute ids separated by '|'
+	const char *items_path;   // item_id[,name][,attrs][,price], or NULL;
+				  // attrs: attribute ids separated by '|';
+				  // price: a non-negative decimal, or empty
 	const char *attrs_path;   // item_id,attr_id, or NULL
 	const char *bundle_names_path; // bundle_id,name, or NULL
 	const char *name;              // dataset name (file prefix)
@@ -162,6 +163,7 @@ struct fb_csvimport_catalog_summary {
 	uint32_t n_bundles, n_items, n_attrs;
 	uint64_t n_bundle_items, n_item_attrs;
 	uint32_t named_bundles, named_items;
+	uint32_t priced_items; // items with a price (item_prices.txt)
 	uint64_t dup_bundle_items, dup_item_attrs; // merged repeats
 	struct fb_csvimport_notes notes;
 	uint8_t digest[FB_HASH_LEN];

@@ -80,6 +80,11 @@ struct fb_compose_opts {
 	uint32_t beam;          // beam width, 1..FB_COMPOSE_MAX_BEAM
 	float reuse_penalty;    // subtracted from z_u(j) per earlier use of j
 	const uint8_t *allowed; // n_items flags (NULL: every item allowed)
+	// A price cap: with max_price > 0, price (n_items entries, NAN for
+	// an unknown price) must be given, and every bundle's summed price
+	// is at most max_price; items without a price are left out.
+	const double *price;
+	double max_price;
 	// Leave bundle skip out of the catalogue statistics (the evaluation
 	// of completion.h; false: skip is ignored and nothing is left out).
 	bool hold_out;
@@ -94,8 +99,13 @@ struct fb_compose_opts {
 // returned. items receives count * size ids (bundle r at r * size, in the
 // order added), totals the count summed scores. *n_out is how many
 // bundles were found (fewer than count only if the allowed items run out
-// of distinct sets). FB_EINVAL with a detail if fewer than size items are
-// allowed or an option is out of range; FB_ENOMEM.
+// of distinct sets, or under a price cap the beam finds no more that
+// fit). With a price cap, a partial bundle is extended only by items
+// that leave room for the cheapest usable items to fill the rest (a lower
+// bound, so no bundle that fits is cut early; every bundle returned fits). FB_EINVAL with a
+// detail if fewer than size items are allowed (and priced, under a cap),
+// if the size cheapest of them exceed the cap, or an option is out of
+// range; FB_ENOMEM.
 fb_err fb_compose(struct fb_scorer *s, const struct fb_compose_opts *opts,
 		uint32_t *items, float *totals, uint32_t *n_out);
 
