@@ -4,6 +4,7 @@
 // scoring is fb_complete / fb_compose, never a copy of it.
 #include "bundles.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,9 +313,22 @@ print_composition(const struct bctx *c, uint32_t size, const uint32_t *items,
 	}
 	for (uint32_t r = 0; r < got; r++) {
 		const uint32_t *b = items + (size_t)r * size;
+		double price = 0;
+		for (uint32_t k = 0; k < size; k++) {
+			price += c->ids.item_prices != NULL
+					? c->ids.item_prices[b[k]]
+					: NAN;
+		}
 		if (json) {
-			printf("%s{\"rank\": %u, \"score\": %.6f, \"items\": [",
+			printf("%s{\"rank\": %u, \"score\": %.6f",
 					r > 0 ? ", " : "", r + 1, totals[r]);
+			if (!isnan(price)) {
+				printf(", \"price\": %.2f", price);
+			}
+			fputs(", \"items\": [", stdout);
+		} else if (!isnan(price)) {
+			printf("bundle %u  score %.4f  price %.2f\n", r + 1,
+					totals[r], price);
 		} else {
 			printf("bundle %u  score %.4f\n", r + 1, totals[r]);
 		}
@@ -369,6 +383,16 @@ client_compose(const struct node_policy *pol,
 		rc = allowed == NULL ? failed("compose", "--allowed", FB_ENOMEM)
 				     : load_allowed(&c, a->allowed, allowed);
 		o.allowed = allowed;
+	}
+	if (rc == 0 && a->max_price > 0) {
+		rc = c.ids.item_prices == NULL
+				? arg_error("compose",
+						  "--max-price: the data folder has "
+						  "no item prices (item_prices.txt "
+						  "from the catalogue's items file)")
+				: 0;
+		o.price = c.ids.item_prices;
+		o.max_price = a->max_price;
 	}
 	if (rc == 0) {
 		fb_err err = fb_compose(&c.scorer, &o, items, totals, &got);

@@ -21,6 +21,7 @@ struct client_bundle_args {
 	uint32_t k;           // complete: items wanted
 	uint32_t size, count; // compose: items per bundle, bundles
 	const char *allowed;  // compose: a file of allowed item ids
+	double max_price;     // compose: cap on a bundle's price (0: none)
 	bool json;
 };
 

@@ -20,6 +20,7 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ usage(FILE *fp)
 			"       fedbundle-client compose --policy FILE --user ID "
 			"| --user-id CUSTOMER\n"
 			"                        --size S [-n N] [--allowed FILE] "
-			"[--json]\n"
+			"[--max-price P] [--json]\n"
 			"       fedbundle-client budget --policy FILE [--q Q "
 			"--sigma S --steps N] [--json]\n"
 			"\n"
@@ -90,7 +91,9 @@ usage(FILE *fp)
 			"(docs/bundle-completion.md)\n"
 			"compose    N bundles (default 5) of S items for the user, "
 			"optionally only\n"
-			"           from the item ids of --allowed FILE\n"
+			"           from the item ids of --allowed FILE, each "
+			"bundle's price at most\n"
+			"           --max-price P (the catalogue's item_prices.txt)\n"
 			"budget     epsilon spent and left, the last budget "
 			"decision, the ledger's\n"
 			"           anchor; with --q Q --sigma S --steps N (a "
@@ -143,6 +146,7 @@ struct args {
 	const char *items;    // complete: --items
 	const char *allowed;  // compose: --allowed
 	uint32_t size, count; // compose: --size, -n
+	double max_price;     // compose: --max-price (0: none)
 };
 
 static int
@@ -160,6 +164,7 @@ parse_args(int argc, char **argv, struct args *a)
 			{"items", required_argument, NULL, 'i'},
 			{"size", required_argument, NULL, 'z'},
 			{"allowed", required_argument, NULL, 'a'},
+			{"max-price", required_argument, NULL, 'M'},
 			{"log-level", required_argument, NULL, 'L'},
 			{"log-format", required_argument, NULL, 'F'},
 			{"help", no_argument, NULL, 'h'},
@@ -225,14 +230,19 @@ parse_args(int argc, char **argv, struct args *a)
 			*(c == 'z' ? &a->size : &a->count) = (uint32_t)v;
 			break;
 		case 'q':
-		case 's': {
+		case 's':
+		case 'M': {
 			double d = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || !(d > 0)) {
+			if (end == optarg || *end != '\0' || !(d > 0) ||
+					!isfinite(d)) {
 				return usage_error("'%s' is not a positive "
 						   "number",
 						optarg);
 			}
-			*(c == 'q' ? &a->q : &a->sigma) = d;
+			*(c == 'q' ? &a->q
+							: c == 's'
+							? &a->sigma
+							: &a->max_price) = d;
 			break;
 		}
 		case 'S':
@@ -524,6 +534,7 @@ cmd_bundles(const struct node_policy *pol, const struct args *a, bool complete)
 			.size = a->size,
 			.count = a->count,
 			.allowed = a->allowed,
+			.max_price = a->max_price,
 			.json = a->json != 0,
 	};
 	return complete ? client_complete(pol, &b) : client_compose(pol, &b);

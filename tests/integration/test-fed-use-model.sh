@@ -160,6 +160,23 @@ rc=$?
 set -e
 echo "# $msg"
 check "client compose: an unknown customer exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o NOBODY <<<"$msg")"
+# Prices (item_prices.txt, not in the catalogue digest): --max-price.
+awk -v n="$n_items" 'BEGIN { for (i = 0; i < n; i++) printf "%d\t%d.50\n", i, 1 + i % 5 }' >"$R0/item_prices.txt"
+"$FB_CLIENT" compose --policy "$P0" --user-id C0000 --size 2 -n 3 --max-price 4 --json >"$WORK/cop.json" 2>&1 || true
+check "client compose --max-price: every bundle within the cap" python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d['bundles']) == 3
+for b in d['bundles']:
+    ps = [1 + i['item'] % 5 + 0.5 for i in b['items']]
+    assert sum(ps) <= 4 and abs(b['price'] - sum(ps)) < 1e-6, b" "$WORK/cop.json"
+rm -f "$R0/item_prices.txt"
+set +e
+msg=$("$FB_CLIENT" compose --policy "$P0" --user 0 --size 2 --max-price 4 2>&1)
+rc=$?
+set -e
+echo "# $msg"
+check "client compose --max-price without prices exits 2, naming item_prices.txt" test "$rc" -eq 2 -a -n "$(grep -o item_prices.txt <<<"$msg")"
 rm -f "$R0/users.map" "$R0/bundles.map" "$R0/items.map"
 cp "$WORK/maps-saved/"*.map "$R0/" 2>/dev/null || true
 
