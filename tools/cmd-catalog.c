@@ -121,6 +121,15 @@ build(int argc, char **argv)
 			sum.named_items, sum.priced_items,
 			(unsigned long long)sum.dup_bundle_items,
 			(unsigned long long)sum.dup_item_attrs);
+	if (sum.dup_bundle_items > 0 || sum.dup_item_attrs > 0) {
+		fprintf(stderr,
+				"fedbundle catalog: warning: repeated rows merged "
+				"(a pair counts once): %llu bundle-item (%s), "
+				"%llu item-attr\n",
+				(unsigned long long)sum.dup_bundle_items,
+				opt.bundles_path,
+				(unsigned long long)sum.dup_item_attrs);
+	}
 	if (sum.notes.trimmed > 0) {
 		fprintf(stderr,
 				"fedbundle catalog: warning: %llu id(s) had "

@@ -470,7 +470,7 @@ csv_input_open(struct csv_input *in, const char *path, const char *names[2],
 
 // Trims the spaces around the id s[0 .. *n), counting it in in->notes.
 static const char *
-trim_id(struct csv_input *in, const char *s, size_t *n)
+trim_id(const struct csv_input *in, const char *s, size_t *n)
 {
 	size_t a = 0, b = *n;
 	while (a < b && s[a] == ' ') {
@@ -1194,10 +1194,11 @@ item_attrs(struct catalog_parts *c, uint32_t item, const struct csv_input *in)
 			}
 			continue;
 		}
-		if (i > start) {
+		size_t n = i - start;
+		const char *id = trim_id(in, f + start, &n);
+		if (n > 0) {
 			uint32_t a;
-			fb_err err = fb_idmap_intern(
-					&c->attrs, f + start, i - start, &a);
+			fb_err err = fb_idmap_intern(&c->attrs, id, n, &a);
 			if (err == FB_OK) {
 				err = pairvec_push(&c->ia, item, a);
 			}

@@ -49,6 +49,27 @@ check "empty test split: named" grep -q "warning: the test split is empty" <<<"$
 run_import sp0 --interactions "$C/spaces.csv" --split 1,0,0
 check "no warning for a split asked to be empty" test "$(grep -c 'split is empty' <<<"$msg")" -eq 0
 
+# catalog build: the same rules (a padded attribute id in the attrs list,
+# a repeated membership row, Latin-1 in a name).
+printf 'item_id,name,attrs\nI1,Apple,red| fruit\nI2,Pear,fruit\n' >"$C/items.csv"
+printf 'bundle_id,item_id\nB1,I1\nB1,I1\nB2,I2\n' >"$C/cb.csv"
+set +e
+msg=$("$FB_TOOL" catalog build --bundles "$C/cb.csv" --items "$C/items.csv" --out "$WORK/cat" 2>&1 >/dev/null)
+rc=$?
+set -e
+echo "$msg" | sed 's/^/# /'
+check "catalog build: a padded attribute id is trimmed, warned" test "$rc" -eq 0 -a \
+	-n "$(grep -o "warning: 1 id(s) had spaces around them and were trimmed (first .*items.csv:2)" <<<"$msg")"
+check "catalog build: one attribute 'fruit'" test "$(cut -f2 "$WORK/cat/attrs.map" 2>/dev/null | tr '\n' ' ')" = "red fruit "
+check "catalog build: repeated rows warned" grep -q "warning: repeated rows merged (a pair counts once): 1 bundle-item" <<<"$msg"
+printf 'item_id,name\nI1,Caf\xe9\n' >"$C/items-latin1.csv"
+set +e
+msg=$("$FB_TOOL" catalog build --bundles "$C/cb.csv" --items "$C/items-latin1.csv" --out "$WORK/cat2" 2>&1 >/dev/null)
+rc=$?
+set -e
+check "catalog build: Latin-1 in a name refused at file:line:column" test "$rc" -eq 1 -a \
+	-n "$(grep -o "items-latin1.csv:2:7: invalid UTF-8" <<<"$msg")"
+
 # The loader: a bundle with no items (as in public datasets) is accepted,
 # with a warning naming it.
 quiet "$FB_TOOL" import --bundles "$C/bundles.csv" --interactions "$C/ub.csv" --out "$WORK/eb" --split 1,0,0
