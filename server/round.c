@@ -344,6 +344,8 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		snprintf(fed->clients[c].name, sizeof(fed->clients[c].name),
 				"%s", fb_roster_at(roster, c)->name);
+		memcpy(fed->clients[c].pk, fb_roster_at(roster, c)->pk,
+				FB_ID_PK_LEN);
 	}
 	if (cfg->quorum > fed->n_clients) {
 		err = fb_errorf(FB_EINVAL,
@@ -409,6 +411,10 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 					fb_dp_sigma_noise(fed->dp);
 		}
 	}
+	if (err == FB_OK) {
+		err = agg_secround_init(&fed->sa, cfg, ds, &fed->model,
+				fed->n_clients, fed->plan_cfg.noise_multiplier);
+	}
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -430,6 +436,7 @@ agg_fed_finish(struct agg_fed *fed)
 	agg_opt_finish(&fed->opt);
 	agg_accum_finish(&fed->acc);
 	agg_central_finish(&fed->central);
+	agg_secround_finish(&fed->sa);
 	free(fed->clients);
 	fed->clients = NULL;
 	fb_noise_destroy(fed->rng);
@@ -476,8 +483,10 @@ move_limit(const struct agg_fed *fed, double divisor, double *linf)
 				g * sqrt((double)D);
 		each = p->clip_norm;
 	}
-	return fed->opt.lr * (fed->acc.n * each + noise) / divisor * slack +
-			1e-30;
+	// A secure round's step is the survivors' users' weighted mean of
+	// what each one's own step would be: within one honest update's bound.
+	double count = fed->st.secure ? 1 : fed->acc.n;
+	return fed->opt.lr * (count * each + noise) / divisor * slack + 1e-30;
 }
 
 // NULL if the model the commit would make may be committed, else why not
@@ -554,6 +563,20 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		divisor = fed->cfg->participation == AGG_PART_SAMPLED
 				? fed->cfg->q_clients * fed->n_clients
 				: fed->st.participants;
+	} else if (fed->st.secure) {
+		// The step the clients' one DP step would make from the
+		// unmasked sum, through the server optimizer undivided.
+		fb_err err = agg_secround_delta(
+				fed, fed->sa.sum, fed->sa.users, &fed->acc.sum);
+		if (err != FB_OK) {
+			fb_log(FB_LOG_ERROR, "round %u: secure step failed: %s",
+					fed->round, fb_last_error(err));
+			fed->fatal = true;
+			set_over(fed, now_ms,
+					"internal error in a secure step");
+			return;
+		}
+		divisor = 1;
 	}
 	mask_untrained(fed, &fed->acc.sum);
 	char detail[200];

@@ -24,6 +24,7 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/noise.h"
+#include "secround.h"
 
 // A slot held since since_ms; it lapses after the kind's grant time.
 struct agg_slot {
@@ -42,6 +43,7 @@ enum agg_client_status {
 
 struct agg_client {
 	char name[FB_ID_NAME_MAX + 1];
+	uint8_t pk[FB_ID_PK_LEN]; // its roster key
 	bool connected; // has a live session (kept by the server loop)
 	bool exhausted; // its last POLL said its privacy budget is spent
 			// (not restored from a checkpoint: a claim)
@@ -90,9 +92,17 @@ struct agg_round_stats {
 	bool committed;
 	// Not committed: why (static text: "quorum", "stopped",
 	// "non-finite-model", "model-out-of-bounds", "moved-beyond-bound",
-	// "checkpoint-failed"); NULL while committed or collecting.
+	// "checkpoint-failed", "secagg-too-few", "secagg-unmask-failed",
+	// "secagg-over-bound"); NULL while committed or collecting.
 	const char *abandoned;
 	double model_move; // L2 norm of the commit's move of the model
+	// A secure round (secround.h): the parties n, the sizes of U1
+	// (advertised), U2 (shared), U3 (masked input counted) and U4
+	// (revealed), and the time from the round's start to the unmasked
+	// sum (or its failure).
+	bool secure;
+	uint32_t sa_n, sa_u1, sa_u2, sa_u3, sa_u4;
+	double secagg_s;
 	// REFUSEs by reason code (codes of AGG_REASONS and above in the
 	// last slot), logged at the round's close as one warning.
 	uint32_t refused_by[AGG_REASONS];
@@ -125,6 +135,9 @@ struct agg_fed {
 	struct agg_client *clients;
 	uint32_t n_clients;
 	struct fb_noise *rng; // CSPRNG: client sampling, central noise
+	// Secure aggregation (cfg round.secure_aggregation): the current
+	// round's parties and stage (secround.h).
+	struct agg_secround sa;
 	// Client-level DP (granularity client): the aggregator's ledger,
 	// open and locked from agg_fed_init to agg_fed_finish (the daemon's
 	// life), and the DP state over it.
@@ -175,7 +188,8 @@ struct agg_fed {
 // cfg->checkpoint_dir if there is one (else from cfg->seed), the clients
 // of roster, the privacy calibration and, for granularity client, the
 // aggregator's ledger. ds is the catalogue (only its sizes and bundle /
-// attribute relations are used). FB_EINVAL for a configuration that does
+// attribute relations are used; with secure aggregation it is read at
+// every commit and must outlive fed). FB_EINVAL for a configuration that does
 // not fit, FB_EFORMAT/FB_EIO for a bad checkpoint or ledger.
 fb_err agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 		const struct fb_dataset *ds, const struct fb_roster *roster,
