@@ -226,6 +226,44 @@ void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		const uint8_t *body, size_t len, uint64_t now_ms,
 		struct agg_outcome *out);
 
+// What to answer a request of a secure round (secround.c): a body of
+// type (SA_PEERS, SA_INBOX or SA_UNMASK_REQ, len bytes, written by
+// agg_fed_sa_write), a PLAN WAIT of retry_after_ms, or out (an ACK or a
+// sealed ERROR).
+enum agg_sa_reply_kind {
+	AGG_SA_REPLY_OUT = 0,
+	AGG_SA_REPLY_WAIT,
+	AGG_SA_REPLY_BODY,
+};
+struct agg_sa_reply {
+	enum agg_sa_reply_kind kind;
+	uint8_t type;
+	size_t len;
+	uint32_t retry_after_ms;
+	struct agg_outcome out;
+};
+
+// A request of secure aggregation from client c for round_id (its opened
+// body): type SA_ADVERT, SA_SHARES or SA_UNMASK, or FB_WIRE_POLL for a
+// POLL with status UNMASK (body NULL). Fills *rep (protocols/secagg-v1.md
+// §6; the replies of the wiring plan): the stage's reply once the stage
+// it waits for is closed, PLAN WAIT while it is open, ACK late for a
+// closed or abandoned round, ACK rejected (not-selected, duplicate), or a
+// sealed ERROR (malformed, wrong-round, unexpected).
+void agg_fed_sa_request(struct agg_fed *fed, uint32_t c, uint8_t type,
+		uint32_t round_id, const uint8_t *body, size_t len,
+		uint64_t now_ms, struct agg_sa_reply *rep);
+
+// Writes the body rep announced (rep->kind AGG_SA_REPLY_BODY, rep->len
+// bytes at out), before anything else changes fed.
+void agg_fed_sa_write(const struct agg_fed *fed, uint32_t c,
+		const struct agg_sa_reply *rep, uint8_t *out);
+
+// Client c sent a sealed ERROR about round_id (e.g. secagg-refused: its
+// guard refused an unmask request): in a secure round, no stage waits for
+// it any more.
+void agg_fed_client_error(struct agg_fed *fed, uint32_t c, uint32_t round_id);
+
 // A REFUSE for round_id from client c, decoded.
 void agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		const struct fb_wire_reason_text *refuse, uint64_t now_ms,

@@ -30,7 +30,9 @@
 #include "fedbundle/util/err.h"
 
 struct agg_fed;
+struct agg_outcome;
 struct fb_secagg_server;
+struct fb_wire_round_config;
 
 enum agg_sa_stage {
 	AGG_SA_ADVERTS = 0, // collecting advertisements (U1)
@@ -58,6 +60,7 @@ struct agg_secround {
 	uint32_t *index;  // per roster client: its party index, 0: none
 	uint32_t *client; // per index 1..n: the roster client (0 unused)
 	uint8_t *keys;    // the parties' roster keys, index order (TLV)
+	bool *quit;       // per roster client: sent a sealed ERROR this round
 	struct fb_secagg_server *co;
 	enum agg_sa_stage stage;
 	uint64_t stage_deadline_ms;
@@ -105,5 +108,43 @@ double agg_secagg_sum_bound(const struct agg_secagg_params *p, uint32_t n,
 // delta new - model into delta (the model's shapes). FB_EINVAL, FB_ENOMEM.
 fb_err agg_secround_delta(struct agg_fed *fed, const int64_t *sum,
 		uint64_t users, struct fb_model *delta);
+
+// ---- The stage machine, called by round.c ----
+
+// Round fed->round was planned with its participants (round_start_ms
+// set): numbers them 1..n in roster order, checks the parameters and the
+// no-wrap bound and creates the coordinator. A round that cannot run is
+// marked FAILED (st.abandoned says why) and closes at the next tick.
+void agg_secround_plan(struct agg_fed *fed, uint64_t now_ms);
+
+// True if client c may be sent PLAN TRAIN now (a party, advertisements
+// still collected).
+bool agg_secround_may_train(const struct agg_fed *fed, uint32_t c);
+
+// Fills cfg's TLV 0x801d for client c.
+void agg_secround_plan_tlv(const struct agg_fed *fed, uint32_t c,
+		struct fb_wire_round_config *cfg);
+
+// Closes the stages whose parties all answered or whose deadline passed;
+// true once the round is to close (unmasked, or failed).
+bool agg_secround_tick(struct agg_fed *fed, uint64_t now_ms);
+
+// The current stage's deadline (absolute, monotonic ms).
+uint64_t agg_secround_deadline(const struct agg_fed *fed);
+
+// A secure round's UPDATE from client c, which current_participant
+// accepted (round.c): decoded, checked (one MASKED u64 tensor of the
+// release's length, the plan's privacy claims) and added to the ring sum.
+void agg_secround_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
+		const uint8_t *body, size_t len, uint64_t now_ms,
+		struct agg_outcome *out);
+
+// The round closed (after its statistics were reported): frees the
+// coordinator and forgets the parties.
+void agg_secround_close(struct agg_fed *fed);
+
+// The largest secure-round message (the masked UPDATE, the PLAN with its
+// TLV, SA_PEERS...) of fed, 0 without secure aggregation.
+size_t agg_secround_max_msg(const struct agg_fed *fed);
 
 #endif
