@@ -33,6 +33,12 @@ fb_wire_type_known(uint8_t type)
 	case FB_WIRE_REFUSE:
 	case FB_WIRE_ACK:
 	case FB_WIRE_ERROR:
+	case FB_WIRE_SA_ADVERT:
+	case FB_WIRE_SA_PEERS:
+	case FB_WIRE_SA_SHARES:
+	case FB_WIRE_SA_INBOX:
+	case FB_WIRE_SA_UNMASK_REQ:
+	case FB_WIRE_SA_UNMASK:
 		return true;
 	}
 	return false;
@@ -64,6 +70,18 @@ fb_wire_type_name(uint8_t type)
 		return "ACK";
 	case FB_WIRE_ERROR:
 		return "ERROR";
+	case FB_WIRE_SA_ADVERT:
+		return "SA_ADVERT";
+	case FB_WIRE_SA_PEERS:
+		return "SA_PEERS";
+	case FB_WIRE_SA_SHARES:
+		return "SA_SHARES";
+	case FB_WIRE_SA_INBOX:
+		return "SA_INBOX";
+	case FB_WIRE_SA_UNMASK_REQ:
+		return "SA_UNMASK_REQ";
+	case FB_WIRE_SA_UNMASK:
+		return "SA_UNMASK";
 	}
 	return "unknown";
 }
@@ -99,6 +117,7 @@ fb_wire_reason_name(uint16_t reason)
 			[FB_WIRE_REASON_WRONG_CONNECTION] = "wrong-connection",
 			[FB_WIRE_REASON_OVER_BOUND] = "over-bound",
 			[FB_WIRE_REASON_CATALOG_MISMATCH] = "catalog-mismatch",
+			[FB_WIRE_REASON_SECAGG_REFUSED] = "secagg-refused",
 	};
 	if (reason < sizeof(names) / sizeof(names[0])) {
 		return names[reason];
@@ -233,7 +252,7 @@ fb_err
 fb_wire_poll_encode(uint8_t *body, size_t cap, const struct fb_wire_poll *poll,
 		size_t *len)
 {
-	if (poll->status > FB_WIRE_POLL_UPLOAD) {
+	if (poll->status > FB_WIRE_POLL_UNMASK) {
 		return fb_errorf(FB_EINVAL, "POLL: status %u is not defined",
 				poll->status);
 	}
@@ -256,7 +275,7 @@ fb_wire_poll_decode(struct fb_wire_poll *out, const uint8_t *body, size_t len)
 				"POLL: body of %zu bytes, expected %d", len,
 				FB_WIRE_POLL_LEN);
 	}
-	if (body[0] > FB_WIRE_POLL_UPLOAD) {
+	if (body[0] > FB_WIRE_POLL_UNMASK) {
 		return fb_errorf(FB_EPROTO,
 				"POLL: status %u at offset 0 is not defined",
 				body[0]);
@@ -508,6 +527,9 @@ static const struct field fields[] = {
 #define TYPE_MIN_USERS 0x001a
 #define TYPE_CATALOG_DIGEST 0x001b
 #define TYPE_FEDERATION_ID 0x001c
+// Variable length, outside the table: see secagg_len() and friends.
+#define TYPE_SECAGG 0x801d
+#define SECAGG_FIXED_LEN (FB_WIRE_SECAGG_CONSORTIUM_LEN + 5 * 4)
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
 #define CFG_CRITICAL 0x8000u
@@ -561,6 +583,14 @@ field_sent(const struct field *f, const struct fb_wire_round_config *c)
 	return f->type < FIRST_TRAIN_OPT || c->has_train_opts;
 }
 
+// Value bytes of the secagg field of a configuration that passed
+// config_problem().
+static size_t
+secagg_len(const struct fb_wire_secagg *sa)
+{
+	return SECAGG_FIXED_LEN + (size_t)sa->n * FB_WIRE_SECAGG_KEY_LEN;
+}
+
 static size_t
 config_len(const struct fb_wire_round_config *c)
 {
@@ -570,7 +600,54 @@ config_len(const struct fb_wire_round_config *c)
 			n += 4 + field_size(fields[i].kind);
 		}
 	}
+	if (c->has_secagg) {
+		n += 4 + secagg_len(&c->sa);
+	}
 	return n;
+}
+
+// NULL if the secagg field is allowed (secagg-v1 §6), else what is wrong
+// (perhaps written in buf).
+static const char *
+secagg_problem(const struct fb_wire_round_config *c, char *buf, size_t cap)
+{
+	const struct fb_wire_secagg *sa = &c->sa;
+	if (c->granularity != FB_WIRE_GRAN_USER) {
+		return "secagg requires granularity 1 (user)";
+	}
+	if (sa->n < 3 || sa->n > FB_WIRE_SECAGG_N_MAX) {
+		return "secagg n is not in 3..2000";
+	}
+	if (sa->t > sa->n || 2 * sa->t <= sa->n) {
+		return "secagg t is not in n/2 < t <= n";
+	}
+	if (sa->n_min < sa->t || sa->n_min > sa->n) {
+		return "secagg n_min is not in t..n";
+	}
+	if (sa->noise_shares < 1 || sa->noise_shares > sa->n_min) {
+		return "secagg noise_shares is not in 1..n_min";
+	}
+	if (sa->index < 1 || sa->index > sa->n) {
+		return "secagg index is not in 1..n";
+	}
+	if (sa->keys == NULL) {
+		return "secagg keys are missing";
+	}
+	for (uint32_t i = 1; i < sa->n; i++) {
+		const uint8_t *ki =
+				sa->keys + (size_t)i * FB_WIRE_SECAGG_KEY_LEN;
+		for (uint32_t j = 0; j < i; j++) {
+			if (memcmp(ki, sa->keys + (size_t)j * FB_WIRE_SECAGG_KEY_LEN,
+					    FB_WIRE_SECAGG_KEY_LEN) == 0) {
+				snprintf(buf, cap,
+						"secagg key of index %u repeats "
+						"that of index %u",
+						i + 1, j + 1);
+				return buf;
+			}
+		}
+	}
+	return NULL;
 }
 
 // NULL if the configuration is allowed by §5.3.1, else what is wrong
@@ -603,6 +680,12 @@ config_problem(const struct fb_wire_round_config *c, char *buf, size_t cap)
 	if (c->update_dtype == FB_WIRE_DTYPE_F32 && c->update_exp != 0) {
 		return "update_exp is not 0 with update_dtype f32";
 	}
+	if (c->has_secagg) {
+		const char *problem = secagg_problem(c, buf, cap);
+		if (problem != NULL) {
+			return problem;
+		}
+	}
 	// The hyper-parameters the receiver will hold: without the optional
 	// switches, their defaults.
 	struct fb_hparams hp = c->hp;
@@ -615,6 +698,65 @@ config_problem(const struct fb_wire_round_config *c, char *buf, size_t cap)
 		return buf;
 	}
 	return NULL;
+}
+
+// Writes the secagg TLV; returns its bytes.
+static size_t
+secagg_encode(uint8_t *p, const struct fb_wire_secagg *sa)
+{
+	size_t n = secagg_len(sa);
+	fb_wire_store_u16(p, TYPE_SECAGG);
+	fb_wire_store_u16(p + 2, (uint16_t)n);
+	uint8_t *v = p + 4;
+	memcpy(v, sa->consortium, FB_WIRE_SECAGG_CONSORTIUM_LEN);
+	v += FB_WIRE_SECAGG_CONSORTIUM_LEN;
+	fb_wire_store_u32(v, sa->n);
+	fb_wire_store_u32(v + 4, sa->t);
+	fb_wire_store_u32(v + 8, sa->n_min);
+	fb_wire_store_u32(v + 12, sa->noise_shares);
+	fb_wire_store_u32(v + 16, sa->index);
+	memcpy(v + 20, sa->keys, (size_t)sa->n * FB_WIRE_SECAGG_KEY_LEN);
+	return 4 + n;
+}
+
+// Reads the secagg TLV value v of n bytes at offset off (for details);
+// the domain is checked later with the rest (config_problem()).
+static fb_err
+secagg_decode(struct fb_wire_round_config *c, const uint8_t *v, size_t n,
+		size_t off)
+{
+	if (c->has_secagg) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg (0x801d) at offset "
+				"%zu is repeated",
+				off);
+	}
+	if (n < SECAGG_FIXED_LEN) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg at offset %zu has "
+				"length %zu, shorter than %d",
+				off, n, SECAGG_FIXED_LEN);
+	}
+	struct fb_wire_secagg sa;
+	memcpy(sa.consortium, v, FB_WIRE_SECAGG_CONSORTIUM_LEN);
+	v += FB_WIRE_SECAGG_CONSORTIUM_LEN;
+	sa.n = fb_wire_load_u32(v);
+	sa.t = fb_wire_load_u32(v + 4);
+	sa.n_min = fb_wire_load_u32(v + 8);
+	sa.noise_shares = fb_wire_load_u32(v + 12);
+	sa.index = fb_wire_load_u32(v + 16);
+	sa.keys = v + 20;
+	if ((n - SECAGG_FIXED_LEN) % FB_WIRE_SECAGG_KEY_LEN != 0 ||
+			(n - SECAGG_FIXED_LEN) / FB_WIRE_SECAGG_KEY_LEN !=
+					sa.n) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg at offset %zu has "
+				"length %zu, expected 36 + 32 x n (n = %u)",
+				off, n, sa.n);
+	}
+	c->has_secagg = true;
+	c->sa = sa;
+	return FB_OK;
 }
 
 static size_t
@@ -675,6 +817,9 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 		}
 		off += 4 + n;
 	}
+	if (c->has_secagg) {
+		off += secagg_encode(p + off, &c->sa);
+	}
 	return off;
 }
 
@@ -706,6 +851,14 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 					type, base_off + off, n);
 		}
 		const uint8_t *v = p + off + 4;
+		if (type == TYPE_SECAGG) {
+			fb_err err = secagg_decode(&c, v, n, base_off + off);
+			if (err != FB_OK) {
+				return err;
+			}
+			off += 4 + n;
+			continue;
+		}
 		size_t k = 0;
 		while (k < N_FIELDS && fields[k].type != type) {
 			k++;
@@ -825,8 +978,9 @@ tensor_problem(const struct fb_wire_tensor *t)
 	if (t->id == 0) {
 		return "id 0 is not allowed";
 	}
-	if (t->dtype != FB_WIRE_DTYPE_F32 && t->dtype != FB_WIRE_DTYPE_I32) {
-		return "dtype is not 1 (f32) or 2 (i32)";
+	if (t->dtype != FB_WIRE_DTYPE_F32 && t->dtype != FB_WIRE_DTYPE_I32 &&
+			t->dtype != FB_WIRE_DTYPE_U64) {
+		return "dtype is not 1 (f32), 2 (i32) or 3 (u64)";
 	}
 	if (t->dtype == FB_WIRE_DTYPE_F32 && t->exp != 0) {
 		return "exp is not 0 for an f32 tensor";
@@ -857,10 +1011,11 @@ tensors_len(uint32_t n, const struct fb_wire_tensor *t)
 		}
 		// rows, cols < 2^32, so count < 2^64; bound the byte total.
 		uint64_t count = (uint64_t)t[i].rows * t[i].cols;
-		if (count > (SIZE_MAX / 2 - total) / 4) {
+		uint32_t esize = fb_wire_dtype_size(t[i].dtype);
+		if (count > (SIZE_MAX / 2 - total) / esize) {
 			return 0;
 		}
-		size_t bytes = (size_t)count * 4;
+		size_t bytes = (size_t)count * esize;
 		total += TENSOR_DESC_LEN + pad4(bytes);
 	}
 	return (size_t)total;
@@ -991,7 +1146,8 @@ tensors_decode(const char *msg, const uint8_t *body, size_t len, size_t off,
 		}
 		off += TENSOR_DESC_LEN;
 		uint64_t count = (uint64_t)t[i].rows * t[i].cols;
-		if (count > (len - off) / 4) {
+		uint32_t esize = fb_wire_dtype_size(t[i].dtype);
+		if (count > (len - off) / esize) {
 			return fb_errorf(FB_EPROTO,
 					"%s: tensor %u (id %u): %u x %u "
 					"payload at offset %zu runs past the "
@@ -999,7 +1155,7 @@ tensors_decode(const char *msg, const uint8_t *body, size_t len, size_t off,
 					msg, i, t[i].id, t[i].rows, t[i].cols,
 					off, len);
 		}
-		size_t bytes = (size_t)count * 4;
+		size_t bytes = (size_t)count * esize;
 		size_t bad;
 		if (lim->require_finite && t[i].dtype == FB_WIRE_DTYPE_F32 &&
 				!all_finite_f32(body + off, (size_t)count,
@@ -1010,7 +1166,7 @@ tensors_decode(const char *msg, const uint8_t *body, size_t len, size_t off,
 					msg, i, t[i].id, bad, off + 4 * bad);
 		}
 		t[i].data = body + off;
-		off += bytes; // 4-byte elements: never any padding in v1
+		off += bytes; // 4- or 8-byte elements: never any padding
 	}
 	if (off != len) {
 		return fb_errorf(FB_EPROTO,

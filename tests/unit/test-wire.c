@@ -130,9 +130,12 @@ TEST(poll_bytes_and_refusals)
 	buf[0] = 3; // UPLOAD
 	CHECK_OK(fb_wire_poll_decode(&d, buf, 4));
 	CHECK(d.status == FB_WIRE_POLL_UPLOAD);
-	buf[0] = 4;
+	buf[0] = 4; // UNMASK (secure aggregation)
+	CHECK_OK(fb_wire_poll_decode(&d, buf, 4));
+	CHECK(d.status == FB_WIRE_POLL_UNMASK);
+	buf[0] = 5;
 	d.status = 77;
-	REFUSED(fb_wire_poll_decode(&d, buf, 4), "status 4");
+	REFUSED(fb_wire_poll_decode(&d, buf, 4), "status 5");
 	CHECK(d.status == 77); // untouched on failure
 	p.status = 9;
 	CHECK_ERR(fb_wire_poll_encode(buf, sizeof(buf), &p, &len), FB_EINVAL);
@@ -549,7 +552,7 @@ TEST(plan_malformed)
 	PATCHED(155, 5, "at most 4");   // tensor count 5 > lim
 	PATCHED(157, 0, "id 0");
 	PATCHED(157, 2, "repeats id");
-	PATCHED(158, 3, "dtype");
+	PATCHED(158, 4, "dtype");
 	PATCHED(159, 1, "exp");
 	PATCHED(163, 0, "dimension is 0");
 	PATCHED(167, 0, "dimension is 0");
@@ -675,6 +678,184 @@ TEST(update_train_loss_nonfinite)
 	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "train_loss");
 }
 
+// Secure aggregation (secagg-v1 §6): types 0x90-0x95, reason 25, POLL
+// status 4 (poll_bytes_and_refusals), and the u64 tensor of a masked input.
+TEST(secagg_types_and_u64_tensor)
+{
+	for (uint8_t t = 0x90; t <= 0x95; t++) {
+		CHECK(fb_wire_type_known(t) && fb_wire_type_is_sealed(t));
+	}
+	CHECK(!fb_wire_type_known(0x96));
+	CHECK(strcmp(fb_wire_type_name(FB_WIRE_SA_ADVERT), "SA_ADVERT") == 0);
+	CHECK(strcmp(fb_wire_type_name(0x95), "SA_UNMASK") == 0);
+	CHECK(strcmp(fb_wire_type_name(0x94), "SA_UNMASK_REQ") == 0);
+	CHECK(FB_WIRE_REASON_SECAGG_REFUSED == 25);
+	CHECK(strcmp(fb_wire_reason_name(25), "secagg-refused") == 0);
+	CHECK(strcmp(fb_wire_reason_name(26), "unknown") == 0);
+
+	const uint64_t ring[3] = {0x0102030405060708ull, UINT64_MAX,
+			0x8000000000000000ull};
+	struct fb_wire_update u = sample_update();
+	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+			FB_WIRE_DTYPE_U64, -20, 3, 1, ring};
+	CHECK(fb_wire_tensor_bytes(&u.tensors[0]) == 24);
+	size_t len = 0;
+	CHECK(fb_wire_update_len(&u) == 52 + 4 + 12 + 24);
+	CHECK_OK(fb_wire_update_encode(buf, sizeof(buf), &u, &len, NULL));
+	CHECK(len == 92);
+	const uint8_t desc[12] = {0, 4, 3, 0xec, 0, 0, 0, 3, 0, 0, 0, 1};
+	CHECK(memcmp(buf + 56, desc, 12) == 0);
+	const uint8_t e0[8] = {8, 7, 6, 5, 4, 3, 2, 1}; // little-endian
+	CHECK(memcmp(buf + 68, e0, 8) == 0);
+	struct fb_wire_update d;
+	CHECK_OK(fb_wire_update_decode(&d, buf, len, &lim));
+	CHECK(d.n_tensors == 1 && d.tensors[0].data == buf + 68);
+	CHECK(d.tensors[0].dtype == FB_WIRE_DTYPE_U64 &&
+			d.tensors[0].exp == -20);
+	for (size_t i = 0; i < 3; i++) {
+		CHECK(fb_wire_tensor_u64(&d.tensors[0], i) == ring[i]);
+	}
+	// Its payload is counted in 8-byte elements.
+	REFUSED(fb_wire_update_decode(&d, buf, len - 4, &lim), "runs past");
+	REFUSED(fb_wire_update_decode(&d, buf, len - 8, &lim), "runs past");
+	memset(buf + len, 0, 8);
+	REFUSED(fb_wire_update_decode(&d, buf, len + 8, &lim), "trailing");
+	// As 4-byte elements the same 3 x 1 would leave 12 trailing bytes.
+	buf[58] = FB_WIRE_DTYPE_I32;
+	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "trailing");
+	buf[58] = 4;
+	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "dtype");
+}
+
+static uint8_t sa_keys[4 * 32];
+
+static struct fb_wire_plan
+secagg_plan(void)
+{
+	struct fb_wire_plan p = sample_plan();
+	for (size_t i = 0; i < sizeof(sa_keys); i++) {
+		sa_keys[i] = (uint8_t)(i * 7 + 1);
+	}
+	p.config.has_secagg = true;
+	for (int i = 0; i < 16; i++) {
+		p.config.sa.consortium[i] = (uint8_t)(0xa0 + i);
+	}
+	p.config.sa.n = 3;
+	p.config.sa.t = 2;
+	p.config.sa.n_min = 3;
+	p.config.sa.noise_shares = 2;
+	p.config.sa.index = 2;
+	p.config.sa.keys = sa_keys;
+	return p;
+}
+
+// §5.3.1 type 0x801d secagg: critical, after the other fields, 36 + 32 n
+// bytes; every value outside its domain refused by encoder and decoder.
+TEST(plan_secagg)
+{
+	struct fb_wire_plan p = secagg_plan();
+	struct fb_wire_plan plain = sample_plan();
+	size_t base = fb_wire_plan_len(&plain);
+	CHECK(fb_wire_plan_len(&p) == base + 4 + 36 + 96);
+	size_t len = 0;
+	CHECK_OK(fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL));
+	size_t tlv = 16 + 136; // after the canonical config block
+	const uint8_t hdr[8] = {0x80, 0x1d, 0, 132, 0xa0, 0xa1, 0xa2, 0xa3};
+	CHECK(memcmp(buf + tlv, hdr, 8) == 0);
+	const uint8_t nums[20] = {0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0,
+			2, 0, 0, 0, 2};
+	CHECK(memcmp(buf + tlv + 20, nums, 20) == 0);
+	CHECK(memcmp(buf + tlv + 40, sa_keys, 96) == 0);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
+	CHECK(d.config.has_secagg);
+	CHECK(memcmp(d.config.sa.consortium, p.config.sa.consortium, 16) == 0);
+	CHECK(d.config.sa.n == 3 && d.config.sa.t == 2);
+	CHECK(d.config.sa.n_min == 3 && d.config.sa.noise_shares == 2);
+	CHECK(d.config.sa.index == 2);
+	CHECK(d.config.sa.keys == buf + tlv + 40); // a view
+	size_t len2 = 0;
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &d, &len2, NULL));
+	CHECK(len2 == len && memcmp(buf, buf2, len) == 0);
+	// Absent: not encoded, not set.
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &plain, &len2, NULL));
+	CHECK_OK(fb_wire_plan_decode(&d, buf2, len2, &lim));
+	CHECK(!d.config.has_secagg);
+
+	// Encoder refusals (FB_EINVAL), each one value out of its domain.
+	struct {
+		size_t off; // byte offset in struct fb_wire_secagg's u32s
+		uint32_t value;
+		const char *needle;
+	} bad[] = {
+			{0, 2, "n is not"},
+			{0, 2001, "n is not"},
+			{1, 1, "t is not"},
+			{1, 4, "t is not"},
+			{2, 1, "n_min"},
+			{2, 4, "n_min"},
+			{3, 0, "noise_shares"},
+			{3, 4, "noise_shares"},
+			{4, 0, "index"},
+			{4, 4, "index"},
+	};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct fb_wire_plan q = secagg_plan();
+		uint32_t *f[5] = {&q.config.sa.n, &q.config.sa.t,
+				&q.config.sa.n_min, &q.config.sa.noise_shares,
+				&q.config.sa.index};
+		*f[bad[k].off] = bad[k].value;
+		CHECK(fb_wire_plan_len(&q) == 0);
+		CHECK_ERR(fb_wire_plan_encode(
+					  buf2, sizeof(buf2), &q, &len2, NULL),
+				FB_EINVAL);
+		CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), bad[k].needle);
+		// The same value on the wire (n: the length no longer
+		// matches, so the length is named).
+		uint8_t m[1024];
+		memcpy(m, buf, len);
+		fb_wire_store_u32(m + tlv + 20 + 4 * bad[k].off, bad[k].value);
+		REFUSED(fb_wire_plan_decode(&d, m, len, &lim),
+				bad[k].off == 0 ? "36 + 32 x n"
+						: bad[k].needle);
+	}
+	struct fb_wire_plan q = secagg_plan();
+	q.config.granularity = FB_WIRE_GRAN_CLIENT;
+	CHECK_ERR(fb_wire_plan_encode(buf2, sizeof(buf2), &q, &len2, NULL),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "granularity 1");
+	q = secagg_plan();
+	memcpy(sa_keys + 64, sa_keys, 32);
+	CHECK_ERR(fb_wire_plan_encode(buf2, sizeof(buf2), &q, &len2, NULL),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "index 3 repeats");
+	q.config.sa.keys = NULL;
+	CHECK_ERR(fb_wire_plan_encode(buf2, sizeof(buf2), &q, &len2, NULL),
+			FB_EINVAL);
+
+	// Decoder refusals on the wire.
+	uint8_t m[1024];
+	memcpy(m, buf, len);
+	m[16 + 4] = FB_WIRE_GRAN_CLIENT; // granularity TLV value
+	REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "granularity 1");
+	memcpy(m, buf, len);
+	memcpy(m + tlv + 40 + 64, m + tlv + 40 + 32, 32);
+	REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "index 3 repeats");
+	uint8_t cfg[512];
+	memcpy(cfg, buf + 16, 136 + 136);
+	memcpy(cfg + 272, buf + tlv, 136); // the TLV twice
+	size_t n = splice_config(m, buf, len, cfg, 408);
+	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "repeated");
+	memcpy(cfg, buf + 16, 136 + 4 + 20); // value cut to 20 bytes
+	fb_wire_store_u16(cfg + 136 + 2, 20);
+	n = splice_config(m, buf, len, cfg, 160);
+	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "shorter than 36");
+	memcpy(cfg, buf + 16, 136 + 4 + 131); // one key byte short
+	fb_wire_store_u16(cfg + 136 + 2, 131);
+	n = splice_config(m, buf, len, cfg, 271);
+	REFUSED(fb_wire_plan_decode(&d, m, n, &lim), "36 + 32 x n");
+}
+
 int
 main(void)
 {
@@ -691,5 +872,7 @@ main(void)
 	RUN(plan_malformed);
 	RUN(update_malformed);
 	RUN(update_train_loss_nonfinite);
+	RUN(secagg_types_and_u64_tensor);
+	RUN(plan_secagg);
 	return harness_done();
 }

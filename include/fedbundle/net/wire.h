@@ -1,8 +1,8 @@
 // include/fedbundle/net/wire.h: the wire codec of protocols/wire-v1.md: the
 // 8-byte header, reason codes, and the byte layouts of the sealed bodies
 // (POLL, PLAN, UPDATE, REFUSE, ACK, ERROR) with their tensor blocks.
-// Metadata is big-endian; tensor payloads are little-endian (float32 or
-// int32 fixed point) so x86 and ARM hosts use them in place. Encoders write
+// Metadata is big-endian; tensor payloads are little-endian (float32, int32
+// fixed point, or uint64 ring elements of secure aggregation) so x86 and ARM hosts use them in place. Encoders write
 // into caller buffers sized by the *_len() functions; decoders never copy a
 // tensor: they return views (pointer + shape) into the caller's buffer, which
 // must outlive them. Every length is checked before it is read.
@@ -44,6 +44,14 @@ enum fb_wire_type {
 	FB_WIRE_REFUSE = 0x85,      // §5.5, sealed, client -> server
 	FB_WIRE_ACK = 0x86,         // §5.6, sealed, server -> client
 	FB_WIRE_ERROR = 0x8F,       // §5.7, sealed, either way
+	// Secure aggregation (protocols/secagg-v1.md §6), all sealed; bodies
+	// in include/fedbundle/secagg/msg.h.
+	FB_WIRE_SA_ADVERT = 0x90,     // client -> server
+	FB_WIRE_SA_PEERS = 0x91,      // server -> client
+	FB_WIRE_SA_SHARES = 0x92,     // client -> server
+	FB_WIRE_SA_INBOX = 0x93,      // server -> client
+	FB_WIRE_SA_UNMASK_REQ = 0x94, // server -> client
+	FB_WIRE_SA_UNMASK = 0x95,     // client -> server
 };
 
 // True if type (a header's type byte) is sealed (§2.2: bit 7).
@@ -90,6 +98,9 @@ enum fb_wire_reason {
 	FB_WIRE_REASON_OVER_BOUND = 23,
 	// The plan's catalogue digest is not the client's (§5.3.1, 0x001b).
 	FB_WIRE_REASON_CATALOG_MISMATCH = 24,
+	// A client refuses a round of secure aggregation: a bundle that does
+	// not open, an unmask request its guard refuses (secagg-v1 §3.4).
+	FB_WIRE_REASON_SECAGG_REFUSED = 25,
 };
 
 // A static lower-case name such as "unknown-key"; "unknown" if not known.
@@ -169,18 +180,32 @@ struct fb_wire_limits {
 // Most tensors one message may carry (§5.8).
 #define FB_WIRE_MAX_TENSORS 16
 
-// Tensor ids (§5.8); ids 4..65535 are reserved for future tensors.
+// Tensor ids (§5.8); ids 5..65535 are reserved for future tensors.
 enum fb_wire_tensor_id {
 	FB_WIRE_TENSOR_ITEMS = 1,     // item factors V, |I| x d
 	FB_WIRE_TENSOR_BUNDLES = 2,   // bundle factors W, |B| x d
 	FB_WIRE_TENSOR_ATTR_PROJ = 3, // attribute projection M, |A| x d
+	// A masked input of secure aggregation (secagg-v1 §3.3): dtype U64,
+	// release length x 1.
+	FB_WIRE_TENSOR_MASKED = 4,
 };
 
-// Element types of tensor payloads (§5.8), each 4 bytes, little-endian.
+// Element types of tensor payloads (§5.8), little-endian.
 enum fb_wire_dtype {
-	FB_WIRE_DTYPE_F32 = 1, // IEEE-754 binary32
-	FB_WIRE_DTYPE_I32 = 2, // two's complement; value = int * 2^exp
+	FB_WIRE_DTYPE_F32 = 1, // IEEE-754 binary32, 4 bytes
+	FB_WIRE_DTYPE_I32 = 2, // two's complement, 4 bytes; value = int * 2^exp
+	// Ring elements of Z_(2^64) (secagg-v1 §2.2), 8 bytes; exp is the grid
+	// exponent. A decoded view is only 4-byte aligned: read elements with
+	// memcpy (or fb_wire_tensor_u64()), never through a uint64_t pointer.
+	FB_WIRE_DTYPE_U64 = 3,
 };
+
+// Bytes of one element of dtype (8 for U64, else 4).
+static inline uint32_t
+fb_wire_dtype_size(uint8_t dtype)
+{
+	return dtype == FB_WIRE_DTYPE_U64 ? 8u : 4u;
+}
 
 // One tensor. Decoded: data points into the decoded buffer (4-byte aligned
 // when the body is), rows*cols elements, little-endian, row-major.
@@ -195,11 +220,23 @@ struct fb_wire_tensor {
 	const void *data;
 };
 
-// Payload bytes of a tensor (rows * cols * 4).
+// Payload bytes of a tensor (rows * cols * element size).
 static inline uint64_t
 fb_wire_tensor_bytes(const struct fb_wire_tensor *t)
 {
-	return (uint64_t)t->rows * t->cols * 4u;
+	return (uint64_t)t->rows * t->cols * fb_wire_dtype_size(t->dtype);
+}
+
+// Element i of a U64 tensor view (little-endian, unaligned-safe).
+static inline uint64_t
+fb_wire_tensor_u64(const struct fb_wire_tensor *t, size_t i)
+{
+	const uint8_t *p = (const uint8_t *)t->data + 8 * i;
+	uint64_t v = 0;
+	for (int k = 7; k >= 0; k--) {
+		v = v << 8 | p[k];
+	}
+	return v;
 }
 
 // §5.2 POLL: "I am ready, give me the current plan". The header round_id
@@ -211,6 +248,9 @@ enum fb_wire_poll_status {
 	FB_WIRE_POLL_BUDGET_EXHAUSTED = 1, // will not train again
 	FB_WIRE_POLL_PAUSED = 2,           // will not train for now
 	FB_WIRE_POLL_UPLOAD = 3,           // holds an update: may it send?
+	// Secure aggregation: sent its masked input (header round_id = r)
+	// and waits for the unmask request (secagg-v1 §6).
+	FB_WIRE_POLL_UNMASK = 4,
 };
 struct fb_wire_poll {
 	uint8_t status; // enum fb_wire_poll_status
@@ -254,6 +294,28 @@ fb_wire_federation_id_set(const uint8_t id[FB_WIRE_FEDERATION_ID_LEN])
 	return any != 0;
 }
 
+// §5.3.1 type 0x801d (critical): the secure-aggregation parameters of a
+// round (protocols/secagg-v1.md §6): consortium (16) | n u32 | t u32 |
+// n_min u32 | noise_shares u32 | index u32 | n x 32-byte Ed25519 identity
+// keys of indices 1..n (all big-endian), length 36 + 32 n. Allowed only
+// with granularity user. Checked on encoding and decoding: 3 <= n <=
+// FB_WIRE_SECAGG_N_MAX, n/2 < t <= n, t <= n_min <= n, 1 <= noise_shares
+// <= n_min, 1 <= index <= n, no key repeated.
+#define FB_WIRE_SECAGG_N_MAX 2000
+#define FB_WIRE_SECAGG_CONSORTIUM_LEN 16
+#define FB_WIRE_SECAGG_KEY_LEN 32
+struct fb_wire_secagg {
+	uint8_t consortium[FB_WIRE_SECAGG_CONSORTIUM_LEN];
+	uint32_t n;            // parties, indices 1..n
+	uint32_t t;            // Shamir threshold
+	uint32_t n_min;        // fewest survivors a commit may have
+	uint32_t noise_shares; // h: honest shares the noise is calibrated for
+	uint32_t index;        // the receiving client's index
+	// n * FB_WIRE_SECAGG_KEY_LEN bytes: decoded, a view into the PLAN
+	// body; encoded, copied from.
+	const uint8_t *keys;
+};
+
 // §5.3.1 the round configuration of a TRAIN plan (a TLV block on the wire).
 // Its hyper-parameters are the shared struct (hparams.h), checked by
 // fb_hparams_check on encoding and decoding: learning_rate (0x0008), l2,
@@ -290,6 +352,10 @@ struct fb_wire_round_config {
 	// (§2.3, §6.1 "A new federation"). All zero: absent (not encoded);
 	// a decoded one is never all zero.
 	uint8_t federation_id[FB_WIRE_FEDERATION_ID_LEN];
+	// §5.3.1 type 0x801d: secure aggregation; encoded only with
+	// has_secagg, which a decoder sets when present.
+	bool has_secagg;
+	struct fb_wire_secagg sa;
 };
 
 // §5.3 PLAN. TRAIN carries config and the model; WAIT carries only
