@@ -142,8 +142,11 @@ build_masks(uint8_t *seeds, struct fb_secagg_mask *masks,
 	return FB_OK;
 }
 
-fb_err
-fb_secagg_unmask(int64_t *sum, size_t dim, const struct fb_secagg_ctx *ctx,
+// Checks, then takes the masks off: sum = masked_sum (or, if masked_sum
+// is NULL, the sum of the survivors' masked inputs) minus the masks.
+static fb_err
+unmask(int64_t *sum, const uint64_t *masked_sum, size_t dim,
+		const struct fb_secagg_ctx *ctx,
 		const struct fb_secagg_survivor *surv, size_t n_surv,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 {
@@ -176,10 +179,43 @@ fb_secagg_unmask(int64_t *sum, size_t dim, const struct fb_secagg_ctx *ctx,
 	// on success. int64_t and uint64_t may alias (C17 6.5p7); the ring
 	// element read as two's complement is the int64 sum.
 	uint64_t *acc = (uint64_t *)sum;
-	sum_inputs(acc, dim, surv, n_surv);
+	if (masked_sum != NULL) {
+		memmove(acc, masked_sum, dim * sizeof(*acc));
+	} else {
+		sum_inputs(acc, dim, surv, n_surv);
+	}
 	err = fb_secagg_mask_apply(acc, dim, masks, k);
 out:
 	sodium_free(seeds); // wipes; NULL is a no-op
 	free(masks);
 	return err;
+}
+
+fb_err
+fb_secagg_unmask(int64_t *sum, size_t dim, const struct fb_secagg_ctx *ctx,
+		const struct fb_secagg_survivor *surv, size_t n_surv,
+		const struct fb_secagg_dropped *dropped, size_t n_dropped)
+{
+	for (size_t i = 0; i < n_surv && surv != NULL; i++) {
+		if (surv[i].masked == NULL && dim > 0) {
+			return fb_errorf(FB_EINVAL,
+					"secagg unmask: survivor %u has no "
+					"masked input",
+					surv[i].index);
+		}
+	}
+	return unmask(sum, NULL, dim, ctx, surv, n_surv, dropped, n_dropped);
+}
+
+fb_err
+fb_secagg_unmask_sum(int64_t *sum, const uint64_t *masked_sum, size_t dim,
+		const struct fb_secagg_ctx *ctx,
+		const struct fb_secagg_survivor *surv, size_t n_surv,
+		const struct fb_secagg_dropped *dropped, size_t n_dropped)
+{
+	if (masked_sum == NULL && dim > 0) {
+		return fb_errorf(FB_EINVAL, "secagg unmask: no masked sum");
+	}
+	return unmask(sum, masked_sum, dim, ctx, surv, n_surv, dropped,
+			n_dropped);
 }

@@ -18,7 +18,8 @@
 
 struct fb_secagg_survivor {
 	uint32_t index;
-	const uint64_t *masked;                // its masked input, dim words
+	const uint64_t *masked; // its masked input, dim words (NULL for
+				// fb_secagg_unmask_sum)
 	uint8_t self_seed[FB_SECAGG_SEED_LEN]; // reconstructed from shares
 	uint8_t mask_pk[FB_SECAGG_PK_LEN];     // from its advertisement
 	const uint8_t *self_commit; // its advertisement's, or NULL: unchecked
@@ -38,6 +39,17 @@ struct fb_secagg_dropped {
 // FB_ENOMEM. sum is written only on success; the derived seeds are wiped.
 fb_err fb_secagg_unmask(int64_t *sum, size_t dim,
 		const struct fb_secagg_ctx *ctx,
+		const struct fb_secagg_survivor *surv, size_t n_surv,
+		const struct fb_secagg_dropped *dropped, size_t n_dropped)
+		__attribute__((warn_unused_result));
+
+// As fb_secagg_unmask() from the sum of the survivors' masked inputs,
+// already added up in Z_(2^64) (an aggregator that accumulates inputs as
+// they arrive keeps O(dim) memory whatever the number of parties);
+// surv[i].masked is not read. masked_sum may be (uint64_t *)sum: the
+// masks are then taken off in place. On failure sum is untouched.
+fb_err fb_secagg_unmask_sum(int64_t *sum, const uint64_t *masked_sum,
+		size_t dim, const struct fb_secagg_ctx *ctx,
 		const struct fb_secagg_survivor *surv, size_t n_surv,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 		__attribute__((warn_unused_result));
