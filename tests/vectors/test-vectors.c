@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "fedbundle/net/handshake.h"
+#include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/msg.h"
+#include "fedbundle/secagg/server.h"
 #include "fedbundle/util/fsutil.h"
 #include "harness.h"
 
@@ -773,6 +776,310 @@ TEST(federation_vector)
 	CHECK(!d.config.has_train_opts && d.n_tensors == 2);
 }
 
+// ---- secure aggregation (protocols/secagg-v1.md §6, §8) ----
+
+// A round 5 of secure aggregation between retailer-a (index 1, the
+// session above), retailer-b (2, Ed25519 seed 32 x 0x44) and retailer-c
+// (3, seed 32 x 0x45), consortium id the ASCII of "consortium-id-v1",
+// n 3, t 2, n_min 2, noise_shares 2. retailer-c drops after sharing its
+// keys, so the unmask request names survivors {1, 2} and dropped {3}.
+// Only retailer-a's messages and the aggregator's answers to it travel
+// over the session (numbering continued); b and c talk to the same
+// fb_secagg_server in memory. Sealed after all the vectors above.
+#define SA_ROUND 5
+#define SA_DIM 4
+static const int64_t sa_x[3][SA_DIM] = {
+		{3, -1, 1 << 20, -7},
+		{-2, 5, 0, 9},
+		{100, 100, 100, 100},
+};
+
+struct sa_round {
+	struct fb_identity *id[4];
+	struct fb_secagg_client *c[4];
+	struct fb_secagg_server *srv;
+	uint8_t keys[3 * FB_ID_PK_LEN];
+};
+
+static void
+sa_setup(struct sa_round *r)
+{
+	uint8_t seed[32];
+	memset(seed, 0x44, 32);
+	CHECK_OK(fb_identity_from_seed(&r->id[2], seed, "retailer-b"));
+	memset(seed, 0x45, 32);
+	CHECK_OK(fb_identity_from_seed(&r->id[3], seed, "retailer-c"));
+	memcpy(r->keys, fb_identity_public_key(client_id), 32);
+	memcpy(r->keys + 32, fb_identity_public_key(r->id[2]), 32);
+	memcpy(r->keys + 64, fb_identity_public_key(r->id[3]), 32);
+	struct fb_secagg_client_params cp = {.n = 3, .t = 2};
+	memcpy(cp.ctx.consortium, "consortium-id-v1", 16);
+	cp.ctx.round = SA_ROUND;
+	for (uint32_t i = 1; i <= 3; i++) {
+		cp.index = i;
+		CHECK_OK(fb_secagg_client_create(&r->c[i], &cp));
+	}
+	struct fb_secagg_server_params sp = {cp.ctx, 3, 2, 2, r->keys, SA_DIM};
+	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
+}
+
+static void
+sa_teardown(struct sa_round *r)
+{
+	for (uint32_t i = 1; i <= 3; i++) {
+		fb_secagg_client_destroy(r->c[i]);
+	}
+	fb_secagg_server_destroy(r->srv);
+	fb_identity_destroy(r->id[2]);
+	fb_identity_destroy(r->id[3]);
+}
+
+static void
+sa_plan(struct sa_round *r)
+{
+	struct fb_wire_plan plan = expected_plan();
+	plan.config.local_epochs = 0;
+	plan.config.local_steps = 1;
+	plan.config.has_secagg = true;
+	memcpy(plan.config.sa.consortium, "consortium-id-v1", 16);
+	plan.config.sa.n = 3;
+	plan.config.sa.t = 2;
+	plan.config.sa.n_min = 2;
+	plan.config.sa.noise_shares = 2;
+	plan.config.sa.index = 1;
+	plan.config.sa.keys = r->keys;
+	size_t len;
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("plan-secagg.hex",
+			"PLAN (TRAIN, round 5: plan.hex's config with "
+			"local_steps 1 and the\n# critical secagg field "
+			"0x801d: consortium \"consortium-id-v1\", n 3, t 2,\n# "
+			"n_min 2, noise_shares 2, index 1, the keys of "
+			"retailer-a, -b, -c)",
+			"§5.3.1; protocols/secagg-v1.md §6", false,
+			FB_WIRE_PLAN, SA_ROUND, body_buf, len, file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.config.has_secagg && d.config.sa.n == 3 &&
+			d.config.sa.index == 1 && d.config.local_steps == 1);
+	CHECK(memcmp(d.config.sa.keys, r->keys, sizeof(r->keys)) == 0);
+}
+
+static void
+sa_adverts(struct sa_round *r)
+{
+	uint8_t ad[FB_SECAGG_ADVERT_LEN], msg[FB_SA_ADVERT_MSG_LEN];
+	struct fb_identity *id[4] = {NULL, client_id, r->id[2], r->id[3]};
+	for (uint32_t i = 1; i <= 3; i++) {
+		CHECK_OK(fb_secagg_client_advert(r->c[i], id[i], ad));
+		CHECK_OK(fb_sa_advert_msg_encode(msg, ad, 1000 * i));
+		const uint8_t *b = msg;
+		size_t n = sizeof(msg);
+		if (i == 1) {
+			uint8_t *p;
+			n = sealed_vector("sa-advert.hex",
+					"SA_ADVERT (round 5, index 1, 1000 "
+					"users)",
+					"§2.2; protocols/secagg-v1.md §3.1, §6",
+					true, FB_WIRE_SA_ADVERT, SA_ROUND, msg,
+					sizeof(msg), file_msg, &p);
+			b = p;
+		}
+		struct fb_sa_advert_msg m;
+		CHECK_OK(fb_sa_advert_msg_decode(&m, b, n));
+		CHECK_OK(fb_secagg_server_add_advert(
+				r->srv, i, m.advert, m.users, NULL));
+	}
+	CHECK_OK(fb_secagg_server_close_adverts(r->srv));
+	size_t len = fb_secagg_server_peers_len(r->srv);
+	fb_secagg_server_peers(r->srv, body_buf);
+	uint8_t *p;
+	size_t n = sealed_vector("sa-peers.hex",
+			"SA_PEERS (round 5: the advertisements of indices 1, "
+			"2, 3)",
+			"§2.2; protocols/secagg-v1.md §6", false,
+			FB_WIRE_SA_PEERS, SA_ROUND, body_buf, len, file_msg,
+			&p);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_peers_decode(&l, p, n));
+	CHECK(l.count == 3);
+	for (uint32_t i = 1; i <= 3; i++) {
+		for (uint32_t k = 0; k < 3; k++) {
+			if (k + 1 != i) {
+				CHECK_OK(fb_secagg_client_add_peer(r->c[i],
+						fb_sa_peers_advert(&l, k),
+						r->keys + 32 * k));
+			}
+		}
+	}
+}
+
+static void
+sa_shares(struct sa_round *r)
+{
+	for (uint32_t i = 1; i <= 3; i++) {
+		size_t len = fb_sa_bundles_len(2);
+		uint8_t *first = fb_sa_bundles_init(body_buf, 2);
+		uint32_t k = 0;
+		for (uint32_t j = 1; j <= 3; j++) {
+			uint8_t box[FB_SECAGG_SHARES_SEALED_LEN];
+			if (j != i) {
+				CHECK_OK(fb_secagg_client_seal_shares(
+						r->c[i], j, box));
+				fb_sa_bundles_put(first, k++, j, box);
+			}
+		}
+		const uint8_t *b = body_buf;
+		if (i == 1) {
+			uint8_t *p;
+			len = sealed_vector("sa-shares.hex",
+					"SA_SHARES (round 5: index 1's sealed "
+					"bundles for 2 and 3)",
+					"§2.2; protocols/secagg-v1.md §3.2, §6",
+					true, FB_WIRE_SA_SHARES, SA_ROUND,
+					body_buf, len, file_msg, &p);
+			b = p;
+		}
+		CHECK_OK(fb_secagg_server_add_shares(r->srv, i, b, len, NULL));
+	}
+	CHECK_OK(fb_secagg_server_close_shares(r->srv));
+	for (uint32_t i = 1; i <= 3; i++) {
+		size_t len = fb_secagg_server_inbox_len(r->srv, i);
+		CHECK_OK(fb_secagg_server_inbox(r->srv, i, body_buf));
+		const uint8_t *b = body_buf;
+		if (i == 1) {
+			uint8_t *p;
+			len = sealed_vector("sa-inbox.hex",
+					"SA_INBOX (round 5: the bundles of 2 "
+					"and 3 for index 1)",
+					"§2.2; protocols/secagg-v1.md §3.2, §6",
+					false, FB_WIRE_SA_INBOX, SA_ROUND,
+					body_buf, len, file_msg, &p);
+			b = p;
+		}
+		struct fb_sa_list l;
+		CHECK_OK(fb_sa_bundles_decode(&l, b, len));
+		for (uint32_t k = 0; k < l.count; k++) {
+			CHECK_OK(fb_secagg_client_open_shares(r->c[i],
+					fb_sa_bundles_party(&l, k),
+					fb_sa_bundles_sealed(&l, k)));
+		}
+	}
+}
+
+// Masked inputs of 1 (an UPDATE over the session) and 2; 3 drops.
+static void
+sa_masked(struct sa_round *r)
+{
+	uint64_t y[SA_DIM];
+	CHECK_OK(fb_secagg_client_mask(r->c[1], sa_x[0], SA_DIM, y));
+	struct fb_wire_update u = {
+			.clip_norm = 1.0,
+			.noise_multiplier = 1.0,
+			.epsilon_spent = 0.25,
+			.n_tensors = 1,
+	};
+	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+			FB_WIRE_DTYPE_U64, -20, SA_DIM, 1, y};
+	size_t len;
+	CHECK_OK(fb_wire_update_encode(
+			body_buf, sizeof(body_buf), &u, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("update-masked.hex",
+			"UPDATE (round 5: index 1's masked input, tensor id 4 "
+			"MASKED,\n# dtype 3 u64, exp -20, 4 x 1; its input was "
+			"3, -1, 2^20, -7)",
+			"§5.4, §5.8; protocols/secagg-v1.md §3.3, §6", true,
+			FB_WIRE_UPDATE, SA_ROUND, body_buf, len, file_msg, &p);
+	struct fb_wire_update d;
+	CHECK_OK(fb_wire_update_decode(&d, p, n, &lim));
+	CHECK(d.n_tensors == 1 && d.tensors[0].dtype == FB_WIRE_DTYPE_U64);
+	CHECK(fb_wire_tensor_u64(&d.tensors[0], 3) == y[3]);
+	CHECK_OK(fb_secagg_server_add_masked(
+			r->srv, 1, d.tensors[0].data, d.tensors[0].rows, NULL));
+	CHECK_OK(fb_secagg_client_mask(r->c[2], sa_x[1], SA_DIM, y));
+	CHECK_OK(fb_secagg_server_add_masked(r->srv, 2, y, SA_DIM, NULL));
+	CHECK_OK(fb_secagg_server_close_masked(r->srv));
+}
+
+static void
+sa_unmask(struct sa_round *r)
+{
+	struct fb_wire_poll poll = {.status = FB_WIRE_POLL_UNMASK};
+	size_t len;
+	CHECK_OK(fb_wire_poll_encode(body_buf, sizeof(body_buf), &poll, &len));
+	uint8_t *p;
+	size_t n = sealed_vector("poll-unmask.hex",
+			"POLL (UNMASK, round 5: my masked input was accepted, "
+			"what is there\n# to unmask?)",
+			"§5.2; protocols/secagg-v1.md §6", true, FB_WIRE_POLL,
+			SA_ROUND, body_buf, len, file_msg, &p);
+	struct fb_wire_poll dp;
+	CHECK_OK(fb_wire_poll_decode(&dp, p, n));
+	CHECK(dp.status == FB_WIRE_POLL_UNMASK);
+
+	static uint8_t req[64];
+	size_t req_len = fb_secagg_server_unmask_req_len(r->srv);
+	fb_secagg_server_unmask_req(r->srv, req);
+	for (uint32_t i = 1; i <= 2; i++) {
+		const uint8_t *b = req;
+		n = req_len;
+		if (i == 1) {
+			n = sealed_vector("sa-unmask-req.hex",
+					"SA_UNMASK_REQ (round 5: survivors 1, "
+					"2; dropped 3)",
+					"§2.2; protocols/secagg-v1.md §3.4, §6",
+					false, FB_WIRE_SA_UNMASK_REQ, SA_ROUND,
+					req, req_len, file_msg, &p);
+			b = p;
+		}
+		struct fb_sa_unmask_req q;
+		CHECK_OK(fb_sa_unmask_req_decode(&q, b, n));
+		CHECK(q.ns == 2 && q.nd == 1);
+		uint32_t surv[2], drop[1];
+		fb_sa_unmask_req_copy(&q, surv, drop);
+		uint8_t self[2 * FB_SHAMIR_SHARE_LEN],
+				mask[FB_SHAMIR_SHARE_LEN];
+		CHECK_OK(fb_secagg_client_reveal(
+				r->c[i], surv, 2, drop, 1, self, mask));
+		len = fb_sa_unmask_len(2, 1);
+		CHECK_OK(fb_sa_unmask_encode(body_buf, 2, 1, self, mask));
+		b = body_buf;
+		if (i == 1) {
+			len = sealed_vector("sa-unmask.hex",
+					"SA_UNMASK (round 5: index 1's shares "
+					"of the self-mask seeds of 1\n# and 2 "
+					"and of the mask key of 3)",
+					"§2.2; protocols/secagg-v1.md §3.4, §6",
+					true, FB_WIRE_SA_UNMASK, SA_ROUND,
+					body_buf, len, file_msg, &p);
+			b = p;
+		}
+		CHECK_OK(fb_secagg_server_add_reveal(r->srv, i, b, len, NULL));
+	}
+}
+
+TEST(secagg_vectors)
+{
+	struct sa_round r;
+	memset(&r, 0, sizeof(r));
+	sa_setup(&r);
+	sa_plan(&r);
+	sa_adverts(&r);
+	sa_shares(&r);
+	sa_masked(&r);
+	sa_unmask(&r);
+	int64_t sum[SA_DIM];
+	CHECK_OK(fb_secagg_server_finish(r.srv, sum));
+	for (int k = 0; k < SA_DIM; k++) {
+		CHECK(sum[k] == sa_x[0][k] + sa_x[1][k]);
+	}
+	CHECK(fb_secagg_server_users(r.srv) == 3000);
+	sa_teardown(&r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -818,6 +1125,7 @@ main(int argc, char **argv)
 	RUN(more_answer_vectors);
 	RUN(catalog_vector);
 	RUN(federation_vector);
+	RUN(secagg_vectors);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);
