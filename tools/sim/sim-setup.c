@@ -228,6 +228,14 @@ sim_client_policy(struct node_policy *p, const struct sim_config *cfg,
 	snprintf(p->state_dir, sizeof(p->state_dir), "%s/client-%03u", work, k);
 	snprintf(p->ledger, sizeof(p->ledger), "%s/client-%03u/privacy.ledger",
 			work, k);
+	if (cfg->server.round.secure_aggregation) {
+		// The consortium's roster (write_roster), against which the
+		// retailer verifies its peers' advertisements; it assumes the
+		// colluders the round's noise is calibrated for.
+		snprintf(p->roster, sizeof(p->roster), "%s/roster", work);
+		p->secagg_assumed_colluders =
+				cfg->server.round.secagg_assumed_colluders;
+	}
 	const struct agg_round_config *r = &cfg->server.round;
 	p->epsilon = cfg->epsilon;
 	p->delta = r->delta > 0 ? r->delta : 1e-5;
