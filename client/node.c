@@ -302,13 +302,24 @@ max_plan_len(const struct node *n)
 	p.n_tensors = 3;
 	size_t len = FB_SEALED_LEN(fb_wire_plan_len(&p)) + CONFIG_SLACK;
 	if (n->pol->roster[0] != '\0') {
-		// A secure round: the plan's secagg field (36 + 32 n bytes)
-		// and the largest SA_PEERS or SA_INBOX reply.
+		// A secure round: the plan's secagg field (36 + 32 n bytes),
+		// the largest SA_PEERS or SA_INBOX reply, and the masked
+		// UPDATE (the aggregator's limit covers it: u64 elements of a
+		// release layout of at most (items + bundles) x d).
 		size_t sa = 36 +
 				(size_t)FB_WIRE_SECAGG_N_MAX *
 						FB_WIRE_SECAGG_KEY_LEN;
 		size_t peers = FB_SEALED_LEN(fb_sa_peers_len(FB_SA_PARTY_MAX));
 		len += sa > peers ? sa : peers;
+		struct fb_wire_update u;
+		memset(&u, 0, sizeof(u));
+		u.clip_norm = 1;
+		u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+				FB_WIRE_DTYPE_U64, 0,
+				(ds->n_items + ds->n_bundles) * d, 1, NULL};
+		u.n_tensors = 1;
+		size_t masked = FB_SEALED_LEN(fb_wire_update_len(&u));
+		len = masked + CONFIG_SLACK > len ? masked + CONFIG_SLACK : len;
 	}
 	return len;
 }

@@ -235,8 +235,9 @@ common_reply(struct node *n, struct node_conn *c,
 				"an answer for another round");
 	}
 	if (h->type == FB_WIRE_PLAN) {
+		// Only a WAIT (no tensors) is expected here.
 		struct fb_wire_plan p;
-		struct fb_wire_limits lim = {0, 0, 0, true};
+		struct fb_wire_limits lim = {FB_WIRE_MAX_TENSORS, 1, 1, true};
 		if (fb_wire_plan_decode(&p, body, blen, &lim) != FB_OK ||
 				p.kind != FB_WIRE_PLAN_WAIT) {
 			return bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
