@@ -66,6 +66,26 @@ same_tensors(uint32_t n, const struct fb_wire_tensor *a,
 }
 
 static bool
+same_secagg(const struct fb_wire_round_config *a,
+		const struct fb_wire_round_config *b)
+{
+	if (a->has_secagg != b->has_secagg) {
+		return false;
+	}
+	const struct fb_wire_secagg *x = &a->sa, *y = &b->sa;
+	return !a->has_secagg ||
+			(memcmp(x->consortium, y->consortium,
+					 sizeof(x->consortium)) == 0 &&
+					x->n == y->n && x->t == y->t &&
+					x->n_min == y->n_min &&
+					x->noise_shares == y->noise_shares &&
+					x->index == y->index &&
+					memcmp(x->keys, y->keys,
+							(size_t)x->n * FB_WIRE_SECAGG_KEY_LEN) ==
+							0);
+}
+
+static bool
 same_config(const struct fb_wire_round_config *a,
 		const struct fb_wire_round_config *b)
 {
@@ -82,7 +102,7 @@ same_config(const struct fb_wire_round_config *a,
 			a->hp.dim == b->hp.dim &&
 			a->report_eval == b->report_eval &&
 			a->update_dtype == b->update_dtype &&
-			a->update_exp == b->update_exp;
+			a->update_exp == b->update_exp && same_secagg(a, b);
 }
 
 static void
