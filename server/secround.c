@@ -32,6 +32,14 @@ agg_secround_init(struct agg_secround *sa, const struct agg_config *cfg,
 	if (!r->secure_aggregation) {
 		return FB_OK;
 	}
+	// Parameters that cannot fit even with every enrolled client a party
+	// would abandon every round: refused at start-up.
+	struct agg_secagg_params all;
+	fb_err err = agg_secagg_params(r, n_clients, &all);
+	if (err != FB_OK) {
+		return fb_errorf(err, "with the %u enrolled client(s): %s",
+				n_clients, fb_last_error(err));
+	}
 	sa->enabled = true;
 	sa->cat = *ds;
 	// The trainer of the commit visits no user.

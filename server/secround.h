@@ -71,7 +71,8 @@ struct agg_secround {
 
 // Sets sa up for cfg over the catalogue ds (borrowed) and a model of
 // model's shapes: a no-op unless cfg->round.secure_aggregation.
-// FB_ENOMEM.
+// FB_EINVAL (naming the key) if the parameters cannot fit even with every
+// one of the n_clients enrolled clients a party; FB_ENOMEM.
 fb_err agg_secround_init(struct agg_secround *sa, const struct agg_config *cfg,
 		const struct fb_dataset *ds, const struct fb_model *model,
 		uint32_t n_clients, double sigma);

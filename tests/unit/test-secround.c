@@ -270,6 +270,26 @@ TEST(step_from_the_sum_is_the_clients_dp_step)
 	fb_roster_destroy(ro);
 }
 
+TEST(parameters_that_never_fit_the_roster_are_refused_at_start)
+{
+	static struct agg_config cfg;
+	static struct agg_fed fed;
+	struct fb_roster *ro = NULL;
+	open_fed(&fed, &cfg, &ro);
+	agg_fed_finish(&fed);
+	cfg.round.secagg_threshold = 5; // 4 enrolled clients
+	CHECK_ERR(agg_fed_init(&fed, &cfg, catalogue, ro, 0), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "secagg_threshold");
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "4 enrolled");
+	cfg.round.secagg_threshold = 0;
+	cfg.round.secagg_assumed_colluders = 3; // t = 4, n_min 4, h = 1
+	CHECK_OK(agg_fed_init(&fed, &cfg, catalogue, ro, 0));
+	agg_fed_finish(&fed);
+	cfg.round.secagg_assumed_colluders = 4; // t = 5 > 4
+	CHECK_ERR(agg_fed_init(&fed, &cfg, catalogue, ro, 0), FB_EINVAL);
+	fb_roster_destroy(ro);
+}
+
 // ---- Whole rounds ----
 
 #define N_PARTIES 4
@@ -854,6 +874,7 @@ main(void)
 	RUN(no_wrap_bound_of_the_ring);
 	RUN(consortium_id_is_the_spec_hash);
 	RUN(step_from_the_sum_is_the_clients_dp_step);
+	RUN(parameters_that_never_fit_the_roster_are_refused_at_start);
 	RUN(secure_round_commits_the_step_of_the_sum);
 	RUN(secure_round_survives_a_dropout_after_the_shares);
 	RUN(secure_round_abandoned_with_too_few_parties);
