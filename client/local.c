@@ -958,9 +958,10 @@ struct node_secure {
 };
 
 // The secure plan against this client's roster and policy (secagg-v1
-// §3.1, wire-v1 §5.3.1 0x801d): every index's key enrolled, its own key
-// at its index, an honest share left after the colluders it assumes, and
-// one release per round. Sets out->refuse.
+// §3.1, §2.3, wire-v1 §5.3.1 0x801d): every index's key enrolled, its own
+// key at its index, a threshold above (n + c) / 2 and an honest share left
+// for the c colluders it assumes, and one release per round. Sets
+// out->refuse.
 static void
 check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 		const uint8_t own_pk[FB_ID_PK_LEN],
@@ -989,6 +990,17 @@ check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 				"secure aggregation: index %u is not this "
 				"client's key",
 				sa->index);
+		return;
+	}
+	// §2.3: against the aggregator and c colluders, t > (n + c) / 2;
+	// otherwise they could gather t shares of both secrets of an honest
+	// party from clients told different stories (no §3.5 round yet).
+	uint64_t colluders = pol->secagg_assumed_colluders;
+	if (2 * (uint64_t)sa->t <= (uint64_t)sa->n + colluders) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation: threshold %u of %u parties "
+				"is not above (n + %u assumed colluders) / 2",
+				sa->t, sa->n, pol->secagg_assumed_colluders);
 		return;
 	}
 	if (secure_honest(pol, c) == 0) {

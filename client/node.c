@@ -1150,10 +1150,13 @@ node_call_body(struct node *n, struct node_conn *c, const uint8_t *body,
 		struct fb_wire_header *h, uint8_t **rbody, size_t *rlen)
 {
 	struct fb_msg *m = NULL;
-	if (c->s == NULL || alloc_body(&m, len) != FB_OK) {
-		drop_session(c);
-		return fb_errorf(FB_ENOMEM, "%s: no session or no memory",
+	if (c->s == NULL) {
+		return fb_errorf(FB_ECLOSED, "%s: no session",
 				fb_wire_type_name(type));
+	}
+	if (alloc_body(&m, len) != FB_OK) {
+		drop_session(c);
+		return FB_ENOMEM;
 	}
 	memcpy(fb_msg_data(m) + FB_ENV_BODY_OFF, body, len);
 	return sealed_call(n, c, m, type, round, reply, h, rbody, rlen);

@@ -2,7 +2,9 @@
 // CONNECT -> HANDSHAKE -> POLL loop. It dials the aggregator (it never
 // listens), authenticates with fb_hs_client against the pinned server key,
 // and polls: WAIT sleeps retry_after_ms plus up to 20% jitter (at least
-// 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE;
+// 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE
+// (a TRAIN plan of secure aggregation starts a secure round, whose stages
+// the following steps drive: secround.h);
 // DONE keeps the final model and ends. Any refusal, timeout or dropped
 // connection discards the session and starts again after a backoff with
 // jitter (reconnect_min_ms doubling to reconnect_max_ms, reset only by a

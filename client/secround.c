@@ -243,6 +243,7 @@ common_reply(struct node *n, struct node_conn *c,
 			return bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
 					"a PLAN other than WAIT");
 		}
+		sr->fails = 0; // an answer: the stage is open, not failing
 		node_wait(p.retry_after_ms);
 		return NODE_STEP_AGAIN;
 	}
@@ -436,18 +437,18 @@ exchange(struct node *n, struct node_conn *c)
 		return failed(n, c);
 	}
 	c->last_ok_ms = fb_clock_ms();
+	// Read before common_reply, which may end the round (and free sr).
+	bool advert = sr->stage == SR_ADVERT;
 	bool handled = false;
 	enum node_step st = common_reply(n, c, &h, body, blen, &handled);
-	uint8_t want = sr->stage == SR_ADVERT ? FB_WIRE_SA_PEERS
-					      : FB_WIRE_SA_INBOX;
+	uint8_t want = advert ? FB_WIRE_SA_PEERS : FB_WIRE_SA_INBOX;
 	if (!handled && h.type != want) {
 		st = bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
-				sr->stage == SR_ADVERT
-						? "not SA_PEERS to SA_ADVERT"
-						: "not SA_INBOX to SA_SHARES");
+				advert ? "not SA_PEERS to SA_ADVERT"
+				       : "not SA_INBOX to SA_SHARES");
 	} else if (!handled) {
-		st = sr->stage == SR_ADVERT ? on_peers(n, c, body, blen)
-					    : on_inbox(n, c, body, blen);
+		st = advert ? on_peers(n, c, body, blen)
+			    : on_inbox(n, c, body, blen);
 	}
 	fb_msg_free(reply);
 	return st;

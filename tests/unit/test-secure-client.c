@@ -208,10 +208,16 @@ TEST(secure_plans_are_checked_before_anything_is_released)
 	plan.config.sa.index = 2;
 	expect_refused(&pol, roster, &plan, "index 2 is not this client's");
 	plan.config.sa.index = 1;
-	// Assuming n_min colluders leaves no honest share.
+	// One assumed colluder: t = 2 of 3 is not above (3 + 1) / 2.
+	pol.secagg_assumed_colluders = 1;
+	expect_refused(&pol, roster, &plan, "is not above (n + 1 assumed");
+	// Assuming n_min colluders leaves no honest share (t = 3 of 3 is
+	// above (3 + 2) / 2, n_min 3 - 3 is none).
+	plan.config.sa.t = 3;
 	pol.secagg_assumed_colluders = 3;
 	expect_refused(&pol, roster, &plan, "no honest noise share left");
 	pol.secagg_assumed_colluders = 0;
+	plan.config.sa.t = 2;
 	// One release per round.
 	plan.config.local_steps = 2;
 	expect_refused(&pol, roster, &plan, "local_steps must be 1");
@@ -259,8 +265,10 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 		char name[32];
 		snprintf(name, sizeof(name), "round-%u.ledger", r);
 		policy_make(&pol[r], r, name);
+		// Retailer 3 assumes one colluder: t must exceed (3 + 1) / 2.
 		pol[r].secagg_assumed_colluders = r == 2 ? 1 : 0;
 		plan_make(&plan, &model, r + 1);
+		plan.config.sa.t = 3;
 		CHECK_OK(prepare(&pol[r], r, roster, &plan, &led[r], &st[r],
 				&sec[r], &out[r]));
 		CHECK(!out[r].refuse);
@@ -381,7 +389,7 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 	struct fb_sa_unmask_req rq;
 	CHECK_OK(fb_sa_unmask_req_decode(&rq, req, ql));
 	CHECK(rq.ns == K && rq.nd == 0);
-	for (uint32_t r = 0; r < 2; r++) { // two responders: the threshold
+	for (uint32_t r = 0; r < K; r++) { // t = 3 responders
 		uint32_t surv[K], drop[1];
 		fb_sa_unmask_req_copy(&rq, surv, drop);
 		uint8_t shares[K * FB_SHAMIR_SHARE_LEN];
