@@ -140,23 +140,27 @@ sum_noise_std(const struct agg_secagg_params *p, uint32_t n, double sigma,
 }
 
 bool
-agg_secagg_no_wrap(const struct agg_secagg_params *p, double sigma, double clip,
-		int32_t grid_log2)
+agg_secagg_no_wrap(const struct agg_secagg_params *p, uint64_t users,
+		double sigma, double clip, int32_t grid_log2)
 {
 	double B = floor(clip / ldexp(1.0, grid_log2));
 	double noise = sum_noise_std(p, p->n, sigma, clip, grid_log2);
-	return (double)p->n * B + 40.0 * noise < 0x1p63;
+	return (double)users * B + 40.0 * noise < 0x1p63;
 }
 
 double
 agg_secagg_sum_bound(const struct agg_secagg_params *p, uint32_t n,
-		double sigma, double clip, int32_t grid_log2, size_t dim)
+		uint64_t users, double q, double sigma, double clip,
+		int32_t grid_log2, size_t dim)
 {
 	double B = floor(clip / ldexp(1.0, grid_log2));
+	// The users sampled among the declared ones, and the noise's norm,
+	// each beyond its bound with probability at most half of it.
+	double k = fb_bound_binomial(users, q, FB_BOUND_FAIL_PROB / 2);
 	double noise = sum_noise_std(p, n, sigma, clip, grid_log2) *
 			fb_bound_noise(sqrt((double)dim), 1,
-					FB_BOUND_FAIL_PROB);
-	return (double)n * B + noise;
+					FB_BOUND_FAIL_PROB / 2);
+	return k * B + noise;
 }
 
 // dst = a - b, element-wise (same shapes).
@@ -303,7 +307,9 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	double sigma = fed->plan_cfg.noise_multiplier;
-	if (!agg_secagg_no_wrap(&sa->p, sigma, fed->plan_cfg.clip_norm,
+	// Every party has at least one user; their declared users are
+	// checked when the advertisements close.
+	if (!agg_secagg_no_wrap(&sa->p, n, sigma, fed->plan_cfg.clip_norm,
 			    sa->grid_log2)) {
 		fail_round(fed, now_ms, "secagg-over-bound",
 				"the sum could wrap around 2^64 (secagg-v1 "
@@ -406,21 +412,23 @@ finish(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	uint32_t n3 = fed->st.sa_u3;
-	double bound = agg_secagg_sum_bound(&sa->p, n3,
+	uint64_t users = fb_secagg_server_users(sa->co);
+	double bound = agg_secagg_sum_bound(&sa->p, n3, users,
+			fed->plan_cfg.sampling_rate,
 			fed->plan_cfg.noise_multiplier, fed->plan_cfg.clip_norm,
 			sa->grid_log2, sa->dim);
 	double norm = l2_i64(sa->sum, sa->dim);
 	if (!(norm <= bound)) {
 		char detail[160];
 		snprintf(detail, sizeof(detail),
-				"the unmasked sum of %u releases has L2 norm "
-				"%.6g grid steps, above the honest bound %.6g "
-				"(secagg-v1 §10.4)",
-				n3, norm, bound);
+				"the unmasked sum of %u releases (%llu users) "
+				"has L2 norm %.6g grid steps, above the honest "
+				"bound %.6g (secagg-v1 §10.4)",
+				n3, (unsigned long long)users, norm, bound);
 		fail_round(fed, now_ms, "secagg-over-bound", detail);
 		return;
 	}
-	sa->users = fb_secagg_server_users(sa->co);
+	sa->users = users;
 	sa->stage = AGG_SA_DONE;
 	fed->st.secagg_s = (double)(now_ms - fed->round_start_ms) / 1000.0;
 	fb_log(FB_LOG_INFO,
@@ -457,6 +465,17 @@ close_stage(struct agg_fed *fed, uint64_t now_ms)
 	note_counts(fed);
 	if (err != FB_OK) {
 		fail_round(fed, now_ms, "secagg-too-few", fb_last_error(err));
+		return;
+	}
+	if (sa->stage == AGG_SA_ADVERTS &&
+			!agg_secagg_no_wrap(&sa->p,
+					fb_secagg_server_users(sa->co),
+					fed->plan_cfg.noise_multiplier,
+					fed->plan_cfg.clip_norm,
+					sa->grid_log2)) {
+		fail_round(fed, now_ms, "secagg-over-bound",
+				"the declared users' sum could wrap around "
+				"2^64 (secagg-v1 §2.2)");
 		return;
 	}
 	sa->stage++;

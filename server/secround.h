@@ -91,16 +91,23 @@ fb_err agg_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
 fb_err agg_fed_set_consortium(struct agg_fed *fed,
 		const uint8_t agg_pk[FB_ID_PK_LEN], const char *roster_path);
 
-// The release of a secure round: the no-wrap bound of secagg-v1 §2.2 for
-// p's parties, noise multiplier sigma and clip on the grid 2^grid_log2.
-bool agg_secagg_no_wrap(const struct agg_secagg_params *p, double sigma,
-		double clip, int32_t grid_log2);
+// The no-wrap bound of secagg-v1 §2.2 for p's parties holding users
+// users together (each user moves a coordinate by at most floor(clip /
+// grid) steps), noise multiplier sigma and clip on the grid 2^grid_log2:
+// users x floor(clip / grid) + 40 x the std of the n shares' sum < 2^63.
+bool agg_secagg_no_wrap(const struct agg_secagg_params *p, uint64_t users,
+		double sigma, double clip, int32_t grid_log2);
 
-// The largest L2 norm of an honest sum of n releases (grid steps): n
-// clipped users' bound plus the noise bound of the n shares over dim
-// coordinates.
+// The largest L2 norm (grid steps) of an honest sum of n releases whose
+// parties declared users users together, sampled at rate q, except with
+// probability FB_BOUND_FAIL_PROB: the users sampled (fb_bound_binomial)
+// times one user's bound floor(clip / grid), plus the norm bound of the
+// n noise shares over dim coordinates (fb_bound_noise). Each honest
+// release is a sum over its sampled users, so the bound grows with the
+// users, not only with the parties.
 double agg_secagg_sum_bound(const struct agg_secagg_params *p, uint32_t n,
-		double sigma, double clip, int32_t grid_log2, size_t dim);
+		uint64_t users, double q, double sigma, double clip,
+		int32_t grid_log2, size_t dim);
 
 // The model's step from a secure round's sum (an int64 sum on the
 // release layout, users the survivors' declared users): gradient = sum *

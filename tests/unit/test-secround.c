@@ -154,13 +154,20 @@ TEST(no_wrap_bound_of_the_ring)
 	struct agg_secagg_params p = {4, 3, 3, 3};
 	// fedbundle's grid: 2^26..2^27 noise steps, clip below 2^31 steps.
 	int32_t g = fb_dp_grid_for(1.0 * 1.0, 1.0);
-	CHECK(agg_secagg_no_wrap(&p, 1.0, 1.0, g));
-	// A grid so fine that the clip alone is 2^62 steps: 4 of them wrap.
-	CHECK(!agg_secagg_no_wrap(&p, 1.0, 1.0, -62));
-	// The honest sum bound: n clipped releases plus the noise's bound.
-	double b1 = agg_secagg_sum_bound(&p, 3, 1.0, 1.0, g, 100);
-	double b2 = agg_secagg_sum_bound(&p, 4, 1.0, 1.0, g, 100);
-	CHECK(b1 > 3 * floor(ldexp(1.0, -g)) && b2 > b1);
+	CHECK(agg_secagg_no_wrap(&p, 4, 1.0, 1.0, g));
+	CHECK(agg_secagg_no_wrap(&p, 1000000, 1.0, 1.0, g));
+	// A grid so fine that the clip alone is 2^62 steps: 4 users wrap.
+	CHECK(!agg_secagg_no_wrap(&p, 4, 1.0, 1.0, -62));
+	// 2^31 steps a user: 2^32 users wrap, 2^30 do not.
+	CHECK(agg_secagg_no_wrap(&p, (uint64_t)1 << 30, 1e-9, 1.0, -31));
+	CHECK(!agg_secagg_no_wrap(&p, (uint64_t)1 << 32, 1e-9, 1.0, -31));
+	// The honest sum bound: the users sampled times one user's bound,
+	// plus the noise's bound; more users, more parties: larger.
+	double B = floor(ldexp(1.0, -g));
+	double b1 = agg_secagg_sum_bound(&p, 3, 300, 0.1, 1.0, 1.0, g, 100);
+	double b2 = agg_secagg_sum_bound(&p, 4, 300, 0.1, 1.0, 1.0, g, 100);
+	double b3 = agg_secagg_sum_bound(&p, 4, 3000, 0.1, 1.0, 1.0, g, 100);
+	CHECK(b1 > 30 * B && b2 > b1 && b3 > b2 + 200 * B);
 }
 
 TEST(consortium_id_is_the_spec_hash)
@@ -772,6 +779,46 @@ TEST(secure_round_over_the_bound_is_abandoned)
 	srig_close(&g);
 }
 
+TEST(secure_round_of_many_users_is_within_the_bound)
+{
+	static struct srig g;
+	srig_open(&g);
+	srig_plan(&g);
+	// The parties' sampled users all push one coordinate: a sum above n
+	// users' bound (one user a party) but within what 460 declared users
+	// sampled at q, with the noise's bound, can honestly make.
+	struct agg_secround *sa = &g.fed.sa;
+	double B = floor(g.fed.plan_cfg.clip_norm / ldexp(1.0, sa->grid_log2));
+	double sigma = g.fed.plan_cfg.noise_multiplier;
+	double by_parties = agg_secagg_sum_bound(&sa->p, N_PARTIES, N_PARTIES,
+			1.0, sigma, g.fed.plan_cfg.clip_norm, sa->grid_log2,
+			sa->dim);
+	double by_users = agg_secagg_sum_bound(&sa->p, N_PARTIES, 460,
+			g.fed.plan_cfg.sampling_rate, sigma,
+			g.fed.plan_cfg.clip_norm, sa->grid_log2, sa->dim);
+	// Each party's users push coordinate 0 by push / N_PARTIES users'
+	// bound (at most its 100..130 users); the L2 norm of the sum is then
+	// above the parties' bound, within the users'.
+	double each = ceil((ceil(by_parties / B) + 2) / N_PARTIES);
+	CHECK(each <= 100);
+	CHECK((N_PARTIES * each + 1) * B < by_users);
+	for (uint32_t c = 0; c < N_PARTIES; c++) {
+		g.p[c].x[0] = (int64_t)(each * B);
+	}
+	srig_share(&g);
+	for (uint32_t c = 0; c < N_PARTIES; c++) {
+		struct agg_outcome o = send_masked(&g, c);
+		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
+	}
+	for (uint32_t c = 0; c < N_PARTIES; c++) {
+		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
+	}
+	srig_tick(&g, g.now + 1);
+	CHECK(g.closed == 1);
+	CHECK(g.last.committed);
+	srig_close(&g);
+}
+
 TEST(secure_round_unmask_needs_the_threshold)
 {
 	static struct srig g;
@@ -879,6 +926,7 @@ main(void)
 	RUN(secure_round_survives_a_dropout_after_the_shares);
 	RUN(secure_round_abandoned_with_too_few_parties);
 	RUN(secure_round_over_the_bound_is_abandoned);
+	RUN(secure_round_of_many_users_is_within_the_bound);
 	RUN(secure_round_unmask_needs_the_threshold);
 	RUN(secure_round_refuses_non_parties_and_wrong_rounds);
 	RUN(secure_round_stops_waiting_for_a_party_that_quit);
