@@ -1003,7 +1003,7 @@ check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 				sa->t, sa->n, pol->secagg_assumed_colluders);
 		return;
 	}
-	if (secure_honest(pol, c) == 0) {
+	if (secure_honest(pol, c) == 0) { // implied by the check above
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
 				"secure aggregation: the policy assumes %u "
 				"colluders, the plan's n_min is %u: no honest "

@@ -211,11 +211,12 @@ TEST(secure_plans_are_checked_before_anything_is_released)
 	// One assumed colluder: t = 2 of 3 is not above (3 + 1) / 2.
 	pol.secagg_assumed_colluders = 1;
 	expect_refused(&pol, roster, &plan, "is not above (n + 1 assumed");
-	// Assuming n_min colluders leaves no honest share (t = 3 of 3 is
-	// above (3 + 2) / 2, n_min 3 - 3 is none).
+	// Assuming n_min colluders would leave no honest share; t <= n_min
+	// makes the threshold check refuse it first (t > (n + c) / 2 and
+	// c >= n_min >= t cannot both hold).
 	plan.config.sa.t = 3;
 	pol.secagg_assumed_colluders = 3;
-	expect_refused(&pol, roster, &plan, "no honest noise share left");
+	expect_refused(&pol, roster, &plan, "(n + 3 assumed colluders)");
 	pol.secagg_assumed_colluders = 0;
 	plan.config.sa.t = 2;
 	// One release per round.
