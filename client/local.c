@@ -117,7 +117,15 @@ check_policy(const struct node_policy *pol, const struct fb_dataset *ds,
 				gran_names[c->granularity]);
 		return;
 	}
-	if (c->report_eval && !pol->report_eval) {
+	if (c->granularity == FB_WIRE_GRAN_USER && !c->has_secagg &&
+			pol->secure_aggregation == NODE_SECAGG_REQUIRE) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"the policy requires secure aggregation for "
+				"user-level rounds (secure_aggregation "
+				"\"require\")");
+		return;
+	}
+	if (c->report_eval && !pol->report_eval && !c->has_secagg) {
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
 				"the policy does not report metrics");
 		return;
@@ -230,6 +238,26 @@ train_config(struct fb_train_config *tc, const struct node_policy *pol,
 			((UINT64_C(1) << 53) - 1);
 }
 
+// A secure round's UPDATE: one masked tensor, the release layout's length
+// of u64 ring elements (its grid exponent set when it is encoded).
+static void
+secure_shape(struct fb_wire_update *u, const struct node_policy *pol,
+		const struct fb_dataset *ds,
+		const struct fb_wire_round_config *c)
+{
+	struct fb_train_config tc;
+	struct fb_release_layout L;
+	train_config(&tc, pol, c, 0);
+	fb_train_release_layout(&tc, ds->n_items, ds->n_bundles, &L);
+	memset(u, 0, sizeof(*u));
+	u->clip_norm = c->clip_norm;
+	u->noise_multiplier = c->noise_multiplier;
+	u->epsilon_spent = INFINITY;
+	u->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+			FB_WIRE_DTYPE_U64, 0, (uint32_t)L.len, 1, NULL};
+	u->n_tensors = 1;
+}
+
 // Non-private local training: local_epochs epochs, or local_steps batches
 // of batch_users users from a shuffled cycle over the active users.
 static fb_err
@@ -319,9 +347,46 @@ refuse_over_budget(const struct node_policy *pol,
 			"would bring epsilon to %.4g, over the policy's %g "
 			"(delta %g): %.4f spent, %.4f remains",
 			steps, c->sampling_rate, c->noise_multiplier,
-			c->report_eval ? ", with the metric release" : "",
+			c->report_eval && !c->has_secagg
+					? ", with the metric release"
+					: "",
 			after, pol->epsilon, pol->delta, spent,
 			pol->epsilon - spent);
+}
+
+// The honest noise shares a secure round's release is accounted with:
+// the plan's n_min less the colluders the policy assumes (0 if none are
+// left; check_secure refuses that plan).
+static uint64_t
+secure_honest(const struct node_policy *pol,
+		const struct fb_wire_round_config *c)
+{
+	uint32_t colluders = pol->secagg_assumed_colluders;
+	return c->sa.n_min > colluders ? c->sa.n_min - colluders : 0;
+}
+
+// A secure round's one release (with its share of the noise, accounted
+// as distributed noise) against the budget: refused (out) if it does not
+// fit, *dp closed then.
+static fb_err
+secure_budget(const struct node_policy *pol,
+		const struct fb_wire_round_config *c, struct fb_dp **dp,
+		struct node_round *out)
+{
+	double spent = 0, after = 0, alone = 0;
+	size_t releases = 0;
+	fb_err err = fb_dp_spent(*dp, &spent, &releases);
+	if (err == FB_OK) {
+		err = fb_dp_next_epsilon(*dp, &after, &alone);
+	}
+	if (err == FB_OK && !(after <= pol->epsilon)) {
+		refuse_over_budget(pol, c, 1, spent, after, out);
+	}
+	if (err != FB_OK || out->refuse) {
+		fb_dp_close(*dp);
+		*dp = NULL;
+	}
+	return err;
 }
 
 // User-level DP: the DP state of this round over the client's ledger
@@ -359,6 +424,14 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	fb_train_release_layout(&tc, ds->n_items, ds->n_bundles, &layout);
 	size_t dim = layout.len;
 	fb_err err = fb_dp_open(dp, &d, ledger, dim, steps);
+	if (err == FB_OK && c->has_secagg) {
+		err = fb_dp_set_shares(
+				*dp, c->sa.noise_shares, secure_honest(pol, c));
+		if (err != FB_OK) {
+			fb_dp_close(*dp);
+			*dp = NULL;
+		}
+	}
 	if (err == FB_EINVAL) {
 		// A plan the sampler or the accountant cannot honour.
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED, "%s",
@@ -367,6 +440,9 @@ open_dp(const struct node_policy *pol, const struct fb_dataset *ds,
 	}
 	if (err != FB_OK) {
 		return err;
+	}
+	if (c->has_secagg) {
+		return secure_budget(pol, c, dp, out);
 	}
 	// Whether all the round's releases fit (with the metric release, if
 	// the plan asks for metrics), asked of an accountant replayed from the
@@ -645,7 +721,11 @@ round_prepare(struct round_run *r, struct node_work *work,
 	if (err != FB_OK) {
 		return err;
 	}
-	update_shape(&r->u, &r->recv, c);
+	if (c->has_secagg) {
+		secure_shape(&r->u, r->pol, ds, c);
+	} else {
+		update_shape(&r->u, &r->recv, c);
+	}
 	r->blen = fb_wire_update_len(&r->u);
 	if (r->blen == 0) {
 		return fb_errorf(FB_EINVAL, "cannot size the UPDATE");
@@ -826,6 +906,12 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 {
 	memset(out, 0, sizeof(*out));
 	out->epsilon = INFINITY;
+	if (plan->config.has_secagg) {
+		return fb_errorf(FB_EINVAL,
+				"round %u: a secure aggregation plan goes "
+				"through node_local_secure_prepare",
+				round);
+	}
 	struct round_run r = {.pol = pol,
 			.ds = ds,
 			.st = st,
@@ -858,4 +944,264 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 	fb_model_finish(&r.own);
 	fb_model_finish(&r.recv);
 	return err;
+}
+
+// ---- secure aggregation (local.h) ----
+
+struct node_secure {
+	struct round_run r;
+	struct fb_wire_plan plan; // the plan's configuration, no tensors
+	uint8_t *keys;            // copy of plan.config.sa.keys
+	struct node_work *work;
+	int64_t *release; // the noised release, len coordinates
+	size_t len;
+};
+
+// The secure plan against this client's roster and policy (secagg-v1
+// §3.1, §2.3, wire-v1 §5.3.1 0x801d): every index's key enrolled, its own
+// key at its index, a threshold above (n + c) / 2 and an honest share left
+// for the c colluders it assumes, and one release per round. Sets
+// out->refuse.
+static void
+check_secure(const struct node_policy *pol, const struct fb_roster *roster,
+		const uint8_t own_pk[FB_ID_PK_LEN],
+		const struct fb_wire_round_config *c, struct node_round *out)
+{
+	const struct fb_wire_secagg *sa = &c->sa;
+	if (roster == NULL) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation needs the consortium "
+				"roster (policy key roster)");
+		return;
+	}
+	for (uint32_t i = 1; i <= sa->n; i++) {
+		const uint8_t *k = sa->keys + (size_t)(i - 1) * FB_ID_PK_LEN;
+		if (fb_roster_find(roster, k) == NULL) {
+			refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+					"secure aggregation: the key of index "
+					"%u is not in the roster %s",
+					i, pol->roster);
+			return;
+		}
+	}
+	const uint8_t *mine = sa->keys + (size_t)(sa->index - 1) * FB_ID_PK_LEN;
+	if (memcmp(mine, own_pk, FB_ID_PK_LEN) != 0) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation: index %u is not this "
+				"client's key",
+				sa->index);
+		return;
+	}
+	// §2.3: against the aggregator and c colluders, t > (n + c) / 2;
+	// otherwise they could gather t shares of both secrets of an honest
+	// party from clients told different stories (no §3.5 round yet).
+	uint64_t colluders = pol->secagg_assumed_colluders;
+	if (2 * (uint64_t)sa->t <= (uint64_t)sa->n + colluders) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation: threshold %u of %u parties "
+				"is not above (n + %u assumed colluders) / 2",
+				sa->t, sa->n, pol->secagg_assumed_colluders);
+		return;
+	}
+	if (secure_honest(pol, c) == 0) { // implied by the check above
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation: the policy assumes %u "
+				"colluders, the plan's n_min is %u: no honest "
+				"noise share left",
+				pol->secagg_assumed_colluders, sa->n_min);
+		return;
+	}
+	if (c->local_steps != 1) {
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation releases once per round: "
+				"local_steps must be 1, not %u",
+				c->local_steps);
+	}
+}
+
+void
+node_local_secure_destroy(struct node_secure *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->work != NULL) {
+		s->work->trainer = s->r.t;
+	} else {
+		fb_trainer_destroy(s->r.t);
+	}
+	fb_dp_close(s->r.dp);
+	fb_model_finish(&s->r.own);
+	if (s->work != NULL && s->r.recv.dim > 0 && s->work->spare.dim == 0) {
+		s->work->spare = s->r.recv; // buffers for the next round
+	} else {
+		fb_model_finish(&s->r.recv);
+	}
+	free(s->keys);
+	free(s->release);
+	free(s);
+}
+
+fb_err
+node_local_secure_prepare(const struct node_policy *pol,
+		const struct fb_dataset *ds, struct node_state *st,
+		struct fb_ledger *ledger, const struct fb_roster *roster,
+		const uint8_t own_pk[FB_ID_PK_LEN],
+		const struct fb_wire_plan *plan, uint32_t round,
+		struct node_work *work, struct node_secure **sec,
+		struct node_round *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->epsilon = INFINITY;
+	*sec = NULL;
+	const struct fb_wire_round_config *c = &plan->config;
+	if (!c->has_secagg) {
+		return fb_errorf(FB_EINVAL, "round %u: not a secure plan",
+				round);
+	}
+	check_secure(pol, roster, own_pk, c, out);
+	if (out->refuse) {
+		return FB_OK;
+	}
+	struct node_secure *s = calloc(1, sizeof(*s));
+	size_t klen = (size_t)c->sa.n * FB_ID_PK_LEN;
+	if (s == NULL || (s->keys = malloc(klen)) == NULL) {
+		free(s);
+		return FB_ENOMEM;
+	}
+	memcpy(s->keys, c->sa.keys, klen);
+	s->plan.kind = plan->kind;
+	s->plan.deadline_ms = plan->deadline_ms;
+	s->plan.config = *c;
+	s->plan.config.sa.keys = s->keys;
+	s->work = work;
+	s->r = (struct round_run){.pol = pol,
+			.ds = ds,
+			.st = st,
+			.ledger = ledger,
+			.plan = plan, // its tensors: read by round_prepare only
+			.c = &s->plan.config,
+			.round = round};
+	double cpu0 = node_cpu_s();
+	fb_err err = round_prepare(&s->r, work, out);
+	out->cpu.prepare = node_cpu_s() - cpu0;
+	s->r.plan = &s->plan;
+	if (err == FB_OK && !out->refuse) {
+		s->len = s->r.u.tensors[0].rows;
+		s->release = malloc((s->len + 1) * sizeof(*s->release));
+		err = s->release == NULL ? FB_ENOMEM : FB_OK;
+	}
+	if (err != FB_OK || out->refuse) {
+		node_local_secure_destroy(s);
+		return err;
+	}
+	*sec = s;
+	return FB_OK;
+}
+
+size_t
+node_local_secure_len(const struct node_secure *s)
+{
+	return s->len;
+}
+
+// The one release of a secure round: the ledger entry (fsync'd), the
+// Poisson sample, the exact clipped sum on the release layout and the
+// noise share, into s->release.
+static fb_err
+secure_release(struct node_secure *s, struct node_round *out)
+{
+	struct round_run *r = &s->r;
+	uint32_t n_active;
+	const uint32_t *active = fb_trainer_active_users(r->t, &n_active);
+	uint32_t *sampled = malloc(((size_t)n_active + 1) * sizeof(*sampled));
+	if (sampled == NULL) {
+		return FB_ENOMEM;
+	}
+	fb_err err = fb_dp_begin_release(r->dp, r->round);
+	if (err == FB_OK) {
+		fb_crashpoint("client.after_ledger"); // entry durable
+		uint32_t m = 0;
+		fb_dp_sample(r->dp, active, n_active, sampled, &m);
+		struct fb_train_stats st = {0};
+		err = fb_trainer_batch_release(r->t, sampled, m,
+				r->c->clip_norm, fb_dp_grid_log2(r->dp),
+				(uint64_t)r->round << 24, s->release, s->len,
+				&st);
+		out->loss = err == FB_OK && st.samples > 0
+				? st.loss / (double)st.samples
+				: 0;
+	}
+	if (err == FB_OK) {
+		err = fb_dp_noise_i64(r->dp, s->release, s->len);
+	}
+	free(sampled);
+	out->steps = err == FB_OK ? 1 : 0;
+	return err;
+}
+
+fb_err
+node_local_secure_release(struct node_secure *s, const int64_t **x,
+		struct node_round *out)
+{
+	struct round_run *r = &s->r;
+	double t0 = fb_clock_s(), cpu1 = node_cpu_s();
+	fb_err err = secure_release(s, out);
+	out->train_s = fb_clock_s() - t0;
+	out->cpu.train = node_cpu_s() - cpu1;
+	if (err != FB_OK) {
+		return err;
+	}
+	struct node_state *st = r->st;
+	if (!fb_matrix_all_finite(&st->P)) {
+		return fb_errorf(FB_ESTATE,
+				"local training diverged (non-finite user "
+				"factors): the plan's learning rate is too high");
+	}
+	// The received model becomes the latest global one.
+	if (r->spare != NULL) {
+		*r->spare = st->global;
+	} else {
+		fb_model_finish(&st->global);
+	}
+	st->global = r->recv;
+	memset(&r->recv, 0, sizeof(r->recv));
+	st->opts = *fb_trainer_rep_opts(r->t);
+	struct fb_ledger_entry e;
+	err = fb_dp_spent(r->dp, &out->epsilon, &out->releases);
+	if (err == FB_OK) {
+		err = fb_ledger_entry_at(
+				r->ledger, fb_ledger_count(r->ledger) - 1, &e);
+	}
+	if (err == FB_OK) {
+		out->eps_alone = e.eps_alone;
+	}
+	*x = s->release;
+	return err;
+}
+
+fb_err
+node_local_secure_encode(struct node_secure *s, const uint64_t *y,
+		struct node_round *out)
+{
+	struct fb_wire_update *u = &s->r.u;
+	u->epsilon_spent = out->epsilon;
+	u->tensors[0].exp = (int8_t)fb_dp_grid_log2(s->r.dp);
+	u->tensors[0].data = y;
+	struct fb_msg *msg = NULL;
+	fb_err err = fb_msg_alloc(&msg, FB_SEALED_LEN(s->r.blen));
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t blen = s->r.blen;
+	void *slots[1] = {NULL};
+	err = fb_wire_update_encode(fb_msg_data(msg) + FB_ENV_BODY_OFF, blen, u,
+			&blen, slots);
+	u->tensors[0].data = NULL;
+	if (err != FB_OK) {
+		fb_msg_free(msg);
+		return err;
+	}
+	out->update = msg;
+	return FB_OK;
 }

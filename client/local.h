@@ -46,7 +46,8 @@ struct node_round {
 	uint32_t steps;        // local steps (DP releases in user mode)
 	double loss;           // mean local loss
 	double epsilon;        // reported (INFINITY when not private)
-	size_t releases;       // ledger entries in total
+	double eps_alone; // secure round: epsilon with its own shares alone
+	size_t releases;  // ledger entries in total
 	double recall_sum, ndcg_sum;
 	uint32_t eval_users;
 	double train_s, eval_s;
@@ -82,6 +83,50 @@ fb_err node_local_round(const struct node_policy *pol,
 		const struct fb_dataset *ds, struct node_state *st,
 		struct fb_ledger *ledger, const struct fb_wire_plan *plan,
 		uint32_t round, struct node_work *work, struct node_round *out);
+
+// A round of secure aggregation (protocols/secagg-v1.md; the plan
+// carries the secagg field, wire-v1 §5.3.1 0x801d), in three calls:
+// node_local_secure_prepare at PLAN time checks the plan against the
+// policy (as node_local_round does), the roster (every index's key
+// enrolled, this client's key at its index), the colluders it assumes
+// and the budget of the round's ONE release, accounted as a distributed
+// discrete Gaussian of n_min - secagg_assumed_colluders honest shares
+// (fb_dp_set_shares), and keeps the received model; once the shares are
+// exchanged, node_local_secure_release makes that release (durable
+// ledger entry, Poisson sample, exact clipped sum on the release layout,
+// its noise share) as int64 grid steps, ready to be masked; and
+// node_local_secure_encode builds the UPDATE around the masked input.
+// Metrics are never released in a secure round.
+struct node_secure;
+struct fb_roster;
+
+// On success either out->refuse is set (nothing kept, *sec NULL) or *sec
+// holds the round (the caller destroys it). plan's tensors are read
+// during the call only. Errors as node_local_round.
+fb_err node_local_secure_prepare(const struct node_policy *pol,
+		const struct fb_dataset *ds, struct node_state *st,
+		struct fb_ledger *ledger, const struct fb_roster *roster,
+		const uint8_t own_pk[32], const struct fb_wire_plan *plan,
+		uint32_t round, struct node_work *work,
+		struct node_secure **sec, struct node_round *out);
+
+// Coordinates of the release (the masked tensor's rows).
+size_t node_local_secure_len(const struct node_secure *s);
+
+// The release: *x points to its node_local_secure_len() coordinates
+// (owned by s); out gets steps, loss, epsilon (assumed), eps_alone,
+// releases and timings; st->global becomes the received model. Errors
+// (FB_EBUDGET, FB_EIO writing the ledger...) mean nothing may leave.
+fb_err node_local_secure_release(struct node_secure *s, const int64_t **x,
+		struct node_round *out);
+
+// The UPDATE of masked input y (node_local_secure_len() ring elements)
+// into out->update, FB_SEALED_LEN(body) bytes, body encoded.
+fb_err node_local_secure_encode(struct node_secure *s, const uint64_t *y,
+		struct node_round *out);
+
+// Frees s, handing its buffers back to the workspace; NULL-safe.
+void node_local_secure_destroy(struct node_secure *s);
 
 // Evaluates st->P with st->global on the test split of ds (Recall@20 and
 // NDCG@20 sums and the number of users), as fb_fit_evaluate does.

@@ -20,12 +20,14 @@
 #include "fedbundle/net/transport.h"
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
+#include "secround.h"
 
 #define CONFIG_SLACK 4096 // room for config fields this client does not know
 
@@ -155,6 +157,11 @@ open_state(struct node *n, enum node_use use)
 	if (err == FB_OK) {
 		err = refresh_exhausted(n);
 	}
+	if (err == FB_OK && use == NODE_RUN && pol->roster[0] != '\0') {
+		// The consortium roster peers' advertisements are checked
+		// against in secure rounds (secagg-v1 §3.1).
+		err = fb_roster_load(&n->roster, pol->roster);
+	}
 	return err;
 }
 
@@ -198,6 +205,10 @@ node_close(struct node *n)
 	if (n == NULL) {
 		return;
 	}
+	node_secround_destroy(n->sr);
+	n->sr = NULL;
+	fb_roster_destroy(n->roster);
+	n->roster = NULL;
 	free(n->pending.bytes);
 	memset(&n->pending, 0, sizeof(n->pending));
 	node_work_finish(&n->work); // before the dataset its trainer reads
@@ -289,7 +300,28 @@ max_plan_len(const struct node *n)
 			FB_WIRE_DTYPE_F32, 0, ds->n_attrs > 0 ? ds->n_attrs : 1,
 			d, NULL};
 	p.n_tensors = 3;
-	return FB_SEALED_LEN(fb_wire_plan_len(&p)) + CONFIG_SLACK;
+	size_t len = FB_SEALED_LEN(fb_wire_plan_len(&p)) + CONFIG_SLACK;
+	if (n->pol->roster[0] != '\0') {
+		// A secure round: the plan's secagg field (36 + 32 n bytes),
+		// the largest SA_PEERS or SA_INBOX reply, and the masked
+		// UPDATE (the aggregator's limit covers it: u64 elements of a
+		// release layout of at most (items + bundles) x d).
+		size_t sa = 36 +
+				(size_t)FB_WIRE_SECAGG_N_MAX *
+						FB_WIRE_SECAGG_KEY_LEN;
+		size_t peers = FB_SEALED_LEN(fb_sa_peers_len(FB_SA_PARTY_MAX));
+		len += sa > peers ? sa : peers;
+		struct fb_wire_update u;
+		memset(&u, 0, sizeof(u));
+		u.clip_norm = 1;
+		u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+				FB_WIRE_DTYPE_U64, 0,
+				(ds->n_items + ds->n_bundles) * d, 1, NULL};
+		u.n_tensors = 1;
+		size_t masked = FB_SEALED_LEN(fb_wire_update_len(&u));
+		len = masked + CONFIG_SLACK > len ? masked + CONFIG_SLACK : len;
+	}
+	return len;
 }
 
 static fb_err
@@ -685,7 +717,7 @@ keep_pending(struct node *n, uint32_t round, const struct node_round *res,
 // copy stays in n->pending until its ACK arrives.
 static bool
 answer_round(struct node *n, struct node_conn *c, uint32_t round,
-		struct node_round *res)
+		struct node_round *res, struct fb_wire_ack *ack_out)
 {
 	struct fb_msg *m = res->update;
 	res->update = NULL;
@@ -745,6 +777,9 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 	}
 	if (!res->refuse) {
 		drop_pending(n); // answered: accepted, late or rejected
+	}
+	if (ack_out != NULL) {
+		*ack_out = ack;
 	}
 	static const char *const st[] = {"accepted", "late", "rejected"};
 	if (!res->refuse && ack.status == FB_WIRE_ACK_REJECTED &&
@@ -872,12 +907,22 @@ finish_round(struct node *n, struct node_conn *c, uint32_t round,
 		struct node_round *res)
 {
 	bool trained = !res->refuse;
-	if (!answer_round(n, c, round, res)) { // it took res->update
+	if (!answer_round(n, c, round, res, NULL)) { // it took res->update
 		backoff(n, c);
 		return NODE_STEP_AGAIN;
 	}
+	return node_complete(n, c, round, trained, &res->cpu);
+}
+
+enum node_step
+node_complete(struct node *n, struct node_conn *c, uint32_t round, bool trained,
+		const struct node_cpu *cpu)
+{
 	c->backoff_ms = 0;                 // acknowledged: progress
 	fb_crashpoint("client.after_ack"); // acknowledged, state not saved
+	if (n->pending.active && n->pending.round <= round) {
+		drop_pending(n);
+	}
 	n->st.last_completed = round;
 	n->st.rounds_trained += trained;
 	fb_err err = refresh_exhausted(n);
@@ -888,7 +933,7 @@ finish_round(struct node *n, struct node_conn *c, uint32_t round,
 		return NODE_STEP_FATAL;
 	}
 	if (trained) {
-		log_cpu(n, round, &res->cpu);
+		log_cpu(n, round, cpu);
 	}
 	return NODE_STEP_AGAIN;
 }
@@ -1014,7 +1059,7 @@ poll_once(struct node *n, struct node_conn *c)
 					.reason = FB_WIRE_REASON_UNSUPPORTED_FIELD};
 			snprintf(res.text, sizeof(res.text),
 					"unknown critical config field");
-			answer_round(n, c, h.round_id, &res);
+			answer_round(n, c, h.round_id, &res, NULL);
 		} else {
 			// §6.1: a PLAN it cannot use is answered, then the
 			// session ends and the client backs off (the same
@@ -1061,6 +1106,19 @@ poll_once(struct node *n, struct node_conn *c)
 		snprintf(res.text, sizeof(res.text),
 				"round %u is already completed", round);
 		err = FB_OK;
+	} else if (plan.config.has_secagg) {
+		fb_log(FB_LOG_INFO,
+				"round %u: plan received (user-level DP with "
+				"secure aggregation: %u parties, threshold %u, "
+				"index %u; %.2f MB)",
+				round, plan.config.sa.n, plan.config.sa.t,
+				plan.config.sa.index,
+				(double)FB_SEALED_LEN(blen) / 1e6);
+		err = node_secround_begin(n, &plan, round, &res);
+		if (err == FB_OK && !res.refuse) {
+			fb_msg_free(reply); // prepared: the model was copied
+			return NODE_STEP_AGAIN;
+		}
 	} else {
 		static const char *const gran[] = {"non-private",
 				"user-level DP", "client-level DP"};
@@ -1082,6 +1140,71 @@ poll_once(struct node *n, struct node_conn *c)
 		return NODE_STEP_FATAL;
 	}
 	return finish_round(n, c, round, &res);
+}
+
+// ---- for client/secround.c (node.h) ----
+
+fb_err
+node_call_body(struct node *n, struct node_conn *c, const uint8_t *body,
+		size_t len, uint8_t type, uint32_t round, struct fb_msg **reply,
+		struct fb_wire_header *h, uint8_t **rbody, size_t *rlen)
+{
+	struct fb_msg *m = NULL;
+	if (c->s == NULL) {
+		return fb_errorf(FB_ECLOSED, "%s: no session",
+				fb_wire_type_name(type));
+	}
+	if (alloc_body(&m, len) != FB_OK) {
+		drop_session(c);
+		return FB_ENOMEM;
+	}
+	memcpy(fb_msg_data(m) + FB_ENV_BODY_OFF, body, len);
+	return sealed_call(n, c, m, type, round, reply, h, rbody, rlen);
+}
+
+fb_err
+node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
+		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
+		uint8_t **body, size_t *blen)
+{
+	struct fb_msg *m = poll_message(status);
+	if (m == NULL) {
+		drop_session(c);
+		return FB_ENOMEM;
+	}
+	return sealed_call(n, c, m, FB_WIRE_POLL, round, reply, h, body, blen);
+}
+
+void
+node_wait(uint32_t retry_after_ms)
+{
+	sleep_ms(jitter(retry_after_ms < 100 ? 100 : retry_after_ms));
+}
+
+void
+node_backoff(struct node *n, struct node_conn *c)
+{
+	backoff(n, c);
+}
+
+void
+node_report_error(struct node *n, struct node_conn *c, uint32_t round,
+		uint16_t reason, const char *text)
+{
+	report_error(n, c, round, reason, text);
+}
+
+bool
+node_answer(struct node *n, struct node_conn *c, uint32_t round,
+		struct node_round *res, struct fb_wire_ack *ack)
+{
+	return answer_round(n, c, round, res, ack);
+}
+
+bool
+node_stopping(void)
+{
+	return stop_signal != 0;
 }
 
 fb_err
@@ -1178,6 +1301,9 @@ node_step(struct node *n, struct node_conn *c)
 		if (s != NODE_STEP_AGAIN || c->s == NULL) {
 			return s;
 		}
+	}
+	if (n->sr != NULL) {
+		return node_secround_step(n, c); // holds its own pending
 	}
 	if (n->pending.active) {
 		return resend_pending(n, c);

@@ -2,7 +2,9 @@
 // CONNECT -> HANDSHAKE -> POLL loop. It dials the aggregator (it never
 // listens), authenticates with fb_hs_client against the pinned server key,
 // and polls: WAIT sleeps retry_after_ms plus up to 20% jitter (at least
-// 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE;
+// 100 ms); TRAIN runs the local round (local.h) and sends UPDATE or REFUSE
+// (a TRAIN plan of secure aggregation starts a secure round, whose stages
+// the following steps drive: secround.h);
 // DONE keeps the final model and ends. Any refusal, timeout or dropped
 // connection discards the session and starts again after a backoff with
 // jitter (reconnect_min_ms doubling to reconnect_max_ms, reset only by a
@@ -60,6 +62,11 @@ struct node {
 		uint32_t tries;
 	} pending;
 	struct node_cpu cpu; // this round's open, decode, seal and save
+	// The consortium roster (policy key roster; NULL: none), and the
+	// secure round in progress (secround.h; NULL: none). In memory only:
+	// a restarted client is a dropout of the round it was in.
+	struct fb_roster *roster;
+	struct node_secround *sr;
 };
 
 // What a node is opened for.
@@ -130,5 +137,46 @@ enum node_step node_step(struct node *n, struct node_conn *c);
 // Runs the POLL loop until PLAN DONE (0), a fatal refusal or giving up
 // (non-zero exit status).
 int node_run(struct node *n);
+
+// ---- the requests a secure round's stages make (client/secround.c) ----
+
+// Sends a sealed copy of body (len bytes) as type for round and opens the
+// reply, as every request of the loop does: any failure (timeout, a
+// plaintext or sealed ERROR, a reply that does not open) drops the
+// session and is logged. On success *reply holds the opened message
+// (the caller frees it), *h its header and *rbody, *rlen its body.
+fb_err node_call_body(struct node *n, struct node_conn *c, const uint8_t *body,
+		size_t len, uint8_t type, uint32_t round, struct fb_msg **reply,
+		struct fb_wire_header *h, uint8_t **rbody, size_t *rlen);
+
+// Like node_call_body() for a POLL with status (header round).
+fb_err node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
+		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
+		uint8_t **body, size_t *blen);
+
+// Sleeps a PLAN WAIT's retry_after_ms (at least 100) plus jitter; a stop
+// signal cuts it short.
+void node_wait(uint32_t retry_after_ms);
+
+// The next handshake waits longer (a failed request, §6.1).
+void node_backoff(struct node *n, struct node_conn *c);
+
+// A sealed ERROR with reason for round; the session ends.
+void node_report_error(struct node *n, struct node_conn *c, uint32_t round,
+		uint16_t reason, const char *text);
+
+// Sends res (REFUSE, or UPDATE: res->update taken, a copy kept pending
+// until its ACK) for round after an upload slot, and waits for the ACK:
+// true if one came (into *ack), false if the session was lost.
+bool node_answer(struct node *n, struct node_conn *c, uint32_t round,
+		struct node_round *res, struct fb_wire_ack *ack);
+
+// Records round as completed (trained: a release was made), refreshes
+// the budget flag and saves the state (NODE_STEP_FATAL if it cannot).
+enum node_step node_complete(struct node *n, struct node_conn *c,
+		uint32_t round, bool trained, const struct node_cpu *cpu);
+
+// True once SIGINT or SIGTERM came.
+bool node_stopping(void);
 
 #endif

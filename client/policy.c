@@ -9,6 +9,7 @@
 #include "policy.h"
 
 static const char *const acct_names[] = {"rdp", "pld", NULL};
+static const char *const secagg_names[] = {"allow", "require", NULL};
 
 #define P(f) offsetof(struct node_policy, f)
 #define S(f) .str_cap = sizeof(((struct node_policy *)0)->f)
@@ -85,6 +86,22 @@ static const struct fb_cfg_field fields[] = {
 		{"reconnect_max_ms", FB_CFG_U32, P(reconnect_max_ms), 10, 36e5,
 				.help = "longest wait between handshake "
 					"attempts"},
+		{"secure_aggregation", FB_CFG_ENUM, P(secure_aggregation),
+				.choices = secagg_names,
+				.help = "allow: take part in user-level rounds "
+					"with or without secure aggregation; "
+					"require: refuse user-level rounds "
+					"without it"},
+		{"secagg_assumed_colluders", FB_CFG_U32,
+				P(secagg_assumed_colluders), 0, 2000,
+				.help = "other clients assumed to collude with "
+					"the aggregator in a secure round: its "
+					"release is accounted with that many "
+					"fewer honest noise shares"},
+		{"roster", FB_CFG_STRING, P(roster), S(roster),
+				.help = "the consortium roster (the aggregator's "
+					"roster file); required to take part in "
+					"secure aggregation rounds"},
 };
 #undef S
 #undef P
@@ -112,6 +129,8 @@ node_policy_defaults(struct node_policy *p)
 	p->give_up_ms = 120000;
 	p->reconnect_min_ms = 100;
 	p->reconnect_max_ms = 5000;
+	p->secure_aggregation = NODE_SECAGG_ALLOW;
+	p->secagg_assumed_colluders = 0;
 }
 
 static fb_err
@@ -171,7 +190,9 @@ node_policy_load(struct node_policy *p, const char *path)
 			(err = resolve(c.state_dir, sizeof(c.state_dir), base,
 					 "state_dir")) != FB_OK ||
 			(err = resolve(c.ledger, sizeof(c.ledger), base,
-					 "ledger")) != FB_OK) {
+					 "ledger")) != FB_OK ||
+			(err = resolve(c.roster, sizeof(c.roster), base,
+					 "roster")) != FB_OK) {
 		return fb_errorf(err, "%s: %s", path, fb_last_error(err));
 	}
 	if (c.ledger[0] == '\0') {

@@ -52,6 +52,15 @@ struct node_policy {
 	// first to at most 1 s.
 	uint32_t reconnect_min_ms;
 	uint32_t reconnect_max_ms;
+	// Secure aggregation (protocols/secagg-v1.md): whether a user-level
+	// plan without it is refused (enum node_secagg), how many other
+	// clients this one assumes may collude with the aggregator (its
+	// releases are accounted with that many fewer honest noise shares),
+	// and the consortium roster (the aggregator's file) that peers'
+	// advertisements are verified against; required for a secure round.
+	int secure_aggregation;
+	uint32_t secagg_assumed_colluders;
+	char roster[NODE_PATH_MAX];
 	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: user-level DP noise and sampling from a seeded generator
 	// (keyed by noise_seed and the ledger's length), a reproducible run
@@ -64,6 +73,12 @@ struct node_policy {
 	// audit (tools/audit-membership.c) can show it fails on a broken run.
 	bool test_no_noise;
 	bool test_shared_stream;
+};
+
+// Values of node_policy.secure_aggregation.
+enum node_secagg {
+	NODE_SECAGG_ALLOW = 0,   // secure and plain user-level rounds
+	NODE_SECAGG_REQUIRE = 1, // user-level rounds only with secure agg.
 };
 
 // Fills p with the defaults.

@@ -191,6 +191,34 @@ static const struct fb_cfg_field round_tail[] = {
 					"takes the smallest retailer's): the "
 					"fewest users a retailer may declare; "
 					"honest updates are bounded from it"},
+		{"secure_aggregation", FB_CFG_BOOL, R(secure_aggregation),
+				.help = "granularity user: the aggregator learns "
+					"only the sum of the retailers' masked "
+					"releases, each noised with a share "
+					"(protocols/secagg-v1.md); participation "
+					"all, one release per round (local_steps "
+					"1, optimizer sgd)"},
+		{"secagg_threshold", FB_CFG_U32, R(secagg_threshold), 0, 2000,
+				.help = "secure aggregation: shares needed to "
+					"unmask, t (0: floor((n + "
+					"secagg_assumed_colluders) / 2) + 1 of "
+					"the round's n parties)"},
+		{"secagg_min_survivors", FB_CFG_U32, R(secagg_min_survivors), 0,
+				2000,
+				.help = "secure aggregation: the fewest "
+					"survivors a round commits with, n_min "
+					">= t (0: t); the noise is calibrated "
+					"for n_min - secagg_assumed_colluders "
+					"honest shares"},
+		{"secagg_assumed_colluders", FB_CFG_U32,
+				R(secagg_assumed_colluders), 0, 2000,
+				.help = "secure aggregation: retailers assumed "
+					"to collude with the aggregator, c "
+					"(n_min - c >= 1)"},
+		{"secagg_stage_ms", FB_CFG_U32, R(secagg_stage_ms), 1, 864e5,
+				.help = "secure aggregation: how long the "
+					"advertisement, share and unmask stages "
+					"wait for the retailers"},
 };
 #undef R
 
@@ -248,6 +276,111 @@ agg_config_defaults(struct agg_config *cfg)
 	r->local_steps = 0;
 	r->hp = tc.hp;
 	r->report_eval = false;
+	r->secure_aggregation = false;
+	r->secagg_stage_ms = 10000;
+}
+
+// Marks of a key the file did not name (agg_round_preset).
+#define UNSET_STEPS UINT32_MAX
+#define UNSET_OPT ((enum fb_optimizer)0x7f)
+
+void
+agg_round_preset(struct agg_round_config *r)
+{
+	r->local_steps = UNSET_STEPS;
+	r->hp.optimizer = UNSET_OPT;
+}
+
+void
+agg_round_resolve(struct agg_round_config *r,
+		const struct agg_round_config *before)
+{
+	bool secure = r->secure_aggregation;
+	if (r->local_steps == UNSET_STEPS) {
+		r->local_steps = secure ? 1 : before->local_steps;
+	}
+	if (r->hp.optimizer == UNSET_OPT) {
+		r->hp.optimizer = secure ? FB_OPT_SGD : before->hp.optimizer;
+	}
+}
+
+fb_err
+agg_secagg_params(const struct agg_round_config *r, uint32_t n,
+		struct agg_secagg_params *out)
+{
+	uint32_t c = r->secagg_assumed_colluders;
+	if (n < 3 || n > 2000) {
+		return fb_errorf(FB_EINVAL,
+				"secure aggregation needs 3 to 2000 parties, "
+				"not %u",
+				n);
+	}
+	uint32_t t = r->secagg_threshold > 0 ? r->secagg_threshold
+					     : (n + c) / 2 + 1;
+	// protocols/secagg-v1.md §2.3, §10.3: t > (n + c) / 2.
+	if (2 * (uint64_t)t <= (uint64_t)n + c || t > n) {
+		return fb_errorf(FB_EINVAL,
+				"round.secagg_threshold: %u does not fit %u "
+				"parties with %u assumed colluder(s): it must "
+				"be above (n + c) / 2 and at most n",
+				t, n, c);
+	}
+	uint32_t n_min = r->secagg_min_survivors > 0 ? r->secagg_min_survivors
+						     : t;
+	if (n_min < t || n_min > n) {
+		return fb_errorf(FB_EINVAL,
+				"round.secagg_min_survivors: %u is not "
+				"between the threshold %u and the %u parties",
+				n_min, t, n);
+	}
+	if (n_min <= c) {
+		return fb_errorf(FB_EINVAL,
+				"round.secagg_assumed_colluders: %u leaves no "
+				"honest share among %u survivors",
+				c, n_min);
+	}
+	*out = (struct agg_secagg_params){n, t, n_min, n_min - c};
+	return FB_OK;
+}
+
+// The keys secure aggregation needs or refuses (server/secround.c).
+static fb_err
+check_secagg(const struct agg_config *c, const char *path)
+{
+	const struct agg_round_config *r = &c->round;
+	if (!r->secure_aggregation) {
+		return FB_OK;
+	}
+	const char *bad = NULL;
+	if (r->granularity != FB_WIRE_GRAN_USER) {
+		bad = "round.granularity: must be user";
+	} else if (c->participation != AGG_PART_ALL) {
+		bad = "participation: must be all (the noise is calibrated "
+		      "for every retailer's share: secagg-v1 §7)";
+	} else if (r->local_steps != 1) {
+		bad = "round.local_steps: must be 1 (one release per round)";
+	} else if (r->hp.optimizer != FB_OPT_SGD) {
+		bad = "round.optimizer: must be sgd (the aggregator steps "
+		      "from the summed release as a client would)";
+	} else if (r->secagg_threshold > 0 && r->secagg_min_survivors > 0 &&
+			r->secagg_min_survivors < r->secagg_threshold) {
+		bad = "round.secagg_min_survivors: below "
+		      "round.secagg_threshold";
+	}
+	if (bad != NULL) {
+		return fb_errorf(FB_EINVAL, "%s: secure_aggregation: %s", path,
+				bad);
+	}
+	uint32_t n_min = r->secagg_min_survivors > 0 ? r->secagg_min_survivors
+						     : r->secagg_threshold;
+	if (n_min > 0 && n_min <= r->secagg_assumed_colluders) {
+		return fb_errorf(FB_EINVAL,
+				"%s: round.secagg_assumed_colluders: %u leaves "
+				"no honest share among %u survivors "
+				"(secagg_min_survivors)",
+				path, r->secagg_assumed_colluders, n_min);
+	}
+	return FB_OK;
 }
 
 // Makes a relative path relative to base_dir, in place.
@@ -351,7 +484,7 @@ check(const struct agg_config *c, const char *path)
 				"budget with granularity client: must be > 0",
 				path);
 	}
-	return FB_OK;
+	return check_secagg(c, path);
 }
 
 fb_err
@@ -359,6 +492,7 @@ agg_config_load(struct agg_config *cfg, const char *path)
 {
 	struct agg_config c;
 	agg_config_defaults(&c);
+	const struct agg_round_config before = c.round;
 	struct fb_cfg_section s[1 + AGG_ROUND_SECTIONS] = {
 			{"", top_fields,
 					sizeof(top_fields) /
@@ -366,10 +500,12 @@ agg_config_load(struct agg_config *cfg, const char *path)
 					&c},
 	};
 	agg_round_sections(&c.round, "round", s + 1);
+	agg_round_preset(&c.round);
 	fb_err err = fb_config_load(path, s, 1 + AGG_ROUND_SECTIONS);
 	if (err != FB_OK) {
 		return err;
 	}
+	agg_round_resolve(&c.round, &before);
 	char dir_buf[AGG_PATH_MAX];
 	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
 	const char *base = dirname(dir_buf);

@@ -45,7 +45,39 @@ struct agg_round_config {
 	// Granularity user: the fewest users a retailer may declare (the
 	// plan's min_users, protocols/wire-v1.md §5.3.1, §9.7).
 	uint64_t min_users;
+	// Secure aggregation (protocols/secagg-v1.md; granularity user,
+	// participation all, one release per round). 0 in threshold and
+	// min_survivors: the default of the round's n parties
+	// (agg_secagg_params).
+	bool secure_aggregation;
+	uint32_t secagg_threshold;         // t; 0: floor((n + c) / 2) + 1
+	uint32_t secagg_min_survivors;     // n_min; 0: t
+	uint32_t secagg_assumed_colluders; // c
+	uint32_t secagg_stage_ms; // advert, share and unmask stages' wait
 };
+
+// The parameters of a secure round of n parties under r: t, n_min and the
+// noise shares h = n_min - c. FB_EINVAL with a detail naming the key when
+// they do not fit n (n < 3, t outside ((n + c) / 2, n], n_min outside
+// [t, n], h < 1).
+struct agg_secagg_params {
+	uint32_t n, t, n_min, h;
+};
+fb_err agg_secagg_params(const struct agg_round_config *r, uint32_t n,
+		struct agg_secagg_params *out);
+
+// Before parsing a "round" section over r: marks local_steps and the
+// optimizer as not given, so that agg_round_resolve can tell a value the
+// file names from a default.
+void agg_round_preset(struct agg_round_config *r);
+
+// After parsing: what was not given takes its default (secure
+// aggregation: local_steps 1, optimizer sgd, its one release per round;
+// otherwise the value in before, r's before agg_round_preset).
+// agg_config_check then refuses an explicit value that secure
+// aggregation cannot run with.
+void agg_round_resolve(struct agg_round_config *r,
+		const struct agg_round_config *before);
 
 struct agg_config {
 	char listen[AGG_PATH_MAX]; // comma-separated URLs

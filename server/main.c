@@ -276,6 +276,11 @@ main(int argc, char **argv)
 		goto out;
 	}
 	fed_ok = true;
+	if ((err = agg_fed_set_consortium(&fed, fb_identity_public_key(id),
+			     cfg.roster)) != FB_OK) {
+		fail("cannot set up secure aggregation", err);
+		goto out;
+	}
 	if (a.quiet) {
 		fed.human = NULL;
 	}

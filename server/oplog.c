@@ -54,6 +54,11 @@ human_line(const struct agg_fed *fed)
 	if (!st->committed && st->abandoned != NULL) {
 		fprintf(fp, "  (%s)", st->abandoned);
 	}
+	if (st->secure) {
+		fprintf(fp, "  secagg %u parties U1..U4 %u/%u/%u/%u %.3fs",
+				st->sa_n, st->sa_u1, st->sa_u2, st->sa_u3,
+				st->sa_u4, st->secagg_s);
+	}
 	if (fed->acc.eval_users > 0) {
 		fprintf(fp, "  Recall@20 %.4f NDCG@20 %.4f (%llu users)",
 				fed->acc.recall_sum / fed->acc.eval_users,
@@ -102,6 +107,17 @@ json_line(const struct agg_fed *fed, FILE *fp)
 			(unsigned long long)fed->acc.eval_users);
 	fprintf(fp, ", \"open_s\": %.4f, \"seal_s\": %.4f", st->open_s,
 			st->seal_s);
+	// A secure round (secagg-v1): its parties, the sizes of the stage
+	// sets U1 (advertised) .. U4 (revealed) and its time to the sum.
+	if (st->secure) {
+		fprintf(fp,
+				", \"secure\": true, \"secagg_parties\": %u, "
+				"\"secagg_u1\": %u, \"secagg_u2\": %u, "
+				"\"secagg_u3\": %u, \"secagg_u4\": %u, "
+				"\"secagg_s\": %.4f",
+				st->sa_n, st->sa_u1, st->sa_u2, st->sa_u3,
+				st->sa_u4, st->secagg_s);
+	}
 	// wire-v1 §9.7: the limit updates were checked against, the largest
 	// norm counted, and how far the commit moved the model.
 	if (isfinite(fed->limit.l2)) {

@@ -344,6 +344,8 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		snprintf(fed->clients[c].name, sizeof(fed->clients[c].name),
 				"%s", fb_roster_at(roster, c)->name);
+		memcpy(fed->clients[c].pk, fb_roster_at(roster, c)->pk,
+				FB_ID_PK_LEN);
 	}
 	if (cfg->quorum > fed->n_clients) {
 		err = fb_errorf(FB_EINVAL,
@@ -409,6 +411,10 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 					fb_dp_sigma_noise(fed->dp);
 		}
 	}
+	if (err == FB_OK) {
+		err = agg_secround_init(&fed->sa, cfg, ds, &fed->model,
+				fed->n_clients, fed->plan_cfg.noise_multiplier);
+	}
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -430,6 +436,7 @@ agg_fed_finish(struct agg_fed *fed)
 	agg_opt_finish(&fed->opt);
 	agg_accum_finish(&fed->acc);
 	agg_central_finish(&fed->central);
+	agg_secround_finish(&fed->sa);
 	free(fed->clients);
 	fed->clients = NULL;
 	fb_noise_destroy(fed->rng);
@@ -476,8 +483,10 @@ move_limit(const struct agg_fed *fed, double divisor, double *linf)
 				g * sqrt((double)D);
 		each = p->clip_norm;
 	}
-	return fed->opt.lr * (fed->acc.n * each + noise) / divisor * slack +
-			1e-30;
+	// A secure round's step is the survivors' users' weighted mean of
+	// what each one's own step would be: within one honest update's bound.
+	double count = fed->st.secure ? 1 : fed->acc.n;
+	return fed->opt.lr * (count * each + noise) / divisor * slack + 1e-30;
 }
 
 // NULL if the model the commit would make may be committed, else why not
@@ -554,6 +563,20 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 		divisor = fed->cfg->participation == AGG_PART_SAMPLED
 				? fed->cfg->q_clients * fed->n_clients
 				: fed->st.participants;
+	} else if (fed->st.secure) {
+		// The step the clients' one DP step would make from the
+		// unmasked sum, through the server optimizer undivided.
+		fb_err err = agg_secround_delta(
+				fed, fed->sa.sum, fed->sa.users, &fed->acc.sum);
+		if (err != FB_OK) {
+			fb_log(FB_LOG_ERROR, "round %u: secure step failed: %s",
+					fed->round, fb_last_error(err));
+			fed->fatal = true;
+			set_over(fed, now_ms,
+					"internal error in a secure step");
+			return;
+		}
+		divisor = 1;
 	}
 	mask_untrained(fed, &fed->acc.sum);
 	char detail[200];
@@ -694,7 +717,14 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	// clipped updates arrived (that count changes with one retailer); the
 	// release was accounted at plan time and is made whatever arrived.
 	bool central = fed->plan_cfg.granularity == FB_WIRE_GRAN_CLIENT;
-	if (central || (fed->acc.n >= fed->cfg->quorum && fed->acc.n > 0)) {
+	// A secure round commits only from its unmasked, checked sum.
+	bool unmasked = !fed->st.secure || fed->sa.stage == AGG_SA_DONE;
+	if (fed->st.secure && !unmasked && fed->st.abandoned == NULL) {
+		fed->st.abandoned = "secagg-too-few";
+	}
+	if (central ||
+			(unmasked && fed->acc.n >= fed->cfg->quorum &&
+					fed->acc.n > 0)) {
 		commit(fed, now_ms);
 	} else if (fed->st.abandoned == NULL) {
 		fed->st.abandoned = "quorum";
@@ -719,6 +749,9 @@ close_round(struct agg_fed *fed, uint64_t now_ms)
 	agg_oplog_round(fed);
 	if (fed->observer != NULL) {
 		fed->observer(fed->observer_ctx, fed, AGG_EV_CLOSED);
+	}
+	if (fed->sa.active) {
+		agg_secround_close(fed);
 	}
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		fed->clients[c].participant = false;
@@ -879,6 +912,9 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	fed->state = AGG_COLLECTING;
 	fed->round_start_ms = now_ms;
 	fed->deadline_ms = now_ms + cfg->deadline_ms;
+	if (fed->sa.enabled) {
+		agg_secround_plan(fed, now_ms); // may mark it abandoned
+	}
 	fb_log(FB_LOG_INFO,
 			"round %u planned: %u participant(s), deadline %u ms",
 			next, fed->st.participants, cfg->deadline_ms);
@@ -891,7 +927,11 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 void
 agg_fed_tick(struct agg_fed *fed, uint64_t now_ms)
 {
-	if (fed->state == AGG_COLLECTING) {
+	if (fed->state == AGG_COLLECTING && fed->sa.active) {
+		if (agg_secround_tick(fed, now_ms)) {
+			close_round(fed, now_ms);
+		}
+	} else if (fed->state == AGG_COLLECTING) {
 		bool all = true;
 		for (uint32_t c = 0; c < fed->n_clients && all; c++) {
 			const struct agg_client *cl = &fed->clients[c];
@@ -910,9 +950,10 @@ int
 agg_fed_wakeup_ms(const struct agg_fed *fed, uint64_t now_ms)
 {
 	uint64_t t = 100;
-	if (fed->state == AGG_COLLECTING && fed->deadline_ms > now_ms &&
-			fed->deadline_ms - now_ms < t) {
-		t = fed->deadline_ms - now_ms;
+	uint64_t due = fed->sa.active ? agg_secround_deadline(fed)
+				      : fed->deadline_ms;
+	if (fed->state == AGG_COLLECTING && due > now_ms && due - now_ms < t) {
+		t = due - now_ms;
 	}
 	return t > 0 ? (int)t : 1;
 }
@@ -999,7 +1040,8 @@ agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status, uint64_t now_ms,
 	bool train = fed->state == AGG_COLLECTING && cl->participant &&
 			cl->status == AGG_CL_WAITING &&
 			status == FB_WIRE_POLL_READY &&
-			now_ms < fed->deadline_ms;
+			now_ms < fed->deadline_ms &&
+			(!fed->sa.active || agg_secround_may_train(fed, c));
 	if ((train || fed->state == AGG_OVER) &&
 			!download_slot(fed, cl, now_ms)) {
 		plan->kind = FB_WIRE_PLAN_WAIT;
@@ -1014,6 +1056,9 @@ agg_fed_poll(struct agg_fed *fed, uint32_t c, uint8_t status, uint64_t now_ms,
 		plan->kind = FB_WIRE_PLAN_TRAIN;
 		plan->deadline_ms = (uint32_t)(fed->deadline_ms - now_ms);
 		plan->config = fed->plan_cfg;
+		if (fed->sa.active) {
+			agg_secround_plan_tlv(fed, c, &plan->config);
+		}
 		cl->offered = fed->round;
 		double t = (double)(now_ms - fed->round_start_ms) / 1000.0;
 		if (t > fed->st.broadcast_s) {
@@ -1160,6 +1205,10 @@ agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 {
 	struct agg_client *cl = &fed->clients[c];
 	if (!current_participant(fed, cl, round_id, true, now_ms, out)) {
+		return;
+	}
+	if (fed->sa.active) {
+		agg_secround_update(fed, c, round_id, body, len, now_ms, out);
 		return;
 	}
 	const struct fb_model *m = &fed->model;
@@ -1310,8 +1359,15 @@ agg_fed_max_msg(const struct agg_fed *fed)
 	p.n_tensors = n;
 	u.n_tensors = n;
 	size_t a = FB_SEALED_LEN(fb_wire_plan_len(&p));
+	if (fed->sa.enabled) {
+		// TLV 0x801d with every enrolled client a party.
+		a += 4 + 36 + 3 +
+				(size_t)fed->n_clients * FB_WIRE_SECAGG_KEY_LEN;
+	}
 	size_t b = FB_SEALED_LEN(fb_wire_update_len(&u));
-	return a > b ? a : b;
+	size_t s = agg_secround_max_msg(fed);
+	a = a > b ? a : b;
+	return a > s ? a : s;
 }
 
 struct fb_hs_server_config

@@ -24,6 +24,7 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/noise.h"
+#include "secround.h"
 
 // A slot held since since_ms; it lapses after the kind's grant time.
 struct agg_slot {
@@ -42,6 +43,7 @@ enum agg_client_status {
 
 struct agg_client {
 	char name[FB_ID_NAME_MAX + 1];
+	uint8_t pk[FB_ID_PK_LEN]; // its roster key
 	bool connected; // has a live session (kept by the server loop)
 	bool exhausted; // its last POLL said its privacy budget is spent
 			// (not restored from a checkpoint: a claim)
@@ -90,9 +92,17 @@ struct agg_round_stats {
 	bool committed;
 	// Not committed: why (static text: "quorum", "stopped",
 	// "non-finite-model", "model-out-of-bounds", "moved-beyond-bound",
-	// "checkpoint-failed"); NULL while committed or collecting.
+	// "checkpoint-failed", "secagg-too-few", "secagg-unmask-failed",
+	// "secagg-over-bound"); NULL while committed or collecting.
 	const char *abandoned;
 	double model_move; // L2 norm of the commit's move of the model
+	// A secure round (secround.h): the parties n, the sizes of U1
+	// (advertised), U2 (shared), U3 (masked input counted) and U4
+	// (revealed), and the time from the round's start to the unmasked
+	// sum (or its failure).
+	bool secure;
+	uint32_t sa_n, sa_u1, sa_u2, sa_u3, sa_u4;
+	double secagg_s;
 	// REFUSEs by reason code (codes of AGG_REASONS and above in the
 	// last slot), logged at the round's close as one warning.
 	uint32_t refused_by[AGG_REASONS];
@@ -125,6 +135,9 @@ struct agg_fed {
 	struct agg_client *clients;
 	uint32_t n_clients;
 	struct fb_noise *rng; // CSPRNG: client sampling, central noise
+	// Secure aggregation (cfg round.secure_aggregation): the current
+	// round's parties and stage (secround.h).
+	struct agg_secround sa;
 	// Client-level DP (granularity client): the aggregator's ledger,
 	// open and locked from agg_fed_init to agg_fed_finish (the daemon's
 	// life), and the DP state over it.
@@ -175,7 +188,8 @@ struct agg_fed {
 // cfg->checkpoint_dir if there is one (else from cfg->seed), the clients
 // of roster, the privacy calibration and, for granularity client, the
 // aggregator's ledger. ds is the catalogue (only its sizes and bundle /
-// attribute relations are used). FB_EINVAL for a configuration that does
+// attribute relations are used; with secure aggregation it is read at
+// every commit and must outlive fed). FB_EINVAL for a configuration that does
 // not fit, FB_EFORMAT/FB_EIO for a bad checkpoint or ledger.
 fb_err agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 		const struct fb_dataset *ds, const struct fb_roster *roster,
@@ -211,6 +225,44 @@ struct agg_outcome {
 void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		const uint8_t *body, size_t len, uint64_t now_ms,
 		struct agg_outcome *out);
+
+// What to answer a request of a secure round (secround.c): a body of
+// type (SA_PEERS, SA_INBOX or SA_UNMASK_REQ, len bytes, written by
+// agg_fed_sa_write), a PLAN WAIT of retry_after_ms, or out (an ACK or a
+// sealed ERROR).
+enum agg_sa_reply_kind {
+	AGG_SA_REPLY_OUT = 0,
+	AGG_SA_REPLY_WAIT,
+	AGG_SA_REPLY_BODY,
+};
+struct agg_sa_reply {
+	enum agg_sa_reply_kind kind;
+	uint8_t type;
+	size_t len;
+	uint32_t retry_after_ms;
+	struct agg_outcome out;
+};
+
+// A request of secure aggregation from client c for round_id (its opened
+// body): type SA_ADVERT, SA_SHARES or SA_UNMASK, or FB_WIRE_POLL for a
+// POLL with status UNMASK (body NULL). Fills *rep (protocols/secagg-v1.md
+// §6; the replies of the wiring plan): the stage's reply once the stage
+// it waits for is closed, PLAN WAIT while it is open, ACK late for a
+// closed or abandoned round, ACK rejected (not-selected, duplicate), or a
+// sealed ERROR (malformed, wrong-round, unexpected).
+void agg_fed_sa_request(struct agg_fed *fed, uint32_t c, uint8_t type,
+		uint32_t round_id, const uint8_t *body, size_t len,
+		uint64_t now_ms, struct agg_sa_reply *rep);
+
+// Writes the body rep announced (rep->kind AGG_SA_REPLY_BODY, rep->len
+// bytes at out), before anything else changes fed.
+void agg_fed_sa_write(const struct agg_fed *fed, uint32_t c,
+		const struct agg_sa_reply *rep, uint8_t *out);
+
+// Client c sent a sealed ERROR about round_id (e.g. secagg-refused: its
+// guard refused an unmask request): in a secure round, no stage waits for
+// it any more.
+void agg_fed_client_error(struct agg_fed *fed, uint32_t c, uint32_t round_id);
 
 // A REFUSE for round_id from client c, decoded.
 void agg_fed_refuse(struct agg_fed *fed, uint32_t c, uint32_t round_id,

@@ -269,6 +269,13 @@ send_ack(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 	seal_and_send(srv, req, e, m, FB_WIRE_ACK, round);
 }
 
+static void send_plan(struct agg_server *srv, struct fb_request *req,
+		struct agg_session *e, const struct fb_wire_header *h,
+		const struct fb_wire_plan *p);
+static void sa_request(struct agg_server *srv, struct fb_request *req,
+		struct agg_session *e, const struct fb_wire_header *h,
+		const uint8_t *body, size_t blen, uint64_t now_ms);
+
 static void
 on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		const struct fb_wire_header *h, const uint8_t *body,
@@ -289,6 +296,10 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		return;
 	}
 	struct fb_wire_plan plan;
+	if (poll.status == FB_WIRE_POLL_UNMASK) {
+		sa_request(srv, req, e, h, NULL, 0, now_ms);
+		return;
+	}
 	if (poll.status == FB_WIRE_POLL_UPLOAD) {
 		struct agg_outcome o;
 		if (!agg_fed_upload_ask(srv->fed, e->client, h->round_id,
@@ -299,6 +310,15 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 	} else {
 		agg_fed_poll(srv->fed, e->client, poll.status, now_ms, &plan);
 	}
+	send_plan(srv, req, e, h, &plan);
+}
+
+// Encodes, seals and sends plan (header round: the current round).
+static void
+send_plan(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
+		const struct fb_wire_header *h, const struct fb_wire_plan *p)
+{
+	struct fb_wire_plan plan = *p;
 	size_t plen = fb_wire_plan_len(&plan);
 	struct fb_msg *m = plen > 0 ? alloc_sealed(plen) : NULL;
 	// A plan the codec refuses has no length: its encoder names why.
@@ -329,6 +349,49 @@ on_poll(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 		fb_crashpoint("agg.broadcast"); // before this PLAN leaves
 	}
 	seal_and_send(srv, req, e, m, FB_WIRE_PLAN, srv->fed->round);
+}
+
+// A request of secure aggregation (SA_ADVERT, SA_SHARES, SA_UNMASK, or a
+// POLL UNMASK when body is NULL): its stage's reply, a PLAN WAIT, an ACK
+// or a sealed ERROR (round.h agg_fed_sa_request).
+static void
+sa_request(struct agg_server *srv, struct fb_request *req,
+		struct agg_session *e, const struct fb_wire_header *h,
+		const uint8_t *body, size_t blen, uint64_t now_ms)
+{
+	struct agg_fed *fed = srv->fed;
+	uint8_t type = body == NULL ? FB_WIRE_POLL : h->type;
+	struct agg_sa_reply rep;
+	agg_fed_sa_request(fed, e->client, type, h->round_id, body, blen,
+			now_ms, &rep);
+	if (rep.kind == AGG_SA_REPLY_OUT) {
+		if (rep.out.error && note_refusal(srv, true, rep.out.reason)) {
+			fb_log(FB_LOG_WARN, "refused %s from %s (round %u): %s",
+					fb_wire_type_name(h->type),
+					fed->clients[e->client].name,
+					h->round_id,
+					fb_wire_reason_name(rep.out.reason));
+		}
+		send_ack(srv, req, e, h->round_id, &rep.out);
+		return;
+	}
+	if (rep.kind == AGG_SA_REPLY_WAIT) {
+		struct fb_wire_plan plan;
+		memset(&plan, 0, sizeof(plan));
+		plan.kind = FB_WIRE_PLAN_WAIT;
+		plan.retry_after_ms = rep.retry_after_ms;
+		send_plan(srv, req, e, h, &plan);
+		return;
+	}
+	struct fb_msg *m = alloc_sealed(rep.len);
+	if (m == NULL) {
+		reply_plain(srv, req, h->round_id, FB_WIRE_REASON_INTERNAL,
+				"internal");
+		return;
+	}
+	agg_fed_sa_write(
+			fed, e->client, &rep, fb_msg_data(m) + FB_ENV_BODY_OFF);
+	seal_and_send(srv, req, e, m, rep.type, h->round_id);
 }
 
 static void
@@ -432,13 +495,21 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 		send_ack(srv, req, e, h.round_id, &o);
 		return;
 	}
+	case FB_WIRE_SA_ADVERT:
+	case FB_WIRE_SA_SHARES:
+	case FB_WIRE_SA_UNMASK:
+		sa_request(srv, req, e, &h, body, blen, now_ms);
+		return;
 	case FB_WIRE_ERROR: {
 		struct fb_wire_reason_text r;
 		if (fb_wire_error_decode(&r, body, blen) == FB_OK) {
-			fb_log(FB_LOG_INFO, "%s reported an error: %s (%s)",
-					peer, fb_wire_reason_name(r.reason),
-					r.text);
+			fb_log(r.reason == FB_WIRE_REASON_SECAGG_REFUSED
+							? FB_LOG_WARN
+							: FB_LOG_INFO,
+					"%s reported an error: %s (%s)", peer,
+					fb_wire_reason_name(r.reason), r.text);
 		}
+		agg_fed_client_error(srv->fed, e->client, h.round_id);
 		struct agg_outcome a = {.status = FB_WIRE_ACK_ACCEPTED};
 		send_ack(srv, req, e, h.round_id, &a);
 		agg_sessions_remove(&srv->sessions, e);

@@ -101,6 +101,27 @@ verify(const char *path, double delta, const char *anchor, int json)
 			return cli_fail("ledger", err, "accounting failed");
 		}
 	}
+	// Releases with distributed noise (secure aggregation): also what
+	// the owner keeps if every other party colluded with the aggregator.
+	size_t ddg = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct fb_ledger_entry e;
+		fb_ledger_entry_at(l, k, &e);
+		ddg += fb_ledger_is_ddg(&e);
+	}
+	double alone[2] = {0, 0};
+	for (int k = 0; k < 2 && ddg > 0 && delta > 0; k++) {
+		struct fb_acct *a = NULL;
+		err = fb_ledger_accountant_alone(l, (enum fb_acct_kind)k, &a);
+		if (err == FB_OK) {
+			err = fb_acct_epsilon(a, delta, &alone[k]);
+		}
+		fb_acct_destroy(a);
+		if (err != FB_OK) {
+			fb_ledger_close(l);
+			return cli_fail("ledger", err, "accounting failed");
+		}
+	}
 	uint8_t head[FB_HASH_LEN];
 	char hex[2 * FB_HASH_LEN + 1];
 	fb_ledger_head(l, head);
@@ -108,14 +129,24 @@ verify(const char *path, double delta, const char *anchor, int json)
 	if (json) {
 		// "epsilon_budget": the last budget entry's epsilon, 0 if none.
 		// "torn_bytes": an incomplete final line, not counted (0: none).
+		// With secure-aggregation releases only: how many, and the
+		// epsilon with the owner's own noise shares alone.
+		char sa[160] = "";
+		if (ddg > 0) {
+			snprintf(sa, sizeof(sa),
+					", \"ddg_releases\": %zu, "
+					"\"epsilon_alone_rdp\": %.6f, "
+					"\"epsilon_alone_pld\": %.6f",
+					ddg, alone[0], alone[1]);
+		}
 		printf("{\"ok\": true, \"releases\": %zu, \"budget_entries\": "
 		       "%zu, \"entries\": %zu, \"head\": \"%s\", "
 		       "\"anchor\": \"%zu:%s\", \"delta\": %g, "
 		       "\"epsilon_budget\": %.17g, \"epsilon_rdp\": %.6f, "
-		       "\"epsilon_pld\": %.6f, \"torn_bytes\": %zu}\n",
+		       "\"epsilon_pld\": %.6f, \"torn_bytes\": %zu%s}\n",
 				releases, n - releases, n, hex, n, hex, delta,
 				have_budget ? budget.epsilon : 0, eps[0],
-				eps[1], fb_ledger_torn(l));
+				eps[1], fb_ledger_torn(l), sa);
 	} else {
 		printf("%s: OK, %zu releases, %zu budget entries, chain "
 		       "intact\n",
@@ -129,6 +160,12 @@ verify(const char *path, double delta, const char *anchor, int json)
 		if (releases > 0) {
 			printf("epsilon at delta %g: %.4f (PLD), %.4f (RDP)\n",
 					delta, eps[1], eps[0]);
+		}
+		if (ddg > 0) {
+			printf("%zu releases with secure aggregation: with its "
+			       "own noise shares alone (every other party "
+			       "colluding), epsilon %.4f (PLD), %.4f (RDP)\n",
+					ddg, alone[1], alone[0]);
 		}
 		if (have_budget) {
 			printf("budget (entry %llu, after round %llu): epsilon "
@@ -163,11 +200,18 @@ show(const char *path)
 					e.epsilon, e.delta, e.time);
 			continue;
 		}
-		printf("%6llu %8llu %-6s %10.6g %10.6g %6llu %8.4g %10.3g  %s\n",
+		printf("%6llu %8llu %-6s %10.6g %10.6g %6llu %8.4g %10.3g  %s",
 				(unsigned long long)e.seq,
 				(unsigned long long)e.round, e.mode, e.q,
 				e.sigma, (unsigned long long)e.steps, e.clip,
 				e.delta, e.time);
+		if (fb_ledger_is_ddg(&e)) {
+			printf("  secagg: %llu honest shares, epsilon %.4f "
+			       "(alone %.4f)",
+					(unsigned long long)e.shares,
+					e.eps_assumed, e.eps_alone);
+		}
+		printf("\n");
 	}
 	fb_ledger_close(l);
 	return 0;

@@ -28,6 +28,11 @@ struct fb_dp {
 	// in the count) instead of an accountant call per release.
 	uint64_t remaining;
 	bool remaining_exact; // no release beyond `remaining` fits
+	// Distributed noise (fb_dp_set_shares): shares > 0, each release
+	// a share of share_steps grid steps accounted as ddg.
+	uint64_t shares; // honest shares accounted; 0: whole noise
+	double share_steps;
+	struct fb_acct_ddg ddg; // one release, for the accountant
 };
 
 // Whether n more releases fit in the budget.
@@ -355,9 +360,142 @@ fail:
 	return err;
 }
 
+fb_err
+fb_dp_set_shares(struct fb_dp *dp, uint64_t noise_shares, uint64_t honest)
+{
+	if (dp->cfg.mode != FB_DP_USER || noise_shares == 0 || honest == 0) {
+		return fb_errorf(FB_EINVAL,
+				"dp: distributed noise needs user level and at "
+				"least one share (%llu noise shares, %llu "
+				"honest)",
+				(unsigned long long)noise_shares,
+				(unsigned long long)honest);
+	}
+	double steps = dp->grid.noise_steps / sqrt((double)noise_shares);
+	if (!(steps >= 2)) {
+		return fb_errorf(FB_EINVAL,
+				"dp: a noise share of %g grid steps (%llu "
+				"shares) is below 2 steps",
+				steps, (unsigned long long)noise_shares);
+	}
+	dp->shares = honest;
+	dp->share_steps = steps;
+	dp->ddg = (struct fb_acct_ddg){.q = dp->cfg.q,
+			.sigma_share = steps,
+			.n_honest = honest,
+			.l2 = dp->cfg.clip / dp->granularity,
+			.l1 = 0,
+			.dim = dp->dim};
+	return FB_OK;
+}
+
+double
+fb_dp_noise_steps(const struct fb_dp *dp)
+{
+	return dp->shares > 0 ? dp->share_steps : dp->grid.noise_steps;
+}
+
+// The epsilon of the ledger replayed (alone: with distributed-noise
+// releases at their own share, ledger.h) after one more release of dp.
+static fb_err
+epsilon_after(struct fb_dp *dp, bool alone, double *eps)
+{
+	struct fb_acct *a = NULL;
+	fb_err err = alone ? fb_ledger_accountant_alone(
+					     dp->ledger, dp->cfg.accountant, &a)
+			   : fb_ledger_accountant(dp->ledger,
+					     dp->cfg.accountant, &a);
+	if (err == FB_OK && dp->shares > 0) {
+		struct fb_acct_ddg m = dp->ddg;
+		m.n_honest = alone ? 1 : m.n_honest;
+		err = fb_acct_add_ddg(a, &m, 1);
+	} else if (err == FB_OK) {
+		err = fb_acct_add(a, dp->cfg.q, dp->sigma_accounted, 1);
+		if (err == FB_OK) {
+			err = fb_acct_add_grid(a, &dp->grid, 1);
+		}
+	}
+	if (err == FB_OK) {
+		err = fb_acct_epsilon(a, dp->cfg.delta, eps);
+	}
+	fb_acct_destroy(a);
+	return err;
+}
+
+fb_err
+fb_dp_next_epsilon(struct fb_dp *dp, double *assumed, double *alone)
+{
+	double a = 0, b = 0;
+	fb_err err = epsilon_after(dp, false, &a);
+	if (err == FB_OK) {
+		err = dp->shares > 0 ? epsilon_after(dp, true, &b) : FB_OK;
+		b = dp->shares > 0 ? b : a;
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	*assumed = a;
+	*alone = b;
+	return FB_OK;
+}
+
+// A finite value for the ledger (an infinite epsilon is written as the
+// largest the ledger accepts: nothing is private any more either way).
+static double
+ledger_eps(double eps)
+{
+	return eps < 1e300 ? eps : 1e300;
+}
+
+// begin_release with distributed noise: the budget by the assumed
+// epsilon, then the entry with both epsilons.
+static fb_err
+begin_release_ddg(struct fb_dp *dp, uint64_t round, bool sync)
+{
+	double assumed = 0, alone = 0;
+	fb_err err = fb_dp_next_epsilon(dp, &assumed, &alone);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (!(assumed <= dp->cfg.epsilon)) {
+		return fb_errorf(FB_EBUDGET,
+				"privacy budget (epsilon %g, delta %g) would be "
+				"exceeded by one more release after %zu: "
+				"epsilon %.4f with %llu honest noise shares; "
+				"no update computed",
+				dp->cfg.epsilon, dp->cfg.delta,
+				fb_ledger_releases(dp->ledger), assumed,
+				(unsigned long long)dp->shares);
+	}
+	struct fb_ledger_entry e = {0};
+	e.round = round;
+	strcpy(e.mode, "user");
+	e.q = dp->cfg.q;
+	e.sigma = dp->sigma_accounted;
+	e.steps = 1;
+	e.clip = dp->cfg.clip;
+	e.delta = dp->cfg.delta;
+	e.dim = dp->grid.dim;
+	e.noise_steps = dp->grid.noise_steps;
+	strcpy(e.mech, FB_LEDGER_MECH_DDG);
+	e.shares = dp->shares;
+	e.sigma_share = dp->share_steps;
+	e.eps_assumed = ledger_eps(assumed);
+	e.eps_alone = ledger_eps(alone);
+	err = sync ? fb_ledger_append(dp->ledger, &e)
+		   : fb_ledger_append_deferred(dp->ledger, &e);
+	if (err == FB_OK) {
+		err = fb_acct_add_ddg(dp->acct, &dp->ddg, 1);
+	}
+	return err;
+}
+
 static fb_err
 begin_release(struct fb_dp *dp, uint64_t round, bool sync)
 {
+	if (dp->shares > 0) {
+		return begin_release_ddg(dp, round, sync);
+	}
 	fb_err err = FB_OK;
 	if (dp->remaining == 0 && !dp->remaining_exact) {
 		err = count_remaining(dp, &dp->remaining);
@@ -435,8 +573,7 @@ fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n)
 	}
 	uint64_t num, den;
 	fb_err err = fb_noise_sigma2_rational(
-			dp->sigma_noise * dp->cfg.clip / dp->granularity, &num,
-			&den);
+			fb_dp_noise_steps(dp), &num, &den);
 	if (err == FB_OK) {
 		err = fb_noise_add_discrete_gaussian_i64(
 				dp->noise, v, n, num, den);

@@ -118,6 +118,36 @@ static const struct fb_cfg_field line_fields[] = {
 				.min = 1,
 				.max = 1e300,
 				.help = "noise std in grid steps"},
+		{.name = "mech",
+				.type = FB_CFG_STRING,
+				.offset = L(e.mech),
+				.str_cap = sizeof(((struct fb_ledger_entry *)0)
+								  ->mech),
+				.help = "noise mechanism (secagg-ddg)"},
+		{.name = "shares",
+				.type = FB_CFG_U64,
+				.offset = L(e.shares),
+				.min = 1,
+				.max = 9007199254740992.0,
+				.help = "honest noise shares accounted"},
+		{.name = "sigma_share",
+				.type = FB_CFG_DOUBLE,
+				.offset = L(e.sigma_share),
+				.min = 0,
+				.max = 1e300,
+				.help = "std of own share, grid steps"},
+		{.name = "eps_assumed",
+				.type = FB_CFG_DOUBLE,
+				.offset = L(e.eps_assumed),
+				.min = 0,
+				.max = 1e300,
+				.help = "epsilon spent, shares assumed"},
+		{.name = "eps_alone",
+				.type = FB_CFG_DOUBLE,
+				.offset = L(e.eps_alone),
+				.min = 0,
+				.max = 1e300,
+				.help = "epsilon spent, own shares alone"},
 		{.name = "time",
 				.type = FB_CFG_STRING,
 				.offset = L(e.time),
@@ -162,11 +192,20 @@ format_body(char *buf, size_t cap, const struct fb_ledger_entry *e,
 	}
 	// The grid's fields only where they were recorded: entries written
 	// before them keep their canonical form.
-	char grid[80] = "";
+	char grid[320] = "";
 	if (e->dim > 0) {
 		snprintf(grid, sizeof(grid),
 				",\"dim\":%llu,\"noise_steps\":%.17g",
 				(unsigned long long)e->dim, e->noise_steps);
+	}
+	if (fb_ledger_is_ddg(e)) {
+		size_t used = strlen(grid);
+		snprintf(grid + used, sizeof(grid) - used,
+				",\"mech\":\"%s\",\"shares\":%llu,"
+				"\"sigma_share\":%.17g,\"eps_assumed\":%.17g,"
+				"\"eps_alone\":%.17g",
+				e->mech, (unsigned long long)e->shares,
+				e->sigma_share, e->eps_assumed, e->eps_alone);
 	}
 	return snprintf(buf, cap,
 			"{\"seq\":%llu,\"round\":%llu,\"mode\":\"%s\","
@@ -206,6 +245,60 @@ fb_ledger_is_budget(const struct fb_ledger_entry *e)
 	return strcmp(e->mode, FB_LEDGER_MODE_BUDGET) == 0;
 }
 
+bool
+fb_ledger_is_ddg(const struct fb_ledger_entry *e)
+{
+	return strcmp(e->mech, FB_LEDGER_MECH_DDG) == 0;
+}
+
+// The grid's exponent of a distributed-noise release: noise_steps is
+// sigma * clip / 2^k with k an integer, so k is recovered exactly from
+// the recorded values; false if no integer k gives noise_steps back.
+static bool
+ddg_grid_log2(const struct fb_ledger_entry *e, int *k)
+{
+	if (!(e->sigma > 0) || !(e->clip > 0) || !(e->noise_steps > 0)) {
+		return false;
+	}
+	double k_d = round(log2(e->sigma * e->clip / e->noise_steps));
+	if (!(fabs(k_d) <= 1100)) {
+		return false;
+	}
+	*k = (int)k_d;
+	return e->sigma * ldexp(e->clip, -*k) == e->noise_steps;
+}
+
+void
+fb_ledger_ddg_of(const struct fb_ledger_entry *e, struct fb_acct_ddg *out)
+{
+	int k = 0;
+	ddg_grid_log2(e, &k); // checked when the entry was accepted
+	*out = (struct fb_acct_ddg){.q = e->q,
+			.sigma_share = e->sigma_share,
+			.n_honest = e->shares,
+			.l2 = ldexp(e->clip, -k),
+			.l1 = 0,
+			.dim = e->dim};
+}
+
+// Whether a distributed-noise release's fields fit together, or another
+// entry carries none of them.
+static bool
+valid_ddg(const struct fb_ledger_entry *e)
+{
+	if (!fb_ledger_is_ddg(e)) {
+		return e->mech[0] == '\0' && e->shares == 0 &&
+				e->sigma_share == 0 && e->eps_assumed == 0 &&
+				e->eps_alone == 0;
+	}
+	int k = 0;
+	return strcmp(e->mode, "user") == 0 && e->steps == 1 && e->dim > 0 &&
+			e->shares >= 1 &&
+			e->sigma_share >= FB_ACCT_DDG_SIGMA_MIN &&
+			isfinite(e->sigma_share) && e->eps_assumed >= 0 &&
+			e->eps_alone >= 0 && ddg_grid_log2(e, &k);
+}
+
 // Whether e's values fit its kind (release or budget).
 static bool
 valid_entry(const struct fb_ledger_entry *e)
@@ -214,7 +307,11 @@ valid_entry(const struct fb_ledger_entry *e)
 		return e->epsilon > 0 && isfinite(e->epsilon) && e->delta > 0 &&
 				e->delta < 1 && e->q == 0 && e->sigma == 0 &&
 				e->steps == 0 && e->clip == 0 && e->dim == 0 &&
-				e->noise_steps == 0;
+				e->noise_steps == 0 && e->mech[0] == '\0' &&
+				valid_ddg(e);
+	}
+	if (!valid_ddg(e)) {
+		return false;
 	}
 	bool mode = strcmp(e->mode, "user") == 0 ||
 			strcmp(e->mode, "client") == 0;
@@ -723,8 +820,10 @@ fb_ledger_check_anchor(const struct fb_ledger *l, size_t count,
 	return FB_OK;
 }
 
-fb_err
-fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
+// Replays l into a new accountant; alone: distributed-noise releases
+// with their own share only.
+static fb_err
+replay(const struct fb_ledger *l, enum fb_acct_kind kind, bool alone,
 		struct fb_acct **out)
 {
 	struct fb_acct *a = NULL;
@@ -733,6 +832,13 @@ fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 		const struct fb_ledger_entry *e = &l->entries[k];
 		if (fb_ledger_is_budget(e)) {
 			continue; // a decision, not a release
+		}
+		if (fb_ledger_is_ddg(e)) {
+			struct fb_acct_ddg m;
+			fb_ledger_ddg_of(e, &m);
+			m.n_honest = alone ? 1 : m.n_honest;
+			err = fb_acct_add_ddg(a, &m, e->steps);
+			continue;
 		}
 		err = fb_acct_add(a, e->q, e->sigma, e->steps);
 		if (err == FB_OK && e->dim > 0) {
@@ -746,4 +852,18 @@ fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 	}
 	*out = a;
 	return FB_OK;
+}
+
+fb_err
+fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
+		struct fb_acct **out)
+{
+	return replay(l, kind, false, out);
+}
+
+fb_err
+fb_ledger_accountant_alone(const struct fb_ledger *l, enum fb_acct_kind kind,
+		struct fb_acct **out)
+{
+	return replay(l, kind, true, out);
 }

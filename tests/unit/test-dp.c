@@ -152,6 +152,83 @@ TEST(noise_has_the_stated_std_on_every_coordinate)
 	free(path);
 }
 
+// Distributed noise (secure aggregation): each release adds a share of
+// the central noise (std / sqrt(noise shares)), is accounted as the
+// honest shares assumed, records both epsilons in its ledger entry, and
+// a release that does not fit the budget under the assumption is refused
+// before anything is written.
+TEST(noise_share_is_a_share_and_accounted_as_ddg)
+{
+	struct fb_dp_config c = user_config(8);
+	c.sigma = 1.5;
+	c.clip = 0.5;
+	c.q = 0.1;
+	char *path = ledger_path("ddg.ledger");
+	enum { DIM = 20000 };
+	static int64_t v[DIM];
+	struct fb_dp *dp = NULL;
+	CHECK_OK(open_dp(&dp, &c, path, true, DIM, 0));
+	CHECK_ERR(fb_dp_set_shares(dp, 0, 1), FB_EINVAL);
+	CHECK_ERR(fb_dp_set_shares(dp, 4, 0), FB_EINVAL);
+	double grid = ldexp(1.0, fb_dp_grid_log2(dp));
+	double central = 1.5 * 0.5 / grid; // grid steps
+	CHECK(fb_dp_noise_steps(dp) == central);
+	// 4 noise shares, 3 of them assumed honest.
+	CHECK_OK(fb_dp_set_shares(dp, 4, 3));
+	CHECK(fb_dp_noise_steps(dp) == central / 2);
+	double assumed = 0, alone = 0;
+	CHECK_OK(fb_dp_next_epsilon(dp, &assumed, &alone));
+	struct fb_acct_ddg m = {0.1, central / 2, 3, 0.5 / grid, 0, DIM};
+	double want = 0, want_alone = 0;
+	CHECK_OK(fb_acct_ddg_epsilon_for(FB_ACCT_PLD, &m, 1, 1e-6, &want));
+	CHECK_OK(fb_acct_ddg_alone_epsilon(
+			FB_ACCT_PLD, &m, 1, 1e-6, &want_alone));
+	CHECK_NEAR(assumed, want, 1e-9 * want);
+	CHECK_NEAR(alone, want_alone, 1e-9 * want_alone);
+	CHECK(alone > assumed);
+	CHECK_OK(fb_dp_begin_release(dp, 7));
+	struct fb_ledger_entry e;
+	CHECK_OK(fb_ledger_entry_at(held, 0, &e));
+	CHECK(fb_ledger_is_ddg(&e) && e.shares == 3 &&
+			e.sigma_share == central / 2 && e.round == 7 &&
+			e.eps_assumed == assumed && e.eps_alone == alone &&
+			e.sigma == 1.5 && e.noise_steps == central);
+	// The noise: std central / 2 grid steps on every coordinate.
+	for (size_t k = 0; k < DIM; k++) {
+		v[k] = 1000 - (int64_t)k;
+	}
+	CHECK_OK(fb_dp_noise_i64(dp, v, DIM));
+	double s2 = 0;
+	for (size_t k = 0; k < DIM; k++) {
+		double z = (double)(v[k] - (1000 - (int64_t)k));
+		s2 += z * z;
+	}
+	// 20000 coordinates: the sample std is within 2% of the target.
+	CHECK_NEAR(sqrt(s2 / DIM) / (central / 2), 1.0, 0.02);
+	double spent = 0;
+	size_t n = 0;
+	CHECK_OK(fb_dp_spent(dp, &spent, &n));
+	CHECK(n == 1);
+	CHECK_NEAR(spent, assumed, 1e-9 * assumed);
+	close_dp(dp);
+	// A budget below the next release's assumed epsilon: refused, and
+	// nothing written.
+	c.epsilon = assumed * 1.05; // one fits (spent), a second not
+	CHECK_OK(open_dp(&dp, &c, path, false, DIM, 0));
+	CHECK_OK(fb_dp_set_shares(dp, 4, 3));
+	CHECK_OK(fb_dp_next_epsilon(dp, &assumed, &alone));
+	CHECK(assumed > c.epsilon);
+	CHECK_ERR(fb_dp_begin_release(dp, 8), FB_EBUDGET);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EBUDGET), "3 honest noise shares");
+	CHECK(fb_dp_releases(dp) == 1);
+	// More honest shares assumed: the same release fits.
+	CHECK_OK(fb_dp_set_shares(dp, 4, 12));
+	CHECK_OK(fb_dp_begin_release(dp, 8));
+	CHECK(fb_dp_releases(dp) == 2);
+	close_dp(dp);
+	free(path);
+}
+
 TEST(test_switch_and_the_grid)
 {
 	struct fb_dp_config c = user_config(8);
@@ -248,6 +325,7 @@ main(void)
 	RUN(calibrated_sigma_meets_the_target_and_budget_is_enforced);
 	RUN(missing_ledger_is_refused);
 	RUN(noise_has_the_stated_std_on_every_coordinate);
+	RUN(noise_share_is_a_share_and_accounted_as_ddg);
 	RUN(test_switch_and_the_grid);
 	RUN(poisson_sampling_rate);
 	RUN(dp_state_borrows_the_ledger);

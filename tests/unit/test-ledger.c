@@ -414,6 +414,93 @@ replace_once(const char *text, const char *from, const char *to)
 	return t;
 }
 
+// A release with distributed noise (secure aggregation) carries its
+// mechanism, shares, share std and both epsilons, written only for it (the
+// plain entry before it keeps its form), replayed through fb_acct_add_ddg
+// with its recorded shares (and with one share by the "alone" replay),
+// and covered by the hash like any field.
+TEST(ddg_entries_are_recorded_and_replayed)
+{
+	char *p = path_of("ddg.ledger");
+	unlink(p);
+	struct fb_ledger *l = NULL;
+	CHECK_OK(fb_ledger_open(&l, p, true));
+	struct fb_ledger_entry plain = entry(1, 0.25, 2.0);
+	plain.dim = 43000;
+	plain.noise_steps = 2.0 * ldexp(1.0, 26); // clip 1, grid 2^-26
+	struct fb_ledger_entry d = entry(2, 0.25, 2.0);
+	d.dim = 43000;
+	d.noise_steps = 2.0 * ldexp(1.0, 26);
+	strcpy(d.mech, FB_LEDGER_MECH_DDG);
+	d.shares = 4;
+	d.sigma_share = d.noise_steps / sqrt(5.0);
+	d.eps_assumed = 1.25;
+	d.eps_alone = 3.5;
+	CHECK_OK(fb_ledger_append(l, &plain));
+	CHECK_OK(fb_ledger_append(l, &d));
+	// A ddg release whose grid is not a power of two, or with no shares,
+	// and ddg fields on a plain release are refused.
+	struct fb_ledger_entry bad = d;
+	bad.noise_steps *= 1.5;
+	CHECK_ERR(fb_ledger_append(l, &bad), FB_EINVAL);
+	bad = d;
+	bad.shares = 0;
+	CHECK_ERR(fb_ledger_append(l, &bad), FB_EINVAL);
+	bad = plain;
+	bad.eps_alone = 1;
+	CHECK_ERR(fb_ledger_append(l, &bad), FB_EINVAL);
+	fb_ledger_close(l);
+	char *text = slurp(p);
+	CHECK(text != NULL);
+	CHECK(strstr(text, "\"noise_steps\":134217728,\"time\"") != NULL);
+	CHECK(strstr(text,
+			      "\"noise_steps\":134217728,\"mech\":\"secagg-ddg\","
+			      "\"shares\":4,\"sigma_share\":") != NULL);
+	CHECK(strstr(text, "\"eps_assumed\":1.25,\"eps_alone\":3.5,\"time\"") !=
+			NULL);
+	CHECK_OK(fb_ledger_open(&l, p, false));
+	struct fb_ledger_entry got;
+	CHECK_OK(fb_ledger_entry_at(l, 1, &got));
+	CHECK(fb_ledger_is_ddg(&got) && got.shares == 4 &&
+			got.sigma_share == d.sigma_share &&
+			got.eps_assumed == 1.25 && got.eps_alone == 3.5);
+	CHECK_OK(fb_ledger_entry_at(l, 0, &got));
+	CHECK(!fb_ledger_is_ddg(&got) && got.shares == 0);
+	CHECK_OK(fb_ledger_entry_at(l, 1, &got));
+	struct fb_acct_ddg m;
+	fb_ledger_ddg_of(&got, &m);
+	CHECK(m.l2 == ldexp(1.0, 26) && m.n_honest == 4 && m.dim == 43000 &&
+			m.q == 0.25 && m.sigma_share == d.sigma_share);
+	// Replayed: the plain release, then the ddg one with 4 shares; the
+	// alone replay with one share (a larger epsilon).
+	struct fb_acct *a = NULL, *b = NULL, *alone = NULL;
+	CHECK_OK(fb_ledger_accountant(l, FB_ACCT_RDP, &a));
+	CHECK_OK(fb_ledger_accountant_alone(l, FB_ACCT_RDP, &alone));
+	CHECK_OK(fb_acct_create(&b, FB_ACCT_RDP));
+	CHECK_OK(fb_acct_add(b, 0.25, 2.0, 1));
+	struct fb_acct_grid g = {43000, plain.noise_steps};
+	CHECK_OK(fb_acct_add_grid(b, &g, 1));
+	CHECK_OK(fb_acct_add_ddg(b, &m, 1));
+	double ea, eb, ealone;
+	CHECK_OK(fb_acct_epsilon(a, 1e-6, &ea));
+	CHECK_OK(fb_acct_epsilon(b, 1e-6, &eb));
+	CHECK_OK(fb_acct_epsilon(alone, 1e-6, &ealone));
+	CHECK(ea == eb);
+	CHECK(ealone > ea * 1.2);
+	fb_acct_destroy(a);
+	fb_acct_destroy(b);
+	fb_acct_destroy(alone);
+	fb_ledger_close(l);
+	// Altering a recorded share count breaks the entry.
+	char *t = replace_once(text, "\"shares\":4", "\"shares\":9");
+	CHECK(t != NULL);
+	rewrite(p, t);
+	CHECK_ERR(fb_ledger_open(&l, p, false), FB_EFORMAT);
+	free(t);
+	free(text);
+	free(p);
+}
+
 // A budget entry records a decision, not a release: its own canonical
 // line, found by fb_ledger_last_budget, not counted as a release, skipped
 // by the accountant replay, and covered by the chain like any entry.
@@ -540,6 +627,7 @@ main(void)
 	RUN(reader_leaves_a_torn_tail_alone);
 	RUN(grid_fields_are_recorded_and_replayed);
 	RUN(budget_entries_are_recorded_replayed_and_not_spent);
+	RUN(ddg_entries_are_recorded_and_replayed);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

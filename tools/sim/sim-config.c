@@ -202,11 +202,14 @@ sim_config_parse(struct sim_config *cfg, const char *label, const char *text,
 			{"server", sfields, n_sfields, &c.server},
 	};
 	agg_round_sections(&c.server.round, "round", s + 2);
+	const struct agg_round_config before = c.server.round;
+	agg_round_preset(&c.server.round);
 	fb_err err = fb_config_parse(
 			label, text, len, s, 2 + AGG_ROUND_SECTIONS);
 	if (err != FB_OK) {
 		return err;
 	}
+	agg_round_resolve(&c.server.round, &before);
 	if (c.server.round.granularity != -1) {
 		return fb_errorf(FB_EINVAL,
 				"%s: round.granularity: not a simulation key "

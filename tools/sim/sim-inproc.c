@@ -71,6 +71,39 @@ client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 	return FB_OK;
 }
 
+// A secure round (secagg-v1): no client can finish it alone, since each
+// stage waits for the others' messages, so every participant that has not
+// answered r is stepped once in turn (roster order: still deterministic)
+// until all have; a stage a client waits on answers PLAN WAIT, which it
+// sleeps out.
+static fb_err
+secure_round(struct sim_runner *R, const uint8_t *part, uint32_t r)
+{
+	uint32_t k = R->cfg->retailers;
+	for (int pass = 0; pass < 10000; pass++) {
+		bool all = true;
+		for (uint32_t c = 0; c < k; c++) {
+			struct sim_client *cl = &R->cl[c];
+			if (!part[c] || cl->n.st.last_completed >= r ||
+					cl->n.st.done) {
+				continue;
+			}
+			all = false;
+			if (node_step(&cl->n, &cl->conn) == NODE_STEP_FATAL) {
+				return fb_errorf(FB_ESTATE,
+						"retailer-%03u failed in "
+						"round %u (see the log)",
+						c, r);
+			}
+		}
+		if (all) {
+			return FB_OK;
+		}
+	}
+	return fb_errorf(FB_ESTATE,
+			"secure round %u: not every retailer completed it", r);
+}
+
 // The in-process driver: the clients' rounds in roster order.
 static fb_err
 drive(struct sim_runner *R)
@@ -115,6 +148,9 @@ drive(struct sim_runner *R)
 			R->t_first_plan = planned_s;
 		}
 		double t0 = fb_clock_s();
+		if (R->cfg->server.round.secure_aggregation) {
+			err = secure_round(R, part, r);
+		}
 		for (uint32_t c = 0; c < k && err == FB_OK; c++) {
 			if (part[c]) {
 				err = client_round(R, c, r);

@@ -110,6 +110,17 @@ write_round_line(FILE *fp, const struct sim_config *cfg,
 			"\"refusals\": %u, \"loss\": ",
 			r->st.participants, r->st.updates, r->st.refusals);
 	json_number(fp, r->loss);
+	if (!r->committed && r->st.abandoned != NULL) {
+		fprintf(fp, ", \"abandoned\": \"%s\"", r->st.abandoned);
+	}
+	if (r->st.secure) {
+		// Secure aggregation: the parties and the stage sets U1..U4.
+		fprintf(fp,
+				", \"secagg_parties\": %u, \"secagg_u\": [%u, %u, "
+				"%u, %u]",
+				r->st.sa_n, r->st.sa_u1, r->st.sa_u2,
+				r->st.sa_u3, r->st.sa_u4);
+	}
 	if (evaluated) {
 		for (int i = 0; i < 4; i++) {
 			fprintf(fp, ", \"%s\": ", sim_metric_names[i]);
@@ -353,6 +364,15 @@ sim_on_closed(struct sim_runner *R, const struct sim_round_rec *r,
 			printf("  epsilon %.3f", eps);
 		} else if (cfg->privacy == SIM_PRIV_NONE) {
 			printf("  epsilon inf (non-private)");
+		}
+		if (!r->committed && r->st.abandoned != NULL) {
+			printf("  (%s)", r->st.abandoned);
+		}
+		if (r->st.secure) {
+			printf("  secagg U1..U4 %u/%u/%u/%u of %u, %.2f s",
+					r->st.sa_u1, r->st.sa_u2, r->st.sa_u3,
+					r->st.sa_u4, r->st.sa_n,
+					r->st.secagg_s);
 		}
 		printf("  %.2f s\n", round_s + eval_s);
 		fflush(stdout);

@@ -125,6 +125,13 @@ sim_server_open(struct sim_server *sv, const struct fb_dataset *catalogue,
 		return err;
 	}
 	sv->fed_ok = true;
+	if (sv->cfg.round.secure_aggregation) {
+		err = agg_fed_set_consortium(&sv->fed,
+				fb_identity_public_key(id), sv->cfg.roster);
+		if (err != FB_OK) {
+			return err;
+		}
+	}
 	sv->sync = sync;
 	sv->fed.human = NULL;
 	sv->fed.observer = observe;

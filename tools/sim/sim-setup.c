@@ -228,6 +228,14 @@ sim_client_policy(struct node_policy *p, const struct sim_config *cfg,
 	snprintf(p->state_dir, sizeof(p->state_dir), "%s/client-%03u", work, k);
 	snprintf(p->ledger, sizeof(p->ledger), "%s/client-%03u/privacy.ledger",
 			work, k);
+	if (cfg->server.round.secure_aggregation) {
+		// The consortium's roster (write_roster), against which the
+		// retailer verifies its peers' advertisements; it assumes the
+		// colluders the round's noise is calibrated for.
+		snprintf(p->roster, sizeof(p->roster), "%s/roster", work);
+		p->secagg_assumed_colluders =
+				cfg->server.round.secagg_assumed_colluders;
+	}
 	const struct agg_round_config *r = &cfg->server.round;
 	p->epsilon = cfg->epsilon;
 	p->delta = r->delta > 0 ? r->delta : 1e-5;
@@ -245,6 +253,34 @@ sim_client_policy(struct node_policy *p, const struct sim_config *cfg,
 	p->give_up_ms = 0;
 	p->seeded_noise = true;
 	p->noise_seed = derive(cfg->seed, SEED_CLIENT_NOISE, k);
+}
+
+// Secure aggregation: the roster file every party reads (the consortium
+// id, secagg-v1 §3.6, hashes it; clients verify advertisements against
+// it), written to work/roster.
+static fb_err
+write_roster(struct sim_runner *R)
+{
+	size_t n = fb_roster_count(R->roster);
+	char *text = malloc(n * FB_ID_PUB_LINE_MAX + 1);
+	if (text == NULL) {
+		return FB_ENOMEM;
+	}
+	size_t len = 0;
+	fb_err err = FB_OK;
+	for (size_t i = 0; i < n && err == FB_OK; i++) {
+		const struct fb_peer_key *pk = fb_roster_at(R->roster, i);
+		err = fb_peer_key_format(pk->pk, pk->name, text + len,
+				FB_ID_PUB_LINE_MAX + 1);
+		len += strlen(text + len);
+	}
+	char path[SIM_PATH_MAX + 96];
+	snprintf(path, sizeof(path), "%s/roster", R->work);
+	if (err == FB_OK) {
+		err = fb_write_file_atomic(path, text, len, 0644);
+	}
+	free(text);
+	return err;
 }
 
 fb_err
@@ -269,6 +305,9 @@ sim_make_identities(struct sim_runner *R)
 					name);
 		}
 	}
+	if (err == FB_OK && R->cfg->server.round.secure_aggregation) {
+		err = write_roster(R);
+	}
 	if (err == FB_OK) {
 		memcpy(R->server_pk.pk, fb_identity_public_key(R->server_id),
 				FB_ID_PK_LEN);
@@ -288,6 +327,15 @@ sim_server_config(struct sim_runner *R)
 	snprintf(a->listen, sizeof(a->listen), "%s", R->url);
 	strcpy(a->key, "(in memory)");
 	strcpy(a->roster, "(in memory)");
+	if (a->round.secure_aggregation) {
+		int n = snprintf(a->roster, sizeof(a->roster), "%s/roster",
+				R->work);
+		if (n < 0 || (size_t)n >= sizeof(a->roster)) {
+			return fb_errorf(FB_EINVAL,
+					"work folder %s: path too long",
+					R->work);
+		}
+	}
 	strcpy(a->catalog, "(in memory)");
 	int len = snprintf(a->checkpoint_dir, sizeof(a->checkpoint_dir),
 			"%s/aggregator", R->work);

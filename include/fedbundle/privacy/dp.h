@@ -117,6 +117,30 @@ fb_err fb_dp_sync(struct fb_dp *dp);
 // for another n.
 fb_err fb_dp_noise_i64(struct fb_dp *dp, int64_t *v, size_t n);
 
+// Distributed noise (secure aggregation, protocols/secagg-v1.md §7): from
+// this call on, every release of dp (user level) carries a SHARE of the
+// noise. The configured sigma is the central target that the sum of
+// noise_shares shares meets: each release adds N_Z(0, s_share^2), s_share
+// = sigma clip / grid / sqrt(noise_shares) grid steps, and is accounted as
+// `honest` such shares (fb_acct_add_ddg, l2 = clip / grid, l1 0); its
+// ledger entry (ledger.h, FB_LEDGER_MECH_DDG) records the shares, s_share,
+// and the total epsilon under that assumption and with its own shares
+// alone (fb_ledger_accountant_alone). Budget checks (fb_dp_begin_release)
+// use the assumed epsilon. FB_EINVAL (dp unchanged) for client level,
+// noise_shares or honest 0, or a share below 2 grid steps (noise.h).
+fb_err fb_dp_set_shares(
+		struct fb_dp *dp, uint64_t noise_shares, uint64_t honest);
+
+// The std of dp's noise share in grid steps (after fb_dp_set_shares;
+// otherwise the whole noise's).
+double fb_dp_noise_steps(const struct fb_dp *dp);
+
+// The total epsilon at the configured delta after one more release of dp
+// (with fb_dp_set_shares: assumed, and alone as in the ledger entry;
+// otherwise both the same). The accountants are replayed from the ledger;
+// dp is unchanged. FB_EINVAL, FB_ENOMEM.
+fb_err fb_dp_next_epsilon(struct fb_dp *dp, double *assumed, double *alone);
+
 // The grid's exponent: releases are integer multiples of 2^this.
 int32_t fb_dp_grid_log2(const struct fb_dp *dp);
 

@@ -10,7 +10,9 @@
 // detected by comparing the count and head hash with an anchor kept
 // elsewhere (the client's state file, the aggregator's log).
 // Two kinds of entry: a release (mode "user" or "client": q, sigma, steps,
-// clip, delta and, when recorded, the grid's dim and noise_steps), and a
+// clip, delta and, when recorded, the grid's dim and noise_steps; a
+// release of secure aggregation adds the fields of its distributed noise,
+// see struct fb_ledger_entry), and a
 // budget decision (mode "budget": the owner's epsilon and delta from then
 // on, written when a client starts with a policy budget other than the last
 // one recorded). A budget entry's line holds seq, round, mode, epsilon,
@@ -57,8 +59,36 @@ struct fb_ledger_entry {
 	// before they were recorded (accounted as continuous releases).
 	uint64_t dim;
 	double noise_steps;
+	// A release with distributed noise (secure aggregation,
+	// protocols/secagg-v1.md §7) only: mech FB_LEDGER_MECH_DDG, mode
+	// "user", steps 1 and the grid recorded; its sigma is the plan's
+	// central noise multiplier and noise_steps = sigma clip / grid the
+	// central std in grid steps as for any release (so the grid, a power
+	// of two, is known exactly), of which this owner added one share of
+	// sigma_share grid steps; the release is accounted as `shares` honest
+	// shares (fb_acct_add_ddg, l2 = clip / grid). eps_assumed: the total
+	// epsilon spent after it under that assumption; eps_alone: the total
+	// if in every such release its own share had been the only noise
+	// (fb_ledger_accountant_alone). All empty or 0 in other entries,
+	// whose lines do not carry them (older ledgers load unchanged).
+	char mech[16];
+	uint64_t shares;
+	double sigma_share;
+	double eps_assumed;
+	double eps_alone;
 	char time[24]; // UTC, ISO 8601 (written by the ledger)
 };
+
+// The mech of a release with distributed discrete Gaussian noise.
+#define FB_LEDGER_MECH_DDG "secagg-ddg"
+
+// True if e is a release with distributed noise (mech secagg-ddg).
+bool fb_ledger_is_ddg(const struct fb_ledger_entry *e);
+
+// The distributed-noise release of e (fb_ledger_is_ddg) for the
+// accountant: q, sigma_share, n_honest = shares, l2 = clip / grid, l1 0,
+// dim.
+void fb_ledger_ddg_of(const struct fb_ledger_entry *e, struct fb_acct_ddg *out);
 
 struct fb_ledger;
 
@@ -141,9 +171,16 @@ fb_err fb_ledger_check_anchor(const struct fb_ledger *l, size_t count,
 		const uint8_t head[FB_HASH_LEN]);
 
 // Replays every release entry into a new accountant of the given kind
-// (budget entries spend nothing and are skipped). The caller destroys
-// *out.
+// (budget entries spend nothing and are skipped; distributed-noise
+// releases through fb_acct_add_ddg with their recorded shares). The
+// caller destroys *out.
 fb_err fb_ledger_accountant(const struct fb_ledger *l, enum fb_acct_kind kind,
 		struct fb_acct **out);
+
+// Like fb_ledger_accountant() but each distributed-noise release counts
+// as if its own share were its only noise (n_honest = 1): what the owner
+// keeps if every other party colluded with the aggregator every time.
+fb_err fb_ledger_accountant_alone(const struct fb_ledger *l,
+		enum fb_acct_kind kind, struct fb_acct **out);
 
 #endif

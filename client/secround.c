@@ -1,0 +1,610 @@
+// client/secround.c: see secround.h. Invariants: the release is made
+// (ledger entry fsync'd first) only after the shares were exchanged and
+// every bundle addressed to this client opened, and its unmasked values
+// are wiped as soon as the masked input exists; a stage's request bytes
+// are kept until its answer came, so a resend is byte-identical; the
+// round state never outlives the round (n->sr is cleared at its end), and
+// nothing of it is written to disk except the ledger entry.
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/msg.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/log.h"
+#include "secround.h"
+
+// Failed requests in a row after which a stage gives up (the round is
+// then dropped, not completed: the aggregator answers a later READY).
+#define SR_TRIES 8
+
+enum sr_stage { SR_ADVERT, SR_SHARES, SR_UPLOAD, SR_UNMASK };
+
+static const char *const stage_names[] = {
+		"advert", "shares", "upload", "unmask"};
+
+struct node_secround {
+	uint32_t round;
+	enum sr_stage stage;
+	struct fb_secagg_client *sa;
+	struct node_secure *local;
+	uint32_t n, t, n_min, index;
+	uint64_t honest; // shares accounted (n_min - colluders)
+	uint8_t *keys;   // the plan's n identity keys
+	uint8_t *msg;    // this stage's request body, resent as is
+	size_t len;
+	uint8_t type;            // its wire type
+	uint32_t fails;          // failed requests in a row
+	uint32_t peers, senders; // |U1| - 1, |U2| - 1 as this client saw
+	bool released;           // the ledger entry exists
+	double t0, t_stage;      // wall clock of the round's and stage's start
+	struct node_round res;   // the round's figures (and update)
+};
+
+void
+node_secround_destroy(struct node_secround *sr)
+{
+	if (sr == NULL) {
+		return;
+	}
+	fb_secagg_client_destroy(sr->sa);
+	node_local_secure_destroy(sr->local);
+	fb_msg_free(sr->res.update);
+	free(sr->keys);
+	free(sr->msg);
+	free(sr);
+}
+
+// Replaces the stage's request with body (taken).
+static void
+set_request(struct node_secround *sr, enum sr_stage stage, uint8_t type,
+		uint8_t *body, size_t len)
+{
+	free(sr->msg);
+	sr->msg = body;
+	sr->len = len;
+	sr->type = type;
+	sr->stage = stage;
+	sr->fails = 0;
+	sr->t_stage = fb_clock_s();
+}
+
+fb_err
+node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
+		uint32_t round, struct node_round *res)
+{
+	struct node_secure *local = NULL;
+	fb_err err = node_local_secure_prepare(n->pol, n->ds, &n->st, n->ledger,
+			n->roster, fb_identity_public_key(n->id), plan, round,
+			n->keep_global ? &n->work : NULL, &local, res);
+	if (err != FB_OK || res->refuse) {
+		return err;
+	}
+	const struct fb_wire_secagg *p = &plan->config.sa;
+	struct node_secround *sr = calloc(1, sizeof(*sr));
+	size_t klen = (size_t)p->n * FB_ID_PK_LEN;
+	uint8_t *body = malloc(FB_SA_ADVERT_MSG_LEN);
+	if (sr == NULL || body == NULL || (sr->keys = malloc(klen)) == NULL) {
+		free(body);
+		free(sr);
+		node_local_secure_destroy(local);
+		return FB_ENOMEM;
+	}
+	sr->local = local;
+	sr->round = round;
+	sr->n = p->n;
+	sr->t = p->t;
+	sr->n_min = p->n_min;
+	sr->index = p->index;
+	sr->honest = p->n_min - n->pol->secagg_assumed_colluders;
+	memcpy(sr->keys, p->keys, klen);
+	sr->res = *res;
+	sr->t0 = fb_clock_s();
+	struct fb_secagg_client_params sp = {
+			.n = p->n, .t = p->t, .index = p->index};
+	memcpy(sp.ctx.consortium, p->consortium, sizeof(sp.ctx.consortium));
+	sp.ctx.round = round;
+	uint8_t ad[FB_SECAGG_ADVERT_LEN];
+	err = fb_secagg_client_create(&sr->sa, &sp);
+	if (err == FB_OK) {
+		err = fb_secagg_client_advert(sr->sa, n->id, ad);
+	}
+	if (err == FB_OK) {
+		err = fb_sa_advert_msg_encode(body, ad, n->pol->users);
+	}
+	if (err != FB_OK) {
+		free(body);
+		node_secround_destroy(sr);
+		return err;
+	}
+	set_request(sr, SR_ADVERT, FB_WIRE_SA_ADVERT, body,
+			FB_SA_ADVERT_MSG_LEN);
+	n->sr = sr;
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: index %u of %u, "
+			"threshold %u, at least %u survivors; advertising "
+			"(%zu bytes)",
+			round, sr->index, sr->n, sr->t, sr->n_min,
+			FB_SEALED_LEN(sr->len));
+	return FB_OK;
+}
+
+// The round is over: completed (the state records it, with the two
+// epsilons logged if a release was made) or dropped.
+static enum node_step
+end_round(struct node *n, struct node_conn *c, bool completed)
+{
+	struct node_secround *sr = n->sr;
+	n->sr = NULL;
+	uint32_t round = sr->round;
+	if (sr->released) {
+		fb_log(FB_LOG_INFO,
+				"round %u: secure aggregation %s after %.2fs: "
+				"epsilon %.4f spent assuming %llu honest noise "
+				"shares, %.4f with its own shares alone (delta "
+				"%g, %zu releases)",
+				round, completed ? "over" : "dropped",
+				fb_clock_s() - sr->t0, sr->res.epsilon,
+				(unsigned long long)sr->honest,
+				sr->res.eps_alone, n->pol->delta,
+				sr->res.releases);
+	} else {
+		fb_log(FB_LOG_INFO,
+				"round %u: secure aggregation %s at stage %s "
+				"after %.2fs, nothing released",
+				round, completed ? "over" : "dropped",
+				stage_names[sr->stage], fb_clock_s() - sr->t0);
+	}
+	bool trained = sr->released;
+	struct node_cpu cpu = sr->res.cpu;
+	node_secround_destroy(sr);
+	return completed ? node_complete(n, c, round, trained, &cpu)
+			 : NODE_STEP_AGAIN;
+}
+
+// The round refused with reason and text (a REFUSE; its ACK ends it).
+static enum node_step __attribute__((format(printf, 4, 5)))
+refuse_round(struct node *n, struct node_conn *c, uint16_t reason,
+		const char *fmt, ...)
+{
+	struct node_secround *sr = n->sr;
+	struct node_round r = {.refuse = true, .reason = reason};
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r.text, sizeof(r.text), fmt, ap);
+	va_end(ap);
+	fb_log(FB_LOG_WARN, "round %u: secure aggregation refused: %s",
+			sr->round, r.text);
+	struct fb_wire_ack ack;
+	if (!node_answer(n, c, sr->round, &r, &ack)) {
+		node_backoff(n, c);
+	}
+	// Completed either way: a second try would start the round again
+	// with new keys, which the aggregator refuses as a duplicate.
+	return end_round(n, c, true);
+}
+
+// A request failed (the session is gone): the same bytes go again after
+// a new handshake, up to SR_TRIES times in a row.
+static enum node_step
+failed(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	node_backoff(n, c);
+	if (++sr->fails < SR_TRIES) {
+		return NODE_STEP_AGAIN;
+	}
+	fb_log(FB_LOG_WARN,
+			"round %u: secure aggregation: giving up at stage %s "
+			"after %u failed requests",
+			sr->round, stage_names[sr->stage], sr->fails);
+	return end_round(n, c, false);
+}
+
+// A reply the stage cannot use: a sealed ERROR to the aggregator, and a
+// failed request.
+static enum node_step
+bad_reply(struct node *n, struct node_conn *c, uint16_t reason,
+		const char *what)
+{
+	struct node_secround *sr = n->sr;
+	fb_log(FB_LOG_WARN, "round %u: secure aggregation, stage %s: %s",
+			sr->round, stage_names[sr->stage], what);
+	node_report_error(n, c, sr->round, reason, what);
+	return failed(n, c);
+}
+
+// The answers every stage may get instead of its own: PLAN WAIT (ask
+// again later, *handled) or an ACK (the round is over: late, abandoned or
+// rejected). NODE_STEP_AGAIN with *handled false: the reply is the
+// stage's.
+static enum node_step
+common_reply(struct node *n, struct node_conn *c,
+		const struct fb_wire_header *h, const uint8_t *body,
+		size_t blen, bool *handled)
+{
+	struct node_secround *sr = n->sr;
+	*handled = true;
+	if (h->round_id != sr->round) {
+		return bad_reply(n, c, FB_WIRE_REASON_WRONG_ROUND,
+				"an answer for another round");
+	}
+	if (h->type == FB_WIRE_PLAN) {
+		// Only a WAIT (no tensors) is expected here.
+		struct fb_wire_plan p;
+		struct fb_wire_limits lim = {FB_WIRE_MAX_TENSORS, 1, 1, true};
+		if (fb_wire_plan_decode(&p, body, blen, &lim) != FB_OK ||
+				p.kind != FB_WIRE_PLAN_WAIT) {
+			return bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
+					"a PLAN other than WAIT");
+		}
+		sr->fails = 0; // an answer: the stage is open, not failing
+		node_wait(p.retry_after_ms);
+		return NODE_STEP_AGAIN;
+	}
+	if (h->type == FB_WIRE_ACK) {
+		struct fb_wire_ack ack;
+		if (fb_wire_ack_decode(&ack, body, blen) != FB_OK) {
+			return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
+					"an ACK that does not decode");
+		}
+		fb_log(FB_LOG_WARN,
+				"round %u: secure aggregation ended by the "
+				"aggregator at stage %s: ACK %s%s%s",
+				sr->round, stage_names[sr->stage],
+				ack.status == FB_WIRE_ACK_LATE ? "late"
+							       : "rejected",
+				ack.reason != 0 ? ", " : "",
+				ack.reason != 0 ? fb_wire_reason_name(
+								  ack.reason)
+						: "");
+		return end_round(n, c, true);
+	}
+	*handled = false;
+	return NODE_STEP_AGAIN;
+}
+
+// SA_PEERS: every advertisement verified against the roster key of its
+// index (its own skipped), then one sealed bundle of shares per peer: the
+// SA_SHARES request.
+static enum node_step
+on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
+{
+	struct node_secround *sr = n->sr;
+	struct fb_sa_list l;
+	if (fb_sa_peers_decode(&l, body, blen) != FB_OK) {
+		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
+				"SA_PEERS does not decode");
+	}
+	uint32_t *peers = malloc(((size_t)l.count + 1) * sizeof(*peers));
+	if (peers == NULL) {
+		return failed(n, c);
+	}
+	uint32_t np = 0;
+	bool self = false;
+	for (uint32_t i = 0; i < l.count; i++) {
+		const uint8_t *ad = fb_sa_peers_advert(&l, i);
+		uint32_t idx = fb_sa_advert_index(ad);
+		if (idx == sr->index) {
+			self = true;
+			continue;
+		}
+		if (idx > sr->n ||
+				fb_secagg_client_add_peer(sr->sa, ad,
+						sr->keys + (size_t)(idx - 1) * FB_ID_PK_LEN) !=
+						FB_OK) {
+			free(peers);
+			return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
+					"the advertisement of index %u does not "
+					"verify",
+					idx);
+		}
+		peers[np++] = idx;
+	}
+	if (!self || np + 1 < sr->t) {
+		free(peers);
+		return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
+				"SA_PEERS lists %u parties%s, the threshold "
+				"is %u",
+				np + self, self ? "" : " without this client",
+				sr->t);
+	}
+	size_t len = fb_sa_bundles_len(np);
+	uint8_t *req = malloc(len);
+	fb_err err = req == NULL ? FB_ENOMEM : FB_OK;
+	uint8_t *first = req != NULL ? fb_sa_bundles_init(req, np) : NULL;
+	for (uint32_t i = 0; err == FB_OK && i < np; i++) {
+		uint8_t sealed[FB_SECAGG_SHARES_SEALED_LEN];
+		err = fb_secagg_client_seal_shares(sr->sa, peers[i], sealed);
+		if (err == FB_OK) {
+			fb_sa_bundles_put(first, i, peers[i], sealed);
+		}
+	}
+	free(peers);
+	if (err != FB_OK) {
+		free(req);
+		fb_log(FB_LOG_ERROR, "round %u: sealing shares: %s", sr->round,
+				fb_last_error(err));
+		return end_round(n, c, false);
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: %u peer advertisements "
+			"verified in %.2fs; shares sealed for each (%zu bytes)",
+			sr->round, np, fb_clock_s() - sr->t_stage,
+			FB_SEALED_LEN(len));
+	sr->peers = np;
+	set_request(sr, SR_SHARES, FB_WIRE_SA_SHARES, req, len);
+	return NODE_STEP_AGAIN;
+}
+
+// The release, its noise share, the mask and the UPDATE (the upload
+// stage's message), once every bundle addressed to this client opened.
+static enum node_step
+release_and_mask(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	double t0 = fb_clock_s();
+	const int64_t *x = NULL;
+	fb_err err = node_local_secure_release(sr->local, &x, &sr->res);
+	sr->released = sr->res.releases > 0 && sr->res.steps > 0;
+	if (!n->keep_global) {
+		fb_model_finish(&n->st.global);
+		memset(&n->st.global, 0, sizeof(n->st.global));
+	}
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u: %s", sr->round,
+				fb_last_error(err));
+		return NODE_STEP_FATAL; // nothing may leave (local.h)
+	}
+	size_t len = node_local_secure_len(sr->local);
+	uint64_t *y = malloc((len + 1) * sizeof(*y));
+	err = y == NULL ? FB_ENOMEM : fb_secagg_client_mask(sr->sa, x, len, y);
+	sodium_memzero((void *)x, len * sizeof(*x)); // the unmasked release
+	if (err == FB_OK) {
+		err = node_local_secure_encode(sr->local, y, &sr->res);
+	}
+	free(y);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u: masking: %s", sr->round,
+				fb_last_error(err));
+		return end_round(n, c, false);
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: release of %zu "
+			"coordinates with its noise share (%.2fs), masked with "
+			"%u peers (%.2fs); update %.2f MB",
+			sr->round, len, sr->res.train_s, sr->senders,
+			fb_clock_s() - t0 - sr->res.train_s,
+			(double)fb_msg_len(sr->res.update) / 1e6);
+	free(sr->msg);
+	sr->msg = NULL;
+	sr->len = 0;
+	sr->stage = SR_UPLOAD;
+	sr->fails = 0;
+	sr->t_stage = fb_clock_s();
+	return NODE_STEP_AGAIN;
+}
+
+// SA_INBOX: the bundles of U2 addressed to this client, each opened; one
+// that does not open refuses the round (naming its sender).
+static enum node_step
+on_inbox(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
+{
+	struct node_secround *sr = n->sr;
+	struct fb_sa_list l;
+	if (fb_sa_bundles_decode(&l, body, blen) != FB_OK) {
+		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
+				"SA_INBOX does not decode");
+	}
+	for (uint32_t i = 0; i < l.count; i++) {
+		uint32_t from = fb_sa_bundles_party(&l, i);
+		if (fb_secagg_client_open_shares(sr->sa, from,
+				    fb_sa_bundles_sealed(&l, i)) != FB_OK) {
+			return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
+					"the shares of index %u do not open",
+					from);
+		}
+	}
+	if (l.count + 1 < sr->t) {
+		return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
+				"shares from %u parties, the threshold is %u",
+				l.count + 1, sr->t);
+	}
+	sr->senders = l.count;
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: %u bundles of shares "
+			"opened (%.2fs)",
+			sr->round, l.count, fb_clock_s() - sr->t_stage);
+	return release_and_mask(n, c);
+}
+
+// Stages 1 and 2: the stored request, then SA_PEERS or SA_INBOX.
+static enum node_step
+exchange(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	struct fb_msg *reply = NULL;
+	struct fb_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	if (node_call_body(n, c, sr->msg, sr->len, sr->type, sr->round, &reply,
+			    &h, &body, &blen) != FB_OK) {
+		return failed(n, c);
+	}
+	c->last_ok_ms = fb_clock_ms();
+	// Read before common_reply, which may end the round (and free sr).
+	bool advert = sr->stage == SR_ADVERT;
+	bool handled = false;
+	enum node_step st = common_reply(n, c, &h, body, blen, &handled);
+	uint8_t want = advert ? FB_WIRE_SA_PEERS : FB_WIRE_SA_INBOX;
+	if (!handled && h.type != want) {
+		st = bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
+				advert ? "not SA_PEERS to SA_ADVERT"
+				       : "not SA_INBOX to SA_SHARES");
+	} else if (!handled) {
+		st = advert ? on_peers(n, c, body, blen)
+			    : on_inbox(n, c, body, blen);
+	}
+	fb_msg_free(reply);
+	return st;
+}
+
+// Stage 3: the masked UPDATE (or, after a lost ACK, the same bytes from
+// the pending copy); ACK accepted moves on to the unmask stage.
+static enum node_step
+upload(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	if (sr->res.update == NULL) {
+		struct node_pending *p = &n->pending;
+		if (!p->active || p->round != sr->round ||
+				fb_msg_alloc(&sr->res.update, p->len) !=
+						FB_OK) {
+			fb_log(FB_LOG_WARN,
+					"round %u: the masked update cannot be "
+					"sent again (no copy)",
+					sr->round);
+			return end_round(n, c, false);
+		}
+		memcpy(fb_msg_data(sr->res.update), p->bytes, p->len);
+	}
+	struct fb_wire_ack ack;
+	if (!node_answer(n, c, sr->round, &sr->res, &ack)) {
+		return failed(n, c); // a copy waits in n->pending
+	}
+	c->last_ok_ms = fb_clock_ms();
+	if (ack.status != FB_WIRE_ACK_ACCEPTED) {
+		return end_round(n, c, true); // logged by node_answer
+	}
+	sr->stage = SR_UNMASK;
+	sr->fails = 0;
+	sr->t_stage = fb_clock_s();
+	return NODE_STEP_AGAIN;
+}
+
+// SA_UNMASK_REQ: this client's shares for the survivors' self masks and
+// the dropped parties' mask keys, unless the guard refuses the request
+// (a sealed ERROR secagg-refused, and the round is over).
+static enum node_step
+on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
+		size_t blen)
+{
+	struct node_secround *sr = n->sr;
+	struct fb_sa_unmask_req rq;
+	if (fb_sa_unmask_req_decode(&rq, body, blen) != FB_OK) {
+		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
+				"SA_UNMASK_REQ does not decode");
+	}
+	size_t len = fb_sa_unmask_len(rq.ns, rq.nd);
+	uint32_t *surv = malloc(((size_t)rq.ns + 1) * sizeof(*surv));
+	uint32_t *drop = malloc(((size_t)rq.nd + 1) * sizeof(*drop));
+	uint8_t *shares = sodium_malloc(
+			((size_t)rq.ns + rq.nd + 1) * FB_SHAMIR_SHARE_LEN);
+	uint8_t *req = malloc(len);
+	if (surv == NULL || drop == NULL || shares == NULL || req == NULL) {
+		free(surv);
+		free(drop);
+		sodium_free(shares);
+		free(req);
+		return failed(n, c);
+	}
+	fb_sa_unmask_req_copy(&rq, surv, drop);
+	uint8_t *self = shares;
+	uint8_t *mask = shares + (size_t)rq.ns * FB_SHAMIR_SHARE_LEN;
+	fb_err err = fb_secagg_client_reveal(
+			sr->sa, surv, rq.ns, drop, rq.nd, self, mask);
+	if (err == FB_OK) {
+		err = fb_sa_unmask_encode(req, rq.ns, rq.nd, self, mask);
+	}
+	sodium_free(shares);
+	free(surv);
+	free(drop);
+	if (err != FB_OK) {
+		free(req);
+		fb_log(FB_LOG_WARN,
+				"round %u: secure aggregation: unmask request "
+				"refused (%u survivors, %u dropped)",
+				sr->round, rq.ns, rq.nd);
+		node_report_error(n, c, sr->round,
+				FB_WIRE_REASON_SECAGG_REFUSED,
+				"unmask request refused");
+		return end_round(n, c, true);
+	}
+	struct fb_msg *reply = NULL;
+	struct fb_wire_header h;
+	uint8_t *rb;
+	size_t rl;
+	err = node_call_body(n, c, req, len, FB_WIRE_SA_UNMASK, sr->round,
+			&reply, &h, &rb, &rl);
+	sodium_memzero(req, len);
+	free(req);
+	if (err != FB_OK) {
+		return failed(n, c); // polls again: the same request, shares
+	}
+	struct fb_wire_ack ack;
+	bool ok = h.type == FB_WIRE_ACK && h.round_id == sr->round &&
+			fb_wire_ack_decode(&ack, rb, rl) == FB_OK;
+	fb_msg_free(reply);
+	if (!ok) {
+		return bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
+				"not an ACK to SA_UNMASK");
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: shares revealed for %u "
+			"survivors and %u dropped parties (%.2fs); ACK %s",
+			sr->round, rq.ns, rq.nd, fb_clock_s() - sr->t_stage,
+			ack.status == FB_WIRE_ACK_ACCEPTED ? "accepted"
+					: ack.status == FB_WIRE_ACK_LATE
+					? "late"
+					: "rejected");
+	return end_round(n, c, true);
+}
+
+// Stage 4: POLL UNMASK until the unmask request comes.
+static enum node_step
+unmask(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	struct fb_msg *reply = NULL;
+	struct fb_wire_header h;
+	uint8_t *body;
+	size_t blen;
+	if (node_call_poll(n, c, FB_WIRE_POLL_UNMASK, sr->round, &reply, &h,
+			    &body, &blen) != FB_OK) {
+		return failed(n, c);
+	}
+	c->last_ok_ms = fb_clock_ms();
+	bool handled = false;
+	enum node_step st = common_reply(n, c, &h, body, blen, &handled);
+	if (!handled && h.type != FB_WIRE_SA_UNMASK_REQ) {
+		st = bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
+				"not SA_UNMASK_REQ to POLL UNMASK");
+	} else if (!handled) {
+		st = on_unmask_req(n, c, body, blen);
+	}
+	fb_msg_free(reply);
+	return st;
+}
+
+enum node_step
+node_secround_step(struct node *n, struct node_conn *c)
+{
+	if (node_stopping()) {
+		return NODE_STEP_AGAIN;
+	}
+	switch (n->sr->stage) {
+	case SR_ADVERT:
+	case SR_SHARES:
+		return exchange(n, c);
+	case SR_UPLOAD:
+		return upload(n, c);
+	case SR_UNMASK:
+		return unmask(n, c);
+	}
+	return NODE_STEP_FATAL;
+}
