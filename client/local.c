@@ -918,7 +918,10 @@ node_local_round(const struct node_policy *pol, const struct fb_dataset *ds,
 			.ledger = ledger,
 			.plan = plan,
 			.c = &plan->config,
-			.round = round};
+			.round = round,
+			// The kept trainer goes back to work even if the plan
+			// is refused before round_prepare takes it.
+			.t = work != NULL ? work->trainer : NULL};
 	double cpu0 = node_cpu_s();
 	fb_err err = round_prepare(&r, work, out);
 	out->cpu.prepare = node_cpu_s() - cpu0;
@@ -1081,7 +1084,8 @@ node_local_secure_prepare(const struct node_policy *pol,
 			.ledger = ledger,
 			.plan = plan, // its tensors: read by round_prepare only
 			.c = &s->plan.config,
-			.round = round};
+			.round = round,
+			.t = work != NULL ? work->trainer : NULL};
 	double cpu0 = node_cpu_s();
 	fb_err err = round_prepare(&s->r, work, out);
 	out->cpu.prepare = node_cpu_s() - cpu0;

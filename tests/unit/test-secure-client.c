@@ -153,6 +153,8 @@ model_make(void)
 }
 
 // Prepares retailer r's secure round; the refusal text in out.
+static struct node_work work0; // retailer 0's workspace
+
 static fb_err
 prepare(const struct node_policy *pol, uint32_t r, const struct fb_roster *ro,
 		const struct fb_wire_plan *plan, struct fb_ledger **led,
@@ -162,8 +164,8 @@ prepare(const struct node_policy *pol, uint32_t r, const struct fb_roster *ro,
 	fb_err err = fb_ledger_open(led, pol->ledger, true);
 	if (err == FB_OK) {
 		err = node_local_secure_prepare(pol, part[r], st, *led, ro,
-				fb_identity_public_key(ids[r]), plan, 7, NULL,
-				sec, out);
+				fb_identity_public_key(ids[r]), plan, 7,
+				r == 0 ? &work0 : NULL, sec, out);
 	}
 	return err;
 }
@@ -428,8 +430,26 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 		fb_secagg_client_destroy(sa[r]);
 		node_local_secure_destroy(sec[r]);
 		fb_ledger_close(led[r]);
+	}
+	// Retailer 0's workspace keeps its trainer through a plan refused
+	// by the policy checks (a larger dimension than it accepts).
+	CHECK(work0.trainer != NULL);
+	CHECK_OK(fb_ledger_open(&led[0], pol[0].ledger, false));
+	plan_make(&plan, &model, 1);
+	plan.config.sa.t = 3;
+	pol[0].max_dim = 8;
+	struct node_secure *again = NULL;
+	CHECK_OK(node_local_secure_prepare(&pol[0], part[0], &st[0], led[0],
+			roster, fb_identity_public_key(ids[0]), &plan, 8,
+			&work0, &again, &out[0]));
+	CHECK(out[0].refuse && again == NULL);
+	CHECK_STR_CONTAINS(out[0].text, "dimension");
+	CHECK(work0.trainer != NULL);
+	fb_ledger_close(led[0]);
+	for (uint32_t r = 0; r < K; r++) {
 		node_state_finish(&st[r]);
 	}
+	node_work_finish(&work0);
 }
 
 int

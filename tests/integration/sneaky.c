@@ -1,0 +1,572 @@
+// tests/integration/sneaky.c: a malicious secure-aggregation aggregator
+// for test-fed-secagg-refusals.sh. It runs one secure round
+// (protocols/secagg-v1.md) with three real fedbundle-client processes,
+// keeping its books with the coordinator (secagg/server.h), and cheats
+// twice:
+//   - the shares that index 1 sealed for index 2 reach index 2 with one
+//     byte flipped: index 2 must refuse the round (REFUSE secagg-refused
+//     naming index 1) before it releases anything;
+//   - index 1 is asked to reveal as if it had dropped (listed among the
+//     dropped parties): its guard must refuse (a sealed ERROR
+//     secagg-refused, no shares), while index 3, asked honestly (index 2
+//     dropped), answers with its shares.
+// Then every client gets PLAN DONE. Prints TAP; exit 0 if every check
+// holds.
+// usage: sneaky URL AGGREGATOR.key ROSTER DATA_0
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fedbundle/data/dataset.h"
+#include "fedbundle/net/envelope.h"
+#include "fedbundle/net/handshake.h"
+#include "fedbundle/net/identity.h"
+#include "fedbundle/net/transport.h"
+#include "fedbundle/net/wire.h"
+#include "fedbundle/secagg/msg.h"
+#include "fedbundle/secagg/server.h"
+#include "fedbundle/util/clock.h"
+#include "fedbundle/util/rng.h"
+
+#define DIM 16
+#define K 3
+#define ROUND 1
+
+struct client {
+	struct fb_session *s;
+	bool advertised, shared, uploaded, done;
+	uint16_t refuse_reason; // REFUSE of the round
+	char refuse_text[FB_WIRE_TEXT_MAX + 1];
+	uint16_t error_reason;         // sealed ERROR
+	uint32_t unmask_ns, unmask_nd; // SA_UNMASK received
+	uint32_t masked_rows;          // UPDATE's MASKED tensor
+	bool got_done;
+};
+
+static struct client clients[K];
+static const struct fb_roster *roster;
+static uint8_t keys[K * FB_ID_PK_LEN];
+static struct fb_secagg_server *co;
+static float *V, *W;
+static uint32_t n_items, n_bundles;
+static size_t dim; // the release layout's length
+static int n_checks, n_failed;
+static const uint8_t consortium[16] = {0x5e, 0xa9};
+
+static void
+report(bool ok, const char *what)
+{
+	printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, what);
+	n_failed += !ok;
+}
+
+static struct fb_wire_plan
+make_plan(uint32_t index)
+{
+	struct fb_wire_plan p;
+	memset(&p, 0, sizeof(p));
+	p.kind = FB_WIRE_PLAN_TRAIN;
+	p.deadline_ms = 60000;
+	struct fb_wire_round_config *c = &p.config;
+	c->granularity = FB_WIRE_GRAN_USER;
+	c->sampling_rate = 0.5;
+	c->noise_multiplier = 1.0;
+	c->clip_norm = 1.0;
+	c->delta = 1e-5;
+	c->local_epochs = 1;
+	c->local_steps = 1;
+	c->hp.lr = 0.01;
+	c->hp.item_weight = 1.0;
+	c->hp.negatives = 1;
+	c->hp.dim = DIM;
+	c->update_dtype = FB_WIRE_DTYPE_F32;
+	c->has_train_opts = true;
+	fb_wire_hparams_defaults(&c->hp);
+	c->hp.use_attrs = false;
+	c->has_secagg = true;
+	memcpy(c->sa.consortium, consortium, sizeof(consortium));
+	c->sa.n = K;
+	c->sa.t = 2;
+	c->sa.n_min = 2;
+	c->sa.noise_shares = 2;
+	c->sa.index = index;
+	c->sa.keys = keys;
+	p.n_tensors = 2;
+	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
+			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};
+	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
+			FB_WIRE_DTYPE_F32, 0, n_bundles, DIM, W};
+	return p;
+}
+
+// Seals body (blen bytes) as type for cl and answers req with it.
+static void
+reply_raw(struct fb_request *req, struct client *cl, uint8_t type,
+		const uint8_t *body, size_t blen)
+{
+	struct fb_msg *m = NULL;
+	if (fb_msg_alloc(&m, FB_SEALED_LEN(blen)) != FB_OK) {
+		fb_request_drop(req);
+		return;
+	}
+	memcpy(fb_msg_data(m) + FB_ENV_BODY_OFF, body, blen);
+	if (fb_env_seal(cl->s, fb_msg_data(m), fb_msg_len(m), type, ROUND) !=
+			FB_OK) {
+		fb_msg_free(m);
+		fb_request_drop(req);
+		return;
+	}
+	fb_request_reply_take(req, m);
+}
+
+static void
+reply_plan(struct fb_request *req, struct client *cl,
+		const struct fb_wire_plan *p)
+{
+	size_t len = fb_wire_plan_len(p);
+	uint8_t *b = malloc(len);
+	if (b == NULL || fb_wire_plan_encode(b, len, p, &len, NULL) != FB_OK) {
+		free(b);
+		fb_request_drop(req);
+		return;
+	}
+	reply_raw(req, cl, FB_WIRE_PLAN, b, len);
+	free(b);
+}
+
+static void
+reply_wait(struct fb_request *req, struct client *cl)
+{
+	struct fb_wire_plan p = {
+			.kind = FB_WIRE_PLAN_WAIT, .retry_after_ms = 100};
+	reply_plan(req, cl, &p);
+}
+
+static void
+reply_ack(struct fb_request *req, struct client *cl)
+{
+	struct fb_wire_ack a = {.status = FB_WIRE_ACK_ACCEPTED};
+	uint8_t b[64];
+	size_t len = 0;
+	if (fb_wire_ack_encode(b, sizeof(b), &a, &len) != FB_OK) {
+		fb_request_drop(req);
+		return;
+	}
+	reply_raw(req, cl, FB_WIRE_ACK, b, len);
+}
+
+static bool
+all(bool (*f)(const struct client *))
+{
+	for (int c = 0; c < K; c++) {
+		if (!f(&clients[c])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+advertised(const struct client *c)
+{
+	return c->advertised;
+}
+
+static bool
+shared(const struct client *c)
+{
+	return c->shared;
+}
+
+// SA_INBOX of index, with a flipped byte in the bundle from index 1 to 2.
+static void
+reply_inbox(struct fb_request *req, struct client *cl, uint32_t index)
+{
+	size_t len = fb_secagg_server_inbox_len(co, index);
+	uint8_t *b = malloc(len + 1);
+	if (b == NULL || len == 0 ||
+			fb_secagg_server_inbox(co, index, b) != FB_OK) {
+		free(b);
+		fb_request_drop(req);
+		return;
+	}
+	if (index == 2) {
+		// Entry 0 is from index 1: flip a byte of its ciphertext.
+		b[FB_SA_LIST_HDR_LEN + 4 + 40] ^= 0x01;
+	}
+	reply_raw(req, cl, FB_WIRE_SA_INBOX, b, len);
+	free(b);
+}
+
+static bool masked_closed;
+
+// POLL UNMASK: wait for both uploads, then a malicious request to index
+// 1 (itself and index 2 dropped) and the honest one to index 3.
+static void
+reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
+{
+	if (!clients[0].uploaded || !clients[2].uploaded) {
+		reply_wait(req, cl);
+		return;
+	}
+	if (!masked_closed) {
+		masked_closed = fb_secagg_server_close_masked(co) == FB_OK;
+	}
+	uint8_t b[64];
+	size_t len = 0;
+	if (index == 1) {
+		static const uint32_t surv[1] = {3}, drop[2] = {1, 2};
+		len = fb_sa_unmask_req_len(1, 2);
+		if (fb_sa_unmask_req_encode(b, surv, 1, drop, 2) != FB_OK) {
+			len = 0;
+		}
+	} else if (masked_closed &&
+			fb_secagg_server_unmask_req_len(co) <= sizeof(b)) {
+		len = fb_secagg_server_unmask_req_len(co);
+		fb_secagg_server_unmask_req(co, b);
+	}
+	if (len == 0) {
+		fb_request_drop(req);
+		return;
+	}
+	reply_raw(req, cl, FB_WIRE_SA_UNMASK_REQ, b, len);
+}
+
+static void
+on_update(struct client *cl, uint32_t index, const uint8_t *body, size_t blen)
+{
+	struct fb_wire_limits lim = {16, UINT32_MAX, 1, true};
+	struct fb_wire_update u;
+	bool dup = false;
+	if (fb_wire_update_decode(&u, body, blen, &lim) != FB_OK ||
+			u.n_tensors != 1 ||
+			u.tensors[0].id != FB_WIRE_TENSOR_MASKED ||
+			u.tensors[0].dtype != FB_WIRE_DTYPE_U64) {
+		printf("# index %u: UPDATE is not one masked tensor\n", index);
+		return;
+	}
+	cl->masked_rows = u.tensors[0].rows;
+	if (fb_secagg_server_add_masked(co, index, u.tensors[0].data,
+			    u.tensors[0].rows, &dup) == FB_OK) {
+		cl->uploaded = true;
+	}
+}
+
+static void
+on_poll(struct fb_request *req, struct client *cl, uint32_t index,
+		const uint8_t *body, size_t blen)
+{
+	struct fb_wire_poll poll;
+	if (fb_wire_poll_decode(&poll, body, blen) != FB_OK) {
+		fb_request_drop(req);
+		return;
+	}
+	if (poll.status == FB_WIRE_POLL_UPLOAD) {
+		struct fb_wire_plan p = {.kind = FB_WIRE_PLAN_UPLOAD,
+				.deadline_ms = 60000};
+		reply_plan(req, cl, &p);
+	} else if (poll.status == FB_WIRE_POLL_UNMASK) {
+		reply_unmask(req, cl, index);
+	} else if (!cl->done) {
+		struct fb_wire_plan p = make_plan(index);
+		reply_plan(req, cl, &p);
+	} else {
+		struct fb_wire_plan p = {.kind = FB_WIRE_PLAN_DONE};
+		reply_plan(req, cl, &p);
+		cl->got_done = true;
+	}
+}
+
+// SA_ADVERT and SA_SHARES: recorded; the list once all three sent theirs,
+// WAIT until then.
+static void
+on_stage(struct fb_request *req, struct client *cl, uint32_t index,
+		uint8_t type, const uint8_t *body, size_t blen)
+{
+	bool dup = false;
+	if (type == FB_WIRE_SA_ADVERT) {
+		struct fb_sa_advert_msg m;
+		if (fb_sa_advert_msg_decode(&m, body, blen) == FB_OK &&
+				fb_secagg_server_add_advert(co, index, m.advert,
+						m.users, &dup) == FB_OK) {
+			cl->advertised = true;
+		}
+		if (!all(advertised)) {
+			reply_wait(req, cl);
+			return;
+		}
+		if (fb_secagg_server_stage(co) == FB_SA_ADVERTS &&
+				fb_secagg_server_close_adverts(co) != FB_OK) {
+			printf("# closing the adverts: %s\n",
+					fb_last_error(FB_ESTATE));
+		}
+		size_t len = fb_secagg_server_peers_len(co);
+		uint8_t *b = malloc(len + 1);
+		if (b != NULL && len > 0) {
+			fb_secagg_server_peers(co, b);
+			reply_raw(req, cl, FB_WIRE_SA_PEERS, b, len);
+		} else {
+			fb_request_drop(req);
+		}
+		free(b);
+		return;
+	}
+	if (fb_secagg_server_add_shares(co, index, body, blen, &dup) == FB_OK) {
+		cl->shared = true;
+	}
+	if (!all(shared)) {
+		reply_wait(req, cl);
+		return;
+	}
+	if (fb_secagg_server_stage(co) == FB_SA_SHARES &&
+			fb_secagg_server_close_shares(co) != FB_OK) {
+		printf("# closing the shares: %s\n", fb_last_error(FB_ESTATE));
+	}
+	reply_inbox(req, cl, index);
+}
+
+static void
+on_sealed(struct fb_request *req)
+{
+	uint8_t *msg = fb_request_data(req);
+	size_t len = fb_request_len(req);
+	struct fb_wire_header h;
+	uint8_t sid[FB_ENV_SID_LEN];
+	int who = -1;
+	if (fb_env_peek(msg, len, &h, sid) == FB_OK) {
+		for (int c = 0; c < K; c++) {
+			if (clients[c].s != NULL &&
+					memcmp(fb_session_id(clients[c].s), sid,
+							FB_ENV_SID_LEN) == 0) {
+				who = c;
+			}
+		}
+	}
+	uint8_t *body;
+	size_t blen;
+	if (who < 0 ||
+			fb_env_open(clients[who].s, msg, len, &h, &body,
+					&blen) != FB_OK) {
+		printf("# a sealed message did not open\n");
+		fb_request_drop(req);
+		return;
+	}
+	struct client *cl = &clients[who];
+	uint32_t index = (uint32_t)who + 1;
+	struct fb_wire_reason_text r;
+	struct fb_sa_unmask un;
+	switch (h.type) {
+	case FB_WIRE_POLL:
+		on_poll(req, cl, index, body, blen);
+		return;
+	case FB_WIRE_SA_ADVERT:
+	case FB_WIRE_SA_SHARES:
+		on_stage(req, cl, index, h.type, body, blen);
+		return;
+	case FB_WIRE_UPDATE:
+		on_update(cl, index, body, blen);
+		break;
+	case FB_WIRE_REFUSE:
+		if (fb_wire_refuse_decode(&r, body, blen) == FB_OK) {
+			cl->refuse_reason = r.reason;
+			snprintf(cl->refuse_text, sizeof(cl->refuse_text), "%s",
+					r.text);
+			printf("# index %u refused: %s: %s\n", index,
+					fb_wire_reason_name(r.reason), r.text);
+		}
+		cl->done = true;
+		break;
+	case FB_WIRE_ERROR:
+		if (fb_wire_error_decode(&r, body, blen) == FB_OK) {
+			cl->error_reason = r.reason;
+			printf("# index %u sent ERROR %s: %s\n", index,
+					fb_wire_reason_name(r.reason), r.text);
+		}
+		cl->done = true;
+		break;
+	case FB_WIRE_SA_UNMASK:
+		if (fb_sa_unmask_decode(&un, body, blen) == FB_OK) {
+			cl->unmask_ns = un.ns;
+			cl->unmask_nd = un.nd;
+		}
+		cl->done = true;
+		break;
+	default:
+		printf("# index %u: unexpected %s\n", index,
+				fb_wire_type_name(h.type));
+		break;
+	}
+	reply_ack(req, cl);
+}
+
+static void
+on_handshake(struct fb_hs_server *hs, struct fb_request *req)
+{
+	uint8_t out[FB_HS_MSG_MAX];
+	size_t out_len = 0;
+	struct fb_session *s = NULL;
+	fb_err err = fb_hs_server_handle(hs, fb_clock_ms(),
+			fb_request_data(req), fb_request_len(req), out,
+			sizeof(out), &out_len, &s);
+	if (err == FB_OK && s != NULL) {
+		const uint8_t *pk = fb_session_peer_key(s);
+		for (int c = 0; c < K; c++) {
+			if (memcmp(fb_roster_at(roster, (size_t)c)->pk, pk,
+					    FB_ID_PK_LEN) == 0) {
+				fb_session_destroy(clients[c].s);
+				clients[c].s = s;
+				s = NULL;
+			}
+		}
+		fb_session_destroy(s);
+	}
+	fb_request_reply_copy(req, out, out_len);
+}
+
+// The model and the coordinator of the round.
+static int
+setup(const char *data)
+{
+	struct fb_dataset *ds = NULL;
+	if (fb_dataset_load(&ds, data) != FB_OK) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
+		return 99;
+	}
+	n_items = ds->n_items;
+	n_bundles = ds->n_bundles;
+	fb_dataset_destroy(ds);
+	struct fb_wire_plan p = make_plan(1);
+	struct fb_release_layout L;
+	fb_hparams_release_layout(&p.config.hp, n_items, n_bundles, &L);
+	dim = L.len;
+	V = malloc((size_t)n_items * DIM * sizeof(float));
+	W = malloc((size_t)n_bundles * DIM * sizeof(float));
+	if (V == NULL || W == NULL) {
+		return 99;
+	}
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 7, 0);
+	for (size_t k = 0; k < (size_t)n_items * DIM; k++) {
+		V[k] = (float)(0.1 * fb_rng_normal(&rng));
+	}
+	for (size_t k = 0; k < (size_t)n_bundles * DIM; k++) {
+		W[k] = (float)(0.1 * fb_rng_normal(&rng));
+	}
+	for (int c = 0; c < K; c++) {
+		memcpy(keys + c * FB_ID_PK_LEN, fb_roster_at(roster, c)->pk,
+				FB_ID_PK_LEN);
+	}
+	struct fb_secagg_server_params sp = {.n = K,
+			.t = 2,
+			.n_min = 2,
+			.id_keys = keys,
+			.dim = dim};
+	memcpy(sp.ctx.consortium, consortium, sizeof(consortium));
+	sp.ctx.round = ROUND;
+	if (fb_secagg_server_create(&co, &sp) != FB_OK) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EINVAL));
+		return 99;
+	}
+	return 0;
+}
+
+static void
+checks(void)
+{
+	struct client *a = &clients[0], *b = &clients[1], *c = &clients[2];
+	report(b->refuse_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+					strstr(b->refuse_text,
+							"the shares of index 1 "
+							"do not open") != NULL,
+			"index 2 refused the round (secagg-refused) naming "
+			"index 1, whose shares were tampered with");
+	report(!b->uploaded && b->masked_rows == 0,
+			"index 2 sent no masked input");
+	report(a->uploaded && c->uploaded && a->masked_rows == dim &&
+					c->masked_rows == dim,
+			"indices 1 and 3 sent one masked u64 tensor of the "
+			"release layout");
+	report(a->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+					a->unmask_ns == 0,
+			"index 1 refused an unmask request listing itself as "
+			"dropped (sealed ERROR secagg-refused, no shares)");
+	report(c->unmask_ns == 2 && c->unmask_nd == 1,
+			"index 3 answered the honest request (2 survivors, 1 "
+			"dropped)");
+	report(a->got_done && b->got_done && c->got_done,
+			"every client then got PLAN DONE");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 5 || sodium_init() < 0) {
+		fprintf(stderr,
+				"usage: sneaky URL AGGREGATOR.key ROSTER "
+				"DATA_0\n");
+		return 99;
+	}
+	struct fb_identity *id = NULL;
+	struct fb_roster *r = NULL;
+	if (fb_identity_load(&id, argv[2]) != FB_OK ||
+			fb_roster_load(&r, argv[3]) != FB_OK ||
+			fb_roster_count(r) != K) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
+		return 99;
+	}
+	roster = r;
+	int rc = setup(argv[4]);
+	if (rc != 0) {
+		return rc;
+	}
+	struct fb_hs_server *hs = NULL;
+	struct fb_hs_server_config hc = {0};
+	const char *urls[] = {argv[1]};
+	struct fb_listener_config lc = {
+			.urls = urls, .n_urls = 1, .recv_max = 16u << 20};
+	struct fb_listener *l = NULL;
+	if (fb_hs_server_create(&hs, id, roster, &hc) != FB_OK ||
+			fb_listener_create(&l, &lc) != FB_OK) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_ENET));
+		return 99;
+	}
+	uint64_t start = fb_clock_ms();
+	while (!clients[0].got_done || !clients[1].got_done ||
+			!clients[2].got_done) {
+		if (fb_clock_ms() - start > 120000) {
+			printf("# timed out\n");
+			break;
+		}
+		struct fb_listener_event ev;
+		if (fb_listener_wait(l, 100, &ev) != FB_OK ||
+				ev.kind != FB_LISTENER_REQUEST) {
+			continue;
+		}
+		uint8_t type = fb_request_len(ev.req) > 3
+				? fb_request_data(ev.req)[3]
+				: 0;
+		if (fb_wire_type_is_sealed(type)) {
+			on_sealed(ev.req);
+		} else {
+			on_handshake(hs, ev.req);
+		}
+	}
+	struct timespec ts = {0, 300 * 1000000L};
+	nanosleep(&ts, NULL); // let the DONE replies leave
+	checks();
+	printf("1..%d\n", n_checks);
+	fb_listener_destroy(l);
+	fb_hs_server_destroy(hs);
+	fb_secagg_server_destroy(co);
+	for (int c = 0; c < K; c++) {
+		fb_session_destroy(clients[c].s);
+	}
+	free(V);
+	free(W);
+	fb_roster_destroy(r);
+	fb_identity_destroy(id);
+	fb_transport_fini();
+	return n_failed == 0 ? 0 : 1;
+}
