@@ -832,7 +832,7 @@ print_result(const struct args *a, const char *dataset,
 	double tight = info->epsilon > 0 ? v->epsilon_lower / info->epsilon : 0;
 	if (a->json) {
 		printf("{\"mode\": \"%s\", \"dataset\": ", mode_names[a->mode]);
-		sim_json_string(stdout, dataset);
+		fb_config_write_string(stdout, dataset);
 		printf(", \"epsilon\": %.6f, \"epsilon_target\": %g, "
 		       "\"delta\": %g, \"accountant\": \"pld\", \"sigma\": %.6f, "
 		       "\"q\": %g, \"releases\": %llu, \"epsilon_lower\": %.6f, "

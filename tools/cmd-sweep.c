@@ -31,6 +31,7 @@
 
 #include "cli.h"
 #include "fedbundle/util/clock.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "sweep/sweep.h"
@@ -154,7 +155,7 @@ list_points(const struct grid *g, const struct sweep *sw, const struct args *a)
 		if (a->json) {
 			printf("%s\n {\"index\": %zu, \"id\": ",
 					k > 0 ? "," : "", k);
-			sim_json_string(stdout, p->id);
+			fb_config_write_string(stdout, p->id);
 			printf(", \"hash\": \"%s\", \"settings\": {", p->hash);
 		} else {
 			printf("%zu\t%s\t", k, p->id);
@@ -163,7 +164,7 @@ list_points(const struct grid *g, const struct sweep *sw, const struct args *a)
 			const char *v = sweep_point_value(p, g, i);
 			if (a->json) {
 				printf("%s", i > 0 ? ", " : "");
-				sim_json_string(stdout, g->axes[i].name);
+				fb_config_write_string(stdout, g->axes[i].name);
 				printf(": %s", v);
 			} else {
 				char val[VALUE_MAX];

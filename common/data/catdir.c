@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fedbundle/data/catdir.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 
 static const char *const copied_files[] = {"bundles.map", "items.map",
@@ -330,23 +331,6 @@ fb_catdir_item_name(const struct fb_catdir_ids *ids, uint32_t j)
 			: NULL;
 }
 
-static void
-put_json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			fprintf(fp, "\\%c", ch);
-		} else if (ch < 0x20) {
-			fprintf(fp, "\\u%04x", ch);
-		} else {
-			fputc(ch, fp);
-		}
-	}
-	fputc('"', fp);
-}
-
 void
 fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
 		bool json)
@@ -356,11 +340,11 @@ fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
 	if (json) {
 		if (id != NULL) {
 			fputs(", \"item_id\": ", fp);
-			put_json_string(fp, id);
+			fb_config_write_string(fp, id);
 		}
 		if (name != NULL) {
 			fputs(", \"name\": ", fp);
-			put_json_string(fp, name);
+			fb_config_write_string(fp, name);
 		}
 		if (ids != NULL && ids->item_prices != NULL &&
 				!isnan(ids->item_prices[j])) {
@@ -388,7 +372,7 @@ fb_catdir_print_item_list(FILE *fp, const struct fb_catdir_ids *ids,
 		const char *id = fb_catdir_item_id(ids, items[k]);
 		fputs(k > 0 ? ", " : "", fp);
 		if (json) {
-			put_json_string(fp, id != NULL ? id : "");
+			fb_config_write_string(fp, id != NULL ? id : "");
 		} else {
 			fputs(id != NULL ? id : "?", fp);
 		}

@@ -5,6 +5,7 @@
 
 #include "fedbundle/model/metrics.h"
 #include "fedbundle/model/recommend.h"
+#include "fedbundle/util/config.h"
 
 fb_err
 fb_ranking_compute(struct fb_ranking *r, const struct fb_dataset *ds,
@@ -69,21 +70,6 @@ fb_ranking_finish(struct fb_ranking *r)
 	memset(r, 0, sizeof(*r));
 }
 
-// s as a JSON string (quotes and backslashes escaped; ids and names hold
-// no control characters).
-static void
-json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\') {
-			fputc('\\', fp);
-		}
-		fputc(*s, fp);
-	}
-	fputc('"', fp);
-}
-
 // The original id of user u, or NULL without users.map.
 static const char *
 user_id(const struct fb_catdir_ids *ids, uint32_t u)
@@ -119,7 +105,7 @@ print_head(FILE *fp, const struct fb_ranking *r,
 		fprintf(fp, "{\"user\": %u, ", r->user);
 		if (uid != NULL) {
 			fputs("\"user_id\": ", fp);
-			json_string(fp, uid);
+			fb_config_write_string(fp, uid);
 			fputs(", ", fp);
 		}
 		if (round >= 0) {
@@ -158,12 +144,12 @@ fb_ranking_print(FILE *fp, const struct fb_ranking *r,
 					i > 0 ? ", " : "", i + 1, b);
 			if (bid != NULL) {
 				fputs("\"bundle_id\": ", fp);
-				json_string(fp, bid);
+				fb_config_write_string(fp, bid);
 				fputs(", ", fp);
 			}
 			if (name != NULL) {
 				fputs("\"name\": ", fp);
-				json_string(fp, name);
+				fb_config_write_string(fp, name);
 				fputs(", ", fp);
 			}
 			fprintf(fp,
@@ -217,7 +203,7 @@ write_user(FILE *fp, const struct fb_catdir_ids *ids, uint32_t u,
 		fprintf(fp, "{\"user\": %u, ", u);
 		if (uid != NULL) {
 			fputs("\"user_id\": ", fp);
-			json_string(fp, uid);
+			fb_config_write_string(fp, uid);
 			fputs(", ", fp);
 		}
 		fprintf(fp, "\"k\": %u, \"bundles\": [", n);
@@ -230,7 +216,7 @@ write_user(FILE *fp, const struct fb_catdir_ids *ids, uint32_t u,
 					i > 0 ? ", " : "", i + 1, b);
 			if (bid != NULL) {
 				fputs("\"bundle_id\": ", fp);
-				json_string(fp, bid);
+				fb_config_write_string(fp, bid);
 				fputs(", ", fp);
 			}
 			fprintf(fp, "\"score\": %.6f}", scores[b]);

@@ -269,23 +269,6 @@ sim_config_load(struct sim_config *out, const char *path)
 	return err;
 }
 
-void
-sim_json_string(FILE *fp, const char *s)
-{
-	fputc('"', fp);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			fprintf(fp, "\\%c", ch);
-		} else if (ch < 0x20) {
-			fprintf(fp, "\\u%04x", ch);
-		} else {
-			fputc(ch, fp);
-		}
-	}
-	fputc('"', fp);
-}
-
 static void
 write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 {
@@ -307,7 +290,8 @@ write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 		fputs(*(const bool *)(const void *)p ? "true" : "false", fp);
 		break;
 	case FB_CFG_ENUM:
-		sim_json_string(fp, f->choices[*(const int *)(const void *)p]);
+		fb_config_write_string(
+				fp, f->choices[*(const int *)(const void *)p]);
 		break;
 	case FB_CFG_U32_LIST: {
 		uint32_t n = *(const uint32_t *)(const void
@@ -322,7 +306,7 @@ write_value(FILE *fp, const struct fb_cfg_field *f, const void *target)
 		break;
 	}
 	case FB_CFG_STRING:
-		sim_json_string(fp, p);
+		fb_config_write_string(fp, p);
 		break;
 	case FB_CFG_DOUBLE_OR_NULL: {
 		double x = *(const double *)(const void *)p;

@@ -14,6 +14,7 @@
 
 #include "fb_vcs.h"
 #include "fedbundle/util/clock.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/hash.h"
 #include "sim-internal.h"
@@ -73,7 +74,7 @@ write_checksums(FILE *fp, const char *dir)
 				fb_hash_hex(digest, hex);
 				fprintf(fp, "%s\n    {\"file\": ",
 						first ? "" : ",");
-				sim_json_string(fp, names[i]->d_name);
+				fb_config_write_string(fp, names[i]->d_name);
 				fprintf(fp,
 						", \"bytes\": %lld, \"blake2b-256\": "
 						"\"%s\"}",
@@ -150,7 +151,7 @@ write_round_line(FILE *fp, const struct sim_config *cfg,
 						: INFINITY;
 			}
 		} else {
-			sim_json_string(fp,
+			fb_config_write_string(fp,
 					status_names[r->client_status[c] < 6
 									? r->client_status[c]
 									: 0]);
@@ -230,9 +231,10 @@ sim_write_manifest(struct sim_runner *R)
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(fp, "{\n  \"tool\": \"fedbundle simulate\",\n  \"version\": ");
-	sim_json_string(fp, FB_VCS_TAG);
+	fb_config_write_string(fp, FB_VCS_TAG);
 	fprintf(fp, ",\n  \"command\": ");
-	sim_json_string(fp, R->opt->command != NULL ? R->opt->command : "");
+	fb_config_write_string(
+			fp, R->opt->command != NULL ? R->opt->command : "");
 	fprintf(fp,
 			",\n  \"started\": \"%s\",\n  \"noise\": \"" SIM_NOISE_NOTE
 			"\",\n  \"seed\": %llu,\n  \"mode\": \"%s\",\n"
@@ -249,11 +251,11 @@ sim_write_manifest(struct sim_runner *R)
 			cfg->privacy == SIM_PRIV_NONE ? INFINITY
 						      : cfg->epsilon);
 	fprintf(fp, ", \"delta\": %.10g, \"trust\": ", cfg->server.round.delta);
-	sim_json_string(fp, sim_trust_text(cfg->privacy));
+	fb_config_write_string(fp, sim_trust_text(cfg->privacy));
 	fprintf(fp, "},\n  \"config\": ");
 	sim_config_write_json(fp, cfg, 2);
 	fprintf(fp, ",\n  \"dataset\": {\"path\": ");
-	sim_json_string(fp, cfg->data);
+	fb_config_write_string(fp, cfg->data);
 	fprintf(fp,
 			", \"users\": %u, \"bundles\": %u, \"items\": %u, "
 			"\"attrs\": %u,\n  \"files\": ",
@@ -415,7 +417,7 @@ sim_write_summary(struct sim_runner *R)
 			s->best_round, (unsigned long long)s->eval_users,
 			(unsigned long long)s->bytes, s->wall_s,
 			s->rounds_per_min, s->peak_rss_kb);
-	sim_json_string(fp, sim_trust_text(R->cfg->privacy));
+	fb_config_write_string(fp, sim_trust_text(R->cfg->privacy));
 	fprintf(fp, "}\n");
 	bool bad = ferror(fp) != 0;
 	bad |= fclose(fp) != 0;

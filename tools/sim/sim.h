@@ -90,10 +90,6 @@ void sim_config_write_json(FILE *fp, const struct sim_config *cfg, int indent);
 // for --help) or as the Markdown table of docs/configuration.md.
 void sim_config_print_keys(FILE *fp, enum fb_cfg_style style);
 
-// Writes s as a JSON string literal (quotes, backslashes and control
-// characters escaped).
-void sim_json_string(FILE *fp, const char *s);
-
 // "none", "user", "client".
 const char *sim_privacy_name(int privacy);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "fb_vcs.h"
+#include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
 #include "sharedfs.h"
 #include "sweep.h"
@@ -228,9 +229,9 @@ record_text(const char *grid_path, const char *hash, size_t n, size_t *len)
 	char *abs = realpath(grid_path, NULL);
 	fprintf(fp, "{\"sweep_grid_hash\": \"%s\", \"points\": %zu, \"grid\": ",
 			hash, n);
-	sim_json_string(fp, abs != NULL ? abs : grid_path);
+	fb_config_write_string(fp, abs != NULL ? abs : grid_path);
 	fprintf(fp, ", \"version\": ");
-	sim_json_string(fp, FB_VCS_TAG);
+	fb_config_write_string(fp, FB_VCS_TAG);
 	fprintf(fp, "}\n");
 	free(abs);
 	fclose(fp);
