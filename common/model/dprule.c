@@ -24,12 +24,13 @@ check_input(const struct fb_dprule_input *in)
 	}
 	if (!(in->epsilon > 0) || !(in->delta > 0 && in->delta < 1) ||
 			!(in->clip > 0) || !(in->q > 0 && in->q <= 1) ||
-			!(in->init_std > 0) || !(in->sigma >= 0)) {
+			!(in->l2 > 0) || !(in->sigma >= 0)) {
 		return fb_errorf(FB_EINVAL,
 				"dp rule: epsilon %g, delta %g, clip %g, q %g, "
-				"init_std %g, sigma %g: out of range",
-				in->epsilon, in->delta, in->clip, in->q,
-				in->init_std, in->sigma);
+				"l2 %g, sigma %g: out of range (l2 0 has no "
+				"stationary point: give lr explicitly)",
+				in->epsilon, in->delta, in->clip, in->q, in->l2,
+				in->sigma);
 	}
 	return FB_OK;
 }
@@ -68,8 +69,7 @@ fb_dprule_derive(const struct fb_dprule_input *in, struct fb_dprule *out)
 	}
 	double qn = in->q * (double)in->users;
 	r.noise_per_step = r.sigma * in->clip / qn;
-	r.lr = FB_DPRULE_RHO * in->init_std /
-			(r.noise_per_step * sqrt((double)r.releases));
+	r.lr = FB_DPRULE_CONVERGE / (in->l2 * (double)r.releases);
 	r.lr = fmin(fmax(r.lr, FB_DPRULE_LR_MIN), FB_DPRULE_LR_MAX);
 	double k = FB_DPRULE_KAPPA * in->clip / r.noise_per_step;
 	r.max_coords = k * k;
@@ -90,7 +90,7 @@ fb_dprule_apply(struct fb_train_config *cfg, struct fb_dp_config *dpc,
 			.dim = cfg->hp.dim,
 			.bias = cfg->hp.bias,
 			.train_items = cfg->hp.train_items,
-			.init_std = cfg->hp.init_std,
+			.l2 = cfg->hp.l2,
 			.epochs = cfg->epochs,
 			.epsilon = dpc->epsilon,
 			.delta = dpc->delta,

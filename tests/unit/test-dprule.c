@@ -1,10 +1,10 @@
 // tests/unit/test-dprule.c: the DP settings rule (include/fedbundle/model/
-// dprule.h, docs/privacy.md section 12). The settings grow with what the
+// dprule.h, docs/privacy.md section 12). The rank grows with what the
 // mechanism allows (more declared users, a larger epsilon: less noise per
-// step, so a larger learning rate and rank), stay in range, follow the
-// stated formulas, and never override what the user set explicitly. The
-// constant Youshu-tuned defaults (lr 20, rank 8 whatever n and epsilon)
-// fail the monotonicity checks.
+// step), the learning rate follows the planned releases, the values stay
+// in range and follow the stated formulas, and nothing overrides what the
+// user set explicitly. The constant Youshu-tuned defaults (lr 20, rank 8
+// whatever n and epsilon) fail the first two tests.
 #include <math.h>
 
 #include "fedbundle/model/dprule.h"
@@ -21,7 +21,7 @@ youshu_like(uint64_t users, double epsilon)
 			.dim = 64,
 			.bias = true,
 			.train_items = false,
-			.init_std = 0.05,
+			.l2 = 6e-4,
 			.epochs = 30,
 			.epsilon = epsilon,
 			.delta = 1e-6,
@@ -60,25 +60,25 @@ TEST(monotonic_in_users_and_epsilon)
 			const struct fb_dprule *r = &grid[i][j];
 			if (i > 0) {
 				const struct fb_dprule *s = &grid[i - 1][j];
-				CHECK(r->lr > s->lr ||
-						r->lr == FB_DPRULE_LR_MAX);
+				CHECK(r->lr >= s->lr);
 				CHECK(r->bundle_rank >= s->bundle_rank);
 				CHECK(r->noise_per_step < s->noise_per_step);
 			}
 			if (j > 0) {
 				const struct fb_dprule *s = &grid[i][j - 1];
-				CHECK(r->lr > s->lr ||
-						r->lr == FB_DPRULE_LR_MAX);
+				CHECK(r->lr >= s->lr);
 				CHECK(r->bundle_rank >= s->bundle_rank);
 				CHECK(r->sigma < s->sigma);
 			}
 		}
 	}
-	// Not constant: a small owner at a small epsilon gets a lower rate
-	// and rank than a large one at a large epsilon.
-	CHECK(grid[0][0].lr * 10 < grid[N_USERS - 1][N_EPS - 1].lr);
-	CHECK(grid[0][0].bundle_rank <
-			grid[N_USERS - 1][N_EPS - 1].bundle_rank);
+	// Not constant: a small owner at a small epsilon trains the lowest
+	// rank, a large one at a large epsilon every coordinate, and a step
+	// in n or in epsilon raises it.
+	CHECK(grid[0][0].bundle_rank == 1);
+	CHECK(grid[N_USERS - 1][N_EPS - 1].bundle_rank == 63);
+	CHECK(grid[2][1].bundle_rank < grid[2][4].bundle_rank);
+	CHECK(grid[1][4].bundle_rank < grid[2][4].bundle_rank);
 }
 
 TEST(values_in_range_and_as_stated)
@@ -95,10 +95,8 @@ TEST(values_in_range_and_as_stated)
 			CHECK(r->bundle_rank >= 1 && r->bundle_rank <= 63);
 			double nu = r->sigma / (FB_DPRULE_Q * (double)users[i]);
 			CHECK_NEAR(r->noise_per_step, nu, 1e-12 * nu);
-			double lr = FB_DPRULE_RHO * 0.05 / (nu * sqrt(120.0));
-			if (lr > FB_DPRULE_LR_MIN && lr < FB_DPRULE_LR_MAX) {
-				CHECK_NEAR(r->lr, lr, 1e-9 * lr);
-			}
+			double lr = FB_DPRULE_CONVERGE / (6e-4 * 120);
+			CHECK_NEAR(r->lr, lr, 1e-9 * lr);
 			// The release stays within the coordinate budget
 			// unless the rank is already at its floor of 1.
 			double d = (double)(r->bundle_rank + 1) * 4771;
@@ -108,16 +106,18 @@ TEST(values_in_range_and_as_stated)
 			}
 		}
 	}
-	// With the noise multiplier given, the rate is proportional to the
-	// expected batch q n.
+	// Twice the releases, half the rate; a given noise multiplier is
+	// used as given, and the rank's budget is (kappa q n / sigma)^2.
 	struct fb_dprule_input in = youshu_like(1000, 8);
 	in.sigma = 2;
 	struct fb_dprule a, b;
 	CHECK_OK(fb_dprule_derive(&in, &a));
-	in.users = 2000;
+	in.epochs = 60;
 	CHECK_OK(fb_dprule_derive(&in, &b));
-	CHECK_NEAR(b.lr, 2 * a.lr, 1e-9 * a.lr);
+	CHECK_NEAR(b.lr, a.lr / 2, 1e-9 * a.lr);
 	CHECK(a.sigma == 2);
+	double k = FB_DPRULE_KAPPA * 250 / 2;
+	CHECK_NEAR(a.max_coords, k * k, 1e-9 * k * k);
 	// Trained item factors use up the coordinate budget first.
 	in = youshu_like(8100, 8);
 	in.train_items = true;
@@ -176,6 +176,10 @@ TEST(undeclared_users_are_refused)
 	in.epochs = 0;
 	CHECK_ERR(fb_dprule_derive(&in, &r), FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "epochs");
+	in = youshu_like(100, 8);
+	in.l2 = 0;
+	CHECK_ERR(fb_dprule_derive(&in, &r), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "give lr explicitly");
 }
 
 int
