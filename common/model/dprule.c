@@ -19,7 +19,7 @@ check_input(const struct fb_dprule_input *in)
 				"dp rule: %u bundles, dim %u: nothing to train",
 				in->n_bundles, in->dim);
 	}
-	if (in->epochs == 0) {
+	if (in->epochs == 0 && in->steps == 0) {
 		return fb_errorf(FB_EINVAL, "dp rule: epochs: must be >= 1");
 	}
 	if (!(in->epsilon > 0) || !(in->delta > 0 && in->delta < 1) ||
@@ -58,7 +58,10 @@ fb_dprule_derive(const struct fb_dprule_input *in, struct fb_dprule *out)
 		return err;
 	}
 	struct fb_dprule r = {.q = in->q};
-	r.releases = (uint64_t)in->epochs * (uint64_t)ceil(1.0 / in->q);
+	// The releases fb_dp_open calibrates sigma for (dp.h).
+	r.releases = in->steps > 0
+			? in->steps
+			: (uint64_t)in->epochs * (uint64_t)ceil(1.0 / in->q);
 	r.sigma = in->sigma;
 	if (r.sigma == 0) {
 		err = fb_acct_calibrate_sigma(in->accountant, in->q, r.releases,
@@ -92,6 +95,7 @@ fb_dprule_apply(struct fb_train_config *cfg, struct fb_dp_config *dpc,
 			.train_items = cfg->hp.train_items,
 			.l2 = cfg->hp.l2,
 			.epochs = cfg->epochs,
+			.steps = dpc->steps,
 			.epsilon = dpc->epsilon,
 			.delta = dpc->delta,
 			.clip = dpc->clip,

@@ -116,6 +116,12 @@ TEST(values_in_range_and_as_stated)
 	CHECK_OK(fb_dprule_derive(&in, &b));
 	CHECK_NEAR(b.lr, a.lr / 2, 1e-9 * a.lr);
 	CHECK(a.sigma == 2);
+	in.steps = 60; // dp.steps: the releases sigma is calibrated for
+	CHECK_OK(fb_dprule_derive(&in, &b));
+	CHECK(b.releases == 60);
+	CHECK_NEAR(b.lr, 2 * a.lr, 1e-9 * a.lr);
+	in.steps = 0;
+	in.epochs = 30;
 	double k = FB_DPRULE_KAPPA * 250 / 2;
 	CHECK_NEAR(a.max_coords, k * k, 1e-9 * k * k);
 	// Trained item factors use up the coordinate budget first.

@@ -45,6 +45,7 @@ struct fb_dprule_input {
 	bool train_items; // item factors trained (and released) too
 	double l2;        // weight decay of the trained factors (> 0)
 	uint32_t epochs;  // planned epochs
+	uint64_t steps;   // planned releases (dp.steps); 0: from epochs
 	double epsilon, delta, clip;
 	double q;     // sampling rate (the caller's, or FB_DPRULE_Q)
 	double sigma; // noise multiplier; 0: the accountant's for the plan
@@ -54,7 +55,7 @@ struct fb_dprule_input {
 // What the rule derives, with the quantities it derived them from.
 struct fb_dprule {
 	double q;
-	uint64_t releases;     // T = epochs * ceil(1 / q)
+	uint64_t releases;     // T = steps, or epochs * ceil(1 / q)
 	double sigma;          // for (q, T, epsilon, delta), continuous
 	double noise_per_step; // nu = sigma * clip / (q * n)
 	double lr;             // CONVERGE / (l2 * T), clamped
