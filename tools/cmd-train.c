@@ -1,5 +1,6 @@
 // tools/cmd-train.c: `fedbundle train`, the centralized reference run,
-// non-private or with user-level differential privacy.
+// non-private or with user-level differential privacy, whose q, lr and
+// bundle_rank come from the rule of dprule.h unless given explicitly.
 // Warns on stderr when the tune split is too small (warn_small_tune).
 // Contract (scripts rely on it): with --json the last thing on stdout is
 // one JSON object with at least "recall@20", "ndcg@20", "recall@40",
