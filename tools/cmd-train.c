@@ -325,7 +325,6 @@ parse_args(int argc, char **argv, struct train_args *a)
 	return 0;
 }
 
-// Config file first, then command-line overrides, then checks.
 // The keys the DP rule derives (dprule.h) start as "not given" markers,
 // so that a value from the file or the command line is known to be
 // explicit and wins over the rule.
@@ -357,6 +356,8 @@ note_explicit(struct fb_train_config *cfg, struct fb_dp_config *dpc,
 	dpc->q = set->q ? dpc->q : dfall.q;
 }
 
+// Config file first, then command-line overrides, then checks; *set
+// tells which of the rule's keys were given.
 static int
 resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 		struct fb_dp_config *dpc, struct fb_dprule_explicit *set)
@@ -437,7 +438,7 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 	return 0;
 }
 
-// The "settings" object: each DP setting the rule covers, its value and
+// The "dp_settings" object: each DP setting the rule covers, its value and
 // whether it came from the rule or was given explicitly.
 static void
 print_settings_json(const struct fb_train_config *cfg,
