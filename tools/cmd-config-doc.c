@@ -62,11 +62,22 @@ print_train_dp_defaults(FILE *fp)
 			const struct fb_cfg_field *f = &sp[k].fields[i];
 			fb_config_format_value(a, sizeof(a), f, sp[k].target);
 			fb_config_format_value(b, sizeof(b), f, sd[k].target);
-			if (strcmp(a, b) != 0) {
+			if (strcmp(f->name, "lr") == 0 ||
+					strcmp(f->name, "bundle_rank") == 0) {
+				fprintf(fp,
+						"| `%s` | the DP rule's "
+						"(docs/privacy.md section 12) |"
+						"\n",
+						f->name);
+			} else if (strcmp(a, b) != 0) {
 				fprintf(fp, "| `%s` | `%s` |\n", f->name, b);
 			}
 		}
 	}
+	fprintf(fp,
+			"\n`lr`, `bundle_rank` and `dp.q` given in the file (or "
+			"`--q`) win over the rule; `fedbundle train` prints "
+			"each value and where it came from.\n");
 }
 
 static void

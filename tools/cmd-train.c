@@ -1,5 +1,6 @@
 // tools/cmd-train.c: `fedbundle train`, the centralized reference run,
-// non-private or with user-level differential privacy.
+// non-private or with user-level differential privacy, whose q, lr and
+// bundle_rank come from the rule of dprule.h unless given explicitly.
 // Warns on stderr when the tune split is too small (warn_small_tune).
 // Contract (scripts rely on it): with --json the last thing on stdout is
 // one JSON object with at least "recall@20", "ndcg@20", "recall@40",
@@ -17,6 +18,7 @@
 
 #include "cli.h"
 #include "fedbundle/data/dataset.h"
+#include "fedbundle/model/dprule.h"
 #include "fedbundle/model/fit.h"
 #include "fedbundle/model/modelio.h"
 #include "fedbundle/privacy/dp.h"
@@ -52,12 +54,15 @@ static const char *const usage_text =
 		"CSPRNG, budget enforced):\n"
 		"  --dp MODE           none (default) or user; user switches the\n"
 		"                      training defaults to the DP ones (public item\n"
-		"                      factors, low-rank bundle factors, SGD)\n"
+		"                      factors, low-rank bundle factors, SGD); q, lr\n"
+		"                      and bundle_rank not given are derived from\n"
+		"                      --users, the catalogue, epsilon, delta and the\n"
+		"                      epochs by the rule of docs/privacy.md section 12\n"
 		"  --epsilon E         budget epsilon (default 8)\n"
 		"  --delta D           budget delta (default 1e-6)\n"
 		"  --clip C            L2 clipping norm per user (default 1)\n"
-		"  --q Q               user sampling rate per step (default "
-		"0.25)\n"
+		"  --q Q               user sampling rate per step (default: "
+		"the rule's)\n"
 		"  --sigma S           noise multiplier (default: the smallest "
 		"that spends\n"
 		"                      the budget over the planned epochs)\n"
@@ -320,10 +325,42 @@ parse_args(int argc, char **argv, struct train_args *a)
 	return 0;
 }
 
-// Config file first, then command-line overrides, then checks.
+// The keys the DP rule derives (dprule.h) start as "not given" markers,
+// so that a value from the file or the command line is known to be
+// explicit and wins over the rule.
+static void
+unset_rule_keys(struct fb_train_config *cfg, struct fb_dp_config *dpc)
+{
+	cfg->hp.lr = NAN;
+	cfg->hp.bundle_rank = UINT32_MAX;
+	dpc->q = NAN;
+}
+
+// Records which rule keys were given and puts placeholders (the values
+// without a rule) in the others until the dataset's catalogue is known
+// and fb_dprule_apply fills them.
+static void
+note_explicit(struct fb_train_config *cfg, struct fb_dp_config *dpc,
+		struct fb_dprule_explicit *set)
+{
+	set->lr = !isnan(cfg->hp.lr);
+	set->bundle_rank = cfg->hp.bundle_rank != UINT32_MAX;
+	set->q = !isnan(dpc->q);
+	struct fb_train_config fallback;
+	fb_train_config_defaults_dp(&fallback);
+	struct fb_dp_config dfall;
+	fb_dp_config_defaults(&dfall);
+	cfg->hp.lr = set->lr ? cfg->hp.lr : fallback.hp.lr;
+	cfg->hp.bundle_rank = set->bundle_rank ? cfg->hp.bundle_rank
+					       : fallback.hp.bundle_rank;
+	dpc->q = set->q ? dpc->q : dfall.q;
+}
+
+// Config file first, then command-line overrides, then checks; *set
+// tells which of the rule's keys were given.
 static int
 resolve_config(const struct train_args *a, struct fb_train_config *cfg,
-		struct fb_dp_config *dpc)
+		struct fb_dp_config *dpc, struct fb_dprule_explicit *set)
 {
 	fb_train_config_defaults(cfg);
 	fb_dp_config_defaults(dpc);
@@ -351,10 +388,14 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 				fb_train_config_defaults(cfg);
 			}
 			fb_dp_config_defaults(dpc);
+			if (mode == FB_DP_USER) {
+				unset_rule_keys(cfg, dpc);
+			}
 		}
 	}
 	if (a->config == NULL && a->dp_mode == FB_DP_USER) {
 		fb_train_config_defaults_dp(cfg);
+		unset_rule_keys(cfg, dpc);
 	}
 	cfg->epochs = a->epochs > 0 ? a->epochs : cfg->epochs;
 	cfg->threads = a->threads > 0 ? a->threads : cfg->threads;
@@ -372,6 +413,7 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 		dpc->seeded = true;
 		dpc->seed = a->noise_seed;
 	}
+	note_explicit(cfg, dpc, set);
 	fb_err err = fb_train_config_check(cfg);
 	if (err == FB_OK) {
 		err = fb_dp_config_check(dpc);
@@ -394,6 +436,28 @@ resolve_config(const struct train_args *a, struct fb_train_config *cfg,
 				"data");
 	}
 	return 0;
+}
+
+// The "dp_settings" object: each DP setting the rule covers, its value and
+// whether it came from the rule or was given explicitly.
+static void
+print_settings_json(const struct fb_train_config *cfg,
+		const struct fb_dp_config *c,
+		const struct fb_dprule_explicit *set,
+		const struct fb_dprule *rule)
+{
+	printf(", \"dp_settings\": {\"q\": %g, \"q_from\": \"%s\", "
+	       "\"lr\": %.6g, \"lr_from\": \"%s\", \"bundle_rank\": %u, "
+	       "\"bundle_rank_from\": \"%s\", \"rule\": {\"q\": %g, "
+	       "\"lr\": %.6g, \"bundle_rank\": %u, \"releases\": %llu, "
+	       "\"sigma\": %.6g, \"noise_per_step\": %.6g, "
+	       "\"max_coords\": %.6g}}",
+			c->q, set->q ? "explicit" : "rule", cfg->hp.lr,
+			set->lr ? "explicit" : "rule", cfg->hp.bundle_rank,
+			set->bundle_rank ? "explicit" : "rule", rule->q,
+			rule->lr, rule->bundle_rank,
+			(unsigned long long)rule->releases, rule->sigma,
+			rule->noise_per_step, rule->max_coords);
 }
 
 static void
@@ -467,6 +531,39 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 	return err;
 }
 
+// The DP rule (dprule.h) over the catalogue's public sizes: fills the
+// settings not given explicitly and says where each came from.
+static int
+apply_rule(const struct train_args *a, const struct fb_dataset *ds,
+		struct fb_train_config *cfg, struct fb_dp_config *dpc,
+		const struct fb_dprule_explicit *set, struct fb_dprule *rule)
+{
+	fb_err err = fb_dprule_apply(
+			cfg, dpc, ds->n_items, ds->n_bundles, set, rule);
+	if (err == FB_OK) {
+		err = fb_train_config_check(cfg);
+	}
+	if (err != FB_OK) {
+		return cli_fail("train", err, "DP settings rule");
+	}
+	if (!a->quiet) {
+		fprintf(stderr,
+				"train: DP rule (docs/privacy.md section 12) from "
+				"users %llu, %u bundles, epsilon %g, delta %g, "
+				"%llu releases: noise per step %.3g; q %g (%s), "
+				"lr %.4g (%s), bundle_rank %u (%s)\n",
+				(unsigned long long)dpc->users, ds->n_bundles,
+				dpc->epsilon, dpc->delta,
+				(unsigned long long)rule->releases,
+				rule->noise_per_step, dpc->q,
+				set->q ? "explicit" : "rule", cfg->hp.lr,
+				set->lr ? "explicit" : "rule",
+				cfg->hp.bundle_rank,
+				set->bundle_rank ? "explicit" : "rule");
+	}
+	return 0;
+}
+
 int
 cmd_train(int argc, char **argv)
 {
@@ -477,7 +574,8 @@ cmd_train(int argc, char **argv)
 	}
 	struct fb_train_config cfg;
 	struct fb_dp_config dpc;
-	rc = resolve_config(&a, &cfg, &dpc);
+	struct fb_dprule_explicit set = {0};
+	rc = resolve_config(&a, &cfg, &dpc, &set);
 	if (rc != 0) {
 		return rc;
 	}
@@ -486,6 +584,14 @@ cmd_train(int argc, char **argv)
 	fb_err err = fb_dataset_load(&ds, a.data);
 	if (err != FB_OK) {
 		return cli_fail("train", err, "cannot load the dataset");
+	}
+	struct fb_dprule rule = {0};
+	if (dpc.mode == FB_DP_USER) {
+		rc = apply_rule(&a, ds, &cfg, &dpc, &set, &rule);
+		if (rc != 0) {
+			fb_dataset_destroy(ds);
+			return rc;
+		}
 	}
 	struct progress pr = {NULL, a.quiet, cfg.ks[0], dpc.mode == FB_DP_USER};
 	struct fb_model model = {0};
@@ -575,6 +681,9 @@ cmd_train(int argc, char **argv)
 				res.train_seconds, per_epoch,
 				res.eval_seconds_total, res.test_eval_seconds);
 		print_privacy_json(dp, used, &res);
+		if (dp != NULL) {
+			print_settings_json(&cfg, used, &set, &rule);
+		}
 		printf(", ");
 		report_metrics_json(stdout, &res.test.mean);
 		printf(", \"tune\": {");
@@ -600,6 +709,17 @@ cmd_train(int argc, char **argv)
 					used->delta,
 					res.budget_reached ? ", budget reached"
 							   : "");
+		}
+		if (dp != NULL) {
+			printf("DP settings: q %g (%s), lr %.4g (%s), "
+			       "bundle_rank %u (%s); the rule "
+			       "(docs/privacy.md section 12): q %g, lr %.4g, "
+			       "bundle_rank %u\n",
+					used->q, set.q ? "explicit" : "rule",
+					cfg.hp.lr, set.lr ? "explicit" : "rule",
+					cfg.hp.bundle_rank,
+					set.bundle_rank ? "explicit" : "rule",
+					rule.q, rule.lr, rule.bundle_rank);
 		}
 		report_metrics_table(stdout, "fedbundle", &res.test.mean, 1);
 		report_metrics_table(

@@ -173,6 +173,8 @@ fb_train_config_defaults_dp(struct fb_train_config *cfg)
 	fb_train_config_defaults(cfg);
 	cfg->epochs = 30;
 	cfg->hp.optimizer = FB_OPT_SGD;
+	// lr and bundle_rank: the pre-rule Youshu values (train.h); `train
+	// --dp user` derives both from public quantities (dprule.h).
 	cfg->hp.lr = 20;
 	cfg->public_init = true;
 	cfg->hp.train_items = false;

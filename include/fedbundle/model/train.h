@@ -69,9 +69,13 @@ struct fb_train_config {
 // Fills cfg with the defaults (tuned on Youshu's tune split, non-private).
 void fb_train_config_defaults(struct fb_train_config *cfg);
 
-// The defaults for user-level DP training (tuned the same way): items keep
-// their public factors, the release is a low-rank bundle gradient plus a
-// bias, and plain SGD, which DP noise hurts far less than Adam.
+// The defaults for user-level DP training: items keep their public
+// factors, the release is a low-rank bundle gradient plus a bias, and
+// plain SGD, which DP noise hurts far less than Adam. Its lr (20) and
+// bundle_rank (8) are the values tuned on Youshu's tune split before issue
+// 15, kept only for callers that pin a configuration (the audits, the
+// benchmark); `fedbundle train --dp user` replaces them (and q) by the
+// rule of dprule.h unless given explicitly.
 void fb_train_config_defaults_dp(struct fb_train_config *cfg);
 
 // The JSON schema of what struct fb_train_config adds to the shared
