@@ -13,7 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "catver.h"
 #include "checkpoint.h"
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/privacy/ledger.h"
 #include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
@@ -64,8 +66,9 @@ agg_checkpoint_save(const struct agg_fed *fed)
 	if (meta == NULL) {
 		return FB_ENOMEM;
 	}
-	char head[2 * FB_HASH_LEN + 1];
+	char head[2 * FB_HASH_LEN + 1], cat[FB_CATDIR_HEX_LEN + 1];
 	fb_hash_hex(anchor.head, head);
+	fb_hash_hex(fed->catver.new_digest, cat);
 	size_t n = 0;
 	const struct fb_model *m = &fed->model;
 	bool ok = meta_printf(meta, &n,
@@ -74,12 +77,12 @@ agg_checkpoint_save(const struct agg_fed *fed)
 			"\"optimizer_steps\": %llu, \"dim\": %u, \"n_items\": "
 			"%u, \"n_bundles\": %u, \"n_attrs\": %u, "
 			"\"ledger_count\": %llu, \"ledger_head\": \"%s\", "
-			"\"clients\": [",
+			"\"catalog\": \"%s\", \"clients\": [",
 			CKPT_FORMAT, fed->last_committed, fed->last_planned,
 			fed->opt.kind == AGG_OPT_FEDADAM ? "fedadam" : "fedavg",
 			(unsigned long long)fed->opt.t, m->dim, m->n_items,
 			m->n_bundles, m->n_attrs,
-			(unsigned long long)anchor.count, head);
+			(unsigned long long)anchor.count, head, cat);
 	for (uint32_t c = 0; c < fed->n_clients && ok; c++) {
 		const struct agg_client *cl = &fed->clients[c];
 		char eps[40] = "null";
@@ -132,38 +135,43 @@ agg_checkpoint_save(const struct agg_fed *fed)
 	return err;
 }
 
-// Copies tensor name of f into dst (same shape). FB_EFORMAT otherwise.
+// Copies tensor name of f into dst: the same shape, or with rows (a new
+// catalogue version, catver.h) rows->n_old rows whose kept ones go to
+// their new rows (dst's new rows are left as initialised). FB_EFORMAT
+// otherwise.
 static fb_err
 load_matrix(const struct fb_tfile *f, const char *path, const char *name,
-		struct fb_matrix *dst)
+		struct fb_matrix *dst, const struct agg_catver_rows *rows)
 {
 	struct fb_tensor_view v;
 	fb_err err = fb_tfile_get(f, name, &v);
 	if (err != FB_OK) {
 		return err;
 	}
-	if (v.rows != dst->rows || v.cols != dst->cols) {
+	size_t want = rows != NULL ? rows->n_old : dst->rows;
+	if (v.rows != want || v.cols != dst->cols) {
 		return fb_errorf(FB_EFORMAT,
 				"%s: tensor %s is %zux%zu, the configured model "
 				"needs %zux%zu",
-				path, name, v.rows, v.cols, dst->rows,
-				dst->cols);
-	}
-	if (dst->rows * dst->cols > 0) {
-		memcpy(dst->data, v.data,
-				dst->rows * dst->cols * sizeof(float));
+				path, name, v.rows, v.cols, want, dst->cols);
 	}
 	// A broken model must not be served again (wire-v1 §9.7): clients
 	// would refuse every plan made of it.
-	for (size_t k = 0; k < dst->rows * dst->cols; k++) {
-		if (!isfinite(dst->data[k])) {
+	for (size_t k = 0; k < v.rows * v.cols; k++) {
+		if (!isfinite(v.data[k])) {
 			return fb_errorf(FB_EFORMAT,
 					"%s: tensor %s holds a non-finite value "
 					"(row %zu, column %zu): refusing a broken "
 					"model; restore an earlier checkpoint",
-					path, name, k / dst->cols,
-					k % dst->cols);
+					path, name, k / v.cols, k % v.cols);
 		}
+	}
+	if (rows != NULL) {
+		struct fb_matrix src = {v.rows, v.cols, (float *)v.data};
+		agg_catver_copy_rows(dst, &src, rows);
+	} else if (dst->rows * dst->cols > 0) {
+		memcpy(dst->data, v.data,
+				dst->rows * dst->cols * sizeof(float));
 	}
 	return FB_OK;
 }
@@ -190,6 +198,7 @@ struct meta {
 	uint32_t dim, n_items, n_bundles, n_attrs;
 	uint64_t ledger_count;
 	char ledger_head[2 * FB_HASH_LEN + 1];
+	char catalog[FB_CATDIR_HEX_LEN + 1]; // "": written before versions
 	struct meta_client clients[META_MAX_CLIENTS];
 	uint32_t n_clients;
 };
@@ -274,6 +283,10 @@ static const struct fb_cfg_field meta_fields[] = {
 						((struct meta *)0)
 								->ledger_head),
 				.required = true},
+		{.name = "catalog",
+				.type = FB_CFG_STRING,
+				.offset = M(catalog),
+				.str_cap = sizeof(((struct meta *)0)->catalog)},
 		{.name = "clients",
 				.type = FB_CFG_OBJECT_LIST,
 				.offset = M(clients),
@@ -287,15 +300,50 @@ static const struct fb_cfg_field meta_fields[] = {
 };
 #define N_META_FIELDS (sizeof(meta_fields) / sizeof(meta_fields[0]))
 
+// Compares the checkpoint's catalogue with the configured one
+// (fed->catver.new_digest) and, if they differ, maps the rows by
+// original id (catver.h). A checkpoint written before catalogue versions
+// were recorded is taken as of the configured catalogue, as it was.
+static fb_err
+catalog_version(struct agg_fed *fed, const char *path, const struct meta *mt)
+{
+	uint8_t old[FB_HASH_LEN];
+	if (mt->catalog[0] == '\0') {
+		return FB_OK;
+	}
+	if (!fb_catdir_parse_hex(mt->catalog, old)) {
+		return fb_errorf(FB_EFORMAT,
+				"%s: metadata catalog is not 64 hex digits",
+				path);
+	}
+	if (memcmp(old, fed->catver.new_digest, FB_HASH_LEN) == 0) {
+		return FB_OK;
+	}
+	const struct fb_model *m = &fed->model;
+	uint32_t old_n[AGG_CV_KINDS] = {
+			mt->n_items, mt->n_bundles, mt->n_attrs};
+	uint32_t new_n[AGG_CV_KINDS] = {m->n_items, m->n_bundles, m->n_attrs};
+	const struct agg_config *cfg = fed->cfg;
+	return agg_catver_plan(&fed->catver, cfg ? cfg->checkpoint_dir : "",
+			old, old_n, cfg ? cfg->catalog : "", new_n);
+}
+
 // Checks the parsed metadata against the federation and restores it.
 static fb_err
 apply_meta(struct agg_fed *fed, const char *path, const struct meta *mt,
 		struct agg_ledger_anchor *anchor, uint64_t *opt_steps)
 {
 	const struct fb_model *m = &fed->model;
-	if (mt->dim != m->dim || mt->n_items != m->n_items ||
-			mt->n_bundles != m->n_bundles ||
-			mt->n_attrs != m->n_attrs) {
+	fb_err err = catalog_version(fed, path, mt);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (mt->dim != m->dim ||
+			(!fed->catver.changed &&
+					(mt->n_items != m->n_items ||
+							mt->n_bundles !=
+									m->n_bundles ||
+							mt->n_attrs != m->n_attrs))) {
 		return fb_errorf(FB_EFORMAT,
 				"%s: checkpoint of a model with d=%u, %u items, "
 				"%u bundles, %u attrs; the configuration gives "
@@ -384,6 +432,32 @@ parse_meta(struct agg_fed *fed, const char *path, const char *text,
 	return err;
 }
 
+// Loads the tensors <prefix>V, W and M of f into m: rows mapped by
+// original id when cv->changed (a new catalogue version), else the same
+// shapes. M is read when the checkpoint's model has attributes and m has.
+static fb_err
+load_model(const struct fb_tfile *f, const char *path, const char *prefix,
+		struct fb_model *m, const struct agg_catver *cv)
+{
+	static const char *const names[AGG_CV_KINDS] = {"V", "W", "M"};
+	struct fb_matrix *mats[AGG_CV_KINDS] = {&m->V, &m->W, &m->M};
+	fb_err err = FB_OK;
+	for (int k = 0; k < AGG_CV_KINDS && err == FB_OK; k++) {
+		const struct agg_catver_rows *rows =
+				cv->changed ? &cv->rows[k] : NULL;
+		bool in_file = rows != NULL
+				? rows->n_old > 0 || k < AGG_CV_ATTRS
+				: k < AGG_CV_ATTRS || m->n_attrs > 0;
+		if (!in_file || (k == AGG_CV_ATTRS && m->n_attrs == 0)) {
+			continue;
+		}
+		char name[FB_TFILE_NAME_LEN];
+		snprintf(name, sizeof(name), "%s%s", prefix, names[k]);
+		err = load_matrix(f, path, name, mats[k], rows);
+	}
+	return err;
+}
+
 fb_err
 agg_checkpoint_load(struct agg_fed *fed, bool *found,
 		struct agg_ledger_anchor *anchor)
@@ -405,13 +479,7 @@ agg_checkpoint_load(struct agg_fed *fed, bool *found,
 	err = parse_meta(fed, path, fb_tfile_meta(f), anchor, &steps);
 	struct fb_model *m = &fed->model;
 	if (err == FB_OK) {
-		err = load_matrix(f, path, "V", &m->V);
-	}
-	if (err == FB_OK) {
-		err = load_matrix(f, path, "W", &m->W);
-	}
-	if (err == FB_OK && m->n_attrs > 0) {
-		err = load_matrix(f, path, "M", &m->M);
+		err = load_model(f, path, "", m, &fed->catver);
 	}
 	if (err == FB_OK && fed->opt.kind == AGG_OPT_FEDADAM) {
 		struct fb_tensor_view probe;
@@ -422,22 +490,12 @@ agg_checkpoint_load(struct agg_fed *fed, bool *found,
 					path);
 		}
 		if (err == FB_OK && steps > 0) {
-			struct fb_model *mm = &fed->opt.m, *vv = &fed->opt.v;
-			if ((err = load_matrix(f, path, "adam.m.V", &mm->V)) ==
-							FB_OK &&
-					(err = load_matrix(f, path, "adam.m.W",
-							 &mm->W)) == FB_OK &&
-					(err = load_matrix(f, path, "adam.v.V",
-							 &vv->V)) == FB_OK &&
-					(err = load_matrix(f, path, "adam.v.W",
-							 &vv->W)) == FB_OK &&
-					m->n_attrs > 0) {
-				if ((err = load_matrix(f, path, "adam.m.M",
-						     &mm->M)) == FB_OK) {
-					err = load_matrix(f, path, "adam.v.M",
-							&vv->M);
-				}
-			}
+			err = load_model(f, path, "adam.m.", &fed->opt.m,
+					&fed->catver);
+		}
+		if (err == FB_OK && steps > 0) {
+			err = load_model(f, path, "adam.v.", &fed->opt.v,
+					&fed->catver);
 		}
 	}
 	fb_tfile_destroy(f);
@@ -447,6 +505,32 @@ agg_checkpoint_load(struct agg_fed *fed, bool *found,
 	fed->opt.t = steps;
 	*found = true;
 	return FB_OK;
+}
+
+fb_err
+agg_checkpoint_adopt(struct agg_fed *fed)
+{
+	char a[FB_CATDIR_HEX_LEN + 1], b[FB_CATDIR_HEX_LEN + 1], what[256];
+	fb_hash_hex(fed->catver.old_digest, a);
+	fb_hash_hex(fed->catver.new_digest, b);
+	agg_catver_describe(&fed->catver, what, sizeof(what));
+	fb_log(FB_LOG_WARN,
+			"new catalogue version adopted after round %u: %s -> "
+			"%s; %s (kept rows keep their values, new rows start "
+			"from the public initialisation, retired rows are "
+			"dropped; %s); clients must import with the new "
+			"catalogue",
+			fed->last_committed, a, b, what,
+			fed->opt.kind == AGG_OPT_FEDADAM
+					? "FedAdam moments follow their rows, 0 "
+					  "for new rows"
+					: "no server moments");
+	fb_err err = agg_checkpoint_save(fed);
+	if (err == FB_OK) {
+		agg_catver_prune(fed->cfg->checkpoint_dir,
+				fed->catver.new_digest);
+	}
+	return err;
 }
 
 fb_err

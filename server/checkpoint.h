@@ -32,9 +32,20 @@ fb_err agg_checkpoint_save(const struct agg_fed *fed);
 
 // Loads fed->ckpt_path into fed (model, moments, rounds, clients) if it
 // exists (*found false otherwise, fed untouched). Shapes must match the
-// model fed was set up with. FB_EFORMAT/FB_EIO with a detail.
+// model fed was set up with, unless the checkpoint records a catalogue
+// other than fed->catver.new_digest: then its rows are mapped by original
+// id into fed->model (set up with the public initialisation) and
+// fed->catver says how (catver.h). FB_EFORMAT/FB_EIO with a detail;
+// FB_EINVAL for a change of a catalogue without original ids.
 fb_err agg_checkpoint_load(struct agg_fed *fed, bool *found,
 		struct agg_ledger_anchor *anchor);
+
+// After agg_fed_init mapped a checkpoint of another catalogue version onto
+// the configured one (fed->catver.changed, catver.h): logs what changed
+// at warning, writes the checkpoint of the new version at once (the
+// change is made once, at this round boundary) and removes the stored
+// maps of older versions. FB_EIO.
+fb_err agg_checkpoint_adopt(struct agg_fed *fed);
 
 // Writes the last planned round id to path (atomically, fsync'd). FB_EIO.
 fb_err agg_planned_write(const char *path, uint32_t round);

@@ -294,6 +294,7 @@ main(int argc, char **argv)
 		}
 		agg_oplog_recover(&fed, a.metrics);
 	}
+	agg_oplog_catalog(&fed);
 	size_t max_msg = agg_fed_max_msg(&fed);
 	struct fb_hs_server_config hc = agg_fed_hs_config(&fed);
 	if ((err = fb_hs_server_create(&hs, id, roster, &hc)) != FB_OK ||

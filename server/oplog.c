@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/data/catdir.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "oplog.h"
@@ -274,6 +275,43 @@ agg_oplog_recover(const struct agg_fed *fed, const char *metrics_path)
 				round, path);
 	}
 	free(line);
+}
+
+void
+agg_oplog_catalog(const struct agg_fed *fed)
+{
+	const struct agg_catver *cv = &fed->catver;
+	if (!cv->changed) {
+		return;
+	}
+	static const char *const kinds[AGG_CV_KINDS] = {
+			"items", "bundles", "attrs"};
+	char a[FB_CATDIR_HEX_LEN + 1], b[FB_CATDIR_HEX_LEN + 1], what[256];
+	fb_hash_hex(cv->old_digest, a);
+	fb_hash_hex(cv->new_digest, b);
+	if (fed->human != NULL) {
+		agg_catver_describe(cv, what, sizeof(what));
+		fprintf(fed->human,
+				"catalogue %.16s -> %.16s after round %u: %s\n",
+				a, b, fed->last_committed, what);
+		fflush(fed->human);
+	}
+	if (fed->metrics == NULL) {
+		return;
+	}
+	fprintf(fed->metrics,
+			"{\"event\": \"catalog\", \"after_round\": %u, "
+			"\"old\": \"%s\", \"new\": \"%s\"",
+			fed->last_committed, a, b);
+	for (int k = 0; k < AGG_CV_KINDS; k++) {
+		const struct agg_catver_rows *r = &cv->rows[k];
+		fprintf(fed->metrics,
+				", \"%s\": {\"kept\": %u, \"new\": %u, "
+				"\"retired\": %u}",
+				kinds[k], r->kept, r->added, r->retired);
+	}
+	fprintf(fed->metrics, "}\n");
+	fflush(fed->metrics);
 }
 
 void

@@ -27,6 +27,12 @@ fb_err agg_oplog_keep_line(const struct agg_fed *fed);
 // that round, appends it with "recovered": true.
 void agg_oplog_recover(const struct agg_fed *fed, const char *metrics_path);
 
+// After a new catalogue version was adopted at start-up (fed->catver
+// changed): one human line and, with --metrics-out, one JSON line
+// {"event": "catalog", "after_round": r, "old": hex, "new": hex, "items":
+// {"kept": k, "new": n, "retired": t}, "bundles": ..., "attrs": ...}.
+void agg_oplog_catalog(const struct agg_fed *fed);
+
 // The end-of-run summary to fp.
 void agg_oplog_summary(const struct agg_fed *fed, FILE *fp, uint64_t now_ms);
 

@@ -365,7 +365,11 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 			"%s/aggregator.ledger", cfg->checkpoint_dir);
 	bool found = false;
 	struct agg_ledger_anchor anchor = {0};
-	if ((err = agg_checkpoint_load(fed, &found, &anchor)) != FB_OK) {
+	fb_catdir_digest(ds, fed->catver.new_digest);
+	if ((err = agg_checkpoint_load(fed, &found, &anchor)) != FB_OK ||
+			(err = agg_catver_store(cfg->checkpoint_dir,
+					 cfg->catalog,
+					 fed->catver.new_digest)) != FB_OK) {
 		goto fail;
 	}
 	fed->resumed = found;
@@ -415,6 +419,9 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 		err = agg_secround_init(&fed->sa, cfg, ds, &fed->model,
 				fed->n_clients, fed->plan_cfg.noise_multiplier);
 	}
+	if (err == FB_OK && fed->catver.changed) {
+		err = agg_checkpoint_adopt(fed);
+	}
 	if (err != FB_OK) {
 		goto fail;
 	}
@@ -437,6 +444,7 @@ agg_fed_finish(struct agg_fed *fed)
 	agg_accum_finish(&fed->acc);
 	agg_central_finish(&fed->central);
 	agg_secround_finish(&fed->sa);
+	agg_catver_finish(&fed->catver);
 	free(fed->clients);
 	fed->clients = NULL;
 	fb_noise_destroy(fed->rng);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "aggregate.h"
+#include "catver.h"
 #include "config.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/net/bound.h"
@@ -175,6 +176,9 @@ struct agg_fed {
 	char ckpt_path[AGG_PATH_MAX + 32];
 	char planned_path[AGG_PATH_MAX + 32];
 	bool resumed; // started from a checkpoint
+	// The configured catalogue's digest and, when the checkpoint was of
+	// another version, how its rows were mapped (catver.h).
+	struct agg_catver catver;
 	// Optional observer (a simulation), called on the owner thread when
 	// a round is planned, when it closed (after the commit and the
 	// operator's log, before the round's state is reset) and when
