@@ -89,11 +89,14 @@ same_catalog(const struct fb_dataset *ds, const struct fb_wire_round_config *c,
 	fb_log(FB_LOG_ERROR,
 			"the data folder's catalogue %s is not the aggregator's "
 			"%s: import the retailer's exports with `fedbundle "
-			"import --catalog` onto the consortium's catalogue",
+			"import --catalog` onto the consortium's catalogue of "
+			"that version (after a new version is rolled out, "
+			"import again with the new catalogue folder); no round "
+			"is trained until then",
 			a, b);
 	refuse(out, FB_WIRE_REASON_CATALOG_MISMATCH,
 			"data catalogue %.16s (%u items, %u bundles%s), plan "
-			"%.16s: import with --catalog",
+			"%.16s: import with --catalog onto that version",
 			a, ds->n_items, ds->n_bundles,
 			ds->has_ids ? "" : ", no id maps", b);
 	return false;
