@@ -132,6 +132,12 @@ agg_checkpoint_save(const struct agg_fed *fed)
 	}
 	err = fb_tfile_write(fed->ckpt_path, FB_TFILE_CHECKPOINT, meta, t, nt);
 	free(meta);
+	if (err == FB_OK && fed->cfg != NULL) {
+		// Only this version's maps are named by a checkpoint now (also
+		// after a stop between an adoption's checkpoint and its prune).
+		agg_catver_prune(fed->cfg->checkpoint_dir,
+				fed->catver.new_digest);
+	}
 	return err;
 }
 
@@ -525,12 +531,7 @@ agg_checkpoint_adopt(struct agg_fed *fed)
 					? "FedAdam moments follow their rows, 0 "
 					  "for new rows"
 					: "no server moments");
-	fb_err err = agg_checkpoint_save(fed);
-	if (err == FB_OK) {
-		agg_catver_prune(fed->cfg->checkpoint_dir,
-				fed->catver.new_digest);
-	}
-	return err;
+	return agg_checkpoint_save(fed); // prunes the old version's maps
 }
 
 fb_err

@@ -27,7 +27,8 @@ struct agg_ledger_anchor {
 	uint8_t head[FB_HASH_LEN];
 };
 
-// Writes fed's checkpoint to fed->ckpt_path atomically. FB_EIO.
+// Writes fed's checkpoint to fed->ckpt_path atomically, then removes the
+// stored maps of catalogue versions other than fed's (catver.h). FB_EIO.
 fb_err agg_checkpoint_save(const struct agg_fed *fed);
 
 // Loads fed->ckpt_path into fed (model, moments, rounds, clients) if it
