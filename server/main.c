@@ -5,7 +5,7 @@
 // each (serve.h) and advances the schedule (round.h) between them. Ends
 // after the last round once the connected clients got PLAN DONE, or on
 // SIGINT/SIGTERM (a collecting round is then abandoned; the checkpoint of
-// the last commit stands).
+// the last commit stands). SIGHUP reloads the roster (reload.h).
 #include <getopt.h>
 #include <signal.h>
 #include <sodium.h>
@@ -26,15 +26,46 @@
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/log.h"
 #include "oplog.h"
+#include "reload.h"
 #include "round.h"
 #include "serve.h"
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, hup_signal;
 
 static void
 on_signal(int sig)
 {
-	stop_signal = sig;
+	if (sig == SIGHUP) {
+		hup_signal = 1;
+	} else {
+		stop_signal = sig;
+	}
+}
+
+// What the loop's turn hook works on.
+struct daemon {
+	struct agg_server *srv;
+	struct agg_reload reload;
+};
+
+// agg_serve_loop's turn hook: a SIGHUP reloads the roster, and a reload
+// waiting for a secure round completes once it ended.
+static void
+on_turn(void *ctx, uint64_t now_ms)
+{
+	struct daemon *d = ctx;
+	bool due = agg_reload_due(&d->reload, d->srv);
+	if (hup_signal == 0 && !due) {
+		return;
+	}
+	hup_signal = 0;
+	fb_err err = agg_reload_roster(&d->reload, d->srv, now_ms);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR,
+				"roster reload refused, the old roster stays "
+				"in force: %s",
+				fb_last_error(err));
+	}
 }
 
 // agg_serve_loop's stop test: the reason once a signal came.
@@ -253,6 +284,7 @@ main(int argc, char **argv)
 	struct fb_listener *listener = NULL;
 	static struct agg_fed fed;
 	struct agg_server srv = {0};
+	struct daemon dmn = {.srv = &srv};
 	bool fed_ok = false;
 	rc = 1;
 	if ((err = fb_identity_load(&id, cfg.key)) != FB_OK) {
@@ -315,11 +347,16 @@ main(int argc, char **argv)
 	srv.roster = roster;
 	srv.hs = hs;
 	srv.fed = &fed;
+	dmn.reload.path = cfg.roster;
+	dmn.reload.agg_pk = fb_identity_public_key(id);
+	srv.turn = on_turn;
+	srv.turn_ctx = &dmn;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	static const char *const gran[] = {"none (NOT private)",
 			"user-level DP", "client-level DP (central noise)"};
 	fb_log_say(FB_LOG_INFO, "fedbundle-server",
@@ -353,6 +390,7 @@ out:
 	fb_listener_destroy(listener);
 	agg_sessions_finish(&srv.sessions);
 	fb_hs_server_destroy(hs);
+	agg_reload_finish(&dmn.reload);
 	if (fed.metrics != NULL) {
 		fclose(fed.metrics);
 	}

@@ -569,7 +569,7 @@ commit(struct agg_fed *fed, uint64_t now_ms)
 			return;
 		}
 		divisor = fed->cfg->participation == AGG_PART_SAMPLED
-				? fed->cfg->q_clients * fed->n_clients
+				? fed->cfg->q_clients * agg_fed_enrolled(fed)
 				: fed->st.participants;
 	} else if (fed->st.secure) {
 		// The step the clients' one DP step would make from the
@@ -854,8 +854,9 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	uint32_t eligible = 0, ready = 0;
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
 		const struct agg_client *cl = &fed->clients[c];
-		eligible += !cl->exhausted;
-		ready += !cl->exhausted && !cl->paused && cl->connected;
+		eligible += !cl->exhausted && !cl->revoked;
+		ready += !cl->exhausted && !cl->revoked && !cl->paused &&
+				cl->connected;
 	}
 	if (eligible < cfg->quorum) {
 		set_over(fed, now_ms,
@@ -865,7 +866,7 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	uint32_t want = cfg->min_clients > 0 ? cfg->min_clients
-					     : fed->n_clients;
+					     : agg_fed_enrolled(fed);
 	want = want < eligible ? want : eligible;
 	bool waited = now_ms - fed->idle_since_ms >= cfg->plan_wait_ms;
 	if (ready < want && !(waited && ready >= cfg->quorum)) {
@@ -898,12 +899,13 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 		if (cfg->participation == AGG_PART_SAMPLED) {
 			// Poisson sampling over the enrolled population, from
 			// the CSPRNG (client-level DP amplification).
-			in = !cl->exhausted &&
+			in = !cl->exhausted && !cl->revoked &&
 					(cfg->q_clients >= 1 ||
 							fb_noise_u64(fed->rng) <
 									threshold);
 		} else {
-			in = cl->connected && !cl->exhausted && !cl->paused;
+			in = cl->connected && !cl->exhausted && !cl->revoked &&
+					!cl->paused;
 		}
 		cl->participant = in;
 		cl->status = in ? AGG_CL_WAITING : AGG_CL_IDLE;
@@ -930,6 +932,16 @@ plan_round(struct agg_fed *fed, uint64_t now_ms)
 	if (fed->observer != NULL) {
 		fed->observer(fed->observer_ctx, fed, AGG_EV_PLANNED);
 	}
+}
+
+uint32_t
+agg_fed_enrolled(const struct agg_fed *fed)
+{
+	uint32_t n = 0;
+	for (uint32_t c = 0; c < fed->n_clients; c++) {
+		n += !fed->clients[c].revoked;
+	}
+	return n;
 }
 
 void

@@ -46,6 +46,8 @@ struct agg_client {
 	char name[FB_ID_NAME_MAX + 1];
 	uint8_t pk[FB_ID_PK_LEN]; // its roster key
 	bool connected; // has a live session (kept by the server loop)
+	bool revoked;   // its key left the roster (reload.h): never planned,
+			// no session; kept for its index and counters
 	bool exhausted; // its last POLL said its privacy budget is spent
 			// (not restored from a checkpoint: a claim)
 	bool paused;
@@ -201,6 +203,9 @@ fb_err agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 
 // Frees everything; NULL-safe.
 void agg_fed_finish(struct agg_fed *fed);
+
+// The clients enrolled now (not revoked by a roster reload).
+uint32_t agg_fed_enrolled(const struct agg_fed *fed);
 
 // Advances the schedule: closes a round at its deadline or when every
 // participant answered, plans the next one when enough clients are

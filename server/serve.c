@@ -125,14 +125,15 @@ session_removed(void *ctx, uint32_t pipe)
 	}
 }
 
-// The roster index of an established session's peer.
+// The client index of an established session's peer; -1 if it is not
+// enrolled (revoked by a reload).
 static int
 client_of(const struct agg_server *srv, const struct fb_session *s)
 {
 	const uint8_t *pk = fb_session_peer_key(s);
 	for (uint32_t c = 0; c < srv->fed->n_clients; c++) {
-		if (memcmp(fb_roster_at(srv->roster, c)->pk, pk,
-				    FB_ID_PK_LEN) == 0) {
+		const struct agg_client *cl = &srv->fed->clients[c];
+		if (!cl->revoked && memcmp(cl->pk, pk, FB_ID_PK_LEN) == 0) {
 			return (int)c;
 		}
 	}
@@ -660,6 +661,9 @@ agg_serve_loop(struct agg_server *srv, struct fb_listener *listener,
 	memset(&srv->log, 0, sizeof(srv->log));
 	while (true) {
 		uint64_t now = fb_clock_ms();
+		if (srv->turn != NULL) {
+			srv->turn(srv->turn_ctx, now);
+		}
 		const char *why = stop != NULL ? stop(ctx) : NULL;
 		if (why != NULL) {
 			agg_fed_stop(fed, now, why);

@@ -44,6 +44,10 @@ struct agg_server {
 	struct agg_fed *fed;
 	uint64_t refused;             // messages refused so far
 	struct fb_listener *listener; // set by agg_serve_loop; NULL: none
+	// Called by agg_serve_loop at every turn, before the schedule
+	// advances (a daemon's signals, its status snapshot); NULL: nothing.
+	void (*turn)(void *ctx, uint64_t now_ms);
+	void *turn_ctx;
 	struct agg_refusal_log log;
 };
 
