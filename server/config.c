@@ -25,6 +25,12 @@ static const struct fb_cfg_field top_fields[] = {
 		{"listen", FB_CFG_STRING, T(listen), S(listen),
 				.help = "URLs to listen on, comma-separated "
 					"(tcp://host:port, ipc:///path)"},
+		{"status_listen", FB_CFG_STRING, T(status_listen),
+				S(status_listen),
+				.help = "serve GET /metrics (Prometheus text "
+					"format: rounds, clients, traffic, "
+					"epsilon) on this http://host:port "
+					"(empty: off)"},
 		{"key", FB_CFG_STRING, T(key), S(key),
 				.help = "the aggregator's identity key file "
 					"(fedbundle keygen)"},

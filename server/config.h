@@ -81,6 +81,9 @@ void agg_round_resolve(struct agg_round_config *r,
 
 struct agg_config {
 	char listen[AGG_PATH_MAX]; // comma-separated URLs
+	// The status page's URL (http://host:port, GET /metrics; status.h),
+	// or empty: none.
+	char status_listen[256];
 	char key[AGG_PATH_MAX];
 	char roster[AGG_PATH_MAX];
 	char catalog[AGG_PATH_MAX];

@@ -29,6 +29,7 @@
 #include "reload.h"
 #include "round.h"
 #include "serve.h"
+#include "status.h"
 
 static volatile sig_atomic_t stop_signal, hup_signal;
 
@@ -46,14 +47,19 @@ on_signal(int sig)
 struct daemon {
 	struct agg_server *srv;
 	struct agg_reload reload;
+	struct agg_status *status; // NULL: no status page
 };
 
-// agg_serve_loop's turn hook: a SIGHUP reloads the roster, and a reload
-// waiting for a secure round completes once it ended.
+// agg_serve_loop's turn hook: publishes the status snapshot; a SIGHUP
+// reloads the roster, and a reload waiting for a secure round completes
+// once it ended.
 static void
 on_turn(void *ctx, uint64_t now_ms)
 {
 	struct daemon *d = ctx;
+	if (d->status != NULL) {
+		agg_status_publish(d->status, d->srv->fed, d->srv);
+	}
 	bool due = agg_reload_due(&d->reload, d->srv);
 	if (hup_signal == 0 && !due) {
 		return;
@@ -257,6 +263,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	fb_log_set_tag("server");
+	double started_unix_s = (double)time(NULL);
 	struct args a;
 	int rc = parse_args(argc, argv, &a);
 	if (rc != 0) {
@@ -351,6 +358,17 @@ main(int argc, char **argv)
 	dmn.reload.agg_pk = fb_identity_public_key(id);
 	srv.turn = on_turn;
 	srv.turn_ctx = &dmn;
+	if (cfg.status_listen[0] != '\0') {
+		if ((err = agg_status_start(&dmn.status, cfg.status_listen,
+				     started_unix_s)) != FB_OK) {
+			fail("cannot serve the status page", err);
+			goto out;
+		}
+		fed.observer = agg_status_observe;
+		fed.observer_ctx = dmn.status;
+		fb_log(FB_LOG_INFO, "status page on %s/metrics",
+				cfg.status_listen);
+	}
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -387,6 +405,7 @@ main(int argc, char **argv)
 		rc = 1;
 	}
 out:
+	agg_status_stop(dmn.status);
 	fb_listener_destroy(listener);
 	agg_sessions_finish(&srv.sessions);
 	fb_hs_server_destroy(hs);
