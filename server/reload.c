@@ -144,6 +144,23 @@ in_force(const struct agg_fed *fed, const struct fb_roster *next, bool grow,
 	return err;
 }
 
+// The warning a reload writes: what changed.
+static void
+log_change(const struct agg_reload *rl, const struct agg_fed *fed,
+		const char *added, const char *revoked, const char *waiting)
+{
+	fb_log(FB_LOG_WARN,
+			"roster %s reloaded: %u client(s) enrolled; added:%s; "
+			"revoked:%s%s%s",
+			rl->path, agg_fed_enrolled(fed),
+			added[0] != '\0' ? added : " none",
+			revoked[0] != '\0' ? revoked : " none",
+			waiting[0] != '\0' ? "; enrolled once the secure "
+					     "round ends:"
+					   : "",
+			waiting);
+}
+
 fb_err
 agg_reload_roster(
 		struct agg_reload *rl, struct agg_server *srv, uint64_t now_ms)
@@ -187,17 +204,17 @@ agg_reload_roster(
 	srv->roster = force;
 	fb_roster_destroy(rl->roster);
 	rl->roster = force;
+	bool was_pending = rl->pending;
 	rl->pending = fed->sa.enabled && !grow;
-	fb_log(FB_LOG_WARN,
-			"roster %s reloaded: %u client(s) enrolled; added:%s; "
-			"revoked:%s%s%s",
-			rl->path, agg_fed_enrolled(fed),
-			added[0] != '\0' ? added : " none",
-			revoked[0] != '\0' ? revoked : " none",
-			waiting[0] != '\0' ? "; enrolled once the secure "
-					     "round ends:"
-					   : "",
-			waiting);
+	if (was_pending && added[0] == '\0' && revoked[0] == '\0' &&
+			waiting[0] == '\0') {
+		fb_log(FB_LOG_INFO,
+				"roster %s: the secure round ended; secure "
+				"aggregation now uses the reloaded roster",
+				rl->path);
+	} else {
+		log_change(rl, fed, added, revoked, waiting);
+	}
 	if (err != FB_OK) {
 		// Memory ran out half-way: the secure round's tables may
 		// be gone, so training stops.
