@@ -16,6 +16,7 @@
 #include "fedbundle/secagg/client.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/clock.h"
+#include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/log.h"
 #include "secround.h"
 
@@ -276,6 +277,7 @@ static enum node_step
 on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 {
 	struct node_secround *sr = n->sr;
+	fb_crashpoint("client.sa_peers"); // advertised, no shares sent
 	struct fb_sa_list l;
 	if (fb_sa_peers_decode(&l, body, blen) != FB_OK) {
 		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
@@ -481,6 +483,7 @@ upload(struct node *n, struct node_conn *c)
 	if (ack.status != FB_WIRE_ACK_ACCEPTED) {
 		return end_round(n, c, true); // logged by node_answer
 	}
+	fb_crashpoint("client.sa_uploaded"); // masked input acknowledged
 	sr->stage = SR_UNMASK;
 	sr->fails = 0;
 	sr->t_stage = fb_clock_s();
@@ -495,6 +498,7 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 		size_t blen)
 {
 	struct node_secround *sr = n->sr;
+	fb_crashpoint("client.sa_unmask"); // asked, nothing revealed
 	struct fb_sa_unmask_req rq;
 	if (fb_sa_unmask_req_decode(&rq, body, blen) != FB_OK) {
 		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,

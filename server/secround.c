@@ -15,6 +15,7 @@
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
+#include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "round.h"
@@ -671,6 +672,9 @@ on_advert(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 		refusal(fed, c, "SA_ADVERT", FB_SA_ADVERTS, err, &rep->out);
 		return;
 	}
+	if (!dup) {
+		fb_crashpoint("agg.sa_advert"); // kept, not answered
+	}
 	agg_secround_tick(fed, now_ms);
 	if (sa->stage == AGG_SA_ADVERTS) {
 		wait_reply(fed, rep);
@@ -698,6 +702,9 @@ on_shares(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 	if (err != FB_OK) {
 		refusal(fed, c, "SA_SHARES", FB_SA_SHARES, err, &rep->out);
 		return;
+	}
+	if (!dup) {
+		fb_crashpoint("agg.sa_shares"); // kept, not answered
 	}
 	agg_secround_tick(fed, now_ms);
 	if (sa->stage == AGG_SA_SHARES) {
@@ -747,6 +754,9 @@ on_unmask(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 			refusal(fed, c, "SA_UNMASK", FB_SA_UNMASK, err,
 					&rep->out);
 			return;
+		}
+		if (!dup) {
+			fb_crashpoint("agg.sa_unmask"); // kept, not answered
 		}
 		agg_secround_tick(fed, now_ms);
 	}
@@ -885,6 +895,9 @@ agg_secround_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 	fed->st.updates++;
 	fed->acc.n++;
 	note_counts(fed);
+	if (!dup) {
+		fb_crashpoint("agg.sa_masked"); // summed, not acknowledged
+	}
 	fb_log(FB_LOG_DEBUG, "round %u: masked input of %s counted", round_id,
 			cl->name);
 	agg_secround_tick(fed, now_ms);
