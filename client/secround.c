@@ -81,8 +81,9 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 {
 	struct node_secure *local = NULL;
 	fb_err err = node_local_secure_prepare(n->pol, n->ds, &n->st, n->ledger,
-			n->roster, fb_identity_public_key(n->id), plan, round,
-			n->keep_global ? &n->work : NULL, &local, res);
+			n->roster, n->consortium, fb_identity_public_key(n->id),
+			plan, round, n->keep_global ? &n->work : NULL, &local,
+			res);
 	if (err != FB_OK || res->refuse) {
 		return err;
 	}

@@ -13,6 +13,7 @@
 #include "fedbundle/model/train.h"
 #include "fedbundle/net/bound.h"
 #include "fedbundle/privacy/dp.h"
+#include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/crashpoint.h"
@@ -20,8 +21,6 @@
 #include "fedbundle/util/log.h"
 #include "round.h"
 #include "secround.h"
-
-#define CONSORTIUM_LABEL "fedbundle/secagg-v1/consortium"
 
 fb_err
 agg_secround_init(struct agg_secround *sa, const struct agg_config *cfg,
@@ -85,25 +84,7 @@ fb_err
 agg_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
 		const char *roster_path, uint8_t out[FB_SECAGG_CONSORTIUM_LEN])
 {
-	char *text = NULL;
-	size_t len = 0;
-	fb_err err = fb_read_file(roster_path, 1u << 26, &text, &len);
-	if (err != FB_OK) {
-		return err;
-	}
-	uint8_t roster_hash[32], full[32];
-	crypto_generichash(roster_hash, sizeof(roster_hash),
-			(const uint8_t *)text, len, NULL, 0);
-	free(text);
-	crypto_generichash_state st;
-	crypto_generichash_init(&st, NULL, 0, sizeof(full));
-	crypto_generichash_update(&st, (const uint8_t *)CONSORTIUM_LABEL,
-			strlen(CONSORTIUM_LABEL));
-	crypto_generichash_update(&st, agg_pk, FB_ID_PK_LEN);
-	crypto_generichash_update(&st, roster_hash, sizeof(roster_hash));
-	crypto_generichash_final(&st, full, sizeof(full));
-	memcpy(out, full, FB_SECAGG_CONSORTIUM_LEN);
-	return FB_OK;
+	return fb_secagg_consortium(agg_pk, roster_path, out);
 }
 
 fb_err

@@ -36,6 +36,7 @@
 #include "fedbundle/net/identity.h"
 #include "fedbundle/net/transport.h"
 #include "fedbundle/net/wire.h"
+#include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/clock.h"
@@ -66,8 +67,8 @@ static float *V, *W;
 static uint32_t n_items, n_bundles;
 static size_t dim; // the release layout's length
 static int n_checks, n_failed;
-static const uint8_t consortium[16] = {0x5e, 0xa9};
-static bool curious; // --curious: honest, and looking
+static uint8_t consortium[16]; // secagg-v1 §3.6, as clients compute it
+static bool curious;           // --curious: honest, and looking
 
 static void
 report(bool ok, const char *what)
@@ -673,6 +674,11 @@ main(int argc, char **argv)
 		return 99;
 	}
 	roster = r;
+	if (fb_secagg_consortium(fb_identity_public_key(id), argv[3],
+			    consortium) != FB_OK) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
+		return 99;
+	}
 	int rc = setup(argv[4]);
 	if (rc != 0) {
 		return rc;
