@@ -32,10 +32,14 @@ for i in 0 1 2 3; do
 	hard_policy "$i" '"epsilon": 60, "delta": 1e-5, "roster": "roster.txt",
  "secure_aggregation": "require"'
 done
-secure_config() { # secure_config ROUNDS
-	PLAN_WAIT_MS=1500 server_config "$1" 3 6000 '{"granularity": "user",
+# secure_config ROUNDS. A stage waits secagg_stage_ms for a dead party,
+# and a live one needs time to prepare before it advertises (1.8 s was
+# seen on a loaded machine, which a 1.5 s stage abandoned): 5 s. The
+# aggregator waits up to 5 s (plan_wait_ms) for a restarted client.
+secure_config() {
+	PLAN_WAIT_MS=5000 server_config "$1" 3 6000 '{"granularity": "user",
  "q": 0.5, "local_steps": 1, "target_epsilon": 20, "delta": 1e-5,
- "clip": 1.0, "secure_aggregation": true, "secagg_stage_ms": 1500}' \
+ "clip": 1.0, "secure_aggregation": true, "secagg_stage_ms": 5000}' \
 		'"accountant": "rdp"'
 }
 
