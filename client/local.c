@@ -4,6 +4,7 @@
 // is either refused before any release or fully accounted; the update is
 // written straight into the message buffer (no copy of the model).
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -964,12 +965,15 @@ struct node_secure {
 };
 
 // The secure plan against this client's roster and policy (secagg-v1
-// §3.1, §2.3, wire-v1 §5.3.1 0x801d): every index's key enrolled, its own
+// §3.1, §3.6, §2.3, wire-v1 §5.3.1 0x801d): the consortium id this client
+// computed from its pinned aggregator key and its roster, every index's
+// key enrolled, its own
 // key at its index, a threshold above (n + c) / 2 and an honest share left
 // for the c colluders it assumes, and one release per round. Sets
 // out->refuse.
 static void
 check_secure(const struct node_policy *pol, const struct fb_roster *roster,
+		const uint8_t consortium[FB_WIRE_SECAGG_CONSORTIUM_LEN],
 		const uint8_t own_pk[FB_ID_PK_LEN],
 		const struct fb_wire_round_config *c, struct node_round *out)
 {
@@ -978,6 +982,21 @@ check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
 				"secure aggregation needs the consortium "
 				"roster (policy key roster)");
+		return;
+	}
+	if (sodium_memcmp(sa->consortium, consortium,
+			    FB_WIRE_SECAGG_CONSORTIUM_LEN) != 0) {
+		char got[2 * FB_WIRE_SECAGG_CONSORTIUM_LEN + 1];
+		char want[2 * FB_WIRE_SECAGG_CONSORTIUM_LEN + 1];
+		sodium_bin2hex(got, sizeof(got), sa->consortium,
+				FB_WIRE_SECAGG_CONSORTIUM_LEN);
+		sodium_bin2hex(want, sizeof(want), consortium,
+				FB_WIRE_SECAGG_CONSORTIUM_LEN);
+		refuse(out, FB_WIRE_REASON_POLICY_REFUSED,
+				"secure aggregation: plan consortium %s is "
+				"not %s, its own (pinned aggregator key + "
+				"roster)",
+				got, want);
 		return;
 	}
 	for (uint32_t i = 1; i <= sa->n; i++) {
@@ -1052,6 +1071,7 @@ fb_err
 node_local_secure_prepare(const struct node_policy *pol,
 		const struct fb_dataset *ds, struct node_state *st,
 		struct fb_ledger *ledger, const struct fb_roster *roster,
+		const uint8_t consortium[FB_WIRE_SECAGG_CONSORTIUM_LEN],
 		const uint8_t own_pk[FB_ID_PK_LEN],
 		const struct fb_wire_plan *plan, uint32_t round,
 		struct node_work *work, struct node_secure **sec,
@@ -1065,7 +1085,7 @@ node_local_secure_prepare(const struct node_policy *pol,
 		return fb_errorf(FB_EINVAL, "round %u: not a secure plan",
 				round);
 	}
-	check_secure(pol, roster, own_pk, c, out);
+	check_secure(pol, roster, consortium, own_pk, c, out);
 	if (out->refuse) {
 		return FB_OK;
 	}

@@ -88,7 +88,9 @@ fb_err node_local_round(const struct node_policy *pol,
 // carries the secagg field, wire-v1 §5.3.1 0x801d), in three calls:
 // node_local_secure_prepare at PLAN time checks the plan against the
 // policy (as node_local_round does), the roster (every index's key
-// enrolled, this client's key at its index), the colluders it assumes
+// enrolled, this client's key at its index; the plan's consortium id is
+// consortium, the one this client computed, secagg-v1 §3.6), the
+// colluders it assumes
 // and the budget of the round's ONE release, accounted as a distributed
 // discrete Gaussian of n_min - secagg_assumed_colluders honest shares
 // (fb_dp_set_shares), and keeps the received model; once the shares are
@@ -106,9 +108,10 @@ struct fb_roster;
 fb_err node_local_secure_prepare(const struct node_policy *pol,
 		const struct fb_dataset *ds, struct node_state *st,
 		struct fb_ledger *ledger, const struct fb_roster *roster,
-		const uint8_t own_pk[32], const struct fb_wire_plan *plan,
-		uint32_t round, struct node_work *work,
-		struct node_secure **sec, struct node_round *out);
+		const uint8_t consortium[16], const uint8_t own_pk[32],
+		const struct fb_wire_plan *plan, uint32_t round,
+		struct node_work *work, struct node_secure **sec,
+		struct node_round *out);
 
 // Coordinates of the release (the masked tensor's rows).
 size_t node_local_secure_len(const struct node_secure *s);

@@ -20,6 +20,7 @@
 #include "fedbundle/net/transport.h"
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/crashpoint.h"
@@ -161,6 +162,10 @@ open_state(struct node *n, enum node_use use)
 		// The consortium roster peers' advertisements are checked
 		// against in secure rounds (secagg-v1 §3.1).
 		err = fb_roster_load(&n->roster, pol->roster);
+		if (err == FB_OK) {
+			err = fb_secagg_consortium(n->server.pk, pol->roster,
+					n->consortium);
+		}
 	}
 	return err;
 }

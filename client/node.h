@@ -62,10 +62,13 @@ struct node {
 		uint32_t tries;
 	} pending;
 	struct node_cpu cpu; // this round's open, decode, seal and save
-	// The consortium roster (policy key roster; NULL: none), and the
-	// secure round in progress (secround.h; NULL: none). In memory only:
-	// a restarted client is a dropout of the round it was in.
+	// The consortium roster (policy key roster; NULL: none), the
+	// consortium id this client computes from it and the pinned
+	// aggregator key (secagg-v1 §3.6; set with roster), and the secure
+	// round in progress (secround.h; NULL: none). In memory only: a
+	// restarted client is a dropout of the round it was in.
 	struct fb_roster *roster;
+	uint8_t consortium[16];
 	struct node_secround *sr;
 };
 

@@ -16,6 +16,7 @@
 #include "fedbundle/secagg/client.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/clock.h"
+#include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/log.h"
 #include "secround.h"
 
@@ -80,8 +81,9 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 {
 	struct node_secure *local = NULL;
 	fb_err err = node_local_secure_prepare(n->pol, n->ds, &n->st, n->ledger,
-			n->roster, fb_identity_public_key(n->id), plan, round,
-			n->keep_global ? &n->work : NULL, &local, res);
+			n->roster, n->consortium, fb_identity_public_key(n->id),
+			plan, round, n->keep_global ? &n->work : NULL, &local,
+			res);
 	if (err != FB_OK || res->refuse) {
 		return err;
 	}
@@ -276,6 +278,7 @@ static enum node_step
 on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 {
 	struct node_secround *sr = n->sr;
+	fb_crashpoint("client.sa_peers"); // advertised, no shares sent
 	struct fb_sa_list l;
 	if (fb_sa_peers_decode(&l, body, blen) != FB_OK) {
 		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
@@ -481,6 +484,7 @@ upload(struct node *n, struct node_conn *c)
 	if (ack.status != FB_WIRE_ACK_ACCEPTED) {
 		return end_round(n, c, true); // logged by node_answer
 	}
+	fb_crashpoint("client.sa_uploaded"); // masked input acknowledged
 	sr->stage = SR_UNMASK;
 	sr->fails = 0;
 	sr->t_stage = fb_clock_s();
@@ -495,6 +499,7 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 		size_t blen)
 {
 	struct node_secround *sr = n->sr;
+	fb_crashpoint("client.sa_unmask"); // asked, nothing revealed
 	struct fb_sa_unmask_req rq;
 	if (fb_sa_unmask_req_decode(&rq, body, blen) != FB_OK) {
 		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,

@@ -13,14 +13,14 @@
 #include "fedbundle/model/train.h"
 #include "fedbundle/net/bound.h"
 #include "fedbundle/privacy/dp.h"
+#include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
+#include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
 #include "round.h"
 #include "secround.h"
-
-#define CONSORTIUM_LABEL "fedbundle/secagg-v1/consortium"
 
 fb_err
 agg_secround_init(struct agg_secround *sa, const struct agg_config *cfg,
@@ -84,25 +84,7 @@ fb_err
 agg_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
 		const char *roster_path, uint8_t out[FB_SECAGG_CONSORTIUM_LEN])
 {
-	char *text = NULL;
-	size_t len = 0;
-	fb_err err = fb_read_file(roster_path, 1u << 26, &text, &len);
-	if (err != FB_OK) {
-		return err;
-	}
-	uint8_t roster_hash[32], full[32];
-	crypto_generichash(roster_hash, sizeof(roster_hash),
-			(const uint8_t *)text, len, NULL, 0);
-	free(text);
-	crypto_generichash_state st;
-	crypto_generichash_init(&st, NULL, 0, sizeof(full));
-	crypto_generichash_update(&st, (const uint8_t *)CONSORTIUM_LABEL,
-			strlen(CONSORTIUM_LABEL));
-	crypto_generichash_update(&st, agg_pk, FB_ID_PK_LEN);
-	crypto_generichash_update(&st, roster_hash, sizeof(roster_hash));
-	crypto_generichash_final(&st, full, sizeof(full));
-	memcpy(out, full, FB_SECAGG_CONSORTIUM_LEN);
-	return FB_OK;
+	return fb_secagg_consortium(agg_pk, roster_path, out);
 }
 
 fb_err
@@ -671,6 +653,9 @@ on_advert(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 		refusal(fed, c, "SA_ADVERT", FB_SA_ADVERTS, err, &rep->out);
 		return;
 	}
+	if (!dup) {
+		fb_crashpoint("agg.sa_advert"); // kept, not answered
+	}
 	agg_secround_tick(fed, now_ms);
 	if (sa->stage == AGG_SA_ADVERTS) {
 		wait_reply(fed, rep);
@@ -698,6 +683,9 @@ on_shares(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 	if (err != FB_OK) {
 		refusal(fed, c, "SA_SHARES", FB_SA_SHARES, err, &rep->out);
 		return;
+	}
+	if (!dup) {
+		fb_crashpoint("agg.sa_shares"); // kept, not answered
 	}
 	agg_secround_tick(fed, now_ms);
 	if (sa->stage == AGG_SA_SHARES) {
@@ -747,6 +735,9 @@ on_unmask(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 			refusal(fed, c, "SA_UNMASK", FB_SA_UNMASK, err,
 					&rep->out);
 			return;
+		}
+		if (!dup) {
+			fb_crashpoint("agg.sa_unmask"); // kept, not answered
 		}
 		agg_secround_tick(fed, now_ms);
 	}
@@ -885,6 +876,9 @@ agg_secround_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 	fed->st.updates++;
 	fed->acc.n++;
 	note_counts(fed);
+	if (!dup) {
+		fb_crashpoint("agg.sa_masked"); // summed, not acknowledged
+	}
 	fb_log(FB_LOG_DEBUG, "round %u: masked input of %s counted", round_id,
 			cl->name);
 	agg_secround_tick(fed, now_ms);

@@ -3,9 +3,11 @@
 // Invariant: nothing of an advertisement is decoded or used before its
 // signature verified against the roster key the caller supplies.
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fedbundle/secagg/advert.h"
+#include "fedbundle/util/fsutil.h"
 
 #define OFF_ROUND 16
 #define OFF_INDEX 20
@@ -16,6 +18,32 @@
 
 _Static_assert(OFF_COMMIT + FB_SECAGG_COMMIT_LEN == FB_SECAGG_ADVERT_BODY_LEN,
 		"advert layout");
+
+fb_err
+fb_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
+		const char *roster_path, uint8_t out[FB_SECAGG_CONSORTIUM_LEN])
+{
+	char *text = NULL;
+	size_t len = 0;
+	fb_err err = fb_read_file(roster_path, 1u << 26, &text, &len);
+	if (err != FB_OK) {
+		return err;
+	}
+	uint8_t roster_hash[32], full[32];
+	crypto_generichash(roster_hash, sizeof(roster_hash),
+			(const uint8_t *)text, len, NULL, 0);
+	free(text);
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, sizeof(full));
+	crypto_generichash_update(&st,
+			(const uint8_t *)FB_SECAGG_LABEL_CONSORTIUM,
+			sizeof(FB_SECAGG_LABEL_CONSORTIUM) - 1);
+	crypto_generichash_update(&st, agg_pk, FB_ID_PK_LEN);
+	crypto_generichash_update(&st, roster_hash, sizeof(roster_hash));
+	crypto_generichash_final(&st, full, sizeof(full));
+	memcpy(out, full, FB_SECAGG_CONSORTIUM_LEN);
+	return FB_OK;
+}
 
 static void
 put32(uint8_t *p, uint32_t v)

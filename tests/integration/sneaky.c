@@ -12,7 +12,18 @@
 //     dropped), answers with its shares.
 // Then every client gets PLAN DONE. Prints TAP; exit 0 if every check
 // holds.
+//
+// With --curious it is an honest but curious aggregator instead
+// (test-fed-privacy.sh): it runs the round honestly, unmasks the sum S
+// (written to OUT, one int64 a line) and looks at what it saw of each
+// retailer, its masked input y_i: the bytes of y_i must pass a chi-square
+// test of uniformity, and y_i (read as signed integers) must be
+// uncorrelated with PREV, the sum S' another round over the same model
+// and data unmasked, while the control, S against S', is clearly
+// correlated: the statistic sees a retailer's signal when it is there.
 // usage: sneaky URL AGGREGATOR.key ROSTER DATA_0
+//        sneaky --curious URL AGGREGATOR.key ROSTER DATA_0 OUT [PREV]
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +36,7 @@
 #include "fedbundle/net/identity.h"
 #include "fedbundle/net/transport.h"
 #include "fedbundle/net/wire.h"
+#include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/clock.h"
@@ -42,6 +54,8 @@ struct client {
 	uint16_t error_reason;         // sealed ERROR
 	uint32_t unmask_ns, unmask_nd; // SA_UNMASK received
 	uint32_t masked_rows;          // UPDATE's MASKED tensor
+	uint64_t *masked;              // its values (--curious)
+	bool revealed;                 // SA_UNMASK added (--curious)
 	bool got_done;
 };
 
@@ -53,7 +67,8 @@ static float *V, *W;
 static uint32_t n_items, n_bundles;
 static size_t dim; // the release layout's length
 static int n_checks, n_failed;
-static const uint8_t consortium[16] = {0x5e, 0xa9};
+static uint8_t consortium[16]; // secagg-v1 §3.6, as clients compute it
+static bool curious;           // --curious: honest, and looking
 
 static void
 report(bool ok, const char *what)
@@ -72,7 +87,7 @@ make_plan(uint32_t index)
 	struct fb_wire_round_config *c = &p.config;
 	c->granularity = FB_WIRE_GRAN_USER;
 	c->sampling_rate = 0.5;
-	c->noise_multiplier = 1.0;
+	c->noise_multiplier = curious ? 0.05 : 1.0;
 	c->clip_norm = 1.0;
 	c->delta = 1e-5;
 	c->local_epochs = 1;
@@ -192,7 +207,7 @@ reply_inbox(struct fb_request *req, struct client *cl, uint32_t index)
 		fb_request_drop(req);
 		return;
 	}
-	if (index == 2) {
+	if (index == 2 && !curious) {
 		// Entry 0 is from index 1: flip a byte of its ciphertext.
 		b[FB_SA_LIST_HDR_LEN + 4 + 40] ^= 0x01;
 	}
@@ -207,7 +222,8 @@ static bool masked_closed;
 static void
 reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 {
-	if (!clients[0].uploaded || !clients[2].uploaded) {
+	if (!clients[0].uploaded || !clients[2].uploaded ||
+			(curious && !clients[1].uploaded)) {
 		reply_wait(req, cl);
 		return;
 	}
@@ -216,7 +232,7 @@ reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 	}
 	uint8_t b[64];
 	size_t len = 0;
-	if (index == 1) {
+	if (index == 1 && !curious) {
 		static const uint32_t surv[1] = {3}, drop[2] = {1, 2};
 		len = fb_sa_unmask_req_len(1, 2);
 		if (fb_sa_unmask_req_encode(b, surv, 1, drop, 2) != FB_OK) {
@@ -248,6 +264,10 @@ on_update(struct client *cl, uint32_t index, const uint8_t *body, size_t blen)
 		return;
 	}
 	cl->masked_rows = u.tensors[0].rows;
+	if (curious && cl->masked == NULL && u.tensors[0].rows == dim &&
+			(cl->masked = malloc(dim * sizeof(uint64_t))) != NULL) {
+		memcpy(cl->masked, u.tensors[0].data, dim * sizeof(uint64_t));
+	}
 	if (fb_secagg_server_add_masked(co, index, u.tensors[0].data,
 			    u.tensors[0].rows, &dup) == FB_OK) {
 		cl->uploaded = true;
@@ -391,6 +411,12 @@ on_sealed(struct fb_request *req)
 			cl->unmask_ns = un.ns;
 			cl->unmask_nd = un.nd;
 		}
+		if (curious && !cl->revealed) {
+			bool dup = false;
+			cl->revealed = fb_secagg_server_add_reveal(co, index,
+						       body, blen,
+						       &dup) == FB_OK;
+		}
 		cl->done = true;
 		break;
 	default:
@@ -499,13 +525,144 @@ checks(void)
 			"every client then got PLAN DONE");
 }
 
+// ---- --curious: what an honest but curious aggregator sees ----
+
+// The chi-square statistic of the n bytes at p against the uniform
+// distribution (255 degrees of freedom).
+static double
+chi_square(const uint8_t *p, size_t n)
+{
+	double count[256] = {0};
+	for (size_t k = 0; k < n; k++) {
+		count[p[k]]++;
+	}
+	double e = (double)n / 256.0, x = 0;
+	for (int b = 0; b < 256; b++) {
+		x += (count[b] - e) * (count[b] - e) / e;
+	}
+	return x;
+}
+
+// Pearson's correlation of a[0..n) and b[0..n), read as signed integers.
+static double
+correlation(const int64_t *a, const int64_t *b, size_t n)
+{
+	long double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+	for (size_t k = 0; k < n; k++) {
+		long double x = (long double)a[k], y = (long double)b[k];
+		sa += x;
+		sb += y;
+		saa += x * x;
+		sbb += y * y;
+		sab += x * y;
+	}
+	long double m = (long double)n;
+	long double cov = sab - sa * sb / m;
+	long double va = saa - sa * sa / m, vb = sbb - sb * sb / m;
+	return va > 0 && vb > 0 ? (double)(cov / sqrtl(va * vb)) : 0;
+}
+
+// Reads n int64 values, one a line, from path into v.
+static bool
+read_sum(const char *path, int64_t *v, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	size_t k = 0;
+	long long x;
+	while (f != NULL && k < n && fscanf(f, "%lld", &x) == 1) {
+		v[k++] = x;
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	return k == n;
+}
+
+// Unmasks the sum, writes it to out and checks what the aggregator saw.
+// Chi-square over 255 degrees of freedom: mean 255, sd 22.6; 400 is
+// beyond 6 sd (p < 1e-9 for uniform bytes). Correlation over dim pairs
+// of independent values: sd 1/sqrt(dim); 6 sd is the bound.
+static void
+curious_checks(const char *out, const char *prev)
+{
+	int64_t *sum = malloc(dim * sizeof(*sum));
+	int64_t *before = malloc(dim * sizeof(*before));
+	bool unmasked = sum != NULL && before != NULL &&
+			fb_secagg_server_finish(co, sum) == FB_OK;
+	report(unmasked, "the honest round unmasked the sum of the three");
+	FILE *f = unmasked ? fopen(out, "w") : NULL;
+	for (size_t k = 0; f != NULL && k < dim; k++) {
+		fprintf(f, "%lld\n", (long long)sum[k]);
+	}
+	if (f != NULL) {
+		fclose(f);
+	}
+	double bound = 6.0 / sqrt((double)dim);
+	double sum_chi = unmasked
+			? chi_square((const uint8_t *)sum, dim * sizeof(*sum))
+			: 0;
+	printf("# the unmasked sum: chi-square of its bytes %.1f\n", sum_chi);
+	report(sum_chi > 400,
+			"control: the bytes of the unmasked sum fail "
+			"the uniformity test");
+	bool have_prev =
+			unmasked && prev != NULL && read_sum(prev, before, dim);
+	double r_sums = have_prev ? correlation(sum, before, dim) : 0;
+	if (prev != NULL) {
+		printf("# correlation of the sum with the earlier round's: "
+		       "%.4f (bound %.4f)\n",
+				r_sums, bound);
+		report(r_sums > 5 * bound,
+				"control: the sums of two rounds "
+				"are correlated (the statistic "
+				"sees the retailers' signal)");
+	}
+	for (int c = 0; c < K; c++) {
+		const uint64_t *y = clients[c].masked;
+		double chi = y != NULL ? chi_square((const uint8_t *)y,
+							 dim * sizeof(*y))
+				       : 1e9;
+		printf("# index %d: chi-square of its masked input's %zu "
+		       "bytes %.1f\n",
+				c + 1, dim * sizeof(*y), chi);
+		report(chi < 400,
+				"a masked input's bytes pass the chi-square "
+				"test of uniformity");
+		if (prev == NULL) {
+			continue;
+		}
+		double r = y != NULL && have_prev
+				? correlation((const int64_t *)y, before, dim)
+				: 1;
+		printf("# index %d: correlation of its masked input with the "
+		       "earlier sum %.4f\n",
+				c + 1, r);
+		report(fabs(r) < bound,
+				"a masked input is uncorrelated with "
+				"the retailers' signal");
+	}
+	free(sum);
+	free(before);
+}
+
 int
 main(int argc, char **argv)
 {
+	const char *out = NULL, *prev = NULL;
+	if (argc > 1 && strcmp(argv[1], "--curious") == 0 &&
+			(argc == 7 || argc == 8)) {
+		curious = true;
+		out = argv[6];
+		prev = argc == 8 ? argv[7] : NULL;
+		argv++;
+		argc = 5;
+	}
 	if (argc != 5 || sodium_init() < 0) {
 		fprintf(stderr,
 				"usage: sneaky URL AGGREGATOR.key ROSTER "
-				"DATA_0\n");
+				"DATA_0\n"
+				"       sneaky --curious URL AGGREGATOR.key "
+				"ROSTER DATA_0 OUT [PREV]\n");
 		return 99;
 	}
 	struct fb_identity *id = NULL;
@@ -517,6 +674,11 @@ main(int argc, char **argv)
 		return 99;
 	}
 	roster = r;
+	if (fb_secagg_consortium(fb_identity_public_key(id), argv[3],
+			    consortium) != FB_OK) {
+		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
+		return 99;
+	}
 	int rc = setup(argv[4]);
 	if (rc != 0) {
 		return rc;
@@ -555,13 +717,18 @@ main(int argc, char **argv)
 	}
 	struct timespec ts = {0, 300 * 1000000L};
 	nanosleep(&ts, NULL); // let the DONE replies leave
-	checks();
+	if (curious) {
+		curious_checks(out, prev);
+	} else {
+		checks();
+	}
 	printf("1..%d\n", n_checks);
 	fb_listener_destroy(l);
 	fb_hs_server_destroy(hs);
 	fb_secagg_server_destroy(co);
 	for (int c = 0; c < K; c++) {
 		fb_session_destroy(clients[c].s);
+		free(clients[c].masked);
 	}
 	free(V);
 	free(W);

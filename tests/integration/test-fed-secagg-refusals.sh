@@ -8,6 +8,11 @@
 # sealed ERROR secagg-refused and logs it at warning (indices only); the
 # one asked honestly answers with its shares. Each client's ledger
 # verifies; the two that released have one distributed-noise entry each.
+# Then the real aggregator and three real clients, one of which holds a
+# roster with the same keys in another order: the consortium id it
+# computes from its pinned aggregator key and its roster (secagg-v1
+# §3.6) is not the plan's, so it refuses the round (policy-refused,
+# naming both ids) before any release, and the other two commit it.
 source "$(dirname "$0")/lib.sh"
 : "${FB_SNEAKY:?set by meson test}"
 
@@ -43,4 +48,27 @@ check "the refused unmask request is logged at warning" \
 	"$WORK/client-0.err"
 check "the tampered bundle is logged, naming its sender" \
 	grep -q "the shares of index 1 do not open" "$WORK/client-1.err"
+
+rm -rf "$WORK"/state-*
+tac "$WORK/roster.txt" >"$WORK/roster-reordered.txt"
+policy 1 '"epsilon": 10, "delta": 1e-5, "roster": "roster-reordered.txt"'
+server_config 1 2 20000 '{"granularity": "user", "q": 0.5, "local_steps": 1,
+ "target_epsilon": 10, "delta": 1e-5, "clip": 1.0,
+ "secure_aggregation": true, "secagg_stage_ms": 3000}' '"accountant": "rdp"'
+start_server .real
+for i in 0 1 2; do start_client "$i" .real; done
+check "the real aggregator finished" wait_pid "$SERVER_PID" 60
+for i in 0 1 2; do
+	check "client $i finished (real aggregator)" wait_pid "${CLIENT_PID[$i]}" 30
+done
+id=$(sed -n 's/.*secure aggregation: consortium \([0-9a-f]*\) .*/\1/p' "$WORK/server.real.err")
+echo "# the aggregator's consortium id: $id"
+check "the client with a reordered roster refused naming both ids" \
+	grep -q "policy-refused: secure aggregation: plan consortium $id is not [0-9a-f]\{32\}, its own (pinned aggregator key + roster)" \
+	<(cat "$WORK/client-1.real.err" "$WORK/metrics.jsonl")
+check "it released nothing" test "$(releases 1)" -eq 0
+check "its refusal is counted by the aggregator" \
+	test "$(client_field 1 retailer-1 status)" = refused
+check "the other two committed the round" \
+	grep -q '"round": 1, "status": "committed".*"secagg_u3": 2' "$WORK/metrics.jsonl"
 finish

@@ -152,8 +152,11 @@ model_make(void)
 	}
 }
 
-// Prepares retailer r's secure round; the refusal text in out.
+// Prepares retailer r's secure round; the refusal text in out. The
+// client's own consortium id is 0xc5... (plan_make's), unless set here.
 static struct node_work work0; // retailer 0's workspace
+static uint8_t own_consortium[16] = {0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5,
+		0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5, 0xc5};
 
 static fb_err
 prepare(const struct node_policy *pol, uint32_t r, const struct fb_roster *ro,
@@ -164,8 +167,8 @@ prepare(const struct node_policy *pol, uint32_t r, const struct fb_roster *ro,
 	fb_err err = fb_ledger_open(led, pol->ledger, true);
 	if (err == FB_OK) {
 		err = node_local_secure_prepare(pol, part[r], st, *led, ro,
-				fb_identity_public_key(ids[r]), plan, 7,
-				r == 0 ? &work0 : NULL, sec, out);
+				own_consortium, fb_identity_public_key(ids[r]),
+				plan, 7, r == 0 ? &work0 : NULL, sec, out);
 	}
 	return err;
 }
@@ -206,6 +209,14 @@ TEST(secure_plans_are_checked_before_anything_is_released)
 	CHECK_OK(fb_roster_add(two, keys + 2 * FB_ID_PK_LEN, "shop3"));
 	expect_refused(&pol, two, &plan, "the key of index 2 is not in");
 	fb_roster_destroy(two);
+	// A consortium id other than the one this client computed from its
+	// pinned aggregator key and roster (secagg-v1 §3.6): both named.
+	own_consortium[15] = 0xc6;
+	expect_refused(&pol, roster, &plan,
+			"plan consortium c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5 is not "
+			"c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c6, its own (pinned "
+			"aggregator key + roster)");
+	own_consortium[15] = 0xc5;
 	// This client's key is not the one at its index.
 	plan.config.sa.index = 2;
 	expect_refused(&pol, roster, &plan, "index 2 is not this client's");
@@ -440,8 +451,8 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 	pol[0].max_dim = 8;
 	struct node_secure *again = NULL;
 	CHECK_OK(node_local_secure_prepare(&pol[0], part[0], &st[0], led[0],
-			roster, fb_identity_public_key(ids[0]), &plan, 8,
-			&work0, &again, &out[0]));
+			roster, own_consortium, fb_identity_public_key(ids[0]),
+			&plan, 8, &work0, &again, &out[0]));
 	CHECK(out[0].refuse && again == NULL);
 	CHECK_STR_CONTAINS(out[0].text, "dimension");
 	CHECK(work0.trainer != NULL);

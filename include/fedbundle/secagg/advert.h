@@ -31,6 +31,17 @@ struct fb_secagg_advert {
 	uint8_t self_commit[FB_SECAGG_COMMIT_LEN]; // fb_secagg_self_commit()
 };
 
+#define FB_SECAGG_LABEL_CONSORTIUM "fedbundle/secagg-v1/consortium"
+
+// secagg-v1 §3.6: the consortium id of the aggregator's Ed25519 public key
+// and the roster file's bytes: the first 16 bytes of BLAKE2b-256(label ||
+// agg_pk || BLAKE2b-256(roster file)). The aggregator puts it in its
+// plans; a client computes it from its pinned aggregator key and its own
+// copy of the roster and refuses a plan that carries another. FB_EIO (or
+// FB_ENOMEM) if the file cannot be read; the error names it.
+fb_err fb_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
+		const char *roster_path, uint8_t out[FB_SECAGG_CONSORTIUM_LEN]);
+
 // commit = BLAKE2b-256(FB_SECAGG_LABEL_SELF_COMMIT || seed): binds the
 // self-mask seed so that a wrongly reconstructed one is detected.
 void fb_secagg_self_commit(uint8_t commit[FB_SECAGG_COMMIT_LEN],
