@@ -51,7 +51,9 @@ static fb_err
 client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 {
 	struct sim_client *c = &R->cl[k];
-	for (int tries = 0; c->n.st.last_completed < r && tries < 5; tries++) {
+	for (int tries = 0; c->n.st.last_completed < r &&
+			c->n.dropped_round != r && tries < 5;
+			tries++) {
 		enum node_step s = node_step(&c->n, &c->conn);
 		if (s == NODE_STEP_FATAL) {
 			return fb_errorf(FB_ESTATE,
@@ -63,7 +65,7 @@ client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 			return FB_OK;
 		}
 	}
-	if (c->n.st.last_completed < r) {
+	if (c->n.st.last_completed < r && c->n.dropped_round != r) {
 		return fb_errorf(FB_ESTATE,
 				"retailer-%03u did not complete round %u", k,
 				r);
@@ -75,7 +77,8 @@ client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 // stage waits for the others' messages, so every participant that has not
 // answered r is stepped once in turn (roster order: still deterministic)
 // until all have; a stage a client waits on answers PLAN WAIT, which it
-// sleeps out.
+// sleeps out. A client that dropped out of r (a simulated dropout) is not
+// stepped again in r: the stage it left closes at its deadline.
 static fb_err
 secure_round(struct sim_runner *R, const uint8_t *part, uint32_t r)
 {
@@ -85,6 +88,7 @@ secure_round(struct sim_runner *R, const uint8_t *part, uint32_t r)
 		for (uint32_t c = 0; c < k; c++) {
 			struct sim_client *cl = &R->cl[c];
 			if (!part[c] || cl->n.st.last_completed >= r ||
+					cl->n.dropped_round == r ||
 					cl->n.st.done) {
 				continue;
 			}

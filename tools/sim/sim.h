@@ -60,12 +60,17 @@ struct sim_config {
 	uint32_t eval_every;     // evaluate every N rounds (and the last)
 	int accountant;          // enum fb_acct_kind, aggregator and clients
 	bool save_partitions;    // also write OUT/partitions (fb_partition_run)
+	// Each retailer drops out of each round with this probability
+	// (seeded: node_policy.sim_dropout); 0: none.
+	double dropout;
 	struct agg_config server; // "server" and "round" sections
 };
 
 // Fills cfg with the defaults: the aggregator's (agg_config_defaults),
 // except round.report_eval false (the simulation evaluates every client
-// itself, at K = 20 and 40, on the model of the round).
+// itself, at K = 20 and 40, on the model of the round) and
+// server.deadline_ms a day (a round ends when all answered; a run with
+// dropouts sets it short).
 void sim_config_defaults(struct sim_config *cfg);
 
 // Parses JSON text over cfg (keys absent keep their value; label names
