@@ -1150,9 +1150,7 @@ poll_once(struct node *n, struct node_conn *c)
 	c->backoff_ms = 0; // a usable PLAN: progress
 	if (plan.kind == FB_WIRE_PLAN_WAIT) {
 		fb_msg_free(reply);
-		uint32_t ms = plan.retry_after_ms < 100 ? 100
-							: plan.retry_after_ms;
-		sleep_ms(jitter(ms));
+		node_wait(n, plan.retry_after_ms);
 		return NODE_STEP_AGAIN;
 	}
 	if (plan.kind == FB_WIRE_PLAN_DONE) {
@@ -1254,9 +1252,14 @@ node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
 }
 
 void
-node_wait(uint32_t retry_after_ms)
+node_wait(const struct node *n, uint32_t retry_after_ms)
 {
-	sleep_ms(jitter(retry_after_ms < 100 ? 100 : retry_after_ms));
+	uint32_t ms = retry_after_ms < 100 ? 100 : retry_after_ms;
+	if (n->wait_scale > 0 && n->wait_scale < 1) {
+		ms = (uint32_t)((double)ms * n->wait_scale);
+		ms = ms > 0 ? ms : 1;
+	}
+	sleep_ms(jitter(ms));
 }
 
 void

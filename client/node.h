@@ -76,6 +76,11 @@ struct node {
 	// runs that it will drop out of, the point (enum node_drop).
 	uint32_t dropped_round;
 	int drop_at;
+	// A PLAN WAIT is slept for this share of its time (0: all of it).
+	// A simulation stepping K clients in turn in one thread sets 1/K:
+	// the others' turns are the rest of the wait, and a stage's pass
+	// over them then takes about one retry_after_ms, not K of them.
+	double wait_scale;
 };
 
 // Where a simulated dropout leaves a round (pol->sim_dropout).
@@ -180,9 +185,10 @@ fb_err node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
 		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
 		uint8_t **body, size_t *blen);
 
-// Sleeps a PLAN WAIT's retry_after_ms (at least 100) plus jitter; a stop
-// signal cuts it short.
-void node_wait(uint32_t retry_after_ms);
+// Sleeps a PLAN WAIT's retry_after_ms (at least 100), times
+// n->wait_scale if that is in (0, 1), plus jitter; a stop signal cuts it
+// short.
+void node_wait(const struct node *n, uint32_t retry_after_ms);
 
 // The next handshake waits longer (a failed request, §6.1).
 void node_backoff(struct node *n, struct node_conn *c);

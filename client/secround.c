@@ -246,7 +246,7 @@ common_reply(struct node *n, struct node_conn *c,
 					"a PLAN other than WAIT");
 		}
 		sr->fails = 0; // an answer: the stage is open, not failing
-		node_wait(p.retry_after_ms);
+		node_wait(n, p.retry_after_ms);
 		return NODE_STEP_AGAIN;
 	}
 	if (h->type == FB_WIRE_ACK) {

@@ -10,8 +10,8 @@
 # Checked, on 8 retailers of the toy data, seed 1 (round 1 loses one
 # party after its advertisement, one after its shares and one after its
 # masked input; round 2 one after its masked input): every round commits
-# with U1 > U2 > U3 > U4 as drawn, the metrics are finite, a second run is
-# byte-for-byte the same, the processes drop the same parties and reach
+# with U1 > U2 > U3 > U4 as drawn, the metrics are finite, a second run
+# writes the same per-round lines (but for the traffic), the processes drop the same parties and reach
 # the same final model; a plain user-level run with dropouts commits
 # without them; an out-of-range dropout is refused naming the key.
 source "$(dirname "$0")/lib.sh"
@@ -52,8 +52,11 @@ finite() { # every round's Recall@20 and the final one are numbers
 }
 check "the metrics are finite" finite "$WORK/run1"
 check "it runs again" sim sec run2
-check "same seed: the same dropouts, byte-identical per-round lines" \
-	cmp "$WORK/run1/rounds.jsonl" "$WORK/run2/rounds.jsonl"
+# Byte for byte but the traffic: how often a waiting client polls while
+# a dropped party's stage runs out its time depends on the clock.
+notraffic() { sed 's/"bytes_in": [0-9]*, "bytes_out": [0-9]*, //' "$1/rounds.jsonl"; }
+check "same seed: the same dropouts, identical per-round lines" \
+	cmp <(notraffic "$WORK/run1") <(notraffic "$WORK/run2")
 check "as processes over tcp" sim sec runp --processes
 check "the processes lose the same parties" \
 	test "$(usets "$WORK/run1")" = "$(usets "$WORK/runp")"
