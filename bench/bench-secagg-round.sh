@@ -57,10 +57,16 @@ wall() { # wall MODE: mean round seconds, rounds 2 and later
 }
 echo "round overhead, $n clients, 100000 x 64 items, user-level DP (one release per round), means of rounds 2-$rounds"
 echo "plain round $(wall plain) s, secure round $(wall secure) s: $(awk -v a="$(wall secure)" -v b="$(wall plain)" 'BEGIN { printf "%.2fx", a / b }')"
-for mode in plain secure; do # the clients' CPU in training, per client and round
-	awk -v mode="$mode" '/cpu s:/ { for (i = 1; i < NF; i++) { if ($i == "round") r = $(i + 1) + 0; if ($i == "train") tr = $(i + 1) }
-		if (r >= 2) { s += tr; k++ } } END { printf "%s: a client trains %.3f s (CPU) per round\n", mode, s / k }' "$work/$mode.log"
+# The clients' CPU per round (their "cpu s:" lines, summed over the
+# clients, mean of rounds 2 and later), per stage, both rounds.
+printf '| clients\x27 CPU per round, all %d (s) | plain | secure |\n|---|---:|---:|\n' "$n"
+for mode in plain secure; do
+	awk '/cpu s:/ { r = 0; for (i = 1; i < NF; i++) if ($i == "round") r = $(i + 1) + 0
+		if (r < 2) next; rs[r] = 1
+		for (i = 1; i < NF; i++) if ($i ~ /^(open|decode|prepare|train|eval|encode|seal|save)$/) s[$i] += $(i + 1) }
+		END { k = length(rs); for (x in s) printf "%s %.3f\n", x, s[x] / k }' "$work/$mode.log" | sort >"$work/$mode.cpu"
 done
+join "$work/plain.cpu" "$work/secure.cpu" | awk '{ printf "| %s | %.3f | %.3f |\n", $1, $2, $3 }'
 # The secure round's stages from the log's timestamps (seconds of the
 # day), per round: planned, last peers verified, last inbox opened, last
 # masked update built, unmasked; and per client the training and masking.
@@ -76,11 +82,11 @@ function rnd(   i) { for (i = 1; i < NF; i++) if ($i == "round") return $(i + 1)
 	match($0, /release of [0-9]+/); len = substr($0, RSTART + 11, RLENGTH - 11) + 0
 	match($0, /share \([0-9.]+s\)/); tr += substr($0, RSTART + 7, RLENGTH - 9); ntr++
 	match($0, /masked with [0-9]+/); peers = substr($0, RSTART + 12, RLENGTH - 12) + 0
-	match($0, /peers \([0-9.]+s\)/); ms += substr($0, RSTART + 7, RLENGTH - 9); nms++
+	match($0, /expansion [0-9.]+ s CPU/); ms += substr($0, RSTART + 10, RLENGTH - 16); nms++
 }
 /unmasked the sum/ {
 	um[r] = ts
-	match($0, /mask removal [0-9.]+ s/); rec += substr($0, RSTART + 13, RLENGTH - 15); nrec++
+	match($0, /, [0-9.]+ s CPU\)/); rec += substr($0, RSTART + 2, RLENGTH - 8); nrec++
 	match($0, /of [0-9]+ releases/); surv = substr($0, RSTART + 3, RLENGTH - 12) + 0
 }
 END {
@@ -94,9 +100,8 @@ END {
 	printf "| to the last SA_INBOX (shares sealed, routed, opened) | %.3f |\n", b
 	printf "| to the last masked input built (training + noise + masking) | %.3f |\n", c
 	printf "| to the sum unmasked (masked uploads, unmask request, shares revealed, reconstruction) | %.3f |\n", d
-	printf "\n| work | seconds | keystream | at the ChaCha20 limit (%.2f GB/s) |\n|---|---:|---:|---:|\n", chacha
-	printf "| a client: release (training + noise share) | %.3f | | |\n", tr
-	printf "| a client: masking (1 self + %d pairwise masks over %d coordinates) | %.3f | %.1f MB | %.3f s |\n", peers, len, ms, cb / 1e6, cb / chacha / 1e9
-	printf "| %d clients masking, in series on the clients\x27 core share | %.3f | %.1f MB | %.3f s |\n", n, n * ms, n * cb / 1e6, n * cb / chacha / 1e9
-	printf "| aggregator: reconstruction and mask removal (%d self masks) | %.3f | %.1f MB | %.3f s |\n", surv, rec, ab / 1e6, ab / chacha / 1e9
+	printf "\n| the work of secure aggregation (CPU) | seconds per round | keystream | at the ChaCha20 limit (%.2f GB/s) |\n|---|---:|---:|---:|\n", chacha
+	printf "| a client: masking (1 self + %d pairwise masks over %d coordinates) | %.3f | %.1f MB | %.3f |\n", peers, len, ms, cb / 1e6, cb / chacha / 1e9
+	printf "| all %d clients masking | %.3f | %.1f MB | %.3f |\n", n, n * ms, n * cb / 1e6, n * cb / chacha / 1e9
+	printf "| aggregator: reconstruction and mask removal (%d self masks) | %.3f | %.1f MB | %.3f |\n", surv, rec, ab / 1e6, ab / chacha / 1e9
 }' "$work/secure.log"
