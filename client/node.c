@@ -1017,6 +1017,74 @@ follow_federation(struct node *n, const struct fb_wire_round_config *cfg,
 	drop_pending(n);
 }
 
+// ---- simulated dropouts (pol->sim_dropout) ----
+
+// splitmix64's finaliser.
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+enum node_drop
+node_drop_point(const struct node_policy *pol, uint32_t round, bool secure)
+{
+	if (!(pol->sim_dropout > 0)) {
+		return NODE_DROP_NONE;
+	}
+	uint64_t x = mix64(pol->sim_dropout_seed ^ mix64(round));
+	double u = (double)(x >> 11) * 0x1p-53;
+	if (u >= pol->sim_dropout) {
+		return NODE_DROP_NONE;
+	}
+	if (!secure) {
+		return NODE_DROP_BEFORE_ADVERT;
+	}
+	return (enum node_drop)(NODE_DROP_BEFORE_ADVERT + mix64(x) % 4);
+}
+
+static const char *const drop_names[] = {"", "before advertising",
+		"after advertising", "after sending its shares",
+		"after uploading its masked input"};
+
+void
+node_drop_round(struct node *n, uint32_t round, enum node_drop at)
+{
+	n->dropped_round = round;
+	n->drop_at = NODE_DROP_NONE;
+	fb_log(FB_LOG_INFO,
+			"round %u: simulated dropout %s: the round is left "
+			"unanswered",
+			round, drop_names[at]);
+}
+
+// A plan for round (not yet completed): true if the client does not take
+// it, as a simulated dropout: round is the one it dropped out of (offered
+// again: waited out, the deadline's time at most 1 s) or the one it drops
+// out of now, before anything is sent. Otherwise n->drop_at says where a
+// secure round will be left (client/secround.c).
+static bool
+sim_dropout(struct node *n, uint32_t round, const struct fb_wire_plan *plan,
+		bool secure)
+{
+	if (round == n->dropped_round) {
+		uint32_t ms = plan->deadline_ms < 1000 ? plan->deadline_ms
+						       : 1000;
+		sleep_ms(ms < 100 ? 100 : ms);
+		return true;
+	}
+	enum node_drop at = node_drop_point(n->pol, round, secure);
+	if (at == NODE_DROP_BEFORE_ADVERT) {
+		node_drop_round(n, round, at);
+		return true;
+	}
+	n->drop_at = at;
+	return false;
+}
+
 // One POLL and what follows it.
 static enum node_step
 poll_once(struct node *n, struct node_conn *c)
@@ -1082,9 +1150,7 @@ poll_once(struct node *n, struct node_conn *c)
 	c->backoff_ms = 0; // a usable PLAN: progress
 	if (plan.kind == FB_WIRE_PLAN_WAIT) {
 		fb_msg_free(reply);
-		uint32_t ms = plan.retry_after_ms < 100 ? 100
-							: plan.retry_after_ms;
-		sleep_ms(jitter(ms));
+		node_wait(n, plan.retry_after_ms);
 		return NODE_STEP_AGAIN;
 	}
 	if (plan.kind == FB_WIRE_PLAN_DONE) {
@@ -1103,6 +1169,11 @@ poll_once(struct node *n, struct node_conn *c)
 	}
 	uint32_t round = h.round_id;
 	follow_federation(n, &plan.config, round);
+	if (round > n->st.last_completed &&
+			sim_dropout(n, round, &plan, plan.config.has_secagg)) {
+		fb_msg_free(reply);
+		return NODE_STEP_AGAIN;
+	}
 	struct node_round res;
 	if (round <= n->st.last_completed) {
 		memset(&res, 0, sizeof(res));
@@ -1181,9 +1252,14 @@ node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
 }
 
 void
-node_wait(uint32_t retry_after_ms)
+node_wait(const struct node *n, uint32_t retry_after_ms)
 {
-	sleep_ms(jitter(retry_after_ms < 100 ? 100 : retry_after_ms));
+	uint32_t ms = retry_after_ms < 100 ? 100 : retry_after_ms;
+	if (n->wait_scale > 0 && n->wait_scale < 1) {
+		ms = (uint32_t)((double)ms * n->wait_scale);
+		ms = ms > 0 ? ms : 1;
+	}
+	sleep_ms(jitter(ms));
 }
 
 void

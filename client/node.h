@@ -70,7 +70,35 @@ struct node {
 	struct fb_roster *roster;
 	uint8_t consortium[16];
 	struct node_secround *sr;
+	// A simulated dropout (pol->sim_dropout): the round this client
+	// dropped out of (0: none yet; it answers nothing more in it, and a
+	// plan of it offered again is waited out), and, while a secure round
+	// runs that it will drop out of, the point (enum node_drop).
+	uint32_t dropped_round;
+	int drop_at;
+	// A PLAN WAIT is slept for this share of its time (0: all of it).
+	// A simulation stepping K clients in turn in one thread sets 1/K:
+	// the others' turns are the rest of the wait, and a stage's pass
+	// over them then takes about one retry_after_ms, not K of them.
+	double wait_scale;
 };
+
+// Where a simulated dropout leaves a round (pol->sim_dropout).
+enum node_drop {
+	NODE_DROP_NONE = 0,
+	NODE_DROP_BEFORE_ADVERT, // plan received: nothing sent (plain: no
+				 // UPDATE)
+	NODE_DROP_AFTER_ADVERT,  // SA_PEERS received: no SA_SHARES
+	NODE_DROP_AFTER_SHARES,  // SA_INBOX received: no masked input
+	NODE_DROP_AFTER_MASKED,  // masked input accepted: no SA_UNMASK
+};
+
+// The simulated dropout of round for a client of pol: NODE_DROP_NONE, or
+// where it leaves the round (secure: one of the four points, uniformly;
+// plain: NODE_DROP_BEFORE_ADVERT). A pure function of pol->sim_dropout,
+// pol->sim_dropout_seed and round, so that a run repeats.
+enum node_drop node_drop_point(
+		const struct node_policy *pol, uint32_t round, bool secure);
 
 // What a node is opened for.
 enum node_use {
@@ -157,9 +185,10 @@ fb_err node_call_poll(struct node *n, struct node_conn *c, uint8_t status,
 		uint32_t round, struct fb_msg **reply, struct fb_wire_header *h,
 		uint8_t **body, size_t *blen);
 
-// Sleeps a PLAN WAIT's retry_after_ms (at least 100) plus jitter; a stop
-// signal cuts it short.
-void node_wait(uint32_t retry_after_ms);
+// Sleeps a PLAN WAIT's retry_after_ms (at least 100), times
+// n->wait_scale if that is in (0, 1), plus jitter; a stop signal cuts it
+// short.
+void node_wait(const struct node *n, uint32_t retry_after_ms);
 
 // The next handshake waits longer (a failed request, §6.1).
 void node_backoff(struct node *n, struct node_conn *c);
@@ -181,5 +210,10 @@ enum node_step node_complete(struct node *n, struct node_conn *c,
 
 // True once SIGINT or SIGTERM came.
 bool node_stopping(void);
+
+// The client leaves round now (a simulated dropout, NODE_DROP_*): logs
+// it and records it in n->dropped_round; nothing is sent. The caller has
+// freed any round state.
+void node_drop_round(struct node *n, uint32_t round, enum node_drop at);
 
 #endif

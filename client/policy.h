@@ -73,6 +73,16 @@ struct node_policy {
 	// audit (tools/audit-membership.c) can show it fails on a broken run.
 	bool test_no_noise;
 	bool test_shared_stream;
+	// SIMULATION ONLY, set in memory by tools/sim/, never from the file:
+	// the probability that the retailer drops out of a round after it
+	// received the plan (independently each round, drawn from
+	// dropout_seed and the round id, so a run repeats): it stops
+	// answering that round, in a secure round at a point drawn uniformly
+	// among before advertising, after advertising, after sending its
+	// shares and after uploading its masked input (node.h,
+	// node_drop_point). 0: never.
+	double sim_dropout;
+	uint64_t sim_dropout_seed;
 };
 
 // Values of node_policy.secure_aggregation.

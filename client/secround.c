@@ -246,7 +246,7 @@ common_reply(struct node *n, struct node_conn *c,
 					"a PLAN other than WAIT");
 		}
 		sr->fails = 0; // an answer: the stage is open, not failing
-		node_wait(p.retry_after_ms);
+		node_wait(n, p.retry_after_ms);
 		return NODE_STEP_AGAIN;
 	}
 	if (h->type == FB_WIRE_ACK) {
@@ -271,12 +271,34 @@ common_reply(struct node *n, struct node_conn *c,
 	return NODE_STEP_AGAIN;
 }
 
+// A simulated dropout at point at (node.h): true if this client leaves
+// the round here, its round state freed and nothing more sent.
+static bool
+drop_here(struct node *n, enum node_drop at)
+{
+	if (n->drop_at != (int)at) {
+		return false;
+	}
+	uint32_t round = n->sr->round;
+	node_secround_destroy(n->sr);
+	n->sr = NULL;
+	if (!n->keep_global) {
+		fb_model_finish(&n->st.global);
+		memset(&n->st.global, 0, sizeof(n->st.global));
+	}
+	node_drop_round(n, round, at);
+	return true;
+}
+
 // SA_PEERS: every advertisement verified against the roster key of its
 // index (its own skipped), then one sealed bundle of shares per peer: the
 // SA_SHARES request.
 static enum node_step
 on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 {
+	if (drop_here(n, NODE_DROP_AFTER_ADVERT)) {
+		return NODE_STEP_AGAIN;
+	}
 	struct node_secround *sr = n->sr;
 	fb_crashpoint("client.sa_peers"); // advertised, no shares sent
 	struct fb_sa_list l;
@@ -366,7 +388,9 @@ release_and_mask(struct node *n, struct node_conn *c)
 	}
 	size_t len = node_local_secure_len(sr->local);
 	uint64_t *y = malloc((len + 1) * sizeof(*y));
+	double cpu0 = node_cpu_s();
 	err = y == NULL ? FB_ENOMEM : fb_secagg_client_mask(sr->sa, x, len, y);
+	double mask_cpu = node_cpu_s() - cpu0;
 	sodium_memzero((void *)x, len * sizeof(*x)); // the unmasked release
 	if (err == FB_OK) {
 		err = node_local_secure_encode(sr->local, y, &sr->res);
@@ -380,9 +404,10 @@ release_and_mask(struct node *n, struct node_conn *c)
 	fb_log(FB_LOG_INFO,
 			"round %u: secure aggregation: release of %zu "
 			"coordinates with its noise share (%.2fs), masked with "
-			"%u peers (%.2fs); update %.2f MB",
+			"%u peers (%.2fs; mask expansion %.3f s CPU); update "
+			"%.2f MB",
 			sr->round, len, sr->res.train_s, sr->senders,
-			fb_clock_s() - t0 - sr->res.train_s,
+			fb_clock_s() - t0 - sr->res.train_s, mask_cpu,
 			(double)fb_msg_len(sr->res.update) / 1e6);
 	free(sr->msg);
 	sr->msg = NULL;
@@ -398,6 +423,9 @@ release_and_mask(struct node *n, struct node_conn *c)
 static enum node_step
 on_inbox(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 {
+	if (drop_here(n, NODE_DROP_AFTER_SHARES)) {
+		return NODE_STEP_AGAIN;
+	}
 	struct node_secround *sr = n->sr;
 	struct fb_sa_list l;
 	if (fb_sa_bundles_decode(&l, body, blen) != FB_OK) {
@@ -485,6 +513,9 @@ upload(struct node *n, struct node_conn *c)
 		return end_round(n, c, true); // logged by node_answer
 	}
 	fb_crashpoint("client.sa_uploaded"); // masked input acknowledged
+	if (drop_here(n, NODE_DROP_AFTER_MASKED)) {
+		return NODE_STEP_AGAIN;
+	}
 	sr->stage = SR_UNMASK;
 	sr->fails = 0;
 	sr->t_stage = fb_clock_s();

@@ -62,6 +62,12 @@ static const struct fb_cfg_field top_fields[] = {
 		{"save_partitions", FB_CFG_BOOL, C(save_partitions),
 				.help = "also write the retailers' folders to "
 					"OUT/partitions"},
+		{"dropout", FB_CFG_DOUBLE, C(dropout), 0, 0.99,
+				.help = "probability that a retailer drops out "
+					"of a round after its plan (seeded; "
+					"secure rounds: at a random stage); set "
+					"server.deadline_ms and "
+					"round.secagg_stage_ms short"},
 };
 #undef C
 
@@ -69,7 +75,7 @@ static const struct fb_cfg_field top_fields[] = {
 static const char *const server_keys[] = {"quorum", "participation",
 		"q_clients", "server_optimizer", "server_lr", "server_beta1",
 		"server_beta2", "server_tau", "init_std", "public_init",
-		"max_update_norm", "max_model_abs", NULL};
+		"max_update_norm", "max_model_abs", "deadline_ms", NULL};
 
 // The round keys a simulation takes from its top level instead.
 static bool
@@ -142,6 +148,7 @@ sim_config_defaults(struct sim_config *cfg)
 	cfg->eval_every = 1;
 	cfg->accountant = FB_ACCT_PLD;
 	agg_config_defaults(&cfg->server);
+	cfg->server.deadline_ms = 86400000; // a round ends when all answered
 	cfg->server.round.report_eval = false;
 }
 

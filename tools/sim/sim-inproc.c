@@ -51,7 +51,9 @@ static fb_err
 client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 {
 	struct sim_client *c = &R->cl[k];
-	for (int tries = 0; c->n.st.last_completed < r && tries < 5; tries++) {
+	for (int tries = 0; c->n.st.last_completed < r &&
+			c->n.dropped_round != r && tries < 5;
+			tries++) {
 		enum node_step s = node_step(&c->n, &c->conn);
 		if (s == NODE_STEP_FATAL) {
 			return fb_errorf(FB_ESTATE,
@@ -63,7 +65,7 @@ client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 			return FB_OK;
 		}
 	}
-	if (c->n.st.last_completed < r) {
+	if (c->n.st.last_completed < r && c->n.dropped_round != r) {
 		return fb_errorf(FB_ESTATE,
 				"retailer-%03u did not complete round %u", k,
 				r);
@@ -71,25 +73,46 @@ client_round(struct sim_runner *R, uint32_t k, uint32_t r)
 	return FB_OK;
 }
 
+// Whether client c is through with round r: completed it, dropped out
+// of it (a simulated dropout), done, or r closed (abandoned) while c
+// holds no secure round: stepping it again would fetch the next plan.
+static bool
+through(const struct sim_client *cl, uint32_t r, bool closed)
+{
+	return cl->n.st.last_completed >= r || cl->n.dropped_round == r ||
+			cl->n.st.done || (closed && cl->n.sr == NULL);
+}
+
 // A secure round (secagg-v1): no client can finish it alone, since each
-// stage waits for the others' messages, so every participant that has not
-// answered r is stepped once in turn (roster order: still deterministic)
-// until all have; a stage a client waits on answers PLAN WAIT, which it
-// sleeps out.
+// stage waits for the others' messages, so every participant that is not
+// through with r is stepped once in turn (roster order: still
+// deterministic) until all are; a stage a client waits on answers PLAN
+// WAIT, which it sleeps out (a 1/K share: node.wait_scale). A client that
+// just took the plan is stepped again at once: its advertisement frees
+// its download slot for the next one. A client that dropped out of r (a
+// simulated dropout) is not stepped again in r: the stage it left closes
+// at its deadline.
 static fb_err
 secure_round(struct sim_runner *R, const uint8_t *part, uint32_t r)
 {
 	uint32_t k = R->cfg->retailers;
-	for (int pass = 0; pass < 10000; pass++) {
+	for (int pass = 0; pass < 100000; pass++) {
+		pthread_mutex_lock(&R->sync.mu);
+		bool closed = R->sync.closed >= r;
+		pthread_mutex_unlock(&R->sync.mu);
 		bool all = true;
 		for (uint32_t c = 0; c < k; c++) {
 			struct sim_client *cl = &R->cl[c];
-			if (!part[c] || cl->n.st.last_completed >= r ||
-					cl->n.st.done) {
+			if (!part[c] || through(cl, r, closed)) {
 				continue;
 			}
 			all = false;
-			if (node_step(&cl->n, &cl->conn) == NODE_STEP_FATAL) {
+			bool idle = cl->n.sr == NULL;
+			enum node_step st = node_step(&cl->n, &cl->conn);
+			if (st != NODE_STEP_FATAL && idle && cl->n.sr != NULL) {
+				st = node_step(&cl->n, &cl->conn);
+			}
+			if (st == NODE_STEP_FATAL) {
 				return fb_errorf(FB_ESTATE,
 						"retailer-%03u failed in "
 						"round %u (see the log)",
@@ -151,7 +174,9 @@ drive(struct sim_runner *R)
 		if (R->cfg->server.round.secure_aggregation) {
 			err = secure_round(R, part, r);
 		}
-		for (uint32_t c = 0; c < k && err == FB_OK; c++) {
+		for (uint32_t c = 0; c < k && err == FB_OK &&
+				!R->cfg->server.round.secure_aggregation;
+				c++) {
 			if (part[c]) {
 				err = client_round(R, c, r);
 			}
@@ -263,6 +288,7 @@ sim_run_inproc(struct sim_runner *R, const char *agg_log)
 		R->ids[c] = NULL; // taken
 		cl->open = true;
 		cl->n.keep_global = false;
+		cl->n.wait_scale = 1.0 / k; // stepped in turn (node.h)
 		if (err == FB_OK) {
 			err = node_conn_open(&cl->n, &cl->conn);
 			cl->conn_open = err == FB_OK;

@@ -413,10 +413,10 @@ sim_write_summary(struct sim_runner *R)
 			", \"best_round\": %u, \"eval_users\": %llu, "
 			"\"bytes\": %llu, \"wall_s\": %.3f, "
 			"\"rounds_per_min\": %.4f, \"peak_rss_kb\": %ld, "
-			"\"trust\": ",
+			"\"aggregator_peak_rss_kb\": %ld, \"trust\": ",
 			s->best_round, (unsigned long long)s->eval_users,
 			(unsigned long long)s->bytes, s->wall_s,
-			s->rounds_per_min, s->peak_rss_kb);
+			s->rounds_per_min, s->peak_rss_kb, s->agg_peak_rss_kb);
 	fb_config_write_string(fp, sim_trust_text(R->cfg->privacy));
 	fprintf(fp, "}\n");
 	bool bad = ferror(fp) != 0;

@@ -38,6 +38,7 @@ finish_result(struct sim_runner *R)
 	getrusage(RUSAGE_SELF, &ru);
 	R->res.peak_rss_kb = ru.ru_maxrss;
 	if (R->opt->processes) {
+		R->res.agg_peak_rss_kb = ru.ru_maxrss;
 		getrusage(RUSAGE_CHILDREN, &ru);
 		if (ru.ru_maxrss > R->res.peak_rss_kb) {
 			R->res.peak_rss_kb = ru.ru_maxrss;

@@ -31,6 +31,7 @@ enum seed_tag {
 	SEED_SERVER_NOISE,
 	SEED_CLIENT,
 	SEED_CLIENT_NOISE,
+	SEED_DROPOUT,
 };
 
 // Below 2^53 so that it fits the configuration files' integers.
@@ -253,6 +254,8 @@ sim_client_policy(struct node_policy *p, const struct sim_config *cfg,
 	p->give_up_ms = 0;
 	p->seeded_noise = true;
 	p->noise_seed = derive(cfg->seed, SEED_CLIENT_NOISE, k);
+	p->sim_dropout = cfg->dropout;
+	p->sim_dropout_seed = derive(cfg->seed, SEED_DROPOUT, k);
 }
 
 // Secure aggregation: the roster file every party reads (the consortium
@@ -346,7 +349,7 @@ sim_server_config(struct sim_runner *R)
 	a->rounds = cfg->rounds;
 	a->min_clients = 0;         // every enrolled client
 	a->plan_wait_ms = 86400000; // never plan without all of them
-	a->deadline_ms = 86400000;  // a round ends when all answered
+	a->deadline_ms = cfg->server.deadline_ms; // default: a day
 	a->retry_after_ms = 100;
 	a->linger_ms = 3600000; // until every client got PLAN DONE
 	a->seed = derive(cfg->seed, SEED_MODEL, 0);

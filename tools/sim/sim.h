@@ -8,7 +8,9 @@
 // Determinism (in-process): one driver thread runs the clients' rounds in
 // a fixed order (client 0, 1, ...), so the aggregator sees the same
 // requests in the same order every time; with the same configuration,
-// seed and thread count the per-round lines are byte-identical.
+// seed and thread count the per-round lines are byte-identical (with
+// "dropout", but for their traffic: a stage a dropped party left runs out
+// its time, and how often the others poll meanwhile is the clock's).
 // Seeded noise makes every run a reproducible simulation, NOT a private
 // deployment, and every output says so (SIM_NOISE_NOTE).
 // Thread-safety: one simulation per call; it starts its own threads.
@@ -60,12 +62,17 @@ struct sim_config {
 	uint32_t eval_every;     // evaluate every N rounds (and the last)
 	int accountant;          // enum fb_acct_kind, aggregator and clients
 	bool save_partitions;    // also write OUT/partitions (fb_partition_run)
+	// Each retailer drops out of each round with this probability
+	// (seeded: node_policy.sim_dropout); 0: none.
+	double dropout;
 	struct agg_config server; // "server" and "round" sections
 };
 
 // Fills cfg with the defaults: the aggregator's (agg_config_defaults),
 // except round.report_eval false (the simulation evaluates every client
-// itself, at K = 20 and 40, on the model of the round).
+// itself, at K = 20 and 40, on the model of the round) and
+// server.deadline_ms a day (a round ends when all answered; a run with
+// dropouts sets it short).
 void sim_config_defaults(struct sim_config *cfg);
 
 // Parses JSON text over cfg (keys absent keep their value; label names
@@ -128,6 +135,9 @@ struct sim_result {
 	double wall_s;           // whole run
 	double rounds_per_min;   // closed rounds / training wall time
 	long peak_rss_kb;        // this process's peak resident set
+				 // (--processes: the largest process's)
+	long agg_peak_rss_kb;    // --processes: the aggregator's process
+				 // alone (0: in-process, not apart)
 };
 
 // Runs the simulation of cfg, writing into out_dir (created):
