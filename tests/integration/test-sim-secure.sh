@@ -33,6 +33,9 @@ check "every round committed with U1..U4 all four parties" \
 check "the aggregator's metrics carry the stages" \
 	grep -q '"secure": true, "secagg_parties": 4, "secagg_u1": 4, "secagg_u2": 4, "secagg_u3": 4, "secagg_u4": 4' \
 	"$WORK/run1/aggregator.jsonl"
+check "the trust line names the collusion assumption, not 'no party'" \
+	grep -q '"trust": "the aggregator learns only the sum.*collude' \
+	"$WORK/run1/manifest.json"
 check "the resolved configuration has one sgd release per round" \
 	grep -q '"local_steps": 1' "$WORK/run1/config.json"
 check "it runs again" sim run2

@@ -112,9 +112,17 @@ sim_privacy_name(int privacy)
 }
 
 const char *
-sim_trust_text(int privacy)
+sim_trust_text(const struct sim_config *cfg)
 {
-	switch (privacy) {
+	if (cfg->privacy == SIM_PRIV_USER &&
+			cfg->server.round.secure_aggregation) {
+		return "the aggregator learns only the sum of the retailers' "
+		       "masked releases; each retailer adds a share of the "
+		       "noise, which reaches the target epsilon only while at "
+		       "most secagg_assumed_colluders retailers collude with "
+		       "the aggregator (else each keeps its eps_alone)";
+	}
+	switch (cfg->privacy) {
 	case SIM_PRIV_NONE:
 		return "nobody is protected: the aggregator (and anyone who "
 		       "sees the model) sees every retailer's non-private "

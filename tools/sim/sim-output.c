@@ -251,7 +251,7 @@ sim_write_manifest(struct sim_runner *R)
 			cfg->privacy == SIM_PRIV_NONE ? INFINITY
 						      : cfg->epsilon);
 	fprintf(fp, ", \"delta\": %.10g, \"trust\": ", cfg->server.round.delta);
-	fb_config_write_string(fp, sim_trust_text(cfg->privacy));
+	fb_config_write_string(fp, sim_trust_text(cfg));
 	fprintf(fp, "},\n  \"config\": ");
 	sim_config_write_json(fp, cfg, 2);
 	fprintf(fp, ",\n  \"dataset\": {\"path\": ");
@@ -417,7 +417,7 @@ sim_write_summary(struct sim_runner *R)
 			s->best_round, (unsigned long long)s->eval_users,
 			(unsigned long long)s->bytes, s->wall_s,
 			s->rounds_per_min, s->peak_rss_kb, s->agg_peak_rss_kb);
-	fb_config_write_string(fp, sim_trust_text(R->cfg->privacy));
+	fb_config_write_string(fp, sim_trust_text(R->cfg));
 	fprintf(fp, "}\n");
 	bool bad = ferror(fp) != 0;
 	bad |= fclose(fp) != 0;

@@ -169,7 +169,7 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 							       : "Dirichlet",
 				cfg->rounds, sim_privacy_name(cfg->privacy),
 				SIM_NOISE_NOTE);
-		printf("trust: %s\n", sim_trust_text(cfg->privacy));
+		printf("trust: %s\n", sim_trust_text(cfg));
 		fflush(stdout);
 	}
 	char *agg_log = fb_path_join(out_dir, "aggregator.jsonl");

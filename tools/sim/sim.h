@@ -100,8 +100,10 @@ void sim_config_print_keys(FILE *fp, enum fb_cfg_style style);
 // "none", "user", "client".
 const char *sim_privacy_name(int privacy);
 
-// Which party must be trusted under a privacy mode: one sentence.
-const char *sim_trust_text(int privacy);
+// Which party must be trusted under the configuration's privacy mode
+// (and secure aggregation, which makes user-level noise a share that
+// protects only while few retailers collude): one sentence.
+const char *sim_trust_text(const struct sim_config *cfg);
 
 struct sim_options {
 	bool processes;      // clients as processes over tcp loopback
