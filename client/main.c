@@ -384,12 +384,16 @@ print_secure_plan_json(const struct secure_plan *sp)
 {
 	printf(", \"secure_plan\": {\"from_entry\": %llu, \"q\": %g, "
 	       "\"sigma_share\": %.17g, \"honest\": %llu, \"l2\": %.17g, "
-	       "\"dim\": %llu, \"epsilon_next\": %.6f, "
-	       "\"rounds_fit\": %llu}",
+	       "\"dim\": %llu, \"epsilon_next\": ",
 			(unsigned long long)sp->entry, sp->m.q,
 			sp->m.sigma_share, (unsigned long long)sp->m.n_honest,
-			sp->m.l2, (unsigned long long)sp->m.dim, sp->eps_next,
-			(unsigned long long)sp->fit);
+			sp->m.l2, (unsigned long long)sp->m.dim);
+	if (isfinite(sp->eps_next)) {
+		printf("%.6f", sp->eps_next);
+	} else {
+		printf("null"); // no finite epsilon: nothing private is left
+	}
+	printf(", \"rounds_fit\": %llu}", (unsigned long long)sp->fit);
 }
 
 static void
