@@ -226,6 +226,14 @@ static const struct fb_cfg_field round_tail[] = {
 				.help = "secure aggregation: how long the "
 					"advertisement, share and unmask stages "
 					"wait for the retailers"},
+		{"secagg_max_users", FB_CFG_U64, R(secagg_max_users), 0,
+				9007199254740992.0,
+				.help = "secure aggregation: the most users a "
+					"retailer may declare when its roster "
+					"line has no max_users (0: no cap); an "
+					"advertisement above its cap is refused "
+					"and the retailer left out of the "
+					"round"},
 };
 #undef R
 

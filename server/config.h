@@ -54,6 +54,9 @@ struct agg_round_config {
 	uint32_t secagg_min_survivors;     // n_min; 0: the default below
 	uint32_t secagg_assumed_colluders; // c
 	uint32_t secagg_stage_ms; // advert, share and unmask stages' wait
+	// The most users a retailer whose roster line has no max_users may
+	// declare in a secure round (secagg-v1 §10.4); 0: no cap.
+	uint64_t secagg_max_users;
 };
 
 // The parameters of a secure round of n parties under r: t, n_min and the
