@@ -27,7 +27,7 @@ awk -v cap="$u3" '/ retailer-3$/ { $0 = $0 " max_users=" cap } { print }' \
 server_config 2 3 $((20000 * TIME_SCALE)) '{"granularity": "user", "q": 0.5, "local_steps": 1,
  "clip": 1.0, "dim": 16, "lr": 20, "bias": true, "train_items": false,
  "bundle_rank": 8, "target_epsilon": 20, "delta": 1e-5,
- "secure_aggregation": true, "secagg_stage_ms": '$((4000 * TIME_SCALE))',
+ "secure_aggregation": true, "secagg_min_survivors": 3, "secagg_stage_ms": '$((4000 * TIME_SCALE))',
  "secagg_max_users": 10000}' '"accountant": "pld"'
 # Budgets above the plan's target: room for more rounds.
 for i in 0 1 2 3 4; do policy "$i" '"epsilon": 40, "delta": 1e-5, "roster": "roster.txt", "accountant": "pld"'; done
