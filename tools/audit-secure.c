@@ -303,6 +303,7 @@ struct session {
 	uint8_t **body; // the UPDATE bodies (unsealed)
 	size_t *blen;
 	struct fb_ledger_entry *entry; // each release's ledger entry
+	double *replayed;              // the ledger's epsilon replayed then
 	int32_t *exp;                  // the grid the UPDATE names
 	int64_t *sum;                  // the unmasked sum
 	uint64_t users;                // the survivors' declared users
@@ -486,10 +487,27 @@ exchange_shares(struct parties *p)
 	return err;
 }
 
+// The epsilon of led replayed by the accountant of pol (what a restarted
+// client would count), into *eps.
+static fb_err
+replay_epsilon(const struct node_policy *pol, const struct fb_ledger *led,
+		double *eps)
+{
+	struct fb_acct *a = NULL;
+	fb_err err = fb_ledger_accountant(
+			led, (enum fb_acct_kind)pol->accountant, &a);
+	if (err == FB_OK) {
+		err = fb_acct_epsilon(a, pol->delta, eps);
+	}
+	fb_acct_destroy(a);
+	return err;
+}
+
 // Retailer r's release, masked input and UPDATE, into s; the masked
 // tensor as the coordinator receives it (decoded from the UPDATE).
 static fb_err
-upload(struct side *sd, struct parties *p, uint32_t r, struct session *s)
+upload(const struct consortium *cs, struct side *sd, struct parties *p,
+		uint32_t r, struct session *s)
 {
 	struct node_round out;
 	const int64_t *x = NULL;
@@ -502,6 +520,9 @@ upload(struct side *sd, struct parties *p, uint32_t r, struct session *s)
 		memcpy(s->x[r], x, p->dim * sizeof(*x));
 		err = fb_ledger_entry_at(sd->led[r],
 				fb_ledger_count(sd->led[r]) - 1, &s->entry[r]);
+	}
+	if (err == FB_OK) {
+		err = replay_epsilon(&cs->pol[r], sd->led[r], &s->replayed[r]);
 	}
 	if (err == FB_OK) {
 		err = fb_secagg_client_mask(p->sa[r], x, p->dim, y);
@@ -610,7 +631,7 @@ session_run(const struct audit_secure_in *in, const struct consortium *cs,
 	for (uint32_t r = 0; r < cs->K && err == FB_OK; r++) {
 		free(s->body[r]);
 		s->body[r] = NULL;
-		err = upload(sd, &p, r, s);
+		err = upload(cs, sd, &p, r, s);
 	}
 	if (err == FB_OK) {
 		err = unmask(&p, s);
@@ -634,6 +655,7 @@ session_finish(struct session *s, uint32_t K)
 	free(s->body);
 	free(s->blen);
 	free(s->entry);
+	free(s->replayed);
 	free(s->exp);
 	free(s->sum);
 	memset(s, 0, sizeof(*s));
@@ -648,10 +670,12 @@ session_init(struct session *s, uint32_t K, size_t dim)
 	s->body = calloc(K, sizeof(*s->body));
 	s->blen = calloc(K, sizeof(*s->blen));
 	s->entry = calloc(K, sizeof(*s->entry));
+	s->replayed = calloc(K, sizeof(*s->replayed));
 	s->exp = calloc(K, sizeof(*s->exp));
 	s->sum = malloc((dim + 1) * sizeof(*s->sum));
 	fb_err err = s->x == NULL || s->body == NULL || s->blen == NULL ||
-					s->entry == NULL || s->exp == NULL ||
+					s->entry == NULL ||
+					s->replayed == NULL || s->exp == NULL ||
 					s->sum == NULL
 			? FB_ENOMEM
 			: FB_OK;
@@ -699,10 +723,12 @@ same_rows_but(const struct fb_matrix *P, const struct fb_matrix *Q,
 
 // The ledger entry of a release against the release made: a distributed-
 // noise entry of dim coordinates, on the grid the UPDATE names, with the
-// plan's honest shares (all K); its accounted terms into out.
+// plan's honest shares (all K), whose epsilon (the live accountant's) is
+// the ledger's replayed; its accounted terms into out.
 static bool
-entry_ok(const struct fb_ledger_entry *e, int32_t exp, size_t dim, uint32_t K,
-		double clip, struct audit_secure_out *out)
+entry_ok(const struct fb_ledger_entry *e, double replayed, int32_t exp,
+		size_t dim, uint32_t K, double clip,
+		struct audit_secure_out *out)
 {
 	if (!fb_ledger_is_ddg(e)) {
 		return false;
@@ -714,7 +740,8 @@ entry_ok(const struct fb_ledger_entry *e, int32_t exp, size_t dim, uint32_t K,
 	out->n_honest = m.n_honest;
 	out->sigma_share = m.sigma_share;
 	out->grid_log2 = exp;
-	return m.dim == dim && m.n_honest == K && m.l2 == ldexp(clip, -exp);
+	return m.dim == dim && m.n_honest == K && m.l2 == ldexp(clip, -exp) &&
+			fabs(e->eps_assumed - replayed) <= 1e-9 * replayed;
 }
 
 // Exact L2^2 (saturating) and L1 (double) of a - b in Z_2^64 read as
@@ -772,9 +799,10 @@ check_round(const struct audit_secure_in *in, const struct consortium *cs,
 		struct audit_secure_out *out)
 {
 	for (uint32_t r = 0; r < cs->K; r++) {
-		bool ok = entry_ok(&a->entry[r], a->exp[r], dim, cs->K,
-					  in->dpc->clip, out) &&
-				entry_ok(&b->entry[r], b->exp[r], dim, cs->K,
+		bool ok = entry_ok(&a->entry[r], a->replayed[r], a->exp[r], dim,
+					  cs->K, in->dpc->clip, out) &&
+				entry_ok(&b->entry[r], b->replayed[r],
+						b->exp[r], dim, cs->K,
 						in->dpc->clip, out);
 		out->ledger_mismatches += !ok;
 		if (r == ru) {
