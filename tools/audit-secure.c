@@ -207,10 +207,13 @@ consortium_init(const struct audit_secure_in *in, struct consortium *cs)
 					cs->keys == NULL || cs->pol == NULL
 			? FB_ENOMEM
 			: FB_OK;
-	if (err == FB_OK && (K < 3 || ds->n_users < K)) {
+	if (err == FB_OK && K < 3) {
 		err = fb_errorf(FB_EINVAL,
-				"secure modes: %u users for %u retailers (3 "
-				"or more parties, each with a user)",
+				"--retailers: secure aggregation needs 3 or "
+				"more parties, not %u",
+				K);
+	} else if (err == FB_OK && ds->n_users < K) {
+		err = fb_errorf(FB_EINVAL, "%u users for %u retailers",
 				ds->n_users, K);
 	}
 	if (err == FB_OK) {

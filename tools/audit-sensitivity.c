@@ -1566,6 +1566,17 @@ audit_sensitivity(int argc, char **argv)
 				"secure-trained, or a full name such as %s)",
 				a.mode, modes[0].name);
 	}
+	for (size_t k = 0; k < n_modes; k++) {
+		if (modes[k].level == LEVEL_SECURE &&
+				selected(a.mode, &modes[k]) &&
+				a.retailers < 3) {
+			return cli_usage_error(CMD,
+					"--retailers: the secure modes need 3 "
+					"or more, not %u (--mode user,client "
+					"runs the others)",
+					a.retailers);
+		}
+	}
 	struct audit au = {0};
 	au.a = &a;
 	if ((rc = load_config(&au)) != 0) {
