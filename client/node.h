@@ -26,6 +26,7 @@
 #include "local.h"
 #include "policy.h"
 #include "state.h"
+#include "status.h"
 
 struct node {
 	const struct node_policy *pol;
@@ -81,6 +82,9 @@ struct node {
 	// the others' turns are the rest of the wait, and a stage's pass
 	// over them then takes about one retry_after_ms, not K of them.
 	double wait_scale;
+	// The status page (status.h; NULL: none): acknowledged rounds and
+	// refusals are recorded in it. Owned by whoever started it.
+	struct node_status *status;
 };
 
 // Where a simulated dropout leaves a round (pol->sim_dropout).
