@@ -179,7 +179,10 @@ agg_reload_roster(
 	}
 	fb_roster_destroy(next);
 	if (err != FB_OK) {
+		// The old roster stays, and with it nothing waits any more.
 		fb_roster_destroy(force);
+		rl->pending = false;
+		fed->hold_plan = false;
 		return err;
 	}
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
@@ -197,7 +200,9 @@ agg_reload_roster(
 			add_name(added, sizeof(added), k->name);
 		}
 	}
-	if (err == FB_OK && fed->sa.enabled && grow) {
+	if (err == FB_OK && fed->sa.enabled && grow && added[0] != '\0') {
+		// Only an enrolment changes the parties and the consortium id:
+		// after a revocation alone the clients' copies still match.
 		err = resize_secure(rl, fed);
 	}
 	fb_hs_server_set_roster(srv->hs, force);
@@ -205,7 +210,11 @@ agg_reload_roster(
 	fb_roster_destroy(rl->roster);
 	rl->roster = force;
 	bool was_pending = rl->pending;
-	rl->pending = fed->sa.enabled && !grow;
+	rl->pending = fed->sa.enabled && !grow && waiting[0] != '\0';
+	// Close the running secure round, then complete the reload before
+	// planning the next (agg_reload_due): back-to-back rounds would
+	// otherwise never leave a turn between two secure rounds.
+	fed->hold_plan = rl->pending;
 	if (was_pending && added[0] == '\0' && revoked[0] == '\0' &&
 			waiting[0] == '\0') {
 		fb_log(FB_LOG_INFO,
