@@ -109,11 +109,20 @@ check_fits(const struct agg_reload *rl, const struct agg_fed *fed,
 				"quorum %u",
 				rl->path, n, fed->cfg->quorum);
 	}
+	struct agg_secagg_params p;
+	if (fed->sa.enabled &&
+			agg_secagg_params(&fed->cfg->round, (uint32_t)n, &p) !=
+					FB_OK) {
+		// Every secure round would be abandoned at once.
+		return fb_errorf(FB_EINVAL,
+				"%s: enrolls %zu client(s): secure aggregation "
+				"cannot run with them: %s",
+				rl->path, n, fb_last_error(FB_EINVAL));
+	}
 	uint32_t total = fed->n_clients;
 	for (size_t i = 0; i < n; i++) {
 		total += client_index(fed, fb_roster_at(next, i)->pk) < 0;
 	}
-	struct agg_secagg_params p;
 	if (fed->sa.enabled && grow &&
 			agg_secagg_params(&fed->cfg->round, total, &p) !=
 					FB_OK) {

@@ -7,7 +7,8 @@
 # roster stays. Then retailer-3 is added to the aggregator's roster and
 # to the three copies, SIGHUP everywhere, retailer-3 starts: it joins,
 # secure rounds commit with four, and the three first clients are the
-# same processes (their PIDs) that started. Rounds planned while the
+# same processes (their PIDs) that started. Last, a roster that would
+# leave two retailers, too few for secure aggregation, is refused. Rounds planned while the
 # aggregator and the clients disagree on the roster are refused
 # (consortium id) and abandoned; the rest commit.
 source "$(dirname "$0")/lib.sh"
@@ -16,9 +17,9 @@ fed_data 4
 grep -v ' retailer-3$' "$WORK/roster.txt" >"$WORK/roster.new"
 mv "$WORK/roster.new" "$WORK/roster.txt"
 PLAN_WAIT_MS=500
-server_config 400 3 20000 '{"granularity": "user", "q": 0.25, "clip": 1,
+server_config 400 2 20000 '{"granularity": "user", "q": 0.25, "clip": 1,
  "dim": 16, "lr": 20, "bias": true, "train_items": false, "bundle_rank": 8,
- "secure_aggregation": true, "secagg_stage_ms": 3000,
+ "secure_aggregation": true, "secagg_stage_ms": 6000,
  "target_epsilon": 40, "delta": 1e-5}'
 for i in 0 1 2 3; do
 	cp "$WORK/roster.txt" "$WORK/roster-$i.txt"
@@ -28,7 +29,7 @@ start_server
 for i in 0 1 2; do start_client "$i"; done
 PIDS0="${CLIENT_PID[0]} ${CLIENT_PID[1]} ${CLIENT_PID[2]}"
 check "a secure round commits with three" \
-	wait_for "$WORK/metrics.jsonl" '"round": 2, "status": "committed"' 90
+	wait_for "$WORK/metrics.jsonl" '"status": "committed"' 90
 
 # A broken copy is refused, naming the file and the line.
 cp "$WORK/roster-0.txt" "$WORK/roster-0.good"
@@ -65,6 +66,14 @@ check "... four parties, four updates" \
 check "the three first clients were never restarted" \
 	test "${CLIENT_PID[0]} ${CLIENT_PID[1]} ${CLIENT_PID[2]}" = "$PIDS0"
 check "... and still run" bash -c 'for p in $1; do kill -0 "$p" || exit 1; done' _ "$PIDS0"
+# Revoking down to two would leave no secure round possible: refused.
+cp "$WORK/roster.txt" "$WORK/roster.good"
+head -2 "$WORK/roster.good" >"$WORK/roster.txt"
+kill -HUP "$SERVER_PID"
+check "a roster of two in a secure consortium is refused" \
+	wait_for "$WORK/server.err" "old roster stays in force: $WORK/roster.txt: enrolls 2 client(s): secure aggregation cannot run" 20
+check "... and retailer-3 stays enrolled" \
+	bash -c '! grep -q "revoked: retailer-" "$1"' _ "$WORK/server.err"
 grep -hE 'reloaded|refused' "$WORK"/client-*.err "$WORK/server.err" | cut -c 1-200 | sed 's/^/# /'
 kill -TERM "$SERVER_PID"
 wait_pid "$SERVER_PID" 30 || true
