@@ -310,6 +310,7 @@ static int
 cmd_run(const struct node_policy *pol)
 {
 	struct node n;
+	node_catch_hup(); // a SIGHUP while the data loads is not fatal
 	fb_err err = node_open(&n, pol, NODE_RUN);
 	if (err != FB_OK) {
 		node_close(&n);

@@ -1420,6 +1420,15 @@ node_step(struct node *n, struct node_conn *c)
 	return poll_once(n, c);
 }
 
+void
+node_catch_hup(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int
 node_run(struct node *n)
 {
@@ -1428,8 +1437,7 @@ node_run(struct node *n)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
+	node_catch_hup();
 	struct node_conn c;
 	fb_err err = node_conn_open(n, &c);
 	if (err != FB_OK) {

@@ -169,6 +169,12 @@ enum node_step node_connect(struct node *n, struct node_conn *c);
 // trains, answers and writes the state). node_run() is this in a loop.
 enum node_step node_step(struct node *n, struct node_conn *c);
 
+// Makes SIGHUP ask for a roster reload between rounds (reload.h) instead
+// of ending the process. node_run() calls it; call it before loading the
+// data so that a reload during start-up is not fatal. SIGINT and SIGTERM
+// keep ending a client that is still loading at once.
+void node_catch_hup(void);
+
 // Runs the POLL loop until PLAN DONE (0), a fatal refusal or giving up
 // (non-zero exit status).
 int node_run(struct node *n);
