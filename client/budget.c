@@ -1,7 +1,9 @@
 // client/budget.c: see budget.h. The spent epsilon is always recomputed
 // from the ledger (the state file's old "exhausted" flag is not trusted):
 // a budget raised by the retailer takes effect at the next start.
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "budget.h"
 #include "fedbundle/util/log.h"
@@ -28,6 +30,16 @@ node_budget_check(const struct node_policy *pol, const struct fb_ledger *l,
 	*spent = eps;
 	*exhausted = eps >= pol->epsilon;
 	return FB_OK;
+}
+
+fb_err
+node_budget_open_ledger(const struct node_policy *pol, struct fb_ledger **l)
+{
+	*l = NULL;
+	if (access(pol->ledger, F_OK) != 0 && errno == ENOENT) {
+		return FB_OK;
+	}
+	return fb_ledger_open_read(l, pol->ledger);
 }
 
 // A plan: (q, sigma) continuous releases, steps a round, or (ddg != NULL)

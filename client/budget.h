@@ -30,6 +30,13 @@
 fb_err node_budget_check(const struct node_policy *pol,
 		const struct fb_ledger *l, double *spent, bool *exhausted);
 
+// The ledger at pol->ledger opened read-only (no lock: it works while a
+// client trains on it) into *l, or NULL if there is none yet (nothing
+// spent). What `fedbundle-client budget` and the status page account.
+// Errors as fb_ledger_open_read(). The caller closes *l.
+fb_err node_budget_open_ledger(
+		const struct node_policy *pol, struct fb_ledger **l);
+
 // How many more rounds of steps releases at (q, sigma) each fit the
 // policy's budget on top of the releases of l (NULL: none), by the
 // policy's accountant at its delta, into *rounds (capped at max_rounds).

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "budget.h"
@@ -46,6 +47,7 @@
 #include "local.h"
 #include "node.h"
 #include "policy.h"
+#include "status.h"
 
 static void
 usage(FILE *fp)
@@ -322,10 +324,20 @@ parse_args(int argc, char **argv, struct args *a)
 	return 0;
 }
 
+// The time now, seconds since 1970 (the status page's start time).
+static double
+start_unix_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static int
 cmd_run(const struct node_policy *pol)
 {
 	struct node n;
+	node_catch_hup(); // a SIGHUP while the data loads is not fatal
 	fb_err err = node_open(&n, pol, NODE_RUN);
 	if (err != FB_OK) {
 		node_close(&n);
@@ -334,21 +346,20 @@ cmd_run(const struct node_policy *pol)
 	static char tag[FB_ID_NAME_MAX + 1];
 	snprintf(tag, sizeof(tag), "%s", fb_identity_name(n.id));
 	fb_log_set_tag(tag);
+	if (pol->status_listen[0] != '\0') {
+		err = node_status_start(&n.status, pol, start_unix_s(),
+				n.st.last_completed);
+		if (err != FB_OK) {
+			node_close(&n);
+			return fail("cannot serve the status page", err);
+		}
+		fb_log(FB_LOG_INFO, "status page on %s/metrics",
+				pol->status_listen);
+	}
 	int rc = node_run(&n);
+	node_status_stop(n.status);
 	node_close(&n);
 	return rc;
-}
-
-// The ledger at pol->ledger read-only into *l, NULL if there is none yet
-// (nothing spent).
-static fb_err
-open_ledger_if_any(const struct node_policy *pol, struct fb_ledger **l)
-{
-	*l = NULL;
-	if (access(pol->ledger, F_OK) != 0 && errno == ENOENT) {
-		return FB_OK;
-	}
-	return fb_ledger_open_read(l, pol->ledger);
 }
 
 // budget --secure: the ledger's last secure release as the plan, and
@@ -431,7 +442,7 @@ cmd_budget(const struct node_policy *pol, const struct args *a)
 	double spent = 0;
 	bool exhausted = false;
 	uint64_t fit = 0;
-	fb_err err = open_ledger_if_any(pol, &l);
+	fb_err err = node_budget_open_ledger(pol, &l);
 	if (err == FB_OK) {
 		err = node_budget_check(pol, l, &spent, &exhausted);
 	}

@@ -28,16 +28,42 @@
 #include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
+#include "reload.h"
 #include "secround.h"
 
 #define CONFIG_SLACK 4096 // room for config fields this client does not know
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t hup_signal; // reload the roster (reload.h)
 
 static void
 on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void
+on_hup(int sig)
+{
+	hup_signal = sig;
+}
+
+// A SIGHUP came: reloads the roster once no secure round is in progress
+// (a plain round runs within one step), never mid-round (reload.h).
+static void
+reload_if_asked(struct node *n)
+{
+	if (hup_signal == 0 || n->sr != NULL) {
+		return;
+	}
+	hup_signal = 0;
+	fb_err err = node_reload_roster(n);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR,
+				"roster reload refused, the old roster stays "
+				"in force: %s",
+				fb_last_error(err));
+	}
 }
 
 // Sleeps ms, or less once a stop signal came: in slices of 100 ms, since
@@ -803,6 +829,7 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 				fb_wire_reason_name(ack.reason), ack.text);
 	}
 	if (res->refuse) {
+		node_status_refused(n->status, round, res->reason);
 		fb_log(FB_LOG_INFO, "round %u: refused (%s: %s); ACK %s", round,
 				fb_wire_reason_name(res->reason), res->text,
 				ack.status < 3 ? st[ack.status] : "?");
@@ -930,6 +957,7 @@ node_complete(struct node *n, struct node_conn *c, uint32_t round, bool trained,
 	}
 	n->st.last_completed = round;
 	n->st.rounds_trained += trained;
+	node_status_round(n->status, round, trained);
 	fb_err err = refresh_exhausted(n);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_WARN, "round %u: %s", round, fb_last_error(err));
@@ -1392,6 +1420,15 @@ node_step(struct node *n, struct node_conn *c)
 	return poll_once(n, c);
 }
 
+void
+node_catch_hup(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int
 node_run(struct node *n)
 {
@@ -1400,6 +1437,7 @@ node_run(struct node *n)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	node_catch_hup();
 	struct node_conn c;
 	fb_err err = node_conn_open(n, &c);
 	if (err != FB_OK) {
@@ -1424,6 +1462,7 @@ node_run(struct node *n)
 			rc = 3;
 			break;
 		}
+		reload_if_asked(n);
 		enum node_step s = node_step(n, &c);
 		if (s == NODE_STEP_DONE) {
 			break;

@@ -26,6 +26,7 @@
 #include "local.h"
 #include "policy.h"
 #include "state.h"
+#include "status.h"
 
 struct node {
 	const struct node_policy *pol;
@@ -81,6 +82,9 @@ struct node {
 	// the others' turns are the rest of the wait, and a stage's pass
 	// over them then takes about one retry_after_ms, not K of them.
 	double wait_scale;
+	// The status page (status.h; NULL: none): acknowledged rounds and
+	// refusals are recorded in it. Owned by whoever started it.
+	struct node_status *status;
 };
 
 // Where a simulated dropout leaves a round (pol->sim_dropout).
@@ -164,6 +168,12 @@ enum node_step node_connect(struct node *n, struct node_conn *c);
 // the backoff), then one POLL and what follows it (WAIT sleeps; TRAIN
 // trains, answers and writes the state). node_run() is this in a loop.
 enum node_step node_step(struct node *n, struct node_conn *c);
+
+// Makes SIGHUP ask for a roster reload between rounds (reload.h) instead
+// of ending the process. node_run() calls it; call it before loading the
+// data so that a reload during start-up is not fatal. SIGINT and SIGTERM
+// keep ending a client that is still loading at once.
+void node_catch_hup(void);
 
 // Runs the POLL loop until PLAN DONE (0), a fatal refusal or giving up
 // (non-zero exit status).

@@ -102,6 +102,13 @@ static const struct fb_cfg_field fields[] = {
 				.help = "the consortium roster (the aggregator's "
 					"roster file); required to take part in "
 					"secure aggregation rounds"},
+		{"status_listen", FB_CFG_STRING, P(status_listen),
+				S(status_listen),
+				.help = "serve GET /metrics (Prometheus text "
+					"format: epsilon spent and left, "
+					"rounds, refusals; nothing about a "
+					"user) on this http://host:port "
+					"(empty: off)"},
 };
 #undef S
 #undef P

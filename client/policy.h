@@ -61,6 +61,9 @@ struct node_policy {
 	int secure_aggregation;
 	uint32_t secagg_assumed_colluders;
 	char roster[NODE_PATH_MAX];
+	// The status page (client/status.h): http://host:port of GET
+	// /metrics; empty: none.
+	char status_listen[256];
 	// Set only in memory by a simulation (tools/sim/), never from the
 	// file: user-level DP noise and sampling from a seeded generator
 	// (keyed by noise_seed and the ledger's length), a reproducible run

@@ -110,11 +110,20 @@ check_fits(const struct agg_reload *rl, const struct agg_fed *fed,
 				"quorum %u",
 				rl->path, n, fed->cfg->quorum);
 	}
+	struct agg_secagg_params p;
+	if (fed->sa.enabled &&
+			agg_secagg_params(&fed->cfg->round, (uint32_t)n, &p) !=
+					FB_OK) {
+		// Every secure round would be abandoned at once.
+		return fb_errorf(FB_EINVAL,
+				"%s: enrolls %zu client(s): secure aggregation "
+				"cannot run with them: %s",
+				rl->path, n, fb_last_error(FB_EINVAL));
+	}
 	uint32_t total = fed->n_clients;
 	for (size_t i = 0; i < n; i++) {
 		total += client_index(fed, fb_roster_at(next, i)->pk) < 0;
 	}
-	struct agg_secagg_params p;
 	if (fed->sa.enabled && grow &&
 			agg_secagg_params(&fed->cfg->round, total, &p) !=
 					FB_OK) {
@@ -180,7 +189,10 @@ agg_reload_roster(
 	}
 	fb_roster_destroy(next);
 	if (err != FB_OK) {
+		// The old roster stays, and with it nothing waits any more.
 		fb_roster_destroy(force);
+		rl->pending = false;
+		fed->hold_plan = false;
 		return err;
 	}
 	for (uint32_t c = 0; c < fed->n_clients; c++) {
@@ -200,7 +212,9 @@ agg_reload_roster(
 			fed->clients[c].max_users = k->max_users; // its new cap
 		}
 	}
-	if (err == FB_OK && fed->sa.enabled && grow) {
+	if (err == FB_OK && fed->sa.enabled && grow && added[0] != '\0') {
+		// Only an enrolment changes the parties and the consortium id:
+		// after a revocation alone the clients' copies still match.
 		err = resize_secure(rl, fed);
 	}
 	fb_hs_server_set_roster(srv->hs, force);
@@ -208,7 +222,11 @@ agg_reload_roster(
 	fb_roster_destroy(rl->roster);
 	rl->roster = force;
 	bool was_pending = rl->pending;
-	rl->pending = fed->sa.enabled && !grow;
+	rl->pending = fed->sa.enabled && !grow && waiting[0] != '\0';
+	// Close the running secure round, then complete the reload before
+	// planning the next (agg_reload_due): back-to-back rounds would
+	// otherwise never leave a turn between two secure rounds.
+	fed->hold_plan = rl->pending;
 	if (was_pending && added[0] == '\0' && revoked[0] == '\0' &&
 			waiting[0] == '\0') {
 		fb_log(FB_LOG_INFO,

@@ -5,9 +5,11 @@
 // again, and a round it is in counts it as dropped (a secure round stops
 // waiting for it). A new key is enrolled: it can handshake and joins the
 // next round planned. With secure aggregation the party tables and the
-// consortium id (the roster file's hash) change only between secure
-// rounds: while one runs, new keys wait (agg_reload_pending) and are
-// enrolled by agg_reload_roster once it closed.
+// consortium id (the roster file's hash) change only when a key is
+// enrolled (a revocation alone keeps them: the clients' copies still
+// match), and only between secure rounds: while one runs, new keys wait
+// (agg_reload_due) and no further round is planned (agg_fed.hold_plan)
+// until agg_reload_roster, called again once it closed, enrolled them.
 // Thread-safety: the server's one owner thread.
 #ifndef FB_SERVER_RELOAD_H
 #define FB_SERVER_RELOAD_H

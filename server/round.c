@@ -962,7 +962,7 @@ agg_fed_tick(struct agg_fed *fed, uint64_t now_ms)
 			close_round(fed, now_ms);
 		}
 	}
-	if (fed->state == AGG_IDLE && !fed->fatal) {
+	if (fed->state == AGG_IDLE && !fed->fatal && !fed->hold_plan) {
 		plan_round(fed, now_ms);
 	}
 }

@@ -174,6 +174,10 @@ struct agg_fed {
 	uint64_t last_eval_users;
 	uint64_t started_ms;
 	bool fatal; // a commit could not be made durable: stop
+	// No round is planned while set: a roster reload waits for the
+	// secure round to close (server/reload.h), and the loop's next turn
+	// must see it closed before the next one starts.
+	bool hold_plan;
 	// Output.
 	FILE *metrics; // JSON lines, or NULL
 	FILE *human;   // one line per round

@@ -3,8 +3,8 @@
 // text exposition format (0.0.4) from a snapshot of counts: rounds,
 // their stage, clients enrolled and connected, traffic, the last round's
 // time and global metrics, the aggregator's own epsilon under client-level
-// DP. Nothing about a user, and no per-retailer value, is exposed. NNG's
-// HTTP server (nng/supplemental/http) answers on its own threads.
+// DP. Nothing about a user, and no per-retailer value, is exposed. The
+// page is served by include/fedbundle/net/statuspage.h on NNG's threads.
 // Thread-safety: agg_status_publish and agg_status_observe run on the
 // server's owner thread and copy the snapshot under a mutex; the HTTP
 // handler formats its copy under the same mutex. Create and destroy on
