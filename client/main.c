@@ -8,7 +8,10 @@
 //              recorded budget decision, the ledger's anchor, and with
 //              --q/--sigma/--steps how many rounds of such a plan fit
 //              (the state does not keep the last plan: an operator reads
-//              it from the aggregator's round configuration);
+//              it from the aggregator's round configuration), or with
+//              --secure how many more secure rounds fit, each shaped
+//              like the ledger's last secure release (the ledger records
+//              everything the distributed-noise accountant needs);
 //   eval       the retailer's test-split Recall@20 / NDCG@20 sums and user
 //              count for the state (what a round reports, on demand);
 //   complete   the K items best completing a partial bundle for a user,
@@ -64,7 +67,8 @@ usage(FILE *fp)
 			"                        --size S [-n N] [--allowed FILE] "
 			"[--max-price P] [--json]\n"
 			"       fedbundle-client budget --policy FILE [--q Q "
-			"--sigma S --steps N] [--json]\n"
+			"--sigma S --steps N | --secure [--honest H]]\n"
+			"                        [--json]\n"
 			"\n"
 			"A retailer's node of the fedbundle federation: trains "
 			"on its own customers,\nsends only clipped, noised "
@@ -99,7 +103,17 @@ usage(FILE *fp)
 			"           anchor; with --q Q --sigma S --steps N (a "
 			"round's sampling rate,\n"
 			"           noise multiplier and releases), how many such "
-			"rounds still fit\n"
+			"rounds still fit;\n"
+			"           with --secure, how many more secure rounds "
+			"fit, each one release\n"
+			"           like the ledger's last secure one (its q, "
+			"noise share, grid,\n"
+			"           size and honest shares; --honest H: assume H "
+			"honest shares,\n"
+			"           the plan's n_min less the colluders), by the "
+			"distributed\n"
+			"           discrete Gaussian accountant the ledger "
+			"uses\n"
 			"\n"
 			"options: -h, --help (this text), --version, "
 			"-k K / --top K (default 10),\n"
@@ -143,6 +157,8 @@ struct args {
 	const char *user_id;  // --user-id: an original customer id
 	double q, sigma;      // budget: a plan's rate and noise multiplier
 	uint64_t steps;       // budget: its releases per round; 0: no plan
+	int secure;           // budget: --secure, like the last secure release
+	uint64_t honest;      // budget: --honest; 0: the last release's
 	const char *items;    // complete: --items
 	const char *allowed;  // compose: --allowed
 	uint32_t size, count; // compose: --size, -n
@@ -161,6 +177,8 @@ parse_args(int argc, char **argv, struct args *a)
 			{"q", required_argument, NULL, 'q'},
 			{"sigma", required_argument, NULL, 's'},
 			{"steps", required_argument, NULL, 'S'},
+			{"secure", no_argument, NULL, 'Z'},
+			{"honest", required_argument, NULL, 'H'},
 			{"items", required_argument, NULL, 'i'},
 			{"size", required_argument, NULL, 'z'},
 			{"allowed", required_argument, NULL, 'a'},
@@ -245,15 +263,24 @@ parse_args(int argc, char **argv, struct args *a)
 							: &a->max_price) = d;
 			break;
 		}
+		case 'Z':
+			a->secure = 1;
+			break;
 		case 'S':
+		case 'H':
 			v = strtoul(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || optarg[0] == '-' ||
 					v == 0) {
-				return usage_error("--steps '%s': expected a "
-						   "whole number >= 1",
+				return usage_error(
+						c == 'S' ? "--steps '%s': "
+							   "expected a whole "
+							   "number >= 1"
+							 : "--honest '%s': "
+							   "expected a whole "
+							   "number >= 1",
 						optarg);
 			}
-			a->steps = v;
+			*(c == 'S' ? &a->steps : &a->honest) = v;
 			break;
 		case 'L': {
 			enum fb_log_level lv;
@@ -324,6 +351,63 @@ open_ledger_if_any(const struct node_policy *pol, struct fb_ledger **l)
 	return fb_ledger_open_read(l, pol->ledger);
 }
 
+// budget --secure: the ledger's last secure release as the plan, and
+// what the distributed-noise accountant says of more such rounds.
+struct secure_plan {
+	struct fb_acct_ddg m;
+	uint64_t entry;  // the ledger entry it comes from
+	uint64_t fit;    // rounds that fit (capped)
+	double eps_next; // epsilon after one more round
+};
+
+static fb_err
+secure_plan(const struct node_policy *pol, const struct fb_ledger *l,
+		uint64_t honest, struct secure_plan *out)
+{
+	fb_err err = node_budget_last_ddg(pol, l, &out->m, &out->entry);
+	if (err == FB_OK && honest > 0) {
+		out->m.n_honest = honest;
+	}
+	if (err == FB_OK) {
+		err = node_budget_rounds_fit_ddg(
+				pol, l, &out->m, 1000000, &out->fit);
+	}
+	if (err == FB_OK) {
+		err = node_budget_epsilon_after_ddg(
+				pol, l, &out->m, 1, &out->eps_next);
+	}
+	return err;
+}
+
+static void
+print_secure_plan_json(const struct secure_plan *sp)
+{
+	printf(", \"secure_plan\": {\"from_entry\": %llu, \"q\": %g, "
+	       "\"sigma_share\": %.17g, \"honest\": %llu, \"l2\": %.17g, "
+	       "\"dim\": %llu, \"epsilon_next\": ",
+			(unsigned long long)sp->entry, sp->m.q,
+			sp->m.sigma_share, (unsigned long long)sp->m.n_honest,
+			sp->m.l2, (unsigned long long)sp->m.dim);
+	if (isfinite(sp->eps_next)) {
+		printf("%.6f", sp->eps_next);
+	} else {
+		printf("null"); // no finite epsilon: nothing private is left
+	}
+	printf(", \"rounds_fit\": %llu}", (unsigned long long)sp->fit);
+}
+
+static void
+print_secure_plan(const struct secure_plan *sp)
+{
+	printf("secure rounds like ledger entry %llu (q %g, noise share %g "
+	       "grid steps, %llu honest shares, %llu coordinates): epsilon "
+	       "%.4f after one more; rounds that fit: %llu\n",
+			(unsigned long long)sp->entry, sp->m.q,
+			sp->m.sigma_share, (unsigned long long)sp->m.n_honest,
+			(unsigned long long)sp->m.dim, sp->eps_next,
+			(unsigned long long)sp->fit);
+}
+
 static int
 cmd_budget(const struct node_policy *pol, const struct args *a)
 {
@@ -334,6 +418,14 @@ cmd_budget(const struct node_policy *pol, const struct args *a)
 	}
 	if (a->q > 1) {
 		return usage_error("%s", "--q must be in (0, 1]");
+	}
+	if (a->secure && plan) {
+		return usage_error("%s",
+				"--secure takes its plan from the ledger: not "
+				"with --q, --sigma and --steps");
+	}
+	if (a->honest > 0 && !a->secure) {
+		return usage_error("%s", "--honest goes with --secure");
 	}
 	struct fb_ledger *l = NULL;
 	double spent = 0;
@@ -346,6 +438,10 @@ cmd_budget(const struct node_policy *pol, const struct args *a)
 	if (err == FB_OK && plan) {
 		err = node_budget_rounds_fit(pol, l, a->q, a->sigma, a->steps,
 				1000000, &fit);
+	}
+	struct secure_plan sp = {0};
+	if (err == FB_OK && a->secure) {
+		err = secure_plan(pol, l, a->honest, &sp);
 	}
 	if (err != FB_OK) {
 		fb_ledger_close(l);
@@ -394,6 +490,9 @@ cmd_budget(const struct node_policy *pol, const struct args *a)
 					(unsigned long long)a->steps,
 					(unsigned long long)fit);
 		}
+		if (a->secure) {
+			print_secure_plan_json(&sp);
+		}
 		printf("}\n");
 	} else {
 		printf("privacy budget: epsilon %g at delta %g (%s)\n",
@@ -424,6 +523,9 @@ cmd_budget(const struct node_policy *pol, const struct args *a)
 					a->q, a->sigma,
 					(unsigned long long)a->steps,
 					(unsigned long long)fit);
+		}
+		if (a->secure) {
+			print_secure_plan(&sp);
 		}
 	}
 	fb_ledger_close(l);

@@ -107,8 +107,10 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 	memcpy(sr->keys, p->keys, klen);
 	sr->res = *res;
 	sr->t0 = fb_clock_s();
-	struct fb_secagg_client_params sp = {
-			.n = p->n, .t = p->t, .index = p->index};
+	struct fb_secagg_client_params sp = {.n = p->n,
+			.t = p->t,
+			.index = p->index,
+			.n_min = p->n_min};
 	memcpy(sp.ctx.consortium, p->consortium, sizeof(sp.ctx.consortium));
 	sp.ctx.round = round;
 	uint8_t ad[FB_SECAGG_ADVERT_LEN];
@@ -331,13 +333,13 @@ on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 		}
 		peers[np++] = idx;
 	}
-	if (!self || np + 1 < sr->t) {
+	if (!self || np + 1 < sr->n_min) {
 		free(peers);
 		return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
-				"SA_PEERS lists %u parties%s, the threshold "
-				"is %u",
+				"SA_PEERS lists %u parties%s, the round needs "
+				"%u (n_min)",
 				np + self, self ? "" : " without this client",
-				sr->t);
+				sr->n_min);
 	}
 	size_t len = fb_sa_bundles_len(np);
 	uint8_t *req = malloc(len);
@@ -441,10 +443,11 @@ on_inbox(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 					from);
 		}
 	}
-	if (l.count + 1 < sr->t) {
+	if (l.count + 1 < sr->n_min) {
 		return refuse_round(n, c, FB_WIRE_REASON_SECAGG_REFUSED,
-				"shares from %u parties, the threshold is %u",
-				l.count + 1, sr->t);
+				"shares from %u parties, the round needs %u "
+				"(n_min)",
+				l.count + 1, sr->n_min);
 	}
 	sr->senders = l.count;
 	fb_log(FB_LOG_INFO,

@@ -217,7 +217,8 @@ static const struct fb_cfg_field round_tail[] = {
 				2000,
 				.help = "secure aggregation: the fewest "
 					"survivors a round commits with, n_min "
-					">= t (0: t); the noise is calibrated "
+					">= t (0: n - max(1, floor(n / 10)), "
+					"at least t); the noise is calibrated "
 					"for n_min - secagg_assumed_colluders "
 					"honest shares"},
 		{"secagg_assumed_colluders", FB_CFG_U32,
@@ -229,6 +230,14 @@ static const struct fb_cfg_field round_tail[] = {
 				.help = "secure aggregation: how long the "
 					"advertisement, share and unmask stages "
 					"wait for the retailers"},
+		{"secagg_max_users", FB_CFG_U64, R(secagg_max_users), 0,
+				9007199254740992.0,
+				.help = "secure aggregation: the most users a "
+					"retailer may declare when its roster "
+					"line has no max_users (0: no cap); an "
+					"advertisement above its cap is refused "
+					"and the retailer left out of the "
+					"round"},
 };
 #undef R
 
@@ -314,6 +323,20 @@ agg_round_resolve(struct agg_round_config *r,
 	}
 }
 
+// The default n_min: the round survives max(1, floor(n / 10)) dropouts.
+// Each share is sized for n_min - c honest shares, so when all n survive
+// the sum carries n / n_min times the target variance: n_min = t (about
+// n / 2) would double it and cost accuracy at small epsilon (docs/research.md
+// §3), n_min = n abandons a round at the first dropout. A public quantity
+// (n) only; never below the threshold t.
+uint32_t
+agg_secagg_default_min_survivors(uint32_t n, uint32_t t)
+{
+	uint32_t tolerate = n / 10 > 1 ? n / 10 : 1;
+	uint32_t n_min = n > tolerate ? n - tolerate : n;
+	return n_min > t ? n_min : t;
+}
+
 fb_err
 agg_secagg_params(const struct agg_round_config *r, uint32_t n,
 		struct agg_secagg_params *out)
@@ -335,8 +358,9 @@ agg_secagg_params(const struct agg_round_config *r, uint32_t n,
 				"be above (n + c) / 2 and at most n",
 				t, n, c);
 	}
-	uint32_t n_min = r->secagg_min_survivors > 0 ? r->secagg_min_survivors
-						     : t;
+	uint32_t n_min = r->secagg_min_survivors > 0
+			? r->secagg_min_survivors
+			: agg_secagg_default_min_survivors(n, t);
 	if (n_min < t || n_min > n) {
 		return fb_errorf(FB_EINVAL,
 				"round.secagg_min_survivors: %u is not "

@@ -51,9 +51,12 @@ struct agg_round_config {
 	// (agg_secagg_params).
 	bool secure_aggregation;
 	uint32_t secagg_threshold;         // t; 0: floor((n + c) / 2) + 1
-	uint32_t secagg_min_survivors;     // n_min; 0: t
+	uint32_t secagg_min_survivors;     // n_min; 0: the default below
 	uint32_t secagg_assumed_colluders; // c
 	uint32_t secagg_stage_ms; // advert, share and unmask stages' wait
+	// The most users a retailer whose roster line has no max_users may
+	// declare in a secure round (secagg-v1 §10.4); 0: no cap.
+	uint64_t secagg_max_users;
 	// The AGG_KEY_* bits of the keys a configuration gave explicitly
 	// (agg_round_note_given): at granularity user the others take the
 	// DP defaults and the rule's values (server/dpdefaults.h).
@@ -87,6 +90,10 @@ struct agg_secagg_params {
 };
 fb_err agg_secagg_params(const struct agg_round_config *r, uint32_t n,
 		struct agg_secagg_params *out);
+
+// n_min when round.secagg_min_survivors is 0: n - max(1, floor(n / 10)),
+// at least t (one dropout or a tenth of the parties tolerated).
+uint32_t agg_secagg_default_min_survivors(uint32_t n, uint32_t t);
 
 // Before parsing a "round" section over r: marks local_steps and the
 // optimizer as not given, so that agg_round_resolve can tell a value the

@@ -79,6 +79,7 @@ enrol(struct agg_fed *fed, const struct fb_peer_key *k)
 	}
 	cl->revoked = false;
 	snprintf(cl->name, sizeof(cl->name), "%s", k->name);
+	cl->max_users = k->max_users;
 	return FB_OK;
 }
 
@@ -136,7 +137,7 @@ in_force(const struct agg_fed *fed, const struct fb_roster *next, bool grow,
 	for (size_t i = 0; err == FB_OK && i < fb_roster_count(next); i++) {
 		const struct fb_peer_key *k = fb_roster_at(next, i);
 		if (grow || client_index(fed, k->pk) >= 0) {
-			err = fb_roster_add(*out, k->pk, k->name);
+			err = fb_roster_add_entry(*out, k);
 		} else {
 			add_name(waiting, cap, k->name);
 		}
@@ -195,6 +196,8 @@ agg_reload_roster(
 		if (c < 0 || fed->clients[c].revoked) {
 			err = enrol(fed, k);
 			add_name(added, sizeof(added), k->name);
+		} else {
+			fed->clients[c].max_users = k->max_users; // its new cap
 		}
 	}
 	if (err == FB_OK && fed->sa.enabled && grow) {

@@ -346,6 +346,7 @@ agg_fed_init(struct agg_fed *fed, const struct agg_config *cfg,
 				"%s", fb_roster_at(roster, c)->name);
 		memcpy(fed->clients[c].pk, fb_roster_at(roster, c)->pk,
 				FB_ID_PK_LEN);
+		fed->clients[c].max_users = fb_roster_at(roster, c)->max_users;
 	}
 	if (cfg->quorum > fed->n_clients) {
 		err = fb_errorf(FB_EINVAL,

@@ -48,8 +48,10 @@ struct agg_client {
 	bool connected; // has a live session (kept by the server loop)
 	bool revoked;   // its key left the roster (reload.h): never planned,
 			// no session; kept for its index and counters
-	bool exhausted; // its last POLL said its privacy budget is spent
-			// (not restored from a checkpoint: a claim)
+	uint64_t max_users; // its roster line's max_users (0: none), the
+			    // most users it may declare (secagg-v1 §10.4)
+	bool exhausted;     // its last POLL said its privacy budget is spent
+			    // (not restored from a checkpoint: a claim)
 	bool paused;
 	bool done_sent;      // got PLAN DONE
 	uint32_t offered;    // last round it was sent PLAN TRAIN for

@@ -645,6 +645,43 @@ late_reply(struct agg_sa_reply *rep, const char *text)
 	set_out(&rep->out, false, FB_WIRE_ACK_LATE, FB_WIRE_REASON_LATE, text);
 }
 
+// Whether the users client c declares fit the bounds the operator set
+// (secagg-v1 §10.4): at least the plan's min_users, at most its roster
+// line's max_users or else round.secagg_max_users. If not, logs why
+// (naming the retailer, the declared and the allowed numbers) and refuses
+// the advertisement (out): the party is left out of the round.
+static bool
+users_allowed(const struct agg_fed *fed, uint32_t c, uint64_t users,
+		struct agg_outcome *out)
+{
+	const struct agg_client *cl = &fed->clients[c];
+	uint64_t min = fed->plan_cfg.min_users;
+	uint64_t max = cl->max_users > 0 ? cl->max_users
+					 : fed->cfg->round.secagg_max_users;
+	const char *src = cl->max_users > 0 ? "its roster line's max_users"
+					    : "round.secagg_max_users";
+	if (max > 0 && users > max) {
+		fb_log(FB_LOG_WARN,
+				"refused SA_ADVERT from %s (round %u): it "
+				"declares %llu users, above the %llu allowed "
+				"(%s); left out of the round",
+				cl->name, fed->round, (unsigned long long)users,
+				(unsigned long long)max, src);
+	} else if (users < min) {
+		fb_log(FB_LOG_WARN,
+				"refused SA_ADVERT from %s (round %u): it "
+				"declares %llu users, below the plan's "
+				"min_users %llu; left out of the round",
+				cl->name, fed->round, (unsigned long long)users,
+				(unsigned long long)min);
+	} else {
+		return true;
+	}
+	set_out(out, true, 0, FB_WIRE_REASON_POLICY_REFUSED,
+			"declared users outside the allowed range");
+	return false;
+}
+
 static void
 on_advert(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 		size_t len, uint64_t now_ms, struct agg_sa_reply *rep)
@@ -654,6 +691,9 @@ on_advert(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 	fb_err err = fb_sa_advert_msg_decode(&m, body, len);
 	if (err != FB_OK) {
 		refusal(fed, c, "SA_ADVERT", FB_SA_ADVERTS, err, &rep->out);
+		return;
+	}
+	if (!users_allowed(fed, c, m.users, &rep->out)) {
 		return;
 	}
 	// A resend of the same bytes is answered as the first copy was,

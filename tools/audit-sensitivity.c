@@ -33,6 +33,12 @@
 // removes its whole update: the distance is the exact integer norm of the
 // difference of the sums with and without it, against floor(kappa C /
 // grid), kappa = sigma_noise / sigma_accounted of the DP layer (1).
+// Secure aggregation (issue 13, tools/audit-secure.c): the user-level
+// release of each retailer's secure round, masked and unmasked by the
+// real secure-aggregation code in process, on D and D'; the distance of
+// the unmasked sums against the l2 (and L1) the ledger's distributed-noise
+// entry gives the accountant, and every other retailer's UPDATE and every
+// other user's factors bit-identical, over several rounds.
 // Sampling, noise and the choice of users are seeded (--seed): an audit is
 // reproducible and releases nothing; its fb_dp ledger stays empty and is
 // removed with its temporary folder.
@@ -45,6 +51,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit-secure.h"
 #include "audit.h"
 #include "cli.h"
 #include "client/local.h"
@@ -78,7 +85,11 @@ static const char *const usage_text =
 		"frozen and trained, 1 and N threads, over\nseveral steps of "
 		"the same public model. Client level: a retailer's clipped\n"
 		"update (the client's own code), removed from the aggregator's "
-		"sum.\n"
+		"sum.\nSecure: each retailer's secure round (the client's, "
+		"masked and unmasked\nby the real secure aggregation, in "
+		"process), on D and on D without one\nuser: the unmasked sums "
+		"against the ledger's distributed-noise bound,\nover several "
+		"rounds; every other retailer's UPDATE bit-identical.\n"
 		"\n"
 		"options:\n"
 		"  --data DIR            dataset folder (required)\n"
@@ -92,18 +103,22 @@ static const char *const usage_text =
 		"first, middle,\n"
 		"                        last, zero-contribution, heaviest, "
 		"seeded random\n"
-		"  --steps N             steps (user level) and local steps "
-		"(client level)\n"
-		"                        per check (default 4)\n"
+		"  --steps N             steps (user level), local steps "
+		"(client level) and\n"
+		"                        rounds (secure) per check (default "
+		"4)\n"
 		"  --threads N           thread count of the multi-threaded "
 		"modes (default 2;\n"
 		"                        1: single-threaded modes only)\n"
-		"  --retailers K         retailers of the client-level modes "
-		"(default 4)\n"
+		"  --retailers K         retailers of the client-level and "
+		"secure modes\n"
+		"                        (default 4; secure: 3 or more)\n"
 		"  --mode M              all (default), or a mode or a prefix "
 		"of modes: user,\n"
 		"                        user-frozen, user-trained-2t, client, "
-		"...\n"
+		"secure, ...;\n"
+		"                        several separated by commas "
+		"(user,client)\n"
 		"  --seed N              seed of the choice of users, the "
 		"sampling and the\n"
 		"                        noise (default 1)\n"
@@ -114,7 +129,7 @@ static const char *const usage_text =
 		"from one\n"
 		"                        stream (the behaviour before the fix); "
 		"the user-level\n"
-		"                        modes must then fail\n"
+		"                        and secure modes must then fail\n"
 		"  --json                one JSON object: every mode and an "
 		"overall \"ok\"\n"
 		"  --quiet               no progress on stderr\n"
@@ -132,6 +147,7 @@ struct args {
 enum level {
 	LEVEL_USER,
 	LEVEL_CLIENT,
+	LEVEL_SECURE, // user level through secure aggregation
 };
 
 struct mode {
@@ -152,6 +168,8 @@ enum kind {
 	KIND_RETAILER,
 	N_KINDS,
 };
+
+static const char *const level_names[] = {"user", "client", "secure"};
 
 static const char *const kind_names[N_KINDS] = {"first", "middle", "last",
 		"zero-contribution", "heaviest", "random", "retailer"};
@@ -180,6 +198,8 @@ struct result {
 	uint64_t thread_mismatches;
 	uint64_t refused; // client: updates the aggregator would reject
 	double max_norm;  // client: largest update norm as sent
+	struct audit_secure_out sec; // secure: its figures (per_user freed)
+	double max_l1;               // secure: largest L1 distance, steps
 	double seconds;
 };
 
@@ -364,19 +384,33 @@ list_modes(const struct args *a, struct mode *out, size_t *n)
 		m->train_items = items;
 		m->threads = 1;
 	}
+	for (int items = 0; items < 2; items++) {
+		struct mode *m = &out[k++];
+		snprintf(m->name, sizeof(m->name), "secure-%s",
+				items ? "trained" : "frozen");
+		m->level = LEVEL_SECURE;
+		m->train_items = items;
+		m->threads = 1;
+	}
 	*n = k;
 }
 
 // True if --mode selects m: "all", its name, or a prefix ending where the
-// name has a '-'.
+// name has a '-', or a comma-separated list of those.
 static bool
 selected(const char *want, const struct mode *m)
 {
-	size_t n = strlen(want);
-	return strcmp(want, "all") == 0 ||
-			(strncmp(m->name, want, n) == 0 &&
-					(m->name[n] == '\0' ||
-							m->name[n] == '-'));
+	while (*want != '\0') {
+		size_t n = strcspn(want, ",");
+		if ((n == 3 && strncmp(want, "all", 3) == 0) ||
+				(n > 0 && strncmp(m->name, want, n) == 0 &&
+						(m->name[n] == '\0' ||
+								m->name[n] == '-'))) {
+			return true;
+		}
+		want += n + (want[n] == ',');
+	}
+	return false;
 }
 
 // The training and DP configuration: the DP defaults, then the file.
@@ -465,14 +499,7 @@ init_model(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	return FB_OK;
 }
 
-// ---- D' = D with one user's rows emptied ----
-
-// A shallow copy of a dataset whose user-bundle training and user-item
-// relations are its own, with one row emptied.
-struct without {
-	struct fb_dataset ds;
-	struct fb_csr ub, ui;
-};
+// ---- D' = D with one user's rows emptied (audit-secure.h) ----
 
 // out = m with row r emptied (same shape); a relation without storage
 // (row_ptr NULL) stays so.
@@ -501,15 +528,16 @@ csr_without_row(struct fb_csr *out, const struct fb_csr *m, uint32_t r)
 	return FB_OK;
 }
 
-static void
-without_finish(struct without *w)
+void
+audit_without_finish(struct audit_without *w)
 {
 	fb_csr_finish(&w->ub);
 	fb_csr_finish(&w->ui);
 }
 
-static fb_err
-without_init(struct without *w, const struct fb_dataset *ds, uint32_t u)
+fb_err
+audit_without_init(struct audit_without *w, const struct fb_dataset *ds,
+		uint32_t u)
 {
 	memset(w, 0, sizeof(*w));
 	w->ds = *ds; // the catalogue and the other splits are shared
@@ -518,7 +546,7 @@ without_init(struct without *w, const struct fb_dataset *ds, uint32_t u)
 		err = csr_without_row(&w->ui, &ds->ui, u);
 	}
 	if (err != FB_OK) {
-		without_finish(w);
+		audit_without_finish(w);
 		return err;
 	}
 	w->ds.ub_train = w->ub;
@@ -706,10 +734,10 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 	const struct fb_dp_config *dc = &au->dpc;
 	uint32_t u = pk->user;
 	bool ref = ur->cfg.threads > 1;
-	struct without w;
+	struct audit_without w;
 	struct side *d = &ur->d, *d1 = &ur->d1, dn = {0};
 	struct fb_dp *dp = NULL;
-	fb_err err = without_init(&w, ds, u);
+	fb_err err = audit_without_init(&w, ds, u);
 	if (err != FB_OK) {
 		return err;
 	}
@@ -819,7 +847,7 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 out:
 	fb_dp_close(dp);
 	side_finish(&dn);
-	without_finish(&w);
+	audit_without_finish(&w);
 	return err;
 }
 
@@ -1290,13 +1318,83 @@ out:
 	return err;
 }
 
+// ---- secure aggregation (tools/audit-secure.c) ----
+
+static void
+secure_progress(const void *ctx, uint32_t done, uint32_t n)
+{
+	const struct audit *au = ctx;
+	progress(au, "secure", done, n);
+}
+
+static fb_err
+run_secure_mode(const struct audit *au, struct result *res)
+{
+	struct fb_train_config cfg = au->base;
+	cfg.hp.train_items = res->mode.train_items;
+	cfg.threads = 1;
+	uint32_t *users = malloc(((size_t)au->n_picks + 1) * sizeof(*users));
+	struct audit_secure_user *pu = calloc(au->n_picks + 1, sizeof(*pu));
+	if (users == NULL || pu == NULL) {
+		free(users);
+		free(pu);
+		return FB_ENOMEM;
+	}
+	for (uint32_t k = 0; k < au->n_picks; k++) {
+		users[k] = au->picks[k].user;
+	}
+	struct audit_secure_in in = {.ds = au->ds,
+			.cfg = &cfg,
+			.dpc = &au->dpc,
+			.model0 = &au->model0,
+			.users = users,
+			.n_users = au->n_picks,
+			.steps = au->a->steps,
+			.retailers = au->a->retailers,
+			.seed = au->a->seed,
+			.no_noise = au->a->no_noise,
+			.shared_stream = au->a->shared_stream,
+			.dir = au->dir,
+			.progress = secure_progress,
+			.ctx = au};
+	res->sec.per_user = pu;
+	fb_err err = audit_secure_run(&in, &res->sec);
+	res->coordinates = res->sec.dim;
+	res->grid = ldexp(1.0, res->sec.grid_log2);
+	res->kappa = 1; // the ddg entry accounts clip / grid, its own l2
+	res->bound_steps = res->sec.l2;
+	for (uint32_t k = 0; k < au->n_picks && err == FB_OK; k++) {
+		struct tally *t[2] = {
+				&res->kinds[au->picks[k].kind], &res->all};
+		for (int j = 0; j < 2; j++) {
+			t[j]->units++;
+			t[j]->checks += pu[k].checks;
+			t[j]->violations += pu[k].violations;
+			t[j]->max_steps = pu[k].max_l2 > t[j]->max_steps
+					? pu[k].max_l2
+					: t[j]->max_steps;
+		}
+		res->max_l1 = pu[k].max_l1 > res->max_l1 ? pu[k].max_l1
+							 : res->max_l1;
+	}
+	res->state_divergences = res->sec.state_divergences;
+	res->sec.per_user = NULL;
+	free(pu);
+	free(users);
+	return err;
+}
+
 // ---- report ----
 
 static bool
 result_ok(const struct result *r)
 {
+	const struct audit_secure_out *s = &r->sec;
 	return r->all.violations == 0 && r->state_divergences == 0 &&
-			r->thread_mismatches == 0 && r->refused == 0;
+			r->thread_mismatches == 0 && r->refused == 0 &&
+			s->masked_mismatches == 0 &&
+			s->unmask_mismatches == 0 &&
+			s->ledger_mismatches == 0 && s->public_mismatches == 0;
 }
 
 static void
@@ -1314,6 +1412,18 @@ print_table(const struct audit *au, const struct result *r)
 		       "%.6f C (kappa %.6f)\n",
 				r->bound_steps, r->bound_steps * g / C,
 				r->kappa);
+	} else if (m->level == LEVEL_SECURE) {
+		const struct audit_secure_out *s = &r->sec;
+		printf("\nmode %s: user level through secure aggregation, "
+		       "items %s, %u retailers x %u rounds, sums of %zu "
+		       "coordinates\n",
+				m->name, m->train_items ? "trained" : "frozen",
+				au->a->retailers, au->a->steps, r->coordinates);
+		printf("  bound: the ledger's ddg entry, l2 = C / grid = %.1f "
+		       "grid steps, l1 %.1f; %llu honest shares of %.3f "
+		       "steps; largest L1 distance %.1f\n",
+				s->l2, s->l1, (unsigned long long)s->n_honest,
+				s->sigma_share, r->max_l1);
 	} else {
 		printf("\nmode %s: client level, items %s, %u retailers x %u "
 		       "local steps, %zu trained coordinates\n",
@@ -1353,6 +1463,16 @@ print_table(const struct audit *au, const struct result *r)
 					m->threads);
 		}
 		printf("\n");
+	} else if (m->level == LEVEL_SECURE) {
+		const struct audit_secure_out *s = &r->sec;
+		printf("  %llu user(s) whose other users' state diverged; "
+		       "mismatches: other retailers' UPDATEs %llu, unmasked "
+		       "sums %llu, ledger entries %llu, public fields %llu\n",
+				(unsigned long long)r->state_divergences,
+				(unsigned long long)s->masked_mismatches,
+				(unsigned long long)s->unmask_mismatches,
+				(unsigned long long)s->ledger_mismatches,
+				(unsigned long long)s->public_mismatches);
 	} else {
 		printf("  the aggregator's checks refused %llu update(s)\n",
 				(unsigned long long)r->refused);
@@ -1371,7 +1491,7 @@ print_json_mode(const struct audit *au, const struct result *r)
 	       "\"checked\": %u, \"checks\": %llu, "
 	       "\"max_distance_steps\": %.1f, \"max_distance_c\": %.9f, "
 	       "\"violations\": %llu, ",
-			m->name, m->level == LEVEL_USER ? "user" : "client",
+			m->name, level_names[m->level],
 			m->train_items ? "true" : "false", m->threads,
 			au->a->steps, r->coordinates, r->kappa, r->bound_steps,
 			r->bound_steps * g / C, r->all.units,
@@ -1383,6 +1503,23 @@ print_json_mode(const struct audit *au, const struct result *r)
 		       "%llu, ",
 				(unsigned long long)r->state_divergences,
 				(unsigned long long)r->thread_mismatches);
+	} else if (m->level == LEVEL_SECURE) {
+		const struct audit_secure_out *s = &r->sec;
+		printf("\"retailers\": %u, \"grid_log2\": %d, \"l2_steps\": "
+		       "%.9g, \"l1_steps\": %.9g, \"max_l1_steps\": %.1f, "
+		       "\"n_honest\": %llu, \"sigma_share_steps\": %.9g, "
+		       "\"state_divergences\": %llu, \"masked_mismatches\": "
+		       "%llu, \"unmask_mismatches\": %llu, "
+		       "\"ledger_mismatches\": %llu, \"public_mismatches\": "
+		       "%llu, ",
+				au->a->retailers, s->grid_log2, s->l2, s->l1,
+				r->max_l1, (unsigned long long)s->n_honest,
+				s->sigma_share,
+				(unsigned long long)r->state_divergences,
+				(unsigned long long)s->masked_mismatches,
+				(unsigned long long)s->unmask_mismatches,
+				(unsigned long long)s->ledger_mismatches,
+				(unsigned long long)s->public_mismatches);
 	} else {
 		printf("\"retailers\": %u, \"max_update_norm_c\": %.9f, "
 		       "\"refused\": %llu, ",
@@ -1415,7 +1552,7 @@ audit_sensitivity(int argc, char **argv)
 	if (rc != 0) {
 		return rc < 0 ? 0 : rc;
 	}
-	struct mode modes[8];
+	struct mode modes[10];
 	size_t n_modes, n_run = 0;
 	list_modes(&a, modes, &n_modes);
 	for (size_t k = 0; k < n_modes; k++) {
@@ -1424,9 +1561,21 @@ audit_sensitivity(int argc, char **argv)
 	if (n_run == 0) {
 		return cli_usage_error(CMD,
 				"--mode: '%s' selects no mode (all, user, "
-				"client, user-frozen, user-trained, client-frozen, "
-				"client-trained, or a full name such as %s)",
+				"client, secure, user-frozen, user-trained, "
+				"client-frozen, client-trained, secure-frozen, "
+				"secure-trained, or a full name such as %s)",
 				a.mode, modes[0].name);
+	}
+	for (size_t k = 0; k < n_modes; k++) {
+		if (modes[k].level == LEVEL_SECURE &&
+				selected(a.mode, &modes[k]) &&
+				a.retailers < 3) {
+			return cli_usage_error(CMD,
+					"--retailers: the secure modes need 3 "
+					"or more, not %u (--mode user,client "
+					"runs the others)",
+					a.retailers);
+		}
 	}
 	struct audit au = {0};
 	au.a = &a;
@@ -1490,7 +1639,9 @@ audit_sensitivity(int argc, char **argv)
 		r->mode = modes[k];
 		double t0 = fb_clock_s();
 		err = modes[k].level == LEVEL_USER ? run_user_mode(&au, r)
-						   : run_client_mode(&au, r);
+				: modes[k].level == LEVEL_CLIENT
+				? run_client_mode(&au, r)
+				: run_secure_mode(&au, r);
 		r->seconds = fb_clock_s() - t0;
 		if (err != FB_OK) {
 			fflush(stdout);

@@ -180,7 +180,7 @@ decode_key32(uint8_t out[32], const char *b64, size_t len)
 fb_err
 fb_peer_key_parse(struct fb_peer_key *out, const char *line)
 {
-	struct fb_peer_key pk = {{0}, {0}};
+	struct fb_peer_key pk = {{0}, {0}, 0};
 	const char *key = NULL;
 	size_t key_len = 0;
 	fb_err err = split_line(line, strlen(line), FB_ID_PUB_TAG, &key,
@@ -462,6 +462,21 @@ fb_roster_add(struct fb_roster *roster, const uint8_t pk[FB_ID_PK_LEN],
 		return fb_errorf(FB_EINVAL, "client name '%s' is not valid",
 				name != NULL ? name : "(null)");
 	}
+	struct fb_peer_key k = {{0}, {0}, 0};
+	memcpy(k.pk, pk, FB_ID_PK_LEN);
+	memcpy(k.name, name, strlen(name) + 1);
+	return fb_roster_add_entry(roster, &k);
+}
+
+fb_err
+fb_roster_add_entry(struct fb_roster *roster, const struct fb_peer_key *k)
+{
+	const uint8_t *pk = k->pk;
+	const char *name = k->name;
+	if (!fb_id_name_valid(name)) {
+		return fb_errorf(FB_EINVAL, "client name '%s' is not valid",
+				name != NULL ? name : "(null)");
+	}
 	for (size_t i = 0; i < roster->n; i++) {
 		if (memcmp(roster->keys[i].pk, pk, FB_ID_PK_LEN) == 0) {
 			return fb_errorf(FB_EINVAL,
@@ -476,16 +491,41 @@ fb_roster_add(struct fb_roster *roster, const uint8_t pk[FB_ID_PK_LEN],
 	}
 	if (roster->n == roster->cap) {
 		size_t cap = roster->cap > 0 ? 2 * roster->cap : 16;
-		struct fb_peer_key *k = realloc(roster->keys, cap * sizeof(*k));
-		if (k == NULL) {
+		struct fb_peer_key *v = realloc(roster->keys, cap * sizeof(*v));
+		if (v == NULL) {
 			return FB_ENOMEM;
 		}
-		roster->keys = k;
+		roster->keys = v;
 		roster->cap = cap;
 	}
-	struct fb_peer_key *e = &roster->keys[roster->n++];
-	memcpy(e->pk, pk, FB_ID_PK_LEN);
-	snprintf(e->name, sizeof(e->name), "%s", name);
+	roster->keys[roster->n++] = *k;
+	return FB_OK;
+}
+
+// Splits an optional " max_users=N" off the end of the roster line s
+// (cut there) into *max (0 if absent). FB_EFORMAT for a bad N.
+static fb_err
+cut_max_users(char *s, uint64_t *max)
+{
+	static const char key[] = " max_users=";
+	*max = 0;
+	char *f = strstr(s, key);
+	if (f == NULL) {
+		return FB_OK;
+	}
+	const char *v = f + sizeof(key) - 1;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (end == v || *v < '0' || *v > '9' || errno != 0 || *end != '\0' ||
+			n == 0 || n > FB_ROSTER_MAX_USERS_MAX) {
+		return fb_errorf(FB_EFORMAT,
+				"max_users '%.40s': expected a whole number "
+				"from 1 to 2^53",
+				v);
+	}
+	*f = '\0';
+	*max = (uint64_t)n;
 	return FB_OK;
 }
 
@@ -524,9 +564,14 @@ fb_roster_load(struct fb_roster **out, const char *path)
 			goto fail;
 		}
 		struct fb_peer_key k;
-		err = fb_peer_key_parse(&k, s);
+		uint64_t max = 0;
+		err = cut_max_users(s, &max);
 		if (err == FB_OK) {
-			err = fb_roster_add(r, k.pk, k.name);
+			err = fb_peer_key_parse(&k, s);
+		}
+		if (err == FB_OK) {
+			k.max_users = max;
+			err = fb_roster_add_entry(r, &k);
 			if (err == FB_EINVAL) { // a repeated key or name
 				char detail[400];
 				snprintf(detail, sizeof(detail), "%s",

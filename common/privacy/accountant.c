@@ -852,11 +852,10 @@ fb_acct_delta(struct fb_acct *acct, double eps, double *delta)
 	return FB_OK;
 }
 
-// A private copy of acct's state (entries and RDP curve, no PLD cache)
-// plus one more entry, as an accountant.
+// A private copy of acct's state (entries, RDP curves and grid terms,
+// no PLD cache), as an accountant.
 static fb_err
-clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
-		double sigma, uint64_t steps, const struct fb_acct_grid *grid)
+clone(struct fb_acct **out, const struct fb_acct *acct)
 {
 	struct fb_acct *c = NULL;
 	fb_err err = fb_acct_create(&c, acct->kind);
@@ -883,15 +882,23 @@ clone_plus(struct fb_acct **out, const struct fb_acct *acct, double q,
 	c->grid = acct->grid;
 	c->grid_kls = acct->grid_kls;
 	c->n_ddg = acct->n_ddg;
-	err = fb_acct_add(c, q, sigma, steps);
-	if (err == FB_OK && grid != NULL) {
-		err = fb_acct_add_grid(c, grid, steps);
-	}
+	*out = c;
+	return FB_OK;
+}
+
+// *exceed: the epsilon of c at delta_budget is above eps_budget. Destroys
+// c.
+static fb_err
+exceeds_and_destroy(struct fb_acct *c, double eps_budget, double delta_budget,
+		bool *exceed)
+{
+	double eps;
+	fb_err err = fb_acct_epsilon(c, delta_budget, &eps);
+	fb_acct_destroy(c);
 	if (err != FB_OK) {
-		fb_acct_destroy(c);
 		return err;
 	}
-	*out = c;
+	*exceed = eps > eps_budget;
 	return FB_OK;
 }
 
@@ -911,18 +918,41 @@ fb_acct_would_exceed(struct fb_acct *acct, double q, double sigma,
 		return err;
 	}
 	struct fb_acct *c = NULL;
-	err = clone_plus(&c, acct, q, sigma, steps, grid);
+	err = clone(&c, acct);
+	if (err == FB_OK) {
+		err = fb_acct_add(c, q, sigma, steps);
+	}
+	if (err == FB_OK && grid != NULL) {
+		err = fb_acct_add_grid(c, grid, steps);
+	}
 	if (err != FB_OK) {
+		fb_acct_destroy(c);
 		return err;
 	}
-	double eps;
-	err = fb_acct_epsilon(c, delta_budget, &eps);
-	fb_acct_destroy(c);
+	return exceeds_and_destroy(c, eps_budget, delta_budget, exceed);
+}
+
+fb_err
+fb_acct_would_exceed_ddg(struct fb_acct *acct, const struct fb_acct_ddg *m,
+		uint64_t steps, double eps_budget, double delta_budget,
+		bool *exceed)
+{
+	fb_err err = check_eps_target(eps_budget);
+	if (err == FB_OK) {
+		err = check_delta(delta_budget);
+	}
+	struct fb_acct *c = NULL;
+	if (err == FB_OK) {
+		err = clone(&c, acct);
+	}
+	if (err == FB_OK) {
+		err = fb_acct_add_ddg(c, m, steps);
+	}
 	if (err != FB_OK) {
+		fb_acct_destroy(c);
 		return err;
 	}
-	*exceed = eps > eps_budget;
-	return FB_OK;
+	return exceeds_and_destroy(c, eps_budget, delta_budget, exceed);
 }
 
 fb_err

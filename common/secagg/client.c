@@ -60,18 +60,22 @@ fb_err
 fb_secagg_client_create(struct fb_secagg_client **out,
 		const struct fb_secagg_client_params *p)
 {
+	uint32_t n_min = p->n_min > 0 ? p->n_min : p->t;
 	if (p->n < 2 || p->n > FB_SHAMIR_N_MAX || p->t > p->n ||
-			2 * p->t <= p->n || p->index == 0 || p->index > p->n) {
+			2 * p->t <= p->n || p->index == 0 || p->index > p->n ||
+			n_min < p->t || n_min > p->n) {
 		return fb_errorf(FB_EINVAL,
-				"secagg client: n %u, t %u, index %u (need "
-				"n/2 < t <= n and 1 <= index <= n)",
-				p->n, p->t, p->index);
+				"secagg client: n %u, t %u, n_min %u, index %u "
+				"(need n/2 < t <= n_min <= n and 1 <= index <= "
+				"n)",
+				p->n, p->t, n_min, p->index);
 	}
 	struct fb_secagg_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		return fb_errorf(FB_ENOMEM, "secagg client");
 	}
 	c->p = *p;
+	c->p.n_min = n_min;
 	c->peers = calloc((size_t)p->n + 1, sizeof(*c->peers));
 	size_t len = sizeof(struct secrets) + (size_t)4 * p->n * SH;
 	c->sec = sodium_malloc(len);
@@ -170,11 +174,11 @@ enter_sharing(struct fb_secagg_client *c)
 	for (uint32_t i = 1; i <= c->p.n; i++) {
 		known += c->peers[i].known;
 	}
-	if (known < c->p.t) {
+	if (known < c->p.n_min) {
 		return fb_errorf(FB_ESTATE,
 				"secagg round %u: %u parties advertised, "
-				"threshold %u",
-				c->p.ctx.round, known, c->p.t);
+				"the round needs %u (n_min)",
+				c->p.ctx.round, known, c->p.n_min);
 	}
 	fb_err err = fb_shamir_split(
 			my_share(c, 0, 1), c->sec->self_seed, c->p.t, c->p.n);
@@ -275,11 +279,11 @@ fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
 	for (uint32_t i = 1; i <= c->p.n; i++) {
 		shared += c->peers[i].shared;
 	}
-	if (shared < c->p.t) {
+	if (shared < c->p.n_min) {
 		return fb_errorf(FB_ESTATE,
-				"secagg round %u: %u parties shared, threshold "
-				"%u",
-				c->p.ctx.round, shared, c->p.t);
+				"secagg round %u: %u parties shared, the round "
+				"needs %u (n_min)",
+				c->p.ctx.round, shared, c->p.n_min);
 	}
 	uint8_t *seeds = sodium_malloc((size_t)shared * FB_SECAGG_SEED_LEN);
 	struct fb_secagg_mask *masks = malloc(shared * sizeof(*masks));
@@ -381,10 +385,13 @@ check_reveal_all(struct fb_secagg_client *c, const uint32_t *surv, size_t ns,
 				"masked input was made",
 				round);
 	}
-	if (ns < c->p.t) {
+	// Fewer than n_min survivors: the sum would carry fewer honest noise
+	// shares than this client's share was sized for (secagg-v1 §7).
+	if (ns < c->p.n_min) {
 		return fb_errorf(FB_EPROTO,
-				"secagg round %u: %zu survivors, threshold %u",
-				round, ns, c->p.t);
+				"secagg round %u: %zu survivors, the round "
+				"needs %u (n_min)",
+				round, ns, c->p.n_min);
 	}
 	uint8_t *seen = calloc((size_t)c->p.n + 1, 1);
 	if (seen == NULL) {

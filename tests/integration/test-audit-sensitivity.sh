@@ -9,7 +9,8 @@
 # (FB_DATA_ROOT/youshu, as the unit tests find it) every mode runs on it
 # with a few users; skipped under the sanitizer builds (FB_TIME_SCALE > 1),
 # where it would take minutes. Bad input fails with exit status 2 and one
-# line naming the input.
+# line naming the input. The secure modes have their own test
+# (test-audit-sensitivity-secure.sh).
 source "$(dirname "$0")/lib.sh"
 
 "$FB_TOOL" datagen --preset toy --seed 1 --out "$WORK/toy" >/dev/null 2>&1
@@ -44,7 +45,8 @@ most() {
 
 # --- the fixed code: every mode passes on the toy consortium ---
 t0=$SECONDS
-check "toy: every mode passes (exit 0)" run toy 0 --data "$WORK/toy"
+check "toy: every mode passes (exit 0)" run toy 0 --data "$WORK/toy" \
+	--mode user,client
 echo "# toy: all modes in $((SECONDS - t0)) s"
 check "toy: overall ok" grep -q '"ok": true}$' "$WORK/toy.json"
 check "toy: six modes, each ok" \
@@ -128,6 +130,7 @@ elif [ "$TIME_SCALE" -gt 1 ]; then
 else
 	t0=$SECONDS
 	check "Youshu: every mode passes" run youshu 0 --data "$youshu" \
+		--mode user,client \
 		--users 6 --steps 2
 	echo "# Youshu: all modes in $((SECONDS - t0)) s; max distance per mode:" \
 		"$(field max_distance_c "$WORK/youshu.json" | tr '\n' ' ')"

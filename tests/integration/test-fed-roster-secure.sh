@@ -12,7 +12,7 @@ fed_data 4
 PLAN_WAIT_MS=500
 server_config 12 3 20000 '{"granularity": "user", "q": 0.25, "clip": 1,
  "dim": 16, "lr": 20, "bias": true, "train_items": false, "bundle_rank": 8,
- "secure_aggregation": true, "secagg_stage_ms": 3000,
+ "secure_aggregation": true, "secagg_stage_ms": '$((8000 * TIME_SCALE))',
  "target_epsilon": 40, "delta": 1e-5}'
 for i in 0 1 2 3; do policy "$i" '"epsilon": 40, "delta": 1e-5, "roster": "roster.txt"'; done
 start_server

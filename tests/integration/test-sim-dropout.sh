@@ -27,7 +27,7 @@ cat >"$WORK/sec.json" <<EOF2
  "server": {"deadline_ms": $deadline},
  "round": {"q": 0.25, "clip": 1, "dim": 16, "lr": 20, "bias": true,
   "train_items": false, "bundle_rank": 8, "secure_aggregation": true,
-  "secagg_stage_ms": $stage}}
+  "secagg_stage_ms": $stage, "secagg_min_survivors": 5}}
 EOF2
 
 sim() { # sim CONFIG OUT [OPTIONS...]

@@ -493,6 +493,49 @@ TEST(accountant_mixes_entries)
 	fb_acct_destroy(a);
 }
 
+// The budget check for distributed-noise releases agrees with adding
+// them: on top of plain and ddg entries, k releases exceed a budget just
+// below the epsilon they reach and fit one just above it; the accountant
+// is left as it was. The plain check at the equivalent central sigma
+// misses the grid's terms and says they fit the lower budget.
+TEST(would_exceed_ddg_matches_adding)
+{
+	for (int k = 0; k < 2; k++) {
+		enum fb_acct_kind kind = k == 0 ? FB_ACCT_RDP : FB_ACCT_PLD;
+		struct fb_acct *a = NULL, *b = NULL;
+		CHECK_OK(fb_acct_create(&a, kind));
+		CHECK_OK(fb_acct_create(&b, kind));
+		struct fb_acct_ddg m = ddg(0.25, 256, 4, 512, 200);
+		CHECK_OK(fb_acct_add(a, 0.5, 3.0, 4));
+		CHECK_OK(fb_acct_add_ddg(a, &m, 2));
+		CHECK_OK(fb_acct_add(b, 0.5, 3.0, 4));
+		CHECK_OK(fb_acct_add_ddg(b, &m, 2));
+		double e0, e;
+		CHECK_OK(fb_acct_epsilon(a, 1e-6, &e0));
+		CHECK_OK(fb_acct_add_ddg(b, &m, 5));
+		CHECK_OK(fb_acct_epsilon(b, 1e-6, &e));
+		bool ex = true;
+		CHECK_OK(fb_acct_would_exceed_ddg(
+				a, &m, 5, e * (1 + 1e-9), 1e-6, &ex));
+		CHECK(!ex);
+		CHECK_OK(fb_acct_would_exceed_ddg(
+				a, &m, 5, e * (1 - 1e-6), 1e-6, &ex));
+		CHECK(ex);
+		double e1;
+		CHECK_OK(fb_acct_epsilon(a, 1e-6, &e1));
+		CHECK(e1 == e0 && fb_acct_total_steps(a) == 6);
+		CHECK_OK(fb_acct_would_exceed(a, m.q, fb_acct_ddg_sigma(&m), 5,
+				NULL, e * (1 - 1e-6), 1e-6, &ex));
+		CHECK(!ex);
+		CHECK_ERR(fb_acct_would_exceed_ddg(a, &m, 0, 1, 1e-6, &ex),
+				FB_EINVAL);
+		CHECK_ERR(fb_acct_would_exceed_ddg(a, &m, 1, 1, 2, &ex),
+				FB_EINVAL);
+		fb_acct_destroy(a);
+		fb_acct_destroy(b);
+	}
+}
+
 TEST(l1_bound)
 {
 	CHECK_NEAR(fb_acct_ddg_l1_bound(3, 100), 9, 1e-12);       // l2^2
@@ -560,6 +603,7 @@ main(void)
 	RUN(calibrate_share_round_trip);
 	RUN(alone_epsilon);
 	RUN(accountant_mixes_entries);
+	RUN(would_exceed_ddg_matches_adding);
 	RUN(l1_bound);
 	RUN(rejects_bad_input);
 	RUN(tau_tail_not_understated);

@@ -3,10 +3,12 @@
 // nothing written), the ledger is written before the noise, the noise has
 // the stated standard deviation on every released coordinate, the
 // accounted multiplier is the added one at both levels, seeded noise and the test switch say they are
-// not private, and a DP state borrows its owner's locked ledger.
+// not private, the noise shares of h clients are independent and sum to
+// the central noise, and a DP state borrows its owner's locked ledger.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fedbundle/privacy/dp.h"
@@ -229,6 +231,126 @@ TEST(noise_share_is_a_share_and_accounted_as_ddg)
 	free(path);
 }
 
+// The noise of a secure round is the sum of the h clients' shares
+// (secagg-v1 §7): each client's fb_dp, told h shares, adds N_Z(0,
+// (sigma C / grid)^2 / h), and the clients draw independent streams, so
+// the sum has variance (sigma C / grid)^2, what the ddg accountant
+// assumes of h honest shares. Checked with the CSPRNG (a process per
+// client, as deployed) and with per-client seeds (as the simulation and
+// the audit derive them), on SHARE_DIM coordinates: the sample variance's
+// relative std is sqrt(2 / SHARE_DIM) = 0.45%, the tolerance 4% (9 std);
+// a pair's sample correlation has std 0.32%, the tolerance 0.025 (8
+// std). Clients drawing the same stream would make the sum's variance h
+// times too large: shown with one seed for all, far outside.
+enum { SHARES = 4, SHARE_DIM = 100000 };
+static int64_t share[SHARES][SHARE_DIM];
+
+// Client k's share of one release under c, into share[k]; *central: the
+// central noise's std in grid steps, *grid: the grid.
+static void
+draw_share(const struct fb_dp_config *c, int k, double *central, double *grid)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "share-%d.ledger", k);
+	char *path = ledger_path(name);
+	struct fb_dp *dp = NULL;
+	CHECK_OK(open_dp(&dp, c, path, true, SHARE_DIM, 0));
+	*central = fb_dp_noise_steps(dp);
+	*grid = ldexp(1.0, fb_dp_grid_log2(dp));
+	CHECK_OK(fb_dp_set_shares(dp, SHARES, SHARES));
+	CHECK(fb_dp_noise_steps(dp) == *central / sqrt((double)SHARES));
+	CHECK_OK(fb_dp_begin_release(dp, 1));
+	memset(share[k], 0, sizeof(share[k]));
+	CHECK_OK(fb_dp_noise_i64(dp, share[k], SHARE_DIM));
+	close_dp(dp);
+	free(path);
+}
+
+// The sum's variance over central^2; every client's share variance and
+// the pairs' correlations checked.
+static double
+sum_variance_ratio(double central)
+{
+	double sum2 = 0, var[SHARES] = {0};
+	for (size_t j = 0; j < SHARE_DIM; j++) {
+		double t = 0;
+		for (int k = 0; k < SHARES; k++) {
+			double z = (double)share[k][j];
+			t += z;
+			var[k] += z * z;
+		}
+		sum2 += t * t;
+	}
+	double want = central * central / SHARES;
+	for (int k = 0; k < SHARES; k++) {
+		var[k] /= SHARE_DIM;
+		CHECK_NEAR(var[k] / want, 1.0, 0.04);
+	}
+	return sum2 / SHARE_DIM / (central * central);
+}
+
+// The largest |correlation| of two clients' shares, and how many
+// coordinates any two share exactly.
+static double
+max_correlation(size_t *equal)
+{
+	double worst = 0;
+	*equal = 0;
+	for (int a = 0; a < SHARES; a++) {
+		for (int b = a + 1; b < SHARES; b++) {
+			double ab = 0, aa = 0, bb = 0;
+			for (size_t j = 0; j < SHARE_DIM; j++) {
+				double x = (double)share[a][j];
+				double y = (double)share[b][j];
+				ab += x * y;
+				aa += x * x;
+				bb += y * y;
+				*equal += share[a][j] == share[b][j];
+			}
+			double r = fabs(ab / sqrt(aa * bb));
+			worst = r > worst ? r : worst;
+		}
+	}
+	return worst;
+}
+
+TEST(shares_of_h_clients_sum_to_the_central_noise)
+{
+	struct fb_dp_config c = user_config(1e6);
+	c.sigma = 1.3;
+	c.clip = 0.8;
+	double central = 0, grid = 0;
+	for (int mode = 0; mode < 3; mode++) {
+		// 0: CSPRNG; 1: per-client seeds; 2: one seed for all.
+		for (int k = 0; k < SHARES; k++) {
+			c.seeded = mode > 0;
+			c.seed = mode == 1
+					? 5 ^ ((uint64_t)(k + 1) * 0x9E3779B97F4A7C15ULL)
+					: 5;
+			draw_share(&c, k, &central, &grid);
+		}
+		double want = 1.3 * 0.8 / grid; // sigma C / grid
+		CHECK(central >= want && central < want * (1 + 1e-12));
+		double ratio = sum_variance_ratio(central);
+		size_t equal = 0;
+		double corr = max_correlation(&equal);
+		printf("# %s: sum variance / (sigma C / grid)^2 = %.4f, max "
+		       "|correlation| %.4f, %zu equal coordinates\n",
+				mode == 0 ? "CSPRNG"
+						: mode == 1
+						? "per-client seeds"
+						: "one seed for all",
+				ratio, corr, equal);
+		if (mode < 2) {
+			CHECK_NEAR(ratio, 1.0, 0.04);
+			CHECK(corr < 0.025);
+			CHECK(equal < 20);
+		} else {
+			CHECK(ratio > SHARES * 0.9 && corr > 0.999);
+		}
+	}
+}
+
 TEST(test_switch_and_the_grid)
 {
 	struct fb_dp_config c = user_config(8);
@@ -326,6 +448,7 @@ main(void)
 	RUN(missing_ledger_is_refused);
 	RUN(noise_has_the_stated_std_on_every_coordinate);
 	RUN(noise_share_is_a_share_and_accounted_as_ddg);
+	RUN(shares_of_h_clients_sum_to_the_central_noise);
 	RUN(test_switch_and_the_grid);
 	RUN(poisson_sampling_rate);
 	RUN(dp_state_borrows_the_ledger);

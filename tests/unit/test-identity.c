@@ -277,6 +277,62 @@ TEST(roster)
 	fb_roster_destroy(NULL);
 }
 
+// The optional max_users field of a roster line (secagg-v1 §10.4): read
+// where present, 0 where absent (old files load unchanged), and a bad
+// value is refused naming the file and line.
+TEST(roster_max_users)
+{
+	char text[1024];
+	snprintf(text, sizeof(text),
+			"fedbundle-ed25519 %s retailer-a max_users=5000\n"
+			"# no cap on b\n"
+			"fedbundle-ed25519 %s retailer-b\n",
+			pk1_b64, pk2_b64);
+	write_text(path("roster"), text, 0644);
+	struct fb_roster *r = NULL;
+	CHECK_OK(fb_roster_load(&r, path("roster")));
+	CHECK(fb_roster_count(r) == 2);
+	CHECK(strcmp(fb_roster_at(r, 0)->name, "retailer-a") == 0);
+	CHECK(fb_roster_at(r, 0)->max_users == 5000);
+	CHECK(fb_roster_at(r, 1)->max_users == 0);
+	// Copied with its entry.
+	struct fb_roster *c = NULL;
+	CHECK_OK(fb_roster_create(&c));
+	CHECK_OK(fb_roster_add_entry(c, fb_roster_at(r, 0)));
+	CHECK(fb_roster_at(c, 0)->max_users == 5000);
+	fb_roster_destroy(c);
+	fb_roster_destroy(r);
+	r = NULL;
+	snprintf(text, sizeof(text), "fedbundle-ed25519 %s a max_users=%s\n",
+			pk1_b64, "9007199254740992"); // 2^53: the largest
+	write_text(path("roster"), text, 0644);
+	CHECK_OK(fb_roster_load(&r, path("roster")));
+	CHECK(fb_roster_at(r, 0)->max_users == UINT64_C(1) << 53);
+	fb_roster_destroy(r);
+	r = NULL;
+	const char *bad[] = {"0", "-1", "", "12x", "1e6", "9007199254740993",
+			"99999999999999999999999", "5 max_users=6", "5 extra",
+			" 5", "+5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+				"# first\n"
+				"fedbundle-ed25519 %s a\n"
+				"fedbundle-ed25519 %s b max_users=%s\n",
+				pk1_b64, pk2_b64, bad[i]);
+		write_text(path("roster"), text, 0644);
+		CHECK_ERR(fb_roster_load(&r, path("roster")), FB_EFORMAT);
+		CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "roster:3:");
+		CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "max_users");
+		CHECK(r == NULL);
+	}
+	// A misspelt field is not a name.
+	snprintf(text, sizeof(text), "fedbundle-ed25519 %s a maxusers=5\n",
+			pk1_b64);
+	write_text(path("roster"), text, 0644);
+	CHECK_ERR(fb_roster_load(&r, path("roster")), FB_EFORMAT);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "roster:1:");
+}
+
 int
 main(void)
 {
@@ -293,6 +349,7 @@ main(void)
 	RUN(save_load_modes);
 	RUN(key_file_contents);
 	RUN(roster);
+	RUN(roster_max_users);
 	const char *files[] = {"node1.key", "node1.pub", "rfc.key", "rfc.pub",
 			"bad.key", "roster"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

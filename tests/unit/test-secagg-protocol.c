@@ -40,6 +40,9 @@ struct sim {
 	bool u1[NMAX + 1], u2[NMAX + 1], u3[NMAX + 1];
 };
 
+// n_min of the clients created by sim_init (0: t).
+static uint32_t sim_n_min;
+
 static void
 sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
 {
@@ -49,7 +52,7 @@ sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
 	s->dim = dim;
 	s->ctx.round = round;
 	memset(s->ctx.consortium, 0xc5, sizeof(s->ctx.consortium));
-	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0};
+	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0, sim_n_min};
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];
@@ -375,6 +378,50 @@ TEST(client_refuses_both_shares_of_a_peer)
 	sim_finish(&s);
 }
 
+// The plan's n_min above t: the client's noise share is sized for n_min -
+// c honest shares, so it refuses to reveal for a sum of fewer survivors
+// (t <= survivors < n_min), which would carry less noise than it
+// accounted; a request with n_min survivors is answered.
+TEST(client_refuses_fewer_survivors_than_n_min)
+{
+	struct fb_secagg_client_params bad = {.n = 5, .t = 3, .index = 1};
+	struct fb_secagg_client *c = NULL;
+	bad.n_min = 2; // below t
+	CHECK_ERR(fb_secagg_client_create(&c, &bad), FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "n_min");
+	bad.n_min = 6; // above n
+	CHECK_ERR(fb_secagg_client_create(&c, &bad), FB_EINVAL);
+
+	struct sim s;
+	sim_n_min = 4;
+	sim_upto_mask(&s, 5, NULL);
+	sim_n_min = 0;
+	uint8_t a[5 * SH], b[5 * SH];
+	uint32_t s123[] = {1, 2, 3}, d45[] = {4, 5};
+	uint32_t s1234[] = {1, 2, 3, 4}, d5[] = {5};
+	CHECK_ERR(fb_secagg_client_reveal(s.c[1], s123, 3, d45, 2, a, b),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "needs 4 (n_min)");
+	CHECK_OK(fb_secagg_client_reveal(s.c[1], s1234, 4, d5, 1, a, b));
+	sim_finish(&s);
+
+	// Fewer than n_min parties advertised or shared: no shares are
+	// sealed, no masked input is made.
+	enum drop d[5] = {DROP_NONE, DROP_NONE, DROP_NONE, DROP_ADVERT,
+			DROP_ADVERT};
+	sim_n_min = 4;
+	sim_init(&s, 5, 8, 7);
+	sim_n_min = 0;
+	for (uint32_t i = 1; i <= 5; i++) {
+		s.drop[i] = d[i - 1];
+	}
+	step_advertise(&s);
+	uint8_t box[FB_SECAGG_SHARES_SEALED_LEN];
+	CHECK_ERR(fb_secagg_client_seal_shares(s.c[1], 2, box), FB_ESTATE);
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), "n_min");
+	sim_finish(&s);
+}
+
 TEST(client_state_order)
 {
 	enum drop d[5] = {DROP_NONE, DROP_NONE, DROP_MASK};
@@ -493,6 +540,7 @@ main(void)
 	RUN(drops_at_every_step);
 	RUN(masked_input_looks_uniform);
 	RUN(client_refuses_both_shares_of_a_peer);
+	RUN(client_refuses_fewer_survivors_than_n_min);
 	RUN(client_state_order);
 	RUN(refuses_replayed_and_forged_messages);
 	RUN(unmask_catches_wrong_reconstruction);

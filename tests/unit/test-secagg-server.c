@@ -70,7 +70,7 @@ run_init(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim)
 	r->dim = dim;
 	r->ctx.round = 42;
 	memset(r->ctx.consortium, 0x5c, sizeof(r->ctx.consortium));
-	struct fb_secagg_client_params p = {r->ctx, n, t, 0};
+	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0};
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];

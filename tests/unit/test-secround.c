@@ -127,8 +127,16 @@ TEST(round_parameters_follow_the_parties)
 	struct agg_secagg_params p;
 	CHECK_OK(agg_secagg_params(r, 4, &p));
 	CHECK(p.n == 4 && p.t == 3 && p.n_min == 3 && p.h == 3);
+	// The default n_min tolerates max(1, floor(n / 10)) dropouts, never
+	// below t.
 	CHECK_OK(agg_secagg_params(r, 5, &p));
-	CHECK(p.t == 3 && p.n_min == 3 && p.h == 3);
+	CHECK(p.t == 3 && p.n_min == 4 && p.h == 4);
+	CHECK_OK(agg_secagg_params(r, 3, &p));
+	CHECK(p.t == 2 && p.n_min == 2 && p.h == 2);
+	CHECK_OK(agg_secagg_params(r, 16, &p));
+	CHECK(p.t == 9 && p.n_min == 15 && p.h == 15);
+	CHECK_OK(agg_secagg_params(r, 100, &p));
+	CHECK(p.t == 51 && p.n_min == 90 && p.h == 90);
 	CHECK_ERR(agg_secagg_params(r, 2, &p), FB_EINVAL);
 	CHECK_ERR(agg_secagg_params(r, 2001, &p), FB_EINVAL);
 	// c colluders: t > (n + c) / 2 (secagg-v1 §10.3), h = n_min - c.

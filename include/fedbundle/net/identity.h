@@ -3,7 +3,10 @@
 //   PREFIX.key  "fedbundle-ed25519-secret <base64 32-byte seed> <name>\n",
 //               mode 0600; loading refuses a file group or others can access.
 //   PREFIX.pub  "fedbundle-ed25519 <base64 32-byte public key> <name>\n".
-//   roster      one .pub line per enrolled client; '#' comments, blank lines.
+//   roster      one .pub line per enrolled client, optionally followed by
+//               " max_users=N" (1 <= N <= 2^53): the most users that client
+//               may declare in a secure round (protocols/secagg-v1.md
+//               §10.4); '#' comments, blank lines.
 // Names are 1-64 bytes of [A-Za-z0-9._-]; a client's name is its peer id in
 // logs. Secret keys live in sodium_malloc memory (guard pages, mlock'd,
 // read-only outside signing); stack copies are wiped with sodium_memzero.
@@ -35,7 +38,12 @@ struct fb_identity;
 struct fb_peer_key {
 	uint8_t pk[FB_ID_PK_LEN];
 	char name[FB_ID_NAME_MAX + 1];
+	// A roster entry only: its max_users field, 0 if the line has none.
+	uint64_t max_users;
 };
+
+// The largest max_users a roster line may give (2^53: exact in a double).
+#define FB_ROSTER_MAX_USERS_MAX (UINT64_C(1) << 53)
 
 // True if name is 1..FB_ID_NAME_MAX bytes of [A-Za-z0-9._-].
 bool fb_id_name_valid(const char *name);
@@ -90,14 +98,19 @@ struct fb_roster;
 // An empty roster. FB_ENOMEM. The caller destroys it.
 fb_err fb_roster_create(struct fb_roster **out);
 
-// Loads a roster file: one .pub line per client, '#' comments and blank
-// lines ignored. FB_EFORMAT "path:line: ..." for a bad line or a repeated
-// key or name; FB_EIO if unreadable.
+// Loads a roster file: one .pub line per client with an optional
+// " max_users=N" after the name, '#' comments and blank lines ignored.
+// FB_EFORMAT "path:line: ..." for a bad line, a bad max_users or a
+// repeated key or name; FB_EIO if unreadable.
 fb_err fb_roster_load(struct fb_roster **out, const char *path);
 
 // Adds a client. FB_EINVAL for a bad name or a key or name already present.
 fb_err fb_roster_add(struct fb_roster *roster, const uint8_t pk[FB_ID_PK_LEN],
 		const char *name);
+
+// Like fb_roster_add(), with every field of k (its max_users too).
+fb_err fb_roster_add_entry(
+		struct fb_roster *roster, const struct fb_peer_key *k);
 
 // The entry of pk, or NULL if pk is not enrolled. Valid until the roster
 // is destroyed.

@@ -235,6 +235,15 @@ double fb_acct_ddg_ratio(double sigma, uint64_t n);
 fb_err fb_acct_add_ddg(struct fb_acct *acct, const struct fb_acct_ddg *m,
 		uint64_t steps);
 
+// Budget enforcement for distributed-noise releases, exactly as they will
+// be composed (fb_acct_add_ddg): *exceed is true if `steps` releases
+// shaped like m on top of the current entries would make the composition
+// not (eps_budget, delta_budget)-DP by this accountant. The accountant is
+// left unchanged. FB_EINVAL (bad m, steps, budget), FB_ENOMEM.
+fb_err fb_acct_would_exceed_ddg(struct fb_acct *acct,
+		const struct fb_acct_ddg *m, uint64_t steps, double eps_budget,
+		double delta_budget, bool *exceed);
+
 // One-shot: epsilon of `steps` releases shaped like m at delta.
 fb_err fb_acct_ddg_epsilon_for(enum fb_acct_kind kind,
 		const struct fb_acct_ddg *m, uint64_t steps, double delta,

@@ -26,13 +26,17 @@ struct fb_secagg_client_params {
 	uint32_t n;     // parties that may take part, indices 1..n
 	uint32_t t;     // threshold; MUST exceed n / 2 (§2.3)
 	uint32_t index; // this client's index
+	// The fewest parties the round may commit with (the plan's n_min,
+	// secagg-v1 §7); 0: t. The noise share is sized for n_min - c honest
+	// shares, so the client refuses to share, mask or reveal for fewer.
+	uint32_t n_min;
 };
 
 struct fb_secagg_client;
 
 // Creates the round state with fresh key pairs and self-mask seed.
-// FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n and 1 <=
-// index <= n; FB_ENOMEM. The caller destroys it.
+// FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n, t <= n_min
+// <= n (n_min 0: t) and 1 <= index <= n; FB_ENOMEM. The caller destroys it.
 fb_err fb_secagg_client_create(struct fb_secagg_client **out,
 		const struct fb_secagg_client_params *p);
 
