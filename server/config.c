@@ -13,11 +13,15 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/accountant.h"
 #include "fedbundle/util/config.h"
+#include "fedbundle/util/fsutil.h"
 
 static const char *const gran_names[] = {"none", "user", "client", NULL};
 static const char *const part_names[] = {"all", "sampled", NULL};
 static const char *const sopt_names[] = {"fedavg", "fedadam", NULL};
 static const char *const acct_names[] = {"rdp", "pld", NULL};
+
+// The largest configuration file read (fb_config_load's limit).
+#define AGG_CONFIG_MAX (1u << 20)
 
 #define T(f) offsetof(struct agg_config, f)
 #define S(f) .str_cap = sizeof(((struct agg_config *)0)->f)
@@ -413,6 +417,62 @@ check_secagg(const struct agg_config *c, const char *path)
 	return FB_OK;
 }
 
+static const struct {
+	const char *name;
+	uint32_t bit;
+} round_keys[] = {
+		{"q", AGG_KEY_Q},
+		{"lr", AGG_KEY_LR},
+		{"bundle_rank", AGG_KEY_BUNDLE_RANK},
+		{"optimizer", AGG_KEY_OPTIMIZER},
+		{"bias", AGG_KEY_BIAS},
+		{"train_items", AGG_KEY_TRAIN_ITEMS},
+		{"lr_user", AGG_KEY_LR_USER},
+};
+
+static fb_err
+note_round_key(void *ctx, const struct fb_cfg_item *item)
+{
+	uint32_t *given = ctx;
+	for (size_t k = 0; k < sizeof(round_keys) / sizeof(round_keys[0]);
+			k++) {
+		if (strcmp(item->key, round_keys[k].name) == 0) {
+			*given |= round_keys[k].bit;
+		}
+	}
+	return FB_OK;
+}
+
+struct round_walk {
+	const char *label;
+	uint32_t given;
+};
+
+static fb_err
+find_round(void *ctx, const struct fb_cfg_item *item)
+{
+	struct round_walk *w = ctx;
+	if (strcmp(item->key, "round") != 0 ||
+			item->kind != FB_CFG_KIND_OBJECT) {
+		return FB_OK;
+	}
+	return fb_config_each(w->label, "round", item->text, strlen(item->text),
+			FB_CFG_KIND_OBJECT, note_round_key, &w->given);
+}
+
+fb_err
+agg_round_note_given(struct agg_round_config *r, const char *label,
+		const char *text, size_t len)
+{
+	struct round_walk w = {label, 0};
+	fb_err err = fb_config_each(label, "", text, len, FB_CFG_KIND_OBJECT,
+			find_round, &w);
+	if (err == FB_OK) {
+		r->given |= w.given;
+	}
+	return err;
+}
+
 // Makes a relative path relative to base_dir, in place.
 static fb_err
 resolve(char *path, size_t cap, const char *base_dir, const char *key)
@@ -531,7 +591,17 @@ agg_config_load(struct agg_config *cfg, const char *path)
 	};
 	agg_round_sections(&c.round, "round", s + 1);
 	agg_round_preset(&c.round);
-	fb_err err = fb_config_load(path, s, 1 + AGG_ROUND_SECTIONS);
+	char *text = NULL;
+	size_t len = 0;
+	fb_err err = fb_read_file(path, AGG_CONFIG_MAX, &text, &len);
+	if (err == FB_OK) {
+		err = fb_config_parse(
+				path, text, len, s, 1 + AGG_ROUND_SECTIONS);
+	}
+	if (err == FB_OK) {
+		err = agg_round_note_given(&c.round, path, text, len);
+	}
+	free(text);
 	if (err != FB_OK) {
 		return err;
 	}

@@ -57,7 +57,29 @@ struct agg_round_config {
 	// The most users a retailer whose roster line has no max_users may
 	// declare in a secure round (secagg-v1 §10.4); 0: no cap.
 	uint64_t secagg_max_users;
+	// The AGG_KEY_* bits of the keys a configuration gave explicitly
+	// (agg_round_note_given): at granularity user the others take the
+	// DP defaults and the rule's values (server/dpdefaults.h).
+	uint32_t given;
 };
+
+// Round keys whose default differs at granularity user (dpdefaults.h):
+// bits of agg_round_config.given.
+enum agg_round_key {
+	AGG_KEY_Q = 1u << 0,
+	AGG_KEY_LR = 1u << 1,
+	AGG_KEY_BUNDLE_RANK = 1u << 2,
+	AGG_KEY_OPTIMIZER = 1u << 3,
+	AGG_KEY_BIAS = 1u << 4,
+	AGG_KEY_TRAIN_ITEMS = 1u << 5,
+	AGG_KEY_LR_USER = 1u << 6,
+};
+
+// Adds to r->given the AGG_KEY_* bits of the keys the "round" object of
+// the JSON text (len bytes, a configuration labelled label) names.
+// Errors are fb_config_each's (text that is not a JSON object).
+fb_err agg_round_note_given(struct agg_round_config *r, const char *label,
+		const char *text, size_t len);
 
 // The parameters of a secure round of n parties under r: t, n_min and the
 // noise shares h = n_min - c. FB_EINVAL with a detail naming the key when

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "dpdefaults.h"
 #include "fb_config.h"
 #include "fb_vcs.h"
 #include "fedbundle/data/catdir.h"
@@ -218,6 +219,31 @@ fail(const char *what, fb_err err)
 	return 1;
 }
 
+// The user-level DP defaults from the rule (dpdefaults.h), said at
+// start-up like `fedbundle train --dp user` says them: false, with the
+// error printed, if the rule cannot use the configuration.
+static bool
+dp_defaults(struct agg_config *cfg, const struct fb_dataset *cat,
+		const struct fb_roster *roster, const char *path)
+{
+	struct agg_dpdefaults d;
+	fb_err err = agg_dpdefaults_apply(cfg, cat->n_items, cat->n_bundles,
+			(uint32_t)fb_roster_count(roster), &d);
+	if (err == FB_OK) {
+		err = agg_config_check(cfg, path);
+	}
+	if (err != FB_OK) {
+		fail("bad configuration", err);
+		return false;
+	}
+	if (d.applied) {
+		char line[640];
+		agg_dpdefaults_describe(cfg, &d, line, sizeof(line));
+		fb_log_say(FB_LOG_INFO, "fedbundle-server", "%s", line);
+	}
+	return true;
+}
+
 // The start-up check of the catalogue against the configured version
 // (catalog_digest): false, with the error printed, if they differ.
 static bool
@@ -306,7 +332,8 @@ main(int argc, char **argv)
 		fail("cannot load the catalogue", err);
 		goto out;
 	}
-	if (!catalog_matches(&cfg, cat)) {
+	if (!catalog_matches(&cfg, cat) ||
+			!dp_defaults(&cfg, cat, roster, a.config)) {
 		goto out;
 	}
 	if ((err = agg_fed_init(&fed, &cfg, cat, roster, fb_clock_ms())) !=

@@ -80,6 +80,48 @@ print_train_dp_defaults(FILE *fp)
 			"each value and where it came from.\n");
 }
 
+// The aggregator's round keys whose default granularity user changes
+// (server/dpdefaults.h), with the value they take there.
+static void
+print_round_dp_defaults(FILE *fp)
+{
+	static struct agg_config c;
+	agg_config_defaults(&c);
+	struct fb_train_config dp;
+	fb_train_config_defaults_dp(&dp);
+	size_t n;
+	const struct fb_cfg_field *f = fb_hparams_fields(&n);
+	fprintf(fp,
+			"\nWith `round.granularity` `user` (the default), these "
+			"`round` keys, when the file does not give them, default "
+			"to what `fedbundle train --dp user` uses:\n\n"
+			"| key | default at granularity user |\n|---|---|\n"
+			"| `round.q` | the DP rule's (docs/privacy.md section 12) "
+			"|\n");
+	for (size_t i = 0; i < n; i++) {
+		char a[256], b[256];
+		fb_config_format_value(a, sizeof(a), &f[i], &c.round.hp);
+		fb_config_format_value(b, sizeof(b), &f[i], &dp.hp);
+		if (strcmp(f[i].name, "lr") == 0) {
+			fprintf(fp,
+					"| `round.lr` | the DP rule's (optimizer sgd; "
+					"with adam the default above) |\n");
+		} else if (strcmp(f[i].name, "bundle_rank") == 0) {
+			fprintf(fp, "| `round.bundle_rank` | the DP rule's |\n");
+		} else if (strcmp(a, b) != 0) {
+			fprintf(fp, "| `round.%s` | `%s` |\n", f[i].name, b);
+		}
+	}
+	fprintf(fp,
+			"\nThe rule's inputs are public: `round.min_users` and "
+			"the clients a round expects (`min_clients`, or every "
+			"enrolled client), the catalogue's sizes, "
+			"`round.target_epsilon`, `round.delta`, `round.clip`, "
+			"`rounds` and the steps per round. Keys given in the "
+			"file win; `fedbundle-server` and `fedbundle simulate` "
+			"print each value and where it came from at start-up.\n");
+}
+
 static void
 print_train(FILE *fp)
 {
@@ -113,6 +155,7 @@ print_doc(FILE *fp)
 			"The `round` object holds what every round trains with; "
 			"it is sent to\nthe clients in each PLAN.\n\n");
 	agg_config_print_keys(fp, FB_CFG_MARKDOWN);
+	print_round_dp_defaults(fp);
 	fprintf(fp,
 			"\n## A retailer's policy: `fedbundle-client CMD --policy "
 			"FILE`\n\n"

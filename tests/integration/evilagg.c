@@ -1,7 +1,7 @@
 // tests/integration/evilagg.c: a hostile (or badly misconfigured) fake
-// aggregator for test-fed-lockout.sh. It speaks protocols/wire-v1.md with
-// the common primitives (transport listener, fb_hs_server, envelope, wire)
-// to one real fedbundle-client with a user-level DP policy, and sends it
+// aggregator for test-fed-lockout.sh. It speaks protocols/wire-v1.md through
+// the shared fake aggregator (fakeagg.h) to one real fedbundle-client
+// with a user-level DP policy, and sends it
 // one plan per case below: extreme noise multipliers (far too small for
 // the budget, below the policy's minimum, 0, NaN, Inf, enormous),
 // sampling rates (0, above 1, 1, vanishing), local steps, clip norms,
@@ -15,19 +15,13 @@
 // check holds. The test script reads the client's ledger afterwards.
 // usage: evilagg URL AGGREGATOR.key ROSTER DATA
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "fakeagg.h"
 #include "fedbundle/data/dataset.h"
-#include "fedbundle/net/envelope.h"
-#include "fedbundle/net/handshake.h"
-#include "fedbundle/net/identity.h"
-#include "fedbundle/net/transport.h"
-#include "fedbundle/net/wire.h"
-#include "fedbundle/util/rng.h"
+#include "fedbundle/util/clock.h"
 
 #define DIM 16
 
@@ -49,37 +43,14 @@ struct outcome {
 	uint16_t reason;
 };
 
-static struct fb_session *session;
-static uint32_t session_pipe;
-static float *V, *W;
-static uint32_t n_items, n_bundles;
-static uint32_t polls, polls_not_ready, handshakes;
-static int n_checks, n_failed;
-
-static void
-report(bool ok, const char *fmt, const char *name)
-{
-	printf("%s %d - ", ok ? "ok" : "not ok", ++n_checks);
-	printf(fmt, name);
-	printf("\n");
-	n_failed += !ok;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
+static struct fakeagg fa;
+static uint32_t polls, polls_not_ready;
 
 // The honest plan: user-level DP with q 0.5, sigma 2, one step.
 static void
 honest_plan(struct fb_wire_plan *p)
 {
-	memset(p, 0, sizeof(*p));
-	p->kind = FB_WIRE_PLAN_TRAIN;
-	p->deadline_ms = 60000;
+	fakeagg_train_plan(&fa, p);
 	struct fb_wire_round_config *c = &p->config;
 	c->granularity = FB_WIRE_GRAN_USER;
 	c->sampling_rate = 0.5;
@@ -88,21 +59,12 @@ honest_plan(struct fb_wire_plan *p)
 	c->delta = 1e-5;
 	c->local_epochs = 1;
 	c->local_steps = 1;
-	c->update_dtype = FB_WIRE_DTYPE_F32;
-	c->has_train_opts = true;
-	fb_wire_hparams_defaults(&c->hp);
 	c->hp.lr = 0.01;
 	c->hp.item_weight = 1.0;
 	c->hp.negatives = 1;
-	c->hp.dim = DIM;
 	c->hp.item_view = false;
 	c->hp.use_attrs = false;
 	c->hp.user_item_view = false;
-	p->n_tensors = 2;
-	p->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
-			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};
-	p->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
-			FB_WIRE_DTYPE_F32, 0, n_bundles, DIM, W};
 }
 
 // ---- the cases' edits ----
@@ -174,7 +136,7 @@ clip_tiny(struct fb_wire_plan *p)
 static void
 rows_wrong(struct fb_wire_plan *p)
 {
-	p->tensors[0].rows = n_items - 1;
+	p->tensors[0].rows = fa.n_items - 1;
 }
 static void
 dim_disagrees(struct fb_wire_plan *p)
@@ -316,57 +278,31 @@ patch_f64(uint8_t *body, size_t len, double from, double to)
 	return false;
 }
 
-static void
-reply_body(struct fb_request *req, uint8_t type, uint32_t round,
-		struct fb_msg *m)
-{
-	if (fb_env_seal(session, fb_msg_data(m), fb_msg_len(m), type, round) !=
-			FB_OK) {
-		fb_msg_free(m);
-		fb_request_drop(req);
-		return;
-	}
-	fb_request_reply_take(req, m);
-}
-
+// Replies with plan p of round; for a case with a sentinel, the encoded
+// body is patched first.
 static void
 reply_plan(struct fb_request *req, const struct fb_wire_plan *p, uint32_t round,
 		const struct evil_case *k)
 {
+	if (k == NULL || k->from == 0) {
+		fakeagg_reply_plan(&fa, req, 0, round, p);
+		return;
+	}
 	size_t blen = fb_wire_plan_len(p);
-	struct fb_msg *m = NULL;
-	if (blen == 0 || fb_msg_alloc(&m, FB_SEALED_LEN(blen)) != FB_OK ||
-			fb_wire_plan_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
-					blen, p, &blen, NULL) != FB_OK) {
-		printf("# cannot encode the plan of '%s': %s\n",
-				k != NULL ? k->name : "DONE",
+	uint8_t *b = blen > 0 ? malloc(blen) : NULL;
+	if (b == NULL ||
+			fb_wire_plan_encode(b, blen, p, &blen, NULL) != FB_OK) {
+		printf("# cannot encode the plan of '%s': %s\n", k->name,
 				fb_last_error(FB_EINVAL));
-		fb_msg_free(m);
+		free(b);
 		fb_request_drop(req);
 		return;
 	}
-	if (k != NULL && k->from != 0 &&
-			!patch_f64(fb_msg_data(m) + FB_ENV_BODY_OFF, blen,
-					k->from, k->to)) {
+	if (!patch_f64(b, blen, k->from, k->to)) {
 		printf("# '%s': sentinel not found\n", k->name);
 	}
-	reply_body(req, FB_WIRE_PLAN, round, m);
-}
-
-static void
-reply_ack(struct fb_request *req, uint32_t round)
-{
-	struct fb_wire_ack a = {.status = FB_WIRE_ACK_ACCEPTED};
-	size_t blen = fb_wire_ack_len("");
-	struct fb_msg *m = NULL;
-	if (fb_msg_alloc(&m, FB_SEALED_LEN(blen)) != FB_OK ||
-			fb_wire_ack_encode(fb_msg_data(m) + FB_ENV_BODY_OFF,
-					blen, &a, &blen) != FB_OK) {
-		fb_msg_free(m);
-		fb_request_drop(req);
-		return;
-	}
-	reply_body(req, FB_WIRE_ACK, round, m);
+	fakeagg_reply(&fa, req, 0, FB_WIRE_PLAN, round, b, blen);
+	free(b);
 }
 
 // The client's answer to the current case.
@@ -420,68 +356,37 @@ on_poll(struct fb_request *req, const struct fb_wire_header *h,
 }
 
 static void
-on_sealed(struct fb_request *req)
+on_sealed(struct fakeagg *agg, struct fb_request *req, int who,
+		const struct fb_wire_header *h, const uint8_t *body,
+		size_t blen)
 {
-	struct fb_wire_header h;
-	uint8_t *body;
-	size_t blen;
-	if (session == NULL || fb_request_pipe(req) != session_pipe ||
-			fb_env_open(session, fb_request_data(req),
-					fb_request_len(req), &h, &body,
-					&blen) != FB_OK) {
-		uint8_t out[FB_WIRE_PLAIN_ERROR_MAX];
-		size_t len = 0;
-		if (fb_wire_plain_error_encode(out, sizeof(out), 0,
-				    FB_WIRE_REASON_UNKNOWN_SESSION,
-				    "unknown-session", &len) == FB_OK) {
-			fb_request_reply_copy(req, out, len);
-		} else {
-			fb_request_drop(req);
-		}
-		return;
-	}
 	struct fb_wire_reason_text r;
-	if (h.type == FB_WIRE_POLL) {
-		on_poll(req, &h, body, blen);
-	} else if (h.type == FB_WIRE_REFUSE && at < N_CASES &&
+	if (h->type == FB_WIRE_POLL) {
+		on_poll(req, h, body, blen);
+	} else if (h->type == FB_WIRE_REFUSE && at < N_CASES &&
 			fb_wire_refuse_decode(&r, body, blen) == FB_OK) {
-		record(h.type, r.reason, r.text);
-		reply_ack(req, h.round_id);
-	} else if (h.type == FB_WIRE_ERROR && at < N_CASES &&
+		record(h->type, r.reason, r.text);
+		fakeagg_reply_ack(agg, req, who, h->round_id);
+	} else if (h->type == FB_WIRE_ERROR && at < N_CASES &&
 			fb_wire_error_decode(&r, body, blen) == FB_OK) {
-		record(h.type, r.reason, r.text);
-		reply_ack(req, h.round_id);
-		fb_session_destroy(session); // an ERROR ends it (§5.1)
-		session = NULL;
-	} else if (h.type == FB_WIRE_UPDATE && at < N_CASES) {
-		record(h.type, 0, "");
-		reply_ack(req, h.round_id);
+		record(h->type, r.reason, r.text);
+		fakeagg_reply_ack(agg, req, who, h->round_id);
+		fakeagg_end_session(agg, who); // an ERROR ends it (§5.1)
+	} else if (h->type == FB_WIRE_UPDATE && at < N_CASES) {
+		record(h->type, 0, "");
+		fakeagg_reply_ack(agg, req, who, h->round_id);
 	} else {
 		printf("# unexpected %s (round %u)\n",
-				fb_wire_type_name(h.type), h.round_id);
-		reply_ack(req, h.round_id);
+				fb_wire_type_name(h->type), h->round_id);
+		fakeagg_reply_ack(agg, req, who, h->round_id);
 	}
 }
 
-static void
-on_handshake(struct fb_hs_server *hs, struct fb_request *req)
+static bool
+finished(struct fakeagg *agg)
 {
-	uint8_t out[FB_HS_MSG_MAX];
-	size_t out_len = 0;
-	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(hs, now_ms(), fb_request_data(req),
-			fb_request_len(req), out, sizeof(out), &out_len, &s);
-	if (err == FB_OK && s != NULL) {
-		fb_session_destroy(session);
-		session = s;
-		session_pipe = fb_request_pipe(req);
-		handshakes++;
-	}
-	if (out_len > 0) {
-		fb_request_reply_copy(req, out, out_len);
-	} else {
-		fb_request_drop(req);
-	}
+	(void)agg;
+	return done_sent;
 }
 
 static bool
@@ -507,89 +412,44 @@ accepted(const struct evil_case *k, const struct outcome *o)
 int
 main(int argc, char **argv)
 {
-	if (argc != 5 || sodium_init() < 0) {
+	if (argc != 5) {
 		fprintf(stderr,
 				"usage: evilagg URL AGGREGATOR.key ROSTER "
 				"DATA\n");
 		return 99;
 	}
-	struct fb_identity *id = NULL;
-	struct fb_roster *roster = NULL;
 	struct fb_dataset *ds = NULL;
-	if (fb_identity_load(&id, argv[2]) != FB_OK ||
-			fb_roster_load(&roster, argv[3]) != FB_OK ||
-			fb_dataset_load(&ds, argv[4]) != FB_OK) {
+	if (!fakeagg_init(&fa, "evilagg", argv[1], argv[2], argv[3],
+			    16u << 20) ||
+			fb_dataset_load(&ds, argv[4]) != FB_OK ||
+			!fakeagg_model(&fa, ds->n_items, ds->n_bundles, DIM,
+					11)) {
 		fprintf(stderr, "evilagg: %s\n", fb_last_error(FB_EIO));
+		fb_dataset_destroy(ds);
+		fakeagg_finish(&fa);
 		return 99;
 	}
-	n_items = ds->n_items;
-	n_bundles = ds->n_bundles;
-	V = malloc((size_t)n_items * DIM * sizeof(float));
-	W = malloc((size_t)n_bundles * DIM * sizeof(float));
-	struct fb_rng rng;
-	fb_rng_seed(&rng, 11, 0);
-	for (size_t k = 0; k < (size_t)n_items * DIM; k++) {
-		V[k] = (float)(0.1 * fb_rng_normal(&rng));
+	fb_dataset_destroy(ds);
+	uint64_t start = fb_clock_ms();
+	const struct fakeagg_ops ops = {
+			.on_sealed = on_sealed, .finished = finished};
+	// The linger lets the DONE reply leave.
+	if (!fakeagg_serve(&fa, &ops, 500, 90000)) {
+		printf("# timed out at case %zu\n", at + 1);
 	}
-	for (size_t k = 0; k < (size_t)n_bundles * DIM; k++) {
-		W[k] = (float)(0.1 * fb_rng_normal(&rng));
-	}
-	struct fb_hs_server *hs = NULL;
-	struct fb_hs_server_config hc = {0};
-	const char *urls[] = {argv[1]};
-	struct fb_listener_config lc = {
-			.urls = urls, .n_urls = 1, .recv_max = 16u << 20};
-	struct fb_listener *l = NULL;
-	if (fb_hs_server_create(&hs, id, roster, &hc) != FB_OK ||
-			fb_listener_create(&l, &lc) != FB_OK) {
-		fprintf(stderr, "evilagg: %s\n", fb_last_error(FB_ENET));
-		return 99;
-	}
-	uint64_t start = now_ms(), done_at = 0;
-	while (done_at == 0 || now_ms() - done_at < 500) {
-		if (now_ms() - start > 90000) {
-			printf("# timed out at case %zu\n", at + 1);
-			break;
-		}
-		if (done_sent && done_at == 0) {
-			done_at = now_ms(); // let the DONE reply leave
-		}
-		struct fb_listener_event ev;
-		if (fb_listener_wait(l, 100, &ev) != FB_OK ||
-				ev.kind != FB_LISTENER_REQUEST) {
-			continue;
-		}
-		uint8_t type = fb_request_len(ev.req) > 3
-				? fb_request_data(ev.req)[3]
-				: 0;
-		if (fb_wire_type_is_sealed(type)) {
-			on_sealed(ev.req);
-		} else {
-			on_handshake(hs, ev.req);
-		}
-	}
-	printf("# %u READY polls, %u handshakes, %.1f s\n", polls, handshakes,
-			(double)(now_ms() - start) / 1000);
+	printf("# %u READY polls, %u handshakes, %.1f s\n", polls,
+			fa.handshakes, (double)(fb_clock_ms() - start) / 1000);
 	for (size_t k = 0; k < N_CASES; k++) {
 		const struct evil_case *c = &cases[k];
 		char what[160];
 		snprintf(what, sizeof(what), "%s%s",
 				c->honest ? "trained: " : "refused: ", c->name);
-		report(accepted(c, &outcomes[k]), "%s", what);
+		fakeagg_check(&fa, accepted(c, &outcomes[k]), what);
 	}
-	report(polls_not_ready == 0,
-			"%s: every POLL said READY (never exhausted)",
-			"client");
-	report(done_sent, "%s: reached DONE", "client");
-	printf("1..%d\n", n_checks);
-	fb_listener_destroy(l);
-	fb_hs_server_destroy(hs);
-	fb_session_destroy(session);
-	fb_dataset_destroy(ds);
-	free(V);
-	free(W);
-	fb_roster_destroy(roster);
-	fb_identity_destroy(id);
-	fb_transport_fini();
-	return n_failed == 0 ? 0 : 1;
+	fakeagg_check(&fa, polls_not_ready == 0,
+			"client: every POLL said READY (never exhausted)");
+	fakeagg_check(&fa, done_sent, "client: reached DONE");
+	int rc = fakeagg_checks_end(&fa);
+	fakeagg_finish(&fa);
+	return rc;
 }

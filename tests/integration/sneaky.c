@@ -24,30 +24,21 @@
 // usage: sneaky URL AGGREGATOR.key ROSTER DATA_0
 //        sneaky --curious URL AGGREGATOR.key ROSTER DATA_0 OUT [PREV]
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "fakeagg.h"
 #include "fedbundle/data/dataset.h"
-#include "fedbundle/net/envelope.h"
-#include "fedbundle/net/handshake.h"
-#include "fedbundle/net/identity.h"
-#include "fedbundle/net/transport.h"
-#include "fedbundle/net/wire.h"
 #include "fedbundle/secagg/advert.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
-#include "fedbundle/util/clock.h"
-#include "fedbundle/util/rng.h"
 
 #define DIM 16
 #define K 3
 #define ROUND 1
 
 struct client {
-	struct fb_session *s;
 	bool advertised, shared, uploaded, done;
 	uint16_t refuse_reason; // REFUSE of the round
 	char refuse_text[FB_WIRE_TEXT_MAX + 1];
@@ -60,30 +51,18 @@ struct client {
 };
 
 static struct client clients[K];
-static const struct fb_roster *roster;
+static struct fakeagg fa;
 static uint8_t keys[K * FB_ID_PK_LEN];
 static struct fb_secagg_server *co;
-static float *V, *W;
-static uint32_t n_items, n_bundles;
-static size_t dim; // the release layout's length
-static int n_checks, n_failed;
+static size_t dim;             // the release layout's length
 static uint8_t consortium[16]; // secagg-v1 §3.6, as clients compute it
 static bool curious;           // --curious: honest, and looking
-
-static void
-report(bool ok, const char *what)
-{
-	printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, what);
-	n_failed += !ok;
-}
 
 static struct fb_wire_plan
 make_plan(uint32_t index)
 {
 	struct fb_wire_plan p;
-	memset(&p, 0, sizeof(p));
-	p.kind = FB_WIRE_PLAN_TRAIN;
-	p.deadline_ms = 60000;
+	fakeagg_train_plan(&fa, &p);
 	struct fb_wire_round_config *c = &p.config;
 	c->granularity = FB_WIRE_GRAN_USER;
 	c->sampling_rate = 0.5;
@@ -95,10 +74,6 @@ make_plan(uint32_t index)
 	c->hp.lr = 0.01;
 	c->hp.item_weight = 1.0;
 	c->hp.negatives = 1;
-	c->hp.dim = DIM;
-	c->update_dtype = FB_WIRE_DTYPE_F32;
-	c->has_train_opts = true;
-	fb_wire_hparams_defaults(&c->hp);
 	c->hp.use_attrs = false;
 	c->has_secagg = true;
 	memcpy(c->sa.consortium, consortium, sizeof(consortium));
@@ -108,11 +83,6 @@ make_plan(uint32_t index)
 	c->sa.noise_shares = 2;
 	c->sa.index = index;
 	c->sa.keys = keys;
-	p.n_tensors = 2;
-	p.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
-			FB_WIRE_DTYPE_F32, 0, n_items, DIM, V};
-	p.tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
-			FB_WIRE_DTYPE_F32, 0, n_bundles, DIM, W};
 	return p;
 }
 
@@ -121,34 +91,14 @@ static void
 reply_raw(struct fb_request *req, struct client *cl, uint8_t type,
 		const uint8_t *body, size_t blen)
 {
-	struct fb_msg *m = NULL;
-	if (fb_msg_alloc(&m, FB_SEALED_LEN(blen)) != FB_OK) {
-		fb_request_drop(req);
-		return;
-	}
-	memcpy(fb_msg_data(m) + FB_ENV_BODY_OFF, body, blen);
-	if (fb_env_seal(cl->s, fb_msg_data(m), fb_msg_len(m), type, ROUND) !=
-			FB_OK) {
-		fb_msg_free(m);
-		fb_request_drop(req);
-		return;
-	}
-	fb_request_reply_take(req, m);
+	fakeagg_reply(&fa, req, (int)(cl - clients), type, ROUND, body, blen);
 }
 
 static void
 reply_plan(struct fb_request *req, struct client *cl,
 		const struct fb_wire_plan *p)
 {
-	size_t len = fb_wire_plan_len(p);
-	uint8_t *b = malloc(len);
-	if (b == NULL || fb_wire_plan_encode(b, len, p, &len, NULL) != FB_OK) {
-		free(b);
-		fb_request_drop(req);
-		return;
-	}
-	reply_raw(req, cl, FB_WIRE_PLAN, b, len);
-	free(b);
+	fakeagg_reply_plan(&fa, req, (int)(cl - clients), ROUND, p);
 }
 
 static void
@@ -157,19 +107,6 @@ reply_wait(struct fb_request *req, struct client *cl)
 	struct fb_wire_plan p = {
 			.kind = FB_WIRE_PLAN_WAIT, .retry_after_ms = 100};
 	reply_plan(req, cl, &p);
-}
-
-static void
-reply_ack(struct fb_request *req, struct client *cl)
-{
-	struct fb_wire_ack a = {.status = FB_WIRE_ACK_ACCEPTED};
-	uint8_t b[64];
-	size_t len = 0;
-	if (fb_wire_ack_encode(b, sizeof(b), &a, &len) != FB_OK) {
-		fb_request_drop(req);
-		return;
-	}
-	reply_raw(req, cl, FB_WIRE_ACK, b, len);
 }
 
 static bool
@@ -348,42 +285,22 @@ on_stage(struct fb_request *req, struct client *cl, uint32_t index,
 }
 
 static void
-on_sealed(struct fb_request *req)
+on_sealed(struct fakeagg *agg, struct fb_request *req, int who,
+		const struct fb_wire_header *h, const uint8_t *body,
+		size_t blen)
 {
-	uint8_t *msg = fb_request_data(req);
-	size_t len = fb_request_len(req);
-	struct fb_wire_header h;
-	uint8_t sid[FB_ENV_SID_LEN];
-	int who = -1;
-	if (fb_env_peek(msg, len, &h, sid) == FB_OK) {
-		for (int c = 0; c < K; c++) {
-			if (clients[c].s != NULL &&
-					memcmp(fb_session_id(clients[c].s), sid,
-							FB_ENV_SID_LEN) == 0) {
-				who = c;
-			}
-		}
-	}
-	uint8_t *body;
-	size_t blen;
-	if (who < 0 ||
-			fb_env_open(clients[who].s, msg, len, &h, &body,
-					&blen) != FB_OK) {
-		printf("# a sealed message did not open\n");
-		fb_request_drop(req);
-		return;
-	}
+	(void)agg;
 	struct client *cl = &clients[who];
 	uint32_t index = (uint32_t)who + 1;
 	struct fb_wire_reason_text r;
 	struct fb_sa_unmask un;
-	switch (h.type) {
+	switch (h->type) {
 	case FB_WIRE_POLL:
 		on_poll(req, cl, index, body, blen);
 		return;
 	case FB_WIRE_SA_ADVERT:
 	case FB_WIRE_SA_SHARES:
-		on_stage(req, cl, index, h.type, body, blen);
+		on_stage(req, cl, index, h->type, body, blen);
 		return;
 	case FB_WIRE_UPDATE:
 		on_update(cl, index, body, blen);
@@ -421,34 +338,18 @@ on_sealed(struct fb_request *req)
 		break;
 	default:
 		printf("# index %u: unexpected %s\n", index,
-				fb_wire_type_name(h.type));
+				fb_wire_type_name(h->type));
 		break;
 	}
-	reply_ack(req, cl);
+	fakeagg_reply_ack(&fa, req, who, ROUND);
 }
 
-static void
-on_handshake(struct fb_hs_server *hs, struct fb_request *req)
+static bool
+finished(struct fakeagg *agg)
 {
-	uint8_t out[FB_HS_MSG_MAX];
-	size_t out_len = 0;
-	struct fb_session *s = NULL;
-	fb_err err = fb_hs_server_handle(hs, fb_clock_ms(),
-			fb_request_data(req), fb_request_len(req), out,
-			sizeof(out), &out_len, &s);
-	if (err == FB_OK && s != NULL) {
-		const uint8_t *pk = fb_session_peer_key(s);
-		for (int c = 0; c < K; c++) {
-			if (memcmp(fb_roster_at(roster, (size_t)c)->pk, pk,
-					    FB_ID_PK_LEN) == 0) {
-				fb_session_destroy(clients[c].s);
-				clients[c].s = s;
-				s = NULL;
-			}
-		}
-		fb_session_destroy(s);
-	}
-	fb_request_reply_copy(req, out, out_len);
+	(void)agg;
+	return clients[0].got_done && clients[1].got_done &&
+			clients[2].got_done;
 }
 
 // The model and the coordinator of the round.
@@ -460,28 +361,17 @@ setup(const char *data)
 		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
 		return 99;
 	}
-	n_items = ds->n_items;
-	n_bundles = ds->n_bundles;
+	bool ok = fakeagg_model(&fa, ds->n_items, ds->n_bundles, DIM, 7);
 	fb_dataset_destroy(ds);
-	struct fb_wire_plan p = make_plan(1);
-	struct fb_release_layout L;
-	fb_hparams_release_layout(&p.config.hp, n_items, n_bundles, &L);
-	dim = L.len;
-	V = malloc((size_t)n_items * DIM * sizeof(float));
-	W = malloc((size_t)n_bundles * DIM * sizeof(float));
-	if (V == NULL || W == NULL) {
+	if (!ok) {
 		return 99;
 	}
-	struct fb_rng rng;
-	fb_rng_seed(&rng, 7, 0);
-	for (size_t k = 0; k < (size_t)n_items * DIM; k++) {
-		V[k] = (float)(0.1 * fb_rng_normal(&rng));
-	}
-	for (size_t k = 0; k < (size_t)n_bundles * DIM; k++) {
-		W[k] = (float)(0.1 * fb_rng_normal(&rng));
-	}
+	struct fb_wire_plan p = make_plan(1);
+	struct fb_release_layout L;
+	fb_hparams_release_layout(&p.config.hp, fa.n_items, fa.n_bundles, &L);
+	dim = L.len;
 	for (int c = 0; c < K; c++) {
-		memcpy(keys + c * FB_ID_PK_LEN, fb_roster_at(roster, c)->pk,
+		memcpy(keys + c * FB_ID_PK_LEN, fb_roster_at(fa.roster, c)->pk,
 				FB_ID_PK_LEN);
 	}
 	struct fb_secagg_server_params sp = {.n = K,
@@ -502,26 +392,29 @@ static void
 checks(void)
 {
 	struct client *a = &clients[0], *b = &clients[1], *c = &clients[2];
-	report(b->refuse_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+	fakeagg_check(&fa,
+			b->refuse_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
 					strstr(b->refuse_text,
 							"the shares of index 1 "
 							"do not open") != NULL,
 			"index 2 refused the round (secagg-refused) naming "
 			"index 1, whose shares were tampered with");
-	report(!b->uploaded && b->masked_rows == 0,
+	fakeagg_check(&fa, !b->uploaded && b->masked_rows == 0,
 			"index 2 sent no masked input");
-	report(a->uploaded && c->uploaded && a->masked_rows == dim &&
+	fakeagg_check(&fa,
+			a->uploaded && c->uploaded && a->masked_rows == dim &&
 					c->masked_rows == dim,
 			"indices 1 and 3 sent one masked u64 tensor of the "
 			"release layout");
-	report(a->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+	fakeagg_check(&fa,
+			a->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
 					a->unmask_ns == 0,
 			"index 1 refused an unmask request listing itself as "
 			"dropped (sealed ERROR secagg-refused, no shares)");
-	report(c->unmask_ns == 2 && c->unmask_nd == 1,
+	fakeagg_check(&fa, c->unmask_ns == 2 && c->unmask_nd == 1,
 			"index 3 answered the honest request (2 survivors, 1 "
 			"dropped)");
-	report(a->got_done && b->got_done && c->got_done,
+	fakeagg_check(&fa, a->got_done && b->got_done && c->got_done,
 			"every client then got PLAN DONE");
 }
 
@@ -589,7 +482,8 @@ curious_checks(const char *out, const char *prev)
 	int64_t *before = malloc(dim * sizeof(*before));
 	bool unmasked = sum != NULL && before != NULL &&
 			fb_secagg_server_finish(co, sum) == FB_OK;
-	report(unmasked, "the honest round unmasked the sum of the three");
+	fakeagg_check(&fa, unmasked,
+			"the honest round unmasked the sum of the three");
 	FILE *f = unmasked ? fopen(out, "w") : NULL;
 	for (size_t k = 0; f != NULL && k < dim; k++) {
 		fprintf(f, "%lld\n", (long long)sum[k]);
@@ -602,7 +496,7 @@ curious_checks(const char *out, const char *prev)
 			? chi_square((const uint8_t *)sum, dim * sizeof(*sum))
 			: 0;
 	printf("# the unmasked sum: chi-square of its bytes %.1f\n", sum_chi);
-	report(sum_chi > 400,
+	fakeagg_check(&fa, sum_chi > 400,
 			"control: the bytes of the unmasked sum fail "
 			"the uniformity test");
 	bool have_prev =
@@ -612,7 +506,7 @@ curious_checks(const char *out, const char *prev)
 		printf("# correlation of the sum with the earlier round's: "
 		       "%.4f (bound %.4f)\n",
 				r_sums, bound);
-		report(r_sums > 5 * bound,
+		fakeagg_check(&fa, r_sums > 5 * bound,
 				"control: the sums of two rounds "
 				"are correlated (the statistic "
 				"sees the retailers' signal)");
@@ -625,7 +519,7 @@ curious_checks(const char *out, const char *prev)
 		printf("# index %d: chi-square of its masked input's %zu "
 		       "bytes %.1f\n",
 				c + 1, dim * sizeof(*y), chi);
-		report(chi < 400,
+		fakeagg_check(&fa, chi < 400,
 				"a masked input's bytes pass the chi-square "
 				"test of uniformity");
 		if (prev == NULL) {
@@ -637,7 +531,7 @@ curious_checks(const char *out, const char *prev)
 		printf("# index %d: correlation of its masked input with the "
 		       "earlier sum %.4f\n",
 				c + 1, r);
-		report(fabs(r) < bound,
+		fakeagg_check(&fa, fabs(r) < bound,
 				"a masked input is uncorrelated with "
 				"the retailers' signal");
 	}
@@ -657,7 +551,7 @@ main(int argc, char **argv)
 		argv++;
 		argc = 5;
 	}
-	if (argc != 5 || sodium_init() < 0) {
+	if (argc != 5) {
 		fprintf(stderr,
 				"usage: sneaky URL AGGREGATOR.key ROSTER "
 				"DATA_0\n"
@@ -665,75 +559,33 @@ main(int argc, char **argv)
 				"ROSTER DATA_0 OUT [PREV]\n");
 		return 99;
 	}
-	struct fb_identity *id = NULL;
-	struct fb_roster *r = NULL;
-	if (fb_identity_load(&id, argv[2]) != FB_OK ||
-			fb_roster_load(&r, argv[3]) != FB_OK ||
-			fb_roster_count(r) != K) {
-		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
+	if (!fakeagg_init(&fa, "sneaky", argv[1], argv[2], argv[3],
+			    16u << 20) ||
+			fa.n_clients != K ||
+			fb_secagg_consortium(fb_identity_public_key(fa.id),
+					argv[3], consortium) != FB_OK ||
+			setup(argv[4]) != 0) {
+		fprintf(stderr, "sneaky: cannot start: %s\n",
+				fb_last_error(FB_EIO));
+		fakeagg_finish(&fa);
 		return 99;
 	}
-	roster = r;
-	if (fb_secagg_consortium(fb_identity_public_key(id), argv[3],
-			    consortium) != FB_OK) {
-		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_EIO));
-		return 99;
+	const struct fakeagg_ops ops = {
+			.on_sealed = on_sealed, .finished = finished};
+	// The linger lets the DONE replies leave.
+	if (!fakeagg_serve(&fa, &ops, 300, 120000)) {
+		printf("# timed out\n");
 	}
-	int rc = setup(argv[4]);
-	if (rc != 0) {
-		return rc;
-	}
-	struct fb_hs_server *hs = NULL;
-	struct fb_hs_server_config hc = {0};
-	const char *urls[] = {argv[1]};
-	struct fb_listener_config lc = {
-			.urls = urls, .n_urls = 1, .recv_max = 16u << 20};
-	struct fb_listener *l = NULL;
-	if (fb_hs_server_create(&hs, id, roster, &hc) != FB_OK ||
-			fb_listener_create(&l, &lc) != FB_OK) {
-		fprintf(stderr, "sneaky: %s\n", fb_last_error(FB_ENET));
-		return 99;
-	}
-	uint64_t start = fb_clock_ms();
-	while (!clients[0].got_done || !clients[1].got_done ||
-			!clients[2].got_done) {
-		if (fb_clock_ms() - start > 120000) {
-			printf("# timed out\n");
-			break;
-		}
-		struct fb_listener_event ev;
-		if (fb_listener_wait(l, 100, &ev) != FB_OK ||
-				ev.kind != FB_LISTENER_REQUEST) {
-			continue;
-		}
-		uint8_t type = fb_request_len(ev.req) > 3
-				? fb_request_data(ev.req)[3]
-				: 0;
-		if (fb_wire_type_is_sealed(type)) {
-			on_sealed(ev.req);
-		} else {
-			on_handshake(hs, ev.req);
-		}
-	}
-	struct timespec ts = {0, 300 * 1000000L};
-	nanosleep(&ts, NULL); // let the DONE replies leave
 	if (curious) {
 		curious_checks(out, prev);
 	} else {
 		checks();
 	}
-	printf("1..%d\n", n_checks);
-	fb_listener_destroy(l);
-	fb_hs_server_destroy(hs);
+	int rc = fakeagg_checks_end(&fa);
 	fb_secagg_server_destroy(co);
 	for (int c = 0; c < K; c++) {
-		fb_session_destroy(clients[c].s);
 		free(clients[c].masked);
 	}
-	free(V);
-	free(W);
-	fb_roster_destroy(r);
-	fb_identity_destroy(id);
-	fb_transport_fini();
-	return n_failed == 0 ? 0 : 1;
+	fakeagg_finish(&fa);
+	return rc;
 }

@@ -14,63 +14,8 @@
 #include "fedbundle/data/csvimport.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/util/fsutil.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char tmp_root[] = "/tmp/fb-test-catalog-XXXXXX";
-static int dir_counter;
-
-static void
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 ||
-				strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		char *p = fb_path_join(dir, e->d_name);
-		struct stat st;
-		if (p != NULL && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			remove_tree(p);
-		} else if (p != NULL) {
-			unlink(p);
-		}
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static const char *
-new_dir(void)
-{
-	static char path[16][256];
-	char *p = path[dir_counter % 16];
-	snprintf(p, sizeof(path[0]), "%s/d%d", tmp_root, dir_counter++);
-	if (mkdir(p, 0755) != 0) {
-		HARNESS_FAIL("mkdir %s failed", p);
-	}
-	return p;
-}
-
-// Writes text to dir/name and returns the path (static per call slot).
-static const char *
-put(const char *dir, const char *name, const char *text)
-{
-	static char path[8][300];
-	static int slot;
-	char *p = path[slot++ % 8];
-	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-	FILE *fp = fopen(p, "wb");
-	CHECK(fp != NULL);
-	fwrite(text, 1, strlen(text), fp);
-	fclose(fp);
-	return p;
-}
 
 static const char bundles_csv[] = "bundle_id,item_id\n"
 				  "B1,I1\nB1,I2\nB2,I2\nB2,I3\n";
@@ -81,10 +26,10 @@ static const char items_csv[] =
 static const char *
 build(struct fb_csvimport_catalog_summary *sum)
 {
-	const char *dir = new_dir();
+	const char *dir = fixture_dir();
 	struct fb_csvimport_catalog_options o = {
-			.bundles_path = put(dir, "b.csv", bundles_csv),
-			.items_path = put(dir, "i.csv", items_csv),
+			.bundles_path = fixture_put(dir, "b.csv", bundles_csv),
+			.items_path = fixture_put(dir, "i.csv", items_csv),
 			.name = "Catalog"};
 	char *out = fb_path_join(dir, "cat");
 	static char keep[8][300];
@@ -98,18 +43,19 @@ build(struct fb_csvimport_catalog_summary *sum)
 
 TEST(idmap_load_errors)
 {
-	const char *d = new_dir();
+	const char *d = fixture_dir();
 	struct fb_idmap m = {.what = "item"};
-	CHECK_OK(fb_idmap_load(&m, put(d, "ok.map", "0\tA\n1\tB b\n")));
+	CHECK_OK(fb_idmap_load(&m, fixture_put(d, "ok.map", "0\tA\n1\tB b\n")));
 	CHECK(m.n == 2 && strcmp(fb_idmap_str(&m, 1), "B b") == 0);
 	fb_idmap_finish(&m);
-	CHECK_ERR(fb_idmap_load(&m, put(d, "gap.map", "0\tA\n2\tB\n")),
+	CHECK_ERR(fb_idmap_load(&m, fixture_put(d, "gap.map", "0\tA\n2\tB\n")),
 			FB_EFORMAT);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "gap.map:2");
-	CHECK_ERR(fb_idmap_load(&m, put(d, "dup.map", "0\tA\n1\tA\n")),
+	CHECK_ERR(fb_idmap_load(&m, fixture_put(d, "dup.map", "0\tA\n1\tA\n")),
 			FB_EFORMAT);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EFORMAT), "also dense id 0");
-	CHECK_ERR(fb_idmap_load(&m, put(d, "empty.map", "0\t\n")), FB_EFORMAT);
+	CHECK_ERR(fb_idmap_load(&m, fixture_put(d, "empty.map", "0\t\n")),
+			FB_EFORMAT);
 	CHECK(m.n == 0);
 }
 
@@ -139,17 +85,17 @@ TEST(build_numbering_names_attrs)
 TEST(build_prices)
 {
 	struct fb_csvimport_catalog_summary plain, s;
-	const char *dir = new_dir();
+	const char *dir = fixture_dir();
 	struct fb_csvimport_catalog_options o = {
-			.bundles_path = put(dir, "b.csv", bundles_csv),
-			.items_path = put(dir, "i.csv",
+			.bundles_path = fixture_put(dir, "b.csv", bundles_csv),
+			.items_path = fixture_put(dir, "i.csv",
 					"item_id,price\nI1,4.99\nI2,\nI3,12\n"),
 			.name = "Catalog"};
 	char *cat = fb_path_join(dir, "cat");
 	CHECK_OK(fb_csvimport_catalog(&o, cat, &s));
 	CHECK(s.priced_items == 2);
 	// The same catalogue without prices has the same digest.
-	o.items_path = put(dir, "np.csv", "item_id\nI1\nI2\nI3\n");
+	o.items_path = fixture_put(dir, "np.csv", "item_id\nI1\nI2\nI3\n");
 	char *cat2 = fb_path_join(dir, "cat2");
 	CHECK_OK(fb_csvimport_catalog(&o, cat2, &plain));
 	CHECK(plain.priced_items == 0);
@@ -164,7 +110,7 @@ TEST(build_prices)
 	fb_catdir_ids_finish(&ids);
 	fb_dataset_destroy(ds);
 	free(cat);
-	o.items_path = put(dir, "bad.csv",
+	o.items_path = fixture_put(dir, "bad.csv",
 			"item_id,price\nI1,4.99\nI2,\"4,99\"\n");
 	char *bad = fb_path_join(dir, "bad");
 	CHECK_ERR(fb_csvimport_catalog(&o, bad, NULL), FB_EFORMAT);
@@ -251,7 +197,7 @@ TEST(import_onto_the_catalogue)
 {
 	struct fb_csvimport_catalog_summary s;
 	const char *cat = build(&s);
-	const char *d = new_dir();
+	const char *d = fixture_dir();
 	struct fb_csvimport_options o;
 	fb_csvimport_options_init(&o);
 	o.catalog_dir = cat;
@@ -259,9 +205,10 @@ TEST(import_onto_the_catalogue)
 	o.split[0] = 1;
 	o.split[1] = o.split[2] = 0;
 	// B2 named first: its dense id is still the catalogue's 1.
-	o.interactions_path = put(d, "ub.csv",
+	o.interactions_path = fixture_put(d, "ub.csv",
 			"user_id,bundle_id\nu1,B2\nu1,B9\nu2,B1\n");
-	o.user_items_path = put(d, "ui.csv", "user_id,item_id\nu2,I4\nu3,IX\n");
+	o.user_items_path = fixture_put(
+			d, "ui.csv", "user_id,item_id\nu2,I4\nu3,IX\n");
 	char *out = fb_path_join(d, "out");
 	struct fb_csvimport_summary sum;
 	CHECK_OK(fb_csvimport_run(&o, out, &sum));
@@ -297,16 +244,13 @@ TEST(import_onto_the_catalogue)
 int
 main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		printf("Bail out! cannot create a temporary folder\n");
-		return 99;
-	}
+	fixture_init("catalog");
 	RUN(idmap_load_errors);
 	RUN(build_numbering_names_attrs);
 	RUN(build_prices);
 	RUN(parse_items);
 	RUN(digest_follows_content);
 	RUN(import_onto_the_catalogue);
-	remove_tree(tmp_root);
+	fixture_finish();
 	return harness_done();
 }

@@ -8,8 +8,6 @@
 // carry over, the checkpoint is rewritten on v2 and v1's stored maps are
 // removed; a restart on v2 changes nothing; a catalogue without original
 // ids is refused naming both digests.
-#include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fedbundle/data/catdir.h"
@@ -17,71 +15,25 @@
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/log.h"
+#include "fixture.h"
 #include "harness.h"
 #include "server/checkpoint.h"
 #include "server/config.h"
 #include "server/round.h"
 
-static char tmp_root[] = "/tmp/fb-test-catver-XXXXXX";
-
-static void
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 ||
-				strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		char *p = fb_path_join(dir, e->d_name);
-		struct stat st;
-		if (p != NULL && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			remove_tree(p);
-		} else if (p != NULL) {
-			unlink(p);
-		}
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-// tmp_root/name, in one of a few static slots.
-static const char *
-path_of(const char *name)
-{
-	static char slots[8][300];
-	static int slot;
-	char *p = slots[slot++ % 8];
-	snprintf(p, sizeof(slots[0]), "%s/%s", tmp_root, name);
-	return p;
-}
-
-static void
-put(const char *path, const char *text)
-{
-	FILE *fp = fopen(path, "wb");
-	CHECK(fp != NULL);
-	fwrite(text, 1, strlen(text), fp);
-	fclose(fp);
-}
-
-// Builds the catalogue folder tmp_root/name from the two CSV texts.
+// Builds the catalogue folder ROOT/name from the two CSV texts.
 static const char *
 build(const char *name, const char *bundles, const char *items)
 {
-	char b[320], i[320];
-	snprintf(b, sizeof(b), "%s/%s-b.csv", tmp_root, name);
-	snprintf(i, sizeof(i), "%s/%s-i.csv", tmp_root, name);
-	put(b, bundles);
-	put(i, items);
+	char b[64], i[64];
+	snprintf(b, sizeof(b), "%s-b.csv", name);
+	snprintf(i, sizeof(i), "%s-i.csv", name);
+	const char *root = fixture_root();
 	struct fb_csvimport_catalog_options o = {
-			.bundles_path = b, .items_path = i, .name = "Catalog"};
-	const char *out = path_of(name);
+			.bundles_path = fixture_put(root, b, bundles),
+			.items_path = fixture_put(root, i, items),
+			.name = "Catalog"};
+	const char *out = fixture_path(root, name);
 	CHECK_OK(fb_csvimport_catalog(&o, out, NULL));
 	return out;
 }
@@ -213,7 +165,7 @@ TEST(adopt_new_version)
 {
 	const char *v1 = build("v1", v1_bundles, v1_items);
 	const char *v2 = build("v2", v2_bundles, v2_items);
-	const char *ckpt = path_of("ckpt");
+	const char *ckpt = fixture_path(fixture_root(), "ckpt");
 	struct fb_dataset *ds1 = NULL, *ds2 = NULL, *dense = NULL;
 	CHECK_OK(fb_dataset_load(&ds1, v1));
 	CHECK_OK(fb_dataset_load(&ds2, v2));
@@ -224,7 +176,7 @@ TEST(adopt_new_version)
 	struct agg_config c1, c2, cr;
 	config(&c1, v1, ckpt);
 	config(&c2, v2, ckpt);
-	config(&cr, v2, path_of("fresh"));
+	config(&cr, v2, fixture_path(fixture_root(), "fresh"));
 
 	// v1: a federation that "trained" 2 rounds and 3 FedAdam steps.
 	struct agg_fed f1, f2, ref, f3;
@@ -292,7 +244,7 @@ TEST(adopt_new_version)
 	agg_fed_finish(&f3);
 
 	// The same catalogue without original ids cannot be adopted.
-	const char *dd = path_of("dense");
+	const char *dd = fixture_path(fixture_root(), "dense");
 	CHECK_OK(fb_dataset_save(ds2, dd));
 	CHECK_OK(fb_dataset_load(&dense, dd));
 	struct agg_config cd;
@@ -321,11 +273,9 @@ int
 main(void)
 {
 	fb_log_set_level(FB_LOG_ERROR);
-	if (mkdtemp(tmp_root) == NULL) {
-		return 99;
-	}
+	fixture_init("catver");
 	RUN(rows_map_and_copy);
 	RUN(adopt_new_version);
-	remove_tree(tmp_root);
+	fixture_finish();
 	return harness_done();
 }

@@ -11,63 +11,8 @@
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/rng.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char tmp_root[] = "/tmp/fb-test-csvimport-XXXXXX";
-static int dir_counter;
-
-static void
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 ||
-				strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		char *p = fb_path_join(dir, e->d_name);
-		struct stat st;
-		if (p != NULL && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			remove_tree(p);
-		} else if (p != NULL) {
-			unlink(p);
-		}
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static const char *
-new_dir(void)
-{
-	static char path[16][256];
-	char *p = path[dir_counter % 16];
-	snprintf(p, sizeof(path[0]), "%s/d%d", tmp_root, dir_counter++);
-	if (mkdir(p, 0755) != 0) {
-		HARNESS_FAIL("mkdir %s failed", p);
-	}
-	return p;
-}
-
-// Writes text to dir/name and returns the path (static per call slot).
-static const char *
-put(const char *dir, const char *name, const char *text)
-{
-	static char path[8][300];
-	static int slot;
-	char *p = path[slot++ % 8];
-	snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-	FILE *fp = fopen(p, "wb");
-	CHECK(fp != NULL);
-	fwrite(text, 1, strlen(text), fp);
-	fclose(fp);
-	return p;
-}
 
 static char *
 slurp(const char *dir, const char *name)
@@ -184,20 +129,20 @@ TEST(reader_errors_name_the_line)
 
 TEST(import_maps_and_dataset)
 {
-	const char *in = new_dir();
+	const char *in = fixture_dir();
 	struct fb_csvimport_options opt;
 	fb_csvimport_options_init(&opt);
 	opt.name = "Shop";
 	// Columns in another order, an extra column, a quoted id with a comma,
 	// a repeated membership.
-	opt.bundles_path = put(in, "bundles.csv",
+	opt.bundles_path = fixture_put(in, "bundles.csv",
 			"item_id,note,bundle_id\r\n"
 			"sku-9,\"gift, boxed\",B2\r\n"
 			"sku-1,,B2\r\n"
 			"sku-1,,\"B,1\"\r\n"
 			"sku-9,,B2\r\n"
 			"sku-4,\"multi\nline\",B3\r\n");
-	opt.interactions_path = put(in, "ub.csv",
+	opt.interactions_path = fixture_put(in, "ub.csv",
 			"user_id,bundle_id,timestamp\n"
 			"carol,B3,2024-01-01\n"
 			"alice,B2,2024-01-02\n"
@@ -205,12 +150,12 @@ TEST(import_maps_and_dataset)
 			"alice,B2,2024-01-04\n"
 			"bob,B3,2024-01-05\n"
 			"alice,B3,2024-01-06\n");
-	opt.user_items_path = put(in, "ui.csv",
+	opt.user_items_path = fixture_put(in, "ui.csv",
 			"user_id,item_id\n"
 			"dave,sku-1\n"
 			"bob,sku-7\n"
 			"bob,sku-7\n");
-	const char *out = new_dir();
+	const char *out = fixture_dir();
 	struct fb_csvimport_summary sum;
 	CHECK_OK(fb_csvimport_run(&opt, out, &sum));
 	CHECK(sum.n_users == 4 && sum.n_bundles == 3 && sum.n_items == 4);
@@ -252,7 +197,7 @@ TEST(import_maps_and_dataset)
 	fb_dataset_destroy(ds);
 
 	// Importing again gives byte-identical files.
-	const char *again = new_dir();
+	const char *again = fixture_dir();
 	CHECK_OK(fb_csvimport_run(&opt, again, NULL));
 	const char *files[] = {"user_bundle_train.txt", "user_bundle_tune.txt",
 			"user_bundle_test.txt", "bundle_item.txt",
@@ -269,13 +214,13 @@ static void
 expect_import_error(const char *bundles, const char *ub, const char *ui,
 		fb_err want, const char *needle)
 {
-	const char *in = new_dir();
+	const char *in = fixture_dir();
 	struct fb_csvimport_options opt;
 	fb_csvimport_options_init(&opt);
-	opt.bundles_path = put(in, "cat.csv", bundles);
-	opt.interactions_path = put(in, "ub.csv", ub);
-	opt.user_items_path = ui != NULL ? put(in, "ui.csv", ui) : NULL;
-	fb_err err = fb_csvimport_run(&opt, new_dir(), NULL);
+	opt.bundles_path = fixture_put(in, "cat.csv", bundles);
+	opt.interactions_path = fixture_put(in, "ub.csv", ub);
+	opt.user_items_path = ui != NULL ? fixture_put(in, "ui.csv", ui) : NULL;
+	fb_err err = fb_csvimport_run(&opt, fixture_dir(), NULL);
 	if (err != want) {
 		HARNESS_FAIL("import returned %s (%s), expected %s with '%s'",
 				fb_strerror(err), fb_last_error(err),
@@ -315,14 +260,14 @@ TEST(import_errors)
 	fb_csvimport_options_init(&opt);
 	opt.bundles_path = "/nonexistent/cat.csv";
 	opt.interactions_path = "/nonexistent/ub.csv";
-	CHECK_ERR(fb_csvimport_run(&opt, new_dir(), NULL), FB_EIO);
+	CHECK_ERR(fb_csvimport_run(&opt, fixture_dir(), NULL), FB_EIO);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EIO), "/nonexistent/cat.csv");
 	opt.split[0] = 0.8;
-	CHECK_ERR(fb_csvimport_run(&opt, new_dir(), NULL), FB_EINVAL);
+	CHECK_ERR(fb_csvimport_run(&opt, fixture_dir(), NULL), FB_EINVAL);
 	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "must sum to 1");
 	opt.split[0] = 0.7;
 	opt.name = "a/b";
-	CHECK_ERR(fb_csvimport_run(&opt, new_dir(), NULL), FB_EINVAL);
+	CHECK_ERR(fb_csvimport_run(&opt, fixture_dir(), NULL), FB_EINVAL);
 }
 
 // Messy exports: invalid UTF-8 is refused at file:line:column, a file
@@ -355,11 +300,11 @@ TEST(import_messy_exports)
 			FB_EFORMAT, "ub.csv:2: empty bundle_id");
 
 	// Valid multi-byte ids pass; " b1" and "b1 " are b1.
-	const char *in = new_dir(), *out = new_dir();
+	const char *in = fixture_dir(), *out = fixture_dir();
 	struct fb_csvimport_options opt;
 	fb_csvimport_options_init(&opt);
-	opt.bundles_path = put(in, "cat.csv", cat);
-	opt.interactions_path = put(in, "ub.csv",
+	opt.bundles_path = fixture_put(in, "cat.csv", cat);
+	opt.interactions_path = fixture_put(in, "ub.csv",
 			"user_id,bundle_id\nCaf\xc3\xa9,b1\n\xf0\x9f\x9b\x92, b1\n"
 			"Caf\xc3\xa9,\"b2 \"\n");
 	struct fb_csvimport_summary sum;
@@ -492,10 +437,7 @@ TEST(split_without_tune)
 int
 main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		printf("Bail out! cannot create a temporary folder\n");
-		return 99;
-	}
+	fixture_init("csvimport");
 	RUN(reader_quoting);
 	RUN(reader_errors_name_the_line);
 	RUN(import_maps_and_dataset);
@@ -503,6 +445,6 @@ main(void)
 	RUN(import_messy_exports);
 	RUN(split_properties);
 	RUN(split_without_tune);
-	remove_tree(tmp_root);
+	fixture_finish();
 	return harness_done();
 }

@@ -14,73 +14,8 @@
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/fsutil.h"
 #include "fedbundle/util/rng.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char tmp_root[] = "/tmp/fb-test-dataset-XXXXXX";
-static int dir_counter;
-
-// Removes a folder holding only files (and one level of such folders).
-static void
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 ||
-				strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		char *p = fb_path_join(dir, e->d_name);
-		struct stat st;
-		if (p != NULL && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			remove_tree(p);
-		} else if (p != NULL) {
-			unlink(p);
-		}
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-// A fresh, empty folder under tmp_root; the string is static per call.
-static const char *
-new_dir(void)
-{
-	static char path[16][256];
-	char *p = path[dir_counter % 16];
-	snprintf(p, sizeof(path[0]), "%s/d%d", tmp_root, dir_counter++);
-	if (mkdir(p, 0755) != 0) {
-		HARNESS_FAIL("mkdir %s failed", p);
-	}
-	return p;
-}
-
-static void
-write_text(const char *dir, const char *name, const char *text)
-{
-	char *p = fb_path_join(dir, name);
-	CHECK(p != NULL);
-	FILE *fp = fopen(p, "wb");
-	CHECK(fp != NULL);
-	fwrite(text, 1, strlen(text), fp);
-	fclose(fp);
-	free(p);
-}
-
-static void
-write_bytes(const char *dir, const char *name, const char *buf, size_t len)
-{
-	char *p = fb_path_join(dir, name);
-	FILE *fp = fopen(p, "wb");
-	CHECK(fp != NULL);
-	fwrite(buf, 1, len, fp);
-	fclose(fp);
-	free(p);
-}
 
 static char *
 read_text(const char *dir, const char *name)
@@ -99,14 +34,14 @@ read_text(const char *dir, const char *name)
 static const char *
 tiny_dir(void)
 {
-	const char *dir = new_dir();
-	write_text(dir, "Tiny_data_size.txt", "4\t5\t6\n");
-	write_text(dir, "bundle_item.txt",
+	const char *dir = fixture_dir();
+	fixture_put(dir, "Tiny_data_size.txt", "4\t5\t6\n");
+	fixture_put(dir, "bundle_item.txt",
 			"0\t1\n0\t0\n1\t2\n2\t3\n3\t4\n4\t5\n4\t0\n");
-	write_text(dir, "user_bundle_train.txt", "0\t2\n0\t1\n1\t0\n2\t4\n");
-	write_text(dir, "user_bundle_tune.txt", "0\t3\n1\t1\n");
-	write_text(dir, "user_bundle_test.txt", "0\t4\n2\t0\n");
-	write_text(dir, "user_item.txt", "0\t5\n3\t1\n");
+	fixture_put(dir, "user_bundle_train.txt", "0\t2\n0\t1\n1\t0\n2\t4\n");
+	fixture_put(dir, "user_bundle_tune.txt", "0\t3\n1\t1\n");
+	fixture_put(dir, "user_bundle_test.txt", "0\t4\n2\t0\n");
+	fixture_put(dir, "user_item.txt", "0\t5\n3\t1\n");
 	return dir;
 }
 
@@ -130,7 +65,7 @@ static void
 expect_file_error(const char *name, const char *content, const char *needle)
 {
 	const char *dir = tiny_dir();
-	write_text(dir, name, content);
+	fixture_put(dir, name, content);
 	expect_load_error(dir, FB_EFORMAT, needle);
 }
 
@@ -190,7 +125,7 @@ TEST(save_writes_sorted_files_and_round_trips)
 {
 	struct fb_dataset *ds, *back;
 	CHECK_OK(fb_dataset_load(&ds, tiny_dir()));
-	const char *out = new_dir();
+	const char *out = fixture_dir();
 	CHECK_OK(fb_dataset_save(ds, out));
 	char *bi = read_text(out, "bundle_item.txt");
 	CHECK(strcmp(bi, "0\t0\n0\t1\n1\t2\n2\t3\n3\t4\n4\t0\n4\t5\n") == 0);
@@ -309,7 +244,7 @@ TEST(random_round_trip_with_attributes)
 	CHECK(ds != NULL);
 	CHECK(fb_csr_nnz(&ds->ub_train) > 100 && fb_csr_nnz(&ds->ia) == 250);
 	CHECK_OK(fb_dataset_check(ds));
-	const char *out = new_dir();
+	const char *out = fixture_dir();
 	CHECK_OK(fb_dataset_save(ds, out));
 	char *size = read_text(out, "Rand_data_size.txt");
 	CHECK(strcmp(size, "300\t120\t500\t7\n") == 0);
@@ -547,10 +482,10 @@ TEST(load_folder_errors)
 	expect_load_error(dir, FB_EIO, "user_bundle_tune.txt: cannot open");
 
 	dir = tiny_dir();
-	write_text(dir, "Other_data_size.txt", "4\t5\t6\n");
+	fixture_put(dir, "Other_data_size.txt", "4\t5\t6\n");
 	expect_load_error(dir, FB_EFORMAT, "two size files");
 
-	dir = new_dir();
+	dir = fixture_dir();
 	expect_load_error(dir, FB_EFORMAT, "no *_data_size.txt file");
 	expect_load_error("/nonexistent/fb-dataset", FB_EIO,
 			"/nonexistent/fb-dataset: cannot open folder");
@@ -578,19 +513,19 @@ TEST(load_folder_errors)
 TEST(attributes_need_a_count)
 {
 	const char *dir = tiny_dir();
-	write_text(dir, "Tiny_data_size.txt", "4\t5\t6\t3\n");
-	write_text(dir, "item_attr.txt", "0\t2\n5\t0\n5\t1\n");
+	fixture_put(dir, "Tiny_data_size.txt", "4\t5\t6\t3\n");
+	fixture_put(dir, "item_attr.txt", "0\t2\n5\t0\n5\t1\n");
 	struct fb_dataset *ds;
 	CHECK_OK(fb_dataset_load(&ds, dir));
 	CHECK(ds->n_attrs == 3 && fb_csr_nnz(&ds->ia) == 3);
 	CHECK(fb_csr_has(&ds->ia, 5, 1) && !fb_csr_has(&ds->ia, 5, 2));
 	fb_dataset_destroy(ds);
-	write_text(dir, "item_attr.txt", "0\t2\n5\t3\n");
+	fixture_put(dir, "item_attr.txt", "0\t2\n5\t3\n");
 	expect_load_error(dir, FB_EFORMAT,
 			"item_attr.txt:2: attr id 3 out of range (3 attrs)");
 	// An empty item_attr.txt with no attributes is harmless.
 	dir = tiny_dir();
-	write_text(dir, "item_attr.txt", "");
+	fixture_put(dir, "item_attr.txt", "");
 	CHECK_OK(fb_dataset_load(&ds, dir));
 	fb_dataset_destroy(ds);
 }
@@ -612,7 +547,7 @@ TEST(huge_file_is_refused)
 TEST(nul_bytes_are_malformed)
 {
 	const char *dir = tiny_dir();
-	write_bytes(dir, "user_bundle_tune.txt", "0\t3\n1\0\t1\n", 9);
+	fixture_write(dir, "user_bundle_tune.txt", "0\t3\n1\0\t1\n", 9);
 	expect_load_error(dir, FB_EFORMAT,
 			"user_bundle_tune.txt:2: malformed line (expected two TAB-separated integers): unexpected byte 0x00 at column 2");
 }
@@ -622,7 +557,7 @@ TEST(nul_bytes_are_malformed)
 TEST(load_accepts_bundle_without_items)
 {
 	const char *dir = tiny_dir();
-	write_text(dir, "bundle_item.txt", "0\t0\n1\t2\n3\t4\n4\t5\n");
+	fixture_put(dir, "bundle_item.txt", "0\t0\n1\t2\n3\t4\n4\t5\n");
 	char *log_path = fb_path_join(dir, "stderr.txt");
 	fflush(stderr);
 	int saved = dup(2);
@@ -642,7 +577,7 @@ TEST(load_accepts_bundle_without_items)
 			"bundle_item.txt: 1 bundle(s) list no items (bundle 2)");
 	free(log);
 	free(log_path);
-	CHECK_OK(fb_dataset_save(ds, new_dir()));
+	CHECK_OK(fb_dataset_save(ds, fixture_dir()));
 	fb_dataset_destroy(ds);
 }
 
@@ -653,7 +588,7 @@ TEST(save_refuses_invalid_datasets)
 	uint32_t r[2] = {0, 0}, c[2] = {2, 1};
 	fb_csr_finish(&ds->bi);
 	CHECK_OK(fb_csr_from_pairs(&ds->bi, 1, 3, r, c, 2, false));
-	const char *dir = new_dir();
+	const char *dir = fixture_dir();
 	CHECK_OK(fb_dataset_save(ds, dir));
 	// Same pair in train and test.
 	fb_csr_finish(&ds->ub_train);
@@ -766,7 +701,7 @@ youshu_counts(const char *dir)
 	CHECK_NEAR(176667.0 / ds->n_bundles, 37.03, 0.005);
 	CHECK_OK(fb_dataset_check(ds));
 	// And the saved copy is the same dataset.
-	const char *out = new_dir();
+	const char *out = fixture_dir();
 	CHECK_OK(fb_dataset_save(ds, out));
 	struct fb_dataset *back;
 	CHECK_OK(fb_dataset_load(&back, out));
@@ -785,10 +720,7 @@ TEST(youshu_loads_with_published_counts)
 int
 main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		printf("Bail out! cannot create a temporary folder\n");
-		return 99;
-	}
+	fixture_init("dataset");
 	RUN(tiny_loads_sorted);
 	RUN(save_writes_sorted_files_and_round_trips);
 	RUN(random_round_trip_with_attributes);
@@ -821,6 +753,6 @@ main(void)
 	} else {
 		RUN(youshu_loads_with_published_counts);
 	}
-	remove_tree(tmp_root);
+	fixture_finish();
 	return harness_done();
 }

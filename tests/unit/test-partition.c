@@ -19,36 +19,8 @@
 #include "fedbundle/data/partition.h"
 #include "fedbundle/util/config.h"
 #include "fedbundle/util/fsutil.h"
+#include "fixture.h"
 #include "harness.h"
-
-static char tmp_root[] = "/tmp/fb-partition-XXXXXX";
-
-// Removes a folder of files and folders of files.
-static void
-remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL) {
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 ||
-				strcmp(e->d_name, "..") == 0) {
-			continue;
-		}
-		char *p = fb_path_join(dir, e->d_name);
-		struct stat st;
-		if (p != NULL && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-			remove_tree(p);
-		} else if (p != NULL) {
-			unlink(p);
-		}
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 static struct fb_dataset *
 generate(uint32_t users, uint32_t items, uint32_t categories,
@@ -504,7 +476,7 @@ TEST(run_writes_loadable_folders_that_map_back)
 	uint32_t *cluster = NULL;
 	struct fb_dataset *ds = generate(900, 3000, 0, &cluster);
 	CHECK(ds != NULL);
-	char *out = subdir(tmp_root, "dirichlet");
+	char *out = subdir(fixture_root(), "dirichlet");
 	struct fb_partition_config cfg;
 	fb_partition_config_defaults(&cfg);
 	cfg.n_retailers = 3;
@@ -538,7 +510,7 @@ TEST(run_writes_loadable_folders_that_map_back)
 	free(st);
 
 	// IID through the same path, without clusters.
-	char *iid = subdir(tmp_root, "iid");
+	char *iid = subdir(fixture_root(), "iid");
 	cfg.mode = FB_PARTITION_IID;
 	cfg.user_cluster = NULL;
 	cfg.n_retailers = 4;
@@ -568,7 +540,7 @@ TEST(run_writes_loadable_folders_that_map_back)
 	free(text);
 
 	// Dirichlet without clusters computes them.
-	char *km = subdir(tmp_root, "kmeans");
+	char *km = subdir(fixture_root(), "kmeans");
 	cfg.mode = FB_PARTITION_DIRICHLET;
 	cfg.n_clusters = 8;
 	CHECK_OK(fb_partition_run(ds, &cfg, km, NULL));
@@ -595,8 +567,8 @@ write_text(const char *path, const char *text)
 TEST(cluster_file_round_trip_and_errors)
 {
 	uint32_t cl[5] = {3, 0, 2, 2, 1};
-	CHECK_OK(fb_datagen_write_clusters(tmp_root, cl, 5));
-	char *path = subdir(tmp_root, "user_cluster.txt");
+	CHECK_OK(fb_datagen_write_clusters(fixture_root(), cl, 5));
+	char *path = subdir(fixture_root(), "user_cluster.txt");
 	uint32_t *back = NULL, g = 0;
 	CHECK_OK(fb_partition_read_clusters(path, 5, &back, &g));
 	CHECK(g == 4 && memcmp(back, cl, sizeof(cl)) == 0);
@@ -656,10 +628,7 @@ TEST(youshu_partitions_with_kmeans)
 int
 main(void)
 {
-	if (mkdtemp(tmp_root) == NULL) {
-		printf("Bail out! cannot create a temporary folder\n");
-		return 99;
-	}
+	fixture_init("partition");
 	RUN(iid_is_balanced);
 	RUN(dirichlet_skew_grows_as_alpha_shrinks);
 	RUN(assign_is_deterministic_per_seed);
@@ -680,6 +649,6 @@ main(void)
 	} else {
 		RUN(youshu_partitions_with_kmeans);
 	}
-	remove_tree(tmp_root);
+	fixture_finish();
 	return harness_done();
 }

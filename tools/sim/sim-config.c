@@ -225,6 +225,11 @@ sim_config_parse(struct sim_config *cfg, const char *label, const char *text,
 		return err;
 	}
 	agg_round_resolve(&c.server.round, &before);
+	// The keys given here, beside those the base configuration gave.
+	err = agg_round_note_given(&c.server.round, label, text, len);
+	if (err != FB_OK) {
+		return err;
+	}
 	if (c.server.round.granularity != -1) {
 		return fb_errorf(FB_EINVAL,
 				"%s: round.granularity: not a simulation key "

@@ -154,7 +154,10 @@ fb_err sim_eval_round(struct sim_evaluator *e, const struct fb_model *model,
 // ---- one run ----
 
 struct sim_runner {
+	// The run's configuration: resolved, with the round keys the
+	// aggregator's DP defaults filled in (sim_server_config).
 	const struct sim_config *cfg;
+	struct sim_config resolved;
 	const struct sim_options *opt;
 	const char *out;
 	char work[SIM_PATH_MAX + 64];

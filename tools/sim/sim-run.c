@@ -99,7 +99,9 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 		return FB_ENOMEM;
 	}
 	pid_t *pids = NULL;
-	R->cfg = cfg;
+	R->resolved = *cfg;
+	R->cfg = &R->resolved;
+	cfg = R->cfg;
 	R->opt = opt;
 	R->out = out_dir;
 	R->t_start = fb_clock_s();
@@ -146,7 +148,9 @@ sim_run(const struct sim_config *cfg, const char *out_dir,
 				"inproc://fedbundle-sim-%ld-%u", (long)getpid(),
 				inproc_counter++);
 	}
-	if ((err = sim_server_config(R)) != FB_OK) {
+	// config.json again, with the DP defaults the aggregator derived.
+	if ((err = sim_server_config(R)) != FB_OK ||
+			(err = sim_write_config_file(R)) != FB_OK) {
 		goto out;
 	}
 	R->cl = calloc(k, sizeof(*R->cl));

@@ -14,6 +14,7 @@
 
 #include "fedbundle/data/partition.h"
 #include "fedbundle/util/fsutil.h"
+#include "server/dpdefaults.h"
 #include "sim-internal.h"
 
 // splitmix64's finaliser: seeds of the parts of a run from its one seed.
@@ -320,6 +321,31 @@ sim_make_identities(struct sim_runner *R)
 	return err;
 }
 
+// The aggregator's user-level DP defaults (server/dpdefaults.h) over the
+// run's catalogue and retailers, copied into the run's configuration
+// (config.json, the evaluation) and said like the aggregator says them.
+static fb_err
+dp_defaults(struct sim_runner *R)
+{
+	struct agg_config *a = &R->sv.cfg;
+	const struct fb_dataset *ds = R->data.ds;
+	struct agg_dpdefaults d;
+	fb_err err = agg_dpdefaults_apply(
+			a, ds->n_items, ds->n_bundles, R->cfg->retailers, &d);
+	if (err != FB_OK || !d.applied) {
+		return err;
+	}
+	struct agg_round_config *r = &R->resolved.server.round;
+	r->q = a->round.q;
+	r->hp = a->round.hp;
+	if (!R->opt->quiet) {
+		char line[640];
+		agg_dpdefaults_describe(a, &d, line, sizeof(line));
+		printf("%s\n", line);
+	}
+	return FB_OK;
+}
+
 // The aggregator's configuration for this run.
 fb_err
 sim_server_config(struct sim_runner *R)
@@ -376,6 +402,9 @@ sim_server_config(struct sim_runner *R)
 	a->seeded_noise = true;
 	a->noise_seed = derive(cfg->seed, SEED_SERVER_NOISE, 0);
 	fb_err err = agg_config_split_urls(a);
+	if (err == FB_OK) {
+		err = dp_defaults(R);
+	}
 	if (err == FB_OK) {
 		err = agg_config_check(a, "simulation");
 	}
