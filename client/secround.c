@@ -567,8 +567,8 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 		free(req);
 		fb_log(FB_LOG_WARN,
 				"round %u: secure aggregation: unmask request "
-				"refused (%u survivors, %u dropped)",
-				sr->round, rq.ns, rq.nd);
+				"refused (%u survivors, %u dropped): %s",
+				sr->round, rq.ns, rq.nd, fb_last_error(err));
 		node_report_error(n, c, sr->round,
 				FB_WIRE_REASON_SECAGG_REFUSED,
 				"unmask request refused");

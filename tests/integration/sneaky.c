@@ -21,7 +21,16 @@
 // uncorrelated with PREV, the sum S' another round over the same model
 // and data unmasked, while the control, S against S', is clearly
 // correlated: the statistic sees a retailer's signal when it is there.
+//
+// With --few the plan's n_min is 3 of the 3 parties (t stays 2) and the
+// round runs honestly until the unmask: index 1 is asked to reveal for a
+// sum of 2 survivors (index 2 listed as dropped). That is at least t but
+// below n_min, so the sum would carry fewer noise shares than each client
+// accounted (secagg-v1 §3.4, §7): index 1 must refuse (sealed ERROR
+// secagg-refused, no shares); indices 2 and 3, asked for all three
+// survivors, answer.
 // usage: sneaky URL AGGREGATOR.key ROSTER DATA_0
+//        sneaky --few URL AGGREGATOR.key ROSTER DATA_0
 //        sneaky --curious URL AGGREGATOR.key ROSTER DATA_0 OUT [PREV]
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +66,7 @@ static struct fb_secagg_server *co;
 static size_t dim;             // the release layout's length
 static uint8_t consortium[16]; // secagg-v1 §3.6, as clients compute it
 static bool curious;           // --curious: honest, and looking
+static bool few;               // --few: an unmask below n_min
 
 static struct fb_wire_plan
 make_plan(uint32_t index)
@@ -79,8 +89,8 @@ make_plan(uint32_t index)
 	memcpy(c->sa.consortium, consortium, sizeof(consortium));
 	c->sa.n = K;
 	c->sa.t = 2;
-	c->sa.n_min = 2;
-	c->sa.noise_shares = 2;
+	c->sa.n_min = few ? 3 : 2;
+	c->sa.noise_shares = few ? 3 : 2;
 	c->sa.index = index;
 	c->sa.keys = keys;
 	return p;
@@ -144,7 +154,7 @@ reply_inbox(struct fb_request *req, struct client *cl, uint32_t index)
 		fb_request_drop(req);
 		return;
 	}
-	if (index == 2 && !curious) {
+	if (index == 2 && !curious && !few) {
 		// Entry 0 is from index 1: flip a byte of its ciphertext.
 		b[FB_SA_LIST_HDR_LEN + 4 + 40] ^= 0x01;
 	}
@@ -160,7 +170,7 @@ static void
 reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 {
 	if (!clients[0].uploaded || !clients[2].uploaded ||
-			(curious && !clients[1].uploaded)) {
+			((curious || few) && !clients[1].uploaded)) {
 		reply_wait(req, cl);
 		return;
 	}
@@ -169,7 +179,13 @@ reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 	}
 	uint8_t b[64];
 	size_t len = 0;
-	if (index == 1 && !curious) {
+	if (index == 1 && few) {
+		static const uint32_t surv[2] = {1, 3}, drop[1] = {2};
+		len = fb_sa_unmask_req_len(2, 1);
+		if (fb_sa_unmask_req_encode(b, surv, 2, drop, 1) != FB_OK) {
+			len = 0;
+		}
+	} else if (index == 1 && !curious) {
 		static const uint32_t surv[1] = {3}, drop[2] = {1, 2};
 		len = fb_sa_unmask_req_len(1, 2);
 		if (fb_sa_unmask_req_encode(b, surv, 1, drop, 2) != FB_OK) {
@@ -376,7 +392,7 @@ setup(const char *data)
 	}
 	struct fb_secagg_server_params sp = {.n = K,
 			.t = 2,
-			.n_min = 2,
+			.n_min = few ? 3 : 2,
 			.id_keys = keys,
 			.dim = dim};
 	memcpy(sp.ctx.consortium, consortium, sizeof(consortium));
@@ -386,6 +402,25 @@ setup(const char *data)
 		return 99;
 	}
 	return 0;
+}
+
+static void
+few_checks(void)
+{
+	struct client *a = &clients[0], *b = &clients[1], *c = &clients[2];
+	fakeagg_check(&fa, a->uploaded && b->uploaded && c->uploaded,
+			"all three sent their masked input (n_min 3 parties)");
+	fakeagg_check(&fa,
+			a->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+					a->unmask_ns == 0,
+			"index 1 refused to reveal for 2 survivors, below "
+			"n_min 3 (sealed ERROR secagg-refused, no shares)");
+	fakeagg_check(&fa,
+			b->unmask_ns == 3 && b->unmask_nd == 0 &&
+					c->unmask_ns == 3 && c->unmask_nd == 0,
+			"indices 2 and 3 answered the request for all three");
+	fakeagg_check(&fa, a->got_done && b->got_done && c->got_done,
+			"every client then got PLAN DONE");
 }
 
 static void
@@ -550,13 +585,19 @@ main(int argc, char **argv)
 		prev = argc == 8 ? argv[7] : NULL;
 		argv++;
 		argc = 5;
+	} else if (argc == 6 && strcmp(argv[1], "--few") == 0) {
+		few = true;
+		argv++;
+		argc = 5;
 	}
 	if (argc != 5) {
 		fprintf(stderr,
 				"usage: sneaky URL AGGREGATOR.key ROSTER "
 				"DATA_0\n"
 				"       sneaky --curious URL AGGREGATOR.key "
-				"ROSTER DATA_0 OUT [PREV]\n");
+				"ROSTER DATA_0 OUT [PREV]\n"
+				"       sneaky --few URL AGGREGATOR.key ROSTER "
+				"DATA_0\n");
 		return 99;
 	}
 	if (!fakeagg_init(&fa, "sneaky", argv[1], argv[2], argv[3],
@@ -578,6 +619,8 @@ main(int argc, char **argv)
 	}
 	if (curious) {
 		curious_checks(out, prev);
+	} else if (few) {
+		few_checks();
 	} else {
 		checks();
 	}

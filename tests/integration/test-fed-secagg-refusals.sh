@@ -8,6 +8,8 @@
 # sealed ERROR secagg-refused and logs it at warning (indices only); the
 # one asked honestly answers with its shares. Each client's ledger
 # verifies; the two that released have one distributed-noise entry each.
+# Then (sneaky --few) a request to reveal for fewer survivors than the
+# plan's n_min but at least t is refused, the others answering.
 # Then the real aggregator and three real clients, one of which holds a
 # roster with the same keys in another order: the consortium id it
 # computes from its pinned aggregator key and its roster (secagg-v1
@@ -48,6 +50,22 @@ check "the refused unmask request is logged at warning" \
 	"$WORK/client-0.err"
 check "the tampered bundle is logged, naming its sender" \
 	grep -q "the shares of index 1 do not open" "$WORK/client-1.err"
+
+# --few: the plan's n_min is 3 of 3; index 1 is asked to reveal for 2
+# survivors (>= t 2, < n_min): a sum with less noise than it accounted.
+rm -rf "$WORK"/state-*
+"$FB_SNEAKY" --few "$SOCK" "$WORK/keys/aggregator.key" "$WORK/roster.txt" \
+	"$WORK/parts/retailer-00" >"$WORK/sneaky-few.out" 2>&1 &
+SNEAKY_PID=$!
+PIDS+=("$SNEAKY_PID")
+for i in 0 1 2; do start_client "$i" .few; done
+check "below n_min: the malicious aggregator's checks hold" wait_pid "$SNEAKY_PID" 120
+sed 's/^/# sneaky --few: /' "$WORK/sneaky-few.out"
+for i in 0 1 2; do
+	check "below n_min: client $i finished" wait_pid "${CLIENT_PID[$i]}" 30
+done
+check "below n_min: the refusal names n_min" \
+	grep -q "needs 3 (n_min)" "$WORK/client-0.few.err"
 
 rm -rf "$WORK"/state-*
 tac "$WORK/roster.txt" >"$WORK/roster-reordered.txt"
