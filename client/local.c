@@ -1168,8 +1168,8 @@ secure_release(struct node_secure *s, struct node_round *out)
 }
 
 fb_err
-node_local_secure_release(struct node_secure *s, const int64_t **x,
-		struct node_round *out)
+node_local_secure_release(
+		struct node_secure *s, int64_t **x, struct node_round *out)
 {
 	struct round_run *r = &s->r;
 	double t0 = fb_clock_s(), cpu1 = node_cpu_s();

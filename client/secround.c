@@ -374,7 +374,7 @@ release_and_mask(struct node *n, struct node_conn *c)
 {
 	struct node_secround *sr = n->sr;
 	double t0 = fb_clock_s();
-	const int64_t *x = NULL;
+	int64_t *x = NULL;
 	fb_err err = node_local_secure_release(sr->local, &x, &sr->res);
 	sr->released = sr->res.releases > 0 && sr->res.steps > 0;
 	if (!n->keep_global) {
@@ -386,16 +386,19 @@ release_and_mask(struct node *n, struct node_conn *c)
 				fb_last_error(err));
 		return NODE_STEP_FATAL; // nothing may leave (local.h)
 	}
+	// Masked in place: the release's buffer becomes the masked input,
+	// so no second buffer is faulted in and copied (and the unmasked
+	// release is gone once the mask is on).
 	size_t len = node_local_secure_len(sr->local);
-	uint64_t *y = malloc((len + 1) * sizeof(*y));
+	uint64_t *y = (uint64_t *)x; // may alias (C17 6.5p7)
 	double cpu0 = node_cpu_s();
-	err = y == NULL ? FB_ENOMEM : fb_secagg_client_mask(sr->sa, x, len, y);
+	err = fb_secagg_client_mask(sr->sa, x, len, y);
 	double mask_cpu = node_cpu_s() - cpu0;
-	sodium_memzero((void *)x, len * sizeof(*x)); // the unmasked release
-	if (err == FB_OK) {
+	if (err != FB_OK) {
+		sodium_memzero(x, len * sizeof(*x)); // the unmasked release
+	} else {
 		err = node_local_secure_encode(sr->local, y, &sr->res);
 	}
-	free(y);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "round %u: masking: %s", sr->round,
 				fb_last_error(err));

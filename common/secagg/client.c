@@ -306,7 +306,7 @@ fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
 	if (err != FB_OK) {
 		goto out;
 	}
-	for (size_t i = 0; i < dim; i++) {
+	for (size_t i = 0; (const void *)y != x && i < dim; i++) {
 		y[i] = (uint64_t)x[i]; // two's complement into Z_(2^64)
 	}
 	err = fb_secagg_mask_apply(y, dim, masks, k);

@@ -361,7 +361,7 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 					fb_sa_bundles_party(&l, i),
 					fb_sa_bundles_sealed(&l, i)));
 		}
-		const int64_t *x = NULL;
+		int64_t *x = NULL;
 		CHECK_OK(node_local_secure_release(sec[r], &x, &out[r]));
 		// The ledger entry exists before the masked input does.
 		CHECK(fb_ledger_releases(led[r]) == 1);

@@ -68,7 +68,7 @@ fb_err fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
 
 // y = x + self mask + sum over the peers whose shares it received of the
 // pairwise mask (added if this index is the lower, subtracted otherwise),
-// in Z_(2^64). Once per round: FB_ESTATE if called again, before shares,
+// in Z_(2^64). y may be (uint64_t *)x (masked in place). Once per round: FB_ESTATE if called again, before shares,
 // or if fewer than t parties (this one included) shared.
 fb_err fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x,
 		size_t dim, uint64_t *y);
