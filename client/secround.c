@@ -107,8 +107,10 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 	memcpy(sr->keys, p->keys, klen);
 	sr->res = *res;
 	sr->t0 = fb_clock_s();
-	struct fb_secagg_client_params sp = {
-			.n = p->n, .t = p->t, .index = p->index};
+	struct fb_secagg_client_params sp = {.n = p->n,
+			.t = p->t,
+			.index = p->index,
+			.ring_bits = p->ring_bits};
 	memcpy(sp.ctx.consortium, p->consortium, sizeof(sp.ctx.consortium));
 	sp.ctx.round = round;
 	uint8_t ad[FB_SECAGG_ADVERT_LEN];

@@ -61,17 +61,23 @@ fb_secagg_client_create(struct fb_secagg_client **out,
 		const struct fb_secagg_client_params *p)
 {
 	if (p->n < 2 || p->n > FB_SHAMIR_N_MAX || p->t > p->n ||
-			2 * p->t <= p->n || p->index == 0 || p->index > p->n) {
+			2 * p->t <= p->n || p->index == 0 || p->index > p->n ||
+			(p->ring_bits != 0 &&
+					!fb_secagg_ring_ok(p->ring_bits))) {
 		return fb_errorf(FB_EINVAL,
-				"secagg client: n %u, t %u, index %u (need "
-				"n/2 < t <= n and 1 <= index <= n)",
-				p->n, p->t, p->index);
+				"secagg client: n %u, t %u, index %u, ring %u "
+				"bits (need n/2 < t <= n, 1 <= index <= n, a "
+				"ring of 32, 48 or 64 bits)",
+				p->n, p->t, p->index, p->ring_bits);
 	}
 	struct fb_secagg_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		return fb_errorf(FB_ENOMEM, "secagg client");
 	}
 	c->p = *p;
+	if (c->p.ring_bits == 0) {
+		c->p.ring_bits = 64;
+	}
 	c->peers = calloc((size_t)p->n + 1, sizeof(*c->peers));
 	size_t len = sizeof(struct secrets) + (size_t)4 * p->n * SH;
 	c->sec = sodium_malloc(len);
@@ -309,7 +315,7 @@ fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
 	for (size_t i = 0; (const void *)y != x && i < dim; i++) {
 		y[i] = (uint64_t)x[i]; // two's complement into Z_(2^64)
 	}
-	err = fb_secagg_mask_apply(y, dim, masks, k);
+	err = fb_secagg_mask_apply_ring(y, dim, c->p.ring_bits, masks, k);
 	if (err == FB_OK) {
 		c->state = ST_MASKED;
 	}

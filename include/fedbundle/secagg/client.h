@@ -26,13 +26,16 @@ struct fb_secagg_client_params {
 	uint32_t n;     // parties that may take part, indices 1..n
 	uint32_t t;     // threshold; MUST exceed n / 2 (§2.3)
 	uint32_t index; // this client's index
+	// The ring Z_(2^ring_bits) of the round (secagg-v1 §2.2): 32, 48 or
+	// 64; 0 means 64 (a plan without the secagg_ring field).
+	uint32_t ring_bits;
 };
 
 struct fb_secagg_client;
 
 // Creates the round state with fresh key pairs and self-mask seed.
-// FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n and 1 <=
-// index <= n; FB_ENOMEM. The caller destroys it.
+// FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n, 1 <=
+// index <= n and ring_bits is 0, 32, 48 or 64; FB_ENOMEM. The caller destroys it.
 fb_err fb_secagg_client_create(struct fb_secagg_client **out,
 		const struct fb_secagg_client_params *p);
 
@@ -68,7 +71,10 @@ fb_err fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
 
 // y = x + self mask + sum over the peers whose shares it received of the
 // pairwise mask (added if this index is the lower, subtracted otherwise),
-// in Z_(2^64). y may be (uint64_t *)x (masked in place). Once per round: FB_ESTATE if called again, before shares,
+// in Z_(2^b), b the round's ring_bits: x is read modulo 2^b (two's
+// complement), y is left reduced, in [0, 2^b) (pack it with
+// fb_secagg_ring_pack). y may be (uint64_t *)x (masked in place). Once
+// per round: FB_ESTATE if called again, before shares,
 // or if fewer than t parties (this one included) shared.
 fb_err fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x,
 		size_t dim, uint64_t *y);
