@@ -79,6 +79,38 @@ fb_err fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
 fb_err fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x,
 		size_t dim, uint64_t *y);
 
+// The masks of one masked input (§3.3: the self mask and the pairwise
+// masks, in the round's ring), apart from the client's state, so that
+// they can be expanded on another thread (they depend only on the keys
+// and the peers that shared, not on the input) while the input is made.
+// Its seeds are in sodium_malloc memory, wiped on destroy.
+struct fb_secagg_maskset;
+
+// Takes this round's masks into *out (the caller destroys it): the client
+// is then masked (it never masks again; it may reveal). Errors and state
+// as fb_secagg_client_mask().
+fb_err fb_secagg_client_take_masks(
+		struct fb_secagg_client *c, struct fb_secagg_maskset **out);
+
+// m[0..dim) = the sum of the masks of ms, each word reduced in the ring.
+// Reads only ms (any thread, while the client is used elsewhere). Errors
+// of fb_secagg_mask_apply_ring().
+fb_err fb_secagg_maskset_expand(
+		const struct fb_secagg_maskset *ms, uint64_t *m, size_t dim);
+
+// y = x + the masks of ms (x read modulo 2^b), expanded in one blocked
+// pass; y may be (uint64_t *)x.
+fb_err fb_secagg_maskset_apply(const struct fb_secagg_maskset *ms,
+		const int64_t *x, size_t dim, uint64_t *y);
+
+// y = x + m in the ring of ms, m from fb_secagg_maskset_expand(); y may be
+// (uint64_t *)x.
+void fb_secagg_maskset_add(const struct fb_secagg_maskset *ms, const int64_t *x,
+		const uint64_t *m, size_t dim, uint64_t *y);
+
+// Wipes and frees; NULL is a no-op.
+void fb_secagg_maskset_destroy(struct fb_secagg_maskset *ms);
+
 // Answers the aggregator's unmask request: for each survivors[i] this
 // client's share of its self-mask seed into self_shares + i *
 // FB_SHAMIR_SHARE_LEN, for each dropped[i] its share of the mask key into
