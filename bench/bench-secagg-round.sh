@@ -5,8 +5,9 @@
 # --preset small --items 100000: a 100k x 64 item model, 25.6 MB per
 # tensor, 27.4 MB with bundles and attributes), user-level DP with the
 # item factors trained (so the release is the whole 6.4M-coordinate
-# model: a 25.8 MB float UPDATE in the plain round, a 51.5 MB masked
-# Z_(2^64) input in the secure one), one release per round from a small
+# model: a 25.8 MB float UPDATE in the plain round, a 38.7 MB masked
+# input in the secure one, in the Z_(2^48) the aggregator picks for
+# fedbundle's grid; 51.5 MB in Z_(2^64)), one release per round from a small
 # Poisson sample (q 0.02: training stays small beside the rest), public
 # init off. Two runs of `fedbundle simulate --processes` (16 client
 # processes and the aggregator over tcp loopback), the same but for
@@ -15,7 +16,8 @@
 # the secure round's stages (advertisements, shares, training + masking,
 # masked uploads until the unmask request, unmask + commit), the clients'
 # masking and the aggregator's reconstruction and mask removal, each
-# beside the ChaCha20 keystream limit of bench-machine (the faster of one
+# beside the ChaCha20 keystream limit of bench-machine for its keystream
+# (b/8 bytes a coordinate and mask, b the ring the aggregator logged) (the faster of one
 # measurement before and one after). FB_BENCH_CLIENTS, FB_BENCH_ROUNDS
 # (default 16, 4). Build with --buildtype=release.
 set -euo pipefail
@@ -75,6 +77,7 @@ function t(s,   h) { split(substr(s, 12, 12), h, ":"); return h[1] * 3600 + h[2]
 function rnd(   i) { for (i = 1; i < NF; i++) if ($i == "round") return $(i + 1) + 0; return 0 }
 { r = rnd(); if (r < 2) next; ts = t($1) }
 / planned: / { t0[r] = ts }
+/ring Z_\(2\^[0-9]+\)/ { match($0, /Z_\(2\^[0-9]+/); bits = substr($0, RSTART + 5, RLENGTH - 5) + 0 }
 /peer advertisements verified/ { if (ts > adv[r]) adv[r] = ts }
 /bundles of shares opened/ { if (ts > sh[r]) sh[r] = ts }
 /release of [0-9]+ coordinates/ {
@@ -94,14 +97,15 @@ END {
 		a += adv[r] - t0[r]; b += sh[r] - adv[r]; c += mk[r] - sh[r]; d += um[r] - mk[r]; k++
 	}
 	a /= k; b /= k; c /= k; d /= k; tr /= ntr; ms /= nms; rec /= nrec
-	cb = (peers + 1) * len * 8; ab = surv * len * 8
+	if (bits == 0) bits = 64 # before the ring choice: Z_(2^64)
+	cb = (peers + 1) * len * bits / 8; ab = surv * len * bits / 8
 	printf "| secure round stage (all clients) | seconds per round |\n|---|---:|\n"
 	printf "| plan to the last SA_PEERS (plans out, advertisements) | %.3f |\n", a
 	printf "| to the last SA_INBOX (shares sealed, routed, opened) | %.3f |\n", b
 	printf "| to the last masked input built (training + noise + masking) | %.3f |\n", c
 	printf "| to the sum unmasked (masked uploads, unmask request, shares revealed, reconstruction) | %.3f |\n", d
 	printf "\n| the work of secure aggregation (CPU) | seconds per round | keystream | at the ChaCha20 limit (%.2f GB/s) |\n|---|---:|---:|---:|\n", chacha
-	printf "| a client: masking (1 self + %d pairwise masks over %d coordinates) | %.3f | %.1f MB | %.3f |\n", peers, len, ms, cb / 1e6, cb / chacha / 1e9
+	printf "| a client: masking (1 self + %d pairwise masks over %d coordinates in Z_(2^%d)) | %.3f | %.1f MB | %.3f |\n", peers, len, bits, ms, cb / 1e6, cb / chacha / 1e9
 	printf "| all %d clients masking | %.3f | %.1f MB | %.3f |\n", n, n * ms, n * cb / 1e6, n * cb / chacha / 1e9
 	printf "| aggregator: reconstruction and mask removal (%d self masks) | %.3f | %.1f MB | %.3f |\n", surv, rec, ab / 1e6, ab / chacha / 1e9
 }' "$work/secure.log"

@@ -18,6 +18,7 @@
 #include "fedbundle/net/envelope.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/crashpoint.h"
 #include "fedbundle/util/log.h"
@@ -258,7 +259,9 @@ secure_shape(struct fb_wire_update *u, const struct node_policy *pol,
 	u->noise_multiplier = c->noise_multiplier;
 	u->epsilon_spent = INFINITY;
 	u->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
-			FB_WIRE_DTYPE_U64, 0, (uint32_t)L.len, 1, NULL};
+			fb_wire_dtype_of_ring(
+					c->has_secagg ? c->sa.ring_bits : 64),
+			0, (uint32_t)L.len, 1, NULL};
 	u->n_tensors = 1;
 }
 
@@ -971,6 +974,9 @@ struct node_secure {
 // key at its index, a threshold above (n + c) / 2 and an honest share left
 // for the c colluders it assumes, and one release per round. Sets
 // out->refuse.
+static void check_ring(const struct node_policy *pol,
+		const struct fb_wire_round_config *c, struct node_round *out);
+
 static void
 check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 		const uint8_t consortium[FB_WIRE_SECAGG_CONSORTIUM_LEN],
@@ -1041,7 +1047,9 @@ check_secure(const struct node_policy *pol, const struct fb_roster *roster,
 				"secure aggregation releases once per round: "
 				"local_steps must be 1, not %u",
 				c->local_steps);
+		return;
 	}
+	check_ring(pol, c, out);
 }
 
 void
@@ -1126,6 +1134,34 @@ node_local_secure_prepare(const struct node_policy *pol,
 	return FB_OK;
 }
 
+// secagg-v1 §2.2: the plan's ring must hold the sum by the bound a client
+// can check itself: its own declared users plus one for every other party
+// (each holds at least one), B grid steps each, plus the noise of the n
+// shares calibrated for the plan's h (the grid as every party derives it
+// from sigma and C). The aggregator's check with every declared user is
+// stricter; a narrower ring than this one is refused (secagg-refused).
+static void
+check_ring(const struct node_policy *pol, const struct fb_wire_round_config *c,
+		struct node_round *out)
+{
+	const struct fb_wire_secagg *sa = &c->sa;
+	uint32_t bits = sa->ring_bits == 0 ? 64 : sa->ring_bits;
+	double sigma = c->noise_multiplier;
+	int32_t grid = fb_dp_grid_for(sigma * c->clip_norm, c->clip_norm);
+	uint64_t users = pol->users + (uint64_t)sa->n - 1;
+	if (!fb_secagg_ring_fits(bits, users, sa->n, sa->noise_shares, sigma,
+			    c->clip_norm, grid)) {
+		refuse(out, FB_WIRE_REASON_SECAGG_REFUSED,
+				"secure aggregation: the ring Z_(2^%u) can "
+				"wrap: %llu users (this client's %llu and one "
+				"for each other party) and the noise of %u "
+				"shares pass 2^%u (secagg-v1 §2.2)",
+				bits, (unsigned long long)users,
+				(unsigned long long)pol->users, sa->n,
+				bits - 1);
+	}
+}
+
 size_t
 node_local_secure_len(const struct node_secure *s)
 {
@@ -1168,8 +1204,8 @@ secure_release(struct node_secure *s, struct node_round *out)
 }
 
 fb_err
-node_local_secure_release(struct node_secure *s, const int64_t **x,
-		struct node_round *out)
+node_local_secure_release(
+		struct node_secure *s, int64_t **x, struct node_round *out)
 {
 	struct round_run *r = &s->r;
 	double t0 = fb_clock_s(), cpu1 = node_cpu_s();
@@ -1214,7 +1250,7 @@ node_local_secure_encode(struct node_secure *s, const uint64_t *y,
 	struct fb_wire_update *u = &s->r.u;
 	u->epsilon_spent = out->epsilon;
 	u->tensors[0].exp = (int8_t)fb_dp_grid_log2(s->r.dp);
-	u->tensors[0].data = y;
+	u->tensors[0].data = NULL; // packed into the slot below
 	struct fb_msg *msg = NULL;
 	fb_err err = fb_msg_alloc(&msg, FB_SEALED_LEN(s->r.blen));
 	if (err != FB_OK) {
@@ -1224,11 +1260,13 @@ node_local_secure_encode(struct node_secure *s, const uint64_t *y,
 	void *slots[1] = {NULL};
 	err = fb_wire_update_encode(fb_msg_data(msg) + FB_ENV_BODY_OFF, blen, u,
 			&blen, slots);
-	u->tensors[0].data = NULL;
 	if (err != FB_OK) {
 		fb_msg_free(msg);
 		return err;
 	}
+	// secagg-v1 §6: ring_bits / 8 little-endian bytes an element.
+	uint32_t bits = s->plan.config.sa.ring_bits;
+	fb_secagg_ring_pack(slots[0], y, s->len, bits == 0 ? 64 : bits);
 	out->update = msg;
 	return FB_OK;
 }

@@ -117,11 +117,12 @@ fb_err node_local_secure_prepare(const struct node_policy *pol,
 size_t node_local_secure_len(const struct node_secure *s);
 
 // The release: *x points to its node_local_secure_len() coordinates
-// (owned by s); out gets steps, loss, epsilon (assumed), eps_alone,
+// (owned by s; the caller may mask them in place and pass them to
+// node_local_secure_encode as the ring elements); out gets steps, loss, epsilon (assumed), eps_alone,
 // releases and timings; st->global becomes the received model. Errors
 // (FB_EBUDGET, FB_EIO writing the ledger...) mean nothing may leave.
-fb_err node_local_secure_release(struct node_secure *s, const int64_t **x,
-		struct node_round *out);
+fb_err node_local_secure_release(
+		struct node_secure *s, int64_t **x, struct node_round *out);
 
 // The UPDATE of masked input y (node_local_secure_len() ring elements)
 // into out->update, FB_SEALED_LEN(body) bytes, body encoded.

@@ -5,6 +5,7 @@
 // are kept until its answer came, so a resend is byte-identical; the
 // round state never outlives the round (n->sr is cleared at its end), and
 // nothing of it is written to disk except the ledger entry.
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -110,7 +111,8 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 	struct fb_secagg_client_params sp = {.n = p->n,
 			.t = p->t,
 			.index = p->index,
-			.n_min = p->n_min};
+			.n_min = p->n_min,
+			.ring_bits = p->ring_bits};
 	memcpy(sp.ctx.consortium, p->consortium, sizeof(sp.ctx.consortium));
 	sp.ctx.round = round;
 	uint8_t ad[FB_SECAGG_ADVERT_LEN];
@@ -369,35 +371,117 @@ on_peers(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 	return NODE_STEP_AGAIN;
 }
 
+// The expansion of the masks on a second thread while the release is
+// made (secagg-v1 §3.3: the masks depend on the keys and the peers that
+// shared, known once the inbox opened, not on the input): on a machine
+// with a spare core the masking hides behind the training.
+struct expansion {
+	const struct fb_secagg_maskset *ms;
+	uint64_t *m; // dim words, the sum of the masks
+	size_t dim;
+	fb_err err;
+	double cpu; // the expansion's CPU seconds (its thread's)
+	pthread_t thread;
+	bool started;
+};
+
+static void *
+expand_main(void *arg)
+{
+	struct expansion *e = arg;
+	double cpu0 = node_cpu_s();
+	e->err = fb_secagg_maskset_expand(e->ms, e->m, e->dim);
+	e->cpu = node_cpu_s() - cpu0;
+	return NULL;
+}
+
+// Starts the expansion; if no thread can be started, expand_join runs
+// it on the caller.
+static void
+expand_start(struct expansion *e, const struct fb_secagg_maskset *ms,
+		size_t dim)
+{
+	*e = (struct expansion){.ms = ms, .dim = dim, .err = FB_ENOMEM};
+	e->m = malloc((dim + 1) * sizeof(*e->m));
+	if (e->m != NULL) {
+		e->started = pthread_create(&e->thread, NULL, expand_main, e) ==
+				0;
+	}
+}
+
+static fb_err
+expand_join(struct expansion *e)
+{
+	if (e->started) {
+		pthread_join(e->thread, NULL);
+	} else if (e->m != NULL) {
+		expand_main(e);
+	}
+	return e->m == NULL ? fb_errorf(FB_ENOMEM, "secagg masks: %zu words",
+					      e->dim)
+			    : e->err;
+}
+
+// Wipes and frees the masks' sum.
+static void
+expand_finish(struct expansion *e)
+{
+	if (e->m != NULL) {
+		sodium_memzero(e->m, e->dim * sizeof(*e->m));
+		free(e->m);
+		e->m = NULL;
+	}
+}
+
 // The release, its noise share, the mask and the UPDATE (the upload
-// stage's message), once every bundle addressed to this client opened.
+// stage's message), once every bundle addressed to this client opened:
+// the masks expand on a second thread while the release is made, then
+// are added to it in place (the release's buffer becomes the masked
+// input, and the unmasked release is gone).
 static enum node_step
 release_and_mask(struct node *n, struct node_conn *c)
 {
 	struct node_secround *sr = n->sr;
 	double t0 = fb_clock_s();
-	const int64_t *x = NULL;
-	fb_err err = node_local_secure_release(sr->local, &x, &sr->res);
+	size_t len = node_local_secure_len(sr->local);
+	struct fb_secagg_maskset *ms = NULL;
+	fb_err err = fb_secagg_client_take_masks(sr->sa, &ms);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_ERROR, "round %u: masks: %s", sr->round,
+				fb_last_error(err));
+		return end_round(n, c, false);
+	}
+	struct expansion e;
+	expand_start(&e, ms, len);
+	int64_t *x = NULL;
+	err = node_local_secure_release(sr->local, &x, &sr->res);
+	fb_err merr = expand_join(&e);
 	sr->released = sr->res.releases > 0 && sr->res.steps > 0;
 	if (!n->keep_global) {
 		fb_model_finish(&n->st.global);
 		memset(&n->st.global, 0, sizeof(n->st.global));
 	}
 	if (err != FB_OK) {
+		expand_finish(&e);
+		fb_secagg_maskset_destroy(ms);
 		fb_log(FB_LOG_ERROR, "round %u: %s", sr->round,
 				fb_last_error(err));
 		return NODE_STEP_FATAL; // nothing may leave (local.h)
 	}
-	size_t len = node_local_secure_len(sr->local);
-	uint64_t *y = malloc((len + 1) * sizeof(*y));
+	uint64_t *y = (uint64_t *)x; // may alias (C17 6.5p7)
 	double cpu0 = node_cpu_s();
-	err = y == NULL ? FB_ENOMEM : fb_secagg_client_mask(sr->sa, x, len, y);
-	double mask_cpu = node_cpu_s() - cpu0;
-	sodium_memzero((void *)x, len * sizeof(*x)); // the unmasked release
-	if (err == FB_OK) {
+	if (merr == FB_OK) {
+		fb_secagg_maskset_add(ms, x, e.m, len, y);
+	}
+	double mask_cpu = e.cpu + node_cpu_s() - cpu0;
+	expand_finish(&e);
+	fb_secagg_maskset_destroy(ms);
+	err = merr;
+	if (err != FB_OK) {
+		sodium_memzero(x, len * sizeof(*x)); // the unmasked release
+	} else {
 		err = node_local_secure_encode(sr->local, y, &sr->res);
 	}
-	free(y);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "round %u: masking: %s", sr->round,
 				fb_last_error(err));
@@ -406,8 +490,8 @@ release_and_mask(struct node *n, struct node_conn *c)
 	fb_log(FB_LOG_INFO,
 			"round %u: secure aggregation: release of %zu "
 			"coordinates with its noise share (%.2fs), masked with "
-			"%u peers (%.2fs; mask expansion %.3f s CPU); update "
-			"%.2f MB",
+			"%u peers (%.2fs; mask expansion %.3f s CPU, on a "
+			"second thread during the release); update %.2f MB",
 			sr->round, len, sr->res.train_s, sr->senders,
 			fb_clock_s() - t0 - sr->res.train_s, mask_cpu,
 			(double)fb_msg_len(sr->res.update) / 1e6);

@@ -15,6 +15,7 @@
 #include "fedbundle/net/bound.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/secagg/advert.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/clock.h"
@@ -125,11 +126,10 @@ sum_noise_std(const struct agg_secagg_params *p, uint32_t n, double sigma,
 
 bool
 agg_secagg_no_wrap(const struct agg_secagg_params *p, uint64_t users,
-		double sigma, double clip, int32_t grid_log2)
+		double sigma, double clip, int32_t grid_log2, uint32_t bits)
 {
-	double B = floor(clip / ldexp(1.0, grid_log2));
-	double noise = sum_noise_std(p, p->n, sigma, clip, grid_log2);
-	return (double)users * B + 40.0 * noise < 0x1p63;
+	return fb_secagg_ring_fits(
+			bits, users, p->n, p->h, sigma, clip, grid_log2);
 }
 
 double
@@ -292,9 +292,17 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 	}
 	double sigma = fed->plan_cfg.noise_multiplier;
 	// Every party has at least one user; their declared users are
-	// checked when the advertisements close.
-	if (!agg_secagg_no_wrap(&sa->p, n, sigma, fed->plan_cfg.clip_norm,
-			    sa->grid_log2)) {
+	// checked when the advertisements close. The ring is the narrowest
+	// that fits n users, or the users declared last time if more: a
+	// consortium's declarations change little from round to round.
+	uint64_t users = sa->users_hint > n ? sa->users_hint : n;
+	sa->ring_bits = fb_secagg_ring_choose(users, n, sa->p.h, sigma,
+			fed->plan_cfg.clip_norm, sa->grid_log2);
+	if (sa->ring_bits == 0) {
+		sa->ring_bits = fb_secagg_ring_choose(n, n, sa->p.h, sigma,
+				fed->plan_cfg.clip_norm, sa->grid_log2);
+	}
+	if (sa->ring_bits == 0) {
 		fail_round(fed, now_ms, "secagg-over-bound",
 				"the sum could wrap around 2^64 (secagg-v1 "
 				"§2.2): fewer parties or a coarser grid");
@@ -306,6 +314,7 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 			.n_min = sa->p.n_min,
 			.id_keys = sa->keys,
 			.dim = sa->dim,
+			.ring_bits = sa->ring_bits,
 	};
 	memcpy(sp.ctx.consortium, sa->consortium, FB_SECAGG_CONSORTIUM_LEN);
 	sp.ctx.round = fed->round;
@@ -317,8 +326,10 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 	}
 	fb_log(FB_LOG_INFO,
 			"round %u: secure aggregation of %u parties, threshold "
-			"%u, at least %u survivors, noise in %u honest shares",
-			fed->round, n, sa->p.t, sa->p.n_min, sa->p.h);
+			"%u, at least %u survivors, noise in %u honest shares, "
+			"ring Z_(2^%u)",
+			fed->round, n, sa->p.t, sa->p.n_min, sa->p.h,
+			sa->ring_bits);
 }
 
 bool
@@ -341,6 +352,7 @@ agg_secround_plan_tlv(const struct agg_fed *fed, uint32_t c,
 	cfg->sa.noise_shares = sa->p.h;
 	cfg->sa.index = sa->index[c];
 	cfg->sa.keys = sa->keys;
+	cfg->sa.ring_bits = sa->ring_bits;
 }
 
 // Parties still expected in the current stage: in the previous stage's
@@ -460,15 +472,18 @@ close_stage(struct agg_fed *fed, uint64_t now_ms)
 		fail_round(fed, now_ms, "secagg-too-few", fb_last_error(err));
 		return;
 	}
+	if (sa->stage == AGG_SA_ADVERTS) {
+		sa->users_hint = fb_secagg_server_users(sa->co);
+	}
 	if (sa->stage == AGG_SA_ADVERTS &&
-			!agg_secagg_no_wrap(&sa->p,
-					fb_secagg_server_users(sa->co),
+			!agg_secagg_no_wrap(&sa->p, sa->users_hint,
 					fed->plan_cfg.noise_multiplier,
-					fed->plan_cfg.clip_norm,
-					sa->grid_log2)) {
+					fed->plan_cfg.clip_norm, sa->grid_log2,
+					sa->ring_bits)) {
 		fail_round(fed, now_ms, "secagg-over-bound",
 				"the declared users' sum could wrap around "
-				"2^64 (secagg-v1 §2.2)");
+				"the round's ring (secagg-v1 §2.2): the next "
+				"round plans a wider one");
 		return;
 	}
 	sa->stage++;
@@ -529,7 +544,8 @@ agg_secround_max_msg(const struct agg_fed *fed)
 	memset(&u, 0, sizeof(u));
 	u.clip_norm = fed->plan_cfg.clip_norm;
 	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
-			FB_WIRE_DTYPE_U64, 0, (uint32_t)sa->dim, 1, NULL};
+			FB_WIRE_DTYPE_U64, 0, (uint32_t)sa->dim, 1,
+			NULL}; // the widest ring: an upper bound
 	u.n_tensors = 1;
 	size_t n = fed->n_clients < FB_SA_PARTY_MAX ? fed->n_clients
 						    : FB_SA_PARTY_MAX;
@@ -894,11 +910,11 @@ agg_secround_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 	}
 	uint16_t reason = FB_WIRE_REASON_NONE;
 	const char *text = "";
-	if (t == NULL || t->dtype != FB_WIRE_DTYPE_U64 || t->rows != sa->dim ||
-			t->cols != 1) {
+	if (t == NULL || t->dtype != fb_wire_dtype_of_ring(sa->ring_bits) ||
+			t->rows != sa->dim || t->cols != 1) {
 		reason = FB_WIRE_REASON_SHAPE_MISMATCH;
-		text = "a secure round's UPDATE is one MASKED u64 tensor of "
-		       "the release's length";
+		text = "a secure round's UPDATE is one MASKED tensor of the "
+		       "release's length in the plan's ring (u64, u48, u32)";
 	} else if (u.clip_norm != fed->plan_cfg.clip_norm ||
 			u.noise_multiplier != fed->plan_cfg.noise_multiplier) {
 		reason = FB_WIRE_REASON_PRIVACY_MISMATCH;

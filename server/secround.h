@@ -67,6 +67,11 @@ struct agg_secround {
 	uint64_t stage_since_ms;
 	int64_t *sum;   // the unmasked sum (dim), valid in AGG_SA_DONE
 	uint64_t users; // declared users of the survivors (U3)
+	// The round's ring width (secagg-v1 §2.2), chosen at planning: the
+	// narrowest of 32, 48, 64 bits for max(n, the users U1 declared in
+	// the last round that closed its advertisements); sent in the PLAN.
+	uint32_t ring_bits;
+	uint64_t users_hint;
 };
 
 // Sets sa up for cfg over the catalogue ds (borrowed) and a model of
@@ -91,12 +96,13 @@ fb_err agg_secagg_consortium(const uint8_t agg_pk[FB_ID_PK_LEN],
 fb_err agg_fed_set_consortium(struct agg_fed *fed,
 		const uint8_t agg_pk[FB_ID_PK_LEN], const char *roster_path);
 
-// The no-wrap bound of secagg-v1 §2.2 for p's parties holding users
-// users together (each user moves a coordinate by at most floor(clip /
-// grid) steps), noise multiplier sigma and clip on the grid 2^grid_log2:
-// users x floor(clip / grid) + 40 x the std of the n shares' sum < 2^63.
+// The no-wrap bound of secagg-v1 §2.2 in Z_(2^bits) for p's parties
+// holding users users together (each user moves a coordinate by at most
+// floor(clip / grid) steps), noise multiplier sigma and clip on the grid
+// 2^grid_log2: users x floor(clip / grid) + 40 x the std of the n shares'
+// sum < 2^(bits - 1) (fb_secagg_ring_fits).
 bool agg_secagg_no_wrap(const struct agg_secagg_params *p, uint64_t users,
-		double sigma, double clip, int32_t grid_log2);
+		double sigma, double clip, int32_t grid_log2, uint32_t bits);
 
 // The largest L2 norm (grid steps) of an honest sum of n releases whose
 // parties declared users users together, sampled at rate q, except with

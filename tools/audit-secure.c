@@ -378,8 +378,10 @@ parties_prepare(const struct audit_secure_in *in, const struct consortium *cs,
 					"the release layout has %zu",
 					r + 1, len, p->dim);
 		}
-		struct fb_secagg_client_params sp = {
-				.n = K, .t = plan.config.sa.t, .index = r + 1};
+		struct fb_secagg_client_params sp = {.n = K,
+				.t = plan.config.sa.t,
+				.index = r + 1,
+				.n_min = plan.config.sa.n_min};
 		memcpy(sp.ctx.consortium, cs->id, sizeof(sp.ctx.consortium));
 		sp.ctx.round = round;
 		err = fb_secagg_client_create(&p->sa[r], &sp);
@@ -513,7 +515,7 @@ upload(const struct consortium *cs, struct side *sd, struct parties *p,
 		uint32_t r, struct session *s)
 {
 	struct node_round out;
-	const int64_t *x = NULL;
+	int64_t *x = NULL;
 	uint64_t *y = malloc((p->dim + 1) * sizeof(*y));
 	if (y == NULL) {
 		return FB_ENOMEM;

@@ -529,6 +529,8 @@ static const struct field fields[] = {
 #define TYPE_FEDERATION_ID 0x001c
 // Variable length, outside the table: see secagg_len() and friends.
 #define TYPE_SECAGG 0x801d
+// One byte, the ring width; only with TYPE_SECAGG (secagg-v1 §6).
+#define TYPE_SECAGG_RING 0x801e
 #define SECAGG_FIXED_LEN (FB_WIRE_SECAGG_CONSORTIUM_LEN + 5 * 4)
 #undef CFG
 #define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -591,6 +593,13 @@ secagg_len(const struct fb_wire_secagg *sa)
 	return SECAGG_FIXED_LEN + (size_t)sa->n * FB_WIRE_SECAGG_KEY_LEN;
 }
 
+// True if the secagg_ring field is encoded: a ring other than 64 bits.
+static bool
+ring_sent(const struct fb_wire_secagg *sa)
+{
+	return sa->ring_bits == 32 || sa->ring_bits == 48;
+}
+
 static size_t
 config_len(const struct fb_wire_round_config *c)
 {
@@ -602,6 +611,9 @@ config_len(const struct fb_wire_round_config *c)
 	}
 	if (c->has_secagg) {
 		n += 4 + secagg_len(&c->sa);
+	}
+	if (c->has_secagg && ring_sent(&c->sa)) {
+		n += 4 + 1;
 	}
 	return n;
 }
@@ -629,6 +641,10 @@ secagg_problem(const struct fb_wire_round_config *c, char *buf, size_t cap)
 	}
 	if (sa->index < 1 || sa->index > sa->n) {
 		return "secagg index is not in 1..n";
+	}
+	if (sa->ring_bits != 0 && sa->ring_bits != 32 && sa->ring_bits != 48 &&
+			sa->ring_bits != 64) {
+		return "secagg_ring is not 32, 48 or 64";
 	}
 	if (sa->keys == NULL) {
 		return "secagg keys are missing";
@@ -759,6 +775,27 @@ secagg_decode(struct fb_wire_round_config *c, const uint8_t *v, size_t n,
 	return FB_OK;
 }
 
+// Reads the secagg_ring TLV value v of n bytes at offset off into *ring.
+static fb_err
+ring_decode(uint32_t *ring, const uint8_t *v, size_t n, size_t off)
+{
+	if (*ring != 0) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg_ring (0x801e) at "
+				"offset %zu is repeated",
+				off);
+	}
+	if (n != 1 || (v[0] != 32 && v[0] != 48 && v[0] != 64)) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg_ring at offset %zu: "
+				"length %zu, value %u (need 1 byte: 32, 48 or "
+				"64)",
+				off, n, n > 0 ? v[0] : 0);
+	}
+	*ring = v[0];
+	return FB_OK;
+}
+
 static size_t
 config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 {
@@ -820,6 +857,12 @@ config_encode(uint8_t *p, const struct fb_wire_round_config *c)
 	if (c->has_secagg) {
 		off += secagg_encode(p + off, &c->sa);
 	}
+	if (c->has_secagg && ring_sent(&c->sa)) {
+		fb_wire_store_u16(p + off, TYPE_SECAGG_RING);
+		fb_wire_store_u16(p + off + 2, 1);
+		p[off + 4] = (uint8_t)c->sa.ring_bits;
+		off += 4 + 1;
+	}
 	return off;
 }
 
@@ -834,6 +877,7 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 	fb_wire_hparams_defaults(&c.hp);
 	uint8_t *dst = (uint8_t *)&c;
 	bool seen[N_FIELDS] = {false};
+	uint32_t ring = 0; // secagg_ring, applied once secagg is read
 	size_t off = 0;
 	while (off < len) {
 		if (len - off < 4) {
@@ -853,6 +897,14 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 		const uint8_t *v = p + off + 4;
 		if (type == TYPE_SECAGG) {
 			fb_err err = secagg_decode(&c, v, n, base_off + off);
+			if (err != FB_OK) {
+				return err;
+			}
+			off += 4 + n;
+			continue;
+		}
+		if (type == TYPE_SECAGG_RING) {
+			fb_err err = ring_decode(&ring, v, n, base_off + off);
 			if (err != FB_OK) {
 				return err;
 			}
@@ -959,6 +1011,14 @@ config_decode(struct fb_wire_round_config *out, const uint8_t *p, size_t len,
 					fields[k].name, fields[k].type);
 		}
 	}
+	if (ring != 0 && !c.has_secagg) {
+		return fb_errorf(FB_EPROTO,
+				"PLAN: config field secagg_ring (0x801e) "
+				"without secagg (0x801d)");
+	}
+	if (c.has_secagg) {
+		c.sa.ring_bits = ring != 0 ? ring : 64;
+	}
 	char buf[FB_WIRE_TEXT_MAX];
 	const char *problem = config_problem(&c, buf, sizeof(buf));
 	if (problem != NULL) {
@@ -978,9 +1038,9 @@ tensor_problem(const struct fb_wire_tensor *t)
 	if (t->id == 0) {
 		return "id 0 is not allowed";
 	}
-	if (t->dtype != FB_WIRE_DTYPE_F32 && t->dtype != FB_WIRE_DTYPE_I32 &&
-			t->dtype != FB_WIRE_DTYPE_U64) {
-		return "dtype is not 1 (f32), 2 (i32) or 3 (u64)";
+	if (t->dtype < FB_WIRE_DTYPE_F32 || t->dtype > FB_WIRE_DTYPE_U32) {
+		return "dtype is not 1 (f32), 2 (i32), 3 (u64), 4 (u48) or 5 "
+		       "(u32)";
 	}
 	if (t->dtype == FB_WIRE_DTYPE_F32 && t->exp != 0) {
 		return "exp is not 0 for an f32 tensor";
@@ -1166,7 +1226,17 @@ tensors_decode(const char *msg, const uint8_t *body, size_t len, size_t off,
 					msg, i, t[i].id, bad, off + 4 * bad);
 		}
 		t[i].data = body + off;
-		off += bytes; // 4- or 8-byte elements: never any padding
+		off += bytes;
+		// Only u48 payloads are padded (to a multiple of 4), with zeros.
+		for (size_t k = bytes; k < pad4(bytes); k++, off++) {
+			if (off >= len || body[off] != 0) {
+				return fb_errorf(FB_EPROTO,
+						"%s: tensor %u (id %u): padding "
+						"byte at offset %zu is missing "
+						"or not 0",
+						msg, i, t[i].id, off);
+			}
+		}
 	}
 	if (off != len) {
 		return fb_errorf(FB_EPROTO,

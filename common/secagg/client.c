@@ -63,12 +63,14 @@ fb_secagg_client_create(struct fb_secagg_client **out,
 	uint32_t n_min = p->n_min > 0 ? p->n_min : p->t;
 	if (p->n < 2 || p->n > FB_SHAMIR_N_MAX || p->t > p->n ||
 			2 * p->t <= p->n || p->index == 0 || p->index > p->n ||
-			n_min < p->t || n_min > p->n) {
+			n_min < p->t || n_min > p->n ||
+			(p->ring_bits != 0 &&
+					!fb_secagg_ring_ok(p->ring_bits))) {
 		return fb_errorf(FB_EINVAL,
-				"secagg client: n %u, t %u, n_min %u, index %u "
-				"(need n/2 < t <= n_min <= n and 1 <= index <= "
-				"n)",
-				p->n, p->t, n_min, p->index);
+				"secagg client: n %u, t %u, n_min %u, index %u, "
+				"ring %u bits (need n/2 < t <= n_min <= n, 1 <= "
+				"index <= n, a ring of 32, 48 or 64 bits)",
+				p->n, p->t, n_min, p->index, p->ring_bits);
 	}
 	struct fb_secagg_client *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -76,6 +78,9 @@ fb_secagg_client_create(struct fb_secagg_client **out,
 	}
 	c->p = *p;
 	c->p.n_min = n_min;
+	if (c->p.ring_bits == 0) {
+		c->p.ring_bits = 64;
+	}
 	c->peers = calloc((size_t)p->n + 1, sizeof(*c->peers));
 	size_t len = sizeof(struct secrets) + (size_t)4 * p->n * SH;
 	c->sec = sodium_malloc(len);
@@ -265,9 +270,53 @@ fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
 	return err;
 }
 
+struct fb_secagg_maskset {
+	uint32_t round;
+	uint32_t bits;
+	size_t k;
+	uint8_t *seeds; // k seeds, sodium_malloc
+	struct fb_secagg_mask masks[];
+};
+
+void
+fb_secagg_maskset_destroy(struct fb_secagg_maskset *ms)
+{
+	if (ms != NULL) {
+		sodium_free(ms->seeds); // wipes; NULL is a no-op
+		free(ms);
+	}
+}
+
+// The self mask then one pairwise mask per peer that shared (§3.3).
+static fb_err
+derive_masks(struct fb_secagg_client *c, struct fb_secagg_maskset *ms,
+		uint32_t shared)
+{
+	ms->seeds = sodium_malloc((size_t)shared * FB_SECAGG_SEED_LEN);
+	if (ms->seeds == NULL) {
+		return fb_errorf(FB_ENOMEM, "secagg round %u: %u masks",
+				c->p.ctx.round, shared);
+	}
+	memcpy(ms->seeds, c->sec->self_seed, FB_SECAGG_SEED_LEN);
+	ms->masks[0] = (struct fb_secagg_mask){ms->seeds, 1};
+	ms->k = 1;
+	fb_err err = FB_OK;
+	for (uint32_t v = 1; v <= c->p.n && err == FB_OK; v++) {
+		if (v == c->p.index || !c->peers[v].shared) {
+			continue;
+		}
+		uint8_t *s = ms->seeds + ms->k * FB_SECAGG_SEED_LEN;
+		err = fb_secagg_pair_seed(s, &c->p.ctx, c->p.index,
+				&c->sec->mask_kp, v, c->peers[v].mask_pk);
+		ms->masks[ms->k++] = (struct fb_secagg_mask){
+				s, c->p.index < v ? 1 : -1};
+	}
+	return err;
+}
+
 fb_err
-fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
-		uint64_t *y)
+fb_secagg_client_take_masks(
+		struct fb_secagg_client *c, struct fb_secagg_maskset **out)
 {
 	if (c->state != ST_SHARING) {
 		return fb_errorf(FB_ESTATE, "secagg round %u: mask %s",
@@ -285,41 +334,65 @@ fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
 				"needs %u (n_min)",
 				c->p.ctx.round, shared, c->p.n_min);
 	}
-	uint8_t *seeds = sodium_malloc((size_t)shared * FB_SECAGG_SEED_LEN);
-	struct fb_secagg_mask *masks = malloc(shared * sizeof(*masks));
-	fb_err err = FB_ENOMEM;
-	if (seeds == NULL || masks == NULL) {
-		fb_errorf(err, "secagg round %u: %u masks", c->p.ctx.round,
-				shared);
-		goto out;
+	struct fb_secagg_maskset *ms = calloc(1,
+			sizeof(*ms) + shared * sizeof(struct fb_secagg_mask));
+	if (ms == NULL) {
+		return fb_errorf(FB_ENOMEM, "secagg round %u: %u masks",
+				c->p.ctx.round, shared);
 	}
-	memcpy(seeds, c->sec->self_seed, FB_SECAGG_SEED_LEN);
-	masks[0] = (struct fb_secagg_mask){seeds, 1};
-	size_t k = 1;
-	err = FB_OK;
-	for (uint32_t v = 1; v <= c->p.n && err == FB_OK; v++) {
-		if (v == c->p.index || !c->peers[v].shared) {
-			continue;
-		}
-		uint8_t *s = seeds + k * FB_SECAGG_SEED_LEN;
-		err = fb_secagg_pair_seed(s, &c->p.ctx, c->p.index,
-				&c->sec->mask_kp, v, c->peers[v].mask_pk);
-		masks[k++] = (struct fb_secagg_mask){
-				s, c->p.index < v ? 1 : -1};
-	}
+	ms->round = c->p.ctx.round;
+	ms->bits = c->p.ring_bits;
+	fb_err err = derive_masks(c, ms, shared);
 	if (err != FB_OK) {
-		goto out;
+		fb_secagg_maskset_destroy(ms);
+		return err;
 	}
+	c->state = ST_MASKED;
+	*out = ms;
+	return FB_OK;
+}
+
+fb_err
+fb_secagg_maskset_expand(
+		const struct fb_secagg_maskset *ms, uint64_t *m, size_t dim)
+{
+	if (m != NULL) {
+		memset(m, 0, dim * sizeof(*m));
+	}
+	return fb_secagg_mask_apply_ring(m, dim, ms->bits, ms->masks, ms->k);
+}
+
+fb_err
+fb_secagg_maskset_apply(const struct fb_secagg_maskset *ms, const int64_t *x,
+		size_t dim, uint64_t *y)
+{
+	for (size_t i = 0; (const void *)y != x && i < dim; i++) {
+		y[i] = (uint64_t)x[i]; // two's complement into the ring
+	}
+	return fb_secagg_mask_apply_ring(y, dim, ms->bits, ms->masks, ms->k);
+}
+
+void
+fb_secagg_maskset_add(const struct fb_secagg_maskset *ms, const int64_t *x,
+		const uint64_t *m, size_t dim, uint64_t *y)
+{
+	uint64_t r = ms->bits == 64 ? UINT64_MAX
+				    : (UINT64_C(1) << ms->bits) - 1;
 	for (size_t i = 0; i < dim; i++) {
-		y[i] = (uint64_t)x[i]; // two's complement into Z_(2^64)
+		y[i] = ((uint64_t)x[i] + m[i]) & r;
 	}
-	err = fb_secagg_mask_apply(y, dim, masks, k);
+}
+
+fb_err
+fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x, size_t dim,
+		uint64_t *y)
+{
+	struct fb_secagg_maskset *ms = NULL;
+	fb_err err = fb_secagg_client_take_masks(c, &ms);
 	if (err == FB_OK) {
-		c->state = ST_MASKED;
+		err = fb_secagg_maskset_apply(ms, x, dim, y);
 	}
-out:
-	sodium_free(seeds);
-	free(masks);
+	fb_secagg_maskset_destroy(ms);
 	return err;
 }
 

@@ -1,10 +1,15 @@
 // common/secagg/mask.c: ChaCha20 mask expansion and application
-// (include/fedbundle/secagg/mask.h, protocols/secagg-v1.md §4.4).
-// Masks are applied in blocks of 16 KiB of v: for each block, every
-// mask's keystream for that block is generated into an L1-resident buffer
-// and added or subtracted, so v crosses the memory bus once and the cost is
-// k ChaCha20 keystreams, close to libsodium's ChaCha20 throughput.
+// (include/fedbundle/secagg/mask.h, protocols/secagg-v1.md §4.4), in the
+// ring Z_(2^b) of the round, b in {32, 48, 64}: word i of a mask is the
+// little-endian b-bit integer at keystream bytes i b/8 .. (i+1) b/8 - 1.
+// Masks are applied in blocks of 2048 words of v: for each block, every
+// mask's keystream for that block (2048 b/8 bytes, a whole number of
+// ChaCha20 blocks) is generated into an L1-resident buffer and added or
+// subtracted, so v crosses the memory bus once and the cost is k ChaCha20
+// keystreams of b/8 bytes a coordinate, close to libsodium's throughput.
+// Vectors hold one ring element a uint64 word (zero-extended for b < 64).
 // Invariant: the keystream buffer is wiped before return.
+#include <math.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -14,63 +19,118 @@
 #error "secagg masks are little-endian words: big-endian hosts unsupported"
 #endif
 
-#define BLOCK_WORDS 2048   // 16 KiB
-#define WORDS_PER_CHACHA 8 // a ChaCha20 block is 64 bytes
+#define BLOCK_WORDS 2048 // 16 KiB of 64-bit keystream, 12 KiB of 48-bit
+#define CHACHA_BLOCK 64
 
 static const uint8_t zero_nonce[crypto_stream_chacha20_ietf_NONCEBYTES];
-static const uint64_t zeros[BLOCK_WORDS];
+static const uint8_t zeros[BLOCK_WORDS * 8];
+
+bool
+fb_secagg_ring_ok(uint32_t bits)
+{
+	return bits == 32 || bits == 48 || bits == 64;
+}
+
+static uint64_t
+ring_mask(uint32_t bits)
+{
+	return bits == 64 ? UINT64_MAX : (UINT64_C(1) << bits) - 1;
+}
+
+// Keystream bytes [off, off + len) of seed into ks; off is a multiple of
+// the ChaCha20 block.
+static void
+keystream(uint8_t *ks, size_t off, size_t len, const uint8_t *seed)
+{
+	crypto_stream_chacha20_ietf_xor_ic(ks, zeros, (unsigned long long)len,
+			zero_nonce, (uint32_t)(off / CHACHA_BLOCK), seed);
+}
+
+// The b-bit word i of a keystream buffer (8 readable bytes at i b/8).
+static inline uint64_t
+word(const uint8_t *ks, size_t i, size_t wb, uint64_t m)
+{
+	uint64_t w;
+	memcpy(&w, ks + i * wb, sizeof(w));
+	return w & m;
+}
+
+static void
+add_words(uint64_t *restrict v, const uint8_t *restrict ks, size_t len,
+		uint32_t bits)
+{
+	if (bits == 32) {
+		const uint32_t *k32 = (const uint32_t *)(const void *)ks;
+		for (size_t i = 0; i < len; i++) {
+			v[i] += k32[i];
+		}
+		return;
+	}
+	size_t wb = bits / 8;
+	uint64_t m = ring_mask(bits);
+	for (size_t i = 0; i < len; i++) {
+		v[i] += word(ks, i, wb, m);
+	}
+}
+
+static void
+sub_words(uint64_t *restrict v, const uint8_t *restrict ks, size_t len,
+		uint32_t bits)
+{
+	if (bits == 32) {
+		const uint32_t *k32 = (const uint32_t *)(const void *)ks;
+		for (size_t i = 0; i < len; i++) {
+			v[i] -= k32[i];
+		}
+		return;
+	}
+	size_t wb = bits / 8;
+	uint64_t m = ring_mask(bits);
+	for (size_t i = 0; i < len; i++) {
+		v[i] -= word(ks, i, wb, m);
+	}
+}
+
+fb_err
+fb_secagg_expand_ring(uint64_t *out, size_t n, uint32_t bits,
+		const uint8_t seed[FB_SECAGG_SEED_LEN])
+{
+	if ((out == NULL && n > 0) || n > FB_SECAGG_DIM_MAX || seed == NULL ||
+			!fb_secagg_ring_ok(bits)) {
+		return fb_errorf(FB_EINVAL,
+				"secagg expand: %zu words of %u bits (at most "
+				"2^35 words of 32, 48 or 64 bits)",
+				n, bits);
+	}
+	if (bits == 64) {
+		if (n > 0) {
+			crypto_stream_chacha20_ietf((unsigned char *)out,
+					(unsigned long long)n * 8, zero_nonce,
+					seed);
+		}
+		return FB_OK;
+	}
+	memset(out, 0, n * sizeof(*out));
+	struct fb_secagg_mask m = {seed, 1};
+	return fb_secagg_mask_apply_ring(out, n, bits, &m, 1);
+}
 
 fb_err
 fb_secagg_expand(
 		uint64_t *out, size_t n, const uint8_t seed[FB_SECAGG_SEED_LEN])
 {
-	if ((out == NULL && n > 0) || n > FB_SECAGG_DIM_MAX || seed == NULL) {
-		return fb_errorf(FB_EINVAL,
-				"secagg expand: %zu words (at most "
-				"2^35)",
-				n);
-	}
-	if (n > 0) {
-		crypto_stream_chacha20_ietf((unsigned char *)out,
-				(unsigned long long)n * 8, zero_nonce, seed);
-	}
-	return FB_OK;
+	return fb_secagg_expand_ring(out, n, 64, seed);
 }
 
-// Keystream words [w, w + len) of seed into ks.
-static void
-keystream(uint64_t *ks, size_t w, size_t len, const uint8_t *seed)
-{
-	crypto_stream_chacha20_ietf_xor_ic((unsigned char *)ks,
-			(const unsigned char *)zeros,
-			(unsigned long long)len * 8, zero_nonce,
-			(uint32_t)(w / WORDS_PER_CHACHA), seed);
-}
-
-static void
-add_words(uint64_t *restrict v, const uint64_t *restrict ks, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		v[i] += ks[i];
-	}
-}
-
-static void
-sub_words(uint64_t *restrict v, const uint64_t *restrict ks, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		v[i] -= ks[i];
-	}
-}
-
-fb_err
-fb_secagg_mask_apply(uint64_t *v, size_t n, const struct fb_secagg_mask *masks,
+static fb_err
+check_masks(size_t n, uint32_t bits, const struct fb_secagg_mask *masks,
 		size_t k)
 {
-	if ((v == NULL && n > 0) || n > FB_SECAGG_DIM_MAX ||
-			(masks == NULL && k > 0)) {
-		return fb_errorf(FB_EINVAL, "secagg mask: %zu words, %zu masks",
-				n, k);
+	if (n > FB_SECAGG_DIM_MAX || (masks == NULL && k > 0) ||
+			!fb_secagg_ring_ok(bits)) {
+		return fb_errorf(FB_EINVAL,
+				"secagg mask: %zu words of %u bits, %zu masks",
+				n, bits, k);
 	}
 	for (size_t j = 0; j < k; j++) {
 		if (masks[j].seed == NULL ||
@@ -80,18 +140,113 @@ fb_secagg_mask_apply(uint64_t *v, size_t n, const struct fb_secagg_mask *masks,
 					j, masks[j].sign);
 		}
 	}
-	_Alignas(64) uint64_t ks[BLOCK_WORDS];
+	return FB_OK;
+}
+
+fb_err
+fb_secagg_mask_apply_ring(uint64_t *v, size_t n, uint32_t bits,
+		const struct fb_secagg_mask *masks, size_t k)
+{
+	if (v == NULL && n > 0) {
+		return fb_errorf(FB_EINVAL, "secagg mask: no vector");
+	}
+	fb_err err = check_masks(n, bits, masks, k);
+	if (err != FB_OK) {
+		return err;
+	}
+	size_t wb = bits / 8;
+	uint64_t m = ring_mask(bits);
+	// 8 spare bytes: word() reads 8 bytes at the last b/8-byte word.
+	_Alignas(64) uint8_t ks[BLOCK_WORDS * 8 + 8];
 	for (size_t w = 0; w < n; w += BLOCK_WORDS) {
 		size_t len = n - w < BLOCK_WORDS ? n - w : BLOCK_WORDS;
 		for (size_t j = 0; j < k; j++) {
-			keystream(ks, w, len, masks[j].seed);
+			keystream(ks, w * wb, len * wb, masks[j].seed);
 			if (masks[j].sign > 0) {
-				add_words(v + w, ks, len);
+				add_words(v + w, ks, len, bits);
 			} else {
-				sub_words(v + w, ks, len);
+				sub_words(v + w, ks, len, bits);
 			}
+		}
+		for (size_t i = 0; bits < 64 && i < len; i++) {
+			v[w + i] &= m;
 		}
 	}
 	sodium_memzero(ks, sizeof(ks));
 	return FB_OK;
+}
+
+fb_err
+fb_secagg_mask_apply(uint64_t *v, size_t n, const struct fb_secagg_mask *masks,
+		size_t k)
+{
+	return fb_secagg_mask_apply_ring(v, n, 64, masks, k);
+}
+
+void
+fb_secagg_ring_pack(void *out, const uint64_t *v, size_t n, uint32_t bits)
+{
+	uint8_t *o = out;
+	size_t wb = bits / 8;
+	if (wb == 8) {
+		memmove(o, v, n * 8);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = v[i];
+		memcpy(o + i * wb, &x, wb); // the low b/8 bytes: little-endian
+	}
+}
+
+void
+fb_secagg_ring_add_packed(
+		uint64_t *acc, const void *in, size_t n, uint32_t bits)
+{
+	const uint8_t *p = in;
+	size_t wb = bits / 8;
+	uint64_t m = ring_mask(bits);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = 0;
+		memcpy(&x, p + i * wb, wb);
+		acc[i] = (acc[i] + x) & m;
+	}
+}
+
+int64_t
+fb_secagg_ring_signed(uint64_t x, uint32_t bits)
+{
+	if (bits == 64) {
+		return (int64_t)x;
+	}
+	uint64_t m = ring_mask(bits), top = UINT64_C(1) << (bits - 1);
+	x &= m;
+	// (x ^ top) - top sign-extends bit b - 1 without overflow.
+	return (int64_t)((x ^ top) - top);
+}
+
+bool
+fb_secagg_ring_fits(uint32_t bits, uint64_t users, uint32_t n, uint32_t h,
+		double sigma, double clip, int32_t grid_log2)
+{
+	if (!fb_secagg_ring_ok(bits) || h < 1) {
+		return false;
+	}
+	double g = ldexp(1.0, grid_log2);
+	double noise = sigma * clip / g * sqrt((double)n / (double)h);
+	return (double)users * floor(clip / g) + 40.0 * noise <
+			ldexp(1.0, (int)bits - 1);
+}
+
+uint32_t
+fb_secagg_ring_choose(uint64_t users, uint32_t n, uint32_t h, double sigma,
+		double clip, int32_t grid_log2)
+{
+	static const uint32_t rings[3] = {32, 48, 64};
+	for (int k = 0; k < 3; k++) {
+		if (fb_secagg_ring_fits(rings[k], users, n, h, sigma, clip,
+				    grid_log2)) {
+			return rings[k];
+		}
+	}
+	return 0;
 }

@@ -73,7 +73,9 @@ fb_secagg_server_create(struct fb_secagg_server **out,
 	if (p->n < 3 || p->n > FB_SA_PARTY_MAX || p->t > p->n ||
 			2 * p->t <= p->n || p->n_min < p->t ||
 			p->n_min > p->n || p->id_keys == NULL || p->dim == 0 ||
-			p->dim > FB_SECAGG_DIM_MAX) {
+			p->dim > FB_SECAGG_DIM_MAX ||
+			(p->ring_bits != 0 &&
+					!fb_secagg_ring_ok(p->ring_bits))) {
 		return fb_errorf(FB_EINVAL,
 				"secagg server: n %u, t %u, n_min %u, dim %zu "
 				"(need 3 <= n <= %d, n/2 < t <= n_min <= n, "
@@ -85,6 +87,9 @@ fb_secagg_server_create(struct fb_secagg_server **out,
 		return fb_errorf(FB_ENOMEM, "secagg server");
 	}
 	s->p = *p;
+	if (s->p.ring_bits == 0) {
+		s->p.ring_bits = 64;
+	}
 	s->stage = FB_SA_ADVERTS;
 	s->keys = malloc((size_t)p->n * FB_ID_PK_LEN);
 	s->pt = calloc((size_t)p->n + 1, sizeof(*s->pt));
@@ -419,10 +424,11 @@ fb_secagg_server_inbox(const struct fb_secagg_server *s, uint32_t receiver,
 
 fb_err
 fb_secagg_server_add_masked(struct fb_secagg_server *s, uint32_t sender,
-		const void *u64le, size_t dim, bool *dup)
+		const void *le, size_t dim, bool *dup)
 {
+	size_t wb = s->p.ring_bits / 8;
 	uint8_t d[DIGEST_LEN];
-	if (dim != s->p.dim || u64le == NULL) {
+	if (dim != s->p.dim || le == NULL) {
 		if (dup != NULL) {
 			*dup = false;
 		}
@@ -431,7 +437,7 @@ fb_secagg_server_add_masked(struct fb_secagg_server *s, uint32_t sender,
 				"of %zu words, expected %zu",
 				s->p.ctx.round, sender, dim, s->p.dim);
 	}
-	digest(d, u64le, dim * sizeof(uint64_t), NULL, 0);
+	digest(d, le, dim * wb, NULL, 0);
 	bool done;
 	fb_err err = add_begin(s, U3, sender, d, dup, &done);
 	if (done) {
@@ -443,12 +449,7 @@ fb_secagg_server_add_masked(struct fb_secagg_server *s, uint32_t sender,
 				"which did not share keys",
 				s->p.ctx.round, sender);
 	}
-	const uint8_t *in = u64le;
-	for (size_t i = 0; i < dim; i++) {
-		uint64_t w;
-		memcpy(&w, in + 8 * i, sizeof(w));
-		s->acc[i] += w;
-	}
+	fb_secagg_ring_add_packed(s->acc, le, dim, s->p.ring_bits);
 	add_commit(s, U3, sender, d);
 	return FB_OK;
 }
@@ -694,8 +695,9 @@ fb_secagg_server_finish(struct fb_secagg_server *s, int64_t *sum)
 	}
 	err = reconstruct_all(s, &rc, tmp, idx, idx + nr, lambda);
 	if (err == FB_OK) {
-		err = fb_secagg_unmask_sum(sum, s->acc, s->p.dim, &s->p.ctx,
-				rc.surv, m3, rc.drop, m2 - m3);
+		err = fb_secagg_unmask_sum(sum, s->acc, s->p.dim,
+				s->p.ring_bits, &s->p.ctx, rc.surv, m3, rc.drop,
+				m2 - m3);
 	}
 	if (err == FB_OK) {
 		s->stage = FB_SA_DONE;

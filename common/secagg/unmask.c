@@ -145,17 +145,18 @@ build_masks(uint8_t *seeds, struct fb_secagg_mask *masks,
 // Checks, then takes the masks off: sum = masked_sum (or, if masked_sum
 // is NULL, the sum of the survivors' masked inputs) minus the masks.
 static fb_err
-unmask(int64_t *sum, const uint64_t *masked_sum, size_t dim,
+unmask(int64_t *sum, const uint64_t *masked_sum, size_t dim, uint32_t bits,
 		const struct fb_secagg_ctx *ctx,
 		const struct fb_secagg_survivor *surv, size_t n_surv,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 {
 	if (sum == NULL || ctx == NULL || surv == NULL || n_surv == 0 ||
 			(dropped == NULL && n_dropped > 0) ||
-			dim > FB_SECAGG_DIM_MAX) {
+			dim > FB_SECAGG_DIM_MAX || !fb_secagg_ring_ok(bits)) {
 		return fb_errorf(FB_EINVAL,
-				"secagg unmask: %zu survivors, dim %zu", n_surv,
-				dim);
+				"secagg unmask: %zu survivors, dim %zu, ring "
+				"%u bits",
+				n_surv, dim, bits);
 	}
 	fb_err err = check_parties(surv, n_surv, dropped, n_dropped);
 	if (err == FB_OK) {
@@ -184,7 +185,10 @@ unmask(int64_t *sum, const uint64_t *masked_sum, size_t dim,
 	} else {
 		sum_inputs(acc, dim, surv, n_surv);
 	}
-	err = fb_secagg_mask_apply(acc, dim, masks, k);
+	err = fb_secagg_mask_apply_ring(acc, dim, bits, masks, k);
+	for (size_t i = 0; err == FB_OK && bits < 64 && i < dim; i++) {
+		sum[i] = fb_secagg_ring_signed(acc[i], bits);
+	}
 out:
 	sodium_free(seeds); // wipes; NULL is a no-op
 	free(masks);
@@ -204,18 +208,19 @@ fb_secagg_unmask(int64_t *sum, size_t dim, const struct fb_secagg_ctx *ctx,
 					surv[i].index);
 		}
 	}
-	return unmask(sum, NULL, dim, ctx, surv, n_surv, dropped, n_dropped);
+	return unmask(sum, NULL, dim, 64, ctx, surv, n_surv, dropped,
+			n_dropped);
 }
 
 fb_err
 fb_secagg_unmask_sum(int64_t *sum, const uint64_t *masked_sum, size_t dim,
-		const struct fb_secagg_ctx *ctx,
+		uint32_t bits, const struct fb_secagg_ctx *ctx,
 		const struct fb_secagg_survivor *surv, size_t n_surv,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 {
 	if (masked_sum == NULL && dim > 0) {
 		return fb_errorf(FB_EINVAL, "secagg unmask: no masked sum");
 	}
-	return unmask(sum, masked_sum, dim, ctx, surv, n_surv, dropped,
+	return unmask(sum, masked_sum, dim, bits, ctx, surv, n_surv, dropped,
 			n_dropped);
 }

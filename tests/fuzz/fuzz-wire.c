@@ -80,6 +80,7 @@ same_secagg(const struct fb_wire_round_config *a,
 					x->n_min == y->n_min &&
 					x->noise_shares == y->noise_shares &&
 					x->index == y->index &&
+					x->ring_bits == y->ring_bits &&
 					memcmp(x->keys, y->keys,
 							(size_t)x->n * FB_WIRE_SECAGG_KEY_LEN) ==
 							0);

@@ -6,7 +6,9 @@
 # Checked: every round commits with all four parties in U1..U4, the
 # in-process run is byte-for-byte reproducible, the processes reach the
 # same final model (the unmasked sum is exact, whatever the arrival
-# order), the aggregator's metrics carry the stage counts, and a secure
+# order) in the ring Z_(2^48) the aggregator picks for fedbundle's grid
+# (secagg-v1 §2.2: the PLAN's secagg_ring field, u48 masked inputs), the
+# aggregator's metrics carry the stage counts, and a secure
 # configuration with more than one release per round is refused naming
 # the key.
 source "$(dirname "$0")/lib.sh"
@@ -41,7 +43,19 @@ check "the resolved configuration has one sgd release per round" \
 check "it runs again" sim run2
 check "same seed: byte-identical per-round lines" \
 	cmp "$WORK/run1/rounds.jsonl" "$WORK/run2/rounds.jsonl"
-check "as processes over tcp" sim runp --processes
+siml() { # siml OUT [OPTIONS...]: sim, its info log kept in OUT.log
+	local out=$1
+	shift
+	"$FB_TOOL" simulate --config "$WORK/sec.json" --out "$WORK/$out" \
+		--quiet --log-level info "$@" >/dev/null 2>"$WORK/$out.log" ||
+		{ sed 's/^/# /' "$WORK/$out.log" | tail -20; return 1; }
+}
+check "as processes over tcp" siml runp --processes
+check "every round planned in Z_(2^48)" \
+	test "$(grep -c 'secure aggregation of 4 parties.*ring Z_(2^48)' \
+		"$WORK/runp.log")" -eq 2
+check "no masked input refused (u48 tensors of the release length)" \
+	eval '! grep -q "refused UPDATE" "$WORK/runp.log"'
 final() { grep -o '"final_recall@20": [0-9.e-]*' "$1/summary.json"; }
 check "the processes reach the same final model" \
 	test "$(final "$WORK/run1")" = "$(final "$WORK/runp")"

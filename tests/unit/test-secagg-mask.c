@@ -52,6 +52,37 @@ TEST(expansion_golden)
 	CHECK(w[3] == UINT64_C(0x9224ead84c7dccb2));
 }
 
+// The narrower rings (§4.4): word i is the little-endian b-bit integer at
+// keystream bytes i b/8 ..; from the same keystream as expansion_golden
+// (bytes 39 fd 2b 7d d9 c5 19 6a 8d bd 03 77 b8 dc 4a 49 8a 35 ..).
+TEST(expansion_golden_narrow)
+{
+	uint8_t seed[32];
+	seq_bytes(seed, 32, 0);
+	uint64_t w[3];
+	CHECK_OK(fb_secagg_expand_ring(w, 3, 48, seed));
+	CHECK(w[0] == UINT64_C(0xc5d97d2bfd39));
+	CHECK(w[1] == UINT64_C(0x7703bd8d6a19));
+	CHECK(w[2] == UINT64_C(0x358a494adcb8));
+	CHECK_OK(fb_secagg_expand_ring(w, 3, 32, seed));
+	CHECK(w[0] == 0x7d2bfd39 && w[1] == 0x6a19c5d9 && w[2] == 0x7703bd8d);
+	CHECK_ERR(fb_secagg_expand_ring(w, 3, 40, seed), FB_EINVAL);
+	// Packing and signed reading.
+	uint8_t p[6 * 3];
+	uint64_t v[3] = {UINT64_C(0xc5d97d2bfd39), 1, UINT64_C(0xffffffffffff)};
+	fb_secagg_ring_pack(p, v, 3, 48);
+	CHECK(p[0] == 0x39 && p[5] == 0xc5 && p[6] == 1 && p[12] == 0xff);
+	uint64_t acc[3] = {0, 0, 2};
+	fb_secagg_ring_add_packed(acc, p, 3, 48);
+	CHECK(acc[0] == v[0] && acc[1] == 1 && acc[2] == 1); // wraps
+	CHECK(fb_secagg_ring_signed(UINT64_C(0xffffffffffff), 48) == -1);
+	CHECK(fb_secagg_ring_signed(UINT64_C(0x7fffffffffff), 48) ==
+			INT64_C(0x7fffffffffff));
+	CHECK(fb_secagg_ring_signed(UINT64_C(0x800000000000), 48) ==
+			-INT64_C(0x800000000000));
+	CHECK(fb_secagg_ring_signed(0x80000000u, 32) == -INT64_C(0x80000000));
+}
+
 // Consortium a0..af, round 7, parties 3 (sk 01..20) and 5 (sk 02..21).
 TEST(kdf_golden)
 {
@@ -158,6 +189,48 @@ TEST(apply_matches_expansion)
 	}
 }
 
+// The same in Z_(2^48) and Z_(2^32): the blocked pass reads the keystream
+// at b/8 bytes a word across block boundaries and leaves v reduced.
+TEST(apply_matches_expansion_narrow)
+{
+	const uint32_t rings[2] = {48, 32};
+	size_t lens[] = {1, 7, 2047, 2048, 2049, 10000};
+	uint8_t seeds[2][32];
+	randombytes_buf(seeds, sizeof(seeds));
+	struct fb_secagg_mask m[2] = {{seeds[0], 1}, {seeds[1], -1}};
+	for (int b = 0; b < 2; b++) {
+		uint64_t mod = (UINT64_C(1) << rings[b]) - 1;
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			size_t n = lens[l];
+			uint64_t *v = malloc(n * 8), *want = malloc(n * 8);
+			uint64_t *e = malloc(n * 8);
+			CHECK(v != NULL && want != NULL && e != NULL);
+			for (size_t i = 0; i < n; i++) {
+				v[i] = want[i] = (uint64_t)i *
+						0x9e3779b97f4a7c15u;
+			}
+			for (int j = 0; j < 2; j++) {
+				CHECK_OK(fb_secagg_expand_ring(
+						e, n, rings[b], seeds[j]));
+				for (size_t i = 0; i < n; i++) {
+					CHECK(e[i] <= mod);
+					want[i] += m[j].sign > 0 ? e[i] : -e[i];
+				}
+			}
+			CHECK_OK(fb_secagg_mask_apply_ring(
+					v, n, rings[b], m, 2));
+			bool same = true;
+			for (size_t i = 0; i < n; i++) {
+				same = same && v[i] == (want[i] & mod);
+			}
+			CHECK(same);
+			free(v);
+			free(want);
+			free(e);
+		}
+	}
+}
+
 TEST(apply_refuses_bad_masks)
 {
 	uint8_t seed[32] = {0};
@@ -178,9 +251,11 @@ main(void)
 	}
 	RUN(rfc8439_keystream);
 	RUN(expansion_golden);
+	RUN(expansion_golden_narrow);
 	RUN(kdf_golden);
 	RUN(kdf_domain_separation);
 	RUN(apply_matches_expansion);
+	RUN(apply_matches_expansion_narrow);
 	RUN(apply_refuses_bad_masks);
 	return harness_done();
 }

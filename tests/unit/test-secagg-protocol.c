@@ -52,7 +52,7 @@ sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
 	s->dim = dim;
 	s->ctx.round = round;
 	memset(s->ctx.consortium, 0xc5, sizeof(s->ctx.consortium));
-	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0, sim_n_min};
+	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0, sim_n_min, 64};
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];
@@ -143,11 +143,27 @@ static void
 step_mask(struct sim *s)
 {
 	for (uint32_t i = 1; i <= s->n; i++) {
-		if (s->u2[i] && s->drop[i] != DROP_MASK) {
+		if (!s->u2[i] || s->drop[i] == DROP_MASK) {
+			continue;
+		}
+		s->u3[i] = true;
+		if (i % 2 == 1) {
 			CHECK_OK(fb_secagg_client_mask(
 					s->c[i], s->x[i], s->dim, s->y[i]));
-			s->u3[i] = true;
+			continue;
 		}
+		// Even parties as client/secround.c does: the masks taken,
+		// their sum expanded apart (another thread there), then
+		// added; the unmasked sum must be as exact.
+		struct fb_secagg_maskset *ms = NULL;
+		uint64_t *m = malloc(s->dim * sizeof(*m));
+		CHECK(m != NULL);
+		CHECK_OK(fb_secagg_client_take_masks(s->c[i], &ms));
+		CHECK_ERR(fb_secagg_client_take_masks(s->c[i], &ms), FB_ESTATE);
+		CHECK_OK(fb_secagg_maskset_expand(ms, m, s->dim));
+		fb_secagg_maskset_add(ms, s->x[i], m, s->dim, s->y[i]);
+		fb_secagg_maskset_destroy(ms);
+		free(m);
 	}
 }
 

@@ -1,15 +1,17 @@
 // tests/unit/test-secagg-server.c: the aggregator's round of secure
 // aggregation (common/secagg/server.c) driven by n real fb_secagg_client
 // instances in process, every message through its wire codec
-// (secagg/msg.h; the masked input as the U64 MASKED tensor of an UPDATE).
-// The unmasked sum must equal the plaintext int64 sum of the survivors'
-// inputs bit for bit with parties dropping at every stage; fewer than t
+// (secagg/msg.h; the masked input as the MASKED tensor of an UPDATE, u64,
+// u48 or u32 for the round's ring of 64, 48 or 32 bits). The unmasked sum
+// must equal the plaintext int64 sum of the survivors' inputs bit for bit
+// with parties dropping at every stage, in each ring; fewer than t
 // responders, too few parties at a close, wrong or repeated messages and
 // wrong shares must be refused.
 #include <sodium.h>
 
 #include "fedbundle/net/wire.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/log.h"
@@ -29,6 +31,7 @@ enum drop {
 struct run {
 	uint32_t n, t, n_min;
 	size_t dim;
+	uint32_t bits; // the ring's width (secagg-v1 §2.2)
 	struct fb_secagg_ctx ctx;
 	struct fb_identity *id[NMAX + 1];
 	struct fb_secagg_client *c[NMAX + 1];
@@ -60,17 +63,22 @@ static const struct fb_wire_limits lim = {
 		.require_finite = true,
 };
 
+// A round in Z_(2^bits) whose inputs' sum cannot wrap: each input below
+// 2^(bits - 6) in magnitude (2^40 in Z_(2^64)), at most 9 parties.
 static void
-run_init(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim)
+run_init_ring(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim,
+		uint32_t bits)
 {
 	memset(r, 0, sizeof(*r));
+	r->bits = bits;
 	r->n = n;
 	r->t = t;
 	r->n_min = n_min;
 	r->dim = dim;
 	r->ctx.round = 42;
 	memset(r->ctx.consortium, 0x5c, sizeof(r->ctx.consortium));
-	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0};
+	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0, bits};
+	int shift = bits == 64 ? 23 : 69 - (int)bits;
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];
@@ -86,11 +94,27 @@ run_init(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim)
 		// Clipped-and-noised inputs: both signs, up to 2^40.
 		randombytes_buf(r->x[i], dim * sizeof(int64_t));
 		for (size_t k = 0; k < dim; k++) {
-			r->x[i][k] >>= 23;
+			r->x[i][k] >>= shift;
 		}
 	}
-	struct fb_secagg_server_params sp = {r->ctx, n, t, n_min, r->keys, dim};
+	struct fb_secagg_server_params sp = {
+			r->ctx, n, t, n_min, r->keys, dim, bits};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
+}
+
+static void
+run_init(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim)
+{
+	run_init_ring(r, n, t, n_min, dim, 64);
+}
+
+// The UPDATE dtype of a ring (secagg-v1 §6).
+static uint8_t
+ring_dtype(uint32_t bits)
+{
+	return bits == 64            ? FB_WIRE_DTYPE_U64
+			: bits == 48 ? FB_WIRE_DTYPE_U48
+				     : FB_WIRE_DTYPE_U32;
 }
 
 static void
@@ -233,15 +257,20 @@ static void
 make_update(struct run *r, uint32_t i)
 {
 	uint64_t *y = malloc(r->dim * sizeof(*y));
-	CHECK(y != NULL);
+	uint8_t *packed = malloc(r->dim * 8);
+	CHECK(y != NULL && packed != NULL);
 	fb_err err = fb_secagg_client_mask(r->c[i], r->x[i], r->dim, y);
+	for (size_t k = 0; k < r->dim && r->bits < 64; k++) {
+		CHECK(y[k] >> r->bits == 0); // reduced
+	}
+	fb_secagg_ring_pack(packed, y, r->dim, r->bits);
 	struct fb_wire_update u = {
 			.clip_norm = 1.0,
 			.noise_multiplier = 1.0,
 			.n_tensors = 1,
 	};
 	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
-			FB_WIRE_DTYPE_U64, -20, (uint32_t)r->dim, 1, y};
+			ring_dtype(r->bits), -20, (uint32_t)r->dim, 1, packed};
 	size_t len = fb_wire_update_len(&u);
 	free(r->update[i]);
 	r->update[i] = malloc(len);
@@ -250,6 +279,7 @@ make_update(struct run *r, uint32_t i)
 				r->update[i], len, &u, &r->update_len[i], NULL);
 	}
 	free(y);
+	free(packed);
 	CHECK_OK(err);
 }
 
@@ -264,7 +294,7 @@ send_update(struct run *r, uint32_t i, bool *dup)
 		return err;
 	}
 	const struct fb_wire_tensor *t = &d.tensors[0];
-	if (t->id != FB_WIRE_TENSOR_MASKED || t->dtype != FB_WIRE_DTYPE_U64) {
+	if (t->id != FB_WIRE_TENSOR_MASKED || t->dtype != ring_dtype(r->bits)) {
 		return FB_EPROTO;
 	}
 	return fb_secagg_server_add_masked(r->srv, i, t->data, t->rows, dup);
@@ -364,6 +394,8 @@ static fb_err
 finish_and_compare(struct run *r)
 {
 	int64_t *sum = malloc(r->dim * sizeof(*sum));
+	// The inputs' sum in Z_(2^64) is the int64 sum: run_init_ring keeps
+	// it inside every ring.
 	uint64_t *want = calloc(r->dim, sizeof(*want));
 	CHECK(sum != NULL && want != NULL);
 	uint64_t users = 0;
@@ -436,6 +468,39 @@ TEST(sum_exact_with_drops_at_every_stage)
 	r.drop[5] = DROP_MASK;
 	run_to_reveal(&r);
 	CHECK_OK(finish_and_compare(&r));
+	run_finish(&r);
+}
+
+// In each ring (32, 48, 64 bits) the sum is exact with drops at every
+// stage, both signs, magnitudes near the ring's bound; and a wrap of
+// Z_(2^32) is not hidden by the int64 accumulator: two inputs of 2^30
+// each sum to -2^31 read back, as the ring defines.
+TEST(sum_exact_in_every_ring)
+{
+	const uint32_t rings[3] = {32, 48, 64};
+	for (int b = 0; b < 3; b++) {
+		struct run r;
+		run_init_ring(&r, 9, 5, 5, 2049 + 4099 * (size_t)b, rings[b]);
+		r.drop[9] = DROP_ADVERT;
+		r.drop[1] = DROP_SHARE;
+		r.drop[5] = DROP_MASK;
+		r.drop[4] = DROP_UNMASK;
+		run_to_reveal(&r);
+		CHECK(fb_secagg_server_count(r.srv, FB_SA_MASKED) == 6);
+		CHECK_OK(finish_and_compare(&r));
+		run_finish(&r);
+	}
+	struct run r;
+	run_init_ring(&r, 3, 2, 2, 5, 32);
+	for (uint32_t i = 1; i <= 3; i++) {
+		for (size_t k = 0; k < 5; k++) {
+			r.x[i][k] = i == 3 ? 0 : INT64_C(1) << 30;
+		}
+	}
+	run_to_reveal(&r);
+	int64_t sum[5];
+	CHECK_OK(fb_secagg_server_finish(r.srv, sum));
+	CHECK(sum[0] == -(INT64_C(1) << 31) && sum[4] == sum[0]);
 	run_finish(&r);
 }
 
@@ -720,19 +785,20 @@ TEST(advert_refusals)
 TEST(create_refusals)
 {
 	uint8_t keys[5 * FB_ID_PK_LEN] = {0};
-	struct fb_secagg_server_params p = {{{0}, 1}, 5, 3, 3, keys, 4};
+	struct fb_secagg_server_params p = {{{0}, 1}, 5, 3, 3, keys, 4, 0};
 	struct fb_secagg_server *s = NULL;
 	CHECK_OK(fb_secagg_server_create(&s, &p));
 	fb_secagg_server_destroy(s);
 	fb_secagg_server_destroy(NULL);
-	struct fb_secagg_server_params bad[6] = {p, p, p, p, p, p};
+	struct fb_secagg_server_params bad[7] = {p, p, p, p, p, p, p};
+	bad[6].ring_bits = 40;
 	bad[0].n = 2;
 	bad[1].t = 2;
 	bad[2].n_min = 2;
 	bad[3].n_min = 6;
 	bad[4].dim = 0;
 	bad[5].id_keys = NULL;
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < 7; k++) {
 		CHECK_ERR(fb_secagg_server_create(&s, &bad[k]), FB_EINVAL);
 	}
 }
@@ -746,6 +812,7 @@ main(void)
 	fb_log_set_level(FB_LOG_ERROR); // the client guard's warnings
 	RUN(sum_exact_with_silent_survivors);
 	RUN(sum_exact_with_drops_at_every_stage);
+	RUN(sum_exact_in_every_ring);
 	RUN(fewer_than_t_responders);
 	RUN(too_few_at_a_close);
 	RUN(resends);

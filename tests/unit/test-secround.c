@@ -21,6 +21,7 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/log.h"
 #include "harness.h"
@@ -162,13 +163,25 @@ TEST(no_wrap_bound_of_the_ring)
 	struct agg_secagg_params p = {4, 3, 3, 3};
 	// fedbundle's grid: 2^26..2^27 noise steps, clip below 2^31 steps.
 	int32_t g = fb_dp_grid_for(1.0 * 1.0, 1.0);
-	CHECK(agg_secagg_no_wrap(&p, 4, 1.0, 1.0, g));
-	CHECK(agg_secagg_no_wrap(&p, 1000000, 1.0, 1.0, g));
+	CHECK(agg_secagg_no_wrap(&p, 4, 1.0, 1.0, g, 64));
+	CHECK(agg_secagg_no_wrap(&p, 1000000, 1.0, 1.0, g, 64));
 	// A grid so fine that the clip alone is 2^62 steps: 4 users wrap.
-	CHECK(!agg_secagg_no_wrap(&p, 4, 1.0, 1.0, -62));
+	CHECK(!agg_secagg_no_wrap(&p, 4, 1.0, 1.0, -62, 64));
 	// 2^31 steps a user: 2^32 users wrap, 2^30 do not.
-	CHECK(agg_secagg_no_wrap(&p, (uint64_t)1 << 30, 1e-9, 1.0, -31));
-	CHECK(!agg_secagg_no_wrap(&p, (uint64_t)1 << 32, 1e-9, 1.0, -31));
+	CHECK(agg_secagg_no_wrap(&p, (uint64_t)1 << 30, 1e-9, 1.0, -31, 64));
+	CHECK(!agg_secagg_no_wrap(&p, (uint64_t)1 << 32, 1e-9, 1.0, -31, 64));
+	// The narrower rings: at fedbundle's grid the noise term alone
+	// (40 x 2^26 steps) passes 2^31, so 32 bits never fit; 48 bits fit
+	// a million users at sigma 1 but not 2^21.
+	CHECK(!agg_secagg_no_wrap(&p, 4, 1.0, 1.0, g, 32));
+	CHECK(agg_secagg_no_wrap(&p, 1000000, 1.0, 1.0, g, 48));
+	CHECK(!agg_secagg_no_wrap(&p, (uint64_t)1 << 21, 1.0, 1.0, g, 48));
+	CHECK(fb_secagg_ring_choose(4, 4, 3, 1.0, 1.0, g) == 48);
+	CHECK(fb_secagg_ring_choose((uint64_t)1 << 21, 4, 3, 1.0, 1.0, g) ==
+			64);
+	// Without noise and with a coarse grid 32 bits fit.
+	CHECK(fb_secagg_ring_choose(1000, 4, 3, 0.0, 1.0, -20) == 32);
+	CHECK(fb_secagg_ring_choose(4, 4, 3, 1.0, 1.0, -62) == 0);
 	// The honest sum bound: the users sampled times one user's bound,
 	// plus the noise's bound; more users, more parties: larger.
 	double B = floor(ldexp(1.0, -g));
@@ -465,8 +478,12 @@ srig_plan(struct srig *g)
 			memcpy(g->keys, sa->keys, sizeof(g->keys));
 			g->sa.keys = g->keys;
 		}
-		struct fb_secagg_client_params cp = {
-				.n = sa->n, .t = sa->t, .index = sa->index};
+		struct fb_secagg_client_params cp = {.n = sa->n,
+				.t = sa->t,
+				.index = sa->index,
+				.ring_bits = sa->ring_bits};
+		// fedbundle's grid: the aggregator picks Z_(2^48) (§2.2).
+		CHECK(sa->ring_bits == 48);
 		memcpy(cp.ctx.consortium, sa->consortium,
 				FB_SECAGG_CONSORTIUM_LEN);
 		cp.ctx.round = g->fed.round;
@@ -533,14 +550,15 @@ send_masked(struct srig *g, uint32_t c)
 	uint64_t *y = malloc(dim * sizeof(*y));
 	CHECK(y != NULL);
 	CHECK_OK(fb_secagg_client_mask(p->sc, p->x, dim, y));
+	fb_secagg_ring_pack(y, y, dim, g->sa.ring_bits); // in place: 6 <= 8
 	struct fb_wire_update u;
 	memset(&u, 0, sizeof(u));
 	u.clip_norm = g->fed.plan_cfg.clip_norm;
 	u.noise_multiplier = g->fed.plan_cfg.noise_multiplier;
 	u.epsilon_spent = 1;
 	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
-			FB_WIRE_DTYPE_U64, (int8_t)g->fed.sa.grid_log2,
-			(uint32_t)dim, 1, y};
+			fb_wire_dtype_of_ring(g->sa.ring_bits),
+			(int8_t)g->fed.sa.grid_log2, (uint32_t)dim, 1, y};
 	u.n_tensors = 1;
 	size_t len = fb_wire_update_len(&u);
 	uint8_t *body = aligned_alloc(16, (len + 15) / 16 * 16);
@@ -763,9 +781,11 @@ TEST(secure_round_over_the_bound_is_abandoned)
 	srig_open(&g);
 	srig_plan(&g);
 	// One party's input is far beyond what a clipped, noised release
-	// can be: the unmasked sum exceeds the honest bound.
+	// can be: the unmasked sum exceeds the honest bound. (2^46: inside
+	// the plan's ring Z_(2^48); a client's input is only ever its value
+	// modulo 2^b, so 2^50 would count as 0.)
 	for (size_t k = 0; k < g.fed.sa.dim; k++) {
-		g.p[1].x[k] = (int64_t)1 << 50;
+		g.p[1].x[k] = (int64_t)1 << 46;
 	}
 	size_t wn = fb_matrix_len(&g.fed.model.W);
 	float *before = malloc(wn * sizeof(float));

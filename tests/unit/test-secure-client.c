@@ -176,8 +176,9 @@ prepare(const struct node_policy *pol, uint32_t r, const struct fb_roster *ro,
 // Expects retailer 0's plan refused with a text containing want, and no
 // release in its ledger.
 static void
-expect_refused(const struct node_policy *pol, const struct fb_roster *ro,
-		const struct fb_wire_plan *plan, const char *want)
+expect_refused_for(const struct node_policy *pol, const struct fb_roster *ro,
+		const struct fb_wire_plan *plan, const char *want,
+		uint16_t reason)
 {
 	struct fb_ledger *led = NULL;
 	struct node_state st = {0};
@@ -185,11 +186,18 @@ expect_refused(const struct node_policy *pol, const struct fb_roster *ro,
 	struct node_round out;
 	CHECK_OK(prepare(pol, 0, ro, plan, &led, &st, &sec, &out));
 	CHECK(out.refuse && sec == NULL);
-	CHECK(out.reason == FB_WIRE_REASON_POLICY_REFUSED);
+	CHECK(out.reason == reason);
 	CHECK_STR_CONTAINS(out.text, want);
 	CHECK(fb_ledger_releases(led) == 0);
 	fb_ledger_close(led);
 	node_state_finish(&st);
+}
+
+static void
+expect_refused(const struct node_policy *pol, const struct fb_roster *ro,
+		const struct fb_wire_plan *plan, const char *want)
+{
+	expect_refused_for(pol, ro, plan, want, FB_WIRE_REASON_POLICY_REFUSED);
 }
 
 TEST(secure_plans_are_checked_before_anything_is_released)
@@ -236,6 +244,19 @@ TEST(secure_plans_are_checked_before_anything_is_released)
 	plan.config.local_steps = 2;
 	expect_refused(&pol, roster, &plan, "local_steps must be 1");
 	plan.config.local_steps = 1;
+	// secagg-v1 §2.2: a ring the client's own check says can wrap. At
+	// fedbundle's grid the noise alone passes 2^31; with 2^21 declared
+	// users 48 bits do not hold either.
+	plan.config.sa.ring_bits = 32;
+	expect_refused_for(&pol, roster, &plan, "the ring Z_(2^32) can wrap",
+			FB_WIRE_REASON_SECAGG_REFUSED);
+	plan.config.sa.ring_bits = 48;
+	uint64_t users = pol.users;
+	pol.users = (uint64_t)1 << 21;
+	expect_refused_for(&pol, roster, &plan, "the ring Z_(2^48) can wrap",
+			FB_WIRE_REASON_SECAGG_REFUSED);
+	pol.users = users;
+	plan.config.sa.ring_bits = 0;
 	// A release whose distributed-noise epsilon is over the budget.
 	pol.epsilon = 0.01;
 	expect_refused(&pol, roster, &plan, "over budget");
@@ -361,7 +382,7 @@ TEST(a_secure_round_sums_exactly_what_was_released)
 					fb_sa_bundles_party(&l, i),
 					fb_sa_bundles_sealed(&l, i)));
 		}
-		const int64_t *x = NULL;
+		int64_t *x = NULL;
 		CHECK_OK(node_local_secure_release(sec[r], &x, &out[r]));
 		// The ledger entry exists before the masked input does.
 		CHECK(fb_ledger_releases(led[r]) == 1);

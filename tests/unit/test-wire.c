@@ -552,7 +552,7 @@ TEST(plan_malformed)
 	PATCHED(155, 5, "at most 4");   // tensor count 5 > lim
 	PATCHED(157, 0, "id 0");
 	PATCHED(157, 2, "repeats id");
-	PATCHED(158, 4, "dtype");
+	PATCHED(158, 6, "dtype");
 	PATCHED(159, 1, "exp");
 	PATCHED(163, 0, "dimension is 0");
 	PATCHED(167, 0, "dimension is 0");
@@ -723,8 +723,38 @@ TEST(secagg_types_and_u64_tensor)
 	// As 4-byte elements the same 3 x 1 would leave 12 trailing bytes.
 	buf[58] = FB_WIRE_DTYPE_I32;
 	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "trailing");
-	buf[58] = 4;
+	buf[58] = 6;
 	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "dtype");
+}
+
+// secagg-v1 §6: u48 ring elements are 6 bytes little-endian, the payload
+// padded with zeros to a multiple of 4; u32 ones 4 bytes.
+TEST(u48_and_u32_tensors)
+{
+	const uint8_t six[18] = {1, 2, 3, 4, 5, 6, 0xff, 0xff, 0xff, 0xff, 0xff,
+			0xff, 0, 0, 0, 0, 0, 0x80};
+	struct fb_wire_update u = sample_update();
+	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+			FB_WIRE_DTYPE_U48, -20, 3, 1, six};
+	CHECK(fb_wire_tensor_bytes(&u.tensors[0]) == 18);
+	size_t len = 0;
+	CHECK(fb_wire_update_len(&u) == 52 + 4 + 12 + 20);
+	CHECK_OK(fb_wire_update_encode(buf, sizeof(buf), &u, &len, NULL));
+	CHECK(len == 88 && buf[58] == 4);
+	CHECK(memcmp(buf + 68, six, 18) == 0 && buf[86] == 0 && buf[87] == 0);
+	struct fb_wire_update d;
+	CHECK_OK(fb_wire_update_decode(&d, buf, len, &lim));
+	CHECK(d.tensors[0].dtype == FB_WIRE_DTYPE_U48 &&
+			d.tensors[0].rows == 3 &&
+			d.tensors[0].data == buf + 68);
+	REFUSED(fb_wire_update_decode(&d, buf, len - 2, &lim), "padding");
+	buf[87] = 1;
+	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "padding");
+	u.tensors[0].dtype = FB_WIRE_DTYPE_U32;
+	CHECK(fb_wire_update_len(&u) == 52 + 4 + 12 + 12);
+	CHECK_OK(fb_wire_update_encode(buf, sizeof(buf), &u, &len, NULL));
+	CHECK_OK(fb_wire_update_decode(&d, buf, len, &lim));
+	CHECK(d.tensors[0].dtype == FB_WIRE_DTYPE_U32 && buf[58] == 5);
 }
 
 static uint8_t sa_keys[4 * 32];
@@ -747,6 +777,42 @@ secagg_plan(void)
 	p.config.sa.index = 2;
 	p.config.sa.keys = sa_keys;
 	return p;
+}
+
+// §5.3.1 type 0x801e secagg_ring: one byte after 0x801d, only for 32 and
+// 48; absent (and 64) the ring is Z_(2^64) and the PLAN has its old bytes.
+TEST(plan_secagg_ring)
+{
+	struct fb_wire_plan p = secagg_plan();
+	size_t base = fb_wire_plan_len(&p), len = 0, len2 = 0;
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_encode(buf2, sizeof(buf2), &p, &len2, NULL));
+	CHECK_OK(fb_wire_plan_decode(&d, buf2, len2, &lim));
+	CHECK(d.config.sa.ring_bits == 64);
+	p.config.sa.ring_bits = 64;
+	CHECK(fb_wire_plan_len(&p) == base); // 64: not encoded
+	const uint32_t rings[2] = {48, 32};
+	for (int k = 0; k < 2; k++) {
+		p.config.sa.ring_bits = rings[k];
+		CHECK(fb_wire_plan_len(&p) == base + 8); // 5, padded to 4
+		CHECK_OK(fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL));
+		size_t tlv = 16 + 136 + 4 + 132; // after 0x801d
+		const uint8_t want[5] = {0x80, 0x1e, 0, 1, (uint8_t)rings[k]};
+		CHECK(memcmp(buf + tlv, want, 5) == 0);
+		CHECK_OK(fb_wire_plan_decode(&d, buf, len, &lim));
+		CHECK(d.config.sa.ring_bits == rings[k]);
+		uint8_t m[1024];
+		memcpy(m, buf, len);
+		m[tlv + 4] = 40;
+		REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "secagg_ring");
+		m[tlv + 4] = 48;
+		m[tlv + 3] = 0; // length 0: the value byte is then a stray
+		REFUSED(fb_wire_plan_decode(&d, m, len, &lim), "secagg_ring");
+	}
+	p.config.sa.ring_bits = 40;
+	CHECK_ERR(fb_wire_plan_encode(buf, sizeof(buf), &p, &len, NULL),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL), "secagg_ring");
 }
 
 // §5.3.1 type 0x801d secagg: critical, after the other fields, 36 + 32 n
@@ -874,5 +940,7 @@ main(void)
 	RUN(update_train_loss_nonfinite);
 	RUN(secagg_types_and_u64_tensor);
 	RUN(plan_secagg);
+	RUN(plan_secagg_ring);
+	RUN(u48_and_u32_tensors);
 	return harness_done();
 }

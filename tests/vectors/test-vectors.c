@@ -15,6 +15,7 @@
 
 #include "fedbundle/net/handshake.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "fedbundle/util/fsutil.h"
@@ -819,7 +820,8 @@ sa_setup(struct sa_round *r)
 		cp.index = i;
 		CHECK_OK(fb_secagg_client_create(&r->c[i], &cp));
 	}
-	struct fb_secagg_server_params sp = {cp.ctx, 3, 2, 2, r->keys, SA_DIM};
+	struct fb_secagg_server_params sp = {
+			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 0};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
 }
 
@@ -1080,6 +1082,201 @@ TEST(secagg_vectors)
 	sa_teardown(&r);
 }
 
+// A second round, r 6, in Z_(2^48) (secagg-v1 §2.2): its PLAN (the
+// secagg_ring field 0x801e after 0x801d) and index 1's masked input
+// (dtype 4 u48) are vectors, sealed after every other one so that those
+// keep their bytes; the rest runs in memory, and the sum is checked.
+#define SA48_ROUND 6
+
+static void
+sa48_setup(struct sa_round *r)
+{
+	uint8_t seed[32];
+	memset(seed, 0x44, 32);
+	CHECK_OK(fb_identity_from_seed(&r->id[2], seed, "retailer-b"));
+	memset(seed, 0x45, 32);
+	CHECK_OK(fb_identity_from_seed(&r->id[3], seed, "retailer-c"));
+	memcpy(r->keys, fb_identity_public_key(client_id), 32);
+	memcpy(r->keys + 32, fb_identity_public_key(r->id[2]), 32);
+	memcpy(r->keys + 64, fb_identity_public_key(r->id[3]), 32);
+	struct fb_secagg_client_params cp = {.n = 3, .t = 2, .ring_bits = 48};
+	memcpy(cp.ctx.consortium, "consortium-id-v1", 16);
+	cp.ctx.round = SA48_ROUND;
+	for (uint32_t i = 1; i <= 3; i++) {
+		cp.index = i;
+		CHECK_OK(fb_secagg_client_create(&r->c[i], &cp));
+	}
+	struct fb_secagg_server_params sp = {
+			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 48};
+	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
+}
+
+static void
+sa48_plan(struct sa_round *r)
+{
+	struct fb_wire_plan plan = expected_plan();
+	plan.config.local_epochs = 0;
+	plan.config.local_steps = 1;
+	plan.config.has_secagg = true;
+	memcpy(plan.config.sa.consortium, "consortium-id-v1", 16);
+	plan.config.sa.n = 3;
+	plan.config.sa.t = 2;
+	plan.config.sa.n_min = 2;
+	plan.config.sa.noise_shares = 2;
+	plan.config.sa.index = 1;
+	plan.config.sa.keys = r->keys;
+	plan.config.sa.ring_bits = 48;
+	size_t len;
+	CHECK_OK(fb_wire_plan_encode(
+			body_buf, sizeof(body_buf), &plan, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("plan-secagg48.hex",
+			"PLAN (TRAIN, round 6: plan-secagg.hex's config, and "
+			"the critical\n# secagg_ring field 0x801e after 0x801d: "
+			"the ring Z_(2^48))",
+			"§5.3.1; protocols/secagg-v1.md §2.2, §6", false,
+			FB_WIRE_PLAN, SA48_ROUND, body_buf, len, file_msg, &p);
+	struct fb_wire_plan d;
+	CHECK_OK(fb_wire_plan_decode(&d, p, n, &lim));
+	CHECK(d.config.has_secagg && d.config.sa.ring_bits == 48);
+	// The field, after 0x801d: 801e 0001 30.
+	static const uint8_t tlv[5] = {0x80, 0x1e, 0x00, 0x01, 0x30};
+	bool found = false;
+	for (size_t k = 0; k + sizeof(tlv) <= n && !found; k++) {
+		found = memcmp(p + k, tlv, sizeof(tlv)) == 0;
+	}
+	CHECK(found);
+}
+
+// Adverts, shares and inboxes of the three parties, in memory.
+static void
+sa48_exchange(struct sa_round *r)
+{
+	struct fb_identity *id[4] = {NULL, client_id, r->id[2], r->id[3]};
+	for (uint32_t i = 1; i <= 3; i++) {
+		uint8_t ad[FB_SECAGG_ADVERT_LEN];
+		CHECK_OK(fb_secagg_client_advert(r->c[i], id[i], ad));
+		CHECK_OK(fb_secagg_server_add_advert(
+				r->srv, i, ad, 1000, NULL));
+	}
+	CHECK_OK(fb_secagg_server_close_adverts(r->srv));
+	fb_secagg_server_peers(r->srv, body_buf);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_peers_decode(
+			&l, body_buf, fb_secagg_server_peers_len(r->srv)));
+	for (uint32_t i = 1; i <= 3; i++) {
+		for (uint32_t k = 0; k < 3; k++) {
+			if (k + 1 != i) {
+				CHECK_OK(fb_secagg_client_add_peer(r->c[i],
+						fb_sa_peers_advert(&l, k),
+						r->keys + 32 * k));
+			}
+		}
+	}
+	for (uint32_t i = 1; i <= 3; i++) {
+		uint8_t *first = fb_sa_bundles_init(body_buf, 2);
+		uint32_t k = 0;
+		for (uint32_t j = 1; j <= 3; j++) {
+			uint8_t box[FB_SECAGG_SHARES_SEALED_LEN];
+			if (j != i) {
+				CHECK_OK(fb_secagg_client_seal_shares(
+						r->c[i], j, box));
+				fb_sa_bundles_put(first, k++, j, box);
+			}
+		}
+		CHECK_OK(fb_secagg_server_add_shares(r->srv, i, body_buf,
+				fb_sa_bundles_len(2), NULL));
+	}
+	CHECK_OK(fb_secagg_server_close_shares(r->srv));
+	for (uint32_t i = 1; i <= 3; i++) {
+		size_t len = fb_secagg_server_inbox_len(r->srv, i);
+		CHECK_OK(fb_secagg_server_inbox(r->srv, i, body_buf));
+		CHECK_OK(fb_sa_bundles_decode(&l, body_buf, len));
+		for (uint32_t k = 0; k < l.count; k++) {
+			CHECK_OK(fb_secagg_client_open_shares(r->c[i],
+					fb_sa_bundles_party(&l, k),
+					fb_sa_bundles_sealed(&l, k)));
+		}
+	}
+}
+
+// Index 1's masked input as a vector, 2's in memory; 3 drops.
+static void
+sa48_masked(struct sa_round *r)
+{
+	uint64_t y[SA_DIM];
+	uint8_t packed[SA_DIM * 6];
+	CHECK_OK(fb_secagg_client_mask(r->c[1], sa_x[0], SA_DIM, y));
+	fb_secagg_ring_pack(packed, y, SA_DIM, 48);
+	struct fb_wire_update u = {
+			.clip_norm = 1.0,
+			.noise_multiplier = 1.0,
+			.epsilon_spent = 0.25,
+			.n_tensors = 1,
+	};
+	u.tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_MASKED,
+			FB_WIRE_DTYPE_U48, -20, SA_DIM, 1, packed};
+	size_t len;
+	CHECK_OK(fb_wire_update_encode(
+			body_buf, sizeof(body_buf), &u, &len, NULL));
+	uint8_t *p;
+	size_t n = sealed_vector("update-masked48.hex",
+			"UPDATE (round 6: index 1's masked input in Z_(2^48), "
+			"tensor id 4\n# MASKED, dtype 4 u48, exp -20, 4 x 1: 24 "
+			"bytes; its input was 3, -1, 2^20, -7)",
+			"§5.4, §5.8; protocols/secagg-v1.md §2.2, §3.3, §6",
+			true, FB_WIRE_UPDATE, SA48_ROUND, body_buf, len,
+			file_msg, &p);
+	CHECK(len == 52 + 4 + 12 + 24);
+	struct fb_wire_update d;
+	CHECK_OK(fb_wire_update_decode(&d, p, n, &lim));
+	CHECK(d.n_tensors == 1 && d.tensors[0].dtype == FB_WIRE_DTYPE_U48);
+	CHECK_OK(fb_secagg_server_add_masked(
+			r->srv, 1, d.tensors[0].data, d.tensors[0].rows, NULL));
+	CHECK_OK(fb_secagg_client_mask(r->c[2], sa_x[1], SA_DIM, y));
+	fb_secagg_ring_pack(packed, y, SA_DIM, 48);
+	CHECK_OK(fb_secagg_server_add_masked(r->srv, 2, packed, SA_DIM, NULL));
+	CHECK_OK(fb_secagg_server_close_masked(r->srv));
+}
+
+static void
+sa48_unmask(struct sa_round *r)
+{
+	static uint8_t req[64];
+	size_t req_len = fb_secagg_server_unmask_req_len(r->srv);
+	fb_secagg_server_unmask_req(r->srv, req);
+	for (uint32_t i = 1; i <= 2; i++) {
+		struct fb_sa_unmask_req q;
+		CHECK_OK(fb_sa_unmask_req_decode(&q, req, req_len));
+		uint32_t surv[2], drop[1];
+		fb_sa_unmask_req_copy(&q, surv, drop);
+		uint8_t self[2 * FB_SHAMIR_SHARE_LEN],
+				mask[FB_SHAMIR_SHARE_LEN];
+		CHECK_OK(fb_secagg_client_reveal(
+				r->c[i], surv, 2, drop, 1, self, mask));
+		CHECK_OK(fb_sa_unmask_encode(body_buf, 2, 1, self, mask));
+		CHECK_OK(fb_secagg_server_add_reveal(r->srv, i, body_buf,
+				fb_sa_unmask_len(2, 1), NULL));
+	}
+}
+
+TEST(secagg48_vectors)
+{
+	struct sa_round r;
+	memset(&r, 0, sizeof(r));
+	sa48_setup(&r);
+	sa48_plan(&r);
+	sa48_exchange(&r);
+	sa48_masked(&r);
+	sa48_unmask(&r);
+	int64_t sum[SA_DIM];
+	CHECK_OK(fb_secagg_server_finish(r.srv, sum));
+	for (int k = 0; k < SA_DIM; k++) {
+		CHECK(sum[k] == sa_x[0][k] + sa_x[1][k]);
+	}
+	sa_teardown(&r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1126,6 +1323,7 @@ main(int argc, char **argv)
 	RUN(catalog_vector);
 	RUN(federation_vector);
 	RUN(secagg_vectors);
+	RUN(secagg48_vectors);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);

@@ -186,7 +186,7 @@ enum fb_wire_tensor_id {
 	FB_WIRE_TENSOR_BUNDLES = 2,   // bundle factors W, |B| x d
 	FB_WIRE_TENSOR_ATTR_PROJ = 3, // attribute projection M, |A| x d
 	// A masked input of secure aggregation (secagg-v1 §3.3): dtype U64,
-	// release length x 1.
+	// U48 or U32 (the round's ring), release length x 1.
 	FB_WIRE_TENSOR_MASKED = 4,
 };
 
@@ -198,13 +198,30 @@ enum fb_wire_dtype {
 	// exponent. A decoded view is only 4-byte aligned: read elements with
 	// memcpy (or fb_wire_tensor_u64()), never through a uint64_t pointer.
 	FB_WIRE_DTYPE_U64 = 3,
+	// Ring elements of Z_(2^48) and Z_(2^32) (secagg-v1 §2.2, §6), 6 and
+	// 4 bytes little-endian, the same use as U64. A U48 payload is
+	// padded with zero bytes to a multiple of 4.
+	FB_WIRE_DTYPE_U48 = 4,
+	FB_WIRE_DTYPE_U32 = 5,
 };
 
-// Bytes of one element of dtype (8 for U64, else 4).
+// Bytes of one element of dtype (8 for U64, 6 for U48, else 4).
 static inline uint32_t
 fb_wire_dtype_size(uint8_t dtype)
 {
-	return dtype == FB_WIRE_DTYPE_U64 ? 8u : 4u;
+	return dtype == FB_WIRE_DTYPE_U64            ? 8u
+			: dtype == FB_WIRE_DTYPE_U48 ? 6u
+						     : 4u;
+}
+
+// The dtype of a masked input in Z_(2^bits) (secagg-v1 §6): U32, U48, or
+// U64 for 64 (and 0, a plan without secagg_ring).
+static inline uint8_t
+fb_wire_dtype_of_ring(uint32_t bits)
+{
+	return bits == 32            ? FB_WIRE_DTYPE_U32
+			: bits == 48 ? FB_WIRE_DTYPE_U48
+				     : FB_WIRE_DTYPE_U64;
 }
 
 // One tensor. Decoded: data points into the decoded buffer (4-byte aligned
@@ -298,7 +315,9 @@ fb_wire_federation_id_set(const uint8_t id[FB_WIRE_FEDERATION_ID_LEN])
 // round (protocols/secagg-v1.md §6): consortium (16) | n u32 | t u32 |
 // n_min u32 | noise_shares u32 | index u32 | n x 32-byte Ed25519 identity
 // keys of indices 1..n (all big-endian), length 36 + 32 n. Allowed only
-// with granularity user. Checked on encoding and decoding: 3 <= n <=
+// with granularity user. Type 0x801e secagg_ring (critical, 1 byte): the
+// ring width b of the round, 32 or 48 (secagg-v1 §2.2, §6); only with
+// 0x801d; absent, b is 64. Checked on encoding and decoding: 3 <= n <=
 // FB_WIRE_SECAGG_N_MAX, n/2 < t <= n, t <= n_min <= n, 1 <= noise_shares
 // <= n_min, 1 <= index <= n, no key repeated.
 #define FB_WIRE_SECAGG_N_MAX 2000
@@ -311,6 +330,10 @@ struct fb_wire_secagg {
 	uint32_t n_min;        // fewest survivors a commit may have
 	uint32_t noise_shares; // h: honest shares the noise is calibrated for
 	uint32_t index;        // the receiving client's index
+	// The ring width b: 32, 48 or 64; 0 is 64. 0x801e is encoded only
+	// for 32 and 48, so a 64-bit round's PLAN is the bytes it always
+	// was; a decoder gives 64 when absent.
+	uint32_t ring_bits;
 	// n * FB_WIRE_SECAGG_KEY_LEN bytes: decoded, a view into the PLAN
 	// body; encoded, copied from.
 	const uint8_t *keys;

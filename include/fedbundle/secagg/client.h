@@ -30,13 +30,17 @@ struct fb_secagg_client_params {
 	// secagg-v1 §7); 0: t. The noise share is sized for n_min - c honest
 	// shares, so the client refuses to share, mask or reveal for fewer.
 	uint32_t n_min;
+	// The ring Z_(2^ring_bits) of the round (secagg-v1 §2.2): 32, 48 or
+	// 64; 0 means 64 (a plan without the secagg_ring field).
+	uint32_t ring_bits;
 };
 
 struct fb_secagg_client;
 
 // Creates the round state with fresh key pairs and self-mask seed.
 // FB_EINVAL unless 2 <= n <= FB_SHAMIR_N_MAX, n / 2 < t <= n, t <= n_min
-// <= n (n_min 0: t) and 1 <= index <= n; FB_ENOMEM. The caller destroys it.
+// <= n (n_min 0: t), 1 <= index <= n and ring_bits is 0, 32, 48 or 64;
+// FB_ENOMEM. The caller destroys it.
 fb_err fb_secagg_client_create(struct fb_secagg_client **out,
 		const struct fb_secagg_client_params *p);
 
@@ -72,10 +76,45 @@ fb_err fb_secagg_client_open_shares(struct fb_secagg_client *c, uint32_t sender,
 
 // y = x + self mask + sum over the peers whose shares it received of the
 // pairwise mask (added if this index is the lower, subtracted otherwise),
-// in Z_(2^64). Once per round: FB_ESTATE if called again, before shares,
+// in Z_(2^b), b the round's ring_bits: x is read modulo 2^b (two's
+// complement), y is left reduced, in [0, 2^b) (pack it with
+// fb_secagg_ring_pack). y may be (uint64_t *)x (masked in place). Once
+// per round: FB_ESTATE if called again, before shares,
 // or if fewer than t parties (this one included) shared.
 fb_err fb_secagg_client_mask(struct fb_secagg_client *c, const int64_t *x,
 		size_t dim, uint64_t *y);
+
+// The masks of one masked input (§3.3: the self mask and the pairwise
+// masks, in the round's ring), apart from the client's state, so that
+// they can be expanded on another thread (they depend only on the keys
+// and the peers that shared, not on the input) while the input is made.
+// Its seeds are in sodium_malloc memory, wiped on destroy.
+struct fb_secagg_maskset;
+
+// Takes this round's masks into *out (the caller destroys it): the client
+// is then masked (it never masks again; it may reveal). Errors and state
+// as fb_secagg_client_mask().
+fb_err fb_secagg_client_take_masks(
+		struct fb_secagg_client *c, struct fb_secagg_maskset **out);
+
+// m[0..dim) = the sum of the masks of ms, each word reduced in the ring.
+// Reads only ms (any thread, while the client is used elsewhere). Errors
+// of fb_secagg_mask_apply_ring().
+fb_err fb_secagg_maskset_expand(
+		const struct fb_secagg_maskset *ms, uint64_t *m, size_t dim);
+
+// y = x + the masks of ms (x read modulo 2^b), expanded in one blocked
+// pass; y may be (uint64_t *)x.
+fb_err fb_secagg_maskset_apply(const struct fb_secagg_maskset *ms,
+		const int64_t *x, size_t dim, uint64_t *y);
+
+// y = x + m in the ring of ms, m from fb_secagg_maskset_expand(); y may be
+// (uint64_t *)x.
+void fb_secagg_maskset_add(const struct fb_secagg_maskset *ms, const int64_t *x,
+		const uint64_t *m, size_t dim, uint64_t *y);
+
+// Wipes and frees; NULL is a no-op.
+void fb_secagg_maskset_destroy(struct fb_secagg_maskset *ms);
 
 // Answers the aggregator's unmask request: for each survivors[i] this
 // client's share of its self-mask seed into self_shares + i *

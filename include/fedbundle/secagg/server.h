@@ -43,6 +43,9 @@ struct fb_secagg_server_params {
 	// (k - 1) * FB_ID_PK_LEN (the roster order of the PLAN); copied.
 	const uint8_t *id_keys;
 	size_t dim; // length of a masked input, 1..FB_SECAGG_DIM_MAX
+	// The ring Z_(2^ring_bits) of the round (secagg-v1 §2.2): 32, 48 or
+	// 64; 0 means 64.
+	uint32_t ring_bits;
 };
 
 enum fb_secagg_stage {
@@ -100,10 +103,11 @@ fb_err fb_secagg_server_inbox(const struct fb_secagg_server *s,
 		uint32_t receiver, uint8_t *out);
 
 // Adds the masked input of sender (a member of U2) into the accumulator:
-// dim little-endian u64 at u64le (any alignment: the view of an UPDATE's
-// MASKED tensor). FB_EPROTO for another dim or a sender not in U2.
+// dim little-endian ring elements of ring_bits / 8 bytes at le (any
+// alignment: the view of an UPDATE's MASKED tensor). FB_EPROTO for
+// another dim or a sender not in U2.
 fb_err fb_secagg_server_add_masked(struct fb_secagg_server *s, uint32_t sender,
-		const void *u64le, size_t dim, bool *dup)
+		const void *le, size_t dim, bool *dup)
 		__attribute__((warn_unused_result));
 
 // MASKED -> UNMASK; FB_ESTATE (and FAILED) if |U3| < n_min.
@@ -136,7 +140,8 @@ uint64_t fb_secagg_server_users(const struct fb_secagg_server *s);
 // Reconstructs from the responders' shares the self-mask seed of every
 // survivor and the mask key of every dropped party, checks them against
 // the advertisements and writes the sum of the survivors' inputs (dim
-// int64, the ring element as two's complement; the caller checks the
+// int64, the ring element as two's complement of ring_bits; the caller
+// checks the
 // no-wrap bound of secagg-v1 §2.2) -> DONE. FB_ESTATE (state unchanged)
 // outside UNMASK or with fewer than t responders; FB_ECRYPTO (-> FAILED,
 // detail names the party) when a reconstruction or a commitment fails (a

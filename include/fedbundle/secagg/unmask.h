@@ -43,13 +43,15 @@ fb_err fb_secagg_unmask(int64_t *sum, size_t dim,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 		__attribute__((warn_unused_result));
 
-// As fb_secagg_unmask() from the sum of the survivors' masked inputs,
-// already added up in Z_(2^64) (an aggregator that accumulates inputs as
+// As fb_secagg_unmask() in the ring Z_(2^bits) (bits 32, 48 or 64,
+// secagg-v1 §2.2; the sum read back sign-extended from bits) from the sum
+// of the survivors' masked inputs, already added up in the ring, each
+// word below 2^bits for bits < 64 (an aggregator that accumulates inputs as
 // they arrive keeps O(dim) memory whatever the number of parties);
 // surv[i].masked is not read. masked_sum may be (uint64_t *)sum: the
 // masks are then taken off in place. On failure sum is untouched.
 fb_err fb_secagg_unmask_sum(int64_t *sum, const uint64_t *masked_sum,
-		size_t dim, const struct fb_secagg_ctx *ctx,
+		size_t dim, uint32_t bits, const struct fb_secagg_ctx *ctx,
 		const struct fb_secagg_survivor *surv, size_t n_surv,
 		const struct fb_secagg_dropped *dropped, size_t n_dropped)
 		__attribute__((warn_unused_result));
