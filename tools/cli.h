@@ -55,6 +55,7 @@ int cmd_complete(int argc, char **argv);
 int cmd_compose(int argc, char **argv);
 int cmd_complete_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_sim_model(int argc, char **argv);
 int cmd_privacy(int argc, char **argv);
 int cmd_ledger(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);

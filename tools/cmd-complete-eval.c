@@ -3,8 +3,11 @@
 // the model and the three baselines, after choosing the compatibility
 // weight on the TUNE split (never on test); with --compose, also the
 // overlap of composed bundles with the test bundles (§3 of the doc).
+// --split tune reports on the tune split instead, to choose composition
+// options (penalty, weight) without looking at test.
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bundlectx.h"
 #include "cli.h"
@@ -27,6 +30,9 @@ static const char *const usage_text =
 		"  --weight W       fixed weight (skips the tune search)\n"
 		"  --seed N         seed of the hidden items (default 1)\n"
 		"  --max-pairs N    evaluate only the first N pairs (0: all)\n"
+		"  --split S        report on test (default) or tune (to "
+		"choose options\n                   such as --penalty without "
+		"looking at test)\n"
 		"  --compose        also compose N bundles of S items per test "
 		"pair and\n                   print their item precision, "
 		"recall and best Jaccard\n"
@@ -84,16 +90,22 @@ tune(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json)
 	return FB_OK;
 }
 
-// Completion on the test split; with json, the object is left open when
-// more follows (leave_open).
+// Which split the report reads: ub and its name.
+struct split {
+	const struct fb_csr *ub;
+	const char *name;
+};
+
+// Completion on split s; with json, the object is left open when more
+// follows (leave_open).
 static int
-report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json,
-		bool leave_open)
+report(struct bundlectx *c, const struct split *s, uint64_t seed,
+		uint32_t max_pairs, bool json, bool leave_open)
 {
 	if (json) {
 		printf("{\"weight\": %g", c->scorer.weight);
 	} else {
-		printf("completion on the test split (weight %g)\n",
+		printf("completion on the %s split (weight %g)\n", s->name,
 				c->scorer.weight);
 		printf("%-11s %6s %9s %9s %9s %9s %9s %9s\n", "method", "pairs",
 				"R@5", "R@10", "R@20", "N@5", "N@10", "N@20");
@@ -101,8 +113,8 @@ report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json,
 	for (int k = 0; k < 4; k++) {
 		struct fb_metrics m;
 		uint32_t n;
-		fb_err err = eval(c, (enum fb_complete_method)k,
-				&c->m.ds->ub_test, seed, max_pairs, &m, &n);
+		fb_err err = eval(c, (enum fb_complete_method)k, s->ub, seed,
+				max_pairs, &m, &n);
 		if (err != FB_OK) {
 			return cli_fail("complete-eval", err, names[k]);
 		}
@@ -129,11 +141,11 @@ report(struct bundlectx *c, uint64_t seed, uint32_t max_pairs, bool json,
 	return 0;
 }
 
-// Composition on the test split: the model, then the user term alone
-// (weight 0), both with the same options.
+// Composition on split s: the model, then the user term alone (weight
+// 0), both with the same options.
 static int
-report_compose(struct bundlectx *c, const struct fb_compose_opts *o,
-		uint32_t max_pairs, bool json)
+report_compose(struct bundlectx *c, const struct split *s,
+		const struct fb_compose_opts *o, uint32_t max_pairs, bool json)
 {
 	float weight = c->scorer.weight;
 	if (json) {
@@ -141,10 +153,11 @@ report_compose(struct bundlectx *c, const struct fb_compose_opts *o,
 		       "\"penalty\": %g",
 				o->size, o->count, o->reuse_penalty);
 	} else {
-		printf("composition on the test split (%u bundles of %u items, "
+		printf("composition on the %s split (%u bundles of %u items, "
 		       "penalty %g)\n%-11s %6s %9s %9s %9s\n",
-				o->count, o->size, o->reuse_penalty, "method",
-				"pairs", "precision", "recall", "jaccard");
+				s->name, o->count, o->size, o->reuse_penalty,
+				"method", "pairs", "precision", "recall",
+				"jaccard");
 	}
 	static const char *const rows[] = {"model", "itemset"};
 	int status = 0;
@@ -153,8 +166,7 @@ report_compose(struct bundlectx *c, const struct fb_compose_opts *o,
 		struct fb_composition_metrics m;
 		uint32_t n;
 		fb_err err = fb_composition_eval(&c->scorer, &c->m.ds->bi,
-				&c->m.ds->ub_test, &c->users, o, max_pairs, &m,
-				&n);
+				s->ub, &c->users, o, max_pairs, &m, &n);
 		if (err != FB_OK) {
 			status = cli_fail("complete-eval", err, "composition");
 		} else if (json) {
@@ -176,6 +188,7 @@ report_compose(struct bundlectx *c, const struct fb_compose_opts *o,
 
 struct args {
 	const char *data, *model_path;
+	bool tune_split; // --split tune
 	double weight, penalty;
 	uint64_t seed;
 	uint32_t max_pairs;
@@ -223,6 +236,16 @@ parse_opt(int c, struct args *a)
 	case 'n':
 		return cli_parse_u32(
 				"complete-eval", "-n", optarg, &a->o.count);
+	case 'S':
+		if (strcmp(optarg, "test") != 0 &&
+				strcmp(optarg, "tune") != 0) {
+			cli_usage_error("complete-eval",
+					"--split must be test or tune, not '%s'",
+					optarg);
+			return false;
+		}
+		a->tune_split = strcmp(optarg, "tune") == 0;
+		return true;
 	case 'P':
 		return cli_parse_double("complete-eval", "--penalty", optarg,
 				&a->penalty);
@@ -263,6 +286,7 @@ cmd_complete_eval(int argc, char **argv)
 			{"compose", no_argument, NULL, 'c'},
 			{"size", required_argument, NULL, 'z'},
 			{"penalty", required_argument, NULL, 'P'},
+			{"split", required_argument, NULL, 'S'},
 			{"help", no_argument, NULL, 'h'},
 			{NULL, 0, NULL, 0},
 	};
@@ -293,11 +317,16 @@ cmd_complete_eval(int argc, char **argv)
 	if (err == FB_OK && a.weight < 0) {
 		err = tune(&ctx, a.seed, a.max_pairs, a.json);
 	}
+	struct split s = {&ctx.m.ds->ub_test, "test"};
+	if (err == FB_OK && a.tune_split) {
+		s = (struct split){&ctx.m.ds->ub_tune, "tune"};
+	}
 	status = err != FB_OK
 			? cli_arg_fail("complete-eval", err, "cannot evaluate")
-			: report(&ctx, a.seed, a.max_pairs, a.json, a.compose);
+			: report(&ctx, &s, a.seed, a.max_pairs, a.json,
+					  a.compose);
 	if (status == 0 && a.compose) {
-		status = report_compose(&ctx, &a.o, a.max_pairs, a.json);
+		status = report_compose(&ctx, &s, &a.o, a.max_pairs, a.json);
 	}
 	bundlectx_finish(&ctx);
 	return status;

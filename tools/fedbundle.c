@@ -38,6 +38,8 @@ static const struct cli_command commands[] = {
 				cmd_compose},
 		{"complete-eval", "bundle completion: model against baselines",
 				cmd_complete_eval},
+		{"sim-model", "a simulation's federated model as one model file",
+				cmd_sim_model},
 		{"export", "write a model's factors as NumPy .npy plus the ids",
 				cmd_export},
 		{"datagen", "generate a synthetic consortium dataset",

@@ -345,3 +345,37 @@ fb_modelio_load(const char *path, struct fb_model *model, struct fb_matrix *P,
 	*meta = mm;
 	return FB_OK;
 }
+
+fb_err
+fb_modelio_load_users(const char *path, struct fb_matrix *P,
+		struct fb_model_meta *meta)
+{
+	struct fb_tfile *f = NULL;
+	fb_err err = fb_tfile_read(&f, path, FB_TFILE_ANY);
+	if (err != FB_OK) {
+		return err;
+	}
+	struct fb_model_meta mm = {0};
+	struct foreign_meta fm = {0};
+	struct fb_tensor_view v = {0};
+	if (fb_tfile_kind(f) != FB_TFILE_CLIENT) {
+		err = fb_errorf(FB_EFORMAT, "%s is not a client state", path);
+	} else {
+		err = parse_foreign(path, FB_TFILE_CLIENT, fb_tfile_meta(f),
+				&fm, &mm);
+	}
+	if (err == FB_OK && (!fm.have_P || fb_tfile_get(f, "P", &v) != FB_OK)) {
+		err = fb_errorf(FB_EFORMAT, "%s holds no user factors", path);
+	}
+	struct fb_matrix users = {0};
+	if (err == FB_OK) {
+		err = take(f, path, "P", v.cols, &users);
+	}
+	fb_tfile_destroy(f);
+	if (err != FB_OK) {
+		return err;
+	}
+	*P = users;
+	*meta = mm;
+	return FB_OK;
+}

@@ -109,4 +109,22 @@ c = d['composition']
 assert c['size'] == 5 and c['bundles'] == 10, c
 for m in ('model', 'itemset'):
     assert 0 <= c[m]['precision'] <= 1 and 0 < c[m]['jaccard'] <= 1, c"
+
+# --split tune: the same tables on the tune split (to choose --penalty
+# without looking at test), numbers of their own; a bad split is usage.
+ce_split() { "$FB_TOOL" complete-eval --data "$T" --model "$M" --weight 64 \
+	--max-pairs 40 --compose -n 3 "$@" 2>/dev/null; }
+ce_split --split tune >"$WORK/ce-tune.txt" || true
+ce_split >"$WORK/ce-test.txt" || true
+check "--split tune: completion on the tune split" \
+	grep -q "^completion on the tune split" "$WORK/ce-tune.txt"
+check "--split tune: composition on the tune split" \
+	grep -q "^composition on the tune split" "$WORK/ce-tune.txt"
+check "--split tune: other numbers than test" bash -c \
+	"! cmp -s <(grep -v split '$WORK/ce-tune.txt') <(grep -v split '$WORK/ce-test.txt')"
+rc=0
+"$FB_TOOL" complete-eval --data "$T" --model "$M" --split train \
+	>/dev/null 2>"$WORK/split.err" || rc=$?
+check "--split train: usage error (exit 2)" test "$rc" -eq 2
+check "... naming --split" grep -q -- "--split must be test or tune" "$WORK/split.err"
 finish

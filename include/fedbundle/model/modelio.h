@@ -47,4 +47,12 @@ fb_err fb_modelio_load(const char *path, struct fb_model *model,
 fb_err fb_modelio_load_any(const char *path, struct fb_model *model,
 		struct fb_matrix *P, struct fb_model_meta *meta);
 
+// Reads the users' factors P of a client state (FB_TFILE_CLIENT) and the
+// representation options it trains with (meta), whether or not it still
+// holds a global model (a simulated client drops it after its round).
+// FB_EFORMAT naming path for another kind of file or a state without user
+// factors.
+fb_err fb_modelio_load_users(const char *path, struct fb_matrix *P,
+		struct fb_model_meta *meta);
+
 #endif
