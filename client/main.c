@@ -2,7 +2,8 @@
 //   run        take part in the federation (node.h) until training is over;
 //   recommend  the top-K catalogue bundles for one of the retailer's users,
 //              from its state (its user factors and the latest global
-//              model) and its data, like `fedbundle recommend`;
+//              model) and its data, like `fedbundle recommend`; with
+//              --items, the user's score of a new bundle of those items;
 //   budget     the privacy budget: epsilon spent (its ledger replayed by
 //              its policy's accountant at its delta), left, the last
 //              recorded budget decision, the ledger's anchor, and with
@@ -59,6 +60,9 @@ usage(FILE *fp)
 			"[-k K] [--json]\n"
 			"       fedbundle-client recommend --policy FILE "
 			"--user-id CUSTOMER [-k K] [--json]\n"
+			"       fedbundle-client recommend --policy FILE --user ID "
+			"| --user-id CUSTOMER\n"
+			"                        --items I1,I2,... [--json]\n"
 			"       fedbundle-client eval --policy FILE [--json]\n"
 			"       fedbundle-client complete --policy FILE --user ID "
 			"| --user-id CUSTOMER\n"
@@ -84,7 +88,11 @@ usage(FILE *fp)
 			"           or --user-id: the customer id of users.map); "
 			"with id maps,\n"
 			"           bundles are listed with original ids and "
-			"names\n"
+			"names; with --items,\n"
+			"           the user's score of a new bundle of those items "
+			"(item ids as\n"
+			"           for complete) and the share of catalogue bundles "
+			"it outranks\n"
 			"eval       test-split Recall@20 / NDCG@20 of the current "
 			"state\n"
 			"complete   the K items that best complete a partial "
@@ -576,6 +584,57 @@ cmd_eval(const struct node_policy *pol, int json)
 	return 0;
 }
 
+// Prints the user's score of a new bundle made of the items of list (the
+// retailer's item ids with items.map, else dense ids): the item view of
+// a bundle, the mean of its items' reps, as `fedbundle recommend --items`,
+// and the share of catalogue bundles it outranks. FB_EINVAL naming a bad
+// or repeated id.
+static fb_err
+print_item_score(const struct fb_ranking *rank, const struct fb_reps *reps,
+		const struct fb_dataset *ds, const struct fb_catdir_ids *ids,
+		uint32_t user, const char *list, int json)
+{
+	uint32_t items[256], n = 0;
+	fb_err err = fb_catdir_parse_items(ids, ds->n_items, "--items", list,
+			true, items, 256, &n);
+	size_t d = reps->item.cols;
+	float *q = err == FB_OK ? calloc(d, sizeof(*q)) : NULL;
+	if (err != FB_OK || q == NULL) {
+		return err != FB_OK ? err
+				    : fb_errorf(FB_ENOMEM,
+						      "--items: %zu floats", d);
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		fb_axpy(q, 1.0f / (float)n,
+				fb_matrix_row(&reps->item, items[k]), d);
+	}
+	float score = fb_dot(rank->rep, q, d);
+	free(q);
+	uint32_t below = 0;
+	for (uint32_t b = 0; b < ds->n_bundles; b++) {
+		below += rank->scores[b] < score;
+	}
+	double share = ds->n_bundles > 0 ? (double)below / ds->n_bundles : 0;
+	if (json) {
+		printf("{\"user\": %u, \"items\": [", user);
+		for (uint32_t k = 0; k < n; k++) {
+			printf("%s%u", k > 0 ? ", " : "", items[k]);
+		}
+		putchar(']');
+		fb_catdir_print_item_list(
+				stdout, ids, "item_ids", items, n, true);
+		printf(", \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
+				score, share);
+	} else {
+		printf("user %u, bundle of %u item(s)", user, n);
+		fb_catdir_print_item_list(stdout, ids, NULL, items, n, false);
+		printf(": score %.4f, above %.1f%% of the %u catalogue bundles "
+		       "for this user\n",
+				score, 100 * share, ds->n_bundles);
+	}
+	return FB_OK;
+}
+
 static int
 cmd_recommend(const struct node_policy *pol, const struct args *a)
 {
@@ -603,7 +662,7 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 	struct fb_catalog cat = {0};
 	struct fb_reps reps = {0};
 	struct fb_ranking rank = {0};
-	bool cat_ok = false;
+	bool cat_ok = false, bad_items = false;
 	if (err == FB_OK && (err = fb_catalog_init(&cat, n.ds)) == FB_OK) {
 		cat_ok = true;
 		err = fb_reps_init(&reps, &n.st.global, &n.st.opts);
@@ -613,7 +672,11 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 		err = fb_ranking_compute(
 				&rank, n.ds, &reps, &n.st.P, user, a->k, false);
 	}
-	if (err == FB_OK) {
+	if (err == FB_OK && a->items != NULL) {
+		err = print_item_score(&rank, &reps, n.ds, &ids, user, a->items,
+				a->json);
+		bad_items = err == FB_EINVAL;
+	} else if (err == FB_OK) {
 		char source[64];
 		snprintf(source, sizeof(source),
 				"federated model after round %u",
@@ -629,7 +692,8 @@ cmd_recommend(const struct node_policy *pol, const struct args *a)
 	}
 	if (err != FB_OK) {
 		node_close(&n);
-		return fail("cannot recommend", err);
+		int rc = fail("cannot recommend", err);
+		return bad_items ? 2 : rc; // a bad --items is a usage error
 	}
 	node_close(&n);
 	return 0;

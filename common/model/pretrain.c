@@ -71,6 +71,13 @@ fb_pretrain_items(struct fb_matrix *V, const struct fb_csr *bi, uint32_t iters,
 		float row_norm, struct fb_rng *rng)
 {
 	size_t n = V->rows, d = V->cols;
+	if (bi->n_cols == n && d > n) {
+		return fb_errorf(FB_EINVAL,
+				"pretrain: factor dimension %zu is more than the "
+				"catalogue's %zu items (the public initialisation "
+				"takes d eigenvectors): set dim to at most %zu",
+				d, n, n);
+	}
 	if (bi->n_cols != n || d == 0 || d > n) {
 		return fb_errorf(FB_EINVAL,
 				"pretrain: %zu x %zu factors for %u items", n,

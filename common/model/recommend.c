@@ -219,6 +219,12 @@ write_user(FILE *fp, const struct fb_catdir_ids *ids, uint32_t u,
 				fb_config_write_string(fp, bid);
 				fputs(", ", fp);
 			}
+			const char *name = bundle_name(ids, b);
+			if (name != NULL) {
+				fputs("\"name\": ", fp);
+				fb_config_write_string(fp, name);
+				fputs(", ", fp);
+			}
 			fprintf(fp, "\"score\": %.6f}", scores[b]);
 			continue;
 		}

@@ -110,6 +110,18 @@ set -e
 echo "# $msg"; echo "# $msg2"
 check "client complete: a bad item id exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o "'999999'" <<<"$msg")"
 check "client complete: an unknown user exits 2" test "$rc2" -eq 2
+# fedbundle-client recommend --items (issue 14: it was accepted and ignored,
+# printing the top-K list): the score of an item set, as fedbundle's.
+ri=$("$FB_CLIENT" recommend --policy "$P0" --user 0 --items 0,1 2>&1 || true)
+echo "# $ri"
+tri=$("$FB_TOOL" recommend --data "$R0" --model "$STATE" --user 0 --items 0,1 2>/dev/null || true)
+check "client recommend --items scores the set as fedbundle recommend" test -n "$tri" -a "$ri" = "$tri"
+check "client recommend --items: a score, not a top-K list" grep -q "bundle of 2 item(s).*score" <<<"$ri"
+set +e
+msg=$("$FB_CLIENT" recommend --policy "$P0" --user 0 --items 1,1 2>&1)
+rc=$?
+set -e
+check "client recommend --items: a repeated item exits 2, named" test "$rc" -eq 2 -a -n "$(grep -o "item '1' given twice" <<<"$msg")"
 co=$("$FB_CLIENT" compose --policy "$P0" --user 0 --size 3 -n 2 2>&1 || true)
 echo "$co" | sed 's/^/# /'
 check "client compose: 2 bundles" test "$(grep -c '^bundle [12] ' <<<"$co")" -eq 2
@@ -140,6 +152,8 @@ echo "$ci" | sed 's/^/# /'
 check "client complete --user-id: same ranking, original item ids" test -n "$tool" -a \
 	"$(awk '$1 ~ /^[1-4]$/ { print $2, $3, $4 }' <<<"$ci")" = "$(awk '$1 ~ /^[1-4]$/ { print $2, $3, "ITM-" $2 }' <<<"$tool")"
 check "client complete: the given items by original id" grep -q "completing a bundle of 2 (ITM-0, ITM-1)" <<<"$ci"
+rii=$("$FB_CLIENT" recommend --policy "$P0" --user-id C0000 --items ITM-0,ITM-1 --json 2>&1 || true)
+check "client recommend --items by original ids (--json)" grep -q '"item_ids": \["ITM-0", "ITM-1"\], "score"' <<<"$rii"
 set +e
 msg=$("$FB_CLIENT" complete --policy "$P0" --user-id C0000 --items ITM-0,NOPE-7 2>&1)
 rc=$?

@@ -72,6 +72,16 @@ check "catalog build: Latin-1 in a name refused at file:line:column" test "$rc" 
 
 # The loader: a bundle with no items (as in public datasets) is accepted,
 # with a warning naming it.
+# A catalogue smaller than the factor dimension: train says so (it used to
+# print "pretrain: 3 x 64 factors for 3 items").
+quiet "$FB_TOOL" import --bundles "$C/bundles.csv" --interactions "$C/ub.csv" --out "$WORK/tiny" --split 1,0,0
+set +e
+msg=$("$FB_TOOL" train --data "$WORK/tiny" --epochs 1 --quiet 2>&1)
+rc=$?
+set -e
+echo "$msg" | sed 's/^/# /'
+check "train: dim above the item count is named, with the way out" test "$rc" -ne 0 -a \
+	-n "$(grep -o "factor dimension 64 is more than the catalogue's 3 items.*set dim to at most 3" <<<"$msg")"
 quiet "$FB_TOOL" import --bundles "$C/bundles.csv" --interactions "$C/ub.csv" --out "$WORK/eb" --split 1,0,0
 size=$(ls "$WORK"/eb/*_data_size.txt)
 awk -F '\t' -v OFS='\t' '{ $2 = $2 + 1; print }' "$size" >"$size.new" && mv "$size.new" "$size"

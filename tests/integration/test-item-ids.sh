@@ -25,7 +25,9 @@ awk 'BEGIN {
 	for (u = 0; u < 80; u++)
 		for (k = 0; k < 6; k++) printf "C%03d,BND-%02d\n", u, (u * 13 + k * 7) % 40
 }' >"$CSV/ub.csv"
-quiet "$FB_TOOL" catalog build --bundles "$CSV/bundles.csv" --items "$CSV/items.csv" --out "$WORK/cat"
+awk 'BEGIN { print "bundle_id,name"; for (b = 0; b < 40; b++) printf "BND-%02d,Pack %d\n", b, b }' >"$CSV/bnames.csv"
+quiet "$FB_TOOL" catalog build --bundles "$CSV/bundles.csv" --items "$CSV/items.csv" \
+	--bundle-names "$CSV/bnames.csv" --out "$WORK/cat"
 quiet "$FB_TOOL" import --catalog "$WORK/cat" --interactions "$CSV/ub.csv" --out "$WORK/r"
 R="$WORK/r"
 M="$WORK/m.fbm"
@@ -122,6 +124,16 @@ run compose --data "$R" --model "$M" --user 2 --size 3 --max-price 2
 check "compose: a cap below the cheapest bundle exits 2, named" \
 	test "$rc" -eq 2 -a -n "$(grep -o "no bundle of 3 items fits under the price cap 2" <<<"$err")"
 quiet "$FB_TOOL" import --bundles "$CSV/bundles.csv" --interactions "$CSV/ub.csv" --out "$WORK/noprices"
+# batch top-K as JSON lines: original ids and the catalogue's names.
+run recommend --data "$R" --model "$M" --all -k 3 --format jsonl
+check "recommend --all jsonl: original ids and names" python3 -c "
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(rows) == 80, len(rows)
+for r in rows:
+    assert r['user_id'].startswith('C') and len(r['bundles']) == 3, r
+    for b in r['bundles']:
+        assert b['name'] == 'Pack %d' % int(b['bundle_id'][4:]), b" "$out"
 quiet "$FB_TOOL" train --data "$WORK/noprices" --config "$WORK/hp.json" --epochs 1 --quiet --out "$WORK/np.fbm"
 run compose --data "$WORK/noprices" --model "$WORK/np.fbm" --user 2 --size 3 --max-price 9
 check "compose --max-price without prices exits 2, saying where prices come from" \
