@@ -135,9 +135,10 @@ fb_tfile_write(const char *path, enum fb_tfile_kind kind, const char *meta,
 		return FB_ENOMEM;
 	}
 	struct fb_atomic_file f;
-	// A client state holds a retailer's customers' factors: owner only,
-	// like its ledger. Models and checkpoints hold shared factors.
-	mode_t mode = kind == FB_TFILE_CLIENT ? 0600 : 0644;
+	// Client states and model files hold users' factors (customer data):
+	// owner only, like the ledger. Checkpoints hold shared factors only.
+	mode_t mode = kind == FB_TFILE_CLIENT || kind == FB_TFILE_MODEL ? 0600
+									: 0644;
 	fb_err err = fb_atomic_open(&f, path, mode);
 	if (err != FB_OK) {
 		XXH3_freeState(h);

@@ -135,6 +135,8 @@ for r in rows:
     for b in r['bundles']:
         assert b['name'] == 'Pack %d' % int(b['bundle_id'][4:]), b" "$out"
 quiet "$FB_TOOL" train --data "$WORK/noprices" --config "$WORK/hp.json" --epochs 1 --quiet --out "$WORK/np.fbm"
+check "a trained model file (it holds the users' factors) is 0600" \
+	test "$(stat -c %a "$WORK/np.fbm")" = 600
 run compose --data "$WORK/noprices" --model "$WORK/np.fbm" --user 2 --size 3 --max-price 9
 check "compose --max-price without prices exits 2, saying where prices come from" \
 	test "$rc" -eq 2 -a -n "$(grep -o "has no item prices (item_prices.txt" <<<"$err")"
