@@ -14,6 +14,12 @@ set -euo pipefail
 # below (wait_pid, wait_for, lib-hard.sh's wait_exit) give a process or
 # a log line before they fail: scripts/test.sh sets it for the slower
 # sanitizer builds. It never changes a deadline of the system under test.
+# test_port: a base TCP port for this test, PORT .. PORT + 3 meant free:
+# below the kernel's ephemeral range (32768 and up, where the clients'
+# outgoing connections land; a listener there can find its port taken,
+# as fed-resend once did), in steps of 4 so tests with nearby PIDs do
+# not share ports.
+test_port() { echo $((20000 + ($$ % 3000) * 4)); }
 TIME_SCALE=${FB_TIME_SCALE:-1}
 [[ "$TIME_SCALE" =~ ^[1-9][0-9]*$ ]] || {
 	echo "FB_TIME_SCALE must be a whole number >= 1, not '$TIME_SCALE'" >&2

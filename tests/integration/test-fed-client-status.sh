@@ -20,7 +20,7 @@ for d in "$WORK"/parts/retailer-0*; do
 		"$d/users.map" >"$d/users.map.new"
 	mv "$d/users.map.new" "$d/users.map"
 done
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 URL0="http://127.0.0.1:$PORT"
 URL3="http://127.0.0.1:$((PORT + 1))"
 PLAN_WAIT_MS=500

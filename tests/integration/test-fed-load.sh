@@ -25,7 +25,7 @@ for f in train tune test; do : >"$WORK/catalog/user_bundle_$f.txt"; done
 for ((i = 0; i < 64; i++)); do
 	"$FB_TOOL" keygen --out "$WORK/keys/retailer-$i" --name "retailer-$i" >/dev/null 2>&1
 done
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 report=()
 
 run_size() {

@@ -30,7 +30,7 @@ tag="f$(($$ % 100000))"
 HUB=${tag}s
 ip netns add "$HUB" 2>/dev/null || skip "cannot create a network namespace (no CAP_NET_ADMIN?)"
 net=10.213
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 NS=()
 # Deleting a namespace destroys the veth ends inside it, and so the pairs.
 cleanup_net() {

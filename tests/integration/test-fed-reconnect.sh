@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib-hard.sh"
 : "${FB_REFUSER:?set by meson test}"
 
 fed_data 1
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 SOCK="tcp://127.0.0.1:$PORT"
 hard_policy 0 '"reconnect_min_ms": 100, "reconnect_max_ms": 2000'
 

@@ -15,7 +15,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
 fed_data 2
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 SOCK="tcp://127.0.0.1:$PORT"
 server_config 3 2 30000 '{"granularity": "user", "q": 0.5, "local_steps": 4,
  "target_epsilon": 8, "delta": 1e-5, "clip": 1.0}'

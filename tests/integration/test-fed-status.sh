@@ -11,7 +11,7 @@ source "$(dirname "$0")/lib.sh"
 command -v curl >/dev/null || { echo "1..0 # SKIP curl is not installed"; exit 0; }
 
 fed_data 2
-PORT=$((20000 + $$ % 20000))
+PORT=$(test_port)
 URL="http://127.0.0.1:$PORT"
 PLAN_WAIT_MS=300
 server_config 1000 1 3000 '{"granularity": "none", "local_epochs": 1, "dim": 16}' \
