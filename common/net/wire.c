@@ -753,7 +753,7 @@ secagg_decode(struct fb_wire_round_config *c, const uint8_t *v, size_t n,
 				"length %zu, shorter than %d",
 				off, n, SECAGG_FIXED_LEN);
 	}
-	struct fb_wire_secagg sa;
+	struct fb_wire_secagg sa = {0};
 	memcpy(sa.consortium, v, FB_WIRE_SECAGG_CONSORTIUM_LEN);
 	v += FB_WIRE_SECAGG_CONSORTIUM_LEN;
 	sa.n = fb_wire_load_u32(v);
