@@ -1479,6 +1479,66 @@ out:
 	return *reply != NULL ? FB_OK : FB_ENOMEM;
 }
 
+// NNG 1.5.2's nng_close() of a req0 socket can deadlock when the peer
+// closes the pipe at the same moment (nanomsg/nng#1543, #1813, fixed in
+// 1.8): a client told to stop after a refused handshake hung there for
+// good. So the close runs on its own thread and the caller waits at most
+// CLOSE_WAIT_MS; a close still stuck then is left behind (its socket
+// leaks, the thread ends with the process) and logged, rather than
+// blocking a shutdown or a redial.
+#define CLOSE_WAIT_MS 2000
+
+struct closer {
+	nng_socket sock;
+	atomic_bool done;
+};
+
+// A close left behind makes nng_fini() wait for it forever too.
+static atomic_bool close_left_behind;
+
+static void *
+close_thread(void *arg)
+{
+	struct closer *c = arg;
+	nng_close(c->sock);
+	atomic_store(&c->done, true);
+	return NULL;
+}
+
+static void
+close_bounded(nng_socket sock, const char *url)
+{
+	struct closer *c = malloc(sizeof(*c));
+	pthread_t t;
+	if (c == NULL) {
+		nng_close(sock);
+		return;
+	}
+	c->sock = sock;
+	atomic_init(&c->done, false);
+	if (pthread_create(&t, NULL, close_thread, c) != 0) {
+		free(c);
+		nng_close(sock);
+		return;
+	}
+	uint64_t end = fb_clock_ms() + CLOSE_WAIT_MS;
+	while (!atomic_load(&c->done) && fb_clock_ms() < end) {
+		struct timespec ts = {0, 5 * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&c->done)) {
+		pthread_join(t, NULL);
+		free(c);
+		return;
+	}
+	pthread_detach(t); // c stays with the stuck thread
+	atomic_store(&close_left_behind, true);
+	fb_log(FB_LOG_WARN,
+			"%s: closing the socket did not finish within %d ms "
+			"(NNG 1.5 close deadlock); left behind",
+			url, CLOSE_WAIT_MS);
+}
+
 void
 fb_dialer_destroy(struct fb_dialer *d)
 {
@@ -1486,7 +1546,7 @@ fb_dialer_destroy(struct fb_dialer *d)
 		return;
 	}
 	if (d->sock_open) {
-		nng_close(d->sock);
+		close_bounded(d->sock, d->url);
 	}
 	free(d);
 }
@@ -1599,5 +1659,7 @@ fb_dialer_call_take(struct fb_dialer *d, struct fb_msg *req, int timeout_ms,
 void
 fb_transport_fini(void)
 {
-	nng_fini();
+	if (!atomic_load(&close_left_behind)) {
+		nng_fini();
+	}
 }

@@ -214,7 +214,9 @@ fb_err fb_dialer_call_take(struct fb_dialer *d, struct fb_msg *req,
 		int timeout_ms, struct fb_msg **reply);
 
 // Releases NNG's global resources at process exit (after every listener
-// and dialer is destroyed); optional, for leak checkers.
+// and dialer is destroyed); optional, for leak checkers. Skipped when a
+// socket's close was left behind (fb_dialer_destroy()), which it would
+// wait for forever.
 void fb_transport_fini(void);
 
 #endif
