@@ -1486,7 +1486,7 @@ out:
 // CLOSE_WAIT_MS; a close still stuck then is left behind (its socket
 // leaks, the thread ends with the process) and logged, rather than
 // blocking a shutdown or a redial.
-#define CLOSE_WAIT_MS 2000
+#define CLOSE_WAIT_MS 500
 
 struct closer {
 	nng_socket sock;

@@ -74,9 +74,13 @@ check "aggregator logs the abandoned handshake" wait_for \
 	"$WORK/server.pin.err" "handshake of retailer-1 abandoned" 30
 # NNG 1.5.2's nng_close() can deadlock against the aggregator dropping
 # the refused connection: the client used to hang here (CI, stop 21).
+t0=$(date +%s%N)
 kill "${CLIENT_PID[1]}" 2>/dev/null || true
 check "a client stopped while its handshakes are refused exits" \
 	wait_pid "${CLIENT_PID[1]}" 10
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# SIGTERM to exit, handshakes refused: $ms ms"
+check "SIGTERM ends a refused client within 1.5 s" test "$ms" -lt 1500
 kill "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" 2>/dev/null || true
 
