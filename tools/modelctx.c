@@ -183,11 +183,12 @@ modelctx_load_model(const struct fb_dataset *ds, const char *data,
 	fprintf(stderr,
 			"%s is an aggregator checkpoint (shared factors only): "
 			"the users' factors were solved locally from %s's "
-			"training split (implicit least squares, alpha %g, "
-			"lambda %g), not trained; representations (%s): "
+			"training split and user items (implicit least "
+			"squares, alpha %g, lambda %g, item weight %g), not "
+			"trained; representations (%s): "
 			"item_view %s, use_attrs %s, user_item_view %s, bias "
 			"%s\n",
-			model_path, data, zc.alpha, zc.lambda,
+			model_path, data, zc.alpha, zc.lambda, zc.item_weight,
 			config != NULL ? config : "the federation's defaults",
 			yes(meta->opts.item_view), yes(meta->opts.use_attrs),
 			yes(meta->opts.user_item_view), yes(meta->opts.bias));
