@@ -13,7 +13,7 @@ bundlectx_init(struct bundlectx *c, const char *data, const char *model_path,
 {
 	memset(c, 0, sizeof(*c));
 	struct modelctx *m = &c->m;
-	fb_err err = modelctx_load(m, data, model_path);
+	fb_err err = modelctx_load(m, data, model_path, NULL);
 	if (err == FB_OK) {
 		err = fb_matrix_init(&c->users, m->P.rows, m->P.cols);
 	}

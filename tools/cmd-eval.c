@@ -9,6 +9,7 @@
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/fit.h"
 #include "fedbundle/model/modelio.h"
+#include "modelctx.h"
 #include "report.h"
 
 static const char *const usage_text =
@@ -22,8 +23,22 @@ static const char *const usage_text =
 		"options:\n"
 		"  --data DIR     dataset folder the model was trained on "
 		"(required)\n"
-		"  --model FILE   model file written by `fedbundle train --out` "
-		"(required)\n"
+		"  --model FILE   model file written by `fedbundle train --out`, "
+		"a\n"
+		"                 retailer's client state (state.fbc) or an "
+		"aggregator\n"
+		"                 checkpoint (checkpoint.fbc: shared factors only; "
+		"the\n"
+		"                 users' factors are then solved locally from "
+		"DIR's\n"
+		"                 training split, said on stderr and in the JSON's\n"
+		"                 \"users\"); required\n"
+		"  --config FILE  with a checkpoint: the representation options "
+		"its\n"
+		"                 federation used, from the aggregator's config "
+		"(its\n"
+		"                 \"round\") or a train config (default: the\n"
+		"                 federation's defaults, no bias)\n"
 		"  --split NAME   test (default) or tune\n"
 		"  --ks LIST      cut-offs, comma-separated (default 20,40)\n"
 		"  --threads N    worker threads (default 1)\n"
@@ -63,6 +78,7 @@ cmd_eval(int argc, char **argv)
 	static const struct option opts[] = {
 			{"data", required_argument, NULL, 'd'},
 			{"model", required_argument, NULL, 'm'},
+			{"config", required_argument, NULL, 'c'},
 			{"split", required_argument, NULL, 's'},
 			{"ks", required_argument, NULL, 'k'},
 			{"threads", required_argument, NULL, 't'},
@@ -71,6 +87,7 @@ cmd_eval(int argc, char **argv)
 			{NULL, 0, NULL, 0},
 	};
 	const char *data = NULL, *model_path = NULL, *split_name = "test";
+	const char *config = NULL;
 	uint32_t ks[FB_METRICS_MAX_K] = {20, 40}, n_k = 2, threads = 1;
 	int json = 0, c;
 	optind = 1;
@@ -81,6 +98,9 @@ cmd_eval(int argc, char **argv)
 			break;
 		case 'm':
 			model_path = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 's':
 			split_name = optarg;
@@ -130,7 +150,8 @@ cmd_eval(int argc, char **argv)
 	struct fb_matrix P = {0};
 	struct fb_model_meta meta;
 	int status = 1;
-	err = fb_modelio_load(model_path, &model, &P, &meta);
+	err = modelctx_load_model(
+			ds, data, model_path, config, &model, &P, &meta);
 	if (err != FB_OK) {
 		cli_fail("eval", err, "cannot load the model");
 		goto out;
@@ -163,20 +184,26 @@ cmd_eval(int argc, char **argv)
 		cli_fail("eval", err, "evaluation failed");
 		goto out;
 	}
+	bool solved = meta.kind == FB_TFILE_CHECKPOINT;
 	if (json) {
 		printf("{\"dataset\": \"%s\", \"split\": \"%s\", \"epoch\": %u, "
+		       "\"users\": \"%s\", "
 		       "\"users_evaluated\": %llu, \"eval_seconds\": %.4f, ",
 				ds->name, split_name, meta.epoch,
+				solved ? "solved locally from the training split"
+				       : "trained",
 				(unsigned long long)res.n_users, res.seconds);
 		report_metrics_json(stdout, &res.mean);
 		printf(", \"popularity\": {");
 		report_metrics_json(stdout, &pop.mean);
 		printf("}}\n");
 	} else {
-		printf("%s split of %s, %llu users, model from epoch %u "
+		printf("%s split of %s, %llu users, model from %s %u%s "
 		       "(%.3f s):\n",
 				split_name, ds->name,
-				(unsigned long long)res.n_users, meta.epoch,
+				(unsigned long long)res.n_users,
+				solved ? "round" : "epoch", meta.epoch,
+				solved ? ", users' factors solved locally" : "",
 				res.seconds);
 		report_metrics_table(stdout, "model", &res.mean, 1);
 		report_metrics_table(

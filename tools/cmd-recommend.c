@@ -31,13 +31,22 @@ static const char *const usage_text =
 		"\n"
 		"options:\n"
 		"  --data DIR       dataset folder (required)\n"
-		"  --model FILE     a model file (`fedbundle train --out`) or a "
+		"  --model FILE     a model file (`fedbundle train --out`), a "
 		"retailer's\n"
 		"                   client state (state.fbc: the federated model "
 		"and its\n"
-		"                   users' factors); required. An aggregator "
-		"checkpoint\n"
-		"                   holds no user factors and is refused\n"
+		"                   users' factors) or an aggregator checkpoint\n"
+		"                   (checkpoint.fbc: shared factors only; the "
+		"users'\n"
+		"                   factors are then solved locally from DIR's "
+		"training\n"
+		"                   split, said on stderr); required\n"
+		"  --config FILE    with a checkpoint: the representation options "
+		"its\n"
+		"                   federation used, from the aggregator's config "
+		"(its\n"
+		"                   \"round\") or a train config (default: the\n"
+		"                   federation's defaults, no bias)\n"
 		"  --user ID        dense user id\n"
 		"  --user-id ID     the retailer's own customer id (from the "
 		"folder's\n"
@@ -81,11 +90,11 @@ context_finish(struct context *c)
 // The model context, then one user's ranking.
 static fb_err
 context_init(struct context *c, const char *data, const char *model_path,
-		const char *original, uint32_t user, uint32_t k,
-		bool include_seen)
+		const char *config, const char *original, uint32_t user,
+		uint32_t k, bool include_seen)
 {
 	memset(c, 0, sizeof(*c));
-	fb_err err = modelctx_load(&c->m, data, model_path);
+	fb_err err = modelctx_load(&c->m, data, model_path, config);
 	if (err == FB_OK && original != NULL) {
 		err = fb_catdir_user(&c->m.ids, data, original, &user);
 	}
@@ -99,12 +108,13 @@ context_init(struct context *c, const char *data, const char *model_path,
 
 // --all: every user's top k to out (NULL: stdout), written atomically.
 static int
-recommend_all(const char *data, const char *model_path, uint32_t k,
-		bool include_seen, enum fb_ranking_format fmt, const char *out)
+recommend_all(const char *data, const char *model_path, const char *config,
+		uint32_t k, bool include_seen, enum fb_ranking_format fmt,
+		const char *out)
 {
 	struct context ctx = {0};
 	struct fb_atomic_file af = {0};
-	fb_err err = modelctx_load(&ctx.m, data, model_path);
+	fb_err err = modelctx_load(&ctx.m, data, model_path, config);
 	if (err == FB_OK && out != NULL) {
 		err = fb_atomic_open(&af, out, 0644);
 	}
@@ -186,6 +196,7 @@ cmd_recommend(int argc, char **argv)
 	static const struct option opts[] = {
 			{"data", required_argument, NULL, 'd'},
 			{"model", required_argument, NULL, 'm'},
+			{"config", required_argument, NULL, 'c'},
 			{"user", required_argument, NULL, 'u'},
 			{"user-id", required_argument, NULL, 'U'},
 			{"top", required_argument, NULL, 'k'},
@@ -199,7 +210,7 @@ cmd_recommend(int argc, char **argv)
 			{NULL, 0, NULL, 0},
 	};
 	const char *data = NULL, *model_path = NULL, *items = NULL;
-	const char *original = NULL, *out = NULL;
+	const char *original = NULL, *out = NULL, *config = NULL;
 	uint32_t user = 0, k = 10;
 	int have_user = 0, include_seen = 0, json = 0, all = 0, c;
 	enum fb_ranking_format fmt = FB_RANKING_CSV;
@@ -211,6 +222,9 @@ cmd_recommend(int argc, char **argv)
 			break;
 		case 'm':
 			model_path = optarg;
+			break;
+		case 'c':
+			config = optarg;
 			break;
 		case 'u':
 			if (!cli_parse_u32("recommend", "--user", optarg,
@@ -279,8 +293,8 @@ cmd_recommend(int argc, char **argv)
 	}
 	if (all && data != NULL && model_path != NULL) {
 		fb_blas_set_threads(1);
-		return recommend_all(data, model_path, k, include_seen != 0,
-				fmt, out);
+		return recommend_all(data, model_path, config, k,
+				include_seen != 0, fmt, out);
 	}
 	if (data == NULL || model_path == NULL || !have_user) {
 		return cli_usage_error("recommend",
@@ -289,8 +303,8 @@ cmd_recommend(int argc, char **argv)
 	}
 	fb_blas_set_threads(1);
 	struct context ctx;
-	fb_err err = context_init(&ctx, data, model_path, original, user, k,
-			include_seen != 0);
+	fb_err err = context_init(&ctx, data, model_path, config, original,
+			user, k, include_seen != 0);
 	int status;
 	if (err != FB_OK) {
 		status = cli_fail("recommend", err, "cannot score");

@@ -5,7 +5,10 @@
 // discrete Gaussian noise) releases it. The zero-release model: public
 // factors from the catalogue, then one small least-squares solve per user
 // that reads that user's row and the public matrices, nothing else, so a
-// user's factor is a function of its own data alone, bit for bit.
+// user's factor is a function of its own data alone, bit for bit. The same
+// solve, against a model's representations instead of the public ones,
+// gives the users' factors of a model that has none (an aggregator
+// checkpoint evaluated at a retailer).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +220,26 @@ bundle_means(struct fb_floors_public *pub, const struct fb_csr *bi)
 	fb_matrix_scale(&pub->bundles, (float)pub->scale);
 }
 
+// pub->gram = bundles^T bundles, in double.
+static void
+fill_gram(struct fb_floors_public *pub)
+{
+	size_t d = pub->dim;
+	for (size_t b = 0; b < pub->bundles.rows; b++) {
+		const float *q = fb_matrix_row(&pub->bundles, b);
+		for (size_t i = 0; i < d; i++) {
+			for (size_t j = 0; j <= i; j++) {
+				pub->gram[i * d + j] += (double)q[i] * q[j];
+			}
+		}
+	}
+	for (size_t i = 0; i < d; i++) {
+		for (size_t j = i + 1; j < d; j++) {
+			pub->gram[i * d + j] = pub->gram[j * d + i];
+		}
+	}
+}
+
 fb_err
 fb_floors_public_init(struct fb_floors_public *pub, const struct fb_csr *bi,
 		const struct fb_floors_zr_config *cfg)
@@ -248,19 +271,48 @@ fb_floors_public_init(struct fb_floors_public *pub, const struct fb_csr *bi,
 		return err;
 	}
 	bundle_means(pub, bi);
-	for (uint32_t b = 0; b < bi->n_rows; b++) {
-		const float *q = fb_matrix_row(&pub->bundles, b);
-		for (size_t i = 0; i < d; i++) {
-			for (size_t j = 0; j <= i; j++) {
-				pub->gram[i * d + j] += (double)q[i] * q[j];
-			}
-		}
+	fill_gram(pub);
+	return FB_OK;
+}
+
+fb_err
+fb_floors_fixed_init(struct fb_floors_public *pub,
+		const struct fb_matrix *bundles, const struct fb_matrix *items,
+		bool bias)
+{
+	memset(pub, 0, sizeof(*pub));
+	size_t d = bundles->cols;
+	if (d == 0 || d > MAX_DIM || items->cols != d || (bias && d < 2)) {
+		return fb_errorf(FB_EINVAL,
+				"fixed representations: bundles %zu x %zu and "
+				"items %zu x %zu need one width in 1..%d (2.. "
+				"with a bias)",
+				bundles->rows, bundles->cols, items->rows,
+				items->cols, MAX_DIM);
 	}
-	for (size_t i = 0; i < d; i++) {
-		for (size_t j = i + 1; j < d; j++) {
-			pub->gram[i * d + j] = pub->gram[j * d + i];
-		}
+	pub->dim = (uint32_t)d;
+	pub->bias = bias;
+	fb_err err = fb_matrix_init(&pub->items, items->rows, d);
+	if (err == FB_OK) {
+		err = fb_matrix_init(&pub->bundles, bundles->rows, d);
 	}
+	pub->gram = calloc(d * d, sizeof(*pub->gram));
+	if (err == FB_OK && pub->gram == NULL) {
+		err = FB_ENOMEM;
+	}
+	if (err == FB_OK) {
+		err = fb_matrix_copy(&pub->items, items);
+	}
+	if (err == FB_OK) {
+		err = fb_matrix_copy(&pub->bundles, bundles);
+	}
+	if (err != FB_OK) {
+		fb_floors_public_finish(pub);
+		return err;
+	}
+	double sq = fb_matrix_sqnorm(&pub->bundles);
+	pub->scale = sq > 0 && bundles->rows > 0 ? sqrt(sq / bundles->rows) : 1;
+	fill_gram(pub);
 	return FB_OK;
 }
 
@@ -317,6 +369,23 @@ add_term(double *A, double *y, const float *row, double s, double c, double t,
 	}
 }
 
+// The system A x = y (d x d) with x's last coordinate fixed to 1: y
+// loses A's last column, and the leading (d - 1) x (d - 1) block is packed
+// at the start of A with stride d - 1 (in place: no element moves up).
+static void
+fix_last(double *A, double *y, size_t d)
+{
+	size_t n = d - 1;
+	for (size_t i = 0; i < n; i++) {
+		y[i] -= A[i * d + n];
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			A[i * n + j] = A[i * d + j];
+		}
+	}
+}
+
 fb_err
 fb_floors_user_solve(const struct fb_floors_public *pub,
 		const struct fb_floors_zr_config *cfg,
@@ -324,6 +393,9 @@ fb_floors_user_solve(const struct fb_floors_public *pub,
 {
 	size_t d = pub->dim;
 	memset(p, 0, d * sizeof(*p));
+	if (pub->bias) {
+		p[d - 1] = 1.0f;
+	}
 	uint32_t n_items = cfg->item_weight > 0 ? h->n_items : 0;
 	if (h->n_bundles == 0 && n_items == 0) {
 		return FB_OK;
@@ -368,9 +440,16 @@ fb_floors_user_solve(const struct fb_floors_public *pub,
 			add_term(A, y, v, pub->scale / sqrt(nn), c, c, d);
 		}
 	}
-	bool ok = err == FB_OK && cholesky_solve(A, y, d);
-	for (size_t i = 0; ok && i < d; i++) {
+	size_t n = pub->bias ? d - 1 : d; // the coordinates solved for
+	if (pub->bias) {
+		fix_last(A, y, d);
+	}
+	bool ok = err == FB_OK && cholesky_solve(A, y, n);
+	for (size_t i = 0; ok && i < n; i++) {
 		p[i] = (float)y[i];
+	}
+	if (pub->bias) {
+		p[d - 1] = 1.0f;
 	}
 	free(A);
 	if (err == FB_OK && !ok) {
@@ -407,4 +486,40 @@ fb_floors_users(const struct fb_floors_public *pub,
 		fb_matrix_finish(P);
 	}
 	return err;
+}
+
+fb_err
+fb_floors_model_users(const struct fb_floors_public *pub,
+		const struct fb_floors_zr_config *cfg,
+		const struct fb_reps *reps, const struct fb_csr *train,
+		const struct fb_csr *ui, struct fb_matrix *P)
+{
+	struct fb_floors_zr_config c = *cfg;
+	if (ui == NULL) {
+		c.item_weight = 0;
+	}
+	struct fb_matrix R = {0}, zero = {0}, base = {0};
+	fb_err err = fb_floors_users(pub, &c, train, ui, &R);
+	if (err == FB_OK) {
+		err = fb_matrix_init(&zero, R.rows, R.cols);
+	}
+	if (err == FB_OK) {
+		err = fb_matrix_init(&base, R.rows, R.cols);
+	}
+	if (err == FB_OK && ui != NULL) {
+		// What the model adds to a user's factor: from a zero factor
+		// (bias coordinate 0), exactly that.
+		fb_user_reps_compute(&base, &zero, ui, reps);
+	}
+	if (err == FB_OK) {
+		err = fb_matrix_axpy(&R, -1.0f, &base);
+	}
+	fb_matrix_finish(&zero);
+	fb_matrix_finish(&base);
+	if (err != FB_OK) {
+		fb_matrix_finish(&R);
+		return err;
+	}
+	*P = R;
+	return FB_OK;
 }

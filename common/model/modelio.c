@@ -326,11 +326,11 @@ fb_modelio_load(const char *path, struct fb_model *model, struct fb_matrix *P,
 				? fb_errorf(FB_EFORMAT,
 						  "%s is an aggregator checkpoint: "
 						  "it holds the shared factors but "
-						  "no user factors; evaluate or "
-						  "recommend with a retailer's "
-						  "client state (state.fbc), or "
-						  "write the factors out with "
-						  "`fedbundle export`",
+						  "no user factors (`fedbundle "
+						  "eval` and `recommend` solve "
+						  "them from a retailer's data; a "
+						  "client state, state.fbc, holds "
+						  "trained ones)",
 						  path)
 				: fb_errorf(FB_EFORMAT,
 						  "%s holds no user factors",

@@ -2,8 +2,9 @@
 # tests/integration/test-fed-use-model.sh: using what a federation trained
 # (issue 14): a short non-private run of 2 retailers, then `fedbundle
 # eval`/`recommend` on a retailer's state (its users' factors and the
-# federated model) and a clear refusal on the aggregator's checkpoint
-# (which holds no user factors), `fedbundle export` to .npy read back
+# federated model) and on the aggregator's checkpoint (shared factors
+# only: the users' factors solved from the retailer's training split, well
+# above zero factors and a random ranking), `fedbundle export` to .npy read back
 # without numpy (tests/integration/npycheck.py; with numpy too when it is
 # installed), batch top-K for all users in CSV and JSON lines, and the
 # JSON keys of `fedbundle-client eval` and `fedbundle train`; bundle
@@ -36,14 +37,58 @@ rec=$("$FB_TOOL" recommend --data "$R0" --model "$STATE" --user 0 -k 3 2>/dev/nu
 echo "$rec" | sed 's/^/# /'
 check "recommend reads a client state" grep -q '^ *1 ' <<<"$rec"
 
-# The checkpoint: refused with the way out in the message.
+# The checkpoint (shared factors only): the users' factors solved locally
+# from the retailer's own training split, said on stderr and in the JSON.
+ce=$("$FB_TOOL" eval --data "$R0" --model "$CKPT" --json 2>"$WORK/ckpt.err" || true)
+echo "# $ce"
+sed 's/^/# /' "$WORK/ckpt.err"
+check "eval reads the checkpoint" grep -q '"recall@20": 0\.[0-9]' <<<"$ce"
+check "its JSON says the users' factors were solved locally" \
+	grep -q '"users": "solved locally from the training split"' <<<"$ce"
+check "stderr says so, from which folder, with which options" \
+	grep -q "users' factors were solved locally from $R0's training split.*item_view true, use_attrs true, user_item_view true, bias false" "$WORK/ckpt.err"
+check "the state's JSON says its factors were trained" grep -q '"users": "trained"' <<<"$ev"
+n_bundles=$(awk -F '\t' '{ print $2 }' "$R0"/*_data_size.txt)
+# The same checkpoint with zero user factors: a copy of the folder whose
+# users have no training history (their solved factors are 0).
+mkdir -p "$WORK/r0-empty"
+cp "$R0"/* "$WORK/r0-empty/"
+: >"$WORK/r0-empty/user_bundle_train.txt"
+: >"$WORK/r0-empty/user_item.txt"
+ze=$("$FB_TOOL" eval --data "$WORK/r0-empty" --model "$CKPT" --json 2>/dev/null || true)
+# The zero-release floor: the same solve against the catalogue's public
+# factors instead of the federation's.
+fl=$("$FB_TOOL" floors --data "$R0" --epsilon 1 2>/dev/null || true)
+recall() { python3 -c 'import json, sys; d = json.loads(sys.stdin.read()); print(d[sys.argv[1]]["recall@20"] if len(sys.argv) > 1 else d["recall@20"])' "$@" 2>/dev/null || echo 0; }
+r=$(recall <<<"$ce")
+pop=$(recall popularity <<<"$ce")
+zero=$(recall <<<"$ze")
+floor=$(awk '/^zero-release/ { print $5 }' <<<"$fl")
+echo "# Recall@20: checkpoint $r, popularity $pop, zero user factors $zero, zero-release floor ${floor:-?}, random about $(awk -v n="$n_bundles" 'BEGIN { printf "%.3f", 20 / n }')"
+gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+check "checkpoint Recall@20 over 4x a random ranking's" gt "$r" "$(awk -v n="$n_bundles" 'BEGIN { print 4 * 20 / n }')"
+check "and at the popularity level at least (within 10%)" gt "$r" "$(awk -v p="$pop" 'BEGIN { print 0.9 * p }')"
+check "well above the same checkpoint with zero user factors" gt "$r" "$(awk -v z="$zero" 'BEGIN { print z + 0.15 }')"
+check "above the zero-release floor (the same solve, public factors)" gt "$r" "${floor:-1}"
+crec=$("$FB_TOOL" recommend --data "$R0" --model "$CKPT" --user 1 -k 5 2>/dev/null || true)
+echo "$crec" | sed 's/^/# /'
+check "recommend lists 5 bundles from the checkpoint" test "$(grep -cE '^ +[1-5] +[0-9]+ ' <<<"$crec")" -eq 5
+# A checkpoint of another catalogue is refused, naming both.
+"$FB_TOOL" datagen --preset toy --bundles 100 --out "$WORK/other" >/dev/null 2>&1
 set +e
-msg=$("$FB_TOOL" eval --data "$R0" --model "$CKPT" 2>&1)
+msg=$("$FB_TOOL" eval --data "$WORK/other" --model "$CKPT" 2>&1)
 rc=$?
 set -e
 echo "# $msg"
-check "eval refuses the checkpoint (exit 1)" test "$rc" -eq 1
-check "and says to use a client state" grep -q "no user factors.*state.fbc" <<<"$msg"
+check "eval refuses a checkpoint of another catalogue (exit 1)" test "$rc" -eq 1
+check "naming the checkpoint and the folder" grep -q "$CKPT.*$n_bundles bundles.*does not fit.*$WORK/other.*100" <<<"$msg"
+# --config: the aggregator's own configuration gives the options.
+check "--config takes the options from the aggregator's config" \
+	quiet "$FB_TOOL" eval --data "$R0" --model "$CKPT" --config "$WORK/server.json"
+echo '{"round": {"granularity": "user"}}' >"$WORK/agg-dp.json"
+"$FB_TOOL" eval --data "$R0" --model "$CKPT" --config "$WORK/agg-dp.json" >/dev/null 2>"$WORK/ckpt-dp.err" || true
+check "a user-level DP round means a bias, as the aggregator resolves it" \
+	grep -q "agg-dp.json): item_view true, use_attrs true, user_item_view true, bias true" "$WORK/ckpt-dp.err"
 
 # export: the checkpoint's shared factors, the state's with its users.
 check "export of the checkpoint" quiet "$FB_TOOL" export --model "$CKPT" --data "$R0" --out "$WORK/ex-ckpt"

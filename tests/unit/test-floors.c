@@ -6,7 +6,11 @@
 // reports is the accountant's; its noise is the CSPRNG's unless the test
 // switch seeds it; at a huge epsilon it ranks exactly like the counts.
 // The zero-release model: a user's factor depends on its own history only,
-// bit for bit.
+// bit for bit. The same solve against any fixed representations (an
+// aggregator checkpoint's) is the least-squares optimum, with or without
+// a bias coordinate held at 1, and a model's solved users are scored with
+// the solved representation.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,6 +385,165 @@ TEST(a_zero_release_factor_depends_on_its_own_history_only)
 	fb_csr_finish(&u2);
 }
 
+#define FIX_D 8
+
+// Random fixed representations: N_BUNDLES x FIX_D and N_ITEMS x FIX_D.
+static void
+make_fixed(struct fb_matrix *B, struct fb_matrix *I)
+{
+	struct fb_rng rng;
+	fb_rng_seed(&rng, 17, 3);
+	if (fb_matrix_init(B, N_BUNDLES, FIX_D) != FB_OK ||
+			fb_matrix_init(I, N_ITEMS, FIX_D) != FB_OK) {
+		abort();
+	}
+	fb_matrix_randn(B, &rng, 0.5f);
+	fb_matrix_randn(I, &rng, 0.5f);
+}
+
+// The gradient of the solve's objective (floors.h) at p, coordinate i,
+// for user u of train and ui, in double.
+static double
+objective_grad(const struct fb_floors_public *pub,
+		const struct fb_floors_zr_config *cfg, const struct fb_csr *t,
+		const struct fb_csr *ui, uint32_t u, const float *p, size_t i)
+{
+	size_t d = pub->dim;
+	double g = cfg->lambda * p[i];
+	for (uint32_t b = 0; b < pub->bundles.rows; b++) {
+		bool pos = false;
+		for (uint32_t k = 0; k < fb_csr_row_len(t, u); k++) {
+			pos = pos || fb_csr_row(t, u)[k] == b;
+		}
+		const float *q = fb_matrix_row(&pub->bundles, b);
+		double s = 0;
+		for (size_t j = 0; j < d; j++) {
+			s += (double)p[j] * q[j];
+		}
+		g += (pos ? 1 + cfg->alpha : 1) * (s - (pos ? 1 : 0)) * q[i];
+	}
+	double c = cfg->item_weight * (1 + cfg->alpha);
+	for (uint32_t k = 0; k < fb_csr_row_len(ui, u); k++) {
+		const float *v = fb_matrix_row(
+				&pub->items, fb_csr_row(ui, u)[k]);
+		double nn = 0, s = 0;
+		for (size_t j = 0; j < d; j++) {
+			nn += (double)v[j] * v[j];
+			s += (double)p[j] * v[j];
+		}
+		double sc = pub->scale / sqrt(nn);
+		g += c * (sc * s - 1) * sc * v[i];
+	}
+	return g;
+}
+
+TEST(a_solve_against_given_reps_is_the_least_squares_optimum)
+{
+	struct fb_matrix B = {0}, I = {0};
+	make_fixed(&B, &I);
+	struct fb_csr t, ui;
+	make_train(&t, UINT32_MAX, 6);
+	make_ui(&ui, UINT32_MAX);
+	struct fb_floors_zr_config cfg;
+	fb_floors_zr_defaults(&cfg);
+	float p[FIX_D], p_free[FIX_D];
+	for (int bias = 0; bias < 2; bias++) {
+		struct fb_floors_public pub;
+		CHECK_OK(fb_floors_fixed_init(&pub, &B, &I, bias));
+		CHECK(pub.dim == FIX_D && pub.bias == bias);
+		CHECK_NEAR(pub.scale, sqrt(fb_matrix_sqnorm(&B) / N_BUNDLES),
+				1e-9);
+		double g01 = 0;
+		for (uint32_t b = 0; b < N_BUNDLES; b++) {
+			g01 += (double)fb_matrix_row(&B, b)[0] *
+					fb_matrix_row(&B, b)[1];
+		}
+		CHECK_NEAR(pub.gram[1], g01, 1e-9);
+		for (uint32_t u = 1; u < 6; u++) {
+			struct fb_floors_history h = {fb_csr_row(&t, u),
+					fb_csr_row_len(&t, u),
+					fb_csr_row(&ui, u),
+					fb_csr_row_len(&ui, u)};
+			CHECK_OK(fb_floors_user_solve(&pub, &cfg, &h, p));
+			// Zero gradient in every solved coordinate; the
+			// bias coordinate is held at 1.
+			size_t n = bias ? FIX_D - 1 : FIX_D;
+			for (size_t i = 0; i < n; i++) {
+				double g = objective_grad(
+						&pub, &cfg, &t, &ui, u, p, i);
+				CHECK(fabs(g) < 1e-3);
+			}
+			if (bias) {
+				CHECK(p[FIX_D - 1] == 1.0f);
+				CHECK(memcmp(p, p_free, sizeof(p)) != 0);
+			} else if (u == 5) {
+				memcpy(p_free, p, sizeof(p));
+			}
+		}
+		// An empty history: zero, with the bias at 1.
+		struct fb_floors_history none = {NULL, 0, NULL, 0};
+		CHECK_OK(fb_floors_user_solve(&pub, &cfg, &none, p));
+		for (size_t i = 0; i < FIX_D; i++) {
+			CHECK(p[i] == (bias && i == FIX_D - 1 ? 1.0f : 0.0f));
+		}
+		fb_floors_public_finish(&pub);
+	}
+	// Widths that do not agree are refused.
+	struct fb_matrix narrow = {0};
+	CHECK_OK(fb_matrix_init(&narrow, N_ITEMS, FIX_D - 1));
+	struct fb_floors_public bad;
+	CHECK_ERR(fb_floors_fixed_init(&bad, &B, &narrow, false), FB_EINVAL);
+	fb_matrix_finish(&narrow);
+	fb_matrix_finish(&B);
+	fb_matrix_finish(&I);
+	fb_csr_finish(&t);
+	fb_csr_finish(&ui);
+}
+
+TEST(a_models_solved_users_are_scored_with_their_solved_reps)
+{
+	struct fb_reps reps = {0};
+	make_fixed(&reps.bundle, &reps.item);
+	reps.opts = (struct fb_rep_opts){.item_view = true,
+			.user_item_view = true,
+			.bias = true};
+	struct fb_csr t, ui;
+	make_train(&t, UINT32_MAX, 6);
+	make_ui(&ui, UINT32_MAX);
+	struct fb_floors_zr_config cfg;
+	fb_floors_zr_defaults(&cfg);
+	struct fb_floors_public pub;
+	struct fb_matrix P = {0}, R = {0};
+	CHECK_OK(fb_floors_fixed_init(&pub, &reps.bundle, &reps.item, true));
+	CHECK_OK(fb_floors_model_users(&pub, &cfg, &reps, &t, &ui, &P));
+	CHECK(P.rows == N_USERS && P.cols == FIX_D);
+	CHECK_OK(fb_matrix_init(&R, N_USERS, FIX_D));
+	fb_user_reps_compute(&R, &P, &ui, &reps);
+	for (uint32_t u = 0; u < N_USERS; u++) {
+		float r[FIX_D];
+		struct fb_floors_history h = {fb_csr_row(&t, u),
+				fb_csr_row_len(&t, u), fb_csr_row(&ui, u),
+				fb_csr_row_len(&ui, u)};
+		CHECK_OK(fb_floors_user_solve(&pub, &cfg, &h, r));
+		double diff = 0, norm = 0;
+		for (size_t j = 0; j < FIX_D; j++) {
+			diff = fmax(diff, fabs(fb_matrix_row(&R, u)[j] - r[j]));
+			norm = fmax(norm, fabs(r[j]));
+		}
+		CHECK(diff <= 1e-5 * (1 + norm));
+		// P is not the user representation itself: the model adds
+		// the mean of the user's items to it, bias coordinate aside.
+		CHECK(fb_matrix_row(&P, u)[FIX_D - 1] == 1.0f);
+		CHECK(fabs(fb_matrix_row(&P, u)[0] - r[0]) > 0);
+	}
+	fb_matrix_finish(&P);
+	fb_matrix_finish(&R);
+	fb_floors_public_finish(&pub);
+	fb_reps_finish(&reps);
+	fb_csr_finish(&t);
+	fb_csr_finish(&ui);
+}
+
 int
 main(void)
 {
@@ -395,6 +558,8 @@ main(void)
 	RUN(at_a_huge_epsilon_it_ranks_like_exact_popularity);
 	RUN(rank_scores_break_ties_by_the_lower_id);
 	RUN(a_zero_release_factor_depends_on_its_own_history_only);
+	RUN(a_solve_against_given_reps_is_the_least_squares_optimum);
+	RUN(a_models_solved_users_are_scored_with_their_solved_reps);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -22,6 +22,7 @@
 #ifndef FB_INCLUDE_FEDBUNDLE_FLOORS_H
 #define FB_INCLUDE_FEDBUNDLE_FLOORS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fedbundle/data/dataset.h"
@@ -84,21 +85,36 @@ struct fb_floors_zr_config {
 // Fills cfg with the defaults above.
 void fb_floors_zr_defaults(struct fb_floors_zr_config *cfg);
 
-// The public half, computed from the catalogue only.
+// The fixed representations users' factors are solved against: the
+// public half of the zero-release floor, computed from the catalogue only
+// (fb_floors_public_init), or any model's item and bundle representations
+// (fb_floors_fixed_init, e.g. an aggregator checkpoint's).
 struct fb_floors_public {
 	uint32_t dim;
 	struct fb_matrix items; // n_items x dim: fb_pretrain_items
 	// n_bundles x dim: the mean of its items' rows, normalised to norm
 	// `scale` (so that the RMS row norm is 1; 1 unless a bundle is empty)
 	struct fb_matrix bundles;
-	double scale;
+	double scale; // the RMS row norm of bundles
 	double *gram; // dim x dim: bundles^T bundles
+	// The last coordinate of a user's factor is a bias fixed to 1
+	// (model.h): only the others are solved. False for the floor.
+	bool bias;
 };
 
 // Computes the public half from bi (bundles x items) alone. The caller
 // finishes pub. FB_EINVAL for dim 0 or over 256, FB_ENOMEM.
 fb_err fb_floors_public_init(struct fb_floors_public *pub,
 		const struct fb_csr *bi, const struct fb_floors_zr_config *cfg);
+
+// Takes copies of a model's representations (bundles n_bundles x d,
+// items n_items x d, same d: a struct fb_reps) as the fixed half: scale
+// their RMS bundle row norm, gram bundles^T bundles, and bias as given
+// (d >= 2 then). The caller finishes pub. FB_EINVAL naming the shapes for
+// d 0 or over 256 or unequal widths, FB_ENOMEM.
+fb_err fb_floors_fixed_init(struct fb_floors_public *pub,
+		const struct fb_matrix *bundles, const struct fb_matrix *items,
+		bool bias);
 
 // Frees pub; NULL-safe, idempotent.
 void fb_floors_public_finish(struct fb_floors_public *pub);
@@ -118,8 +134,11 @@ struct fb_floors_history {
 // elsewhere, plus, if item_weight > 0, each of the user's items as one more
 // positive (its unit factor scaled like a bundle's, confidence item_weight
 // (1 + alpha)): (G + alpha sum q q^T + c sum v v^T + lambda I) p = (1 +
-// alpha) sum q + c sum v, solved by Cholesky in double. An empty history
-// gives p = 0. FB_EINVAL for an id out of range or a system that is not
+// alpha) sum q + c sum v, solved by Cholesky in double. With pub->bias
+// the last coordinate of p is fixed to 1 and the same objective is
+// minimised over the others (the system without that row and column, its
+// column moved to the right-hand side). An empty history gives p = 0
+// (with pub->bias, p = (0, ..., 0, 1)). FB_EINVAL for an id out of range or a system that is not
 // positive definite; FB_ENOMEM.
 fb_err fb_floors_user_solve(const struct fb_floors_public *pub,
 		const struct fb_floors_zr_config *cfg,
@@ -132,5 +151,21 @@ fb_err fb_floors_users(const struct fb_floors_public *pub,
 		const struct fb_floors_zr_config *cfg,
 		const struct fb_csr *train, const struct fb_csr *ui,
 		struct fb_matrix *P);
+
+// ---- (c) a shared model without its users' factors ----
+
+// Every user's factor for a model whose user factors are not at hand (an
+// aggregator checkpoint), into P (train->n_rows x d, allocated here; the
+// caller finishes it). pub is fb_floors_fixed_init of reps' bundles and
+// items (bias = reps->opts.bias). User u's representation r_u is
+// fb_floors_user_solve on u's own rows of train (and of ui when ui is not
+// NULL and cfg->item_weight > 0) alone; P[u] is r_u less what
+// fb_user_reps_compute adds to it (the mean of u's item representations
+// in ui under reps->opts.user_item_view), so the model scores u with r_u
+// up to float rounding. FB_EINVAL if train's bundles are not pub's.
+fb_err fb_floors_model_users(const struct fb_floors_public *pub,
+		const struct fb_floors_zr_config *cfg,
+		const struct fb_reps *reps, const struct fb_csr *train,
+		const struct fb_csr *ui, struct fb_matrix *P);
 
 #endif

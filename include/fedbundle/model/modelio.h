@@ -30,7 +30,8 @@ fb_err fb_modelio_save(const char *path, const struct fb_model *model,
 
 // Reads path into a new model (the caller finishes it) and, when P is not
 // NULL, the users' factors (FB_EFORMAT if the file has none: for an
-// aggregator checkpoint the detail says to use a client's state). path
+// aggregator checkpoint the detail says where user factors come from;
+// floors.h's fb_floors_model_users solves them from a retailer's data). path
 // may be any file fb_modelio_load_any reads. Shapes are checked for
 // consistency (same d everywhere).
 fb_err fb_modelio_load(const char *path, struct fb_model *model,
