@@ -8,7 +8,9 @@
 // node_local_secure_prepare, _release, _encode: the plan's checks, the
 // ledger entry, the exact clipped release and its noise share), masked by
 // the real secagg client and unmasked by the real coordinator
-// (common/secagg), in process, on D and on D' = D without user u (its
+// (common/secagg) in the ring the aggregator would plan for the consortium
+// (audit_secure_ring: fb_secagg_ring_plan, or --ring-bits if it fits), in
+// process, on D and on D' = D without user u (its
 // rows emptied at its retailer, every index kept, as the user-level
 // modes). Both sides draw the same: the plan samples at q = 1 (every
 // active user, no draw; the real sample would draw per candidate, so D'
@@ -44,6 +46,7 @@
 #include "fedbundle/privacy/accountant.h"
 #include "fedbundle/privacy/ledger.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "server/round.h"
@@ -120,6 +123,7 @@ struct consortium {
 	struct fb_roster *roster;
 	uint8_t id[FB_WIRE_SECAGG_CONSORTIUM_LEN];
 	struct node_policy *pol;
+	uint32_t ring_bits; // the rounds' ring (audit_secure_ring)
 };
 
 static void
@@ -190,6 +194,51 @@ partition(const struct audit_secure_in *in, struct consortium *cs)
 	return err;
 }
 
+fb_err
+audit_secure_ring(const struct fb_dp_config *dpc, uint32_t retailers,
+		uint64_t users, uint32_t forced, uint32_t *bits)
+{
+	double sigma = dpc->sigma, clip = dpc->clip;
+	int32_t grid = fb_dp_grid_for(sigma * clip, clip);
+	uint32_t K = retailers;
+	uint32_t plan = fb_secagg_ring_plan(users, K, K, sigma, clip, grid);
+	if (forced == 0 && plan == 0) {
+		return fb_errorf(FB_EINVAL,
+				"no ring of 64 bits or fewer holds the sum of "
+				"%u retailers' releases (secagg-v1 §2.2)",
+				K);
+	}
+	if (forced != 0 &&
+			!fb_secagg_ring_fits(forced, users, K, K, sigma, clip,
+					grid)) {
+		return fb_errorf(FB_EINVAL,
+				"--ring-bits %u: the sum of the %llu users %u "
+				"retailers declare (%.0f grid steps each) and "
+				"the noise of %u shares could wrap around "
+				"Z_(2^%u) (secagg-v1 §2.2): the aggregator "
+				"would refuse it; its rule picks Z_(2^%u)",
+				forced, (unsigned long long)users, K,
+				floor(clip / ldexp(1.0, grid)), K, forced,
+				plan);
+	}
+	*bits = forced != 0 ? forced : plan;
+	return FB_OK;
+}
+
+// The ring of the audited rounds: the users the retailers declare are
+// their policies' (exchange_adverts), the same on D and D' and in every
+// round.
+static fb_err
+consortium_ring(const struct audit_secure_in *in, struct consortium *cs)
+{
+	uint64_t users = 0;
+	for (uint32_t r = 0; r < cs->K; r++) {
+		users += cs->pol[r].users;
+	}
+	return audit_secure_ring(
+			in->dpc, cs->K, users, in->ring_bits, &cs->ring_bits);
+}
+
 static fb_err
 consortium_init(const struct audit_secure_in *in, struct consortium *cs)
 {
@@ -243,6 +292,9 @@ consortium_init(const struct audit_secure_in *in, struct consortium *cs)
 	uint64_t c = mix(in->seed ^ 0xc0550ULL);
 	memcpy(cs->id, &c, sizeof(c));
 	memcpy(cs->id + 8, &c, sizeof(c));
+	if (err == FB_OK) {
+		err = consortium_ring(in, cs);
+	}
 	if (err != FB_OK) {
 		consortium_finish(cs);
 	}
@@ -278,6 +330,7 @@ plan_make(const struct audit_secure_in *in, const struct consortium *cs,
 	c->sa.noise_shares = cs->K;
 	c->sa.index = index;
 	c->sa.keys = cs->keys;
+	c->sa.ring_bits = cs->ring_bits;
 	p->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
 			FB_WIRE_DTYPE_F32, 0, m->n_items, m->dim, m->V.data};
 	p->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
@@ -381,7 +434,8 @@ parties_prepare(const struct audit_secure_in *in, const struct consortium *cs,
 		struct fb_secagg_client_params sp = {.n = K,
 				.t = plan.config.sa.t,
 				.index = r + 1,
-				.n_min = plan.config.sa.n_min};
+				.n_min = plan.config.sa.n_min,
+				.ring_bits = plan.config.sa.ring_bits};
 		memcpy(sp.ctx.consortium, cs->id, sizeof(sp.ctx.consortium));
 		sp.ctx.round = round;
 		err = fb_secagg_client_create(&p->sa[r], &sp);
@@ -393,7 +447,8 @@ parties_prepare(const struct audit_secure_in *in, const struct consortium *cs,
 			.t = K / 2 + 1,
 			.n_min = K,
 			.id_keys = cs->keys,
-			.dim = p->dim};
+			.dim = p->dim,
+			.ring_bits = cs->ring_bits};
 	memcpy(sv.ctx.consortium, cs->id, sizeof(sv.ctx.consortium));
 	sv.ctx.round = round;
 	return fb_secagg_server_create(&p->srv, &sv);
@@ -1025,6 +1080,7 @@ audit_secure_run(const struct audit_secure_in *in, struct audit_secure_out *out)
 	fb_train_release_layout(
 			in->cfg, in->ds->n_items, in->ds->n_bundles, &L);
 	out->dim = L.len;
+	out->ring_bits = cs.ring_bits;
 	if ((err = session_init(&a, cs.K, L.len)) != FB_OK ||
 			(err = session_init(&b, cs.K, L.len)) != FB_OK) {
 		goto out;

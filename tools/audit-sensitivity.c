@@ -38,7 +38,9 @@
 // real secure-aggregation code in process, on D and D'; the distance of
 // the unmasked sums against the l2 (and L1) the ledger's distributed-noise
 // entry gives the accountant, and every other retailer's UPDATE and every
-// other user's factors bit-identical, over several rounds.
+// other user's factors bit-identical, over several rounds, in the ring
+// the aggregator's rule picks for the audited consortium
+// (fb_secagg_ring_plan) or the one --ring-bits forces.
 // Sampling, noise and the choice of users are seeded (--seed): an audit is
 // reproducible and releases nothing; its fb_dp ledger stays empty and is
 // removed with its temporary folder.
@@ -68,6 +70,7 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/log.h"
 #include "fedbundle/util/rng.h"
@@ -113,6 +116,12 @@ static const char *const usage_text =
 		"  --retailers K         retailers of the client-level and "
 		"secure modes\n"
 		"                        (default 4; secure: 3 or more)\n"
+		"  --ring-bits B         secure modes: run in Z_(2^B), B 32, "
+		"48 or 64\n"
+		"                        (default: the aggregator's choice "
+		"for the retailers'\n"
+		"                        declared users; a ring that could "
+		"wrap is refused)\n"
 		"  --mode M              all (default), or a mode or a prefix "
 		"of modes: user,\n"
 		"                        user-frozen, user-trained-2t, client, "
@@ -140,6 +149,7 @@ static const char *const usage_text =
 struct args {
 	const char *data, *config, *mode;
 	uint32_t users, steps, threads, retailers;
+	uint32_t ring_bits; // 0: the aggregator's choice
 	uint64_t seed;
 	bool json, quiet, no_noise, shared_stream;
 };
@@ -250,6 +260,7 @@ parse_args(int argc, char **argv, struct args *a)
 		O_STEPS,
 		O_THREADS,
 		O_RETAILERS,
+		O_RING_BITS,
 		O_MODE,
 		O_SEED,
 		O_NO_NOISE,
@@ -265,6 +276,7 @@ parse_args(int argc, char **argv, struct args *a)
 			{"steps", required_argument, NULL, O_STEPS},
 			{"threads", required_argument, NULL, O_THREADS},
 			{"retailers", required_argument, NULL, O_RETAILERS},
+			{"ring-bits", required_argument, NULL, O_RING_BITS},
 			{"mode", required_argument, NULL, O_MODE},
 			{"seed", required_argument, NULL, O_SEED},
 			{"no-noise", no_argument, NULL, O_NO_NOISE},
@@ -320,6 +332,16 @@ parse_args(int argc, char **argv, struct args *a)
 			if (ok && (a->retailers < 2 || a->retailers > 64)) {
 				return cli_usage_error(CMD,
 						"--retailers must be 2 to 64");
+			}
+			break;
+		case O_RING_BITS:
+			ok = cli_parse_u32(CMD, "--ring-bits", optarg,
+					&a->ring_bits);
+			if (ok && !fb_secagg_ring_ok(a->ring_bits)) {
+				return cli_usage_error(CMD,
+						"--ring-bits must be 32, 48 or "
+						"64, not %s",
+						optarg);
 			}
 			break;
 		case O_MODE:
@@ -1355,6 +1377,7 @@ run_secure_mode(const struct audit *au, struct result *res)
 			.no_noise = au->a->no_noise,
 			.shared_stream = au->a->shared_stream,
 			.dir = au->dir,
+			.ring_bits = au->a->ring_bits,
 			.progress = secure_progress,
 			.ctx = au};
 	res->sec.per_user = pu;
@@ -1419,6 +1442,10 @@ print_table(const struct audit *au, const struct result *r)
 		       "coordinates\n",
 				m->name, m->train_items ? "trained" : "frozen",
 				au->a->retailers, au->a->steps, r->coordinates);
+		printf("  ring: Z_(2^%u) (%s)\n", s->ring_bits,
+				au->a->ring_bits != 0
+						? "forced by --ring-bits"
+						: "the aggregator's choice");
 		printf("  bound: the ledger's ddg entry, l2 = C / grid = %.1f "
 		       "grid steps, l1 %.1f; %llu honest shares of %.3f "
 		       "steps; largest L1 distance %.1f\n",
@@ -1505,16 +1532,18 @@ print_json_mode(const struct audit *au, const struct result *r)
 				(unsigned long long)r->thread_mismatches);
 	} else if (m->level == LEVEL_SECURE) {
 		const struct audit_secure_out *s = &r->sec;
-		printf("\"retailers\": %u, \"grid_log2\": %d, \"l2_steps\": "
+		printf("\"retailers\": %u, \"ring_bits\": %u, \"ring_forced\": "
+		       "%s, \"grid_log2\": %d, \"l2_steps\": "
 		       "%.9g, \"l1_steps\": %.9g, \"max_l1_steps\": %.1f, "
 		       "\"n_honest\": %llu, \"sigma_share_steps\": %.9g, "
 		       "\"state_divergences\": %llu, \"masked_mismatches\": "
 		       "%llu, \"unmask_mismatches\": %llu, "
 		       "\"ledger_mismatches\": %llu, \"public_mismatches\": "
 		       "%llu, ",
-				au->a->retailers, s->grid_log2, s->l2, s->l1,
-				r->max_l1, (unsigned long long)s->n_honest,
-				s->sigma_share,
+				au->a->retailers, s->ring_bits,
+				au->a->ring_bits != 0 ? "true" : "false",
+				s->grid_log2, s->l2, s->l1, r->max_l1,
+				(unsigned long long)s->n_honest, s->sigma_share,
 				(unsigned long long)r->state_divergences,
 				(unsigned long long)s->masked_mismatches,
 				(unsigned long long)s->unmask_mismatches,
@@ -1544,6 +1573,19 @@ print_json_mode(const struct audit *au, const struct result *r)
 			result_ok(r) ? "true" : "false");
 }
 
+// True if a secure mode of modes[0..n) is selected.
+static bool
+any_secure(const struct args *a, const struct mode *modes, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (modes[k].level == LEVEL_SECURE &&
+				selected(a->mode, &modes[k])) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 audit_sensitivity(int argc, char **argv)
 {
@@ -1566,16 +1608,12 @@ audit_sensitivity(int argc, char **argv)
 				"secure-trained, or a full name such as %s)",
 				a.mode, modes[0].name);
 	}
-	for (size_t k = 0; k < n_modes; k++) {
-		if (modes[k].level == LEVEL_SECURE &&
-				selected(a.mode, &modes[k]) &&
-				a.retailers < 3) {
-			return cli_usage_error(CMD,
-					"--retailers: the secure modes need 3 "
-					"or more, not %u (--mode user,client "
-					"runs the others)",
-					a.retailers);
-		}
+	bool secure = any_secure(&a, modes, n_modes);
+	if (secure && a.retailers < 3) {
+		return cli_usage_error(CMD,
+				"--retailers: the secure modes need 3 or more, "
+				"not %u (--mode user,client runs the others)",
+				a.retailers);
 	}
 	struct audit au = {0};
 	au.a = &a;
@@ -1587,6 +1625,16 @@ audit_sensitivity(int argc, char **argv)
 	fb_err err = fb_dataset_load(&au.ds, a.data);
 	if (err != FB_OK) {
 		return fail(err, "cannot load the dataset");
+	}
+	// A ring that could wrap is refused before any mode runs: the
+	// partition gives every user to one retailer, who declares it.
+	uint32_t ring;
+	if (secure &&
+			(err = audit_secure_ring(&au.dpc, a.retailers,
+					 au.ds->n_users, a.ring_bits, &ring)) !=
+					FB_OK) {
+		fb_dataset_destroy(au.ds);
+		return fail(err, "secure modes");
 	}
 	struct result *res = calloc(n_modes, sizeof(*res));
 	const char *tmp = getenv("TMPDIR");
