@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit-common.h"
 #include "audit-secure.h"
 #include "audit.h"
 #include "cli.h"
@@ -60,7 +61,6 @@
 #include "client/policy.h"
 #include "client/state.h"
 #include "fedbundle/data/dataset.h"
-#include "fedbundle/data/partition.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/model/pretrain.h"
 #include "fedbundle/model/train.h"
@@ -231,16 +231,6 @@ struct audit {
 	struct pick *picks;
 	uint32_t n_picks;
 };
-
-// splitmix64's finaliser: independent seeds from one.
-static uint64_t
-mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
 
 // Prints the error of err (naming what failed) and returns 2: no verdict.
 static int
@@ -633,37 +623,11 @@ side_reset(struct side *s, const struct fb_model *m0,
 }
 
 static bool
-same_matrix(const struct fb_matrix *a, const struct fb_matrix *b)
-{
-	return a->rows == b->rows && a->cols == b->cols &&
-			(fb_matrix_len(a) == 0 ||
-					memcmp(a->data, b->data,
-							fb_matrix_len(a) *
-									sizeof(float)) ==
-							0);
-}
-
-static bool
 same_model(const struct fb_model *a, const struct fb_model *b)
 {
-	return same_matrix(&a->V, &b->V) && same_matrix(&a->W, &b->W) &&
-			same_matrix(&a->M, &b->M);
-}
-
-// True if P and Q are bit-identical in every row but skip.
-static bool
-same_rows_but(const struct fb_matrix *P, const struct fb_matrix *Q,
-		uint32_t skip)
-{
-	size_t row = P->cols * sizeof(float);
-	if (skip > 0 && memcmp(P->data, Q->data, skip * row) != 0) {
-		return false;
-	}
-	size_t after = P->rows - skip - 1;
-	return after == 0 ||
-			memcmp(fb_matrix_row(P, skip + 1),
-					fb_matrix_row(Q, skip + 1),
-					after * row) == 0;
+	return audit_same_matrix(&a->V, &b->V) &&
+			audit_same_matrix(&a->W, &b->W) &&
+			audit_same_matrix(&a->M, &b->M);
 }
 
 // Squared L2 distance of a and b (integers) exactly, saturating at
@@ -771,8 +735,8 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 			(err = side_init(&dn, &w.ds, &au->model0, &au->P0,
 					 &ur->cfg)) != FB_OK ||
 			(err = open_dp(au, FB_DP_USER, ur->L.len,
-					 mix(au->a->seed ^ mix(u)), &dp,
-					 &kappa)) != FB_OK) {
+					 audit_mix(au->a->seed ^ audit_mix(u)),
+					 &dp, &kappa)) != FB_OK) {
 		goto out;
 	}
 	if (kappa != ur->kappa) {
@@ -853,11 +817,12 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 			goto out;
 		}
 		bool same = same_model(&d->model, &dn.model) &&
-				same_rows_but(&d->P, &dn.P, u) &&
+				audit_same_rows_but(&d->P, &dn.P, u) &&
 				(!ref ||
 						(same_model(&d->model,
 								 &d1->model) &&
-								same_matrix(&d->P,
+								audit_same_matrix(
+										&d->P,
 										&d1->P)));
 		if (!same && !diverged) {
 			// Counted once per user: what follows runs on
@@ -1117,32 +1082,11 @@ static void
 client_plan(const struct audit *au, const struct fb_train_config *cfg,
 		const struct fb_model *model, struct fb_wire_plan *plan)
 {
-	memset(plan, 0, sizeof(*plan));
-	plan->kind = FB_WIRE_PLAN_TRAIN;
-	plan->deadline_ms = 600000;
+	audit_plan(plan, model, &cfg->hp, &au->dpc);
 	struct fb_wire_round_config *c = &plan->config;
 	c->granularity = FB_WIRE_GRAN_CLIENT;
 	c->sampling_rate = au->dpc.q;
-	c->noise_multiplier = au->dpc.sigma;
-	c->clip_norm = au->dpc.clip;
-	c->delta = au->dpc.delta;
 	c->local_steps = au->a->steps;
-	c->update_dtype = FB_WIRE_DTYPE_F32;
-	c->has_train_opts = true;
-	c->hp = cfg->hp;
-	plan->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
-			FB_WIRE_DTYPE_F32, 0, model->n_items, model->dim,
-			model->V.data};
-	plan->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
-			FB_WIRE_DTYPE_F32, 0, model->n_bundles, model->dim,
-			model->W.data};
-	plan->n_tensors = 2;
-	if (model->n_attrs > 0) {
-		plan->tensors[2] = (struct fb_wire_tensor){
-				FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
-				model->n_attrs, model->dim, model->M.data};
-		plan->n_tensors = 3;
-	}
 }
 
 // The exact squared distance of two central sums, in grid steps, and
@@ -1177,36 +1121,16 @@ run_client_mode(const struct audit *au, struct result *res)
 	const struct fb_model *m0 = &au->model0;
 	uint32_t *owner = NULL;
 	struct fb_dataset **part = calloc(K, sizeof(*part));
-	uint32_t **global = calloc(K, sizeof(*global));
 	struct fb_msg **msg = calloc(K, sizeof(*msg));
 	struct fb_wire_update *up = calloc(K, sizeof(*up));
 	double *norm = calloc(K, sizeof(*norm));
 	struct agg_central all = {0}, less = {0};
 	struct fb_dp *dp = NULL;
-	fb_err err = part == NULL || global == NULL || msg == NULL ||
+	owner = malloc(((size_t)ds->n_users + 1) * sizeof(*owner));
+	fb_err err = part == NULL || owner == NULL || msg == NULL ||
 					up == NULL || norm == NULL
 			? FB_ENOMEM
-			: FB_OK;
-	if (err != FB_OK) {
-		goto out;
-	}
-	if (ds->n_users < K) {
-		err = fb_errorf(FB_EINVAL, "%s: %u users for %u retailers",
-				a->data, ds->n_users, K);
-		goto out;
-	}
-	struct fb_partition_config pc;
-	fb_partition_config_defaults(&pc);
-	pc.n_retailers = K;
-	pc.mode = FB_PARTITION_IID;
-	pc.seed = a->seed;
-	owner = malloc((size_t)ds->n_users * sizeof(*owner));
-	err = owner == NULL
-			? FB_ENOMEM
-			: fb_partition_assign(ds->n_users, NULL, 0, &pc, owner);
-	for (uint32_t r = 0; r < K && err == FB_OK; r++) {
-		err = fb_partition_extract(ds, owner, r, &part[r], &global[r]);
-	}
+			: audit_partition(ds, K, a->seed, owner, NULL, part);
 	if (err != FB_OK) {
 		goto out;
 	}
@@ -1220,14 +1144,8 @@ run_client_mode(const struct audit *au, struct result *res)
 	for (uint32_t r = 0; r < K; r++) {
 		progress(au, res->mode.name, r, K);
 		struct node_policy pol;
-		node_policy_defaults(&pol);
+		audit_policy(&pol, part[r]->n_users, a->seed, r);
 		pol.allow_client = true;
-		pol.users = part[r]->n_users;
-		pol.min_noise_multiplier = 0;
-		pol.max_dim = 4096;
-		pol.report_eval = false;
-		pol.threads = 1;
-		pol.seed = mix(a->seed + r);
 		struct node_state st = {0};
 		struct node_round out;
 		err = node_local_round(
@@ -1327,13 +1245,9 @@ out:
 		if (part != NULL) {
 			fb_dataset_destroy(part[r]);
 		}
-		if (global != NULL) {
-			free(global[r]);
-		}
 	}
 	free(msg);
 	free(part);
-	free(global);
 	free(up);
 	free(norm);
 	free(owner);
