@@ -614,24 +614,10 @@ print_item_score(const struct fb_ranking *rank, const struct fb_reps *reps,
 	for (uint32_t b = 0; b < ds->n_bundles; b++) {
 		below += rank->scores[b] < score;
 	}
-	double share = ds->n_bundles > 0 ? (double)below / ds->n_bundles : 0;
-	if (json) {
-		printf("{\"user\": %u, \"items\": [", user);
-		for (uint32_t k = 0; k < n; k++) {
-			printf("%s%u", k > 0 ? ", " : "", items[k]);
-		}
-		putchar(']');
-		fb_catdir_print_item_list(
-				stdout, ids, "item_ids", items, n, true);
-		printf(", \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
-				score, share);
-	} else {
-		printf("user %u, bundle of %u item(s)", user, n);
-		fb_catdir_print_item_list(stdout, ids, NULL, items, n, false);
-		printf(": score %.4f, above %.1f%% of the %u catalogue bundles "
-		       "for this user\n",
-				score, 100 * share, ds->n_bundles);
-	}
+	struct fb_catdir_item_score s = {user, items, n, score,
+			ds->n_bundles > 0 ? (double)below / ds->n_bundles : 0,
+			ds->n_bundles};
+	fb_catdir_print_item_score(stdout, ids, &s, json);
 	return FB_OK;
 }
 

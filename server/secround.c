@@ -293,15 +293,9 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 	double sigma = fed->plan_cfg.noise_multiplier;
 	// Every party has at least one user; their declared users are
 	// checked when the advertisements close. The ring is the narrowest
-	// that fits n users, or the users declared last time if more: a
-	// consortium's declarations change little from round to round.
-	uint64_t users = sa->users_hint > n ? sa->users_hint : n;
-	sa->ring_bits = fb_secagg_ring_choose(users, n, sa->p.h, sigma,
+	// that fits n users, or the users declared last time if more.
+	sa->ring_bits = fb_secagg_ring_plan(sa->users_hint, n, sa->p.h, sigma,
 			fed->plan_cfg.clip_norm, sa->grid_log2);
-	if (sa->ring_bits == 0) {
-		sa->ring_bits = fb_secagg_ring_choose(n, n, sa->p.h, sigma,
-				fed->plan_cfg.clip_norm, sa->grid_log2);
-	}
 	if (sa->ring_bits == 0) {
 		fail_round(fed, now_ms, "secagg-over-bound",
 				"the sum could wrap around 2^64 (secagg-v1 "

@@ -8,7 +8,9 @@
 // node_local_secure_prepare, _release, _encode: the plan's checks, the
 // ledger entry, the exact clipped release and its noise share), masked by
 // the real secagg client and unmasked by the real coordinator
-// (common/secagg), in process, on D and on D' = D without user u (its
+// (common/secagg) in the ring the aggregator would plan for the consortium
+// (audit_secure_ring: fb_secagg_ring_plan, or --ring-bits if it fits), in
+// process, on D and on D' = D without user u (its
 // rows emptied at its retailer, every index kept, as the user-level
 // modes). Both sides draw the same: the plan samples at q = 1 (every
 // active user, no draw; the real sample would draw per candidate, so D'
@@ -32,11 +34,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit-common.h"
 #include "audit-secure.h"
 #include "client/local.h"
 #include "client/policy.h"
 #include "client/state.h"
-#include "fedbundle/data/partition.h"
 #include "fedbundle/net/envelope.h"
 #include "fedbundle/net/identity.h"
 #include "fedbundle/net/transport.h"
@@ -44,6 +46,7 @@
 #include "fedbundle/privacy/accountant.h"
 #include "fedbundle/privacy/ledger.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 #include "server/round.h"
@@ -86,21 +89,12 @@ det_random(void)
 static struct randombytes_implementation det_impl = {
 		det_name, det_random, NULL, NULL, det_buf, NULL};
 
-// splitmix64's finaliser: independent seeds from one.
-static uint64_t
-mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
 // Restarts the seeded randombytes at (seed, round): a session's draws.
 static void
 det_restart(uint64_t seed, uint32_t round)
 {
-	uint64_t a = mix(seed), b = mix(seed ^ ((uint64_t)round << 32));
+	uint64_t a = audit_mix(seed),
+		 b = audit_mix(seed ^ ((uint64_t)round << 32));
 	memset(det_key, 0, sizeof(det_key));
 	memcpy(det_key, &a, sizeof(a));
 	memcpy(det_key + 8, &b, sizeof(b));
@@ -120,6 +114,7 @@ struct consortium {
 	struct fb_roster *roster;
 	uint8_t id[FB_WIRE_SECAGG_CONSORTIUM_LEN];
 	struct node_policy *pol;
+	uint32_t ring_bits; // the rounds' ring (audit_secure_ring)
 };
 
 static void
@@ -150,44 +145,60 @@ static void
 policy_of(const struct audit_secure_in *in, const struct consortium *cs,
 		uint32_t r, struct node_policy *pol)
 {
-	node_policy_defaults(pol);
+	audit_policy(pol, cs->part[r]->n_users, in->seed, r);
 	pol->allow_user = true;
-	pol->min_noise_multiplier = 0;
 	pol->epsilon = 1e9;
 	pol->accountant = FB_ACCT_RDP; // the account is not under test
-	pol->users = cs->part[r]->n_users;
-	pol->max_dim = 4096;
-	pol->report_eval = false;
-	pol->threads = 1;
-	pol->seed = mix(in->seed + r);
 	pol->seeded_noise = true;
-	pol->noise_seed = mix(in->seed ^ mix(r + 1));
+	pol->noise_seed = audit_mix(in->seed ^ audit_mix(r + 1));
 	pol->test_no_noise = in->no_noise;
 	pol->test_shared_stream = in->shared_stream;
 	snprintf(pol->roster, sizeof(pol->roster), "audit");
 }
 
-static fb_err
-partition(const struct audit_secure_in *in, struct consortium *cs)
+fb_err
+audit_secure_ring(const struct fb_dp_config *dpc, uint32_t retailers,
+		uint64_t users, uint32_t forced, uint32_t *bits)
 {
-	const struct fb_dataset *ds = in->ds;
-	struct fb_partition_config pc;
-	fb_partition_config_defaults(&pc);
-	pc.n_retailers = cs->K;
-	pc.mode = FB_PARTITION_IID;
-	pc.seed = in->seed;
-	fb_err err = fb_partition_assign(ds->n_users, NULL, 0, &pc, cs->owner);
-	for (uint32_t r = 0; r < cs->K && err == FB_OK; r++) {
-		uint32_t *global = NULL;
-		err = fb_partition_extract(
-				ds, cs->owner, r, &cs->part[r], &global);
-		for (uint32_t j = 0; err == FB_OK && j < cs->part[r]->n_users;
-				j++) {
-			cs->local[global[j]] = j;
-		}
-		free(global);
+	double sigma = dpc->sigma, clip = dpc->clip;
+	int32_t grid = fb_dp_grid_for(sigma * clip, clip);
+	uint32_t K = retailers;
+	uint32_t plan = fb_secagg_ring_plan(users, K, K, sigma, clip, grid);
+	if (forced == 0 && plan == 0) {
+		return fb_errorf(FB_EINVAL,
+				"no ring of 64 bits or fewer holds the sum of "
+				"%u retailers' releases (secagg-v1 §2.2)",
+				K);
 	}
-	return err;
+	if (forced != 0 &&
+			!fb_secagg_ring_fits(forced, users, K, K, sigma, clip,
+					grid)) {
+		return fb_errorf(FB_EINVAL,
+				"--ring-bits %u: the sum of the %llu users %u "
+				"retailers declare (%.0f grid steps each) and "
+				"the noise of %u shares could wrap around "
+				"Z_(2^%u) (secagg-v1 §2.2): the aggregator "
+				"would refuse it; its rule picks Z_(2^%u)",
+				forced, (unsigned long long)users, K,
+				floor(clip / ldexp(1.0, grid)), K, forced,
+				plan);
+	}
+	*bits = forced != 0 ? forced : plan;
+	return FB_OK;
+}
+
+// The ring of the audited rounds: the users the retailers declare are
+// their policies' (exchange_adverts), the same on D and D' and in every
+// round.
+static fb_err
+consortium_ring(const struct audit_secure_in *in, struct consortium *cs)
+{
+	uint64_t users = 0;
+	for (uint32_t r = 0; r < cs->K; r++) {
+		users += cs->pol[r].users;
+	}
+	return audit_secure_ring(
+			in->dpc, cs->K, users, in->ring_bits, &cs->ring_bits);
 }
 
 static fb_err
@@ -212,19 +223,17 @@ consortium_init(const struct audit_secure_in *in, struct consortium *cs)
 				"--retailers: secure aggregation needs 3 or "
 				"more parties, not %u",
 				K);
-	} else if (err == FB_OK && ds->n_users < K) {
-		err = fb_errorf(FB_EINVAL, "%u users for %u retailers",
-				ds->n_users, K);
 	}
 	if (err == FB_OK) {
-		err = partition(in, cs);
+		err = audit_partition(ds, K, in->seed, cs->owner, cs->local,
+				cs->part);
 	}
 	if (err == FB_OK) {
 		err = fb_roster_create(&cs->roster);
 	}
 	for (uint32_t r = 0; r < K && err == FB_OK; r++) {
 		uint8_t seed[FB_ID_SEED_LEN] = {0};
-		uint64_t s = mix(in->seed ^ (0x5ec0ULL + r));
+		uint64_t s = audit_mix(in->seed ^ (0x5ec0ULL + r));
 		memcpy(seed, &s, sizeof(s));
 		seed[8] = (uint8_t)r;
 		char name[24];
@@ -240,9 +249,12 @@ consortium_init(const struct audit_secure_in *in, struct consortium *cs)
 			policy_of(in, cs, r, &cs->pol[r]);
 		}
 	}
-	uint64_t c = mix(in->seed ^ 0xc0550ULL);
+	uint64_t c = audit_mix(in->seed ^ 0xc0550ULL);
 	memcpy(cs->id, &c, sizeof(c));
 	memcpy(cs->id + 8, &c, sizeof(c));
+	if (err == FB_OK) {
+		err = consortium_ring(in, cs);
+	}
 	if (err != FB_OK) {
 		consortium_finish(cs);
 	}
@@ -257,19 +269,9 @@ plan_make(const struct audit_secure_in *in, const struct consortium *cs,
 		const struct fb_model *m, uint32_t index,
 		struct fb_wire_plan *p)
 {
-	memset(p, 0, sizeof(*p));
-	p->kind = FB_WIRE_PLAN_TRAIN;
-	p->deadline_ms = 600000;
+	audit_plan(p, m, &in->cfg->hp, in->dpc);
 	struct fb_wire_round_config *c = &p->config;
 	c->granularity = FB_WIRE_GRAN_USER;
-	c->sampling_rate = 1;
-	c->noise_multiplier = in->dpc->sigma;
-	c->clip_norm = in->dpc->clip;
-	c->delta = in->dpc->delta;
-	c->local_steps = 1;
-	c->update_dtype = FB_WIRE_DTYPE_F32;
-	c->has_train_opts = true;
-	c->hp = in->cfg->hp;
 	c->has_secagg = true;
 	memcpy(c->sa.consortium, cs->id, sizeof(c->sa.consortium));
 	c->sa.n = cs->K;
@@ -278,17 +280,7 @@ plan_make(const struct audit_secure_in *in, const struct consortium *cs,
 	c->sa.noise_shares = cs->K;
 	c->sa.index = index;
 	c->sa.keys = cs->keys;
-	p->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
-			FB_WIRE_DTYPE_F32, 0, m->n_items, m->dim, m->V.data};
-	p->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
-			FB_WIRE_DTYPE_F32, 0, m->n_bundles, m->dim, m->W.data};
-	p->n_tensors = 2;
-	if (m->n_attrs > 0) {
-		p->tensors[2] = (struct fb_wire_tensor){
-				FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
-				m->n_attrs, m->dim, m->M.data};
-		p->n_tensors = 3;
-	}
+	c->sa.ring_bits = cs->ring_bits;
 }
 
 // ---- one secure round of every retailer (one side: D or D') ----
@@ -381,7 +373,8 @@ parties_prepare(const struct audit_secure_in *in, const struct consortium *cs,
 		struct fb_secagg_client_params sp = {.n = K,
 				.t = plan.config.sa.t,
 				.index = r + 1,
-				.n_min = plan.config.sa.n_min};
+				.n_min = plan.config.sa.n_min,
+				.ring_bits = plan.config.sa.ring_bits};
 		memcpy(sp.ctx.consortium, cs->id, sizeof(sp.ctx.consortium));
 		sp.ctx.round = round;
 		err = fb_secagg_client_create(&p->sa[r], &sp);
@@ -393,7 +386,8 @@ parties_prepare(const struct audit_secure_in *in, const struct consortium *cs,
 			.t = K / 2 + 1,
 			.n_min = K,
 			.id_keys = cs->keys,
-			.dim = p->dim};
+			.dim = p->dim,
+			.ring_bits = cs->ring_bits};
 	memcpy(sv.ctx.consortium, cs->id, sizeof(sv.ctx.consortium));
 	sv.ctx.round = round;
 	return fb_secagg_server_create(&p->srv, &sv);
@@ -696,36 +690,6 @@ session_init(struct session *s, uint32_t K, size_t dim)
 
 // ---- the checks ----
 
-static bool
-same_matrix(const struct fb_matrix *a, const struct fb_matrix *b)
-{
-	return a->rows == b->rows && a->cols == b->cols &&
-			(fb_matrix_len(a) == 0 ||
-					memcmp(a->data, b->data,
-							fb_matrix_len(a) *
-									sizeof(float)) ==
-							0);
-}
-
-// True if P and Q are bit-identical in every row but skip (UINT32_MAX:
-// none skipped).
-static bool
-same_rows_but(const struct fb_matrix *P, const struct fb_matrix *Q,
-		uint32_t skip)
-{
-	if (P->rows != Q->rows || P->cols != Q->cols) {
-		return false;
-	}
-	for (size_t i = 0; i < P->rows; i++) {
-		if (i != skip &&
-				memcmp(fb_matrix_row(P, i), fb_matrix_row(Q, i),
-						P->cols * sizeof(float)) != 0) {
-			return false;
-		}
-	}
-	return true;
-}
-
 // The ledger entry of a release against the release made: a distributed-
 // noise entry of dim coordinates, on the grid the UPDATE names, with the
 // plan's honest shares (all K), whose epsilon (the live accountant's) is
@@ -963,10 +927,12 @@ same_states(const struct consortium *cs, const struct pair *pr, uint32_t u)
 	uint32_t ru = cs->owner[u];
 	for (uint32_t r = 0; r < cs->K; r++) {
 		const struct node_state *a = &pr->st[0][r], *b = &pr->st[1][r];
-		if (!same_rows_but(&a->P, &b->P,
+		if (!audit_same_rows_but(&a->P, &b->P,
 				    r == ru ? cs->local[u] : UINT32_MAX) ||
-				!same_matrix(&a->global.V, &b->global.V) ||
-				!same_matrix(&a->global.W, &b->global.W)) {
+				!audit_same_matrix(
+						&a->global.V, &b->global.V) ||
+				!audit_same_matrix(
+						&a->global.W, &b->global.W)) {
 			return false;
 		}
 	}
@@ -1025,6 +991,7 @@ audit_secure_run(const struct audit_secure_in *in, struct audit_secure_out *out)
 	fb_train_release_layout(
 			in->cfg, in->ds->n_items, in->ds->n_bundles, &L);
 	out->dim = L.len;
+	out->ring_bits = cs.ring_bits;
 	if ((err = session_init(&a, cs.K, L.len)) != FB_OK ||
 			(err = session_init(&b, cs.K, L.len)) != FB_OK) {
 		goto out;

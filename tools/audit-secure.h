@@ -43,6 +43,9 @@ struct audit_secure_in {
 	bool no_noise;      // TEST ONLY: no noise shares
 	bool shared_stream; // TEST ONLY: the old shared negative stream
 	const char *dir;    // a private folder for the retailers' ledgers
+	// The ring Z_(2^ring_bits) of the rounds: 0 the aggregator's choice
+	// (audit_secure_ring), or 32, 48, 64 forced (refused if it can wrap).
+	uint32_t ring_bits;
 	void (*progress)(const void *ctx, uint32_t done, uint32_t n);
 	const void *ctx;
 };
@@ -57,6 +60,7 @@ struct audit_secure_user {
 struct audit_secure_out {
 	struct audit_secure_user *per_user; // n_users of them (caller's)
 	size_t dim;                         // coordinates of a release
+	uint32_t ring_bits;                 // the ring the rounds ran in
 	int32_t grid_log2;
 	// What the ledger's distributed-noise entry tells the accountant
 	// (fb_ledger_ddg_of, fb_acct_add_ddg): L2 and the L1 bound in grid
@@ -70,6 +74,17 @@ struct audit_secure_out {
 	uint64_t public_mismatches; // declared users or fields differed
 	uint64_t state_divergences; // users whose others' state diverged
 };
+
+// The ring of a secure round of retailers parties (every one needed and
+// honest: n = n_min = h) declaring users users together, under dpc's
+// sigma and clip on the grid the parties derive from them, into *bits:
+// the aggregator's (fb_secagg_ring_plan with those users declared, the
+// ring of every round after the first to close its advertisements), or
+// forced (32, 48, 64; 0: none) if the aggregator's no-wrap check of the
+// declared users (fb_secagg_ring_fits) accepts it. FB_EINVAL naming
+// --ring-bits and the figures if it does not, or if no ring fits.
+fb_err audit_secure_ring(const struct fb_dp_config *dpc, uint32_t retailers,
+		uint64_t users, uint32_t forced, uint32_t *bits);
 
 // Runs the secure modes' checks (tools/audit-secure.c) into out, whose
 // per_user the caller allocated; FB_EINVAL naming the problem if the

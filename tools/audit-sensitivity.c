@@ -38,7 +38,9 @@
 // real secure-aggregation code in process, on D and D'; the distance of
 // the unmasked sums against the l2 (and L1) the ledger's distributed-noise
 // entry gives the accountant, and every other retailer's UPDATE and every
-// other user's factors bit-identical, over several rounds.
+// other user's factors bit-identical, over several rounds, in the ring
+// the aggregator's rule picks for the audited consortium
+// (fb_secagg_ring_plan) or the one --ring-bits forces.
 // Sampling, noise and the choice of users are seeded (--seed): an audit is
 // reproducible and releases nothing; its fb_dp ledger stays empty and is
 // removed with its temporary folder.
@@ -51,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit-common.h"
 #include "audit-secure.h"
 #include "audit.h"
 #include "cli.h"
@@ -58,7 +61,6 @@
 #include "client/policy.h"
 #include "client/state.h"
 #include "fedbundle/data/dataset.h"
-#include "fedbundle/data/partition.h"
 #include "fedbundle/model/model.h"
 #include "fedbundle/model/pretrain.h"
 #include "fedbundle/model/train.h"
@@ -68,6 +70,7 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
+#include "fedbundle/secagg/mask.h"
 #include "fedbundle/util/clock.h"
 #include "fedbundle/util/log.h"
 #include "fedbundle/util/rng.h"
@@ -113,6 +116,12 @@ static const char *const usage_text =
 		"  --retailers K         retailers of the client-level and "
 		"secure modes\n"
 		"                        (default 4; secure: 3 or more)\n"
+		"  --ring-bits B         secure modes: run in Z_(2^B), B 32, "
+		"48 or 64\n"
+		"                        (default: the aggregator's choice "
+		"for the retailers'\n"
+		"                        declared users; a ring that could "
+		"wrap is refused)\n"
 		"  --mode M              all (default), or a mode or a prefix "
 		"of modes: user,\n"
 		"                        user-frozen, user-trained-2t, client, "
@@ -140,6 +149,7 @@ static const char *const usage_text =
 struct args {
 	const char *data, *config, *mode;
 	uint32_t users, steps, threads, retailers;
+	uint32_t ring_bits; // 0: the aggregator's choice
 	uint64_t seed;
 	bool json, quiet, no_noise, shared_stream;
 };
@@ -222,16 +232,6 @@ struct audit {
 	uint32_t n_picks;
 };
 
-// splitmix64's finaliser: independent seeds from one.
-static uint64_t
-mix(uint64_t x)
-{
-	x += 0x9E3779B97F4A7C15ULL;
-	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-	return x ^ (x >> 31);
-}
-
 // Prints the error of err (naming what failed) and returns 2: no verdict.
 static int
 fail(fb_err err, const char *what)
@@ -250,6 +250,7 @@ parse_args(int argc, char **argv, struct args *a)
 		O_STEPS,
 		O_THREADS,
 		O_RETAILERS,
+		O_RING_BITS,
 		O_MODE,
 		O_SEED,
 		O_NO_NOISE,
@@ -265,6 +266,7 @@ parse_args(int argc, char **argv, struct args *a)
 			{"steps", required_argument, NULL, O_STEPS},
 			{"threads", required_argument, NULL, O_THREADS},
 			{"retailers", required_argument, NULL, O_RETAILERS},
+			{"ring-bits", required_argument, NULL, O_RING_BITS},
 			{"mode", required_argument, NULL, O_MODE},
 			{"seed", required_argument, NULL, O_SEED},
 			{"no-noise", no_argument, NULL, O_NO_NOISE},
@@ -320,6 +322,16 @@ parse_args(int argc, char **argv, struct args *a)
 			if (ok && (a->retailers < 2 || a->retailers > 64)) {
 				return cli_usage_error(CMD,
 						"--retailers must be 2 to 64");
+			}
+			break;
+		case O_RING_BITS:
+			ok = cli_parse_u32(CMD, "--ring-bits", optarg,
+					&a->ring_bits);
+			if (ok && !fb_secagg_ring_ok(a->ring_bits)) {
+				return cli_usage_error(CMD,
+						"--ring-bits must be 32, 48 or "
+						"64, not %s",
+						optarg);
 			}
 			break;
 		case O_MODE:
@@ -611,37 +623,11 @@ side_reset(struct side *s, const struct fb_model *m0,
 }
 
 static bool
-same_matrix(const struct fb_matrix *a, const struct fb_matrix *b)
-{
-	return a->rows == b->rows && a->cols == b->cols &&
-			(fb_matrix_len(a) == 0 ||
-					memcmp(a->data, b->data,
-							fb_matrix_len(a) *
-									sizeof(float)) ==
-							0);
-}
-
-static bool
 same_model(const struct fb_model *a, const struct fb_model *b)
 {
-	return same_matrix(&a->V, &b->V) && same_matrix(&a->W, &b->W) &&
-			same_matrix(&a->M, &b->M);
-}
-
-// True if P and Q are bit-identical in every row but skip.
-static bool
-same_rows_but(const struct fb_matrix *P, const struct fb_matrix *Q,
-		uint32_t skip)
-{
-	size_t row = P->cols * sizeof(float);
-	if (skip > 0 && memcmp(P->data, Q->data, skip * row) != 0) {
-		return false;
-	}
-	size_t after = P->rows - skip - 1;
-	return after == 0 ||
-			memcmp(fb_matrix_row(P, skip + 1),
-					fb_matrix_row(Q, skip + 1),
-					after * row) == 0;
+	return audit_same_matrix(&a->V, &b->V) &&
+			audit_same_matrix(&a->W, &b->W) &&
+			audit_same_matrix(&a->M, &b->M);
 }
 
 // Squared L2 distance of a and b (integers) exactly, saturating at
@@ -749,8 +735,8 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 			(err = side_init(&dn, &w.ds, &au->model0, &au->P0,
 					 &ur->cfg)) != FB_OK ||
 			(err = open_dp(au, FB_DP_USER, ur->L.len,
-					 mix(au->a->seed ^ mix(u)), &dp,
-					 &kappa)) != FB_OK) {
+					 audit_mix(au->a->seed ^ audit_mix(u)),
+					 &dp, &kappa)) != FB_OK) {
 		goto out;
 	}
 	if (kappa != ur->kappa) {
@@ -831,11 +817,12 @@ check_user(const struct audit *au, struct user_run *ur, const struct pick *pk,
 			goto out;
 		}
 		bool same = same_model(&d->model, &dn.model) &&
-				same_rows_but(&d->P, &dn.P, u) &&
+				audit_same_rows_but(&d->P, &dn.P, u) &&
 				(!ref ||
 						(same_model(&d->model,
 								 &d1->model) &&
-								same_matrix(&d->P,
+								audit_same_matrix(
+										&d->P,
 										&d1->P)));
 		if (!same && !diverged) {
 			// Counted once per user: what follows runs on
@@ -1095,32 +1082,11 @@ static void
 client_plan(const struct audit *au, const struct fb_train_config *cfg,
 		const struct fb_model *model, struct fb_wire_plan *plan)
 {
-	memset(plan, 0, sizeof(*plan));
-	plan->kind = FB_WIRE_PLAN_TRAIN;
-	plan->deadline_ms = 600000;
+	audit_plan(plan, model, &cfg->hp, &au->dpc);
 	struct fb_wire_round_config *c = &plan->config;
 	c->granularity = FB_WIRE_GRAN_CLIENT;
 	c->sampling_rate = au->dpc.q;
-	c->noise_multiplier = au->dpc.sigma;
-	c->clip_norm = au->dpc.clip;
-	c->delta = au->dpc.delta;
 	c->local_steps = au->a->steps;
-	c->update_dtype = FB_WIRE_DTYPE_F32;
-	c->has_train_opts = true;
-	c->hp = cfg->hp;
-	plan->tensors[0] = (struct fb_wire_tensor){FB_WIRE_TENSOR_ITEMS,
-			FB_WIRE_DTYPE_F32, 0, model->n_items, model->dim,
-			model->V.data};
-	plan->tensors[1] = (struct fb_wire_tensor){FB_WIRE_TENSOR_BUNDLES,
-			FB_WIRE_DTYPE_F32, 0, model->n_bundles, model->dim,
-			model->W.data};
-	plan->n_tensors = 2;
-	if (model->n_attrs > 0) {
-		plan->tensors[2] = (struct fb_wire_tensor){
-				FB_WIRE_TENSOR_ATTR_PROJ, FB_WIRE_DTYPE_F32, 0,
-				model->n_attrs, model->dim, model->M.data};
-		plan->n_tensors = 3;
-	}
 }
 
 // The exact squared distance of two central sums, in grid steps, and
@@ -1155,36 +1121,16 @@ run_client_mode(const struct audit *au, struct result *res)
 	const struct fb_model *m0 = &au->model0;
 	uint32_t *owner = NULL;
 	struct fb_dataset **part = calloc(K, sizeof(*part));
-	uint32_t **global = calloc(K, sizeof(*global));
 	struct fb_msg **msg = calloc(K, sizeof(*msg));
 	struct fb_wire_update *up = calloc(K, sizeof(*up));
 	double *norm = calloc(K, sizeof(*norm));
 	struct agg_central all = {0}, less = {0};
 	struct fb_dp *dp = NULL;
-	fb_err err = part == NULL || global == NULL || msg == NULL ||
+	owner = malloc(((size_t)ds->n_users + 1) * sizeof(*owner));
+	fb_err err = part == NULL || owner == NULL || msg == NULL ||
 					up == NULL || norm == NULL
 			? FB_ENOMEM
-			: FB_OK;
-	if (err != FB_OK) {
-		goto out;
-	}
-	if (ds->n_users < K) {
-		err = fb_errorf(FB_EINVAL, "%s: %u users for %u retailers",
-				a->data, ds->n_users, K);
-		goto out;
-	}
-	struct fb_partition_config pc;
-	fb_partition_config_defaults(&pc);
-	pc.n_retailers = K;
-	pc.mode = FB_PARTITION_IID;
-	pc.seed = a->seed;
-	owner = malloc((size_t)ds->n_users * sizeof(*owner));
-	err = owner == NULL
-			? FB_ENOMEM
-			: fb_partition_assign(ds->n_users, NULL, 0, &pc, owner);
-	for (uint32_t r = 0; r < K && err == FB_OK; r++) {
-		err = fb_partition_extract(ds, owner, r, &part[r], &global[r]);
-	}
+			: audit_partition(ds, K, a->seed, owner, NULL, part);
 	if (err != FB_OK) {
 		goto out;
 	}
@@ -1198,14 +1144,8 @@ run_client_mode(const struct audit *au, struct result *res)
 	for (uint32_t r = 0; r < K; r++) {
 		progress(au, res->mode.name, r, K);
 		struct node_policy pol;
-		node_policy_defaults(&pol);
+		audit_policy(&pol, part[r]->n_users, a->seed, r);
 		pol.allow_client = true;
-		pol.users = part[r]->n_users;
-		pol.min_noise_multiplier = 0;
-		pol.max_dim = 4096;
-		pol.report_eval = false;
-		pol.threads = 1;
-		pol.seed = mix(a->seed + r);
 		struct node_state st = {0};
 		struct node_round out;
 		err = node_local_round(
@@ -1305,13 +1245,9 @@ out:
 		if (part != NULL) {
 			fb_dataset_destroy(part[r]);
 		}
-		if (global != NULL) {
-			free(global[r]);
-		}
 	}
 	free(msg);
 	free(part);
-	free(global);
 	free(up);
 	free(norm);
 	free(owner);
@@ -1355,6 +1291,7 @@ run_secure_mode(const struct audit *au, struct result *res)
 			.no_noise = au->a->no_noise,
 			.shared_stream = au->a->shared_stream,
 			.dir = au->dir,
+			.ring_bits = au->a->ring_bits,
 			.progress = secure_progress,
 			.ctx = au};
 	res->sec.per_user = pu;
@@ -1419,6 +1356,10 @@ print_table(const struct audit *au, const struct result *r)
 		       "coordinates\n",
 				m->name, m->train_items ? "trained" : "frozen",
 				au->a->retailers, au->a->steps, r->coordinates);
+		printf("  ring: Z_(2^%u) (%s)\n", s->ring_bits,
+				au->a->ring_bits != 0
+						? "forced by --ring-bits"
+						: "the aggregator's choice");
 		printf("  bound: the ledger's ddg entry, l2 = C / grid = %.1f "
 		       "grid steps, l1 %.1f; %llu honest shares of %.3f "
 		       "steps; largest L1 distance %.1f\n",
@@ -1505,16 +1446,18 @@ print_json_mode(const struct audit *au, const struct result *r)
 				(unsigned long long)r->thread_mismatches);
 	} else if (m->level == LEVEL_SECURE) {
 		const struct audit_secure_out *s = &r->sec;
-		printf("\"retailers\": %u, \"grid_log2\": %d, \"l2_steps\": "
+		printf("\"retailers\": %u, \"ring_bits\": %u, \"ring_forced\": "
+		       "%s, \"grid_log2\": %d, \"l2_steps\": "
 		       "%.9g, \"l1_steps\": %.9g, \"max_l1_steps\": %.1f, "
 		       "\"n_honest\": %llu, \"sigma_share_steps\": %.9g, "
 		       "\"state_divergences\": %llu, \"masked_mismatches\": "
 		       "%llu, \"unmask_mismatches\": %llu, "
 		       "\"ledger_mismatches\": %llu, \"public_mismatches\": "
 		       "%llu, ",
-				au->a->retailers, s->grid_log2, s->l2, s->l1,
-				r->max_l1, (unsigned long long)s->n_honest,
-				s->sigma_share,
+				au->a->retailers, s->ring_bits,
+				au->a->ring_bits != 0 ? "true" : "false",
+				s->grid_log2, s->l2, s->l1, r->max_l1,
+				(unsigned long long)s->n_honest, s->sigma_share,
 				(unsigned long long)r->state_divergences,
 				(unsigned long long)s->masked_mismatches,
 				(unsigned long long)s->unmask_mismatches,
@@ -1544,6 +1487,19 @@ print_json_mode(const struct audit *au, const struct result *r)
 			result_ok(r) ? "true" : "false");
 }
 
+// True if a secure mode of modes[0..n) is selected.
+static bool
+any_secure(const struct args *a, const struct mode *modes, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (modes[k].level == LEVEL_SECURE &&
+				selected(a->mode, &modes[k])) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 audit_sensitivity(int argc, char **argv)
 {
@@ -1566,16 +1522,12 @@ audit_sensitivity(int argc, char **argv)
 				"secure-trained, or a full name such as %s)",
 				a.mode, modes[0].name);
 	}
-	for (size_t k = 0; k < n_modes; k++) {
-		if (modes[k].level == LEVEL_SECURE &&
-				selected(a.mode, &modes[k]) &&
-				a.retailers < 3) {
-			return cli_usage_error(CMD,
-					"--retailers: the secure modes need 3 "
-					"or more, not %u (--mode user,client "
-					"runs the others)",
-					a.retailers);
-		}
+	bool secure = any_secure(&a, modes, n_modes);
+	if (secure && a.retailers < 3) {
+		return cli_usage_error(CMD,
+				"--retailers: the secure modes need 3 or more, "
+				"not %u (--mode user,client runs the others)",
+				a.retailers);
 	}
 	struct audit au = {0};
 	au.a = &a;
@@ -1587,6 +1539,16 @@ audit_sensitivity(int argc, char **argv)
 	fb_err err = fb_dataset_load(&au.ds, a.data);
 	if (err != FB_OK) {
 		return fail(err, "cannot load the dataset");
+	}
+	// A ring that could wrap is refused before any mode runs: the
+	// partition gives every user to one retailer, who declares it.
+	uint32_t ring;
+	if (secure &&
+			(err = audit_secure_ring(&au.dpc, a.retailers,
+					 au.ds->n_users, a.ring_bits, &ring)) !=
+					FB_OK) {
+		fb_dataset_destroy(au.ds);
+		return fail(err, "secure modes");
 	}
 	struct result *res = calloc(n_modes, sizeof(*res));
 	const char *tmp = getenv("TMPDIR");

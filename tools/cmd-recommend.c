@@ -166,27 +166,10 @@ recommend_items(struct context *c, uint32_t user, const char *list, int json)
 	for (uint32_t b = 0; b < c->m.ds->n_bundles; b++) {
 		below += c->rank.scores[b] < score;
 	}
-	double share = c->m.ds->n_bundles > 0
-			? (double)below / c->m.ds->n_bundles
-			: 0;
-	const struct fb_catdir_ids *ids = &c->m.ids;
-	if (json) {
-		printf("{\"user\": %u, \"items\": [", user);
-		for (uint32_t k = 0; k < n; k++) {
-			printf("%s%u", k > 0 ? ", " : "", items[k]);
-		}
-		putchar(']');
-		fb_catdir_print_item_list(
-				stdout, ids, "item_ids", items, n, true);
-		printf(", \"score\": %.6f, \"outranks_catalogue_share\": %.6f}\n",
-				score, share);
-	} else {
-		printf("user %u, bundle of %u item(s)", user, n);
-		fb_catdir_print_item_list(stdout, ids, NULL, items, n, false);
-		printf(": score %.4f, above %.1f%% of the %u catalogue bundles "
-		       "for this user\n",
-				score, 100 * share, c->m.ds->n_bundles);
-	}
+	uint32_t nb = c->m.ds->n_bundles;
+	struct fb_catdir_item_score s = {user, items, n, score,
+			nb > 0 ? (double)below / nb : 0, nb};
+	fb_catdir_print_item_score(stdout, &c->m.ids, &s, json);
 	return 0;
 }
 

@@ -380,6 +380,32 @@ fb_catdir_print_item_list(FILE *fp, const struct fb_catdir_ids *ids,
 	fputs(json ? "]" : ")", fp);
 }
 
+void
+fb_catdir_print_item_score(FILE *fp, const struct fb_catdir_ids *ids,
+		const struct fb_catdir_item_score *s, bool json)
+{
+	if (json) {
+		fprintf(fp, "{\"user\": %u, \"items\": [", s->user);
+		for (uint32_t k = 0; k < s->n; k++) {
+			fprintf(fp, "%s%u", k > 0 ? ", " : "", s->items[k]);
+		}
+		fputc(']', fp);
+		fb_catdir_print_item_list(
+				fp, ids, "item_ids", s->items, s->n, true);
+		fprintf(fp,
+				", \"score\": %.6f, "
+				"\"outranks_catalogue_share\": %.6f}\n",
+				s->score, s->share);
+	} else {
+		fprintf(fp, "user %u, bundle of %u item(s)", s->user, s->n);
+		fb_catdir_print_item_list(fp, ids, NULL, s->items, s->n, false);
+		fprintf(fp,
+				": score %.4f, above %.1f%% of the %u catalogue "
+				"bundles for this user\n",
+				s->score, 100 * s->share, s->n_bundles);
+	}
+}
+
 static void
 free_names(char **names, uint32_t n)
 {

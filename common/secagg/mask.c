@@ -250,3 +250,17 @@ fb_secagg_ring_choose(uint64_t users, uint32_t n, uint32_t h, double sigma,
 	}
 	return 0;
 }
+
+uint32_t
+fb_secagg_ring_plan(uint64_t users_hint, uint32_t n, uint32_t h, double sigma,
+		double clip, int32_t grid_log2)
+{
+	// A consortium's declarations change little from round to round.
+	uint64_t users = users_hint > n ? users_hint : n;
+	uint32_t bits = fb_secagg_ring_choose(
+			users, n, h, sigma, clip, grid_log2);
+	if (bits == 0) {
+		bits = fb_secagg_ring_choose(n, n, h, sigma, clip, grid_log2);
+	}
+	return bits;
+}

@@ -8,7 +8,11 @@
 # and its L1 bound), by exactly the owner's release difference, and every
 # other retailer's UPDATE and every other user's factors are bit-identical;
 # with the test switch of the old shared negative stream, distances well
-# above C make it fail while the other retailers stay identical. Where
+# above C make it fail while the other retailers stay identical. The
+# rounds run in the ring the aggregator's rule picks (fb_secagg_ring_plan:
+# Z_(2^48) for the toy's 500 users at C = 1, sigma = 1), which the output
+# names; --ring-bits 64 forces the wide ring and passes too, and
+# --ring-bits 32, which the sum could wrap, is refused. Where
 # Youshu is present, the frozen mode runs on it with a few users (not
 # under the sanitizer builds: FB_TIME_SCALE > 1).
 source "$(dirname "$0")/lib.sh"
@@ -68,6 +72,9 @@ check "toy: 8 users x 3 rounds checked per mode" \
 check "toy: the bound is the ledger's ddg l2 = C / grid (4 honest shares)" \
 	test "$(field bound_c "$WORK/toy.json" | sort -u)" = 1.000000000 -a \
 	"$(field n_honest "$WORK/toy.json" | sort -u)" = 4
+check "toy: both modes ran in the aggregator's ring Z_(2^48), not forced" \
+	test "$(field ring_bits "$WORK/toy.json" | tr '\n' ' ')" = "48 48 " -a \
+	"$(field ring_forced "$WORK/toy.json" | sort -u)" = false
 check "toy: no violation, divergence or mismatch" all_zero "$WORK/toy.json" \
 	violations state_divergences masked_mismatches unmask_mismatches \
 	ledger_mismatches public_mismatches
@@ -95,10 +102,33 @@ check "toy, --test-shared-stream: the other retailers stay identical" \
 	all_zero "$WORK/shared.json" masked_mismatches unmask_mismatches \
 	ledger_mismatches public_mismatches
 
+# --- the ring forced: 64 bits pass, 32 bits (the sum could wrap) refused ---
+check "toy, --ring-bits 64: the secure modes pass (exit 0)" run ring64 0 \
+	--data "$WORK/toy" --mode secure --users 4 --steps 2 --ring-bits 64
+check "toy, --ring-bits 64: both modes ran in Z_(2^64), forced" \
+	test "$(field ring_bits "$WORK/ring64.json" | tr '\n' ' ')" = "64 64 " -a \
+	"$(field ring_forced "$WORK/ring64.json" | sort -u)" = true
+check "toy, --ring-bits 64: no violation, divergence or mismatch" all_zero \
+	"$WORK/ring64.json" violations state_divergences masked_mismatches \
+	unmask_mismatches ledger_mismatches public_mismatches
+out=$("$FB_TOOL" audit sensitivity --data "$WORK/toy" --mode secure \
+	--ring-bits 32 --quiet 2>&1) && rc=0 || rc=$?
+check "--ring-bits 32: refused with status 2, the sum could wrap" \
+	test "$rc" -eq 2 -a \
+	"$(printf '%s\n' "$out" | grep -c 'ring-bits 32.*could wrap.*picks Z_(2^48)')" -eq 1
+out=$("$FB_TOOL" audit sensitivity --data "$WORK/toy" --mode secure \
+	--ring-bits 40 2>&1) && rc=0 || rc=$?
+check "--ring-bits 40: refused with status 2, naming 32, 48 or 64" \
+	test "$rc" -eq 2 -a \
+	"$(printf '%s\n' "$out" | grep -c 'ring-bits must be 32, 48 or 64')" -eq 1
+
 # --- text output and bad input ---
-check "text output: a secure table and a verdict" bash -c \
-	"'$FB_TOOL' audit sensitivity --data '$WORK/toy' --mode secure-frozen \
-	--users 2 --steps 1 --quiet | grep -q '^ok: no distance above'"
+"$FB_TOOL" audit sensitivity --data "$WORK/toy" --mode secure-frozen \
+	--users 2 --steps 1 --quiet >"$WORK/text.out" 2>&1 || true
+check "text output: a secure table and a verdict" \
+	grep -q '^ok: no distance above' "$WORK/text.out"
+check "text output: names the ring, the aggregator's choice" \
+	grep -q "^  ring: Z_(2^48) (the aggregator's choice)$" "$WORK/text.out"
 out=$("$FB_TOOL" audit sensitivity --data "$WORK/toy" --mode secure \
 	--retailers 2 2>&1) && rc=0 || rc=$?
 check "two retailers: refused with status 2, naming --retailers" \
@@ -116,7 +146,8 @@ else
 	t0=$SECONDS
 	check "Youshu: secure-frozen passes" run youshu 0 --data "$youshu" \
 		--mode secure-frozen --users 4 --steps 2
-	echo "# Youshu: secure-frozen in $((SECONDS - t0)) s; max distance" \
+	echo "# Youshu: secure-frozen in $((SECONDS - t0)) s, ring Z_(2^$(field \
+		ring_bits "$WORK/youshu.json")); max distance" \
 		"$(field max_distance_c "$WORK/youshu.json") C"
 	check "Youshu: no violation, divergence or mismatch" all_zero \
 		"$WORK/youshu.json" violations state_divergences \

@@ -182,6 +182,12 @@ TEST(no_wrap_bound_of_the_ring)
 	// Without noise and with a coarse grid 32 bits fit.
 	CHECK(fb_secagg_ring_choose(1000, 4, 3, 0.0, 1.0, -20) == 32);
 	CHECK(fb_secagg_ring_choose(4, 4, 3, 1.0, 1.0, -62) == 0);
+	// The aggregator's plan: n users before any declaration, the
+	// declared users after, n again when even 64 bits cannot hold those.
+	CHECK(fb_secagg_ring_plan(0, 4, 3, 1.0, 1.0, g) == 48);
+	CHECK(fb_secagg_ring_plan((uint64_t)1 << 21, 4, 3, 1.0, 1.0, g) == 64);
+	CHECK(fb_secagg_ring_plan((uint64_t)1 << 40, 4, 3, 1.0, 1.0, g) == 48);
+	CHECK(fb_secagg_ring_plan(0, 4, 3, 1.0, 1.0, -62) == 0);
 	// The honest sum bound: the users sampled times one user's bound,
 	// plus the noise's bound; more users, more parties: larger.
 	double B = floor(ldexp(1.0, -g));

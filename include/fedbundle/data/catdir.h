@@ -94,6 +94,25 @@ void fb_catdir_print_item(FILE *fp, const struct fb_catdir_ids *ids, uint32_t j,
 void fb_catdir_print_item_list(FILE *fp, const struct fb_catdir_ids *ids,
 		const char *key, const uint32_t *items, uint32_t n, bool json);
 
+// A set of items scored for a user as one bundle (`recommend --items`,
+// the client's and the tool's): the score and the share of the n_bundles
+// catalogue bundles that score below it.
+struct fb_catdir_item_score {
+	uint32_t user;
+	const uint32_t *items;
+	uint32_t n;
+	float score;
+	double share; // in [0, 1]
+	uint32_t n_bundles;
+};
+
+// Writes s as one line: in JSON the object {"user", "items", "item_ids"
+// (fb_catdir_print_item_list), "score", "outranks_catalogue_share"}; in
+// text "user U, bundle of N item(s) (ids): score S, above P% of the B
+// catalogue bundles for this user".
+void fb_catdir_print_item_score(FILE *fp, const struct fb_catdir_ids *ids,
+		const struct fb_catdir_item_score *s, bool json);
+
 // Frees what fb_catdir_ids_load allocated; safe on a zeroed *ids.
 void fb_catdir_ids_finish(struct fb_catdir_ids *ids);
 

@@ -42,6 +42,18 @@ bool fb_secagg_ring_fits(uint32_t bits, uint64_t users, uint32_t n, uint32_t h,
 uint32_t fb_secagg_ring_choose(uint64_t users, uint32_t n, uint32_t h,
 		double sigma, double clip, int32_t grid_log2);
 
+// The aggregator's ring for a round of n parties with h honest noise
+// shares (secagg-v1 §2.2; the PLAN's TLV 0x801e): the narrowest
+// (fb_secagg_ring_choose) for max(users_hint, n) users, users_hint the
+// users the parties declared in the last round that closed its
+// advertisements (0: none yet); if none fits them, the narrowest for n
+// users (one a party: the round then fails at the advertisements if the
+// declared users do not fit); 0 if none fits even n. A pure function of
+// public figures: the server plans with it, and the sensitivity audit
+// (tools/audit-secure.c) runs its rounds in the ring it gives.
+uint32_t fb_secagg_ring_plan(uint64_t users_hint, uint32_t n, uint32_t h,
+		double sigma, double clip, int32_t grid_log2);
+
 // Writes the first n words of seed's expansion in Z_(2^bits) into out.
 // FB_EINVAL for n above FB_SECAGG_DIM_MAX, out NULL with n > 0 or bits
 // not allowed.
