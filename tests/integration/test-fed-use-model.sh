@@ -100,6 +100,8 @@ check "--config says it overrides the checkpoint's options" \
 check "export of the checkpoint" quiet "$FB_TOOL" export --model "$CKPT" --data "$R0" --out "$WORK/ex-ckpt"
 check "checkpoint export: items and bundles, no users" \
 	test -f "$WORK/ex-ckpt/items.npy" -a -f "$WORK/ex-ckpt/bundles.npy" -a ! -e "$WORK/ex-ckpt/users.npy"
+check "checkpoint export: item and bundle representations, from the options it records" \
+	test -f "$WORK/ex-ckpt/item_reps.npy" -a -f "$WORK/ex-ckpt/bundle_reps.npy" -a ! -e "$WORK/ex-ckpt/user_reps.npy"
 check "export of the state" quiet "$FB_TOOL" export --model "$STATE" --data "$R0" --out "$WORK/ex"
 check "one id per user row" test "$(wc -l <"$WORK/ex/users.txt" 2>/dev/null || echo 0)" -eq "$users"
 hdr=$({ head -c 10 "$WORK/ex/items.npy" | od -An -tx1 | tr -d ' \n'; } 2>/dev/null || true)
