@@ -54,6 +54,28 @@ ledger_anchor(const struct agg_fed *fed, struct agg_ledger_anchor *a)
 	return FB_OK;
 }
 
+// The representation options of the rounds fed plans, as the clients form
+// them (round.hp after dpdefaults.c; use_attrs only when the model has
+// attribute factors), as metadata members ending in ", ": `fedbundle
+// eval` reads them (modelio.c). Empty without a configuration.
+static void
+rep_opts_json(const struct agg_fed *fed, char *buf, size_t cap)
+{
+	buf[0] = '\0';
+	if (fed->cfg == NULL) {
+		return;
+	}
+	const struct fb_hparams *hp = &fed->cfg->round.hp;
+	snprintf(buf, cap,
+			"\"item_view\": %s, \"use_attrs\": %s, "
+			"\"user_item_view\": %s, \"bias\": %s, ",
+			hp->item_view ? "true" : "false",
+			hp->use_attrs && fed->model.n_attrs > 0 ? "true"
+								: "false",
+			hp->user_item_view ? "true" : "false",
+			hp->bias ? "true" : "false");
+}
+
 fb_err
 agg_checkpoint_save(const struct agg_fed *fed)
 {
@@ -69,16 +91,19 @@ agg_checkpoint_save(const struct agg_fed *fed)
 	char head[2 * FB_HASH_LEN + 1], cat[FB_CATDIR_HEX_LEN + 1];
 	fb_hash_hex(anchor.head, head);
 	fb_hash_hex(fed->catver.new_digest, cat);
+	char opts[160];
+	rep_opts_json(fed, opts, sizeof(opts));
 	size_t n = 0;
 	const struct fb_model *m = &fed->model;
 	bool ok = meta_printf(meta, &n,
-			"{\"format\": %d, \"last_committed\": %u, "
+			"{\"format\": %d, %s\"last_committed\": %u, "
 			"\"last_planned\": %u, \"optimizer\": \"%s\", "
 			"\"optimizer_steps\": %llu, \"dim\": %u, \"n_items\": "
 			"%u, \"n_bundles\": %u, \"n_attrs\": %u, "
 			"\"ledger_count\": %llu, \"ledger_head\": \"%s\", "
 			"\"catalog\": \"%s\", \"clients\": [",
-			CKPT_FORMAT, fed->last_committed, fed->last_planned,
+			CKPT_FORMAT, opts, fed->last_committed,
+			fed->last_planned,
 			fed->opt.kind == AGG_OPT_FEDADAM ? "fedadam" : "fedavg",
 			(unsigned long long)fed->opt.t, m->dim, m->n_items,
 			m->n_bundles, m->n_attrs,
@@ -205,6 +230,9 @@ struct meta {
 	uint64_t ledger_count;
 	char ledger_head[2 * FB_HASH_LEN + 1];
 	char catalog[FB_CATDIR_HEX_LEN + 1]; // "": written before versions
+	// The rounds' representation options (rep_opts_json): for the tools,
+	// absent before issue 14; the aggregator plans from its config.
+	bool item_view, use_attrs, user_item_view, bias;
 	struct meta_client clients[META_MAX_CLIENTS];
 	uint32_t n_clients;
 };
@@ -293,6 +321,16 @@ static const struct fb_cfg_field meta_fields[] = {
 				.type = FB_CFG_STRING,
 				.offset = M(catalog),
 				.str_cap = sizeof(((struct meta *)0)->catalog)},
+		{.name = "item_view",
+				.type = FB_CFG_BOOL,
+				.offset = M(item_view)},
+		{.name = "use_attrs",
+				.type = FB_CFG_BOOL,
+				.offset = M(use_attrs)},
+		{.name = "user_item_view",
+				.type = FB_CFG_BOOL,
+				.offset = M(user_item_view)},
+		{.name = "bias", .type = FB_CFG_BOOL, .offset = M(bias)},
 		{.name = "clients",
 				.type = FB_CFG_OBJECT_LIST,
 				.offset = M(clients),

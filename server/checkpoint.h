@@ -1,8 +1,11 @@
 // server/checkpoint.h: the aggregator's durable state. After every commit
 // the checkpoint (tensor file kind CHECKPOINT, written atomically) holds
 // the global model, the FedAdam moments and, in its metadata JSON, the last
-// committed round, the per-client epsilon as reported, and the anchor
-// (count, head hash) of the aggregator's own ledger for client-level DP.
+// committed round, the per-client epsilon as reported, the anchor
+// (count, head hash) of the aggregator's own ledger for client-level DP,
+// and the representation options its rounds plan (item_view, use_attrs,
+// user_item_view, bias, as resolved: read by `fedbundle eval`, modelio.h;
+// absent from checkpoints written before issue 14).
 // Before a round's first PLAN leaves, its id is written to a small marker
 // file, so a restarted aggregator never reuses the id of a round that was
 // collecting when it died (that round is abandoned, never applied twice).

@@ -123,6 +123,32 @@ check_fit(const struct fb_model *m, const char *path,
 			data, ds->n_items, ds->n_bundles, ds->n_attrs);
 }
 
+// The representation options of a checkpoint (meta, as loaded) into
+// meta->opts, and into source where they came from: the config file
+// config when given (over the federation's defaults, as before issue 14),
+// else those the checkpoint records, else the federation's defaults.
+static fb_err
+checkpoint_opts(const char *config, struct fb_model_meta *meta, char *source,
+		size_t cap)
+{
+	bool recorded = meta->opts_known;
+	if (config == NULL && recorded) {
+		snprintf(source, cap, "from the checkpoint");
+		return FB_OK;
+	}
+	modelctx_federation_opts(&meta->opts);
+	if (config == NULL) {
+		snprintf(source, cap,
+				"the federation's defaults: the checkpoint "
+				"records none");
+		return FB_OK;
+	}
+	snprintf(source, cap, "%s--config %s",
+			recorded ? "the checkpoint's overridden by " : "from ",
+			config);
+	return modelctx_config_opts(config, &meta->opts);
+}
+
 // The users' factors of a checkpoint, solved from ds's training split.
 static fb_err
 solve_users(const struct fb_dataset *ds, const struct fb_model *model,
@@ -166,10 +192,9 @@ modelctx_load_model(const struct fb_dataset *ds, const char *data,
 		return fb_errorf(FB_EFORMAT, "%s holds no user factors",
 				model_path);
 	}
-	modelctx_federation_opts(&meta->opts);
-	if (config != NULL &&
-			(err = modelctx_config_opts(config, &meta->opts)) !=
-					FB_OK) {
+	char source[600];
+	if ((err = checkpoint_opts(config, meta, source, sizeof(source))) !=
+			FB_OK) {
 		return err;
 	}
 	meta->opts.use_attrs = meta->opts.use_attrs && model->n_attrs > 0;
@@ -189,8 +214,8 @@ modelctx_load_model(const struct fb_dataset *ds, const char *data,
 			"item_view %s, use_attrs %s, user_item_view %s, bias "
 			"%s\n",
 			model_path, data, zc.alpha, zc.lambda, zc.item_weight,
-			config != NULL ? config : "the federation's defaults",
-			yes(meta->opts.item_view), yes(meta->opts.use_attrs),
+			source, yes(meta->opts.item_view),
+			yes(meta->opts.use_attrs),
 			yes(meta->opts.user_item_view), yes(meta->opts.bias));
 	return FB_OK;
 }

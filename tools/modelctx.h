@@ -31,8 +31,8 @@ struct modelctx {
 // The representation options a federation's clients use unless its
 // aggregator's round says otherwise (server/config.c: the centralized
 // defaults, fb_train_config_defaults): item_view, use_attrs and
-// user_item_view on, no bias. An aggregator checkpoint does not record
-// them (modelio.h).
+// user_item_view on, no bias: those of an aggregator checkpoint written
+// before issue 14, which does not record them (modelio.h).
 void modelctx_federation_opts(struct fb_rep_opts *opts);
 
 // The representation options written in the JSON config file path, over
@@ -50,9 +50,12 @@ fb_err modelctx_config_opts(const char *path, struct fb_rep_opts *opts);
 // checkpoint (shared factors only), whose users' factors are then solved
 // here, each from that user's own training bundles in ds alone, against
 // the checkpoint's representations formed with the options of the config
-// file config (modelctx_config_opts; NULL: modelctx_federation_opts):
+// file config (modelctx_config_opts over modelctx_federation_opts), or
+// when config is NULL those the checkpoint records (its rounds' options),
+// or modelctx_federation_opts for a checkpoint that records none:
 // fb_floors_model_users. For a checkpoint meta->opts are those options,
-// and one line on stderr says how the factors were made. FB_EINVAL naming
+// and one line on stderr says how the factors were made and where the
+// options came from (checkpoint, --config, defaults). FB_EINVAL naming
 // both when the checkpoint's catalogue does not fit ds; the caller
 // finishes model and P, also on failure.
 fb_err modelctx_load_model(const struct fb_dataset *ds, const char *data,

@@ -111,7 +111,11 @@ take(const struct fb_tfile *f, const char *path, const char *name, size_t dim,
 struct foreign_keys {
 	uint32_t n_attrs, last_committed, last_completed;
 	bool have_global, have_P, item_view, use_attrs, user_item_view, bias;
+	uint32_t seen; // bit i: flags[i] below is in the metadata
 };
+
+// The bits of foreign_keys.seen of the four representation options.
+#define FOREIGN_OPTS_SEEN 0x3cu
 
 static fb_err
 foreign_key(void *ctx, const struct fb_cfg_item *it)
@@ -162,12 +166,14 @@ foreign_key(void *ctx, const struct fb_cfg_item *it)
 				strcmp(it->key, flags[i].name) == 0) {
 			*((bool *)(void *)((char *)k + flags[i].off)) =
 					strcmp(it->text, "true") == 0;
+			k->seen |= 1u << i;
 		}
 	}
 	return FB_OK;
 }
 
-// What a model needs from the metadata of a checkpoint or a client state.
+// What a model needs from the metadata of a checkpoint or a client state
+// (both record the representation options; a checkpoint since issue 14).
 // Their owners (server/checkpoint.c, client/state.c) parse these files
 // strictly; here only the few keys a model needs are read and the rest is
 // left to them, so a field they add does not break eval or export.
@@ -190,23 +196,28 @@ parse_foreign(const char *path, enum fb_tfile_kind kind, const char *text,
 	memset(meta, 0, sizeof(*meta));
 	meta->kind = kind;
 	fm->n_attrs = k.n_attrs;
+	meta->opts = (struct fb_rep_opts){.item_view = k.item_view,
+			.use_attrs = k.use_attrs,
+			.user_item_view = k.user_item_view,
+			.bias = k.bias};
 	if (kind == FB_TFILE_CHECKPOINT) {
-		// The aggregator never learns how clients form their
-		// representations: opts stay unknown.
+		// The options the aggregator's rounds plan; a checkpoint
+		// written before issue 14 has none: opts stay unknown.
 		fm->have_global = true;
 		fm->have_P = false;
 		meta->epoch = k.last_committed;
+		meta->opts_known = (k.seen & FOREIGN_OPTS_SEEN) ==
+				FOREIGN_OPTS_SEEN;
 		snprintf(meta->dataset, sizeof(meta->dataset), "checkpoint");
 	} else {
 		fm->have_global = k.have_global;
 		fm->have_P = k.have_P;
 		meta->epoch = k.last_completed;
 		meta->opts_known = true;
-		meta->opts = (struct fb_rep_opts){.item_view = k.item_view,
-				.use_attrs = k.use_attrs,
-				.user_item_view = k.user_item_view,
-				.bias = k.bias};
 		snprintf(meta->dataset, sizeof(meta->dataset), "client state");
+	}
+	if (!meta->opts_known) {
+		meta->opts = (struct fb_rep_opts){0};
 	}
 	return FB_OK;
 }

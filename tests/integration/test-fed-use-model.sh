@@ -4,7 +4,9 @@
 # eval`/`recommend` on a retailer's state (its users' factors and the
 # federated model) and on the aggregator's checkpoint (shared factors
 # only: the users' factors solved from the retailer's training split, well
-# above zero factors and a random ranking), `fedbundle export` to .npy read back
+# above zero factors and a random ranking; the representation options
+# those its rounds had, which it records: a second, user-level DP
+# federation's with the bias), `fedbundle export` to .npy read back
 # without numpy (tests/integration/npycheck.py; with numpy too when it is
 # installed), batch top-K for all users in CSV and JSON lines, and the
 # JSON keys of `fedbundle-client eval` and `fedbundle train`; bundle
@@ -47,6 +49,8 @@ check "its JSON says the users' factors were solved locally" \
 	grep -q '"users": "solved locally from the training split"' <<<"$ce"
 check "stderr says so, from which folder, with which options" \
 	grep -q "users' factors were solved locally from $R0's training split.*item_view true, use_attrs true, user_item_view true, bias false" "$WORK/ckpt.err"
+check "the options are those the checkpoint records" \
+	grep -q "representations (from the checkpoint): item_view true" "$WORK/ckpt.err"
 check "the state's JSON says its factors were trained" grep -q '"users": "trained"' <<<"$ev"
 n_bundles=$(awk -F '\t' '{ print $2 }' "$R0"/*_data_size.txt)
 # The same checkpoint with zero user factors: a copy of the folder whose
@@ -89,11 +93,15 @@ echo '{"round": {"granularity": "user"}}' >"$WORK/agg-dp.json"
 "$FB_TOOL" eval --data "$R0" --model "$CKPT" --config "$WORK/agg-dp.json" >/dev/null 2>"$WORK/ckpt-dp.err" || true
 check "a user-level DP round means a bias, as the aggregator resolves it" \
 	grep -q "agg-dp.json): item_view true, use_attrs true, user_item_view true, bias true" "$WORK/ckpt-dp.err"
+check "--config says it overrides the checkpoint's options" \
+	grep -q "(the checkpoint's overridden by --config $WORK/agg-dp.json)" "$WORK/ckpt-dp.err"
 
 # export: the checkpoint's shared factors, the state's with its users.
 check "export of the checkpoint" quiet "$FB_TOOL" export --model "$CKPT" --data "$R0" --out "$WORK/ex-ckpt"
 check "checkpoint export: items and bundles, no users" \
 	test -f "$WORK/ex-ckpt/items.npy" -a -f "$WORK/ex-ckpt/bundles.npy" -a ! -e "$WORK/ex-ckpt/users.npy"
+check "checkpoint export: item and bundle representations, from the options it records" \
+	test -f "$WORK/ex-ckpt/item_reps.npy" -a -f "$WORK/ex-ckpt/bundle_reps.npy" -a ! -e "$WORK/ex-ckpt/user_reps.npy"
 check "export of the state" quiet "$FB_TOOL" export --model "$STATE" --data "$R0" --out "$WORK/ex"
 check "one id per user row" test "$(wc -l <"$WORK/ex/users.txt" 2>/dev/null || echo 0)" -eq "$users"
 hdr=$({ head -c 10 "$WORK/ex/items.npy" | od -An -tx1 | tr -d ' \n'; } 2>/dev/null || true)
@@ -238,6 +246,25 @@ echo "# $msg"
 check "client compose --max-price without prices exits 2, naming item_prices.txt" test "$rc" -eq 2 -a -n "$(grep -o item_prices.txt <<<"$msg")"
 rm -f "$R0/users.map" "$R0/bundles.map" "$R0/items.map"
 cp "$WORK/maps-saved/"*.map "$R0/" 2>/dev/null || true
+
+# A user-level DP federation (one round): its rounds have the bias on
+# (server/dpdefaults.c), its checkpoint records it, and eval uses it
+# without --config (issue 14). A fresh federation: the first one's
+# checkpoint and states moved aside.
+mv "$WORK/checkpoint" "$WORK/checkpoint-nonprivate"
+for i in 0 1; do mv "$WORK/state-$i" "$WORK/state-$i-nonprivate"; done
+server_config 1 2 60000 '{"granularity": "user", "local_steps": 1,
+ "target_epsilon": 4, "delta": 1e-5, "dim": 16}'
+for i in 0 1; do policy "$i" '"epsilon": 4, "delta": 1e-5'; done
+start_server -dp
+for i in 0 1; do start_client "$i" -dp; done
+check "DP aggregator finished" wait_pid "$SERVER_PID" 120
+for i in 0 1; do check "DP client $i finished" wait_pid "${CLIENT_PID[$i]}" 30; done
+de=$("$FB_TOOL" eval --data "$R0" --model "$CKPT" --json 2>"$WORK/ckpt-dpfed.err" || true)
+sed 's/^/# /' "$WORK/ckpt-dpfed.err"
+check "eval reads the DP federation's checkpoint" grep -q '"recall@20": 0\.[0-9]' <<<"$de"
+check "with the bias its rounds had, from the checkpoint, without --config" \
+	grep -q "representations (from the checkpoint): item_view true, use_attrs true, user_item_view true, bias true" "$WORK/ckpt-dpfed.err"
 
 # train --json: the totals named as totals, the test evaluation beside.
 tj=$("$FB_TOOL" train --data "$R0" --epochs 2 --json --quiet 2>/dev/null || true)

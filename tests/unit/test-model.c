@@ -1,6 +1,7 @@
 // tests/unit/test-model.c: representations against hand computation, the
 // sgemm scoring path against naive dot products, and model files: round
-// trip, and refusal of every corrupted or truncated variant.
+// trip, refusal of every corrupted or truncated variant, and the
+// representation options of an aggregator checkpoint, old and new.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,6 +301,81 @@ TEST(failed_write_keeps_previous_file)
 	free(path);
 }
 
+// An aggregator checkpoint's metadata as server/checkpoint.c writes it,
+// with opts (the representation members, since issue 14) after "format".
+static char *
+checkpoint_with(const char *name, const char *opts, const struct fb_model *m)
+{
+	char meta[512];
+	snprintf(meta, sizeof(meta),
+			"{\"format\": 1, %s\"last_committed\": 3, "
+			"\"last_planned\": 3, \"optimizer\": \"fedavg\", "
+			"\"optimizer_steps\": 0, \"dim\": 4, \"n_items\": 5, "
+			"\"n_bundles\": 3, \"n_attrs\": 0, \"ledger_count\": "
+			"0, \"ledger_head\": \"00\", \"catalog\": \"\", "
+			"\"clients\": [{\"name\": \"r0\", \"epsilon\": null, "
+			"\"private\": false, \"updates\": 3, \"last_round\": "
+			"3, \"exhausted\": false}]}",
+			opts);
+	struct fb_tensor_view t[2] = {
+			{"V", m->V.rows, m->V.cols, m->V.data},
+			{"W", m->W.rows, m->W.cols, m->W.data},
+	};
+	char *path = tmp_path(name);
+	if (fb_tfile_write(path, FB_TFILE_CHECKPOINT, meta, t, 2) != FB_OK) {
+		free(path);
+		return NULL;
+	}
+	return path;
+}
+
+// A checkpoint records the representation options of its rounds (issue
+// 14); one written before still loads, its options unknown.
+TEST(checkpoint_records_rep_options)
+{
+	struct fb_model m;
+	CHECK_OK(fb_model_init(&m, 5, 3, 0, 4));
+	fill(&m.V, 1);
+	fill(&m.W, 100);
+	char *old = checkpoint_with("old.fbc", "", &m);
+	CHECK(old != NULL);
+	struct fb_model m2;
+	struct fb_matrix P;
+	struct fb_model_meta meta;
+	CHECK_OK(fb_modelio_load_any(old, &m2, &P, &meta));
+	CHECK(meta.kind == FB_TFILE_CHECKPOINT && !meta.opts_known &&
+			meta.epoch == 3 && P.rows == 0);
+	CHECK(!meta.opts.item_view && !meta.opts.bias);
+	CHECK(m2.n_items == 5 && m2.n_bundles == 3 && m2.n_attrs == 0 &&
+			memcmp(m2.W.data, m.W.data, 12 * sizeof(float)) == 0);
+	fb_model_finish(&m2);
+	fb_matrix_finish(&P);
+
+	char *now = checkpoint_with("new.fbc",
+			"\"item_view\": true, \"use_attrs\": false, "
+			"\"user_item_view\": false, \"bias\": true, ",
+			&m);
+	CHECK(now != NULL);
+	CHECK_OK(fb_modelio_load_any(now, &m2, &P, &meta));
+	CHECK(meta.kind == FB_TFILE_CHECKPOINT && meta.opts_known);
+	CHECK(meta.opts.item_view && !meta.opts.use_attrs &&
+			!meta.opts.user_item_view && meta.opts.bias);
+	fb_model_finish(&m2);
+	fb_matrix_finish(&P);
+
+	// Some of the members only (no writer does that): not known.
+	char *part = checkpoint_with("part.fbc", "\"bias\": true, ", &m);
+	CHECK(part != NULL);
+	CHECK_OK(fb_modelio_load_any(part, &m2, &P, &meta));
+	CHECK(!meta.opts_known && !meta.opts.bias);
+	fb_model_finish(&m2);
+	fb_matrix_finish(&P);
+	free(old);
+	free(now);
+	free(part);
+	fb_model_finish(&m);
+}
+
 TEST(missing_file_is_an_io_error_naming_it)
 {
 	struct fb_model m;
@@ -321,6 +397,7 @@ main(void)
 	RUN(model_file_round_trip);
 	RUN(tensorfile_versions);
 	RUN(failed_write_keeps_previous_file);
+	RUN(checkpoint_records_rep_options);
 	RUN(missing_file_is_an_io_error_naming_it);
 	int rc = harness_done();
 	char cmd[128];

@@ -9,7 +9,8 @@
 // round's statistics before they are reset. Checked: when a round is
 // planned, how it closes at its deadline, late and duplicate updates,
 // exhausted and paused clients, client-level accounting, the bound on
-// updates and the refusal of a non-finite model.
+// updates, the refusal of a non-finite model and the representation
+// options a checkpoint records.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "fedbundle/data/datagen.h"
+#include "fedbundle/model/modelio.h"
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
@@ -685,6 +687,36 @@ TEST(restart_never_reuses_a_round_id)
 	rig_close(&g);
 }
 
+TEST(checkpoint_records_the_rounds_rep_options)
+{
+	// Issue 14: `fedbundle eval` forms a checkpoint's representations as
+	// the rounds had the clients form them; the restarted aggregator
+	// reads its own metadata back.
+	struct rig g;
+	rig_config(&g, FB_WIRE_GRAN_NONE, "rep-opts", 2);
+	g.cfg.round.hp.bias = true;
+	g.cfg.round.hp.user_item_view = false;
+	rig_start(&g, 2);
+	CHECK(accepted(rig_update(&g, 0, 1, 0.01f)));
+	CHECK(accepted(rig_update(&g, 1, 1, 0.01f)));
+	rig_tick(&g, 1);
+	CHECK(has_checkpoint(&g) && g.fed.last_committed == 1);
+	struct fb_model m;
+	struct fb_matrix P;
+	struct fb_model_meta meta;
+	CHECK_OK(fb_modelio_load_any(g.fed.ckpt_path, &m, &P, &meta));
+	CHECK(meta.kind == FB_TFILE_CHECKPOINT && meta.opts_known);
+	CHECK(meta.opts.item_view && !meta.opts.use_attrs &&
+			!meta.opts.user_item_view && meta.opts.bias);
+	fb_model_finish(&m);
+	fb_matrix_finish(&P);
+	agg_fed_finish(&g.fed);
+	g.open = false;
+	rig_open(&g);
+	CHECK(g.fed.resumed && g.fed.last_committed == 1);
+	rig_close(&g);
+}
+
 TEST(federation_id_follows_the_round_numbering)
 {
 	// wire-v1 §2.3: the id TRAIN plans carry is drawn for a numbering
@@ -759,6 +791,7 @@ main(void)
 	RUN(update_over_the_bound_is_refused);
 	RUN(nonfinite_candidate_is_never_committed);
 	RUN(restart_never_reuses_a_round_id);
+	RUN(checkpoint_records_the_rounds_rep_options);
 	RUN(federation_id_follows_the_round_numbering);
 	fb_dataset_destroy(catalogue);
 	char cmd[128];

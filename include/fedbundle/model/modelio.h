@@ -19,8 +19,9 @@ struct fb_model_meta {
 	uint32_t epoch;          // epoch (or round) the parameters come from
 	// Set by the loaders, not saved:
 	enum fb_tfile_kind kind; // the kind of file the model came from
-	// False for an aggregator checkpoint: the aggregator never learns
-	// how the clients form representations, so opts are all false.
+	// False for an aggregator checkpoint written before issue 14, which
+	// does not record the representation options its rounds plan: opts
+	// are then all false. Later checkpoints record them.
 	bool opts_known;
 };
 
@@ -38,8 +39,9 @@ fb_err fb_modelio_load(const char *path, struct fb_model *model,
 		struct fb_matrix *P, struct fb_model_meta *meta);
 
 // Reads the shared factors V, W, M from a model file (FB_TFILE_MODEL), an
-// aggregator checkpoint (FB_TFILE_CHECKPOINT: no user factors, no
-// representation options) or a client state (FB_TFILE_CLIENT: the global
+// aggregator checkpoint (FB_TFILE_CHECKPOINT: no user factors; the
+// representation options its rounds plan, opts_known false when it records
+// none, as before issue 14) or a client state (FB_TFILE_CLIENT: the global
 // model the client holds and its own users' factors). When P is not NULL
 // it receives the users' factors, or 0 rows if the file has none. The
 // metadata of a checkpoint or a client state is read leniently (only the
