@@ -192,6 +192,14 @@ fb_err fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
 fb_err fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
 		size_t len, double scale, struct fb_rep_grad *g);
 
+// From now on the weight decay of W's bias column (cfg->bias) pulls each
+// bundle's bias toward anchor[b] (n_bundles floats, copied) instead of
+// 0: the trained part is the correction W_b,bias - anchor[b] (the
+// popularity prior of `train --dp user`, docs/privacy.md section 12).
+// FB_EINVAL without the bias or with another optimizer than sgd;
+// FB_ENOMEM.
+fb_err fb_trainer_set_bias_anchor(struct fb_trainer *t, const float *anchor);
+
 // One optimizer step of the shared parameters from the representation
 // gradient g (plus L2). The representations are recomputed when next
 // read (the next batch, fb_trainer_reps), not here: a client's last step
