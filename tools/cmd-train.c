@@ -75,12 +75,16 @@ static const char *const usage_text =
 		"  --ledger FILE       privacy ledger (default "
 		"DATA/privacy.ledger)\n"
 		"  --new-ledger        create the ledger if it does not exist\n"
-		"  --prior on|off      popularity prior (default off): first one\n"
-		"                      release of noisy per-bundle counts (the DP\n"
-		"                      popularity floor's, at a tenth of the noise\n"
-		"                      budget) that starts the bundle bias, then\n"
-		"                      training of a correction calibrated so that\n"
-		"                      both together meet the budget\n"
+		"  --prior MODE        popularity prior: off (default), on or\n"
+		"                      fixed. First one release of noisy per-bundle\n"
+		"                      counts (the DP popularity floor's, at a share\n"
+		"                      of the noise budget) sets the bundle bias,\n"
+		"                      then the training, calibrated so that both\n"
+		"                      together meet the budget: on trains the bias\n"
+		"                      as a correction to the prior, fixed keeps it\n"
+		"                      and trains (and releases) only the rest\n"
+		"  --prior-share F     the prior's share of the noise budget, in\n"
+		"                      (0, 1) (default 0.1)\n"
 		"  --seeded-noise N    reproducible noise: NOT private (tests "
 		"only)\n"
 		"The config file may hold the same settings in a \"dp\" "
@@ -171,6 +175,9 @@ warn_small_tune(const struct fb_dataset *ds, double recall)
 			n, TUNE_MIN_USERS, se, TUNE_MAX_SE);
 }
 
+// --prior: none, the bias trained as a correction, or the bias fixed.
+enum { PRIOR_OFF = 0, PRIOR_ON = 1, PRIOR_FIXED = 2 };
+
 // Options as parsed; DP values of 0 / -1 mean "not given".
 struct train_args {
 	const char *data, *config, *out, *metrics, *ledger;
@@ -178,7 +185,7 @@ struct train_args {
 	uint32_t epochs, threads;
 	uint64_t seed, noise_seed, users;
 	int dp_mode, accountant;
-	double epsilon, delta, clip, q, sigma;
+	double epsilon, delta, clip, q, sigma, prior_share;
 };
 
 static int
@@ -207,11 +214,13 @@ parse_args(int argc, char **argv, struct train_args *a)
 			{"seeded-noise", required_argument, NULL, 'R'},
 			{"users", required_argument, NULL, 'U'},
 			{"prior", required_argument, NULL, 'P'},
+			{"prior-share", required_argument, NULL, 'F'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	a->dp_mode = -1;
 	a->accountant = -1;
+	a->prior_share = FB_FLOORS_PRIOR_SHARE;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -309,13 +318,27 @@ parse_args(int argc, char **argv, struct train_args *a)
 			a->seeded = 1;
 			break;
 		case 'P':
-			if (strcmp(optarg, "on") != 0 &&
-					strcmp(optarg, "off") != 0) {
+			if (strcmp(optarg, "off") == 0) {
+				a->prior = PRIOR_OFF;
+			} else if (strcmp(optarg, "on") == 0) {
+				a->prior = PRIOR_ON;
+			} else if (strcmp(optarg, "fixed") == 0) {
+				a->prior = PRIOR_FIXED;
+			} else {
 				return cli_usage_error("train",
-						"--prior: '%s' is not on or off",
+						"--prior: '%s' is not off, on or "
+						"fixed",
 						optarg);
 			}
-			a->prior = strcmp(optarg, "on") == 0;
+			break;
+		case 'F':
+			ok = cli_parse_double("train", "--prior-share", optarg,
+					&a->prior_share);
+			if (ok && !(a->prior_share > 0 && a->prior_share < 1)) {
+				return cli_usage_error("train",
+						"--prior-share must be in (0, "
+						"1)");
+			}
 			break;
 		case 'U':
 			ok = cli_parse_u64(
@@ -480,6 +503,8 @@ print_settings_json(const struct fb_train_config *cfg,
 // What the popularity prior released (prior.released false: no prior).
 struct prior_info {
 	bool released;
+	bool fixed;           // the bias stays at the prior (--prior fixed)
+	double share;         // of the noise budget
 	double sigma;         // its noise multiplier
 	double epsilon_after; // the ledger's epsilon right after it
 	uint64_t round;       // its ledger round
@@ -506,11 +531,11 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 			fb_dp_sigma_noise(dp), fb_dp_sigma_accounted(dp),
 			res->releases, res->budget_reached ? "true" : "false");
 	if (pi->released) {
-		printf(", \"prior\": {\"released\": true, \"share\": %g, "
-		       "\"sigma\": %.6f, \"round\": %llu, "
+		printf(", \"prior\": {\"released\": true, \"mode\": \"%s\", "
+		       "\"share\": %g, \"sigma\": %.6f, \"round\": %llu, "
 		       "\"epsilon_after\": %.6f}",
-				FB_FLOORS_PRIOR_SHARE, pi->sigma,
-				(unsigned long long)pi->round,
+				pi->fixed ? "fixed" : "on", pi->share,
+				pi->sigma, (unsigned long long)pi->round,
 				pi->epsilon_after);
 	} else {
 		printf(", \"prior\": {\"released\": false}");
@@ -520,7 +545,7 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 
 // The popularity prior (docs/privacy.md section 12): one release of noisy
 // per-bundle counts on ledger l, exactly the DP popularity floor's
-// (fb_floors_pop_release) at FB_FLOORS_PRIOR_SHARE of the noise budget,
+// (fb_floors_pop_release) at a->prior_share of the noise budget,
 // turned into a bundle-bias prior (fb_floors_pop_bias) in pi->bias.
 static fb_err
 release_prior(const struct train_args *a, const struct fb_dataset *ds,
@@ -528,7 +553,7 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 		struct prior_info *pi)
 {
 	struct fb_dp_config pc;
-	fb_err err = fb_floors_prior_dp_config(dpc, FB_FLOORS_PRIOR_SHARE, &pc);
+	fb_err err = fb_floors_prior_dp_config(dpc, a->prior_share, &pc);
 	pc.seed = dpc->seed ^ 0x9e3779b97f4a7c15ULL; // seeded: its own stream
 	struct fb_dp *pdp = NULL;
 	int64_t *counts = malloc(((size_t)ds->n_bundles + 1) * sizeof(*counts));
@@ -550,6 +575,8 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 	}
 	if (err == FB_OK) {
 		pi->released = true;
+		pi->fixed = a->prior == PRIOR_FIXED;
+		pi->share = a->prior_share;
 		pi->sigma = fb_dp_sigma_noise(pdp);
 		fb_floors_pop_bias(counts, ds->n_bundles, fb_dp_grid_log2(pdp),
 				pc.clip, pi->sigma, pi->bias);
@@ -562,8 +589,7 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 				"%.4f after it; bias = ln(max(count, sigma) / "
 				"sigma)\n",
 				ds->n_bundles, (unsigned long long)pi->round,
-				pi->sigma, FB_FLOORS_PRIOR_SHARE,
-				pi->epsilon_after);
+				pi->sigma, a->prior_share, pi->epsilon_after);
 	}
 	fb_dp_close(pdp);
 	free(counts);
@@ -720,6 +746,16 @@ cmd_train(int argc, char **argv)
 				cfg.threads,
 				dpc.mode == FB_DP_NONE ? ", non-private" : "");
 	}
+	if (a.prior != PRIOR_OFF &&
+			(dpc.mode != FB_DP_USER || !cfg.hp.bias ||
+					cfg.hp.optimizer != FB_OPT_SGD)) {
+		cli_usage_error("train",
+				"--prior needs --dp user, the bias and sgd (the "
+				"DP defaults)");
+		status = 2;
+		goto out;
+	}
+	cfg.freeze_bias = a.prior == PRIOR_FIXED;
 	if (dpc.mode == FB_DP_USER) {
 		err = open_dp(&a, ds, &cfg, &dpc, &ledger, &dp, &prior);
 		if (err != FB_OK) {
@@ -812,10 +848,12 @@ cmd_train(int argc, char **argv)
 			printf("popularity prior: one release of noisy bundle "
 			       "counts, noise multiplier %.4f (%g of the noise "
 			       "budget), ledger round %llu, epsilon %.4f after "
-			       "it; the rest trained a correction\n",
-					prior.sigma, FB_FLOORS_PRIOR_SHARE,
+			       "it; the bias %s\n",
+					prior.sigma, prior.share,
 					(unsigned long long)prior.round,
-					prior.epsilon_after);
+					prior.epsilon_after,
+					prior.fixed ? "kept, the rest trained"
+						    : "trained as a correction");
 		}
 		if (dp != NULL) {
 			printf("DP settings: q %g (%s), lr %.4g (%s), "

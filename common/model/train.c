@@ -191,6 +191,11 @@ fb_train_release_layout(const struct fb_train_config *cfg, uint32_t n_items,
 		uint32_t n_bundles, struct fb_release_layout *out)
 {
 	fb_hparams_release_layout(&cfg->hp, n_items, n_bundles, out);
+	if (cfg->freeze_bias && out->last) {
+		out->last = false;
+		out->per_bundle = out->lead;
+		out->len -= n_bundles;
+	}
 }
 
 static void
@@ -796,7 +801,7 @@ mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
 		const struct rowset *s)
 {
 	struct fb_release_layout L;
-	fb_hparams_release_layout(&t->cfg.hp, 0, (uint32_t)m->rows, &L);
+	fb_train_release_layout(&t->cfg, 0, (uint32_t)m->rows, &L);
 	if (s == NULL) {
 		fb_release_mask_bundles(&L, m->data, m->rows);
 		return;

@@ -7,7 +7,8 @@
 # whole run is at the target, the training releases alone spend less
 # (the prior's entry is what makes the difference), and the training's
 # noise is larger than without the prior. --prior off writes no such
-# entry.
+# entry; --prior fixed keeps the bias at the prior and releases only the
+# rest.
 source "$(dirname "$0")/lib.sh"
 
 T="$WORK/toy"
@@ -72,6 +73,15 @@ check "--prior off: no count release, 8 training releases" \
 check "... at the target too" near "$(jp off "v['epsilon_pld']")" 4 1e-3
 check "the prior's training noise is larger (it left room for the counts)" \
 	gt "$sigma_t" "$(jp off "l[0]['sigma']")"
-check "--prior takes only on or off" \
+check "train --prior fixed exits 0" train_dp fixed --prior fixed --prior-share 0.5
+"$FB_TOOL" ledger verify "$WORK/fixed.ledger" --json >"$WORK/fixed.verify"
+check "--prior fixed: the training releases drop the bias (bundle_rank x $bundles coordinates)" \
+	test "$(jp fixed "(l[1]['dim'] == d['dp_settings']['bundle_rank'] * $bundles, l[0]['dim'], d['privacy']['prior']['mode'], d['privacy']['prior']['share'])")" = "(True, $bundles, 'fixed', 0.5)"
+check "... at the target, as ledger verify says" \
+	near "$(jp fixed "v['epsilon_pld']")" "$(jp fixed "d['privacy']['epsilon_spent']")" 1e-5
+check "... within 1e-3 of it" near "$(jp fixed "v['epsilon_pld']")" 4 1e-3
+check "... and a larger share is a smaller noise on the counts" \
+	gt "$sigma_p" "$(jp fixed "l[0]['sigma']")"
+check "--prior takes only off, on or fixed" \
 	sh -c "! '$FB_TOOL' train --data '$T' --dp user --users 600 --prior maybe 2>/dev/null"
 finish
