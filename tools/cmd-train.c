@@ -84,7 +84,7 @@ static const char *const usage_text =
 		"                      as a correction to the prior, fixed keeps it\n"
 		"                      and trains (and releases) only the rest\n"
 		"  --prior-share F     the prior's share of the noise budget, in\n"
-		"                      (0, 1) (default 0.1)\n"
+		"                      (0, 1) (default 0.5)\n"
 		"  --seeded-noise N    reproducible noise: NOT private (tests "
 		"only)\n"
 		"The config file may hold the same settings in a \"dp\" "

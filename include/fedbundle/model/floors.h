@@ -75,8 +75,9 @@ fb_err fb_floors_rank_scores(const int64_t *counts, uint32_t n, float *scores);
 // noise multiplier is the popularity floor's at the whole (epsilon,
 // delta) divided by sqrt(FB_FLOORS_PRIOR_SHARE), i.e. this fraction of
 // the 1 / sigma^2 that one release alone could have. A public constant,
-// fixed before any measurement.
-#define FB_FLOORS_PRIOR_SHARE 0.1
+// selected among 0.1, 0.25, 0.5, 0.75 on the synthetic `small` preset's
+// tune split (docs/privacy.md section 12), never on Youshu.
+#define FB_FLOORS_PRIOR_SHARE 0.5
 
 // The DP configuration of the prior's count release: fb_floors_pop_dp_config
 // of base with sigma the floor's continuous calibration at base's (epsilon,
