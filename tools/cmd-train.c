@@ -20,6 +20,7 @@
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/model/dprule.h"
 #include "fedbundle/model/fit.h"
+#include "fedbundle/model/floors.h"
 #include "fedbundle/model/modelio.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/privacy/ledger.h"
@@ -74,6 +75,16 @@ static const char *const usage_text =
 		"  --ledger FILE       privacy ledger (default "
 		"DATA/privacy.ledger)\n"
 		"  --new-ledger        create the ledger if it does not exist\n"
+		"  --prior MODE        popularity prior: off (default), on or\n"
+		"                      fixed. First one release of noisy per-bundle\n"
+		"                      counts (the DP popularity floor's, at a share\n"
+		"                      of the noise budget) sets the bundle bias,\n"
+		"                      then the training, calibrated so that both\n"
+		"                      together meet the budget: on trains the bias\n"
+		"                      as a correction to the prior, fixed keeps it\n"
+		"                      and trains (and releases) only the rest\n"
+		"  --prior-share F     the prior's share of the noise budget, in\n"
+		"                      (0, 1) (default 0.5)\n"
 		"  --seeded-noise N    reproducible noise: NOT private (tests "
 		"only)\n"
 		"The config file may hold the same settings in a \"dp\" "
@@ -164,14 +175,17 @@ warn_small_tune(const struct fb_dataset *ds, double recall)
 			n, TUNE_MIN_USERS, se, TUNE_MAX_SE);
 }
 
+// --prior: none, the bias trained as a correction, or the bias fixed.
+enum { PRIOR_OFF = 0, PRIOR_ON = 1, PRIOR_FIXED = 2 };
+
 // Options as parsed; DP values of 0 / -1 mean "not given".
 struct train_args {
 	const char *data, *config, *out, *metrics, *ledger;
-	int json, quiet, new_ledger, seeded, have_seed;
+	int json, quiet, new_ledger, seeded, have_seed, prior;
 	uint32_t epochs, threads;
 	uint64_t seed, noise_seed, users;
 	int dp_mode, accountant;
-	double epsilon, delta, clip, q, sigma;
+	double epsilon, delta, clip, q, sigma, prior_share;
 };
 
 static int
@@ -199,11 +213,14 @@ parse_args(int argc, char **argv, struct train_args *a)
 			{"new-ledger", no_argument, NULL, 'N'},
 			{"seeded-noise", required_argument, NULL, 'R'},
 			{"users", required_argument, NULL, 'U'},
+			{"prior", required_argument, NULL, 'P'},
+			{"prior-share", required_argument, NULL, 'F'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
 	a->dp_mode = -1;
 	a->accountant = -1;
+	a->prior_share = FB_FLOORS_PRIOR_SHARE;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -299,6 +316,29 @@ parse_args(int argc, char **argv, struct train_args *a)
 			ok = cli_parse_u64("train", "--seeded-noise", optarg,
 					&a->noise_seed);
 			a->seeded = 1;
+			break;
+		case 'P':
+			if (strcmp(optarg, "off") == 0) {
+				a->prior = PRIOR_OFF;
+			} else if (strcmp(optarg, "on") == 0) {
+				a->prior = PRIOR_ON;
+			} else if (strcmp(optarg, "fixed") == 0) {
+				a->prior = PRIOR_FIXED;
+			} else {
+				return cli_usage_error("train",
+						"--prior: '%s' is not off, on or "
+						"fixed",
+						optarg);
+			}
+			break;
+		case 'F':
+			ok = cli_parse_double("train", "--prior-share", optarg,
+					&a->prior_share);
+			if (ok && !(a->prior_share > 0 && a->prior_share < 1)) {
+				return cli_usage_error("train",
+						"--prior-share must be in (0, "
+						"1)");
+			}
 			break;
 		case 'U':
 			ok = cli_parse_u64(
@@ -460,9 +500,20 @@ print_settings_json(const struct fb_train_config *cfg,
 			rule->noise_per_step, rule->max_coords);
 }
 
+// What the popularity prior released (prior.released false: no prior).
+struct prior_info {
+	bool released;
+	bool fixed;           // the bias stays at the prior (--prior fixed)
+	double share;         // of the noise budget
+	double sigma;         // its noise multiplier
+	double epsilon_after; // the ledger's epsilon right after it
+	uint64_t round;       // its ledger round
+	float *bias;          // n_bundles: the bias it starts (owned)
+};
+
 static void
 print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
-		const struct fb_fit_result *res)
+		const struct fb_fit_result *res, const struct prior_info *pi)
 {
 	if (dp == NULL) {
 		printf("\"privacy\": {\"mode\": \"none\", \"private\": false}");
@@ -473,20 +524,85 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 	       "\"epsilon_budget\": %g, \"delta\": %g, \"accountant\": \"%s\", "
 	       "\"q\": %g, \"clip\": %g, \"sigma\": %.6f, "
 	       "\"sigma_accounted\": %.6f, \"releases\": %zu, "
-	       "\"budget_reached\": %s}",
+	       "\"budget_reached\": %s",
 			fb_dp_is_private(dp) ? "true" : "false", res->epsilon,
 			res->epsilon_at_best, c->epsilon, c->delta,
 			fb_acct_kind_name(c->accountant), c->q, c->clip,
 			fb_dp_sigma_noise(dp), fb_dp_sigma_accounted(dp),
 			res->releases, res->budget_reached ? "true" : "false");
+	if (pi->released) {
+		printf(", \"prior\": {\"released\": true, \"mode\": \"%s\", "
+		       "\"share\": %g, \"sigma\": %.6f, \"round\": %llu, "
+		       "\"epsilon_after\": %.6f}",
+				pi->fixed ? "fixed" : "on", pi->share,
+				pi->sigma, (unsigned long long)pi->round,
+				pi->epsilon_after);
+	} else {
+		printf(", \"prior\": {\"released\": false}");
+	}
+	printf("}");
 }
 
-// Opens (and locks) the ledger into *l and the DP state over it into *dp.
+// The popularity prior (docs/privacy.md section 12): one release of noisy
+// per-bundle counts on ledger l, exactly the DP popularity floor's
+// (fb_floors_pop_release) at a->prior_share of the noise budget,
+// turned into a bundle-bias prior (fb_floors_pop_bias) in pi->bias.
+static fb_err
+release_prior(const struct train_args *a, const struct fb_dataset *ds,
+		const struct fb_dp_config *dpc, struct fb_ledger *l,
+		struct prior_info *pi)
+{
+	struct fb_dp_config pc;
+	fb_err err = fb_floors_prior_dp_config(dpc, a->prior_share, &pc);
+	pc.seed = dpc->seed ^ 0x9e3779b97f4a7c15ULL; // seeded: its own stream
+	struct fb_dp *pdp = NULL;
+	int64_t *counts = malloc(((size_t)ds->n_bundles + 1) * sizeof(*counts));
+	pi->bias = malloc(((size_t)ds->n_bundles + 1) * sizeof(*pi->bias));
+	if (err == FB_OK && (counts == NULL || pi->bias == NULL)) {
+		err = FB_ENOMEM;
+	}
+	if (err == FB_OK) {
+		err = fb_dp_open(&pdp, &pc, l, ds->n_bundles, 1);
+	}
+	if (err == FB_OK) {
+		pi->round = fb_ledger_releases(l) + 1;
+		err = fb_floors_pop_release(
+				pdp, &ds->ub_train, 1, pi->round, counts);
+	}
+	size_t n = 0;
+	if (err == FB_OK) {
+		err = fb_dp_spent(pdp, &pi->epsilon_after, &n);
+	}
+	if (err == FB_OK) {
+		pi->released = true;
+		pi->fixed = a->prior == PRIOR_FIXED;
+		pi->share = a->prior_share;
+		pi->sigma = fb_dp_sigma_noise(pdp);
+		fb_floors_pop_bias(counts, ds->n_bundles, fb_dp_grid_log2(pdp),
+				pc.clip, pi->sigma, pi->bias);
+	}
+	if (err == FB_OK && !a->quiet) {
+		fprintf(stderr,
+				"train: popularity prior: one release of %u "
+				"bundles' noisy counts (ledger round %llu), noise "
+				"multiplier %.4f (%g of the noise budget), epsilon "
+				"%.4f after it; bias = ln(max(count, sigma) / "
+				"sigma)\n",
+				ds->n_bundles, (unsigned long long)pi->round,
+				pi->sigma, a->prior_share, pi->epsilon_after);
+	}
+	fb_dp_close(pdp);
+	free(counts);
+	return err;
+}
+
+// Opens (and locks) the ledger into *l and the DP state over it into *dp,
+// after the popularity prior's release when a->prior.
 static fb_err
 open_dp(const struct train_args *a, const struct fb_dataset *ds,
 		const struct fb_train_config *cfg,
 		const struct fb_dp_config *dpc, struct fb_ledger **l,
-		struct fb_dp **dp)
+		struct fb_dp **dp, struct prior_info *pi)
 {
 	char *ledger = a->ledger != NULL
 			? strdup(a->ledger)
@@ -505,8 +621,13 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 				"release has touched yet)",
 				ledger);
 	}
+	struct fb_dp_config tc = *dpc;
+	if (err == FB_OK && a->prior) {
+		err = release_prior(a, ds, dpc, *l, pi);
+		tc.compose_ledger = true;
+	}
 	if (err == FB_OK) {
-		err = fb_dp_open(dp, dpc, *l, layout.len,
+		err = fb_dp_open(dp, &tc, *l, layout.len,
 				fb_fit_dp_steps(cfg->epochs, dpc->q));
 	}
 	if (err == FB_OK && !a->quiet) {
@@ -517,7 +638,7 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 				"train: user-level DP%s: budget epsilon %g "
 				"delta %g, clip %g, q %g, noise multiplier %.4f "
 				"(accounted %.4f, %s), ledger %s: %zu releases, "
-				"epsilon %.4f spent before this run\n",
+				"epsilon %.4f spent before training\n",
 				fb_dp_is_private(*dp)
 						? ""
 						: " WITH SEEDED NOISE (NOT PRIVATE)",
@@ -600,6 +721,7 @@ cmd_train(int argc, char **argv)
 	struct fb_eval_result pop;
 	struct fb_ledger *ledger = NULL;
 	struct fb_dp *dp = NULL;
+	struct prior_info prior = {0};
 	int status = 1;
 	if (a.metrics != NULL) {
 		pr.metrics = fopen(a.metrics, "a");
@@ -624,15 +746,27 @@ cmd_train(int argc, char **argv)
 				cfg.threads,
 				dpc.mode == FB_DP_NONE ? ", non-private" : "");
 	}
+	if (a.prior != PRIOR_OFF &&
+			(dpc.mode != FB_DP_USER || !cfg.hp.bias ||
+					cfg.hp.optimizer != FB_OPT_SGD)) {
+		cli_usage_error("train",
+				"--prior needs --dp user, the bias and sgd (the "
+				"DP defaults)");
+		status = 2;
+		goto out;
+	}
+	cfg.freeze_bias = a.prior == PRIOR_FIXED;
 	if (dpc.mode == FB_DP_USER) {
-		err = open_dp(&a, ds, &cfg, &dpc, &ledger, &dp);
+		err = open_dp(&a, ds, &cfg, &dpc, &ledger, &dp, &prior);
 		if (err != FB_OK) {
 			cli_fail("train", err, "cannot set up privacy");
 			goto out;
 		}
 	}
 	size_t releases_before = dp != NULL ? fb_dp_releases(dp) : 0;
-	err = fb_fit(ds, &cfg, dp, &model, &P, on_epoch, &pr, &res);
+	struct fb_fit_start start = {prior.released ? prior.bias : NULL};
+	err = fb_fit_from(
+			ds, &cfg, dp, &start, &model, &P, on_epoch, &pr, &res);
 	if (err == FB_OK && dp != NULL && res.budget_reached &&
 			fb_dp_releases(dp) == releases_before) {
 		// Not one release fitted: the model would be the untrained
@@ -680,7 +814,7 @@ cmd_train(int argc, char **argv)
 				(unsigned long long)res.test.n_users,
 				res.train_seconds, per_epoch,
 				res.eval_seconds_total, res.test_eval_seconds);
-		print_privacy_json(dp, used, &res);
+		print_privacy_json(dp, used, &res, &prior);
 		if (dp != NULL) {
 			print_settings_json(&cfg, used, &set, &rule);
 		}
@@ -710,6 +844,17 @@ cmd_train(int argc, char **argv)
 					res.budget_reached ? ", budget reached"
 							   : "");
 		}
+		if (prior.released) {
+			printf("popularity prior: one release of noisy bundle "
+			       "counts, noise multiplier %.4f (%g of the noise "
+			       "budget), ledger round %llu, epsilon %.4f after "
+			       "it; the bias %s\n",
+					prior.sigma, prior.share,
+					(unsigned long long)prior.round,
+					prior.epsilon_after,
+					prior.fixed ? "kept, the rest trained"
+						    : "trained as a correction");
+		}
 		if (dp != NULL) {
 			printf("DP settings: q %g (%s), lr %.4g (%s), "
 			       "bundle_rank %u (%s); the rule "
@@ -734,6 +879,7 @@ out:
 	}
 	fb_model_finish(&model);
 	fb_matrix_finish(&P);
+	free(prior.bias);
 	fb_dataset_destroy(ds);
 	return status;
 }

@@ -139,10 +139,84 @@ dp_epoch(struct fb_trainer *t, struct fb_dp *dp, struct dp_work *wk,
 	return err;
 }
 
+// Starts W's bias column at start->bundle_bias and anchors its weight
+// decay there (fb_trainer_set_bias_anchor). The users' factors start at 0
+// (their bias coordinate at 1), so that the start ranks every user's
+// bundles by the prior alone, not by random factors.
+static fb_err
+apply_start(const struct fb_train_config *cfg, const struct fb_fit_start *start,
+		struct fb_model *cur, struct fb_matrix *users,
+		struct fb_trainer *t)
+{
+	if (start == NULL || start->bundle_bias == NULL) {
+		return FB_OK;
+	}
+	if (!cfg->hp.bias) {
+		return fb_errorf(FB_EINVAL,
+				"fit: a bundle-bias prior needs the bias "
+				"coordinate (\"bias\": true)");
+	}
+	size_t last = cur->dim - 1;
+	for (uint32_t b = 0; b < cur->n_bundles; b++) {
+		fb_matrix_row(&cur->W, b)[last] = start->bundle_bias[b];
+	}
+	fb_matrix_zero(users);
+	for (size_t u = 0; u < users->rows; u++) {
+		fb_matrix_row(users, u)[last] = 1.0f;
+	}
+	fb_err err = fb_trainer_set_bias_anchor(t, start->bundle_bias);
+	if (err == FB_OK) {
+		fb_trainer_refresh(t);
+	}
+	return err;
+}
+
+// Evaluates the current parameters on tune into p->tune and keeps them in
+// best/best_users if they beat r's best so far.
+static fb_err
+consider(const struct fb_dataset *ds, const struct fb_train_config *cfg,
+		struct fb_trainer *t, const struct fb_model *cur,
+		const struct fb_matrix *users, struct fb_matrix *user_reps,
+		struct fb_fit_progress *p, struct fb_fit_result *r,
+		bool *have_best, struct fb_model *best,
+		struct fb_matrix *best_users)
+{
+	double t0 = fb_clock_s();
+	fb_user_reps_compute(user_reps, users, &ds->ui, fb_trainer_reps(t));
+	fb_err err = fb_eval_ranking(user_reps, &fb_trainer_reps(t)->bundle,
+			&ds->ub_train, &ds->ub_tune, cfg->ks, cfg->n_k,
+			(int)cfg->threads, &p->tune);
+	r->eval_seconds_total += fb_clock_s() - t0;
+	if (err != FB_OK) {
+		return err;
+	}
+	p->evaluated = true;
+	if (*have_best && !better(&p->tune, &r->tune)) {
+		return FB_OK;
+	}
+	*have_best = true;
+	p->best = true;
+	r->best_epoch = p->epoch;
+	r->tune = p->tune;
+	r->epsilon_at_best = p->epsilon;
+	fb_model_copy(best, cur);
+	fb_matrix_copy(best_users, users);
+	return FB_OK;
+}
+
 fb_err
 fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		struct fb_dp *dp, struct fb_model *model, struct fb_matrix *P,
 		fb_fit_callback cb, void *ctx, struct fb_fit_result *res)
+{
+	return fb_fit_from(ds, cfg, dp, NULL, model, P, cb, ctx, res);
+}
+
+fb_err
+fb_fit_from(const struct fb_dataset *ds, const struct fb_train_config *cfg,
+		struct fb_dp *dp, const struct fb_fit_start *start,
+		struct fb_model *model, struct fb_matrix *P, fb_fit_callback cb,
+		void *ctx, struct fb_fit_result *res)
 {
 	fb_err err = fb_train_config_check(cfg);
 	if (err != FB_OK) {
@@ -183,6 +257,9 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	}
 	fb_train_init_bias(cfg, &cur, &users);
 	err = fb_trainer_create(&t, ds, &cur, &users, cfg);
+	if (err == FB_OK) {
+		err = apply_start(cfg, start, &cur, &users, t);
+	}
 	if (err != FB_OK) {
 		goto out;
 	}
@@ -210,6 +287,24 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 	struct fb_fit_result r = {0};
 	bool have_best = false;
 	uint32_t since_best = 0;
+	if (start != NULL && start->bundle_bias != NULL) {
+		// Epoch 0, the prior alone: the trained part is kept only if
+		// an epoch beats it on tune.
+		struct fb_fit_progress p0 = {0};
+		if (dp != NULL) {
+			fb_dp_spent(dp, &p0.epsilon, &p0.releases);
+		}
+		err = consider(ds, cfg, t, &cur, &users, &user_reps, &p0, &r,
+				&have_best, &best, &best_users);
+		if (err != FB_OK) {
+			goto out;
+		}
+		r.epsilon = p0.epsilon;
+		r.releases = p0.releases;
+		if (cb != NULL) {
+			cb(ctx, &p0);
+		}
+	}
 	for (uint32_t epoch = 1; epoch <= cfg->epochs; epoch++) {
 		struct fb_fit_progress p = {0};
 		p.epoch = epoch;
@@ -242,30 +337,12 @@ fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 		bool last = epoch == cfg->epochs || r.budget_reached;
 		if (epoch % cfg->eval_every == 0 || last) {
-			double t0 = fb_clock_s();
-			fb_user_reps_compute(&user_reps, &users, &ds->ui,
-					fb_trainer_reps(t));
-			err = fb_eval_ranking(&user_reps,
-					&fb_trainer_reps(t)->bundle,
-					&ds->ub_train, &ds->ub_tune, cfg->ks,
-					cfg->n_k, (int)cfg->threads, &p.tune);
-			r.eval_seconds_total += fb_clock_s() - t0;
+			err = consider(ds, cfg, t, &cur, &users, &user_reps, &p,
+					&r, &have_best, &best, &best_users);
 			if (err != FB_OK) {
 				goto out;
 			}
-			p.evaluated = true;
-			if (!have_best || better(&p.tune, &r.tune)) {
-				have_best = true;
-				p.best = true;
-				since_best = 0;
-				r.best_epoch = epoch;
-				r.tune = p.tune;
-				r.epsilon_at_best = p.epsilon;
-				fb_model_copy(&best, &cur);
-				fb_matrix_copy(&best_users, &users);
-			} else {
-				since_best++;
-			}
+			since_best = p.best ? 0 : since_best + 1;
 		}
 		if (cb != NULL) {
 			cb(ctx, &p);

@@ -123,6 +123,40 @@ fb_floors_pop_release(struct fb_dp *dp, const struct fb_csr *train, uint32_t m,
 	return err;
 }
 
+fb_err
+fb_floors_prior_dp_config(const struct fb_dp_config *base, double share,
+		struct fb_dp_config *out)
+{
+	if (!(share > 0 && share <= 1)) {
+		return fb_errorf(FB_EINVAL,
+				"popularity prior: share %g of the budget must "
+				"be in (0, 1]",
+				share);
+	}
+	struct fb_dp_config c;
+	fb_floors_pop_dp_config(base, &c);
+	double sigma = 0;
+	fb_err err = fb_acct_calibrate_sigma(
+			c.accountant, 1, 1, NULL, c.epsilon, c.delta, &sigma);
+	if (err != FB_OK) {
+		return err;
+	}
+	c.sigma = sigma / sqrt(share);
+	*out = c;
+	return FB_OK;
+}
+
+void
+fb_floors_pop_bias(const int64_t *counts, uint32_t n, int32_t grid_log2,
+		double clip, double sigma, float *bias)
+{
+	double unit = ldexp(1.0, grid_log2) / clip;
+	for (uint32_t b = 0; b < n; b++) {
+		double c = (double)counts[b] * unit;
+		bias[b] = c > sigma ? (float)log(c / sigma) : 0.0f;
+	}
+}
+
 struct ranked {
 	int64_t count;
 	uint32_t id;

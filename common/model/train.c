@@ -86,6 +86,9 @@ struct fb_trainer {
 	uint32_t *active;       // users with training interactions
 	uint32_t n_active;
 	uint32_t *order; // epoch's shuffled copy of active
+	// fb_trainer_set_bias_anchor: the bias column's weight decay pulls
+	// toward this (n_bundles) instead of 0; NULL: toward 0.
+	float *bias_anchor;
 };
 
 void
@@ -188,6 +191,11 @@ fb_train_release_layout(const struct fb_train_config *cfg, uint32_t n_items,
 		uint32_t n_bundles, struct fb_release_layout *out)
 {
 	fb_hparams_release_layout(&cfg->hp, n_items, n_bundles, out);
+	if (cfg->freeze_bias && out->last) {
+		out->last = false;
+		out->per_bundle = out->lead;
+		out->len -= n_bundles;
+	}
 }
 
 static void
@@ -383,6 +391,7 @@ fb_trainer_destroy(struct fb_trainer *t)
 	free(t->inv_attr_count);
 	free(t->active);
 	free(t->order);
+	free(t->bias_anchor);
 	free(t);
 }
 
@@ -792,7 +801,7 @@ mask_bundle_rows(const struct fb_trainer *t, struct fb_matrix *m,
 		const struct rowset *s)
 {
 	struct fb_release_layout L;
-	fb_hparams_release_layout(&t->cfg.hp, 0, (uint32_t)m->rows, &L);
+	fb_train_release_layout(&t->cfg, 0, (uint32_t)m->rows, &L);
 	if (s == NULL) {
 		fb_release_mask_bundles(&L, m->data, m->rows);
 		return;
@@ -1244,6 +1253,44 @@ step_matrix(struct fb_trainer *t, struct fb_matrix *param,
 }
 
 fb_err
+fb_trainer_set_bias_anchor(struct fb_trainer *t, const float *anchor)
+{
+	if (!t->cfg.hp.bias || t->cfg.hp.optimizer != FB_OPT_SGD) {
+		return fb_errorf(FB_EINVAL,
+				"bias anchor: needs the bias and sgd (have bias "
+				"%d, optimizer %s)",
+				(int)t->cfg.hp.bias,
+				t->cfg.hp.optimizer == FB_OPT_SGD ? "sgd"
+								  : "adam");
+	}
+	size_t n = t->model->n_bundles;
+	float *a = malloc((n > 0 ? n : 1) * sizeof(*a));
+	if (a == NULL) {
+		return FB_ENOMEM;
+	}
+	memcpy(a, anchor, n * sizeof(*a));
+	free(t->bias_anchor);
+	t->bias_anchor = a;
+	return FB_OK;
+}
+
+// With an anchor, the SGD step on W's bias column just taken decayed it
+// by lr l2 w; adding lr l2 a makes that lr l2 (w - a): the weight decay
+// shrinks the correction w - a, not the prior.
+static void
+pull_to_anchor(struct fb_trainer *t)
+{
+	if (t->bias_anchor == NULL) {
+		return;
+	}
+	float k = (float)(t->cfg.hp.lr * t->cfg.hp.l2);
+	size_t last = t->model->dim - 1;
+	for (uint32_t b = 0; b < t->model->n_bundles; b++) {
+		fb_matrix_row(&t->model->W, b)[last] += k * t->bias_anchor[b];
+	}
+}
+
+fb_err
 fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 {
 	if (g->bundle.rows != t->model->n_bundles ||
@@ -1258,6 +1305,7 @@ fb_trainer_apply(struct fb_trainer *t, const struct fb_rep_grad *g)
 	fb_matrix_copy(&t->grad.W, &g->bundle);
 	mask_bundle_rows(t, &t->grad.W, NULL);
 	step_matrix(t, &t->model->W, &t->grad.W, &t->adam_m.W, &t->adam_v.W);
+	pull_to_anchor(t);
 	t->bundle_reps_stale = true;
 	if (!t->cfg.hp.train_items) {
 		// V and M stay: neither the item representations nor the

@@ -1144,6 +1144,76 @@ fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
 	return FB_OK;
 }
 
+// Whether base plus `steps` releases of (q, sigma) meet the target.
+static fb_err
+meets_after(struct fb_acct *base, double q, double sigma, uint64_t steps,
+		const struct fb_acct_grid *grid, double target, double delta,
+		bool *ok)
+{
+	bool exceed = true;
+	fb_err err = fb_acct_would_exceed(
+			base, q, sigma, steps, grid, target, delta, &exceed);
+	*ok = !exceed;
+	return err;
+}
+
+fb_err
+fb_acct_calibrate_sigma_after(struct fb_acct *base, double q, uint64_t steps,
+		const struct fb_acct_grid *grid, double target_eps,
+		double delta, double *sigma)
+{
+	const double sigma_max = 1e6, rel_tol = 1e-5;
+	// The plan alone needs at least this much noise: a lower bracket.
+	double lo = 0;
+	fb_err err = fb_acct_calibrate_sigma(
+			base->kind, q, steps, grid, target_eps, delta, &lo);
+	if (err != FB_OK) {
+		return err;
+	}
+	if (base->n == 0) {
+		*sigma = lo;
+		return FB_OK;
+	}
+	bool ok = false;
+	double hi = lo;
+	for (;;) {
+		err = meets_after(base, q, hi, steps, grid, target_eps, delta,
+				&ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			break;
+		}
+		if (hi >= sigma_max) {
+			return fb_errorf(FB_EINVAL,
+					"epsilon = %g: what the accountant holds "
+					"(%llu steps) leaves no room for %llu more "
+					"at any noise multiplier up to %g",
+					target_eps,
+					(unsigned long long)base->total_steps,
+					(unsigned long long)steps, sigma_max);
+		}
+		lo = hi;
+		hi *= 1.25;
+	}
+	while (hi - lo > rel_tol * hi) {
+		double mid = sqrt(lo * hi);
+		err = meets_after(base, q, mid, steps, grid, target_eps, delta,
+				&ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			hi = mid;
+		} else {
+			lo = mid;
+		}
+	}
+	*sigma = hi;
+	return FB_OK;
+}
+
 // --- the Gaussian mechanism ---
 
 // log Phi(x) = log(erfc(-x / sqrt 2) / 2), accurate for very negative x.

@@ -286,14 +286,31 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				"dp: sigma 0 needs planned steps to calibrate");
 		goto fail;
 	}
+	// The accountant replayed from the ledger: the budget checks', and
+	// with compose_ledger the base the calibration adds the plan to.
+	dp->ledger = ledger;
+	err = fb_ledger_accountant(dp->ledger, cfg->accountant, &dp->acct);
+	if (err != FB_OK) {
+		goto fail;
+	}
 	double s_lb = 0; // 0: the first pass calibrates without the grid
 	for (int pass = 0;; pass++) {
 		double sigma0 = cfg->sigma;
 		if (!(cfg->sigma > 0)) {
 			struct fb_acct_grid g = {dim, s_lb};
-			err = fb_acct_calibrate_sigma(cfg->accountant, cfg->q,
-					steps, s_lb > 0 ? &g : NULL,
-					cfg->epsilon, cfg->delta, &sigma0);
+			err = cfg->compose_ledger
+					? fb_acct_calibrate_sigma_after(
+							  dp->acct, cfg->q,
+							  steps,
+							  s_lb > 0 ? &g : NULL,
+							  cfg->epsilon,
+							  cfg->delta, &sigma0)
+					: fb_acct_calibrate_sigma(
+							  cfg->accountant,
+							  cfg->q, steps,
+							  s_lb > 0 ? &g : NULL,
+							  cfg->epsilon,
+							  cfg->delta, &sigma0);
 			if (err != FB_OK) {
 				goto fail;
 			}
@@ -320,11 +337,6 @@ fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 				"outside what the sampler supports",
 				dp->sigma_noise * cfg->clip, std_steps,
 				dp->cfg.granularity_log2);
-		goto fail;
-	}
-	dp->ledger = ledger;
-	err = fb_ledger_accountant(dp->ledger, cfg->accountant, &dp->acct);
-	if (err != FB_OK) {
 		goto fail;
 	}
 	if (cfg->seeded) {

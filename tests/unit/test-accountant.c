@@ -2,7 +2,8 @@
 // quadrature and against published values (dp_accounting, TF Privacy,
 // Opacus), the exact Gaussian mechanism, the accountant object
 // (composition, heterogeneous entries, budget check), calibration round
-// trips and input validation. PLD-specific checks are in test-pld.c.
+// trips (also on top of an earlier release: issue 15's popularity prior)
+// and input validation. PLD-specific checks are in test-pld.c.
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -601,6 +602,54 @@ TEST(fixed_point_grid_terms)
 	fb_acct_destroy(a);
 }
 
+// Calibration after an earlier release (a q = 1 count release with the
+// grid's terms, as `train --dp user --prior on` records it): the earlier
+// release plus the planned steps at the returned sigma meet the target
+// within the calibration's tolerance, a sigma 1e-4 smaller does not, and
+// it needs more noise than the plan alone; with nothing before it is the
+// plain calibration.
+TEST(calibration_after_an_earlier_release)
+{
+	const enum fb_acct_kind kinds[] = {FB_ACCT_RDP, FB_ACCT_PLD};
+	const double target = 2.0, delta = 1e-6, q = 0.25;
+	const uint64_t steps = 40;
+	struct fb_acct_grid pg = {300, 0x1p26}, tg = {1000, 0x1p26};
+	for (int k = 0; k < 2; k++) {
+		struct fb_acct *base = NULL;
+		CHECK_OK(fb_acct_create(&base, kinds[k]));
+		double alone = 0, s = 0;
+		CHECK_OK(fb_acct_calibrate_sigma(kinds[k], q, steps, &tg,
+				target, delta, &alone));
+		CHECK_OK(fb_acct_calibrate_sigma_after(
+				base, q, steps, &tg, target, delta, &s));
+		CHECK(s == alone);
+		CHECK_OK(fb_acct_add(base, 1, 8.0, 1));
+		CHECK_OK(fb_acct_add_grid(base, &pg, 1));
+		CHECK_OK(fb_acct_calibrate_sigma_after(
+				base, q, steps, &tg, target, delta, &s));
+		CHECK(s > alone * 1.001);
+		CHECK(fb_acct_count(base) == 1); // base unchanged
+		bool exceed = true;
+		CHECK_OK(fb_acct_would_exceed(base, q, s, steps, &tg, target,
+				delta, &exceed));
+		CHECK(!exceed);
+		CHECK_OK(fb_acct_would_exceed(base, q, s * (1 - 1e-4), steps,
+				&tg, target, delta, &exceed));
+		CHECK(exceed);
+		// Composed exactly as a ledger replays it: at the target.
+		CHECK_OK(fb_acct_add(base, q, s, steps));
+		CHECK_OK(fb_acct_add_grid(base, &tg, steps));
+		double eps = 0;
+		CHECK_OK(fb_acct_epsilon(base, delta, &eps));
+		CHECK(eps <= target && eps > target - 1e-3);
+		// No room left: refused with a detail.
+		CHECK_ERR(fb_acct_calibrate_sigma_after(base, q, steps, &tg,
+					  target * 0.5, delta, &s),
+				FB_EINVAL);
+		fb_acct_destroy(base);
+	}
+}
+
 int
 main(void)
 {
@@ -615,6 +664,7 @@ main(void)
 	RUN(accountant_object);
 	RUN(heterogeneous_composition);
 	RUN(calibration_round_trip);
+	RUN(calibration_after_an_earlier_release);
 	RUN(input_validation);
 	RUN(fixed_point_grid_terms);
 	return harness_done();

@@ -4,7 +4,9 @@
 // the stated standard deviation on every released coordinate, the
 // accounted multiplier is the added one at both levels, seeded noise and the test switch say they are
 // not private, the noise shares of h clients are independent and sum to
-// the central noise, and a DP state borrows its owner's locked ledger.
+// the central noise, a DP state borrows its owner's locked ledger, and
+// with compose_ledger the calibration leaves room for an earlier release
+// (issue 15's popularity prior) so that the whole run meets the target.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,6 +439,76 @@ TEST(dp_state_borrows_the_ledger)
 	free(path);
 }
 
+// One q = 1 release of dim coordinates at noise multiplier sigma on the
+// held ledger (the popularity prior's shape).
+static void
+prior_release(const struct fb_dp_config *c, double sigma, size_t dim)
+{
+	struct fb_dp_config pc = *c;
+	pc.q = 1;
+	pc.sigma = sigma;
+	struct fb_dp *p = NULL;
+	CHECK_OK(fb_dp_open(&p, &pc, held, dim, 1));
+	CHECK_OK(fb_dp_begin_release(p, 1));
+	fb_dp_close(p);
+}
+
+// How many of `steps` releases the budget lets through.
+static uint64_t
+releases_allowed(struct fb_dp *dp, uint64_t steps)
+{
+	uint64_t k = 0;
+	while (k < steps && fb_dp_begin_release(dp, k + 2) == FB_OK) {
+		k++;
+	}
+	fb_clear_error();
+	return k;
+}
+
+TEST(calibration_composes_with_an_earlier_release)
+{
+	const enum fb_acct_kind kinds[] = {FB_ACCT_RDP, FB_ACCT_PLD};
+	for (int k = 0; k < 2; k++) {
+		struct fb_dp_config c = user_config(2.0);
+		c.accountant = kinds[k];
+		// Before: the plan was calibrated alone, so after a prior
+		// release the budget cuts it short.
+		char *path = ledger_path("prior-old.ledger");
+		struct fb_dp *dp = NULL;
+		CHECK_OK(fb_ledger_open(&held, path, true));
+		prior_release(&c, 8.0, 300);
+		CHECK_OK(fb_dp_open(&dp, &c, held, 1000, 50));
+		double alone = fb_dp_sigma_noise(dp);
+		CHECK(releases_allowed(dp, 50) < 50);
+		close_dp(dp);
+		free(path);
+		// compose_ledger: all 50 fit, the whole is at the target.
+		path = ledger_path("prior.ledger");
+		CHECK_OK(fb_ledger_open(&held, path, true));
+		prior_release(&c, 8.0, 300);
+		c.compose_ledger = true;
+		CHECK_OK(fb_dp_open(&dp, &c, held, 1000, 50));
+		CHECK(fb_dp_sigma_noise(dp) > alone);
+		CHECK(releases_allowed(dp, 50) == 50);
+		double eps = 0;
+		size_t n = 0;
+		CHECK_OK(fb_dp_spent(dp, &eps, &n));
+		CHECK(n == 51 && eps <= 2.0 && eps > 2.0 - 1e-3);
+		CHECK_ERR(fb_dp_begin_release(dp, 52), FB_EBUDGET);
+		close_dp(dp);
+		// Replayed from the ledger: the same epsilon.
+		double eps2 = 0;
+		CHECK_OK(fb_ledger_open(&held, path, false));
+		c.compose_ledger = false;
+		c.sigma = 1;
+		CHECK_OK(fb_dp_open(&dp, &c, held, 1000, 0));
+		CHECK_OK(fb_dp_spent(dp, &eps2, &n));
+		CHECK(n == 51 && fabs(eps2 - eps) < 1e-12);
+		close_dp(dp);
+		free(path);
+	}
+}
+
 int
 main(void)
 {
@@ -452,6 +524,7 @@ main(void)
 	RUN(test_switch_and_the_grid);
 	RUN(poisson_sampling_rate);
 	RUN(dp_state_borrows_the_ledger);
+	RUN(calibration_composes_with_an_earlier_release);
 	int rc = harness_done();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

@@ -588,6 +588,71 @@ TEST(restricted_training_keeps_what_it_must)
 	rig_finish(&r);
 }
 
+// The popularity prior (issue 15): with an anchor the bias's weight decay
+// pulls toward it, and with freeze_bias the bias is neither released nor
+// moved: it stays at the anchor while the rank coordinates learn.
+TEST(bias_anchor_and_frozen_bias)
+{
+	for (int frozen = 0; frozen < 2; frozen++) {
+		struct fb_train_config cfg;
+		fb_train_config_defaults(&cfg);
+		cfg.hp.dim = 8;
+		cfg.hp.bias = true;
+		cfg.hp.train_items = false;
+		cfg.hp.bundle_rank = 3;
+		cfg.hp.batch_users = 8;
+		cfg.hp.optimizer = FB_OPT_SGD;
+		cfg.hp.lr = 5;
+		cfg.hp.l2 = 0.01;
+		cfg.freeze_bias = frozen;
+		struct fb_release_layout L;
+		fb_train_release_layout(&cfg, 40, 20, &L);
+		CHECK(L.len == 20 * (frozen ? 3 : 4) && L.last == !frozen);
+		struct rig r;
+		CHECK_OK(rig_init(&r, &cfg, 40));
+		fb_matrix_zero(&r.model.W);
+		fb_train_init_bias(&cfg, &r.model, &r.P);
+		float anchor[20];
+		for (uint32_t b = 0; b < 20; b++) {
+			anchor[b] = 0.25f * (float)b;
+			fb_matrix_row(&r.model.W, b)[7] = anchor[b];
+		}
+		CHECK_OK(fb_trainer_set_bias_anchor(r.t, anchor));
+		fb_trainer_refresh(r.t);
+		// A zero gradient: the decay alone leaves the bias at the
+		// anchor (without one it would shrink it by lr l2 = 5%).
+		fb_matrix_zero(&r.g.bundle);
+		CHECK_OK(fb_trainer_apply(r.t, &r.g));
+		for (uint32_t b = 0; b < 20; b++) {
+			CHECK(fabsf(fb_matrix_row(&r.model.W, b)[7] -
+					      anchor[b]) < 1e-5f);
+		}
+		for (uint32_t e = 1; e <= 3; e++) {
+			CHECK_OK(fb_trainer_epoch(r.t, e, NULL));
+		}
+		double moved = 0, rank = 0;
+		for (uint32_t b = 0; b < 20; b++) {
+			const float *w = fb_matrix_row(&r.model.W, b);
+			moved += fabs(w[7] - anchor[b]);
+			rank += fabs(w[0]);
+		}
+		CHECK(rank > 0);
+		CHECK(frozen ? moved < 1e-4 : moved > 1e-3);
+		rig_finish(&r);
+	}
+	// Only with sgd and the bias.
+	struct fb_train_config cfg;
+	fb_train_config_defaults(&cfg);
+	cfg.hp.dim = 8;
+	cfg.hp.optimizer = FB_OPT_ADAM;
+	cfg.hp.bias = true;
+	struct rig r;
+	CHECK_OK(rig_init(&r, &cfg, 40));
+	float zero[20] = {0};
+	CHECK_ERR(fb_trainer_set_bias_anchor(r.t, zero), FB_EINVAL);
+	rig_finish(&r);
+}
+
 TEST(config_is_checked)
 {
 	struct fb_train_config cfg;
@@ -617,6 +682,7 @@ main(void)
 	RUN(reps_follow_the_model_after_a_step);
 	RUN(learns_planted_communities);
 	RUN(restricted_training_keeps_what_it_must);
+	RUN(bias_anchor_and_frozen_bias);
 	RUN(config_is_checked);
 	return harness_done();
 }

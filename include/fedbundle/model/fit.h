@@ -61,6 +61,23 @@ fb_err fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		struct fb_dp *dp, struct fb_model *model, struct fb_matrix *P,
 		fb_fit_callback cb, void *ctx, struct fb_fit_result *res);
 
+// Where a fit starts besides the seeded initialisation. bundle_bias
+// (n_bundles floats, or NULL): W's bias column starts there and its
+// weight decay pulls toward it (fb_trainer_set_bias_anchor), so that
+// training learns a correction to it; the start itself is evaluated on
+// tune as epoch 0 and kept if no epoch beats it. Needs the bias and sgd.
+struct fb_fit_start {
+	const float *bundle_bias;
+};
+
+// fb_fit from start (NULL: fb_fit itself). A best epoch 0 means the start
+// won: *model is the start.
+fb_err fb_fit_from(const struct fb_dataset *ds,
+		const struct fb_train_config *cfg, struct fb_dp *dp,
+		const struct fb_fit_start *start, struct fb_model *model,
+		struct fb_matrix *P, fb_fit_callback cb, void *ctx,
+		struct fb_fit_result *res);
+
 // Number of releases a DP fit of `epochs` epochs at rate q plans.
 uint64_t fb_fit_dp_steps(uint32_t epochs, double q);
 

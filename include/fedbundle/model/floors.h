@@ -70,6 +70,34 @@ fb_err fb_floors_pop_release(struct fb_dp *dp, const struct fb_csr *train,
 // float for n <= 2^24 (FB_EINVAL beyond), FB_ENOMEM.
 fb_err fb_floors_rank_scores(const int64_t *counts, uint32_t n, float *scores);
 
+// ---- the popularity prior of `train --dp user` (docs/privacy.md §12) ----
+
+// The share of the noise budget the prior's count release takes: its
+// noise multiplier is the popularity floor's at the whole (epsilon,
+// delta) divided by sqrt(FB_FLOORS_PRIOR_SHARE), i.e. this fraction of
+// the 1 / sigma^2 that one release alone could have. A public constant,
+// selected among 0.1, 0.25, 0.5, 0.75 on the synthetic `small` preset's
+// tune split (docs/privacy.md section 12), never on Youshu.
+#define FB_FLOORS_PRIOR_SHARE 0.5
+
+// The DP configuration of the prior's count release: fb_floors_pop_dp_config
+// of base with sigma the floor's continuous calibration at base's (epsilon,
+// delta) divided by sqrt(share) (share in (0, 1]). The training after it
+// calibrates on top of it (fb_dp_config.compose_ledger). FB_EINVAL.
+fb_err fb_floors_prior_dp_config(const struct fb_dp_config *base, double share,
+		struct fb_dp_config *out);
+
+// The bundle-bias prior from a release's noisy counts (grid steps on the
+// grid 2^grid_log2, clip the release's, sigma its noise multiplier):
+// bias[b] = ln(max(c_b, s) / s), c_b = counts[b] 2^grid_log2 / clip the
+// noisy count in units of one user's whole weight, s = sigma the noise's
+// std in those units (a count below the noise is not told apart from
+// none). Monotone in the count, 0 at or below the noise; natural log, the
+// scale at which a softmax over bundles reproduces the counts'
+// proportions. Post-processing of the release.
+void fb_floors_pop_bias(const int64_t *counts, uint32_t n, int32_t grid_log2,
+		double clip, double sigma, float *bias);
+
 // ---- (b) the zero-release model ----
 
 struct fb_floors_zr_config {

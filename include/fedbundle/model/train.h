@@ -62,6 +62,10 @@ struct fb_train_config {
 	// which breaks the DP sensitivity bound; the audits use it to show
 	// that they can fail.
 	bool test_shared_stream;
+	// Not a configuration key: the bias column of W is neither trained
+	// nor released (the release layout drops it; fb_fit_from sets it for
+	// a fixed bundle-bias prior, fit.h). Needs the bias.
+	bool freeze_bias;
 	uint32_t n_k; // evaluation cut-offs
 	uint32_t ks[FB_METRICS_MAX_K];
 };
@@ -94,7 +98,8 @@ void fb_train_rep_opts(
 		const struct fb_train_config *cfg, struct fb_rep_opts *out);
 
 // The packed layout of one DP release under cfg: fb_hparams_release_layout
-// of cfg->hp (hparams.h), the one place that computes it.
+// of cfg->hp (hparams.h), the one place that computes it, without the
+// bias coordinate when cfg->freeze_bias.
 // Fills out for cfg over a catalogue of n_items and n_bundles.
 void fb_train_release_layout(const struct fb_train_config *cfg,
 		uint32_t n_items, uint32_t n_bundles,
@@ -191,6 +196,14 @@ fb_err fb_trainer_batch_release(struct fb_trainer *t, const uint32_t *users,
 // then). FB_EINVAL if the lengths or g's shapes do not fit.
 fb_err fb_trainer_release_unpack(const struct fb_trainer *t, const int64_t *v,
 		size_t len, double scale, struct fb_rep_grad *g);
+
+// From now on the weight decay of W's bias column (cfg->bias) pulls each
+// bundle's bias toward anchor[b] (n_bundles floats, copied) instead of
+// 0: the trained part is the correction W_b,bias - anchor[b] (the
+// popularity prior of `train --dp user`, docs/privacy.md section 12).
+// FB_EINVAL without the bias or with another optimizer than sgd;
+// FB_ENOMEM.
+fb_err fb_trainer_set_bias_anchor(struct fb_trainer *t, const float *anchor);
 
 // One optimizer step of the shared parameters from the representation
 // gradient g (plus L2). The representations are recomputed when next

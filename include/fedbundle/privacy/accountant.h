@@ -133,6 +133,18 @@ fb_err fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
 		const struct fb_acct_grid *grid, double target_eps,
 		double delta, double *sigma);
 
+// Calibration on top of what base already holds (an earlier release of
+// the same owner, replayed from its ledger): the smallest noise multiplier
+// (to ~1e-5 relative, rounded up) for which base's entries plus `steps`
+// steps at rate q, with the grid's terms of grid (NULL: continuous), are
+// (target_eps, delta)-DP by base's accountant, checked with
+// fb_acct_would_exceed exactly as the budget checks them. base is left
+// unchanged; with no entries it is fb_acct_calibrate_sigma. FB_EINVAL if
+// what base holds leaves no room (no sigma up to 1e6 meets the target).
+fb_err fb_acct_calibrate_sigma_after(struct fb_acct *base, double q,
+		uint64_t steps, const struct fb_acct_grid *grid,
+		double target_eps, double delta, double *sigma);
+
 // --- RDP building blocks (exposed for tests and for other mechanisms) ---
 
 // The default Renyi orders: 1.01..1.99 by 0.01, 2..10 by 0.1, 10..32 by

@@ -59,6 +59,12 @@ struct fb_dp_config {
 	// (the owner's declaration, never counted from its data); 0: not
 	// declared (callers that normalise refuse to run).
 	uint64_t users;
+	// Not a configuration key: calibrate sigma (when 0) so that the
+	// planned releases ON TOP OF what the ledger already holds meet
+	// (epsilon, delta) (fb_acct_calibrate_sigma_after), not the plan
+	// alone. `train --dp user` sets it after its popularity prior's
+	// release (docs/privacy.md section 12).
+	bool compose_ledger;
 	// TEST ONLY, never a configuration key: no noise at all (the audits'
 	// check that they can fail). fb_dp_is_private() is then false.
 	bool test_no_noise;
@@ -89,7 +95,8 @@ struct fb_ledger;
 // checks). Also opens the noise source. dim is the number of coordinates
 // of every release. If cfg->sigma is 0 it is calibrated so that
 // planned_steps releases at rate cfg->q meet (cfg->epsilon, cfg->delta),
-// with the fixed-point grid's terms (accountant.h, fb_acct_grid).
+// with the fixed-point grid's terms (accountant.h, fb_acct_grid); with
+// cfg->compose_ledger, on top of the ledger's releases.
 fb_err fb_dp_open(struct fb_dp **out, const struct fb_dp_config *cfg,
 		struct fb_ledger *ledger, size_t dim, uint64_t planned_steps);
 
