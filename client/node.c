@@ -159,8 +159,8 @@ pending_stands(struct node *n, const struct node_pending_copy *c)
 
 // A training client's first step after the handshake is the resend of an
 // UPDATE whose ACK did not arrive before it stopped, if its copy is in the
-// state folder (pending.h). A copy that does not load is removed with a
-// warning: the round is then trained again if it is still offered.
+// state folder (pending.h). A damaged copy is removed with a warning: the
+// round is then trained again if it is still offered.
 static void
 load_pending(struct node *n)
 {
@@ -171,11 +171,12 @@ load_pending(struct node *n)
 	fb_err err = node_pending_load(n->pending_path, &found, &c);
 	if (err != FB_OK) {
 		fb_log(FB_LOG_WARN,
-				"%s; going on without it (removed; its round is "
-				"trained again if it is offered again)",
+				"%s; going on without it (its round is trained "
+				"again if it is offered again)",
 				fb_last_error(err));
 	}
-	if (err != FB_OK || (found && !pending_stands(n, &c))) {
+	if (err == FB_EFORMAT ||
+			(err == FB_OK && found && !pending_stands(n, &c))) {
 		err = node_pending_remove(n->pending_path);
 		if (err != FB_OK) {
 			fb_log(FB_LOG_WARN, "%s", fb_last_error(err));
@@ -183,7 +184,7 @@ load_pending(struct node *n)
 		free(c.bytes);
 		return;
 	}
-	if (!found) {
+	if (err != FB_OK || !found) {
 		return;
 	}
 	struct node_pending *p = &n->pending;
