@@ -923,6 +923,10 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		sent = 0;
 	} else {
 		if (!res->refuse) {
+			fb_log(FB_LOG_INFO,
+					"round %u: upload slot granted: sending "
+					"the update (%.2f MB)",
+					round, (double)sent / 1e6);
 			fb_crashpoint("client.send"); // with a delay: mid-send
 		}
 		struct fb_msg *reply = NULL;

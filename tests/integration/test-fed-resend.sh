@@ -11,6 +11,10 @@
 # Part 2: retailer 1 alone, its first ACK dropped on the way back, so its
 # round commits before it offers the copy again: the answer must be ACK
 # rejected duplicate (counted and used), not late.
+# Part 3: retailer 1 alone behind a slow link (1.5 s each way), stopped
+# with SIGTERM while its UPDATE of round 1 is on its way and restarted:
+# it must resend the copy saved in its state folder, not train round 1
+# again (its ledger: 4 releases in round 1, not 8).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
@@ -81,7 +85,9 @@ start_server .3
 start_client 1 .3
 check "part 3: round 1's plan arrives through the slow link" wait_for \
 	"$WORK/client-1.3.err" "round 1: plan received" 60
-sleep 0.5 # trained (well under 0.1 s) and uploading; the ACK is 3 s away
+# Its copy is saved before it asks for the slot; the ACK is 3 s away.
+check "part 3: the update is on its way" wait_for \
+	"$WORK/client-1.3.err" "round 1: upload slot granted: sending the update" 30
 check "part 3: the client is still waiting for its ACK" kill -0 "${CLIENT_PID[1]}"
 t0=$(date +%s%N)
 kill -TERM "${CLIENT_PID[1]}" 2>/dev/null || true
