@@ -28,6 +28,7 @@
 #include "fedbundle/util/log.h"
 #include "local.h"
 #include "node.h"
+#include "pending.h"
 #include "reload.h"
 #include "secround.h"
 
@@ -119,6 +120,89 @@ refresh_exhausted(struct node *n)
 	return FB_OK;
 }
 
+// Whether the copy c found at start still stands (wire-v1 §6.1 "A lost
+// ACK"). The state may not know the copy's federation yet: the plan of
+// the copy's round made the last life follow it (follow_federation)
+// before it stopped, the state unsaved; the same is done again here.
+static bool
+pending_stands(struct node *n, const struct node_pending_copy *c)
+{
+	char fed[2 * FB_WIRE_FEDERATION_ID_LEN + 1] = "none";
+	if (fb_wire_federation_id_set(c->federation)) {
+		sodium_bin2hex(fed, sizeof(fed), c->federation,
+				FB_WIRE_FEDERATION_ID_LEN);
+	}
+	if (fb_wire_federation_id_set(n->st.federation) &&
+			memcmp(c->federation, n->st.federation,
+					FB_WIRE_FEDERATION_ID_LEN) != 0) {
+		fb_log(FB_LOG_INFO,
+				"round %u: the saved update is of another "
+				"federation (%s): removed",
+				c->round, fed);
+		return false;
+	}
+	if (fb_wire_federation_id_set(c->federation) &&
+			node_state_follow(&n->st, c->federation, c->round) !=
+					NODE_FED_SAME) {
+		fb_log(FB_LOG_INFO, "round %u: federation %s (saved update)",
+				c->round, fed);
+	}
+	if (c->round <= n->st.last_completed) {
+		fb_log(FB_LOG_INFO,
+				"round %u: the saved update is of a completed "
+				"round (last completed %u): removed",
+				c->round, n->st.last_completed);
+		return false;
+	}
+	return true;
+}
+
+// A training client's first step after the handshake is the resend of an
+// UPDATE whose ACK did not arrive before it stopped, if its copy is in the
+// state folder (pending.h). A damaged copy is removed with a warning: the
+// round is then trained again if it is still offered.
+static void
+load_pending(struct node *n)
+{
+	snprintf(n->pending_path, sizeof(n->pending_path), "%s/%s",
+			n->pol->state_dir, NODE_PENDING_FILE);
+	struct node_pending_copy c;
+	bool found = false;
+	fb_err err = node_pending_load(n->pending_path, &found, &c);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN,
+				"%s; going on without it (its round is trained "
+				"again if it is offered again)",
+				fb_last_error(err));
+	}
+	if (err == FB_EFORMAT ||
+			(err == FB_OK && found && !pending_stands(n, &c))) {
+		err = node_pending_remove(n->pending_path);
+		if (err != FB_OK) {
+			fb_log(FB_LOG_WARN, "%s", fb_last_error(err));
+		}
+		free(c.bytes);
+		return;
+	}
+	if (err != FB_OK || !found) {
+		return;
+	}
+	struct node_pending *p = &n->pending;
+	free(p->bytes);
+	*p = (struct node_pending){.active = true,
+			.res = c.res,
+			.round = c.round,
+			.bytes = c.bytes,
+			.len = c.len,
+			.cap = c.len,
+			.on_disk = true,
+			.disk_round = c.round};
+	fb_log(FB_LOG_INFO,
+			"round %u: an update whose ACK did not arrive before "
+			"the restart (%.2f MB): offering it again first",
+			c.round, (double)c.len / 1e6);
+}
+
 // What node_open and node_open_with share once the identity, the pinned
 // key and the dataset are there: the state and the ledger.
 static fb_err
@@ -183,6 +267,9 @@ open_state(struct node *n, enum node_use use)
 	}
 	if (err == FB_OK) {
 		err = refresh_exhausted(n);
+	}
+	if (err == FB_OK && use == NODE_RUN) {
+		load_pending(n);
 	}
 	if (err == FB_OK && use == NODE_RUN && pol->roster[0] != '\0') {
 		// The consortium roster peers' advertisements are checked
@@ -705,11 +792,59 @@ ask_upload(struct node *n, struct node_conn *c, uint32_t round,
 	return ASK_FAILED;
 }
 
+// Removes the copy on disk, if any (pending.h).
+static void
+remove_pending_file(struct node *n)
+{
+	struct node_pending *p = &n->pending;
+	if (!p->on_disk) {
+		return;
+	}
+	fb_err err = node_pending_remove(n->pending_path);
+	if (err != FB_OK) {
+		// Harmless: at start a copy of a completed round is removed,
+		// any other is resent at most PENDING_TRIES times.
+		fb_log(FB_LOG_WARN, "round %u: %s", p->disk_round,
+				fb_last_error(err));
+	}
+	p->on_disk = false;
+}
+
+// Forgets the copy, in memory and on disk (given up, a new federation).
 static void
 drop_pending(struct node *n)
 {
 	n->pending.active = false;
 	n->pending.tries = 0;
+	remove_pending_file(n);
+}
+
+// Writes the copy of a plain round to the state folder before its UPDATE
+// is sent (pending.c says why in this order). A failure is logged: the
+// copy is then in memory only, as a secure round's always is.
+static void
+save_pending(struct node *n)
+{
+	struct node_pending *p = &n->pending;
+	double cpu0 = node_cpu_s();
+	struct node_pending_copy c = {.round = p->round,
+			.res = p->res,
+			.bytes = p->bytes,
+			.len = p->len};
+	memcpy(c.federation, n->st.federation, sizeof(c.federation));
+	fb_err err = node_pending_save(n->pending_path, &c);
+	n->cpu.save += node_cpu_s() - cpu0;
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN,
+				"round %u: the copy of the update is kept in "
+				"memory only (a restart would train the round "
+				"again): %s",
+				p->round, fb_last_error(err));
+		return;
+	}
+	p->on_disk = true;
+	p->disk_round = p->round;
+	fb_crashpoint("client.pending_saved"); // the copy on disk, not sent
 }
 
 // Keeps a copy of the unsealed UPDATE m of round until its ACK arrives.
@@ -741,6 +876,9 @@ keep_pending(struct node *n, uint32_t round, const struct node_round *res,
 	p->round = round;
 	p->res = *res;
 	p->res.update = NULL;
+	if (n->sr == NULL) {
+		save_pending(n);
+	}
 }
 
 // Sends REFUSE or UPDATE for round and waits for its ACK. True if acked.
@@ -785,6 +923,10 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		sent = 0;
 	} else {
 		if (!res->refuse) {
+			fb_log(FB_LOG_INFO,
+					"round %u: upload slot granted: sending "
+					"the update (%.2f MB)",
+					round, (double)sent / 1e6);
 			fb_crashpoint("client.send"); // with a delay: mid-send
 		}
 		struct fb_msg *reply = NULL;
@@ -807,7 +949,10 @@ answer_round(struct node *n, struct node_conn *c, uint32_t round,
 		return false;
 	}
 	if (!res->refuse) {
-		drop_pending(n); // answered: accepted, late or rejected
+		// Answered: accepted, late or rejected. The copy on disk goes
+		// once the state records the round (node_complete).
+		n->pending.active = false;
+		n->pending.tries = 0;
 	}
 	if (ack_out != NULL) {
 		*ack_out = ack;
@@ -953,7 +1098,8 @@ node_complete(struct node *n, struct node_conn *c, uint32_t round, bool trained,
 	c->backoff_ms = 0;                 // acknowledged: progress
 	fb_crashpoint("client.after_ack"); // acknowledged, state not saved
 	if (n->pending.active && n->pending.round <= round) {
-		drop_pending(n);
+		n->pending.active = false;
+		n->pending.tries = 0;
 	}
 	n->st.last_completed = round;
 	n->st.rounds_trained += trained;
@@ -964,6 +1110,10 @@ node_complete(struct node *n, struct node_conn *c, uint32_t round, bool trained,
 	}
 	if (save_state(n) != FB_OK) {
 		return NODE_STEP_FATAL;
+	}
+	// Only now: a copy found at start is then of a completed round.
+	if (n->pending.on_disk && n->pending.disk_round <= round) {
+		remove_pending_file(n);
 	}
 	if (trained) {
 		log_cpu(n, round, cpu);

@@ -10,7 +10,8 @@
 // jitter (reconnect_min_ms doubling to reconnect_max_ms, reset only by a
 // request that made progress); a PLAN it cannot use is answered with a
 // sealed ERROR first (§6.1). An UPDATE whose ACK did not arrive
-// is offered again, the same bytes, before anything else (§6.1). The
+// is offered again, the same bytes, before anything else (§6.1), also
+// after a restart (its copy is kept in the state folder: pending.h). The
 // state is written after every acknowledged round; the privacy ledger is
 // written before an UPDATE exists. A client that trains holds its ledger
 // open and locked from node_open to node_close, so a second client (or
@@ -51,9 +52,12 @@ struct node {
 	// connection): the round's result with a copy of the message before
 	// sealing (bytes, len). The next step offers these same bytes again
 	// (wire-v1 §6.1) instead of training the round again, which would
-	// spend privacy budget twice. In memory only. The buffer (cap bytes)
-	// is kept from round to round: a model-sized allocation per round
-	// would cost fresh pages.
+	// spend privacy budget twice. A plain round's copy is also on disk
+	// (pending.h, at pending_path) from before the UPDATE is sent until
+	// the state records the round or the copy is given up, so that a
+	// restarted client resends it too; a secure round's stays in memory
+	// only. The buffer (cap bytes) is kept from round to round: a
+	// model-sized allocation per round would cost fresh pages.
 	struct node_pending {
 		bool active;           // an unacknowledged UPDATE is held
 		struct node_round res; // res.update is NULL
@@ -61,7 +65,10 @@ struct node {
 		uint8_t *bytes;
 		size_t len, cap;
 		uint32_t tries;
+		bool on_disk;        // a copy of disk_round is at pending_path
+		uint32_t disk_round; // (it may outlive active: node_complete)
 	} pending;
+	char pending_path[NODE_PATH_MAX + 32];
 	struct node_cpu cpu; // this round's open, decode, seal and save
 	// The consortium roster (policy key roster; NULL: none), the
 	// consortium id this client computes from it and the pinned

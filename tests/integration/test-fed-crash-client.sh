@@ -9,6 +9,7 @@
 # or in round 2:
 #   train         mid-training (after its first DP step of round 2);
 #   after_ledger  right after its last ledger entry of round 2 was fsync'd;
+#   pending       its copy of the UPDATE of round 2 saved, nothing sent;
 #   send          1 ms into sending its UPDATE of round 2 (mid-send);
 #   after_ack     its UPDATE of round 2 acknowledged, state not yet written.
 # Each time: the state file it left loads (user factors intact), the ledger
@@ -17,6 +18,9 @@
 # later round, its ledger never under-counts (every round in which the
 # aggregator counted its UPDATE has both of its ledger entries, written
 # before the UPDATE left), and its last reported epsilon is its ledger's.
+# Once the copy of its UPDATE is saved (pending, send, after_ack), the
+# restarted client offers that copy again and never trains round 2 again
+# (wire-v1 §6.1 "A lost ACK"): round 2 has exactly its two ledger entries.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
@@ -26,7 +30,7 @@ PLAN_WAIT_MS=1500 server_config 5 3 4000 '{"granularity": "user", "q": 0.5,
  "local_steps": 2, "target_epsilon": 20, "delta": 1e-5, "clip": 1.0}'
 
 scenario() {
-	local name=$1 at=$2 i
+	local name=$1 at=$2 once=${3:-} i
 	rm -rf "$WORK/checkpoint" "$WORK"/state-* "$WORK/metrics.jsonl"
 	start_server ".$name"
 	for i in 0 1 2; do start_client "$i" ".$name"; done
@@ -70,6 +74,14 @@ scenario() {
 	check "$name: every counted update has its ledger entries" test "$bad" = 0
 	check "$name: the ledger kept every entry written before the crash" test "$total" -ge "$at_kill"
 	check "$name: ledger verifies at the end" quiet "$FB_TOOL" ledger verify "$ledger"
+	if [ -n "$once" ]; then
+		check "$name: the restarted client offered its saved update" grep -q \
+			"round 2: an update whose ACK did not arrive before the restart" \
+			"$WORK/client-3.$name.2.err"
+		check "$name: round 2 trained once ($(ledger_rounds "$ledger" 2) ledger entries)" \
+			test "$(ledger_rounds "$ledger" 2)" = 2
+		check "$name: no saved update left" test ! -e "$WORK/state-3/pending-update.fbp"
+	fi
 	check "$name: final state loads" quiet "$FB_CLIENT" eval --policy "$WORK/policy-3.json"
 	local last="" e from_ledger
 	for r in 1 2 3 4 5; do
@@ -85,6 +97,7 @@ scenario() {
 scenario first_round "client.after_ledger#1"
 scenario train "client.train#3"
 scenario after_ledger "client.after_ledger#4"
-scenario send "client.send#2+1"
-scenario after_ack "client.after_ack#2"
+scenario pending "client.pending_saved#2" once
+scenario send "client.send#2+1" once
+scenario after_ack "client.after_ack#2" once
 finish

@@ -11,6 +11,10 @@
 # Part 2: retailer 1 alone, its first ACK dropped on the way back, so its
 # round commits before it offers the copy again: the answer must be ACK
 # rejected duplicate (counted and used), not late.
+# Part 3: retailer 1 alone behind a slow link (1.5 s each way), stopped
+# with SIGTERM while its UPDATE of round 1 is on its way and restarted:
+# it must resend the copy saved in its state folder, not train round 1
+# again (its ledger: 4 releases in round 1, not 8).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib-hard.sh"
 
@@ -71,4 +75,36 @@ grep "round 1:" "$WORK/client-1.2.err" | sed 's/^/# /'
 check "part 2: the resend was answered rejected (duplicate)" grep -q "round 1: .*update 0.00 MB rejected (duplicate)" "$WORK/client-1.2.err"
 check "part 2: never late" test -z "$(grep "round 1: .* late" "$WORK/client-1.2.err")"
 check "part 2: 4 releases in round 1" test "$(ledger_rounds "$WORK/state-1/privacy.ledger" 1)" = 4
+
+mv "$WORK/metrics.jsonl" "$WORK/metrics-2.jsonl"
+rm -rf "$WORK"/checkpoint "$WORK"/state-*
+CLIENT_URL="tcp://127.0.0.1:$((PORT + 3))" hard_policy 1 '"epsilon": 8, "delta": 1e-5'
+"$FB_DELAYPROXY" 127.0.0.1 $((PORT + 3)) 127.0.0.1 "$PORT" 1500 2>"$WORK/proxy-3.err" &
+PIDS+=("$!")
+start_server .3
+start_client 1 .3
+check "part 3: round 1's plan arrives through the slow link" wait_for \
+	"$WORK/client-1.3.err" "round 1: plan received" 60
+# Its copy is saved before it asks for the slot; the ACK is 3 s away.
+check "part 3: the update is on its way" wait_for \
+	"$WORK/client-1.3.err" "round 1: upload slot granted: sending the update" 30
+check "part 3: the client is still waiting for its ACK" kill -0 "${CLIENT_PID[1]}"
+t0=$(date +%s%N)
+kill -TERM "${CLIENT_PID[1]}" 2>/dev/null || true
+wait_exit "${CLIENT_PID[1]}" 10
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# SIGTERM to exit while uploading: $ms ms"
+check "part 3: SIGTERM ends an uploading client within 1.5 s" test "$ms" -lt 1500
+check "part 3: no round-1 result was logged before the stop" \
+	test -z "$(grep "round 1: 4 DP steps" "$WORK/client-1.3.err")"
+check "part 3: the ledger verifies after the stop" quiet "$FB_TOOL" ledger verify "$WORK/state-1/privacy.ledger"
+CLIENT_URL="$SOCK" hard_policy 1 '"epsilon": 8, "delta": 1e-5'
+start_client 1 .3b
+wait_exit "$SERVER_PID" 120
+check "part 3: the aggregator finished" test "$RC" = 0
+wait_exit "${CLIENT_PID[1]}" 30
+check "part 3: the restarted client finished" test "$RC" = 0
+check "part 3: round 1 was trained once" test \
+	"$(cat "$WORK/client-1.3.err" "$WORK/client-1.3b.err" | grep -c "round 1: plan received")" = 1
+check "part 3: 4 releases in round 1" test "$(ledger_rounds "$WORK/state-1/privacy.ledger" 1)" = 4
 finish
