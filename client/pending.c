@@ -218,13 +218,14 @@ node_pending_load(const char *path, bool *found, struct node_pending_copy *c)
 	}
 	struct node_pending_copy got;
 	err = decode_header(path, (const uint8_t *)buf, size, &got);
-	if (err == FB_OK) {
-		got.bytes = malloc(got.len > 0 ? got.len : 1);
-		err = got.bytes == NULL ? FB_ENOMEM : FB_OK;
-	}
 	if (err != FB_OK) {
 		free(buf);
 		return err;
+	}
+	got.bytes = malloc(got.len > 0 ? got.len : 1);
+	if (got.bytes == NULL) {
+		free(buf);
+		return FB_ENOMEM;
 	}
 	memcpy(got.bytes, buf + HEADER_LEN, got.len);
 	free(buf);

@@ -1,6 +1,7 @@
 // tests/fuzz/make-seeds.c: writes the seed corpora of fuzz-tensorfile,
-// fuzz-ledger and fuzz-identity with the real writers (modelio, client
-// state, aggregator checkpoint, ledger appends, key generation), so the
+// fuzz-ledger, fuzz-identity and fuzz-pending with the real writers
+// (modelio, client state, aggregator checkpoint, ledger appends, key
+// generation, the client's pending-update copy), so the
 // seeds are exactly what fedbundle writes. Seeds are committed; run this
 // only to regenerate them (deterministic keys from fixed seeds):
 //   build/tests/fuzz/make-seeds tests/fuzz/corpus
@@ -15,6 +16,7 @@
 #include "fedbundle/net/identity.h"
 #include "fedbundle/privacy/ledger.h"
 #include "fedbundle/util/fsutil.h"
+#include "pending.h"
 #include "round.h"
 #include "state.h"
 
@@ -222,6 +224,24 @@ main(int argc, char **argv)
 		die(p);
 	}
 	seed_from("identity", "roster", 1, p);
+	// The client's copy of an unacknowledged UPDATE: 40 bytes, round 3.
+	uint8_t upd[40];
+	for (size_t k = 0; k < sizeof(upd); k++) {
+		upd[k] = (uint8_t)(k * 7);
+	}
+	struct node_pending_copy pc = {
+			.round = 3, .bytes = upd, .len = sizeof(upd)};
+	memset(pc.federation, 0xab, sizeof(pc.federation));
+	pc.res.steps = 4;
+	pc.res.releases = 9;
+	pc.res.epsilon = 1.5;
+	pc.res.loss = 0.25;
+	snprintf(p, sizeof(p), "%s/%s", tmp, NODE_PENDING_FILE);
+	if (node_pending_save(p, &pc) != FB_OK) {
+		die(p);
+	}
+	seed_from("pending", "copy", 0, p);
+	seed_from("pending", "copy-fixsum", 1, p);
 	printf("seeds written under %s (scratch files in %s)\n", root, tmp);
 	return 0;
 }
