@@ -265,6 +265,27 @@ secure_shape(struct fb_wire_update *u, const struct node_policy *pol,
 	u->n_tensors = 1;
 }
 
+static const volatile sig_atomic_t *stop_flag; // node_local_set_stop()
+
+void
+node_local_set_stop(const volatile sig_atomic_t *flag)
+{
+	stop_flag = flag;
+}
+
+// FB_ECLOSED once a stop was asked for, before step (of n) of round.
+static fb_err
+check_stop(uint32_t round, uint32_t step, uint32_t n, const char *what)
+{
+	if (stop_flag == NULL || *stop_flag == 0) {
+		return FB_OK;
+	}
+	return fb_errorf(FB_ECLOSED,
+			"stopped during the training of round %u after %u of "
+			"%u %s; nothing was sent",
+			round, step, n, what);
+}
+
 // Non-private local training: local_epochs epochs, or local_steps batches
 // of batch_users users from a shuffled cycle over the active users.
 static fb_err
@@ -278,7 +299,11 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 	if (c->local_steps == 0) {
 		for (uint32_t e = 1; e <= c->local_epochs; e++) {
 			struct fb_train_stats s;
-			fb_err err = fb_trainer_epoch(t, e, &s);
+			fb_err err = check_stop(round, e - 1, c->local_epochs,
+					"epochs");
+			if (err == FB_OK) {
+				err = fb_trainer_epoch(t, e, &s);
+			}
 			if (err != FB_OK) {
 				return err;
 			}
@@ -312,6 +337,10 @@ train_plain(struct fb_trainer *t, const struct fb_model *local,
 		}
 		struct fb_train_stats st;
 		uint64_t stream = ((uint64_t)round << 24) + s;
+		if ((err = check_stop(round, s, c->local_steps, "steps")) !=
+				FB_OK) {
+			goto out;
+		}
 		err = fb_trainer_batch_gradient(
 				t, order + pos, n, (double)n, stream, &g, &st);
 		if (err == FB_OK) {
@@ -520,7 +549,10 @@ train_dp(struct fb_trainer *t, const struct fb_model *local, struct fb_dp *dp,
 	double loss = 0;
 	uint64_t samples = 0;
 	for (uint32_t s = 0; s < steps && err == FB_OK; s++) {
-		err = fb_dp_begin_release(dp, round);
+		err = check_stop(round, s, steps, "DP steps");
+		if (err == FB_OK) {
+			err = fb_dp_begin_release(dp, round);
+		}
 		if (err != FB_OK) {
 			break;
 		}

@@ -14,6 +14,7 @@
 #ifndef FB_CLIENT_LOCAL_H
 #define FB_CLIENT_LOCAL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -69,6 +70,13 @@ struct node_work {
 void node_work_finish(struct node_work *w);
 
 struct fb_ledger;
+
+// Makes training stop between two steps (or epochs) once *flag is set (a
+// SIGTERM: node.c), so that a stop never waits for a whole round of
+// training; node_local_round then fails with FB_ECLOSED and nothing is
+// sent (the releases made so far stay in the ledger: counted, never
+// disclosed). NULL (the default) never stops. Set once, before rounds run.
+void node_local_set_stop(const volatile sig_atomic_t *flag);
 
 // Handles a decoded TRAIN plan for round. On success either out->refuse is
 // set (nothing was trained, nothing released) or out->update holds the

@@ -1389,6 +1389,10 @@ poll_once(struct node *n, struct node_conn *c)
 		fb_model_finish(&n->st.global);
 		memset(&n->st.global, 0, sizeof(n->st.global));
 	}
+	if (err == FB_ECLOSED && node_stopping()) {
+		fb_log(FB_LOG_INFO, "%s", fb_last_error(err));
+		return NODE_STEP_AGAIN; // the run loop sees the stop
+	}
 	if (err != FB_OK) {
 		fb_log(FB_LOG_ERROR, "round %u: %s", round, fb_last_error(err));
 		return NODE_STEP_FATAL;
@@ -1588,6 +1592,7 @@ node_run(struct node *n)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	node_catch_hup();
+	node_local_set_stop(&stop_signal);
 	struct node_conn c;
 	fb_err err = node_conn_open(n, &c);
 	if (err != FB_OK) {

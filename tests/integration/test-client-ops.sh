@@ -99,6 +99,36 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 echo "# SIGTERM to exit: $ms ms"
 check "SIGTERM ends a dialing client within 1.5 s" test "$ms" -lt 1500
 
+# ---- SIGTERM ends a client in the middle of its training ----
+# 4000 DP steps (each appends a ledger entry with fsync: some 10 s): the
+# stop comes between two steps, not after the round.
+policy 1 '"epsilon": 1000, "delta": 1e-5'
+rm -rf "$WORK/checkpoint" "$WORK/state-1"
+server_config 1 1 120000 '{"granularity": "user", "q": 0.5, "local_steps": 4000,
+ "target_epsilon": 500, "delta": 1e-5, "clip": 1.0}'
+start_server .train
+start_client 1 .train
+check "the client starts training" wait_for "$WORK/client-1.train.err" \
+	"round 1: plan received" 60
+sleep 1
+check "the client is still training after 1 s" kill -0 "${CLIENT_PID[1]}"
+t0=$(date +%s%N)
+kill -TERM "${CLIENT_PID[1]}" || true
+wait "${CLIENT_PID[1]}" 2>/dev/null && rc=0 || rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+echo "# SIGTERM to exit while training: $ms ms"
+check "SIGTERM ends a training client within 1.5 s" test "$ms" -lt 1500
+check "it exits 0" test "$rc" -eq 0
+check "it says where training stopped" grep -q \
+	"stopped during the training of round 1 after [0-9]* of 4000 DP steps; nothing was sent" \
+	"$WORK/client-1.train.err"
+check "the ledger verifies after the stop" quiet "$FB_TOOL" ledger verify "$WORK/state-1/privacy.ledger"
+n=$(grep -c "\"round\":1," "$WORK/state-1/privacy.ledger" || true)
+echo "# releases recorded before the stop: $n"
+check "some, not all, of the 4000 releases were made" test "$n" -gt 0 -a "$n" -lt 4000
+kill "$SERVER_PID" 2>/dev/null || true
+wait "$SERVER_PID" 2>/dev/null || true
+
 # ---- fedbundle train --dp: a spent ledger, a missing ledger ----
 tl="$WORK/train.ledger"
 "$FB_TOOL" train --data "$WORK/parts/retailer-00" --dp user --users 125 --epochs 1 \
