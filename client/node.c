@@ -141,18 +141,19 @@ pending_stands(struct node *n, const struct node_pending_copy *c)
 				c->round, fed);
 		return false;
 	}
-	if (fb_wire_federation_id_set(c->federation) &&
-			node_state_follow(&n->st, c->federation, c->round) !=
-					NODE_FED_SAME) {
-		fb_log(FB_LOG_INFO, "round %u: federation %s (saved update)",
-				c->round, fed);
-	}
+	// Before following the copy's federation, which may reset the count.
 	if (c->round <= n->st.last_completed) {
 		fb_log(FB_LOG_INFO,
 				"round %u: the saved update is of a completed "
 				"round (last completed %u): removed",
 				c->round, n->st.last_completed);
 		return false;
+	}
+	if (fb_wire_federation_id_set(c->federation) &&
+			node_state_follow(&n->st, c->federation, c->round) !=
+					NODE_FED_SAME) {
+		fb_log(FB_LOG_INFO, "round %u: federation %s (saved update)",
+				c->round, fed);
 	}
 	return true;
 }

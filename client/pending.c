@@ -16,7 +16,12 @@
 //    a restart in between finds a copy of a round <= last_completed and
 //    removes it unsent. The removal is not fsync'd: a copy that comes
 //    back after a crash is removed again at start (completed round) or
-//    given up again (resent at most PENDING_TRIES times, never trained).
+//    given up again (resent at most PENDING_TRIES times).
+// The one way a round is trained twice: a copy given up after
+// PENDING_TRIES failed offers (network failures count too) or one that
+// cannot be read at start (an I/O error; the file is kept) is dropped,
+// and if the aggregator still offers its round, the round is trained
+// again. Its releases are in the ledger: over-counted, never under.
 // The file: magic, version, round, federation, the round's figures, the
 // bytes and a BLAKE2b-256 of all before it, integers little-endian.
 #include <errno.h>
@@ -118,6 +123,13 @@ encode_header(uint8_t h[HEADER_LEN], const struct node_pending_copy *c)
 fb_err
 node_pending_save(const char *path, const struct node_pending_copy *c)
 {
+	if (c->len > NODE_PENDING_MAX_LEN) {
+		// Not written: a load would refuse it as damaged.
+		return fb_errorf(FB_EINVAL,
+				"%s: an update of %zu bytes is over the copy's "
+				"limit of %zu",
+				path, c->len, NODE_PENDING_MAX_LEN);
+	}
 	uint8_t h[HEADER_LEN], sum[FB_HASH_LEN];
 	encode_header(h, c);
 	struct fb_hash hs;

@@ -36,6 +36,8 @@ struct node_pending_copy {
 
 // Writes c to path atomically, mode 0600 (tmp + fsync + rename + folder
 // fsync). FB_EIO naming path; the old file, if any, is then untouched.
+// FB_EINVAL (nothing written) for a copy over NODE_PENDING_MAX_LEN, which
+// node_pending_load would refuse.
 fb_err node_pending_save(const char *path, const struct node_pending_copy *c);
 
 // Reads path into *c: *found is false (and *c zeroed) if there is no file.

@@ -214,6 +214,22 @@ TEST(save_replaces)
 	CHECK(access(path, F_OK) != 0);
 }
 
+// A copy a load would refuse is not written: the old copy stays.
+TEST(over_limit_not_written)
+{
+	struct node_pending_copy c, back;
+	sample(&c);
+	CHECK_OK(node_pending_save(path, &c));
+	c.round = 44;
+	c.len = NODE_PENDING_MAX_LEN + 1; // checked before any byte is read
+	CHECK(node_pending_save(path, &c) == FB_EINVAL);
+	CHECK(strstr(fb_last_error(FB_EINVAL), path) != NULL);
+	bool found = false;
+	CHECK_OK(node_pending_load(path, &found, &back));
+	CHECK(found && back.round == 42);
+	free(back.bytes);
+}
+
 int
 main(void)
 {
@@ -229,6 +245,7 @@ main(void)
 	RUN(wrong_version_refused);
 	RUN(not_a_copy_refused);
 	RUN(save_replaces);
+	RUN(over_limit_not_written);
 	unlink(path);
 	rmdir(dir);
 	return harness_done();
