@@ -4,7 +4,8 @@
 // Warns on stderr when the tune split is too small (warn_small_tune).
 // Contract (scripts rely on it): with --json the last thing on stdout is
 // one JSON object with at least "recall@20", "ndcg@20", "recall@40",
-// "ndcg@40" (test split, best tune epoch) and "epoch"; progress goes to
+// "ndcg@40" (test split, kept epoch: the best on tune, or under DP the
+// last, since tune data may not select a release) and "epoch"; progress goes to
 // stderr; --metrics-out appends one JSON line per epoch. With --dp user it
 // holds its ledger (locked, fb_ledger_open) from before the first release
 // until exit, so a second run or a client on the same ledger is refused.
@@ -33,13 +34,15 @@ static const char *const usage_text =
 		"Trains the bundle recommender on one dataset folder (the "
 		"centralized,\nnon-federated reference), with early stopping on "
 		"the tune split, and\nreports test metrics at the best tune "
-		"epoch beside a popularity baseline.\n"
+		"epoch beside a popularity baseline.\nUnder --dp user the tune "
+		"split selects nothing (no ledger accounts it):\nevery planned "
+		"epoch runs and the last one is kept and reported.\n"
 		"\n"
 		"options:\n"
 		"  --data DIR          dataset folder (required)\n"
 		"  --config FILE       JSON hyper-parameters (see "
 		"docs/configuration.md)\n"
-		"  --out FILE          write the best model (with user "
+		"  --out FILE          write the kept model (with user "
 		"factors) here\n"
 		"  --json              print the result as one JSON object on "
 		"stdout\n"
@@ -111,7 +114,7 @@ on_epoch(void *ctx, const struct fb_fit_progress *p)
 			fprintf(stderr, "  tune Recall@%u %.4f  NDCG@%u %.4f%s",
 					pr->k0, p->tune.mean.recall[0], pr->k0,
 					p->tune.mean.ndcg[0],
-					p->best ? "  *" : "");
+					p->best && !pr->dp ? "  *" : "");
 		}
 		fputc('\n', stderr);
 	}
@@ -520,16 +523,16 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 		return;
 	}
 	printf("\"privacy\": {\"mode\": \"user\", \"private\": %s, "
-	       "\"epsilon_spent\": %.6f, \"epsilon_at_best\": %.6f, "
+	       "\"epsilon_spent\": %.6f, \"selection\": \"last epoch\", "
 	       "\"epsilon_budget\": %g, \"delta\": %g, \"accountant\": \"%s\", "
 	       "\"q\": %g, \"clip\": %g, \"sigma\": %.6f, "
 	       "\"sigma_accounted\": %.6f, \"releases\": %zu, "
 	       "\"budget_reached\": %s",
 			fb_dp_is_private(dp) ? "true" : "false", res->epsilon,
-			res->epsilon_at_best, c->epsilon, c->delta,
-			fb_acct_kind_name(c->accountant), c->q, c->clip,
-			fb_dp_sigma_noise(dp), fb_dp_sigma_accounted(dp),
-			res->releases, res->budget_reached ? "true" : "false");
+			c->epsilon, c->delta, fb_acct_kind_name(c->accountant),
+			c->q, c->clip, fb_dp_sigma_noise(dp),
+			fb_dp_sigma_accounted(dp), res->releases,
+			res->budget_reached ? "true" : "false");
 	if (pi->released) {
 		printf(", \"prior\": {\"released\": true, \"mode\": \"%s\", "
 		       "\"share\": %g, \"sigma\": %.6f, \"round\": %llu, "
@@ -782,7 +785,9 @@ cmd_train(int argc, char **argv)
 		cli_fail("train", err, "training failed");
 		goto out;
 	}
-	warn_small_tune(ds, res.tune.mean.recall[0]);
+	if (dp == NULL) {
+		warn_small_tune(ds, res.tune.mean.recall[0]);
+	}
 	err = fb_eval_popularity(
 			&ds->ub_train, &ds->ub_test, cfg.ks, cfg.n_k, &pop);
 	if (err != FB_OK) {
@@ -826,21 +831,21 @@ cmd_train(int argc, char **argv)
 		report_metrics_json(stdout, &pop.mean);
 		printf("}}\n");
 	} else {
-		printf("test split, %llu users, best tune epoch %u of %u "
+		printf("test split, %llu users, %s epoch %u of %u "
 		       "(%.3f s/epoch), ",
 				(unsigned long long)res.test.n_users,
+				dp == NULL ? "best tune" : "last",
 				res.best_epoch, res.epochs_run, per_epoch);
 		if (dp == NULL) {
 			printf("non-private:\n");
 		} else {
-			printf("user-level DP%s, epsilon %.3f spent (%.3f at "
-			       "the best epoch), delta %g%s:\n",
+			printf("user-level DP%s, epsilon %.3f spent, delta "
+			       "%g%s:\n",
 					fb_dp_is_private(dp)
 							? ""
 							: " with SEEDED noise "
 							  "(NOT PRIVATE)",
-					res.epsilon, res.epsilon_at_best,
-					used->delta,
+					res.epsilon, used->delta,
 					res.budget_reached ? ", budget reached"
 							   : "");
 		}

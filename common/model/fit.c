@@ -1,6 +1,9 @@
-// common/model/fit.c: the epoch loop with tune-based early stopping. It owns a
-// copy of the best parameters so that the final test evaluation and the
-// saved model are those of the best tune epoch, never of the last one.
+// common/model/fit.c: the epoch loop. Non-private, with tune-based early
+// stopping: it owns a copy of the best parameters so that the final test
+// evaluation and the saved model are those of the best tune epoch, never
+// of the last one. Under DP the tune split selects nothing (it is private
+// data no ledger accounts): the planned epochs all run and the kept model
+// is the last one; tune is only evaluated for the owner's progress view.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,12 +175,13 @@ apply_start(const struct fb_train_config *cfg, const struct fb_fit_start *start,
 }
 
 // Evaluates the current parameters on tune into p->tune and keeps them in
-// best/best_users if they beat r's best so far.
+// best/best_users if they beat r's best so far, or always when `select` is
+// false (DP: the latest parameters are kept, whatever tune says).
 static fb_err
 consider(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		struct fb_trainer *t, const struct fb_model *cur,
 		const struct fb_matrix *users, struct fb_matrix *user_reps,
-		struct fb_fit_progress *p, struct fb_fit_result *r,
+		bool select, struct fb_fit_progress *p, struct fb_fit_result *r,
 		bool *have_best, struct fb_model *best,
 		struct fb_matrix *best_users)
 {
@@ -191,14 +195,13 @@ consider(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		return err;
 	}
 	p->evaluated = true;
-	if (*have_best && !better(&p->tune, &r->tune)) {
+	if (select && *have_best && !better(&p->tune, &r->tune)) {
 		return FB_OK;
 	}
 	*have_best = true;
 	p->best = true;
 	r->best_epoch = p->epoch;
 	r->tune = p->tune;
-	r->epsilon_at_best = p->epsilon;
 	fb_model_copy(best, cur);
 	fb_matrix_copy(best_users, users);
 	return FB_OK;
@@ -285,17 +288,19 @@ fb_fit_from(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 	}
 	struct fb_fit_result r = {0};
+	// Under DP nothing is chosen on tune: no best epoch, no early stop.
+	bool select = dp == NULL;
 	bool have_best = false;
 	uint32_t since_best = 0;
 	if (start != NULL && start->bundle_bias != NULL) {
-		// Epoch 0, the prior alone: the trained part is kept only if
-		// an epoch beats it on tune.
+		// Epoch 0, the prior alone, evaluated for the record (a
+		// non-private fit keeps it if no epoch beats it on tune).
 		struct fb_fit_progress p0 = {0};
 		if (dp != NULL) {
 			fb_dp_spent(dp, &p0.epsilon, &p0.releases);
 		}
-		err = consider(ds, cfg, t, &cur, &users, &user_reps, &p0, &r,
-				&have_best, &best, &best_users);
+		err = consider(ds, cfg, t, &cur, &users, &user_reps, select,
+				&p0, &r, &have_best, &best, &best_users);
 		if (err != FB_OK) {
 			goto out;
 		}
@@ -337,8 +342,9 @@ fb_fit_from(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 		bool last = epoch == cfg->epochs || r.budget_reached;
 		if (epoch % cfg->eval_every == 0 || last) {
-			err = consider(ds, cfg, t, &cur, &users, &user_reps, &p,
-					&r, &have_best, &best, &best_users);
+			err = consider(ds, cfg, t, &cur, &users, &user_reps,
+					select, &p, &r, &have_best, &best,
+					&best_users);
 			if (err != FB_OK) {
 				goto out;
 			}
@@ -349,7 +355,8 @@ fb_fit_from(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 		}
 		r.epsilon = p.epsilon;
 		r.releases = p.releases;
-		if (cfg->patience > 0 && since_best >= cfg->patience) {
+		if (select && cfg->patience > 0 &&
+				since_best >= cfg->patience) {
 			break;
 		}
 		if (r.budget_reached) {
