@@ -120,7 +120,8 @@ static const struct fb_cfg_field train_fields[] = {
 				.help = "evaluate on the tune split every N epochs"},
 		{"patience", FB_CFG_U32, F(patience), 0, 1e6,
 				.help = "stop after N evaluations without improvement "
-					"(0: never)"},
+					"(0: never; ignored under DP, where the "
+					"last epoch is kept)"},
 		// The name this file used before the shared schema.
 		{"neg_per_pos", FB_CFG_U32, F(hp.negatives), 1, 64,
 				.help = "the same as negatives"},
