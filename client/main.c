@@ -152,6 +152,34 @@ usage_error(const char *msg, const char *arg)
 	return 2;
 }
 
+// --user N: a dense user number; anything else is most likely the
+// retailer's own customer id, so the error suggests --user-id. 0 or 2.
+static int
+parse_user(const char *s, uint32_t *out)
+{
+	char *end = NULL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || *end != '\0' || s[0] == '-') {
+		bool id = *s != '\0';
+		fprintf(stderr,
+				"fedbundle-client: --user '%s': not a dense "
+				"user number (0..N-1 for a model of N users)"
+				"%s%s (see --help)\n",
+				s,
+				id ? "; for an original customer id use "
+				     "--user-id "
+				   : "",
+				s);
+		return 2;
+	}
+	if (errno == ERANGE || v > UINT32_MAX) {
+		return usage_error("--user: %s is too large", s);
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int
 fail(const char *what, fb_err err)
 {
@@ -216,6 +244,11 @@ parse_args(int argc, char **argv, struct args *a)
 			a->have_user = 1;
 			break;
 		case 'u':
+			if (parse_user(optarg, &a->user) != 0) {
+				return 2;
+			}
+			a->have_user = 1;
+			break;
 		case 'k':
 			v = strtoul(optarg, &end, 10);
 			if (end == optarg || *end != '\0' || optarg[0] == '-' ||
@@ -223,15 +256,11 @@ parse_args(int argc, char **argv, struct args *a)
 				return usage_error(
 						"'%s' is not a number", optarg);
 			}
-			if (c == 'u') {
-				a->user = (uint32_t)v;
-				a->have_user = 1;
-			} else if (v == 0 || v > FB_METRICS_MAX_CUTOFF) {
+			if (v == 0 || v > FB_METRICS_MAX_CUTOFF) {
 				return usage_error("-k %s: must be 1..1000",
 						optarg);
-			} else {
-				a->k = (uint32_t)v;
 			}
+			a->k = (uint32_t)v;
 			break;
 		case 'j':
 			a->json = 1;

@@ -35,24 +35,59 @@ cli_arg_fail(const char *cmd, fb_err err, const char *what)
 	return err == FB_EINVAL ? 2 : status;
 }
 
-bool
-cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+// True (and *out set) if all of s is a non-negative decimal integer that
+// fits 64 bits; prints nothing.
+static bool
+parse_u64(const char *s, uint64_t *out)
 {
 	char *end = NULL;
 	errno = 0;
 	if (s == NULL || *s == '\0' || *s == '-') {
-		goto bad;
+		return false;
 	}
 	unsigned long long v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0') {
-		goto bad;
+		return false;
 	}
 	*out = v;
 	return true;
-bad:
-	cli_usage_error(cmd, "%s: '%s' is not a non-negative integer", opt,
-			s != NULL ? s : "");
-	return false;
+}
+
+bool
+cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *out)
+{
+	if (!parse_u64(s, out)) {
+		cli_usage_error(cmd, "%s: '%s' is not a non-negative integer",
+				opt, s != NULL ? s : "");
+		return false;
+	}
+	return true;
+}
+
+bool
+cli_parse_user(const char *cmd, const char *s, uint32_t *out)
+{
+	uint64_t v = 0;
+	bool ok = parse_u64(s, &v);
+	if (!ok && errno != ERANGE) {
+		// Most likely the retailer's own customer id.
+		bool id = s != NULL && *s != '\0';
+		cli_usage_error(cmd,
+				"--user '%s': not a dense user number (0..N-1 "
+				"for a model of N users)%s%s",
+				id ? s : "",
+				id ? "; for an original customer id use "
+				     "--user-id "
+				   : "",
+				id ? s : "");
+		return false;
+	}
+	if (!ok || v > UINT32_MAX) {
+		cli_usage_error(cmd, "--user: %s is too large", s);
+		return false;
+	}
+	*out = (uint32_t)v;
+	return true;
 }
 
 bool

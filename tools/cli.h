@@ -38,6 +38,9 @@ bool cli_parse_u64(
 		const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_parse_double(
 		const char *cmd, const char *opt, const char *s, double *out);
+// --user N: a dense user number. Anything else is refused naming s and
+// suggesting --user-id (the retailer's own customer id).
+bool cli_parse_user(const char *cmd, const char *s, uint32_t *out);
 
 // True if stderr is a terminal (progress lines are then redrawn in place).
 bool cli_stderr_is_tty(void);

@@ -106,8 +106,7 @@ cmd_complete(int argc, char **argv)
 			model_path = optarg;
 			break;
 		case 'u':
-			if (!cli_parse_u32("complete", "--user", optarg,
-					    &user)) {
+			if (!cli_parse_user("complete", optarg, &user)) {
 				return 2;
 			}
 			have_user = 1;

@@ -180,8 +180,7 @@ parse(int argc, char **argv, struct args *a)
 			a->allowed = optarg;
 			break;
 		case 'u':
-			ok = cli_parse_u32(
-					"compose", "--user", optarg, &a->user);
+			ok = cli_parse_user("compose", optarg, &a->user);
 			a->have_user = true;
 			break;
 		case 'U':

@@ -210,8 +210,7 @@ cmd_recommend(int argc, char **argv)
 			config = optarg;
 			break;
 		case 'u':
-			if (!cli_parse_u32("recommend", "--user", optarg,
-					    &user)) {
+			if (!cli_parse_user("recommend", optarg, &user)) {
 				return 2;
 			}
 			have_user = 1;

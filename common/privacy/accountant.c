@@ -1001,17 +1001,182 @@ fb_acct_delta_for(enum fb_acct_kind kind, double q, double sigma,
 	return err;
 }
 
-// *ok = epsilon(sigma) <= target.
+// --- calibration: one search for both calibrations ---
+
+#define CAL_SIGMA_MAX 1e6  // no calibration answers above this
+#define CAL_SIGMA_MIN 1e-3 // below this, any noise meets the target
+#define CAL_REL_TOL 1e-5   // the bisection's relative width
+
+// A search for the least noise multiplier at which meets() holds; meets()
+// is non-decreasing in sigma. The two calibrations differ only in the
+// predicate and in how they bracket the answer.
+struct search {
+	fb_err (*meets)(void *ctx, double sigma, bool *ok);
+	void *ctx;
+	double start; // the first upper guess
+	double grow;  // while meets() fails at hi: hi *= grow
+	// > 0: then lo = hi * shrink, halved while it still meets;
+	// 0: lo is the last hi that failed (start if none)
+	double shrink;
+	bool round; // report a 6-significant-digit decimal >= the answer
+};
+
+// Grows hi from s->start until meets() holds there; lo is the last value
+// that failed. *reached = false (lo, hi unset) past CAL_SIGMA_MAX.
 static fb_err
-meets(enum fb_acct_kind kind, double q, double sigma, uint64_t steps,
-		double target, double delta, bool *ok)
+search_up(const struct search *s, double *lo, double *hi, bool *reached)
 {
+	double l = s->start, h = s->start;
+	for (;;) {
+		bool ok = false;
+		fb_err err = s->meets(s->ctx, h, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			break;
+		}
+		if (h >= CAL_SIGMA_MAX) {
+			*reached = false;
+			return FB_OK;
+		}
+		l = h;
+		h *= s->grow;
+	}
+	*lo = l;
+	*hi = h;
+	*reached = true;
+	return FB_OK;
+}
+
+// Walks lo = hi * s->shrink down by halves while meets() still holds there,
+// moving hi down with it. *at_min = true when even CAL_SIGMA_MIN meets the
+// target: *hi is then the answer as it is.
+static fb_err
+search_down(const struct search *s, double *lo, double *hi, bool *at_min)
+{
+	double l = *hi * s->shrink, h = *hi;
+	for (;;) {
+		bool ok = false;
+		fb_err err = s->meets(s->ctx, l, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (!ok) {
+			break;
+		}
+		h = l;
+		if (l <= CAL_SIGMA_MIN) {
+			*hi = h;
+			*at_min = true;
+			return FB_OK;
+		}
+		l *= 0.5;
+	}
+	*lo = l;
+	*hi = h;
+	*at_min = false;
+	return FB_OK;
+}
+
+// Bisects [lo, *hi] geometrically to CAL_REL_TOL; *hi keeps meeting.
+static fb_err
+search_bisect(const struct search *s, double lo, double *hi)
+{
+	double h = *hi;
+	while (h - lo > CAL_REL_TOL * h) {
+		double mid = sqrt(lo * h);
+		bool ok = false;
+		fb_err err = s->meets(s->ctx, mid, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			h = mid;
+		} else {
+			lo = mid;
+		}
+	}
+	*hi = h;
+	return FB_OK;
+}
+
+// Replaces *hi by a 6-significant-digit decimal >= it that still meets the
+// target (meets() is non-decreasing in sigma; checked anyway).
+static fb_err
+search_round(const struct search *s, double *hi)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%.5e", *hi);
+	double r = strtod(buf, NULL);
+	if (r < *hi) {
+		snprintf(buf, sizeof(buf), "%.5e",
+				*hi + pow(10.0, floor(log10(*hi)) - 5));
+		r = strtod(buf, NULL);
+	}
+	if (r >= *hi) {
+		bool ok = false;
+		fb_err err = s->meets(s->ctx, r, &ok);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (ok) {
+			*hi = r;
+		}
+	}
+	return FB_OK;
+}
+
+// The search: *reached = false (*sigma unset) when no noise multiplier up
+// to CAL_SIGMA_MAX meets the target; the caller words that error.
+static fb_err
+search_sigma(const struct search *s, double *sigma, bool *reached)
+{
+	double lo = 0, hi = 0;
+	fb_err err = search_up(s, &lo, &hi, reached);
+	if (err != FB_OK || !*reached) {
+		return err;
+	}
+	if (s->shrink > 0) {
+		bool at_min = false;
+		err = search_down(s, &lo, &hi, &at_min);
+		if (err != FB_OK) {
+			return err;
+		}
+		if (at_min) {
+			*sigma = hi; // even tiny noise meets the target
+			return FB_OK;
+		}
+	}
+	err = search_bisect(s, lo, &hi);
+	if (err == FB_OK && s->round) {
+		err = search_round(s, &hi);
+	}
+	if (err == FB_OK) {
+		*sigma = hi;
+	}
+	return err;
+}
+
+// The plain calibration's predicate: epsilon(sigma) <= target.
+struct plain_target {
+	enum fb_acct_kind kind;
+	double q;
+	uint64_t steps;
+	double target, delta;
+};
+
+static fb_err
+meets(void *ctx, double sigma, bool *ok)
+{
+	const struct plain_target *t = ctx;
 	double eps;
-	fb_err err = fb_acct_epsilon_for(kind, q, sigma, steps, delta, &eps);
+	fb_err err = fb_acct_epsilon_for(
+			t->kind, t->q, sigma, t->steps, t->delta, &eps);
 	if (err != FB_OK) {
 		return err;
 	}
-	*ok = eps <= target;
+	*ok = eps <= t->target;
 	return FB_OK;
 }
 
@@ -1048,7 +1213,6 @@ fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
 		return fb_acct_calibrate_sigma(
 				kind, q, steps, NULL, eps0, delta0, sigma);
 	}
-	const double sigma_max = 1e6, sigma_min = 1e-3, rel_tol = 1e-5;
 	fb_err err = check_q(q);
 	if (err == FB_OK) {
 		err = check_steps(steps);
@@ -1076,83 +1240,43 @@ fb_acct_calibrate_sigma(enum fb_acct_kind kind, double q, uint64_t steps,
 			return err;
 		}
 	}
-	bool ok = false;
-	for (;;) {
-		err = meets(kind, q, hi, steps, target_eps, delta, &ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (ok) {
-			break;
-		}
-		if (hi >= sigma_max) {
-			return fb_errorf(FB_EINVAL,
-					"epsilon = %g: no noise multiplier up to "
-					"%g reaches it at delta = %g",
-					target_eps, sigma_max, delta);
-		}
-		hi *= 2.0;
+	struct plain_target t = {kind, q, steps, target_eps, delta};
+	struct search s = {
+			.meets = meets,
+			.ctx = &t,
+			.start = hi,
+			.grow = 2.0,
+			.shrink = kind == FB_ACCT_PLD ? 0.75 : 0.5,
+			.round = true,
+	};
+	bool reached = false;
+	err = search_sigma(&s, sigma, &reached);
+	if (err == FB_OK && !reached) {
+		return fb_errorf(FB_EINVAL,
+				"epsilon = %g: no noise multiplier up to "
+				"%g reaches it at delta = %g",
+				target_eps, CAL_SIGMA_MAX, delta);
 	}
-	double lo = hi * (kind == FB_ACCT_PLD ? 0.75 : 0.5);
-	for (;;) {
-		err = meets(kind, q, lo, steps, target_eps, delta, &ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (!ok) {
-			break;
-		}
-		hi = lo;
-		if (lo <= sigma_min) {
-			*sigma = hi; // even tiny noise meets the target
-			return FB_OK;
-		}
-		lo *= 0.5;
-	}
-	while (hi - lo > rel_tol * hi) {
-		double mid = sqrt(lo * hi);
-		err = meets(kind, q, mid, steps, target_eps, delta, &ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (ok) {
-			hi = mid;
-		} else {
-			lo = mid;
-		}
-	}
-	// Report a 6-significant-digit decimal >= hi that still meets the
-	// target (eps is non-increasing in sigma; checked anyway).
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%.5e", hi);
-	double r = strtod(buf, NULL);
-	if (r < hi) {
-		snprintf(buf, sizeof(buf), "%.5e",
-				hi + pow(10.0, floor(log10(hi)) - 5));
-		r = strtod(buf, NULL);
-	}
-	if (r >= hi) {
-		err = meets(kind, q, r, steps, target_eps, delta, &ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (ok) {
-			hi = r;
-		}
-	}
-	*sigma = hi;
-	return FB_OK;
+	return err;
 }
 
-// Whether base plus `steps` releases of (q, sigma) meet the target.
+// The predicate on top of earlier releases: base plus `steps` releases of
+// (q, sigma) meet the target (base left unchanged).
+struct after_target {
+	struct fb_acct *base;
+	double q;
+	uint64_t steps;
+	const struct fb_acct_grid *grid;
+	double target, delta;
+};
+
 static fb_err
-meets_after(struct fb_acct *base, double q, double sigma, uint64_t steps,
-		const struct fb_acct_grid *grid, double target, double delta,
-		bool *ok)
+meets_after(void *ctx, double sigma, bool *ok)
 {
+	const struct after_target *t = ctx;
 	bool exceed = true;
-	fb_err err = fb_acct_would_exceed(
-			base, q, sigma, steps, grid, target, delta, &exceed);
+	fb_err err = fb_acct_would_exceed(t->base, t->q, sigma, t->steps,
+			t->grid, t->target, t->delta, &exceed);
 	*ok = !exceed;
 	return err;
 }
@@ -1162,7 +1286,6 @@ fb_acct_calibrate_sigma_after(struct fb_acct *base, double q, uint64_t steps,
 		const struct fb_acct_grid *grid, double target_eps,
 		double delta, double *sigma)
 {
-	const double sigma_max = 1e6, rel_tol = 1e-5;
 	// The plan alone needs at least this much noise: a lower bracket.
 	double lo = 0;
 	fb_err err = fb_acct_calibrate_sigma(
@@ -1174,44 +1297,27 @@ fb_acct_calibrate_sigma_after(struct fb_acct *base, double q, uint64_t steps,
 		*sigma = lo;
 		return FB_OK;
 	}
-	bool ok = false;
-	double hi = lo;
-	for (;;) {
-		err = meets_after(base, q, hi, steps, grid, target_eps, delta,
-				&ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (ok) {
-			break;
-		}
-		if (hi >= sigma_max) {
-			return fb_errorf(FB_EINVAL,
-					"epsilon = %g: what the accountant holds "
-					"(%llu steps) leaves no room for %llu more "
-					"at any noise multiplier up to %g",
-					target_eps,
-					(unsigned long long)base->total_steps,
-					(unsigned long long)steps, sigma_max);
-		}
-		lo = hi;
-		hi *= 1.25;
+	struct after_target t = {base, q, steps, grid, target_eps, delta};
+	struct search s = {
+			.meets = meets_after,
+			.ctx = &t,
+			.start = lo,
+			.grow = 1.25,
+			.shrink = 0,
+			.round = false,
+	};
+	bool reached = false;
+	err = search_sigma(&s, sigma, &reached);
+	if (err == FB_OK && !reached) {
+		return fb_errorf(FB_EINVAL,
+				"epsilon = %g: what the accountant holds "
+				"(%llu steps) leaves no room for %llu more "
+				"at any noise multiplier up to %g",
+				target_eps,
+				(unsigned long long)base->total_steps,
+				(unsigned long long)steps, CAL_SIGMA_MAX);
 	}
-	while (hi - lo > rel_tol * hi) {
-		double mid = sqrt(lo * hi);
-		err = meets_after(base, q, mid, steps, grid, target_eps, delta,
-				&ok);
-		if (err != FB_OK) {
-			return err;
-		}
-		if (ok) {
-			hi = mid;
-		} else {
-			lo = mid;
-		}
-	}
-	*sigma = hi;
-	return FB_OK;
+	return err;
 }
 
 // --- the Gaussian mechanism ---

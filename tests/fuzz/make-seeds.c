@@ -1,7 +1,8 @@
 // tests/fuzz/make-seeds.c: writes the seed corpora of fuzz-tensorfile,
 // fuzz-ledger, fuzz-identity and fuzz-pending with the real writers
-// (modelio, client state, aggregator checkpoint, ledger appends, key
-// generation, the client's pending-update copy), so the
+// (modelio, client state, aggregator checkpoints without and with the
+// rounds' representation options, ledger appends, key generation, the
+// client's pending-update copy), so the
 // seeds are exactly what fedbundle writes. Seeds are committed; run this
 // only to regenerate them (deterministic keys from fixed seeds):
 //   build/tests/fuzz/make-seeds tests/fuzz/corpus
@@ -58,6 +59,55 @@ fill(struct fb_matrix *m, float base)
 	for (size_t k = 0; k < m->rows * m->cols; k++) {
 		m->data[k] = base + 0.125f * (float)k;
 	}
+}
+
+// A checkpoint as the aggregator writes it now: with a configuration, so
+// the metadata records the rounds' representation options (item_view,
+// use_attrs, user_item_view, bias); its catalogue is all zero like the
+// fuzz target's, so the checkpoint reader accepts it. Read as a
+// checkpoint (fedavg), with its checksum recomputed, and by the model
+// reader (`fedbundle eval` takes the options from there).
+static void
+seed_checkpoint_opts(const char *tmp, const struct fb_model *m)
+{
+	static struct agg_config cfg;
+	static struct agg_fed fed;
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&fed, 0, sizeof(fed));
+	cfg.round.hp.item_view = true;
+	cfg.round.hp.use_attrs = true;
+	cfg.round.hp.bias = true;
+	snprintf(cfg.checkpoint_dir, sizeof(cfg.checkpoint_dir), "%s", tmp);
+	fed.cfg = &cfg;
+	fed.model = *m;
+	if (agg_opt_init(&fed.opt, AGG_OPT_FEDAVG, 1, 0.9, 0.99, 1e-3, m) !=
+			FB_OK) {
+		die("opt");
+	}
+	struct agg_client cl[2];
+	memset(cl, 0, sizeof(cl));
+	snprintf(cl[0].name, sizeof(cl[0].name), "retailer-0");
+	snprintf(cl[1].name, sizeof(cl[1].name), "retailer-1");
+	cl[0].reported = true;
+	cl[0].epsilon = 2.25;
+	cl[0].updates = 6;
+	cl[0].last_round = 6;
+	cl[1].updates = 5;
+	cl[1].last_round = 5;
+	fed.clients = cl;
+	fed.n_clients = 2;
+	fed.last_committed = 6;
+	fed.last_planned = 7;
+	snprintf(fed.ckpt_path, sizeof(fed.ckpt_path), "%s/checkpoint-opts.fbc",
+			tmp);
+	if (agg_checkpoint_save(&fed) != FB_OK) {
+		die(fed.ckpt_path);
+	}
+	seed_from("tensorfile", "checkpoint-repopts", 3, fed.ckpt_path);
+	seed_from("tensorfile", "checkpoint-repopts-fixsum", 3 | 16,
+			fed.ckpt_path);
+	seed_from("tensorfile", "checkpoint-repopts-model", 1, fed.ckpt_path);
+	agg_opt_finish(&fed.opt);
 }
 
 int
@@ -152,6 +202,7 @@ main(int argc, char **argv)
 				(uint8_t)(sel | 16), fed.ckpt_path);
 		agg_opt_finish(&fed.opt);
 	}
+	seed_checkpoint_opts(tmp, &m);
 	// ---- ledger ----
 	snprintf(p, sizeof(p), "%s/privacy.ledger", tmp);
 	struct fb_ledger *l = NULL;

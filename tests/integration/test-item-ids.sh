@@ -4,7 +4,8 @@
 # --allowed` (issues 14 and 16) on a folder imported from CSV onto a
 # catalogue with names: original ids accepted, output listing original ids
 # and names, an unknown id (or a dense one where the folder has id maps)
-# refused naming it, a repeated id refused; customers by --user-id; and
+# refused naming it, a repeated id refused; customers by --user-id (and
+# a customer id given to --user refused, pointing at --user-id); and
 # compose --max-price from the catalogue's item prices.
 source "$(dirname "$0")/lib.sh"
 
@@ -62,6 +63,21 @@ run recommend --data "$R" --model "$M" --user 1 --items 3,10
 check "recommend: dense ids on a folder with id maps are refused (exit 2)" test "$rc" -eq 2 -a -n "$(grep -o "item '3' is not in the folder's items.map" <<<"$err")"
 run recommend --data "$R" --model "$M" --user 1 --items SKU-003,SKU-003
 check "recommend: a repeated item is refused, named" test "$rc" -eq 2 -a -n "$(grep -o "item 'SKU-003' given twice" <<<"$err")"
+
+# --user takes the dense number; an original customer id there is refused
+# naming it and pointing at --user-id, by every command that takes --user.
+for cmd in recommend complete compose; do
+	run $cmd --data "$R" --model "$M" --user C001
+	check "$cmd --user C001: exit 2, the value named, --user-id suggested" \
+		test "$rc" -eq 2 -a -n "$(grep -o "\-\-user 'C001': not a dense user number.*use --user-id C001" <<<"$err")"
+done
+set +e
+err=$("$FB_CLIENT" recommend --policy "$WORK/none.json" --user C001 2>&1)
+rc=$?
+set -e
+echo "$err" | sed 's/^/# /'
+check "fedbundle-client recommend --user C001: exit 2, the value named, --user-id suggested" \
+	test "$rc" -eq 2 -a -n "$(grep -o "\-\-user 'C001': not a dense user number.*use --user-id C001" <<<"$err")"
 
 # complete: given and ranked items with original ids and names.
 run complete --data "$R" --model "$M" --user-id C001 --items SKU-003,SKU-010 -k 4

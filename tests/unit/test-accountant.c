@@ -650,6 +650,49 @@ TEST(calibration_after_an_earlier_release)
 	}
 }
 
+// The two calibrations share one search (accountant.c); these answers were
+// recorded from the code before it was shared, bit for bit (%a), so a
+// change to the bracketing or the bisection shows here. Recorded on
+// x86-64 glibc; the PLD ones go through FFTW and libm.
+TEST(calibration_values_pinned)
+{
+	const struct fb_acct_grid pg = {300, 0x1p26}, tg = {1000, 0x1p26};
+	double s = 0;
+	CHECK_OK(fb_acct_calibrate_sigma(
+			FB_ACCT_RDP, 0.01, 1000, NULL, 1.0, 1e-5, &s));
+	CHECK(s == 0x1.8359ddc1e7968p+0); // 1.51309
+	CHECK_OK(fb_acct_calibrate_sigma(
+			FB_ACCT_PLD, 0.04, 2000, NULL, 8.0, 1e-5, &s));
+	CHECK(s == 0x1.4a3c21187e7cp+0); // 1.28998
+	CHECK_OK(fb_acct_calibrate_sigma(
+			FB_ACCT_RDP, 0.25, 40, &tg, 2.0, 1e-6, &s));
+	CHECK(s == 0x1.047bdcf0307f2p+2); // 4.07006
+	CHECK_ERR(fb_acct_calibrate_sigma(
+				  FB_ACCT_RDP, 1.0, 1, NULL, 1e-9, 1e-300, &s),
+			FB_EINVAL);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+			"no noise multiplier up to 1e+06 reaches it");
+	const double after[] = {0x1.0f2b0b5a65b52p+2, 0x1.f8369cc3d53fcp+1};
+	for (int k = 0; k < 2; k++) {
+		struct fb_acct *base = NULL;
+		CHECK_OK(fb_acct_create(
+				&base, k == 0 ? FB_ACCT_RDP : FB_ACCT_PLD));
+		CHECK_OK(fb_acct_add(base, 1, 8.0, 1));
+		CHECK_OK(fb_acct_add_grid(base, &pg, 1));
+		CHECK_OK(fb_acct_calibrate_sigma_after(
+				base, 0.25, 40, &tg, 2.0, 1e-6, &s));
+		CHECK(s == after[k]); // 4.2370022185121616, 3.9391666370597687
+		CHECK_OK(fb_acct_add(base, 0.25, s, 40));
+		CHECK_ERR(fb_acct_calibrate_sigma_after(
+					  base, 0.25, 40, &tg, 1.0, 1e-6, &s),
+				FB_EINVAL);
+		CHECK_STR_CONTAINS(fb_last_error(FB_EINVAL),
+				"leaves no room for 40 more at any noise "
+				"multiplier up to 1e+06");
+		fb_acct_destroy(base);
+	}
+}
+
 int
 main(void)
 {
@@ -665,6 +708,7 @@ main(void)
 	RUN(heterogeneous_composition);
 	RUN(calibration_round_trip);
 	RUN(calibration_after_an_earlier_release);
+	RUN(calibration_values_pinned);
 	RUN(input_validation);
 	RUN(fixed_point_grid_terms);
 	return harness_done();
