@@ -52,7 +52,8 @@ sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
 	s->dim = dim;
 	s->ctx.round = round;
 	memset(s->ctx.consortium, 0xc5, sizeof(s->ctx.consortium));
-	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0, sim_n_min, 64};
+	struct fb_secagg_client_params p = {
+			s->ctx, n, s->t, 0, sim_n_min, 64, false};
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];

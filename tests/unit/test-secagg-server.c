@@ -77,7 +77,7 @@ run_init_ring(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim,
 	r->dim = dim;
 	r->ctx.round = 42;
 	memset(r->ctx.consortium, 0x5c, sizeof(r->ctx.consortium));
-	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0, bits};
+	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0, bits, false};
 	int shift = bits == 64 ? 23 : 69 - (int)bits;
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
@@ -98,7 +98,7 @@ run_init_ring(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim,
 		}
 	}
 	struct fb_secagg_server_params sp = {
-			r->ctx, n, t, n_min, r->keys, dim, bits};
+			r->ctx, n, t, n_min, r->keys, dim, bits, false};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
 }
 
@@ -785,7 +785,8 @@ TEST(advert_refusals)
 TEST(create_refusals)
 {
 	uint8_t keys[5 * FB_ID_PK_LEN] = {0};
-	struct fb_secagg_server_params p = {{{0}, 1}, 5, 3, 3, keys, 4, 0};
+	struct fb_secagg_server_params p = {
+			{{0}, 1}, 5, 3, 3, keys, 4, 0, false};
 	struct fb_secagg_server *s = NULL;
 	CHECK_OK(fb_secagg_server_create(&s, &p));
 	fb_secagg_server_destroy(s);
