@@ -25,10 +25,10 @@
 // then dropped, not completed: the aggregator answers a later READY).
 #define SR_TRIES 8
 
-enum sr_stage { SR_ADVERT, SR_SHARES, SR_UPLOAD, SR_UNMASK };
+enum sr_stage { SR_ADVERT, SR_SHARES, SR_UPLOAD, SR_UNMASK, SR_CONSIST };
 
 static const char *const stage_names[] = {
-		"advert", "shares", "upload", "unmask"};
+		"advert", "shares", "upload", "unmask", "consistency"};
 
 struct node_secround {
 	uint32_t round;
@@ -44,8 +44,10 @@ struct node_secround {
 	uint32_t fails;          // failed requests in a row
 	uint32_t peers, senders; // |U1| - 1, |U2| - 1 as this client saw
 	bool released;           // the ledger entry exists
-	double t0, t_stage;      // wall clock of the round's and stage's start
-	struct node_round res;   // the round's figures (and update)
+	uint32_t *sets;          // the signed survivors then dropped (§3.5)
+	uint32_t ns, nd;
+	double t0, t_stage;    // wall clock of the round's and stage's start
+	struct node_round res; // the round's figures (and update)
 };
 
 void
@@ -59,6 +61,7 @@ node_secround_destroy(struct node_secround *sr)
 	fb_msg_free(sr->res.update);
 	free(sr->keys);
 	free(sr->msg);
+	free(sr->sets);
 	free(sr);
 }
 
@@ -112,7 +115,8 @@ node_secround_begin(struct node *n, const struct fb_wire_plan *plan,
 			.t = p->t,
 			.index = p->index,
 			.n_min = p->n_min,
-			.ring_bits = p->ring_bits};
+			.ring_bits = p->ring_bits,
+			.consistency = true};
 	memcpy(sp.ctx.consortium, p->consortium, sizeof(sp.ctx.consortium));
 	sp.ctx.round = round;
 	uint8_t ad[FB_SECAGG_ADVERT_LEN];
@@ -541,7 +545,11 @@ on_inbox(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
 	return release_and_mask(n, c);
 }
 
-// Stages 1 and 2: the stored request, then SA_PEERS or SA_INBOX.
+static enum node_step on_sigs(struct node *n, struct node_conn *c,
+		const uint8_t *body, size_t blen);
+
+// Stages 1, 2 and 5: the stored request, then SA_PEERS, SA_INBOX or
+// SA_SIGNATURES.
 static enum node_step
 exchange(struct node *n, struct node_conn *c)
 {
@@ -556,17 +564,24 @@ exchange(struct node *n, struct node_conn *c)
 	}
 	c->last_ok_ms = fb_clock_ms();
 	// Read before common_reply, which may end the round (and free sr).
-	bool advert = sr->stage == SR_ADVERT;
+	enum sr_stage stage = sr->stage;
 	bool handled = false;
 	enum node_step st = common_reply(n, c, &h, body, blen, &handled);
-	uint8_t want = advert ? FB_WIRE_SA_PEERS : FB_WIRE_SA_INBOX;
-	if (!handled && h.type != want) {
-		st = bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED,
-				advert ? "not SA_PEERS to SA_ADVERT"
-				       : "not SA_INBOX to SA_SHARES");
+	static const uint8_t want[] = {[SR_ADVERT] = FB_WIRE_SA_PEERS,
+			[SR_SHARES] = FB_WIRE_SA_INBOX,
+			[SR_CONSIST] = FB_WIRE_SA_SIGNATURES};
+	static const char *const wrong[] = {
+			[SR_ADVERT] = "not SA_PEERS to SA_ADVERT",
+			[SR_SHARES] = "not SA_INBOX to SA_SHARES",
+			[SR_CONSIST] = "not SA_SIGNATURES to SA_CONSISTENCY"};
+	if (!handled && h.type != want[stage]) {
+		st = bad_reply(n, c, FB_WIRE_REASON_UNEXPECTED, wrong[stage]);
+	} else if (!handled && stage == SR_ADVERT) {
+		st = on_peers(n, c, body, blen);
+	} else if (!handled && stage == SR_SHARES) {
+		st = on_inbox(n, c, body, blen);
 	} else if (!handled) {
-		st = advert ? on_peers(n, c, body, blen)
-			    : on_inbox(n, c, body, blen);
+		st = on_sigs(n, c, body, blen);
 	}
 	fb_msg_free(reply);
 	return st;
@@ -609,9 +624,24 @@ upload(struct node *n, struct node_conn *c)
 	return NODE_STEP_AGAIN;
 }
 
-// SA_UNMASK_REQ: this client's shares for the survivors' self masks and
-// the dropped parties' mask keys, unless the guard refuses the request
-// (a sealed ERROR secagg-refused, and the round is over).
+// The unmask request is refused (a sealed ERROR secagg-refused, and the
+// round is over): what says which check failed.
+static enum node_step
+refuse_unmask(struct node *n, struct node_conn *c, const char *what, fb_err err)
+{
+	struct node_secround *sr = n->sr;
+	fb_log(FB_LOG_WARN,
+			"round %u: secure aggregation: unmask request refused "
+			"(%u survivors, %u dropped): %s: %s",
+			sr->round, sr->ns, sr->nd, what, fb_last_error(err));
+	node_report_error(n, c, sr->round, FB_WIRE_REASON_SECAGG_REFUSED,
+			"unmask request refused");
+	return end_round(n, c, true);
+}
+
+// SA_UNMASK_REQ: the sets checked as the reveal will check them and
+// signed (secagg-v1 §3.5): the SA_CONSISTENCY request of the next stage;
+// nothing is revealed before t signatures over them are verified.
 static enum node_step
 on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 		size_t blen)
@@ -623,40 +653,59 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 		return bad_reply(n, c, FB_WIRE_REASON_MALFORMED,
 				"SA_UNMASK_REQ does not decode");
 	}
-	size_t len = fb_sa_unmask_len(rq.ns, rq.nd);
-	uint32_t *surv = malloc(((size_t)rq.ns + 1) * sizeof(*surv));
-	uint32_t *drop = malloc(((size_t)rq.nd + 1) * sizeof(*drop));
+	uint32_t *sets = malloc(((size_t)rq.ns + rq.nd) * sizeof(*sets));
+	uint8_t *sig = malloc(FB_SA_CONSISTENCY_LEN);
+	if (sets == NULL || sig == NULL) {
+		free(sets);
+		free(sig);
+		return failed(n, c);
+	}
+	fb_sa_unmask_req_copy(&rq, sets, sets + rq.ns);
+	free(sr->sets);
+	sr->sets = sets;
+	sr->ns = rq.ns;
+	sr->nd = rq.nd;
+	fb_err err = fb_secagg_client_sign_sets(
+			sr->sa, n->id, sets, rq.ns, sets + rq.ns, rq.nd, sig);
+	if (err != FB_OK) {
+		free(sig);
+		return refuse_unmask(n, c, "not signed", err);
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: survivor sets signed "
+			"(%u survivors, %u dropped); waiting for %u signatures",
+			sr->round, rq.ns, rq.nd, sr->t);
+	set_request(sr, SR_CONSIST, FB_WIRE_SA_CONSISTENCY, sig,
+			FB_SA_CONSISTENCY_LEN);
+	return NODE_STEP_AGAIN;
+}
+
+// The consistency check passed: this client's shares for the survivors'
+// self masks and the dropped parties' mask keys (SA_UNMASK), ACKed.
+static enum node_step
+reveal(struct node *n, struct node_conn *c)
+{
+	struct node_secround *sr = n->sr;
+	size_t len = fb_sa_unmask_len(sr->ns, sr->nd);
 	uint8_t *shares = sodium_malloc(
-			((size_t)rq.ns + rq.nd + 1) * FB_SHAMIR_SHARE_LEN);
+			((size_t)sr->ns + sr->nd + 1) * FB_SHAMIR_SHARE_LEN);
 	uint8_t *req = malloc(len);
-	if (surv == NULL || drop == NULL || shares == NULL || req == NULL) {
-		free(surv);
-		free(drop);
+	if (shares == NULL || req == NULL) {
 		sodium_free(shares);
 		free(req);
 		return failed(n, c);
 	}
-	fb_sa_unmask_req_copy(&rq, surv, drop);
 	uint8_t *self = shares;
-	uint8_t *mask = shares + (size_t)rq.ns * FB_SHAMIR_SHARE_LEN;
-	fb_err err = fb_secagg_client_reveal(
-			sr->sa, surv, rq.ns, drop, rq.nd, self, mask);
+	uint8_t *mask = shares + (size_t)sr->ns * FB_SHAMIR_SHARE_LEN;
+	fb_err err = fb_secagg_client_reveal(sr->sa, sr->sets, sr->ns,
+			sr->sets + sr->ns, sr->nd, self, mask);
 	if (err == FB_OK) {
-		err = fb_sa_unmask_encode(req, rq.ns, rq.nd, self, mask);
+		err = fb_sa_unmask_encode(req, sr->ns, sr->nd, self, mask);
 	}
 	sodium_free(shares);
-	free(surv);
-	free(drop);
 	if (err != FB_OK) {
 		free(req);
-		fb_log(FB_LOG_WARN,
-				"round %u: secure aggregation: unmask request "
-				"refused (%u survivors, %u dropped): %s",
-				sr->round, rq.ns, rq.nd, fb_last_error(err));
-		node_report_error(n, c, sr->round,
-				FB_WIRE_REASON_SECAGG_REFUSED,
-				"unmask request refused");
-		return end_round(n, c, true);
+		return refuse_unmask(n, c, "not revealed", err);
 	}
 	struct fb_msg *reply = NULL;
 	struct fb_wire_header h;
@@ -667,7 +716,7 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 	sodium_memzero(req, len);
 	free(req);
 	if (err != FB_OK) {
-		return failed(n, c); // polls again: the same request, shares
+		return failed(n, c); // the SA_CONSISTENCY again, then this
 	}
 	struct fb_wire_ack ack;
 	bool ok = h.type == FB_WIRE_ACK && h.round_id == sr->round &&
@@ -680,12 +729,52 @@ on_unmask_req(struct node *n, struct node_conn *c, const uint8_t *body,
 	fb_log(FB_LOG_INFO,
 			"round %u: secure aggregation: shares revealed for %u "
 			"survivors and %u dropped parties (%.2fs); ACK %s",
-			sr->round, rq.ns, rq.nd, fb_clock_s() - sr->t_stage,
+			sr->round, sr->ns, sr->nd, fb_clock_s() - sr->t_stage,
 			ack.status == FB_WIRE_ACK_ACCEPTED ? "accepted"
 					: ack.status == FB_WIRE_ACK_LATE
 					? "late"
 					: "rejected");
 	return end_round(n, c, true);
+}
+
+// SA_SIGNATURES (secagg-v1 §3.5): at least t valid signatures of
+// distinct survivors over exactly the sets this client signed, or it
+// refuses to reveal (a sealed ERROR secagg-refused; nothing revealed).
+static enum node_step
+on_sigs(struct node *n, struct node_conn *c, const uint8_t *body, size_t blen)
+{
+	struct node_secround *sr = n->sr;
+	fb_crashpoint("client.sa_consist"); // signatures in, nothing revealed
+	struct fb_sa_list l;
+	fb_err err = fb_sa_sigs_decode(&l, body, blen);
+	if (err != FB_OK) {
+		return refuse_unmask(
+				n, c, "SA_SIGNATURES does not decode", err);
+	}
+	uint32_t *signers = malloc((size_t)l.count * sizeof(*signers));
+	uint8_t *sigs = malloc((size_t)l.count * FB_SA_CONSISTENCY_LEN);
+	if (signers == NULL || sigs == NULL) {
+		free(signers);
+		free(sigs);
+		return failed(n, c);
+	}
+	for (uint32_t i = 0; i < l.count; i++) {
+		signers[i] = fb_sa_sigs_signer(&l, i);
+		memcpy(sigs + (size_t)i * FB_SA_CONSISTENCY_LEN,
+				fb_sa_sigs_sig(&l, i), FB_SA_CONSISTENCY_LEN);
+	}
+	err = fb_secagg_client_check_sigs(
+			sr->sa, signers, sigs, l.count, sr->keys);
+	free(signers);
+	free(sigs);
+	if (err != FB_OK) {
+		return refuse_unmask(n, c, "the consistency check fails", err);
+	}
+	fb_log(FB_LOG_INFO,
+			"round %u: secure aggregation: %u consistency "
+			"signatures verified (threshold %u)",
+			sr->round, l.count, sr->t);
+	return reveal(n, c);
 }
 
 // Stage 4: POLL UNMASK until the unmask request comes.
@@ -723,6 +812,7 @@ node_secround_step(struct node *n, struct node_conn *c)
 	switch (n->sr->stage) {
 	case SR_ADVERT:
 	case SR_SHARES:
+	case SR_CONSIST:
 		return exchange(n, c);
 	case SR_UPLOAD:
 		return upload(n, c);

@@ -5,14 +5,16 @@
 //   SA_SHARES  -> SA_INBOX (or PLAN WAIT)
 //   the ONE release (ledger entry fsync'd first), its noise share, masked
 //   UPDATE     -> ACK (through the upload slot and pending-resend flow)
-//   POLL UNMASK -> SA_UNMASK_REQ (or PLAN WAIT) -> SA_UNMASK -> ACK
+//   POLL UNMASK -> SA_UNMASK_REQ (or PLAN WAIT); its sets checked and
+//   signed: SA_CONSISTENCY -> SA_SIGNATURES (or PLAN WAIT); t signatures
+//   over exactly those sets verified (secagg-v1 §3.5): SA_UNMASK -> ACK
 // Each stage keeps the bytes it sends, so a lost reply or session is
 // answered by sending the same bytes again once a new session is up
 // (the aggregator answers an identical resend as the first). Any ACK
 // late or rejected ends the round; a peer bundle that does not open, or
 // a list this client cannot take, is a REFUSE with reason
-// secagg-refused; an unmask request its guard refuses is a sealed ERROR
-// secagg-refused. The round counts as completed then, or at the ACK of
+// secagg-refused; an unmask request its guard refuses, or signatures
+// that fail the consistency check, a sealed ERROR secagg-refused. The round counts as completed then, or at the ACK of
 // its SA_UNMASK. Logs round ids, counts, sizes, seconds and the two
 // epsilons (assumed, alone), never a key or a share.
 // Thread-safety: the client's one thread.

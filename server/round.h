@@ -242,8 +242,8 @@ void agg_fed_update(struct agg_fed *fed, uint32_t c, uint32_t round_id,
 		struct agg_outcome *out);
 
 // What to answer a request of a secure round (secround.c): a body of
-// type (SA_PEERS, SA_INBOX or SA_UNMASK_REQ, len bytes, written by
-// agg_fed_sa_write), a PLAN WAIT of retry_after_ms, or out (an ACK or a
+// type (SA_PEERS, SA_INBOX, SA_UNMASK_REQ or SA_SIGNATURES, len bytes,
+// written by agg_fed_sa_write), a PLAN WAIT of retry_after_ms, or out (an ACK or a
 // sealed ERROR).
 enum agg_sa_reply_kind {
 	AGG_SA_REPLY_OUT = 0,

@@ -303,6 +303,7 @@ agg_secround_plan(struct agg_fed *fed, uint64_t now_ms)
 		return;
 	}
 	struct fb_secagg_server_params sp = {
+			.consistency = true,
 			.n = n,
 			.t = sa->p.t,
 			.n_min = sa->p.n_min,
@@ -349,6 +350,24 @@ agg_secround_plan_tlv(const struct agg_fed *fed, uint32_t c,
 	cfg->sa.ring_bits = sa->ring_bits;
 }
 
+// Whether party i is in the set our stage k fills (k up to UNMASK).
+static bool
+stage_has(const struct agg_secround *sa, int k, uint32_t i)
+{
+	switch (k) {
+	case AGG_SA_ADVERTS:
+		return fb_secagg_server_in(sa->co, FB_SA_ADVERTS, i);
+	case AGG_SA_SHARES:
+		return fb_secagg_server_in(sa->co, FB_SA_SHARES, i);
+	case AGG_SA_MASKED:
+		return fb_secagg_server_in(sa->co, FB_SA_MASKED, i);
+	case AGG_SA_CONSIST:
+		return fb_secagg_server_signed(sa->co, i);
+	default:
+		return fb_secagg_server_in(sa->co, FB_SA_UNMASK, i);
+	}
+}
+
 // Parties still expected in the current stage: in the previous stage's
 // set (every party for the advertisements), not in this one's, and not
 // out of the round (refused, dropped, rejected).
@@ -364,12 +383,8 @@ expected(const struct agg_fed *fed)
 				cl->status == AGG_CL_DROPPED ||
 				cl->status == AGG_CL_REJECTED ||
 				sa->quit[sa->client[i]];
-		if (out ||
-				(k > 0 &&
-						!fb_secagg_server_in(sa->co,
-								set_of[k - 1],
-								i)) ||
-				fb_secagg_server_in(sa->co, set_of[k], i)) {
+		if (out || (k > 0 && !stage_has(sa, k - 1, i)) ||
+				stage_has(sa, k, i)) {
 			continue;
 		}
 		waiting++;
@@ -453,6 +468,9 @@ close_stage(struct agg_fed *fed, uint64_t now_ms)
 		break;
 	case AGG_SA_MASKED:
 		err = fb_secagg_server_close_masked(sa->co);
+		break;
+	case AGG_SA_CONSIST:
+		err = fb_secagg_server_close_consistency(sa->co);
 		break;
 	case AGG_SA_UNMASK:
 		finish(fed, now_ms);
@@ -544,10 +562,11 @@ agg_secround_max_msg(const struct agg_fed *fed)
 	size_t n = fed->n_clients < FB_SA_PARTY_MAX ? fed->n_clients
 						    : FB_SA_PARTY_MAX;
 	size_t m = fb_wire_update_len(&u);
-	size_t lists[3] = {fb_sa_peers_len((uint32_t)n),
+	size_t lists[4] = {fb_sa_peers_len((uint32_t)n),
 			fb_sa_bundles_len((uint32_t)n),
-			fb_sa_unmask_len((uint32_t)n, 0)};
-	for (int k = 0; k < 3; k++) {
+			fb_sa_unmask_len((uint32_t)n, 0),
+			fb_sa_sigs_len((uint32_t)n)};
+	for (int k = 0; k < 4; k++) {
 		m = lists[k] > m ? lists[k] : m;
 	}
 	return FB_SEALED_LEN(m);
@@ -766,11 +785,60 @@ on_unmask_poll(struct agg_fed *fed, uint32_t idx, struct agg_sa_reply *rep)
 	struct agg_secround *sa = &fed->sa;
 	if (!fb_secagg_server_in(sa->co, FB_SA_MASKED, idx)) {
 		late_reply(rep, "your masked input is not in the round");
-	} else if (sa->stage < AGG_SA_UNMASK) {
+	} else if (sa->stage < AGG_SA_CONSIST) {
 		wait_reply(fed, rep);
 	} else {
 		body_reply(rep, FB_WIRE_SA_UNMASK_REQ,
 				fb_secagg_server_unmask_req_len(sa->co));
+	}
+}
+
+// SA_CONSISTENCY (secagg-v1 §3.5): the survivor's signature of the sets,
+// verified and kept; answered with PLAN WAIT until the signatures close,
+// then with SA_SIGNATURES (to a signer).
+static void
+on_consist(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
+		size_t len, uint64_t now_ms, struct agg_sa_reply *rep)
+{
+	struct agg_secround *sa = &fed->sa;
+	if (sa->stage < AGG_SA_CONSIST) {
+		set_out(&rep->out, true, 0, FB_WIRE_REASON_UNEXPECTED,
+				"SA_CONSISTENCY before SA_UNMASK_REQ");
+		return;
+	}
+	if (!fb_secagg_server_in(sa->co, FB_SA_MASKED, idx)) {
+		late_reply(rep, "your masked input is not in the round");
+		return;
+	}
+	const uint8_t *sig = NULL;
+	bool dup = false;
+	fb_err err = fb_sa_consistency_decode(&sig, body, len);
+	if (err == FB_OK) {
+		err = fb_secagg_server_add_consistency(sa->co, idx, sig, &dup);
+	}
+	if (err == FB_EPROTO && fb_secagg_server_signed(sa->co, idx)) {
+		fb_log(FB_LOG_WARN, "refused SA_CONSISTENCY from %s: %s",
+				fed->clients[c].name, fb_last_error(err));
+		set_out(&rep->out, false, FB_WIRE_ACK_REJECTED,
+				FB_WIRE_REASON_DUPLICATE,
+				"a different copy was counted");
+		return;
+	}
+	if (err != FB_OK) {
+		refusal(fed, c, "SA_CONSISTENCY", FB_SA_DONE, err, &rep->out);
+		return;
+	}
+	if (!dup) {
+		fb_crashpoint("agg.sa_consist"); // kept, not answered
+	}
+	agg_secround_tick(fed, now_ms);
+	size_t sl = fb_secagg_server_sigs_len(sa->co);
+	if (sa->stage == AGG_SA_CONSIST) {
+		wait_reply(fed, rep);
+	} else if (sa->stage != AGG_SA_FAILED && sl > 0) {
+		body_reply(rep, FB_WIRE_SA_SIGNATURES, sl);
+	} else {
+		late_reply(rep, "the consistency round is closed");
 	}
 }
 
@@ -781,7 +849,7 @@ on_unmask(struct agg_fed *fed, uint32_t c, uint32_t idx, const uint8_t *body,
 	struct agg_secround *sa = &fed->sa;
 	if (sa->stage < AGG_SA_UNMASK) {
 		set_out(&rep->out, true, 0, FB_WIRE_REASON_UNEXPECTED,
-				"SA_UNMASK before SA_UNMASK_REQ");
+				"SA_UNMASK before SA_SIGNATURES");
 		return;
 	}
 	if (!fb_secagg_server_in(sa->co, FB_SA_MASKED, idx)) {
@@ -813,7 +881,8 @@ agg_fed_sa_request(struct agg_fed *fed, uint32_t c, uint8_t type,
 {
 	memset(rep, 0, sizeof(*rep));
 	rep->kind = AGG_SA_REPLY_OUT;
-	bool counted = type == FB_WIRE_POLL || type == FB_WIRE_SA_UNMASK;
+	bool counted = type == FB_WIRE_POLL || type == FB_WIRE_SA_UNMASK ||
+			type == FB_WIRE_SA_CONSISTENCY;
 	if (!gate(fed, c, round_id, counted, &rep->out)) {
 		return;
 	}
@@ -827,6 +896,9 @@ agg_fed_sa_request(struct agg_fed *fed, uint32_t c, uint8_t type,
 		return;
 	case FB_WIRE_POLL:
 		on_unmask_poll(fed, idx, rep);
+		return;
+	case FB_WIRE_SA_CONSISTENCY:
+		on_consist(fed, c, idx, body, len, now_ms, rep);
 		return;
 	case FB_WIRE_SA_UNMASK:
 		on_unmask(fed, c, idx, body, len, now_ms, rep);
@@ -855,6 +927,9 @@ agg_fed_sa_write(const struct agg_fed *fed, uint32_t c,
 		break;
 	case FB_WIRE_SA_UNMASK_REQ:
 		fb_secagg_server_unmask_req(sa->co, out);
+		break;
+	case FB_WIRE_SA_SIGNATURES:
+		fb_secagg_server_sigs(sa->co, out);
 		break;
 	default:
 		fb_panic("agg_fed_sa_write: no body of type 0x%02x", rep->type);

@@ -4,8 +4,9 @@
 // ADVERTS (SA_ADVERT answered with SA_PEERS once closed) -> SHARES
 // (SA_SHARES answered with SA_INBOX) -> MASKED (UPDATE with the one
 // masked tensor, summed into one u64 accumulator: memory flat in the
-// number of parties) -> UNMASK (POLL UNMASK answered with SA_UNMASK_REQ,
-// SA_UNMASK with ACK) -> the commit from the unmasked int64 sum. Each
+// number of parties) -> CONSIST (POLL UNMASK answered with SA_UNMASK_REQ,
+// SA_CONSISTENCY with SA_SIGNATURES once t survivors signed, §3.5) ->
+// UNMASK (SA_UNMASK of a signer answered with ACK) -> the commit from the unmasked int64 sum. Each
 // stage closes when every party it waits for answered, or at its deadline;
 // too few parties abandon the round ("secagg-too-few"), a failed unmask
 // ("secagg-unmask-failed") or a sum above the honest bound
@@ -38,6 +39,7 @@ enum agg_sa_stage {
 	AGG_SA_ADVERTS = 0, // collecting advertisements (U1)
 	AGG_SA_SHARES,      // collecting share bundles (U2)
 	AGG_SA_MASKED,      // collecting masked inputs (U3)
+	AGG_SA_CONSIST,     // collecting signatures of U3 (secagg-v1 §3.5)
 	AGG_SA_UNMASK,      // collecting reveals (U4)
 	AGG_SA_DONE,        // unmasked: the round can commit
 	AGG_SA_FAILED,      // the round is abandoned (st.abandoned says why)

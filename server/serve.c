@@ -352,7 +352,8 @@ send_plan(struct agg_server *srv, struct fb_request *req, struct agg_session *e,
 	seal_and_send(srv, req, e, m, FB_WIRE_PLAN, srv->fed->round);
 }
 
-// A request of secure aggregation (SA_ADVERT, SA_SHARES, SA_UNMASK, or a
+// A request of secure aggregation (SA_ADVERT, SA_SHARES, SA_CONSISTENCY,
+// SA_UNMASK, or a
 // POLL UNMASK when body is NULL): its stage's reply, a PLAN WAIT, an ACK
 // or a sealed ERROR (round.h agg_fed_sa_request).
 static void
@@ -498,6 +499,7 @@ sealed(struct agg_server *srv, struct fb_request *req, uint64_t now_ms)
 	}
 	case FB_WIRE_SA_ADVERT:
 	case FB_WIRE_SA_SHARES:
+	case FB_WIRE_SA_CONSISTENCY:
 	case FB_WIRE_SA_UNMASK:
 		sa_request(srv, req, e, &h, body, blen, now_ms);
 		return;

@@ -39,6 +39,8 @@ fb_wire_type_known(uint8_t type)
 	case FB_WIRE_SA_INBOX:
 	case FB_WIRE_SA_UNMASK_REQ:
 	case FB_WIRE_SA_UNMASK:
+	case FB_WIRE_SA_CONSISTENCY:
+	case FB_WIRE_SA_SIGNATURES:
 		return true;
 	}
 	return false;
@@ -82,6 +84,10 @@ fb_wire_type_name(uint8_t type)
 		return "SA_UNMASK_REQ";
 	case FB_WIRE_SA_UNMASK:
 		return "SA_UNMASK";
+	case FB_WIRE_SA_CONSISTENCY:
+		return "SA_CONSISTENCY";
+	case FB_WIRE_SA_SIGNATURES:
+		return "SA_SIGNATURES";
 	}
 	return "unknown";
 }

@@ -5,14 +5,18 @@
 // only after a whole reveal request passed every check, and a peer once
 // marked "self" (survived) is never revealed "mask" (dropped) or the
 // reverse; the peer set is frozen at the first share operation and the
-// sharing set at mask.
+// sharing set at mask; with the consistency round (§3.5) the client signs
+// one pair of sets per round and reveals only for those, after t valid
+// signatures over them.
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/consist.h"
 #include "fedbundle/secagg/mask.h"
+#include "fedbundle/secagg/msg.h"
 #include "fedbundle/util/log.h"
 
 #define SH FB_SHAMIR_SHARE_LEN
@@ -41,6 +45,9 @@ struct fb_secagg_client {
 	enum state state;
 	struct peer *peers; // indexed 1..n
 	struct secrets *sec;
+	uint8_t *signed_req; // the SA_UNMASK_REQ body signed (§3.5), or NULL
+	size_t signed_len;
+	bool consistent; // t signatures over signed_req verified
 };
 
 static uint8_t *
@@ -117,6 +124,7 @@ fb_secagg_client_destroy(struct fb_secagg_client *c)
 		return;
 	}
 	sodium_free(c->sec);
+	free(c->signed_req);
 	free(c->peers);
 	free(c);
 }
@@ -492,12 +500,187 @@ check_reveal_all(struct fb_secagg_client *c, const uint32_t *surv, size_t ns,
 	return err;
 }
 
+// The canonical SA_UNMASK_REQ body of the sets into *out (freed by the
+// caller); FB_EPROTO if they cannot be encoded (not ascending).
+static fb_err
+encode_sets(const struct fb_secagg_client *c, const uint32_t *surv, size_t ns,
+		const uint32_t *drop, size_t nd, uint8_t **out, size_t *len)
+{
+	if (ns + nd > FB_SA_PARTY_MAX) {
+		return fb_errorf(FB_EPROTO, "secagg round %u: %zu parties",
+				c->p.ctx.round, ns + nd);
+	}
+	size_t l = fb_sa_unmask_req_len((uint32_t)ns, (uint32_t)nd);
+	uint8_t *b = malloc(l);
+	if (b == NULL) {
+		return fb_errorf(FB_ENOMEM, "secagg round %u: sets",
+				c->p.ctx.round);
+	}
+	fb_err err = fb_sa_unmask_req_encode(
+			b, surv, (uint32_t)ns, drop, (uint32_t)nd);
+	if (err != FB_OK) {
+		free(b);
+		return fb_errorf(FB_EPROTO, "secagg round %u: %s",
+				c->p.ctx.round, fb_last_error(err));
+	}
+	*out = b;
+	*len = l;
+	return FB_OK;
+}
+
+static bool
+same_sets(const struct fb_secagg_client *c, const uint8_t *b, size_t len)
+{
+	return c->signed_req != NULL && len == c->signed_len &&
+			memcmp(b, c->signed_req, len) == 0;
+}
+
+fb_err
+fb_secagg_client_sign_sets(struct fb_secagg_client *c,
+		const struct fb_identity *id, const uint32_t *survivors,
+		size_t n_surv, const uint32_t *dropped, size_t n_dropped,
+		uint8_t sig[64])
+{
+	fb_err err = check_reveal_all(c, survivors, n_surv, dropped, n_dropped);
+	uint8_t *b = NULL;
+	size_t len = 0;
+	if (err == FB_OK) {
+		err = encode_sets(c, survivors, n_surv, dropped, n_dropped, &b,
+				&len);
+	}
+	if (err == FB_OK && c->signed_req != NULL && !same_sets(c, b, len)) {
+		fb_log(FB_LOG_WARN,
+				"secagg round %u: refusing to sign a second "
+				"survivor set (%zu survivors, %zu dropped): "
+				"the aggregator sent this client two",
+				c->p.ctx.round, n_surv, n_dropped);
+		err = fb_errorf(FB_EPROTO,
+				"secagg round %u: other sets than the ones "
+				"signed before",
+				c->p.ctx.round);
+	}
+	if (err == FB_OK) {
+		err = fb_secagg_consist_sign(sig, &c->p.ctx, b, len, id);
+	}
+	if (err == FB_OK && c->signed_req == NULL) {
+		c->signed_req = b;
+		c->signed_len = len;
+		b = NULL;
+	}
+	free(b);
+	return err;
+}
+
+// FB_OK if entry i (signer, sig) is a valid signature of a survivor of
+// the signed sets not seen before (seen, n + 1 flags, marked).
+static fb_err
+check_sig(const struct fb_secagg_client *c, uint32_t signer, const uint8_t *sig,
+		const uint8_t *id_keys, uint8_t *seen)
+{
+	uint32_t round = c->p.ctx.round;
+	struct fb_sa_unmask_req rq;
+	if (fb_sa_unmask_req_decode(&rq, c->signed_req, c->signed_len) !=
+			FB_OK) {
+		return fb_errorf(FB_EPROTO, "secagg round %u: signed sets",
+				round); // not reached: encoded by sign_sets
+	}
+	bool member = false;
+	for (uint32_t k = 0; k < rq.ns && !member; k++) {
+		member = fb_sa_u32(rq.surv, k) == signer;
+	}
+	if (signer == 0 || signer > c->p.n || !member) {
+		return fb_errorf(FB_EPROTO,
+				"secagg round %u: a consistency signature of "
+				"%u, not a survivor of the signed sets",
+				round, signer);
+	}
+	if (seen[signer]) {
+		return fb_errorf(FB_EPROTO,
+				"secagg round %u: two consistency signatures "
+				"of party %u",
+				round, signer);
+	}
+	seen[signer] = 1;
+	return fb_secagg_consist_verify(sig, &c->p.ctx, c->signed_req,
+			c->signed_len,
+			id_keys + (size_t)(signer - 1) * FB_ID_PK_LEN, signer);
+}
+
+fb_err
+fb_secagg_client_check_sigs(struct fb_secagg_client *c, const uint32_t *signers,
+		const uint8_t *sigs, size_t count, const uint8_t *id_keys)
+{
+	uint32_t round = c->p.ctx.round;
+	if (c->signed_req == NULL) {
+		return fb_errorf(FB_ESTATE,
+				"secagg round %u: consistency signatures "
+				"before this client signed its sets",
+				round);
+	}
+	fb_err err = FB_OK;
+	if (count < c->p.t) {
+		err = fb_errorf(FB_EPROTO,
+				"secagg round %u: %zu consistency signatures, "
+				"the threshold is %u",
+				round, count, c->p.t);
+	}
+	uint8_t *seen = calloc((size_t)c->p.n + 1, 1);
+	if (seen == NULL) {
+		return fb_errorf(FB_ENOMEM, "secagg consistency");
+	}
+	for (size_t i = 0; i < count && err == FB_OK; i++) {
+		err = check_sig(c, signers[i], sigs + i * FB_SA_CONSISTENCY_LEN,
+				id_keys, seen);
+	}
+	free(seen);
+	if (err != FB_OK) {
+		fb_log(FB_LOG_WARN,
+				"secagg round %u: refusing to reveal: the "
+				"consistency check fails: %s",
+				round, fb_last_error(err));
+		return err;
+	}
+	c->consistent = true;
+	return FB_OK;
+}
+
+// With the consistency round, the sets must be the signed ones, verified.
+static fb_err
+check_consistent(struct fb_secagg_client *c, const uint32_t *surv, size_t ns,
+		const uint32_t *drop, size_t nd)
+{
+	if (!c->p.consistency) {
+		return FB_OK;
+	}
+	if (!c->consistent) {
+		return fb_errorf(FB_EPROTO,
+				"secagg round %u: reveal before the "
+				"consistency signatures were verified",
+				c->p.ctx.round);
+	}
+	uint8_t *b = NULL;
+	size_t len = 0;
+	fb_err err = encode_sets(c, surv, ns, drop, nd, &b, &len);
+	if (err == FB_OK && !same_sets(c, b, len)) {
+		err = fb_errorf(FB_EPROTO,
+				"secagg round %u: reveal for other sets than "
+				"the signed ones",
+				c->p.ctx.round);
+	}
+	free(b);
+	return err;
+}
+
 fb_err
 fb_secagg_client_reveal(struct fb_secagg_client *c, const uint32_t *survivors,
 		size_t n_surv, const uint32_t *dropped, size_t n_dropped,
 		uint8_t *self_shares, uint8_t *mask_shares)
 {
 	fb_err err = check_reveal_all(c, survivors, n_surv, dropped, n_dropped);
+	if (err == FB_OK) {
+		err = check_consistent(
+				c, survivors, n_surv, dropped, n_dropped);
+	}
 	if (err != FB_OK) {
 		return err;
 	}

@@ -10,6 +10,7 @@
 
 _Static_assert(FB_SA_ADVERT_MSG_LEN == 192, "SA_ADVERT layout");
 _Static_assert(FB_SA_BUNDLE_ENTRY_LEN == 180, "bundle entry layout");
+_Static_assert(FB_SA_CONSISTENCY_LEN == FB_ID_SIG_LEN, "SA_CONSISTENCY");
 
 #define ADVERT_OFF_INDEX 20
 
@@ -417,4 +418,74 @@ fb_sa_unmask_decode(struct fb_sa_unmask *u, const uint8_t *b, size_t len)
 	u->mask_shares = b + FB_SA_LIST_HDR_LEN +
 			(size_t)ns * FB_SHAMIR_SHARE_LEN;
 	return FB_OK;
+}
+
+// ---- SA_CONSISTENCY, SA_SIGNATURES ----
+
+fb_err
+fb_sa_consistency_decode(const uint8_t **sig, const uint8_t *b, size_t len)
+{
+	if (len != FB_SA_CONSISTENCY_LEN) {
+		return fb_errorf(FB_EPROTO,
+				"SA_CONSISTENCY: body of %zu bytes, expected "
+				"%d",
+				len, FB_SA_CONSISTENCY_LEN);
+	}
+	*sig = b;
+	return FB_OK;
+}
+
+size_t
+fb_sa_sigs_len(uint32_t count)
+{
+	return FB_SA_LIST_HDR_LEN + (size_t)count * FB_SA_SIG_ENTRY_LEN;
+}
+
+uint8_t *
+fb_sa_sigs_init(uint8_t *out, uint32_t count)
+{
+	return list_init(out, count);
+}
+
+void
+fb_sa_sigs_put(uint8_t *first, uint32_t i, uint32_t signer,
+		const uint8_t sig[FB_SA_CONSISTENCY_LEN])
+{
+	uint8_t *p = first + (size_t)i * FB_SA_SIG_ENTRY_LEN;
+	fb_wire_store_u32(p, signer);
+	memcpy(p + 4, sig, FB_SA_CONSISTENCY_LEN);
+}
+
+fb_err
+fb_sa_sigs_decode(struct fb_sa_list *l, const uint8_t *b, size_t len)
+{
+	uint32_t n = 0;
+	fb_err err = list_header(
+			"SA_SIGNATURES", &n, b, len, FB_SA_SIG_ENTRY_LEN);
+	uint32_t prev = 0;
+	for (uint32_t i = 0; err == FB_OK && i < n; i++) {
+		size_t off = FB_SA_LIST_HDR_LEN +
+				(size_t)i * FB_SA_SIG_ENTRY_LEN;
+		uint32_t party = fb_wire_load_u32(b + off);
+		err = party_next("SA_SIGNATURES", "signer", party, prev, off);
+		prev = party;
+	}
+	if (err != FB_OK) {
+		return err;
+	}
+	l->count = n;
+	l->items = b + FB_SA_LIST_HDR_LEN;
+	return FB_OK;
+}
+
+uint32_t
+fb_sa_sigs_signer(const struct fb_sa_list *l, uint32_t i)
+{
+	return fb_wire_load_u32(l->items + (size_t)i * FB_SA_SIG_ENTRY_LEN);
+}
+
+const uint8_t *
+fb_sa_sigs_sig(const struct fb_sa_list *l, uint32_t i)
+{
+	return l->items + (size_t)i * FB_SA_SIG_ENTRY_LEN + 4;
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fedbundle/secagg/consist.h"
 #include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
@@ -37,6 +38,8 @@ struct party {
 	uint32_t rank1; // position in U1 (from close_adverts)
 	uint32_t rank3; // position in U3 (from close_masked)
 	uint32_t req;   // position in the unmask request (U2 members)
+	bool signed_;   // its consistency signature verified (§3.5)
+	uint8_t sig[FB_SECAGG_CONSIST_SIG_LEN];
 };
 
 struct fb_secagg_server {
@@ -51,6 +54,8 @@ struct fb_secagg_server {
 	uint32_t *req;        // the unmask request: U3 then U2 \ U3
 	uint8_t *shares;      // m2 x m3 shares [req target][rank3 responder]
 	bool masked_closed;
+	uint32_t signers;    // parties with signed_
+	bool consist_closed; // close_consistency succeeded
 };
 
 static void
@@ -516,6 +521,120 @@ fb_secagg_server_unmask_req(const struct fb_secagg_server *s, uint8_t *out)
 }
 
 fb_err
+fb_secagg_server_add_consistency(struct fb_secagg_server *s, uint32_t signer,
+		const uint8_t sig[64], bool *dup)
+{
+	uint32_t round = s->p.ctx.round;
+	if (dup != NULL) {
+		*dup = false;
+	}
+	if (signer == 0 || signer > s->p.n) {
+		return fb_errorf(FB_EINVAL,
+				"secagg round %u: SA_CONSISTENCY of index %u, "
+				"n is %u",
+				round, signer, s->p.n);
+	}
+	struct party *pt = &s->pt[signer];
+	if (pt->signed_) {
+		if (sodium_memcmp(pt->sig, sig, FB_SECAGG_CONSIST_SIG_LEN) !=
+				0) {
+			return fb_errorf(FB_EPROTO,
+					"secagg round %u: duplicate: party %u "
+					"sent a different SA_CONSISTENCY",
+					round, signer);
+		}
+		if (dup != NULL) {
+			*dup = true;
+		}
+		return FB_OK;
+	}
+	if (!s->p.consistency || s->stage != FB_SA_UNMASK ||
+			s->consist_closed) {
+		return fb_errorf(FB_ESTATE,
+				"secagg round %u: SA_CONSISTENCY of party %u "
+				"outside its stage",
+				round, signer);
+	}
+	if (!pt->in[U3]) {
+		return fb_errorf(FB_EPROTO,
+				"secagg round %u: SA_CONSISTENCY of party %u, "
+				"which is not a survivor",
+				round, signer);
+	}
+	size_t len = fb_secagg_server_unmask_req_len(s);
+	uint8_t *req = malloc(len);
+	if (req == NULL) {
+		return fb_errorf(FB_ENOMEM, "secagg round %u: request", round);
+	}
+	fb_secagg_server_unmask_req(s, req);
+	fb_err err = fb_secagg_consist_verify(sig, &s->p.ctx, req, len,
+			s->keys + (size_t)(signer - 1) * FB_ID_PK_LEN, signer);
+	free(req);
+	if (err != FB_OK) {
+		return err;
+	}
+	memcpy(pt->sig, sig, FB_SECAGG_CONSIST_SIG_LEN);
+	pt->signed_ = true;
+	s->signers++;
+	return FB_OK;
+}
+
+fb_err
+fb_secagg_server_close_consistency(struct fb_secagg_server *s)
+{
+	uint32_t round = s->p.ctx.round;
+	if (!s->p.consistency || s->stage != FB_SA_UNMASK ||
+			s->consist_closed) {
+		return fb_errorf(FB_ESTATE,
+				"secagg round %u: closing the consistency "
+				"round in stage %d",
+				round, (int)s->stage);
+	}
+	if (s->signers < s->p.t) {
+		s->stage = FB_SA_FAILED;
+		return fb_errorf(FB_ESTATE,
+				"secagg round %u: secagg-too-few: %u "
+				"consistency signatures, threshold %u",
+				round, s->signers, s->p.t);
+	}
+	s->consist_closed = true;
+	return FB_OK;
+}
+
+uint32_t
+fb_secagg_server_signers(const struct fb_secagg_server *s)
+{
+	return s->signers;
+}
+
+bool
+fb_secagg_server_signed(const struct fb_secagg_server *s, uint32_t index)
+{
+	return index >= 1 && index <= s->p.n && s->pt[index].signed_;
+}
+
+size_t
+fb_secagg_server_sigs_len(const struct fb_secagg_server *s)
+{
+	if (!s->consist_closed || s->stage == FB_SA_FAILED) {
+		return 0;
+	}
+	return fb_sa_sigs_len(s->signers);
+}
+
+void
+fb_secagg_server_sigs(const struct fb_secagg_server *s, uint8_t *out)
+{
+	uint8_t *first = fb_sa_sigs_init(out, s->signers);
+	uint32_t i = 0;
+	for (uint32_t v = 1; v <= s->p.n; v++) {
+		if (s->pt[v].signed_) {
+			fb_sa_sigs_put(first, i++, v, s->pt[v].sig);
+		}
+	}
+}
+
+fb_err
 fb_secagg_server_add_reveal(struct fb_secagg_server *s, uint32_t responder,
 		const uint8_t *body, size_t len, bool *dup)
 {
@@ -527,6 +646,18 @@ fb_secagg_server_add_reveal(struct fb_secagg_server *s, uint32_t responder,
 		return err;
 	}
 	uint32_t round = s->p.ctx.round;
+	if (s->p.consistency && !s->consist_closed) {
+		return fb_errorf(FB_ESTATE,
+				"secagg round %u: SA_UNMASK of party %u before "
+				"the consistency round closed",
+				round, responder);
+	}
+	if (s->p.consistency && !s->pt[responder].signed_) {
+		return fb_errorf(FB_EPROTO,
+				"secagg round %u: SA_UNMASK of party %u, which "
+				"did not sign the sets",
+				round, responder);
+	}
 	if (!s->pt[responder].in[U3]) {
 		return fb_errorf(FB_EPROTO,
 				"secagg round %u: unmask shares of party %u, "

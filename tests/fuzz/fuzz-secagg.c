@@ -1,6 +1,6 @@
 // tests/fuzz/fuzz-secagg.c: libFuzzer target for the body codecs of the
 // secure-aggregation messages (common/secagg/msg.c, secagg-v1 §6). The
-// first input byte picks the decoder (mod 5); the rest is the body, copied
+// first input byte picks the decoder (mod 7); the rest is the body, copied
 // to an exact-size buffer so ASan sees any read past it. Besides "no
 // crash, no sanitizer report" it aborts when a view leaves the body, an
 // accepted list is not strictly ascending or has a party both survivor
@@ -133,6 +133,39 @@ fuzz_unmask(const uint8_t *body, size_t len)
 	same(body, len, fb_sa_unmask_len(u.ns, u.nd));
 }
 
+static void
+fuzz_consistency(const uint8_t *body, size_t len)
+{
+	const uint8_t *sig = NULL;
+	if (fb_sa_consistency_decode(&sig, body, len) != FB_OK) {
+		return;
+	}
+	require(sig == body && len == FB_SA_CONSISTENCY_LEN,
+			"SA_CONSISTENCY view");
+}
+
+static void
+fuzz_sigs(const uint8_t *body, size_t len)
+{
+	struct fb_sa_list l;
+	if (fb_sa_sigs_decode(&l, body, len) != FB_OK) {
+		return;
+	}
+	inside(body, len, l.items, (size_t)l.count * FB_SA_SIG_ENTRY_LEN);
+	uint8_t *first = fb_sa_sigs_init(enc, l.count);
+	for (uint32_t i = 0; i < l.count; i++) {
+		require(i == 0 ||
+						fb_sa_sigs_signer(&l, i) >
+								fb_sa_sigs_signer(
+										&l,
+										i - 1),
+				"SA_SIGNATURES signers not ascending");
+		fb_sa_sigs_put(first, i, fb_sa_sigs_signer(&l, i),
+				fb_sa_sigs_sig(&l, i));
+	}
+	same(body, len, fb_sa_sigs_len(l.count));
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -145,7 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	memcpy(body, data + 1, len);
-	switch (data[0] % 5) {
+	switch (data[0] % 7) {
 	case 0:
 		fuzz_advert(body, len);
 		break;
@@ -158,8 +191,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 3:
 		fuzz_unmask_req(body, len);
 		break;
-	default:
+	case 4:
 		fuzz_unmask(body, len);
+		break;
+	case 5:
+		fuzz_consistency(body, len);
+		break;
+	default:
+		fuzz_sigs(body, len);
 		break;
 	}
 	free(body);

@@ -8,8 +8,11 @@
 //     naming index 1) before it releases anything;
 //   - index 1 is asked to reveal as if it had dropped (listed among the
 //     dropped parties): its guard must refuse (a sealed ERROR
-//     secagg-refused, no shares), while index 3, asked honestly (index 2
-//     dropped), answers with its shares.
+//     secagg-refused, no shares, no signature), while index 3, asked
+//     honestly (index 2 dropped), signs the sets (SA_CONSISTENCY,
+//     secagg-v1 §3.5); forwarded its own signature alone, one of a
+//     threshold of 2, it must refuse to reveal (sealed ERROR
+//     secagg-refused, no shares).
 // Then every client gets PLAN DONE. Prints TAP; exit 0 if every check
 // holds.
 //
@@ -29,8 +32,18 @@
 // accounted (secagg-v1 §3.4, §7): index 1 must refuse (sealed ERROR
 // secagg-refused, no shares); indices 2 and 3, asked for all three
 // survivors, answer.
+//
+// With --split (issue 13: an aggregator that lies about who dropped) the
+// round runs honestly until the unmask, then each client gets other
+// survivor sets: index 1 is told 3 dropped ({1, 2}, dropped {3}), index 2
+// that all survived ({1, 2, 3}), index 3 that 2 dropped ({1, 3}, dropped
+// {2}); each passes the guard of §3.4 alone. Each signs what it was told,
+// and the aggregator forwards all three signatures to each: every client
+// must find signatures that do not verify over its own sets and refuse
+// (sealed ERROR secagg-refused): no share of anyone is revealed.
 // usage: sneaky URL AGGREGATOR.key ROSTER DATA_0
 //        sneaky --few URL AGGREGATOR.key ROSTER DATA_0
+//        sneaky --split URL AGGREGATOR.key ROSTER DATA_0
 //        sneaky --curious URL AGGREGATOR.key ROSTER DATA_0 OUT [PREV]
 #include <math.h>
 #include <stdio.h>
@@ -40,6 +53,7 @@
 #include "fakeagg.h"
 #include "fedbundle/data/dataset.h"
 #include "fedbundle/secagg/advert.h"
+#include "fedbundle/secagg/consist.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
 
@@ -56,7 +70,13 @@ struct client {
 	uint32_t masked_rows;          // UPDATE's MASKED tensor
 	uint64_t *masked;              // its values (--curious)
 	bool revealed;                 // SA_UNMASK added (--curious)
+	bool got_unmask;               // any SA_UNMASK received
 	bool got_done;
+	uint8_t req[64]; // the SA_UNMASK_REQ body it was sent
+	size_t req_len;
+	bool signed_; // its SA_CONSISTENCY received
+	bool sig_ok;  // ... and it verifies over req
+	uint8_t sig[FB_SA_CONSISTENCY_LEN];
 };
 
 static struct client clients[K];
@@ -67,6 +87,7 @@ static size_t dim;             // the release layout's length
 static uint8_t consortium[16]; // secagg-v1 §3.6, as clients compute it
 static bool curious;           // --curious: honest, and looking
 static bool few;               // --few: an unmask below n_min
+static bool split;             // --split: each client other sets
 
 static struct fb_wire_plan
 make_plan(uint32_t index)
@@ -154,7 +175,7 @@ reply_inbox(struct fb_request *req, struct client *cl, uint32_t index)
 		fb_request_drop(req);
 		return;
 	}
-	if (index == 2 && !curious && !few) {
+	if (index == 2 && !curious && !few && !split) {
 		// Entry 0 is from index 1: flip a byte of its ciphertext.
 		b[FB_SA_LIST_HDR_LEN + 4 + 40] ^= 0x01;
 	}
@@ -170,7 +191,7 @@ static void
 reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 {
 	if (!clients[0].uploaded || !clients[2].uploaded ||
-			((curious || few) && !clients[1].uploaded)) {
+			((curious || few || split) && !clients[1].uploaded)) {
 		reply_wait(req, cl);
 		return;
 	}
@@ -179,7 +200,17 @@ reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 	}
 	uint8_t b[64];
 	size_t len = 0;
-	if (index == 1 && few) {
+	if (split) {
+		static const uint32_t surv[3][3] = {{1, 2}, {1, 2, 3}, {1, 3}};
+		static const uint32_t drop[3][1] = {{3}, {0}, {2}};
+		static const uint32_t ns[3] = {2, 3, 2}, nd[3] = {1, 0, 1};
+		uint32_t k = index - 1;
+		len = fb_sa_unmask_req_len(ns[k], nd[k]);
+		if (fb_sa_unmask_req_encode(b, surv[k], ns[k], drop[k],
+				    nd[k]) != FB_OK) {
+			len = 0;
+		}
+	} else if (index == 1 && few) {
 		static const uint32_t surv[2] = {1, 3}, drop[1] = {2};
 		len = fb_sa_unmask_req_len(2, 1);
 		if (fb_sa_unmask_req_encode(b, surv, 2, drop, 1) != FB_OK) {
@@ -200,7 +231,51 @@ reply_unmask(struct fb_request *req, struct client *cl, uint32_t index)
 		fb_request_drop(req);
 		return;
 	}
+	memcpy(cl->req, b, len);
+	cl->req_len = len;
 	reply_raw(req, cl, FB_WIRE_SA_UNMASK_REQ, b, len);
+}
+
+// SA_CONSISTENCY (secagg-v1 §3.5): kept (and checked against the sets
+// this client was sent); PLAN WAIT until every client that uploaded
+// signed or left, then every signature kept, whatever sets it is over.
+static void
+on_consist(struct fb_request *req, struct client *cl, uint32_t index,
+		const uint8_t *body, size_t blen)
+{
+	const uint8_t *sig = NULL;
+	if (!cl->signed_ &&
+			fb_sa_consistency_decode(&sig, body, blen) == FB_OK) {
+		struct fb_secagg_ctx ctx = {.round = ROUND};
+		memcpy(ctx.consortium, consortium, sizeof(consortium));
+		memcpy(cl->sig, sig, sizeof(cl->sig));
+		cl->signed_ = true;
+		cl->sig_ok = fb_secagg_consist_verify(sig, &ctx, cl->req,
+					     cl->req_len,
+					     keys + (index - 1) * FB_ID_PK_LEN,
+					     index) == FB_OK;
+		printf("# index %u signed the sets it was sent (%s)\n", index,
+				cl->sig_ok ? "verifies" : "DOES NOT VERIFY");
+	}
+	uint32_t count = 0;
+	for (int c = 0; c < K; c++) {
+		const struct client *o = &clients[c];
+		if (o->uploaded && !o->signed_ && !o->done) {
+			reply_wait(req, cl);
+			return;
+		}
+		count += o->signed_;
+	}
+	uint8_t b[4 + K * FB_SA_SIG_ENTRY_LEN];
+	uint8_t *first = fb_sa_sigs_init(b, count);
+	uint32_t i = 0;
+	for (int c = 0; c < K; c++) {
+		if (clients[c].signed_) {
+			fb_sa_sigs_put(first, i++, (uint32_t)c + 1,
+					clients[c].sig);
+		}
+	}
+	reply_raw(req, cl, FB_WIRE_SA_SIGNATURES, b, fb_sa_sigs_len(count));
 }
 
 static void
@@ -318,6 +393,9 @@ on_sealed(struct fakeagg *agg, struct fb_request *req, int who,
 	case FB_WIRE_SA_SHARES:
 		on_stage(req, cl, index, h->type, body, blen);
 		return;
+	case FB_WIRE_SA_CONSISTENCY:
+		on_consist(req, cl, index, body, blen);
+		return;
 	case FB_WIRE_UPDATE:
 		on_update(cl, index, body, blen);
 		break;
@@ -340,6 +418,7 @@ on_sealed(struct fakeagg *agg, struct fb_request *req, int who,
 		cl->done = true;
 		break;
 	case FB_WIRE_SA_UNMASK:
+		cl->got_unmask = true;
 		if (fb_sa_unmask_decode(&un, body, blen) == FB_OK) {
 			cl->unmask_ns = un.ns;
 			cl->unmask_nd = un.nd;
@@ -446,10 +525,45 @@ checks(void)
 					a->unmask_ns == 0,
 			"index 1 refused an unmask request listing itself as "
 			"dropped (sealed ERROR secagg-refused, no shares)");
-	fakeagg_check(&fa, c->unmask_ns == 2 && c->unmask_nd == 1,
-			"index 3 answered the honest request (2 survivors, 1 "
-			"dropped)");
+	fakeagg_check(&fa, !a->signed_,
+			"index 1 did not sign the request it refused");
+	fakeagg_check(&fa, c->signed_ && c->sig_ok,
+			"index 3 signed the honest request's sets (2 "
+			"survivors, 1 dropped)");
+	fakeagg_check(&fa,
+			c->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+					!c->got_unmask,
+			"index 3, sent its own signature alone (threshold 2), "
+			"refused to reveal (sealed ERROR secagg-refused, no "
+			"shares)");
 	fakeagg_check(&fa, a->got_done && b->got_done && c->got_done,
+			"every client then got PLAN DONE");
+}
+
+static void
+split_checks(void)
+{
+	for (int k = 0; k < K; k++) {
+		const struct client *cl = &clients[k];
+		char what[160];
+		snprintf(what, sizeof(what),
+				"index %d sent its masked input and signed the "
+				"sets it was sent",
+				k + 1);
+		fakeagg_check(&fa, cl->uploaded && cl->signed_ && cl->sig_ok,
+				what);
+		snprintf(what, sizeof(what),
+				"index %d refused to reveal (sealed ERROR "
+				"secagg-refused) and sent no SA_UNMASK",
+				k + 1);
+		fakeagg_check(&fa,
+				cl->error_reason == FB_WIRE_REASON_SECAGG_REFUSED &&
+						!cl->got_unmask,
+				what);
+	}
+	fakeagg_check(&fa,
+			clients[0].got_done && clients[1].got_done &&
+					clients[2].got_done,
 			"every client then got PLAN DONE");
 }
 
@@ -589,6 +703,10 @@ main(int argc, char **argv)
 		few = true;
 		argv++;
 		argc = 5;
+	} else if (argc == 6 && strcmp(argv[1], "--split") == 0) {
+		split = true;
+		argv++;
+		argc = 5;
 	}
 	if (argc != 5) {
 		fprintf(stderr,
@@ -597,6 +715,8 @@ main(int argc, char **argv)
 				"       sneaky --curious URL AGGREGATOR.key "
 				"ROSTER DATA_0 OUT [PREV]\n"
 				"       sneaky --few URL AGGREGATOR.key ROSTER "
+				"DATA_0\n"
+				"       sneaky --split URL AGGREGATOR.key ROSTER "
 				"DATA_0\n");
 		return 99;
 	}
@@ -621,6 +741,8 @@ main(int argc, char **argv)
 		curious_checks(out, prev);
 	} else if (few) {
 		few_checks();
+	} else if (split) {
+		split_checks();
 	} else {
 		checks();
 	}

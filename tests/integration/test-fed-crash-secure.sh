@@ -9,6 +9,7 @@
 #     adverts      agg.sa_advert#6     2nd advertisement of round 2 kept
 #     shares       agg.sa_shares#6     2nd bundle list of round 2 kept
 #     masked       agg.sa_masked#6     2nd masked input in the ring sum
+#     consist      agg.sa_consist#6    2nd consistency signature kept
 #     unmask       agg.sa_unmask#6     2nd reveal of round 2 kept
 #   (each point counts first copies only, not a client's resends);
 #   retailer-3 (3 rounds)
@@ -16,6 +17,7 @@
 #     released     client.after_ledger#2 ledger entry durable, no upload
 #     uploaded     client.sa_uploaded#2  masked input acknowledged
 #     unmask       client.sa_unmask#2    asked to reveal, nothing revealed
+#     consist_c    client.sa_consist#2   signatures in, nothing revealed
 # Each time: the run finishes; round ids strictly increase (a restarted
 # aggregator resumes from its checkpoint, last committed round 1, and
 # plans a new round id); the checkpoint applied each committed round once;
@@ -147,9 +149,11 @@ server_scenario after_plan "agg.after_plan#2"
 server_scenario adverts "agg.sa_advert#6"
 server_scenario shares "agg.sa_shares#6"
 server_scenario masked "agg.sa_masked#6"
+server_scenario consist "agg.sa_consist#6"
 server_scenario unmask "agg.sa_unmask#6"
 client_scenario peers "client.sa_peers#2"
 client_scenario released "client.after_ledger#2"
 client_scenario uploaded "client.sa_uploaded#2"
 client_scenario unmask_c "client.sa_unmask#2"
+client_scenario consist_c "client.sa_consist#2"
 finish

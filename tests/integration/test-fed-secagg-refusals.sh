@@ -6,10 +6,16 @@
 # (secagg-refused, naming the sender) before any release, so its ledger
 # holds none; the one asked to reveal as if it had dropped refuses with a
 # sealed ERROR secagg-refused and logs it at warning (indices only); the
-# one asked honestly answers with its shares. Each client's ledger
+# one asked honestly signs the sets (secagg-v1 §3.5) but, sent its own
+# signature alone (threshold 2), refuses to reveal. Each client's ledger
 # verifies; the two that released have one distributed-noise entry each.
 # Then (sneaky --few) a request to reveal for fewer survivors than the
 # plan's n_min but at least t is refused, the others answering.
+# Then (sneaky --split, issue 13) each client is sent other survivor sets
+# (one is told 3 dropped, one that all survived, one that 2 dropped): each
+# signs its own, the aggregator forwards the three signatures, and every
+# client refuses to reveal (the consistency check of secagg-v1 §3.5),
+# logging why: no share is revealed.
 # Then the real aggregator and three real clients, one of which holds a
 # roster with the same keys in another order: the consortium id it
 # computes from its pinned aggregator key and its roster (secagg-v1
@@ -66,6 +72,25 @@ for i in 0 1 2; do
 done
 check "below n_min: the refusal names n_min" \
 	grep -q "needs 3 (n_min)" "$WORK/client-0.few.err"
+
+# --split: three survivor sets for three clients (secagg-v1 §3.5).
+absent() { ! grep -q "$1" "$2"; }
+rm -rf "$WORK"/state-*
+"$FB_SNEAKY" --split "$SOCK" "$WORK/keys/aggregator.key" "$WORK/roster.txt" \
+	"$WORK/parts/retailer-00" >"$WORK/sneaky-split.out" 2>&1 &
+SNEAKY_PID=$!
+PIDS+=("$SNEAKY_PID")
+for i in 0 1 2; do start_client "$i" .split; done
+check "split sets: the malicious aggregator's checks hold" wait_pid "$SNEAKY_PID" 120
+sed 's/^/# sneaky --split: /' "$WORK/sneaky-split.out"
+for i in 0 1 2; do
+	check "split sets: client $i finished" wait_pid "${CLIENT_PID[$i]}" 30
+	check "split sets: client $i logged the failed consistency check" \
+		grep -q " W .*unmask request refused .*the consistency check fails: .*does not verify over these sets" \
+		"$WORK/client-$i.split.err"
+	check "split sets: client $i revealed nothing" \
+		absent "shares revealed" "$WORK/client-$i.split.err"
+done
 
 rm -rf "$WORK"/state-*
 tac "$WORK/roster.txt" >"$WORK/roster-reordered.txt"

@@ -221,6 +221,45 @@ TEST(unmask)
 	CHECK_ERR(fb_sa_unmask_encode(m, 0, 1, self, mask), FB_EINVAL);
 }
 
+// SA_CONSISTENCY is the 64-byte signature; SA_SIGNATURES a list of
+// (u32 signer, signature), signers ascending (so none twice).
+TEST(consistency_and_signatures)
+{
+	uint8_t sig[FB_SA_CONSISTENCY_LEN];
+	memset(sig, 0xab, sizeof(sig));
+	const uint8_t *v = NULL;
+	CHECK_OK(fb_sa_consistency_decode(&v, sig, sizeof(sig)));
+	CHECK(v == sig);
+	REFUSED(fb_sa_consistency_decode(&v, sig, 63), "63 bytes");
+	REFUSED(fb_sa_consistency_decode(&v, sig, 0), "expected 64");
+
+	CHECK(FB_SA_SIG_ENTRY_LEN == 68 && fb_sa_sigs_len(2) == 140);
+	uint8_t *first = fb_sa_sigs_init(buf, 2);
+	fb_sa_sigs_put(first, 0, 1, sig);
+	sig[0] = 0xcd;
+	fb_sa_sigs_put(first, 1, 7, sig);
+	static const uint8_t head[] = {0, 2, 0, 0, 0, 0, 0, 1, 0xab};
+	CHECK(memcmp(buf, head, sizeof(head)) == 0);
+	CHECK(buf[4 + 68 + 3] == 7 && buf[4 + 68 + 4] == 0xcd);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_sigs_decode(&l, buf, 140));
+	CHECK(l.count == 2 && fb_sa_sigs_signer(&l, 1) == 7);
+	CHECK(fb_sa_sigs_sig(&l, 1) == buf + 4 + 68 + 4);
+	REFUSED(fb_sa_sigs_decode(&l, buf, 139), "truncated");
+	REFUSED(fb_sa_sigs_decode(&l, buf, 141), "trailing");
+	memcpy(m, buf, 140);
+	m[4 + 68 + 3] = 1; // signer 1 twice
+	REFUSED(fb_sa_sigs_decode(&l, m, 140), "does not ascend");
+	m[4 + 68 + 3] = 0; // signer 0
+	REFUSED(fb_sa_sigs_decode(&l, m, 140), "not in 1..2000");
+	memcpy(m, buf, 140);
+	m[3] = 1; // reserved
+	REFUSED(fb_sa_sigs_decode(&l, m, 140), "reserved");
+	m[3] = 0;
+	m[1] = 0; // count 0
+	REFUSED(fb_sa_sigs_decode(&l, m, 4), "count 0");
+}
+
 int
 main(void)
 {
@@ -229,5 +268,6 @@ main(void)
 	RUN(bundles);
 	RUN(unmask_req);
 	RUN(unmask);
+	RUN(consistency_and_signatures);
 	return harness_done();
 }

@@ -7,10 +7,14 @@
 // with parties dropping at every step. Also: a masked input looks uniform
 // (chi-square on its bytes) where the plain input does not; the client's
 // guard against revealing both shares of one peer; replayed and tampered
-// messages; a wrong share caught by the commitments.
+// messages; a wrong share caught by the commitments; the consistency
+// check (secagg-v1 §3.5): a reveal only after t valid signatures over
+// exactly the client's signed sets.
 #include <sodium.h>
 
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/consist.h"
+#include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/unmask.h"
 #include "fedbundle/util/log.h"
 #include "harness.h"
@@ -42,6 +46,8 @@ struct sim {
 
 // n_min of the clients created by sim_init (0: t).
 static uint32_t sim_n_min;
+// Whether they run the consistency round (secagg-v1 §3.5).
+static bool sim_consistency;
 
 static void
 sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
@@ -52,7 +58,8 @@ sim_init(struct sim *s, uint32_t n, size_t dim, uint32_t round)
 	s->dim = dim;
 	s->ctx.round = round;
 	memset(s->ctx.consortium, 0xc5, sizeof(s->ctx.consortium));
-	struct fb_secagg_client_params p = {s->ctx, n, s->t, 0, sim_n_min, 64};
+	struct fb_secagg_client_params p = {
+			s->ctx, n, s->t, 0, sim_n_min, 64, sim_consistency};
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
 		char name[16];
@@ -438,6 +445,118 @@ TEST(client_refuses_fewer_survivors_than_n_min)
 	sim_finish(&s);
 }
 
+// secagg-v1 §3.5: with the consistency round a client signs the sets it
+// is asked for (once per round) and reveals only after at least t valid
+// signatures of distinct survivors over exactly those sets; too few, a
+// forged one, one over another U3, one of a non-member, one from a key
+// outside the roster and a duplicate signer are each refused, changing
+// nothing.
+TEST(client_reveals_only_after_t_signatures)
+{
+	struct sim s;
+	sim_consistency = true;
+	sim_upto_mask(&s, 5, NULL); // t = 3
+	sim_consistency = false;
+	uint8_t keys[5 * FB_ID_PK_LEN];
+	for (uint32_t i = 1; i <= 5; i++) {
+		memcpy(keys + (i - 1) * FB_ID_PK_LEN,
+				fb_identity_public_key(s.id[i]), FB_ID_PK_LEN);
+	}
+	uint32_t s1234[] = {1, 2, 3, 4}, d5[] = {5};
+	uint32_t s1235[] = {1, 2, 3, 5}, d4[] = {4};
+	uint8_t sig[6][64], again[64], a[5 * SH], b[5 * SH];
+	// No signatures before this client signed.
+	uint32_t one[] = {1};
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], one, sig[1], 1, keys),
+			FB_ESTATE);
+	for (uint32_t i = 1; i <= 4; i++) {
+		CHECK_OK(fb_secagg_client_sign_sets(
+				s.c[i], s.id[i], s1234, 4, d5, 1, sig[i]));
+	}
+	// The same sets sign the same bytes; other sets are refused.
+	CHECK_OK(fb_secagg_client_sign_sets(
+			s.c[1], s.id[1], s1234, 4, d5, 1, again));
+	CHECK(memcmp(again, sig[1], 64) == 0);
+	CHECK_ERR(fb_secagg_client_sign_sets(
+				  s.c[1], s.id[1], s1235, 4, d4, 1, again),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "signed before");
+	// A request the guard refuses is not signed either.
+	uint32_t s12[] = {1, 2}, d345[] = {3, 4, 5};
+	CHECK_ERR(fb_secagg_client_sign_sets(
+				  s.c[5], s.id[5], s12, 2, d345, 3, again),
+			FB_EPROTO);
+	// Not before the signatures are verified.
+	CHECK_ERR(fb_secagg_client_reveal(s.c[1], s1234, 4, d5, 1, a, b),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "consistency");
+
+	uint8_t buf[4 * 64];
+	uint32_t who[4];
+	// Too few: 2 of a threshold of 3.
+	who[0] = 1, who[1] = 2;
+	memcpy(buf, sig[1], 64);
+	memcpy(buf + 64, sig[2], 64);
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 2, keys),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "threshold is 3");
+	// A forged one (a byte flipped).
+	who[2] = 3;
+	memcpy(buf + 128, sig[3], 64);
+	buf[128 + 7] ^= 1;
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 3, keys),
+			FB_ECRYPTO);
+	CHECK_STR_CONTAINS(
+			fb_last_error(FB_ECRYPTO), "party 3 does not verify");
+	// 3's signature over another U3 (5 a survivor, 4 dropped).
+	uint8_t other[4 + 5 * 4];
+	CHECK_OK(fb_sa_unmask_req_encode(other, s1235, 4, d4, 1));
+	CHECK_OK(fb_secagg_consist_sign(
+			buf + 128, &s.ctx, other, sizeof(other), s.id[3]));
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 3, keys),
+			FB_ECRYPTO);
+	// A valid signature of 5 over these sets: 5 is not a survivor.
+	uint8_t mine[4 + 5 * 4];
+	CHECK_OK(fb_sa_unmask_req_encode(mine, s1234, 4, d5, 1));
+	who[2] = 5;
+	CHECK_OK(fb_secagg_consist_sign(
+			buf + 128, &s.ctx, mine, sizeof(mine), s.id[5]));
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 3, keys),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "not a survivor");
+	// A key outside the roster signing as 3.
+	struct fb_identity *stranger = NULL;
+	uint8_t seed[FB_ID_SEED_LEN];
+	memset(seed, 0x77, sizeof(seed));
+	CHECK_OK(fb_identity_from_seed(&stranger, seed, "stranger"));
+	who[2] = 3;
+	CHECK_OK(fb_secagg_consist_sign(
+			buf + 128, &s.ctx, mine, sizeof(mine), stranger));
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 3, keys),
+			FB_ECRYPTO);
+	fb_identity_destroy(stranger);
+	// A duplicate signer: 2 twice (three entries, two signers).
+	who[2] = 2;
+	memcpy(buf + 128, sig[2], 64);
+	CHECK_ERR(fb_secagg_client_check_sigs(s.c[1], who, buf, 3, keys),
+			FB_EPROTO);
+	CHECK_STR_CONTAINS(fb_last_error(FB_EPROTO), "two consistency");
+	// Every refusal changed nothing: still no reveal.
+	CHECK_ERR(fb_secagg_client_reveal(s.c[1], s1234, 4, d5, 1, a, b),
+			FB_EPROTO);
+	// Three valid signatures (and a fourth): the reveal of exactly the
+	// signed sets, and of no others.
+	who[2] = 3, who[3] = 4;
+	memcpy(buf + 128, sig[3], 64);
+	memcpy(buf + 192, sig[4], 64);
+	CHECK_OK(fb_secagg_client_check_sigs(s.c[1], who, buf, 4, keys));
+	CHECK_ERR(fb_secagg_client_reveal(s.c[1], s1235, 4, d4, 1, a, b),
+			FB_EPROTO);
+	CHECK_OK(fb_secagg_client_reveal(s.c[1], s1234, 4, d5, 1, a, b));
+	CHECK_OK(fb_secagg_client_reveal(s.c[1], s1234, 4, d5, 1, a, b));
+	sim_finish(&s);
+}
+
 TEST(client_state_order)
 {
 	enum drop d[5] = {DROP_NONE, DROP_NONE, DROP_MASK};
@@ -557,6 +676,7 @@ main(void)
 	RUN(masked_input_looks_uniform);
 	RUN(client_refuses_both_shares_of_a_peer);
 	RUN(client_refuses_fewer_survivors_than_n_min);
+	RUN(client_reveals_only_after_t_signatures);
 	RUN(client_state_order);
 	RUN(refuses_replayed_and_forged_messages);
 	RUN(unmask_catches_wrong_reconstruction);

@@ -63,6 +63,10 @@ static const struct fb_wire_limits lim = {
 		.require_finite = true,
 };
 
+// Whether run_init_ring's clients and aggregator run the consistency
+// round (secagg-v1 §3.5).
+static bool run_consistency;
+
 // A round in Z_(2^bits) whose inputs' sum cannot wrap: each input below
 // 2^(bits - 6) in magnitude (2^40 in Z_(2^64)), at most 9 parties.
 static void
@@ -77,7 +81,8 @@ run_init_ring(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim,
 	r->dim = dim;
 	r->ctx.round = 42;
 	memset(r->ctx.consortium, 0x5c, sizeof(r->ctx.consortium));
-	struct fb_secagg_client_params p = {r->ctx, n, t, 0, 0, bits};
+	struct fb_secagg_client_params p = {
+			r->ctx, n, t, 0, 0, bits, run_consistency};
 	int shift = bits == 64 ? 23 : 69 - (int)bits;
 	for (uint32_t i = 1; i <= n; i++) {
 		uint8_t seed[FB_ID_SEED_LEN];
@@ -97,8 +102,8 @@ run_init_ring(struct run *r, uint32_t n, uint32_t t, uint32_t n_min, size_t dim,
 			r->x[i][k] >>= shift;
 		}
 	}
-	struct fb_secagg_server_params sp = {
-			r->ctx, n, t, n_min, r->keys, dim, bits};
+	struct fb_secagg_server_params sp = {r->ctx, n, t, n_min, r->keys, dim,
+			bits, run_consistency};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
 }
 
@@ -549,6 +554,110 @@ TEST(too_few_at_a_close)
 	}
 }
 
+// secagg-v1 §3.5: signatures of survivors only, verified over the unmask
+// request with the signer's roster key, resends told apart from other
+// copies; reveals only after the close and only from signers; the
+// unmasked sum is exact. Fewer than t signatures fail the round.
+TEST(consistency_round)
+{
+	struct run r;
+	run_consistency = true;
+	run_init(&r, 5, 3, 3, 8);
+	run_consistency = false;
+	r.drop[5] = DROP_MASK;
+	step_adverts(&r);
+	step_peers(&r);
+	step_shares(&r);
+	step_inbox(&r);
+	step_masked(&r);
+	CHECK_OK(fb_secagg_server_close_masked(r.srv));
+	uint8_t req[64];
+	size_t len = fb_secagg_server_unmask_req_len(r.srv);
+	CHECK(len > 0 && len <= sizeof(req));
+	fb_secagg_server_unmask_req(r.srv, req);
+	uint8_t junk[8] = {0};
+	CHECK_ERR(fb_secagg_server_add_reveal(r.srv, 1, junk, 8, NULL),
+			FB_ESTATE);
+	struct fb_sa_unmask_req q;
+	CHECK_OK(fb_sa_unmask_req_decode(&q, req, len));
+	uint32_t surv[NMAX], drop[NMAX];
+	fb_sa_unmask_req_copy(&q, surv, drop);
+	CHECK(q.ns == 4 && q.nd == 1);
+	uint8_t sig[NMAX + 1][64];
+	for (uint32_t i = 1; i <= 4; i++) {
+		CHECK_OK(fb_secagg_client_sign_sets(r.c[i], r.id[i], surv, q.ns,
+				drop, q.nd, sig[i]));
+	}
+	bool dup = true;
+	// 5 is not a survivor; 1's signature is not 2's.
+	CHECK_ERR(fb_secagg_server_add_consistency(r.srv, 5, sig[1], &dup),
+			FB_EPROTO);
+	CHECK_ERR(fb_secagg_server_add_consistency(r.srv, 2, sig[1], &dup),
+			FB_ECRYPTO);
+	CHECK_OK(fb_secagg_server_add_consistency(r.srv, 1, sig[1], &dup));
+	CHECK(!dup);
+	CHECK_OK(fb_secagg_server_add_consistency(r.srv, 1, sig[1], &dup));
+	CHECK(dup);
+	CHECK_ERR(fb_secagg_server_add_consistency(r.srv, 1, sig[2], &dup),
+			FB_EPROTO);
+	CHECK(fb_secagg_server_sigs_len(r.srv) == 0);
+	CHECK_OK(fb_secagg_server_add_consistency(r.srv, 2, sig[2], NULL));
+	CHECK_OK(fb_secagg_server_add_consistency(r.srv, 3, sig[3], NULL));
+	CHECK_OK(fb_secagg_server_close_consistency(r.srv));
+	CHECK_ERR(fb_secagg_server_add_consistency(r.srv, 4, sig[4], NULL),
+			FB_ESTATE);
+	CHECK(fb_secagg_server_signers(r.srv) == 3);
+	size_t sl = fb_secagg_server_sigs_len(r.srv);
+	CHECK(sl == fb_sa_sigs_len(3));
+	uint8_t body[4 + 3 * 68];
+	fb_secagg_server_sigs(r.srv, body);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_sigs_decode(&l, body, sl));
+	uint32_t who[3];
+	uint8_t sigs[3 * 64];
+	for (uint32_t k = 0; k < 3; k++) {
+		who[k] = fb_sa_sigs_signer(&l, k);
+		memcpy(sigs + k * 64, fb_sa_sigs_sig(&l, k), 64);
+	}
+	CHECK(who[0] == 1 && who[2] == 3);
+	for (uint32_t i = 1; i <= 4; i++) {
+		CHECK_OK(fb_secagg_client_check_sigs(
+				r.c[i], who, sigs, 3, r.keys));
+		make_reveal(&r, i, req, len);
+		fb_err want = i <= 3 ? FB_OK : FB_EPROTO; // 4 did not sign
+		CHECK_ERR(fb_secagg_server_add_reveal(r.srv, i, r.reveal[i],
+					  r.reveal_len[i], NULL),
+				want);
+	}
+	CHECK_OK(finish_and_compare(&r));
+	run_finish(&r);
+
+	run_consistency = true;
+	run_init(&r, 5, 3, 3, 8);
+	run_consistency = false;
+	step_adverts(&r);
+	step_peers(&r);
+	step_shares(&r);
+	step_inbox(&r);
+	step_masked(&r);
+	CHECK_OK(fb_secagg_server_close_masked(r.srv));
+	len = fb_secagg_server_unmask_req_len(r.srv);
+	fb_secagg_server_unmask_req(r.srv, req);
+	CHECK_OK(fb_sa_unmask_req_decode(&q, req, len));
+	fb_sa_unmask_req_copy(&q, surv, drop);
+	for (uint32_t i = 1; i <= 2; i++) {
+		CHECK_OK(fb_secagg_client_sign_sets(r.c[i], r.id[i], surv, q.ns,
+				drop, q.nd, sig[i]));
+		CHECK_OK(fb_secagg_server_add_consistency(
+				r.srv, i, sig[i], NULL));
+	}
+	CHECK_ERR(fb_secagg_server_close_consistency(r.srv), FB_ESTATE);
+	CHECK_STR_CONTAINS(fb_last_error(FB_ESTATE), "secagg-too-few");
+	CHECK(fb_secagg_server_stage(r.srv) == FB_SA_FAILED);
+	CHECK(fb_secagg_server_sigs_len(r.srv) == 0);
+	run_finish(&r);
+}
+
 // Identical resends are answered as duplicates at any later stage;
 // different messages for the same party are refused and change nothing.
 TEST(resends)
@@ -785,7 +894,8 @@ TEST(advert_refusals)
 TEST(create_refusals)
 {
 	uint8_t keys[5 * FB_ID_PK_LEN] = {0};
-	struct fb_secagg_server_params p = {{{0}, 1}, 5, 3, 3, keys, 4, 0};
+	struct fb_secagg_server_params p = {
+			{{0}, 1}, 5, 3, 3, keys, 4, 0, false};
 	struct fb_secagg_server *s = NULL;
 	CHECK_OK(fb_secagg_server_create(&s, &p));
 	fb_secagg_server_destroy(s);
@@ -816,6 +926,7 @@ main(void)
 	RUN(fewer_than_t_responders);
 	RUN(too_few_at_a_close);
 	RUN(resends);
+	RUN(consistency_round);
 	RUN(wrong_shares_fail_finish);
 	RUN(shares_addressing);
 	RUN(masked_refusals);

@@ -21,8 +21,10 @@
 #include "fedbundle/net/wire.h"
 #include "fedbundle/privacy/dp.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/consist.h"
 #include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
+#include "fedbundle/secagg/server.h"
 #include "fedbundle/util/log.h"
 #include "harness.h"
 #include "server/config.h"
@@ -340,6 +342,9 @@ struct party {
 	size_t last_len;
 	uint8_t *shares; // its SA_SHARES body, for resends
 	size_t shares_len;
+	uint32_t sets[N_PARTIES]; // the signed survivors then dropped
+	uint32_t ns, nd;
+	uint8_t sig[FB_SA_CONSISTENCY_LEN]; // its SA_CONSISTENCY body
 };
 
 struct srig {
@@ -487,7 +492,8 @@ srig_plan(struct srig *g)
 		struct fb_secagg_client_params cp = {.n = sa->n,
 				.t = sa->t,
 				.index = sa->index,
-				.ring_bits = sa->ring_bits};
+				.ring_bits = sa->ring_bits,
+				.consistency = true};
 		// fedbundle's grid: the aggregator picks Z_(2^48) (§2.2).
 		CHECK(sa->ring_bits == 48);
 		memcpy(cp.ctx.consortium, sa->consortium,
@@ -577,9 +583,10 @@ send_masked(struct srig *g, uint32_t c)
 	return out;
 }
 
-// Client c polls UNMASK and answers the request.
+// Client c polls UNMASK, signs the request's sets and sends its
+// SA_CONSISTENCY (secagg-v1 §3.5).
 static struct agg_sa_reply
-send_reveal(struct srig *g, uint32_t c)
+send_consistency(struct srig *g, uint32_t c)
 {
 	struct party *p = &g->p[c];
 	struct agg_sa_reply rep = srig_request(g, c, FB_WIRE_POLL, NULL, 0);
@@ -587,16 +594,56 @@ send_reveal(struct srig *g, uint32_t c)
 			rep.type == FB_WIRE_SA_UNMASK_REQ);
 	struct fb_sa_unmask_req r;
 	CHECK_OK(fb_sa_unmask_req_decode(&r, p->last, p->last_len));
-	uint32_t surv[N_PARTIES], drop[N_PARTIES];
-	fb_sa_unmask_req_copy(&r, surv, drop);
+	fb_sa_unmask_req_copy(&r, p->sets, p->sets + r.ns);
+	p->ns = r.ns;
+	p->nd = r.nd;
+	CHECK_OK(fb_secagg_client_sign_sets(p->sc, p->id, p->sets, r.ns,
+			p->sets + r.ns, r.nd, p->sig));
+	return srig_request(
+			g, c, FB_WIRE_SA_CONSISTENCY, p->sig, sizeof(p->sig));
+}
+
+// The first k parties sign (the last of all survivors closes the stage).
+static void
+srig_sign(struct srig *g, uint32_t k)
+{
+	for (uint32_t c = 0; c < k; c++) {
+		struct agg_sa_reply r = send_consistency(g, c);
+		CHECK(r.kind == AGG_SA_REPLY_WAIT ||
+				(r.kind == AGG_SA_REPLY_BODY &&
+						r.type == FB_WIRE_SA_SIGNATURES));
+	}
+}
+
+// Client c sends its SA_CONSISTENCY again, verifies the SA_SIGNATURES
+// and answers with its shares.
+static struct agg_sa_reply
+send_reveal(struct srig *g, uint32_t c)
+{
+	struct party *p = &g->p[c];
+	struct agg_sa_reply rep = srig_request(
+			g, c, FB_WIRE_SA_CONSISTENCY, p->sig, sizeof(p->sig));
+	CHECK(rep.kind == AGG_SA_REPLY_BODY &&
+			rep.type == FB_WIRE_SA_SIGNATURES);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_sigs_decode(&l, p->last, p->last_len));
+	uint32_t signers[N_PARTIES];
+	uint8_t sigs[N_PARTIES * FB_SA_CONSISTENCY_LEN];
+	for (uint32_t i = 0; i < l.count && i < N_PARTIES; i++) {
+		signers[i] = fb_sa_sigs_signer(&l, i);
+		memcpy(sigs + i * FB_SA_CONSISTENCY_LEN, fb_sa_sigs_sig(&l, i),
+				FB_SA_CONSISTENCY_LEN);
+	}
+	CHECK_OK(fb_secagg_client_check_sigs(
+			p->sc, signers, sigs, l.count, g->keys));
 	uint8_t self[N_PARTIES * FB_SHAMIR_SHARE_LEN];
 	uint8_t mask[N_PARTIES * FB_SHAMIR_SHARE_LEN];
-	CHECK_OK(fb_secagg_client_reveal(
-			p->sc, surv, r.ns, drop, r.nd, self, mask));
-	size_t len = fb_sa_unmask_len(r.ns, r.nd);
+	CHECK_OK(fb_secagg_client_reveal(p->sc, p->sets, p->ns, p->sets + p->ns,
+			p->nd, self, mask));
+	size_t len = fb_sa_unmask_len(p->ns, p->nd);
 	uint8_t *body = malloc(len);
 	CHECK(body != NULL);
-	CHECK_OK(fb_sa_unmask_encode(body, r.ns, r.nd, self, mask));
+	CHECK_OK(fb_sa_unmask_encode(body, p->ns, p->nd, self, mask));
 	rep = srig_request(g, c, FB_WIRE_SA_UNMASK, body, len);
 	free(body);
 	return rep;
@@ -701,6 +748,7 @@ TEST(secure_round_commits_the_step_of_the_sum)
 		struct agg_outcome o = send_masked(&g, c);
 		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
 	}
+	srig_sign(&g, N_PARTIES);
 	for (uint32_t c = 0; c < N_PARTIES; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -743,10 +791,11 @@ TEST(secure_round_survives_a_dropout_after_the_shares)
 	srig_tick(&g, g.now + 10);
 	CHECK(g.fed.sa.stage == AGG_SA_MASKED);
 	srig_tick(&g, g.fed.deadline_ms);
-	CHECK(g.fed.sa.stage == AGG_SA_UNMASK);
+	CHECK(g.fed.sa.stage == AGG_SA_CONSIST);
 	// Its late input is refused.
 	struct agg_outcome o = send_masked(&g, N_PARTIES - 1);
 	CHECK(!o.error && o.status == FB_WIRE_ACK_LATE);
+	srig_sign(&g, N_PARTIES - 1);
 	for (uint32_t c = 0; c + 1 < N_PARTIES; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -802,6 +851,7 @@ TEST(secure_round_over_the_bound_is_abandoned)
 		struct agg_outcome o = send_masked(&g, c);
 		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
 	}
+	srig_sign(&g, N_PARTIES);
 	for (uint32_t c = 0; c < N_PARTIES; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -844,6 +894,7 @@ TEST(secure_round_of_many_users_is_within_the_bound)
 		struct agg_outcome o = send_masked(&g, c);
 		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
 	}
+	srig_sign(&g, N_PARTIES);
 	for (uint32_t c = 0; c < N_PARTIES; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -864,6 +915,7 @@ TEST(secure_round_unmask_needs_the_threshold)
 		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
 	}
 	// Two reveals of a threshold of 3, then the stage's time is up.
+	srig_sign(&g, N_PARTIES);
 	for (uint32_t c = 0; c < 2; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -917,6 +969,7 @@ TEST(secure_round_stops_waiting_for_a_party_that_quit)
 		struct agg_outcome o = send_masked(&g, c);
 		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
 	}
+	srig_sign(&g, N_PARTIES);
 	for (uint32_t c = 0; c + 1 < N_PARTIES; c++) {
 		CHECK(is_ack(send_reveal(&g, c), FB_WIRE_ACK_ACCEPTED));
 	}
@@ -926,6 +979,51 @@ TEST(secure_round_stops_waiting_for_a_party_that_quit)
 	agg_fed_client_error(&g.fed, N_PARTIES - 1, g.round);
 	srig_tick(&g, g.now + 1);
 	CHECK(g.closed == 1 && g.last.committed && g.last.sa_u4 == 3);
+	srig_close(&g);
+}
+
+// secagg-v1 §3.5: the reveals wait for the signatures of the survivors; a
+// signature over other sets is refused and not counted, a resend is
+// answered as the first copy, and fewer than t signatures when the stage's
+// time is up abandon the round before any share is revealed.
+TEST(secure_round_collects_t_signatures_before_reveals)
+{
+	static struct srig g;
+	srig_open(&g);
+	srig_plan(&g);
+	srig_share(&g);
+	for (uint32_t c = 0; c < N_PARTIES; c++) {
+		struct agg_outcome o = send_masked(&g, c);
+		CHECK(!o.error && o.status == FB_WIRE_ACK_ACCEPTED);
+	}
+	CHECK(g.fed.sa.stage == AGG_SA_CONSIST);
+	// Shares before the signatures: not the stage's message.
+	uint8_t junk[4 + FB_SHAMIR_SHARE_LEN] = {0};
+	struct agg_sa_reply r = srig_request(
+			&g, 0, FB_WIRE_SA_UNMASK, junk, sizeof(junk));
+	CHECK(r.kind == AGG_SA_REPLY_OUT && r.out.error &&
+			r.out.reason == FB_WIRE_REASON_UNEXPECTED);
+	// Party 1 signs sets that are not the request's.
+	static const uint32_t surv[3] = {1, 2, 3}, drop[1] = {4};
+	uint8_t other[4 + 4 * 4], sig[FB_SA_CONSISTENCY_LEN];
+	CHECK_OK(fb_sa_unmask_req_encode(other, surv, 3, drop, 1));
+	struct fb_secagg_ctx ctx = {.round = g.round};
+	memcpy(ctx.consortium, g.sa.consortium, FB_SECAGG_CONSORTIUM_LEN);
+	CHECK_OK(fb_secagg_consist_sign(
+			sig, &ctx, other, sizeof(other), g.p[1].id));
+	r = srig_request(&g, 1, FB_WIRE_SA_CONSISTENCY, sig, sizeof(sig));
+	CHECK(r.kind == AGG_SA_REPLY_OUT && r.out.error &&
+			r.out.reason == FB_WIRE_REASON_MALFORMED);
+	CHECK(fb_secagg_server_signers(g.fed.sa.co) == 0);
+	// Two honest signatures of a threshold of 3; a resend waits too.
+	srig_sign(&g, 2);
+	r = srig_request(&g, 0, FB_WIRE_SA_CONSISTENCY, g.p[0].sig,
+			sizeof(g.p[0].sig));
+	CHECK(r.kind == AGG_SA_REPLY_WAIT);
+	srig_tick(&g, g.now + STAGE_MS);
+	CHECK(g.closed == 1 && !g.last.committed);
+	CHECK(strcmp(g.last.abandoned, "secagg-too-few") == 0);
+	CHECK(g.last.sa_u4 == 0);
 	srig_close(&g);
 }
 
@@ -964,6 +1062,7 @@ main(void)
 	RUN(secure_round_unmask_needs_the_threshold);
 	RUN(secure_round_refuses_non_parties_and_wrong_rounds);
 	RUN(secure_round_stops_waiting_for_a_party_that_quit);
+	RUN(secure_round_collects_t_signatures_before_reveals);
 	fb_dataset_destroy(catalogue);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);

@@ -678,14 +678,16 @@ TEST(update_train_loss_nonfinite)
 	REFUSED(fb_wire_update_decode(&d, buf, len, &lim), "train_loss");
 }
 
-// Secure aggregation (secagg-v1 §6): types 0x90-0x95, reason 25, POLL
+// Secure aggregation (secagg-v1 §6): types 0x90-0x97, reason 25, POLL
 // status 4 (poll_bytes_and_refusals), and the u64 tensor of a masked input.
 TEST(secagg_types_and_u64_tensor)
 {
-	for (uint8_t t = 0x90; t <= 0x95; t++) {
+	for (uint8_t t = 0x90; t <= 0x97; t++) {
 		CHECK(fb_wire_type_known(t) && fb_wire_type_is_sealed(t));
 	}
-	CHECK(!fb_wire_type_known(0x96));
+	CHECK(!fb_wire_type_known(0x98));
+	CHECK(strcmp(fb_wire_type_name(0x96), "SA_CONSISTENCY") == 0);
+	CHECK(strcmp(fb_wire_type_name(0x97), "SA_SIGNATURES") == 0);
 	CHECK(strcmp(fb_wire_type_name(FB_WIRE_SA_ADVERT), "SA_ADVERT") == 0);
 	CHECK(strcmp(fb_wire_type_name(0x95), "SA_UNMASK") == 0);
 	CHECK(strcmp(fb_wire_type_name(0x94), "SA_UNMASK_REQ") == 0);

@@ -15,6 +15,7 @@
 
 #include "fedbundle/net/handshake.h"
 #include "fedbundle/secagg/client.h"
+#include "fedbundle/secagg/consist.h"
 #include "fedbundle/secagg/mask.h"
 #include "fedbundle/secagg/msg.h"
 #include "fedbundle/secagg/server.h"
@@ -821,7 +822,7 @@ sa_setup(struct sa_round *r)
 		CHECK_OK(fb_secagg_client_create(&r->c[i], &cp));
 	}
 	struct fb_secagg_server_params sp = {
-			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 0};
+			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 0, false};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
 }
 
@@ -1107,7 +1108,7 @@ sa48_setup(struct sa_round *r)
 		CHECK_OK(fb_secagg_client_create(&r->c[i], &cp));
 	}
 	struct fb_secagg_server_params sp = {
-			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 48};
+			cp.ctx, 3, 2, 2, r->keys, SA_DIM, 48, false};
 	CHECK_OK(fb_secagg_server_create(&r->srv, &sp));
 }
 
@@ -1277,6 +1278,64 @@ TEST(secagg48_vectors)
 	sa_teardown(&r);
 }
 
+// The consistency round (secagg-v1 §3.5) of round 5, sealed after every
+// other vector (so those keep their bytes): retailer-a's signature of the
+// sets of sa-unmask-req.hex (survivors 1, 2; dropped 3), and the
+// signatures of 1 and 2 the aggregator forwards. Ed25519 is deterministic:
+// no random draw.
+TEST(secagg_consistency_vectors)
+{
+	static const uint32_t surv[2] = {1, 2}, drop[1] = {3};
+	uint8_t req[16];
+	CHECK_OK(fb_sa_unmask_req_encode(req, surv, 2, drop, 1));
+	struct fb_secagg_ctx ctx = {.round = SA_ROUND};
+	memcpy(ctx.consortium, "consortium-id-v1", 16);
+	struct fb_identity *b = NULL;
+	uint8_t seed[32];
+	memset(seed, 0x44, 32);
+	CHECK_OK(fb_identity_from_seed(&b, seed, "retailer-b"));
+	uint8_t sig1[64], sig2[64];
+	CHECK_OK(fb_secagg_consist_sign(
+			sig1, &ctx, req, sizeof(req), client_id));
+	CHECK_OK(fb_secagg_consist_sign(sig2, &ctx, req, sizeof(req), b));
+	uint8_t *p;
+	size_t n = sealed_vector("sa-consistency.hex",
+			"SA_CONSISTENCY (round 5: index 1's Ed25519 signature "
+			"of the sets\n# of sa-unmask-req.hex: survivors 1, 2; "
+			"dropped 3)",
+			"§2.2; protocols/secagg-v1.md §3.5, §6", true,
+			FB_WIRE_SA_CONSISTENCY, SA_ROUND, sig1, sizeof(sig1),
+			file_msg, &p);
+	const uint8_t *got;
+	CHECK_OK(fb_sa_consistency_decode(&got, p, n));
+	CHECK_OK(fb_secagg_consist_verify(got, &ctx, req, sizeof(req),
+			fb_identity_public_key(client_id), 1));
+	uint8_t body[4 + 2 * 68];
+	uint8_t *first = fb_sa_sigs_init(body, 2);
+	fb_sa_sigs_put(first, 0, 1, sig1);
+	fb_sa_sigs_put(first, 1, 2, sig2);
+	CHECK(fb_sa_sigs_len(2) == sizeof(body));
+	n = sealed_vector("sa-signatures.hex",
+			"SA_SIGNATURES (round 5: the signatures of indices 1 "
+			"and 2 over\n# the same sets)",
+			"§2.2; protocols/secagg-v1.md §3.5, §6", false,
+			FB_WIRE_SA_SIGNATURES, SA_ROUND, body, sizeof(body),
+			file_msg, &p);
+	struct fb_sa_list l;
+	CHECK_OK(fb_sa_sigs_decode(&l, p, n));
+	CHECK(l.count == 2 && fb_sa_sigs_signer(&l, 1) == 2);
+	CHECK_OK(fb_secagg_consist_verify(fb_sa_sigs_sig(&l, 1), &ctx, req,
+			sizeof(req), fb_identity_public_key(b), 2));
+	// Over other sets (3 a survivor) the signature does not verify.
+	static const uint32_t surv3[3] = {1, 2, 3};
+	uint8_t other[16];
+	CHECK_OK(fb_sa_unmask_req_encode(other, surv3, 3, NULL, 0));
+	CHECK_ERR(fb_secagg_consist_verify(fb_sa_sigs_sig(&l, 1), &ctx, other,
+				  sizeof(other), fb_identity_public_key(b), 2),
+			FB_ECRYPTO);
+	fb_identity_destroy(b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1324,6 +1383,7 @@ main(int argc, char **argv)
 	RUN(federation_vector);
 	RUN(secagg_vectors);
 	RUN(secagg48_vectors);
+	RUN(secagg_consistency_vectors);
 	fb_session_destroy(cs);
 	fb_session_destroy(ss);
 	fb_session_destroy(spec_c);

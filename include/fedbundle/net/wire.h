@@ -46,12 +46,14 @@ enum fb_wire_type {
 	FB_WIRE_ERROR = 0x8F,       // §5.7, sealed, either way
 	// Secure aggregation (protocols/secagg-v1.md §6), all sealed; bodies
 	// in include/fedbundle/secagg/msg.h.
-	FB_WIRE_SA_ADVERT = 0x90,     // client -> server
-	FB_WIRE_SA_PEERS = 0x91,      // server -> client
-	FB_WIRE_SA_SHARES = 0x92,     // client -> server
-	FB_WIRE_SA_INBOX = 0x93,      // server -> client
-	FB_WIRE_SA_UNMASK_REQ = 0x94, // server -> client
-	FB_WIRE_SA_UNMASK = 0x95,     // client -> server
+	FB_WIRE_SA_ADVERT = 0x90,      // client -> server
+	FB_WIRE_SA_PEERS = 0x91,       // server -> client
+	FB_WIRE_SA_SHARES = 0x92,      // client -> server
+	FB_WIRE_SA_INBOX = 0x93,       // server -> client
+	FB_WIRE_SA_UNMASK_REQ = 0x94,  // server -> client
+	FB_WIRE_SA_UNMASK = 0x95,      // client -> server
+	FB_WIRE_SA_CONSISTENCY = 0x96, // client -> server (§3.5)
+	FB_WIRE_SA_SIGNATURES = 0x97,  // server -> client (§3.5)
 };
 
 // True if type (a header's type byte) is sealed (§2.2: bit 7).

@@ -1,7 +1,9 @@
 // include/fedbundle/secagg/client.h: one client's state for one round of
 // secure aggregation (protocols/secagg-v1.md §3), in the order
 //   advert -> add_peer (each advertisement) -> seal_shares (each peer) and
-//   open_shares (each peer's bundle) -> mask -> reveal
+//   open_shares (each peer's bundle) -> mask -> [sign_sets -> check_sigs]
+//   -> reveal
+// (the bracketed consistency round of §3.5 when params.consistency).
 // It holds the round's X25519 key pairs, the self-mask seed, its shares of
 // those and the shares peers sent it, all in sodium_malloc memory wiped on
 // destroy. The guard of §3.4: for each peer, the client reveals either its
@@ -33,6 +35,11 @@ struct fb_secagg_client_params {
 	// The ring Z_(2^ring_bits) of the round (secagg-v1 §2.2): 32, 48 or
 	// 64; 0 means 64 (a plan without the secagg_ring field).
 	uint32_t ring_bits;
+	// The consistency round (secagg-v1 §3.5): reveal answers only the
+	// sets this client signed (sign_sets), once check_sigs verified t
+	// signatures over them. false: reveal without it (tests of the
+	// other stages; the daemon always sets it).
+	bool consistency;
 };
 
 struct fb_secagg_client;
@@ -123,10 +130,36 @@ void fb_secagg_maskset_destroy(struct fb_secagg_maskset *ms);
 // a warning) a party in both lists or asked before for the other kind,
 // this client listed as dropped, a party that did not share with it or
 // listed twice, lists that do not cover every party that shared, or fewer
-// than t survivors; FB_ESTATE before mask. A refusal changes no state.
+// than t survivors; FB_ESTATE before mask. With params.consistency it
+// also refuses (FB_EPROTO) before check_sigs succeeded and sets other than
+// the signed ones. A refusal changes no state.
 fb_err fb_secagg_client_reveal(struct fb_secagg_client *c,
 		const uint32_t *survivors, size_t n_surv,
 		const uint32_t *dropped, size_t n_dropped, uint8_t *self_shares,
 		uint8_t *mask_shares);
+
+// secagg-v1 §3.5: checks the unmask request's sets as reveal does (the
+// same refusals, logged, no state change) and signs them with id (the
+// enrolled identity): sig is the SA_CONSISTENCY body. The first sets
+// signed are the round's: a call with other sets is refused (FB_EPROTO,
+// logged: the aggregator showed this client two survivor sets), one with
+// the same sets signs the same bytes again (Ed25519 is deterministic).
+// The lists must ascend (as decoded); FB_ESTATE before mask.
+fb_err fb_secagg_client_sign_sets(struct fb_secagg_client *c,
+		const struct fb_identity *id, const uint32_t *survivors,
+		size_t n_surv, const uint32_t *dropped, size_t n_dropped,
+		uint8_t sig[64]) __attribute__((warn_unused_result));
+
+// secagg-v1 §3.5: verifies the count signatures the aggregator forwarded
+// (SA_SIGNATURES: signers[i] signed sigs + 64 i) against id_keys, the
+// plan's n identity keys of indices 1..n (FB_ID_PK_LEN each). Refuses
+// (FB_EPROTO or FB_ECRYPTO, logged at warning, state unchanged) before
+// sign_sets, fewer than t signatures, a signer that is not a survivor of
+// the signed sets (or not in 1..n), a signer listed twice, and any
+// signature that does not verify over exactly the signed sets. On success
+// reveal may answer the signed sets (and only them).
+fb_err fb_secagg_client_check_sigs(struct fb_secagg_client *c,
+		const uint32_t *signers, const uint8_t *sigs, size_t count,
+		const uint8_t *id_keys) __attribute__((warn_unused_result));
 
 #endif

@@ -1,5 +1,5 @@
-// include/fedbundle/secagg/msg.h: the bodies of the six wire messages of
-// secure aggregation (protocols/secagg-v1.md §6; types 0x90-0x95 of
+// include/fedbundle/secagg/msg.h: the bodies of the eight wire messages of
+// secure aggregation (protocols/secagg-v1.md §6; types 0x90-0x97 of
 // include/fedbundle/net/wire.h), all sealed, header round_id = the round:
 //   SA_ADVERT     advertisement (184) || u64 declared users
 //   SA_PEERS      u16 count, u16 0, count x advertisement, ascending index
@@ -7,6 +7,8 @@
 //   SA_INBOX      u16 count, u16 0, count x (u32 sender, bundle 176)
 //   SA_UNMASK_REQ u16 ns, u16 nd, ns x u32 survivors, nd x u32 dropped
 //   SA_UNMASK     u16 ns, u16 nd, ns x share (68), nd x share (68)
+//   SA_CONSISTENCY the 64-byte signature of the sets (consist.h)
+//   SA_SIGNATURES u16 count, u16 0, count x (u32 signer, signature 64)
 // Integers big-endian; parties in each list strictly ascending, in
 // 1..FB_SA_PARTY_MAX. Encoders write into caller buffers sized by the
 // *_len() functions. Decoders never copy: they return views into the
@@ -136,5 +138,29 @@ fb_err fb_sa_unmask_encode(uint8_t *out, uint32_t ns, uint32_t nd,
 // Refuses ns 0, ns + nd above FB_SA_PARTY_MAX and a wrong length.
 fb_err fb_sa_unmask_decode(struct fb_sa_unmask *u, const uint8_t *b, size_t len)
 		__attribute__((warn_unused_result));
+
+// ---- SA_CONSISTENCY (0x96), SA_SIGNATURES (0x97) ----
+
+#define FB_SA_CONSISTENCY_LEN 64 // FB_SECAGG_CONSIST_SIG_LEN
+// One entry of SA_SIGNATURES: u32 signer || signature.
+#define FB_SA_SIG_ENTRY_LEN (4 + FB_SA_CONSISTENCY_LEN) // 68
+
+// Refuses a length other than FB_SA_CONSISTENCY_LEN; *sig is a view.
+fb_err fb_sa_consistency_decode(const uint8_t **sig, const uint8_t *b,
+		size_t len) __attribute__((warn_unused_result));
+
+// Body bytes of an SA_SIGNATURES of count entries.
+size_t fb_sa_sigs_len(uint32_t count);
+// Writes the header and returns the first entry; write entry i with
+// fb_sa_sigs_put(). 1 <= count <= FB_SA_PARTY_MAX (asserted).
+uint8_t *fb_sa_sigs_init(uint8_t *out, uint32_t count);
+void fb_sa_sigs_put(uint8_t *first, uint32_t i, uint32_t signer,
+		const uint8_t sig[FB_SA_CONSISTENCY_LEN]);
+// Refuses as fb_sa_peers_decode() (signers strictly ascending, so none
+// twice). Entry i: fb_sa_sigs_signer(), fb_sa_sigs_sig().
+fb_err fb_sa_sigs_decode(struct fb_sa_list *l, const uint8_t *b, size_t len)
+		__attribute__((warn_unused_result));
+uint32_t fb_sa_sigs_signer(const struct fb_sa_list *l, uint32_t i);
+const uint8_t *fb_sa_sigs_sig(const struct fb_sa_list *l, uint32_t i);
 
 #endif

@@ -6,7 +6,10 @@
 //   ADVERTS  add_advert (U1)        -> close_adverts
 //   SHARES   add_shares (U2)        -> close_shares
 //   MASKED   add_masked (U3)        -> close_masked
-//   UNMASK   add_reveal (responders) -> finish -> DONE
+//   UNMASK   [add_consistency (signers) -> close_consistency]
+//            add_reveal (responders) -> finish -> DONE
+// (the bracketed consistency round of §3.5 when params.consistency: a
+// reveal is then accepted only from a signer, after the close).
 // A close leaves FAILED when too few parties are left (fewer than n_min);
 // finish leaves FAILED when a reconstructed secret fails its commitment.
 // Memory: O(dim) for the masked inputs (one u64 accumulator to which each
@@ -46,6 +49,8 @@ struct fb_secagg_server_params {
 	// The ring Z_(2^ring_bits) of the round (secagg-v1 §2.2): 32, 48 or
 	// 64; 0 means 64.
 	uint32_t ring_bits;
+	// The consistency round (secagg-v1 §3.5) before the reveals.
+	bool consistency;
 };
 
 enum fb_secagg_stage {
@@ -119,9 +124,32 @@ size_t fb_secagg_server_unmask_req_len(const struct fb_secagg_server *s);
 void fb_secagg_server_unmask_req(
 		const struct fb_secagg_server *s, uint8_t *out);
 
+// secagg-v1 §3.5: records the SA_CONSISTENCY signature of signer (a member
+// of U3, FB_EPROTO otherwise) after verifying it over the unmask request
+// with signer's roster key (FB_ECRYPTO). In UNMASK before
+// close_consistency (FB_ESTATE otherwise); resends as every add_*.
+fb_err fb_secagg_server_add_consistency(struct fb_secagg_server *s,
+		uint32_t signer, const uint8_t sig[64], bool *dup)
+		__attribute__((warn_unused_result));
+
+// Ends the collection of signatures: FB_ESTATE (and FAILED) with fewer
+// than t of them; FB_ESTATE (state unchanged) outside UNMASK, without
+// params.consistency or a second time.
+fb_err fb_secagg_server_close_consistency(struct fb_secagg_server *s);
+
+// The number of signers, and whether index is one.
+uint32_t fb_secagg_server_signers(const struct fb_secagg_server *s);
+bool fb_secagg_server_signed(const struct fb_secagg_server *s, uint32_t index);
+
+// The SA_SIGNATURES body (every signature collected, ascending signer)
+// once close_consistency succeeded; length 0 before.
+size_t fb_secagg_server_sigs_len(const struct fb_secagg_server *s);
+void fb_secagg_server_sigs(const struct fb_secagg_server *s, uint8_t *out);
+
 // Records an SA_UNMASK body of responder (a member of U3): as many shares
 // as the request names, each well formed and carrying the responder's
-// index (FB_EPROTO otherwise).
+// index (FB_EPROTO otherwise). With params.consistency: FB_ESTATE before
+// close_consistency, FB_EPROTO from a party that did not sign.
 fb_err fb_secagg_server_add_reveal(struct fb_secagg_server *s,
 		uint32_t responder, const uint8_t *body, size_t len, bool *dup)
 		__attribute__((warn_unused_result));
