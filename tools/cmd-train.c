@@ -88,6 +88,14 @@ static const char *const usage_text =
 		"                      and trains (and releases) only the rest\n"
 		"  --prior-share F     the prior's share of the noise budget, in\n"
 		"                      (0, 1) (default 0.5)\n"
+		"  --plan P            auto (default), train or counts. counts\n"
+		"                      spends the whole budget on one release of\n"
+		"                      noisy per-bundle counts (the DP popularity\n"
+		"                      floor) and trains nothing: the model is the\n"
+		"                      public factors with that bias. auto does so\n"
+		"                      when the rule finds that even a rank-1 slice\n"
+		"                      is noisier than it allows (bundle_rank not\n"
+		"                      given), and trains otherwise\n"
 		"  --seeded-noise N    reproducible noise: NOT private (tests "
 		"only)\n"
 		"The config file may hold the same settings in a \"dp\" "
@@ -181,10 +189,14 @@ warn_small_tune(const struct fb_dataset *ds, double recall)
 // --prior: none, the bias trained as a correction, or the bias fixed.
 enum { PRIOR_OFF = 0, PRIOR_ON = 1, PRIOR_FIXED = 2 };
 
+// --plan: train unless the rule affords no slice (auto), train, or
+// release the popularity counts alone (the whole budget, no training).
+enum { PLAN_AUTO = 0, PLAN_TRAIN = 1, PLAN_COUNTS = 2 };
+
 // Options as parsed; DP values of 0 / -1 mean "not given".
 struct train_args {
 	const char *data, *config, *out, *metrics, *ledger;
-	int json, quiet, new_ledger, seeded, have_seed, prior;
+	int json, quiet, new_ledger, seeded, have_seed, prior, plan;
 	uint32_t epochs, threads;
 	uint64_t seed, noise_seed, users;
 	int dp_mode, accountant;
@@ -218,6 +230,7 @@ parse_args(int argc, char **argv, struct train_args *a)
 			{"users", required_argument, NULL, 'U'},
 			{"prior", required_argument, NULL, 'P'},
 			{"prior-share", required_argument, NULL, 'F'},
+			{"plan", required_argument, NULL, 'W'},
 			{NULL, 0, NULL, 0},
 	};
 	memset(a, 0, sizeof(*a));
@@ -331,6 +344,20 @@ parse_args(int argc, char **argv, struct train_args *a)
 				return cli_usage_error("train",
 						"--prior: '%s' is not off, on or "
 						"fixed",
+						optarg);
+			}
+			break;
+		case 'W':
+			if (strcmp(optarg, "auto") == 0) {
+				a->plan = PLAN_AUTO;
+			} else if (strcmp(optarg, "train") == 0) {
+				a->plan = PLAN_TRAIN;
+			} else if (strcmp(optarg, "counts") == 0) {
+				a->plan = PLAN_COUNTS;
+			} else {
+				return cli_usage_error("train",
+						"--plan: '%s' is not auto, train or "
+						"counts",
 						optarg);
 			}
 			break;
@@ -494,13 +521,14 @@ print_settings_json(const struct fb_train_config *cfg,
 	       "\"bundle_rank_from\": \"%s\", \"rule\": {\"q\": %g, "
 	       "\"lr\": %.6g, \"bundle_rank\": %u, \"releases\": %llu, "
 	       "\"sigma\": %.6g, \"noise_per_step\": %.6g, "
-	       "\"max_coords\": %.6g}}",
+	       "\"max_coords\": %.6g, \"trainable\": %s}}",
 			c->q, set->q ? "explicit" : "rule", cfg->hp.lr,
 			set->lr ? "explicit" : "rule", cfg->hp.bundle_rank,
 			set->bundle_rank ? "explicit" : "rule", rule->q,
 			rule->lr, rule->bundle_rank,
 			(unsigned long long)rule->releases, rule->sigma,
-			rule->noise_per_step, rule->max_coords);
+			rule->noise_per_step, rule->max_coords,
+			rule->trainable ? "true" : "false");
 }
 
 // What the popularity prior released (prior.released false: no prior).
@@ -510,19 +538,18 @@ struct prior_info {
 	double share;         // of the noise budget
 	double sigma;         // its noise multiplier
 	double epsilon_after; // the ledger's epsilon right after it
+	size_t releases;      // the ledger's releases right after it
 	uint64_t round;       // its ledger round
 	float *bias;          // n_bundles: the bias it starts (owned)
 };
 
+// The training run's privacy fields (without the closing brace).
 static void
-print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
-		const struct fb_fit_result *res, const struct prior_info *pi)
+print_train_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
+		const struct fb_fit_result *res)
 {
-	if (dp == NULL) {
-		printf("\"privacy\": {\"mode\": \"none\", \"private\": false}");
-		return;
-	}
-	printf("\"privacy\": {\"mode\": \"user\", \"private\": %s, "
+	printf("\"privacy\": {\"mode\": \"user\", \"plan\": \"train\", "
+	       "\"private\": %s, "
 	       "\"epsilon_spent\": %.6f, \"selection\": \"last epoch\", "
 	       "\"epsilon_budget\": %g, \"delta\": %g, \"accountant\": \"%s\", "
 	       "\"q\": %g, \"clip\": %g, \"sigma\": %.6f, "
@@ -533,6 +560,37 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 			c->q, c->clip, fb_dp_sigma_noise(dp),
 			fb_dp_sigma_accounted(dp), res->releases,
 			res->budget_reached ? "true" : "false");
+}
+
+// The counts-only run's privacy fields (--plan counts; no closing brace).
+static void
+print_counts_privacy_json(
+		const struct fb_dp_config *c, const struct prior_info *pi)
+{
+	printf("\"privacy\": {\"mode\": \"user\", \"plan\": \"counts\", "
+	       "\"private\": %s, \"epsilon_spent\": %.6f, "
+	       "\"epsilon_budget\": %g, \"delta\": %g, \"accountant\": "
+	       "\"%s\", \"clip\": %g, \"sigma\": %.6f, \"releases\": %zu, "
+	       "\"budget_reached\": false",
+			c->seeded ? "false" : "true", pi->epsilon_after,
+			c->epsilon, c->delta, fb_acct_kind_name(c->accountant),
+			c->clip, pi->sigma, pi->releases);
+}
+
+// dp NULL: non-private, or (pi->released) the counts alone.
+static void
+print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
+		const struct fb_fit_result *res, const struct prior_info *pi)
+{
+	if (dp == NULL && !pi->released) {
+		printf("\"privacy\": {\"mode\": \"none\", \"private\": false}");
+		return;
+	}
+	if (dp == NULL) {
+		print_counts_privacy_json(c, pi);
+	} else {
+		print_train_privacy_json(dp, c, res);
+	}
 	if (pi->released) {
 		printf(", \"prior\": {\"released\": true, \"mode\": \"%s\", "
 		       "\"share\": %g, \"sigma\": %.6f, \"round\": %llu, "
@@ -548,15 +606,21 @@ print_privacy_json(struct fb_dp *dp, const struct fb_dp_config *c,
 
 // The popularity prior (docs/privacy.md section 12): one release of noisy
 // per-bundle counts on ledger l, exactly the DP popularity floor's
-// (fb_floors_pop_release) at a->prior_share of the noise budget,
-// turned into a bundle-bias prior (fb_floors_pop_bias) in pi->bias.
+// (fb_floors_pop_release) at `share` of the noise budget (1: the floor's
+// own release, the whole budget), turned into a bundle-bias prior
+// (fb_floors_pop_bias) in pi->bias. fixed: the bias is not trained.
 static fb_err
 release_prior(const struct train_args *a, const struct fb_dataset *ds,
-		const struct fb_dp_config *dpc, struct fb_ledger *l,
-		struct prior_info *pi)
+		const struct fb_dp_config *dpc, double share, bool fixed,
+		struct fb_ledger *l, const char *ledger, struct prior_info *pi)
 {
 	struct fb_dp_config pc;
-	fb_err err = fb_floors_prior_dp_config(dpc, a->prior_share, &pc);
+	fb_err err = FB_OK;
+	if (share < 1) {
+		err = fb_floors_prior_dp_config(dpc, share, &pc);
+	} else {
+		fb_floors_pop_dp_config(dpc, &pc);
+	}
 	pc.seed = dpc->seed ^ 0x9e3779b97f4a7c15ULL; // seeded: its own stream
 	struct fb_dp *pdp = NULL;
 	int64_t *counts = malloc(((size_t)ds->n_bundles + 1) * sizeof(*counts));
@@ -572,14 +636,22 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 		err = fb_floors_pop_release(
 				pdp, &ds->ub_train, 1, pi->round, counts);
 	}
-	size_t n = 0;
+	if (err == FB_EBUDGET) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", fb_last_error(err));
+		err = fb_errorf(FB_EBUDGET,
+				"%s: privacy budget spent (epsilon %g at delta "
+				"%g): the counts' release does not fit (%s); "
+				"nothing released, no model written",
+				ledger, dpc->epsilon, dpc->delta, why);
+	}
 	if (err == FB_OK) {
-		err = fb_dp_spent(pdp, &pi->epsilon_after, &n);
+		err = fb_dp_spent(pdp, &pi->epsilon_after, &pi->releases);
 	}
 	if (err == FB_OK) {
 		pi->released = true;
-		pi->fixed = a->prior == PRIOR_FIXED;
-		pi->share = a->prior_share;
+		pi->fixed = fixed;
+		pi->share = share;
 		pi->sigma = fb_dp_sigma_noise(pdp);
 		fb_floors_pop_bias(counts, ds->n_bundles, fb_dp_grid_log2(pdp),
 				pc.clip, pi->sigma, pi->bias);
@@ -592,7 +664,7 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 				"%.4f after it; bias = ln(max(count, sigma) / "
 				"sigma)\n",
 				ds->n_bundles, (unsigned long long)pi->round,
-				pi->sigma, a->prior_share, pi->epsilon_after);
+				pi->sigma, share, pi->epsilon_after);
 	}
 	fb_dp_close(pdp);
 	free(counts);
@@ -600,12 +672,13 @@ release_prior(const struct train_args *a, const struct fb_dataset *ds,
 }
 
 // Opens (and locks) the ledger into *l and the DP state over it into *dp,
-// after the popularity prior's release when a->prior.
+// after the popularity prior's release when a->prior. counts_only: the
+// prior's release with the whole budget, and no DP state (*dp NULL).
 static fb_err
 open_dp(const struct train_args *a, const struct fb_dataset *ds,
 		const struct fb_train_config *cfg,
-		const struct fb_dp_config *dpc, struct fb_ledger **l,
-		struct fb_dp **dp, struct prior_info *pi)
+		const struct fb_dp_config *dpc, bool counts_only,
+		struct fb_ledger **l, struct fb_dp **dp, struct prior_info *pi)
 {
 	char *ledger = a->ledger != NULL
 			? strdup(a->ledger)
@@ -625,8 +698,14 @@ open_dp(const struct train_args *a, const struct fb_dataset *ds,
 				ledger);
 	}
 	struct fb_dp_config tc = *dpc;
+	if (err == FB_OK && counts_only) {
+		err = release_prior(a, ds, dpc, 1, true, *l, ledger, pi);
+		free(ledger);
+		return err;
+	}
 	if (err == FB_OK && a->prior) {
-		err = release_prior(a, ds, dpc, *l, pi);
+		err = release_prior(a, ds, dpc, a->prior_share,
+				a->prior == PRIOR_FIXED, *l, ledger, pi);
 		tc.compose_ledger = true;
 	}
 	if (err == FB_OK) {
@@ -684,6 +763,38 @@ apply_rule(const struct train_args *a, const struct fb_dataset *ds,
 				set->lr ? "explicit" : "rule",
 				cfg->hp.bundle_rank,
 				set->bundle_rank ? "explicit" : "rule");
+	}
+	return 0;
+}
+
+// --plan: whether this DP run trains or releases the counts alone. auto
+// chooses counts only when the rule (public quantities only) finds that
+// even a rank-1 slice is noisier than it allows and bundle_rank was not
+// given; counts need the bias coordinate. Returns a status (0: go on).
+static int
+choose_plan(const struct train_args *a, const struct fb_train_config *cfg,
+		const struct fb_dprule_explicit *set,
+		const struct fb_dprule *rule, bool *counts_only)
+{
+	*counts_only = a->plan == PLAN_COUNTS ||
+			(a->plan == PLAN_AUTO && !set->bundle_rank &&
+					!rule->trainable && cfg->hp.bias &&
+					cfg->hp.optimizer == FB_OPT_SGD);
+	if (*counts_only && a->plan == PLAN_COUNTS && !cfg->hp.bias) {
+		return cli_usage_error("train",
+				"--plan counts needs the bias coordinate "
+				"(\"bias\": true, the DP default)");
+	}
+	if (*counts_only && a->plan == PLAN_AUTO && !a->quiet) {
+		fprintf(stderr,
+				"train: DP plan: counts only: the rule allows %.0f "
+				"released coordinates a step, fewer than the "
+				"smallest trained slice (rank 1: %s); the whole "
+				"budget goes to one release of noisy per-bundle "
+				"counts and nothing is trained (--plan train "
+				"trains anyway)\n",
+				rule->max_coords,
+				cfg->hp.bias ? "2 x bundles" : "bundles");
 	}
 	return 0;
 }
@@ -758,16 +869,30 @@ cmd_train(int argc, char **argv)
 		status = 2;
 		goto out;
 	}
+	if (a.plan != PLAN_AUTO && dpc.mode != FB_DP_USER) {
+		cli_usage_error("train", "--plan needs --dp user");
+		status = 2;
+		goto out;
+	}
+	bool counts_only = false;
+	if (dpc.mode == FB_DP_USER &&
+			(rc = choose_plan(&a, &cfg, &set, &rule,
+					 &counts_only)) != 0) {
+		status = rc;
+		goto out;
+	}
 	cfg.freeze_bias = a.prior == PRIOR_FIXED;
 	if (dpc.mode == FB_DP_USER) {
-		err = open_dp(&a, ds, &cfg, &dpc, &ledger, &dp, &prior);
+		err = open_dp(&a, ds, &cfg, &dpc, counts_only, &ledger, &dp,
+				&prior);
 		if (err != FB_OK) {
 			cli_fail("train", err, "cannot set up privacy");
 			goto out;
 		}
 	}
 	size_t releases_before = dp != NULL ? fb_dp_releases(dp) : 0;
-	struct fb_fit_start start = {prior.released ? prior.bias : NULL};
+	struct fb_fit_start start = {
+			prior.released ? prior.bias : NULL, counts_only};
 	err = fb_fit_from(
 			ds, &cfg, dp, &start, &model, &P, on_epoch, &pr, &res);
 	if (err == FB_OK && dp != NULL && res.budget_reached &&
@@ -820,7 +945,7 @@ cmd_train(int argc, char **argv)
 				res.train_seconds, per_epoch,
 				res.eval_seconds_total, res.test_eval_seconds);
 		print_privacy_json(dp, used, &res, &prior);
-		if (dp != NULL) {
+		if (dpc.mode == FB_DP_USER) {
 			print_settings_json(&cfg, used, &set, &rule);
 		}
 		printf(", ");
@@ -834,10 +959,17 @@ cmd_train(int argc, char **argv)
 		printf("test split, %llu users, %s epoch %u of %u "
 		       "(%.3f s/epoch), ",
 				(unsigned long long)res.test.n_users,
-				dp == NULL ? "best tune" : "last",
+				dpc.mode == FB_DP_NONE ? "best tune" : "last",
 				res.best_epoch, res.epochs_run, per_epoch);
-		if (dp == NULL) {
+		if (dpc.mode == FB_DP_NONE) {
 			printf("non-private:\n");
+		} else if (counts_only) {
+			printf("user-level DP%s, counts only (nothing trained), "
+			       "epsilon %.3f spent, delta %g:\n",
+					used->seeded ? " with SEEDED noise "
+						       "(NOT PRIVATE)"
+						     : "",
+					prior.epsilon_after, used->delta);
 		} else {
 			printf("user-level DP%s, epsilon %.3f spent, delta "
 			       "%g%s:\n",
@@ -857,10 +989,13 @@ cmd_train(int argc, char **argv)
 					prior.sigma, prior.share,
 					(unsigned long long)prior.round,
 					prior.epsilon_after,
-					prior.fixed ? "kept, the rest trained"
-						    : "trained as a correction");
+					counts_only ? "is the model's only "
+						      "private part"
+							: prior.fixed
+							? "kept, the rest trained"
+							: "trained as a correction");
 		}
-		if (dp != NULL) {
+		if (dp != NULL || counts_only) {
 			printf("DP settings: q %g (%s), lr %.4g (%s), "
 			       "bundle_rank %u (%s); the rule "
 			       "(docs/privacy.md section 12): q %g, lr %.4g, "

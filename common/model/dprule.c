@@ -35,15 +35,22 @@ check_input(const struct fb_dprule_input *in)
 	return FB_OK;
 }
 
-// The largest rank whose release has at most max_coords coordinates, in
-// [1, the trainable coordinates].
+// The largest rank whose release has at most max_coords coordinates (may
+// be below 1, or NaN).
+static double
+rank_fitting(const struct fb_dprule_input *in, double max_coords)
+{
+	double items = in->train_items ? (double)in->n_items * in->dim : 0;
+	double per_bundle = floor((max_coords - items) / in->n_bundles);
+	return per_bundle - (in->bias ? 1 : 0);
+}
+
+// rank_fitting clamped to [1, the trainable coordinates].
 static uint32_t
 rank_for(const struct fb_dprule_input *in, double max_coords)
 {
 	uint32_t end = in->bias ? in->dim - 1 : in->dim;
-	double items = in->train_items ? (double)in->n_items * in->dim : 0;
-	double per_bundle = floor((max_coords - items) / in->n_bundles);
-	double rank = per_bundle - (in->bias ? 1 : 0);
+	double rank = rank_fitting(in, max_coords);
 	if (!(rank >= 1)) {
 		return 1;
 	}
@@ -77,6 +84,7 @@ fb_dprule_derive(const struct fb_dprule_input *in, struct fb_dprule *out)
 	double k = FB_DPRULE_KAPPA * in->clip / r.noise_per_step;
 	r.max_coords = k * k;
 	r.bundle_rank = rank_for(in, r.max_coords);
+	r.trainable = rank_fitting(in, r.max_coords) >= 1;
 	*out = r;
 	return FB_OK;
 }

@@ -151,6 +151,11 @@ apply_start(const struct fb_train_config *cfg, const struct fb_fit_start *start,
 		struct fb_model *cur, struct fb_matrix *users,
 		struct fb_trainer *t)
 {
+	if (start != NULL && start->untrained && start->bundle_bias == NULL) {
+		return fb_errorf(FB_EINVAL,
+				"fit: an untrained start needs a bundle-bias "
+				"prior (it is the whole model)");
+	}
 	if (start == NULL || start->bundle_bias == NULL) {
 		return FB_OK;
 	}
@@ -310,7 +315,8 @@ fb_fit_from(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 			cb(ctx, &p0);
 		}
 	}
-	for (uint32_t epoch = 1; epoch <= cfg->epochs; epoch++) {
+	uint32_t epochs = start != NULL && start->untrained ? 0 : cfg->epochs;
+	for (uint32_t epoch = 1; epoch <= epochs; epoch++) {
 		struct fb_fit_progress p = {0};
 		p.epoch = epoch;
 		double cpu0 = fb_clock_cpu_s();

@@ -61,6 +61,12 @@ struct fb_dprule {
 	double lr;             // CONVERGE / (l2 * T), clamped
 	uint32_t bundle_rank;  // from D <= (kappa * clip / nu)^2, in [1, dim)
 	double max_coords;     // that bound on D
+	// The smallest trainable release (rank 1, with the bias and the item
+	// factors if trained) meets that bound. False: bundle_rank is 1 only
+	// because it cannot be less, and the noise of every release exceeds
+	// kappa * clip: `train --dp user --plan auto` then releases the
+	// popularity counts alone (docs/privacy.md section 12).
+	bool trainable;
 };
 
 // Derives the settings for in. FB_EINVAL naming the input for a zero

@@ -70,6 +70,9 @@ fb_err fb_fit(const struct fb_dataset *ds, const struct fb_train_config *cfg,
 // Needs the bias and sgd.
 struct fb_fit_start {
 	const float *bundle_bias;
+	// No epoch at all: the start (epoch 0) is the model, dp is not used
+	// (a DP run that released only the counts behind bundle_bias).
+	bool untrained;
 };
 
 // fb_fit from start (NULL: fb_fit itself). A kept epoch 0 means the start
