@@ -115,7 +115,7 @@ on_epoch(void *ctx, const struct fb_fit_progress *p)
 	if (!pr->quiet) {
 		fprintf(stderr, "epoch %4u  loss %.4f  %6.2fs", p->epoch,
 				p->stats.loss, p->stats.seconds);
-		if (pr->dp) {
+		if (pr->dp && (p->epoch > 0 || p->epsilon > 0)) {
 			fprintf(stderr, "  eps %.3f", p->epsilon);
 		}
 		if (p->evaluated) {
@@ -910,7 +910,7 @@ cmd_train(int argc, char **argv)
 		cli_fail("train", err, "training failed");
 		goto out;
 	}
-	if (dp == NULL) {
+	if (dpc.mode == FB_DP_NONE) {
 		warn_small_tune(ds, res.tune.mean.recall[0]);
 	}
 	err = fb_eval_popularity(
