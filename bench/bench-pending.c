@@ -82,15 +82,16 @@ run(const char *dir, int reps)
 	size_t len = (size_t)(N_ITEMS + N_BUNDLES + N_ATTRS) * DIM * 4;
 	struct node_pending_copy c = {.round = 7, .len = len};
 	c.bytes = malloc(len);
+	int status = 1;
 	if (err != FB_OK || c.bytes == NULL) {
 		fprintf(stderr, "bench-pending: out of memory\n");
-		return 1;
+		goto out;
 	}
 	memcpy(c.bytes, st.global.V.data, (size_t)N_ITEMS * DIM * 4);
 	memset(c.bytes + (size_t)N_ITEMS * DIM * 4, 0x5a,
 			len - (size_t)N_ITEMS * DIM * 4);
-	double ts[MAX_REPS], tr[MAX_REPS], tst[MAX_REPS];
-	double cs[MAX_REPS], cr[MAX_REPS], cst[MAX_REPS];
+	double ts[MAX_REPS] = {0}, tr[MAX_REPS] = {0}, tst[MAX_REPS] = {0};
+	double cs[MAX_REPS] = {0}, cr[MAX_REPS] = {0}, cst[MAX_REPS] = {0};
 	for (int r = -1; r < reps; r++) {
 		double t0 = fb_clock_s(), c0 = fb_clock_cpu_s();
 		err = node_pending_save(ppath, &c);
@@ -106,7 +107,7 @@ run(const char *dir, int reps)
 		if (err != FB_OK) {
 			fprintf(stderr, "bench-pending: %s\n",
 					fb_last_error(err));
-			return 1;
+			goto out;
 		}
 		if (r >= 0) { // r = -1 is the warm-up
 			ts[r] = t1 - t0;
@@ -121,11 +122,14 @@ run(const char *dir, int reps)
 	report("pending copy: save (write + fsync)", ts, cs, reps, len);
 	report("pending copy: remove", tr, cr, reps, len);
 	report("client state: save (write + fsync)", tst, cst, reps, len);
+	status = 0;
+out:
+	unlink(ppath);
 	unlink(spath);
 	rmdir(folder);
 	free(c.bytes);
 	node_state_finish(&st);
-	return 0;
+	return status;
 }
 
 int
