@@ -19,14 +19,18 @@
 # beside the ChaCha20 keystream limit of bench-machine for its keystream
 # (b/8 bytes a coordinate and mask, b the ring the aggregator logged) (the faster of one
 # measurement before and one after). FB_BENCH_CLIENTS, FB_BENCH_ROUNDS
-# (default 16, 4). Build with --buildtype=release.
+# (default 16, 4); FB_BENCH_KEEP=DIR keeps the two runs' logs and
+# timing.jsonl there. Build with --buildtype=release.
 set -euo pipefail
 build=${1:-build}
 tool=$build/tools/fedbundle
 n=${FB_BENCH_CLIENTS:-16}
 rounds=${FB_BENCH_ROUNDS:-4}
 work=$(mktemp -d "${TMPDIR:-/tmp}/fb-bench-secround-XXXXXX")
-trap 'rm -rf "$work"' EXIT
+keep=${FB_BENCH_KEEP:-}
+trap 'if [ -n "$keep" ]; then mkdir -p "$keep" && cp "$work"/*.log "$keep"/ &&
+	for m in plain secure; do cp "$work/$m/timing.jsonl" "$keep/$m.timing.jsonl"; done; fi
+	rm -rf "$work"' EXIT
 
 echo "machine limits (bench-machine)..." >&2
 "$build/bench/bench-machine" --json >"$work/machine.1.json"

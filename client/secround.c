@@ -387,6 +387,7 @@ struct expansion {
 	double cpu; // the expansion's CPU seconds (its thread's)
 	pthread_t thread;
 	bool started;
+	bool wiped; // m all zero (fb_secagg_maskset_add wiped it)
 };
 
 static void *
@@ -426,12 +427,14 @@ expand_join(struct expansion *e)
 			    : e->err;
 }
 
-// Wipes and frees the masks' sum.
+// Wipes (unless the add did) and frees the masks' sum.
 static void
 expand_finish(struct expansion *e)
 {
 	if (e->m != NULL) {
-		sodium_memzero(e->m, e->dim * sizeof(*e->m));
+		if (!e->wiped) {
+			sodium_memzero(e->m, e->dim * sizeof(*e->m));
+		}
 		free(e->m);
 		e->m = NULL;
 	}
@@ -476,6 +479,7 @@ release_and_mask(struct node *n, struct node_conn *c)
 	double cpu0 = node_cpu_s();
 	if (merr == FB_OK) {
 		fb_secagg_maskset_add(ms, x, e.m, len, y);
+		e.wiped = true;
 	}
 	double mask_cpu = e.cpu + node_cpu_s() - cpu0;
 	expand_finish(&e);

@@ -364,10 +364,7 @@ fb_err
 fb_secagg_maskset_expand(
 		const struct fb_secagg_maskset *ms, uint64_t *m, size_t dim)
 {
-	if (m != NULL) {
-		memset(m, 0, dim * sizeof(*m));
-	}
-	return fb_secagg_mask_apply_ring(m, dim, ms->bits, ms->masks, ms->k);
+	return fb_secagg_mask_sum_ring(m, dim, ms->bits, ms->masks, ms->k);
 }
 
 fb_err
@@ -382,13 +379,20 @@ fb_secagg_maskset_apply(const struct fb_secagg_maskset *ms, const int64_t *x,
 
 void
 fb_secagg_maskset_add(const struct fb_secagg_maskset *ms, const int64_t *x,
-		const uint64_t *m, size_t dim, uint64_t *y)
+		uint64_t *m, size_t dim, uint64_t *y)
 {
 	uint64_t r = ms->bits == 64 ? UINT64_MAX
 				    : (UINT64_C(1) << ms->bits) - 1;
+	// m wiped in the same pass, its lines in cache for the add.
 	for (size_t i = 0; i < dim; i++) {
 		y[i] = ((uint64_t)x[i] + m[i]) & r;
+		m[i] = 0;
 	}
+#ifdef __GNUC__
+	// The zeroes are stored even if the caller frees m next (as
+	// sodium_memzero guarantees).
+	__asm__ __volatile__("" : : "r"(m) : "memory");
+#endif
 }
 
 fb_err

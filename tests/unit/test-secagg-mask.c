@@ -8,8 +8,12 @@
 //   independently with Python's `cryptography` (ChaCha20, X25519) and
 //   hashlib.blake2b (protocols/secagg-v1.md §8 lists them and the script):
 //   they pin the labels and the byte order of every KDF input.
-// And the blocked multi-mask pass equals expansions added one by one.
+// And the blocked multi-mask pass equals expansions added one by one; the
+// narrow rings' words equal libsodium's keystream bytes at every length
+// class of the vector path.
 #include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fedbundle/secagg/kx.h"
 #include "fedbundle/secagg/mask.h"
@@ -231,6 +235,63 @@ TEST(apply_matches_expansion_narrow)
 	}
 }
 
+// Word i of a narrow expansion is keystream bytes i b/8 .. (i+1) b/8 - 1,
+// checked against libsodium's keystream itself at lengths that take the
+// vector path (4 words a step), its tail, and block boundaries.
+TEST(expansion_narrow_is_keystream)
+{
+	const uint32_t rings[2] = {48, 32};
+	size_t lens[] = {4, 5, 8, 2047, 2048, 2051, 4099};
+	uint8_t seed[32];
+	randombytes_buf(seed, sizeof(seed));
+	uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+	size_t max = 4099;
+	uint8_t *ks = malloc(max * 8);
+	uint64_t *w = malloc(max * 8);
+	CHECK(ks != NULL && w != NULL);
+	CHECK(crypto_stream_chacha20_ietf(ks, max * 8, nonce, seed) == 0);
+	for (int b = 0; b < 2; b++) {
+		size_t wb = rings[b] / 8;
+		for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+			CHECK_OK(fb_secagg_expand_ring(
+					w, lens[l], rings[b], seed));
+			bool same = true;
+			for (size_t i = 0; i < lens[l]; i++) {
+				uint64_t x = 0;
+				memcpy(&x, ks + i * wb, wb);
+				same = same && w[i] == x;
+			}
+			CHECK(same);
+		}
+	}
+	free(ks);
+	free(w);
+}
+
+// The sum of masks writes its output without reading it: the same as
+// applying the masks to zeros, whatever the buffer held.
+TEST(sum_matches_apply)
+{
+	const uint32_t rings[3] = {48, 32, 64};
+	size_t n = 5000;
+	uint8_t seeds[3][32];
+	randombytes_buf(seeds, sizeof(seeds));
+	struct fb_secagg_mask m[3] = {
+			{seeds[0], 1}, {seeds[1], -1}, {seeds[2], -1}};
+	uint64_t *s = malloc(n * 8), *a = calloc(n, 8);
+	CHECK(s != NULL && a != NULL);
+	for (int b = 0; b < 3; b++) {
+		memset(s, 0xa5, n * 8);
+		memset(a, 0, n * 8);
+		CHECK_OK(fb_secagg_mask_sum_ring(s, n, rings[b], m, 3));
+		CHECK_OK(fb_secagg_mask_apply_ring(a, n, rings[b], m, 3));
+		CHECK(memcmp(s, a, n * 8) == 0);
+	}
+	CHECK_ERR(fb_secagg_mask_sum_ring(NULL, 1, 48, m, 3), FB_EINVAL);
+	free(s);
+	free(a);
+}
+
 TEST(apply_refuses_bad_masks)
 {
 	uint8_t seed[32] = {0};
@@ -256,6 +317,8 @@ main(void)
 	RUN(kdf_domain_separation);
 	RUN(apply_matches_expansion);
 	RUN(apply_matches_expansion_narrow);
+	RUN(expansion_narrow_is_keystream);
+	RUN(sum_matches_apply);
 	RUN(apply_refuses_bad_masks);
 	return harness_done();
 }

@@ -161,14 +161,22 @@ step_mask(struct sim *s)
 		}
 		// Even parties as client/secround.c does: the masks taken,
 		// their sum expanded apart (another thread there), then
-		// added; the unmasked sum must be as exact.
+		// added; the unmasked sum must be as exact. The expansion
+		// writes m without reading it (filled with garbage first),
+		// and the add leaves m wiped.
 		struct fb_secagg_maskset *ms = NULL;
 		uint64_t *m = malloc(s->dim * sizeof(*m));
 		CHECK(m != NULL);
+		memset(m, 0x5a, s->dim * sizeof(*m));
 		CHECK_OK(fb_secagg_client_take_masks(s->c[i], &ms));
 		CHECK_ERR(fb_secagg_client_take_masks(s->c[i], &ms), FB_ESTATE);
 		CHECK_OK(fb_secagg_maskset_expand(ms, m, s->dim));
 		fb_secagg_maskset_add(ms, s->x[i], m, s->dim, s->y[i]);
+		bool wiped = true;
+		for (size_t j = 0; j < s->dim; j++) {
+			wiped = wiped && m[j] == 0;
+		}
+		CHECK(wiped);
 		fb_secagg_maskset_destroy(ms);
 		free(m);
 	}

@@ -106,7 +106,7 @@ fb_err fb_secagg_client_take_masks(
 
 // m[0..dim) = the sum of the masks of ms, each word reduced in the ring.
 // Reads only ms (any thread, while the client is used elsewhere). Errors
-// of fb_secagg_mask_apply_ring().
+// of fb_secagg_mask_sum_ring() (m written only: no need to zero it).
 fb_err fb_secagg_maskset_expand(
 		const struct fb_secagg_maskset *ms, uint64_t *m, size_t dim);
 
@@ -115,10 +115,10 @@ fb_err fb_secagg_maskset_expand(
 fb_err fb_secagg_maskset_apply(const struct fb_secagg_maskset *ms,
 		const int64_t *x, size_t dim, uint64_t *y);
 
-// y = x + m in the ring of ms, m from fb_secagg_maskset_expand(); y may be
-// (uint64_t *)x.
+// y = x + m in the ring of ms, m from fb_secagg_maskset_expand(), and m
+// wiped (all zero) in the same pass; y may be (uint64_t *)x.
 void fb_secagg_maskset_add(const struct fb_secagg_maskset *ms, const int64_t *x,
-		const uint64_t *m, size_t dim, uint64_t *y);
+		uint64_t *m, size_t dim, uint64_t *y);
 
 // Wipes and frees; NULL is a no-op.
 void fb_secagg_maskset_destroy(struct fb_secagg_maskset *ms);

@@ -83,6 +83,12 @@ fb_err fb_secagg_mask_apply(uint64_t *v, size_t n,
 fb_err fb_secagg_mask_apply_ring(uint64_t *v, size_t n, uint32_t bits,
 		const struct fb_secagg_mask *masks, size_t k);
 
+// out[0..n) = the sum of masks[0..k) (each +1 or -1 times its expansion)
+// in Z_(2^bits), reduced; out is written only, block by block (no pass to
+// zero it first). Errors as fb_secagg_mask_apply_ring() (out untouched).
+fb_err fb_secagg_mask_sum_ring(uint64_t *out, size_t n, uint32_t bits,
+		const struct fb_secagg_mask *masks, size_t k);
+
 // Packs v[0..n) (each read modulo 2^bits) into n * bits/8 bytes at out,
 // each element little-endian (bits allowed: a caller bug otherwise). out
 // may be (void *)v: packed in place.
