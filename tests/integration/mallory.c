@@ -568,7 +568,16 @@ hostile_main(int argc, char **argv)
 					"message 1 MiB over the maximum: "
 					"dropped, no reply");
 			fb_session_destroy(s);
-			s = handshake(me, &refusal);
+			// A new connection, as a client whose connection was
+			// dropped makes: NNG 1.5's REQ socket sometimes never
+			// re-dials after the reset of an oversized send (its
+			// next send timed out once in CI), which is not the
+			// aggregator's doing.
+			fb_dialer_destroy(dialer);
+			dialer = NULL;
+			s = fb_dialer_create(&dialer, &dc) == FB_OK
+					? handshake(me, &refusal)
+					: NULL;
 			report(s != NULL,
 					"a new handshake succeeds after the "
 					"oversized message");
